@@ -1,0 +1,98 @@
+"""What every check of one case shares: the case, its resolved items, and how to make a finding."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.knowledge.conditions import Condition, FactView, evaluate, evidence_for
+from toolkit.knowledge.loader import Knowledge
+from toolkit.knowledge.schema import Target
+from toolkit.records import AuditCase, Dianping, Finding, Severity
+
+from .resolve import ResolvedItem
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+
+
+def fmt(value: Any) -> str:
+    """Numbers as a pharmacist writes them (80, 0.5, 2.55), lists joined with 、."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    if isinstance(value, list | tuple):
+        return "、".join(fmt(v) for v in value)
+    return "—" if value is None else str(value)
+
+
+def render(template: str, values: dict[str, Any]) -> str:
+    """Fill ``{name}`` placeholders; a fact such as ``labs.egfr`` is also reachable as ``labs_egfr``."""
+    return _PLACEHOLDER.sub(lambda m: fmt(values.get(m.group(1).replace(".", "_"))), template)
+
+
+@dataclass
+class AuditContext:
+    case: AuditCase
+    kb: Knowledge
+    items: list[ResolvedItem]
+    facts: FactView = field(init=False)
+    findings: list[Finding] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.facts = FactView(self.case)
+
+    @property
+    def age(self) -> float | None:
+        return self.case.patient.age
+
+    @property
+    def drug_items(self) -> list[ResolvedItem]:
+        return [r for r in self.items if r.drug is not None]
+
+    def matches(self, target: Target, item: ResolvedItem) -> bool:
+        return bool(item.keys) and (not item.keys.isdisjoint(target.drugs)
+                                    or not item.keys.isdisjoint(target.classes))
+
+    def severity(self, rule: Any) -> tuple[Severity, dict[str, Any]]:
+        """The rule's severity after its escalations, and the facts those escalations read."""
+        evidence: dict[str, Any] = {}
+        for esc in getattr(rule, "escalate", ()):
+            evidence.update(evidence_for(esc.when, self.facts))
+            if evaluate(esc.when, self.facts):
+                return esc.severity, evidence
+        return rule.severity, evidence
+
+    def holds(self, cond: Condition) -> bool:
+        return evaluate(cond, self.facts)
+
+    def add(self, rule: Any, *, drugs: tuple[str, ...] | list[str] = (), items: tuple[int, ...] | list[int] = (),
+            evidence: dict[str, Any] | None = None, severity: Severity | None = None,
+            **variables: Any) -> Finding | None:
+        """Record a finding of ``rule`` unless the rule is disabled (local rules may disable any)."""
+        if not rule.enabled:
+            return None
+        evidence = dict(evidence or {})
+        if severity is None:
+            severity, esc_evidence = self.severity(rule)
+            evidence.update(esc_evidence)
+        values = {k.replace(".", "_"): v for k, v in evidence.items()}
+        values.update(variables)
+        category = rule.category
+        ref = rule.dianping or self.kb.meta.dianping_defaults.get(category)
+        finding = Finding(
+            rule_id=rule.id,
+            rule_version=rule.version,
+            category=category,
+            severity=severity,
+            drugs=tuple(drugs),
+            message=render(rule.message, values),
+            evidence={k: v for k, v in evidence.items() if v is not None},
+            references=rule.references,
+            items=tuple(items),
+            dianping=Dianping.model_validate({"class": ref.cls, "item": ref.item, "title": ref.title})
+            if ref else None,
+        )
+        self.findings.append(finding)
+        return finding

@@ -1,0 +1,192 @@
+"""Resolve written prescription lines into data the checks can compare with the knowledge base.
+
+A line "代文(缬沙坦胶囊) 80mg qd 口服 28天" becomes: formulary drug, frequency per
+day, canonical route, and the amount of each *ingredient* per administration in
+the unit the knowledge base states limits in. Whatever cannot be resolved is
+kept with the reason, so the audit reports it instead of passing silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolkit.knowledge.loader import Knowledge
+from toolkit.knowledge.names import NameMatch
+from toolkit.knowledge.schema import Drug, Form
+from toolkit.knowledge.units import (
+    COUNT_UNITS,
+    Frequency,
+    Strength,
+    normalize_route,
+    normalize_unit,
+    parse_frequency,
+    parse_strength,
+    to_canonical,
+)
+from toolkit.records import PrescriptionItem
+
+
+@dataclass(frozen=True, slots=True)
+class ImplausibleDose:
+    """A dose written in a mass unit that makes no sense against the strength (0.5 mg of a 0.5 g tablet)."""
+
+    units_per_dose: float
+    form_unit: str
+    strength: str
+
+
+@dataclass(slots=True)
+class ResolvedItem:
+    index: int
+    item: PrescriptionItem
+    drug: Drug | None = None
+    match: NameMatch | None = None
+    frequency: Frequency | None = None
+    route: str | None = None
+    form: Form | None = None
+    strength: Strength | None = None
+    # ingredient drug id → amount per administration, in that ingredient's dose.unit
+    doses: dict[str, float] = field(default_factory=dict)
+    dose_problem: str | None = None
+    implausible: ImplausibleDose | None = None
+    keys: frozenset[str] = frozenset()  # ingredient ids + all classes: what rule targets match against
+
+    @property
+    def name(self) -> str:
+        return self.drug.name if self.drug else self.item.drug
+
+    def daily(self, ingredient: str) -> float | None:
+        """Amount of an ingredient per day, or ``None`` (prn, unknown frequency or dose)."""
+        if ingredient not in self.doses or self.frequency is None or self.frequency.per_day is None:
+            return None
+        return self.doses[ingredient] * self.frequency.per_day
+
+
+def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedItem:
+    r = ResolvedItem(index=index, item=item)
+    r.frequency = parse_frequency(item.frequency)
+    r.route = normalize_route(item.route)
+    r.match = kb.names.resolve(item.drug)
+    if r.match is None:
+        return r
+    r.drug = kb.drugs[r.match.drug_id]
+    r.keys = frozenset(kb.ingredients(r.drug.id)) | kb.classes_of(r.drug.id)
+    _resolve_dose(r, kb)
+    return r
+
+
+def _pick_form(drug: Drug, unit: str | None, strength_text: str | None) -> tuple[Form | None, Strength | None]:
+    """The form and strength a line refers to: its written strength, or the only one the formulary has."""
+    written = parse_strength(strength_text)
+    forms = [f for f in drug.forms if unit is None or f.unit == unit] or list(drug.forms)
+    if written is not None:
+        for f in forms:
+            for s in f.strengths:
+                if parse_strength(s) == written:
+                    return f, written
+        return (forms[0] if len(forms) == 1 else None), written
+    strengths = {s for f in forms for s in f.strengths}
+    if len(strengths) == 1:
+        s = next(iter(strengths))
+        return next(f for f in forms if s in f.strengths), parse_strength(s)
+    return (forms[0] if len(forms) == 1 else None), None
+
+
+def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
+    drug, item = r.drug, r.item
+    assert drug is not None
+    if item.dose is None or not item.unit:
+        return  # reported as a missing field by the format check
+    if item.dose <= 0:
+        r.dose_problem = f"剂量{item.dose:g}不是正数"
+        return
+    unit = normalize_unit(item.unit)
+    if unit is None:
+        r.dose_problem = f"剂量单位“{item.unit}”无法识别"
+        return
+    count_unit = unit if unit in COUNT_UNITS else None
+    r.form, r.strength = _pick_form(drug, count_unit, item.strength)
+    ingredients = [(i.drug, i.unit) for i in drug.ingredients] or (
+        [(drug.id, drug.dose.unit)] if drug.dose else [])
+    if not ingredients:
+        return  # no limits to check against
+    targets = [kb.drugs[i].dose.unit if kb.drugs[i].dose else u for i, u in ingredients]
+    strength = r.strength
+    if strength is not None and len(strength.amounts) < len(ingredients):
+        r.dose_problem = f"规格“{item.strength}”未给出每种成分的含量"
+        return
+
+    def per_unit(k: int) -> float | None:
+        """Ingredient k per countable unit (or per ml), in its target unit."""
+        if strength is None:
+            return None
+        amount, u = strength.amounts[k]
+        value = to_canonical(amount, u, targets[k])
+        if value is not None and strength.per_ml:
+            value /= strength.per_ml
+        return value
+
+    if unit in COUNT_UNITS or unit == "ml":
+        if strength is None:
+            r.dose_problem = f"按“{item.unit}”开具但未写规格且有多个规格" if unit in COUNT_UNITS else \
+                "按毫升开具但规格无浓度"
+            return
+        if unit == "ml" and not strength.per_ml:
+            r.dose_problem = f"按毫升开具但规格“{item.strength or ''}”不是浓度"
+            return
+        if unit in COUNT_UNITS and strength.per_ml:
+            r.dose_problem = f"液体制剂按“{item.unit}”开具，无法换算"
+            return
+        for k, (ing, _) in enumerate(ingredients):
+            pu = per_unit(k)
+            if pu is None:
+                r.dose_problem = f"规格单位与剂量单位无法换算（{item.strength}）"
+                r.doses.clear()
+                return
+            r.doses[ing] = item.dose * pu
+        return
+    # a mass (or U) amount: for combinations it is read as the amount of the first ingredient
+    first = to_canonical(item.dose, unit, targets[0])
+    if first is None:
+        r.dose_problem = f"剂量单位“{item.unit}”不能换算为{targets[0]}"
+        return
+    if len(ingredients) == 1:
+        r.doses[ingredients[0][0]] = first
+    else:
+        pu0 = per_unit(0)
+        if pu0 is None:
+            r.dose_problem = "复方制剂按质量开具但未写规格"
+            return
+        n_units = first / pu0
+        for k, (ing, _) in enumerate(ingredients):
+            pu = per_unit(k)
+            if pu is not None:
+                r.doses[ing] = n_units * pu
+    _check_plausible(r, first, targets[0], kb)
+
+
+def _check_plausible(r: ResolvedItem, amount: float, target: str, kb: Knowledge) -> None:
+    """Flag a mass dose that no solid strength of the drug makes sense of (0.5 mg of a 0.5 g tablet).
+
+    With a written strength only that one is compared; without, every solid strength in the
+    formulary is, and the dose is implausible only when it fits none of them.
+    """
+    assert r.drug is not None
+    if r.strength is not None and r.form is not None:
+        options = [(r.form.unit, r.item.strength or "", r.strength)]
+    else:
+        options = [(f.unit, s, parse_strength(s)) for f in r.drug.forms for s in f.strengths]
+    low, high = kb.params.unit_ratio_low, kb.params.unit_ratio_high
+    worst: ImplausibleDose | None = None
+    for form_unit, text, strength in options:
+        if form_unit not in COUNT_UNITS or strength is None or strength.per_ml:
+            return  # liquids and unknown strengths: nothing to compare with
+        pu = to_canonical(*strength.amounts[0], target)
+        if not pu:
+            return
+        ratio = amount / pu
+        if low <= ratio <= high:
+            return
+        if worst is None or abs(ratio - 1) < abs(worst.units_per_dose - 1):
+            worst = ImplausibleDose(ratio, form_unit, text)
+    r.implausible = worst

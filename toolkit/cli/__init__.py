@@ -1,0 +1,1 @@
+"""Command-line shells. Each command parses input and calls one typed function."""

@@ -1,0 +1,124 @@
+"""``clinic audit`` and ``clinic rules``: thin shells over toolkit.batch and toolkit.knowledge."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from toolkit.errors import ToolkitError
+from toolkit.records import Severity
+
+
+def example_file() -> Path:
+    """The bundled example prescriptions (the README's first command audits them)."""
+    return Path(str(resources.files("toolkit") / "examples" / "cases.jsonl"))
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"错误: {exc}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    rules_app = typer.Typer(help="知识库: 校验规则文件。", no_args_is_help=True)
+    app.add_typer(rules_app, name="rules")
+
+    @app.command("audit")
+    def audit_cmd(
+        file: Path | None = typer.Argument(None, help="JSONL/JSON/CSV/Excel/Parquet; default: bundled example"),
+        output: Path | None = typer.Option(None, "-o", "--output", help="report file; format from its suffix"),
+        fmt: str | None = typer.Option(None, "--format", "-f", help="jsonl | csv | xlsx | html | table"),
+        columns: Path | None = typer.Option(None, "--columns", help="YAML map {source column: field}"),
+        local: Path | None = typer.Option(None, "--local", help="institution rule overrides (YAML)"),
+        rules_dir: Path | None = typer.Option(None, "--rules", help="knowledge-base directory"),
+        workers: int = typer.Option(0, "--workers", "-j", help="processes; 0 = all cores"),
+        resume: bool = typer.Option(False, "--resume", help="continue an interrupted run"),
+        min_severity: Severity = typer.Option(Severity.INFO, "--min-severity"),
+        progress: bool = typer.Option(True, "--progress/--no-progress"),
+    ) -> None:
+        """审核处方：每个输入病例输出一行 {id, status, findings, error}。"""
+        from toolkit.batch import BatchOptions, load_column_map, run_batch
+
+        src = file or example_file()
+        fmt = fmt or (_suffix_format(output) if output else "table")
+        try:
+            colmap = load_column_map(columns)
+            if fmt in {"table", "jsonl"} and output is None:
+                _to_terminal(src, fmt, colmap, local, rules_dir, min_severity)
+                return
+            if output is None:
+                raise ToolkitError(f"--format {fmt} needs -o FILE")
+            options = BatchOptions(workers=workers, resume=resume, min_severity=min_severity,
+                                   rules_dir=str(rules_dir) if rules_dir else None,
+                                   local_rules=str(local) if local else None,
+                                   progress=progress and sys.stderr.isatty())
+            summary = run_batch(src, output, fmt, colmap, options)
+        except ToolkitError as exc:
+            _fail(exc)
+            return
+        typer.echo(f"{summary.cases} 张处方 / {summary.rows} 行：通过 {summary.rows_ok}，需干预 "
+                   f"{summary.rows_flagged}，错误 {summary.rows_error}；{summary.rows_per_second:,.0f} 行/秒"
+                   f" → {summary.report}", err=True)
+
+    @rules_app.command("validate")
+    def validate_cmd(
+        rules_dir: Path | None = typer.Argument(None, help="knowledge-base directory; default: shipped"),
+        local: Path | None = typer.Option(None, "--local", help="institution overrides to check as well"),
+    ) -> None:
+        """校验知识库与本院规则文件，报告所有错误（文件 → 条目 → 字段）。"""
+        from toolkit.knowledge import load_knowledge
+
+        try:
+            kb = load_knowledge(rules_dir, local)
+        except ToolkitError as exc:
+            _fail(exc)
+            return
+        n_rules = (len(kb.interactions) + len(kb.contraindications) + len(kb.cross_reactivity)
+                   + len(kb.duplicate_groups) + len(kb.indications) + len(kb.checks))
+        typer.echo(f"知识库 {kb.version}: {len(kb.drugs)} 种药品, {len(kb.classes)} 个药物类别, {n_rules} 条规则"
+                   + (f"; 本院规则: {kb.local_rules}" if kb.local_rules else ""))
+
+
+def _suffix_format(path: Path) -> str:
+    return {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".xlsx": "xlsx", ".html": "html",
+            ".htm": "html"}.get(path.suffix.lower(), "jsonl")
+
+
+def _to_terminal(src: Path, fmt: str, colmap: dict[str, str], local: Path | None, rules_dir: Path | None,
+                 min_severity: Severity) -> None:
+    """Audit in this process and print: JSON lines, or a table a pharmacist can read."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from toolkit.audit import AuditOptions
+    from toolkit.batch.readers import iter_cases
+    from toolkit.batch.runner import audit_unit
+    from toolkit.knowledge import get_knowledge
+
+    kb = get_knowledge(str(rules_dir) if rules_dir else None, str(local) if local else None)
+    options = AuditOptions(min_severity=min_severity)
+    console = Console()
+    colours = {"block": "red", "warn": "yellow", "info": "cyan"}
+    for unit in iter_cases(src, colmap):
+        line = audit_unit(unit, kb, options)
+        if fmt == "jsonl":
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            continue
+        status = {"ok": "[green]通过[/]", "flagged": "[red]需干预[/]", "error": "[red]错误[/]"}[line["status"]]
+        table = Table(title=f"{line['id']}  {status}", title_justify="left", show_lines=False)
+        table.add_column("级别")
+        table.add_column("规则")
+        table.add_column("问题")
+        table.add_column("依据", overflow="fold", max_width=40)
+        if line["error"]:
+            table.add_row("[red]error[/]", "", line["error"], "")
+        for f in line["findings"]:
+            c = colours[f["severity"]]
+            table.add_row(f"[{c}]{f['severity']}[/]", f["rule_id"], f["message"], f["references"][0])
+        console.print(table)
+    console.print(f"[dim]知识库 {kb.version}[/]")

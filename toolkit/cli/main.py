@@ -1,0 +1,44 @@
+"""``clinic``: the console entry point.
+
+Stage commands live in their own modules (``toolkit/cli/<stage>.py``), each with
+``register(app)``; they import heavy dependencies inside the command body so
+``clinic --help`` and ``clinic audit`` never load torch, spaCy or Whisper.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import typer
+
+app = typer.Typer(
+    name="clinic",
+    help="社区卫生服务中心 语音病历与处方前置审核工具包 (offline).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules that add commands; a module missing from a partial checkout is skipped.
+COMMAND_MODULES = ("audit", "evaluate", "extract", "asr", "care", "export", "serve", "demo")
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"toolkit.cli.{_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"toolkit.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+if __name__ == "__main__":
+    app()

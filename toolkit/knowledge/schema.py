@@ -1,0 +1,295 @@
+"""Schemas of the knowledge-base files in ``rules/`` (see rules/README.md).
+
+Every model forbids unknown keys, so a typo in a rule file is an error naming
+the file, the entry and the field, never a silently ignored threshold.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from toolkit.knowledge.conditions import Condition
+from toolkit.records import Category, DianpingClass, Severity
+
+RULE_ID = re.compile(r"RX-[A-Z]+(-[A-Z0-9]+)*-\d{3}")
+DRUG_ID = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- formulary
+
+MassUnit = Literal["mg", "μg", "g", "U", "ml", "IU"]
+CountUnit = Literal["片", "粒", "丸", "袋", "支", "吸", "喷", "揿", "瓶", "贴", "滴", "包", "枚"]
+
+
+class Form(_Spec):
+    form: str = Field(description="剂型, e.g. 片, 缓释片, 胶囊, 注射液, 吸入粉雾剂")
+    unit: CountUnit | Literal["ml"] = Field(description="the countable unit a dose is written in")
+    strengths: tuple[str, ...] = Field(min_length=1, description="per unit, e.g. '80 mg' or '80 mg/5 mg'")
+    routes: tuple[str, ...] = Field(min_length=1)
+
+
+class DoseLimit(_Spec):
+    single_max: float | None = Field(default=None, gt=0)
+    daily_max: float | None = Field(default=None, gt=0)
+    single_min: float | None = Field(default=None, gt=0)
+    per_kg_daily_max: float | None = Field(default=None, gt=0, description="children: per kg per day")
+    note: str | None = None
+
+
+class Dose(_Spec):
+    unit: MassUnit = Field(description="the unit the limits below are in (per ingredient)")
+    adult: DoseLimit | None = None
+    elderly: DoseLimit | None = Field(default=None, description="age ≥ elderly_age; overrides adult")
+    child: DoseLimit | None = None
+    usual: str | None = None
+
+
+class Frequency(_Spec):
+    max_per_day: float | None = Field(default=None, gt=0)
+    usual: tuple[str, ...] = ()
+
+
+PopulationLevel = Literal["contraindicated", "avoid", "caution", "compatible"]
+
+
+class PopulationNote(_Spec):
+    level: PopulationLevel
+    note: str = ""
+    min_age: float | None = Field(default=None, description="children: below this age the note applies")
+    references: tuple[str, ...] = ()
+
+
+class Ingredient(_Spec):
+    drug: str = Field(description="id of the single-ingredient drug")
+    unit: MassUnit
+
+
+class Drug(_Spec):
+    id: str
+    name: str = Field(description="normalised Chinese generic name, used in findings")
+    en: str = ""
+    atc: str | None = None
+    classes: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = Field(default=(), description="typos, homophones, old names")
+    brands: tuple[str, ...] = ()
+    salts: tuple[str, ...] = Field(default=(), description="salt-form names, e.g. 苯磺酸氨氯地平")
+    ingredients: tuple[Ingredient, ...] = Field(default=(), description="combination products only")
+    forms: tuple[Form, ...] = Field(min_length=1)
+    dose: Dose | None = None
+    frequency: Frequency | None = None
+    pregnancy: PopulationNote | None = None
+    lactation: PopulationNote | None = None
+    children: PopulationNote | None = None
+    elderly: PopulationNote | None = None
+    skin_test: bool = False
+    long_rx_excluded: bool = Field(default=False, description="长期处方管理规范: may not be a long Rx")
+    acute_course: bool = Field(default=False, description="short-course drug: >7 days needs a reason")
+    references: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not DRUG_ID.fullmatch(v):
+            raise ValueError("drug id must be lower-case ascii, digits and _ (e.g. valsartan)")
+        return v
+
+    @model_validator(mode="after")
+    def _combination(self) -> Drug:
+        if self.ingredients:
+            for form in self.forms:
+                for s in form.strengths:
+                    if len(s.split("/")) < len(self.ingredients):
+                        raise ValueError(
+                            f"strength '{s}' of a {len(self.ingredients)}-ingredient product must "
+                            f"give one amount per ingredient, e.g. '80 mg/5 mg'")
+        return self
+
+
+class DrugClass(_Spec):
+    id: str
+    name: str
+    parent: str | None = None
+    atc: tuple[str, ...] = ()
+
+
+class FormularyFile(_Spec):
+    drugs: tuple[Drug, ...] = ()
+    classes: tuple[DrugClass, ...] = ()
+
+
+# --------------------------------------------------------------------------- rules
+
+class Target(_Spec):
+    """Which drugs a rule applies to: by drug id and/or by class id (any ingredient matching)."""
+
+    drugs: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> Target:
+        if not self.drugs and not self.classes:
+            raise ValueError("a target needs drugs or classes")
+        return self
+
+
+class DianpingRef(_Spec):
+    cls: DianpingClass = Field(alias="class")
+    item: str
+    title: str
+
+
+class Escalation(_Spec):
+    when: Condition
+    severity: Severity
+
+
+class _Rule(_Spec):
+    id: str
+    version: int = Field(default=1, ge=1)
+    severity: Severity
+    escalate: tuple[Escalation, ...] = Field(
+        default=(), description="first matching condition sets the severity instead")
+    message: str
+    references: tuple[str, ...] = Field(min_length=1)
+    enabled: bool = True
+    dianping: DianpingRef | None = Field(default=None, description="default: by category (meta.yaml)")
+
+    @field_validator("id")
+    @classmethod
+    def _rule_id(cls, v: str) -> str:
+        if not RULE_ID.fullmatch(v):
+            raise ValueError(f"rule id '{v}' must look like RX-DDI-001 (RX-, upper-case parts, 3 digits)")
+        return v
+
+    @field_validator("message")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(v) if f]
+        except ValueError as exc:
+            raise ValueError(f"message template is malformed: {exc}") from exc
+        if any(not re.fullmatch(r"[a-z_][a-z0-9_.]*", f) for f in fields):
+            raise ValueError(f"message placeholders must be fact or variable names, got {fields}")
+        return v
+
+
+class Interaction(_Rule):
+    category: ClassVar[Category] = Category.INTERACTION
+    a: Target
+    b: Target
+    mechanism: str
+    effect: str
+    management: str
+
+
+class Contraindication(_Rule):
+    category: Literal[Category.CONTRAINDICATION, Category.SPECIAL_POPULATION]
+    population: Literal["pregnancy", "lactation", "children", "elderly", "renal", "hepatic"] | None = None
+    target: Target
+    when: Condition
+
+    @model_validator(mode="after")
+    def _population(self) -> Contraindication:
+        if (self.category == Category.SPECIAL_POPULATION) != (self.population is not None):
+            raise ValueError("population is required for special_population rules and only for them")
+        return self
+
+
+class AllergenGroup(_Spec):
+    id: str
+    names: tuple[str, ...] = Field(min_length=1, description="what patients and doctors write")
+    target: Target
+
+
+class CrossReactivity(_Rule):
+    category: ClassVar[Category] = Category.ALLERGY
+    allergen: str = Field(description="id of an allergen group")
+    target: Target
+
+
+class DuplicateGroup(_Rule):
+    category: ClassVar[Category] = Category.DUPLICATE_THERAPY
+    name: str
+    classes: tuple[str, ...] = Field(min_length=1)
+
+
+class DuplicateException(_Spec):
+    id: str
+    name: str
+    members: tuple[Target, ...] = Field(min_length=2, description="each item matches a distinct member")
+    references: tuple[str, ...] = Field(min_length=1)
+
+
+class Indication(_Rule):
+    category: ClassVar[Category] = Category.INDICATION
+    target: Target
+    icd10: tuple[str, ...] = Field(min_length=1)
+    names: tuple[str, ...] = Field(default=(), description="diagnosis words accepted when no ICD is given")
+
+
+class Check(_Rule):
+    """A check whose logic is code (dose, format, …) and whose wording, severity and source are data."""
+
+    category: Category
+    title: str
+
+
+class RulesFile(_Spec):
+    interactions: tuple[Interaction, ...] = ()
+    contraindications: tuple[Contraindication, ...] = ()
+    allergen_groups: tuple[AllergenGroup, ...] = ()
+    cross_reactivity: tuple[CrossReactivity, ...] = ()
+    duplicate_groups: tuple[DuplicateGroup, ...] = ()
+    duplicate_exceptions: tuple[DuplicateException, ...] = ()
+    indications: tuple[Indication, ...] = ()
+    checks: tuple[Check, ...] = ()
+
+
+class Parameters(_Spec):
+    """Numbers from the regulations, overridable by an institution."""
+
+    max_items: int = 5
+    max_days: float = 7
+    max_days_emergency: float = 3
+    long_rx_usual_days: float = 28
+    long_rx_max_days: float = 84
+    elderly_age: float = 65
+    adult_age: float = 18
+    overdose_block_ratio: float = 2.0
+    unit_ratio_low: float = 0.1
+    unit_ratio_high: float = 20.0
+    chronic_icd10: tuple[str, ...] = ()
+    vague_usage: tuple[str, ...] = ("遵医嘱", "自用", "按说明书", "酌情", "医嘱")
+    record_required: tuple[str, ...] = ("主诉", "现病史", "既往史", "过敏史", "体格检查", "诊断", "处理")
+    chief_complaint_max_chars: int = 20
+
+
+class Meta(_Spec):
+    name: str
+    version: str
+    description: str = ""
+    parameters: Parameters = Parameters()
+    dianping_defaults: dict[Category, DianpingRef] = {}
+
+
+class RuleOverride(_Spec):
+    severity: Severity | None = None
+    enabled: bool | None = None
+    note: str | None = None
+
+
+class LocalRules(_Spec):
+    """An institution's 药事委员会 overrides; never edits the shipped knowledge base."""
+
+    institution: str
+    approved: str | None = Field(default=None, description="e.g. 药事管理与药物治疗学委员会 2026-03 会议")
+    rules: dict[str, RuleOverride] = {}
+    parameters: dict[str, object] = {}

@@ -1,0 +1,210 @@
+"""Parsers for what prescribers write: units, strengths, frequencies and routes.
+
+Each parser returns ``None`` for text it cannot read rather than guessing; the
+audit turns that into a finding so nothing passes silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+# --------------------------------------------------------------------------- numbers
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
+
+
+def cn_small_number(text: str) -> float | None:
+    """Read a small number written in digits or Chinese (一, 两, 十二, 二十四, 半, 1.5)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text == "半":
+        return 0.5
+    if text.endswith("半"):
+        base = cn_small_number(text[:-1].removesuffix("个"))
+        return None if base is None else base + 0.5
+    if all(ch in _CN_DIGITS or ch == "十" for ch in text):
+        if "十" not in text:
+            return float(int("".join(str(_CN_DIGITS[c]) for c in text))) if len(text) <= 3 else None
+        tens, _, ones = text.partition("十")
+        if "十" in ones:
+            return None
+        t = _CN_DIGITS.get(tens, None) if tens else 1
+        o = _CN_DIGITS.get(ones, None) if ones else 0
+        return None if t is None or o is None else float(t * 10 + o)
+    return None
+
+
+# --------------------------------------------------------------------------- units
+
+MASS_TO_MG = {"g": 1000.0, "mg": 1.0, "μg": 0.001, "ng": 0.000001}
+COUNT_UNITS = frozenset("片 粒 丸 袋 支 吸 喷 揿 瓶 贴 滴 包 枚".split())
+
+_UNIT_ALIASES = {
+    "g": "g", "克": "g", "gm": "g",
+    "mg": "mg", "毫克": "mg",
+    "μg": "μg", "µg": "μg", "ug": "μg", "mcg": "μg", "微克": "μg",
+    "ng": "ng", "纳克": "ng",
+    "u": "U", "iu": "U", "单位": "U", "国际单位": "U", "万u": "万U", "万单位": "万U",
+    "ml": "ml", "毫升": "ml", "l": "L", "升": "L",
+    "片": "片", "粒": "粒", "丸": "丸", "袋": "袋", "支": "支", "吸": "吸", "喷": "喷", "揿": "揿",
+    "瓶": "瓶", "贴": "贴", "滴": "滴", "包": "包", "枚": "枚", "胶囊": "粒", "s": "片", "t": "片",
+    "puff": "吸", "puffs": "吸", "tab": "片", "tabs": "片", "cap": "粒", "caps": "粒",
+}
+
+
+def normalize_unit(unit: str | None) -> str | None:
+    """Canonical unit (g, mg, μg, U, ml, 片, 粒, 吸 …) or ``None`` when unknown."""
+    if unit is None:
+        return None
+    u = unit.strip().replace(" ", "")
+    return _UNIT_ALIASES.get(u.lower(), _UNIT_ALIASES.get(u))
+
+
+def to_canonical(amount: float, unit: str, target: str) -> float | None:
+    """Convert ``amount unit`` to ``target`` (mass units among themselves; U and ml only to themselves)."""
+    if unit == target:
+        return amount
+    if unit in MASS_TO_MG and target in MASS_TO_MG:
+        return amount * MASS_TO_MG[unit] / MASS_TO_MG[target]
+    if unit == "万U" and target == "U":
+        return amount * 10000
+    if unit == "L" and target == "ml":
+        return amount * 1000
+    return None
+
+
+# --------------------------------------------------------------------------- strengths
+
+@dataclass(frozen=True, slots=True)
+class Strength:
+    """Amount of each ingredient per countable unit (or per ``per_ml`` ml for liquids)."""
+
+    amounts: tuple[tuple[float, str], ...]
+    per_ml: float | None = None
+
+
+_NUM_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|g|μg|µg|ug|mcg|ng|iu|u|万u|ml|毫克|克|微克|单位|万单位|毫升)?",
+                       re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def parse_strength(text: str | None) -> Strength | None:
+    """Parse '80 mg', '0.5g*20片', '80mg/5mg', '160/4.5 μg', '300U/3ml', '100 mg/5 ml'."""
+    if not text:
+        return None
+    t = text.strip().replace("：", ":").replace("×", "*").replace("x", "*").replace("Ｘ", "*")
+    t = re.split(r"[*＊]", t)[0]  # '0.5g*20片': pack size after the star
+    parts = [p.strip() for p in re.split(r"[/:]", t) if p.strip()]
+    if not parts:
+        return None
+    parsed: list[tuple[float, str | None]] = []
+    for part in parts:
+        m = _NUM_UNIT.fullmatch(part.replace(" ", "")) or _NUM_UNIT.match(part.replace(" ", ""))
+        if not m:
+            return None
+        unit = normalize_unit(m.group(2)) if m.group(2) else None
+        parsed.append((float(m.group(1)), unit))
+    per_ml = None
+    if len(parsed) >= 2 and parsed[-1][1] == "ml" and parsed[0][1] != "ml":
+        per_ml = parsed[-1][0]
+        parsed = parsed[:-1]
+    # '160/4.5 μg': a unit written once at the end applies to every part
+    last_unit = next((u for _, u in reversed(parsed) if u), None)
+    if last_unit is None:
+        return None
+    amounts = tuple((a, u or last_unit) for a, u in parsed)
+    if any(u == "ml" for _, u in amounts):
+        return None
+    return Strength(amounts=amounts, per_ml=per_ml)
+
+
+# --------------------------------------------------------------------------- frequencies
+
+@dataclass(frozen=True, slots=True)
+class Frequency:
+    code: str  # qd, bid, tid, qid, qn, q8h, qod, qw, prn, st …
+    per_day: float | None  # None for prn; st counts as a single administration
+
+
+_LATIN = {
+    "qd": 1, "od": 1, "qm": 1, "qam": 1, "qn": 1, "qhs": 1, "hs": 1, "qpm": 1,
+    "bid": 2, "tid": 3, "qid": 4,
+    "q4h": 6, "q6h": 4, "q8h": 3, "q12h": 2, "q24h": 1, "q48h": 0.5, "q72h": 1 / 3,
+    "qod": 0.5, "qw": 1 / 7, "biw": 2 / 7, "tiw": 3 / 7, "q2w": 1 / 14, "qow": 1 / 14, "q4w": 1 / 28,
+    "st": 1, "stat": 1, "once": 1,
+}
+_CODE_FOR_PER_DAY = {1: "qd", 2: "bid", 3: "tid", 4: "qid", 6: "q4h", 0.5: "qod"}
+
+
+@lru_cache(maxsize=2048)
+def parse_frequency(text: str | None) -> Frequency | None:
+    """Latin (qd, Bid, q8h, prn) or Chinese (每日两次, 一日3次, 每晚一次, 隔日一次, 每周一次)."""
+    if not text:
+        return None
+    t = text.strip().lower().replace(" ", "").replace(".", "")
+    if t in _LATIN:
+        code = {"od": "qd", "stat": "st", "once": "st", "qhs": "qn", "hs": "qn"}.get(t, t)
+        return Frequency(code, float(_LATIN[t]))
+    if t in {"prn", "sos", "必要时", "需要时", "临时"} or t.startswith("必要时"):
+        return Frequency("prn", None)
+    if t in {"立即", "立即使用", "一次", "单次", "顿服"}:
+        return Frequency("st", 1.0)
+    if t in {"每晚", "睡前", "每晚睡前", "每晚一次", "睡前一次", "每晚1次", "睡前1次"}:
+        return Frequency("qn", 1.0)
+    if t in {"每早", "晨起", "每早一次", "早上一次", "每早1次"}:
+        return Frequency("qd", 1.0)
+    if re.fullmatch(r"(隔日|隔天)(一|1)次", t) or t in {"隔日", "隔天"}:
+        return Frequency("qod", 0.5)
+    m = re.fullmatch(r"(?:每|一|1)(日|天|周|星期|月)(.+?)次", t)
+    if m:
+        n = cn_small_number(m.group(2))
+        if n is None or n <= 0:
+            return None
+        period = {"日": 1, "天": 1, "周": 7, "星期": 7, "月": 30}[m.group(1)]
+        per_day = n / period
+        code = _CODE_FOR_PER_DAY.get(per_day) if period == 1 else ("qw" if n == 1 and period == 7 else
+                                                                    f"{int(n)}/{m.group(1)}")
+        return Frequency(code or f"{n:g}/日", per_day)
+    m = re.fullmatch(r"每(.+?)(小时|h)(一|1)?次?", t)
+    if m:
+        hours = cn_small_number(m.group(1))
+        if hours and hours > 0:
+            return Frequency(f"q{hours:g}h", 24 / hours)
+    return None
+
+
+# --------------------------------------------------------------------------- routes
+
+ROUTES = ("口服", "舌下含服", "含服", "吸入", "皮下注射", "肌内注射", "静脉注射", "静脉滴注", "外用", "滴眼",
+          "滴鼻", "滴耳", "直肠给药", "阴道给药", "鼻喷", "嚼服")
+
+_ROUTE_ALIASES = {
+    "po": "口服", "口服": "口服", "餐后口服": "口服", "饭后口服": "口服", "餐前口服": "口服", "饭前口服": "口服",
+    "内服": "口服", "整片吞服": "口服", "吞服": "口服", "嚼服": "嚼服", "咀嚼": "嚼服",
+    "sl": "舌下含服", "舌下": "舌下含服", "舌下含服": "舌下含服", "舌下含化": "舌下含服", "含化": "含服",
+    "含服": "含服",
+    "inh": "吸入", "吸入": "吸入", "雾化吸入": "吸入", "经口吸入": "吸入", "气雾吸入": "吸入", "干粉吸入": "吸入",
+    "ih": "皮下注射", "h": "皮下注射", "sc": "皮下注射", "皮下": "皮下注射", "皮下注射": "皮下注射",
+    "im": "肌内注射", "肌注": "肌内注射", "肌内注射": "肌内注射", "肌肉注射": "肌内注射",
+    "iv": "静脉注射", "静推": "静脉注射", "静脉注射": "静脉注射", "静注": "静脉注射",
+    "ivgtt": "静脉滴注", "ivdrip": "静脉滴注", "静滴": "静脉滴注", "静脉滴注": "静脉滴注", "静脉点滴": "静脉滴注",
+    "外用": "外用", "局部外用": "外用", "涂患处": "外用", "外敷": "外用", "贴敷": "外用",
+    "滴眼": "滴眼", "滴鼻": "滴鼻", "滴耳": "滴耳", "鼻喷": "鼻喷", "喷鼻": "鼻喷",
+    "pr": "直肠给药", "塞肛": "直肠给药", "直肠给药": "直肠给药", "阴道给药": "阴道给药",
+}
+
+
+def normalize_route(text: str | None) -> str | None:
+    """Canonical route (口服, 吸入, 皮下注射 …) or ``None`` when unknown."""
+    if not text:
+        return None
+    t = text.strip().lower().replace(" ", "")
+    return _ROUTE_ALIASES.get(t)

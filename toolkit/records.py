@@ -1,0 +1,248 @@
+"""Typed records shared by every stage.
+
+Records that read outside data (an audit case from a file or an HIS request)
+are pydantic models with ``extra="forbid"``: a misspelt field is an error that
+names the field, never a silently ignored value. All records are frozen.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Severity(StrEnum):
+    """How strongly a finding stops a prescription (PASS black/red/yellow; CDS Hooks critical/warning/info)."""
+
+    BLOCK = "block"
+    WARN = "warn"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.BLOCK: 2}
+
+
+class Category(StrEnum):
+    """Closed set of finding categories (the audit contract)."""
+
+    FORMAT = "format"
+    DOSE = "dose"
+    FREQUENCY = "frequency"
+    ROUTE = "route"
+    DAYS_SUPPLY = "days_supply"
+    LONG_PRESCRIPTION = "long_prescription"
+    INTERACTION = "interaction"
+    DUPLICATE_THERAPY = "duplicate_therapy"
+    CONTRAINDICATION = "contraindication"
+    ALLERGY = "allergy"
+    SPECIAL_POPULATION = "special_population"
+    INDICATION = "indication"
+    SKIN_TEST = "skin_test"
+    RECORD = "record"
+
+
+class DianpingClass(StrEnum):
+    """处方点评 classes of 《医院处方点评管理规范（试行）》."""
+
+    NONSTANDARD = "不规范处方"
+    INAPPROPRIATE = "用药不适宜处方"
+    ABNORMAL = "超常处方"
+
+
+RECORD_SECTIONS = (
+    "主诉", "现病史", "既往史", "过敏史", "个人史", "家族史", "体格检查", "辅助检查",
+    "诊断", "处理", "健康指导", "随访",
+)
+"""Outpatient record sections (病历书写基本规范), in the order they are written."""
+
+LAB_NAMES = (
+    "egfr", "crcl", "scr", "bun", "potassium", "sodium", "alt", "ast", "tbil", "hba1c", "fpg", "pbg",
+    "tc", "tg", "ldl_c", "hdl_c", "inr", "uric_acid", "hb", "plt", "wbc", "uacr", "ck", "tsh", "qtc",
+    "bnp", "nt_probnp",
+)
+"""Lab keys accepted in ``patient.labs`` (units: eGFR/CrCl mL/min(/1.73m²), Scr μmol/L, K/Na mmol/L,
+ALT/AST U/L, HbA1c %, glucose and lipids mmol/L, uric acid μmol/L, QTc ms)."""
+
+
+class Diagnosis(_Record):
+    name: str = ""
+    icd10: str | None = None
+
+    @field_validator("icd10")
+    @classmethod
+    def _upper(cls, v: str | None) -> str | None:
+        return v.strip().upper() or None if v else None
+
+
+class Vitals(_Record):
+    """Vital signs of the visit (mmHg, beats/min, °C, kg/m², cm, %)."""
+
+    sbp: float | None = Field(default=None, gt=0, lt=350)
+    dbp: float | None = Field(default=None, gt=0, lt=250)
+    heart_rate: float | None = Field(default=None, gt=0, lt=350)
+    temperature: float | None = Field(default=None, gt=25, lt=45)
+    resp_rate: float | None = Field(default=None, gt=0, lt=100)
+    spo2: float | None = Field(default=None, gt=0, le=100)
+    bmi: float | None = Field(default=None, gt=5, lt=100)
+    waist_cm: float | None = Field(default=None, gt=20, lt=300)
+
+
+class Patient(_Record):
+    id: str | None = None
+    age: float | None = Field(default=None, ge=0, le=130, description="years; infants as fractions")
+    sex: Literal["M", "F"] | None = None
+    weight_kg: float | None = Field(default=None, gt=0, le=400)
+    height_cm: float | None = Field(default=None, gt=0, le=260)
+    pregnant: bool | None = None
+    lactating: bool | None = None
+    allergies: tuple[str, ...] = ()
+    diagnoses: tuple[Diagnosis, ...] = ()
+    labs: dict[str, float] = Field(default_factory=dict)
+    lab_dates: dict[str, str] = Field(default_factory=dict, description="ISO date each lab was taken")
+    smoker: bool | None = None
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _sex(cls, v: Any) -> Any:
+        mapping = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F"}
+        if isinstance(v, str):
+            v = v.strip()
+            return mapping.get(v.lower(), mapping.get(v, v)) or None
+        return v
+
+    @field_validator("labs")
+    @classmethod
+    def _labs(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(LAB_NAMES))
+        if unknown:
+            raise ValueError(f"unknown lab(s) {unknown}; allowed: {', '.join(LAB_NAMES)}")
+        return v
+
+    @field_validator("allergies", mode="before")
+    @classmethod
+    def _allergies(cls, v: Any) -> Any:
+        if isinstance(v, str):  # HIS exports often give "青霉素;磺胺"
+            import re
+
+            return tuple(p for p in re.split(r"[;；,，、/\s]+", v) if p and p not in {"无", "否认"})
+        return v
+
+
+class PrescriptionItem(_Record):
+    """One drug line as written by the prescriber (raw text, not yet normalised)."""
+
+    drug: str
+    strength: str | None = None
+    dose: float | None = None
+    unit: str | None = None
+    frequency: str | None = None
+    route: str | None = None
+    days: float | None = None
+    quantity: float | None = None
+    quantity_unit: str | None = None
+    skin_test: str | None = Field(default=None, description="皮试结果: 阴性 / 阳性 / 免试")
+    note: str | None = Field(default=None, description="用法备注, e.g. 饭后; '遵医嘱' is a format error")
+    line: int | None = Field(default=None, description="row number in the source file, for batch output")
+
+    @field_validator("drug")
+    @classmethod
+    def _drug(cls, v: str) -> str:
+        if not v:
+            raise ValueError("drug name is empty")
+        return v
+
+
+class Prescription(_Record):
+    id: str | None = None
+    kind: Literal["普通", "急诊", "儿科", "长期"] | None = None
+    items: tuple[PrescriptionItem, ...] = ()
+    prescriber: str | None = None
+    department: str | None = None
+    date: str | None = None
+    reason: str | None = Field(default=None, description="prescriber's stated reason (超量/延长用量)")
+
+
+class AuditCase(_Record):
+    """What the audit reads: one prescription with its patient and (optionally) the visit record."""
+
+    id: str
+    patient: Patient = Field(default_factory=Patient)
+    prescription: Prescription = Field(default_factory=Prescription)
+    record: dict[str, str] = Field(default_factory=dict)
+    vitals: Vitals | None = None
+    visit_date: str | None = Field(default=None, description="ISO date of the visit")
+    visit_type: Literal["初诊", "复诊"] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    @field_validator("record")
+    @classmethod
+    def _sections(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(RECORD_SECTIONS))
+        if unknown:
+            raise ValueError(f"unknown record section(s) {unknown}; allowed: {', '.join(RECORD_SECTIONS)}")
+        return v
+
+
+class Dianping(_Record):
+    """Where a finding falls in 医院处方点评管理规范 (class and item number, e.g. 2-5)."""
+
+    cls: DianpingClass = Field(serialization_alias="class", validation_alias="class")
+    item: str
+    title: str
+
+
+class Finding(_Record):
+    """One reason a prescription needs attention. Rule and model findings share this record."""
+
+    rule_id: str
+    rule_version: int = 1
+    category: Category
+    severity: Severity
+    drugs: tuple[str, ...] = ()
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    references: tuple[str, ...] = ()
+    source: Literal["rule", "model"] = "rule"
+    items: tuple[int, ...] = Field(default=(), description="0-based indices of the prescription items")
+    dianping: Dianping | None = None
+
+
+class Provenance(_Record):
+    kb_version: str
+    engine_version: str
+    local_rules: str | None = None
+    model: str | None = None
+
+
+class AuditReport(_Record):
+    """The audit of one case: status ``ok`` (nothing above info), ``flagged`` or ``error``."""
+
+    id: str
+    status: Literal["ok", "flagged", "error"]
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    provenance: Provenance | None = None
+
+    @property
+    def max_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The stable JSONL contract: id, status, max_severity, findings, error, provenance."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["max_severity"] = self.max_severity.value if self.max_severity else None
+        return data
