@@ -294,7 +294,7 @@ def _bool(value: str, name: str) -> bool | None:
 def _mapped(row: dict[str, Any], columns: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for src, value in row.items():
-        if src is None or src == "__extra__":
+        if src is None or src in ("__extra__", "__error__"):
             continue
         dst = columns.get(str(src).strip())
         if dst and str(value or "").strip() != "" and dst not in out:
@@ -363,6 +363,7 @@ def _iter_grouped(path: Path, table: Iterator[tuple[int, dict[str, Any]]], colum
     current: str | None = None
     group: list[tuple[int, dict[str, str]]] = []
     seen: set[str] = set()
+    pending: list[RawUnit] = []
     header_checked = False
     for n, raw in table:
         if not header_checked:
@@ -375,20 +376,22 @@ def _iter_grouped(path: Path, table: Iterator[tuple[int, dict[str, Any]]], colum
                     f"{', '.join(str(c) for c in raw if c is not None)}; map others with --columns",
                     file=str(path))
         row = _mapped(raw, columns)
-        if not any(row.values()):
+        if not any(row.values()) and "__error__" not in raw:
             continue  # an empty line in the export
         rx_id = row.get("rx_id", "")
-        if "__extra__" in raw:
-            msg = str(InputError("row has more cells than the header", file=path.name, row=n))
-            yield _error_unit(path, rx_id or f"row-{n}", n, row.get("drug", ""), msg)
-            continue
-        if not rx_id:
-            msg = str(InputError("prescription id (处方号) is empty", file=path.name, row=n, field="rx_id"))
-            yield _error_unit(path, f"row-{n}", n, row.get("drug", ""), msg)
+        problem = (raw["__error__"] if "__error__" in raw
+                   else "row has more cells than the header" if "__extra__" in raw
+                   else "prescription id (处方号) is empty" if not rx_id else None)
+        if problem:
+            # reported after the prescription being read, so the output keeps file order
+            msg = str(InputError(problem, file=path.name, row=n, field=None if rx_id else "rx_id"))
+            pending.append(_error_unit(path, rx_id or f"row-{n}", n, row.get("drug", ""), msg))
             continue
         if rx_id != current:
             if group:
                 yield RawUnit("rows", path.name, (current, group))
+            yield from pending
+            pending = []
             if rx_id in seen:
                 log.warning("prescription id reappears after other prescriptions (row %d)", n)
             seen.add(rx_id)
@@ -396,6 +399,7 @@ def _iter_grouped(path: Path, table: Iterator[tuple[int, dict[str, Any]]], colum
         group.append((n, row))
     if group:
         yield RawUnit("rows", path.name, (current, group))
+    yield from pending
 
 
 def _error_unit(path: Path, unit_id: str, line: int, drug: str, msg: str) -> RawUnit:
@@ -420,10 +424,12 @@ def iter_units(path: str | Path, columns: dict[str, str] | None = None, fmt: str
         first = next(it, None)
         if first is None:
             return
-        n, raw = first
+        _n, raw = first
         if isinstance(raw, dict) and "prescription" not in raw and "drug" in {columns.get(k) for k in raw}:
             # flat drug lines in JSONL: grouped like a table
-            flat = ((m, r if isinstance(r, dict) else {"__extra__": True}) for m, r in it)
+            flat = ((m, r if isinstance(r, dict) else {"__error__": str(r) if isinstance(r, InputError)
+                                                       else "a drug line must be a JSON object"})
+                    for m, r in it)
             yield from _iter_grouped(path, itertools.chain([first], flat), columns)
             return
         yield RawUnit("nested", path.name, first)

@@ -98,7 +98,6 @@ def write_csv(journal: Path, output: Path, kb: Knowledge | None = None) -> None:
 def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_doctor_sheets: int = 50) -> None:
     """Excel report: 审方明细 (block rows red, warn rows yellow), 统计, and one sheet per prescriber."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
 
     fills = {"block": PatternFill("solid", fgColor="FFC7CE"), "warn": PatternFill("solid", fgColor="FFEB9C"),
@@ -133,7 +132,7 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
         detail.append([_cell(detail, v, fill=fill) for v in values] if fill else values)
         doctor = row["医生"] or "(未填写)"
         if doctor in top_doctors and row["_status"] != "ok":
-            per_doctor_rows[doctor].append(values + [key])
+            per_doctor_rows[doctor].append([*values, key])
     for doctor in sorted(top_doctors, key=lambda d: -doctors[d].prescriptions):
         s = doctors[doctor]
         ws = wb.create_sheet(_sheet_name(doctor))

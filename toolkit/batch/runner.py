@@ -188,6 +188,8 @@ def run_batch(input_path: str | Path, output: str | Path, fmt: str = "jsonl",
     if fmt not in REPORT_FORMATS:
         raise InputError(f"unknown report format '{fmt}'; allowed: {', '.join(REPORT_FORMATS)}")
     src, output = Path(input_path), Path(output)
+    if not src.is_file():
+        raise InputError("file not found", file=str(src))
     kb = get_knowledge(options.rules_dir, options.local_rules)  # fail fast on a broken KB
     journal = journal_path(output, fmt)
     done = _complete_lines(journal) if options.resume else 0

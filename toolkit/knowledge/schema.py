@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import re
 import string
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from toolkit.knowledge.conditions import Condition
+from toolkit.knowledge.conditions import ICD_SPEC, Condition
 from toolkit.records import Category, DianpingClass, Severity
+
+
+def _icd_spec(v: str) -> str:
+    if not ICD_SPEC.fullmatch(v):
+        raise ValueError(f"'{v}' is not an ICD-10 code, prefix or range like I20-I25")
+    return v
+
+
+IcdSpec = Annotated[str, AfterValidator(_icd_spec)]
 
 RULE_ID = re.compile(r"RX-[A-Z]+(-[A-Z0-9]+)*-\d{3}")
 DRUG_ID = re.compile(r"[a-z][a-z0-9_]*")
@@ -231,8 +240,9 @@ class DuplicateException(_Spec):
 class Indication(_Rule):
     category: ClassVar[Category] = Category.INDICATION
     target: Target
-    icd10: tuple[str, ...] = Field(min_length=1)
+    icd10: tuple[IcdSpec, ...] = Field(min_length=1)
     names: tuple[str, ...] = Field(default=(), description="diagnosis words accepted when no ICD is given")
+
 
 
 class Check(_Rule):
@@ -266,7 +276,7 @@ class Parameters(_Spec):
     overdose_block_ratio: float = 2.0
     unit_ratio_low: float = 0.1
     unit_ratio_high: float = 20.0
-    chronic_icd10: tuple[str, ...] = ()
+    chronic_icd10: tuple[IcdSpec, ...] = ()
     vague_usage: tuple[str, ...] = ("遵医嘱", "自用", "按说明书", "酌情", "医嘱")
     record_required: tuple[str, ...] = ("主诉", "现病史", "既往史", "过敏史", "体格检查", "诊断", "处理")
     chief_complaint_max_chars: int = 20

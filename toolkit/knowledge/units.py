@@ -36,8 +36,8 @@ def cn_small_number(text: str) -> float | None:
         tens, _, ones = text.partition("十")
         if "十" in ones:
             return None
-        t = _CN_DIGITS.get(tens, None) if tens else 1
-        o = _CN_DIGITS.get(ones, None) if ones else 0
+        t = _CN_DIGITS.get(tens) if tens else 1
+        o = _CN_DIGITS.get(ones) if ones else 0
         return None if t is None or o is None else float(t * 10 + o)
     return None
 
@@ -45,7 +45,7 @@ def cn_small_number(text: str) -> float | None:
 # --------------------------------------------------------------------------- units
 
 MASS_TO_MG = {"g": 1000.0, "mg": 1.0, "μg": 0.001, "ng": 0.000001}
-COUNT_UNITS = frozenset("片 粒 丸 袋 支 吸 喷 揿 瓶 贴 滴 包 枚".split())
+COUNT_UNITS = frozenset(["片", "粒", "丸", "袋", "支", "吸", "喷", "揿", "瓶", "贴", "滴", "包", "枚"])
 
 _UNIT_ALIASES = {
     "g": "g", "克": "g", "gm": "g",
