@@ -1,0 +1,65 @@
+"""``clinic eval …``: score each stage on labelled samples; print a table and write JSON."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from toolkit.errors import ToolkitError
+
+
+def _default(name: str) -> Path:
+    """Labelled samples live in eval/data/ of the repository (not shipped in the wheel)."""
+    here = Path(str(resources.files("toolkit"))).resolve().parent
+    return here / "eval" / "data" / name
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}"
+
+
+def register(app: typer.Typer) -> None:
+    eval_app = typer.Typer(help="在标注样本上评估各环节。", no_args_is_help=True)
+    app.add_typer(eval_app, name="eval")
+
+    @eval_app.command("audit")
+    def eval_audit(
+        file: Path | None = typer.Argument(None, help="labelled cases JSONL; default eval/data/audit_cases.jsonl"),
+        output: Path | None = typer.Option(None, "-o", "--output", help="write the metrics as JSON"),
+        rules_dir: Path | None = typer.Option(None, "--rules", help="knowledge-base directory"),
+        show_misses: int = typer.Option(0, "--show-misses", help="print this many misses and extras"),
+    ) -> None:
+        """审方评估：按问题类别统计召回率与精确率（只计 warn/block）。"""
+        from rich.console import Console
+        from rich.table import Table
+
+        from toolkit.evaluation.audit import evaluate_audit, read_labelled
+        from toolkit.knowledge import get_knowledge
+
+        path = file or _default("audit_cases.jsonl")
+        try:
+            kb = get_knowledge(str(rules_dir) if rules_dir else None)
+            report = evaluate_audit(read_labelled(path), kb)
+        except (ToolkitError, OSError) as exc:
+            typer.secho(f"错误: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        data = report.to_json()
+        table = Table(title=f"审方评估 {path.name}（{report.cases} 例，知识库 {kb.version}）")
+        for col in ("类别", "TP", "FP", "FN", "精确率%", "召回率%", "F1%", "级别一致%"):
+            table.add_column(col, justify="right" if col != "类别" else "left")
+        for name, s in [*data["per_category"].items(), ("合计(micro)", data["micro"])]:
+            if s["tp"] + s["fp"] + s["fn"] == 0:
+                continue
+            table.add_row(name, str(s["tp"]), str(s["fp"]), str(s["fn"]), _pct(s["precision"]), _pct(s["recall"]),
+                          _pct(s["f1"]), _pct(s["severity_agreement"]))
+        console = Console()
+        console.print(table)
+        console.print(f"无问题处方通过率: {report.clean_passed}/{report.clean_cases}"
+                      + (f"；无法读取的样本: {len(report.errors)}" if report.errors else ""))
+        for m in report.misses[:show_misses]:
+            console.print(m)
+        if output:
+            output.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

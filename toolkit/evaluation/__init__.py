@@ -1,0 +1,1 @@
+"""Evaluation on labelled samples: scoring functions behind ``clinic eval …``."""
