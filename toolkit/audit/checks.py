@@ -189,9 +189,9 @@ def check_days(ctx: AuditContext) -> None:
         drug = r.drug
         excluded = drug is not None and drug.long_rx_excluded
         if excluded and (rx.kind == "长期" or days > p.long_rx_usual_days):
+            # not a long-prescription drug at all; the short-course check below still applies
             ctx.add(kb.check("RX-LONG-003"), drugs=[name], items=[r.index], drug=name,
                     evidence={**ev, "why": "抗微生物药物等"})
-            continue
         if rx.kind == "急诊" and days > p.max_days_emergency:
             ctx.add(kb.check("RX-DAYS-002"), drugs=[name], items=[r.index], drug=name,
                     evidence={**ev, "limit": p.max_days_emergency})
