@@ -74,6 +74,10 @@ LAB_NAMES = (
 ALT/AST U/L, HbA1c %, glucose and lipids mmol/L, uric acid μmol/L, QTc ms)."""
 
 
+EXAM_NAMES = ("fundus", "foot", "ecg", "spirometry")
+"""Examinations whose last date matters for chronic-disease screening (``patient.lab_dates``)."""
+
+
 class Diagnosis(_Record):
     name: str = ""
     icd10: str | None = None
@@ -126,6 +130,22 @@ class Patient(_Record):
         unknown = sorted(set(v) - set(LAB_NAMES))
         if unknown:
             raise ValueError(f"unknown lab(s) {unknown}; allowed: {', '.join(LAB_NAMES)}")
+        return v
+
+    @field_validator("lab_dates")
+    @classmethod
+    def _lab_dates(cls, v: dict[str, str]) -> dict[str, str]:
+        import datetime as dt
+
+        allowed = (*LAB_NAMES, *EXAM_NAMES)
+        unknown = sorted(set(v) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown lab or exam(s) {unknown}; allowed: {', '.join(allowed)}")
+        for key, date in v.items():
+            try:
+                dt.date.fromisoformat(date)
+            except ValueError as exc:
+                raise ValueError(f"lab_dates.{key}: '{date}' is not an ISO date (YYYY-MM-DD)") from exc
         return v
 
     @field_validator("allergies", mode="before")

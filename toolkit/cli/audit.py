@@ -80,6 +80,16 @@ def register(app: typer.Typer) -> None:
                    + len(kb.duplicate_groups) + len(kb.indications) + len(kb.checks))
         typer.echo(f"知识库 {kb.version}: {len(kb.drugs)} 种药品, {len(kb.classes)} 个药物类别, {n_rules} 条规则"
                    + (f"; 本院规则: {kb.local_rules}" if kb.local_rules else ""))
+        care_dir = (rules_dir / "care") if rules_dir else None
+        if care_dir is None or care_dir.is_dir():
+            from toolkit.care import load_care_rules
+
+            try:
+                care = load_care_rules(care_dir)
+            except ToolkitError as exc:
+                _fail(exc)
+                return
+            typer.echo(f"慢病管理规则 {care.version}: {len(care.rule_ids())} 条")
 
 
 def _suffix_format(path: Path) -> str:
