@@ -56,6 +56,8 @@ CASES: dict[str, tuple[AuditCase, Severity, AuditCase]] = {
                     make_case(item("苯磺酸氨氯地平片", frequency="每日一次"))),
     "RX-FREQ-002": (make_case(item("苯磺酸氨氯地平片", frequency="一会儿吃")), Severity.WARN,
                     make_case(item("苯磺酸氨氯地平片", frequency="一日1次"))),
+    "RX-FREQ-003": (make_case(item("替格瑞洛片", frequency="qd"), diagnoses=[("冠心病", "I25.1")]), Severity.WARN,
+                    make_case(item("替格瑞洛片", frequency="bid"), diagnoses=[("冠心病", "I25.1")])),
     "RX-ROUTE-001": (make_case(item("甘精胰岛素", dose=10, unit="U", route="口服", frequency="qn"),
                                diagnoses=DM_DX), Severity.BLOCK,
                      make_case(item("甘精胰岛素", dose=10, unit="U", route="皮下注射", frequency="qn"),

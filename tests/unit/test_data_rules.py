@@ -118,3 +118,46 @@ def test_findings_sorted_block_first_and_carry_dianping(kb: Any) -> None:
                                         "references"}
     assert data["findings"][0]["dianping"]["class"]
     assert report.provenance and report.provenance.kb_version == kb.version
+
+
+def test_form_named_or_branded_sets_frequency_limit(kb: Any) -> None:
+    bid = {"dose": 30, "unit": "mg", "frequency": "bid"}
+    assert "RX-FREQ-001" in ids(make_case(item("硝苯地平控释片", **bid)), kb)
+    assert "RX-FREQ-001" in ids(make_case(item("拜新同", **bid)), kb)  # the brand names the GITS form
+    assert "RX-FREQ-001" not in ids(make_case(item("硝苯地平缓释片", dose=20, unit="mg", frequency="bid")), kb)
+    # an unnamed form falls back to the drug's limit
+    assert "RX-FREQ-001" not in ids(make_case(item("硝苯地平", dose=20, unit="mg", frequency="bid")), kb)
+
+
+def test_renal_dose_limit_tightens_the_maximum(kb: Any) -> None:
+    dm = [("2型糖尿病", "E11.9")]
+    line = item("西格列汀片", dose=100, unit="mg")
+    assert "RX-DOSE-002" not in ids(make_case(line, diagnoses=dm, labs={"egfr": 60}), kb)
+    f = ids(make_case(line, diagnoses=dm, labs={"egfr": 25}), kb)["RX-DOSE-002"]
+    assert f.severity is Severity.BLOCK and f.evidence["limit"] == 25 and "eGFR 25" in f.message
+    f = ids(make_case(line, diagnoses=dm, labs={"crcl": 40}), kb)["RX-DOSE-002"]  # CrCl when no eGFR
+    assert f.severity is Severity.BLOCK and f.evidence["limit"] == 50  # 100 = 2× 50
+
+
+def test_prn_with_interval_is_checked_at_its_most(kb: Any) -> None:
+    dx = [("急性支气管炎", "J20.9")]
+    f = ids(make_case(item("阿莫西林胶囊", strength="0.5 g", dose=2, unit="粒", frequency="q4h prn",
+                           skin_test="阴性"), diagnoses=dx), kb)
+    assert "RX-FREQ-002" not in f and f["RX-DOSE-002"].evidence["daily"] == 6000  # 1 g × 6
+
+
+def test_stated_reason_and_standard_course_lengths(kb: Any) -> None:
+    line = item("阿莫西林胶囊", strength="0.5 g", frequency="tid", days=14, skin_test="阴性")
+    bronchitis = [("急性支气管炎", "J20.9")]
+    assert ids(make_case(line, diagnoses=bronchitis), kb)["RX-DAYS-003"].severity is Severity.WARN
+    noted = ids(make_case(line, diagnoses=bronchitis, rx={"reason": "重症肺炎出院后序贯治疗"}), kb)
+    assert noted["RX-DAYS-003"].severity is Severity.INFO
+    hp = [("慢性胃炎", "K29.5"), ("幽门螺杆菌感染", "B96.81")]
+    assert "RX-DAYS-003" not in ids(make_case(line, item("克拉霉素片", frequency="bid", days=14), diagnoses=hp), kb)
+    assert "RX-DAYS-003" in ids(make_case({**line, "days": 21}, diagnoses=hp), kb)
+
+
+def test_no_skin_test_finding_when_the_drug_is_blocked_for_allergy(kb: Any) -> None:
+    got = ids(make_case(item("阿莫西林胶囊", strength="0.5 g", frequency="tid"), allergies=["青霉素"],
+                        diagnoses=[("急性支气管炎", "J20.9")]), kb)
+    assert "RX-ALG-001" in got and "RX-SKIN-001" not in got

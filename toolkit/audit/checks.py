@@ -69,15 +69,37 @@ def check_format(ctx: AuditContext) -> None:
 # --------------------------------------------------------------------------- dose and frequency
 
 def _limits(drug: Drug, ctx: AuditContext) -> tuple[DoseLimit | None, str]:
-    """The dose limits for this patient: child, elderly or adult (an adult maximum still caps a child)."""
+    """The dose limits for this patient: child, elderly or adult (an adult maximum still caps a child),
+    tightened by any renal limit that applies to the patient's eGFR (or CrCl when eGFR is missing)."""
     dose, age, p = drug.dose, ctx.age, ctx.kb.params
     if dose is None:
         return None, ""
     if age is not None and age < p.adult_age and dose.child is not None:
-        return dose.child, "儿童"
-    if age is not None and age >= p.elderly_age and dose.elderly is not None:
-        return dose.elderly, "老年人"
-    return dose.adult, "成人"
+        base, population = dose.child, "儿童"
+    elif age is not None and age >= p.elderly_age and dose.elderly is not None:
+        base, population = dose.elderly, "老年人"
+    else:
+        base, population = dose.adult, "成人"
+    labs = ctx.case.patient.labs
+    renal_value, measure = (labs["egfr"], "eGFR") if "egfr" in labs else (labs.get("crcl"), "CrCl")
+    if renal_value is None or not dose.renal:
+        return base, population
+    applicable = [r for r in dose.renal if renal_value < r.below]
+    if not applicable:
+        return base, population
+    strictest = min(applicable, key=lambda r: r.below)
+
+    def tighter(a: float | None, b: float | None) -> float | None:
+        return min(x for x in (a, b) if x is not None) if a is not None or b is not None else None
+
+    merged = DoseLimit(
+        single_max=tighter(base.single_max if base else None, strictest.single_max),
+        daily_max=tighter(base.daily_max if base else None, strictest.daily_max),
+        single_min=base.single_min if base else None,
+        per_kg_daily_max=base.per_kg_daily_max if base else None,
+        note=strictest.note,
+    )
+    return merged, f"{measure} {fmt(renal_value)}（<{fmt(strictest.below)}）时"
 
 
 def check_dose(ctx: AuditContext) -> None:
@@ -141,10 +163,17 @@ def check_frequency(ctx: AuditContext) -> None:
             continue
         if r.drug is None or r.frequency is None or r.frequency.per_day is None:
             continue
-        limit = r.drug.frequency.max_per_day if r.drug.frequency else None
-        if limit and r.frequency.per_day > limit + 1e-9:
+        drug_freq = r.drug.frequency
+        form = r.form
+        high = (form.max_per_day if form and form.max_per_day else None) or (drug_freq and drug_freq.max_per_day)
+        low = (form.min_per_day if form and form.min_per_day else None) or (drug_freq and drug_freq.min_per_day)
+        ev = {"frequency": text, "per_day": r.frequency.per_day, "form": form.form if form else None}
+        if high and r.frequency.per_day > high + 1e-9:
             ctx.add(kb.check("RX-FREQ-001"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={"frequency": text, "per_day": r.frequency.per_day, "limit": limit})
+                    evidence={**ev, "limit": high})
+        elif low and not r.frequency.prn and r.frequency.per_day < low - 1e-9:
+            ctx.add(kb.check("RX-FREQ-003"), drugs=[r.name], items=[r.index], drug=r.name,
+                    evidence={**ev, "limit": low})
 
 
 def check_route(ctx: AuditContext) -> None:
@@ -172,6 +201,18 @@ def _chronic(ctx: AuditContext) -> bool:
     return any(icd_matches(d.icd10, s) for d in ctx.case.patient.diagnoses for s in specs)
 
 
+def _course_limit(ctx: AuditContext) -> float:
+    """Days a short-course drug may be given: 7, or longer for a diagnosis whose standard course is
+    longer (e.g. 14-day H. pylori eradication), per ``course_days`` in the parameters."""
+    p = ctx.kb.params
+    limit = p.max_days
+    for course in p.course_days:
+        if any(icd_matches(d.icd10, s) for d in ctx.case.patient.diagnoses for s in course.icd10) or \
+                any(w in d.name for d in ctx.case.patient.diagnoses for w in course.names):
+            limit = max(limit, course.days)
+    return limit
+
+
 def check_days(ctx: AuditContext) -> None:
     kb, p = ctx.kb, ctx.kb.params
     rx = ctx.case.prescription
@@ -196,9 +237,12 @@ def check_days(ctx: AuditContext) -> None:
             ctx.add(kb.check("RX-DAYS-002"), drugs=[name], items=[r.index], drug=name,
                     evidence={**ev, "limit": p.max_days_emergency})
             continue
-        if drug is not None and drug.acute_course and days > p.max_days:
+        course_limit = _course_limit(ctx)
+        if drug is not None and drug.acute_course and days > course_limit:
+            # 处方管理办法 第十九条: a longer supply is allowed when the prescriber states why
             ctx.add(kb.check("RX-DAYS-003"), drugs=[name], items=[r.index], drug=name,
-                    evidence={**ev, "limit": p.max_days, "reason": rx.reason})
+                    severity=Severity.INFO if rx.reason else None,
+                    evidence={**ev, "limit": course_limit, "reason": rx.reason})
             continue
         if days > p.max_days and not chronic and not rx.reason and rx.kind != "长期":
             ctx.add(kb.check("RX-DAYS-001"), drugs=[name], items=[r.index], drug=name,
@@ -379,7 +423,11 @@ def check_indications(ctx: AuditContext) -> None:
 
 def check_skin_test(ctx: AuditContext) -> None:
     kb = ctx.kb
+    # an item already blocked for allergy is not to be given at all: a skin test is moot
+    allergic = {i for f in ctx.findings if f.rule_id == "RX-ALG-001" for i in f.items}
     for r in ctx.drug_items:
+        if r.index in allergic:
+            continue
         needs = any(kb.drugs[d].skin_test for d in (r.drug.id, *kb.ingredients(r.drug.id)))  # type: ignore[union-attr]
         if not needs:
             continue

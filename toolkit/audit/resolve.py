@@ -71,14 +71,30 @@ def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedI
         return r
     r.drug = kb.drugs[r.match.drug_id]
     r.keys = frozenset(kb.ingredients(r.drug.id)) | kb.classes_of(r.drug.id)
+    unit = normalize_unit(item.unit)
+    r.form, r.strength = _pick_form(r.drug, item.drug, unit if unit in COUNT_UNITS else None, item.strength)
     _resolve_dose(r, kb)
     return r
 
 
-def _pick_form(drug: Drug, unit: str | None, strength_text: str | None) -> tuple[Form | None, Strength | None]:
-    """The form and strength a line refers to: its written strength, or the only one the formulary has."""
+def _named_forms(drug: Drug, written: str) -> list[Form]:
+    """Forms the written name points to: 硝苯地平控释片 → 控释片 (the longest form word), 拜新同 → its form."""
+    by_brand = [f for f in drug.forms if any(b in written for b in f.brands)]
+    if by_brand:
+        return by_brand
+    named = [f for f in drug.forms if f.form in written]
+    if not named:
+        return list(drug.forms)
+    longest = max(len(f.form) for f in named)
+    return [f for f in named if len(f.form) == longest]
+
+
+def _pick_form(drug: Drug, written_name: str, unit: str | None, strength_text: str | None
+               ) -> tuple[Form | None, Strength | None]:
+    """The form and strength a line refers to: by its name, unit and written strength, or the only one."""
     written = parse_strength(strength_text)
-    forms = [f for f in drug.forms if unit is None or f.unit == unit] or list(drug.forms)
+    candidates = _named_forms(drug, written_name)
+    forms = [f for f in candidates if unit is None or f.unit == unit] or candidates
     if written is not None:
         for f in forms:
             for s in f.strengths:
@@ -104,8 +120,6 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
     if unit is None:
         r.dose_problem = f"剂量单位“{item.unit}”无法识别"
         return
-    count_unit = unit if unit in COUNT_UNITS else None
-    r.form, r.strength = _pick_form(drug, count_unit, item.strength)
     ingredients = [(i.drug, i.unit) for i in drug.ingredients] or (
         [(drug.id, drug.dose.unit)] if drug.dose else [])
     if not ingredients:

@@ -43,6 +43,9 @@ class Form(_Spec):
     unit: CountUnit | Literal["ml"] = Field(description="the countable unit a dose is written in")
     strengths: tuple[str, ...] = Field(min_length=1, description="per unit, e.g. '80 mg' or '80 mg/5 mg'")
     routes: tuple[str, ...] = Field(min_length=1)
+    brands: tuple[str, ...] = Field(default=(), description="brands that name this form (拜新同 → 控释片)")
+    max_per_day: float | None = Field(default=None, gt=0, description="overrides the drug's frequency limit")
+    min_per_day: float | None = Field(default=None, gt=0)
 
 
 class DoseLimit(_Spec):
@@ -53,16 +56,24 @@ class DoseLimit(_Spec):
     note: str | None = None
 
 
+class RenalLimit(DoseLimit):
+    """Limits that apply when renal function is below a threshold (eGFR, or CrCl when no eGFR)."""
+
+    below: float = Field(gt=0, description="eGFR/CrCl (mL/min) below which these limits apply")
+
+
 class Dose(_Spec):
     unit: MassUnit = Field(description="the unit the limits below are in (per ingredient)")
     adult: DoseLimit | None = None
     elderly: DoseLimit | None = Field(default=None, description="age ≥ elderly_age; overrides adult")
     child: DoseLimit | None = None
+    renal: tuple[RenalLimit, ...] = Field(default=(), description="stricter limits by renal function")
     usual: str | None = None
 
 
 class Frequency(_Spec):
     max_per_day: float | None = Field(default=None, gt=0)
+    min_per_day: float | None = Field(default=None, gt=0, description="below this the drug under-doses")
     usual: tuple[str, ...] = ()
 
 
@@ -263,6 +274,16 @@ class RulesFile(_Spec):
     checks: tuple[Check, ...] = ()
 
 
+class CourseDays(_Spec):
+    """A diagnosis whose standard antimicrobial course is longer than the 7-day default."""
+
+    name: str
+    days: float = Field(gt=0)
+    icd10: tuple[IcdSpec, ...] = ()
+    names: tuple[str, ...] = ()
+    references: tuple[str, ...] = Field(min_length=1)
+
+
 class Parameters(_Spec):
     """Numbers from the regulations, overridable by an institution."""
 
@@ -277,6 +298,7 @@ class Parameters(_Spec):
     unit_ratio_low: float = 0.1
     unit_ratio_high: float = 20.0
     chronic_icd10: tuple[IcdSpec, ...] = ()
+    course_days: tuple[CourseDays, ...] = ()
     vague_usage: tuple[str, ...] = ("遵医嘱", "自用", "按说明书", "酌情", "医嘱")
     record_required: tuple[str, ...] = ("主诉", "现病史", "既往史", "过敏史", "体格检查", "诊断", "处理")
     chief_complaint_max_chars: int = 20

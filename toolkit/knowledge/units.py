@@ -130,8 +130,9 @@ def parse_strength(text: str | None) -> Strength | None:
 
 @dataclass(frozen=True, slots=True)
 class Frequency:
-    code: str  # qd, bid, tid, qid, qn, q8h, qod, qw, prn, st …
-    per_day: float | None  # None for prn; st counts as a single administration
+    code: str  # qd, bid, tid, qid, qn, q8h, qod, qw, prn, st, "q6h prn" …
+    per_day: float | None  # None for a bare prn; st counts as a single administration
+    prn: bool = False  # as needed: per_day is then the most allowed ("q6h prn" → 4)
 
 
 _LATIN = {
@@ -144,17 +145,32 @@ _LATIN = {
 _CODE_FOR_PER_DAY = {1: "qd", 2: "bid", 3: "tid", 4: "qid", 6: "q4h", 0.5: "qod"}
 
 
+_PRN = re.compile(r"\(?(prn|必要时|需要时|疼痛时|发热时|喘息时)\)?")
+
+
 @lru_cache(maxsize=2048)
 def parse_frequency(text: str | None) -> Frequency | None:
-    """Latin (qd, Bid, q8h, prn) or Chinese (每日两次, 一日3次, 每晚一次, 隔日一次, 每周一次)."""
+    """Latin (qd, Bid, q8h, prn, q6h prn) or Chinese (每日两次, 一日3次, 每晚一次, 隔日一次, 每周一次)."""
     if not text:
         return None
-    t = text.strip().lower().replace(" ", "").replace(".", "")
+    t = text.strip().lower().replace(" ", "").replace(".", "").replace("（", "(").replace("）", ")")
+    rest = _PRN.sub("", t)
+    if rest != t and not rest:
+        return Frequency("prn", None, prn=True)
+    if rest != t:  # "q6h prn", "必要时每8小时一次": as needed, at most this often
+        inner = _parse_plain(rest)
+        if inner is None or inner.per_day is None:
+            return None
+        return Frequency(f"{inner.code} prn", inner.per_day, prn=True)
+    return _parse_plain(t)
+
+
+def _parse_plain(t: str) -> Frequency | None:
     if t in _LATIN:
         code = {"od": "qd", "stat": "st", "once": "st", "qhs": "qn", "hs": "qn"}.get(t, t)
         return Frequency(code, float(_LATIN[t]))
-    if t in {"prn", "sos", "必要时", "需要时", "临时"} or t.startswith("必要时"):
-        return Frequency("prn", None)
+    if t in {"prn", "sos", "必要时", "需要时", "临时"}:
+        return Frequency("prn", None, prn=True)
     if t in {"立即", "立即使用", "一次", "单次", "顿服"}:
         return Frequency("st", 1.0)
     if t in {"每晚", "睡前", "每晚睡前", "每晚一次", "睡前一次", "每晚1次", "睡前1次"}:
