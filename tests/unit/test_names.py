@@ -23,6 +23,9 @@ import pytest
     ("阿斯匹林肠溶片", "aspirin", "stripped", False),
     ("阿司匹灵", "aspirin", "typo", False),  # one edit from 阿司匹林
     ("注射用甘精胰岛素", "insulin_glargine", "stripped", True),
+    ("苯磺酸左旋氨氯地平片", "levamlodipine", "stripped", True),  # 左旋 is another drug, not a salt
+    ("阿莫西林胶囊0.25g", "amoxicillin", "stripped", True),
+    ("阿莫西林胶囊(0.25g*24粒)", "amoxicillin", "stripped", True),
 ])
 def test_resolve(kb: Any, written: str, drug_id: str, kind: str, standard: bool) -> None:
     m = kb.names.resolve(written)
@@ -30,6 +33,11 @@ def test_resolve(kb: Any, written: str, drug_id: str, kind: str, standard: bool)
     assert (m.drug_id, m.kind, m.standard) == (drug_id, kind, standard)
 
 
-@pytest.mark.parametrize("written", ["维生素C片", "感冒灵颗粒", "x", "", "氨"])
+@pytest.mark.parametrize("written", [
+    "维生素C片", "感冒灵颗粒", "x", "", "氨",
+    "注射用头孢呋辛钠",  # another salt/ester of 头孢呋辛酯: another product
+    "复方阿莫西林",  # a name inside a longer one is not that drug
+    "头孢呋辛",  # one character short of 头孢呋辛酯
+])
 def test_unknown_names_are_not_guessed(kb: Any, written: str) -> None:
     assert kb.names.resolve(written) is None

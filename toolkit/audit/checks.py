@@ -217,6 +217,7 @@ def check_days(ctx: AuditContext) -> None:
     kb, p = ctx.kb, ctx.kb.params
     rx = ctx.case.prescription
     chronic = _chronic(ctx)
+    course_limit = _course_limit(ctx)
     for r in ctx.items:
         days = r.item.days
         if days is None or days <= 0:
@@ -237,7 +238,6 @@ def check_days(ctx: AuditContext) -> None:
             ctx.add(kb.check("RX-DAYS-002"), drugs=[name], items=[r.index], drug=name,
                     evidence={**ev, "limit": p.max_days_emergency})
             continue
-        course_limit = _course_limit(ctx)
         if drug is not None and drug.acute_course and days > course_limit:
             # 处方管理办法 第十九条: a longer supply is allowed when the prescriber states why
             ctx.add(kb.check("RX-DAYS-003"), drugs=[name], items=[r.index], drug=name,
@@ -255,15 +255,14 @@ def check_days(ctx: AuditContext) -> None:
 # --------------------------------------------------------------------------- interactions
 
 def check_interactions(ctx: AuditContext) -> None:
-    items = ctx.drug_items
-    for x, y in itertools.combinations(items, 2):
-        for rule in ctx.kb.interactions:
-            if ctx.matches(rule.a, x) and ctx.matches(rule.b, y):
-                a, b = x, y
-            elif ctx.matches(rule.a, y) and ctx.matches(rule.b, x):
-                a, b = y, x
-            else:
-                continue
+    rules, idx = ctx.kb.interactions, ctx.index
+    for x, y in itertools.combinations(ctx.drug_items, 2):
+        xa, xb = idx.rules("ddi_a", x.drug.id), idx.rules("ddi_b", x.drug.id)  # type: ignore[union-attr]
+        ya, yb = idx.rules("ddi_a", y.drug.id), idx.rules("ddi_b", y.drug.id)  # type: ignore[union-attr]
+        forward, backward = xa & yb, ya & xb
+        for i in sorted(forward | backward):
+            rule = rules[i]
+            a, b = (x, y) if i in forward else (y, x)
             ctx.add(rule, drugs=[a.name, b.name], items=[a.index, b.index],
                     evidence={"mechanism": rule.mechanism, "effect": rule.effect,
                               "management": rule.management},
@@ -303,8 +302,10 @@ def check_duplicates(ctx: AuditContext) -> None:
                           "daily": round(total, 4) if total is not None else None,
                           "unit": drug.dose.unit if drug.dose else None,
                           "limit": limits.daily_max if limits else None})
-    for grp in kb.duplicate_groups:
-        members = [r for r in items if not r.keys.isdisjoint(grp.classes)]
+    in_group = {r.index: ctx.index.rules("dup", r.drug.id) for r in items}  # type: ignore[union-attr]
+    for g in sorted(set().union(*in_group.values())) if items else ():
+        grp = kb.duplicate_groups[g]
+        members = [r for r in items if g in in_group[r.index]]
         if len(members) < 2:
             continue
         # pairs already reported as the same ingredient are not reported again as the same class
@@ -322,11 +323,12 @@ def check_duplicates(ctx: AuditContext) -> None:
 # --------------------------------------------------------------------------- contraindications
 
 def check_contraindications(ctx: AuditContext) -> None:
-    for rule in ctx.kb.contraindications:
+    rules, idx = ctx.kb.contraindications, ctx.index
+    candidates = {r.index: idx.rules("ci", r.drug.id) for r in ctx.drug_items}  # type: ignore[union-attr]
+    for i in sorted(set().union(*candidates.values())):
+        rule = rules[i]
         for r in ctx.drug_items:
-            if not ctx.matches(rule.target, r):
-                continue
-            if not ctx.holds(rule.when):
+            if i not in candidates[r.index] or not ctx.holds(rule.when):
                 continue
             ev = evidence_for(rule.when, ctx.facts)
             if rule.population:
@@ -352,11 +354,12 @@ def check_allergy(ctx: AuditContext) -> None:
                 hit.add(r.index)
                 ctx.add(kb.check("RX-ALG-001"), drugs=[r.name], items=[r.index], drug=r.name,
                         evidence={"allergen": allergen}, allergen=allergen)
-        for rule in kb.cross_reactivity:
-            if rule.allergen not in {g.id for g in groups}:
+        group_ids = {g.id for g in groups}
+        for i, rule in enumerate(kb.cross_reactivity):
+            if rule.allergen not in group_ids:
                 continue
             for r in ctx.drug_items:
-                if r.index not in hit and ctx.matches(rule.target, r):
+                if r.index not in hit and i in ctx.index.rules("xr", r.drug.id):  # type: ignore[union-attr]
                     ctx.add(rule, drugs=[r.name], items=[r.index], drug=r.name,
                             evidence={"allergen": allergen}, allergen=allergen)
 
@@ -403,7 +406,7 @@ def check_indications(ctx: AuditContext) -> None:
     if not diagnoses:
         return  # reported once as RX-FMT-004
     for r in ctx.drug_items:
-        rules = [rule for rule in ctx.kb.indications if ctx.matches(rule.target, r)]
+        rules = [ctx.kb.indications[i] for i in sorted(ctx.index.rules("ind", r.drug.id))]  # type: ignore[union-attr]
         if not rules:
             continue
         specs = {s for rule in rules for s in rule.icd10}

@@ -11,6 +11,7 @@ from toolkit.knowledge.loader import Knowledge
 from toolkit.knowledge.schema import Target
 from toolkit.records import AuditCase, Dianping, Finding, Severity
 
+from .index import RuleIndex, rule_index
 from .resolve import ResolvedItem
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
@@ -32,24 +33,36 @@ def render(template: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: fmt(values.get(m.group(1).replace(".", "_"))), template)
 
 
+_DIANPING: dict[tuple[int, str], Dianping | None] = {}
+
+
+def _dianping(rule: Any, kb: Knowledge) -> Dianping | None:
+    key = (id(kb), rule.id)
+    if key not in _DIANPING:
+        ref = rule.dianping or kb.meta.dianping_defaults.get(rule.category)
+        _DIANPING[key] = (Dianping.model_validate({"class": ref.cls, "item": ref.item, "title": ref.title})
+                          if ref else None)
+    return _DIANPING[key]
+
+
 @dataclass
 class AuditContext:
     case: AuditCase
     kb: Knowledge
     items: list[ResolvedItem]
     facts: FactView = field(init=False)
+    index: RuleIndex = field(init=False)
+    drug_items: list[ResolvedItem] = field(init=False)
     findings: list[Finding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.facts = FactView(self.case)
+        self.index = rule_index(self.kb)
+        self.drug_items = [r for r in self.items if r.drug is not None]
 
     @property
     def age(self) -> float | None:
         return self.case.patient.age
-
-    @property
-    def drug_items(self) -> list[ResolvedItem]:
-        return [r for r in self.items if r.drug is not None]
 
     def matches(self, target: Target, item: ResolvedItem) -> bool:
         return bool(item.keys) and (not item.keys.isdisjoint(target.drugs)
@@ -79,20 +92,20 @@ class AuditContext:
             evidence.update(esc_evidence)
         values = {k.replace(".", "_"): v for k, v in evidence.items()}
         values.update(variables)
-        category = rule.category
-        ref = rule.dianping or self.kb.meta.dianping_defaults.get(category)
-        finding = Finding(
+        # rules were validated when the KB loaded and every value here is typed by the engine,
+        # so the finding is built without validating it again (this is the batch's hot path)
+        finding = Finding.model_construct(
             rule_id=rule.id,
             rule_version=rule.version,
-            category=category,
+            category=rule.category,
             severity=severity,
             drugs=tuple(drugs),
             message=render(rule.message, values),
             evidence={k: v for k, v in evidence.items() if v is not None},
             references=rule.references,
+            source="rule",
             items=tuple(items),
-            dianping=Dianping.model_validate({"class": ref.cls, "item": ref.item, "title": ref.title})
-            if ref else None,
+            dianping=_dianping(rule, self.kb),
         )
         self.findings.append(finding)
         return finding

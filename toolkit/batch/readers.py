@@ -306,7 +306,7 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path) 
     """Build one prescription from its rows; unreadable rows become error rows, the rest is audited."""
     first = rows[0][1]
     refs: list[RowRef] = []
-    items: list[dict[str, Any]] = []
+    items: list[PrescriptionItem] = []
     for n, r in rows:
         ref = RowRef(line=n, drug=r.get("drug", ""))
         try:
@@ -317,13 +317,13 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path) 
                 if f in r:
                     item[f] = _number(r[f], f) if f in _NUMBER_FIELDS else r[f]
             item["line"] = n
-            PrescriptionItem.model_validate(item)
+            validated = PrescriptionItem.model_validate(item)
         except (ValueError, ValidationError) as exc:
             msg = _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
             ref.error = str(InputError(msg, file=path.name, row=n))
         else:
             ref.item = len(items)
-            items.append(item)
+            items.append(validated)  # a validated record is not validated again inside the case
         refs.append(ref)
     base = {"prescriber": first.get("prescriber"), "department": first.get("department")}
     try:

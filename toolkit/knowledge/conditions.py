@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -114,6 +115,7 @@ def _check_value(kind: FactKind, op: str, value: Any) -> None:
 ICD_SPEC = re.compile(r"[A-Z]\d{2}(\.\d{1,2})?(-[A-Z]\d{2}(\.\d{1,2})?)?")
 
 
+@lru_cache(maxsize=65536)
 def icd_matches(code: str | None, spec: str) -> bool:
     """True when an ICD-10 ``code`` falls under ``spec``: a prefix (``E11``) or a range (``I20-I25``)."""
     if not code:

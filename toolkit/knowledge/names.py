@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pypinyin import lazy_pinyin
-from rapidfuzz.distance import Levenshtein
 
 MatchKind = Literal["exact", "stripped", "contained", "homophone", "typo"]
 
@@ -26,8 +25,15 @@ DOSAGE_FORMS = tuple(sorted((
     "控释", "缓释", "肠溶", "(控释)", "(缓释)", "片剂", "丸", "散",
 ), key=len, reverse=True))
 
+# "左旋" is not here: levamlodipine is another drug at half the dose, not a salt of amlodipine
 SALT_WORDS = ("苯磺酸", "马来酸", "甲磺酸", "盐酸", "硫酸氢", "硫酸", "酒石酸", "琥珀酸", "富马酸", "磷酸", "枸橼酸",
-              "左旋", "叔丁胺", "精氨酸", "钠", "钾", "钙", "镁", "水合物")
+              "叔丁胺", "精氨酸", "钠", "钾", "钙", "镁", "水合物")
+
+_SALT_CHARS = set("钠钾钙镁酯盐")
+# strength or pack text with its unit (0.25g, 80mg/5mg, *24粒); a bare number is part of a name (诺和锐30)
+_UNIT = r"(mg|g|μg|ug|mcg|iu|u|ml|万u|毫克|克|微克|单位|毫升|片|粒|支|袋|s)"
+_STRENGTH_TEXT = re.compile(rf"[*×x/:：]?[\d.]+\s*{_UNIT}(?![a-z])", re.IGNORECASE)
+_STRENGTH_BRACKET = re.compile(rf"\([^()]*\d\s*{_UNIT}[^()]*\)", re.IGNORECASE)
 
 
 NameSource = Literal["generic", "salt", "en", "brand", "alias"]
@@ -73,6 +79,23 @@ def strip_salt(name: str) -> str:
     return name
 
 
+def _all_cjk(text: str) -> bool:
+    return all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _only_packaging_left(text: str, name: str) -> bool:
+    """A name found inside a longer text counts only when what is left is dosage form, salt,
+    strength or bracketed notes: 阿莫西林胶囊0.25g yes, 左西替利嗪 (another drug) no."""
+    rest = re.sub(r"\([^()]*\)", "", text.replace(name, "", 1))
+    rest = _STRENGTH_TEXT.sub("", rest).strip()
+    for _ in range(3):
+        rest = strip_salt(strip_form("药" + rest))[1:] if rest else rest
+        for word in (*DOSAGE_FORMS, *SALT_WORDS):
+            if rest == word:
+                return True
+    return rest == ""
+
+
 def pinyin_key(text: str) -> str:
     return " ".join(lazy_pinyin(text))
 
@@ -105,6 +128,9 @@ class NameIndex:
 
     def _candidates(self, t: str) -> list[str]:
         out = [t]
+        bare = _STRENGTH_TEXT.sub("", _STRENGTH_BRACKET.sub("", t))  # 阿莫西林胶囊0.25g, (0.25g*24粒)
+        if bare and bare != t:
+            out.append(bare)
         # 代文(缬沙坦胶囊): try the part outside and each part inside the brackets
         inner = re.findall(r"\(([^()]*)\)", t)
         outer = re.sub(r"\([^()]*\)", "", t)
@@ -122,10 +148,11 @@ class NameIndex:
         exact = [(self._source[c], i, c) for i, c in enumerate(candidates) if c in self._exact]
         if exact:
             # 代文(缬沙坦胶囊): the generic name inside the brackets wins over the brand outside
-            source, i, c = min(exact, key=lambda e: (_SOURCE_RANK[e[0]], e[1]))
+            # the most standard source first, then the most specific (门冬胰岛素30 over 门冬胰岛素)
+            source, i, c = min(exact, key=lambda e: (_SOURCE_RANK[e[0]], -len(e[2]), e[1]))
             return NameMatch(self._exact[c], "exact" if i == 0 else "stripped", c, source)  # type: ignore[arg-type]
         for name, drug_id in self._by_length:
-            if len(name) >= 3 and name in t:
+            if len(name) >= 3 and name in t and _only_packaging_left(t, name):
                 return NameMatch(drug_id, "contained", name, self._source[name])  # type: ignore[arg-type]
         for c in candidates:
             if len(c) >= 3 and not c.isascii():
@@ -134,12 +161,18 @@ class NameIndex:
                     return NameMatch(next(iter(ids)), "homophone", c, "alias")
         hits: dict[str, tuple[int, str]] = {}
         for c in candidates:
-            if len(c) < 3 or c.isascii():
+            # one wrong character (二甲双呱, 阿斯匹林) in an all-Chinese name of the same length; an
+            # added or missing character (头孢呋辛 vs 头孢呋辛酯) or a different letter (诺和灵N vs
+            # 诺和灵R) is another product, not a typo
+            if len(c) < 3 or not _all_cjk(c):
                 continue
             for name, drug_id in self._by_length:
-                if abs(len(name) - len(c)) > 1:
+                if len(name) != len(c) or not _all_cjk(name):
                     continue
-                d = Levenshtein.distance(c, name, score_cutoff=1)
+                diff = [(x, y) for x, y in zip(c, name, strict=True) if x != y]
+                if len(diff) != 1 or set(diff[0]) & _SALT_CHARS:
+                    continue  # 头孢呋辛钠 vs 头孢呋辛酯: another salt or ester is another product
+                d = len(diff)
                 if d <= 1 and (drug_id not in hits or d < hits[drug_id][0]):
                     hits[drug_id] = (d, name)
         if not hits:
