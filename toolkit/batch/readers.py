@@ -379,9 +379,7 @@ def _iter_grouped(path: Path, table: Iterator[tuple[int, dict[str, Any]]], colum
         if not any(row.values()) and "__error__" not in raw:
             continue  # an empty line in the export
         rx_id = row.get("rx_id", "")
-        problem = (raw["__error__"] if "__error__" in raw
-                   else "row has more cells than the header" if "__extra__" in raw
-                   else "prescription id (处方号) is empty" if not rx_id else None)
+        problem = _row_problem(raw, rx_id)
         if problem:
             # reported after the prescription being read, so the output keeps file order
             msg = str(InputError(problem, file=path.name, row=n, field=None if rx_id else "rx_id"))
@@ -400,6 +398,14 @@ def _iter_grouped(path: Path, table: Iterator[tuple[int, dict[str, Any]]], colum
     if group:
         yield RawUnit("rows", path.name, (current, group))
     yield from pending
+
+
+def _row_problem(raw: dict[str, Any], rx_id: str) -> str | None:
+    if "__error__" in raw:
+        return str(raw["__error__"])
+    if "__extra__" in raw:
+        return "row has more cells than the header"
+    return None if rx_id else "prescription id (处方号) is empty"
 
 
 def _error_unit(path: Path, unit_id: str, line: int, drug: str, msg: str) -> RawUnit:
