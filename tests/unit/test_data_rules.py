@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import item, make_case
+from tests.conftest import FIXTURES, item, make_case
 from toolkit.audit import audit
 from toolkit.records import Category, Severity
 
@@ -161,3 +161,24 @@ def test_no_skin_test_finding_when_the_drug_is_blocked_for_allergy(kb: Any) -> N
     got = ids(make_case(item("阿莫西林胶囊", strength="0.5 g", frequency="tid"), allergies=["青霉素"],
                         diagnoses=[("急性支气管炎", "J20.9")]), kb)
     assert "RX-ALG-001" in got and "RX-SKIN-001" not in got
+
+
+def test_indication_satisfied_by_companion_drug(kb: Any, tmp_path: Any) -> None:
+    """A PPI with an antiplatelet is gastroprotection: indicated without a GI diagnosis."""
+    import shutil
+
+    import yaml
+
+    from toolkit.knowledge import load_knowledge
+
+    root = tmp_path / "kb"
+    shutil.copytree(FIXTURES / "kb", root)
+    rules = yaml.safe_load((root / "rules.yaml").read_text(encoding="utf-8"))
+    rules["indications"].append({
+        "id": "RX-IND-003", "severity": "warn", "target": {"classes": ["ppi"]}, "icd10": ["K20-K31"],
+        "with_drugs": {"classes": ["antiplatelet", "nsaid"]}, "message": "{drug}无适应证", "references": ["t"]})
+    (root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    custom = load_knowledge(root)
+    cad = [("冠心病", "I25.1")]
+    assert "RX-IND-003" in ids(make_case(item("奥美拉唑肠溶胶囊"), diagnoses=cad), custom)
+    assert "RX-IND-003" not in ids(make_case(item("奥美拉唑肠溶胶囊"), item("拜阿司匹灵"), diagnoses=cad), custom)

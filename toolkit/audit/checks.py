@@ -338,6 +338,21 @@ def check_contraindications(ctx: AuditContext) -> None:
 
 # --------------------------------------------------------------------------- allergy
 
+def _allergic_drugs(allergen: str, ctx: AuditContext) -> set[str]:
+    """Ingredients an allergy names. Leaning to over-match is deliberate here: 头孢呋辛 or
+    阿莫西林过敏 must reach 头孢呋辛酯 and 阿莫西林 even though they are not exact names."""
+    kb = ctx.kb
+    match = kb.names.resolve(allergen)
+    if match:
+        return set(kb.ingredients(match.drug_id))
+    found: set[str] = set()
+    if len(allergen) >= 3:
+        for d in kb.drugs.values():
+            if not d.ingredients and len(d.name) >= 3 and (d.name.startswith(allergen) or d.name in allergen):
+                found.add(d.id)
+    return found
+
+
 def check_allergy(ctx: AuditContext) -> None:
     kb = ctx.kb
     allergies = [a for a in ctx.case.patient.allergies if a and a not in {"无", "否认", "不详"}]
@@ -346,8 +361,7 @@ def check_allergy(ctx: AuditContext) -> None:
     hit: set[int] = set()
     for allergen in allergies:
         groups = [g for g in kb.allergen_groups.values() if any(n in allergen or allergen in n for n in g.names)]
-        match = kb.names.resolve(allergen)
-        allergic_ids = set(kb.ingredients(match.drug_id)) if match else set()
+        allergic_ids = _allergic_drugs(allergen, ctx)
         for r in ctx.drug_items:
             direct = not r.keys.isdisjoint(allergic_ids) or any(ctx.matches(g.target, r) for g in groups)
             if direct:
@@ -412,7 +426,9 @@ def check_indications(ctx: AuditContext) -> None:
         specs = {s for rule in rules for s in rule.icd10}
         words = {w for rule in rules for w in rule.names}
         ok = any(icd_matches(d.icd10, s) for d in diagnoses for s in specs) or \
-            any(w in d.name for d in diagnoses for w in words)
+            any(w in d.name for d in diagnoses for w in words) or \
+            any(ctx.matches(rule.with_drugs, other) for rule in rules if rule.with_drugs
+                for other in ctx.drug_items if other is not r)
         if ok:
             continue
         rule = rules[0]

@@ -285,7 +285,7 @@ def _cross_check(drugs: dict[str, tuple[str, Drug]], classes: dict[str, tuple[st
             if r.id in seen:
                 problems.append(f"{file} -> {label}: duplicate rule id, first in {seen[r.id]}")
             seen[r.id] = file
-            for attr in ("a", "b", "target"):
+            for attr in ("a", "b", "target", "with_drugs"):
                 if isinstance(getattr(r, attr, None), Target):
                     check_target(file, f"{label} -> {attr}", getattr(r, attr))
             for cls in getattr(r, "classes", ()) if section == "duplicate_groups" else ():

@@ -253,6 +253,8 @@ class Indication(_Rule):
     target: Target
     icd10: tuple[IcdSpec, ...] = Field(min_length=1)
     names: tuple[str, ...] = Field(default=(), description="diagnosis words accepted when no ICD is given")
+    with_drugs: Target | None = Field(
+        default=None, description="also indicated alongside these drugs (PPI with antiplatelets or NSAIDs)")
 
 
 
