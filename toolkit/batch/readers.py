@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -197,32 +198,29 @@ def _case_from_nested(n: int, raw: Any, path: Path) -> CaseInput:
 
 # --------------------------------------------------------------------------- drug-line tables
 
-def _iter_table(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows as dicts of text (codes stay text), numbered as a spreadsheet shows them (header = 1)."""
+Table = tuple[list[str], Iterator[tuple[int, list[Any]]]]
+
+
+def _open_table(path: Path, fmt: str) -> Table:
+    """The header and the rows (as lists, numbered as a spreadsheet shows them, header = 1).
+
+    Rows stay lists here: turning them into records is the workers' job, so the reading
+    process does as little as possible per row.
+    """
     if fmt in {"csv", "tsv"}:
-        lines = read_text_lines(path)
-        reader = csv.DictReader(lines, delimiter="\t" if fmt == "tsv" else ",")
-        for n, row in enumerate(reader, start=2):
-            if None in row:
-                extra = row.pop(None)
-                row["__extra__"] = extra
-            yield n, row
-        return
+        reader = csv.reader(read_text_lines(path), delimiter="\t" if fmt == "tsv" else ",")
+        header = [h.strip() for h in next(reader, [])]
+        return header, enumerate(reader, start=2)
     if fmt == "excel":
         from python_calamine import CalamineWorkbook
 
         try:
             wb = CalamineWorkbook.from_path(str(path))
-            sheet = wb.get_sheet_by_index(0)
-            rows = sheet.iter_rows()
-            header = [str(h).strip() for h in next(rows)]
-        except StopIteration:
-            return
+            rows = wb.get_sheet_by_index(0).iter_rows()
+            header = [str(h).strip() for h in next(rows, [])]
         except Exception as exc:  # calamine raises its own error types for broken files
             raise InputError(f"cannot read Excel workbook: {exc}", file=str(path)) from exc
-        for n, values in enumerate(rows, start=2):
-            yield n, {h: _cell_text(v) for h, v in zip(header, values, strict=False)}
-        return
+        return header, ((n, [_cell_text(v) for v in values]) for n, values in enumerate(rows, start=2))
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -230,13 +228,33 @@ def _iter_table(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
             pf = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow.ArrowInvalid and friends
             raise InputError(f"cannot read Parquet file: {exc}", file=str(path)) from exc
-        n = 1
-        for batch in pf.iter_batches(batch_size=65536):
-            for row in batch.to_pylist():
-                n += 1
-                yield n, {k: _cell_text(v) for k, v in row.items()}
-        return
+        header = list(pf.schema_arrow.names)
+
+        def rows() -> Iterator[tuple[int, list[Any]]]:
+            n = 1
+            for batch in pf.iter_batches(batch_size=65536):
+                columns = [[_cell_text(v) for v in col.to_pylist()] for col in batch.columns]
+                for values in zip(*columns, strict=True):
+                    n += 1
+                    yield n, list(values)
+        return header, rows()
     raise InputError(f"format '{fmt}' is not a table", file=str(path))
+
+
+def _flat_json_table(first: tuple[int, Any], rest: Iterator[tuple[int, Any]]) -> Table:
+    """Flat drug-line JSONL as a table whose header is the first line's keys."""
+    header = list(first[1])
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for n, raw in itertools.chain([first], rest):
+            if isinstance(raw, dict):
+                yield n, ["" if raw.get(h) is None else str(raw.get(h)) for h in header]
+            else:
+                yield n, [_ROW_ERROR, str(raw) if isinstance(raw, InputError) else "a drug line must be an object"]
+    return header, rows()
+
+
+_ROW_ERROR = "\x00error"  # marks a line that could not be parsed at all (its message follows)
 
 
 def _cell_text(v: Any) -> str:
@@ -252,6 +270,11 @@ _DIAG = re.compile(r"^(?P<name>.*?)[\(（]?(?P<icd>[A-Z]\d{2}(?:\.[0-9A-Z]{1,4})
 
 def parse_diagnoses(text: str, codes: str = "") -> list[dict[str, str | None]]:
     """'原发性高血压(I10);2型糖尿病(E11.9)' (or names and a parallel code column) → diagnosis dicts."""
+    return [{"name": name, "icd10": icd} for name, icd in _parse_diagnoses(text, codes)]
+
+
+@lru_cache(maxsize=8192)
+def _parse_diagnoses(text: str, codes: str) -> tuple[tuple[str, str | None], ...]:
     names = [p.strip() for p in re.split(r"[;；,，、|]", text or "") if p.strip()]
     icds = [c.strip().upper() for c in re.split(r"[;；,，、|\s]+", codes or "") if c.strip()]
     out = []
@@ -260,10 +283,10 @@ def parse_diagnoses(text: str, codes: str = "") -> list[dict[str, str | None]]:
         name, icd = (m.group("name").strip(), m.group("icd")) if m else (part, None)
         if not icd and i < len(icds):
             icd = icds[i]
-        out.append({"name": name or part, "icd10": icd})
+        out.append((name or part, icd))
     for extra in icds[len(names):]:
-        out.append({"name": "", "icd10": extra})
-    return out
+        out.append(("", extra))
+    return tuple(out)
 
 
 _TRUE = {"1", "是", "true", "yes", "y", "t", "孕", "妊娠"}
@@ -291,14 +314,24 @@ def _bool(value: str, name: str) -> bool | None:
     raise ValueError(f"field '{name}': '{value}' is not yes/no (是/否, 1/0)")
 
 
-def _mapped(row: dict[str, Any], columns: dict[str, str]) -> dict[str, str]:
+def _field_index(header: list[str], columns: dict[str, str]) -> dict[str, int]:
+    """field → column position (the first column mapped to a field wins)."""
+    out: dict[str, int] = {}
+    for i, name in enumerate(header):
+        f = columns.get(str(name).strip())
+        if f and f not in out:
+            out[f] = i
+    return out
+
+
+def _row_record(values: list[Any], fields: dict[str, int]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for src, value in row.items():
-        if src is None or src in ("__extra__", "__error__"):
-            continue
-        dst = columns.get(str(src).strip())
-        if dst and str(value or "").strip() != "" and dst not in out:
-            out[dst] = str(value).strip()
+    for f, i in fields.items():
+        if i < len(values):
+            v = values[i]
+            v = v.strip() if isinstance(v, str) else ("" if v is None else str(v).strip())
+            if v:
+                out[f] = v
     return out
 
 
@@ -357,55 +390,49 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path) 
     return CaseInput(id=rx_id, case=case, rows=refs, **base)
 
 
-def _iter_grouped(path: Path, table: Iterator[tuple[int, dict[str, Any]]], columns: dict[str, str]
-                  ) -> Iterator[RawUnit]:
+def _iter_grouped(path: Path, table: Table, columns: dict[str, str]) -> Iterator[RawUnit]:
     """Group consecutive rows by prescription id; a row without an id or a reused id is reported."""
+    header, rows = table
+    fields = _field_index(header, columns)
+    missing = [f for f in ("rx_id", "drug") if f not in fields]
+    if missing:
+        raise InputError(
+            f"required column(s) missing: {', '.join(missing)} (e.g. 处方号, 药品名称); columns found: "
+            f"{', '.join(header)}; map others with --columns", file=str(path))
+    rx_col, width = fields["rx_id"], len(header)
     current: str | None = None
-    group: list[tuple[int, dict[str, str]]] = []
+    group: list[tuple[int, list[Any]]] = []
     seen: set[str] = set()
     pending: list[RawUnit] = []
-    header_checked = False
-    for n, raw in table:
-        if not header_checked:
-            header_checked = True
-            mapped_fields = {columns.get(str(c).strip()) for c in raw if c is not None}
-            missing = [f for f in ("rx_id", "drug") if f not in mapped_fields]
-            if missing:
-                raise InputError(
-                    f"required column(s) missing: {', '.join(missing)} (e.g. 处方号, 药品名称); columns found: "
-                    f"{', '.join(str(c) for c in raw if c is not None)}; map others with --columns",
-                    file=str(path))
-        row = _mapped(raw, columns)
-        if not any(row.values()) and "__error__" not in raw:
-            continue  # an empty line in the export
-        rx_id = row.get("rx_id", "")
-        problem = _row_problem(raw, rx_id)
+    for n, values in rows:
+        if values and values[0] == _ROW_ERROR:
+            problem, rx_id = values[1], ""
+        else:
+            if not any(str(v).strip() for v in values if v is not None):
+                continue  # an empty line in the export
+            rx_id = str(values[rx_col]).strip() if rx_col < len(values) else ""
+            problem = ("row has more cells than the header" if len(values) > width
+                       else None if rx_id else "prescription id (处方号) is empty")
         if problem:
             # reported after the prescription being read, so the output keeps file order
-            msg = str(InputError(problem, file=path.name, row=n, field=None if rx_id else "rx_id"))
-            pending.append(_error_unit(path, rx_id or f"row-{n}", n, row.get("drug", ""), msg))
+            drug = _row_record(values, fields).get("drug", "") if values[:1] != [_ROW_ERROR] else ""
+            msg = problem if values[:1] == [_ROW_ERROR] else str(
+                InputError(problem, file=path.name, row=n, field=None if rx_id else "rx_id"))
+            pending.append(_error_unit(path, rx_id or f"row-{n}", n, drug, msg))
             continue
         if rx_id != current:
             if group:
-                yield RawUnit("rows", path.name, (current, group))
+                yield RawUnit("rows", path.name, (current, fields, group))
             yield from pending
             pending = []
             if rx_id in seen:
                 log.warning("prescription id reappears after other prescriptions (row %d)", n)
             seen.add(rx_id)
             current, group = rx_id, []
-        group.append((n, row))
+        group.append((n, values))
     if group:
-        yield RawUnit("rows", path.name, (current, group))
+        yield RawUnit("rows", path.name, (current, fields, group))
     yield from pending
-
-
-def _row_problem(raw: dict[str, Any], rx_id: str) -> str | None:
-    if "__error__" in raw:
-        return str(raw["__error__"])
-    if "__extra__" in raw:
-        return "row has more cells than the header"
-    return None if rx_id else "prescription id (处方号) is empty"
 
 
 def _error_unit(path: Path, unit_id: str, line: int, drug: str, msg: str) -> RawUnit:
@@ -432,17 +459,13 @@ def iter_units(path: str | Path, columns: dict[str, str] | None = None, fmt: str
             return
         _n, raw = first
         if isinstance(raw, dict) and "prescription" not in raw and "drug" in {columns.get(k) for k in raw}:
-            # flat drug lines in JSONL: grouped like a table
-            flat = ((m, r if isinstance(r, dict) else {"__error__": str(r) if isinstance(r, InputError)
-                                                       else "a drug line must be a JSON object"})
-                    for m, r in it)
-            yield from _iter_grouped(path, itertools.chain([first], flat), columns)
+            yield from _iter_grouped(path, _flat_json_table(first, it), columns)  # flat drug lines
             return
         yield RawUnit("nested", path.name, first)
         for pair in it:
             yield RawUnit("nested", path.name, pair)
         return
-    yield from _iter_grouped(path, _iter_table(path, fmt), columns)
+    yield from _iter_grouped(path, _open_table(path, fmt), columns)
 
 
 def build_unit(unit: RawUnit) -> CaseInput:
@@ -452,8 +475,8 @@ def build_unit(unit: RawUnit) -> CaseInput:
     if unit.kind == "nested":
         n, raw = unit.payload
         return _case_from_nested(n, raw, Path(unit.file))
-    rx_id, rows = unit.payload
-    return _build_case(rx_id, rows, Path(unit.file))
+    rx_id, fields, rows = unit.payload
+    return _build_case(rx_id, [(n, _row_record(values, fields)) for n, values in rows], Path(unit.file))
 
 
 def iter_cases(path: str | Path, columns: dict[str, str] | None = None, fmt: str | None = None
