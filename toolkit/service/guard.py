@@ -1,0 +1,106 @@
+"""ASGI guard in front of the app: bearer-token check and request-body size limit.
+
+Written as plain ASGI (not ``BaseHTTPMiddleware``) so it adds no task or stream copy per request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+    data = json.dumps(body, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class Guard:
+    """Refuse requests without the configured bearer token (401) or with a body over the limit (413)."""
+
+    def __init__(self, app: Any, *, token: str | None, max_body_bytes: int):
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, tracking_send)
+        except Exception as exc:
+            # Starlette answers 500 and re-raises; stop it here so the server does not log a traceback
+            # whose messages may quote the payload. Only the exception type is logged.
+            log.error("request failed: %s", type(exc).__name__)
+            if not started:
+                await _send_json(send, 500, {"detail": [{"loc": "", "msg": "internal error"}]})
+
+    async def _guarded(self, scope: Scope, receive: Any, send: Any) -> None:
+        headers = dict(scope["headers"])
+        if self.expected is not None and scope["path"] not in OPEN_PATHS:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await _send_json(send, 401, {"detail": [{"loc": "header.authorization",
+                                                         "msg": "missing or wrong bearer token"}]},
+                                 [(b"www-authenticate", b"Bearer")])
+                return
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                await _send_json(send, 400, {"detail": [{"loc": "header.content-length", "msg": "not a number"}]})
+                return
+            if too_big:
+                await self._too_large(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read up to the limit here, then hand the body over in one piece.
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Any) -> None:
+        await _send_json(send, 413, {"detail": [{"loc": "body",
+                                                 "msg": f"request body larger than {self.max_body} bytes"}]})
