@@ -21,7 +21,8 @@ from .resolve import ResolvedItem
 _ROUTE_EQUIVALENT = {"含服": {"舌下含服"}, "舌下含服": {"含服"}, "嚼服": {"口服"}}
 _LEVEL_SEVERITY = {"contraindicated": Severity.BLOCK, "avoid": Severity.WARN, "caution": Severity.INFO}
 _LEVEL_TEXT = {"contraindicated": "禁用", "avoid": "不推荐使用", "caution": "慎用"}
-_MATCH_TEXT = {"homophone": "同音字", "typo": "错别字", "exact": "别名", "stripped": "别名", "contained": "别名"}
+_MATCH_TEXT = {"homophone": "同音字", "typo": "错别字", "exact": "别名或常见错写", "stripped": "别名或常见错写",
+               "contained": "别名或常见错写"}
 
 
 # --------------------------------------------------------------------------- format

@@ -120,6 +120,9 @@ def _to_terminal(src: Path, fmt: str, colmap: dict[str, str], local: Path | None
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
             continue
         status = {"ok": "[green]通过[/]", "flagged": "[red]需干预[/]", "error": "[red]错误[/]"}[line["status"]]
+        if not line["findings"] and not line["error"]:
+            console.print(f"{line['id']}  {status}  未发现问题")
+            continue
         table = Table(title=f"{line['id']}  {status}", title_justify="left", show_lines=False)
         table.add_column("级别")
         table.add_column("规则")
