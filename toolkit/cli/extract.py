@@ -1,0 +1,136 @@
+"""``clinic extract`` and ``clinic eval extract``: thin shells over :mod:`toolkit.extract`.
+
+spaCy and the extractor are imported inside the commands so ``clinic --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+class OutputFormat(StrEnum):
+    jsonl = "jsonl"
+    json = "json"
+    fhir = "fhir"
+
+
+def _inputs(path: Path) -> list[tuple[str, str | None, str | None]]:
+    """(id, text, error) per input: a .jsonl file of {"id", "text"}, or one plain text file."""
+    from toolkit.errors import InputError
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            content = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - gb18030 decodes almost anything
+        raise InputError("not UTF-8 or GBK text", file=str(path))
+    if path.suffix.lower() != ".jsonl":
+        return [(path.stem, content, None)]
+    out: list[tuple[str, str | None, str | None]] = []
+    for i, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out.append((f"line-{i}", None, f"line {i}: not valid JSON ({exc.msg})"))
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            ident = str(obj.get("id", f"line-{i}")) if isinstance(obj, dict) else f"line-{i}"
+            out.append((ident, None, f"line {i}: expected an object with a string field 'text'"))
+            continue
+        out.append((str(obj.get("id", f"line-{i}")), obj["text"], None))
+    return out
+
+
+def _result(ident: str, text: str | None, error: str | None, fmt: OutputFormat) -> dict[str, Any]:
+    from toolkit.errors import ToolkitError
+    from toolkit.extract import extract
+
+    if error is not None or text is None:
+        return {"id": ident, "record": None, "entities": [], "error": error}
+    try:
+        rec = extract(text)
+    except ToolkitError as exc:
+        return {"id": ident, "record": None, "entities": [], "error": str(exc)}
+    if fmt is OutputFormat.fhir:
+        return {"id": ident, "bundle": rec.to_fhir(patient_id=ident, encounter_id=ident), "error": None}
+    return {"id": ident, "record": rec.contract_dict(), "entities": [e.contract_dict() for e in rec.entities],
+            "error": None}
+
+
+def extract_command(
+    file: Path = typer.Argument(..., help="a text file (one dictation) or a .jsonl file of {\"id\", \"text\"}"),
+    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f",
+                                     help="jsonl: one line per input; json: indented; fhir: R4B Bundle per input"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+) -> None:
+    """Structure dictated outpatient notes: sections, entities with offsets, vitals, labs, diagnoses
+    (ICD-10), allergies and prescription items. Every input gets one output line, with `error` set
+    when it could not be processed."""
+    from toolkit.errors import ToolkitError
+
+    try:
+        inputs = _inputs(file)
+    except ToolkitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    failed = 0
+    try:
+        for ident, text, error in inputs:
+            result = _result(ident, text, error, fmt)
+            failed += result["error"] is not None
+            if fmt is OutputFormat.json:
+                out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+            else:
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            out.close()
+    if failed:
+        typer.echo(f"{failed} of {len(inputs)} input(s) had errors (see the 'error' field)", err=True)
+
+
+def eval_extract_command(
+    gold: Path = typer.Option(Path("eval/data/extract_gold.jsonl"), "--gold", help="gold JSONL"),
+    shared: Path | None = typer.Option(Path("../shared/data/ner"), "--shared",
+                                       help="folder with ccks2019_yidu/ and chineseblue/ (skipped when absent)"),
+    limit: int | None = typer.Option(None, "--limit", help="at most this many external documents per corpus"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the full report as JSON here"),
+) -> None:
+    """Evaluate the extractor: strict span F1 per label and prescription-item fields on the gold set,
+    drug/disease F1 on CCKS 2019 dev and cMedQANER test when present."""
+    from toolkit.errors import ToolkitError
+    from toolkit.extract.evaluate import evaluate_extract, format_table
+
+    try:
+        report = evaluate_extract(gold, shared, external_limit=limit)
+    except ToolkitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(format_table(report))
+    if output:
+        output.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``extract`` to the ``clinic`` app."""
+    app.command("extract")(extract_command)
+
+
+def register_eval(eval_app: typer.Typer) -> None:
+    """Add ``clinic eval extract``."""
+    eval_app.command("extract")(eval_extract_command)

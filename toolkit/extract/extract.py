@@ -1,0 +1,89 @@
+"""The stage's one verb: :func:`extract` (text → :class:`OutpatientRecord`), built once and reused."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from toolkit.errors import InputError
+from toolkit.extract.assemble import record_fields, to_sections
+from toolkit.extract.lexicon import Lexicon, load_lexicon
+from toolkit.extract.pipeline import ENTITIES_KEY, EntityModel, build_pipeline
+from toolkit.extract.records import ExtractProvenance, OutpatientRecord
+from toolkit.knowledge import get_knowledge
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+
+log = logging.getLogger(__name__)
+
+MAX_CHARS = 20_000
+"""One dictated visit is a few hundred characters; far longer input is almost certainly not one note."""
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Per-call settings.
+
+    ``rules_dir`` / ``local_rules``: knowledge base to normalise drug names against (default: shipped).
+    ``lexicon_dir``: extraction vocabularies (default: ``rules/lexicon``).
+    ``max_chars``: longer input is refused with an :class:`InputError` (split it into visits first).
+    """
+
+    rules_dir: str | None = None
+    local_rules: str | None = None
+    lexicon_dir: str | None = None
+    max_chars: int = MAX_CHARS
+
+
+class Extractor:
+    """The loaded lexicon and spaCy pipeline; call :meth:`extract` many times."""
+
+    def __init__(self, options: ExtractOptions | None = None, model: EntityModel | None = None):
+        self.options = options or ExtractOptions()
+        kb = get_knowledge(self.options.rules_dir, self.options.local_rules)
+        self.lexicon: Lexicon = load_lexicon(kb, self.options.lexicon_dir)
+        self.nlp: Language = build_pipeline(self.lexicon, model)
+        self._lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe
+        self._provenance = ExtractProvenance(kb_version=self.lexicon.kb_version, pipeline=tuple(self.nlp.pipe_names),
+                                             lexicons=dict(self.lexicon.counts),
+                                             options={k: v for k, v in asdict(self.options).items() if v is not None})
+
+    @property
+    def provenance(self) -> ExtractProvenance:
+        """KB version, pipeline components, lexicon sizes and options of this extractor."""
+        return self._provenance
+
+    def extract(self, text: str) -> OutpatientRecord:
+        """Structure one dictation. Raises :class:`InputError` for empty, non-text or over-long input."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be a string, got {type(text).__name__}", field="text")
+        if not text.strip():
+            raise InputError("text is empty: nothing to extract", field="text")
+        if len(text) > self.options.max_chars:
+            raise InputError(f"text has {len(text)} characters; one outpatient note is expected "
+                             f"(limit {self.options.max_chars}); split the input into visits", field="text")
+        with self._lock:
+            doc = self.nlp(text)
+        analysis = doc.user_data[ENTITIES_KEY]
+        fields = record_fields(text, analysis)
+        log.debug("extracted %d entities, %d sections, %d items", len(analysis.entities), len(analysis.sections),
+                  len(analysis.items))
+        return OutpatientRecord(text_length=len(text), sections=to_sections(text, analysis.sections),
+                                entities=analysis.entities, items=analysis.items, provenance=self._provenance,
+                                **fields)
+
+
+@lru_cache(maxsize=4)
+def get_extractor(options: ExtractOptions | None = None) -> Extractor:
+    """The extractor for these options, built once per process."""
+    return Extractor(options)
+
+
+def extract(text: str, options: ExtractOptions | None = None) -> OutpatientRecord:
+    """Structure a dictated outpatient note into an :class:`OutpatientRecord` (entities with offsets,
+    sections, vitals, labs, diagnoses with ICD-10, allergies, prescription items)."""
+    return get_extractor(options or ExtractOptions()).extract(text)

@@ -1,0 +1,183 @@
+"""Vocabularies of the entity ruler: formulary drug names, diagnoses (→ ICD-10), symptoms, body parts.
+
+The files live in ``rules/lexicon/`` (packaged as ``toolkit/rules/lexicon``) and are validated
+when loaded; every problem is reported with its file and path. ``asr_terms.yaml`` in the same
+folder belongs to the ASR stage and is not read here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from toolkit.errors import KnowledgeError
+from toolkit.knowledge import Knowledge, default_rules_dir
+
+log = logging.getLogger(__name__)
+
+_ICD = re.compile(r"^[A-Z]\d{2}(\.\d{1,3})?$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiagnosisEntry(_Spec):
+    icd10: str
+    names: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("icd10")
+    @classmethod
+    def _icd(cls, v: str) -> str:
+        if not _ICD.match(v):
+            raise ValueError(f"not an ICD-10 code: {v!r} (expected like I10, E11.9)")
+        return v
+
+
+class DiagnosesFile(_Spec):
+    version: int
+    diagnoses: tuple[DiagnosisEntry, ...]
+    derived: tuple[DiagnosisEntry, ...] = ()
+
+
+class SymptomsFile(_Spec):
+    version: int
+    symptoms: dict[str, tuple[str, ...]]
+
+
+class BodyPartsFile(_Spec):
+    version: int
+    body_parts: tuple[str, ...]
+
+
+class AllergensFile(_Spec):
+    version: int
+    allergens: tuple[str, ...]
+
+
+class DrugsExtraFile(_Spec):
+    version: int
+    hand: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()
+
+
+_FILES: dict[str, type[_Spec]] = {
+    "diagnoses.yaml": DiagnosesFile,
+    "symptoms.yaml": SymptomsFile,
+    "body_parts.yaml": BodyPartsFile,
+    "allergens.yaml": AllergensFile,
+    "drugs_extra.yaml": DrugsExtraFile,
+}
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """All vocabularies, ready for the entity ruler. Build once with :func:`load_lexicon`."""
+
+    drugs: dict[str, str | None]  # written form → formulary id (None: known drug, not in formulary)
+    diseases: dict[str, str]  # name → ICD-10
+    symptoms: frozenset[str]
+    body_parts: frozenset[str]
+    allergens: frozenset[str]
+    kb_version: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def patterns(self) -> list[dict[str, Any]]:
+        """spaCy span-ruler phrase patterns; ``id`` carries the normalised value."""
+        out: list[dict[str, Any]] = []
+        for name, drug_id in self.drugs.items():
+            out.append({"label": "drug", "pattern": name, "id": drug_id or ""})
+        for name, icd in self.diseases.items():
+            out.append({"label": "disease", "pattern": name, "id": icd})
+        for name in self.symptoms:
+            out.append({"label": "symptom", "pattern": name, "id": ""})
+        for name in self.body_parts:
+            out.append({"label": "body_part", "pattern": name, "id": ""})
+        for name in self.allergens:
+            out.append({"label": "allergen", "pattern": name, "id": ""})
+        return out
+
+
+def _read(path: Path, model: type[_Spec], problems: list[str]) -> Any:
+    name = f"rules/lexicon/{path.name}"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        problems.append(f"{name}: cannot read: {exc}")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = " -> ".join(str(p) for p in err["loc"])
+            problems.append(f"{name} -> {where}: {err['msg']}")
+        return None
+
+
+def load_lexicon(kb: Knowledge, lexicon_dir: str | Path | None = None) -> Lexicon:
+    """Load and validate ``rules/lexicon/*.yaml`` (except asr_terms.yaml) and add the formulary names."""
+    root = Path(lexicon_dir) if lexicon_dir else default_rules_dir() / "lexicon"
+    problems: list[str] = []
+    loaded: dict[str, Any] = {}
+    for fname, model in _FILES.items():
+        path = root / fname
+        if not path.is_file():
+            problems.append(f"rules/lexicon/{fname}: missing")
+            continue
+        loaded[fname] = _read(path, model, problems)
+    if problems:
+        raise KnowledgeError(problems)
+
+    diseases: dict[str, str] = {}
+    dfile: DiagnosesFile = loaded["diagnoses.yaml"]
+    for entry in (*dfile.diagnoses, *dfile.derived):  # hand-written entries first: they win
+        for n in entry.names:
+            diseases.setdefault(n, entry.icd10)
+
+    drugs: dict[str, str | None] = {}
+    for d in kb.drugs.values():  # formulary names first: they win over the extra list
+        for n in (d.name, d.en, *d.aliases, *d.brands, *d.salts):
+            if n and len(n) >= 2:
+                drugs.setdefault(n, d.id)
+    extra: DrugsExtraFile = loaded["drugs_extra.yaml"]
+    for n in (*extra.hand, *extra.derived):
+        if n in drugs or n in diseases:
+            continue
+        match = kb.names.resolve(n)
+        # 'contained' would map 复方丹参滴丸-like names onto a formulary ingredient; only exact forms count
+        drugs[n] = match.drug_id if match and match.kind in ("exact", "stripped") else None
+
+    symptoms = frozenset(s for group in loaded["symptoms.yaml"].symptoms.values() for s in group)
+    body_parts = frozenset(loaded["body_parts.yaml"].body_parts)
+    allergens = frozenset(loaded["allergens.yaml"].allergens)
+    counts = {"drugs": len(drugs), "diseases": len(diseases), "symptoms": len(symptoms),
+              "body_parts": len(body_parts), "allergens": len(allergens)}
+    log.info("extraction lexicon loaded: %s", counts)
+    return Lexicon(drugs=drugs, diseases=diseases, symptoms=symptoms, body_parts=body_parts,
+                   allergens=allergens, kb_version=kb.version, counts=counts)
+
+
+def derive_cmekg_diseases(cmekg_json: str | Path, exclude: set[str]) -> dict[str, list[str]]:
+    """Maintenance helper: ICD-10 code → disease names from the CMeKG lexicon (MIT), for ``derived``.
+
+    Keeps names of 2-20 characters without brackets or punctuation, the first code of each name,
+    dagger/asterisk notation removed; names in ``exclude`` (the hand-written part) are skipped.
+    """
+    data = json.loads(Path(cmekg_json).read_text(encoding="utf-8"))["diseases_icd10"]
+    out: dict[str, list[str]] = {}
+    for name, codes in sorted(data.items()):
+        if name in exclude or not (2 <= len(name) <= 20) or not codes:
+            continue
+        if re.search(r"[a-zA-Z]{4,}|[（(）)，,、；;\s]", name):
+            continue
+        code = re.sub(r"[↑†*].*$", "", codes[0]).strip().upper()
+        if _ICD.match(code):
+            out.setdefault(code, []).append(name)
+    return out

@@ -1,0 +1,257 @@
+"""Split a dictation into record sections (病历书写基本规范) without relying on headings or punctuation.
+
+Doctors dictate "主诉是…", "既往有…病史", "查体…", "诊断考虑…", "给他开…", "嘱…", but as often
+just say the content: a blood pressure value starts the examination, a diagnosis followed by a
+drug starts the plan. The splitter reads *events* in order — spoken cues (strong: the section's
+own name; weak: words that usually open it) and entities (a vital value, a lab value, an allergy
+statement, a run of diagnoses, a drug) — and opens a section when the event is allowed from the
+section it is in. Weak events only move forward in the usual order, so "量血压" in the history
+does not open the examination.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from toolkit.extract.numbers import NUM
+from toolkit.extract.values import Candidate
+from toolkit.records import RECORD_SECTIONS
+
+ORDER = {name: i for i, name in enumerate(RECORD_SECTIONS)}
+_EARLY = {None, "主诉", "现病史", "既往史", "过敏史", "个人史", "家族史"}
+_AFTER_DX = {"诊断", "处理", "健康指导", "随访"}
+
+# (section, strong?, regex). Strong cues name the section; weak ones usually open it.
+_CUES: tuple[tuple[str, bool, str], ...] = (
+    ("主诉", True, r"主诉(?:是|为|：|:)?"),
+    ("现病史", True, r"现病史(?:是|为|：|:)?"),
+    ("现病史", False, r"(?:近|最近|这|此)?(?:[一二两三四五六七八九十半几\d]+)(?:个)?多?(?:天|周|星期|月|年|小时)(?:多|余)?"
+                     r"(?:前|来|以来)(?!复)|最近|近来|近期|平时|自述|自诉|病人说|患者说|一直吃|一直服|服用|吃了"),
+    ("既往史", True, r"既往史(?:是|为|：|:)?|既往(?:有|体健|无|身体|患有)?|以前有|以往有|过去有|否认[^，。；]{1,12}?病史"),
+    ("过敏史", True, r"过敏史(?:是|为|：|:)?|(?:否认|没有|无)(?:药物|食物)?(?:及食物)?过敏"),
+    ("个人史", True, r"个人史(?:是|为|：|:)?"),
+    ("个人史", False, r"(?:不)?(?:吸烟|抽烟)|(?:不)?饮酒|烟酒"),
+    ("家族史", True, r"家族史(?:是|为|：|:)?"),
+    ("家族史", False, r"(?:父亲|母亲|父母|家里人|兄弟|姐妹|爸爸|妈妈)(?:有|患有|也有|死于)"),
+    ("体格检查", True, r"体格检查|查体|专科检查"),
+    ("体格检查", False, r"(?:双肺|两肺)(?:呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
+                     r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清"),
+    ("辅助检查", True, r"辅助检查|化验(?:单|结果)?(?:示|显示)?|检查结果"),
+    ("辅助检查", False, r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原"),
+    ("诊断", True, r"(?:初步)?诊断(?:考虑|为|是|：|:)?|印象|(?<![A-Za-z])(?:Dx|DX)(?![A-Za-z])"),
+    ("处理", True, r"处理(?:意见)?(?:是|为|：|:)?|处方|治疗(?:方案|意见)|给(?:他|她|患者|病人)?开|开(?:了|点|药给)|医嘱"
+                  r"|(?<![A-Za-z])(?:Rx|RX)(?![A-Za-z])"),
+    ("处理", False, r"予以?|给予|继续|续开|续|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
+                   r"|先给|开(?!始)"),
+    ("健康指导", True, r"健康指导|健康教育|(?<!医)嘱(?:咐)?(?:患者)?"),
+    ("健康指导", False, r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动|避免|睡眠卫生|教会|随身带|记录|"
+                     r"如果|出现|不要|喝水|饮水|及时|马上去医院|立即就医|休息"),
+    ("随访", False, r"随访|定期复查|再来|再复诊"),
+    ("随访", False, r"(?:[一二两三四五六七八九十\d]+|半)(?:到[一二两三四五六七八九十\d]+)?(?:个)?(?:天|周|星期|月)"
+                   r"(?:后|以后)(?:复查|复诊|随访|再来|门诊)|(?<![开吃用带拿服一二两三四五六七八九十\d])"
+                   r"(?:[一二两三四五六七八九十\d]+|半)(?:个)?(?:天|周|星期|月)(?:复查|复诊)|下次"),
+)
+_CUE_RX = [(sec, strong, re.compile(rx)) for sec, strong, rx in _CUES]
+
+_ALLOWED_WEAK_FROM: dict[str, set[str | None]] = {
+    "现病史": {None, "主诉"},
+    "体格检查": _EARLY,
+    "个人史": _EARLY,
+    "家族史": _EARLY,
+    "辅助检查": _EARLY | {"体格检查"},
+    "处理": {"诊断", "体格检查", "辅助检查"},
+    "健康指导": _AFTER_DX,
+    "随访": _AFTER_DX,
+}
+
+
+@dataclass(frozen=True)
+class SectionSpan:
+    name: str
+    start: int
+    end: int
+    cue: str | None
+
+
+@dataclass(frozen=True)
+class _Event:
+    pos: int
+    section: str
+    strong: bool
+    cue: str | None
+    kind: str  # cue, vital, lab, allergy, dx_run, drug
+
+
+_SIG_AHEAD = re.compile(rf"[^，。；]{{0,8}}?(?:{NUM}\s*(?:mg|g|μg|毫克|克|微克|/|片|粒|吸|喷|袋|个单位)|每日|一日|每天|一天|"
+                        r"一次|每次|早晚|每晚|睡前|qd|bid|tid|QD|BID|TID|口服|肌注|肌内注射|静滴|静脉|皮下|外用|吸入|含化|"
+                        r"含服|皮试)")
+
+
+def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
+    return next((c.end for c in entities if c.label == "drug" and c.start == ev.pos), ev.pos)
+
+
+_HISTORY_AFTER = re.compile(r"(?:病)?史")
+_YEARS_AFTER = re.compile(rf"(?:{NUM}|几|十几|好几)(?:个)?多?(?:年|个月)")
+_ALLERGY_AFTER = re.compile(r"^(?:类)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
+
+
+def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
+    ents = sorted(entities, key=lambda c: c.start)
+    events: list[_Event] = []
+    for c in ents:
+        if c.label == "vital":
+            events.append(_Event(c.start, "体格检查", False, None, "vital"))
+        elif c.label == "lab":
+            events.append(_Event(c.start, "辅助检查", False, None, "lab"))
+        elif c.label in ("drug", "allergen") and _ALLERGY_AFTER.match(text[c.end:c.end + 6]):
+            start = c.start - 1 if c.start > 0 and text[c.start - 1] in "对有" else c.start
+            events.append(_Event(start, "过敏史", True, None, "allergy"))
+        elif c.label == "drug":
+            events.append(_Event(c.start, "处理", False, None, "drug"))
+    for c in ents:
+        if c.label != "disease":
+            continue
+        has_before = text[max(0, c.start - 1):c.start] == "有"
+        if _HISTORY_AFTER.match(text, c.end) or (has_before and _YEARS_AFTER.match(text, c.end)):
+            events.append(_Event(c.start - 1 if has_before else c.start, "既往史", False, None, "history"))
+    # runs of diagnoses: disease mentions separated only by short fillers (、 ? 待排 很高危)
+    symptom_spans = {(c.start, c.end) for c in ents if c.label == "symptom"}
+    diseases = [c for c in ents if c.label == "disease"]
+    i = 0
+    while i < len(diseases):
+        if (diseases[i].start, diseases[i].end) in symptom_spans and i + 1 < len(diseases) and \
+                diseases[i + 1].start - diseases[i].end <= 6:
+            i += 1  # a symptom-or-diagnosis word right before a diagnosis: the run starts after it
+            continue
+        j = i
+        while j + 1 < len(diseases) and diseases[j + 1].start - diseases[j].end <= 6 and not any(
+                o.label not in ("disease",) and diseases[j].end <= o.start < diseases[j + 1].start for o in ents):
+            j += 1
+        run_start, run_end = diseases[i].start, diseases[j].end
+        before = text[max(0, run_start - 4):run_start]
+        dual_only = all((d.start, d.end) in symptom_spans for d in diseases[i:j + 1])
+        kind = f"dx_run{'_dual' if dual_only else ''}:{run_end}"
+        if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", before):
+            events.append(_Event(run_start, "诊断", False, None, kind))
+        for d in diseases[i + 1:j + 1]:  # 否认高血压糖尿病 前列腺增生 坦索罗辛…: the run may start later
+            if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", text[max(0, d.start - 4):d.start]):
+                events.append(_Event(d.start, "诊断", False, None, kind))
+        i = j + 1
+    return events
+
+
+def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[SectionSpan]:
+    """Sections in the order spoken, covering the text from the first section on.
+
+    Text before the first event is the 主诉 when short (≤ 30 characters) and the 现病史 otherwise.
+    """
+    events: list[_Event] = []
+    for sec, strong, rx in _CUE_RX:
+        for m in rx.finditer(text):
+            events.append(_Event(m.start(), sec, strong, m.group(0), "cue"))
+    entity_list = list(entities)
+    events.extend(_entity_events(text, entity_list))
+    events.sort(key=lambda e: (e.pos, not e.strong))
+    starts: list[tuple[int, str, str | None]] = []
+    current: str | None = None
+    last_pos = -1
+    for ev in events:
+        if ev.pos < last_pos:
+            continue
+        if not _accept(ev, current, text, entity_list):
+            continue
+        if ev.section == current:
+            continue
+        starts.append((ev.pos, ev.section, ev.cue))
+        current = ev.section
+        last_pos = ev.pos
+    if not text.strip():
+        return []
+    if not starts or starts[0][0] > 0:
+        first = starts[0][0] if starts else len(text)
+        pre = text[:first]
+        if pre.strip(" ，。,.;；:："):
+            cc = _CC_DURATION.search(pre)
+            name = "主诉" if (starts and (len(pre.strip()) <= 12 or cc)) or (cc and cc.start() <= 20) else "现病史"
+            if starts and starts[0][1] == name:
+                starts[0] = (0, name, starts[0][2])
+            else:
+                starts.insert(0, (0, name, None))
+    starts = _split_chief_complaint(text, starts)
+    out: list[SectionSpan] = []
+    for k, (pos, name, cue) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        s, e = pos, end
+        while s < e and text[s] in " \t\n，。,.;；:：、":
+            s += 1
+        while e > s and text[e - 1] in " \t\n，。,.;；:：、":
+            e -= 1
+        if e > s:
+            out.append(SectionSpan(name, s, e, cue))
+    return out
+
+
+_CC_DURATION = re.compile(rf"(?:{NUM}|几|半)\s*(?:个)?多?(?:天|日|周|星期|月|年)(?:多|余|半)?(?![前后以来])")
+
+
+def _split_chief_complaint(text: str, starts: list[tuple[int, str, str | None]]) -> list[tuple[int, str, str | None]]:
+    """A 主诉 is symptom + duration; what follows the first duration, when no 现病史 was opened, is the 现病史."""
+    out = list(starts)
+    for k, (pos, name, _cue) in enumerate(starts):
+        if name != "主诉":
+            continue
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        if k + 1 < len(starts) and starts[k + 1][1] == "现病史":
+            continue
+        m = _CC_DURATION.search(text, pos, end)
+        if m and end - m.end() > 4:
+            out.insert(k + 1, (m.end(), "现病史", None))
+        break
+    return out
+
+
+def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate]) -> bool:
+    if ev.kind == "allergy":
+        return current not in ("处理", "健康指导", "随访", "诊断")
+    if ev.kind.startswith("dx_run"):
+        if current in ("诊断", "处理", "健康指导", "随访"):
+            return False
+        if current in ("体格检查", "辅助检查") and not ev.kind.startswith("dx_run_dual"):
+            return True
+        # a run of diagnoses right before the plan (…抑郁状态 舍曲林…) is the diagnosis too
+        run_end = int(ev.kind.split(":")[1])
+        after = text[run_end:run_end + 4]
+        # a run of diagnoses right before the plan (…抑郁状态 舍曲林50毫克…) is the diagnosis too;
+        # not "高脂血症吃阿托伐他汀" (history: a verb between) nor a drug without its sig
+        next_drug = next((c for c in entities if c.label == "drug" and run_end <= c.start <= run_end + 2
+                          and re.fullmatch(r"[\s，,。；;、?？]*", text[run_end:c.start])), None)
+        if next_drug is not None and (_SIG_AHEAD.match(text, next_drug.end)
+                                      or re.match(r"\s*(?:先|暂)?停", text[next_drug.end:next_drug.end + 3])):
+            return True
+        return bool(re.match(r"[\s，,。?？]*(?:待排|待查)?[\s，,。]*(?:处理|处方|给予|予|暂不用药|建议转|转|续|继续|开|带药|拿)", after))
+    if ev.kind == "drug":
+        if current == "诊断":
+            return True
+        # no diagnosis said: a drug followed by its sig still opens the plan (…开药 二甲双胍0.5g tid)
+        taking = re.search(r"(吃|用|服|服用|在吃|一直)$", text[max(0, ev.pos - 3):ev.pos])
+        early = current is None and ev.pos <= 12  # "开药 二甲双胍…" with nothing else said
+        return (current in ("主诉", "体格检查", "辅助检查") or early) and not taking and bool(
+            _SIG_AHEAD.match(text, _drug_end(ev, entities)))
+    if ev.kind == "history":
+        return current in _EARLY and current != "既往史"
+    if ev.kind == "vital":
+        return current in _EARLY
+    if ev.kind == "lab":
+        return current in _EARLY | {"体格检查"}
+    if ev.strong:
+        # 嘱 inside the history is rare; 嘱 after the plan is the norm
+        return not (ev.section == "健康指导" and current in _EARLY)
+    allowed = _ALLOWED_WEAK_FROM.get(ev.section)
+    if allowed is None:
+        return False
+    if current not in allowed:
+        return False
+    return ORDER[ev.section] > (ORDER[current] if current else -1)
