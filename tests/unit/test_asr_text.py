@@ -1,0 +1,157 @@
+"""Normalisation (simplified, widths, numbers kept) and medical post-correction."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+import pytest
+
+from tests.unit.test_asr_fakes import fake_drug, fake_lexicon
+from toolkit.asr.correct import apply_matches, build_lexicon, find_corrections, load_lexicon_terms
+from toolkit.asr.normalize import cer_normalize, normalize_text, normalize_width
+from toolkit.errors import KnowledgeError
+
+needs_opencc = pytest.mark.skipif(find_spec("opencc") is None, reason="needs the [asr] extra (opencc)")
+
+
+@needs_opencc
+def test_traditional_becomes_simplified():
+    assert normalize_text("這並不是告別這是一個篇章的結束") == "这并不是告别这是一个篇章的结束"
+    assert normalize_text("醫生開處方") == "医生开处方"
+
+
+def test_widths_normalised_and_chinese_punctuation_kept():
+    assert normalize_width("ＡＢＣ１２３％") == "ABC123%"
+    assert normalize_width("血压１６０／１００ｍｍＨｇ，心率８０次") == "血压160/100mmHg，心率80次"
+    assert normalize_width("每日1次,口服") == "每日1次，口服"
+    assert normalize_width("患者 头晕三天") == "患者，头晕三天"
+    assert normalize_width("空腹血糖7.8") == "空腹血糖7.8"
+
+
+@needs_opencc
+def test_numbers_are_kept_as_said():
+    assert normalize_text("一二线城市") == "一二线城市"
+    assert normalize_text("共28天") == "共28天"
+    assert normalize_text("二十八天") == "二十八天"
+
+
+@needs_opencc
+def test_cer_form_drops_punctuation_and_case():
+    assert cer_normalize("Hello，世界！ 醫生") == "hello世界医生"
+
+
+@pytest.mark.parametrize(("heard", "expected", "original"), [
+    ("给予本黄酸安律地平片5毫克", "给予苯磺酸氨氯地平片5毫克", "本黄酸安律地平"),
+    ("继续二假双刮0.5克每日三次", "继续二甲双胍0.5克每日三次", "二假双刮"),
+    ("阿卡伯糖50毫克每日三次", "阿卡波糖50毫克每日三次", "阿卡伯糖"),
+])
+def test_drug_homophones_corrected_and_recorded(heard, expected, original):
+    lex = fake_lexicon()
+    matches = find_corrections(heard, lex)
+    assert apply_matches(heard, matches) == expected
+    assert [m.original for m in matches] == [original]
+    m = matches[0]
+    assert heard[m.offset:m.offset + len(m.original)] == m.original
+    assert m.kind == "drug" and m.term_id and 0 < m.score <= 1 and "pinyin" in m.reason
+
+
+def test_disease_and_record_words_corrected_in_medical_context():
+    lex = fake_lexicon()
+    heard = "整顿圆发信高血压，血压160比100毫米共驻，二型糖尿病覆诊"
+    fixed = apply_matches(heard, find_corrections(heard, lex))
+    assert "原发性高血压" in fixed and "毫米汞柱" in fixed and "复诊" in fixed
+
+
+def test_known_misspelling_alias_snaps_to_generic():
+    lex = fake_lexicon()
+    matches = find_corrections("继续二甲双瓜口服", lex)
+    assert [(m.original, m.corrected) for m in matches] == [("二甲双瓜", "二甲双胍")]
+
+
+@pytest.mark.parametrize("text", [
+    "甚至出现交易几乎停滞的情况", "一二线城市虽然也处于调整中", "广州市房地产中介协会分析", "换一首歌",
+    "欢迎大家来体验达摩院推出的语音识别模型", "我认为跑步最重要的就是给我带来了身体健康",
+    "苯磺酸氨氯地平片5毫克每日一次", "诊断原发性高血压",
+])
+def test_no_correction_on_ordinary_or_correct_text(text):
+    assert find_corrections(text, fake_lexicon()) == []
+
+
+def test_three_characters_need_exact_pinyin_or_context():
+    lex = build_lexicon(None)
+    # 头运 (tou yun) is one fuzzy-free syllable away from 头晕 only with tones: 2 chars, no context → kept
+    assert find_corrections("今天头运不错", lex) == []
+
+
+def test_two_equally_close_terms_are_not_guessed():
+    from types import SimpleNamespace
+
+    kb = SimpleNamespace(version="t", drugs={
+        "a": fake_drug("a", "安律地平"), "b": fake_drug("b", "氨律地平")})
+    lex = build_lexicon(kb)
+    assert find_corrections("给予按律地平5毫克", lex) == []
+
+
+def test_lexicon_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "terms.yaml"
+    bad.write_text("version: 1\nterms:\n  disease: [高血压]\n  colour: [红色]\n  symptom: [x]\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError) as err:
+        load_lexicon_terms(bad)
+    text = str(err.value)
+    assert "terms.yaml" in text and "colour: unknown kind" in text and "symptom[0]" in text
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("version: 1\nterms: {}\nnotes: hi\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="notes"):
+        load_lexicon_terms(extra)
+
+
+def test_shipped_lexicon_file_loads_and_is_small():
+    from toolkit.asr.correct import default_lexicon_path
+
+    path = default_lexicon_path()
+    assert path.stat().st_size < 1_000_000
+    terms = load_lexicon_terms(path)
+    assert len(terms) > 50 and len({t.text for t in terms}) == len(terms)
+
+
+def test_unit_after_a_number_is_corrected_but_not_elsewhere():
+    lex = fake_lexicon()
+    fixed = apply_matches("阿卡波糖50好课每日三次", find_corrections("阿卡波糖50好课每日三次", lex))
+    assert fixed == "阿卡波糖50毫克每日三次"
+    assert find_corrections("这门好课很有意思", lex) == []
+
+
+def test_a_drug_missing_from_the_formulary_is_not_renamed():
+    from types import SimpleNamespace
+
+    lex = build_lexicon(SimpleNamespace(version="t", drugs={"mosapride": fake_drug("mosapride", "莫沙必利")}))
+    assert find_corrections("西沙比利5毫克每日三次", lex) == []  # cisapride: another drug
+    assert [m.corrected for m in find_corrections("莫杀比例5毫克每日三次", lex)] == ["莫沙必利"]
+
+
+@pytest.mark.parametrize("text", ["糖尿病等慢性病", "慢性肾炎患者复诊", "癫痫病是一种慢性病", "缓解疼痛"])
+def test_correct_medical_text_is_not_rewritten_into_another_term(text):
+    assert find_corrections(text, fake_lexicon()) == []
+
+
+def _kb(*drugs):
+    from types import SimpleNamespace
+
+    return build_lexicon(SimpleNamespace(version="t", drugs={d.id: d for d in drugs}))
+
+
+def test_sibling_drugs_equally_close_are_not_guessed():
+    lex = _kb(fake_drug("cefaclor", "头孢克洛"), fake_drug("cefixime", "头孢克肟"))
+    assert find_corrections("头包克过100毫克每日两次", lex) == []
+
+
+def test_longer_drug_name_wins_over_the_one_it_contains():
+    lex = _kb(fake_drug("ismn", "单硝酸异山梨酯"), fake_drug("isdn", "硝酸异山梨酯"))
+    matches = find_corrections("三小三一山离职缓释片40毫克", lex)
+    assert [(m.original, m.corrected, m.term_id) for m in matches] == [("三小三一山离职", "单硝酸异山梨酯", "ismn")]
+
+
+def test_salt_form_outranks_a_shorter_known_misspelling():
+    lex = _kb(fake_drug("montelukast", "孟鲁司特", aliases=("孟鲁斯特",), salts=("孟鲁司特钠",)))
+    matches = find_corrections("孟鲁斯特那10毫克每晚一次", lex)
+    assert [m.corrected for m in matches] == ["孟鲁司特钠"]

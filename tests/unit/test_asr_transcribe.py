@@ -1,0 +1,108 @@
+"""transcribe / transcribe_stream / LiveTranscriber with a fake model: the contract, options, corrections."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from tests.unit.test_asr_fakes import FakeModel, FakeSegment, fake_lexicon
+from toolkit.asr import LiveTranscriber, TranscribeOptions, transcribe, transcribe_chunks, transcribe_stream
+
+pytest.importorskip("opencc")
+SR = 16_000
+
+
+def _speechlike(seconds: float) -> np.ndarray:
+    return np.random.default_rng(1).normal(0, 0.1, int(seconds * SR)).astype(np.float32)
+
+
+SEGMENTS = [
+    FakeSegment(0.0, 2.5, "診斷圓發信高血壓"),
+    FakeSegment(2.5, 6.0, "給予本黃酸安律地平片5毫克,每日一次"),
+]
+
+
+def test_transcript_is_simplified_corrected_and_traceable():
+    model = FakeModel(SEGMENTS)
+    t = transcribe(_speechlike(6.0), model=model, lexicon=fake_lexicon())
+    assert t.text == "诊断原发性高血压，给予苯磺酸氨氯地平片5毫克，每日一次"
+    assert [s.text for s in t.segments] == ["诊断原发性高血压", "给予苯磺酸氨氯地平片5毫克，每日一次"]
+    assert [(s.start, s.end) for s in t.segments] == [(0.0, 2.5), (2.5, 6.0)]
+    by_original = {c.original: c for c in t.corrections}
+    assert set(by_original) == {"圆发信高血压", "本黄酸安律地平"}
+    for c in t.corrections:  # offsets point at the corrected text in the transcript
+        assert t.text[c.offset:c.offset + len(c.corrected)] == c.corrected
+    drug = by_original["本黄酸安律地平"]
+    assert (drug.start, drug.end, drug.term_id, drug.kind) == (2.5, 6.0, "amlodipine", "drug")
+    assert t.warnings == () and t.model == "fake" and t.duration == 6.0
+
+
+def test_default_options_reach_the_model():
+    model = FakeModel(SEGMENTS)
+    transcribe(_speechlike(6.0), model=model, lexicon=fake_lexicon())
+    call = model.calls[0]
+    assert call["language"] == "zh" and call["beam_size"] == 5 and call["vad_filter"] is True
+    assert call["initial_prompt"] is None and call["hotwords"] is None
+    assert call["condition_on_previous_text"] is False and call["samples"] == 6 * SR
+
+
+def test_correction_can_be_switched_off():
+    t = transcribe(_speechlike(6.0), TranscribeOptions(correct=False), model=FakeModel(SEGMENTS),
+                   lexicon=fake_lexicon())
+    assert "安律地平" in t.text and t.corrections == ()
+
+
+def test_jsonl_contract_keys_are_stable():
+    t = transcribe(_speechlike(6.0), model=FakeModel(SEGMENTS), lexicon=fake_lexicon())
+    line = t.contract()
+    assert list(line) == ["file", "text", "segments", "corrections", "warnings", "error"]
+    assert list(line["segments"][0]) == ["start", "end", "text"]
+    assert {"original", "corrected", "start", "end", "reason", "score"} <= set(line["corrections"][0])
+
+
+def test_stream_yields_growing_partials_then_final():
+    parts = list(transcribe_stream(_speechlike(6.0), model=FakeModel(SEGMENTS), lexicon=fake_lexicon()))
+    assert [len(p.committed) for p in parts] == [1, 2, 2]
+    assert [p.final for p in parts] == [False, False, True]
+    assert parts[-1].text == "诊断原发性高血压，给予苯磺酸氨氯地平片5毫克，每日一次"
+
+
+class BufferModel:
+    """Fake model that 'hears' one segment per 2 s of buffer (times relative to the buffer)."""
+
+    label = "buffer-fake"
+
+    def __init__(self):
+        self.calls = 0
+
+    def transcribe(self, audio, **kwargs):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        n = int(len(audio) / SR // 2)
+        segs = [FakeSegment(2.0 * i, 2.0 * i + 2.0, f"第{i}段") for i in range(n)]
+        return iter(segs), SimpleNamespace(language="zh")
+
+
+def test_live_transcriber_commits_stable_segments_and_finishes():
+    model = BufferModel()
+    live = LiveTranscriber(model=model, lexicon=fake_lexicon(), step_seconds=2.0, stable_margin=1.0)
+    audio = _speechlike(8.0)
+    partials = [live.feed(audio[i:i + SR]) for i in range(0, audio.size, SR)]
+    made = [p for p in partials if p is not None]
+    assert len(made) == 4 and model.calls == 4
+    assert all(len(a.committed) <= len(b.committed) for a, b in pairwise(made))
+    assert made[-1].tentative  # the newest segment is still tentative
+    result = live.finish()
+    assert result.text and result.segments[0].start == 0.0
+    assert all(a.end <= b.start + 1e-6 for a, b in pairwise(result.segments))
+
+
+def test_transcribe_chunks_on_silence_invents_nothing():
+    chunks = [np.zeros(SR, np.float32) for _ in range(6)]
+    parts = list(transcribe_chunks(chunks, model=FakeModel([FakeSegment(0, 2, "患者头晕")]),
+                                   lexicon=fake_lexicon()))
+    assert parts[-1].final and parts[-1].text == ""
+    assert any(w.code == "no_speech" for w in parts[-1].warnings)

@@ -1,0 +1,435 @@
+"""Medical post-correction: homophones of drug and disease names snapped to the knowledge base.
+
+Whisper base hears 氨氯地平 as 安律地平, 二甲双胍 as 二假双刮 and 阿卡波糖 as
+阿卡伯糖: the toneless pinyin is the same, the characters are not. For every
+window of the transcript as long as a known term (drug generic, salt and brand
+names from the formulary; disease, symptom, exam, record, usage, dosage-form
+and unit words from ``rules/lexicon/asr_terms.yaml``), the corrector scores
+each syllable (1 equal, 0.8 equal after merging zh/z, ch/c, sh/s, n/l, -ng/-n,
+0.5 same final, 0.4 same initial), counts the characters already right, and
+looks for context (a dose, unit or frequency word within 12 characters of a
+drug name; any medical word in the transcript for the other kinds). A window
+is replaced only when
+
+* unit (2 characters): right after a number, both syllables equal or merged (5好课 → 5毫克);
+* other 2-character words: pinyin equal *with* tones, and medical context;
+* disease/record words, and any window that extends text already spelling a
+  known term: every syllable equal or merged (true homophones only);
+* 3-character drug names: all syllables close with a character shared, or
+  exact pinyin with context, or one half-heard syllable with two characters
+  shared and context;
+* longer drug names: mean syllable score ≥ 0.75 with no syllable lost (one
+  allowed from 6 characters), a character shared or a score ≥ 0.85, and
+  context unless the score is ≥ 0.9.
+
+A drug name held in a longer one (硝酸异山梨酯 in 单硝酸异山梨酯) gives way to the
+longer name when the text around it sounds like the rest. Two different drugs
+within 0.1 of each other on one window are ambiguous (头包克过: 头孢克洛 or
+头孢克肟?) and nothing is replaced: a wrong drug name is worse than a misspelt
+one. Replacements keep the length of the window, so character offsets and
+segment timestamps stay valid. Two passes run, because one correction can give
+another its context. Every replacement is returned as a
+:class:`~toolkit.asr.records.Correction` with the original text; none is silent.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pypinyin import Style, lazy_pinyin
+
+from toolkit.errors import KnowledgeError
+
+log = logging.getLogger(__name__)
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_DRUG_CONTEXT = re.compile(
+    r"毫克|克|mg|g\b|片|粒|支|单位|口服|每日|一日|每天|每晚|一次|两次|三次|服用|予以|给予|继续|停用|加用|换用|改为|"
+    r"联合|用药|注射|吸入|含服|控释|缓释|肠溶|胶囊|qd|bid|tid", re.IGNORECASE)
+_MEDICAL_CONTEXT = re.compile(
+    r"患者|主诉|诊断|既往|病史|血压|血糖|口服|每日|毫克|复诊|随访|体检|查体|检查|症状|治疗|用药|处方|mmhg", re.IGNORECASE)
+_CONTEXT_SPAN = 12
+LEXICON_KINDS = ("disease", "symptom", "exam", "record", "usage", "form", "unit")
+
+
+class _LexiconFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: int
+    terms: dict[str, list[str]]
+
+
+def _fuzzy(syllable: str) -> str:
+    """Merge the confusions common in Mandarin ASR and southern accents (zh/z, n/l, -ng/-n …)."""
+    s = syllable
+    for a, b in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+        if s.startswith(a):
+            s = b + s[2:]
+            break
+    if s.startswith("n") and len(s) > 1:
+        s = "l" + s[1:]
+    if s.endswith(("ang", "eng", "ing")):
+        s = s[:-1]
+    return s
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One correctable written form."""
+
+    text: str
+    kind: str  # "drug" or a LEXICON_KINDS entry
+    term_id: str | None
+    pinyin: tuple[str, ...]
+    tones: tuple[str, ...]
+    fuzzy: tuple[str, ...]
+
+
+def _syllables(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    plain = lazy_pinyin(text)
+    tones = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True)
+    if len(plain) != len(text) or len(tones) != len(text):  # a character pypinyin cannot split
+        plain = [lazy_pinyin(ch)[0] for ch in text]
+        tones = [lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True)[0] for ch in text]
+    return tuple(plain), tuple(tones)
+
+
+def make_term(text: str, kind: str, term_id: str | None = None) -> Term:
+    """A :class:`Term` with its pinyin computed."""
+    plain, tones = _syllables(text)
+    return Term(text, kind, term_id, plain, tones, tuple(_fuzzy(s) for s in plain))
+
+
+@dataclass
+class Lexicon:
+    """Terms indexed by (length, position, fuzzy syllable) for fast candidate lookup."""
+
+    terms: list[Term]
+    misspellings: dict[str, Term] = field(default_factory=dict)  # homophone alias → its generic term
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        self.by_text = {t.text: t for t in self.terms}
+        self.lengths = sorted({len(t.text) for t in self.terms}, reverse=True)
+        self.index: dict[tuple[int, int, str], list[int]] = defaultdict(list)
+        for i, t in enumerate(self.terms):
+            for p, s in enumerate(t.fuzzy):
+                self.index[(len(t.text), p, s)].append(i)
+        # exact forms, longest first, to protect text that is already right
+        self.protected = sorted(self.by_text, key=len, reverse=True)
+        # drug names held inside longer drug names (硝酸异山梨酯 in 单硝酸异山梨酯): term → (longer, offset)
+        self.supers: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        drugs = [(i, t) for i, t in enumerate(self.terms) if t.kind == "drug"]
+        for i, t in drugs:
+            for j, u in drugs:
+                if len(u.text) > len(t.text) and t.text in u.text:
+                    self.supers[i].append((j, u.text.index(t.text)))
+
+
+def default_lexicon_path() -> Path:
+    """``rules/lexicon/asr_terms.yaml`` inside the installed package."""
+    return Path(str(resources.files("toolkit") / "rules" / "lexicon" / "asr_terms.yaml"))
+
+
+def load_lexicon_terms(path: Path | None = None) -> list[Term]:
+    """Read and validate the ASR vocabulary file; errors name the file and the bad key."""
+    path = path or default_lexicon_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        parsed = _LexiconFile.model_validate(data)
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError([f"{path}: cannot read ({exc})"]) from exc
+    except ValidationError as exc:
+        raise KnowledgeError([f"{path} -> {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                              for e in exc.errors()]) from exc
+    problems = [f"{path} -> terms -> {k}: unknown kind; allowed: {', '.join(LEXICON_KINDS)}"
+                for k in parsed.terms if k not in LEXICON_KINDS]
+    terms = []
+    for kind, words in parsed.terms.items():
+        for i, w in enumerate(words):
+            if not _CJK_RUN.fullmatch(w) or len(w) < 2:
+                problems.append(f"{path} -> terms -> {kind}[{i}]: '{w}' must be 2+ Chinese characters")
+            else:
+                terms.append(make_term(w, kind))
+    if problems:
+        raise KnowledgeError(problems)
+    return terms
+
+
+def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = None) -> Lexicon:
+    """Drug names (generic, salt, brand) from the knowledge base plus the ASR vocabulary file."""
+    terms: dict[str, Term] = {}
+    misspellings: dict[str, Term] = {}
+    version = ""
+    if knowledge is not None:
+        version = str(getattr(knowledge, "version", ""))
+        for d in getattr(knowledge, "drugs", {}).values():
+            forms = (d.name, *getattr(d, "salts", ()), *getattr(d, "brands", ()))
+            for form in forms:
+                if form and _CJK_RUN.fullmatch(form) and len(form) >= 2:
+                    terms.setdefault(form, make_term(form, "drug", d.id))
+            generic = terms.get(d.name)
+            for alias in getattr(d, "aliases", ()):
+                if (generic and _CJK_RUN.fullmatch(alias) and alias not in terms
+                        and make_term(alias, "drug").pinyin == generic.pinyin):
+                    misspellings[alias] = generic
+    for t in load_lexicon_terms(lexicon_path):
+        terms.setdefault(t.text, t)
+    return Lexicon(list(terms.values()), misspellings, version)
+
+
+@lru_cache(maxsize=4)
+def default_lexicon(rules_dir: str | None = None) -> Lexicon:
+    """The lexicon of this process's knowledge base, built once.
+
+    When the knowledge base does not load, drug names cannot be corrected: the
+    lexicon falls back to the ASR vocabulary file alone, says so in its
+    ``version`` (returned with every transcript) and logs a warning.
+    """
+    from toolkit.knowledge import get_knowledge
+
+    try:
+        knowledge = get_knowledge(rules_dir)
+    except KnowledgeError as exc:
+        log.warning("knowledge base did not load (%d problems): drug-name correction is off",
+                    len(exc.problems))
+        lexicon = build_lexicon(None)
+        lexicon.version = "asr_terms only (knowledge base failed to load)"
+        return lexicon
+    return build_lexicon(knowledge)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A replacement inside one text: ``text[offset:offset+len(original)]`` → ``corrected``."""
+
+    offset: int
+    original: str
+    corrected: str
+    kind: str
+    term_id: str | None
+    score: float
+    reason: str
+
+
+def _protected_spans(text: str, lexicon: Lexicon) -> list[bool]:
+    mask = [False] * len(text)
+    for form in lexicon.protected:
+        start = text.find(form)
+        while start >= 0:
+            for k in range(start, start + len(form)):
+                mask[k] = True
+            start = text.find(form, start + 1)
+    return mask
+
+
+def find_corrections(text: str, lexicon: Lexicon, *, context: str | None = None) -> list[Match]:
+    """Every homophone of a known term in ``text``, non-overlapping, sorted by position.
+
+    Two passes: a correction can create the context another needs (5好课 → 5毫克
+    makes the drug name before it a dose line). ``context`` is the whole
+    transcript (medical context for short record words); it defaults to ``text``.
+    """
+    first = _find_corrections(text, lexicon, context)
+    if not first:
+        return first
+    second = _find_corrections(apply_matches(text, first), lexicon, context)
+    return sorted([*first, *(m for m in second if m.original == text[m.offset:m.offset + len(m.original)])],
+                  key=lambda m: m.offset)
+
+
+_AMBIGUITY_MARGIN = 0.1  # a second drug this close in pinyin makes the window ambiguous
+
+
+def _find_corrections(text: str, lexicon: Lexicon, context: str | None) -> list[Match]:
+    protected = _protected_spans(text, lexicon)
+    medical_doc = bool(_MEDICAL_CONTEXT.search(context if context is not None else text)) or any(protected)
+    candidates: list[tuple[tuple[float, int, float], Match]] = []
+    for alias, target in lexicon.misspellings.items():
+        start = text.find(alias)
+        while start >= 0:
+            candidates.append(((1.0, len(alias), 1.0), Match(
+                start, alias, target.text, target.kind, target.term_id, 1.0,
+                "known misspelling in the formulary (same pinyin)")))
+            start = text.find(alias, start + 1)
+    for run in _CJK_RUN.finditer(text):
+        seg = run.group()
+        plain, tones = _syllables(seg)
+        fz = [_fuzzy(s) for s in plain]
+        for length in lexicon.lengths:
+            if length > len(seg) or length < 2:
+                continue
+            allowed = 1 if length <= 4 else (2 if length < 8 else 3)
+            for i in range(len(seg) - length + 1):
+                start = run.start() + i
+                if all(protected[start:start + length]):
+                    continue
+                counts: dict[int, int] = defaultdict(int)
+                for p in range(length):
+                    for ti in lexicon.index.get((length, p, fz[i + p]), ()):
+                        counts[ti] += 1
+                best: list[tuple[tuple[float, int, float], Match]] = []
+                for ti, hits in counts.items():
+                    if hits < length - allowed:
+                        continue
+                    term = lexicon.terms[ti]
+                    # text that already spells a known term may only be extended, never changed
+                    if any(protected[start + k] and seg[i + k] != term.text[k] for k in range(length)):
+                        continue
+                    m = _score(text, start, seg[i:i + length], plain[i:i + length], tones[i:i + length],
+                               term, medical_doc, protected[start:start + length])
+                    if m is not None:
+                        best.append(_prefer_longer(m, lexicon, ti, seg, plain, i, run.start(), protected))
+                if not best:
+                    continue
+                best.sort(key=lambda c: c[0], reverse=True)
+                if len(best) > 1 and _ambiguous(best[0], best[1]):
+                    log.debug("ambiguous window at %d: %d terms close", start, len(best))
+                    continue
+                candidates.append(best[0])
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    taken = [False] * len(text)
+    matches: list[Match] = []
+    for _, m in candidates:
+        span = range(m.offset, m.offset + len(m.original))
+        if any(taken[k] for k in span):
+            continue
+        for k in span:
+            taken[k] = True
+        matches.append(m)
+    return sorted(matches, key=lambda m: m.offset)
+
+
+def _ambiguous(first: tuple[tuple[float, int, float], Match], second: tuple[tuple[float, int, float], Match]) -> bool:
+    """Two different terms about equally close: 头包克过 could be 头孢克洛 or 头孢克肟."""
+    (py1, _, score1), m1 = first
+    (py2, _, score2), m2 = second
+    if m1.kind == "drug" and m2.kind == "drug" and m1.term_id != m2.term_id:
+        return py1 - py2 < _AMBIGUITY_MARGIN
+    return py1 == py2 and score1 == score2
+
+
+def _prefer_longer(found: tuple[tuple[float, int, float], Match], lexicon: Lexicon, ti: int, seg: str,
+                   plain: tuple[str, ...], i: int, run_start: int, protected: list[bool]
+                   ) -> tuple[tuple[float, int, float], Match]:
+    """A longer drug name holding this one when the text around it sounds like the rest of it.
+
+    三小三一山离职 must become 单硝酸异山梨酯 (isosorbide mononitrate), not 三 + 硝酸异山梨酯
+    (the dinitrate, another drug): every extra syllable must be at least half heard.
+    """
+    (_, length, _), m = found
+    best = found
+    for si, k in lexicon.supers.get(ti, ()):
+        sup = lexicon.terms[si]
+        lo = i - k
+        hi = lo + len(sup.text)
+        if lo < 0 or hi > len(seg) or all(protected[run_start + lo:run_start + hi]):
+            continue
+        sims = [syllable_similarity(a, b) for a, b in zip(plain[lo:hi], sup.pinyin, strict=True)]
+        extra = sims[:k] + sims[k + length:]
+        total = sum(sims) / len(sims)
+        if min(extra) >= 0.4 and total >= 0.75 and len(sup.text) > best[0][1]:
+            window = seg[lo:hi]
+            chars = sum(1 for a, b in zip(window, sup.text, strict=True) if a == b) / len(window)
+            score = round(0.6 * total + 0.25 * chars + 0.15, 3)
+            reason = f"pinyin {total:.2f}, chars {chars:.2f}, longer name holding {m.corrected}"
+            best = ((round(total, 3), len(sup.text), score),
+                    Match(run_start + lo, window, sup.text, sup.kind, sup.term_id, score, reason))
+    return best
+
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z",
+             "c", "s", "y", "w")
+_NUMERAL_BEFORE = re.compile(r"[0-9零〇一二两三四五六七八九十百千半]$")
+
+
+_SEMIVOWEL_FINALS = {"yi": "i", "yin": "in", "ying": "ing", "yu": "v", "yue": "ve", "yuan": "van", "yun": "vn",
+                     "wu": "u", "ya": "ia", "yan": "ian", "yang": "iang", "yao": "iao", "ye": "ie", "you": "iu",
+                     "yong": "iong", "wa": "ua", "wo": "uo", "wai": "uai", "wei": "ui", "wan": "uan", "wen": "un",
+                     "wang": "uang", "weng": "ong"}
+
+
+def _split(syllable: str) -> tuple[str, str]:
+    """(initial, final); y-/w- syllables are finals alone (肟 wo has the final of 过 guo)."""
+    if syllable in _SEMIVOWEL_FINALS:
+        return "", _SEMIVOWEL_FINALS[syllable]
+    for ini in _INITIALS:
+        if syllable.startswith(ini) and len(syllable) > len(ini):
+            return ini, syllable[len(ini):]
+    return "", syllable
+
+
+def syllable_similarity(a: str, b: str) -> float:
+    """1 same syllable, 0.8 same after merging common confusions, 0.5 same final, 0.4 same initial, else 0."""
+    if a == b:
+        return 1.0
+    fa, fb = _fuzzy(a), _fuzzy(b)
+    if fa == fb:
+        return 0.8
+    (ia, ra), (ib, rb) = _split(fa), _split(fb)
+    if ra == rb:
+        return 0.5
+    if ia and ia == ib:
+        return 0.4
+    return 0.0
+
+
+def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tuple[str, ...], term: Term,
+           medical_doc: bool, protected: list[bool]) -> tuple[tuple[float, int, float], Match] | None:
+    length = len(window)
+    if window == term.text:
+        return None
+    sims = [syllable_similarity(a, b) for a, b in zip(plain, term.pinyin, strict=True)]
+    py = sum(sims) / length
+    exact = sum(1 for x in sims if x == 1.0)
+    close = sum(1 for x in sims if x >= 0.8)
+    same_tones = sum(1 for a, b in zip(tones, term.tones, strict=True) if a == b)
+    shared = sum(1 for a, b in zip(window, term.text, strict=True) if a == b)
+    chars = shared / length
+    near = text[max(0, start - _CONTEXT_SPAN): start + length + _CONTEXT_SPAN]
+    ctx = bool(_DRUG_CONTEXT.search(near)) if term.kind in ("drug", "form") else medical_doc
+    if length == 2:
+        if term.kind == "unit":  # 5好课 → 5毫克: a unit right after a number
+            ctx = bool(_NUMERAL_BEFORE.search(text[:start]))
+            ok = close == 2 and ctx
+        else:
+            ok = tones == term.tones and ctx and term.kind != "drug"
+    elif term.kind != "drug" or any(protected):
+        # disease, symptom and record words, and any window extending text that is already a
+        # known term: true homophones only (every syllable equal or a common confusion)
+        ok = close == length and (length > 3 or same_tones >= 2) and (shared >= 1 or ctx) and (py >= 0.9 or ctx)
+    elif length == 3:
+        ok = ((close == 3 and exact >= 2 and shared >= 1 and (py == 1.0 or ctx))
+              or (exact == 3 and shared == 0 and same_tones >= 2 and ctx)
+              or (exact == 2 and min(sims) >= 0.4 and shared >= 2 and ctx))
+    else:
+        # drug names: a syllable may be half-heard (same initial or final), one may be lost only
+        # in long names; a drug missing from the formulary must not turn into one that is in it
+        zeros = sum(1 for x in sims if x == 0.0)
+        ok = (py >= 0.75 and zeros <= (0 if length <= 5 else 1)
+              and ((shared >= 1 and (py >= 0.9 or ctx)) or (py >= 0.85 and ctx)))
+    if not ok:
+        return None
+    score = round(0.6 * py + 0.25 * chars + 0.15 * ctx, 3)
+    reason = f"pinyin {py:.2f}, chars {chars:.2f}, context {'yes' if ctx else 'no'}"
+    return (round(py, 3), length, score), Match(start, window, term.text, term.kind, term.term_id, score, reason)
+
+
+def apply_matches(text: str, matches: list[Match]) -> str:
+    """``text`` with every match replaced (matches keep length, so offsets stay valid)."""
+    chars = list(text)
+    for m in matches:
+        if len(m.corrected) == len(m.original):
+            chars[m.offset:m.offset + len(m.original)] = list(m.corrected)
+    out = "".join(chars)
+    # misspellings may change length: apply them last, right to left
+    for m in sorted((m for m in matches if len(m.corrected) != len(m.original)),
+                    key=lambda m: m.offset, reverse=True):
+        out = out[:m.offset] + m.corrected + out[m.offset + len(m.original):]
+    return out

