@@ -11,15 +11,13 @@ data in ``rules/care/``. Trees are checked against this vocabulary at load.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
-from toolkit.knowledge.conditions import ICD_SPEC, icd_matches
+from toolkit.knowledge.conditions import ICD_SPEC, ConditionTree, icd_matches
 from toolkit.records import EXAM_NAMES, LAB_NAMES, AuditCase
 
 
@@ -125,51 +123,15 @@ def label_of(fact: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- condition trees
 
-class CareCondition(BaseModel):
+class CareCondition(ConditionTree):
     """A node of a care condition tree; validated against :data:`CARE_FACTS` and :data:`CARE_OPS`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    FACTS: ClassVar[Mapping[str, str]] = CARE_FACTS
+    OPS: ClassVar[Mapping[str, set[str]]] = CARE_OPS
 
-    all: tuple[CareCondition, ...] | None = None
-    any: tuple[CareCondition, ...] | None = None
-    not_: CareCondition | None = None
-    fact: str | None = None
-    op: str | None = None
-    value: Any = None
-
-    @model_validator(mode="before")
     @classmethod
-    def _rename_not(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "not" in data:
-            data = {**data, "not_": data["not"]}
-            del data["not"]
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> CareCondition:
-        branches = [n for n in ("all", "any", "not_") if getattr(self, n) is not None]
-        leaf = self.fact is not None or self.op is not None
-        if len(branches) + int(leaf) != 1:
-            raise ValueError("a condition is exactly one of: all, any, not, or {fact, op, value}")
-        if not leaf:
-            return self
-        if self.fact not in CARE_FACTS:
-            raise ValueError(f"unknown fact '{self.fact}'; allowed: {', '.join(sorted(CARE_FACTS))}")
-        kind = CARE_FACTS[self.fact]
-        if self.op not in CARE_OPS[kind]:
-            raise ValueError(f"op: unknown '{self.op}' for fact '{self.fact}'; allowed: "
-                             f"{', '.join(sorted(CARE_OPS[kind]))}")
-        check_value(self.fact, kind, self.op, self.value)
-        return self
-
-    def facts(self) -> list[str]:
-        """Facts this tree reads, in order (for evidence)."""
-        if self.fact:
-            return [self.fact]
-        out: list[str] = []
-        for child in (*(self.all or ()), *(self.any or ()), *((self.not_,) if self.not_ else ())):
-            out.extend(f for f in child.facts() if f not in out)
-        return out
+    def check_leaf(cls, fact: str, kind: str, op: str, value: Any) -> None:
+        check_value(fact, kind, op, value)  # type: ignore[arg-type]
 
 
 _STRING_LIST_OPS = {"in", "not_in", "icd_in", "name_contains", "mentions", "says", "worsens", "has_any"}

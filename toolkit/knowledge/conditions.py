@@ -9,10 +9,10 @@ vocabulary when the knowledge base loads, not when a rule first runs.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -42,14 +42,21 @@ OPS: dict[FactKind, set[str]] = {
 }
 
 
-class Condition(BaseModel):
-    """A node of a condition tree; validated against :data:`FACTS` and :data:`OPS`."""
+class ConditionTree(BaseModel):
+    """A node of a condition tree over some vocabulary of facts.
+
+    Subclasses name the vocabulary (``FACTS``: fact → kind, ``OPS``: kind → operators) and check
+    a leaf's value in :meth:`check_leaf`; the tree shape and its validation are shared. The audit
+    uses :class:`Condition`; the care plans have their own vocabulary (toolkit.care.facts).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    FACTS: ClassVar[Mapping[str, str]] = {}
+    OPS: ClassVar[Mapping[str, set[str]]] = {}
 
-    all: tuple[Condition, ...] | None = None
-    any: tuple[Condition, ...] | None = None
-    not_: Condition | None = None
+    all: tuple[Self, ...] | None = None
+    any: tuple[Self, ...] | None = None
+    not_: Self | None = None
     fact: str | None = None
     op: str | None = None
     value: Any = None
@@ -63,30 +70,45 @@ class Condition(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _check(self) -> Condition:
+    def _check(self) -> Self:
         branches = [n for n in ("all", "any", "not_") if getattr(self, n) is not None]
         leaf = self.fact is not None or self.op is not None
         if len(branches) + int(leaf) != 1:
             raise ValueError("a condition is exactly one of: all, any, not, or {fact, op, value}")
         if not leaf:
             return self
-        if self.fact not in FACTS:
-            raise ValueError(f"unknown fact '{self.fact}'; allowed: {', '.join(sorted(FACTS))}")
-        kind = FACTS[self.fact]
-        if self.op not in OPS[kind]:
+        if self.fact not in self.FACTS:
+            raise ValueError(f"unknown fact '{self.fact}'; allowed: {', '.join(sorted(self.FACTS))}")
+        kind = self.FACTS[self.fact]
+        if self.op not in self.OPS[kind]:
             raise ValueError(f"op: unknown '{self.op}' for fact '{self.fact}'; allowed: "
-                             f"{', '.join(sorted(OPS[kind]))}")
-        _check_value(kind, self.op, self.value)
+                             f"{', '.join(sorted(self.OPS[kind]))}")
+        self.check_leaf(self.fact, kind, self.op, self.value)  # type: ignore[arg-type]
         return self
 
+    @classmethod
+    def check_leaf(cls, fact: str, kind: str, op: str, value: Any) -> None:
+        """Reject a value that does not fit the fact's kind and the operator (raised at load)."""
+
     def facts(self) -> list[str]:
-        """Facts this tree reads (for evidence and message templates)."""
+        """Facts this tree reads, in order (for evidence and message templates)."""
         if self.fact:
             return [self.fact]
         out: list[str] = []
         for child in (*(self.all or ()), *(self.any or ()), *((self.not_,) if self.not_ else ())):
             out.extend(f for f in child.facts() if f not in out)
         return out
+
+
+class Condition(ConditionTree):
+    """A condition over the audit's patient facts (:data:`FACTS`, :data:`OPS`)."""
+
+    FACTS: ClassVar[Mapping[str, str]] = FACTS
+    OPS: ClassVar[Mapping[str, set[str]]] = OPS
+
+    @classmethod
+    def check_leaf(cls, fact: str, kind: str, op: str, value: Any) -> None:
+        _check_value(kind, op, value)  # type: ignore[arg-type]
 
 
 def _check_value(kind: FactKind, op: str, value: Any) -> None:
