@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -22,22 +21,8 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.1f}"
 
 
-EVAL_MODULES = ("care", "extract", "asr")
-"""Stage CLI modules that add ``clinic eval <stage>`` through their ``register_eval(eval_app)``."""
-
-
-def register(app: typer.Typer) -> None:
-    eval_app = typer.Typer(help="在标注样本上评估各环节。", no_args_is_help=True)
-    app.add_typer(eval_app, name="eval")
-    for name in EVAL_MODULES:
-        try:
-            module = importlib.import_module(f"toolkit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"toolkit.cli.{name}":
-                raise
-            continue
-        if hasattr(module, "register_eval"):
-            module.register_eval(eval_app)
+def register_eval(eval_app: typer.Typer) -> None:
+    """Add ``clinic eval audit``."""
 
     @eval_app.command("audit")
     def eval_audit(

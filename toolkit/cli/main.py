@@ -20,8 +20,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Modules that add commands; a module missing from a partial checkout is skipped.
-COMMAND_MODULES = ("audit", "evaluate", "extract", "asr", "care", "export", "serve", "demo")
+eval_app = typer.Typer(help="在标注样本上评估各环节。", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+# Modules that add commands: ``register(app)`` for ``clinic <command>``, ``register_eval(eval_app)``
+# for ``clinic eval <stage>``. A module missing from a partial checkout is skipped.
+COMMAND_MODULES = ("audit", "evaluate", "extract", "asr", "care", "export", "reviewer", "serve", "demo")
 
 
 @app.callback()
@@ -37,7 +41,10 @@ for _name in COMMAND_MODULES:
         if exc.name != f"toolkit.cli.{_name}":
             raise
         continue
-    _module.register(app)
+    if hasattr(_module, "register"):
+        _module.register(app)
+    if hasattr(_module, "register_eval"):
+        _module.register_eval(eval_app)
 
 
 if __name__ == "__main__":
