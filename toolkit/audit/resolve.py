@@ -9,6 +9,7 @@ kept with the reason, so the audit reports it instead of passing silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from toolkit.knowledge.loader import Knowledge
 from toolkit.knowledge.names import NameMatch
@@ -125,10 +126,18 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
     if not ingredients:
         return  # no limits to check against
     targets = [kb.drugs[i].dose.unit if kb.drugs[i].dose else u for i, u in ingredients]
+    # parts per unit the product's strengths name (amoxicillin/clavulanate: 2, though only
+    # amoxicillin has limits in the formulary)
+    parts = max((len(st.amounts) for f in drug.forms for t in f.strengths if (st := parse_strength(t))),
+                default=1)
     strength = r.strength
-    if strength is not None and len(strength.amounts) < len(ingredients):
-        r.dose_problem = f"规格“{item.strength}”未给出每种成分的含量"
-        return
+    if strength is not None and len(strength.amounts) < max(len(ingredients), parts):
+        # '0.625 g' for amoxicillin/clavulanate 500/125 mg: a combination written by its total
+        strength = _strength_by_total(drug, strength.amounts[0]) if len(strength.amounts) == 1 else None
+        if strength is None:
+            r.dose_problem = f"规格“{item.strength}”未给出每种成分的含量"
+            return
+        r.strength = strength
 
     def per_unit(k: int) -> float | None:
         """Ingredient k per countable unit (or per ml), in its target unit."""
@@ -164,10 +173,20 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
     if first is None:
         r.dose_problem = f"剂量单位“{item.unit}”不能换算为{targets[0]}"
         return
-    if len(ingredients) == 1:
+    if len(ingredients) == 1 and parts == 1:
         r.doses[ingredients[0][0]] = first
     else:
         pu0 = per_unit(0)
+        by_total = _strength_by_total(drug, (item.dose, unit), multiples=True)
+        if by_total is not None and (pu0 is None or not _whole_or_half(first / pu0)):
+            # the written mass is a whole number of units by the product's total (0.625 g = 1 tablet)
+            strength, n_total = by_total
+            r.strength = strength
+            for k, (ing, _) in enumerate(ingredients):
+                value = to_canonical(*strength.amounts[k], targets[k])
+                if value is not None:
+                    r.doses[ing] = n_total * value
+            return
         if pu0 is None:
             r.dose_problem = "复方制剂按质量开具但未写规格"
             return
@@ -177,6 +196,41 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
             if pu is not None:
                 r.doses[ing] = n_units * pu
     _check_plausible(r, first, targets[0], kb)
+
+
+def _whole_or_half(x: float) -> bool:
+    return abs(x * 2 - round(x * 2)) < 0.02 and x > 0
+
+
+def _total_mg(strength: Strength) -> float | None:
+    total = 0.0
+    for amount, unit in strength.amounts:
+        mg = to_canonical(amount, unit, "mg")
+        if mg is None:
+            return None
+        total += mg
+    return total
+
+
+def _strength_by_total(drug: Drug, written: tuple[float, str], multiples: bool = False) -> Any:
+    """The formulary strength whose ingredients add up to the written mass (or, with ``multiples``,
+    to a whole or half number of units of it: returns (strength, units)); None when none or several do."""
+    target = to_canonical(written[0], written[1], "mg")
+    if target is None or target <= 0:
+        return None
+    found = []
+    for f in drug.forms:
+        for text in f.strengths:
+            st = parse_strength(text)
+            total = _total_mg(st) if st else None
+            if not total:
+                continue
+            n = target / total
+            if (multiples and _whole_or_half(n)) or (not multiples and abs(n - 1) < 0.01):
+                found.append((st, n))
+    if len({(st, round(n, 2)) for st, n in found}) != 1:
+        return None
+    return found[0] if multiples else found[0][0]
 
 
 def _check_plausible(r: ResolvedItem, amount: float, target: str, kb: Knowledge) -> None:
