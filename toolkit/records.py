@@ -256,6 +256,8 @@ class AuditReport(_Record):
     findings: tuple[Finding, ...] = ()
     error: str | None = None
     provenance: Provenance | None = None
+    risk: float | None = Field(default=None, ge=0, le=1,
+                               description="learned reviewer: probability a pharmacist returns it (model only)")
 
     @property
     def max_severity(self) -> Severity | None:

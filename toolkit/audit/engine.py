@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from toolkit import __version__
 from toolkit.knowledge import get_knowledge
@@ -19,9 +20,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class AuditOptions:
-    """Per-call settings. ``min_severity`` drops findings below it from the report."""
+    """Per-call settings. ``min_severity`` drops findings below it from the report.
+
+    ``reviewer`` adds the learned reviewer's ``model`` findings and risk (off unless a model
+    is configured through ``$CLINIC_REVIEWER_MODEL``); ``reviewer_model`` names its directory
+    (default: ``$CLINIC_REVIEWER_MODEL``, else ``models/reviewer`` of the checkout).
+    """
 
     min_severity: Severity = Severity.INFO
+    reviewer: bool = field(default_factory=lambda: bool(os.environ.get("CLINIC_REVIEWER_MODEL")))
+    reviewer_model: str | None = None
 
 
 def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOptions | None = None) -> AuditReport:
@@ -36,6 +44,14 @@ def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOpt
     ctx = AuditContext(case=case, kb=kb, items=items)
     for check in CHECKS:
         check(ctx)
+    model, risk = None, None
+    if options.reviewer:
+        from .reviewer import get_reviewer  # onnxruntime is loaded only when the model is asked for
+
+        reviewer = get_reviewer(options.reviewer_model)
+        review = reviewer.review(case, items, ctx.findings)
+        ctx.findings.extend(review.findings)
+        model, risk = reviewer.revision, review.risk
     floor = options.min_severity.rank
     findings = sorted((f for f in ctx.findings if f.severity.rank >= floor), key=lambda f: -f.severity.rank)
     flagged = any(f.severity is not Severity.INFO for f in findings)
@@ -43,19 +59,20 @@ def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOpt
         id=case.id,
         status="flagged" if flagged else "ok",
         findings=tuple(findings),
-        provenance=provenance(kb),
+        provenance=provenance(kb, model),
+        risk=risk,
     )
 
 
-_PROVENANCE: dict[int, Provenance] = {}
+_PROVENANCE: dict[tuple[int, str | None], Provenance] = {}
 
 
-def provenance(kb: Knowledge) -> Provenance:
-    """Knowledge-base version, engine version and local rules behind a report (built once per KB)."""
-    key = id(kb)
+def provenance(kb: Knowledge, model: str | None = None) -> Provenance:
+    """Knowledge-base version, engine version, local rules and reviewer model behind a report (built once)."""
+    key = (id(kb), model)
     if key not in _PROVENANCE:
         _PROVENANCE[key] = Provenance(kb_version=kb.version, engine_version=__version__,
-                                      local_rules=kb.local_rules)
+                                      local_rules=kb.local_rules, model=model)
     return _PROVENANCE[key]
 
 

@@ -38,9 +38,22 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="continue an interrupted run"),
         min_severity: Severity = typer.Option(Severity.INFO, "--min-severity"),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
+        with_model: bool = typer.Option(False, "--with-model", help="add the learned reviewer (source: model)"),
+        model: Path | None = typer.Option(None, "--model", help="reviewer model directory (implies --with-model)"),
     ) -> None:
         """审核处方：每个输入病例输出一行 {id, status, findings, error}。"""
+        import os
+
         from toolkit.batch import BatchOptions, load_column_map, run_batch
+
+        if with_model or model:
+            from toolkit.audit.reviewer import ENV_MODEL, default_model_dir
+
+            # through the environment, so batch worker processes build the same AuditOptions
+            chosen = model or default_model_dir()
+            if chosen is None:
+                _fail(ToolkitError("no reviewer model: pass --model DIR or train one with `clinic train-reviewer`"))
+            os.environ[ENV_MODEL] = str(Path(chosen).resolve())
 
         src = file or example_file()
         fmt = fmt or (_suffix_format(output) if output else "table")

@@ -30,23 +30,28 @@ def register_eval(eval_app: typer.Typer) -> None:
         output: Path | None = typer.Option(None, "-o", "--output", help="write the metrics as JSON"),
         rules_dir: Path | None = typer.Option(None, "--rules", help="knowledge-base directory"),
         show_misses: int = typer.Option(0, "--show-misses", help="print this many misses and extras"),
+        with_model: bool = typer.Option(False, "--with-model", help="add the learned reviewer's findings"),
+        model: Path | None = typer.Option(None, "--model", help="reviewer model directory (with --with-model)"),
     ) -> None:
         """审方评估：按问题类别统计召回率与精确率（只计 warn/block）。"""
         from rich.console import Console
         from rich.table import Table
 
+        from toolkit.audit import AuditOptions
         from toolkit.evaluation.audit import evaluate_audit, read_labelled
         from toolkit.knowledge import get_knowledge
 
         path = file or _default("audit_cases.jsonl")
         try:
             kb = get_knowledge(str(rules_dir) if rules_dir else None)
-            report = evaluate_audit(read_labelled(path), kb)
+            options = AuditOptions(reviewer=with_model, reviewer_model=str(model) if model else None)
+            report = evaluate_audit(read_labelled(path), kb, options)
         except (ToolkitError, OSError) as exc:
             typer.secho(f"错误: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None
         data = report.to_json()
-        table = Table(title=f"审方评估 {path.name}（{report.cases} 例，知识库 {kb.version}）")
+        table = Table(title=f"审方评估 {path.name}（{report.cases} 例，知识库 {kb.version}"
+                            + ("，规则+模型" if with_model else "") + "）")
         for col in ("类别", "TP", "FP", "FN", "精确率%", "召回率%", "F1%", "级别一致%"):
             table.add_column(col, justify="right" if col != "类别" else "left")
         for name, s in [*data["per_category"].items(), ("合计(micro)", data["micro"])]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from toolkit.audit import audit
+from toolkit.audit import AuditOptions, audit
 from toolkit.errors import InputError
 from toolkit.knowledge.loader import Knowledge
 from toolkit.records import AuditCase, Category, Severity
@@ -116,7 +116,9 @@ def _overlap(a: Iterable[str], b: Iterable[str]) -> bool:
     return not a or not b or bool(a & b)
 
 
-def evaluate_audit(cases: list[LabelledCase], kb: Knowledge) -> AuditEvalReport:
+def evaluate_audit(cases: list[LabelledCase], kb: Knowledge, options: AuditOptions | None = None
+                   ) -> AuditEvalReport:
+    """Score the audit (rules, and the reviewer's findings when ``options.reviewer``) on labelled cases."""
     scores: dict[str, CategoryScore] = {c.value: CategoryScore() for c in Category}
     report = AuditEvalReport(cases=len(cases), clean_cases=0, clean_passed=0, per_category=scores,
                              kb_version=kb.version)
@@ -126,7 +128,7 @@ def evaluate_audit(cases: list[LabelledCase], kb: Knowledge) -> AuditEvalReport:
         except ValidationError as exc:
             report.errors.append({"id": lc.id, "error": str(exc)})
             continue
-        result = audit(case, kb)
+        result = audit(case, kb, options)
         predicted: dict[tuple[str, frozenset[str]], Severity] = {}
         for f in result.findings:
             if f.severity is Severity.INFO:

@@ -87,7 +87,7 @@ class Store:
             audits.append({
                 "id": audit_id, "case_id": report.id[:128], "source": source, "status": report.status,
                 "max_severity": doc["max_severity"], "severity_rank": severity_rank(report),
-                "awaiting_review": review and report.status != "ok", "risk": None,
+                "awaiting_review": review and report.status != "ok", "risk": report.risk,
                 "kb_version": prov.kb_version if prov else "", "engine_version": prov.engine_version if prov else "",
                 "report": doc, "created_at": now,
             })
