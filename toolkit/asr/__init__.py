@@ -20,6 +20,7 @@ from toolkit.asr.transcribe import (
     TranscribeOptions,
     transcribe,
     transcribe_chunks,
+    transcribe_events,
     transcribe_stream,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "WarningCode",
     "transcribe",
     "transcribe_chunks",
+    "transcribe_events",
     "transcribe_stream",
 ]

@@ -230,6 +230,14 @@ def transcribe_stream(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndar
             yield part
 
 
+def transcribe_events(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
+                      options: TranscribeOptions | None = None, *, model: Any | None = None,
+                      lexicon: Lexicon | None = None) -> Iterator[PartialTranscript | Transcript]:
+    """Partial results as Whisper decodes, then the final :class:`Transcript`, from one decode
+    (a UI shows text while it works and keeps the final record)."""
+    return _stream(audio, options or TranscribeOptions(), model, lexicon)
+
+
 def _stream(audio: Any, options: TranscribeOptions, model: Any | None, lexicon: Lexicon | None
             ) -> Iterator[PartialTranscript | Transcript]:
     name = describe(audio)

@@ -20,7 +20,7 @@ from toolkit.knowledge.loader import Knowledge
 from toolkit.records import AuditCase, AuditReport
 
 from .config import ServiceConfig
-from .store import NotFound, Store
+from .store import NotFound, Store, decision_problem
 
 log = logging.getLogger(__name__)
 
@@ -196,10 +196,9 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     def add_decision(audit_id: str, body: DecisionIn) -> Any:
         """Record 审核通过 (pass), 退回医师 (return) or 双签放行 (override) for an audit."""
         row = store.get_audit(audit_id)
-        if body.decision in {"return", "override"} and not body.reason:
-            raise ApiError(422, "body.reason", f"a reason is required for '{body.decision}'")
-        if body.decision == "override" and not body.prescriber:
-            raise ApiError(422, "body.prescriber", "an override needs the prescriber's signature (双签)")
+        problem = decision_problem(body.decision, body.reason, body.prescriber)
+        if problem:
+            raise ApiError(422, f"body.{problem[0]}", problem[1])
         known = [f["rule_id"] for f in row.report.get("findings", [])]
         rule_ids = body.rule_ids if body.rule_ids is not None else list(dict.fromkeys(known))
         for n, rid in enumerate(rule_ids):

@@ -50,6 +50,17 @@ class AuditJob:
     cards: list[dict[str, Any]]
 
 
+def decision_problem(decision: str, reason: str | None, prescriber: str | None) -> tuple[str, str] | None:
+    """The one rule for a pharmacist decision, shared by the API and the demo: ``return`` and
+    ``override`` need a reason; ``override`` (双签) also needs the prescriber's signature.
+    Returns (field, message) of the first problem, or None."""
+    if decision in {"return", "override"} and not (reason or "").strip():
+        return "reason", f"a reason is required for '{decision}'"
+    if decision == "override" and not (prescriber or "").strip():
+        return "prescriber", "an override needs the prescriber's signature (双签)"
+    return None
+
+
 class NotFound(LookupError):
     """An audit or card id the store does not know."""
 

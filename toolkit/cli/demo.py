@@ -1,0 +1,59 @@
+"""``clinic demo``: the Chinese web app for doctors and pharmacists (thin shell over demo/app.py)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from pathlib import Path
+from types import ModuleType
+
+import typer
+
+from toolkit.errors import MissingExtraError, ToolkitError
+
+log = logging.getLogger(__name__)
+
+
+def load_demo_module() -> ModuleType:
+    """``demo.app`` from the source checkout (the demo is UI code, kept out of the installed package)."""
+    if importlib.util.find_spec("gradio") is None:
+        raise MissingExtraError("gradio", "demo")
+    try:
+        return importlib.import_module("demo.app")
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"demo", "demo.app"}:
+            raise
+    import toolkit
+
+    # An editable install (the README's set-up) keeps toolkit/ beside demo/ in the checkout.
+    path = Path(toolkit.__file__).resolve().parent.parent / "demo" / "app.py"
+    spec = importlib.util.spec_from_file_location("demo.app", path) if path.is_file() else None
+    if spec is None or spec.loader is None:
+        raise ToolkitError(f"demo/app.py not found next to the toolkit package ({path}); run `clinic demo` "
+                           "from a source checkout installed with `pip install -e .[demo]`")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo_cmd(
+        port: int = typer.Option(7860, "--port", help="port on 127.0.0.1 (the demo never listens elsewhere)"),
+        db: str = typer.Option("sqlite:///./clinic.db", "--db",
+                               help="review-queue database, shared with `clinic serve` (SQLAlchemy URL)"),
+        no_asr: bool = typer.Option(False, "--no-asr-warmup", help="load the speech model on first use"),
+    ) -> None:
+        """语音病历、处方审核、批量审方与审方队列的网页演示 (http://127.0.0.1:PORT)。"""
+        try:
+            module = load_demo_module()
+            from toolkit.demo_api import warm_up
+
+            warm_up(asr=not no_asr)  # once, before the first visitor: spaCy ~10 s, Whisper ~2 s
+            blocks = module.build_app(db, warm=False)
+            typer.echo(f"clinic demo: http://127.0.0.1:{port}", err=True)
+            module.launch(blocks, port)
+        except ToolkitError as exc:
+            typer.secho(f"错误: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
