@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -31,12 +31,19 @@ class ExtractOptions:
     ``rules_dir`` / ``local_rules``: knowledge base to normalise drug names against (default: shipped).
     ``lexicon_dir``: extraction vocabularies (default: ``rules/lexicon``).
     ``max_chars``: longer input is refused with an :class:`InputError` (split it into visits first).
+    ``ner_model``: ``None`` (rules only), ``"default"`` (the shipped ``models/ner``) or a model directory:
+    add the learned NER model; ``ner_min_confidence``: drop model spans with a character below this
+    probability; ``ner_policy``: ``"fill"`` (model spans only where the rules found no entity; measured
+    best on the gold set) or ``"merge"`` (model spans compete with lexicon spans).
     """
 
     rules_dir: str | None = None
     local_rules: str | None = None
     lexicon_dir: str | None = None
     max_chars: int = MAX_CHARS
+    ner_model: str | None = None
+    ner_min_confidence: float = 0.9
+    ner_policy: str = "fill"
 
 
 class Extractor:
@@ -46,6 +53,8 @@ class Extractor:
         self.options = options or ExtractOptions()
         kb = get_knowledge(self.options.rules_dir, self.options.local_rules)
         self.lexicon: Lexicon = load_lexicon(kb, self.options.lexicon_dir)
+        if model is None and self.options.ner_model:
+            model = _learned_model(self.options)
         self.nlp: Language = build_pipeline(self.lexicon, model)
         self._lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe
         self._provenance = ExtractProvenance(kb_version=self.lexicon.kb_version, pipeline=tuple(self.nlp.pipe_names),
@@ -75,6 +84,20 @@ class Extractor:
         return OutpatientRecord(text_length=len(text), sections=to_sections(text, analysis.sections),
                                 entities=analysis.entities, items=analysis.items, provenance=self._provenance,
                                 **fields)
+
+
+def _learned_model(options: ExtractOptions) -> EntityModel:
+    """The ONNX NER model for ``options`` (see :mod:`toolkit.extract.model`), wrapped for the policy."""
+    from toolkit.extract.model import GapFillModel, load_ner_model
+
+    if options.ner_policy not in ("fill", "merge"):
+        raise InputError(f"unknown ner_policy {options.ner_policy!r}; allowed: fill, merge", field="ner_policy")
+    ner = load_ner_model(None if options.ner_model == "default" else options.ner_model,
+                         min_confidence=options.ner_min_confidence)
+    if options.ner_policy == "merge":
+        return ner
+    rules = get_extractor(replace(options, ner_model=None))
+    return GapFillModel(ner, lambda text: [(e.start, e.end) for e in rules.extract(text).entities])
 
 
 @lru_cache(maxsize=4)
