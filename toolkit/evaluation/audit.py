@@ -12,7 +12,7 @@ single and the daily maximum counts once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from toolkit.audit import AuditOptions, audit
 from toolkit.errors import InputError
 from toolkit.knowledge.loader import Knowledge
-from toolkit.records import AuditCase, Category, Severity
+from toolkit.records import AuditCase, Category, Finding, Severity
 
 
 class Expected(BaseModel):
@@ -116,6 +116,37 @@ def _overlap(a: Iterable[str], b: Iterable[str]) -> bool:
     return not a or not b or bool(a & b)
 
 
+def score_case(lc: LabelledCase, findings: Sequence[Finding], kb: Knowledge, report: AuditEvalReport) -> None:
+    """Add one case's findings to ``report``: matched by category and overlapping drugs, warn/block only."""
+    scores = report.per_category
+    predicted: dict[tuple[str, frozenset[str]], Severity] = {}
+    for f in findings:
+        if f.severity is Severity.INFO:
+            continue
+        key = (f.category.value, frozenset(f.drugs))
+        if key not in predicted or f.severity.rank > predicted[key].rank:
+            predicted[key] = f.severity
+    expected = [e.model_copy(update={"drugs": tuple(_canonical(d, kb) for d in e.drugs)})
+                for e in lc.expected if e.severity is not Severity.INFO]
+    if not expected:
+        report.clean_cases += 1
+        report.clean_passed += int(not predicted)
+    unmatched = dict(predicted)
+    for e in expected:
+        hit = next((k for k in unmatched if k[0] == e.category.value and _overlap(k[1], e.drugs)), None)
+        s = scores[e.category.value]
+        if hit is None:
+            s.fn += 1
+            report.misses.append({"id": lc.id, "missed": e.model_dump(mode="json")})
+            continue
+        s.tp += 1
+        s.severity_agree += int(unmatched.pop(hit) is e.severity)
+    for (category, drugs), sev in unmatched.items():
+        scores[category].fp += 1
+        report.misses.append({"id": lc.id, "extra": {"category": category, "drugs": sorted(drugs),
+                                                     "severity": sev.value}})
+
+
 def evaluate_audit(cases: list[LabelledCase], kb: Knowledge, options: AuditOptions | None = None
                    ) -> AuditEvalReport:
     """Score the audit (rules, and the reviewer's findings when ``options.reviewer``) on labelled cases."""
@@ -129,32 +160,7 @@ def evaluate_audit(cases: list[LabelledCase], kb: Knowledge, options: AuditOptio
             report.errors.append({"id": lc.id, "error": str(exc)})
             continue
         result = audit(case, kb, options)
-        predicted: dict[tuple[str, frozenset[str]], Severity] = {}
-        for f in result.findings:
-            if f.severity is Severity.INFO:
-                continue
-            key = (f.category.value, frozenset(f.drugs))
-            if key not in predicted or f.severity.rank > predicted[key].rank:
-                predicted[key] = f.severity
-        expected = [e.model_copy(update={"drugs": tuple(_canonical(d, kb) for d in e.drugs)})
-                    for e in lc.expected if e.severity is not Severity.INFO]
-        if not expected:
-            report.clean_cases += 1
-            report.clean_passed += int(not predicted)
-        unmatched = dict(predicted)
-        for e in expected:
-            hit = next((k for k in unmatched if k[0] == e.category.value and _overlap(k[1], e.drugs)), None)
-            s = scores[e.category.value]
-            if hit is None:
-                s.fn += 1
-                report.misses.append({"id": lc.id, "missed": e.model_dump(mode="json")})
-                continue
-            s.tp += 1
-            s.severity_agree += int(unmatched.pop(hit) is e.severity)
-        for (category, drugs), sev in unmatched.items():
-            scores[category].fp += 1
-            report.misses.append({"id": lc.id, "extra": {"category": category, "drugs": sorted(drugs),
-                                                         "severity": sev.value}})
+        score_case(lc, result.findings, kb, report)
     return report
 
 

@@ -28,42 +28,11 @@ from toolkit.audit import audit
 from toolkit.audit.resolve import resolve_item
 from toolkit.audit.reviewer import Reviewer, auc, rules_only_score
 from toolkit.knowledge.loader import Knowledge
-from toolkit.records import AuditCase, Category, Finding, Severity
+from toolkit.records import AuditCase, Category, Severity
 
-from .audit import AuditEvalReport, CategoryScore, LabelledCase, _canonical, _overlap
+from .audit import AuditEvalReport, CategoryScore, LabelledCase, score_case
 
 log = logging.getLogger(__name__)
-
-
-def score_case(lc: LabelledCase, findings: Sequence[Finding], kb: Knowledge, report: AuditEvalReport) -> None:
-    """Add one case's findings to ``report`` exactly as :func:`toolkit.evaluation.audit.evaluate_audit` does."""
-    scores = report.per_category
-    predicted: dict[tuple[str, frozenset[str]], Severity] = {}
-    for f in findings:
-        if f.severity is Severity.INFO:
-            continue
-        key = (f.category.value, frozenset(f.drugs))
-        if key not in predicted or f.severity.rank > predicted[key].rank:
-            predicted[key] = f.severity
-    expected = [e.model_copy(update={"drugs": tuple(_canonical(d, kb) for d in e.drugs)})
-                for e in lc.expected if e.severity is not Severity.INFO]
-    if not expected:
-        report.clean_cases += 1
-        report.clean_passed += int(not predicted)
-    unmatched = dict(predicted)
-    for e in expected:
-        hit = next((k for k in unmatched if k[0] == e.category.value and _overlap(k[1], e.drugs)), None)
-        s = scores[e.category.value]
-        if hit is None:
-            s.fn += 1
-            report.misses.append({"id": lc.id, "missed": e.model_dump(mode="json")})
-            continue
-        s.tp += 1
-        s.severity_agree += int(unmatched.pop(hit) is e.severity)
-    for (category, drugs), sev in unmatched.items():
-        scores[category].fp += 1
-        report.misses.append({"id": lc.id, "extra": {"category": category, "drugs": sorted(drugs),
-                                                     "severity": sev.value}})
 
 
 def precision_at(scores: Sequence[float], labels: Sequence[bool], fraction: float = 0.1) -> float | None:
