@@ -17,7 +17,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from toolkit.knowledge.conditions import ICD_SPEC, ConditionTree, icd_matches
+from toolkit.knowledge.conditions import ICD_SPEC, NUMERIC_OPS, ConditionTree, icd_matches
 from toolkit.records import EXAM_NAMES, LAB_NAMES, AuditCase
 
 
@@ -304,19 +304,6 @@ class CareFacts:
         return getter() if getter else getattr(p, fact)
 
 
-_NUMERIC: dict[str, Callable[[Any, Any], bool]] = {
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "between": lambda a, b: b[0] <= a < b[1],
-    "in": lambda a, b: a in b,
-    "not_in": lambda a, b: a not in b,
-}
-
-
 def evaluate_care(cond: CareCondition, facts: CareFacts) -> bool:
     """Evaluate a tree. A leaf whose fact is unknown is false, except ``absent``."""
     if cond.all is not None:
@@ -346,7 +333,7 @@ def evaluate_care(cond: CareCondition, facts: CareFacts) -> bool:
         return any(test(value, word) for word in cond.value)
     if kind == "set":
         return cond.value in value if cond.op == "has" else bool(set(cond.value) & value)
-    return _NUMERIC[cond.op](value, cond.value)
+    return NUMERIC_OPS[cond.op](value, cond.value)
 
 
 def _symptom_hits(cond: CareCondition, facts: CareFacts) -> list[str]:

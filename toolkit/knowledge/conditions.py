@@ -175,7 +175,7 @@ def _diagnosis_ops(op: str, value: Any, diagnoses: Any) -> bool:
     return any(word in d.name for d in diagnoses for word in value)
 
 
-_NUMERIC: dict[str, Callable[[Any, Any], bool]] = {
+NUMERIC_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "lt": lambda a, b: a < b,
     "le": lambda a, b: a <= b,
     "gt": lambda a, b: a > b,
@@ -209,7 +209,7 @@ def evaluate(cond: Condition, facts: FactView) -> bool:
         return _diagnosis_ops(cond.op, cond.value, value)  # type: ignore[arg-type]
     if kind == "allergies":
         return any(word in a for a in value for word in cond.value)
-    return _NUMERIC[cond.op](value, cond.value)  # type: ignore[index]
+    return NUMERIC_OPS[cond.op](value, cond.value)  # type: ignore[index]
 
 
 def evidence_for(cond: Condition, facts: FactView) -> dict[str, Any]:
