@@ -134,7 +134,7 @@ def test_empty_file_gives_empty_report(tmp_path: Path) -> None:
 def test_wrong_encoding_is_a_clear_error(tmp_path: Path) -> None:
     src = tmp_path / "latin.csv"
     src.write_bytes(b"\xff\xfe\x00\x00" * 10)
-    with pytest.raises(InputError, match="latin.csv"):
+    with pytest.raises(InputError, match=r"latin\.csv"):
         list(iter_cases(src))
 
 

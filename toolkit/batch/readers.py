@@ -9,12 +9,14 @@ the file, row and field; it never aborts the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import itertools
 import json
 import logging
 import math
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -122,28 +124,86 @@ def detect_format(path: Path) -> str:
     return formats[suffix]
 
 
+BAD_BYTES = "\ufffd"
+"""Stands for bytes that are not valid in the file's encoding; a row holding it is reported as an error."""
+
+def _replace_and_count(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: U+FFFD for the bad bytes, counted so readers only look for it when needed."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _DECODE_ERRORS[0] += 1
+    return BAD_BYTES, exc.end
+
+
+_DECODE_ERRORS = [0]
+_ERRORS_HANDLER = "clinic-toolkit-replace"
+codecs.register_error(_ERRORS_HANDLER, _replace_and_count)
+
+
 def read_text_lines(path: Path) -> Iterator[str]:
-    """Lines of a text file in UTF-8 (with or without BOM) or GB18030/GBK, detected from the first 64 KiB."""
+    """Lines of a text file in UTF-8 (with or without BOM) or GB18030/GBK, detected from the first 64 KiB.
+
+    Bytes that are not valid in that encoding come back as U+FFFD (:data:`BAD_BYTES`), so the
+    reader can report that one row and carry on with the file (see :func:`decode_errors`).
+    """
+    if path.stat().st_size == 0:
+        return  # an empty file has no rows to lose: an empty report
     with path.open("rb") as fh:
-        head = fh.read(65536)
+        head = fh.read(_HEAD_BYTES)
     encoding = _detect_encoding(head, path)
-    with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
-        try:
-            yield from fh
-        except UnicodeDecodeError as exc:
-            raise InputError(f"bytes not valid {encoding} at offset {exc.start}: re-export as UTF-8 or GBK",
-                             file=str(path)) from exc
+    before = _DECODE_ERRORS[0]
+    with path.open("r", encoding=encoding, errors=_ERRORS_HANDLER, newline="") as fh:
+        yield from fh
+    if _DECODE_ERRORS[0] != before:
+        log.warning("bytes not valid %s in %s; those rows are reported as errors", encoding, path.name)
+
+
+def decode_errors() -> int:
+    """How many undecodable byte runs this process has replaced so far (changes when a file has any)."""
+    return _DECODE_ERRORS[0]
+
+
+_HEAD_BYTES = 65536
+# Non-ASCII characters below U+0800 that a genuine UTF-8 HIS export may hold (units, signs, Greek
+# letters). Any other character in U+0080–U+07FF is what GBK bytes look like when read as UTF-8.
+_PLAUSIBLE_UTF8 = frozenset("µμ×°±·²³¹½¼¾÷αβγδεθλπσωΩ®©é")
 
 
 def _detect_encoding(head: bytes, path: Path) -> str:
+    cut = len(head) >= _HEAD_BYTES  # a shorter head is the whole file: no character can be cut
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") > max(4, len(head) // 100):
+        raise InputError("file holds NUL bytes: not a UTF-8 or GBK text (UTF-16 or binary?); "
+                         "re-export as UTF-8 or GBK", file=str(path))
     for enc in ENCODINGS:
         try:
-            head.decode(enc)
-            return enc
+            text = head.decode(enc)
         except UnicodeDecodeError as exc:
-            if exc.start > len(head) - 4:  # a multi-byte character cut by the 64 KiB window
-                return enc
+            if cut and exc.start > len(head) - 4:  # a multi-byte character cut by the 64 KiB window
+                text = head[:exc.start].decode(enc, errors="replace")
+            else:
+                continue
+        if enc != "gb18030" and _gbk_read_as_utf8(text, head, cut):
+            return "gb18030"
+        return enc
+    # a few corrupt bytes must not cost the whole file: take the encoding that reads the most of it
+    errors = {enc: head.decode(enc, errors="replace").count(BAD_BYTES) for enc in ENCODINGS}
+    best = min(ENCODINGS, key=lambda e: errors[e])
+    if errors[best] <= max(4, len(head) // 1000):
+        return best
     raise InputError("text is neither UTF-8 nor GB18030/GBK", file=str(path))
+
+
+def _gbk_read_as_utf8(text: str, head: bytes, cut: bool) -> bool:
+    """A short GBK text can be valid UTF-8 by chance ('一' is D2 BB, UTF-8 for 'һ'): prefer GB18030
+    when the UTF-8 reading has characters no Chinese export holds and the GB18030 reading is clean."""
+    if head.startswith(b"\xef\xbb\xbf") or not any(0x80 <= ord(c) < 0x800 and c not in _PLAUSIBLE_UTF8
+                                                      for c in text):
+        return False
+    try:
+        head.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        return cut and exc.start > len(head) - 4
+    return True
 
 
 # --------------------------------------------------------------------------- nested cases
@@ -151,7 +211,10 @@ def _detect_encoding(head: bytes, path: Path) -> str:
 def _iter_nested(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
     if fmt == "json":
         try:
-            data = json.loads("".join(read_text_lines(path)))
+            text = "".join(read_text_lines(path))
+            if BAD_BYTES in text:
+                raise InputError("bytes not valid in the file's encoding (UTF-8 or GBK)", file=str(path))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=str(path)) from exc
         records = data if isinstance(data, list) else data.get("cases", [data]) if isinstance(data, dict) else None
@@ -161,6 +224,9 @@ def _iter_nested(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
         return
     for n, line in enumerate(read_text_lines(path), start=1):
         if not line.strip():
+            continue
+        if BAD_BYTES in line:
+            yield n, InputError("bytes not valid in the file's encoding (UTF-8 or GBK)", file=path.name, row=n)
             continue
         try:
             yield n, json.loads(line)
@@ -208,9 +274,27 @@ def _open_table(path: Path, fmt: str) -> Table:
     process does as little as possible per row.
     """
     if fmt in {"csv", "tsv"}:
+        clean = decode_errors()  # before the first read: the text layer decodes 8 KiB ahead
         reader = csv.reader(read_text_lines(path), delimiter="\t" if fmt == "tsv" else ",")
         header = [h.strip() for h in next(reader, [])]
-        return header, enumerate(reader, start=2)
+
+        def records() -> Iterator[tuple[int, list[Any]]]:
+            n = 1
+            while True:
+                n += 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # e.g. a cell over the field size limit: report the row, go on
+                    values = [_ROW_ERROR, str(InputError(f"unreadable CSV record: {exc}", file=path.name, row=n))]
+                if (decode_errors() != clean and values[:1] != [_ROW_ERROR]
+                        and any(BAD_BYTES in v for v in values)):  # only once a bad byte was met
+                    values = [_ROW_ERROR, str(InputError(
+                        "bytes not valid in the file's encoding (UTF-8 or GBK): re-export the file",
+                        file=path.name, row=n))]
+                yield n, values
+        return header, records()
     if fmt == "excel":
         from python_calamine import CalamineWorkbook
 
@@ -390,9 +474,16 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path) 
     return CaseInput(id=rx_id, case=case, rows=refs, **base)
 
 
+_SEEN_IDS = 20_000
+"""How many recent prescription ids are remembered to warn about an id that reappears."""
+
+
 def _iter_grouped(path: Path, table: Table, columns: dict[str, str]) -> Iterator[RawUnit]:
     """Group consecutive rows by prescription id; a row without an id or a reused id is reported."""
     header, rows = table
+    if not header:
+        log.warning("%s is empty: no header row, no rows", path.name)
+        return
     fields = _field_index(header, columns)
     missing = [f for f in ("rx_id", "drug") if f not in fields]
     if missing:
@@ -402,7 +493,10 @@ def _iter_grouped(path: Path, table: Table, columns: dict[str, str]) -> Iterator
     rx_col, width = fields["rx_id"], len(header)
     current: str | None = None
     group: list[tuple[int, list[Any]]] = []
+    # ids of the last _SEEN_IDS prescriptions only: a set of every id would grow with the file
     seen: set[str] = set()
+    recent: deque[str] = deque()
+    reappeared = 0
     pending: list[RawUnit] = []
     for n, values in rows:
         if values and values[0] == _ROW_ERROR:
@@ -426,8 +520,15 @@ def _iter_grouped(path: Path, table: Table, columns: dict[str, str]) -> Iterator
             yield from pending
             pending = []
             if rx_id in seen:
-                log.warning("prescription id reappears after other prescriptions (row %d)", n)
-            seen.add(rx_id)
+                reappeared += 1
+                if reappeared <= 10:  # a sorted-by-drug export would otherwise log every row
+                    log.warning("prescription id reappears after other prescriptions (row %d)%s", n,
+                                "; further ones not logged" if reappeared == 10 else "")
+            if rx_id not in seen:
+                seen.add(rx_id)
+                recent.append(rx_id)
+                if len(recent) > _SEEN_IDS:
+                    seen.discard(recent.popleft())
             current, group = rx_id, []
         group.append((n, values))
     if group:

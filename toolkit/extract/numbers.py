@@ -7,6 +7,8 @@ Every parser returns ``None`` for text it cannot read rather than guessing.
 
 from __future__ import annotations
 
+import math
+
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
              "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -67,9 +69,11 @@ def parse_number(text: str | None) -> float | None:
     if not t:
         return None
     try:
-        return float(t)
+        value = float(t)
     except ValueError:
         pass
+    else:
+        return value if math.isfinite(value) else None  # 'nan' and 'inf' are not amounts
     if t == "半":
         return 0.5
     if "点" in t:

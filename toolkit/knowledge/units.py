@@ -153,16 +153,20 @@ def parse_frequency(text: str | None) -> Frequency | None:
     """Latin (qd, Bid, q8h, prn, q6h prn) or Chinese (每日两次, 一日3次, 每晚一次, 隔日一次, 每周一次)."""
     if not text:
         return None
-    t = text.strip().lower().replace(" ", "").replace(".", "").replace("（", "(").replace("）", ")")
+    # dots only between letters (q.d., b.i.d.): a decimal point in 每0.5小时 or 每日1.5次 stays
+    t = re.sub(r"(?<=[a-z])\.|\.(?=[a-z])", "", text.strip().lower().replace(" ", ""))
+    t = t.replace("（", "(").replace("）", ")")
     rest = _PRN.sub("", t)
     if rest != t and not rest:
         return Frequency("prn", None, prn=True)
     if rest != t:  # "q6h prn", "必要时每8小时一次": as needed, at most this often
         inner = _parse_plain(rest)
-        if inner is None or inner.per_day is None:
-            return None
-        return Frequency(f"{inner.code} prn", inner.per_day, prn=True)
-    return _parse_plain(t)
+        found = None if inner is None or inner.per_day is None else \
+            Frequency(f"{inner.code} prn", inner.per_day, prn=True)
+    else:
+        found = _parse_plain(t)
+    # more than 24 administrations a day is not a frequency anyone prescribes: refuse, never guess
+    return None if found is not None and found.per_day is not None and found.per_day > 24 else found
 
 
 def _parse_plain(t: str) -> Frequency | None:
