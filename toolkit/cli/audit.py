@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress"),
         with_model: bool = typer.Option(False, "--with-model", help="add the learned reviewer (source: model)"),
         model: Path | None = typer.Option(None, "--model", help="reviewer model directory (implies --with-model)"),
+        engine: str = typer.Option("local", "--engine", help="local (processes) | spark"),
+        master: str = typer.Option("local[*]", "--master", help="Spark master URL (with --engine spark)"),
+        table: str | None = typer.Option(None, "--table", help="Hive/catalog table to audit (--engine spark)"),
     ) -> None:
         """审核处方：每个输入病例输出一行 {id, status, findings, error}。"""
         import os
@@ -55,6 +58,11 @@ def register(app: typer.Typer) -> None:
                 _fail(ToolkitError("no reviewer model: pass --model DIR or train one with `clinic train-reviewer`"))
             os.environ[ENV_MODEL] = str(Path(chosen).resolve())
 
+        if engine == "spark":
+            _spark(file, table, output, fmt, columns, local, rules_dir, min_severity, master)
+            return
+        if engine != "local":
+            _fail(ToolkitError(f"unknown engine '{engine}'; allowed: local, spark"))
         src = file or example_file()
         fmt = fmt or (_suffix_format(output) if output else "table")
         try:
@@ -103,6 +111,29 @@ def register(app: typer.Typer) -> None:
                 _fail(exc)
                 return
             typer.echo(f"慢病管理规则 {care.version}: {len(care.rule_ids())} 条")
+
+
+def _spark(file: Path | None, table: str | None, output: Path | None, fmt: str | None, columns: Path | None,
+           local: Path | None, rules_dir: Path | None, min_severity: Severity, master: str) -> None:
+    """``--engine spark``: OUTPUT is a directory (rows.parquet, and report.<fmt> unless fmt is parquet)."""
+    from toolkit.batch import BatchOptions, load_column_map
+    from toolkit.batch.spark import run_spark
+
+    try:
+        if output is None:
+            raise ToolkitError("--engine spark needs -o DIR (rows.parquet and the report are written there)")
+        if file is None and table is None:
+            raise ToolkitError("--engine spark needs FILE or --table NAME")
+        options = BatchOptions(min_severity=min_severity, rules_dir=str(rules_dir) if rules_dir else None,
+                               local_rules=str(local) if local else None)
+        summary = run_spark(file, output, fmt or "parquet", load_column_map(columns), options, master=master,
+                            table=table)
+    except ToolkitError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{summary.cases} 张处方 / {summary.rows} 行：通过 {summary.rows_ok}，需干预 {summary.rows_flagged}，"
+               f"错误 {summary.rows_error}；{summary.rows_per_second:,.0f} 行/秒 → {summary.parquet}"
+               + (f", {summary.report}" if summary.report else ""), err=True)
 
 
 def _suffix_format(path: Path) -> str:
