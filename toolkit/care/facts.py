@@ -306,12 +306,10 @@ class CareFacts:
 
 def evaluate_care(cond: CareCondition, facts: CareFacts) -> bool:
     """Evaluate a tree. A leaf whose fact is unknown is false, except ``absent``."""
-    if cond.all is not None:
-        return all(evaluate_care(c, facts) for c in cond.all)
-    if cond.any is not None:
-        return any(evaluate_care(c, facts) for c in cond.any)
-    if cond.not_ is not None:
-        return not evaluate_care(cond.not_, facts)
+    return cond.holds(lambda leaf: _care_leaf(leaf, facts))
+
+
+def _care_leaf(cond: CareCondition, facts: CareFacts) -> bool:
     assert cond.fact is not None and cond.op is not None  # guaranteed by CareCondition._check
     value = facts.get(cond.fact)
     empty = value is None or value == () or value == [] or value == set()

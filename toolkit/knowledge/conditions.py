@@ -90,6 +90,16 @@ class ConditionTree(BaseModel):
     def check_leaf(cls, fact: str, kind: str, op: str, value: Any) -> None:
         """Reject a value that does not fit the fact's kind and the operator (raised at load)."""
 
+    def holds(self, leaf: Callable[[Self], bool]) -> bool:
+        """Evaluate the tree's all/any/not structure, asking ``leaf`` about each leaf."""
+        if self.all is not None:
+            return all(c.holds(leaf) for c in self.all)
+        if self.any is not None:
+            return any(c.holds(leaf) for c in self.any)
+        if self.not_ is not None:
+            return not self.not_.holds(leaf)
+        return leaf(self)
+
     def facts(self) -> list[str]:
         """Facts this tree reads, in order (for evidence and message templates)."""
         if self.fact:
@@ -190,12 +200,10 @@ NUMERIC_OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 def evaluate(cond: Condition, facts: FactView) -> bool:
     """Evaluate a tree. A leaf whose fact is unknown is false, except ``absent``."""
-    if cond.all is not None:
-        return all(evaluate(c, facts) for c in cond.all)
-    if cond.any is not None:
-        return any(evaluate(c, facts) for c in cond.any)
-    if cond.not_ is not None:
-        return not evaluate(cond.not_, facts)
+    return cond.holds(lambda leaf: _leaf(leaf, facts))
+
+
+def _leaf(cond: Condition, facts: FactView) -> bool:
     value = facts.get(cond.fact)  # type: ignore[arg-type]
     empty = value is None or value == () or value == []
     if cond.op == "present":
