@@ -9,7 +9,12 @@ on the same clips, decoded to 16 kHz before timing, after one untimed warm-up:
 * ``plain-int8-zh``: ``WhisperModel(dir, compute_type="int8")``,
   ``transcribe(audio, language="zh")``;
 * ``toolkit``: :func:`toolkit.asr.transcribe` with default options (int8,
-  beam 5, VAD, guards, t2s, medical correction).
+  beam 5, VAD, guards, t2s, medical correction, encoder window trimmed to the audio);
+* ``toolkit-full-window``: the same with Whisper's 30-second encoder windows.
+
+CER (same normalisation as ``clinic eval asr``: t2s, numerals as digits) is computed per
+configuration on the same clips against their refs.tsv, so "faster at equal or better CER" is
+checked in the same run.
 
 Prints wall and CPU real-time factors (seconds per second of audio) and peak
 RSS, and the toolkit/plain ratios. The machine is shared: report the load
@@ -31,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIRS = (ROOT.parent / "shared" / "data" / "speech", ROOT / "eval" / "data" / "asr_medical")
-CONFIGS = ("plain-default", "plain-int8-zh", "toolkit")
+CONFIGS = ("plain-default", "plain-int8-zh", "toolkit", "toolkit-full-window")
 
 
 def _clips(dirs: list[Path]) -> list[Path]:
@@ -46,6 +51,16 @@ def _clips(dirs: list[Path]) -> list[Path]:
     return out
 
 
+def _references(files: list[str]) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    for d in {Path(f).parent for f in files}:
+        for line in (d / "refs.tsv").read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[0] != "file":
+                refs[str(d / parts[0])] = parts[1]
+    return refs
+
+
 def child(config: str, files: list[str]) -> dict[str, object]:
     """Run one configuration over ``files`` in this process and measure it."""
     import numpy as np  # noqa: F401  (imported before timing)
@@ -57,16 +72,17 @@ def child(config: str, files: list[str]) -> dict[str, object]:
     seconds = sum(a.size for a in audio) / SAMPLE_RATE
     model_dir = str(packaged_model_dir())
     t0 = time.perf_counter()
-    if config == "toolkit":
-        from toolkit.asr import transcribe
+    if config.startswith("toolkit"):
+        from toolkit.asr import TranscribeOptions, transcribe
         from toolkit.asr.correct import default_lexicon
         from toolkit.asr.model import load_model
 
-        load_model()
+        options = TranscribeOptions(encoder_window="full" if config == "toolkit-full-window" else "content")
+        load_model(encoder_window=options.encoder_window)
         default_lexicon()
 
         def run(a):
-            return transcribe(a).text
+            return transcribe(a, options).text
     else:
         from faster_whisper import WhisperModel
 
@@ -81,14 +97,23 @@ def child(config: str, files: list[str]) -> dict[str, object]:
     run(audio[0])  # warm-up, untimed
     cpu0 = os.times()
     t0 = time.perf_counter()
-    chars = sum(len(run(a)) for a in audio)
+    texts = [run(a) for a in audio]
     wall = time.perf_counter() - t0
     cpu1 = os.times()
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    chars = sum(len(t) for t in texts)
+    from rapidfuzz.distance import Levenshtein
+
+    from toolkit.asr.evaluate import cer_form
+
+    refs = _references(files)
+    ref_forms = [cer_form(refs.get(f, "")) for f in files]
+    errors = sum(Levenshtein.distance(r, cer_form(t)) for r, t in zip(ref_forms, texts, strict=True))
+    cer = errors / max(1, sum(len(r) for r in ref_forms))
     return {"config": config, "clips": len(audio), "audio_s": round(seconds, 2), "load_s": round(load_s, 2),
             "wall_s": round(wall, 2), "rtf_wall": round(wall / seconds, 3), "rtf_cpu": round(cpu / seconds, 3),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "chars_out": chars, "loadavg_start": round(os.getloadavg()[0], 2)}
+            "chars_out": chars, "cer": round(cer, 4), "loadavg_start": round(os.getloadavg()[0], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,14 +137,14 @@ def main(argv: list[str] | None = None) -> int:
                              check=True, capture_output=True, text=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
-    print(f"\n{'config':<15}{'clips':>6}{'audio s':>9}{'load s':>8}{'wall s':>8}{'RTF wall':>10}{'RTF cpu':>9}"
-          f"{'peak MiB':>10}{'load avg':>10}")
+    print(f"\n{'config':<21}{'clips':>6}{'audio s':>9}{'load s':>8}{'wall s':>8}{'RTF wall':>10}{'RTF cpu':>9}"
+          f"{'peak MiB':>10}{'CER':>8}{'load avg':>10}")
     for r in results:
-        print(f"{r['config']:<15}{r['clips']:>6}{r['audio_s']:>9}{r['load_s']:>8}{r['wall_s']:>8}{r['rtf_wall']:>10}"
-              f"{r['rtf_cpu']:>9}{r['peak_rss_mib']:>10}{r['loadavg_start']:>10}")
+        print(f"{r['config']:<21}{r['clips']:>6}{r['audio_s']:>9}{r['load_s']:>8}{r['wall_s']:>8}{r['rtf_wall']:>10}"
+              f"{r['rtf_cpu']:>9}{r['peak_rss_mib']:>10}{r['cer']:>8.1%}{r['loadavg_start']:>10}")
     by = {r["config"]: r for r in results}
     if "toolkit" in by:
-        for base in ("plain-default", "plain-int8-zh"):
+        for base in ("plain-default", "plain-int8-zh", "toolkit-full-window"):
             if base in by:
                 t, b = by["toolkit"], by[base]
                 print(f"toolkit / {base}: RTF wall x{t['rtf_wall'] / b['rtf_wall']:.2f}, "

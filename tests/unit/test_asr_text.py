@@ -155,3 +155,48 @@ def test_salt_form_outranks_a_shorter_known_misspelling():
     lex = _kb(fake_drug("montelukast", "孟鲁司特", aliases=("孟鲁斯特",), salts=("孟鲁司特钠",)))
     matches = find_corrections("孟鲁斯特那10毫克每晚一次", lex)
     assert [m.corrected for m in matches] == ["孟鲁司特钠"]
+
+
+# --- drug slots before a strength ---------------------------------------------------------------
+
+def _slot_kb():
+    return _kb(fake_drug("dextromethorphan", "右美沙芬"), fake_drug("cetirizine", "西替利嗪"),
+               fake_drug("irbesartan", "厄贝沙坦"), fake_drug("diclofenac", "双氯芬酸", salts=("双氯芬酸钠",)),
+               fake_drug("enalapril", "依那普利"), fake_drug("empagliflozin", "恩格列净"),
+               fake_drug("dapagliflozin", "达格列净"))
+
+
+@pytest.mark.parametrize(("heard", "expected"), [
+    ("咳嗽无痰，又美沙35毫克，每日三次", "咳嗽无痰，右美沙芬35毫克，每日三次"),  # a syllable lost
+    ("加用了被杀胎150毫克每日一次", "加用厄贝沙坦150毫克每日一次"),  # every syllable half heard
+    ("即与商律分散那怀事片75毫克", "即与双氯芬酸钠怀事片75毫克"),  # a dosage form between name and strength
+    ("过敏性皮炎，七天力情势好客，每晚一次", "过敏性皮炎，西替利嗪十毫克，每晚一次"),  # and 十 heard as 势
+])
+def test_garbled_drug_name_before_a_strength_is_aligned_to_the_formulary(heard, expected):
+    matches = find_corrections(heard, _slot_kb())
+    assert apply_matches(heard, matches) == expected
+    slot = next(m for m in matches if m.kind == "drug")
+    assert heard[slot.offset:slot.offset + len(slot.original)] == slot.original and "slot" in slot.reason
+
+
+@pytest.mark.parametrize("text", [
+    "白萝卜30克红糖60克煮水",  # no drug is said before the strength
+    "地高辛口服液一次吃0.4毫升",  # words of the dose line
+    "安格略静十毫克每日一次",  # as close to 恩格列净 as to 达格列净: ambiguous
+    "右美沙芬15毫克每日三次",  # already right
+    "这门课是十好几个学分",  # no drug before the homophone of 十
+])
+def test_drug_slot_leaves_other_text_alone(text):
+    assert [m for m in find_corrections(text, _slot_kb()) if "slot" in m.reason or m.kind == "unit"] == []
+
+
+def test_drug_slot_never_renames_a_drug_outside_the_formulary():
+    lex = _slot_kb()
+    lex.other_drugs = frozenset({"坦索罗辛", "右美沙芬氯苯那敏"})
+    assert find_corrections("坦索罗辛缓释胶囊0.2毫克", lex) == []
+
+
+def test_number_homophone_between_drug_and_unit():
+    lex = _slot_kb()
+    assert apply_matches("依那普利时好课每日两次", find_corrections("依那普利时好课每日两次", lex)) == "依那普利十毫克每日两次"
+    assert find_corrections("他说是好课", lex) == []

@@ -106,3 +106,13 @@ def test_transcribe_chunks_on_silence_invents_nothing():
                                    lexicon=fake_lexicon()))
     assert parts[-1].final and parts[-1].text == ""
     assert any(w.code == "no_speech" for w in parts[-1].warnings)
+
+
+def test_offsets_follow_corrections_that_change_the_length():
+    model = FakeModel([FakeSegment(0.0, 4.0, "阿托伐他20毫克每晚一次，阿卡伯糖50好课")])
+    t = transcribe(_speechlike(4.0), model=model, lexicon=fake_lexicon())
+    assert t.text == "阿托伐他汀20毫克每晚一次，阿卡波糖50毫克"
+    assert {c.original: c.corrected for c in t.corrections} == {"阿托伐他": "阿托伐他汀", "阿卡伯糖": "阿卡波糖",
+                                                                 "好课": "毫克"}
+    for c in t.corrections:
+        assert t.text[c.offset:c.offset + len(c.corrected)] == c.corrected

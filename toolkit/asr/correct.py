@@ -113,9 +113,14 @@ class Lexicon:
     terms: list[Term]
     misspellings: dict[str, Term] = field(default_factory=dict)  # homophone alias → its generic term
     version: str = ""
+    other_drugs: frozenset[str] = frozenset()  # drug names outside the formulary: never renamed into it
+    generic_names: frozenset[str] = frozenset()  # formulary generic and salt names (drug slots snap to these)
 
     def __post_init__(self) -> None:
         self.by_text = {t.text: t for t in self.terms}
+        self.slot_terms = [t for t in self.terms
+                           if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3]
+        self.form_terms = [t for t in self.terms if t.kind == "form"]
         self.lengths = sorted({len(t.text) for t in self.terms}, reverse=True)
         self.index: dict[tuple[int, int, str], list[int]] = defaultdict(list)
         for i, t in enumerate(self.terms):
@@ -166,11 +171,13 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
     """Drug names (generic, salt, brand) from the knowledge base plus the ASR vocabulary file."""
     terms: dict[str, Term] = {}
     misspellings: dict[str, Term] = {}
+    generics: set[str] = set()
     version = ""
     if knowledge is not None:
         version = str(getattr(knowledge, "version", ""))
         for d in getattr(knowledge, "drugs", {}).values():
             forms = (d.name, *getattr(d, "salts", ()), *getattr(d, "brands", ()))
+            generics.update((d.name, *getattr(d, "salts", ())))
             for form in forms:
                 if form and _CJK_RUN.fullmatch(form) and len(form) >= 2:
                     terms.setdefault(form, make_term(form, "drug", d.id))
@@ -181,7 +188,24 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
                     misspellings[alias] = generic
     for t in load_lexicon_terms(lexicon_path):
         terms.setdefault(t.text, t)
-    return Lexicon(list(terms.values()), misspellings, version)
+    others = frozenset(n for n in load_other_drug_names(lexicon_path) if n not in terms)
+    return Lexicon(list(terms.values()), misspellings, version, others, frozenset(generics))
+
+
+def load_other_drug_names(lexicon_path: Path | None = None) -> list[str]:
+    """Drug names outside the formulary (``drugs_extra.yaml`` beside the ASR vocabulary), if present.
+
+    They are never corrected into a formulary drug: 呋喃唑酮 100毫克 stays 呋喃唑酮.
+    """
+    path = (lexicon_path or default_lexicon_path()).with_name("drugs_extra.yaml")
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError([f"{path}: cannot read ({exc})"]) from exc
+    names = [n for part in data.values() if isinstance(part, list) for n in part]  # hand, derived, stems …
+    return [n for n in names if isinstance(n, str) and _CJK_RUN.fullmatch(n) and len(n) >= 2]
 
 
 @lru_cache(maxsize=4)
@@ -293,6 +317,7 @@ def _find_corrections(text: str, lexicon: Lexicon, context: str | None) -> list[
                     log.debug("ambiguous window at %d: %d terms close", start, len(best))
                     continue
                 candidates.append(best[0])
+    candidates.extend(_slot_candidates(text, lexicon, protected))
     candidates.sort(key=lambda c: c[0], reverse=True)
     taken = [False] * len(text)
     matches: list[Match] = []
@@ -432,4 +457,137 @@ def apply_matches(text: str, matches: list[Match]) -> str:
     for m in sorted((m for m in matches if len(m.corrected) != len(m.original)),
                     key=lambda m: m.offset, reverse=True):
         out = out[:m.offset] + m.corrected + out[m.offset + len(m.original):]
+    return out
+
+
+# --- drug slots: the name said right before a strength ---------------------------------------------
+#
+# Whisper base often garbles a drug name beyond what a same-length window can match: a syllable is
+# dropped or added (又美沙 for 右美沙芬, 七天力情势 for 西替利嗪) or every syllable is only half heard
+# (商律分散那 for 双氯芬酸钠). Where a strength follows (75毫克, 十毫克 heard as 时好课), the words before
+# it are almost always the drug, so there the corrector aligns the heard syllables with each formulary
+# name, allowing one dropped or added syllable (two in names of 6+ characters), and replaces the slot
+# only when one drug is clearly the closest. Text that already spells a known term, or a drug outside
+# the formulary, is never touched.
+
+_SLOT_NUMBER = "0-9.零〇一二两三四五六七八九十百千点半"
+_NUMBER_HEARD = {"十": "时是事实势式世市石使", "五": "无吴武舞", "二": "而儿尔"}  # 十 heard as another shi …
+_HEARD_NUMBER = {ch: n for n, chars in _NUMBER_HEARD.items() for ch in chars}
+_TEN_HEARD = "".join(_HEARD_NUMBER)
+_SLOT_ANCHOR = re.compile(
+    rf"(?:[{_SLOT_NUMBER}]+|[{_TEN_HEARD}])个?(?:毫克|微克|克|单位|毫升|好课|好客|好克|毫课|豪克|mg|μg|ug|g\b)",
+    re.IGNORECASE)
+_SLOT_FORMS = ("片", "粒", "丸", "胶囊", "颗粒", "缓释片", "控释片", "肠溶片", "分散片", "缓释胶囊", "肠溶胶囊",
+               "注射液", "滴丸", "口服液")
+_SLOT_STOP_CHARS = re.compile(r"[次每吃的和及或]")  # words of the dose line, not of a drug name
+_SLOT_THRESHOLD = 0.6  # mean syllable similarity after gap penalties
+_SLOT_MARGIN = 0.1  # over the closest other drug
+_GAP = 0.5
+
+
+def _inside_other_drug(text: str, run_start: int, start: int, end: int, lexicon: Lexicon) -> bool:
+    """A drug name outside the formulary overlaps ``text[start:end]`` (坦索罗辛: 罗辛 is not a drug)."""
+    lo, hi = run_start, min(len(text), end + 6)
+    return any(text[i:j] in lexicon.other_drugs
+               for i in range(lo, end) for j in range(max(i + 2, start + 1), min(hi, i + 16) + 1))
+
+
+def _trailing_form_lengths(text: str, end: int, run_start: int) -> list[int]:
+    """Lengths of a dosage form said between the drug and its strength (怀事片 ≈ 缓释片)."""
+    out = [0]
+    for form in _SLOT_FORMS:
+        n = len(form)
+        if end - n < run_start + 2:
+            continue
+        heard = text[end - n:end]
+        if heard == form:
+            out.append(n)
+            continue
+        if heard[-1] != form[-1] or n == 1:
+            continue
+        sims = [syllable_similarity(a, b) for a, b in zip(lazy_pinyin(heard), lazy_pinyin(form), strict=False)]
+        if len(sims) == n and sum(sims) / n >= 0.75:
+            out.append(n)
+    return sorted(set(out))
+
+
+def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int) -> tuple[float, int]:
+    """Best alignment of all of ``term`` with a suffix of ``heard``: (score, characters used).
+
+    Score: sum of syllable similarities minus 0.5 per dropped or added syllable; the alignment is
+    anchored at the right end (the strength) and may start anywhere on the left. A syllable that
+    shares nothing with the name's (西沙比利 for 莫沙必利) rules the name out, except in names of six
+    or more characters, where it counts as one of the gaps.
+    """
+    n, m = len(term), len(heard)
+    neg = float("-inf")
+    # d[i][j]: last i term syllables aligned with last j heard syllables; g: gaps used
+    d = [[neg] * (m + 1) for _ in range(n + 1)]
+    g = [[0] * (m + 1) for _ in range(n + 1)]
+    d[0][0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(0, m + 1):
+            best, gaps = neg, 0
+            if j and d[i - 1][j - 1] > neg:
+                sim = syllable_similarity(heard[m - j], term[n - i])
+                if sim > 0:
+                    best, gaps = d[i - 1][j - 1] + sim, g[i - 1][j - 1]
+                elif n >= 6 and g[i - 1][j - 1] < max_gaps:  # a long name may have one syllable misheard
+                    best, gaps = d[i - 1][j - 1] - _GAP, g[i - 1][j - 1] + 1
+            if d[i - 1][j] > neg and g[i - 1][j] < max_gaps and d[i - 1][j] - _GAP > best:
+                best, gaps = d[i - 1][j] - _GAP, g[i - 1][j] + 1  # a term syllable not heard
+            if j and d[i][j - 1] > neg and g[i][j - 1] < max_gaps and i > 0 and d[i][j - 1] - _GAP > best:
+                best, gaps = d[i][j - 1] - _GAP, g[i][j - 1] + 1  # an extra syllable heard
+            d[i][j], g[i][j] = best, gaps
+    j_best = max(range(1, m + 1), key=lambda j: d[n][j], default=0)
+    return (d[n][j_best], j_best) if j_best else (neg, 0)
+
+
+def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
+                     ) -> list[tuple[tuple[float, int, float], Match]]:
+    out: list[tuple[tuple[float, int, float], Match]] = []
+    for anchor in _SLOT_ANCHOR.finditer(text):
+        a = anchor.start()
+        run_start = a
+        while run_start > 0 and _CJK_RUN.fullmatch(text[run_start - 1]):
+            run_start -= 1
+        if a - run_start < 2:
+            continue
+        best_by_drug: dict[str | None, tuple[float, Match]] = {}
+        for trail in _trailing_form_lengths(text, a, run_start):
+            end = a - trail
+            lo = max(run_start, end - 10)
+            region = text[lo:end]
+            if any(protected[k] for k in range(max(lo, end - 2), end)):
+                continue  # a known term already ends here (the drug was heard right)
+            heard = list(_syllables(region)[0])
+            for term in lexicon.slot_terms:
+                n = len(term.text)
+                score, used = _align_right(term.pinyin, heard, 1 if n <= 5 else 2)
+                if used < 2 or score / n < _SLOT_THRESHOLD - _SLOT_MARGIN:
+                    continue
+                start = end - used
+                window = text[start:end]
+                if (window == term.text or used < 3 or any(protected[start:end])
+                        or syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0  # starts like it
+                        or _SLOT_STOP_CHARS.search(window) or _inside_other_drug(text, run_start, start, end, lexicon)):
+                    continue
+                mean = score / n
+                kept = best_by_drug.get(term.term_id)
+                if kept is None or mean > kept[0]:
+                    chars = sum(1 for x, y in zip(window, term.text, strict=False) if x == y) / n
+                    best_by_drug[term.term_id] = (mean, Match(
+                        start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
+                        f"drug slot before a strength: pinyin {mean:.2f} (aligned, gaps allowed)"))
+        heard_number = _HEARD_NUMBER.get(text[a])  # the anchor's number is one homophone character
+        drug_before = any(protected[max(run_start, a - 8):a])
+        ranked = sorted(best_by_drug.values(), key=lambda c: c[0], reverse=True)
+        if ranked:
+            top, match = ranked[0]
+            if top >= _SLOT_THRESHOLD and (len(ranked) == 1 or top - ranked[1][0] >= _SLOT_MARGIN):
+                out.append(((top - 1.0, len(match.corrected), match.score), match))
+                drug_before = True
+        if heard_number and drug_before:  # 依那普利时好课: the strength is 十毫克
+            out.append(((0.0, 1, 0.75), Match(a, text[a], heard_number, "unit", None, 0.75,
+                                             f"{heard_number} heard as a homophone between a drug and its unit")))
     return out

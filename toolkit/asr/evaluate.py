@@ -75,11 +75,12 @@ def cer_form(text: str) -> str:
 
 def undo_corrections(t: Transcript) -> str:
     """The transcript text as Whisper wrote it (every correction reverted)."""
-    chars = list(t.text)
-    for c in t.corrections:
-        if t.text[c.offset:c.offset + len(c.corrected)] == c.corrected and len(c.original) == len(c.corrected):
-            chars[c.offset:c.offset + len(c.corrected)] = list(c.original)
-    return "".join(chars)
+    text = t.text
+    for c in sorted(t.corrections, key=lambda c: c.offset, reverse=True):  # right to left: offsets stay valid
+        end = c.offset + len(c.corrected)
+        if text[c.offset:end] == c.corrected:
+            text = text[:c.offset] + c.original + text[end:]
+    return text
 
 
 class ClipScore(BaseModel):
@@ -155,7 +156,7 @@ def score_clip(set_name: str, row: dict[str, str], t: Transcript, wall: float) -
     ref = cer_form(row["reference"])
     hyp_text, raw_text = t.text, undo_corrections(t)
     drugs = [d for d in row.get("drugs", "").split("|") if d]
-    wrong = sum(1 for c in t.corrections if c.corrected not in row["reference"])
+    wrong = sum(1 for c in t.corrections if cer_form(c.corrected) not in ref)  # 十 counts as the 10 of 10毫克
     return ClipScore(
         set=set_name, file=row["file"], condition=row.get("condition", ""), reference=row["reference"],
         hypothesis=hyp_text, raw_hypothesis=raw_text, ref_chars=len(ref),

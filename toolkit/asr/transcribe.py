@@ -66,6 +66,7 @@ class TranscribeOptions:
     language: str = "zh"
     beam_size: int = 5
     vad: bool = True
+    encoder_window: str = "content"  # "content": encode only the audio a window holds; "full": 30 s as trained
     prompt: PromptMode = PromptMode.NONE
     hotwords: bool = False  # feed drug names from the knowledge base as faster-whisper hotwords
     max_hotword_chars: int = 80
@@ -101,7 +102,8 @@ class _Decoder:
         if model is None:
             from toolkit.asr.model import load_model
 
-            model, spec = load_model(options.model, options.compute_type, options.cpu_threads)
+            model, spec = load_model(options.model, options.compute_type, options.cpu_threads,
+                                     options.encoder_window)
             self.model_label = spec.label
         else:
             self.model_label = getattr(model, "label", type(model).__name__)
@@ -166,10 +168,12 @@ class _Decoder:
             if i > 0:
                 offset += len(_SEPARATOR) if _needs_separator(segments[i - 1].text) else 0
             matches = find_corrections(seg.text, self.lexicon, context=full)
+            shift = 0  # a correction may change the length (又美沙 → 右美沙芬): offsets are in the new text
             for m in matches:
                 corrections.append(Correction(
                     original=m.original, corrected=m.corrected, start=seg.start, end=seg.end,
-                    offset=offset + m.offset, kind=m.kind, term_id=m.term_id, reason=m.reason, score=m.score))
+                    offset=offset + m.offset + shift, kind=m.kind, term_id=m.term_id, reason=m.reason, score=m.score))
+                shift += len(m.corrected) - len(m.original)
             new_text = apply_matches(seg.text, matches) if matches else seg.text
             out.append(seg.model_copy(update={"text": new_text}))
             offset += len(new_text)

@@ -26,7 +26,7 @@ class OutputFormat(StrEnum):
 
 
 def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, correct: bool, vad: bool,
-             rules: Path | None = None):
+             rules: Path | None = None, encoder_window: str = "content"):
     from toolkit.asr import PromptMode, TranscribeOptions
     from toolkit.errors import InputError
 
@@ -35,12 +35,18 @@ def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, cor
     except ValueError as exc:
         allowed = ", ".join(m.value for m in PromptMode)
         raise InputError(f"unknown prompt '{prompt}'; allowed: {allowed}", field="--prompt") from exc
+    from toolkit.asr.model import ENCODER_WINDOWS
+
+    if encoder_window not in ENCODER_WINDOWS:
+        raise InputError(f"unknown encoder window '{encoder_window}'; allowed: {', '.join(ENCODER_WINDOWS)}",
+                         field="--encoder-window")
     return TranscribeOptions(model=model, beam_size=beam_size, prompt=mode, hotwords=hotwords, correct=correct,
-                             vad=vad, rules_dir=str(rules) if rules else None)
+                             vad=vad, rules_dir=str(rules) if rules else None, encoder_window=encoder_window)
 
 
 _MODEL_HELP = "CTranslate2 Whisper directory (default: packaged whisper base)"
 _PROMPT_HELP = "initial_prompt: none, simplified or clinic (prompts never hold clinical facts)"
+_WINDOW_HELP = "content: encode only the audio each window holds (default, faster); full: Whisper's 30 s windows"
 
 
 def transcribe_command(
@@ -53,13 +59,14 @@ def transcribe_command(
     hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords", help="feed formulary drug names as hotwords"),
     correct: bool = typer.Option(True, "--correct/--no-correct", help="snap mis-heard drug/disease names"),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="skip non-speech with Silero VAD"),
+    encoder_window: str = typer.Option("content", "--encoder-window", help=_WINDOW_HELP),
 ) -> None:
     """Transcribe Mandarin dictation to simplified-Chinese drafts (one result per file, errors per file)."""
     from toolkit.asr import Transcript, transcribe
     from toolkit.errors import InputError, ToolkitError
 
     try:
-        options = _options(model, beam_size, prompt, hotwords, correct, vad)
+        options = _options(model, beam_size, prompt, hotwords, correct, vad, encoder_window=encoder_window)
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     out = output.open("w", encoding="utf-8") if output else sys.stdout
@@ -113,16 +120,21 @@ def eval_asr_command(
     prompt: str = typer.Option("none", "--prompt", help=_PROMPT_HELP),
     hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords"),
     rules: Path | None = typer.Option(None, "--rules", help="knowledge base directory (default: shipped rules/)"),
+    encoder_window: str = typer.Option("content", "--encoder-window", help=_WINDOW_HELP),
 ) -> None:
     """CER (after normalisation) and drug-name accuracy before/after correction, from one decoding."""
     from toolkit.asr import transcribe
     from toolkit.asr.evaluate import evaluate
+    from toolkit.errors import InputError
 
     sets = {p.name: p for p in data} if data else _default_sets()
     if not sets:
         typer.echo("no evaluation data found (need a directory with refs.tsv); skipped", err=True)
         raise typer.Exit(code=0)
-    options = _options(model, beam_size, prompt, hotwords, True, True, rules)
+    try:
+        options = _options(model, beam_size, prompt, hotwords, True, True, rules, encoder_window)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     report = evaluate(sets, lambda path: transcribe(path, options), options.used())
     typer.echo("set\tclips\tchars\tCER raw\tCER corrected\tdrug acc raw\tdrug acc corrected\t"
                "corrections (wrong)\taudio s\twall s")
