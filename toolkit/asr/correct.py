@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pypinyin import Style, lazy_pinyin
 
 from toolkit.errors import KnowledgeError
 
@@ -91,12 +91,26 @@ class Term:
     fuzzy: tuple[str, ...]
 
 
+@lru_cache(maxsize=1)
+def _pinyin() -> tuple[Any, Any]:
+    """pypinyin, imported on first use: its phrase dictionary takes ~55 MiB, and importing it only
+    after the Whisper model has loaded keeps it out of the model's load-time peak."""
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin, Style.TONE3
+
+
+def lazy_pinyin(text: str, **kwargs: Any) -> list[str]:
+    return _pinyin()[0](text, **kwargs)
+
+
 def _syllables(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    tone3 = _pinyin()[1]
     plain = lazy_pinyin(text)
-    tones = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True)
+    tones = lazy_pinyin(text, style=tone3, neutral_tone_with_five=True)
     if len(plain) != len(text) or len(tones) != len(text):  # a character pypinyin cannot split
         plain = [lazy_pinyin(ch)[0] for ch in text]
-        tones = [lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True)[0] for ch in text]
+        tones = [lazy_pinyin(ch, style=tone3, neutral_tone_with_five=True)[0] for ch in text]
     return tuple(plain), tuple(tones)
 
 
