@@ -1,9 +1,12 @@
 """From candidate spans to entities, prescription items and the record (pure functions, no spaCy).
 
 The spaCy components in :mod:`toolkit.extract.pipeline` call these; tests call them directly.
-Steps: refine lexicon spans (drug dosage forms, diagnosis grades), split sections, read the
-prescription lines inside 处理, decide labels from context (allergy statements, 失眠 as a
-symptom or a diagnosis), resolve overlaps (longest first), flag negation, build the items.
+Steps: refine lexicon spans (drug dosage forms, diagnosis grades; a name ending in a dosage form
+and followed by its sig is a drug even when the vocabulary does not know it), split sections, read
+the prescription lines inside 处理 (what is said after a change or correction — 加到, 改成, 写错了 —
+replaces what was said before it; a drug stopped, avoided or switched to another is not an item),
+decide labels from context (allergy statements, 失眠 as a symptom or a diagnosis), resolve overlaps
+(longest first), flag negation, build the items.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from toolkit.knowledge.names import DOSAGE_FORMS
 from toolkit.records import LAB_NAMES, Diagnosis
 
 _EXTRA_FORMS = ("粉雾剂", "吸入粉雾剂", "鼻喷雾剂", "混悬滴剂", "乳胶剂", "口服溶液", "滴丸", "胶丸", "散", "贴", "含片",
-                "干混悬剂", "缓释胶囊", "咀嚼片", "注射液", "口服液", "颗粒", "混悬液")
+                "干混悬剂", "缓释胶囊", "咀嚼片", "注射液", "口服液", "颗粒", "混悬液", "贴膏", "凝胶贴膏", "滴耳液", "眼膏",
+                "洗剂", "搽剂", "雾化液", "吸入气雾剂", "眼用凝胶", "滴鼻液", "栓剂", "含漱液", "漱口液", "酊")
+# Forms for the skin, eye, ear or nose: the formulary entries are the systemic drug, so a name extended
+# over one of these (双氯芬酸钠凝胶, 左氧氟沙星滴眼液, 布地奈德鼻喷雾剂) keeps no formulary id.
+_LOCAL_FORMS = ("凝胶", "软膏", "乳膏", "眼膏", "滴眼液", "滴耳液", "滴鼻液", "鼻喷雾剂", "洗剂", "搽剂", "贴膏", "栓",
+                "含漱液", "漱口液", "酊")
 _FORMS = tuple(sorted(set(DOSAGE_FORMS) | set(_EXTRA_FORMS), key=len, reverse=True))
 _SALT_SUFFIX = ("钙", "钠", "钾", "镁", "酯")
 _SALT_PREFIX = ("苯磺酸", "马来酸", "甲磺酸", "盐酸", "硫酸氢", "硫酸", "酒石酸", "琥珀酸", "富马酸", "枸橼酸", "门冬氨酸")
@@ -33,9 +41,20 @@ _PRIORITY = {"vital": 0, "lab": 0, "drug": 1, "disease": 2, "allergen": 3, "symp
 
 _NEGATION = re.compile(r"(否认|没有|无|不伴|未见|未闻及|未触及|未及|没)([^，。；,;!！?？]{0,8})$")
 _NEGATION_BREAK = re.compile(r"出现|但|伴有|偶有|有时|还有")
-_STOPPED_AFTER = re.compile(r"\s*(?:先|暂时|暂)?(?:停(?:用|掉|药|服)?|不用了|不吃了|减停)")  # used with match(pos)
+# used with match(pos) after the drug: X停用, X先停, X二十毫克停用, X立即停用, X也停掉
+_STOPPED_AFTER = re.compile(rf"\s*(?:(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)\s*)?(?:立即|马上|立刻)?(?:先|暂时|暂)?"
+                            r"(?:也|都|一起|同时|也先)?(?:停(?:用|掉|药|服)?|不用了|不吃了|减停)")
+# X换成Y / X改为Y: the drug said before the switch is not prescribed (when the next drug follows the cue)
+_SWITCH_CUE = re.compile(r"换成|换为|换用|改成|改为|改用|替换为|替换成")
+# 原来五毫克加到十毫克, 从一天一片改成一天两次, 每次两粒这个写错了改成每次一粒: what is said after the last
+# change or correction replaces what was said before it, field by field
+_CHANGE = re.compile(r"改成|改为|换成|换为|改用|加到|加至|增加到|增至|增加至|减到|减至|减少到|减少至|减为|减成|加成|调到|调为|调至|"
+                     r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|写错了|说错了|说错|写错|更正|纠正|不对|应该是|重说|"
+                     r"重新说|改一下")
+_AVOID_BEFORE = re.compile(r"(?:避免|不要|禁用|慎用|(?<!分)别|勿|不宜|不能|不可|忌)(?:再)?(?:使用|服用|用|吃|服|合用|自行服用)?$")
 _STOPPED_BEFORE = re.compile(r"(?:停用|停掉|停)\s*$")
-_ALLERGY_AFTER = re.compile(r"^(?:类|等)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
+_ALLERGY_AFTER = re.compile(r"^(?:类|等)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
+_ALLERGY_AND = re.compile(r"(?:类)?(?:和|、|及|以及|跟|与|还有|或)")
 _ALLERGY_NEG = re.compile(r"(否认|没有|无)对?$")
 _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
 _DOSE_AFTER = re.compile(rf"\s*(?:{V.NUM}|半)\s*个?(?:片|粒|袋|包|支|吸|喷|丸|单位)")
@@ -58,7 +77,7 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
     for c in cands:
         if c.label == "drug":
             start, end = c.start, c.end
-            for prefix in _SALT_PREFIX:
+            for prefix in (*_SALT_PREFIX, "小儿", "注射用", "吸入用"):
                 if text[max(0, start - len(prefix)):start] == prefix:
                     start -= len(prefix)
                     break
@@ -76,7 +95,10 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
                     break
             if end < len(text) and text[end] in "ⅠⅡⅢⅣ":
                 end += 1
-            out.append(replace(c, start=start, end=end))
+            norm = c.normalized
+            if norm and any(f in text[c.end:end] for f in _LOCAL_FORMS):
+                norm = None
+            out.append(replace(c, start=start, end=end, normalized=norm))
         elif c.label == "disease":
             if text[c.end - 1] == "病" and text.startswith("史", c.end) and c.length > 3:
                 c = replace(c, end=c.end - 1)  # 高血压病史 → 高血压 + 病史
@@ -91,7 +113,78 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
                 out.append(c)
         else:
             out.append(c)
+    return out + unknown_drugs(text, out)
+
+
+# ------------------------------------------------------------------ drugs the vocabulary does not know
+
+_UNKNOWN_FORMS = re.compile(r"吸入气雾剂|吸入粉雾剂|粉吸入剂|鼻喷雾剂|气雾剂|喷雾剂|粉雾剂|吸入剂|滴眼液|滴耳液|眼用凝胶|凝胶贴膏|"
+                            r"贴膏|凝胶|软膏|乳膏|眼膏|洗剂|搽剂|口服液|口服溶液|混悬液|干混悬剂|注射液|缓释胶囊|肠溶胶囊|"
+                            r"软胶囊|胶囊|缓释片|控释片|肠溶片|分散片|咀嚼片|泡腾片|含片|颗粒|滴丸|胶丸|糖浆|片")
+# characters that do not occur in an unknown drug name said in a plan (numbers, sig words, verbs, diseases)
+_NOT_NAME = set("的了吗呢吃服用开给予加换改续每次天日周月年一两三四五六七八九十半个和及或与再先后前早晚餐饭时候等也都各共"
+                "在是有没无不要可以需病症炎痛伤疼查检测复诊拍胸照切名药物说讲嘱建议减增量为到至成原现从由")
+_DX_END = set("炎病症疮征伤")
+_NAME_CUES = ("加用", "改用", "换用", "换成", "改成", "改为", "继续", "另外", "还有", "外用", "处方", "联合", "配合",
+              "合用", "给予", "予以", "开", "给", "予", "加", "和", "及", "用", "吃", "服")
+_SIG_START = re.compile(rf"\s*(?:(?:{V.NUM}|半)\s*(?:mg|g|μg|ug|毫克|克|微克|片|粒|袋|包|支|吸|喷|揿|滴|贴|毫升|ml|个单位|单位)"
+                        r"|每次|一次|每日|每天|一天|一日|每晚|每早|早晚|睡前|必要时|外用|口服|吸入|含服|嚼服|滴眼|喷鼻|涂|"
+                        r"qd|bid|tid|qn|QD|BID|TID)")
+
+
+def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
+    """A name ending in a dosage form and followed by its sig (依托考昔片一百二十毫克, 阿达帕林凝胶每晚外用)
+    is a drug even when the vocabulary does not know it; the name must start at a clear boundary (after
+    another mention, a plan cue or punctuation) and is given no formulary id."""
+    ends = {c.end for c in known}
+    out: list[Candidate] = []
+    for m in _UNKNOWN_FORMS.finditer(text):
+        if any(c.start < m.end() and m.start() < c.end for c in known) or not _SIG_START.match(text, m.end()):
+            continue
+        start = m.start()
+        boundary = False
+        while start > 0 and m.start() - start < 7:
+            if start in ends or any(text.endswith(cue, 0, start) for cue in _NAME_CUES):
+                boundary = True
+                break
+            ch = text[start - 1]
+            if not "\u4e00" <= ch <= "\u9fff":
+                boundary = True
+                break
+            if ch in _DX_END:  # …冠周炎 头孢克洛胶囊: a diagnosis the vocabulary does not know ends here
+                boundary = True
+                break
+            if ch in _NOT_NAME:
+                break
+            start -= 1
+        else:
+            boundary = start == 0
+        if boundary and 2 <= m.start() - start <= 7 and not any(c.start < m.end() and start < c.end for c in known):
+            out.append(Candidate(start, m.end(), "drug", None, "rule"))
+    # no dosage form said: a name right after another mention or a plan cue, followed by a strength in mass
+    # units and a frequency (…痛风急性发作 依托考昔一百二十毫克每天一次)
+    for m in _BARE_SIG.finditer(text):
+        end = m.start()
+        if end in ends or any(c.start <= end < c.end for c in [*known, *out]):
+            continue
+        start = end
+        boundary = False
+        while start > 0 and end - start < 6:
+            if start in ends or any(text.endswith(cue, 0, start) for cue in _NAME_CUES):
+                boundary = True
+                break
+            ch = text[start - 1]
+            if not "\u4e00" <= ch <= "\u9fff" or ch in _NOT_NAME or ch in _NUM_CHARS:
+                break
+            start -= 1
+        if boundary and 2 <= end - start <= 6 and not any(c.start < end and start < c.end for c in [*known, *out]):
+            out.append(Candidate(start, end, "drug", None, "rule"))
     return out
+
+
+_NUM_CHARS = set("零〇一二两三四五六七八九十百千点幺")
+_BARE_SIG = re.compile(rf"(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)(?=[^，。；]{{0,4}}?(?:每日|每天|一天|一日|每晚|睡前|qd|bid|tid|qn|"
+                       r"QD|BID|TID|QN|必要时))")
 
 
 def _section_at(pos: int, sections: Sequence[SectionSpan]) -> str | None:
@@ -106,6 +199,7 @@ def _section_at(pos: int, sections: Sequence[SectionSpan]) -> str | None:
 
 _BODY_EXCLUDE = re.compile(r"^科")
 _DISEASE_EXCLUDE = re.compile(r"^(?:疫苗|抗原|抗体|筛查|病毒核酸)")
+_DRUG_EXCLUDE = re.compile(r"^(?:血药)?浓度|^中毒")  # 查地高辛浓度 names a test, 地高辛中毒 a condition
 
 
 def _excluded(text: str, c: Candidate) -> bool:
@@ -117,6 +211,8 @@ def _excluded(text: str, c: Candidate) -> bool:
             or bool(_BODY_EXCLUDE.match(after))
     if c.label == "disease":
         return bool(_DISEASE_EXCLUDE.match(after))
+    if c.label == "drug":
+        return bool(_DRUG_EXCLUDE.match(after))
     if c.label == "symptom":
         word = text[c.start:c.end]
         return (word == "多饮" and after.startswith("水")) or (word.startswith("腹") and before == "空")
@@ -143,20 +239,72 @@ def _resolve_overlaps(cands: list[Candidate]) -> list[Candidate]:
     return sorted(taken, key=lambda c: c.start)
 
 
+def _switch_target(text: str, cue_end: int, next_start: int) -> bool:
+    """The next drug is what the previous one is switched to: it follows the cue closely (换成单片复方X)."""
+    gap = text[cue_end:next_start]
+    return len(gap) <= 6 and not re.search(rf"{V.NUM}|半", gap)
+
+
 def _negated(text: str, start: int, section_start: int = 0) -> bool:
     m = _NEGATION.search(text[max(0, section_start, start - 12):start])
     return bool(m) and not _NEGATION_BREAK.search(m.group(2))
 
 
-def _sig_for_window(text: str, start: int, end: int) -> dict[str, Any]:
+# 两周后减为一天一次, 一周后加到一片, 如果血压还高再加到十毫克: a later step, not today's prescription
+_LATER_BEFORE = re.compile(r"(?:后|以后|之后|然后|再|下次|下周|如果|若|要是)[^，。；]{0,2}$")
+_CHANGE_NOW = re.compile(r"(?:原来|以前|之前|本来)[^，。；]{1,12}?(现在|目前|从今天起|从今天开始|今天起)")
+
+
+def _after_last_change(cands: list[Candidate], change_end: int | None) -> list[Candidate]:
+    """Keep only the values said after the last change/correction cue when there are any."""
+    if change_end is None:
+        return cands
+    after = [c for c in cands if c.start >= change_end]
+    return after or cands
+
+
+_PRN_AFTER = re.compile(r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重|发作|不舒服)?(?:发作)?(?:的)?(?:时候|时)(?!间)")
+
+
+def _symptom_prn(text: str, start: int, end: int, complaints: Sequence[tuple[int, int]]) -> list[Candidate]:
+    """A complaint said with 时/的时候 inside the drug's line (头晕的时候, 鼻塞严重时) is an as-needed frequency."""
+    out = []
+    for s, e in complaints:
+        if start <= s and e <= end:
+            m = _PRN_AFTER.match(text, e, end)
+            if m:
+                out.append(Candidate(s, m.end(), "frequency", "prn"))
+    return out
+
+
+def _sig_for_window(text: str, start: int, end: int,
+                    complaints: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
     explicit, timing = V.find_frequencies(text, start, end)
-    timing = [t for t in timing if not (text[t.start:t.end] in ("早上", "晚上") and _DOSE_AFTER.match(text, t.end))]
+    if complaints:
+        taken = [(c.start, c.end) for c in explicit]
+        explicit = sorted([*explicit, *(c for c in _symptom_prn(text, start, end, complaints)
+                                        if not any(c.start < e and s < c.end for s, e in taken))],
+                          key=lambda c: c.start)
+    split = [t for t in timing if text[t.start:t.end] in ("早上", "晚上") and _DOSE_AFTER.match(text, t.end)]
+    if len(split) > 1:  # 早上八个单位晚上六个单位: doses split over the day, not a once-a-day timing
+        timing = [t for t in timing if t not in split]
+    changes = [m.end() for m in _CHANGE.finditer(text, start, end)
+               if not _LATER_BEFORE.search(text, max(start, m.start() - 8), m.start())]
+    changes += [m.end(1) for m in _CHANGE_NOW.finditer(text, start, end)]
+    cut = max(changes) if changes else None
+    explicit, timing = _after_last_change(explicit, cut), _after_last_change(timing, cut)
+    if cut is not None and any(c.start >= cut for c in timing) and not any(c.start >= cut for c in explicit):
+        explicit = []  # 从一天一次改成每晚睡前: the new timing phrase, not the old explicit count
+    strengths = _after_last_change(V.find_strengths(text, start, end), cut)
+    doses = _after_last_change(V.find_doses(text, start, end), cut)
+    if cut is not None and any(c.start >= cut and (c.normalized or "").endswith(("mg", " g", "μg")) for c in doses):
+        strengths = [c for c in strengths if c.start >= cut]  # 每天三毫克改成…三点七五毫克: the old amount is gone
     return {
-        "strength": V.find_strengths(text, start, end),
-        "dose": V.find_doses(text, start, end),
+        "strength": strengths,
+        "dose": doses,
         "frequency": explicit or timing[:1],
-        "route": V.find_routes(text, start, end),
-        "duration": V.find_durations(text, start, end),
+        "route": _after_last_change(V.find_routes(text, start, end), cut),
+        "duration": _after_last_change(V.find_durations(text, start, end), cut),
         "note": V.find_notes(text, start, end),
     }
 
@@ -181,10 +329,24 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
     by_span: dict[tuple[int, int], list[Candidate]] = {}
     for c in [*lex, *model_cands]:
         by_span.setdefault((c.start, c.end), []).append(c)
+    substance_ends = {start: end for (start, end), group in by_span.items()
+                      if any(c.label in ("drug", "allergen") for c in group)}
+
+    def allergy_statement(end: int) -> bool:
+        """X过敏, and X和Y都过敏 / X、Y过敏 (a list of substances before one allergy word)."""
+        for _ in range(4):
+            if _ALLERGY_AFTER.match(text[end:end + 6]):
+                return True
+            m = _ALLERGY_AND.match(text, end)
+            if not m or m.end() not in substance_ends:
+                return False
+            end = substance_ends[m.end()]
+        return False
+
     cands: list[Candidate] = []
     for (s, e), group in by_span.items():
         labels = {c.label for c in group}
-        allergy = bool(_ALLERGY_AFTER.match(text[e:e + 6]))
+        allergy = allergy_statement(e)
         if allergy and labels & {"drug", "allergen"}:
             if _ALLERGY_NEG.search(text[max(0, s - 5):s]):
                 continue
@@ -204,16 +366,28 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
     # prescription lines: drugs inside 处理, each with the text up to the next drug
     plan_sections = [sec for sec in sections if sec.name == "处理"]
     drugs = [c for c in cands if c.label == "drug"]
+    complaints = [(c.start, c.end) for c in cands if c.label in ("symptom", "disease")]
     sig_cands: list[Candidate] = []
     items: list[tuple[Candidate, dict[str, Any], int]] = []
     for sec in plan_sections:
         sec_drugs = [d for d in drugs if sec.start <= d.start < sec.end]
         for k, d in enumerate(sec_drugs):
             win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
-            sig = _sig_for_window(text, d.end, win_end)
+            sig = _sig_for_window(text, d.end, win_end, complaints)
             for key in ("strength", "dose", "frequency", "route", "duration"):
                 sig_cands.extend(sig[key])
-            stopped = bool(_STOPPED_AFTER.match(text, d.end) or _STOPPED_BEFORE.search(text[max(0, d.start - 3):d.start]))
+            before = _STOPPED_BEFORE.search(text[max(0, d.start - 3):d.start])
+            if before and re.search(r"(?:不要|不能|不可|不|别|勿|没|未)$", text[max(0, d.start - 6):d.start - len(before.group(0))]):
+                before = None  # 不要停氨氯地平: keep taking it
+            if before and k and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end) and \
+                    _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1:
+                before = None  # 阿托伐他汀停掉 瑞舒伐他汀…: the stop word belongs to the drug before
+            stopped = bool(_STOPPED_AFTER.match(text, d.end) or before
+                           or _AVOID_BEFORE.search(text[max(0, d.start - 6):d.start]))
+            if k + 1 < len(sec_drugs):  # X换成Y, X引起咳嗽换成Y: the cue right before the next drug
+                cues = list(_SWITCH_CUE.finditer(text, d.end, sec_drugs[k + 1].start))
+                if cues and _switch_target(text, cues[-1].end(), sec_drugs[k + 1].start):
+                    stopped = True
             if not stopped:
                 items.append((d, sig, win_end))
     if sig_cands:
@@ -249,17 +423,19 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
         built.append(ExtractedItem(
             drug=raw[d.start:d.end], drug_id=d.normalized or None,
             strength=strength.normalized if strength else None, dose=amount, unit=unit,
-            frequency=freq.normalized if freq else None, route=route.normalized if route else None,
+            frequency=freq.normalized if freq else None,
+            route=route.normalized if route else None,
             days=float(dur.normalized) if dur and dur.normalized else None,
             note="，".join(sig["note"]) or None, start=d.start, end=last_end))
     # 都开一个月 / 均口服: a duration or route said for all lines applies to every line of the plan
-    for _drug, sig, _ in items:
+    # (the lines said so far, as the gold set reads it: a later line has its own)
+    for idx, (_drug, sig, _) in enumerate(items):
         for key, fieldname in (("duration", "days"), ("route", "route")):
             for c in sig[key]:
                 if (c.start, c.end, c.label) in kept_ids and _DISTRIBUTIVE.search(text[max(0, c.start - 6):c.start]):
                     value: Any = float(c.normalized) if fieldname == "days" and c.normalized else c.normalized
-                    built = [it if getattr(it, fieldname) is not None else it.model_copy(update={fieldname: value})
-                             for it in built]
+                    built = [it if k > idx or getattr(it, fieldname) is not None
+                             else it.model_copy(update={fieldname: value}) for k, it in enumerate(built)]
     return Analysis(sections=sections, entities=entities, items=tuple(built))
 
 

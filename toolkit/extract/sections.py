@@ -95,7 +95,7 @@ def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
 
 _HISTORY_AFTER = re.compile(r"(?:病)?史")
 _YEARS_AFTER = re.compile(rf"(?:{NUM}|几|十几|好几)(?:个)?多?(?:年|个月)")
-_ALLERGY_AFTER = re.compile(r"^(?:类)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
+_ALLERGY_AFTER = re.compile(r"^(?:类)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)|^(?:类)?(?:和|、|及|跟|与)[^，。；]{1,8}?(?:类)?(?:都|均)?过敏")
 
 
 def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
@@ -155,19 +155,11 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
     entity_list = list(entities)
     events.extend(_entity_events(text, entity_list))
     events.sort(key=lambda e: (e.pos, not e.strong))
-    starts: list[tuple[int, str, str | None]] = []
-    current: str | None = None
-    last_pos = -1
-    for ev in events:
-        if ev.pos < last_pos:
-            continue
-        if not _accept(ev, current, text, entity_list):
-            continue
-        if ev.section == current:
-            continue
-        starts.append((ev.pos, ev.section, ev.cue))
-        current = ev.section
-        last_pos = ev.pos
+    starts = _walk(events, text, entity_list)
+    plan_at = next((pos for pos, name, _ in starts if name == "处理"), None)
+    plan = _fallback_plan(events, starts, text, entity_list, before=plan_at)
+    if plan is not None:
+        starts = _walk(events, text, entity_list, forced=plan)
     if not text.strip():
         return []
     if not starts or starts[0][0] > 0:
@@ -192,6 +184,68 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
         if e > s:
             out.append(SectionSpan(name, s, e, cue))
     return out
+
+
+def _walk(events: list[_Event], text: str, entities: list[Candidate],
+          forced: _Event | None = None) -> list[tuple[int, str, str | None]]:
+    starts: list[tuple[int, str, str | None]] = []
+    current: str | None = None
+    last_pos = -1
+    for ev in events:
+        if ev.pos < last_pos:
+            continue
+        if ev is not forced and not _accept(ev, current, text, entities):
+            continue
+        if ev.section == current:
+            continue
+        starts.append((ev.pos, ev.section, ev.cue))
+        current = ev.section
+        last_pos = ev.pos
+    return starts
+
+
+_TAKING_BEFORE = re.compile(r"(?:(?<!预防)(?<!改)(?<!加)(?<!先)(?<!再)(?<!换)(?<!可)(?<!外)(?:吃|用|服)|在吃|一直|吃了|用了|用过|服用|以前|"
+                            r"原来|还在|说|对)$")
+_PAST_USE_AHEAD = re.compile(rf"[^，。；]{{0,16}}?(?:吃了|用了|服了|吃着|用着|在吃|在用|已经|一直|多年|几年|效果|没效|不管用|"
+                             rf"控制不好|控制不佳|控制得|还是高|(?:{NUM}|几|十几)(?:个)?多?年)")
+_PLAN_AFTER = re.compile(r"\s*(?:继续|接着|照常)(?:吃|用|服)")
+_NOT_PLAN_AFTER = re.compile(r"\s*(?:以后|之后|后|的时候|时|过敏|以来|治疗后)")
+
+
+def _fallback_plan(events: list[_Event], starts: list[tuple[int, str, str | None]], text: str,
+                   entities: list[Candidate], before: int | None = None) -> _Event | None:
+    """The plan was not opened where it starts (the diagnosis was not recognised): the first drug said
+    with its sig (剂量, 频次, 途径) outside the past history, with no verb of past use before it, opens
+    the plan — when no plan was found at all, or when the plan found starts right after that drug's
+    line (…腰扭伤 布洛芬缓释胶囊零点三克一日两次 另外开…). A drug said right before it (碘伏消毒
+    莫匹罗星软膏…) belongs to the plan too."""
+    drugs = [ev for ev in events if ev.kind == "drug"]
+    if before is not None:
+        opened = [pos for pos, _, _ in starts if pos < before]
+        floor = opened[-1] if opened else 0
+        drugs = [ev for ev in drugs if floor <= ev.pos < before and before - _drug_end(ev, entities) <= 25]
+    for i, ev in enumerate(drugs):
+        section = None
+        for pos, name, _ in starts:
+            if pos <= ev.pos:
+                section = name
+        if section not in (None, "主诉", "现病史"):
+            continue
+        end = _drug_end(ev, entities)
+        if _TAKING_BEFORE.search(text[max(0, ev.pos - 3):ev.pos]) or _NOT_PLAN_AFTER.match(text, end) \
+                or _PAST_USE_AHEAD.match(text, end):
+            continue
+        if not (_SIG_AHEAD.match(text, end) or _PLAN_AFTER.match(text, end)):
+            continue
+        first = ev
+        for prev in reversed(drugs[:i]):
+            gap = text[_drug_end(prev, entities):first.pos]
+            if len(gap) > 4 or re.search(rf"{NUM}|[，。；]", gap) or \
+                    _TAKING_BEFORE.search(text[max(0, prev.pos - 3):prev.pos]):
+                break
+            first = prev
+        return first
+    return None
 
 
 _CC_DURATION = re.compile(rf"(?:{NUM}|几|半)\s*(?:个)?多?(?:天|日|周|星期|月|年)(?:多|余|半)?(?![前后以来])")
@@ -238,8 +292,9 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
         # no diagnosis said: a drug followed by its sig still opens the plan (…开药 二甲双胍0.5g tid)
         taking = re.search(r"(吃|用|服|服用|在吃|一直)$", text[max(0, ev.pos - 3):ev.pos])
         early = current is None and ev.pos <= 12  # "开药 二甲双胍…" with nothing else said
+        end = _drug_end(ev, entities)
         return (current in ("主诉", "体格检查", "辅助检查") or early) and not taking and bool(
-            _SIG_AHEAD.match(text, _drug_end(ev, entities)))
+            _SIG_AHEAD.match(text, end)) and not _PAST_USE_AHEAD.match(text, end)
     if ev.kind == "history":
         return current in _EARLY and current != "既往史"
     if ev.kind == "vital":

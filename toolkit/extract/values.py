@@ -195,35 +195,56 @@ _MASS = r"(?:mg|MG|Mg|g|G|μg|µg|ug|mcg|毫克|克(?!拉)|微克)"
 _STRENGTH_UNIT = rf"(?:{_MASS}|万单位|IU|iu)"
 _STRENGTH = re.compile(
     rf"({NUM})\s*({_STRENGTH_UNIT})?(?:\s*/\s*({NUM})\s*({_STRENGTH_UNIT})?)?(?:\s*/\s*({NUM})\s*({_STRENGTH_UNIT})?)?")
-_DOSE_PREFIX = re.compile(r"(每次|一次|每回|一回|每侧鼻孔|每侧|每晚|每早|早上|晚上)\s*$")
+_DOSE_PREFIX = re.compile(r"(每次|一次|每回|一回|每侧鼻孔|每侧|每晚|每早|早上|晚上"
+                          r"|(?<![一二两三四五六七八九十\d])周[一二三四五六日天](?:[、和及]?周?[一二三四五六日天])*|其[他余]的?(?:日子|天))"
+                          r"\s*(?:吃|服|用|口服|打|注射)?\s*$")
+"""Words before a mass that make it the amount per administration (每次 20 mg; 周一周四 3.75 mg)."""
 _COUNT = r"(?:片|粒|袋|包|支|吸|喷|揿|滴|丸|贴|枚|毫升|ml|mL|个单位|单位|IU|U(?![a-zA-Z]))"
 _DOSE = re.compile(rf"((?:{NUM})|半)\s*个?({_COUNT})(半)?")
 _DOSE_MASS = re.compile(rf"({NUM})\s*({_MASS})")
 
+_EACH = r"(?:片|粒|袋|包|支|吸|喷|揿|丸|贴)儿?"
 _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
-    (re.compile(r"(?<![A-Za-z])(qd|QD|Qd|bid|BID|Bid|tid|TID|Tid|qid|QID|Qid|qn|QN|qw|QW|qod|QOD|q12h|Q12h|q8h|Q8h|"
-                r"q6h|Q6h|prn|PRN|st|ST)(?![A-Za-z])"), None),
+    # a Latin code right after a written unit counts too (5mgqd, 0.4gqd, 10mgqn)
+    (re.compile(r"(?:(?<![A-Za-z])|(?<=\d(?:mg|MG|ml|mL|μg|ug))|(?<=\dmcg)|(?<=\d[gG]))"
+                r"(qd|QD|Qd|bid|BID|Bid|tid|TID|Tid|qid|QID|Qid|qn|QN|qw|QW|qod|QOD|q12h|Q12h|q8h|Q8h|"
+                r"q6h|Q6h|prn|PRN|st|ST|[qQ]\.[dD]\.?|[bB]\.[iI]\.[dD]\.?|[tT]\.[iI]\.[dD]\.?|[qQ]\.[iI]\.[dD]\.?|"
+                r"[qQ]\.[nN]\.?)(?![A-Za-z])"), None),
     (re.compile(rf"(?:每|一|1)?(?:天|日)(?:吃|服|用)?({NUM})(?:次|顿|回)"), "count_day"),
-    (re.compile(rf"早(?:上)?(?:{NUM}|半)个?(?:片|粒|袋|吸|喷)晚(?:上)?(?:{NUM}|半)个?(?:片|粒|袋|吸|喷)"), "bid"),
-    (re.compile(rf"每?(?:周|星期)({NUM})次"), "count_week"),
-    (re.compile(rf"每({NUM})(?:个)?小时(?:一次|1次)?|(?<![每\d])({NUM})(?:个)?小时(?:一次|1次)"), "hours"),
+    (re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}中(?:午|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"
+                rf"晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"), "tid"),
+    (re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"), "bid"),
+    (re.compile(rf"(?<![二两三四五六七八九十\d])(?:每|一)?(?:个)?(?:周|星期|礼拜)({NUM})次"), "count_week"),
+    # 每两小时翻身一次 is nursing, not a dosing interval
+    (re.compile(rf"每({NUM})(?:个)?小时(?:一次|1次)?(?!\s*(?:翻身|测|监测|喝|饮|进食|拍背|活动|吸痰))"
+                rf"|(?<![每\d])({NUM})(?:个)?小时(?:一次|1次)"), "hours"),
     (re.compile(r"(?:隔日|隔天)(?:一次|1次)?"), "qod"),
     (re.compile(r"早晚各(?:一次|1次)?|早中晚各(?:一次)?"), "bid_tid"),
-    (re.compile(r"必要时|需要时|(?:体温|发热|发烧)超过[^，。；\s]{1,10}?时|(?:胸痛|胸闷|心绞痛|喘|气喘|头痛发作|头痛|"
-                r"发烧|发热|疼痛|疼|痛|失眠|睡不着|咳嗽)(?:发作)?(?:的)?(?:时候|时)"), "prn"),
-    (re.compile(r"立即|单次|顿服"), "st"),
-    (re.compile(rf"(?:每天|每日|一天|一日)(?=\s*(?:{NUM}|半)(?:分之{NUM})?\s*个?(?:片|粒|袋|包|支|吸|喷|丸))"), "qd"),
+    (re.compile(r"必要时|需要时|(?:体温|发热|发烧)超过[^，。；\s]{1,10}?(?:的)?(?:时候|时)|(?:胸痛|胸闷|心绞痛|喘|气喘|气短|气促|憋气|喘憋|"
+                r"头痛发作|头痛|发烧|发热|疼痛|疼|痛|失眠|睡不着|咳嗽|烧心|反酸|胃痛|腹痛|心慌|恶心|过敏|瘙痒|痒|腹泻|难受|不舒服)"
+                r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重)?(?:发作)?(?:的)?(?:时候|时)"), "prn"),
+    # 每天早上顿服 is a daily dose taken at once, not a single dose
+    (re.compile(r"(?:每天|每日|一天|一日)(?:早上|早晨|晨起)?顿服"), "qd"),
+    (re.compile(r"立即(?!\s*(?:呼叫|拨打|转|停|就医|就诊|送|去|到|急诊|复诊|来|联系|告知|通知|报告|查|做|行))|单次|顿服"), "st"),
+    (re.compile(rf"(?:每天|每日|一天|一日)(?=\s*(?:{NUM}|半)(?:分之{NUM})?\s*个?(?:片|粒|袋|包|支|吸|喷|揿|丸|贴|枚))"), "qd"),
+    (re.compile(r"(?:每天|每日)(?:固定时间|定时)(?:一次)?"), "qd"),
 )
 _FREQ_TIMING: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"每晚睡前(?:一次)?|睡前(?:一次)?|每晚(?:一次)?|(?:每天)?晚上(?:一次)?"), "qn"),
     (re.compile(r"早晚餐前|早晚饭前|早晚"), "bid"),
-    (re.compile(r"三餐前|三餐时|每餐"), "tid"),
-    (re.compile(r"(?:每天)?(?:早上|每早|晨起|早餐前|早饭前|早餐时|早上空腹|晚饭时|晚餐时)(?:空腹)?(?:一次)?"), "qd"),
+    (re.compile(r"三餐(?:前|时|后|中)?|每餐"), "tid"),
+    (re.compile(r"(?:每天|每日)(?=\s*(?:吃|服|用|口服|外用|吸入|喷|滴|涂|贴|[，。；,;]|$))"), "qd"),
+    (re.compile(r"(?:每天|每日)?(?:早上|早晨|每早|晨起|早餐前|早饭前|早餐时|早饭时|早餐后|早饭后|早上空腹|晚饭时|晚餐时|"
+                r"晚饭后|晚餐后)(?:空腹)?(?:一次)?"), "qd"),
 )
 _ST_ALONE = re.compile(rf"一次(?!\s*(?:{NUM}|半|性))(?=\s*(?:口服|顿服|静脉|肌注|肌内|皮下|[，。；,;]|$))")
 _NOTE = re.compile(r"饭后|餐后|饭前|餐前|随餐|餐中|空腹|睡前|嚼服|整片吞服")
 
-_ROUTE_KEYS = sorted((k for k in _ROUTE_ALIASES if (not k.isascii() or len(k) >= 2) and not re.search("[饭餐]", k)),
+# spoken forms the audit's route table does not list (雾化 alone is nebulised inhalation)
+_SPOKEN_ROUTES = {"雾化": "吸入", "外涂": "外用", "外搽": "外用", "涂抹": "外用", "涂于患处": "外用", "涂患处": "外用",
+                  "外洗": "外用", "局部涂抹": "外用", "皮下打": "皮下注射", "肌肉注射": "肌内注射", "静脉推注": "静脉注射"}
+_ROUTES = {**_SPOKEN_ROUTES, **_ROUTE_ALIASES}
+_ROUTE_KEYS = sorted((k for k in _ROUTES if (not k.isascii() or len(k) >= 2) and not re.search("[饭餐]", k)),
                      key=len, reverse=True)
 _ROUTE = re.compile("|".join(
     (rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])" if k.isascii() else re.escape(k)) for k in _ROUTE_KEYS))
@@ -231,7 +252,8 @@ _ROUTE_EXCLUDE = {"h"}
 
 _DURATION = re.compile(
     rf"(?<![每隔第过于])((?:{NUM})|半)\s*(个)?(天|日|周|星期|礼拜|月)(?!\s*(?:后|前|以后|以内|内|左右))"
-    rf"|(?<![A-Za-z\d.])(\d+)\s*(d|D|w|W)(?![A-Za-z])")
+    rf"|(?:(?<=[x×X*])|(?<![A-Za-z\d.]))(\d+)\s*(d|D|w|W)(?![A-Za-z])")
+_NOT_DURATION_BEFORE = re.compile(r"(?:隔离|休息|观察|卧床|禁食|病假|请假|住院)$")
 _NOT_DURATION_AFTER = re.compile(rf"\s*(?:吃|服|用)?\s*(?:{NUM}|半)\s*个?(?:次|顿|片|粒|袋|包|支|吸|喷|丸|毫克|克|单位)"
                                  r"|\s*(?:不超过|最多|最大|不要超过)"
                                  rf"|\s*(?:{NUM})\s*(?:到|至|~|-)\s*(?:{NUM})\s*(?:次|片|粒)")
@@ -239,7 +261,7 @@ _NOT_DURATION_AFTER = re.compile(rf"\s*(?:吃|服|用)?\s*(?:{NUM}|半)\s*个?(?
 
 def _frequency_code(kind: str | None, m: re.Match[str]) -> str | None:
     if kind is None:
-        code = m.group(1).lower()
+        code = m.group(1).lower().replace(".", "")
         return {"st": "st", "prn": "prn"}.get(code, code)
     if kind == "count_day":
         f = parse_frequency(f"每日{m.group(1)}次") or parse_frequency(f"每日{_fmt(parse_number(m.group(1)) or 0)}次")
@@ -255,6 +277,10 @@ def _frequency_code(kind: str | None, m: re.Match[str]) -> str | None:
     return kind
 
 
+_ST_AFTER_CHARS = "克片粒袋支丸位升囊剂散液膏"
+_DAILY_BEFORE = re.compile(r"每天|每日|一天|一日|每早|晨起|早上|早晨|清晨")
+
+
 def find_frequencies(text: str, start: int, end: int) -> tuple[list[Candidate], list[Candidate]]:
     """Explicit frequencies (一天两次, bid, 每十二小时一次, 必要时 …) and timing phrases (睡前, 早餐前 …)
     inside ``text[start:end]``; timing phrases count as the frequency only when nothing explicit is said."""
@@ -265,22 +291,39 @@ def find_frequencies(text: str, start: int, end: int) -> tuple[list[Candidate], 
             code = _frequency_code(kind, m)
             if code:
                 explicit.append(Candidate(start + m.start(), start + m.end(), "frequency", code))
+    for i, c in enumerate(explicit):
+        if c.normalized == "st" and text[c.start:c.end] == "顿服":
+            daily = _DAILY_BEFORE.search(text[max(start, c.start - 10):c.start])
+            if daily:  # 每天早上六片顿服, 晨起顿服: every day at one go
+                explicit[i] = Candidate(c.start, c.end, "frequency", "qd")
     for m in _ST_ALONE.finditer(window):
         before = window[max(0, m.start() - 1):m.start()]
-        if not before or before not in "天日周晚早上前后时各餐次":
+        # 三克一次口服: after the drug's amount or name end; not 每晚一次, 翻身一次
+        if not before or (before not in "天日周晚早上前后时各餐次晨间"
+                          and (not "\u4e00" <= before <= "\u9fff" or before in _ST_AFTER_CHARS)):
             explicit.append(Candidate(start + m.start(), start + m.end(), "frequency", "st"))
     timing: list[Candidate] = []
     for rx, code in _FREQ_TIMING:
         for m in rx.finditer(window):
             timing.append(Candidate(start + m.start(), start + m.end(), "frequency", code))
+    explicit.sort(key=lambda c: c.start)
+    timing.sort(key=lambda c: c.start)
     return explicit, timing
+
+
+_WEEKDAY = re.compile(r"(?<!\d)(?:周|星期)([一二三四五六日天])(?=周|星期|[、和及]|[一二两三四五六七八九十\d])")
+
+
+def _mask_weekdays(window: str) -> str:
+    """周一周四三点七五毫克: hide the weekday numerals so that 四三点七五 is not read as one number."""
+    return _WEEKDAY.sub(lambda m: m.group(0)[:-1] + "〡", window)
 
 
 def find_strengths(text: str, start: int, end: int) -> list[Candidate]:
     """Amounts per unit (5mg, 零点五克, 160/4.5μg, 150毫克/12.5毫克); mass after 每次/一次 is a dose instead."""
     out: list[Candidate] = []
     window = text[start:end]
-    for m in _STRENGTH.finditer(window):
+    for m in _STRENGTH.finditer(_mask_weekdays(window)):
         nums = [g for g in (m.group(1), m.group(3), m.group(5)) if g]
         units = [normalize_unit(u) if u else None for u in (m.group(2), m.group(4), m.group(6))][:len(nums)]
         if not any(units) and len(nums) < 2:
@@ -304,12 +347,16 @@ _DOSE_FRACTION = re.compile(r"([一二三四五六七八1-8])\s*分之\s*([一�
                             r"|(?<![\d.])([1-7])\s*/\s*([2-8])\s*(片|粒|袋|包)")
 
 
+_RANGE_BEFORE = re.compile(rf"(?:{NUM}|半)\s*个?(?:片|粒|袋|包|支|吸|喷|揿|滴|丸)?\s*(?:到|至|~|-|或)\s*$")
+
+
 def find_doses(text: str, start: int, end: int) -> list[Candidate]:
     """Amounts per administration: 一片, 半片, 一片半, 两粒, 十个单位, 6毫升, 四分之三片, 1/2片, and 每次 1.2 毫克."""
     out: list[Candidate] = []
     window = text[start:end]
+    masked = _mask_weekdays(window)
     taken: list[tuple[int, int]] = []
-    for m in _DOSE_FRACTION.finditer(window):
+    for m in _DOSE_FRACTION.finditer(masked):
         if m.group(1):
             den, num, unit = parse_number(m.group(1)), parse_number(m.group(2)), m.group(3)
         else:
@@ -317,23 +364,25 @@ def find_doses(text: str, start: int, end: int) -> list[Candidate]:
         if den and num and num < den:
             out.append(Candidate(start + m.start(), start + m.end(), "dose", f"{_fmt(round(num / den, 3))} {unit}"))
             taken.append((m.start(), m.end()))
-    for m in _DOSE.finditer(window):
+    for m in _DOSE.finditer(masked):
         if any(m.start() < e and s < m.end() for s, e in taken):
             continue
+        if _RANGE_BEFORE.search(window[:m.start()]):
+            continue  # 一到两喷: a range is not one dose
         amount = parse_amount(m.group(1) + ("半" if m.group(3) else ""))
         unit_raw = m.group(2)
         unit = "U" if "单位" in unit_raw or unit_raw in ("IU", "U") else normalize_unit(unit_raw)
         if amount is None or amount <= 0 or unit is None:
             continue
         out.append(Candidate(start + m.start(), start + m.end(), "dose", f"{_fmt(amount)} {unit}"))
-    for m in _DOSE_MASS.finditer(window):
+    for m in _DOSE_MASS.finditer(masked):
         if not _DOSE_PREFIX.search(window[:m.start()]):
             continue
         amount = parse_number(m.group(1))
         unit = normalize_unit(m.group(2))
         if amount and unit:
             out.append(Candidate(start + m.start(), start + m.end(), "dose", f"{_fmt(amount)} {unit}"))
-    return out
+    return sorted(out, key=lambda c: c.start)
 
 
 def find_routes(text: str, start: int, end: int) -> list[Candidate]:
@@ -343,7 +392,7 @@ def find_routes(text: str, start: int, end: int) -> list[Candidate]:
         key = m.group(0).lower()
         if key in _ROUTE_EXCLUDE:
             continue
-        route = _ROUTE_ALIASES.get(key)
+        route = _ROUTES.get(key)
         if route:
             out.append(Candidate(m.start(), m.end(), "route", route))
     return out
@@ -358,9 +407,11 @@ def find_durations(text: str, start: int, end: int) -> list[Candidate]:
         else:
             if _NOT_DURATION_AFTER.match(text, m.end()):
                 continue
-            if re.match(r"\s*(?:复查|复诊|随访)", text[m.end():m.end() + 3]) and not re.search(
+            if re.match(r"\s*(?:再|来)?(?:复查|复诊|随访|复测|查|门诊)", text[m.end():m.end() + 4]) and not re.search(
                     r"(开|吃|用|带|拿|共|服)$", text[max(0, m.start() - 2):m.start()]):
-                continue  # 一个月复查 is the follow-up, 开四周 复查… is the supply
+                continue  # 一个月复查 / 两周查血常规 is the follow-up, 开四周 复查… is the supply
+            if _NOT_DURATION_BEFORE.search(text[max(0, m.start() - 4):m.start()]):
+                continue  # 居家隔离两周, 卧床休息三天: not how long the drug is given
             days = duration_days(m.group(1), (m.group(2) or "") + m.group(3))
         if days and 0 < days <= 400:
             out.append(Candidate(m.start(), m.end(), "duration", _fmt(days)))
