@@ -1,4 +1,5 @@
-"""Vocabularies of the entity ruler: formulary drug names, diagnoses (→ ICD-10), symptoms, body parts.
+"""Vocabularies of the entity ruler: formulary drug names, diagnoses (→ ICD-10), symptoms, body parts,
+and the word parts of diagnosis mentions (``disease_morphology.yaml``, compiled to :class:`Morphology`).
 
 The files live in ``rules/lexicon/`` (packaged as ``toolkit/rules/lexicon``) and are validated
 when loaded; every problem is reported with its file and path. ``asr_terms.yaml`` in the same
@@ -65,7 +66,31 @@ class AllergensFile(_Spec):
 class DrugsExtraFile(_Spec):
     version: int
     hand: tuple[str, ...] = ()
+    oncology: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()
+    stems: tuple[str, ...] = ()
+
+
+class MorphologyFile(_Spec):
+    version: int
+    sides: tuple[str, ...]
+    sites: tuple[str, ...] = Field(min_length=1)
+    modifiers: tuple[str, ...]
+    heads_free: tuple[str, ...] = Field(min_length=1)
+    heads_site: tuple[str, ...] = Field(min_length=1)
+    subsites: tuple[str, ...] = ()
+    complications: tuple[str, ...] = ()
+    tails: tuple[str, ...] = ()
+
+    @field_validator("tails")
+    @classmethod
+    def _tails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for t in v:
+            try:
+                re.compile(t.format(site="x", modifier="x"))
+            except (re.error, KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"bad tail pattern {t!r}: {exc}") from exc
+        return v
 
 
 _FILES: dict[str, type[_Spec]] = {
@@ -74,7 +99,48 @@ _FILES: dict[str, type[_Spec]] = {
     "body_parts.yaml": BodyPartsFile,
     "allergens.yaml": AllergensFile,
     "drugs_extra.yaml": DrugsExtraFile,
+    "disease_morphology.yaml": MorphologyFile,
 }
+
+
+def _alt(words: tuple[str, ...] | list[str]) -> str:
+    """Regex alternation, longest first (so 十二指肠球部 is tried before 十二指肠)."""
+    return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
+
+
+@dataclass(frozen=True)
+class Morphology:
+    """Compiled patterns of :file:`rules/lexicon/disease_morphology.yaml` (see its header).
+
+    ``mention``: a whole diagnosis built from parts (乙状结肠中分化腺癌, 左肾囊肿, 肝转移);
+    ``prefix``: what may precede a lexicon diagnosis and belongs to it (search on the text before it,
+    anchored at its start); ``tail``: what may follow (match at its end, repeated)."""
+
+    mention: re.Pattern[str]
+    prefix: re.Pattern[str]
+    tail: re.Pattern[str]
+    lesion_end: re.Pattern[str]
+    complication: re.Pattern[str] = re.compile(r"(?!)")
+
+    @classmethod
+    def from_spec(cls, spec: MorphologyFile) -> Morphology:
+        side, mod = _alt(spec.sides), _alt(spec.modifiers)
+        site = rf"(?:{_alt(spec.sites)})(?:{_alt(spec.subsites)})?" if spec.subsites else _alt(spec.sites)
+        free, sited = _alt(spec.heads_free), _alt(spec.heads_site)
+        # a head must not be the start of another word: 癌胚抗原, 肿瘤标志物, 胃癌根治术 (a procedure)
+        not_word = r"(?!胚|抗原|标志物|指标|筛查|根治术|切除术|细胞(?!癌)|性|术(?!后))(?!(?<=炎)症)"  # 肺炎症 ≠ 肺炎
+        sites = rf"(?:{site})"  # no coordination here: 肝脏及肝硬化 is two things
+        lead = rf"(?:[（(](?:{side})?(?:{site})[）)])?(?:{side})?"
+        mention = (rf"{lead}(?:(?:{mod}){{0,2}}(?:{sites})(?:{mod}){{0,3}}(?:{free}|{sited})"
+                   rf"|(?:{sites})?(?:{mod}){{0,3}}(?:{free})){not_word}")
+        prefix = rf"(?:{lead}(?:{mod}){{0,2}}(?:{site})?(?:{mod}){{1,3}}|{lead}(?:{mod}){{0,2}}(?:{site})(?:{mod}){{0,3}}|(?:{side}))$"
+        tails = [t.format(site=site, modifier=mod) for t in spec.tails]
+        tail = "|".join(f"(?:{t})" for t in tails) if tails else r"(?!)"
+        lesion_end = rf"(?:{free}|{sited})$"
+        complication = rf"性?(?:{_alt(spec.complications)})" if spec.complications else r"(?!)"
+        return cls(mention=re.compile(mention), prefix=re.compile(prefix), tail=re.compile(tail),
+                   lesion_end=re.compile(lesion_end), complication=re.compile(complication))
+
 
 
 @dataclass(frozen=True)
@@ -86,6 +152,7 @@ class Lexicon:
     symptoms: frozenset[str]
     body_parts: frozenset[str]
     allergens: frozenset[str]
+    morphology: Morphology | None = None
     kb_version: str = ""
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -140,6 +207,9 @@ def load_lexicon(kb: Knowledge, lexicon_dir: str | Path | None = None) -> Lexico
     for entry in (*dfile.diagnoses, *dfile.derived):  # hand-written entries first: they win
         for n in entry.names:
             diseases.setdefault(n, entry.icd10)
+    for n, icd in list(diseases.items()):  # …综合症 is a common (and ASR) writing of …综合征
+        if n.endswith("综合征"):
+            diseases.setdefault(n[:-1] + "症", icd)
 
     drugs: dict[str, str | None] = {}
     for d in kb.drugs.values():  # formulary names first: they win over the extra list
@@ -147,21 +217,26 @@ def load_lexicon(kb: Knowledge, lexicon_dir: str | Path | None = None) -> Lexico
             if n and len(n) >= 2:
                 drugs.setdefault(n, d.id)
     extra: DrugsExtraFile = loaded["drugs_extra.yaml"]
-    for n in (*extra.hand, *extra.derived):
+    for n in (*extra.hand, *extra.oncology, *extra.derived, *extra.stems):
         if n in drugs or n in diseases:
             continue
         match = kb.names.resolve(n)
         # 'contained' would map 复方丹参滴丸-like names onto a formulary ingredient; only exact forms count
         drugs[n] = match.drug_id if match and match.kind in ("exact", "stripped") else None
 
-    symptoms = frozenset(s for group in loaded["symptoms.yaml"].symptoms.values() for s in group)
+    hand_dx = {n for entry in dfile.diagnoses for n in entry.names}
+    # CMeKG lists signs and symptoms with ICD-10 R codes (胸痛 R07.4, 呃逆 R06.6, 淋巴结肿大 R59.9) among its
+    # diseases: they are symptoms too, so the assembler decides by section (a diagnosis only under 诊断)
+    r_coded = {n for entry in dfile.derived if entry.icd10.startswith("R") for n in entry.names if n not in hand_dx}
+    symptoms = frozenset({s for group in loaded["symptoms.yaml"].symptoms.values() for s in group} | r_coded)
     body_parts = frozenset(loaded["body_parts.yaml"].body_parts)
     allergens = frozenset(loaded["allergens.yaml"].allergens)
     counts = {"drugs": len(drugs), "diseases": len(diseases), "symptoms": len(symptoms),
               "body_parts": len(body_parts), "allergens": len(allergens)}
     log.info("extraction lexicon loaded: %s", counts)
+    morphology = Morphology.from_spec(loaded["disease_morphology.yaml"])
     return Lexicon(drugs=drugs, diseases=diseases, symptoms=symptoms, body_parts=body_parts,
-                   allergens=allergens, kb_version=kb.version, counts=counts)
+                   allergens=allergens, morphology=morphology, kb_version=kb.version, counts=counts)
 
 
 def derive_cmekg_diseases(cmekg_json: str | Path, exclude: set[str]) -> dict[str, list[str]]:

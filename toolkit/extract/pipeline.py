@@ -3,6 +3,8 @@
 Components, in order::
 
     clinic_lexicon      span_ruler: formulary drugs, diagnoses (ICD-10), symptoms, body parts, allergens
+    clinic_morphology   diagnoses built from parts (site + histology + head + tails), whole-mention
+                        boundaries (慢性 + 胃炎 + 伴糜烂), word-boundary checks
     clinic_values       vitals and labs with their parsed values
     clinic_sections     section splitter (cues + entity events)
     clinic_learned_ner  SLOT for the phase-2 token classifier (ONNX); absent unless a model is given
@@ -16,12 +18,15 @@ imported inside functions: ``import toolkit.extract`` stays light.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from toolkit.errors import require
 from toolkit.extract import assemble as A
 from toolkit.extract import values as V
-from toolkit.extract.lexicon import Lexicon
+from toolkit.extract.lexicon import Lexicon, Morphology
 from toolkit.extract.sections import SectionSpan
 from toolkit.extract.values import Candidate
 
@@ -56,6 +61,10 @@ def _register() -> None:
     if _REGISTERED:
         return
     from spacy.language import Language
+
+    @Language.factory("clinic_morphology", default_config={})
+    def clinic_morphology(nlp: Language, name: str) -> Any:
+        return _MorphologySlot()
 
     @Language.component("clinic_values")
     def clinic_values(doc: Doc) -> Doc:
@@ -106,13 +115,188 @@ class _LearnedSlot:
         if self.model is None:
             return doc
         spans = []
+        text = V.fold_width(doc.text)
         for start, end, label, norm in self.model.predict(doc.text):
+            if not model_span_ok(text, Candidate(start, end, label, norm, "model")):
+                continue
             span = doc.char_span(start, end, label=label, alignment_mode="strict")
             if span is not None:
                 span.id_ = norm or ""
                 spans.append(span)
         doc.spans[MODEL_KEY] = spans
         return doc
+
+
+class _MorphologySlot:
+    """Rewrites ``doc.spans["clinic_lexicon"]`` with :func:`refine_mentions` (set up by build_pipeline)."""
+
+    def __init__(self) -> None:
+        self.morphology: Morphology | None = None
+        self.diseases: dict[str, str] = {}
+        self.drugs: dict[str, str | None] = {}
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.morphology is None or LEXICON_KEY not in doc.spans:
+            return doc
+        text = V.fold_width(doc.text)
+        cands = refine_mentions(text, _cands(doc, LEXICON_KEY, "lexicon"), self.morphology, self.diseases,
+                                self.drugs)
+        doc.spans[LEXICON_KEY] = [s for s in (_span(doc, c) for c in cands) if s is not None]
+        return doc
+
+
+_ASCII = re.compile(r"[A-Za-z0-9]")
+_NOT_DISEASE_AFTER_BING = set("灶变理人房区例情程因种菌毒")  # 结节病灶, 占位性病变: 病 starts another word
+# a diagnosis name right before a procedure word names the procedure (胃癌根治术), not a diagnosis
+# (X手术 is left alone: 疝气手术, 阑尾炎手术 say the patient had the disease)
+_PROCEDURE_AFTER = re.compile(r"(?:根治|切除|姑息|减瘤|介入|摘除|电切|剥离)(?!术后)|(?:微波|射频)?消融")
+# a diagnosis as the object of a treatment verb is not a mention of the patient's diagnosis (纠正贫血, 抗感染);
+# 预防 is left out: patients ask how to prevent a disease they have (预防牛皮癣复发)
+_TREATED_BEFORE = re.compile(r"(?:纠正|抗)$")
+# written before a drug name and part of it: enantiomers (右氧氟沙星, 左旋氨氯地平) and formulations
+# (脂质体紫杉醇, 注射用顺铂)
+_DRUG_PREFIX = re.compile(r"(?:注射用|脂质体|白蛋白结合型|白蛋白|重组人)?(?:左旋|右旋|消旋|左|右)?$")
+_NEG_BEFORE = re.compile(r"(?:无|否认|没有|未见|未诉|不伴)(?:[^，。；,;]{0,8}[、和及或])?$")
+_LIST_SEP = "、，,及和"
+_JOIN = re.compile(r"(?:伴有|伴|并)(?!发症)")
+
+
+def _bad_boundary(text: str, c: Candidate) -> bool:
+    """A Latin name inside a longer Latin word (CF in CFDA, DDP in DDPX)."""
+    first, last = text[c.start], text[c.end - 1]
+    if _ASCII.match(first) and c.start > 0 and text[c.start - 1].isascii() and text[c.start - 1].isalpha():
+        return True
+    return bool(_ASCII.match(last) and c.end < len(text) and text[c.end].isascii()
+                and (text[c.end].isalpha() or (last.isdigit() and text[c.end].isdigit())))
+
+
+def _extend_disease(text: str, s: int, e: int, morph: Morphology,
+                    others: Sequence[Candidate] = ()) -> tuple[int, int]:
+    """(start, end) of the whole mention around [s, e): prefix (side, site, modifiers) and tails."""
+    m = morph.prefix.search(text, max(0, s - 16), s)
+    # the prefix must not cut into another word found there (慢阻肺 + 高血压 is not 肺高血压)
+    if m and m.end() == s and m.start() < s and not any(o.start < m.start() < o.end for o in others):
+        s = m.start()
+    for _ in range(3):
+        t = morph.tail.match(text, e)
+        if not t or t.end() == e:
+            break
+        e = t.end()
+    return s, e
+
+
+def _symptom_context(text: str, cands: list[Candidate]) -> list[Candidate]:
+    """A word that is both a symptom and a diagnosis (胸痛, 腹泻, 失眠) is only a symptom when it is negated
+    (无腹痛、腹泻) or listed next to a symptom (胸闷、胸痛): drop its diagnosis reading there."""
+    labels: dict[tuple[int, int], set[str]] = {}
+    for c in cands:
+        labels.setdefault((c.start, c.end), set()).add(c.label)
+    symptom_only = [k for k, v in labels.items() if v == {"symptom"}]
+    drop: set[tuple[int, int]] = set()
+    for (s, e), v in labels.items():
+        if not {"symptom", "disease"} <= v:
+            continue
+        negated = bool(_NEG_BEFORE.search(text, max(0, s - 12), s))
+        listed = any((oe == s - 1 and text[oe] in _LIST_SEP) or (os_ == e + 1 and text[e] in _LIST_SEP)
+                     for os_, oe in symptom_only)
+        if negated or listed:
+            drop.add((s, e))
+    return [c for c in cands if not (c.label == "disease" and (c.start, c.end) in drop)]
+
+
+_EDGE_PUNCT = set("“”\"'‘’「」《》（）()[]【】、，,。；;：:\\/+-")
+
+
+def model_span_ok(text: str, c: Candidate) -> bool:
+    """The context rules the lexicon spans obey, applied to a learned model's span: no punctuation at
+    either edge or unbalanced brackets, no Latin word cut, no diagnosis naming a procedure (胃癌根治术)
+    or the object of a treatment verb (抗感染)."""
+    word = text[c.start:c.end]
+    if not word or word[0] in _EDGE_PUNCT or word[-1] in _EDGE_PUNCT:
+        return False
+    if word.count("（") + word.count("(") != word.count("）") + word.count(")"):
+        return False
+    if _bad_boundary(text, c):
+        return False
+    return not (c.label == "disease" and (_PROCEDURE_AFTER.match(text, c.end)
+                                          or _TREATED_BEFORE.search(text, max(0, c.start - 2), c.start)))
+
+
+def refine_mentions(text: str, cands: list[Candidate], morph: Morphology,
+                    diseases: dict[str, str] | None = None,
+                    drugs: dict[str, str | None] | None = None) -> list[Candidate]:
+    """Lexicon candidates → candidates with whole-mention diagnoses and drugs (pure; tests call it).
+
+    * drops Latin names inside longer Latin words and diagnoses that start or end inside a word
+      (结节病 in 结节病灶 is trimmed to a listed 结节… or dropped; 胃癌 in 胃癌根治术 names a procedure);
+    * adds diagnoses built from parts (:class:`Morphology.mention`);
+    * adds, for each diagnosis, the whole mention: side/site/modifier prefix and tails (术后, 转移,
+      stage, 伴糜烂), and a lesion joined by 伴/并 to the next diagnosis as one mention (胆囊结石伴胆囊炎;
+      two diagnoses of a comorbid patient stay two: 高血压伴高尿酸血症, 慢阻肺合并高血压).
+    * adds, for each drug, the name with an enantiomer or formulation prefix (右氧氟沙星, 脂质体紫杉醇).
+    The original spans are kept: overlaps are resolved longest-first by the assembler."""
+    diseases = diseases or {}
+    kept: list[Candidate] = []
+    for c in cands:
+        if _bad_boundary(text, c):
+            continue
+        if c.label == "disease":
+            word = text[c.start:c.end]
+            if word.endswith("病") and text[c.end:c.end + 1] in _NOT_DISEASE_AFTER_BING and c.end < len(text):
+                if word[:-1] in diseases and len(word) > 2:
+                    c = replace(c, end=c.end - 1, normalized=diseases[word[:-1]])
+                else:
+                    continue
+            if _PROCEDURE_AFTER.match(text, c.end) or _TREATED_BEFORE.search(text, max(0, c.start - 2), c.start):
+                continue
+            if word.endswith("炎") and text.startswith("症", c.end):
+                continue  # 肺炎症: inflammation of the lung, not 肺炎
+        kept.append(c)
+    kept = _symptom_context(text, kept)
+    out = list(kept)
+    for c in kept:
+        if c.label == "drug":
+            m = _DRUG_PREFIX.search(text, max(0, c.start - 8), c.start)
+            if m and m.start() < c.start and not text[c.start:c.end].startswith(("左", "右")):
+                # an enantiomer is another drug (levamlodipine is not amlodipine): its own id or none
+                name = text[m.start():c.end].lower()
+                norm = (drugs or {}).get(name) if any(x in text[m.start():c.start] for x in "左右旋") else c.normalized
+                out.append(replace(c, start=m.start(), normalized=norm))
+    dis = [c for c in kept if c.label == "disease"]
+    for m in morph.mention.finditer(text):
+        if _PROCEDURE_AFTER.match(text, m.end()):
+            continue
+        if any(c.start <= m.start() and m.end() <= c.end for c in dis):
+            continue  # the lexicon has it (or a longer one)
+        c = Candidate(m.start(), m.end(), "disease", None, "lexicon")
+        dis.append(c)
+        out.append(c)
+    extended: list[Candidate] = []
+    symptom_spans = {(c.start, c.end) for c in kept if c.label == "symptom"}
+    for c in dis:
+        if (c.start, c.end) in symptom_spans:
+            continue  # 水肿, 胸痛: a symptom word is not made a diagnosis by its modifiers
+        comp = morph.complication.match(text, c.end)
+        end = comp.end() if comp else c.end  # 高血压 + 肾病: the complication named after its cause
+        s, e = _extend_disease(text, c.start, end, morph, kept)
+        if (s, e) != (c.start, c.end):
+            extended.append(replace(c, start=s, end=e, normalized=None if comp else c.normalized))
+    out.extend(extended)
+    # lesion 伴/并 diagnosis: one mention
+    alld = sorted([*dis, *extended], key=lambda c: (c.start, -c.end))
+    starts: dict[int, Candidate] = {}
+    for c in alld:
+        if c.start not in starts or c.end > starts[c.start].end:
+            starts[c.start] = c
+    for c in alld:
+        # only a lesion joins what goes with it (胆管结石伴急性胆管炎); two diagnoses of a patient with
+        # comorbidities stay two mentions (高血压伴高尿酸血症, 慢阻肺合并高血压)
+        j = _JOIN.match(text, c.end)
+        if j and j.end() in starts and morph.lesion_end.search(text, c.start, c.end):
+            nxt = starts[j.end()]
+            _s, e = _extend_disease(text, c.start, nxt.end, morph, kept)
+            out.append(replace(c, end=e))
+    return out
 
 
 def _span(doc: Doc, c: Candidate) -> Any:
@@ -136,6 +320,11 @@ def build_pipeline(lexicon: Lexicon, model: EntityModel | None = None) -> Langua
                          config={"spans_key": LEXICON_KEY, "phrase_matcher_attr": "LOWER", "validate": False,
                                  "overwrite": True})
     ruler.add_patterns(lexicon.patterns())
+    if lexicon.morphology is not None:
+        morph = nlp.add_pipe("clinic_morphology")
+        morph.morphology = lexicon.morphology
+        morph.diseases = lexicon.diseases
+        morph.drugs = {k.lower(): v for k, v in lexicon.drugs.items()}
     nlp.add_pipe("clinic_values")
     nlp.add_pipe("clinic_sections")
     if model is not None:
