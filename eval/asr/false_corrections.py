@@ -1,8 +1,8 @@
 """False corrections: run the medical corrector over text that is already right and count what it changes.
 
 Every change on correct text is a false correction (or a typo already in the text). Texts: the
-project's gold dictations (eval/data/extract_gold.jsonl, splits dev and test; the blind test2 split
-is not read), the prescriptions' written drug lines of eval/data/audit_cases.jsonl, and, when
+project's gold dictations (eval/data/extract_gold.jsonl; a split named test3 or later, still
+blind, is not read), the prescriptions' written drug lines of eval/data/audit_cases.jsonl, and, when
 ../shared/data is present, cMedQANER consumer-health questions (train and dev; evaluation only).
 Prints the count per source and every change, so a reviewer can judge each one::
 
@@ -24,8 +24,8 @@ SHARED = ROOT.parent / "shared" / "data" / "ner" / "chineseblue" / "cMedQANER"
 def sources(limit: int | None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     gold = ROOT / "eval" / "data" / "extract_gold.jsonl"
-    out["gold dictations (dev+test)"] = [c["text"] for c in map(json.loads, gold.open(encoding="utf-8"))
-                                         if c.get("split", "dev") in ("dev", "test")]
+    out["gold dictations"] = [c["text"] for c in map(json.loads, gold.open(encoding="utf-8"))
+                              if c.get("split", "dev") in ("dev", "test", "test2")]
     lines = []
     for c in map(json.loads, (ROOT / "eval" / "data" / "audit_cases.jsonl").open(encoding="utf-8")):
         for it in c["case"]["prescription"]["items"]:

@@ -200,3 +200,27 @@ def test_number_homophone_between_drug_and_unit():
     lex = _slot_kb()
     assert apply_matches("依那普利时好课每日两次", find_corrections("依那普利时好课每日两次", lex)) == "依那普利十毫克每日两次"
     assert find_corrections("他说是好课", lex) == []
+
+
+def test_digits_whisper_wrote_inside_a_name_are_read_as_numerals():
+    lex = _kb(fake_drug("torasemide", "托拉塞米"), fake_drug("furosemide", "呋塞米"))
+    heard = "改为脱拉3米10毫克早上一次"
+    assert apply_matches(heard, find_corrections(heard, lex)) == "改为托拉塞米10毫克早上一次"
+
+
+def test_drug_between_a_prescribing_verb_and_its_route():
+    lex = _kb(fake_drug("amoxicillin_clavulanate", "阿莫西林克拉维酸钾"), fake_drug("amoxicillin", "阿莫西林"),
+              fake_drug("cefdinir", "头孢地尼"))
+    heard = "给予阿莫西林克拉维钾口服每日两次"  # a syllable lost: no same-length window can fix it
+    matches = find_corrections(heard, lex)
+    assert apply_matches(heard, matches) == "给予阿莫西林克拉维酸钾口服每日两次"
+    assert matches[0].reason.startswith("drug slot after a prescribing verb")
+    assert find_corrections("换成头孢试试", lex) == []  # not close enough without a strength
+    assert find_corrections("加用一些运动每日一次", lex) == []
+
+
+def test_glide_only_difference_is_a_weak_match():
+    from toolkit.asr.correct import syllable_similarity
+
+    assert syllable_similarity("wai", "mai") == 0.3
+    assert syllable_similarity("an", "en") == 0.0

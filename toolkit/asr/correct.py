@@ -405,7 +405,8 @@ def _split(syllable: str) -> tuple[str, str]:
 
 
 def syllable_similarity(a: str, b: str) -> float:
-    """1 same syllable, 0.8 same after merging common confusions, 0.5 same final, 0.4 same initial, else 0."""
+    """1 same syllable, 0.8 same after merging common confusions, 0.5 same final, 0.4 same initial,
+    0.3 same final but for the glide (uai/ai), else 0."""
     if a == b:
         return 1.0
     fa, fb = _fuzzy(a), _fuzzy(b)
@@ -416,6 +417,8 @@ def syllable_similarity(a: str, b: str) -> float:
         return 0.5
     if ia and ia == ib:
         return 0.4
+    if len(ra) > 1 and len(rb) > 1 and ra.lstrip("uiv") == rb.lstrip("uiv") != "":
+        return 0.3  # same vowel and coda, another glide (外 wai / 麦 mai)
     return 0.0
 
 
@@ -492,6 +495,7 @@ _SLOT_ANCHOR = re.compile(
     rf"(?:[{_SLOT_NUMBER}]+|[{_TEN_HEARD}])个?(?:毫克|微克|克|单位|毫升|好课|好客|好克|毫课|豪克|mg|μg|ug|g\b)",
     re.IGNORECASE)
 _SLOT_FORMS = ("片", "粒", "丸", "胶囊", "颗粒", "缓释片", "控释片", "肠溶片", "分散片", "缓释胶囊", "肠溶胶囊",
+               "泡腾片", "咀嚼片", "软胶囊", "混悬液", "气雾剂", "吸入剂", "喷雾剂", "粉雾剂",
                "注射液", "滴丸", "口服液")
 _SLOT_STOP_CHARS = re.compile(r"[次每吃的和及或]")  # words of the dose line, not of a drug name
 _SLOT_THRESHOLD = 0.6  # mean syllable similarity after gap penalties
@@ -557,51 +561,107 @@ def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int) -> tupl
     return (d[n][j_best], j_best) if j_best else (neg, 0)
 
 
+_DIGIT_READING = str.maketrans("0123456789", "零一二三四五六七八九")  # Whisper writes 脱拉3米 for 托拉塞米
+_CUE_WORDS = ("加用", "给予", "改为", "改用", "换成", "换用", "继续", "停用", "予以", "联合")
+_CUE_FUZZY: set[tuple[str, ...]] = set()  # fuzzy pinyin of the cue words, filled on first use (pypinyin is lazy)
+_CUE_STOP = re.compile(r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|[，。、；,;]|$")
+_CUE_THRESHOLD = 0.8  # no strength to vouch for the slot: ask for a closer match
+
+
+def _is_cue(text: str, i: int) -> bool:
+    """``text[i:i+2]`` is a prescribing verb, or sounds like one (即与 for 给予, 夹用 for 加用)."""
+    pair = text[i:i + 2]
+    if len(pair) < 2 or not _CJK_RUN.fullmatch(pair):
+        return False
+    if pair in _CUE_WORDS:
+        return True
+    if not _CUE_FUZZY:
+        _CUE_FUZZY.update(tuple(_fuzzy(x) for x in lazy_pinyin(w)) for w in _CUE_WORDS)
+    return tuple(_fuzzy(x) for x in lazy_pinyin(pair)) in _CUE_FUZZY
+
+
+def _rank_slot(text: str, lexicon: Lexicon, protected: list[bool], run_start: int, ends: list[int],
+               whole: bool, why: str) -> list[tuple[float, Match]]:
+    """Best window per drug ending at one of ``ends`` (``whole``: the window must start at ``run_start``)."""
+    best_by_drug: dict[str | None, tuple[float, Match]] = {}
+    for end in ends:
+        lo = run_start if whole else max(run_start, end - 10)
+        region = text[lo:end]
+        if len(region) < 2 or any(protected[k] for k in range(max(lo, end - 2), end)):
+            continue  # a known term already ends here (the drug was heard right)
+        heard = list(_syllables(region.translate(_DIGIT_READING))[0])
+        if len(heard) != len(region):
+            continue
+        for term in lexicon.slot_terms:
+            n = len(term.text)
+            score, used = _align_right(term.pinyin, heard, 1 if n <= 5 else 2)
+            if used < 3 or score / n < _SLOT_THRESHOLD - _SLOT_MARGIN or (whole and used != len(region)):
+                continue
+            start = end - used
+            window = text[start:end]
+            known = 0  # a known name at the start may only be extended (阿莫西林 + 克拉维钾 → 阿莫西林克拉维酸钾)
+            while known < used and protected[start + known]:
+                known += 1
+            if (window == term.text or any(protected[start + known:end]) or window[:known] != term.text[:known]
+                    or syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0  # starts like it
+                    or _SLOT_STOP_CHARS.search(window)
+                    or _inside_other_drug(text, run_start, start + known, end, lexicon)):
+                continue
+            mean = score / n
+            kept = best_by_drug.get(term.term_id)
+            if kept is None or mean > kept[0]:
+                chars = sum(1 for x, y in zip(window, term.text, strict=False) if x == y) / n
+                best_by_drug[term.term_id] = (mean, Match(
+                    start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
+                    f"drug slot {why}: pinyin {mean:.2f} (aligned, gaps allowed)"))
+    return sorted(best_by_drug.values(), key=lambda c: c[0], reverse=True)
+
+
+def _clear_winner(ranked: list[tuple[float, Match]], threshold: float) -> Match | None:
+    if not ranked:
+        return None
+    top, match = ranked[0]
+    if top >= threshold and (len(ranked) == 1 or top - ranked[1][0] >= _SLOT_MARGIN):
+        return match
+    return None
+
+
 def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
                      ) -> list[tuple[tuple[float, int, float], Match]]:
     out: list[tuple[tuple[float, int, float], Match]] = []
-    for anchor in _SLOT_ANCHOR.finditer(text):
+    for anchor in _SLOT_ANCHOR.finditer(text):  # the name said before a strength
         a = anchor.start()
         run_start = a
-        while run_start > 0 and _CJK_RUN.fullmatch(text[run_start - 1]):
+        while run_start > 0 and (_CJK_RUN.fullmatch(text[run_start - 1]) or (
+                text[run_start - 1].isascii() and text[run_start - 1].isdigit() and run_start > 1
+                and _CJK_RUN.fullmatch(text[run_start - 2]))):
             run_start -= 1
         if a - run_start < 2:
             continue
-        best_by_drug: dict[str | None, tuple[float, Match]] = {}
-        for trail in _trailing_form_lengths(text, a, run_start):
-            end = a - trail
-            lo = max(run_start, end - 10)
-            region = text[lo:end]
-            if any(protected[k] for k in range(max(lo, end - 2), end)):
-                continue  # a known term already ends here (the drug was heard right)
-            heard = list(_syllables(region)[0])
-            for term in lexicon.slot_terms:
-                n = len(term.text)
-                score, used = _align_right(term.pinyin, heard, 1 if n <= 5 else 2)
-                if used < 2 or score / n < _SLOT_THRESHOLD - _SLOT_MARGIN:
-                    continue
-                start = end - used
-                window = text[start:end]
-                if (window == term.text or used < 3 or any(protected[start:end])
-                        or syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0  # starts like it
-                        or _SLOT_STOP_CHARS.search(window) or _inside_other_drug(text, run_start, start, end, lexicon)):
-                    continue
-                mean = score / n
-                kept = best_by_drug.get(term.term_id)
-                if kept is None or mean > kept[0]:
-                    chars = sum(1 for x, y in zip(window, term.text, strict=False) if x == y) / n
-                    best_by_drug[term.term_id] = (mean, Match(
-                        start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
-                        f"drug slot before a strength: pinyin {mean:.2f} (aligned, gaps allowed)"))
-        heard_number = _HEARD_NUMBER.get(text[a])  # the anchor's number is one homophone character
+        ends = [a - trail for trail in _trailing_form_lengths(text, a, run_start)]
+        match = _clear_winner(_rank_slot(text, lexicon, protected, run_start, ends, False, "before a strength"),
+                              _SLOT_THRESHOLD)
         drug_before = any(protected[max(run_start, a - 8):a])
-        ranked = sorted(best_by_drug.values(), key=lambda c: c[0], reverse=True)
-        if ranked:
-            top, match = ranked[0]
-            if top >= _SLOT_THRESHOLD and (len(ranked) == 1 or top - ranked[1][0] >= _SLOT_MARGIN):
-                out.append(((top - 1.0, len(match.corrected), match.score), match))
-                drug_before = True
+        if match is not None:
+            out.append(((match.score - 1.5, len(match.corrected), match.score), match))
+            drug_before = True
+        heard_number = _HEARD_NUMBER.get(text[a])  # the anchor's number is one homophone character
         if heard_number and drug_before:  # 依那普利时好课: the strength is 十毫克
             out.append(((0.0, 1, 0.75), Match(a, text[a], heard_number, "unit", None, 0.75,
                                              f"{heard_number} heard as a homophone between a drug and its unit")))
+    for i in range(len(text) - 1):  # the name said between a prescribing verb and how it is taken
+        if not _is_cue(text, i):
+            continue
+        start = i + 2
+        stop = _CUE_STOP.search(text, start + 2)
+        if stop is None or not 3 <= stop.start() - start <= 10:
+            continue
+        end = stop.start()
+        if _SLOT_ANCHOR.search(text, start, end + 12) and _SLOT_ANCHOR.search(text, start, end + 12).start() <= end:
+            continue  # a strength inside: handled above
+        ends = [end - trail for trail in _trailing_form_lengths(text, end, start)]
+        match = _clear_winner(_rank_slot(text, lexicon, protected, start, ends, True, "after a prescribing verb"),
+                              _CUE_THRESHOLD)
+        if match is not None:
+            out.append(((match.score - 1.5, len(match.corrected), match.score), match))
     return out
