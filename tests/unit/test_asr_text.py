@@ -224,3 +224,10 @@ def test_glide_only_difference_is_a_weak_match():
 
     assert syllable_similarity("wai", "mai") == 0.3
     assert syllable_similarity("an", "en") == 0.0
+
+
+def test_a_name_does_not_swallow_the_verb_after_it():
+    lex = _kb(fake_drug("atorvastatin", "阿托伐他汀", salts=("阿托伐他汀钙",)))
+    fixed = apply_matches("阿托把他听改为40毫克", find_corrections("阿托把他听改为40毫克", lex))
+    assert fixed == "阿托伐他汀改为40毫克"
+    assert apply_matches("阿托伐他听钙片20毫克", find_corrections("阿托伐他听钙片20毫克", lex)) == "阿托伐他汀钙片20毫克"

@@ -56,6 +56,7 @@ _DRUG_CONTEXT = re.compile(
 _MEDICAL_CONTEXT = re.compile(
     r"患者|主诉|诊断|既往|病史|血压|血糖|口服|每日|毫克|复诊|随访|体检|查体|检查|症状|治疗|用药|处方|mmhg", re.IGNORECASE)
 _CONTEXT_SPAN = 12
+_VERB_AFTER_NAME = re.compile(r"改为|改成|改用|加到|加量|减为|减到|减量|换成|换用|停用|每日|每天|一天|口服")
 LEXICON_KINDS = ("disease", "symptom", "exam", "record", "usage", "form", "unit")
 
 
@@ -370,6 +371,8 @@ def _prefer_longer(found: tuple[tuple[float, int, float], Match], lexicon: Lexic
         hi = lo + len(sup.text)
         if lo < 0 or hi > len(seg) or all(protected[run_start + lo:run_start + hi]):
             continue
+        if seg[hi - 1] != sup.text[-1] and _VERB_AFTER_NAME.match(seg, hi - 1):
+            continue  # the 改 of 改为 is not the 钙 of 阿托伐他汀钙
         sims = [syllable_similarity(a, b) for a, b in zip(plain[lo:hi], sup.pinyin, strict=True)]
         extra = sims[:k] + sims[k + length:]
         total = sum(sims) / len(sims)
@@ -434,6 +437,9 @@ def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tu
     same_tones = sum(1 for a, b in zip(tones, term.tones, strict=True) if a == b)
     shared = sum(1 for a, b in zip(window, term.text, strict=True) if a == b)
     chars = shared / length
+    if (term.kind == "drug" and window[-1] != term.text[-1]
+            and _VERB_AFTER_NAME.match(text, start + length - 1)):
+        return None  # 阿托把他听改为: the 改 of 改为 is not the 钙 of 阿托伐他汀钙
     near = text[max(0, start - _CONTEXT_SPAN): start + length + _CONTEXT_SPAN]
     ctx = bool(_DRUG_CONTEXT.search(near)) if term.kind in ("drug", "form") else medical_doc
     if length == 2:
