@@ -20,8 +20,10 @@ class _Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, length, width)
-        y = self.conv(x.transpose(1, 2)).transpose(1, 2)
-        return self.norm(x + self.drop(torch.relu(y)))
+        # ReLU right after the convolution (before the transpose; the same function): static int8 then fuses it
+        # into QLinearConv, whose output range excludes the negatives ReLU drops (finer steps)
+        y = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        return self.norm(x + self.drop(y))
 
 
 class CharCNN(nn.Module):

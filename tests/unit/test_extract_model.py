@@ -111,6 +111,23 @@ def test_manifest_and_card_are_committed() -> None:
     assert total < 5 * 1024 * 1024
 
 
+def test_int8_manifest_says_what_was_quantised_and_on_which_data(model: NerModel) -> None:
+    manifest = json.loads((MODEL_DIR / "manifest.json").read_text(encoding="utf-8"))
+    if manifest["quantization"] != "int8-static":
+        pytest.skip("the committed model is not the static int8 export")
+    detail = manifest["quantization_detail"]
+    assert "Conv" in detail["static_op_types"] and detail["dynamic_op_types"] == ["LSTM"]
+    source = detail["calibration"]["source"]
+    assert "train" in source and detail["calibration"]["samples"] >= 100
+    assert "never dev, test" in source  # calibration never reads evaluation data
+    fp32, int8 = manifest["metrics_fp32"], manifest["metrics_int8"]
+    assert fp32["cmedqaner_dev_f1_micro"] - int8["cmedqaner_dev_f1_micro"] <= 0.005
+    assert all(fp32[k] - int8[k] <= 0.015 for k in fp32)
+    assert manifest["session_options"] == {"disabled_optimizers": ["SkipLayerNormFusion"]}
+    # run-time activation quantisation in the LSTM: batches would change scores, so one text per call
+    assert model.quantization == "int8-static" and not model.batch_invariant
+
+
 @pytest.mark.slow
 def test_real_model_through_the_extractor_on_a_gold_dictation() -> None:
     """The recommended setting (rules first, confident model spans fill the gaps) on a gold dictation:

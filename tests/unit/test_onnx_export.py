@@ -126,3 +126,76 @@ def test_runs_without_torch_in_a_subprocess(trained, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     got = np.array([float(v) for v in proc.stdout.strip().split(",")])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+class TinyConv(torch.nn.Module):
+    """Embedding → Conv1d + ReLU → LSTM → linear: the op types of the NER tagger, small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(30, 8)
+        self.conv = torch.nn.Conv1d(8, 16, kernel_size=3, padding=1)
+        self.lstm = torch.nn.LSTM(16, 8, batch_first=True, bidirectional=True)
+        self.out = torch.nn.Linear(16, 3)
+
+    def forward(self, ids):  # type: ignore[no-untyped-def]
+        x = torch.relu(self.conv(self.emb(ids).transpose(1, 2))).transpose(1, 2)
+        return self.out(self.lstm(x)[0])
+
+
+def _ids(n: int, length: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, 30, size=(n, length)).astype(np.int64)
+
+
+def test_static_int8_records_what_was_quantised_and_with_which_data(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = TinyConv().eval()
+    parity = _ids(16, 12, 1)
+    calib = [(_ids(1, 5 + i % 7, 100 + i),) for i in range(40)]  # variable lengths, batch 1
+    with torch.no_grad():
+        ref = model(torch.from_numpy(parity)).numpy()
+
+    def agreement(per_call):  # type: ignore[no-untyped-def]
+        # metric_inputs: one list of outputs per call
+        got = np.concatenate([outs[0] for outs in per_call])
+        return {"argmax_agreement": float((got.argmax(-1) == ref.argmax(-1)).mean())}
+
+    axes = {"ids": {0: "batch", 1: "length"}, "scores": {0: "batch", 1: "length"}}
+    m = export(model, (parity[:2],), tmp_path, input_names=("ids",), output_names=("scores",), dynamic_axes=axes,
+               parity_inputs=(parity,), tolerance=1e-4, quantize="int8-static", metric_fn=agreement,
+               metric_tolerance={"argmax_agreement": 1.0}, metric_inputs=[(parity[i:i + 1],) for i in range(16)],
+               calibration_inputs=calib, calibration_source="40 random id sequences (test)",
+               static_op_types=("Conv", "Relu"), session_options={"disabled_optimizers": ["SkipLayerNormFusion"]})
+    assert m.quantization == "int8-static", m.quantization_note
+    d = m.quantization_detail
+    assert d["static_op_types"] == ["Conv", "Relu"] and d["dynamic_op_types"] == ["LSTM"]
+    assert "MatMul" in d["left_fp32"] or "Gemm" in d["left_fp32"]
+    assert d["calibration"] == {"samples": 40, "source": "40 random id sequences (test)"}
+    assert m.metrics_fp32["argmax_agreement"] == 1.0 and "argmax_agreement" in m.metrics_int8
+    saved = ExportManifest.read(tmp_path)
+    assert saved == m and saved.session_options == {"disabled_optimizers": ["SkipLayerNormFusion"]}
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLSTM"} <= ops and "LSTM" not in ops
+    out = OnnxModel(tmp_path)(parity[:3])["scores"]  # the runtime applies the manifest's session options
+    np.testing.assert_allclose(out, ref[:3], atol=0.25)
+
+
+def test_static_int8_needs_named_calibration_data_and_existing_nodes(tmp_path: Path) -> None:
+    model = TinyConv().eval()
+    parity = _ids(4, 6, 2)
+    kw = {"input_names": ("ids",), "output_names": ("scores",), "dynamic_axes": {"ids": {0: "b", 1: "n"}},
+          "parity_inputs": (parity,), "tolerance": 1e-4, "quantize": "int8-static"}
+    from toolkit.errors import ToolkitError
+
+    with pytest.raises(ToolkitError, match="calibration"):
+        export(model, (parity[:1],), tmp_path, **kw)
+    with pytest.raises(ToolkitError, match="not in the exported graph"):
+        export(model, (parity[:1],), tmp_path, **kw, calibration_inputs=[(parity[:1],)], calibration_source="x",
+               nodes_to_exclude=("/no/such/node",))
+    with pytest.raises(ToolkitError, match="session options"):
+        export(model, (parity[:1],), tmp_path, **kw, calibration_inputs=[(parity[:1],)], calibration_source="x",
+               session_options={"spin": True})
+    with pytest.raises(ToolkitError, match="preset"):
+        export(model, (parity[:1],), tmp_path, **{**kw, "quantize": "int4"})

@@ -128,22 +128,34 @@ class NerModel:
         self.vocab = NerVocab.read(self.model_dir / "vocab.json")
         self.min_confidence = min_confidence
         self._index = self.vocab.char_index
+        manifest = self.model_dir / "manifest.json"
+        meta: dict[str, Any] = {}
+        if manifest.is_file():
+            try:
+                meta = json.loads(manifest.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                log.warning("unreadable manifest.json in %s", self.model_dir)
+        self.revision = str(meta.get("created", ""))
+        self.quantization = str(meta.get("quantization") or "fp32")
+        # dynamic int8 (all of "int8"; the LSTM of "int8-static") quantises activations with one range per session
+        # call, so a text's scores would depend on the texts batched with it: such a model runs one text per call
+        detail = meta.get("quantization_detail") or {}
+        self.batch_invariant = meta.get("quantization") is None or (
+            meta.get("quantization") == "int8-static" and not detail.get("dynamic_op_types"))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # the session options the export measured F1 with (manifest ``session_options``: optimisers to disable)
+        disabled = [str(x) for x in (meta.get("session_options") or {}).get("disabled_optimizers", [])]
+        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"],
+                                             disabled_optimizers=disabled)
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
-        manifest = self.model_dir / "manifest.json"
-        self.revision = ""
-        if manifest.is_file():
-            try:
-                self.revision = str(json.loads(manifest.read_text(encoding="utf-8")).get("created", ""))
-            except json.JSONDecodeError:
-                log.warning("unreadable manifest.json in %s", self.model_dir)
         self.name = f"ner-charcnn:{file_name}" + (f"@{self.revision}" if self.revision else "")
-        log.info("NER model loaded from %s (%d chars, %d tags, %d threads)", self.model_dir, len(self.vocab.chars),
-                 len(self.vocab.tags), intra_op_threads)
+        log.info("NER model loaded from %s (%s, %d chars, %d tags, %d threads)", self.model_dir, self.quantization,
+                 len(self.vocab.chars), len(self.vocab.tags), intra_op_threads)
 
     def logits(self, ids: Sequence[Sequence[int]]) -> Any:
         """Raw scores (batch, length, tags) for a padded batch of character ids (numpy array)."""
@@ -192,7 +204,10 @@ class NerModel:
 
     def predict_batch(self, texts: Sequence[str]) -> list[list[tuple[int, int, str, str | None]]]:
         """Like :meth:`predict` for many texts: texts of equal length share one session call (no padding,
-        so a recurrent layer in the graph gives exactly the one-by-one result)."""
+        so a recurrent layer in the graph gives exactly the one-by-one result); a model with run-time
+        (dynamic) int8 quantisation runs one text per call (see ``batch_invariant``)."""
+        if not self.batch_invariant:
+            return [self.predict(t) for t in texts]
         out: list[list[tuple[int, int, str, str | None]]] = [[] for _ in texts]
         groups: dict[int, list[int]] = {}
         for i, t in enumerate(texts):

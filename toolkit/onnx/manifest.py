@@ -17,10 +17,13 @@ MODEL_NAME = "model.onnx"
 class ExportManifest:
     """Saved beside ``model.onnx``: source revision, opset, quantisation, parity and task metrics.
 
-    ``quantization`` is the quantisation actually shipped (``"int8"`` or ``None``);
-    ``quantization_requested`` is what the caller asked for, and ``quantization_note``
-    says why they differ (an int8 model whose task metric fell outside the tolerance
-    is not shipped).
+    ``quantization`` is the quantisation actually shipped (``"int8"`` dynamic, ``"int8-static"``
+    calibrated QDQ, or ``None``); ``quantization_requested`` is what the caller asked for, and
+    ``quantization_note`` says why they differ (an int8 model whose task metric fell outside the
+    tolerance is not shipped). ``quantization_detail`` says what was quantised and how (op types,
+    calibration data) for the int8 candidate, shipped or not. ``session_options`` are the
+    onnxruntime settings the metrics were measured with and the runtime applies
+    (``disabled_optimizers``).
     """
 
     name: str
@@ -40,6 +43,8 @@ class ExportManifest:
     metrics_torch: dict[str, float] = field(default_factory=dict)
     metrics_fp32: dict[str, float] = field(default_factory=dict)
     metrics_int8: dict[str, float] = field(default_factory=dict)
+    quantization_detail: dict[str, Any] = field(default_factory=dict)
+    session_options: dict[str, Any] = field(default_factory=dict)
     size_bytes: int = 0
     size_bytes_fp32: int = 0
     created: str = ""

@@ -21,7 +21,8 @@ class OnnxModel:
 
     The session is built once; ``intra_op_threads`` is set explicitly because one
     thread is usually fastest for small models on a shared office PC (measure with
-    :func:`time_threads`). Never imports torch.
+    :func:`time_threads`). The manifest's ``session_options`` (graph optimisers to disable,
+    measured at export) are applied. Never imports torch.
     """
 
     def __init__(self, model_dir: str | Path, intra_op_threads: int = 1):
@@ -37,7 +38,9 @@ class OnnxModel:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.intra_op_threads = intra_op_threads
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        disabled = list(self.manifest.session_options.get("disabled_optimizers", ()))
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
+                                            disabled_optimizers=disabled)
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
 
