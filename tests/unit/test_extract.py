@@ -170,7 +170,8 @@ def test_gold_set_is_consistent() -> None:
     cases = load_gold(GOLD)  # raises when an offset does not match its text
     assert len(cases) >= 120
     assert len({c["id"] for c in cases}) == len(cases)
-    assert {c["split"] for c in cases} == {"dev", "test"}
+    splits = {c["split"] for c in cases}
+    assert {"dev", "test"} <= splits and all(s in ("dev",) or s.startswith("test") for s in splits)
     if GOLD_SRC.is_file():  # the JSONL is compiled from the marked-up source: they must agree
         assert compile_gold(GOLD_SRC) == cases
 

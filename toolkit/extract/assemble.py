@@ -33,6 +33,7 @@ _LOCAL_FORMS = ("凝胶", "软膏", "乳膏", "眼膏", "滴眼液", "滴耳液"
 _FORMS = tuple(sorted(set(DOSAGE_FORMS) | set(_EXTRA_FORMS), key=len, reverse=True))
 _SALT_SUFFIX = ("钙", "钠", "钾", "镁", "酯")
 _SALT_PREFIX = ("苯磺酸", "马来酸", "甲磺酸", "盐酸", "硫酸氢", "硫酸", "酒石酸", "琥珀酸", "富马酸", "枸橼酸", "门冬氨酸")
+_CONCENTRATION_BEFORE = re.compile(r"(?<![\d.])\d{1,2}(?:\.\d{1,2})?\s*%$")
 _GRADE = re.compile(r"(?:病)?(?:\s*([1-3一二三])\s*级|\s*([1-5一二三四五])\s*([abAB])?\s*期)")
 _CN_SMALL = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 
@@ -43,7 +44,8 @@ _NEGATION = re.compile(r"(否认|没有|无|不伴|未见|未闻及|未触及|�
 _NEGATION_BREAK = re.compile(r"出现|但|伴有|偶有|有时|还有")
 # used with match(pos) after the drug: X停用, X先停, X二十毫克停用, X立即停用, X也停掉
 _STOPPED_AFTER = re.compile(rf"\s*(?:(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)\s*)?(?:立即|马上|立刻)?(?:先|暂时|暂)?"
-                            r"(?:也|都|一起|同时|也先)?(?:停(?:用|掉|药|服)?|不用了|不吃了|减停)")
+                            r"(?:也|都|一起|同时|也先)?(?:可以|就)?(?:停(?:用|掉|药|服)?|不用了|不吃了|减停)"
+                            r"|\s*(?:以后|之后|今后)?(?:都|也)?(?:(?:不要|别|不|不能)再(?:吃|用|服|打)|不(?:吃|用|服|打)了)")
 # X换成Y / X改为Y: the drug said before the switch is not prescribed (when the next drug follows the cue)
 _SWITCH_CUE = re.compile(r"换成|换为|换用|改成|改为|改用|替换为|替换成")
 # 原来五毫克加到十毫克, 从一天一片改成一天两次, 每次两粒这个写错了改成每次一粒: what is said after the last
@@ -57,7 +59,17 @@ _ALLERGY_AFTER = re.compile(r"^(?:类|等)?(?:都|均|也)?(?:药物|药)?(?:过
 _ALLERGY_AND = re.compile(r"(?:类)?(?:和|、|及|以及|跟|与|还有|或)")
 _ALLERGY_NEG = re.compile(r"(否认|没有|无)对?$")
 _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
-_DOSE_AFTER = re.compile(rf"\s*(?:{V.NUM}|半)\s*个?(?:片|粒|袋|包|支|吸|喷|丸|单位)")
+# 早上八个单位, 早上加到二十个单位, 晚上还是十四个单位: a dose said for one time of the day
+_DOSE_AFTER = re.compile(rf"\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|仍然是|仍|照旧|是|打|吃)?\s*(?:{V.NUM}|半)\s*个?"
+                         r"(?:片|粒|袋|包|支|吸|喷|丸|单位)")
+_DILUENT = re.compile(rf".*?(?P<cue>加入|加到|加进|溶于|溶入|兑|配)(?:到)?(?P<name>生理盐水|0\.9%氯化钠注射液|氯化钠注射液|"
+                      rf"5%葡萄糖注射液|葡萄糖注射液|注射用水|NS|GS)(?:\s*(?:{V.NUM})\s*(?:毫升|ml|mL|ML)(?:里|中|内)?)?")
+_INJECTED = re.compile(r"(?:注射液|注射剂|注射笔|笔芯|针)$")
+_INJECTED_SIG = re.compile(r"皮下注射|皮下打|肌内注射|肌注")
+_TITRATE_BEFORE = re.compile(r"(?:加到|加至|增加到|增加至|增至|减到|减至|调到|调至|调整到|调整为|加量到|加量至)$")
+_TITRATE_FROM = re.compile(rf"从\s*(?:{V.NUM})\s*(?:mg|毫克|μg|微克)")
+_SLOT_BEFORE = re.compile(r"(?:早上|早晨|中午|晚上|睡前)$")
+_ORAL_FORM = re.compile(r"(?:片|胶囊|颗粒|散|丸|口服液|口服溶液|混悬液|糖浆)$")
 _HISTORY_SECTIONS = {"主诉", "现病史", "既往史"}
 
 
@@ -77,10 +89,13 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
     for c in cands:
         if c.label == "drug":
             start, end = c.start, c.end
-            for prefix in (*_SALT_PREFIX, "小儿", "注射用", "吸入用"):
+            for prefix in (*_SALT_PREFIX, "小儿", "注射用", "吸入用", "微粒化"):
                 if text[max(0, start - len(prefix)):start] == prefix:
                     start -= len(prefix)
                     break
+            conc = _CONCENTRATION_BEFORE.search(text, max(0, start - 8), start)
+            if conc:  # 50%葡萄糖注射液, 0.9%氯化钠: the concentration is part of the product name
+                start = conc.start()
             for _ in range(2):
                 moved = False
                 if end < len(text) and text[end] in _SALT_SUFFIX and not text[c.start:end].endswith(text[end]):
@@ -125,7 +140,7 @@ _UNKNOWN_FORMS = re.compile(r"吸入气雾剂|吸入粉雾剂|粉吸入剂|鼻�
 _NOT_NAME = set("的了吗呢吃服用开给予加换改续每次天日周月年一两三四五六七八九十半个和及或与再先后前早晚餐饭时候等也都各共"
                 "在是有没无不要可以需病症炎痛伤疼查检测复诊拍胸照切名药物说讲嘱建议减增量为到至成原现从由")
 _DX_END = set("炎病症疮征伤")
-_NAME_CUES = ("加用", "改用", "换用", "换成", "改成", "改为", "继续", "另外", "还有", "外用", "处方", "联合", "配合",
+_NAME_CUES = ("处理", "医嘱", "带药", "加用", "改用", "换用", "换成", "改成", "改为", "继续", "另外", "还有", "外用", "处方", "联合", "配合",
               "合用", "给予", "予以", "开", "给", "予", "加", "和", "及", "用", "吃", "服")
 _SIG_START = re.compile(rf"\s*(?:(?:{V.NUM}|半)\s*(?:mg|g|μg|ug|毫克|克|微克|片|粒|袋|包|支|吸|喷|揿|滴|贴|毫升|ml|个单位|单位)"
                         r"|每次|一次|每日|每天|一天|一日|每晚|每早|早晚|睡前|必要时|外用|口服|吸入|含服|嚼服|滴眼|喷鼻|涂|"
@@ -144,7 +159,8 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
         start = m.start()
         boundary = False
         while start > 0 and m.start() - start < 7:
-            if start in ends or any(text.endswith(cue, 0, start) for cue in _NAME_CUES):
+            if start in ends or any(text.endswith(cue, 0, start) for cue in _NAME_CUES) \
+                    or _SIG_END_BEFORE.search(text, max(0, start - 5), start):
                 boundary = True
                 break
             ch = text[start - 1]
@@ -177,14 +193,27 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
             if not "\u4e00" <= ch <= "\u9fff" or ch in _NOT_NAME or ch in _NUM_CHARS:
                 break
             start -= 1
+        if _NOT_A_NAME.match(text, start, end):
+            continue
         if boundary and 2 <= end - start <= 6 and not any(c.start < end and start < c.end for c in [*known, *out]):
             out.append(Candidate(start, end, "drug", None, "rule"))
     return out
 
 
+# the end of the previous line's sig (…一天两次鼻喷 奥洛他定滴眼液…): the next name starts here
+_SIG_END_BEFORE = re.compile(r"(?:[一两二三四]次|鼻喷|喷鼻|滴眼|滴耳|雾化|吸入|口服|含服|嚼服|皮下注射|静滴|静脉滴注)$")
+_NOT_A_NAME = re.compile(r"(?:首剂|首次|首日|负荷量|负荷剂量|维持量|剂量|单次|每次|一次)$")
 _NUM_CHARS = set("零〇一二两三四五六七八九十百千点幺")
 _BARE_SIG = re.compile(rf"(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)(?=[^，。；]{{0,4}}?(?:每日|每天|一天|一日|每晚|睡前|qd|bid|tid|qn|"
                        r"QD|BID|TID|QN|必要时))")
+
+
+def _unit_dose_ok(name: str, drug_id: str | None) -> bool:
+    """A dose in units (十个单位) belongs to an insulin (or another unknown injectable), not to a tablet or a
+    formulary drug dosed by mass."""
+    if drug_id:
+        return "insulin" in drug_id
+    return not _ORAL_FORM.search(name)
 
 
 def _section_at(pos: int, sections: Sequence[SectionSpan]) -> str | None:
@@ -252,6 +281,9 @@ def _negated(text: str, start: int, section_start: int = 0) -> bool:
 
 # 两周后减为一天一次, 一周后加到一片, 如果血压还高再加到十毫克: a later step, not today's prescription
 _LATER_BEFORE = re.compile(r"(?:后|以后|之后|然后|再|下次|下周|如果|若|要是)[^，。；]{0,2}$")
+# 首剂三百毫克以后每天七十五毫克, 第一天两片以后每天一片: the loading dose is said first, the regimen after it
+_LOADING = re.compile(r"(?:首剂|首次|首日|负荷(?:剂)?量?|第一天|头一天)[^，。；]{1,12}?(以后|之后|然后|此后|"
+                      r"(?:从)?(?:第二天|次日)(?:起|开始)?)")
 _CHANGE_NOW = re.compile(r"(?:原来|以前|之前|本来)[^，。；]{1,12}?(现在|目前|从今天起|从今天开始|今天起)")
 
 
@@ -289,8 +321,11 @@ def _sig_for_window(text: str, start: int, end: int,
     if len(split) > 1:  # 早上八个单位晚上六个单位: doses split over the day, not a once-a-day timing
         timing = [t for t in timing if t not in split]
     changes = [m.end() for m in _CHANGE.finditer(text, start, end)
-               if not _LATER_BEFORE.search(text, max(start, m.start() - 8), m.start())]
+               if not _LATER_BEFORE.search(text, max(start, m.start() - 8), m.start())
+               # 早上六个单位…晚上加到八个单位: the change is for that time of the day only
+               and not (len(split) > 1 and _SLOT_BEFORE.search(text, max(start, m.start() - 2), m.start()))]
     changes += [m.end(1) for m in _CHANGE_NOW.finditer(text, start, end)]
+    changes += [m.end(1) for m in _LOADING.finditer(text, start, end)]
     cut = max(changes) if changes else None
     explicit, timing = _after_last_change(explicit, cut), _after_last_change(timing, cut)
     if cut is not None and any(c.start >= cut for c in timing) and not any(c.start >= cut for c in explicit):
@@ -299,6 +334,9 @@ def _sig_for_window(text: str, start: int, end: int,
     doses = _after_last_change(V.find_doses(text, start, end), cut)
     if cut is not None and any(c.start >= cut and (c.normalized or "").endswith(("mg", " g", "μg")) for c in doses):
         strengths = [c for c in strengths if c.start >= cut]  # 每天三毫克改成…三点七五毫克: the old amount is gone
+        if re.search(r"(?:周|星期)[一二三四五六日天]", text[cut:end]):  # a weekday schedule replaces the old one
+            explicit = [c for c in explicit if c.start >= cut]
+            timing = [c for c in timing if c.start >= cut]
     return {
         "strength": strengths,
         "dose": doses,
@@ -371,9 +409,26 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
     items: list[tuple[Candidate, dict[str, Any], int]] = []
     for sec in plan_sections:
         sec_drugs = [d for d in drugs if sec.start <= d.start < sec.end]
+        # 头孢曲松二克加入生理盐水一百毫升静滴: the diluent is part of the line, not an item of its own
+        diluted = [(m.start("cue"), m.end()) for d in sec_drugs
+                   if (m := _DILUENT.match(text, max(sec.start, d.start - 4), d.end + 12)) and m.start("name") == d.start]
+        sec_drugs = [d for d in sec_drugs if not any(s <= d.start < e for s, e in diluted)]
         for k, d in enumerate(sec_drugs):
             win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
             sig = _sig_for_window(text, d.end, win_end, complaints)
+            if diluted:
+                sig = {k: [c for c in v if not any(s <= c.start < e for s, e in diluted)] if k != "note" else v
+                       for k, v in sig.items()}
+            if _INJECTED.search(text[d.start:d.end]) or _INJECTED_SIG.search(text, d.end, win_end):
+                # 司美格鲁肽注射液从零点二五毫克加到零点五毫克: the titrated amount of an injection is its dose
+                titrated = [c for c in sig["strength"] if _TITRATE_BEFORE.search(text, max(d.end, c.start - 4), c.start)
+                            and _TITRATE_FROM.search(text, d.end, c.start)]
+                if titrated:
+                    sig["strength"] = [c for c in sig["strength"] if c not in titrated]
+                    sig["dose"] = sorted([*sig["dose"], *(replace(c, label="dose") for c in titrated)],
+                                         key=lambda c: c.start)
+            if not _unit_dose_ok(text[d.start:d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
+                sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
             for key in ("strength", "dose", "frequency", "route", "duration"):
                 sig_cands.extend(sig[key])
             before = _STOPPED_BEFORE.search(text[max(0, d.start - 3):d.start])
@@ -382,8 +437,19 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
             if before and k and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end) and \
                     _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1:
                 before = None  # 阿托伐他汀停掉 瑞舒伐他汀…: the stop word belongs to the drug before
-            stopped = bool(_STOPPED_AFTER.match(text, d.end) or before
-                           or _AVOID_BEFORE.search(text[max(0, d.start - 6):d.start]))
+            avoid = _AVOID_BEFORE.search(text[max(0, d.start - 6):d.start])
+            if avoid and k:
+                prev_stop = _STOPPED_AFTER.match(text, sec_drugs[k - 1].end)
+                avoid_at = d.start - len(avoid.group(0))
+                if prev_stop and avoid_at - prev_stop.end() <= 4 and \
+                        not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end():avoid_at]):
+                    avoid = None  # 别嘌醇马上停以后都不能用 氯雷他定…: the ban is on the drug stopped before
+            stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
+            nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
+            if nxt is not None and nxt.start - d.end <= 1 and (
+                    text[d.start:d.end] in text[nxt.start:nxt.end]
+                    or (text[d.start:d.end].endswith("胰岛素") and "insulin" in (nxt.normalized or ""))):
+                stopped = True  # 基础胰岛素甘精胰岛素注射液: the class word names the drug said next
             if k + 1 < len(sec_drugs):  # X换成Y, X引起咳嗽换成Y: the cue right before the next drug
                 cues = list(_SWITCH_CUE.finditer(text, d.end, sec_drugs[k + 1].start))
                 if cues and _switch_target(text, cues[-1].end(), sec_drugs[k + 1].start):

@@ -222,6 +222,35 @@ def model_span_ok(text: str, c: Candidate) -> bool:
                                           or _TREATED_BEFORE.search(text, max(0, c.start - 2), c.start)))
 
 
+# a side said before a body part belongs to it (左肩, 双侧腹股沟, 右耳鼓膜); a bare one-character part (肩, 耳,
+# 腿) is a body part only with its side
+_SIDE = r"(?:左侧|右侧|双侧|两侧|左|右|双)"
+_SIDED_PART = re.compile(
+    _SIDE + r"(?:(?:肩|膝|踝|肘|腕|髋)(?:关节)?|耳(?:鼓膜)?|(?:腹股沟|前臂|上臂|大腿根|大腿|小腿|脚踝|足背|手背|下颌|额部|颞部|"
+    r"眼睑|手|足|脚|腿|胸|臂|额|颞|乳)(?:部|背|根)?)(?![\u4e00-\u9fff]{0,1}(?:炎|癌|瘤|病|症|综合征))")
+# a one-character complaint right after a body part (左肩痛, 右耳疼, 右腿麻): a symptom of its own
+_PART_COMPLAINT = re.compile(r"[疼痛痒麻肿]")
+
+
+def _body_parts(text: str, cands: list[Candidate]) -> list[Candidate]:
+    """Body parts with their side (左肩关节, 双侧腹股沟, 右耳鼓膜) and the one-character complaint said
+    right after a body part (左肩痛 → 左肩 + 痛)."""
+    out: list[Candidate] = []
+    for m in _SIDED_PART.finditer(text):
+        out.append(Candidate(m.start(), m.end(), "body_part", None, "lexicon"))
+    side = re.compile(_SIDE + "$")
+    for c in cands:
+        if c.label == "body_part" and not text[c.start:c.end].startswith(("左", "右", "双", "两")):
+            m = side.search(text, max(0, c.start - 2), c.start)
+            if m:
+                out.append(replace(c, start=m.start()))
+    parts = [*out, *(c for c in cands if c.label == "body_part")]
+    for c in parts:
+        if c.end - c.start >= 2 and _PART_COMPLAINT.match(text, c.end):
+            out.append(Candidate(c.end, c.end + 1, "symptom", None, "lexicon"))
+    return out
+
+
 def refine_mentions(text: str, cands: list[Candidate], morph: Morphology,
                     diseases: dict[str, str] | None = None,
                     drugs: dict[str, str | None] | None = None) -> list[Candidate]:
@@ -253,7 +282,7 @@ def refine_mentions(text: str, cands: list[Candidate], morph: Morphology,
                 continue  # 肺炎症: inflammation of the lung, not 肺炎
         kept.append(c)
     kept = _symptom_context(text, kept)
-    out = list(kept)
+    out = [*kept, *_body_parts(text, kept)]
     for c in kept:
         if c.label == "drug":
             m = _DRUG_PREFIX.search(text, max(0, c.start - 8), c.start)

@@ -36,7 +36,7 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
     ("家族史", True, r"家族史(?:是|为|：|:)?"),
     ("家族史", False, r"(?:父亲|母亲|父母|家里人|兄弟|姐妹|爸爸|妈妈)(?:有|患有|也有|死于)"),
     ("体格检查", True, r"体格检查|查体|专科检查"),
-    ("体格检查", False, r"(?:双肺|两肺)(?:呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
+    ("体格检查", False, r"(?:双肺|两肺)(?:[^，。；\d]{0,4}?(?:哮鸣音|湿啰音|干啰音|湿罗音|干罗音|啰音)|呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
                      r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清"),
     ("辅助检查", True, r"辅助检查|化验(?:单|结果)?(?:示|显示)?|检查结果"),
     ("辅助检查", False, r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原"),
@@ -47,7 +47,9 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
                    r"|先给|开(?!始)"),
     ("健康指导", True, r"健康指导|健康教育|(?<!医)嘱(?:咐)?(?:患者)?"),
     ("健康指导", False, r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动|避免|睡眠卫生|教会|随身带|记录|"
-                     r"如果|出现|不要|喝水|饮水|及时|马上去医院|立即就医|休息"),
+                     r"如果|出现|不要(?!再?(?:吃|用|服|打)了|嚼|掰|咬|碾|压碎|停)|喝水|饮水|及时|马上去医院|立即就医|休息|(?:每天|每日|定期|在家|家里|回家|自己)(?:监测|测)(?:空腹|餐后)?(?:血糖|血压)|"
+                     r"少吃|少喝|少熬夜|控制(?:体重|饮食|主食)|减轻体重|锻炼|散步|防跌倒|戴手套|打[^，。；]{0,4}疫苗|"
+                     r"直接去医院|马上来|随时来"),
     ("随访", False, r"随访|定期复查|再来|再复诊"),
     ("随访", False, r"(?:[一二两三四五六七八九十\d]+|半)(?:到[一二两三四五六七八九十\d]+)?(?:个)?(?:天|周|星期|月)"
                    r"(?:后|以后)(?:复查|复诊|随访|再来|门诊)|(?<![开吃用带拿服一二两三四五六七八九十\d])"
@@ -100,8 +102,11 @@ _ALLERGY_AFTER = re.compile(r"^(?:类)?(?:都|均|也)?(?:药物|药)?(?:过敏|
 
 def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
     ents = sorted(entities, key=lambda c: c.start)
+    disease_spans = [(c.start, c.end) for c in ents if c.label == "disease"]
     events: list[_Event] = []
     for c in ents:
+        if c.label == "drug" and any(s <= c.start and c.end <= e and e - s > c.end - c.start for s, e in disease_spans):
+            continue  # 地高辛中毒: the drug name is part of a diagnosis
         if c.label == "vital":
             events.append(_Event(c.start, "体格检查", False, None, "vital"))
         elif c.label == "lab":
@@ -204,7 +209,7 @@ def _walk(events: list[_Event], text: str, entities: list[Candidate],
     return starts
 
 
-_TAKING_BEFORE = re.compile(r"(?:(?<!预防)(?<!改)(?<!加)(?<!先)(?<!再)(?<!换)(?<!可)(?<!外)(?:吃|用|服)|在吃|一直|吃了|用了|用过|服用|以前|"
+_TAKING_BEFORE = re.compile(r"(?:(?<!预防)(?<!改)(?<!加)(?<!先)(?<!再)(?<!换)(?<!可)(?<!外)(?<!去)(?<!舒)(?:吃|用|服|打)|在吃|一直|吃了|用了|用过|服用|以前|"
                             r"原来|还在|说|对)$")
 _PAST_USE_AHEAD = re.compile(rf"[^，。；]{{0,16}}?(?:吃了|用了|服了|吃着|用着|在吃|在用|已经|一直|多年|几年|效果|没效|不管用|"
                              rf"控制不好|控制不佳|控制得|还是高|(?:{NUM}|几|十几)(?:个)?多?年)")
@@ -275,6 +280,8 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
             return False
         if current in ("体格检查", "辅助检查") and not ev.kind.startswith("dx_run_dual"):
             return True
+        if re.search(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$", text[max(0, ev.pos - 4):ev.pos]):
+            return True  # 考虑腰肌劳损: said as the diagnosis
         # a run of diagnoses right before the plan (…抑郁状态 舍曲林…) is the diagnosis too
         run_end = int(ev.kind.split(":")[1])
         after = text[run_end:run_end + 4]
@@ -285,15 +292,16 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
         if next_drug is not None and (_SIG_AHEAD.match(text, next_drug.end)
                                       or re.match(r"\s*(?:先|暂)?停", text[next_drug.end:next_drug.end + 3])):
             return True
-        return bool(re.match(r"[\s，,。?？]*(?:待排|待查)?[\s，,。]*(?:处理|处方|给予|予|暂不用药|建议转|转|续|继续|开|带药|拿)", after))
+        return bool(re.match(r"[\s，,。?？]*(?:待排|待查)?[\s，,。]*(?:处理|处方|给予|予|暂不用药|建议转|转|续|继续|开|带药|拿|给(?:你|他|她|患者|病人)?开)", after))
     if ev.kind == "drug":
         if current == "诊断":
             return True
         # no diagnosis said: a drug followed by its sig still opens the plan (…开药 二甲双胍0.5g tid)
-        taking = re.search(r"(吃|用|服|服用|在吃|一直)$", text[max(0, ev.pos - 3):ev.pos])
+        taking = re.search(r"((?<![先再去改加换可外舒])(?:吃|用|服)|服用|在吃|一直|(?<!继续)打)$",
+                           text[max(0, ev.pos - 3):ev.pos])
         early = current is None and ev.pos <= 12  # "开药 二甲双胍…" with nothing else said
         end = _drug_end(ev, entities)
-        return (current in ("主诉", "体格检查", "辅助检查") or early) and not taking and bool(
+        return (current in ("主诉", "过敏史", "体格检查", "辅助检查") or early) and not taking and bool(
             _SIG_AHEAD.match(text, end)) and not _PAST_USE_AHEAD.match(text, end)
     if ev.kind == "history":
         return current in _EARLY and current != "既往史"

@@ -201,6 +201,7 @@ _DOSE_PREFIX = re.compile(r"(每次|一次|每回|一回|每侧鼻孔|每侧|每
 """Words before a mass that make it the amount per administration (每次 20 mg; 周一周四 3.75 mg)."""
 _COUNT = r"(?:片|粒|袋|包|支|吸|喷|揿|滴|丸|贴|枚|毫升|ml|mL|个单位|单位|IU|U(?![a-zA-Z]))"
 _DOSE = re.compile(rf"((?:{NUM})|半)\s*个?({_COUNT})(半)?")
+_DOSE_PUFFS = re.compile(rf"(喷|吸|揿)\s*({NUM})\s*下")
 _DOSE_MASS = re.compile(rf"({NUM})\s*({_MASS})")
 
 _EACH = r"(?:片|粒|袋|包|支|吸|喷|揿|丸|贴)儿?"
@@ -210,7 +211,11 @@ _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
                 r"(qd|QD|Qd|bid|BID|Bid|tid|TID|Tid|qid|QID|Qid|qn|QN|qw|QW|qod|QOD|q12h|Q12h|q8h|Q8h|"
                 r"q6h|Q6h|prn|PRN|st|ST|[qQ]\.[dD]\.?|[bB]\.[iI]\.[dD]\.?|[tT]\.[iI]\.[dD]\.?|[qQ]\.[iI]\.[dD]\.?|"
                 r"[qQ]\.[nN]\.?)(?![A-Za-z])"), None),
-    (re.compile(rf"(?:每|一|1)?(?:天|日)(?:吃|服|用)?({NUM})(?:次|顿|回)"), "count_day"),
+    # 每三天一次, 两天一次, 隔一天吃一次: every few days (not 天一次 inside them)
+    (re.compile(r"(?:每隔|隔)(?:一)?(?:天|日)(?:吃|服|用)?(?:一|1)次|(?:每)?(?:两|二|2)(?:天|日)(?:吃|服|用)?(?:一|1)次"), "qod"),
+    (re.compile(r"每?((?:[三四五六七3-7]))(?:天|日)(?:吃|服|用)?(?:一|1)次"), "every_days"),
+    (re.compile(rf"(?<![零〇一二两三四五六七八九十\d隔])(?:每|一|1)?(?:天|日)(?:吃|服|用)?({NUM})(?:次|顿|回)"), "count_day"),
+    (re.compile(r"早(?:上|晨)?(?:一|1)次晚(?:上)?(?:一|1)次"), "bid"),
     (re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}中(?:午|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"
                 rf"晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"), "tid"),
     (re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"), "bid"),
@@ -220,28 +225,32 @@ _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
                 rf"|(?<![每\d])({NUM})(?:个)?小时(?:一次|1次)"), "hours"),
     (re.compile(r"(?:隔日|隔天)(?:一次|1次)?"), "qod"),
     (re.compile(r"早晚各(?:一次|1次)?|早中晚各(?:一次)?"), "bid_tid"),
-    (re.compile(r"必要时|需要时|(?:体温|发热|发烧)超过[^，。；\s]{1,10}?(?:的)?(?:时候|时)|(?:胸痛|胸闷|心绞痛|喘|气喘|气短|气促|憋气|喘憋|"
+    (re.compile(rf"必要时|需要时|(?:体温|发热|发烧)超过[^，。；\s或及]{{1,10}}?(?:的)?(?:时候|时)"
+                rf"|(?:体温|发热|发烧|烧)(?:到|超过|达到|高于)(?:{NUM})度(?:{NUM}|半)?(?:以上(?:的)?(?:时候|时)?|(?:的)?(?:时候|时))"
+                r"|(?:血压|血糖|心率)(?:偏)?(?:高|低|快)(?:的)?(?:时候|时)|(?<![\u4e00-\u9fff])发作(?:的)?(?:时候|时)|(?<=[\d毫克片粒位])发作(?:的)?(?:时候|时)|(?:胸痛|胸闷|心绞痛|喘|气喘|气短|气促|憋气|喘憋|"
                 r"头痛发作|头痛|发烧|发热|疼痛|疼|痛|失眠|睡不着|咳嗽|烧心|反酸|胃痛|腹痛|心慌|恶心|过敏|瘙痒|痒|腹泻|难受|不舒服)"
                 r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重)?(?:发作)?(?:的)?(?:时候|时)"), "prn"),
     # 每天早上顿服 is a daily dose taken at once, not a single dose
-    (re.compile(r"(?:每天|每日|一天|一日)(?:早上|早晨|晨起)?顿服"), "qd"),
+    (re.compile(r"(?:每天|每日|一天|一日)(?:早上|早晨|晨起)?顿服|(?:早上|早晨|晨起)顿服"), "qd"),
     (re.compile(r"立即(?!\s*(?:呼叫|拨打|转|停|就医|就诊|送|去|到|急诊|复诊|来|联系|告知|通知|报告|查|做|行))|单次|顿服"), "st"),
-    (re.compile(rf"(?:每天|每日|一天|一日)(?=\s*(?:{NUM}|半)(?:分之{NUM})?\s*个?(?:片|粒|袋|包|支|吸|喷|揿|丸|贴|枚))"), "qd"),
+    (re.compile(rf"(?:每天|每日|一天|一日)(?=\s*(?:{NUM}|半)(?:分之{NUM})?\s*个?(?:片|粒|袋|包|支|吸|喷|揿|丸|贴|枚|单位|毫克|微克|"
+                r"mg|μg|克(?!\s*(?:以上|以下|以内)))(?!\s*(?:以上|以下|以内)))"), "qd"),
     (re.compile(r"(?:每天|每日)(?:固定时间|定时)(?:一次)?"), "qd"),
 )
 _FREQ_TIMING: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"每晚睡前(?:一次)?|睡前(?:一次)?|每晚(?:一次)?|(?:每天)?晚上(?:一次)?"), "qn"),
-    (re.compile(r"早晚餐前|早晚饭前|早晚"), "bid"),
+    (re.compile(r"每晚(?:临|上床|睡觉)?睡前(?:一次)?|每晚(?:上床|睡觉)前(?:一次)?|(?:每天|每日)?(?:临|上床|睡觉)?睡前(?:一次)?|"
+                r"(?:临|上床|睡觉)前(?:一次)?|每晚(?:一次)?|(?:每天)?晚上(?:一次)?"), "qn"),
+    (re.compile(r"(?:早晚餐前|早晚饭前)(?:半小时|半个小时|一小时|[一二三]十分钟)?|早晚"), "bid"),
     (re.compile(r"三餐(?:前|时|后|中)?|每餐"), "tid"),
     (re.compile(r"(?:每天|每日)(?=\s*(?:吃|服|用|口服|外用|吸入|喷|滴|涂|贴|[，。；,;]|$))"), "qd"),
     (re.compile(r"(?:每天|每日)?(?:早上|早晨|每早|晨起|早餐前|早饭前|早餐时|早饭时|早餐后|早饭后|早上空腹|晚饭时|晚餐时|"
-                r"晚饭后|晚餐后)(?:空腹)?(?:一次)?"), "qd"),
+                r"晚饭后|晚餐后|中午|午饭前|午饭后|午餐前|午餐后)(?:半小时|半个小时|一小时|[一二三]十分钟)?(?:空腹)?(?:一次)?"), "qd"),
 )
 _ST_ALONE = re.compile(rf"一次(?!\s*(?:{NUM}|半|性))(?=\s*(?:口服|顿服|静脉|肌注|肌内|皮下|[，。；,;]|$))")
 _NOTE = re.compile(r"饭后|餐后|饭前|餐前|随餐|餐中|空腹|睡前|嚼服|整片吞服")
 
 # spoken forms the audit's route table does not list (雾化 alone is nebulised inhalation)
-_SPOKEN_ROUTES = {"雾化": "吸入", "外涂": "外用", "外搽": "外用", "涂抹": "外用", "涂于患处": "外用", "涂患处": "外用",
+_SPOKEN_ROUTES = {"点眼": "滴眼", "雾化": "吸入", "外涂": "外用", "外搽": "外用", "涂抹": "外用", "涂于患处": "外用", "涂患处": "外用",
                   "外洗": "外用", "局部涂抹": "外用", "皮下打": "皮下注射", "肌肉注射": "肌内注射", "静脉推注": "静脉注射"}
 _ROUTES = {**_SPOKEN_ROUTES, **_ROUTE_ALIASES}
 _ROUTE_KEYS = sorted((k for k in _ROUTES if (not k.isascii() or len(k) >= 2) and not re.search("[饭餐]", k)),
@@ -251,11 +260,14 @@ _ROUTE = re.compile("|".join(
 _ROUTE_EXCLUDE = {"h"}
 
 _DURATION = re.compile(
-    rf"(?<![每隔第过于])((?:{NUM})|半)\s*(个)?(天|日|周|星期|礼拜|月)(?!\s*(?:后|前|以后|以内|内|左右))"
+    rf"(?<![每隔第过于])((?:{NUM})|半)\s*(个)?(天|日|周|星期|礼拜|月)"
+    r"(?!\s*(?:(?:以后|之后|后)(?!就?(?:停|不吃|不用))|前|以内|内(?!裤|衣)|左右))"
     rf"|(?:(?<=[x×X*])|(?<![A-Za-z\d.]))(\d+)\s*(d|D|w|W)(?![A-Za-z])")
-_NOT_DURATION_BEFORE = re.compile(r"(?:隔离|休息|观察|卧床|禁食|病假|请假|住院)$")
+_RANGE_BEFORE_DURATION = re.compile(rf"(?:{NUM}|半)\s*(?:个)?(?:天|日|周|星期|月)?\s*(?:到|至|~|-|或)\s*$")
+_NOT_DURATION_BEFORE = re.compile(r"(?:隔离|休息|观察|卧床|禁食|病假|请假|住院|停|停药|停用)$")
 _NOT_DURATION_AFTER = re.compile(rf"\s*(?:吃|服|用)?\s*(?:{NUM}|半)\s*个?(?:次|顿|片|粒|袋|包|支|吸|喷|丸|毫克|克|单位)"
                                  r"|\s*(?:不超过|最多|最大|不要超过)"
+                                 r"|\s*(?:还|仍|仍然|都)?(?:不好|不见好|没好|未好|无好转|没有好转|不缓解|没缓解|未缓解)"
                                  rf"|\s*(?:{NUM})\s*(?:到|至|~|-)\s*(?:{NUM})\s*(?:次|片|粒)")
 
 
@@ -272,6 +284,9 @@ def _frequency_code(kind: str | None, m: re.Match[str]) -> str | None:
     if kind == "hours":
         h = parse_number(m.group(1) or m.group(2))
         return f"q{_fmt(h)}h" if h else None
+    if kind == "every_days":
+        n = parse_number(m.group(1))
+        return ("qw" if n == 7 else f"q{_fmt(n)}d") if n else None
     if kind == "bid_tid":
         return "tid" if "中" in m.group(0) else "bid"
     return kind
@@ -375,6 +390,10 @@ def find_doses(text: str, start: int, end: int) -> list[Candidate]:
         if amount is None or amount <= 0 or unit is None:
             continue
         out.append(Candidate(start + m.start(), start + m.end(), "dose", f"{_fmt(amount)} {unit}"))
+    for m in _DOSE_PUFFS.finditer(masked):  # 喷两下, 吸两下: as many puffs as said
+        amount = parse_number(m.group(2))
+        if amount and 0 < amount <= 10 and not any(m.start(2) < e and s < m.end() for s, e in taken):
+            out.append(Candidate(start + m.start(2), start + m.end(), "dose", f"{_fmt(amount)} {m.group(1)}"))
     for m in _DOSE_MASS.finditer(masked):
         if not _DOSE_PREFIX.search(window[:m.start()]):
             continue
@@ -412,6 +431,8 @@ def find_durations(text: str, start: int, end: int) -> list[Candidate]:
                 continue  # 一个月复查 / 两周查血常规 is the follow-up, 开四周 复查… is the supply
             if _NOT_DURATION_BEFORE.search(text[max(0, m.start() - 4):m.start()]):
                 continue  # 居家隔离两周, 卧床休息三天: not how long the drug is given
+            if _RANGE_BEFORE_DURATION.search(text[max(0, m.start() - 6):m.start()]):
+                continue  # 三到五天: a range is not one prescription length
             days = duration_days(m.group(1), (m.group(2) or "") + m.group(3))
         if days and 0 < days <= 400:
             out.append(Candidate(m.start(), m.end(), "duration", _fmt(days)))
