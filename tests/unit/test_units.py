@@ -79,3 +79,9 @@ def test_parse_frequency_refuses_what_it_cannot_read(text: str | None) -> None:
 ])
 def test_normalize_route(text: str | None, route: str | None) -> None:
     assert normalize_route(text) == route
+
+
+def test_small_numbers_refuse_what_float_alone_would_read():
+    from toolkit.knowledge.units import cn_small_number
+
+    assert [cn_small_number(t) for t in ("NAN", "inf", "1e3", "1.5", "两", "二十")] == [None, None, None, 1.5, 2.0, 20.0]

@@ -6,6 +6,8 @@ audit turns that into a finding so nothing passes silently.
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,9 +24,11 @@ def cn_small_number(text: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:  # float() also reads "nan", "inf", "1e3": only plain decimals are numbers here
+        return value if math.isfinite(value) and not any(c.isalpha() for c in text) else None
     if text == "半":
         return 0.5
     if text.endswith("半"):
