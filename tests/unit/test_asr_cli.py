@@ -70,3 +70,19 @@ def test_scoring_undoes_corrections_for_the_raw_score():
     row = {"file": "a.wav", "reference": "继续二甲双胍", "drugs": "二甲双胍"}
     s = score_clip("set", row, t, 1.0)
     assert (s.errors, s.raw_errors, s.drugs_found, s.raw_drugs_found, s.wrong_corrections) == (0, 2, 1, 0, 0)
+
+
+def test_a_reread_segment_is_wrong_only_when_the_first_reading_was_closer():
+    pytest.importorskip("opencc")
+    from toolkit.asr import Transcript
+    from toolkit.asr.records import Correction
+
+    def scored(first, reread):
+        c = Correction(original=first, corrected=reread, start=0.0, end=2.0, offset=0, kind="segment",
+                       term_id=None, reason="re-read", score=0.5)
+        t = Transcript(file="a.wav", text=reread, corrections=(c,))
+        return score_clip("set", {"file": "a.wav", "reference": "加用非诺贝特200毫克", "drugs": "非诺贝特"}, t, 1.0)
+
+    better = scored("加用飞膜贝克200毫克", "加用非诺贝特200毫克")
+    assert (better.wrong_corrections, better.drugs_found, better.raw_drugs_found) == (0, 1, 0)
+    assert scored("加用非诺贝特200毫克", "加用飞膜贝克200毫克").wrong_corrections == 1

@@ -231,3 +231,12 @@ def test_a_name_does_not_swallow_the_verb_after_it():
     fixed = apply_matches("阿托把他听改为40毫克", find_corrections("阿托把他听改为40毫克", lex))
     assert fixed == "阿托伐他汀改为40毫克"
     assert apply_matches("阿托伐他听钙片20毫克", find_corrections("阿托伐他听钙片20毫克", lex)) == "阿托伐他汀钙片20毫克"
+
+
+def test_unresolved_drug_slots_count_strengths_without_a_drug_before_them():
+    from toolkit.asr.correct import unresolved_drug_slots
+
+    lex = fake_lexicon()
+    assert unresolved_drug_slots("加用飞膜贝克200毫克，每日一次", lex) == 1
+    assert unresolved_drug_slots("氨氯地平片5毫克每日一次，二甲双胍0.5克", lex) == 0
+    assert unresolved_drug_slots("每次10毫升，血压150/90", lex) == 0  # not a strength

@@ -116,3 +116,47 @@ def test_offsets_follow_corrections_that_change_the_length():
                                                                  "好课": "毫克"}
     for c in t.corrections:
         assert t.text[c.offset:c.offset + len(c.corrected)] == c.corrected
+
+
+def test_a_segment_whose_drug_name_is_lost_is_reread_from_whispers_other_hypotheses(monkeypatch):
+    from toolkit.asr import model as asr_model
+
+    asked = []
+
+    def alternatives(model, samples, language, n):
+        asked.append((samples.size, n))
+        return ["加用非常好的200毫克每日一次", "加用阿卡波糖五十毫克每日三次", "加用阿卡波糖50毫克每日三次"]
+
+    monkeypatch.setattr(asr_model, "whisper_alternatives", alternatives)
+    model = FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克每日三次")])  # beyond correction
+    t = transcribe(_speechlike(3.0), model=model, lexicon=fake_lexicon())
+    assert t.text == "加用阿卡波糖五十毫克每日三次"  # the best hypothesis that names a drug there
+    (c,) = t.corrections
+    assert (c.kind, c.original, c.corrected, c.offset) == ("segment", "加用啊开不太五十毫克每日三次", t.text, 0)
+    assert "hypothesis 2" in c.reason and asked and asked[0][1] == 5
+
+
+def test_no_reread_when_the_drug_was_heard_or_nothing_better_is_found(monkeypatch):
+    from toolkit.asr import model as asr_model
+
+    calls = []
+    monkeypatch.setattr(asr_model, "whisper_alternatives",
+                        lambda *a: calls.append(a) or ["加用啊开不太五十毫克", "加用那个五十毫克"])
+    heard = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "阿卡伯糖五十毫克每日三次")]),
+                       lexicon=fake_lexicon())
+    assert heard.text == "阿卡波糖五十毫克每日三次" and calls == []  # corrected, nothing to re-read
+    lost = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克")]),
+                      lexicon=fake_lexicon())
+    assert lost.text == "加用啊开不太五十毫克" and lost.corrections == () and len(calls) == 1
+    off = transcribe(_speechlike(3.0), TranscribeOptions(alternatives=0),
+                     model=FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克")]), lexicon=fake_lexicon())
+    assert off.text == "加用啊开不太五十毫克" and len(calls) == 1
+
+
+def test_a_hypothesis_that_merely_loses_the_strength_is_not_taken(monkeypatch):
+    from toolkit.asr import model as asr_model
+
+    monkeypatch.setattr(asr_model, "whisper_alternatives", lambda *a: ["头包克末0.25克每日三次", "头包刻目0.25刻每日三次"])
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "头包克末0.25克每日三次")]),
+                   lexicon=fake_lexicon())
+    assert t.text == "头包克末0.25克每日三次" and t.corrections == ()

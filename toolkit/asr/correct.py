@@ -671,3 +671,43 @@ def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
         if match is not None:
             out.append(((match.score - 1.5, len(match.corrected), match.score), match))
     return out
+
+
+_STRENGTH_UNIT = re.compile(r"毫克|微克|克|单位|mg|μg|ug", re.IGNORECASE)
+
+
+def unresolved_drug_slots(text: str, lexicon: Lexicon) -> int:
+    """Strengths in ``text`` with no known drug name said within the 8 characters before them.
+
+    A strength (10毫克) is nearly always said right after its drug; when no formulary or other known
+    drug name ends there, the name was mis-heard beyond correction (a dosage form may sit between).
+    """
+    return drug_slots(text, lexicon)[1]
+
+
+def drug_slots(text: str, lexicon: Lexicon) -> tuple[int, int]:
+    """(strengths with a known drug name said before them, strengths without one)."""
+    drug_names = {t.text for t in lexicon.terms if t.kind == "drug"} | lexicon.other_drugs
+    count = resolved = 0
+    for anchor in _SLOT_ANCHOR.finditer(text):
+        if not _STRENGTH_UNIT.search(anchor.group()) and not re.search("好课|好客|好克|毫课|豪克", anchor.group()):
+            continue
+        a = anchor.start()
+        before = text[max(0, a - 8):a]
+        if any(before[i:j] in drug_names for i in range(len(before)) for j in range(i + 2, len(before) + 1)):
+            resolved += 1
+        else:
+            count += 1
+    return resolved, count
+
+
+def drug_mentions(text: str, lexicon: Lexicon) -> int:
+    """How many formulary drug names ``text`` spells (longest first, not overlapping)."""
+    names = {t.text for t in lexicon.terms if t.kind == "drug"}
+    lengths = sorted({len(n) for n in names}, reverse=True)
+    count = i = 0
+    while i < len(text):
+        step = next((n for n in lengths if text[i:i + n] in names), 0)
+        count += bool(step)
+        i += step or 1
+    return count

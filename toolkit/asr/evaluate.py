@@ -156,7 +156,11 @@ def score_clip(set_name: str, row: dict[str, str], t: Transcript, wall: float) -
     ref = cer_form(row["reference"])
     hyp_text, raw_text = t.text, undo_corrections(t)
     drugs = [d for d in row.get("drugs", "").split("|") if d]
-    wrong = sum(1 for c in t.corrections if cer_form(c.corrected) not in ref)  # 十 counts as the 10 of 10毫克
+    wrong = sum(1 for c in t.corrections if c.kind != "segment" and cer_form(c.corrected) not in ref)  # 十 = 10
+    for c in t.corrections:  # a re-read segment is wrong when putting the first reading back is closer
+        if c.kind == "segment" and t.text[c.offset:c.offset + len(c.corrected)] == c.corrected:
+            before = t.text[:c.offset] + c.original + t.text[c.offset + len(c.corrected):]
+            wrong += Levenshtein.distance(ref, cer_form(t.text)) > Levenshtein.distance(ref, cer_form(before))
     return ClipScore(
         set=set_name, file=row["file"], condition=row.get("condition", ""), reference=row["reference"],
         hypothesis=hyp_text, raw_hypothesis=raw_text, ref_chars=len(ref),

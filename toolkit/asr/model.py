@@ -222,3 +222,28 @@ def load_model(model: str | os.PathLike[str] | None = None, compute_type: str = 
             cls = _content_window_model(fw) if encoder_window == "content" else fw.WhisperModel
             _MODELS[spec] = cls(spec.path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
         return _MODELS[spec], spec
+
+
+def whisper_alternatives(model: Any, samples: np.ndarray, language: str | None, n: int) -> list[str]:
+    """The ``n`` best texts Whisper's beam search finds for a short stretch of audio, best first.
+
+    Used to re-read a segment whose drug name could not be recognised: every candidate is the
+    model's own hypothesis for this audio (no prompt, no hotwords), so nothing is invented. Returns
+    ``[]`` for a model that is not a faster-whisper ``WhisperModel`` (e.g. a test double).
+    """
+    if n < 2 or not hasattr(model, "feature_extractor") or not hasattr(model, "hf_tokenizer"):
+        return []
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                          language=language or "zh")
+    features = pad_or_trim(model.feature_extractor(samples.astype(np.float32)))
+    encoded = model.encode(features)
+    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    result = model.model.generate(
+        encoded, [prompt], beam_size=max(5, n), num_hypotheses=n, return_scores=True,
+        max_length=min(448, len(prompt) + 200), suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))[0]
+    return [tokenizer.decode(ids).strip() for ids in result.sequences_ids]

@@ -18,7 +18,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from toolkit.asr.audio import SAMPLE_RATE, describe, load_audio
-from toolkit.asr.correct import Lexicon, apply_matches, default_lexicon, find_corrections
+from toolkit.asr.correct import (
+    Lexicon,
+    apply_matches,
+    default_lexicon,
+    drug_mentions,
+    drug_slots,
+    find_corrections,
+)
 from toolkit.asr.guards import GuardOptions, RawSegment, check_segment, check_signal
 from toolkit.asr.normalize import normalize_text
 from toolkit.asr.records import (
@@ -72,6 +79,7 @@ class TranscribeOptions:
     max_hotword_chars: int = 80
     condition_on_previous_text: bool = False  # True lets one hallucination seed the next window
     correct: bool = True  # medical post-correction
+    alternatives: int = 5  # re-read a segment whose drug name is lost with Whisper's n best hypotheses (0: off)
     rules_dir: str | None = None  # knowledge base to correct against (None: the shipped rules/)
     guards: GuardOptions = field(default_factory=GuardOptions)
 
@@ -125,6 +133,7 @@ class _Decoder:
             "condition_on_previous_text": o.condition_on_previous_text,
             "initial_prompt": self.prompt, "hotwords": " ".join(self.hotwords) or None,
         }
+        self._audio = (samples, offset)  # for re-reading a segment (see correct())
         raw_segments, info = self.model.transcribe(samples, **kwargs)
         self.language = getattr(info, "language", o.language)
         last_text, repeats = "", 0
@@ -167,6 +176,16 @@ class _Decoder:
         for i, seg in enumerate(segments):
             if i > 0:
                 offset += len(_SEPARATOR) if _needs_separator(segments[i - 1].text) else 0
+            reread = self._reread(seg, full)
+            if reread is not None:
+                _, fixed, n = reread
+                corrections.append(Correction(
+                    original=seg.text, corrected=fixed, start=seg.start, end=seg.end, offset=offset, kind="segment",
+                    term_id=None, score=0.5,
+                    reason=f"drug name not recognised in Whisper's best reading; its hypothesis {n} names one here"))
+                out.append(seg.model_copy(update={"text": fixed}))
+                offset += len(fixed)
+                continue
             matches = find_corrections(seg.text, self.lexicon, context=full)
             shift = 0  # a correction may change the length (又美沙 → 右美沙芬): offsets are in the new text
             for m in matches:
@@ -180,6 +199,44 @@ class _Decoder:
         if corrections:
             log.info("%d medical correction(s) applied", len(corrections))
         return out, corrections
+
+    def _reread(self, seg: TranscriptSegment, context: str) -> tuple[str, str, int] | None:
+        """Another of Whisper's own hypotheses for ``seg`` when its best one loses a drug name.
+
+        Only when a strength is said with no recognisable drug before it (even after correction);
+        a hypothesis is taken only if, corrected, it names more formulary drugs without losing a
+        strength that had its drug (a strength that merely disappears does not count), passes the
+        same guards and is about as long. Returns (hypothesis, corrected hypothesis, its rank).
+        """
+        o = self.options
+        audio = getattr(self, "_audio", None)
+        if o.alternatives < 2 or audio is None or self.lexicon is None:
+            return None
+        current = apply_matches(seg.text, find_corrections(seg.text, self.lexicon, context=context))
+        named, missing = drug_slots(current, self.lexicon)
+        if not missing:
+            return None
+        samples, base = audio
+        lo = max(0, int((seg.start - base - 0.2) * SAMPLE_RATE))
+        hi = min(samples.size, int((seg.end - base + 0.2) * SAMPLE_RATE))
+        from toolkit.asr.model import whisper_alternatives
+
+        for rank, alt in enumerate(whisper_alternatives(self.model, samples[lo:hi], self.language, o.alternatives)[1:],
+                                   start=2):
+            text = normalize_text(alt)
+            if not text or abs(len(text) - len(seg.text)) > max(3, len(seg.text) // 4):
+                continue
+            raw = RawSegment(start=seg.start, end=seg.end, text=text, avg_logprob=seg.avg_logprob,
+                             no_speech_prob=seg.no_speech_prob, compression_ratio=1.0, temperature=0.0)
+            kept, warnings = check_segment(raw, o.guards, self.prompt, self.hotwords)
+            if not kept or warnings:
+                continue
+            fixed = apply_matches(kept, find_corrections(kept, self.lexicon, context=context))
+            if (drug_mentions(fixed, self.lexicon) > drug_mentions(current, self.lexicon)
+                    and drug_slots(fixed, self.lexicon)[0] >= named):  # a drug named, no strength lost
+                log.info("segment %.1f-%.1f s re-read with hypothesis %d", seg.start, seg.end, rank)
+                return kept, fixed, rank
+        return None
 
 
 _SEPARATOR = "，"
