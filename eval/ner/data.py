@@ -18,34 +18,24 @@ import random
 import re
 from pathlib import Path
 
+from toolkit.extract.evaluate import load_cmedqaner as load_cmedqaner_corpus
+
 Doc = tuple[str, list[tuple[int, int, str]]]
 
-QA_LABELS = {"disease": "disease", "symptom": "symptom", "drug": "drug", "body": "body_part"}
 PUNCT = re.compile(r"[，。；、,.;：:！!？?\s]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def load_cmedqaner(path: Path) -> list[Doc]:
-    """cMedQANER JSON lines; overlapping mentions keep the first (longest at the same start)."""
+    """cMedQANER for training: mentions whose offset does not match their text dropped, overlapping
+    mentions keep the first (longest at the same start)."""
     docs: list[Doc] = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            ents = []
-            for m in d.get("mention_data", []):
-                lab = QA_LABELS.get(m["type"])
-                if lab:
-                    s = int(m["offset"])
-                    if d["text"][s:s + len(m["mention"])] == m["mention"]:
-                        ents.append((s, s + len(m["mention"]), lab))
-            ents.sort(key=lambda x: (x[0], -(x[1] - x[0])))
-            kept: list[tuple[int, int, str]] = []
-            for e in ents:
-                if not kept or e[0] >= kept[-1][1]:
-                    kept.append(e)
-            docs.append((d["text"], kept))
+    for text, ents in load_cmedqaner_corpus(path, checked=True):
+        kept: list[tuple[int, int, str]] = []
+        for e in sorted(ents, key=lambda x: (x[0], -(x[1] - x[0]))):
+            if not kept or e[0] >= kept[-1][1]:
+                kept.append(e)
+        docs.append((text, kept))
     return docs
 
 

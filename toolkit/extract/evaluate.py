@@ -220,8 +220,12 @@ def load_ccks2019(path: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
     return docs
 
 
-def load_cmedqaner(path: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
-    """cMedQANER JSON lines: text + mention_data with string offsets."""
+def load_cmedqaner(path: Path, *, checked: bool = False) -> list[tuple[str, list[tuple[int, int, str]]]]:
+    """cMedQANER JSON lines: text + mention_data with string offsets.
+
+    ``checked``: drop mentions whose offset does not point at their text (for training; the
+    evaluation keeps the corpus as published).
+    """
     docs = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -233,7 +237,8 @@ def load_cmedqaner(path: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
                 lab = _QA_LABELS.get(m["type"])
                 if lab:
                     s = int(m["offset"])
-                    ents.append((s, s + len(m["mention"]), lab))
+                    if not checked or d["text"][s:s + len(m["mention"])] == m["mention"]:
+                        ents.append((s, s + len(m["mention"]), lab))
             docs.append((d["text"], ents))
     return docs
 
