@@ -133,6 +133,8 @@ class Lexicon:
 
     def __post_init__(self) -> None:
         self.by_text = {t.text: t for t in self.terms}
+        self.drug_names = frozenset(t.text for t in self.terms if t.kind == "drug")
+        self.drug_name_lengths = sorted({len(n) for n in self.drug_names}, reverse=True)
         self.slot_terms = [t for t in self.terms
                            if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3]
         self.form_terms = [t for t in self.terms if t.kind == "form"]
@@ -371,8 +373,8 @@ def _prefer_longer(found: tuple[tuple[float, int, float], Match], lexicon: Lexic
         hi = lo + len(sup.text)
         if lo < 0 or hi > len(seg) or all(protected[run_start + lo:run_start + hi]):
             continue
-        if seg[hi - 1] != sup.text[-1] and _VERB_AFTER_NAME.match(seg, hi - 1):
-            continue  # the 改 of 改为 is not the 钙 of 阿托伐他汀钙
+        if _swallows_verb(seg, hi, sup.text):
+            continue
         sims = [syllable_similarity(a, b) for a, b in zip(plain[lo:hi], sup.pinyin, strict=True)]
         extra = sims[:k] + sims[k + length:]
         total = sum(sims) / len(sims)
@@ -384,6 +386,12 @@ def _prefer_longer(found: tuple[tuple[float, int, float], Match], lexicon: Lexic
             best = ((round(total, 3), len(sup.text), score),
                     Match(run_start + lo, window, sup.text, sup.kind, sup.term_id, score, reason))
     return best
+
+
+def _swallows_verb(text: str, end: int, name: str) -> bool:
+    """Replacing ``text[:end]``'s tail with ``name`` would change the first character of a verb said
+    after it: 阿托把他听改为 — the 改 of 改为 is not the 钙 of 阿托伐他汀钙."""
+    return text[end - 1] != name[-1] and bool(_VERB_AFTER_NAME.match(text, end - 1))
 
 
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z",
@@ -437,9 +445,8 @@ def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tu
     same_tones = sum(1 for a, b in zip(tones, term.tones, strict=True) if a == b)
     shared = sum(1 for a, b in zip(window, term.text, strict=True) if a == b)
     chars = shared / length
-    if (term.kind == "drug" and window[-1] != term.text[-1]
-            and _VERB_AFTER_NAME.match(text, start + length - 1)):
-        return None  # 阿托把他听改为: the 改 of 改为 is not the 钙 of 阿托伐他汀钙
+    if term.kind == "drug" and _swallows_verb(text, start + length, term.text):
+        return None
     near = text[max(0, start - _CONTEXT_SPAN): start + length + _CONTEXT_SPAN]
     ctx = bool(_DRUG_CONTEXT.search(near)) if term.kind in ("drug", "form") else medical_doc
     if length == 2:
@@ -569,7 +576,6 @@ def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int) -> tupl
 
 _DIGIT_READING = str.maketrans("0123456789", "零一二三四五六七八九")  # Whisper writes 脱拉3米 for 托拉塞米
 _CUE_WORDS = ("加用", "给予", "改为", "改用", "换成", "换用", "继续", "停用", "予以", "联合")
-_CUE_FUZZY: set[tuple[str, ...]] = set()  # fuzzy pinyin of the cue words, filled on first use (pypinyin is lazy)
 _CUE_STOP = re.compile(r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|[，。、；,;]|$")
 _CUE_THRESHOLD = 0.8  # no strength to vouch for the slot: ask for a closer match
 
@@ -581,9 +587,13 @@ def _is_cue(text: str, i: int) -> bool:
         return False
     if pair in _CUE_WORDS:
         return True
-    if not _CUE_FUZZY:
-        _CUE_FUZZY.update(tuple(_fuzzy(x) for x in lazy_pinyin(w)) for w in _CUE_WORDS)
-    return tuple(_fuzzy(x) for x in lazy_pinyin(pair)) in _CUE_FUZZY
+    return tuple(_fuzzy(x) for x in lazy_pinyin(pair)) in _cue_pinyin()
+
+
+@lru_cache(maxsize=1)
+def _cue_pinyin() -> frozenset[tuple[str, ...]]:
+    """Fuzzy pinyin of the cue words (computed on first use: pypinyin is imported lazily)."""
+    return frozenset(tuple(_fuzzy(x) for x in lazy_pinyin(w)) for w in _CUE_WORDS)
 
 
 def _rank_slot(text: str, lexicon: Lexicon, protected: list[bool], run_start: int, ends: list[int],
@@ -687,14 +697,15 @@ def unresolved_drug_slots(text: str, lexicon: Lexicon) -> int:
 
 def drug_slots(text: str, lexicon: Lexicon) -> tuple[int, int]:
     """(strengths with a known drug name said before them, strengths without one)."""
-    drug_names = {t.text for t in lexicon.terms if t.kind == "drug"} | lexicon.other_drugs
+    known = (lexicon.drug_names, lexicon.other_drugs)
     count = resolved = 0
     for anchor in _SLOT_ANCHOR.finditer(text):
         if not _STRENGTH_UNIT.search(anchor.group()) and not re.search("好课|好客|好克|毫课|豪克", anchor.group()):
             continue
         a = anchor.start()
         before = text[max(0, a - 8):a]
-        if any(before[i:j] in drug_names for i in range(len(before)) for j in range(i + 2, len(before) + 1)):
+        if any(before[i:j] in names for names in known
+               for i in range(len(before)) for j in range(i + 2, len(before) + 1)):
             resolved += 1
         else:
             count += 1
@@ -703,11 +714,9 @@ def drug_slots(text: str, lexicon: Lexicon) -> tuple[int, int]:
 
 def drug_mentions(text: str, lexicon: Lexicon) -> int:
     """How many formulary drug names ``text`` spells (longest first, not overlapping)."""
-    names = {t.text for t in lexicon.terms if t.kind == "drug"}
-    lengths = sorted({len(n) for n in names}, reverse=True)
     count = i = 0
     while i < len(text):
-        step = next((n for n in lengths if text[i:i + n] in names), 0)
+        step = next((n for n in lexicon.drug_name_lengths if text[i:i + n] in lexicon.drug_names), 0)
         count += bool(step)
         i += step or 1
     return count

@@ -216,6 +216,7 @@ class _Decoder:
         named, missing = drug_slots(current, self.lexicon)
         if not missing:
             return None
+        mentioned = drug_mentions(current, self.lexicon)
         samples, base = audio
         lo = max(0, int((seg.start - base - 0.2) * SAMPLE_RATE))
         hi = min(samples.size, int((seg.end - base + 0.2) * SAMPLE_RATE))
@@ -232,7 +233,7 @@ class _Decoder:
             if not kept or warnings:
                 continue
             fixed = apply_matches(kept, find_corrections(kept, self.lexicon, context=context))
-            if (drug_mentions(fixed, self.lexicon) > drug_mentions(current, self.lexicon)
+            if (drug_mentions(fixed, self.lexicon) > mentioned
                     and drug_slots(fixed, self.lexicon)[0] >= named):  # a drug named, no strength lost
                 log.info("segment %.1f-%.1f s re-read with hypothesis %d", seg.start, seg.end, rank)
                 return kept, fixed, rank
