@@ -7,7 +7,6 @@ audit turns that into a finding so nothing passes silently.
 from __future__ import annotations
 
 import math
-
 import re
 from dataclasses import dataclass
 from functools import lru_cache
