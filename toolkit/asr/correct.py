@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -542,13 +543,15 @@ def _trailing_form_lengths(text: str, end: int, run_start: int) -> list[int]:
     return sorted(set(out))
 
 
-def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int) -> tuple[float, int]:
+def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int, *, loose: bool = False,
+                 whole: bool = False) -> tuple[float, int]:
     """Best alignment of all of ``term`` with a suffix of ``heard``: (score, characters used).
 
     Score: sum of syllable similarities minus 0.5 per dropped or added syllable; the alignment is
     anchored at the right end (the strength) and may start anywhere on the left. A syllable that
     shares nothing with the name's (西沙比利 for 莫沙必利) rules the name out, except in names of six
-    or more characters, where it counts as one of the gaps.
+    or more characters (``loose``: four or more), where it counts as one of the gaps. ``whole``:
+    the alignment must use all of ``heard``.
     """
     n, m = len(term), len(heard)
     neg = float("-inf")
@@ -563,19 +566,23 @@ def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int) -> tupl
                 sim = syllable_similarity(heard[m - j], term[n - i])
                 if sim > 0:
                     best, gaps = d[i - 1][j - 1] + sim, g[i - 1][j - 1]
-                elif n >= 6 and g[i - 1][j - 1] < max_gaps:  # a long name may have one syllable misheard
+                elif n >= (4 if loose else 6) and g[i - 1][j - 1] < max_gaps:  # a long name may have one syllable misheard
                     best, gaps = d[i - 1][j - 1] - _GAP, g[i - 1][j - 1] + 1
             if d[i - 1][j] > neg and g[i - 1][j] < max_gaps and d[i - 1][j] - _GAP > best:
                 best, gaps = d[i - 1][j] - _GAP, g[i - 1][j] + 1  # a term syllable not heard
             if j and d[i][j - 1] > neg and g[i][j - 1] < max_gaps and i > 0 and d[i][j - 1] - _GAP > best:
                 best, gaps = d[i][j - 1] - _GAP, g[i][j - 1] + 1  # an extra syllable heard
             d[i][j], g[i][j] = best, gaps
-    j_best = max(range(1, m + 1), key=lambda j: d[n][j], default=0)
+    j_best = m if whole else max(range(1, m + 1), key=lambda j: d[n][j], default=0)
     return (d[n][j_best], j_best) if j_best else (neg, 0)
 
 
-_DIGIT_READING = str.maketrans("0123456789", "零一二三四五六七八九")  # Whisper writes 脱拉3米 for 托拉塞米
-_CUE_WORDS = ("加用", "给予", "改为", "改用", "换成", "换用", "继续", "停用", "予以", "联合")
+# Whisper writes a syllable it cannot place as a digit or a Latin letter (脱拉3米 for 托拉塞米, AT落 for
+# 阿替洛尔): read each as the syllable it stands for (letters said in one syllable only)
+_LETTERS = "ABCDEGJKNOPQTUVYZ"
+_SPOKEN_AS = str.maketrans("0123456789" + _LETTERS + _LETTERS.lower(),
+                           "零一二三四五六七八九" + "阿比西迪伊吉杰开恩欧皮丘替优维歪贼" * 2)
+_CUE_WORDS = ("加用", "给予", "改为", "改用", "换成", "换用", "继续", "停用", "予以", "联合", "服用", "加服", "吸入", "口服")
 _CUE_STOP = re.compile(r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|[，。、；,;]|$")
 _CUE_THRESHOLD = 0.8  # no strength to vouch for the slot: ask for a closer match
 
@@ -597,20 +604,25 @@ def _cue_pinyin() -> frozenset[tuple[str, ...]]:
 
 
 def _rank_slot(text: str, lexicon: Lexicon, protected: list[bool], run_start: int, ends: list[int],
-               whole: bool, why: str) -> list[tuple[float, Match]]:
-    """Best window per drug ending at one of ``ends`` (``whole``: the window must start at ``run_start``)."""
+               whole: bool, why: str, loose: bool = False) -> list[tuple[float, Match]]:
+    """Best window per drug ending at one of ``ends`` (``whole``: the window must start at ``run_start``).
+
+    ``loose`` (candidates for the audio to choose from, never replaced on sound alone): a syllable
+    heard as something else counts as a gap in names of four or more characters, two gaps allowed,
+    and the first syllable need not sound alike.
+    """
     best_by_drug: dict[str | None, tuple[float, Match]] = {}
     for end in ends:
         lo = run_start if whole else max(run_start, end - 10)
         region = text[lo:end]
         if len(region) < 2 or any(protected[k] for k in range(max(lo, end - 2), end)):
             continue  # a known term already ends here (the drug was heard right)
-        heard = list(_syllables(region.translate(_DIGIT_READING))[0])
+        heard = list(_syllables(region.translate(_SPOKEN_AS))[0])
         if len(heard) != len(region):
             continue
         for term in lexicon.slot_terms:
             n = len(term.text)
-            score, used = _align_right(term.pinyin, heard, 1 if n <= 5 else 2)
+            score, used = _align_right(term.pinyin, heard, 2 if loose or n > 5 else 1, loose=loose, whole=whole)
             if used < 3 or score / n < _SLOT_THRESHOLD - _SLOT_MARGIN or (whole and used != len(region)):
                 continue
             start = end - used
@@ -619,7 +631,7 @@ def _rank_slot(text: str, lexicon: Lexicon, protected: list[bool], run_start: in
             while known < used and protected[start + known]:
                 known += 1
             if (window == term.text or any(protected[start + known:end]) or window[:known] != term.text[:known]
-                    or syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0  # starts like it
+                    or (not loose and syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0)  # starts like
                     or _SLOT_STOP_CHARS.search(window)
                     or _inside_other_drug(text, run_start, start + known, end, lexicon)):
                 continue
@@ -642,29 +654,33 @@ def _clear_winner(ranked: list[tuple[float, Match]], threshold: float) -> Match 
     return None
 
 
-def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
-                     ) -> list[tuple[tuple[float, int, float], Match]]:
-    out: list[tuple[tuple[float, int, float], Match]] = []
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """A place where a drug name is said, with the formulary drugs ranked by how they sound there."""
+
+    anchor: int  # where the strength (or how the drug is taken) starts
+    why: str
+    ranked: list[tuple[float, Match]]
+    threshold: float  # the best drug needs this mean syllable similarity to win on sound alone
+    run_start: int
+    protected_before: bool  # a known drug name ends within 8 characters of the anchor
+
+
+def _slots(text: str, lexicon: Lexicon, protected: list[bool], loose: bool = False) -> Iterator[_Slot]:
     for anchor in _SLOT_ANCHOR.finditer(text):  # the name said before a strength
         a = anchor.start()
         run_start = a
-        while run_start > 0 and (_CJK_RUN.fullmatch(text[run_start - 1]) or (
+        while run_start > 0 and (_CJK_RUN.fullmatch(text[run_start - 1]) or text[run_start - 1] in _LETTERS
+                                 or text[run_start - 1] in _LETTERS.lower() or (
                 text[run_start - 1].isascii() and text[run_start - 1].isdigit() and run_start > 1
                 and _CJK_RUN.fullmatch(text[run_start - 2]))):
             run_start -= 1
         if a - run_start < 2:
             continue
         ends = [a - trail for trail in _trailing_form_lengths(text, a, run_start)]
-        match = _clear_winner(_rank_slot(text, lexicon, protected, run_start, ends, False, "before a strength"),
-                              _SLOT_THRESHOLD)
-        drug_before = any(protected[max(run_start, a - 8):a])
-        if match is not None:
-            out.append(((match.score - 1.5, len(match.corrected), match.score), match))
-            drug_before = True
-        heard_number = _HEARD_NUMBER.get(text[a])  # the anchor's number is one homophone character
-        if heard_number and drug_before:  # 依那普利时好课: the strength is 十毫克
-            out.append(((0.0, 1, 0.75), Match(a, text[a], heard_number, "unit", None, 0.75,
-                                             f"{heard_number} heard as a homophone between a drug and its unit")))
+        yield _Slot(a, "before a strength",
+                    _rank_slot(text, lexicon, protected, run_start, ends, False, "before a strength", loose),
+                    _SLOT_THRESHOLD, run_start, any(protected[max(run_start, a - 8):a]))
     for i in range(len(text) - 1):  # the name said between a prescribing verb and how it is taken
         if not _is_cue(text, i):
             continue
@@ -676,10 +692,79 @@ def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
         if _SLOT_ANCHOR.search(text, start, end + 12) and _SLOT_ANCHOR.search(text, start, end + 12).start() <= end:
             continue  # a strength inside: handled above
         ends = [end - trail for trail in _trailing_form_lengths(text, end, start)]
-        match = _clear_winner(_rank_slot(text, lexicon, protected, start, ends, True, "after a prescribing verb"),
-                              _CUE_THRESHOLD)
+        yield _Slot(end, "after a prescribing verb",
+                    _rank_slot(text, lexicon, protected, start, ends, True, "after a prescribing verb", loose),
+                    _CUE_THRESHOLD, start, any(protected[start:end]))
+
+
+    if not loose:
+        return
+    for clause in _CLAUSE_START.finditer(text):  # a dose line that opens on the drug: 噻托溴铵吸入，每日一次
+        start = clause.end()
+        usage = _USAGE_AFTER.search(text, start + 3, start + 11)
+        if usage is None or not _SLOT_RUN.fullmatch(text, start, usage.start()):
+            continue
+        end = usage.start()
+        ends = [end - trail for trail in _trailing_form_lengths(text, end, start)]
+        yield _Slot(end, "at the start of a dose line",
+                    _rank_slot(text, lexicon, protected, start, ends, True, "at the start of a dose line", True),
+                    float("inf"), start, any(protected[start:end]))
+
+
+_CLAUSE_START = re.compile(r"(?:^|[，。；;,])")
+_USAGE_AFTER = re.compile(r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|继续服用|继续使用")
+_SLOT_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff0-9A-Za-z]+")
+
+
+def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
+                     ) -> list[tuple[tuple[float, int, float], Match]]:
+    out: list[tuple[tuple[float, int, float], Match]] = []
+    for slot in _slots(text, lexicon, protected):
+        match = _clear_winner(slot.ranked, slot.threshold)
         if match is not None:
             out.append(((match.score - 1.5, len(match.corrected), match.score), match))
+        if slot.why != "before a strength":
+            continue
+        a = slot.anchor
+        heard_number = _HEARD_NUMBER.get(text[a])  # the anchor's number is one homophone character
+        if heard_number and (match is not None or slot.protected_before):  # 依那普利时好课: the strength is 十毫克
+            out.append(((0.0, 1, 0.75), Match(a, text[a], heard_number, "unit", None, 0.75,
+                                             f"{heard_number} heard as a homophone between a drug and its unit")))
+    return out
+
+
+_LISTEN_FLOOR = 0.45  # a drug this far from the heard syllables is not worth asking the audio about
+_LISTEN_LIMIT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChoice:
+    """A drug slot that no formulary name wins by sound alone: the closest drugs, best first.
+
+    Each candidate is a :class:`Match` on ``text`` (windows may differ in length). Which one, if
+    any, was said is for the audio to tell (see ``toolkit.asr.transcribe``: Whisper's own
+    likelihood of each reading).
+    """
+
+    why: str
+    candidates: tuple[Match, ...]
+
+
+def slot_choices(text: str, lexicon: Lexicon) -> list[SlotChoice]:
+    """Drug slots in ``text`` left open by :func:`find_corrections`, with up to five candidates each.
+
+    A slot qualifies when its best drug is within reach (mean syllable similarity ≥ 0.45) but is
+    not a clear winner: below the slot's threshold, or another drug within 0.1 of it.
+    """
+    protected = _protected_spans(text, lexicon)
+    settled = {s.anchor for s in _slots(text, lexicon, protected) if _clear_winner(s.ranked, s.threshold)}
+    out = []
+    for slot in _slots(text, lexicon, protected, loose=True):
+        if slot.anchor in settled:
+            continue
+        close = [m for mean, m in slot.ranked[:_LISTEN_LIMIT] if mean >= _LISTEN_FLOOR]
+        if close:
+            out.append(SlotChoice(slot.why, tuple(close)))
     return out
 
 

@@ -247,3 +247,32 @@ def whisper_alternatives(model: Any, samples: np.ndarray, language: str | None, 
         max_length=min(448, len(prompt) + 200), suppress_blank=True,
         suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))[0]
     return [tokenizer.decode(ids).strip() for ids in result.sequences_ids]
+
+
+def whisper_text_scores(model: Any, samples: np.ndarray, texts: list[str], language: str | None) -> list[float]:
+    """Whisper's log-likelihood of each of ``texts`` as the transcript of ``samples``, in nats.
+
+    The audio is encoded once and every text is force-decoded against it (CTranslate2's
+    ``align``, the pass faster-whisper uses for word timestamps), so the scores compare readings
+    of the same audio: used to choose between drug names that sound alike on paper (头孢克洛 or
+    头孢克肟?) by what the model heard. Returns ``[]`` for a model that is not a faster-whisper
+    ``WhisperModel`` (e.g. a test double).
+    """
+    if not texts or not hasattr(model, "feature_extractor") or not hasattr(model, "hf_tokenizer"):
+        return []
+    import ctranslate2
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                          language=language or "zh")
+    features = model.feature_extractor(samples.astype(np.float32))
+    frames = features.shape[-1]
+    encoded = np.asarray(model.encode(pad_or_trim(features)))
+    batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(encoded, len(texts), axis=0)))
+    tokens = [tokenizer.encode(t) for t in texts]
+    start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    frames = min(frames, 2 * encoded.shape[1])
+    results = model.model.align(batch, start, tokens, [frames] * len(texts))
+    return [float(np.log(np.maximum(np.asarray(r.text_token_probs, dtype=np.float64), 1e-12)).sum())
+            for r in results]
