@@ -292,3 +292,28 @@ def test_no_open_slot_where_nothing_is_to_be_chosen(text):
     from toolkit.asr.correct import slot_choices
 
     assert slot_choices(text, _choice_kb()) == []
+
+
+def test_common_drugs_outside_the_formulary_take_true_homophones_only():
+    lex = _kb(fake_drug("amlodipine", "氨氯地平"))  # the shipped drugs_extra.yaml `hand` list is read too
+    fixed = apply_matches("铝碳酸镁咀嚼片，绿碳酸美按需嚼服", find_corrections("铝碳酸镁咀嚼片，绿碳酸美按需嚼服", lex))
+    assert fixed == "铝碳酸镁咀嚼片，铝碳酸镁按需嚼服"
+    (m,) = [m for m in find_corrections("阿伦令酸那70毫克每周一次", lex) if m.kind == "drug"]
+    assert (m.corrected, m.term_id) == ("阿仑膦酸钠", None)  # no formulary id to audit against
+    for text in ("尿里查到产气杆菌", "绿碳酸钙按需嚼服", "福山美每周一次"):  # microbes; a syllable off; 3 characters
+        assert [m for m in find_corrections(text, lex) if m.kind == "drug"] == [], text
+
+
+def test_a_digit_inside_a_drug_name_is_read_as_its_numeral_but_numbers_stay_as_said():
+    lex = _kb(fake_drug("metoprolol", "美托洛尔"), fake_drug("metformin", "二甲双胍"))
+    heard = "心率偏慢，每通落2减量为12.5毫克，一天2次"
+    assert apply_matches(heard, find_corrections(heard, lex)) == "心率偏慢，美托洛尔减量为12.5毫克，一天2次"
+    for text in ("2型糖尿病，每日1次", "高血压2级，一天2次"):
+        assert find_corrections(text, lex) == [], text
+
+
+def test_heart_rhythm_is_not_rewritten_as_heart_rate():
+    lex = fake_lexicon()
+    for text in ("心电图示窦性心律，心率七十次每分", "心率八十八，心律绝对不齐", "心律不齐两年"):
+        assert find_corrections(text, lex) == [], text
+    assert apply_matches("心率九十，新律不齐", find_corrections("心率九十，新律不齐", lex)) == "心率九十，心律不齐"

@@ -51,6 +51,10 @@ from toolkit.errors import KnowledgeError
 log = logging.getLogger(__name__)
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+# Chinese text with a lone digit inside or at its start (每通落2减量, 在2假伤刮): Whisper writes a syllable
+# of a name it cannot place as a digit, read below as the numeral (see _SPOKEN_AS)
+_NAME_RUN = re.compile(rf"(?:(?<![0-9.])[0-9](?=[{_CJK}]))?[{_CJK}]+(?:(?<![0-9.])[0-9](?![0-9.])[{_CJK}]*)*")
 _DRUG_CONTEXT = re.compile(
     r"毫克|克|mg|g\b|片|粒|支|单位|口服|每日|一日|每天|每晚|一次|两次|三次|服用|予以|给予|继续|停用|加用|换用|改为|"
     r"联合|用药|注射|吸入|含服|控释|缓释|肠溶|胶囊|qd|bid|tid", re.IGNORECASE)
@@ -206,14 +210,21 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
                     misspellings[alias] = generic
     for t in load_lexicon_terms(lexicon_path):
         terms.setdefault(t.text, t)
+    # common primary-care drugs outside the formulary (no id): true homophones of 4+ characters only
+    for name in load_other_drug_names(lexicon_path, part="hand"):
+        if len(name) >= 4 and name not in terms and not name.endswith("菌"):  # 双歧杆菌: microbes are talked of
+            terms[name] = make_term(name, "drug")
     others = frozenset(n for n in load_other_drug_names(lexicon_path) if n not in terms)
     return Lexicon(list(terms.values()), misspellings, version, others, frozenset(generics))
 
 
-def load_other_drug_names(lexicon_path: Path | None = None) -> list[str]:
+def load_other_drug_names(lexicon_path: Path | None = None, part: str | None = None) -> list[str]:
     """Drug names outside the formulary (``drugs_extra.yaml`` beside the ASR vocabulary), if present.
 
-    They are never corrected into a formulary drug: 呋喃唑酮 100毫克 stays 呋喃唑酮.
+    They are never corrected into a formulary drug: 呋喃唑酮 100毫克 stays 呋喃唑酮. ``part="hand"``:
+    only the common primary-care drugs written by hand for this project, which the corrector also
+    snaps true homophones to (no formulary id; 绿碳酸美 → 铝碳酸镁); the 11,000 names derived from
+    CMeKG are too many to guess between.
     """
     path = (lexicon_path or default_lexicon_path()).with_name("drugs_extra.yaml")
     if not path.is_file():
@@ -222,7 +233,8 @@ def load_other_drug_names(lexicon_path: Path | None = None) -> list[str]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise KnowledgeError([f"{path}: cannot read ({exc})"]) from exc
-    names = [n for part in data.values() if isinstance(part, list) for n in part]  # hand, derived, stems …
+    parts = [data.get(part)] if part else list(data.values())  # hand, oncology, derived, stems
+    names = [n for names in parts if isinstance(names, list) for n in names]
     return [n for n in names if isinstance(n, str) and _CJK_RUN.fullmatch(n) and len(n) >= 2]
 
 
@@ -300,9 +312,9 @@ def _find_corrections(text: str, lexicon: Lexicon, context: str | None) -> list[
                 start, alias, target.text, target.kind, target.term_id, 1.0,
                 "known misspelling in the formulary (same pinyin)")))
             start = text.find(alias, start + 1)
-    for run in _CJK_RUN.finditer(text):
+    for run in _NAME_RUN.finditer(text):
         seg = run.group()
-        plain, tones = _syllables(seg)
+        plain, tones = _syllables(seg.translate(_SPOKEN_AS))
         fz = [_fuzzy(s) for s in plain]
         for length in lexicon.lengths:
             if length > len(seg) or length < 2:
@@ -317,10 +329,13 @@ def _find_corrections(text: str, lexicon: Lexicon, context: str | None) -> list[
                     for ti in lexicon.index.get((length, p, fz[i + p]), ()):
                         counts[ti] += 1
                 best: list[tuple[tuple[float, int, float], Match]] = []
+                has_digit = any(ch.isdigit() for ch in seg[i:i + length])
                 for ti, hits in counts.items():
                     if hits < length - allowed:
                         continue
                     term = lexicon.terms[ti]
+                    if has_digit and term.kind != "drug":
+                        continue  # 2型糖尿病 is written as said: only a drug name may hold a misheard digit
                     # text that already spells a known term may only be extended, never changed
                     if any(protected[start + k] and seg[i + k] != term.text[k] for k in range(length)):
                         continue
@@ -456,9 +471,10 @@ def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tu
             ok = close == 2 and ctx
         else:
             ok = tones == term.tones and ctx and term.kind != "drug"
-    elif term.kind != "drug" or any(protected):
-        # disease, symptom and record words, and any window extending text that is already a
-        # known term: true homophones only (every syllable equal or a common confusion)
+    elif term.kind != "drug" or any(protected) or term.term_id is None:
+        # disease, symptom and record words, drugs outside the formulary, and any window extending
+        # text that is already a known term: true homophones only (every syllable equal or a common
+        # confusion)
         ok = close == length and (length > 3 or same_tones >= 2) and (shared >= 1 or ctx) and (py >= 0.9 or ctx)
     elif length == 3:
         ok = ((close == 3 and exact >= 2 and shared >= 1 and (py == 1.0 or ctx))
