@@ -10,7 +10,9 @@ on the same clips, decoded to 16 kHz before timing, after one untimed warm-up:
   ``transcribe(audio, language="zh")``;
 * ``toolkit``: :func:`toolkit.asr.transcribe` with default options (int8,
   beam 5, VAD, guards, t2s, medical correction, encoder window trimmed to the audio);
-* ``toolkit-full-window``: the same with Whisper's 30-second encoder windows.
+* ``toolkit-full-window``: the same with Whisper's 30-second encoder windows;
+* ``toolkit-text-only``: the toolkit with the corrector's audio steps off (no likelihood check of
+  drug candidates, no n-best re-read): what those steps cost.
 
 CER (same normalisation as ``clinic eval asr``: t2s, numerals as digits) is computed per
 configuration on the same clips against their refs.tsv, so "faster at equal or better CER" is
@@ -36,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIRS = (ROOT.parent / "shared" / "data" / "speech", ROOT / "eval" / "data" / "asr_medical")
-CONFIGS = ("plain-default", "plain-int8-zh", "toolkit", "toolkit-full-window")
+CONFIGS = ("plain-default", "plain-int8-zh", "toolkit", "toolkit-full-window", "toolkit-text-only")
 
 
 def _clips(dirs: list[Path]) -> list[Path]:
@@ -78,6 +80,8 @@ def child(config: str, files: list[str]) -> dict[str, object]:
         from toolkit.asr.model import load_model
 
         options = TranscribeOptions(encoder_window="full" if config == "toolkit-full-window" else "content")
+        if config == "toolkit-text-only":
+            options = TranscribeOptions(listen=False, alternatives=0)
         load_model(encoder_window=options.encoder_window)
         default_lexicon()
 

@@ -317,3 +317,15 @@ def test_heart_rhythm_is_not_rewritten_as_heart_rate():
     for text in ("心电图示窦性心律，心率七十次每分", "心率八十八，心律绝对不齐", "心律不齐两年"):
         assert find_corrections(text, lex) == [], text
     assert apply_matches("心率九十，新律不齐", find_corrections("心率九十，新律不齐", lex)) == "心率九十，心律不齐"
+
+
+def test_a_name_that_sounds_like_a_drug_near_a_dose_word_is_offered_to_the_audio():
+    from toolkit.asr.correct import slot_choices
+
+    lex = _kb(fake_drug("amlodipine", "氨氯地平"), fake_drug("clopidogrel", "氯吡格雷"))
+    heard = "氯吡格雷75毫克，每日一次，安律笔停控制血压"  # no character shared: not replaced on sound alone
+    assert [m.corrected for m in find_corrections(heard, lex) if m.kind == "drug"] == []
+    (choice,) = slot_choices(heard, lex)
+    assert choice.why == "sounds like a drug name" and [m.original for m in choice.candidates] == ["安律笔停"]
+    assert slot_choices("安律笔停了一会儿", lex) == []  # no dose word near
+    assert slot_choices("氯吡格雷75毫克，每日一次，氨氯地平控制血压", lex) == []  # heard right

@@ -193,7 +193,7 @@ def test_the_drug_whisper_finds_most_likely_is_chosen_and_said_why(monkeypatch):
     assert t.text == "急性咽炎，头孢克洛0.25克，每日三次"
     (c,) = [c for c in t.corrections if c.kind == "drug"]
     assert (c.original, c.corrected, c.term_id) == ("头包克末", "头孢克洛", "cefaclor")
-    assert "audio: 5.2 nats over the next drug" in c.reason and t.text[c.offset:c.offset + 4] == "头孢克洛"
+    assert "audio: 5.2 nats over the next drug, -10.4 nats against" in c.reason and t.text[c.offset:c.offset + 4] == "头孢克洛"
     assert t.options["listen"] is True
 
 

@@ -25,10 +25,13 @@ is replaced only when
 A drug name held in a longer one (硝酸异山梨酯 in 单硝酸异山梨酯) gives way to the
 longer name when the text around it sounds like the rest. Two different drugs
 within 0.1 of each other on one window are ambiguous (头包克过: 头孢克洛 or
-头孢克肟?) and nothing is replaced: a wrong drug name is worse than a misspelt
-one. Replacements keep the length of the window, so character offsets and
-segment timestamps stay valid. Two passes run, because one correction can give
-another its context. Every replacement is returned as a
+头孢克肟?) and nothing is replaced on sound alone: a wrong drug name is worse
+than a misspelt one. Such places are returned by :func:`slot_choices`, and the
+transcriber asks the audio which candidate, if any, was said (Whisper's own
+likelihood of each reading; see ``toolkit.asr.transcribe``). Drug slots (a name
+before a strength or after a prescribing verb) are aligned with gaps and may
+change the window's length; correction offsets follow. Two passes run, because
+one correction can give another its context. Every replacement is returned as a
 :class:`~toolkit.asr.records.Correction` with the original text; none is silent.
 """
 from __future__ import annotations
@@ -142,6 +145,8 @@ class Lexicon:
         self.drug_name_lengths = sorted({len(n) for n in self.drug_names}, reverse=True)
         self.slot_terms = [t for t in self.terms
                            if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3]
+        self.slot_term_index = frozenset(i for i, t in enumerate(self.terms)
+                                         if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3)
         self.form_terms = [t for t in self.terms if t.kind == "form"]
         self.lengths = sorted({len(t.text) for t in self.terms}, reverse=True)
         self.index: dict[tuple[int, int, str], list[int]] = defaultdict(list)
@@ -767,10 +772,14 @@ class SlotChoice:
 
 
 def slot_choices(text: str, lexicon: Lexicon) -> list[SlotChoice]:
-    """Drug slots in ``text`` left open by :func:`find_corrections`, with up to five candidates each.
+    """Places in ``text`` where a drug name was probably said but :func:`find_corrections` could not
+    settle which, with up to five candidates each (for the audio to choose, never replaced here).
 
-    A slot qualifies when its best drug is within reach (mean syllable similarity ≥ 0.45) but is
-    not a clear winner: below the slot's threshold, or another drug within 0.1 of it.
+    * a drug slot (before a strength, after a prescribing or taking verb, opening a dose line) whose
+      closest drugs are within reach (mean syllable similarity ≥ 0.5, a syllable heard as another
+      allowed in names of four or more characters) but not a clear winner on sound alone;
+    * a window near a dose word that sounds like a formulary drug name, every syllable at least
+      half heard (:func:`_near_names`).
     """
     protected = _protected_spans(text, lexicon)
     settled = {s.anchor for s in _slots(text, lexicon, protected) if _clear_winner(s.ranked, s.threshold)}
@@ -781,7 +790,70 @@ def slot_choices(text: str, lexicon: Lexicon) -> list[SlotChoice]:
         close = [m for mean, m in slot.ranked[:_LISTEN_LIMIT] if mean >= _LISTEN_FLOOR]
         if close:
             out.append(SlotChoice(slot.why, tuple(close)))
+    taken = [(m.offset, m.offset + len(m.original)) for c in out for m in c.candidates]
+    out.extend(c for c in _near_names(text, lexicon, protected)
+               if not any(m.offset < hi and lo < m.offset + len(m.original) for m in c.candidates for lo, hi in taken))
     return out
+
+
+_NEAR_FLOOR = 0.7  # every syllable at least half heard (same initial or final), most of them better
+
+
+def _near_window(text: str, lexicon: Lexicon, run_start: int, start: int, window: str, plain: tuple[str, ...],
+                 term: Term) -> list[tuple[float, Match]]:
+    n = len(window)
+    if window == term.text:
+        return []
+    sims = [syllable_similarity(a, b) for a, b in zip(plain, term.pinyin, strict=True)]
+    mean = sum(sims) / n
+    if min(sims) == 0 or mean < _NEAR_FLOOR:
+        return []
+    near = text[max(0, start - _CONTEXT_SPAN):start + n + _CONTEXT_SPAN]
+    if (not _DRUG_CONTEXT.search(near) or _SLOT_STOP_CHARS.search(window) or _swallows_verb(text, start + n, term.text)
+            or _inside_other_drug(text, run_start, start, start + n, lexicon)):
+        return []
+    chars = sum(1 for x, y in zip(window, term.text, strict=True) if x == y) / n
+    return [(mean, Match(start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
+                         f"sounds like a drug name near a dose word: pinyin {mean:.2f}"))]
+
+
+def _near_names(text: str, lexicon: Lexicon, protected: list[bool]) -> list[SlotChoice]:
+    """Windows near a dose word that sound like a formulary drug but miss :func:`find_corrections`'s
+    rules on sound alone (安律笔停 for 氨氯地平: no character shared): every syllable at least half
+    heard, mean ≥ 0.7. Overlapping windows form one choice, closest first."""
+    found: list[tuple[float, Match]] = []
+    for run in _NAME_RUN.finditer(text):
+        seg = run.group()
+        plain = _syllables(seg.translate(_SPOKEN_AS))[0]
+        if len(plain) != len(seg):
+            continue
+        fz = [_fuzzy(x) for x in plain]
+        for n in lexicon.lengths:
+            if not 3 <= n <= len(seg):
+                continue
+            for i in range(len(seg) - n + 1):
+                start = run.start() + i
+                if any(protected[start:start + n]):
+                    continue
+                hits: dict[int, int] = defaultdict(int)  # mean ≥ 0.7 with no syllable above 0.5 unless
+                for q in range(n):                       # fuzzy-equal needs 40 % of them fuzzy-equal
+                    for ti in lexicon.index.get((n, q, fz[i + q]), ()):
+                        hits[ti] += 1
+                for ti, count in hits.items():
+                    if ti not in lexicon.slot_term_index or count < 0.4 * n:
+                        continue
+                    found.extend(_near_window(text, lexicon, run.start(), start, seg[i:i + n], plain[i:i + n],
+                                              lexicon.terms[ti]))
+    clusters: list[list[tuple[float, Match]]] = []
+    for mean, m in sorted(found, key=lambda f: f[0], reverse=True):
+        for cluster in clusters:
+            best = cluster[0][1]
+            if m.offset < best.offset + len(best.original) and best.offset < m.offset + len(m.original):
+                cluster.append((mean, m))
+                break
+        else:
+            clusters.append([(mean, m)])
+    return [SlotChoice("sounds like a drug name", tuple(m for _, m in c[:_LISTEN_LIMIT])) for c in clusters]
 
 
 _STRENGTH_UNIT = re.compile(r"毫克|微克|克|单位|mg|μg|ug", re.IGNORECASE)

@@ -254,8 +254,8 @@ class _Decoder:
             c = choice.candidates[k]
             if best - runner_up < LISTEN_MARGIN or best < base - LISTEN_DEFICIT_PER_CHAR * len(c.corrected):
                 continue
-            c = replace(c, reason=f"{c.reason}; audio: {best - runner_up:.1f} nats over the next drug, "
-                                  f"{best - base:+.1f} against the text as heard")
+            lead = f"{best - runner_up:.1f} nats over the next drug" if len(ranked) > 1 else "the only candidate"
+            c = replace(c, reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard")
             matches = sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)
         return matches
 
