@@ -329,3 +329,15 @@ def test_a_name_that_sounds_like_a_drug_near_a_dose_word_is_offered_to_the_audio
     assert choice.why == "sounds like a drug name" and [m.original for m in choice.candidates] == ["安律笔停"]
     assert slot_choices("安律笔停了一会儿", lex) == []  # no dose word near
     assert slot_choices("氯吡格雷75毫克，每日一次，氨氯地平控制血压", lex) == []  # heard right
+
+
+def test_a_combination_heard_in_part_is_offered_whole():
+    from toolkit.asr.correct import slot_choices
+
+    lex = _kb(fake_drug("budesonide", "布地奈德"), fake_drug("formoterol", "福莫特罗"),
+              fake_drug("budesonide_formoterol", "布地奈德福莫特罗"))
+    (choice,) = slot_choices("布地奈德福末顿罗粉吸入剂每次两吸", lex)
+    assert choice.why == "part of a longer drug name"
+    assert [(m.original, m.corrected) for m in choice.candidates] == [("布地奈德福末顿罗", "布地奈德福莫特罗")]
+    assert slot_choices("布地奈德福莫特罗每次两吸", lex) == []  # heard whole
+    assert slot_choices("布地奈德雾化吸入，每日两次", lex) == []  # alone: nothing after it sounds like the rest

@@ -199,7 +199,7 @@ def test_the_drug_whisper_finds_most_likely_is_chosen_and_said_why(monkeypatch):
 
 @pytest.mark.parametrize(("table", "why"), [
     ({"头孢克洛": -37.6, "头孢克肟": -39.4, "heard": -22.0}, "the audio cannot tell the siblings apart"),
-    ({"头孢克洛": -80.0, "头孢克肟": -95.0, "heard": -30.0}, "no room for the name: 12.5 nats per character lost"),
+    ({"头孢克洛": -80.0, "头孢克肟": -95.0, "heard": -30.0}, "no room for the name: 50 nats lost for two characters changed"),
 ])
 def test_no_drug_is_chosen_when_the_audio_does_not_settle_it(monkeypatch, table, why):
     from toolkit.asr import model as asr_model
@@ -221,3 +221,38 @@ def test_listening_is_not_asked_when_the_name_was_heard_or_when_off(monkeypatch)
     off = transcribe(_speechlike(3.0), TranscribeOptions(listen=False),
                      model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=lex)
     assert asked == [] and off.text == HEARD
+
+
+def _lexicon(*drugs):
+    from types import SimpleNamespace
+
+    from toolkit.asr.correct import build_lexicon
+
+    return build_lexicon(SimpleNamespace(version="test+0", drugs={d.id: d for d in drugs}))
+
+
+def test_a_combination_heard_in_part_is_completed_when_the_audio_agrees(monkeypatch):
+    from tests.unit.test_asr_fakes import fake_drug
+    from toolkit.asr import model as asr_model
+
+    lex = _lexicon(fake_drug("budesonide", "布地奈德"), fake_drug("formoterol", "福莫特罗"),
+                   fake_drug("budesonide_formoterol", "布地奈德福莫特罗"))
+    heard = "支气管哮喘，布地奈德福末顿罗粉吸入剂每次两吸"
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"布地奈德福莫特罗": -73.9, "heard": -77.2}))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
+    assert t.text == "支气管哮喘，布地奈德福莫特罗粉吸入剂每次两吸"
+    (c,) = [c for c in t.corrections if c.kind == "drug"]
+    assert c.term_id == "budesonide_formoterol" and "longer drug name holding 布地奈德" in c.reason
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"布地奈德福莫特罗": -120.0, "heard": -77.2}))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
+    assert t.text == heard  # 43 nats less likely for two characters changed: not what was said
+
+
+def test_a_slot_candidate_never_replaces_a_name_the_text_corrector_already_made(monkeypatch):
+    from tests.unit.test_asr_fakes import fake_drug
+    from toolkit.asr import model as asr_model
+
+    lex = _lexicon(fake_drug("atorvastatin", "阿托伐他汀", salts=("阿托伐他汀钙",)))
+    monkeypatch.setattr(asr_model, "whisper_text_scores", lambda m, s, texts, lang: [0.0] * len(texts))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "阿托把他听改为40毫克")]), lexicon=lex)
+    assert t.text == "阿托伐他汀改为40毫克"  # not 阿托伐他汀钙40毫克: 改为 is a verb

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -771,7 +771,7 @@ class SlotChoice:
     candidates: tuple[Match, ...]
 
 
-def slot_choices(text: str, lexicon: Lexicon) -> list[SlotChoice]:
+def slot_choices(text: str, lexicon: Lexicon, named: Sequence[Match] = ()) -> list[SlotChoice]:
     """Places in ``text`` where a drug name was probably said but :func:`find_corrections` could not
     settle which, with up to five candidates each (for the audio to choose, never replaced here).
 
@@ -779,7 +779,10 @@ def slot_choices(text: str, lexicon: Lexicon) -> list[SlotChoice]:
       closest drugs are within reach (mean syllable similarity ≥ 0.5, a syllable heard as another
       allowed in names of four or more characters) but not a clear winner on sound alone;
     * a window near a dose word that sounds like a formulary drug name, every syllable at least
-      half heard (:func:`_near_names`).
+      half heard (:func:`_near_names`);
+    * a drug name heard right, or in ``named`` (corrections already made on ``text``), inside a
+      longer formulary name whose other syllables were heard loosely (:func:`_longer_names`:
+      布地奈德福末顿罗 → 布地奈德福莫特罗).
     """
     protected = _protected_spans(text, lexicon)
     settled = {s.anchor for s in _slots(text, lexicon, protected) if _clear_winner(s.ranked, s.threshold)}
@@ -790,9 +793,50 @@ def slot_choices(text: str, lexicon: Lexicon) -> list[SlotChoice]:
         close = [m for mean, m in slot.ranked[:_LISTEN_LIMIT] if mean >= _LISTEN_FLOOR]
         if close:
             out.append(SlotChoice(slot.why, tuple(close)))
-    taken = [(m.offset, m.offset + len(m.original)) for c in out for m in c.candidates]
-    out.extend(c for c in _near_names(text, lexicon, protected)
-               if not any(m.offset < hi and lo < m.offset + len(m.original) for m in c.candidates for lo, hi in taken))
+    for more in (_longer_names(text, lexicon, named), _near_names(text, lexicon, protected)):
+        taken = [(m.offset, m.offset + len(m.original)) for c in out for m in c.candidates]
+        out.extend(c for c in more if not any(m.offset < hi and lo < m.offset + len(m.original)
+                                              for m in c.candidates for lo, hi in taken))
+    return out
+
+
+def _known_drug_spans(text: str, lexicon: Lexicon, named: Sequence[Match]) -> list[tuple[int, str]]:
+    """(offset, name) of every formulary drug name spelled in ``text`` (longest first) or in ``named``."""
+    spans = [(m.offset, m.corrected) for m in named if len(m.original) == len(m.corrected)]
+    i = 0
+    while i < len(text):
+        step = next((n for n in lexicon.drug_name_lengths if text[i:i + n] in lexicon.drug_names), 0)
+        if step:
+            spans.append((i, text[i:i + step]))
+        i += step or 1
+    return spans
+
+
+def _longer_names(text: str, lexicon: Lexicon, named: Sequence[Match]) -> list[SlotChoice]:
+    """Combination and salt names heard in part: a known drug name inside a longer formulary name
+    (福莫特罗 in 布地奈德福莫特罗) whose other syllables sound like the text around it (mean ≥ 0.6, at most
+    one syllable heard as another, none in a part of one or two syllables)."""
+    out = []
+    for start, name in _known_drug_spans(text, lexicon, named):
+        term = lexicon.by_text.get(name)
+        ti = lexicon.terms.index(term) if term is not None else -1
+        for si, k in lexicon.supers.get(ti, ()):
+            sup = lexicon.terms[si]
+            lo, hi = start - k, start - k + len(sup.text)
+            if lo < 0 or hi > len(text) or not _NAME_RUN.fullmatch(text, lo, hi) or text[lo:hi] == sup.text:
+                continue
+            heard = _syllables(text[lo:hi].translate(_SPOKEN_AS))[0]
+            if len(heard) != hi - lo:
+                continue
+            extra = [syllable_similarity(heard[j], sup.pinyin[j]) for j in range(len(sup.text))
+                     if not k <= j < k + len(name)]
+            zeros = extra.count(0.0)
+            mean = sum(extra) / len(extra)
+            if mean < 0.6 or zeros > (0 if len(extra) <= 2 else 1) or _swallows_verb(text, hi, sup.text):
+                continue
+            out.append(SlotChoice("part of a longer drug name", (Match(
+                lo, text[lo:hi], sup.text, "drug", sup.term_id, round(0.6 * mean + 0.4, 3),
+                f"longer drug name holding {name}: the rest heard with pinyin {mean:.2f}"),)))
     return out
 
 

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from rapidfuzz.distance import Levenshtein
+
 from toolkit.asr.audio import SAMPLE_RATE, describe, load_audio
 from toolkit.asr.correct import (
     Lexicon,
@@ -68,9 +70,9 @@ PROMPTS = {
 # Choosing a drug name by ear (see _Decoder._listen). Set on this project's synthetic dictation
 # (eval/asr/README.md): the right drug was the most likely candidate in every slot asked, by 3.6–4.5
 # nats over a sibling when there was one (头孢克洛/头孢克肟 at 1.8 nats was a wrong order: not taken);
-# readings with the right name lost up to 9.4 nats per character to the mis-heard text.
+# readings with the right name lost up to 9.4 nats per character changed to the mis-heard text.
 LISTEN_MARGIN = 2.0  # nats the chosen drug must be more likely than the next candidate
-LISTEN_DEFICIT_PER_CHAR = 10.0  # nats per character of its name the reading may lose to the text as heard
+LISTEN_DEFICIT_PER_CHAR = 10.0  # nats per character changed the reading may lose to the text as heard
 
 
 @dataclass(frozen=True)
@@ -226,19 +228,21 @@ class _Decoder:
         For each open slot, the segment is scored with each candidate drug in place (Whisper's
         log-likelihood of the whole reading; one encoder pass per slot). The best is taken only when it beats
         the next candidate by :data:`LISTEN_MARGIN` nats and is no more than
-        :data:`LISTEN_DEFICIT_PER_CHAR` nats per character of its name less likely than the text as
-        heard: the audio must both tell the drugs apart and leave room for that name there at all.
+        :data:`LISTEN_DEFICIT_PER_CHAR` nats per character it changes (edit distance) less likely than
+        the text as heard: the audio must both tell the drugs apart and leave room for that name.
         """
         if not self.options.listen or self.lexicon is None:
             return matches
-        choices = slot_choices(seg.text, self.lexicon)
+        choices = slot_choices(seg.text, self.lexicon, [m for m in matches if m.kind == "drug"])
         samples = self._segment_audio(seg) if choices else None
         if samples is None:
             return matches
         from toolkit.asr.model import whisper_text_scores
 
         for choice in choices:
-            if any(m.kind == "drug" and _overlaps(m, c) for m in matches for c in choice.candidates):
+            extends = choice.why == "part of a longer drug name"  # may replace the name it holds
+            if any(m.kind == "drug" and _overlaps(m, c) and not (extends and _holds(c, m))
+                   for m in matches for c in choice.candidates):
                 continue  # the text corrector named a drug here already
             readings = [[m for m in matches if not _overlaps(m, c)] + [c] for c in choice.candidates]
             texts = [apply_matches(seg.text, matches)] + [apply_matches(seg.text, sorted(r, key=lambda m: m.offset))
@@ -252,7 +256,8 @@ class _Decoder:
             log.debug("drug slot %s in %r: as heard %.1f, %s", choice.why, seg.text, base,
                       ", ".join(f"{choice.candidates[i].corrected} {sc:.1f}" for sc, i in ranked))
             c = choice.candidates[k]
-            if best - runner_up < LISTEN_MARGIN or best < base - LISTEN_DEFICIT_PER_CHAR * len(c.corrected):
+            changed = Levenshtein.distance(c.original, c.corrected)
+            if best - runner_up < LISTEN_MARGIN or best < base - LISTEN_DEFICIT_PER_CHAR * changed:
                 continue
             lead = f"{best - runner_up:.1f} nats over the next drug" if len(ranked) > 1 else "the only candidate"
             c = replace(c, reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard")
@@ -299,6 +304,10 @@ class _Decoder:
 
 
 _SEPARATOR = "，"
+
+
+def _holds(a: Match, b: Match) -> bool:
+    return a.offset <= b.offset and b.offset + len(b.original) <= a.offset + len(a.original)
 
 
 def _overlaps(a: Match, b: Match) -> bool:
