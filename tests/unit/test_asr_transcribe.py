@@ -175,9 +175,10 @@ def _cephalosporins():
 
 
 def _scores(table):
-    """A stand-in for Whisper's likelihood of each reading: looked up by the drug it names."""
+    """A stand-in for Whisper's likelihood of each reading: the text as heard comes first, the others
+    are looked up by the drug they name (-1000 for any other reading, e.g. a rival from drugs_extra)."""
     def score(model, samples, texts, language):
-        return [next((v for k, v in table.items() if k in t), table["heard"]) for t in texts]
+        return [table["heard"]] + [next((v for k, v in table.items() if k in t), -1000.0) for t in texts[1:]]
     return score
 
 
@@ -256,3 +257,32 @@ def test_a_slot_candidate_never_replaces_a_name_the_text_corrector_already_made(
     monkeypatch.setattr(asr_model, "whisper_text_scores", lambda m, s, texts, lang: [0.0] * len(texts))
     t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "阿托把他听改为40毫克")]), lexicon=lex)
     assert t.text == "阿托伐他汀改为40毫克"  # not 阿托伐他汀钙40毫克: 改为 is a verb
+
+
+def test_a_drug_outside_the_formulary_that_sounds_as_close_must_lose_too(monkeypatch):
+    from tests.unit.test_asr_fakes import fake_drug
+    from toolkit.asr import model as asr_model
+
+    lex = _lexicon(fake_drug("erythromycin", "红霉素"), fake_drug("erythromycin_ointment", "红霉素软膏"))
+    lex.other_drugs = frozenset({"红霉素眼膏"})
+    heard = "内眼角红肿，抹了点红梅素眼膏，每日两次"
+    scores = {"红霉素眼膏": -75.0, "红霉素软膏": -82.1, "heard": -70.8}
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores(scores))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
+    assert "软膏" not in t.text  # the eye ointment we cannot audit is not turned into the skin one
+    scores["红霉素眼膏"] = -95.0  # the audio rules it out: the formulary name is taken
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
+    assert "红霉素软膏" in t.text
+
+
+def test_a_name_whose_first_syllable_was_heard_as_another_must_beat_the_text_heard(monkeypatch):
+    from tests.unit.test_asr_fakes import fake_drug
+    from toolkit.asr import model as asr_model
+
+    lex = _lexicon(fake_drug("mosapride", "莫沙必利"))
+    heard = "建议口服西沙比例，每日三次"  # 西沙比利 (cisapride) is not 莫沙必利
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"莫沙必利": -93.3, "heard": -68.6}))
+    assert transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex).text == heard
+    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"莫沙必利": -60.0, "heard": -68.6}))
+    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
+    assert t.text == "建议口服莫沙必利，每日三次"

@@ -40,7 +40,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -139,7 +139,25 @@ class Lexicon:
     other_drugs: frozenset[str] = frozenset()  # drug names outside the formulary: never renamed into it
     generic_names: frozenset[str] = frozenset()  # formulary generic and salt names (drug slots snap to these)
 
+    def rival_index(self) -> dict[tuple[int, int, str], list[str]]:
+        """Drug names outside the formulary (3–10 characters) by (length, position, fuzzy syllable),
+        built on first use (pinyin of ~11,000 names: about 1.6 s)."""
+        if self._rival_index is None:
+            index: dict[tuple[int, int, str], list[str]] = defaultdict(list)
+            pinyin: dict[str, tuple[str, ...]] = {}
+            for name in self.other_drugs:
+                if 3 <= len(name) <= 10:
+                    plain = _syllables(name)[0]
+                    if len(plain) == len(name):
+                        pinyin[name] = plain
+                        for q, syllable in enumerate(plain):
+                            index[(len(name), q, _fuzzy(syllable))].append(name)
+            self.rival_pinyin, self._rival_index = pinyin, dict(index)
+        return self._rival_index
+
     def __post_init__(self) -> None:
+        self._rival_index: dict[tuple[int, int, str], list[str]] | None = None
+        self.rival_pinyin: dict[str, tuple[str, ...]] = {}
         self.by_text = {t.text: t for t in self.terms}
         self.drug_names = frozenset(t.text for t in self.terms if t.kind == "drug")
         self.drug_name_lengths = sorted({len(n) for n in self.drug_names}, reverse=True)
@@ -769,6 +787,14 @@ class SlotChoice:
 
     why: str
     candidates: tuple[Match, ...]
+    rivals: tuple[Match, ...] = ()  # drug names outside the formulary that sound as close: must lose too
+
+
+def starts_alike(original: str, corrected: str) -> bool:
+    """The first syllable heard shares an initial or a final with the name's (萝 and 罗 yes, 西 and 莫 no)."""
+    heard = _syllables(original[:1].translate(_SPOKEN_AS))[0]
+    said = _syllables(corrected[:1])[0]
+    return bool(heard and said) and syllable_similarity(heard[0], said[0]) > 0
 
 
 def slot_choices(text: str, lexicon: Lexicon, named: Sequence[Match] = ()) -> list[SlotChoice]:
@@ -797,7 +823,38 @@ def slot_choices(text: str, lexicon: Lexicon, named: Sequence[Match] = ()) -> li
         taken = [(m.offset, m.offset + len(m.original)) for c in out for m in c.candidates]
         out.extend(c for c in more if not any(m.offset < hi and lo < m.offset + len(m.original)
                                               for m in c.candidates for lo, hi in taken))
-    return out
+    return [replace(c, rivals=_rivals(text, lexicon, c.candidates)) for c in out]
+
+
+_RIVAL_FLOOR = 0.6
+_RIVAL_LIMIT = 3
+
+
+def _rivals(text: str, lexicon: Lexicon, candidates: Sequence[Match]) -> tuple[Match, ...]:
+    """Known drug names outside the formulary as close in sound to a candidate's window (红梅素眼膏:
+    红霉素眼膏 as well as 红霉素软膏): readings the audio must also rule out before a formulary name is
+    taken, so that a drug we cannot audit is not turned into one we can."""
+    out: dict[tuple[int, str], tuple[float, Match]] = {}
+    for window in {(m.offset, m.original) for m in candidates}:
+        offset, original = window
+        heard = _syllables(original.translate(_SPOKEN_AS))[0]
+        n = len(heard)
+        if n != len(original):
+            continue
+        hits: dict[str, int] = defaultdict(int)
+        for q, syllable in enumerate(heard):
+            for name in lexicon.rival_index().get((n, q, _fuzzy(syllable)), ()):
+                hits[name] += 1
+        for name, count in hits.items():
+            if count < 0.4 * n or name == original:
+                continue
+            sims = [syllable_similarity(a, b) for a, b in zip(heard, lexicon.rival_pinyin[name], strict=True)]
+            mean = sum(sims) / n
+            if mean >= _RIVAL_FLOOR and (offset, name) not in out:
+                out[(offset, name)] = (mean, Match(offset, original, name, "other_drug", None, round(mean, 3),
+                                                   f"drug outside the formulary: pinyin {mean:.2f}"))
+    ranked = sorted(out.values(), key=lambda r: r[0], reverse=True)
+    return tuple(m for _, m in ranked[:_RIVAL_LIMIT])
 
 
 def _known_drug_spans(text: str, lexicon: Lexicon, named: Sequence[Match]) -> list[tuple[int, str]]:

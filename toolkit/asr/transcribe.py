@@ -29,6 +29,7 @@ from toolkit.asr.correct import (
     drug_slots,
     find_corrections,
     slot_choices,
+    starts_alike,
 )
 from toolkit.asr.guards import GuardOptions, RawSegment, check_segment, check_signal
 from toolkit.asr.normalize import normalize_text
@@ -230,6 +231,9 @@ class _Decoder:
         the next candidate by :data:`LISTEN_MARGIN` nats and is no more than
         :data:`LISTEN_DEFICIT_PER_CHAR` nats per character it changes (edit distance) less likely than
         the text as heard: the audio must both tell the drugs apart and leave room for that name.
+        Drug names outside the formulary that sound as close (the choice's ``rivals``) are scored
+        too and must lose by the same margin; a name whose first syllable was heard as something
+        else must be at least as likely as the text heard.
         """
         if not self.options.listen or self.lexicon is None:
             return matches
@@ -244,9 +248,10 @@ class _Decoder:
             if any(m.kind == "drug" and _overlaps(m, c) and not (extends and _holds(c, m))
                    for m in matches for c in choice.candidates):
                 continue  # the text corrector named a drug here already
-            readings = [[m for m in matches if not _overlaps(m, c)] + [c] for c in choice.candidates]
-            texts = [apply_matches(seg.text, matches)] + [apply_matches(seg.text, sorted(r, key=lambda m: m.offset))
-                                                          for r in readings]
+            options = [*choice.candidates, *choice.rivals]  # rivals: drugs outside the formulary, never taken
+            readings = [sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)
+                        for c in options]
+            texts = [apply_matches(seg.text, matches)] + [apply_matches(seg.text, r) for r in readings]
             scores = whisper_text_scores(self.model, samples, texts, self.language)
             if not scores:
                 return matches
@@ -254,11 +259,13 @@ class _Decoder:
             best, k = ranked[0]
             runner_up = ranked[1][0] if len(ranked) > 1 else float("-inf")
             log.debug("drug slot %s in %r: as heard %.1f, %s", choice.why, seg.text, base,
-                      ", ".join(f"{choice.candidates[i].corrected} {sc:.1f}" for sc, i in ranked))
-            c = choice.candidates[k]
+                      ", ".join(f"{options[i].corrected} {sc:.1f}" for sc, i in ranked))
+            c = options[k]
             changed = Levenshtein.distance(c.original, c.corrected)
-            if best - runner_up < LISTEN_MARGIN or best < base - LISTEN_DEFICIT_PER_CHAR * changed:
-                continue
+            if (k >= len(choice.candidates) or best - runner_up < LISTEN_MARGIN
+                    or best < base - LISTEN_DEFICIT_PER_CHAR * changed
+                    or (best < base and not starts_alike(c.original, c.corrected))):
+                continue  # a rival won, too close a call, no room for the name, or 西沙比例 ≠ 莫沙必利
             lead = f"{best - runner_up:.1f} nats over the next drug" if len(ranked) > 1 else "the only candidate"
             c = replace(c, reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard")
             matches = sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)

@@ -101,11 +101,11 @@ def transcribe_command(
 
 
 def _default_sets() -> dict[str, Path]:
+    """Real clips (../shared/data/speech) and every synthetic set under eval/data/asr_medical, when present."""
     sets = {}
-    for name, rel in (("real", "../shared/data/speech"), ("medical_synth", "eval/data/asr_medical"),
-                      ("medical_holdout", "eval/data/asr_medical/holdout"),
-                      ("medical_holdout2", "eval/data/asr_medical/holdout2")):
-        path = Path(rel)
+    medical = Path("eval/data/asr_medical")
+    for name, path in (("real", Path("../shared/data/speech")), ("medical_synth", medical),
+                       *((f"medical_{d.name}", d) for d in sorted(medical.glob("*/")) if d.is_dir())):
         if (path / "refs.tsv").is_file():
             sets[name] = path
     return sets
