@@ -279,7 +279,9 @@ def default_lexicon(rules_dir: str | None = None) -> Lexicon:
         lexicon = build_lexicon(None)
         lexicon.version = "asr_terms only (knowledge base failed to load)"
         return lexicon
-    return build_lexicon(knowledge)
+    lexicon = build_lexicon(knowledge)
+    lexicon.rival_index()  # once per process, at load rather than under the first transcript
+    return lexicon
 
 
 @dataclass(frozen=True, slots=True)
