@@ -748,8 +748,6 @@ def _slots(text: str, lexicon: Lexicon, protected: list[bool], loose: bool = Fal
         yield _Slot(end, "after a prescribing verb",
                     _rank_slot(text, lexicon, protected, start, ends, True, "after a prescribing verb", loose),
                     _CUE_THRESHOLD, start, any(protected[start:end]))
-
-
     if not loose:
         return
     for clause in _CLAUSE_START.finditer(text):  # a dose line that opens on the drug: 噻托溴铵吸入，每日一次
@@ -786,7 +784,7 @@ def _slot_candidates(text: str, lexicon: Lexicon, protected: list[bool]
     return out
 
 
-_LISTEN_FLOOR = 0.45  # a drug this far from the heard syllables is not worth asking the audio about
+_LISTEN_FLOOR = _SLOT_THRESHOLD - _SLOT_MARGIN  # farther from the heard syllables: not worth asking the audio
 _LISTEN_LIMIT = 5
 
 
@@ -950,8 +948,9 @@ def _near_names(text: str, lexicon: Lexicon, protected: list[bool]) -> list[Slot
                 start = run.start() + i
                 if any(protected[start:start + n]):
                     continue
-                hits: dict[int, int] = defaultdict(int)  # mean ≥ 0.7 with no syllable above 0.5 unless
-                for q in range(n):                       # fuzzy-equal needs 40 % of them fuzzy-equal
+                # mean ≥ 0.7 needs ≥ 40 % of the syllables fuzzy-equal (the others score ≤ 0.5)
+                hits: dict[int, int] = defaultdict(int)
+                for q in range(n):
                     for ti in lexicon.index.get((n, q, fz[i + q]), ()):
                         hits[ti] += 1
                 for ti, count in hits.items():
