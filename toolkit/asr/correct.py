@@ -39,12 +39,12 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from toolkit.errors import KnowledgeError
 
 log = logging.getLogger(__name__)
+_K = TypeVar("_K")
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
@@ -139,14 +140,13 @@ class Lexicon:
     other_drugs: frozenset[str] = frozenset()  # drug names outside the formulary: never renamed into it
     generic_names: frozenset[str] = frozenset()  # formulary generic and salt names (drug slots snap to these)
 
-    def rival_index(self) -> dict[tuple[int, int, str], list[str]]:
+    def rivals(self) -> tuple[dict[tuple[int, int, str], list[str]], dict[str, tuple[str, ...]]]:
         """Drug names outside the formulary (3–10 characters) by (length, position, fuzzy syllable),
-        built on first use and shared by lexicons with the same names (pinyin of ~11,000 names: 1.6 s)."""
-        index, self.rival_pinyin = _rival_tables(self.other_drugs)
-        return index
+        and their pinyin; built on first use and shared by lexicons with the same names (pinyin of
+        ~11,000 names: 1.6 s)."""
+        return _rival_tables(self.other_drugs)
 
     def __post_init__(self) -> None:
-        self.rival_pinyin: dict[str, tuple[str, ...]] = {}
         self.by_text = {t.text: t for t in self.terms}
         self.drug_names = frozenset(t.text for t in self.terms if t.kind == "drug")
         self.drug_name_lengths = sorted({len(n) for n in self.drug_names}, reverse=True)
@@ -169,6 +169,16 @@ class Lexicon:
             for j, u in drugs:
                 if len(u.text) > len(t.text) and t.text in u.text:
                     self.supers[i].append((j, u.text.index(t.text)))
+
+
+def _index_hits(index: Mapping[tuple[int, int, str], Iterable[_K]], fuzzy: Sequence[str]) -> dict[_K, int]:
+    """For each name indexed by (length, position, fuzzy syllable): how many of ``fuzzy``'s syllables
+    it shares at the same position, among names as long as ``fuzzy``."""
+    hits: dict[_K, int] = defaultdict(int)
+    for q, syllable in enumerate(fuzzy):
+        for key in index.get((len(fuzzy), q, syllable), ()):
+            hits[key] += 1
+    return hits
 
 
 @lru_cache(maxsize=2)
@@ -292,7 +302,7 @@ def default_lexicon(rules_dir: str | None = None) -> Lexicon:
         lexicon.version = "asr_terms only (knowledge base failed to load)"
         return lexicon
     lexicon = build_lexicon(knowledge)
-    lexicon.rival_index()  # once per process, at load rather than under the first transcript
+    lexicon.rivals()  # once per process, at load rather than under the first transcript
     return lexicon
 
 
@@ -361,10 +371,7 @@ def _find_corrections(text: str, lexicon: Lexicon, context: str | None) -> list[
                 start = run.start() + i
                 if all(protected[start:start + length]):
                     continue
-                counts: dict[int, int] = defaultdict(int)
-                for p in range(length):
-                    for ti in lexicon.index.get((length, p, fz[i + p]), ()):
-                        counts[ti] += 1
+                counts = _index_hits(lexicon.index, fz[i:i + length])
                 best: list[tuple[tuple[float, int, float], Match]] = []
                 has_digit = any(ch.isdigit() for ch in seg[i:i + length])
                 for ti, hits in counts.items():
@@ -847,20 +854,17 @@ def _rivals(text: str, lexicon: Lexicon, candidates: Sequence[Match]) -> tuple[M
     红霉素眼膏 as well as 红霉素软膏): readings the audio must also rule out before a formulary name is
     taken, so that a drug we cannot audit is not turned into one we can."""
     out: dict[tuple[int, str], tuple[float, Match]] = {}
+    index, pinyin = lexicon.rivals()
     for window in {(m.offset, m.original) for m in candidates}:
         offset, original = window
         heard = _syllables(original.translate(_SPOKEN_AS))[0]
         n = len(heard)
         if n != len(original):
             continue
-        hits: dict[str, int] = defaultdict(int)
-        for q, syllable in enumerate(heard):
-            for name in lexicon.rival_index().get((n, q, _fuzzy(syllable)), ()):
-                hits[name] += 1
-        for name, count in hits.items():
+        for name, count in _index_hits(index, [_fuzzy(x) for x in heard]).items():
             if count < 0.4 * n or name == original:
                 continue
-            sims = [syllable_similarity(a, b) for a, b in zip(heard, lexicon.rival_pinyin[name], strict=True)]
+            sims = [syllable_similarity(a, b) for a, b in zip(heard, pinyin[name], strict=True)]
             mean = sum(sims) / n
             if mean >= _RIVAL_FLOOR and (offset, name) not in out:
                 out[(offset, name)] = (mean, Match(offset, original, name, "other_drug", None, round(mean, 3),
@@ -913,21 +917,21 @@ _NEAR_FLOOR = 0.7  # every syllable at least half heard (same initial or final),
 
 
 def _near_window(text: str, lexicon: Lexicon, run_start: int, start: int, window: str, plain: tuple[str, ...],
-                 term: Term) -> list[tuple[float, Match]]:
+                 term: Term) -> tuple[float, Match] | None:
     n = len(window)
     if window == term.text:
-        return []
+        return None
     sims = [syllable_similarity(a, b) for a, b in zip(plain, term.pinyin, strict=True)]
     mean = sum(sims) / n
     if min(sims) == 0 or mean < _NEAR_FLOOR:
-        return []
+        return None
     near = text[max(0, start - _CONTEXT_SPAN):start + n + _CONTEXT_SPAN]
     if (not _DRUG_CONTEXT.search(near) or _SLOT_STOP_CHARS.search(window) or _swallows_verb(text, start + n, term.text)
             or _inside_other_drug(text, run_start, start, start + n, lexicon)):
-        return []
+        return None
     chars = sum(1 for x, y in zip(window, term.text, strict=True) if x == y) / n
-    return [(mean, Match(start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
-                         f"sounds like a drug name near a dose word: pinyin {mean:.2f}"))]
+    return mean, Match(start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
+                       f"sounds like a drug name near a dose word: pinyin {mean:.2f}")
 
 
 def _near_names(text: str, lexicon: Lexicon, protected: list[bool]) -> list[SlotChoice]:
@@ -949,15 +953,13 @@ def _near_names(text: str, lexicon: Lexicon, protected: list[bool]) -> list[Slot
                 if any(protected[start:start + n]):
                     continue
                 # mean ≥ 0.7 needs ≥ 40 % of the syllables fuzzy-equal (the others score ≤ 0.5)
-                hits: dict[int, int] = defaultdict(int)
-                for q in range(n):
-                    for ti in lexicon.index.get((n, q, fz[i + q]), ()):
-                        hits[ti] += 1
-                for ti, count in hits.items():
+                for ti, count in _index_hits(lexicon.index, fz[i:i + n]).items():
                     if ti not in lexicon.slot_term_index or count < 0.4 * n:
                         continue
-                    found.extend(_near_window(text, lexicon, run.start(), start, seg[i:i + n], plain[i:i + n],
-                                              lexicon.terms[ti]))
+                    near = _near_window(text, lexicon, run.start(), start, seg[i:i + n], plain[i:i + n],
+                                        lexicon.terms[ti])
+                    if near is not None:
+                        found.append(near)
     clusters: list[list[tuple[float, Match]]] = []
     for mean, m in sorted(found, key=lambda f: f[0], reverse=True):
         for cluster in clusters:
