@@ -224,6 +224,22 @@ def load_model(model: str | os.PathLike[str] | None = None, compute_type: str = 
         return _MODELS[spec], spec
 
 
+def _is_whisper(model: Any) -> bool:
+    """A faster-whisper ``WhisperModel`` (a test double has neither attribute)."""
+    return hasattr(model, "feature_extractor") and hasattr(model, "hf_tokenizer")
+
+
+def _encode_segment(model: Any, samples: np.ndarray, language: str | None) -> tuple[Any, Any, int]:
+    """(tokenizer, encoder output, audio frames) for a short stretch of audio, as transcribe() sees it."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                          language=language or "zh")
+    features = model.feature_extractor(samples.astype(np.float32))
+    return tokenizer, model.encode(pad_or_trim(features)), features.shape[-1]
+
+
 def whisper_alternatives(model: Any, samples: np.ndarray, language: str | None, n: int) -> list[str]:
     """The ``n`` best texts Whisper's beam search finds for a short stretch of audio, best first.
 
@@ -231,16 +247,11 @@ def whisper_alternatives(model: Any, samples: np.ndarray, language: str | None, 
     model's own hypothesis for this audio (no prompt, no hotwords), so nothing is invented. Returns
     ``[]`` for a model that is not a faster-whisper ``WhisperModel`` (e.g. a test double).
     """
-    if n < 2 or not hasattr(model, "feature_extractor") or not hasattr(model, "hf_tokenizer"):
+    if n < 2 or not _is_whisper(model):
         return []
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
 
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                          language=language or "zh")
-    features = pad_or_trim(model.feature_extractor(samples.astype(np.float32)))
-    encoded = model.encode(features)
+    tokenizer, encoded, _ = _encode_segment(model, samples, language)
     prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
     result = model.model.generate(
         encoded, [prompt], beam_size=max(5, n), num_hypotheses=n, return_scores=True,
@@ -261,17 +272,12 @@ def whisper_text_scores(model: Any, samples: np.ndarray, texts: list[str], langu
     头孢克肟?) by what the model heard. Returns ``[]`` for a model that is not a faster-whisper
     ``WhisperModel`` (e.g. a test double).
     """
-    if not texts or not hasattr(model, "feature_extractor") or not hasattr(model, "hf_tokenizer"):
+    if not texts or not _is_whisper(model):
         return []
     import ctranslate2
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
 
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                          language=language or "zh")
-    features = model.feature_extractor(samples.astype(np.float32))
-    frames = features.shape[-1]
-    encoded = np.asarray(model.encode(pad_or_trim(features)))
+    tokenizer, output, frames = _encode_segment(model, samples, language)
+    encoded = np.asarray(output)
     start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     frames = min(frames, 2 * encoded.shape[1])
     scores = []
