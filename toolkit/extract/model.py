@@ -142,15 +142,11 @@ class NerModel:
         detail = meta.get("quantization_detail") or {}
         self.batch_invariant = meta.get("quantization") is None or (
             meta.get("quantization") == "int8-static" and not detail.get("dynamic_op_types"))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = intra_op_threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        from toolkit.onnx.runtime import cpu_session
+
         # the session options the export measured F1 with (manifest ``session_options``: optimisers to disable)
-        disabled = [str(x) for x in (meta.get("session_options") or {}).get("disabled_optimizers", [])]
-        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"],
-                                             disabled_optimizers=disabled)
+        self._session = cpu_session(ort, path, intra_op_threads,
+                                    (meta.get("session_options") or {}).get("disabled_optimizers", ()))
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         self.name = f"ner-charcnn:{file_name}" + (f"@{self.revision}" if self.revision else "")

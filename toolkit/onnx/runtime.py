@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,20 @@ from toolkit.errors import InputError, require
 from .manifest import MODEL_NAME, ExportManifest
 
 log = logging.getLogger(__name__)
+
+
+def cpu_session(ort: Any, path: Path, intra_op_threads: int, disabled_optimizers: Sequence[str] = ()) -> Any:
+    """An onnxruntime CPU session as every model here runs: explicit intra-op threads, one inter-op
+    thread, sequential execution, all graph optimisations except ``disabled_optimizers`` (the
+    manifest's ``session_options``, measured at export). ``ort`` is the imported module (the caller
+    says which extra provides it)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = intra_op_threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=[str(x) for x in disabled_optimizers])
 
 
 class OnnxModel:
@@ -32,15 +47,9 @@ class OnnxModel:
         if not path.is_file():
             raise InputError("no model.onnx here; export one with `clinic export`", file=str(self.model_dir))
         self.manifest = ExportManifest.read(self.model_dir)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = intra_op_threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.intra_op_threads = intra_op_threads
-        disabled = list(self.manifest.session_options.get("disabled_optimizers", ()))
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
-                                            disabled_optimizers=disabled)
+        self.session = cpu_session(ort, path, intra_op_threads,
+                                   self.manifest.session_options.get("disabled_optimizers", ()))
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
 
