@@ -208,12 +208,17 @@ _MODELS: dict[ModelSpec, Any] = {}
 _LOCK = threading.Lock()
 
 
+def check_encoder_window(value: str, field: str = "encoder_window") -> str:
+    """``value`` if it is one of :data:`ENCODER_WINDOWS`, else an :class:`InputError` naming ``field``."""
+    if value not in ENCODER_WINDOWS:
+        raise InputError(f"unknown encoder window '{value}'; allowed: {', '.join(ENCODER_WINDOWS)}", field=field)
+    return value
+
+
 def load_model(model: str | os.PathLike[str] | None = None, compute_type: str = "int8",
                cpu_threads: int = 0, encoder_window: str = "content") -> tuple[Any, ModelSpec]:
     """The ``faster_whisper.WhisperModel`` for these settings, built once per process and reused."""
-    if encoder_window not in ENCODER_WINDOWS:
-        raise InputError(f"unknown encoder window '{encoder_window}'; allowed: {', '.join(ENCODER_WINDOWS)}",
-                         field="encoder_window")
+    check_encoder_window(encoder_window)
     spec = ModelSpec(str(resolve_model_dir(model)), compute_type, cpu_threads, encoder_window)
     with _LOCK:
         if spec not in _MODELS:

@@ -35,11 +35,9 @@ def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, cor
     except ValueError as exc:
         allowed = ", ".join(m.value for m in PromptMode)
         raise InputError(f"unknown prompt '{prompt}'; allowed: {allowed}", field="--prompt") from exc
-    from toolkit.asr.model import ENCODER_WINDOWS
+    from toolkit.asr.model import check_encoder_window
 
-    if encoder_window not in ENCODER_WINDOWS:
-        raise InputError(f"unknown encoder window '{encoder_window}'; allowed: {', '.join(ENCODER_WINDOWS)}",
-                         field="--encoder-window")
+    check_encoder_window(encoder_window, "--encoder-window")
     return TranscribeOptions(model=model, beam_size=beam_size, prompt=mode, hotwords=hotwords, correct=correct,
                              vad=vad, rules_dir=str(rules) if rules else None, encoder_window=encoder_window)
 
