@@ -233,13 +233,13 @@ def test_a_name_does_not_swallow_the_verb_after_it():
     assert apply_matches("阿托伐他听钙片20毫克", find_corrections("阿托伐他听钙片20毫克", lex)) == "阿托伐他汀钙片20毫克"
 
 
-def test_unresolved_drug_slots_count_strengths_without_a_drug_before_them():
-    from toolkit.asr.correct import unresolved_drug_slots
+def test_drug_slots_count_strengths_without_a_drug_before_them():
+    from toolkit.asr.correct import drug_slots
 
     lex = fake_lexicon()
-    assert unresolved_drug_slots("加用飞膜贝克200毫克，每日一次", lex) == 1
-    assert unresolved_drug_slots("氨氯地平片5毫克每日一次，二甲双胍0.5克", lex) == 0
-    assert unresolved_drug_slots("每次10毫升，血压150/90", lex) == 0  # not a strength
+    assert drug_slots("加用飞膜贝克200毫克，每日一次", lex)[1] == 1
+    assert drug_slots("氨氯地平片5毫克每日一次，二甲双胍0.5克", lex)[1] == 0
+    assert drug_slots("每次10毫升，血压150/90", lex)[1] == 0  # not a strength
 
 
 def test_letters_whisper_wrote_inside_a_name_are_read_as_syllables():

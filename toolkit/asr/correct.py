@@ -874,15 +874,9 @@ def _rivals(text: str, lexicon: Lexicon, candidates: Sequence[Match]) -> tuple[M
 
 
 def _known_drug_spans(text: str, lexicon: Lexicon, named: Sequence[Match]) -> list[tuple[int, str]]:
-    """(offset, name) of every formulary drug name spelled in ``text`` (longest first) or in ``named``."""
-    spans = [(m.offset, m.corrected) for m in named if len(m.original) == len(m.corrected)]
-    i = 0
-    while i < len(text):
-        step = next((n for n in lexicon.drug_name_lengths if text[i:i + n] in lexicon.drug_names), 0)
-        if step:
-            spans.append((i, text[i:i + step]))
-        i += step or 1
-    return spans
+    """(offset, name) of every formulary drug name spelled in ``text`` or in ``named``."""
+    return [*((m.offset, m.corrected) for m in named if len(m.original) == len(m.corrected)),
+            *_drug_spans(text, lexicon)]
 
 
 def _longer_names(text: str, lexicon: Lexicon, named: Sequence[Match]) -> list[SlotChoice]:
@@ -975,17 +969,13 @@ def _near_names(text: str, lexicon: Lexicon, protected: list[bool]) -> list[Slot
 _STRENGTH_UNIT = re.compile(r"毫克|微克|克|单位|mg|μg|ug", re.IGNORECASE)
 
 
-def unresolved_drug_slots(text: str, lexicon: Lexicon) -> int:
-    """Strengths in ``text`` with no known drug name said within the 8 characters before them.
+def drug_slots(text: str, lexicon: Lexicon) -> tuple[int, int]:
+    """(strengths with a known drug name said before them, strengths without one).
 
     A strength (10毫克) is nearly always said right after its drug; when no formulary or other known
-    drug name ends there, the name was mis-heard beyond correction (a dosage form may sit between).
+    drug name ends within the 8 characters before it, the name was mis-heard beyond correction (a
+    dosage form may sit between).
     """
-    return drug_slots(text, lexicon)[1]
-
-
-def drug_slots(text: str, lexicon: Lexicon) -> tuple[int, int]:
-    """(strengths with a known drug name said before them, strengths without one)."""
     known = (lexicon.drug_names, lexicon.other_drugs)
     count = resolved = 0
     for anchor in _SLOT_ANCHOR.finditer(text):
@@ -1001,11 +991,18 @@ def drug_slots(text: str, lexicon: Lexicon) -> tuple[int, int]:
     return resolved, count
 
 
-def drug_mentions(text: str, lexicon: Lexicon) -> int:
-    """How many formulary drug names ``text`` spells (longest first, not overlapping)."""
-    count = i = 0
+def _drug_spans(text: str, lexicon: Lexicon) -> list[tuple[int, str]]:
+    """(offset, name) of the formulary drug names ``text`` spells (longest first, not overlapping)."""
+    spans = []
+    i = 0
     while i < len(text):
         step = next((n for n in lexicon.drug_name_lengths if text[i:i + n] in lexicon.drug_names), 0)
-        count += bool(step)
+        if step:
+            spans.append((i, text[i:i + step]))
         i += step or 1
-    return count
+    return spans
+
+
+def drug_mentions(text: str, lexicon: Lexicon) -> int:
+    """How many formulary drug names ``text`` spells (longest first, not overlapping)."""
+    return len(_drug_spans(text, lexicon))
