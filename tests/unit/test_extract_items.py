@@ -39,6 +39,15 @@ def _items(text: str, *names: str, ids: dict[str, str] | None = None,
             for it in analysis.items]
 
 
+def _amount(item: dict[str, object]) -> object:
+    """The single amount said for the line, read as strength (规格, 的片子) or as the dose (issue 13)."""
+    if item.get("strength"):
+        return item["strength"]
+    if item.get("dose") is not None and item.get("unit") in ("mg", "g", "μg"):
+        return f"{item['dose']:g} {item['unit']}"
+    return None
+
+
 # ----------------------------------------------------------------------------- frequencies
 
 @pytest.mark.parametrize(("text", "code"), [
@@ -101,7 +110,7 @@ def test_nebulised_is_inhaled() -> None:
 def test_the_value_after_a_change_replaces_the_old_one() -> None:
     text = "处方氨氯地平原来五毫克加到十毫克每日一次"
     (item,) = _items(text, "氨氯地平")
-    assert item["strength"] == "10 mg" and item["frequency"] == "qd"
+    assert item["dose"] == 10.0 and item["unit"] == "mg" and item["frequency"] == "qd"
 
 
 def test_change_of_frequency_and_dose_from_to() -> None:
@@ -221,7 +230,7 @@ def test_a_duration_for_all_lines_covers_the_lines_said_before_it() -> None:
 
 def test_before_and_now_is_a_change() -> None:
     text = "处方氨氯地平原来五毫克现在十毫克一天一次"
-    assert [it["strength"] for it in _items(text, "氨氯地平")] == ["10 mg"]
+    assert [_amount(it) for it in _items(text, "氨氯地平")] == ["10 mg"]
 
 
 def test_a_drug_taken_for_years_does_not_open_the_plan() -> None:
@@ -308,7 +317,7 @@ def test_a_later_step_is_not_a_change_of_todays_prescription() -> None:
     text = "处方甲巯咪唑十毫克一天两次两周后减为一天一次"
     assert [it["frequency"] for it in _items(text, "甲巯咪唑")] == ["bid"]
     text = "处方氨氯地平五毫克一天一次如果血压还高再加到十毫克"
-    assert [it["strength"] for it in _items(text, "氨氯地平")] == ["5 mg"]
+    assert [_amount(it) for it in _items(text, "氨氯地平")] == ["5 mg"]
 
 
 def test_do_not_stop_is_not_a_stop() -> None:
@@ -322,3 +331,61 @@ def test_a_drug_being_taken_before_the_plan_stays_in_the_history() -> None:
     text = "头晕一周氨氯地平五毫克一天一次吃着血压还是高给他加用缬沙坦八十毫克一天一次"
     analysis = analyse(text, _drugs(text, "氨氯地平", "缬沙坦"))
     assert [it.drug for it in analysis.items] == ["缬沙坦"]
+
+
+# ----------------------------------------------------------------- issue 13: the dose is what was said
+
+
+def test_a_mass_amount_said_without_a_tablet_count_is_the_dose() -> None:
+    (item,) = _items("处方氨氯地平5毫克，每日一次", "氨氯地平")
+    assert (item["strength"], item["dose"], item["unit"], item["frequency"]) == (None, 5.0, "mg", "qd")
+
+
+def test_a_strength_with_a_tablet_count_stays_the_strength() -> None:
+    (item,) = _items("处方氨氯地平片五毫克一天一次每次一片", "氨氯地平片")
+    assert (item["strength"], item["dose"], item["unit"]) == ("5 mg", 1.0, "片")
+    (item,) = _items("处方氨氯地平五毫克的片子一天一次每次一片", "氨氯地平")
+    assert (item["strength"], item["dose"], item["unit"]) == ("5 mg", 1.0, "片")
+
+
+def test_an_amount_said_as_the_strength_is_not_made_a_dose() -> None:
+    (item,) = _items("处方氨氯地平规格五毫克一天一次", "氨氯地平")
+    assert (item["strength"], item["dose"]) == ("5 mg", None)
+    (item,) = _items("处方信必可都保160/4.5微克一天两次", "信必可都保")
+    assert item["dose"] is None and item["strength"] is not None  # a combination strength is never a dose
+
+
+def test_a_drug_said_twice_is_one_item() -> None:
+    text = "处方瑞舒伐他汀十毫克每晚一次就是可定开一个月"
+    items = _items(text, "瑞舒伐他汀", "可定", ids={"瑞舒伐他汀": "rosuvastatin", "可定": "rosuvastatin"})
+    assert [(i["drug"], i["dose"], i["frequency"], i["days"]) for i in items] == [("瑞舒伐他汀", 10.0, "qn", 30.0)]
+    text = "处方信必可都保每次一吸每天两次用完信必可要漱口"
+    items = _items(text, "信必可都保", "信必可", ids={"信必可都保": "budesonide_formoterol", "信必可": "budesonide_formoterol"})
+    assert [(i["drug"], i["dose"], i["frequency"]) for i in items] == [("信必可都保", 1.0, "bid")]
+
+
+def test_a_correction_with_the_drug_said_again_replaces_the_first_values() -> None:
+    text = "处方硝苯地平控释片三十毫克一天一次不对硝苯地平控释片六十毫克一天一次"
+    items = _items(text, "硝苯地平控释片", "硝苯地平控释片", ids={"硝苯地平控释片": "nifedipine"})
+    assert [(i["dose"], i["unit"], i["frequency"]) for i in items] == [(60.0, "mg", "qd")]
+
+
+def test_two_different_doses_of_one_drug_without_a_correction_stay_two_lines() -> None:
+    text = "处方门冬胰岛素早餐前六个单位皮下注射门冬胰岛素晚餐前八个单位皮下注射"
+    items = _items(text, "门冬胰岛素", "门冬胰岛素", ids={"门冬胰岛素": "insulin_aspart"})
+    assert [i["dose"] for i in items] == [6.0, 8.0]
+
+
+def test_a_drug_prescribed_outside_the_plan_section_is_an_item() -> None:
+    text = "老年男性头晕一周既往高血压加用依那普利十毫克每天一次缬沙坦八十毫克一天一次开一个月"
+    items = _items(text, "依那普利", "缬沙坦")
+    assert [(i["drug"], i["dose"], i["frequency"]) for i in items] == [("依那普利", 10.0, "qd"), ("缬沙坦", 80.0, "qd")]
+    # a drug being taken (no prescribing verb) stays history
+    text = "既往高血压一直吃氨氯地平五毫克一天一次"
+    assert _items(text, "氨氯地平") == []
+
+
+def test_a_misheard_dosage_form_glued_to_a_drug_is_not_a_drug_of_its_own() -> None:
+    text = "处方阿莫西林教囊0.5克，一天三次"
+    items = _items(text, "阿莫西林", ids={"阿莫西林": "amoxicillin"})
+    assert [(i["drug"], i["dose"], i["unit"], i["frequency"]) for i in items] == [("阿莫西林", 0.5, "g", "tid")]

@@ -24,6 +24,15 @@ def _items(text: str) -> list[dict[str, object]]:
             for it in extract(text).items]
 
 
+def _amount(item: dict[str, object]) -> object:
+    """The single amount said for the line, read as strength (规格, 的片子) or as the dose (issue 13)."""
+    if item.get("strength"):
+        return item["strength"]
+    if item.get("dose") is not None and item.get("unit") in ("mg", "g", "μg"):
+        return f"{item['dose']:g} {item['unit']}"
+    return None
+
+
 def _ents(text: str, label: str) -> list[str]:
     return [e.text for e in extract(text).entities if e.label.value == label]
 
@@ -43,13 +52,13 @@ def test_phrases_that_do_not_stop_the_drug(after: str) -> None:
 def test_a_drug_not_to_be_taken_again_is_not_an_item_and_does_not_end_the_plan() -> None:
     items = _items("诊断2型糖尿病低血糖症处理格列本脲不要再吃了老年人容易低血糖改成利格列汀五毫克每天一次"
                    "硝苯地平缓释片二十毫克一天两次都开四周")
-    assert [(i["drug_id"], i["strength"], i["frequency"], i["days"]) for i in items] == [
+    assert [(i["drug_id"], _amount(i), i["frequency"], i["days"]) for i in items] == [
         ("linagliptin", "5 mg", "qd", 28.0), ("nifedipine", "20 mg", "bid", 28.0)]
 
 
 def test_a_ban_said_after_a_stopped_drug_belongs_to_it() -> None:
     items = _items("诊断痛风药疹处理别嘌醇马上停以后都不能用氯雷他定十毫克每天一次")
-    assert [(i["drug_id"], i["strength"]) for i in items] == [("loratadine", "10 mg")]
+    assert [(i["drug_id"], _amount(i)) for i in items] == [("loratadine", "10 mg")]
 
 
 def test_a_ban_before_a_drug_with_no_stopped_drug_before_still_holds() -> None:
@@ -71,7 +80,7 @@ def test_the_class_word_alone_is_still_an_item() -> None:
 
 def test_a_unit_dose_is_not_given_to_a_tablet() -> None:
     items = _items("诊断2型糖尿病处理阿卡波糖五十毫克一天三次每三天加两个单位")
-    assert items[0]["drug_id"] == "acarbose" and items[0]["dose"] is None
+    assert items[0]["drug_id"] == "acarbose" and (items[0]["dose"], items[0]["unit"]) == (50.0, "mg")  # not 2 U
 
 
 def test_doses_split_over_the_day_keep_the_first_slot_when_one_slot_is_changed() -> None:
@@ -94,9 +103,9 @@ def test_the_titrated_amount_of_an_injection_is_its_dose() -> None:
     assert (items[0]["strength"], items[0]["dose"], items[0]["unit"]) == (None, 0.5, "mg")
 
 
-def test_a_titrated_tablet_keeps_its_strength() -> None:
+def test_a_titrated_tablet_takes_the_new_amount() -> None:
     items = _items("诊断2型糖尿病处理二甲双胍从五百毫克加到八百五十毫克一天两次")
-    assert (items[0]["strength"], items[0]["dose"]) == ("850 mg", None)
+    assert (items[0]["strength"], items[0]["dose"], items[0]["unit"]) == (None, 850.0, "mg")
 
 
 # ------------------------------------------------------------------ drug names
@@ -216,12 +225,12 @@ def test_an_attack_tail_belongs_to_the_diagnosis_but_not_a_stable_phase() -> Non
 
 def test_a_loading_dose_is_followed_by_the_regimen() -> None:
     items = _items("诊断急性冠脉综合征处理氯吡格雷首剂三百毫克以后每天七十五毫克")
-    assert [(i["drug_id"], i["strength"], i["frequency"]) for i in items] == [("clopidogrel", "75 mg", "qd")]
+    assert [(i["drug_id"], _amount(i), i["frequency"]) for i in items] == [("clopidogrel", "75 mg", "qd")]
 
 
 def test_without_a_loading_word_the_first_amount_stays() -> None:
     items = _items("诊断高血压处理氨氯地平五毫克以后每天一次")
-    assert (items[0]["strength"], items[0]["frequency"]) == ("5 mg", "qd")
+    assert (_amount(items[0]), items[0]["frequency"]) == ("5 mg", "qd")
 
 
 def test_every_day_before_an_amount_is_once_a_day_unless_a_weekday_schedule_replaces_it() -> None:
@@ -281,7 +290,7 @@ def test_dian_yan_is_eye_drops() -> None:
 def test_a_diluent_is_part_of_the_infusion_line() -> None:
     items = _items("诊断肺炎处理头孢曲松二克加入生理盐水一百毫升静滴每日一次")
     assert [(i["drug"], i["strength"], i["dose"], i["frequency"], i["route"]) for i in items] == [
-        ("头孢曲松", "2 g", None, "qd", "静脉滴注")]
+        ("头孢曲松", None, 2.0, "qd", "静脉滴注")]
 
 
 def test_saline_given_on_its_own_is_an_item() -> None:

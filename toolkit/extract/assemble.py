@@ -179,6 +179,7 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
             out.append(Candidate(start, m.end(), "drug", None, "rule"))
     # no dosage form said: a name right after another mention or a plan cue, followed by a strength in mass
     # units and a frequency (…痛风急性发作 依托考昔一百二十毫克每天一次)
+    drug_ends = {c.end for c in known if c.label == "drug"}
     for m in _BARE_SIG.finditer(text):
         end = m.start()
         if end in ends or any(c.start <= end < c.end for c in [*known, *out]):
@@ -195,6 +196,8 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
             start -= 1
         if _NOT_A_NAME.match(text, start, end):
             continue
+        if start in drug_ends and end - start <= 2:
+            continue  # 阿莫西林教囊0.5克: two characters glued to a drug name are its mis-heard form, not a drug
         if boundary and 2 <= end - start <= 6 and not any(c.start < end and start < c.end for c in [*known, *out]):
             out.append(Candidate(start, end, "drug", None, "rule"))
     return out
@@ -202,7 +205,7 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
 
 # the end of the previous line's sig (…一天两次鼻喷 奥洛他定滴眼液…): the next name starts here
 _SIG_END_BEFORE = re.compile(r"(?:[一两二三四]次|鼻喷|喷鼻|滴眼|滴耳|雾化|吸入|口服|含服|嚼服|皮下注射|静滴|静脉滴注)$")
-_NOT_A_NAME = re.compile(r"(?:首剂|首次|首日|负荷量|负荷剂量|维持量|剂量|单次|每次|一次)$")
+_NOT_A_NAME = re.compile(r"(?:首剂|首次|首日|负荷量|负荷剂量|维持量|剂量|单次|每次|一次|规格(?:是|为)?)$")
 _NUM_CHARS = set("零〇一二两三四五六七八九十百千点幺")
 _BARE_SIG = re.compile(rf"(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)(?=[^，。；]{{0,4}}?(?:每日|每天|一天|一日|每晚|睡前|qd|bid|tid|qn|"
                        r"QD|BID|TID|QN|必要时))")
@@ -287,6 +290,90 @@ _LOADING = re.compile(r"(?:首剂|首次|首日|负荷(?:剂)?量?|第一天|头
 _CHANGE_NOW = re.compile(r"(?:原来|以前|之前|本来)[^，。；]{1,12}?(现在|目前|从今天起|从今天开始|今天起)")
 
 
+# 规格五毫克, 五毫克规格, 五毫克的片子 / 五毫克一片的: said as the strength of the product
+_SPEC_BEFORE = re.compile(r"规格(?:是|为|：|:)?\s*$")
+_SPEC_AFTER = re.compile(r"\s*(?:的)?(?:规格|的片|的胶囊|的粒|一片的|一粒的|每片|每粒)")
+_MASS_UNITS = ("mg", "g", "μg")
+
+
+def _said_as_dose(text: str, strength: Candidate, drug_end: int) -> bool:
+    """A single mass amount said for the drug with no count of tablets is the amount per administration
+    (氨氯地平5毫克每日一次 → dose 5 mg); it stays the strength when said as 规格 or as the tablet's
+    content (五毫克的片子), or when it is a combination (160/4.5 μg) or a concentration."""
+    norm = strength.normalized or ""
+    amount, _, unit = norm.partition(" ")
+    if "/" in norm or unit not in _MASS_UNITS:
+        return False
+    try:
+        float(amount)
+    except ValueError:
+        return False
+    if _SPEC_BEFORE.search(text, max(drug_end, strength.start - 4), strength.start):
+        return False
+    return not _SPEC_AFTER.match(text, strength.end)
+
+
+# a prescribing verb right before a drug (加用依那普利, 给他开氨氯地平, 换成缬沙坦, 继续二甲双胍)
+_PRESCRIBE_BEFORE = re.compile(r"(?:加用|加上|加服|再加|开(?:点|了|上|些)?|给(?:予|他|她|你|患者|病人)?(?:开)?|予以?|换成|换用|"
+                               r"改用|改成|改为|处方|续开|继续(?:用|吃|服|打)?|带)\s*$")
+_NO_PLAN_SECTIONS = {"处理", "过敏史", "家族史"}
+
+
+@dataclass(frozen=True)
+class _Window:
+    name: str
+    start: int
+    end: int
+
+
+def _plan_windows(text: str, sections: Sequence[SectionSpan], drugs: Sequence[Candidate]) -> list[Any]:
+    """The 处理 sections, and from the first drug said after a prescribing verb with its sig outside 处理
+    (in the history, the examination, …) to the end of that section: the doctor prescribes there too."""
+    out: list[Any] = [sec for sec in sections if sec.name == "处理"]
+    for sec in sections:
+        if sec.name in _NO_PLAN_SECTIONS:
+            continue
+        sec_drugs = [d for d in drugs if sec.start <= d.start < sec.end]
+        for k, d in enumerate(sec_drugs):
+            cue = _PRESCRIBE_BEFORE.search(text, max(sec.start, d.start - 6), d.start)
+            if not cue:
+                continue
+            nxt = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
+            if V.find_frequencies(text, d.end, nxt)[0] or V.find_doses(text, d.end, nxt) \
+                    or V.find_strengths(text, d.end, nxt):
+                out.append(_Window("处理", cue.start(), sec.end))
+                break
+    return sorted(out, key=lambda w: w.start)
+
+
+def _merge_repeats(text: str, items: list[ExtractedItem]) -> list[ExtractedItem]:
+    """One drug said twice is one item: a split mention (瑞舒伐他汀十毫克…就是可定), a mention in the advice
+    (用完信必可要漱口), a repeat. A later mention after a correction (不对, 改成) replaces the values it
+    says; otherwise it only fills what the first mention left unsaid. Two mentions with different doses
+    and no correction stay two lines (the audit will ask)."""
+    out: list[ExtractedItem] = []
+    for it in items:
+        key = it.drug_id or it.drug
+        prev = next((k for k, o in enumerate(out) if (o.drug_id or o.drug) == key), None)
+        if prev is None:
+            out.append(it)
+            continue
+        first = out[prev]
+        corrected = bool(_CHANGE.search(text, first.start, it.start))
+        new = {f: getattr(it, f) for f in ("strength", "dose", "unit", "frequency", "route", "days", "note")
+               if getattr(it, f) is not None}
+        if not corrected and first.dose is not None and it.dose is not None and \
+                (first.dose, first.unit) != (it.dose, it.unit):
+            out.append(it)
+            continue
+        if not corrected:
+            new = {f: v for f, v in new.items() if getattr(first, f) is None}
+        if "dose" in new or "unit" in new:
+            new["dose"], new["unit"] = it.dose, it.unit
+        out[prev] = first.model_copy(update={**new, "end": max(first.end, it.end)})
+    return out
+
+
 def _after_last_change(cands: list[Candidate], change_end: int | None) -> list[Candidate]:
     """Keep only the values said after the last change/correction cue when there are any."""
     if change_end is None:
@@ -343,7 +430,9 @@ def _sig_for_window(text: str, start: int, end: int,
         "frequency": explicit or timing[:1],
         "route": _after_last_change(V.find_routes(text, start, end), cut),
         "duration": _after_last_change(V.find_durations(text, start, end), cut),
-        "note": V.find_notes(text, start, end),
+        # 睡前打，不对，早上打的: the timing said after a correction replaces the one before it
+        "note": V.find_notes(text, cut, end) if cut is not None and (
+            V.find_notes(text, cut, end) or any(c.start >= cut for c in timing)) else V.find_notes(text, start, end),
     }
 
 
@@ -401,9 +490,10 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
     cands.extend(vals)
     cands = _resolve_overlaps(cands)
 
-    # prescription lines: drugs inside 处理, each with the text up to the next drug
-    plan_sections = [sec for sec in sections if sec.name == "处理"]
+    # prescription lines: drugs inside 处理, each with the text up to the next drug; and drugs prescribed
+    # elsewhere (既往… 加用依那普利十毫克每天一次: the splitter left the plan inside the history)
     drugs = [c for c in cands if c.label == "drug"]
+    plan_sections = _plan_windows(text, sections, drugs)
     complaints = [(c.start, c.end) for c in cands if c.label in ("symptom", "disease")]
     sig_cands: list[Candidate] = []
     items: list[tuple[Candidate, dict[str, Any], int]] = []
@@ -485,6 +575,10 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
         if dose and dose.normalized:
             a, _, u = dose.normalized.partition(" ")
             amount, unit = float(a), u or None
+        elif strength is not None and _said_as_dose(text, strength, d.end):
+            # 氨氯地平5毫克每日一次: the amount said with no count of tablets is the dose, not the strength
+            a, _, u = (strength.normalized or "").partition(" ")
+            amount, unit, strength = float(a), u, None
         last_end = max([d.end, *(c.end for c in (strength, dose, freq, route, dur) if c)])
         built.append(ExtractedItem(
             drug=raw[d.start:d.end], drug_id=d.normalized or None,
@@ -502,7 +596,7 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
                     value: Any = float(c.normalized) if fieldname == "days" and c.normalized else c.normalized
                     built = [it if k > idx or getattr(it, fieldname) is not None
                              else it.model_copy(update={fieldname: value}) for k, it in enumerate(built)]
-    return Analysis(sections=sections, entities=entities, items=tuple(built))
+    return Analysis(sections=sections, entities=entities, items=tuple(_merge_repeats(text, built)))
 
 
 def to_sections(text: str, spans: Iterable[SectionSpan]) -> tuple[Section, ...]:

@@ -172,11 +172,17 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
         pre = text[:first]
         if pre.strip(" ，。,.;；:："):
             cc = _CC_DURATION.search(pre)
-            name = "主诉" if (starts and (len(pre.strip()) <= 12 or cc)) or (cc and cc.start() <= 20) else "现病史"
+            follow_up = _FOLLOW_UP_CC.match(pre)
+            name = "主诉" if (starts and (len(pre.strip()) <= 12 or cc)) or (cc and cc.start() <= 20) or follow_up \
+                else "现病史"
             if starts and starts[0][1] == name:
                 starts[0] = (0, name, starts[0][2])
             else:
                 starts.insert(0, (0, name, None))
+            if follow_up and not cc and len(pre[follow_up.end():].strip(" ，。,.;；:：")) >= 2 \
+                    and not (len(starts) > 1 and starts[1][1] == "现病史" and starts[1][0] <= follow_up.end()):
+                # 患者女六十五岁，血脂高复诊。近一个月…: the reason for the follow-up visit is the 主诉
+                starts.insert(1, (follow_up.end(), "现病史", None))
     starts = _split_chief_complaint(text, starts)
     out: list[SectionSpan] = []
     for k, (pos, name, cue) in enumerate(starts):
@@ -253,6 +259,8 @@ def _fallback_plan(events: list[_Event], starts: list[tuple[int, str, str | None
     return None
 
 
+# the opening sentence of a follow-up visit (血脂高复诊, 来复查, 来拿药): the 主诉 of that visit
+_FOLLOW_UP_CC = re.compile(r"[^。；]{0,24}?(?:来|前来)?(?:复诊|复查|随诊|随访|开药|拿药|取药)(?:的)?[^。；，,]{0,6}?[。；，,]")
 _CC_DURATION = re.compile(rf"(?:{NUM}|几|半)\s*(?:个)?多?(?:天|日|周|星期|月|年)(?:多|余|半)?(?![前后以来])")
 
 

@@ -1,0 +1,121 @@
+"""``clinic visit``: dictation (audio or text) → record, prescription, audit and care plan, per file.
+
+A thin shell over :func:`toolkit.visit.visit`. The contract, one JSON object per input (JSONL)::
+
+    {"id": ..., "file": ..., "status": "ok" | "flagged" | "needs_review" | "error",
+     "visit": {...Visit.contract()...} | null, "error": null | "message"}
+
+Every input gets exactly one line, in input order; a bad input never aborts the run. stdout carries
+only the format; messages go to stderr. spaCy, Whisper and the audit are imported inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+class OutputFormat(StrEnum):
+    jsonl = "jsonl"
+    json = "json"
+
+
+def _inputs(path: Path) -> list[tuple[str, dict[str, Any], str | None]]:
+    """(id, keyword arguments of visit(), error) per input of ``path``: an audio file, a text file, or a
+    .jsonl file of {"id", "text"} (one dictation a line)."""
+    from toolkit.visit import AUDIO_SUFFIXES, _read_text
+
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        if not path.is_file():
+            return [(path.stem, {}, f"file not found: {path}")]
+        return [(path.stem, {"audio": path}, None)]
+    try:
+        content = _read_text(path)
+    except Exception as exc:  # InputError: unreadable
+        return [(path.stem, {}, str(exc))]
+    if suffix != ".jsonl":
+        return [(path.stem, {"text": content}, None)]
+    out: list[tuple[str, dict[str, Any], str | None]] = []
+    for i, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            out.append((f"{path.stem}-{i}", {}, f"line {i}: not valid JSON"))
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            out.append((f"{path.stem}-{i}", {}, f"line {i}: expected an object with a string field 'text'"))
+            continue
+        header = obj.get("header") if isinstance(obj.get("header"), dict) else None
+        out.append((str(obj.get("id", f"{path.stem}-{i}")), {"text": obj["text"], "header": header}, None))
+    return out
+
+
+def _result(ident: str, file: str, kwargs: dict[str, Any], error: str | None) -> dict[str, Any]:
+    """One output line; never raises."""
+    from toolkit.errors import ToolkitError
+    from toolkit.visit import visit
+
+    if error is not None:
+        return {"id": ident, "file": file, "status": "error", "visit": None, "error": error}
+    try:
+        v = visit(id=ident, **kwargs)
+    except ToolkitError as exc:
+        return {"id": ident, "file": file, "status": "error", "visit": None, "error": str(exc)}
+    except Exception as exc:  # one bad input must not abort the run
+        return {"id": ident, "file": file, "status": "error", "visit": None,
+                "error": f"internal error: {type(exc).__name__}"}
+    return {"id": ident, "file": file, "status": v.report.status, "visit": v.contract(), "error": None}
+
+
+def visit_command(
+    files: list[Path] = typer.Argument(..., help="audio files (wav, mp3 …), text files (.txt: one dictation) "
+                                                 "or .jsonl files of {\"id\", \"text\"}"),
+    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f",
+                                     help="jsonl: one line per input; json: an indented list"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+) -> None:
+    """A dictated visit → draft record, prescription items, pre-audit and care plan, each finding and item
+    pointing back to the words (and seconds, from audio). One result per input; errors per input."""
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    failed = total = 0
+    results: list[dict[str, Any]] = []
+    try:
+        for path in files:
+            for ident, kwargs, error in _inputs(path):
+                total += 1
+                result = _result(ident, str(path), kwargs, error)
+                failed += result["status"] == "error"
+                if fmt is OutputFormat.jsonl:
+                    try:
+                        line = json.dumps(result, ensure_ascii=False)
+                        line.encode("utf-8")
+                    except UnicodeEncodeError:
+                        line = json.dumps({"id": ident.encode("utf-8", "replace").decode("utf-8"), "file": str(path),
+                                           "status": "error", "visit": None,
+                                           "error": "text or id holds a lone surrogate"}, ensure_ascii=False)
+                    out.write(line + "\n")
+                    out.flush()
+                else:
+                    results.append(result)
+        if fmt is OutputFormat.json:
+            out.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+    finally:
+        if output:
+            out.close()
+    if failed:
+        typer.echo(f"{failed} of {total} input(s) had errors (see the 'error' field)", err=True)
+    if total and failed == total:
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``visit`` to the ``clinic`` app."""
+    app.command("visit")(visit_command)
