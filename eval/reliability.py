@@ -8,7 +8,11 @@ is bounded in time and in requests.
 
 Usage:
     python eval/reliability.py [--lines 1000000] [--big-gb 2] [--load-seconds 60] [--connections 16]
-                               [--audio-hours 2] [--only files,kill,service,audio] [--no-write]
+                               [--audio-hours 2] [--only files,kill,service,audio,hostile] [--no-write]
+
+``--only hostile`` (issue 16: formula injection, an xlsx bomb, 20,000 rows under one 处方号, unchecked
+lines, decimal commas, a reappearing 处方号, JSONL and extract lines that used to abort, and the service's
+limits, decisions, Host allow-list, paging and FHIR checks) writes its own section of RELIABILITY.md.
 """
 
 from __future__ import annotations
@@ -544,6 +548,261 @@ def check_audio(work: Path, hours: float, timeout: float = 900) -> list[Check]:
     return out
 
 
+# --------------------------------------------------------------------------- (e) hostile input (issue 16)
+
+_HOSTILE_HEADER = ["处方号", "患者", "年龄", "性别", "诊断", "药品名称", "规格", "单次剂量", "剂量单位", "频次", "给药途径",
+                   "天数", "医生", "科室"]
+
+
+def _hrow(rx: str, drug: str = "苯磺酸氨氯地平片", dose: str = "5", unit: str = "mg", days: str = "28",
+          doctor: str = "王医生", dept: str = "全科") -> list[str]:
+    return [rx, "P1", "68", "男", "原发性高血压(I10)", drug, "5mg", dose, unit, "qd", "口服", days, doctor, dept]
+
+
+def _write_hostile_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(_HOSTILE_HEADER)
+        w.writerows(rows)
+    return path
+
+
+def _formula_cells(values: list[Any]) -> list[Any]:
+    def live(v: Any) -> bool:
+        if not isinstance(v, str) or not v or v[0] not in "=+-@\t\r":
+            return False
+        try:
+            float(v)
+            return False
+        except ValueError:
+            return True
+    return [v for v in values if live(v)]
+
+
+def check_hostile(work: Path) -> list[Check]:
+    """Each attack of issue 16 as a row: the input, what came back, and whether that is acceptable."""
+    from toolkit.batch import BatchOptions, run_batch
+
+    out: list[Check] = []
+    opts = BatchOptions(workers=1)
+
+    def journal(path: Path) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+    # formula injection in every report cell
+    src = _write_hostile_csv(work / "formula.csv", [
+        _hrow("=1+1", drug='=HYPERLINK("http://x/?"&A1,"click")', doctor="@SUM(A1)", dept="+cmd"),
+        _hrow("-2+3", drug="代文", dose="abc", doctor="=WEBSERVICE(\"http://x\")", dept="-1+1")])
+    run_batch(src, work / "f.csv", "csv", options=opts)
+    with (work / "f.csv").open(encoding="utf-8-sig", newline="") as fh:
+        csv_cells = [c for r in csv.reader(fh) for c in r]
+    run_batch(src, work / "f.xlsx", "xlsx", options=opts)
+    import openpyxl
+
+    wb = openpyxl.load_workbook(work / "f.xlsx")
+    xl = [c for ws in wb.worksheets for r in ws.iter_rows() for c in r]
+    live = _formula_cells(csv_cells) + _formula_cells([c.value for c in xl]) + [c for c in xl if c.data_type == "f"]
+    out.append(Check("hostile", "formula-leading cells (= + - @) in 处方号, drug, doctor, department",
+                     f"CSV + Excel, {len(wb.worksheets)} sheets, {len(xl)} cells",
+                     f"{len(live)} live formula cells; written as text with a leading '", not live))
+    # xlsx bomb: a cell at XFD1048576, in a child process capped at 2 GiB of address space
+    wbb = openpyxl.Workbook()
+    ws = wbb.active
+    ws.append(_HOSTILE_HEADER)
+    ws.append(_hrow("0001"))
+    ws["XFD1048576"] = "x"
+    bomb = work / "bomb.xlsx"
+    wbb.save(bomb)
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
+            "from toolkit.batch import run_batch, BatchOptions;"
+            f"run_batch({str(bomb)!r}, {str(work / 'bomb.jsonl')!r}, 'jsonl', options=BatchOptions(workers=1))")
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    lines = journal(work / "bomb.jsonl") if proc.returncode == 0 else []
+    ok = proc.returncode == 0 and len(lines) == 1 and lines[0]["status"] == "error"
+    out.append(Check("hostile", "xlsx with one cell at XFD1048576 (2 GiB address-space cap)",
+                     f"{bomb.stat().st_size / 1024:.1f} KB",
+                     f"exit {proc.returncode} in {time.perf_counter() - t:.1f}s; "
+                     + (f"error row: {lines[0]['error'][:90]}" if ok else proc.stderr[-120:]), ok))
+    # a big workbook: streamed (openpyxl read-only), memory bounded; the same sheet loaded whole for contrast
+    base = work / "xl_base.csv"
+    generate(base, 100_000)
+    wbx = openpyxl.Workbook(write_only=True)
+    wsx = wbx.create_sheet()
+    with base.open(encoding="utf-8") as fh:
+        for r in csv.reader(fh):
+            wsx.append(r)
+    big_xlsx = work / "big.xlsx"
+    wbx.save(big_xlsx)
+    probe = ("import sys, time; from pathlib import Path; import toolkit.batch.readers as R\n"
+             "kib = lambda k: next(int(x.split()[1]) for x in Path('/proc/self/status').read_text().splitlines()"
+             " if x.startswith(k))\n"
+             "if sys.argv[2] == 'whole': R.XLSX_IN_MEMORY_BYTES = R._IN_MEMORY_CELLS = 1 << 40\n"
+             "Path('/proc/self/clear_refs').write_text('5'); t = time.perf_counter()\n"
+             "n = sum(len(u.payload[2]) if u.kind == 'rows' else 1 for u in R.iter_units(sys.argv[1]))\n"
+             "print(n, kib('VmHWM:') // 1024, round(time.perf_counter() - t, 1))\n")
+    got = {}
+    for how in ("stream", "whole"):
+        res = subprocess.run([sys.executable, "-c", probe, str(big_xlsx), how], capture_output=True, text=True,
+                             cwd=ROOT, timeout=1800)
+        got[how] = res.stdout.split() if res.returncode == 0 else ["0", "0", "0"]
+    ok = int(got["stream"][0]) == 100_000 and int(got["stream"][1]) < int(got["whole"][1])
+    out.append(Check("hostile", "xlsx of 100,000 lines read as a stream (sheet XML over 16 MB)",
+                     f"{big_xlsx.stat().st_size / 1e6:.1f} MB",
+                     f"{got['stream'][0]} rows in {got['stream'][2]}s, peak RSS {got['stream'][1]} MiB; loaded whole "
+                     f"(calamine): {got['whole'][2]}s, {got['whole'][1]} MiB", ok))
+    # 20,000 rows under one 处方号: one error row naming the limit, the batch goes on
+    rows = [_hrow("0001")] + [_hrow("9999", drug="阿司匹林肠溶片", dose="100")] * 20_000 + [_hrow("0002")]
+    src = _write_hostile_csv(work / "one_id.csv", rows)
+    t = time.perf_counter()
+    s = run_batch(src, work / "one_id.jsonl", "jsonl", options=opts)
+    lines = journal(work / "one_id.jsonl")
+    ok = [c["status"] for c in lines] == ["ok", "error", "ok"] and "limit of 100" in (lines[1]["error"] or "")
+    out.append(Check("hostile", "20,000 rows sharing one 处方号", f"{src.stat().st_size / 1e6:.1f} MB",
+                     f"{s.rows:,} rows with a status in {time.perf_counter() - t:.1f}s; that case: "
+                     f"{(lines[1]['error'] or '')[:70] if len(lines) > 1 else '?'}", ok))
+    # lines the engine could not check, and a prescription whose only line is unreadable
+    src = _write_hostile_csv(work / "unchecked.csv", [
+        _hrow("0001", drug="某某未知药片"), _hrow("0002", dose="-5"), _hrow("0003", dose="0"), _hrow("0004", days="0"),
+        _hrow("0005", unit="kg"), _hrow("0006", dose="abc"), _hrow("0007")])
+    s = run_batch(src, work / "unchecked.html", "html", options=opts)
+    html = (work / "unchecked.html").read_text(encoding="utf-8")
+    ok = s.cases_needs_review == 5 and s.cases_error == 1 and s.cases_ok == 1 and "需人工审核 5 张" in html
+    out.append(Check("hostile", "drug not in the KB, dose −5 / 0, days 0, unit kg, unreadable only line",
+                     "7 prescriptions", f"ok {s.cases_ok}, needs_review {s.cases_needs_review}, error "
+                     f"{s.cases_error}; HTML says 需人工审核 {s.cases_needs_review} 张, 无法审核 {s.cases_error} 张", ok))
+    # decimal comma and a reappearing 处方号
+    src = _write_hostile_csv(work / "misread.csv", [
+        _hrow("0001", drug="华法林钠片", dose="2,5"), _hrow("0002", drug="华法林钠片", dose="2.5"), _hrow("0003"),
+        _hrow("0002", drug="阿司匹林肠溶片", dose="100")])
+    run_batch(src, work / "misread.jsonl", "jsonl", options=opts)
+    lines = journal(work / "misread.jsonl")
+    comma, again = lines[0], lines[3]
+    ok = (comma["status"] == "error" and "2,5" in comma["error"] and again["status"] != "ok"
+          and "第3行" in " ".join(again.get("notes", [])))
+    out.append(Check("hostile", "warfarin dose '2,5'; 处方号 0002 again after another prescription", "4 rows",
+                     f"'2,5': {comma['status']} ({(comma['error'] or '')[-60:]}); second 0002: {again['status']}, "
+                     f"note: {' '.join(again.get('notes', []))[:60]}", ok))
+    # JSONL lines that used to abort the batch
+    good = {"id": "A", "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
+            "prescription": {"items": [{"drug": "苯磺酸氨氯地平片", "dose": 5, "unit": "mg", "frequency": "qd",
+                                        "route": "口服", "days": 28}]}}
+    src = work / "hostile.jsonl"
+    src.write_text("\n".join([json.dumps(good), '{"id": "D", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+                               json.dumps(good).replace('"A"', '"\\ud800"'), json.dumps({**good, "id": "Z"})]) + "\n",
+                   encoding="utf-8")
+    proc = subprocess.run([*CLINIC, "audit", str(src), "--format", "jsonl", "-o", str(work / "h.jsonl"),
+                           "--workers", "2", "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    lines = journal(work / "h.jsonl") if (work / "h.jsonl").exists() else []
+    ok = proc.returncode == 0 and [c["status"] for c in lines] == ["ok", "error", "error", "ok"]
+    out.append(Check("hostile", "JSONL: nesting 5,000 deep, lone surrogate in an id", "4 lines",
+                     f"exit {proc.returncode}; statuses {[c['status'] for c in lines]}", ok))
+    # clinic extract: surrogate, nesting, 19,999 digits
+    src = work / "texts.jsonl"
+    src.write_text("\n".join(['{"id": "\\ud800", "text": "头痛三天"}', '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000
+                               + "}", json.dumps({"id": "n", "text": "血压" + "9" * 19_999 + "mmHg"})]) + "\n",
+                   encoding="utf-8")
+    t = time.perf_counter()
+    proc = subprocess.run([*CLINIC, "extract", str(src), "-o", str(work / "x.jsonl")], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    secs = time.perf_counter() - t
+    lines = journal(work / "x.jsonl") if (work / "x.jsonl").exists() else []
+    ok = proc.returncode == 0 and len(lines) == 3 and all(x["error"] for x in lines) and secs < 30
+    out.append(Check("hostile", "clinic extract: lone surrogate, nesting, 19,999 digits", "3 lines",
+                     f"exit {proc.returncode} in {secs:.1f}s; errors: "
+                     + "; ".join((x["error"] or "")[:40] for x in lines), ok))
+    out += _check_hostile_service(work)
+    return out
+
+
+def _check_hostile_service(work: Path) -> list[Check]:
+    import httpx
+
+    out: list[Check] = []
+    server = Server(work / "hostile.db", _free_port())
+    server.start()
+    try:
+        url = server.url
+        big = {**CASE_OK, "id": "BIG", "prescription": {"items": CASE_OK["prescription"]["items"] * 3000}}
+        body = json.dumps(big).encode()
+        health: list[float] = []
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                httpx.get(url + "/healthz", timeout=30)
+                health.append(time.perf_counter() - t0)
+                time.sleep(0.01)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        t = time.perf_counter()
+        r = httpx.post(url + "/v1/audit", content=body, headers={"content-type": "application/json"}, timeout=120)
+        secs = time.perf_counter() - t
+        done.set()
+        poller.join()
+        worst = max(health, default=0) * 1000
+        ok = r.status_code == 422 and "limit of 100" in r.text and secs < 5 and worst < 1000
+        out.append(Check("hostile", "POST /v1/audit with 3,000 items; /healthz polled meanwhile",
+                         f"{len(body) / 1024:.0f} KB", f"{r.status_code} in {secs:.2f}s "
+                         f"({r.json()['detail'][0]['msg'][:60]}); slowest /healthz {worst:.0f} ms", ok))
+        # 20 concurrent conflicting decisions on one audit
+        audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
+        codes: list[int] = []
+        lock = threading.Lock()
+
+        def decide(n: int) -> None:
+            body = {"decision": ("pass", "return")[n % 2], "pharmacist": f"药师{n}", "reason": "并发测试"}
+            c = httpx.post(f"{url}/v1/audits/{audit_id}/decisions", json=body, timeout=60).status_code
+            with lock:
+                codes.append(c)
+
+        threads = [threading.Thread(target=decide, args=(n,)) for n in range(20)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        stored = httpx.get(f"{url}/v1/audits/{audit_id}/decisions", timeout=30).json()["decisions"]
+        ok = sorted(codes) == [201] + [409] * 19 and len(stored) == 1
+        out.append(Check("hostile", "20 concurrent conflicting decisions on one audit", "20 requests",
+                         f"{codes.count(201)} × 201, {codes.count(409)} × 409; {len(stored)} stored", ok))
+        # a retry after a lost reply (same Idempotency-Key)
+        audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
+        body = {"decision": "return", "pharmacist": "药师甲", "reason": "请核对肾功能"}
+        key = {"Idempotency-Key": "reliability-retry-1"}
+        first = httpx.post(f"{url}/v1/audits/{audit_id}/decisions", json=body, headers=key, timeout=30)
+        retry = httpx.post(f"{url}/v1/audits/{audit_id}/decisions", json=body, headers=key, timeout=30)
+        stored = httpx.get(f"{url}/v1/audits/{audit_id}/decisions", timeout=30).json()["decisions"]
+        ok = first.status_code == 201 and retry.status_code == 200 and len(stored) == 1
+        out.append(Check("hostile", "decision retried with the same Idempotency-Key", "2 requests",
+                         f"{first.status_code} then {retry.status_code}; {len(stored)} stored", ok))
+        # a pass of a block finding without a reason; DNS rebinding; a huge offset; two patients in FHIR
+        audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
+        no_reason = httpx.post(f"{url}/v1/audits/{audit_id}/decisions", json={"decision": "pass",
+                                                                             "pharmacist": "药师甲"}, timeout=30)
+        rebound = httpx.get(url + "/v1/review-queue", headers={"Host": "attacker.example"}, timeout=30)
+        offset = httpx.get(url + "/v1/review-queue?offset=99999999999999999999", timeout=30)
+
+        def mr(mid: str, subject: str) -> dict[str, Any]:
+            return {"resource": {"resourceType": "MedicationRequest", "id": mid, "status": "draft", "intent": "order",
+                                 "subject": {"reference": subject}, "medicationCodeableConcept": {"text": "缬沙坦胶囊"},
+                                 "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 80,
+                                                                                          "unit": "mg"}}]}]}}
+
+        fhir = httpx.post(url + "/v1/fhir/audit", json={"resourceType": "Bundle", "type": "collection", "entry": [
+            mr("a", "Patient/p1"), mr("b", "Patient/p2")]}, timeout=30)
+        ok = (no_reason.status_code == 422 and rebound.status_code == 421 and offset.status_code == 400
+              and fhir.status_code == 422)
+        out.append(Check("hostile", "pass a 拦截 without reason / Host: attacker.example / offset=10^20 / "
+                         "FHIR Bundle for two patients", "4 requests",
+                         f"{no_reason.status_code} / {rebound.status_code} / {offset.status_code} / {fhir.status_code}",
+                         ok))
+    finally:
+        server.kill()
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 def write_markdown(checks: list[Check], path: Path, command: str, seconds: float, notes: list[str]) -> None:
@@ -564,6 +823,28 @@ def write_markdown(checks: list[Check], path: Path, command: str, seconds: float
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+_SECTION_START, _SECTION_END = "<!-- hostile:start -->", "<!-- hostile:end -->"
+
+
+def write_section(checks: list[Check], path: Path, command: str, seconds: float) -> None:
+    """Write (or replace) the hostile-input section of RELIABILITY.md, keeping the rest of the file."""
+    lines = [_SECTION_START, "", "## Hostile and broken input (issue 16)", "",
+             f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min "
+             f"({os.cpu_count()} cores, shared with other jobs).", "",
+             "| area | check | size | result | pass |", "|---|---|---|---|---|"]
+    for c in checks:
+        lines.append(f"| {c.area} | {c.check} | {c.size} | {c.result.replace('|', '/')} | {'yes' if c.ok else '**NO**'} |")
+    lines += ["", _SECTION_END]
+    section = "\n".join(lines)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Reliability, measured\n"
+    if _SECTION_START in text and _SECTION_END in text:
+        head, rest = text.split(_SECTION_START, 1)
+        text = head + section + rest.split(_SECTION_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines for the kill/resume run")
@@ -574,7 +855,7 @@ def main() -> None:
     ap.add_argument("--load-seconds", type=float, default=60)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--audio-hours", type=float, default=2.0)
-    ap.add_argument("--only", default="files,kill,service,audio")
+    ap.add_argument("--only", default="files,kill,service,audio,hostile")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--note", action="append", default=[], help="a note for the table (e.g. what was scaled)")
     args = ap.parse_args()
@@ -592,11 +873,16 @@ def main() -> None:
             checks += check_service(work, args.load_seconds, args.connections)
         if "audio" in only:
             checks += check_audio(work, args.audio_hours)
+        if "hostile" in only:
+            checks += check_hostile(work)
     seconds = time.perf_counter() - start
     _print(checks)
     if not args.no_write:
         cmd = "python eval/reliability.py " + " ".join(sys.argv[1:])
-        write_markdown(checks, ROOT / "eval" / "RELIABILITY.md", cmd.strip(), seconds, args.note)
+        if only == {"hostile"}:  # its own section: the other rows keep the run that measured them
+            write_section(checks, ROOT / "eval" / "RELIABILITY.md", cmd.strip(), seconds)
+        else:
+            write_markdown(checks, ROOT / "eval" / "RELIABILITY.md", cmd.strip(), seconds, args.note)
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 

@@ -162,6 +162,7 @@ class PrescriptionItem(_Record):
     """One drug line as written by the prescriber (raw text, not yet normalised)."""
 
     drug: str
+    code: str | None = Field(default=None, description="药品编码: the clinic's catalogue code (药品字典配对)")
     strength: str | None = None
     dose: float | None = None
     unit: str | None = None
@@ -249,15 +250,19 @@ class Provenance(_Record):
 
 
 class AuditReport(_Record):
-    """The audit of one case: status ``ok`` (nothing above info), ``flagged`` or ``error``."""
+    """The audit of one case: status ``ok`` (nothing above info), ``flagged``, ``needs_review`` (a line
+    the engine could not check: 需人工审核) or ``error``."""
 
     id: str
-    status: Literal["ok", "flagged", "error"]
+    status: Literal["ok", "flagged", "needs_review", "error"]
     findings: tuple[Finding, ...] = ()
     error: str | None = None
     provenance: Provenance | None = None
     risk: float | None = Field(default=None, ge=0, le=1,
                                description="learned reviewer: probability a pharmacist returns it (model only)")
+    coverage: tuple[Literal["full", "class", "none"], ...] = Field(
+        default=(), description="per prescription item, in order: which checks ran for it — full (every check), "
+                                "class (class rules and population notes, no dose checks) or none (not covered)")
 
     @property
     def max_severity(self) -> Severity | None:

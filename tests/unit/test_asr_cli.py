@@ -37,7 +37,7 @@ def test_jsonl_one_line_per_file_with_errors_per_file(app, tmp_path):
     out = tmp_path / "out.jsonl"
     good, bad = FIXTURES / "tone440_44k_stereo.mp3", FIXTURES / "corrupt.wav"
     result = CliRunner().invoke(app, ["transcribe", str(good), str(bad), "--format", "jsonl", "-o", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # every file has its line; one failed: input error (README)
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert [x["file"] for x in lines] == [str(good), str(bad)]
     assert all(list(x) == ["file", "text", "segments", "corrections", "warnings", "error"] for x in lines)
@@ -48,7 +48,7 @@ def test_jsonl_one_line_per_file_with_errors_per_file(app, tmp_path):
 
 def test_all_files_failing_exits_nonzero(app):
     result = CliRunner().invoke(app, ["transcribe", str(FIXTURES / "corrupt.wav")])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
 
 
 def test_unknown_prompt_is_rejected(app):

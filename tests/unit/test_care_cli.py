@@ -12,8 +12,8 @@ from toolkit.care.evaluate import evaluate_care
 from toolkit.cli.main import app
 from toolkit.errors import InputError
 
-CONTRACT = {"id", "status", "conditions", "follow_up", "referral", "screening_due", "guidance", "references",
-            "notes", "error", "kb_version"}
+CONTRACT = {"id", "status", "conditions", "follow_up", "referral", "screening_due", "guidance", "reminders",
+            "references", "notes", "error", "kb_version"}
 LABELLED = Path(__file__).parents[2] / "eval" / "data" / "care_cases.jsonl"
 
 GOOD = {"id": "v1", "visit_date": "2026-03-01", "vitals": {"sbp": 186, "dbp": 100},
@@ -46,7 +46,7 @@ def test_care_writes_one_contract_line_per_row_and_error_rows(tmp_path: Path):
     assert rows[1]["status"] == "error" and "not valid JSON" in rows[1]["error"]
     assert rows[2]["status"] == "error" and "patient.age" in rows[2]["error"]
     assert rows[3]["status"] == "ok" and rows[3]["conditions"][0]["control"] == "unknown"
-    assert "4 visit(s) assessed, 2 error row(s)" in result.output
+    assert "已评估 4 次就诊，其中 2 行无法评估（错误）" in result.output
 
 
 def test_care_json_format_and_record_fields(tmp_path: Path):

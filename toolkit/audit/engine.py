@@ -44,6 +44,7 @@ def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOpt
     ctx = AuditContext(case=case, kb=kb, items=items)
     for check in CHECKS:
         check(ctx)
+    unchecked = unchecked_items(ctx)
     model, risk = None, None
     if options.reviewer:
         from .reviewer import get_reviewer  # onnxruntime is loaded only when the model is asked for
@@ -57,11 +58,34 @@ def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOpt
     flagged = any(f.severity is not Severity.INFO for f in findings)
     return AuditReport(
         id=case.id,
-        status="flagged" if flagged else "ok",
+        status="flagged" if flagged else "needs_review" if unchecked else "ok",
         findings=tuple(findings),
         provenance=provenance(kb, model),
         risk=risk,
+        coverage=tuple(r.coverage for r in items),
     )
+
+
+def unchecked_items(ctx: AuditContext) -> list[int]:
+    """Items the engine could not check, so the case is ``needs_review`` (需人工审核), never ``ok``.
+
+    Read from the resolution, not from the findings (a local rule set may disable RX-FMT-007/008 and
+    ``min_severity`` may drop them from the report, but the line is still unchecked): a drug the
+    knowledge base does not cover, a dose that could not be checked (dose ≤ 0, a unit that is not a
+    dose such as "kg", a strength that cannot be converted), or days / quantity ≤ 0. Days and quantity
+    ≤ 0 have no check of their own, so they are reported here through RX-FMT-008 with the reason.
+    """
+    out = []
+    for r in ctx.items:
+        impossible = [f"{label}{value:g}不是正数" for label, value in (("用药天数", r.item.days),
+                                                                   ("数量", r.item.quantity))
+                      if value is not None and value <= 0]
+        for reason in impossible:
+            ctx.add(ctx.kb.check("RX-FMT-008"), drugs=[r.name], items=[r.index], drug=r.name,
+                    evidence={"reason": reason, "days": r.item.days, "quantity": r.item.quantity})
+        if r.drug is None or r.dose_problem or impossible:
+            out.append(r.index)
+    return out
 
 
 _PROVENANCE: dict[tuple[int, str | None], Provenance] = {}

@@ -86,6 +86,7 @@ class SparkSummary:
     parquet: Path
     report: Path | None
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase, for tuning
+    rows_needs_review: int = 0  # audited rows the engine could not check (需人工审核)
 
     @property
     def rows_per_second(self) -> float:
@@ -369,7 +370,8 @@ def run_spark(input_path: str | Path | None, output_dir: str | Path, fmt: str = 
     log.info("spark audit: %d rows, %d cases in %.1fs", rows, cases, seconds)
     return SparkSummary(cases=cases, rows=rows, rows_ok=stats.get("ok", 0), rows_flagged=stats.get("flagged", 0),
                         rows_error=stats.get("error", 0), seconds=seconds, parquet=parquet, report=report,
-                        phases={k: round(v, 2) for k, v in phases.items()})
+                        phases={k: round(v, 2) for k, v in phases.items()},
+                        rows_needs_review=stats.get("needs_review", 0))
 
 
 def write_journal(spark: Any, parquet: Path, journal: Path, n_cases: int | None = None) -> int:

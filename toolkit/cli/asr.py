@@ -59,7 +59,7 @@ def transcribe_command(
     vad: bool = typer.Option(True, "--vad/--no-vad", help="skip non-speech with Silero VAD"),
     encoder_window: str = typer.Option("content", "--encoder-window", help=_WINDOW_HELP),
 ) -> None:
-    """Transcribe Mandarin dictation to simplified-Chinese drafts (one result per file, errors per file)."""
+    """语音转写：普通话口述 → 简体中文草稿（每个文件一条结果，出错的文件带 error；有文件出错时退出码 3）。"""
     from toolkit.asr import Transcript, transcribe
     from toolkit.errors import InputError, ToolkitError
 
@@ -75,9 +75,10 @@ def transcribe_command(
             try:
                 result = transcribe(path, options)
             except ToolkitError as exc:
-                failed += 1
                 result = Transcript(file=str(path), error=str(exc))
-                typer.echo(f"error: {exc}", err=True)
+            if result.error:  # raised, or returned as the file's error: either way the file was not transcribed
+                failed += 1
+                typer.echo(f"错误: {result.error}", err=True)
             if fmt is OutputFormat.JSONL:
                 out.write(json.dumps(result.contract(), ensure_ascii=False) + "\n")
                 out.flush()
@@ -94,8 +95,10 @@ def transcribe_command(
     finally:
         if output:
             out.close()
-    if failed == len(files):
-        raise typer.Exit(code=1)
+    if failed:  # every file still has its line (with its error); the exit code tells a script something failed
+        from toolkit.cli.audit import EXIT_INPUT
+
+        raise typer.Exit(code=EXIT_INPUT)
 
 
 def _default_sets() -> dict[str, Path]:

@@ -25,14 +25,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("care")
     def care(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="audit cases, JSONL (UTF-8)"),
-        fmt: CareFormat = typer.Option(CareFormat.JSONL, "--format", "-f", help="jsonl: one plan per line"),
-        output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
-        rules: Path | None = typer.Option(None, "--rules", help="care rules directory (default: shipped)"),
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, metavar="文件", help="就诊病例，JSONL（UTF-8），与 clinic audit 的输入相同"),
+        fmt: CareFormat = typer.Option(CareFormat.JSONL, "--format", "-f", metavar="格式", help="jsonl：每次就诊一行；json：一个数组"),
+        output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
+        rules: Path | None = typer.Option(None, "--rules", metavar="目录", help="慢病管理规则目录（默认：随包规则）"),
         record_fields: bool = typer.Option(False, "--record-fields",
-                                           help="add 'record_fields' (健康指导, 随访 text) to each line"),
+                                           help="每行附加病历字段 record_fields（健康指导、随访文字）"),
     ) -> None:
-        """慢病管理：控制情况、随访间隔、转诊、到期检查和健康指导 (one JSON line per visit)."""
+        """慢病管理：控制情况、随访间隔、转诊、到期检查和健康指导（每次就诊输出一行 JSON）。"""
         from toolkit.care import assess_lines, get_care_rules
         from toolkit.errors import ToolkitError
 
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         finally:
             if output:
                 out.close()
-        typer.echo(f"{n} visit(s) assessed, {errors} error row(s)", err=True)
+        typer.echo(f"已评估 {n} 次就诊，其中 {errors} 行无法评估（错误）", err=True)
 
 
 

@@ -47,13 +47,49 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """语音病历、处方审核、批量审方与审方队列的网页演示 (http://127.0.0.1:PORT)。"""
         try:
+            check_port_free(port)  # before the slow warm-up, and before any URL is printed
             module = load_demo_module()
             from toolkit.demo_api import warm_up
 
             warm_up(asr=not no_asr)  # once, before the first visitor: spaCy ~10 s, Whisper ~2 s
             blocks = module.build_app(db, warm=False)
-            typer.echo(f"clinic demo: http://127.0.0.1:{port}", err=True)
-            module.launch(blocks, port)
-        except ToolkitError as exc:
+            module.launch(blocks, port, block=False)  # returns once the server listens
+            typer.echo(f"clinic demo 已启动：http://127.0.0.1:{port}（Ctrl+C 停止）", err=True)
+            blocks.block_thread()
+        except PortBusy as exc:
             typer.secho(f"错误: {exc}", fg="red", err=True)
             raise typer.Exit(2) from exc
+        except OSError as exc:  # the port was taken between the check and the launch
+            if not is_port_error(exc):
+                raise
+            typer.secho(f"错误: {PortBusy(port)}", fg="red", err=True)
+            raise typer.Exit(2) from exc
+        except ToolkitError as exc:
+            typer.secho(f"错误: {exc}", fg="red", err=True)
+            raise typer.Exit(3) from exc
+
+
+class PortBusy(ToolkitError):
+    """The demo's port is already in use on 127.0.0.1."""
+
+    def __init__(self, port: int):
+        self.port = port
+        super().__init__(f"端口 {port} 已被占用（可能已有一个 clinic demo 在运行）；请关闭它，或用 --port 换一个端口，"
+                         f"例如 clinic demo --port {port + 1}")
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise :class:`PortBusy` when ``host:port`` cannot be bound (something already listens there)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortBusy(port) from exc
+
+
+def is_port_error(exc: BaseException) -> bool:
+    """Gradio reports a busy port as OSError ("Cannot find empty port …")."""
+    text = str(exc).lower()
+    return "port" in text or getattr(exc, "errno", None) in (98, 48, 10048)

@@ -6,6 +6,7 @@ spaCy and the extractor are imported inside the commands so ``clinic --help`` st
 from __future__ import annotations
 
 import json
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +48,9 @@ def _inputs(path: Path) -> list[tuple[str, str | None, str | None]]:
         except json.JSONDecodeError as exc:
             out.append((f"line-{i}", None, f"line {i}: not valid JSON ({exc.msg})"))
             continue
+        except RecursionError:
+            out.append((f"line-{i}", None, f"line {i}: JSON nested too deeply"))
+            continue
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             ident = str(obj.get("id", f"line-{i}")) if isinstance(obj, dict) else f"line-{i}"
             out.append((ident, None, f"line {i}: expected an object with a string field 'text'"))
@@ -55,16 +59,37 @@ def _inputs(path: Path) -> list[tuple[str, str | None, str | None]]:
     return out
 
 
+MAX_TEXT_CHARS = 50_000
+"""Longest dictation extracted (a long outpatient note is a few thousand characters)."""
+MAX_NUMBER_DIGITS = 64
+"""Longest run of digits read; extraction time grows with the square of a run's length."""
+_DIGIT_RUN = re.compile(rf"\d{{{MAX_NUMBER_DIGITS + 1},}}")
+
+
+def _too_big(text: str) -> str | None:
+    if len(text) > MAX_TEXT_CHARS:
+        return f"text of {len(text)} characters: over the limit of {MAX_TEXT_CHARS}"
+    m = _DIGIT_RUN.search(text)
+    if m:
+        return f"a number of {len(m.group())} digits at offset {m.start()}: over the limit of {MAX_NUMBER_DIGITS}"
+    return None
+
+
 def _result(ident: str, text: str | None, error: str | None, fmt: OutputFormat) -> dict[str, Any]:
+    """One output line; never raises (any failure is this input's ``error``)."""
     from toolkit.errors import ToolkitError
     from toolkit.extract import extract
 
+    if error is None and text is not None:
+        error = _too_big(text)
     if error is not None or text is None:
         return {"id": ident, "record": None, "entities": [], "error": error}
     try:
         rec = extract(text)
     except ToolkitError as exc:
         return {"id": ident, "record": None, "entities": [], "error": str(exc)}
+    except Exception as exc:  # one bad input must not abort the run
+        return {"id": ident, "record": None, "entities": [], "error": f"internal error: {type(exc).__name__}"}
     if fmt is OutputFormat.fhir:
         return {"id": ident, "bundle": rec.to_fhir(patient_id=ident, encounter_id=ident), "error": None}
     return {"id": ident, "record": rec.contract_dict(), "entities": [e.contract_dict() for e in rec.entities],
@@ -77,31 +102,36 @@ def extract_command(
                                      help="jsonl: one line per input; json: indented; fhir: R4B Bundle per input"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
 ) -> None:
-    """Structure dictated outpatient notes: sections, entities with offsets, vitals, labs, diagnoses
-    (ICD-10), allergies and prescription items. Every input gets one output line, with `error` set
-    when it could not be processed."""
+    """病历结构化：口述门诊记录 → 分段、实体（含位置）、生命体征、检验、诊断（ICD-10）、过敏与处方行；
+    每个输入一行输出，无法处理时填 error。"""
     from toolkit.errors import ToolkitError
 
     try:
         inputs = _inputs(file)
     except ToolkitError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        typer.secho(f"错误: {exc}", fg="red", err=True)
+        raise typer.Exit(3) from exc  # input error (README: exit codes)
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     failed = 0
     try:
         for ident, text, error in inputs:
             result = _result(ident, text, error, fmt)
+            line = json.dumps(result, ensure_ascii=False, indent=2 if fmt is OutputFormat.json else None)
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (\ud800 …) in the id or text: not writable
+                safe_id = ident.encode("utf-8", "replace").decode("utf-8")
+                line = json.dumps({"id": safe_id, "record": None, "entities": [],
+                                   "error": "text or id holds a lone surrogate (not valid Unicode)"},
+                                  ensure_ascii=False)
+                result["error"] = "surrogate"
             failed += result["error"] is not None
-            if fmt is OutputFormat.json:
-                out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-            else:
-                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            out.write(line + "\n")
     finally:
         if output:
             out.close()
     if failed:
-        typer.echo(f"{failed} of {len(inputs)} input(s) had errors (see the 'error' field)", err=True)
+        typer.echo(f"{len(inputs)} 个输入中 {failed} 个出错（见 error 字段）", err=True)
 
 
 def eval_extract_command(
@@ -111,15 +141,15 @@ def eval_extract_command(
     limit: int | None = typer.Option(None, "--limit", help="at most this many external documents per corpus"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the full report as JSON here"),
 ) -> None:
-    """Evaluate the extractor: strict span F1 per label and prescription-item fields on the gold set,
-    drug/disease F1 on CCKS 2019 dev and cMedQANER test when present."""
+    """病历结构化评估：金标准集上各标签严格 span F1 与处方行字段；有数据时加 CCKS 2019 dev 与
+    cMedQANER test 的药品/疾病 F1。"""
     from toolkit.errors import ToolkitError
     from toolkit.extract.evaluate import evaluate_extract, format_table
 
     try:
         report = evaluate_extract(gold, shared, external_limit=limit)
     except ToolkitError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.secho(f"错误: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     typer.echo(format_table(report))
     if output:

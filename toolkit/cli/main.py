@@ -14,7 +14,7 @@ import typer
 
 app = typer.Typer(
     name="clinic",
-    help="社区卫生服务中心 语音病历与处方前置审核工具包 (offline).",
+    help="社区卫生服务中心 语音病历与处方前置审核工具包（离线运行）。",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -25,11 +25,23 @@ app.add_typer(eval_app, name="eval")
 
 # Modules that add commands: ``register(app)`` for ``clinic <command>``, ``register_eval(eval_app)``
 # for ``clinic eval <stage>``. A module missing from a partial checkout is skipped.
-COMMAND_MODULES = ("audit", "evaluate", "extract", "asr", "care", "export", "reviewer", "serve", "demo")
+COMMAND_MODULES = ("audit", "formulary", "evaluate", "extract", "asr", "care", "export", "reviewer", "serve", "demo",
+                   "visit")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from toolkit import __version__
+
+        typer.echo(f"clinic-toolkit {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr")) -> None:
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="在标准错误输出记录过程日志（log）"),
+          version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                       help="显示版本后退出")) -> None:
+    """退出码：0 完成；1 有 --fail-on 级别的问题；2 用法错误；3 输入错误。"""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 

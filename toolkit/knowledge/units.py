@@ -136,6 +136,7 @@ class Frequency:
     code: str  # qd, bid, tid, qid, qn, q8h, qod, qw, prn, st, "q6h prn" …
     per_day: float | None  # None for a bare prn; st counts as a single administration
     prn: bool = False  # as needed: per_day is then the most allowed ("q6h prn" → 4)
+    note: str | None = None  # what the prescriber wrote beside it: "qd(晨服)" → 晨服, "q6h prn(体温≥38.5℃)"
 
 
 _LATIN = {
@@ -151,14 +152,56 @@ _CODE_FOR_PER_DAY = {1: "qd", 2: "bid", 3: "tid", 4: "qid", 6: "q4h", 0.5: "qod"
 _PRN = re.compile(r"\(?(prn|必要时|需要时|疼痛时|发热时|喘息时)\)?")
 
 
+_PAREN = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
+_PRN_WORDS = ("prn", "sos", "必要时", "需要时", "疼痛时", "发热时", "喘息时")
+# timing words HIS systems write into the frequency ("每晚睡前一次", "每日一次晨服"): kept as the note
+_TIMING_WORDS = ("睡前", "晨服", "晨起", "早晨", "空腹", "早餐前", "早餐后", "餐前", "餐后", "饭前", "饭后",
+                 "随餐", "餐中", "三餐前", "三餐后", "顿服")
+
+
 @lru_cache(maxsize=2048)
 def parse_frequency(text: str | None) -> Frequency | None:
-    """Latin (qd, Bid, q8h, prn, q6h prn) or Chinese (每日两次, 一日3次, 每晚一次, 隔日一次, 每周一次)."""
+    """Latin (qd, Bid, q8h, prn, q6h prn) or Chinese (每日两次, 一日3次, 3次/日, 每晚一次, 隔日一次, 每周一次).
+
+    What HIS systems write beside the frequency is kept as ``note``: a bracket (``qd(晨服)``,
+    ``q6h prn(体温≥38.5℃)``) or a timing word (``每晚睡前一次`` → qn + 睡前). A bracket holding only
+    "prn"/"必要时" is the as-needed mark, not a note.
+    """
     if not text:
         return None
+    t = text.strip().replace("（", "(").replace("）", ")")
+    notes: list[str] = []
+
+    def keep(m: re.Match[str]) -> str:
+        inner = m.group(1).strip()
+        if inner.lower().replace(" ", "") in _PRN_WORDS:
+            return f"({inner})"
+        if inner:
+            notes.append(inner)
+        return " "
+    t = _PAREN.sub(keep, t)
+    found = _parse_bare(t)
+    if found is None:
+        bare = t.lower().replace(" ", "")
+        for word in _TIMING_WORDS:
+            if word in bare and bare != word:
+                found = _parse_bare(bare.replace(word, "", 1)) or (
+                    _parse_bare("每晚一次") if word == "睡前" and bare.replace(word, "", 1) in {"一次", "1次"}
+                    else None)
+                if found is not None:
+                    notes.insert(0, word)
+                    break
+    if found is None:
+        return None
+    return Frequency(found.code, found.per_day, found.prn, "；".join(notes)) if notes else found
+
+
+def _parse_bare(text: str) -> Frequency | None:
     # dots only between letters (q.d., b.i.d.): a decimal point in 每0.5小时 or 每日1.5次 stays
     t = re.sub(r"(?<=[a-z])\.|\.(?=[a-z])", "", text.strip().lower().replace(" ", ""))
     t = t.replace("（", "(").replace("）", ")")
+    if not t:
+        return None
     rest = _PRN.sub("", t)
     if rest != t and not rest:
         return Frequency("prn", None, prn=True)
@@ -186,6 +229,9 @@ def _parse_plain(t: str) -> Frequency | None:
         return Frequency("qd", 1.0)
     if re.fullmatch(r"(隔日|隔天)(一|1)次", t) or t in {"隔日", "隔天"}:
         return Frequency("qod", 0.5)
+    m = re.fullmatch(r"(.+?)次/(日|天|周|星期|月)", t)  # "3次/日", "1次/周" (HIS frequency dictionaries)
+    if m:
+        t = f"每{m.group(2)}{m.group(1)}次"
     m = re.fullmatch(r"(?:每|一|1)(日|天|周|星期|月)(.+?)次", t)
     if m:
         n = cn_small_number(m.group(2))
@@ -226,8 +272,83 @@ _ROUTE_ALIASES = {
 
 
 def normalize_route(text: str | None) -> str | None:
-    """Canonical route (口服, 吸入, 皮下注射 …) or ``None`` when unknown."""
+    """Canonical route (口服, 吸入, 皮下注射 …) or ``None`` when unknown (see :func:`parse_route`)."""
+    return parse_route(text)[0]
+
+
+@lru_cache(maxsize=1024)
+def parse_route(text: str | None) -> tuple[str | None, str | None]:
+    """(canonical route, note) of a route as HIS systems write it.
+
+    A bracket is the note: ``口服(随餐)`` → (口服, 随餐); ``口服(与第一口饭同嚼服)`` → (口服, 与第一口饭同嚼服):
+    the written route word decides the route, what is in the bracket is kept for the pharmacist to read.
+    A route word followed by a timing word (``口服 饭后``) is read the same way. Unknown text → (None, None).
+    """
     if not text:
+        return None, None
+    t = text.strip().replace("（", "(").replace("）", ")")
+    notes = [m.group(1).strip() for m in _PAREN.finditer(t) if m.group(1).strip()]
+    bare = _PAREN.sub(" ", t).lower().replace(" ", "")
+    route = _ROUTE_ALIASES.get(bare)
+    if route is None and bare:
+        for word in sorted(_TIMING_WORDS, key=len, reverse=True):
+            if word in bare and bare != word and (route := _ROUTE_ALIASES.get(bare.replace(word, "", 1))):
+                notes.insert(0, word)
+                break
+    if route is None:
+        return None, None
+    return route, "；".join(notes) or None
+
+
+# --------------------------------------------------------------------------- ages
+
+@dataclass(frozen=True, slots=True)
+class Age:
+    """An age as written: ``years`` for the checks, ``text`` as written (日/月龄 of infants, 处方管理办法 第六条)."""
+
+    years: float
+    text: str
+    infant: bool = False  # under one year, or under three written in months, weeks or days
+
+
+_AGE_UNITS = {"岁": 365.25, "y": 365.25, "年": 365.25, "个月": 30.4375, "月": 30.4375, "m": 30.4375,
+              "周": 7.0, "w": 7.0, "天": 1.0, "日": 1.0, "d": 1.0}
+_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(岁|个月|月|周|天|日|年|y|m|w|d)?", re.IGNORECASE)
+MAX_AGE_YEARS = 130
+
+
+@lru_cache(maxsize=4096)
+def parse_age(text: str | None) -> Age | None:
+    """'76', '76岁', '8月', '8个月', '3天', '2周', '1岁3个月', '3月15天', '76Y' → :class:`Age`; else ``None``.
+
+    A bare number is years. Each unit may appear once, larger units first; a result over 130 years,
+    a negative or an empty text is refused (``None``): never a guess.
+    """
+    if text is None:
         return None
-    t = text.strip().lower().replace(" ", "")
-    return _ROUTE_ALIASES.get(t)
+    t = str(text).strip().replace(" ", "").replace("個", "个")
+    if not t or len(t) > 24:
+        return None
+    pos, days, seen, last = 0, 0.0, [], float("inf")
+    while pos < len(t):
+        m = _AGE_PART.match(t, pos)
+        if not m or m.end() == pos:
+            return None
+        unit = (m.group(2) or "").lower()
+        if not unit:
+            if seen or m.end() != len(t):  # a bare number only alone ('76'), never '1岁3'
+                return None
+            unit = "岁"
+        size = _AGE_UNITS[unit]
+        if size >= last:  # '3月1岁', '1岁1岁': not an age
+            return None
+        last = size
+        seen.append(unit)
+        days += float(m.group(1)) * size
+        pos = m.end()
+    years = days / 365.25
+    if not math.isfinite(years) or years > MAX_AGE_YEARS:
+        return None
+    # 新生儿、婴幼儿 (under 3) written in 日/月龄: kept as written; a bare '8月' is always an infant's age
+    infant = years < 1 or (years < 3 and any(u not in {"岁", "年", "y"} for u in seen))
+    return Age(years=years, text=t, infant=infant)
