@@ -50,9 +50,10 @@ def test_prescription_items_are_complete_and_nothing_is_guessed(record) -> None:
     amlo, metf = record.items
     assert (amlo.drug_id, amlo.strength, amlo.dose, amlo.unit, amlo.frequency, amlo.route, amlo.days) == (
         "amlodipine", "5 mg", 1.0, "片", "qd", "口服", 30.0)
-    assert (metf.drug_id, metf.strength, metf.frequency, metf.days, metf.note) == ("metformin", "0.5 g", "bid", 30.0,
-                                                                                   "饭后")
-    assert metf.dose is None and metf.unit is None and metf.route is None  # not said: left empty
+    # 二甲双胍零点五克一天两次 with no count of tablets: 0.5 g is the dose as said (issue 13), not a strength
+    assert (metf.drug_id, metf.dose, metf.unit, metf.frequency, metf.days, metf.note) == (
+        "metformin", 0.5, "g", "bid", 30.0, "饭后")
+    assert metf.strength is None and metf.route is None  # not said: left empty
 
 
 def test_negated_symptoms_are_flagged(record) -> None:
@@ -92,7 +93,8 @@ def test_fhir_bundle_has_the_blood_pressure_profile(record) -> None:
     assert bp["code"]["coding"][0]["code"] == "85354-9"
     comps = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in bp["component"]}
     assert comps == {"8480-6": 160, "8462-4": 95}
-    cond = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    cond = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"
+            and e["resource"]["category"][0]["coding"][0]["code"] == "encounter-diagnosis"]  # history: problem list
     assert {c["code"]["coding"][0]["code"] for c in cond} == {"I10", "E11.9"}
 
 

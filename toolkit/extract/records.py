@@ -162,7 +162,7 @@ class OutpatientRecord(_Record):
         return AuditCase(**data)
 
     def to_fhir(self, patient_id: str = "patient", encounter_id: str = "encounter") -> dict[str, Any]:
-        """A FHIR R4B transaction-free Bundle (collection) as JSON-ready dict; needs ``fhir.resources``."""
+        """A FHIR R4B ``document`` Bundle (Composition first) as JSON-ready dict; needs the ``[service]`` extra."""
         from toolkit.extract.fhir import record_to_fhir_bundle
 
         return record_to_fhir_bundle(self, patient_id=patient_id, encounter_id=encounter_id)
