@@ -124,3 +124,41 @@ def test_local_rules_unknown_rule_or_parameter_is_an_error(tmp_path: Path) -> No
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match="not found"):
         load_knowledge(tmp_path / "nope")
+
+
+def test_prescription_item_conditions_name_known_classes(broken_kb: Path) -> None:
+    """`prescription.items` leaves name class or drug ids; unknown ids and malformed values are load errors."""
+    def breaks(d: dict) -> None:
+        d["contraindications"][0]["when"] = {"all": [
+            {"fact": "labs.egfr", "op": "lt", "value": 30},
+            {"fact": "prescription.items", "op": "excludes", "value": ["no_such_class"]}]}
+        d["contraindications"][1]["when"] = {"fact": "prescription.items", "op": "count_ge",
+                                             "value": {"of": ["mra"], "n": 0}}
+        d["interactions"][0]["escalate"][0]["when"] = {"any": [
+            {"fact": "prescription.items", "op": "includes", "value": ["metformin", "ghost_drug"]},
+            {"fact": "prescription.items", "op": "daily_dose_gt", "value": {"drug": "ghost_statin", "gt": 20}}]}
+
+    _edit(broken_kb / "rules.yaml", breaks)
+    problems = "\n".join(_problems(broken_kb))
+    assert ("contraindications (RX-CI-001) -> when: prescription.items names unknown class or drug "
+            "'no_such_class'") in problems
+    assert "contraindications[1] (RX-CI-002) -> when" in problems and "count_ge" in problems
+    assert ("interactions (RX-DDI-001) -> escalate[0] -> when: prescription.items names unknown class or "
+            "drug 'ghost_drug'") in problems
+    assert "unknown class or drug 'ghost_statin'" in problems
+    assert "metformin" not in problems  # a drug id is a valid name
+
+
+def test_name_contains_unless_needs_words_and_unless(broken_kb: Path) -> None:
+    _edit(broken_kb / "rules.yaml", lambda d: d["contraindications"][0].update(
+        when={"fact": "diagnosis", "op": "name_contains_unless", "value": ["脑出血"]}))
+    problems = _problems(broken_kb)
+    assert len(problems) == 1 and "name_contains_unless" in problems[0] and "unless" in problems[0]
+
+
+def test_shipped_rules_with_item_conditions_load(shipped_kb: Any) -> None:
+    from toolkit.knowledge.conditions import item_ids
+
+    used = {x for r in shipped_kb.contraindications for x in item_ids(r.when)}
+    assert {"ics", "lama", "ppi", "aspirin_class", "systemic_corticosteroid"} <= used
+    assert used <= set(shipped_kb.classes) | set(shipped_kb.drugs)

@@ -15,13 +15,13 @@ import pytest
     ("代文（缬沙坦胶囊）", "valsartan", "stripped", True),
     ("颉沙坦", "valsartan", "exact", False),  # a listed typo is not a standard name
     ("二甲双呱", "metformin", "exact", False),
-    ("二甲双刮", "metformin", "homophone", False),  # same pinyin, not listed
+    ("氨绿地平", "amlodipine", "homophone", False),  # same pinyin, not listed
     ("二甲双胍缓释片", "metformin", "stripped", True),
     ("盐酸二甲双胍片", "metformin", "stripped", True),
     ("缬沙坦氨氯地平片", "valsartan_amlodipine", "stripped", True),
     ("倍博特", "valsartan_amlodipine", "exact", False),
     ("阿斯匹林肠溶片", "aspirin", "stripped", False),
-    ("阿司匹灵", "aspirin", "typo", False),  # one edit from 阿司匹林
+    ("缬沙但", "valsartan", "typo", False),  # one edit from 缬沙坦
     ("注射用甘精胰岛素", "insulin_glargine", "stripped", True),
     ("苯磺酸左旋氨氯地平片", "levamlodipine", "stripped", True),  # 左旋 is another drug, not a salt
     ("阿莫西林胶囊0.25g", "amoxicillin", "stripped", True),
@@ -41,3 +41,26 @@ def test_resolve(kb: Any, written: str, drug_id: str, kind: str, standard: bool)
 ])
 def test_unknown_names_are_not_guessed(kb: Any, written: str) -> None:
     assert kb.names.resolve(written) is None
+
+
+@pytest.mark.parametrize("written", [
+    "二甲双刮",  # a homophone of an antidiabetic: only a misspelling the KB lists (二甲双呱) is taken
+    "阿司匹灵",  # one edit from an antiplatelet
+])
+def test_no_guess_lands_on_a_guarded_class(kb: Any, written: str) -> None:
+    """Anti-infectives, antidiabetics, antithrombotics, antiarrhythmics and psychotropics are never guessed."""
+    assert kb.names.resolve(written) is None
+
+
+def test_known_drugs_outside_the_formulary_are_never_guessed(kb: Any) -> None:
+    from toolkit.knowledge.names import NameIndex
+
+    written = {"氨氯地平": ("amlodipine", "generic"), "缬沙坦": ("valsartan", "generic"), "络活喜": ("amlodipine", "brand")}
+    plain = NameIndex(written)  # type: ignore[arg-type]
+    assert plain.resolve("缬沙但") is not None
+    index = NameIndex(written, known=frozenset({"缬沙但", "络活善"}))  # type: ignore[arg-type]
+    assert index.resolve("缬沙但") is None  # a known drug is itself, not a typo of 缬沙坦
+    assert index.known_outside("缬沙但片") == "缬沙但"
+    assert index.resolve("缬沙但胶囊") is None
+    assert index.resolve("缬沙弹") is None  # as close to a known drug as to 缬沙坦: no guess
+    assert plain.resolve("络活善") is None  # a brand is never a guess's target

@@ -12,17 +12,22 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from toolkit.knowledge.conditions import evidence_for, icd_matches
-from toolkit.knowledge.schema import DoseLimit, Drug, PopulationNote
+from toolkit.knowledge.renal import RenalFunction, renal_function
+from toolkit.knowledge.schema import DoseLimit, Drug, Form, FormDose, PopulationNote, Target
 from toolkit.records import Severity
 
 from .context import AuditContext, fmt
 from .resolve import ResolvedItem
 
+PSYCHOTROPIC_2 = "psychotropic_2"
+"""Class id of 第二类精神药品 (formulary/classes.yaml): their days' supply is RX-DAYS-004."""
+SPECIAL_CONTROL = {"narcotic": "麻醉药品", "psychotropic_1": "第一类精神药品", PSYCHOTROPIC_2: "第二类精神药品"}
+"""Classes of 特殊管理药品 whose long prescription is RX-LONG-004 (点评 1-13), not RX-LONG-003 (1-14)."""
 _ROUTE_EQUIVALENT = {"含服": {"舌下含服"}, "舌下含服": {"含服"}, "嚼服": {"口服"}}
 _LEVEL_SEVERITY = {"contraindicated": Severity.BLOCK, "avoid": Severity.WARN, "caution": Severity.INFO}
 _LEVEL_TEXT = {"contraindicated": "禁用", "avoid": "不推荐使用", "caution": "慎用"}
 _MATCH_TEXT = {"homophone": "同音字", "typo": "错别字", "exact": "别名或常见错写", "stripped": "别名或常见错写",
-               "contained": "别名或常见错写"}
+               "contained": "别名或常见错写", "code": "药品编码"}
 
 
 # --------------------------------------------------------------------------- format
@@ -54,7 +59,18 @@ def check_format(ctx: AuditContext) -> None:
             ctx.add(kb.check("RX-FMT-003"), drugs=[name], items=[r.index],
                     evidence={"missing": missing}, drug=name)
         if r.drug is None:
-            ctx.add(kb.check("RX-FMT-007"), drugs=[item.drug], items=[r.index], evidence={"written": item.drug})
+            if r.code_unmapped:
+                ctx.add(kb.check("RX-FMT-011"), drugs=[item.drug], items=[r.index],
+                        evidence={"written": item.drug, "code": item.code})
+                continue
+            if r.local_form:
+                ctx.add(kb.check("RX-FMT-010"), drugs=[item.drug], items=[r.index],
+                        evidence={"written": item.drug, "local": r.local_form})
+                continue
+            evidence = {"written": item.drug}
+            if r.known:
+                evidence["known_as"] = r.known  # a real drug the reader knows, outside the formulary
+            ctx.add(kb.check("RX-FMT-007"), drugs=[item.drug], items=[r.index], evidence=evidence)
             continue
         assert r.match is not None
         if not r.match.standard:
@@ -69,38 +85,124 @@ def check_format(ctx: AuditContext) -> None:
 
 # --------------------------------------------------------------------------- dose and frequency
 
-def _limits(drug: Drug, ctx: AuditContext) -> tuple[DoseLimit | None, str]:
-    """The dose limits for this patient: child, elderly or adult (an adult maximum still caps a child),
-    tightened by any renal limit that applies to the patient's eGFR (or CrCl when eGFR is missing)."""
+_MEASURE_TEXT = {"egfr": "eGFR", "crcl": "CrCl"}
+
+
+def _renal(ctx: AuditContext) -> RenalFunction:
+    """eGFR and CrCl of the case (a CrCl lab, else Cockcroft–Gault), computed once per context."""
+    cached = getattr(ctx, "_renal_function", None)
+    if cached is None or cached[0] is not ctx.case:
+        cached = (ctx.case, renal_function(ctx.case.patient))
+        ctx._renal_function = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
+def _form_dose(forms: list[Form | None]) -> FormDose | None:
+    """The form-level limits of the lines' forms; with several forms the strictest value of each."""
+    doses = [f.dose for f in forms if f is not None and f.dose is not None]
+    if not doses:
+        return None
+    if len(doses) == 1:
+        return doses[0]
+
+    def low(attr: str) -> float | None:
+        vals = [getattr(d, attr) for d in doses if getattr(d, attr) is not None]
+        return min(vals) if vals else None
+
+    return FormDose(single_max=low("single_max"), daily_max=low("daily_max"),
+                    note="；".join(d.note for d in doses if d.note) or None)
+
+
+def _limits(drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = None,
+            info: dict | None = None) -> tuple[DoseLimit | None, str]:
+    """The dose limits for this patient: child, elderly (from ``dose.elderly_from`` or the elderly age)
+    or adult (an adult maximum still caps a child), replaced by the limits of the line's form when it
+    has its own (``forms``: the forms of the lines of this single-ingredient drug), and tightened by
+    every renal limit that applies, each read in the measure its label uses (eGFR or CrCl, the other
+    only as a fallback stated in ``info``, which collects the evidence of how the limit was chosen)."""
     dose, age, p = drug.dose, ctx.age, ctx.kb.params
     if dose is None:
         return None, ""
+    elderly_age = dose.elderly_from or p.elderly_age
     if age is not None and age < p.adult_age and dose.child is not None:
         base, population = dose.child, "儿童"
-    elif age is not None and age >= p.elderly_age and dose.elderly is not None:
-        base, population = dose.elderly, "老年人"
+    elif age is not None and age >= elderly_age and dose.elderly is not None:
+        base, population = dose.elderly, f"{fmt(float(elderly_age))}岁以上" if dose.elderly_from else "老年人"
     else:
         base, population = dose.adult, "成人"
-    labs = ctx.case.patient.labs
-    renal_value, measure = (labs["egfr"], "eGFR") if "egfr" in labs else (labs.get("crcl"), "CrCl")
-    if renal_value is None or not dose.renal:
+    form_dose = _form_dose(forms or [])
+    if form_dose is not None and population != "儿童":
+        shown = "、".join(dict.fromkeys(f.form for f in forms or [] if f is not None and f.dose is not None))
+        base = DoseLimit(
+            single_max=form_dose.single_max if form_dose.single_max is not None else
+            (base.single_max if base else None),
+            daily_max=form_dose.daily_max if form_dose.daily_max is not None else (base.daily_max if base else None),
+            single_min=base.single_min if base else None,
+            per_kg_daily_max=base.per_kg_daily_max if base else None,
+            note=form_dose.note or (base.note if base else None))
+        population = f"{population}（{shown}）"
+        if info is not None:
+            info["form_limit"] = shown
+    if info is not None:
+        info["_unadjusted"] = base  # for the block ratio (popped before the evidence)
+    if not dose.renal:
         return base, population
-    applicable = [r for r in dose.renal if renal_value < r.below]
+    rf = _renal(ctx)
+    applicable = []
+    for limit in dose.renal:
+        value, used, note = rf.value(limit.measure)
+        if value is not None and value < limit.below:
+            applicable.append((limit, value, used, note))
     if not applicable:
         return base, population
-    strictest = min(applicable, key=lambda r: r.below)
+    strictest, value, used, note = min(applicable, key=lambda a: a[0].below)
 
-    def tighter(a: float | None, b: float | None) -> float | None:
-        return min(x for x in (a, b) if x is not None) if a is not None or b is not None else None
+    def tighter(attr: str) -> float | None:
+        vals = [v for v in (getattr(base, attr) if base else None,
+                            *(getattr(a[0], attr) for a in applicable)) if v is not None]
+        return min(vals) if vals else None
 
     merged = DoseLimit(
-        single_max=tighter(base.single_max if base else None, strictest.single_max),
-        daily_max=tighter(base.daily_max if base else None, strictest.daily_max),
+        single_max=tighter("single_max"),
+        daily_max=tighter("daily_max"),
         single_min=base.single_min if base else None,
         per_kg_daily_max=base.per_kg_daily_max if base else None,
         note=strictest.note,
     )
-    return merged, f"{measure} {fmt(renal_value)}（<{fmt(strictest.below)}）时"
+    if base is not None and (merged.single_max, merged.daily_max) == (base.single_max, base.daily_max):
+        return base, population  # the renal step is no stricter than the age/form limit
+    if info is not None:
+        info["renal_measure"] = _MEASURE_TEXT[used]
+        info["renal_value"] = value
+        if used == "crcl" and rf.crcl_source == "cockcroft_gault":
+            info["crcl_basis"] = rf.crcl_basis
+        if note:
+            info["renal_note"] = note
+    return merged, f"{_MEASURE_TEXT[used]} {fmt(float(value))}（<{fmt(float(strictest.below))}）时"
+
+
+def _overdose_severity(ratio: float, amount: float, unadjusted: DoseLimit | None, attr: str,
+                       block_ratio: float) -> Severity | None:
+    """Block at ``block_ratio`` times the limit, except when only a renal step is exceeded: a dose not
+    reduced for the kidneys is a warn (the review's probes: oseltamivir 75 bid at CrCl 20, colchicine
+    1.5 mg/d at eGFR 40) unless it is also ``block_ratio`` times the unadjusted limit."""
+    if ratio < block_ratio:
+        return None
+    base = getattr(unadjusted, attr, None) if unadjusted is not None else None
+    if base is None or amount < base * block_ratio:
+        return Severity.WARN
+    return Severity.BLOCK
+
+
+def _ingredient_form(r: ResolvedItem, ing: Drug) -> Form | None:
+    """The form of ingredient ``ing`` a line is: the line's own form for the single-ingredient drug, or for a
+    combination line the ingredient's form of the same dosage form (达格列净二甲双胍缓释片 → metformin 缓释片,
+    whose 2000 mg single/daily limit then applies instead of the immediate-release 1000 mg single limit)."""
+    if r.drug is None or r.form is None:
+        return None
+    if r.drug.id == ing.id:
+        return r.form
+    return next((f for f in ing.forms if f.form == r.form.form), None) if r.drug.ingredients else None
 
 
 def check_dose(ctx: AuditContext) -> None:
@@ -115,15 +217,17 @@ def check_dose(ctx: AuditContext) -> None:
             continue  # a wrong unit makes every limit comparison meaningless
         for ing, amount in r.doses.items():
             drug = kb.drugs[ing]
-            limits, population = _limits(drug, ctx)
+            info: dict = {}
+            limits, population = _limits(drug, ctx, [_ingredient_form(r, drug)], info)
+            unadjusted = info.pop("_unadjusted", None)
             unit = drug.dose.unit if drug.dose else ""
             if limits and limits.single_max and amount > limits.single_max * 1.0001:
                 ratio = amount / limits.single_max
                 ctx.add(kb.check("RX-DOSE-001"), drugs=[drug.name], items=[r.index],
-                        severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
+                        severity=_overdose_severity(ratio, amount, unadjusted, "single_max", p.overdose_block_ratio),
                         evidence={"single": round(amount, 4), "unit": unit, "limit": limits.single_max,
                                   "population": population, "ratio": round(ratio, 2),
-                                  "reason": ctx.case.prescription.reason},
+                                  "reason": ctx.case.prescription.reason, **info},
                         drug=drug.name)
             if limits and limits.single_min and amount < limits.single_min * 0.9999:
                 ctx.add(kb.check("RX-DOSE-004"), drugs=[drug.name], items=[r.index], drug=drug.name,
@@ -133,18 +237,21 @@ def check_dose(ctx: AuditContext) -> None:
                 daily[ing].append((r, per_day))
     for ing, parts in daily.items():
         drug = kb.drugs[ing]
-        limits, population = _limits(drug, ctx)
+        info = {}
+        limits, population = _limits(drug, ctx, [_ingredient_form(r, drug) for r, _ in parts], info)
+        unadjusted = info.pop("_unadjusted", None)
         total = sum(v for _, v in parts)
         unit = drug.dose.unit if drug.dose else ""
         idx = [r.index for r, _ in parts]
         if limits and limits.daily_max and total > limits.daily_max * 1.0001:
             ratio = total / limits.daily_max
             ctx.add(kb.check("RX-DOSE-002"), drugs=[drug.name], items=idx,
-                    severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
+                    severity=_overdose_severity(ratio, total, unadjusted, "daily_max", p.overdose_block_ratio),
                     evidence={"daily": round(total, 4), "unit": unit, "limit": limits.daily_max,
                               "population": population, "ratio": round(ratio, 2),
-                              "products": [r.name for r, _ in parts]},
+                              "products": [r.name for r, _ in parts], **info},
                     drug=drug.name)
+        _check_maintenance(ctx, drug, parts, total)
         weight = ctx.case.patient.weight_kg
         if limits and limits.per_kg_daily_max and weight:
             per_kg = total / weight
@@ -152,6 +259,150 @@ def check_dose(ctx: AuditContext) -> None:
                 ctx.add(kb.check("RX-DOSE-005"), drugs=[drug.name], items=idx, drug=drug.name,
                         evidence={"daily": round(total, 4), "unit": unit, "weight_kg": weight,
                                   "per_kg": round(per_kg, 2), "limit": limits.per_kg_daily_max})
+    _check_tool_limits(ctx, daily)
+    _check_egfr_overstates(ctx)
+    _check_unit_counts(ctx)
+
+
+def _check_unit_counts(ctx: AuditContext) -> None:
+    """RX-DOSE-001/002 for a line written in its form's countable unit when the form states a label
+    maximum in units (中成药 without mass limits: 一次4片、一日3次 → 4 per dose, 12 per day)."""
+    from toolkit.knowledge.units import normalize_unit, parse_strength
+
+    kb, p = ctx.kb, ctx.kb.params
+    for r in ctx.drug_items:
+        form, dose = r.form, r.item.dose
+        if form is None or dose is None or r.implausible is not None or normalize_unit(r.item.unit) != form.unit:
+            continue
+        if not (form.units_single_max or form.units_daily_max):
+            continue
+        # a count means this form only when the line names it (浓缩丸, brand, strength) or no other form of
+        # the product is counted in the same unit (补中益气丸: 8 浓缩丸 ≠ 8 大蜜丸)
+        written = r.item.drug or ""
+        others = [f for f in r.drug.forms if f is not form and f.unit == form.unit]  # type: ignore[union-attr]
+        named = form.form in written or any(b in written for b in form.brands) or (
+            r.item.strength is not None and parse_strength(r.item.strength) is not None
+            and parse_strength(r.item.strength) in {parse_strength(s) for s in form.strengths})
+        if others and not named:
+            continue
+        ev = {"unit": form.unit, "population": "说明书"}
+        if form.units_single_max and dose > form.units_single_max * 1.0001:
+            ratio = dose / form.units_single_max
+            ctx.add(kb.check("RX-DOSE-001"), drugs=[r.name], items=[r.index], drug=r.name,
+                    severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
+                    evidence={**ev, "single": dose, "limit": form.units_single_max, "ratio": round(ratio, 2),
+                              "reason": ctx.case.prescription.reason})
+        per_day = r.frequency.per_day if r.frequency is not None else None
+        if form.units_daily_max and per_day and dose * per_day > form.units_daily_max * 1.0001:
+            ratio = dose * per_day / form.units_daily_max
+            ctx.add(kb.check("RX-DOSE-002"), drugs=[r.name], items=[r.index], drug=r.name,
+                    severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
+                    evidence={**ev, "daily": round(dose * per_day, 4), "limit": form.units_daily_max,
+                              "ratio": round(ratio, 2), "products": [r.name]})
+
+
+_LOADING_WORDS = ("负荷", "首剂", "冲击")
+
+
+def _check_maintenance(ctx: AuditContext, drug: Drug, parts: list[tuple[ResolvedItem, float]],
+                       total: float) -> None:
+    """RX-DOSE-007: a daily dose above the maintenance maximum beyond the loading days (clopidogrel
+    300 mg qd × 28 d; amiodarone 600 mg/d × 28 d). A line that says 负荷/首剂, a single (st) dose, or a
+    supply within ``loading_days`` is a loading dose; a line without days is left to the format check.
+    Only the maintenance lines are summed, so the usual two-line order "300 mg × 1 天 + 75 mg qd × 28 天"
+    (or amiodarone 200 mg tid × 10 d + 200 mg qd) is not read as 375 mg every day (review-1)."""
+    m = drug.dose.maintenance if drug.dose else None
+    if m is None or total <= m.daily_max * 1.0001:
+        return
+    if any(w in (ctx.case.prescription.reason or "") for w in _LOADING_WORDS):
+        return
+    loading_days = m.loading_days
+
+    def loading(r: ResolvedItem) -> bool:
+        text = f"{r.item.note or ''}{r.item.frequency or ''}"
+        return (any(w in text for w in _LOADING_WORDS) or (r.frequency is not None and r.frequency.code == "st")
+                or r.item.days is None or r.item.days <= loading_days)
+
+    kept = [(r, v) for r, v in parts if not loading(r)]
+    total = sum(v for _, v in kept)
+    if not kept or total <= m.daily_max * 1.0001:
+        return
+    parts, days = kept, [r.item.days for r, _ in kept if r.item.days is not None]
+    ratio = total / m.daily_max
+    ctx.add(ctx.kb.check("RX-DOSE-007"), drugs=[drug.name], items=[r.index for r, _ in parts], drug=drug.name,
+            severity=Severity.BLOCK if ratio >= ctx.kb.params.overdose_block_ratio else None,
+            evidence={"daily": round(total, 4), "unit": drug.dose.unit if drug.dose else "",
+                      "limit": m.daily_max, "days": max(days), "loading_days": m.loading_days,
+                      "ratio": round(ratio, 2), "note": m.note})
+
+
+def _check_tool_limits(ctx: AuditContext, daily: dict[str, list[tuple[ResolvedItem, float]]]) -> None:
+    """RX-DOSE-008: thresholds this tool sets for a plausibility check (``dose.tool``), not label maxima:
+    per dose, per day, and per kg per day summed over the ingredients sharing a ``group`` (all insulins)."""
+    kb, weight = ctx.kb, ctx.case.patient.weight_kg
+    rule = kb.check("RX-DOSE-008")
+
+    def add(drug: Drug, items: list[int], what: str, value: float, limit: float, unit: str,
+            names: list[str] | None = None) -> None:
+        tool = drug.dose.tool  # type: ignore[union-attr]
+        implausible = tool.block_ratio is not None and value >= limit * tool.block_ratio  # type: ignore[union-attr]
+        ctx.add(rule, drugs=names or [drug.name], items=items, drug="、".join(names or [drug.name]),
+                severity=Severity.BLOCK if implausible else Severity(tool.severity),  # type: ignore[union-attr]
+                evidence={"what": what, "value": round(value, 4), "unit": unit, "limit": limit,
+                          "note": tool.note, "weight_kg": weight})  # type: ignore[union-attr]
+
+    for r in ctx.drug_items:
+        if r.implausible is not None:
+            continue
+        for ing, amount in r.doses.items():
+            drug = kb.drugs[ing]
+            tool = drug.dose.tool if drug.dose else None
+            if tool and tool.single_max and amount > tool.single_max * 1.0001:
+                add(drug, [r.index], "单次", amount, tool.single_max, drug.dose.unit)  # type: ignore[union-attr]
+    per_kg: dict[str, tuple[list[str], list[int], float, float, str, Drug]] = {}
+    for ing, parts in daily.items():
+        drug = kb.drugs[ing]
+        tool = drug.dose.tool if drug.dose else None
+        if tool is None:
+            continue
+        total = sum(v for _, v in parts)
+        idx = [r.index for r, _ in parts]
+        if tool.daily_max and total > tool.daily_max * 1.0001:
+            add(drug, idx, "日剂量", total, tool.daily_max, drug.dose.unit)  # type: ignore[union-attr]
+        if tool.per_kg_daily_max and weight:
+            key = tool.group or ing
+            names, items, sum_, limit, unit, first = per_kg.get(key, ([], [], 0.0, tool.per_kg_daily_max,
+                                                                      drug.dose.unit, drug))  # type: ignore[union-attr]
+            per_kg[key] = ([*names, drug.name], [*items, *idx], sum_ + total, min(limit, tool.per_kg_daily_max),
+                           unit, first)
+    for names, items, total, limit, unit, first in per_kg.values():
+        if total / weight > limit * 1.0001:  # type: ignore[operator]
+            add(first, sorted(set(items)), f"按体重{fmt(weight)}kg每日", total / weight,  # type: ignore[operator]
+                limit, f"{unit}/kg", names)
+
+
+def _check_egfr_overstates(ctx: AuditContext) -> None:
+    """RX-DOSE-006: only eGFR is known (no CrCl lab, no Scr/weight/sex to compute Cockcroft–Gault), the
+    patient is old (≥ 75) or light (< 60 kg), and a drug's renal limit is labelled in CrCl."""
+    patient, rf = ctx.case.patient, _renal(ctx)
+    if rf.egfr is None or rf.crcl is not None:
+        return
+    old = patient.age is not None and patient.age >= 75
+    light = patient.weight_kg is not None and patient.weight_kg < 60
+    if not (old or light):
+        return
+    # only where it can matter: eGFR below twice the label's highest CrCl threshold (in the very old and
+    # light, CG CrCl can be about half the eGFR: 86 y, 45 kg, eGFR 52 → CrCl 28)
+    hits = [r for r in ctx.drug_items
+            if any(lim.measure == "crcl" and rf.egfr < 2 * lim.below
+                   for d in ctx.kb.ingredients(r.drug.id)  # type: ignore[union-attr]
+                   if ctx.kb.drugs[d].dose for lim in ctx.kb.drugs[d].dose.renal)]  # type: ignore[union-attr]
+    if not hits:
+        return
+    names = list(dict.fromkeys(r.name for r in hits))
+    why = "、".join(w for w, on in ((f"{fmt(patient.age)}岁", old), (f"体重{fmt(patient.weight_kg)}kg", light)) if on)
+    ctx.add(ctx.kb.check("RX-DOSE-006"), drugs=names, items=[r.index for r in hits], drug="、".join(names),
+            evidence={"egfr": rf.egfr, "why": why, "age": patient.age, "weight_kg": patient.weight_kg})
 
 
 def check_frequency(ctx: AuditContext) -> None:
@@ -219,6 +470,7 @@ def check_days(ctx: AuditContext) -> None:
     rx = ctx.case.prescription
     chronic = _chronic(ctx)
     course_limit = _course_limit(ctx)
+    long_notes: list[ResolvedItem] = []
     for r in ctx.items:
         days = r.item.days
         if days is None or days <= 0:
@@ -230,14 +482,27 @@ def check_days(ctx: AuditContext) -> None:
                     evidence={**ev, "limit": p.long_rx_max_days})
             continue
         drug = r.drug
-        excluded = drug is not None and drug.long_rx_excluded
-        if excluded and (rx.kind == "长期" or days > p.long_rx_usual_days):
-            # not a long-prescription drug at all; the short-course check below still applies
-            ctx.add(kb.check("RX-LONG-003"), drugs=[name], items=[r.index], drug=name,
-                    evidence={**ev, "why": "抗微生物药物等"})
+        psychotropic_2 = drug is not None and PSYCHOTROPIC_2 in kb.classes_of(drug.id)
+        # 长期处方管理规范 第十二条: 精二 is never a long prescription, whether or not its entry says so
+        excluded = drug is not None and (drug.long_rx_excluded or psychotropic_2)
+        long_blocked = excluded and (rx.kind == "长期" or days > p.long_rx_usual_days)
+        if long_blocked:
+            # not a long-prescription drug at all; the short-course check below still applies. 麻醉/精神药品
+            # are filed under 点评 1-13 (RX-LONG-004), antimicrobials and the rest under 1-14 (RX-LONG-003)
+            classes = kb.classes_of(drug.id)  # type: ignore[union-attr]
+            special = [label for cls, label in SPECIAL_CONTROL.items() if cls in classes]
+            ctx.add(kb.check("RX-LONG-004" if special else "RX-LONG-003"), drugs=[name], items=[r.index],
+                    drug=name, evidence={**ev, "why": "、".join(special) if special else "抗微生物药物等"})
         if rx.kind == "急诊" and days > p.max_days_emergency:
             ctx.add(kb.check("RX-DAYS-002"), drugs=[name], items=[r.index], drug=name,
                     evidence={**ev, "limit": p.max_days_emergency})
+            continue
+        if psychotropic_2:
+            # 处方管理办法 第二十三条: ≤ 7 days' usual dose; longer only with a written reason. A chronic
+            # diagnosis is no reason. A long prescription of 精二 is RX-LONG-004 already (one finding).
+            if days > p.max_days and not rx.reason and not long_blocked:
+                ctx.add(kb.check("RX-DAYS-004"), drugs=[name], items=[r.index], drug=name,
+                        evidence={**ev, "limit": p.max_days, "reason": rx.reason})
             continue
         if drug is not None and drug.acute_course and days > course_limit:
             # 处方管理办法 第十九条: a longer supply is allowed when the prescriber states why
@@ -250,7 +515,22 @@ def check_days(ctx: AuditContext) -> None:
                     evidence={**ev, "limit": p.max_days})
             continue
         if days > p.long_rx_usual_days:
-            ctx.add(kb.check("RX-LONG-002"), drugs=[name], items=[r.index], drug=name, evidence=ev)
+            long_notes.append(r)
+    # one notice per prescription, naming every drug over 4 weeks; when a record was sent without the
+    # evaluation, RX-REC-004 (check_record) is that notice instead
+    if long_notes and not _long_rx_unrecorded(ctx):
+        names = list(dict.fromkeys(r.name for r in long_notes))
+        ctx.add(kb.check("RX-LONG-002"), drugs=names, items=[r.index for r in long_notes], drug="、".join(names),
+                evidence={"days": max(r.item.days or 0 for r in long_notes)})
+
+
+def _long_rx_unrecorded(ctx: AuditContext) -> bool:
+    """A record was sent, a line runs over 4 weeks, and the record's 处理 shows no evaluation (RX-REC-004)."""
+    record, p = ctx.case.record, ctx.kb.params
+    if not record:
+        return False
+    return (any((r.item.days or 0) > p.long_rx_usual_days for r in ctx.items)
+            and not any(w in (record.get("处理") or "") for w in _LONG_RX_WORDS))
 
 
 # --------------------------------------------------------------------------- interactions
@@ -258,6 +538,8 @@ def check_days(ctx: AuditContext) -> None:
 def check_interactions(ctx: AuditContext) -> None:
     rules, idx = ctx.kb.interactions, ctx.index
     for x, y in itertools.combinations(ctx.drug_items, 2):
+        if x.drug.id == y.drug.id:  # type: ignore[union-attr]
+            continue  # the same drug twice is RX-DUP-001, not an interaction with itself
         xa, xb = idx.rules("ddi_a", x.drug.id), idx.rules("ddi_b", x.drug.id)  # type: ignore[union-attr]
         ya, yb = idx.rules("ddi_a", y.drug.id), idx.rules("ddi_b", y.drug.id)  # type: ignore[union-attr]
         forward, backward = xa & yb, ya & xb
@@ -272,11 +554,33 @@ def check_interactions(ctx: AuditContext) -> None:
 
 # --------------------------------------------------------------------------- duplicates
 
-def _covers(members: tuple, group: list[ResolvedItem], ctx: AuditContext) -> bool:
-    """True when the items can be matched one-to-one to distinct exception members."""
+def _in_role(member: Target, item: ResolvedItem, group_classes: frozenset[str], ctx: AuditContext) -> bool:
+    """The item plays this exception member *in the duplicate group*: it is a product or ingredient the
+    member names, or it has a member class that is one of the group's classes or below one. A triple
+    inhaler is a LAMA, but in the LABA group it is a LABA: ICS/LABA + LAMA must not excuse ICS/LABA +
+    triple (two LABAs), nor a statin/ezetimibe combination plus another statin."""
+    if not item.keys.isdisjoint(member.drugs):
+        return True
+    classes = ctx.kb.classes
+    for c in member.classes:
+        if c not in item.keys:
+            continue
+        seen: set[str] = set()
+        while c is not None and c not in seen:
+            if c in group_classes:
+                return True
+            seen.add(c)
+            c = classes[c].parent if c in classes else None
+    return False
+
+
+def _covers(members: tuple, group: list[ResolvedItem], ctx: AuditContext,
+            group_classes: frozenset[str] = frozenset()) -> bool:
+    """True when the items can be matched one-to-one to distinct exception members, each in its role
+    within the group (:func:`_in_role`)."""
     if len(group) > len(members):
         return False
-    return any(all(ctx.matches(m, it) for m, it in zip(perm, group, strict=False))
+    return any(all(_in_role(m, it, group_classes, ctx) for m, it in zip(perm, group, strict=False))
                for perm in itertools.permutations(members, len(group)))
 
 
@@ -313,7 +617,7 @@ def check_duplicates(ctx: AuditContext) -> None:
         if all(not set(kb.ingredients(a.drug.id)).isdisjoint(kb.ingredients(b.drug.id))  # type: ignore[union-attr]
                for a, b in itertools.combinations(members, 2)):
             continue
-        if any(_covers(exc.members, members, ctx) for exc in kb.duplicate_exceptions):
+        if any(_covers(exc.members, members, ctx, frozenset(grp.classes)) for exc in kb.duplicate_exceptions):
             continue
         ctx.add(grp, drugs=[m.name for m in members], items=[m.index for m in members],
                 evidence={"group": grp.name, "products": [m.name for m in members]},
@@ -328,13 +632,18 @@ def check_contraindications(ctx: AuditContext) -> None:
     candidates = {r.index: idx.rules("ci", r.drug.id) for r in ctx.drug_items}  # type: ignore[union-attr]
     for i in sorted(set().union(*candidates.values())):
         rule = rules[i]
-        for r in ctx.drug_items:
-            if i not in candidates[r.index] or not ctx.holds(rule.when):
-                continue
-            ev = evidence_for(rule.when, ctx.facts)
-            if rule.population:
-                ev["population"] = rule.population
-            ctx.add(rule, drugs=[r.name], items=[r.index], evidence=ev, drug=r.name)
+        hits = [r for r in ctx.drug_items if i in candidates[r.index]]
+        if not hits or not ctx.holds(rule.when):  # the condition reads case facts, not the item
+            continue
+        ev = evidence_for(rule.when, ctx.facts)
+        if rule.population:
+            ev["population"] = rule.population
+        if rule.once:  # one finding about the prescription as a whole
+            names = list(dict.fromkeys(r.name for r in hits))
+            ctx.add(rule, drugs=names, items=[r.index for r in hits], evidence=ev, drug="、".join(names))
+            continue
+        for r in hits:
+            ctx.add(rule, drugs=[r.name], items=[r.index], evidence=dict(ev), drug=r.name)
 
 
 # --------------------------------------------------------------------------- allergy
@@ -354,6 +663,19 @@ def _allergic_drugs(allergen: str, ctx: AuditContext) -> set[str]:
     return found
 
 
+NON_DRUG_ALLERGENS = ("花粉", "尘螨", "海鲜", "虾", "蟹", "鸡蛋", "牛奶", "花生", "坚果", "芒果", "小麦", "食物",
+                      "动物毛", "乳胶", "胶布", "紫外线", "冷空气")
+"""Allergen words that name no medicine (food, environment, materials): no 过敏原未识别 notice for them.
+A pharmacist's list, not exhaustive: any other word that names no known drug or class gets RX-ALG-002."""
+
+
+def _allergen_name(allergen: str) -> str:
+    """The allergen as a message names it: "青霉素过敏" and "对青霉素过敏" read 青霉素 (患者有青霉素过敏史)."""
+    name = allergen.strip()
+    name = name[1:] if name.startswith("对") and len(name) > 3 else name
+    return name.removesuffix("过敏史").removesuffix("过敏").strip() or allergen
+
+
 def check_allergy(ctx: AuditContext) -> None:
     kb = ctx.kb
     allergies = [a for a in ctx.case.patient.allergies if a and a not in {"无", "否认", "不详"}]
@@ -363,12 +685,16 @@ def check_allergy(ctx: AuditContext) -> None:
     for allergen in allergies:
         groups = [g for g in kb.allergen_groups.values() if any(n in allergen or allergen in n for n in g.names)]
         allergic_ids = _allergic_drugs(allergen, ctx)
+        if not groups and not allergic_ids and ctx.items and not any(w in allergen for w in NON_DRUG_ALLERGENS):
+            # PCN, 消炎药…: nothing to check against, so say so rather than pass in silence
+            ctx.add(kb.check("RX-ALG-002"), evidence={"allergen": allergen}, allergen=allergen)
+            continue
         for r in ctx.drug_items:
             direct = not r.keys.isdisjoint(allergic_ids) or any(ctx.matches(g.target, r) for g in groups)
             if direct:
                 hit.add(r.index)
                 ctx.add(kb.check("RX-ALG-001"), drugs=[r.name], items=[r.index], drug=r.name,
-                        evidence={"allergen": allergen}, allergen=allergen)
+                        evidence={"allergen": allergen}, allergen=_allergen_name(allergen))
         group_ids = {g.id for g in groups}
         for i, rule in enumerate(kb.cross_reactivity):
             if rule.allergen not in group_ids:
@@ -376,16 +702,31 @@ def check_allergy(ctx: AuditContext) -> None:
             for r in ctx.drug_items:
                 if r.index not in hit and i in ctx.index.rules("xr", r.drug.id):  # type: ignore[union-attr]
                     ctx.add(rule, drugs=[r.name], items=[r.index], drug=r.name,
-                            evidence={"allergen": allergen}, allergen=allergen)
+                            evidence={"allergen": allergen}, allergen=_allergen_name(allergen))
 
 
 # --------------------------------------------------------------------------- special populations
+
+def _for_diagnoses(note: PopulationNote, ctx: AuditContext) -> PopulationNote:
+    """The note, or its ``unless`` level and note when a diagnosis it names is present."""
+    exc = note.unless
+    if exc is None:
+        return note
+    dx = ctx.case.patient.diagnoses
+    if any(icd_matches(d.icd10, s) for d in dx for s in exc.icd10) or \
+            any(w in d.name for d in dx for w in exc.names):
+        return note.model_copy(update={"level": exc.level, "note": exc.note or note.note, "unless": None})
+    return note
+
 
 def _population_notes(ctx: AuditContext, r: ResolvedItem, attr: str) -> PopulationNote | None:
     """The strictest note of the product or any of its ingredients."""
     assert r.drug is not None
     notes = [getattr(ctx.kb.drugs[d], attr) for d in (r.drug.id, *ctx.kb.ingredients(r.drug.id))]
-    notes = [n for n in notes if n is not None and n.level in _LEVEL_SEVERITY]
+    if attr == "elderly" and r.form is not None and r.form.elderly is not None:
+        notes.append(r.form.elderly)  # a form's own note (nifedipine IR: Beers avoid)
+    notes = [_for_diagnoses(n, ctx) for n in notes if n is not None]
+    notes = [n for n in notes if n.level in _LEVEL_SEVERITY]
     return max(notes, key=lambda n: _LEVEL_SEVERITY[n.level].rank, default=None)
 
 

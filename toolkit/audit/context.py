@@ -56,9 +56,10 @@ class AuditContext:
     findings: list[Finding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.facts = FactView(self.case)
-        self.index = rule_index(self.kb)
         self.drug_items = [r for r in self.items if r.drug is not None]
+        self.facts = FactView(self.case, tuple((r.name, r.keys, {ing: r.daily(ing) for ing in r.doses})
+                                               for r in self.drug_items))
+        self.index = rule_index(self.kb)
 
     @property
     def age(self) -> float | None:

@@ -34,7 +34,7 @@ class RuleIndex:
         self._cache: dict[tuple[str, str], frozenset[int]] = {}
 
     def keys(self, drug_id: str) -> frozenset[str]:
-        return frozenset(self.kb.ingredients(drug_id)) | self.kb.classes_of(drug_id)
+        return frozenset((drug_id, *self.kb.ingredients(drug_id))) | self.kb.classes_of(drug_id)
 
     def rules(self, family: str, drug_id: str) -> frozenset[int]:
         """Positions (in the KB's order) of the rules of ``family`` whose target matches ``drug_id``."""

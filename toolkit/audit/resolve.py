@@ -51,6 +51,16 @@ class ResolvedItem:
     dose_problem: str | None = None
     implausible: ImplausibleDose | None = None
     keys: frozenset[str] = frozenset()  # ingredient ids + all classes: what rule targets match against
+    # why a drug the reader recognised is not audited: a known drug outside the formulary (its name as
+    # known), or a local product (eye drops, gel, patch …) of a drug the formulary has only in other forms
+    known: str | None = None
+    local_form: str | None = None
+    code_unmapped: bool = False  # a 药品编码 the clinic's drug dictionary does not hold
+
+    @property
+    def coverage(self) -> str:
+        """Which checks ran for this line: ``full``, ``class`` (class rules only) or ``none``."""
+        return self.drug.tier if self.drug is not None else "none"
 
     @property
     def name(self) -> str:
@@ -63,15 +73,87 @@ class ResolvedItem:
         return self.doses[ingredient] * self.frequency.per_day
 
 
+# words of a product name (or the written route) that make it a local product, and the kind of use:
+# such a line is audited as the formulary entry only when the entry declares a form of that kind
+_LOCAL_WORDS = (
+    ("滴眼", "眼用"), ("眼膏", "眼用"), ("眼用", "眼用"), ("眼液", "眼用"), ("滴耳", "耳用"), ("耳用", "耳用"),
+    ("鼻喷", "鼻用"), ("喷鼻", "鼻用"), ("滴鼻", "鼻用"), ("鼻用", "鼻用"), ("鼻腔", "鼻用"),
+    ("阴道", "阴道用"), ("栓", "直肠或阴道用"), ("灌肠", "直肠或阴道用"), ("直肠", "直肠或阴道用"),
+    ("透皮", "经皮"), ("贴片", "经皮"), ("贴剂", "经皮"), ("贴膏", "皮肤外用"),
+    ("乳膏", "皮肤外用"), ("软膏", "皮肤外用"), ("凝胶", "皮肤外用"), ("搽剂", "皮肤外用"), ("洗剂", "皮肤外用"),
+    ("涂剂", "皮肤外用"), ("乳胶剂", "皮肤外用"), ("酊", "皮肤外用"), ("霜", "皮肤外用"), ("外用", "皮肤外用"),
+)
+_ROUTE_LOCAL = {"滴眼": "眼用", "滴耳": "耳用", "滴鼻": "鼻用", "鼻喷": "鼻用", "外用": "皮肤外用",
+                "直肠给药": "直肠或阴道用", "阴道给药": "直肠或阴道用"}
+
+
+def local_route(text: str, route: str | None) -> str | None:
+    """The local use a product name or its route states (眼用, 鼻用, 皮肤外用 …), or ``None`` (systemic)."""
+    if route in _ROUTE_LOCAL:
+        return _ROUTE_LOCAL[route]
+    if route == "口服" and "凝胶" in text and not any(w in text for w in ("眼", "鼻", "外用")):
+        return None  # an oral gel (磷酸铝凝胶) is swallowed
+    return next((kind for word, kind in _LOCAL_WORDS if word in text), None)
+
+
+def _oral_of_inhaled(text: str, drug: Drug) -> str | None:
+    """布地奈德肠溶胶囊 is swallowed: an oral product of a drug the formulary has only for inhalation."""
+    inhaled_only = all(set(form.routes) <= {"吸入"} for form in drug.forms)
+    oral = any(w in text for w in ("片", "胶囊", "颗粒", "口服")) and "吸入" not in text
+    return "口服" if inhaled_only and oral else None
+
+
+_PARENTERAL = ("注射", "静脉滴注")
+
+
+def _injection_of_oral(text: str, drug: Drug) -> str | None:
+    """双黄连注射液, 盐酸可乐定注射液: an injectable product of a drug the formulary has no injectable form of
+    (its oral label's doses, ages and interactions are not the injection's)."""
+    named = any(w in text for w in ("注射", "粉针", "针剂"))
+    injectable = any(p in r for form in drug.forms for r in form.routes for p in _PARENTERAL)
+    return "注射" if named and not injectable else None
+
+
+def _declares(drug: Drug, kind: str) -> bool:
+    if kind == "注射":
+        return any(p in r for form in drug.forms for r in form.routes for p in _PARENTERAL)
+    """True when one of the entry's forms is of that local kind (by its form name or its routes)."""
+    return any(local_route(form.form, None) == kind or any(_ROUTE_LOCAL.get(r, r) == kind for r in form.routes)
+               for form in drug.forms)
+
+
 def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedItem:
     r = ResolvedItem(index=index, item=item)
     r.frequency = parse_frequency(item.frequency)
     r.route = normalize_route(item.route)
-    r.match = kb.names.resolve(item.drug)
+    if item.code and kb.drug_codes is not None:
+        # the clinic's drug dictionary first: a confirmed code is the drug; an unknown code is reported,
+        # never guessed from the name (RX-FMT-011)
+        entry = kb.drug_codes.get(item.code.strip())
+        if entry is None:
+            r.code_unmapped = True
+            return r
+        if entry.drug is None:
+            r.known = entry.name or item.drug
+            return r
+        r.match = NameMatch(entry.drug, "code", item.code.strip(), "generic")
+        if item.strength is None and entry.strength:
+            item = r.item = item.model_copy(update={"strength": entry.strength})
+    else:
+        r.match = kb.names.resolve(item.drug)
     if r.match is None:
+        r.known = kb.names.known_outside(item.drug)
+        return r
+    entry = kb.drugs[r.match.drug_id]
+    local = local_route(item.drug, r.route) or _oral_of_inhaled(item.drug, entry) or _injection_of_oral(
+        item.drug, entry)
+    if local and not _declares(kb.drugs[r.match.drug_id], local):
+        # 左氧氟沙星滴眼液 is not the oral entry: no dose, age or interaction check of that entry applies
+        r.local_form, r.match = local, None
         return r
     r.drug = kb.drugs[r.match.drug_id]
-    r.keys = frozenset(kb.ingredients(r.drug.id)) | kb.classes_of(r.drug.id)
+    # the product id too, so a target may name a combination product itself (酚麻美敏: pseudoephedrine)
+    r.keys = frozenset((r.drug.id, *kb.ingredients(r.drug.id))) | kb.classes_of(r.drug.id)
     unit = normalize_unit(item.unit)
     r.form, r.strength = _pick_form(r.drug, item.drug, unit if unit in COUNT_UNITS else None, item.strength)
     _resolve_dose(r, kb)

@@ -31,6 +31,7 @@ from toolkit.care.plan import (
     FollowUp,
     Guidance,
     Referral,
+    Reminder,
     ScreeningDue,
     Statement,
     TargetCheck,
@@ -100,6 +101,7 @@ def assess(data: Any, rules: CareKnowledge | None = None, *, case_id: str | None
     kb = rules or get_care_rules()
     case = to_case(data, case_id=case_id)
     facts = CareFacts.of(case)
+    facts.counts = kb.count_rules()
     notes: list[str] = []
     if facts.visit is None:
         notes.append("未记录就诊日期，无法核对检验结果时效和检查是否到期" if not case.visit_date
@@ -131,6 +133,18 @@ def assess(data: Any, rules: CareKnowledge | None = None, *, case_id: str | None
             facts.referrals.add(r.urgency)
             cite(r.references)
 
+    reminders = []
+    for m in kb.reminders:
+        if evaluate_care(m.when, facts):
+            ev = care_evidence(m.when, facts)
+            reminders.append(Reminder(rule_id=m.id, text=_with(m.text, ev), evidence=ev, references=m.references))
+            cite(m.references)
+    unrecognised = [d.written for d in facts.rx if d.drug_id is None] if facts.diseases and _reads_drugs(kb) else []
+    if unrecognised:
+        why = f"（{facts.rx_error}）" if facts.rx_error else "未能按名称确认"
+        notes.append(f"处方中以下药品{why}，未计入用药相关的判断（降压药种数、他汀/抗血小板等）："
+                     + "、".join(unrecognised))
+
     plan = CarePlan(
         id=case.id,
         conditions=tuple(conditions),
@@ -138,11 +152,25 @@ def assess(data: Any, rules: CareKnowledge | None = None, *, case_id: str | None
         referral=tuple(referrals),
         screening_due=tuple(_screening(kb, facts, cite, notes)),
         guidance=tuple(_guidance(kb, facts, cite)),
+        reminders=tuple(reminders),
         references=(),
         notes=tuple(notes),
         kb_version=kb.version,
     )
     return plan.model_copy(update={"references": tuple(references)})
+
+
+_DRUG_FACTS = ("drug_class", "antihypertensive_count")
+
+
+def _reads_drugs(kb: CareKnowledge) -> bool:
+    """True when some rule reads what was prescribed (then unrecognised lines are worth naming)."""
+    for section in ("targets", "status", "referrals", "follow_up", "reminders", "counts"):
+        for r in getattr(kb, section):
+            trees = [i.when for i in r.items] if section == "counts" else [r.when] if r.when else []
+            if any(f in _DRUG_FACTS for t in trees for f in t.facts()):
+                return True
+    return False
 
 
 def _with(text: str, evidence: Mapping[str, Any]) -> str:
@@ -225,6 +253,7 @@ def _assess_disease(disease: str, name: str, kb: CareKnowledge, facts: CareFacts
             if statement:
                 evidence.append(statement)
         missing.extend(_population_gaps(skipped, facts, rule.population))
+    evidence.extend(_count_statements([*skipped, *([rule] if rule else [])], kb, facts, cite))
     controlling = [c for c in checks if c.controls]
     if any(c.met is False for c in controlling):
         control = Control.UNCONTROLLED
@@ -250,6 +279,25 @@ def _assess_disease(disease: str, name: str, kb: CareKnowledge, facts: CareFacts
                            evidence=tuple(evidence), targets=tuple(checks), missing=tuple(missing))
 
 
+def _count_statements(rules: list[TargetRule], kb: CareKnowledge, facts: CareFacts, cite: Any) -> list[Statement]:
+    """What the counted criteria the population rules read found (e.g. 严重ASCVD事件2项：…)."""
+    names: list[str] = []
+    for t in rules:
+        for f in t.when.facts() if t.when else ():
+            if f.startswith("count.") and f[6:] not in names:
+                names.append(f[6:])
+    out = []
+    defs = kb.count_rules()
+    for name in names:
+        held, _ = facts.count_items(name)
+        if held and name in defs:
+            cite(defs[name].references)
+            out.append(Statement(rule_id=defs[name].id,
+                                 text=f"{label_of('count.' + name)[0]}{len(held)}项：{'、'.join(held)}",
+                                 values={f"count.{name}": held}))
+    return out
+
+
 def _population_gaps(skipped: list[TargetRule], facts: CareFacts, population: str) -> list[str]:
     """Name the facts that could have put the patient in a stricter or looser population but are unknown."""
     gaps: list[str] = []
@@ -262,6 +310,29 @@ def _population_gaps(skipped: list[TargetRule], facts: CareFacts, population: st
         _, unknown = facts.risk_factors()
         if unknown:
             gaps.append(f"未记录{'、'.join(unknown)}，危险因素可能计数不全，按“{population}”的目标判断")
+    # Missing data is named only when it could have put the patient in a skipped population:
+    # no prescription (drug facts), and items of counted criteria (e.g. 超高危) that cannot be assessed.
+    if read & set(_DRUG_FACTS) and not facts.case.prescription.items:
+        facts.optimistic = True
+        try:
+            could = any(t.when is not None and any(f in _DRUG_FACTS for f in t.when.facts())
+                        and evaluate_care(t.when, facts) for t in skipped)
+        finally:
+            facts.optimistic = False
+        if could:
+            gaps.append(f"本次未提供处方，无法判断用药（如胰岛素、磺脲类）是否改变目标人群，按“{population}”的目标判断")
+    for name in sorted({f[6:] for f in read if f.startswith("count.")}):
+        _, unknown = facts.count_items(name)
+        if not unknown:
+            continue
+        facts.optimistic = True
+        try:
+            could = any(t.when is not None and evaluate_care(t.when, facts) for t in skipped)
+        finally:
+            facts.optimistic = False
+        if could:
+            gaps.append(f"{label_of('count.' + name)[0]}中“{'、'.join(unknown)}”无法判断（未记录相关数据），"
+                        f"按“{population}”的目标判断")
     return gaps
 
 

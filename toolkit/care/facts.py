@@ -10,15 +10,19 @@ data in ``rules/care/``. Trees are checked against this vocabulary at load.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from toolkit.knowledge.conditions import ICD_SPEC, NUMERIC_OPS, ConditionTree, icd_matches
 from toolkit.records import EXAM_NAMES, LAB_NAMES, AuditCase
+
+log = logging.getLogger(__name__)
 
 
 class Disease(StrEnum):
@@ -47,6 +51,13 @@ DATED_ITEMS = (*LAB_NAMES, *EXAMS)
 
 VITALS = ("sbp", "dbp", "heart_rate", "temperature", "resp_rate", "spo2", "waist_cm")
 
+COUNTS: dict[str, str] = {
+    "severe_ascvd_events": "严重ASCVD事件",
+    "ascvd_high_risk_factors": "超高危判定的高危险因素",
+}
+"""Counted criteria (fact ``count.<name>``): each is defined once in a ``counts`` section of
+``rules/care/`` (its items and their conditions are data); the value is the number of items that hold."""
+
 CareFactKind = Literal["number", "bool", "text", "diagnoses", "record_text", "set"]
 
 CARE_FACTS: dict[str, CareFactKind] = {
@@ -63,6 +74,10 @@ CARE_FACTS: dict[str, CareFactKind] = {
     "disease": "set",
     "referral": "set",
     "ascvd_risk_factors": "number",
+    "prescription_items": "number",
+    "drug_class": "set",
+    "antihypertensive_count": "number",
+    **{f"count.{name}": "number" for name in COUNTS},
     **{f"vitals.{v}": "number" for v in VITALS},
     **{f"labs.{name}": "number" for name in LAB_NAMES},
     **{f"lab_age_days.{name}": "number" for name in DATED_ITEMS},
@@ -82,6 +97,13 @@ CARE_FACTS: dict[str, CareFactKind] = {
 - ``ascvd_risk_factors``: count of smoking, HDL-C < 1.0 mmol/L, age ≥45 (men) / ≥55
   (women) — the risk factors of 中国血脂管理指南(2023) and 国家基层高血压防治管理指南2020.
 - ``control.D``: ``controlled`` / ``uncontrolled`` / ``unknown`` once disease D is assessed.
+- ``prescription_items``: number of lines in this visit's prescription (0 when none was given).
+- ``drug_class``: formulary classes (``rules/formulary/classes.yaml``, with their ancestors and the
+  classes of a combination's ingredients) of the prescription lines the formulary recognises by name
+  (exact, salt/form-stripped or contained matches only; a typo or homophone match is not used).
+- ``antihypertensive_count``: distinct antihypertensive ingredients prescribed (a combination
+  product counts each ingredient: 氯沙坦钾氢氯噻嗪 = 2).
+- ``count.N``: how many items of the counted criterion N (``counts`` section) hold.
 """
 
 CARE_OPS: dict[CareFactKind, set[str]] = {
@@ -106,6 +128,9 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
     "labs.uacr": ("尿白蛋白/肌酐比值", "mg/g"), "labs.potassium": ("血钾", "mmol/L"),
     "labs.scr": ("血肌酐", "μmol/L"),
     "ascvd_risk_factors": ("ASCVD危险因素个数", "个"),
+    "prescription_items": ("处方药品数", "项"),
+    "antihypertensive_count": ("降压药种数", "种"),
+    **{f"count.{name}": (label, "项") for name, label in COUNTS.items()},
 }
 """Chinese label and unit of a fact, for evidence and messages."""
 
@@ -168,10 +193,24 @@ def check_value(fact: str, kind: CareFactKind, op: str, value: Any) -> None:
         allowed = {d.value for d in Disease}
     elif fact == "referral":
         allowed = {"urgent", "routine"}
+    elif fact == "drug_class":
+        allowed = set(formulary_classes())
     if allowed is not None:
         for v in (value if isinstance(value, list | tuple) else [value]):
             if v not in allowed:
                 raise ValueError(f"'{v}' is not allowed for fact '{fact}'; allowed: {', '.join(sorted(allowed))}")
+
+
+@lru_cache(maxsize=1)
+def formulary_classes() -> frozenset[str]:
+    """Class ids of the shipped formulary (``rules/formulary/classes.yaml``), for ``drug_class`` values."""
+    import yaml
+
+    from toolkit.knowledge.loader import default_rules_dir
+
+    path = default_rules_dir() / "formulary" / "classes.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return frozenset(str(c["id"]) for c in data.get("classes", []) if isinstance(c, dict) and "id" in c)
 
 
 # --------------------------------------------------------------------------- the visit as facts
@@ -222,15 +261,116 @@ def parse_date(text: str | None) -> date | None:
         return None
 
 
+_SAFE_MATCHES = frozenset({"exact", "stripped", "contained"})
+"""Name matches trusted for drug facts: a typo or homophone match may be another drug."""
+
+
+@dataclass(frozen=True)
+class RxDrug:
+    """One prescription line as the care facts see it: the name as written and, when recognised, its classes."""
+
+    written: str
+    drug_id: str | None = None
+    classes: frozenset[str] = frozenset()
+    antihypertensives: tuple[str, ...] = ()  # ingredient ids that are antihypertensives
+
+
+def prescription_drugs(case: AuditCase) -> tuple[tuple[RxDrug, ...], str | None]:
+    """The prescription lines of a visit with their formulary classes (the audit knowledge base's names),
+    and why no line could be resolved when the knowledge base did not load.
+
+    Loads the audit knowledge base only when the visit has a prescription.
+    """
+    items = case.prescription.items
+    if not items:
+        return (), None
+    from toolkit.errors import ToolkitError
+    from toolkit.knowledge import get_knowledge
+
+    try:
+        kb = get_knowledge()
+    except ToolkitError as exc:  # the care plan still works without drug facts; the lines are named
+        log.warning("drug facts unavailable, the knowledge base did not load: %s", exc)
+        return tuple(RxDrug(written=item.drug) for item in items), "药品知识库未能加载"
+    out = []
+    for item in items:
+        match = kb.names.resolve(item.drug)
+        drug_id = getattr(match, "drug_id", None)
+        if match is None or getattr(match, "kind", None) not in _SAFE_MATCHES or drug_id not in kb.drugs:
+            out.append(RxDrug(written=item.drug))
+            continue
+        ingredients = kb.ingredients(drug_id)
+        out.append(RxDrug(written=item.drug, drug_id=drug_id, classes=kb.classes_of(drug_id),
+                          antihypertensives=tuple(i for i in ingredients
+                                                  if "antihypertensive" in kb.classes_of(i))))
+    return tuple(out), None
+
+
 @dataclass
 class CareFacts:
-    """The facts of one visit. Disease, control and referral facts are filled in as assessment proceeds."""
+    """The facts of one visit. Disease, control and referral facts are filled in as assessment proceeds.
+
+    ``counts`` holds the counted criteria of the rules (``count.<name>``); with ``optimistic`` set, an
+    item that cannot be assessed (a value it reads is missing) is counted as if it held, and a visit
+    without a prescription is taken as possibly having any drug, to ask whether missing data could
+    have changed a population.
+    """
 
     case: AuditCase
     visit: date | None
     diseases: set[str] = field(default_factory=set)
     control: dict[str, str] = field(default_factory=dict)
     referrals: set[str] = field(default_factory=set)
+    counts: Mapping[str, Any] = field(default_factory=dict)
+    optimistic: bool = False
+    _rx: tuple[RxDrug, ...] | None = field(default=None, repr=False)
+    rx_error: str | None = None
+
+    @property
+    def rx(self) -> tuple[RxDrug, ...]:
+        if self._rx is None:
+            self._rx, self.rx_error = prescription_drugs(self.case)
+        return self._rx
+
+    def drug_classes(self) -> set[str]:
+        if self.optimistic and not self.case.prescription.items:
+            return set(formulary_classes())  # no prescription given: any drug might be taken
+        return {c for d in self.rx for c in d.classes}
+
+    def antihypertensive_count(self) -> int:
+        if self.optimistic and not self.case.prescription.items:
+            return 99
+        return len(self.antihypertensives())
+
+    def antihypertensives(self) -> list[str]:
+        """Distinct antihypertensive ingredient ids prescribed, in prescription order."""
+        out: list[str] = []
+        for d in self.rx:
+            out.extend(i for i in d.antihypertensives if i not in out)
+        return out
+
+    def drugs_in(self, classes: Iterable[str]) -> list[str]:
+        """Written names of the recognised lines that belong to any of ``classes``."""
+        wanted = set(classes)
+        return [d.written for d in self.rx if d.classes & wanted]
+
+    def count_items(self, name: str) -> tuple[list[str], list[str]]:
+        """Labels of the items of counted criterion ``name`` that hold, and of those that cannot be assessed."""
+        rule = self.counts.get(name)
+        if rule is None:
+            return [], []
+        held, unknown = [], []
+        for item in rule.items:
+            if evaluate_care(item.when, self):
+                held.append(item.label)
+            elif any(CARE_FACTS[f] in {"number", "bool", "text"} and self.get(f) is None
+                     for f in item.when.facts()):
+                unknown.append(item.label)
+        return held, unknown
+
+    def count(self, name: str) -> int:
+        held, unknown = self.count_items(name)
+        return len(held) + (len(unknown) if self.optimistic else 0)
 
     @classmethod
     def of(cls, case: AuditCase) -> CareFacts:
@@ -292,6 +432,8 @@ class CareFacts:
             return self.lab_age_days(fact[13:])
         if fact.startswith("control."):
             return self.control.get(fact[8:])
+        if fact.startswith("count."):
+            return self.count(fact[6:]) if fact[6:] in self.counts else None
         getter: Callable[[], Any] | None = {
             "bmi": self.bmi,
             "visit_type": lambda: self.case.visit_type,
@@ -300,6 +442,9 @@ class CareFacts:
             "disease": lambda: self.diseases,
             "referral": lambda: self.referrals,
             "ascvd_risk_factors": lambda: self.risk_factors()[0],
+            "prescription_items": lambda: len(self.case.prescription.items),
+            "drug_class": self.drug_classes,
+            "antihypertensive_count": self.antihypertensive_count,
         }.get(fact)
         return getter() if getter else getattr(p, fact)
 
@@ -349,18 +494,45 @@ def care_evidence(cond: CareCondition, facts: CareFacts) -> dict[str, Any]:
     """The values a tree read that are known (symptoms as the words found, diagnoses as 'name (ICD)')."""
     out: dict[str, Any] = {}
     for fact in cond.facts():
-        if fact in {"disease", "referral"} or fact.startswith("control."):
+        if fact in {"disease", "referral", "prescription_items"} or fact.startswith("control."):
             continue
         if fact == "symptom":
             hits = _symptom_hits(cond, facts)
             if hits:
                 out[fact] = hits
             continue
+        if fact == "drug_class":
+            names = facts.drugs_in(_leaf_values(cond, fact))
+            if names:
+                out["drugs"] = names
+            continue
+        if fact.startswith("count."):
+            held, _ = facts.count_items(fact[6:])
+            if held:
+                out[fact] = held
+            continue
+        if fact == "antihypertensive_count" and facts.rx:
+            out[fact] = facts.get(fact)
+            names = facts.drugs_in({"antihypertensive"})
+            if names:
+                out["antihypertensive_drugs"] = names
+            continue
         value = facts.get(fact)
         if fact == "diagnosis":
             value = [f"{d.name} ({d.icd10})" if d.icd10 else d.name for d in value] or None
         if value is not None:
             out[fact] = value
+    return out
+
+
+def _leaf_values(cond: CareCondition, fact: str) -> set[str]:
+    """Every value the tree's leaves on ``fact`` name (e.g. the classes a drug_class test asks about)."""
+    if cond.fact == fact:
+        v = cond.value
+        return set(v) if isinstance(v, list | tuple) else ({v} if isinstance(v, str) else set())
+    out: set[str] = set()
+    for child in (*(cond.all or ()), *(cond.any or ()), *((cond.not_,) if cond.not_ else ())):
+        out |= _leaf_values(child, fact)
     return out
 
 
@@ -372,6 +544,12 @@ def describe(evidence: dict[str, Any]) -> str:
             parts.append("记录中提到：" + "、".join(value))
         elif fact == "diagnosis":
             parts.append("诊断：" + "、".join(value))
+        elif fact == "drugs":
+            parts.append("处方中：" + "、".join(value))
+        elif fact == "antihypertensive_drugs":
+            parts.append("处方降压药：" + "、".join(value))
+        elif fact.startswith("count.") and isinstance(value, list):
+            parts.append(f"{label_of(fact)[0]}：" + "、".join(value))
         elif isinstance(value, bool):
             parts.append(f"{label_of(fact)[0]}：{'是' if value else '否'}")
         else:

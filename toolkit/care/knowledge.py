@@ -18,10 +18,12 @@ from toolkit.care.facts import Disease
 from toolkit.care.schema import (
     SECTIONS,
     CareRulesFile,
+    CountRule,
     DiseaseDef,
     FollowUpRule,
     GuidanceRule,
     ReferralRule,
+    ReminderRule,
     ScreeningRule,
     StatusRule,
     TargetRule,
@@ -46,7 +48,13 @@ class CareKnowledge:
     follow_up: tuple[FollowUpRule, ...]
     screening: tuple[ScreeningRule, ...]
     guidance: tuple[GuidanceRule, ...]
+    reminders: tuple[ReminderRule, ...]
+    counts: tuple[CountRule, ...]
     fingerprint: str
+
+    def count_rules(self) -> dict[str, CountRule]:
+        """The counted criteria by name (``count.<name>`` facts)."""
+        return {c.count: c for c in self.counts}
 
     @property
     def version(self) -> str:
@@ -120,6 +128,19 @@ def _cross_check(sections: dict[str, list[tuple[str, Any]]], problems: list[str]
     missing = sorted(d.value for d in Disease if d.value not in defined)
     if sections["diseases"] and missing:
         log.warning("care rules define no recognition rule for: %s", ", ".join(missing))
+    counted: dict[str, str] = {}
+    for file, c in sections["counts"]:
+        if c.count in counted:
+            problems.append(f"{file} -> counts ({c.id}) -> count: '{c.count}' already defined in {counted[c.count]}")
+        counted.setdefault(c.count, file)
+    for s in SECTIONS:
+        for file, r in sections[s]:
+            trees = [r.when] if getattr(r, "when", None) is not None else []
+            for tree in trees:
+                for fact in tree.facts():
+                    if fact.startswith("count.") and fact[6:] not in counted:
+                        problems.append(f"{file} -> {s} ({r.id}) -> when: '{fact}' has no definition in a "
+                                        f"counts section")
     for file, g in sections["guidance"]:
         names = {f for _, f, _, _ in string.Formatter().parse(g.text) if f}
         for unknown in sorted(names - GUIDANCE_FIELDS):

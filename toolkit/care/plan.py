@@ -86,6 +86,15 @@ class Guidance(_Record):
     references: tuple[str, ...] = ()
 
 
+class Reminder(_Record):
+    """A note for the clinician: a quality-of-care check (e.g. no statin prescribed in CHD)."""
+
+    rule_id: str
+    text: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    references: tuple[str, ...] = ()
+
+
 class CarePlan(_Record):
     """The care plan of one visit; ``status`` is ``error`` when the input could not be read."""
 
@@ -96,6 +105,7 @@ class CarePlan(_Record):
     referral: tuple[Referral, ...] = ()
     screening_due: tuple[ScreeningDue, ...] = ()
     guidance: tuple[Guidance, ...] = ()
+    reminders: tuple[Reminder, ...] = Field(default=(), description="notes for the clinician, not the patient")
     references: tuple[str, ...] = ()
     notes: tuple[str, ...] = Field(default=(), description="visit-level gaps, e.g. no visit date")
     error: str | None = None
@@ -112,7 +122,7 @@ class CarePlan(_Record):
 
     def to_json_dict(self) -> dict[str, Any]:
         """The stable JSONL contract: id, status, conditions, follow_up, referral, screening_due,
-        guidance, references, notes, error, kb_version."""
+        guidance, reminders, references, notes, error, kb_version."""
         return self.model_dump(mode="json")
 
     def to_record_fields(self) -> dict[str, str]:

@@ -10,6 +10,8 @@ the file, the entry and the field. Sections of a file:
 - ``follow_up``: follow-up intervals; the shortest matching interval is proposed.
 - ``screening``: complication and monitoring checks with their intervals.
 - ``guidance``: non-drug advice written for the patient; one text per topic.
+- ``reminders``: notes for the clinician (quality-of-care checks, e.g. no statin prescribed in CHD).
+- ``counts``: counted criteria (e.g. 严重ASCVD事件), read by other rules as the fact ``count.<name>``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from toolkit.care.facts import CARE_FACTS, DATED_ITEMS, CareCondition, Control, Disease
+from toolkit.care.facts import CARE_FACTS, COUNTS, DATED_ITEMS, CareCondition, Control, Disease
 
 CARE_RULE_ID = re.compile(r"CARE-[A-Z]+(-[A-Z0-9]+)*-\d{3}")
 
@@ -132,6 +134,43 @@ class GuidanceRule(_Rule):
     text: str = Field(min_length=1, description="plain Chinese for the patient; {bmi} etc. filled from facts")
 
 
+class ReminderRule(_Rule):
+    """A note for the clinician (not the patient): a quality-of-care check such as no statin in CHD."""
+
+    when: CareCondition
+    text: str = Field(min_length=1, description="what to check, in Chinese, for the clinician")
+
+
+class CountItem(_Spec):
+    """One criterion of a counted list: its Chinese label and when it holds."""
+
+    label: str = Field(min_length=1)
+    when: CareCondition
+
+    @field_validator("when")
+    @classmethod
+    def _no_nested_counts(cls, v: CareCondition) -> CareCondition:
+        nested = [f for f in v.facts() if f.startswith("count.")]
+        if nested:
+            raise ValueError(f"a counted item cannot read another count ({', '.join(nested)})")
+        return v
+
+
+class CountRule(_Rule):
+    """A counted criterion, read by other rules as ``count.<count>``: how many of ``items`` hold."""
+
+    count: str
+    items: tuple[CountItem, ...] = Field(min_length=1)
+    note: str = ""
+
+    @field_validator("count")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in COUNTS:
+            raise ValueError(f"unknown count '{v}'; allowed: {', '.join(COUNTS)}")
+        return v
+
+
 class CareRulesFile(_Spec):
     diseases: tuple[DiseaseDef, ...] = ()
     targets: tuple[TargetRule, ...] = ()
@@ -140,6 +179,8 @@ class CareRulesFile(_Spec):
     follow_up: tuple[FollowUpRule, ...] = ()
     screening: tuple[ScreeningRule, ...] = ()
     guidance: tuple[GuidanceRule, ...] = ()
+    reminders: tuple[ReminderRule, ...] = ()
+    counts: tuple[CountRule, ...] = ()
 
 
 SECTIONS = tuple(CareRulesFile.model_fields)

@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from toolkit.knowledge.renal import crcl_for
 from toolkit.records import LAB_NAMES, AuditCase
 
-FactKind = Literal["number", "bool", "text", "diagnoses", "allergies"]
+FactKind = Literal["number", "bool", "text", "diagnoses", "allergies", "items"]
 
 FACTS: dict[str, FactKind] = {
     "age": "number",
@@ -29,6 +30,7 @@ FACTS: dict[str, FactKind] = {
     "diagnosis": "diagnoses",
     "allergy": "allergies",
     "prescription.kind": "text",
+    "prescription.items": "items",
     **{f"labs.{name}": "number" for name in LAB_NAMES},
 }
 """Every fact a rule may test, with its kind."""
@@ -37,9 +39,21 @@ OPS: dict[FactKind, set[str]] = {
     "number": {"lt", "le", "gt", "ge", "eq", "ne", "between", "present", "absent"},
     "bool": {"eq", "present", "absent"},
     "text": {"eq", "ne", "in", "not_in", "present", "absent"},
-    "diagnoses": {"icd_in", "name_contains", "present", "absent"},
+    "diagnoses": {"icd_in", "name_contains", "name_contains_unless", "present", "absent"},
     "allergies": {"contains", "present", "absent"},
+    "items": {"includes", "excludes", "count_ge", "daily_dose_gt", "daily_dose_le"},
 }
+"""Operators per kind. ``name_contains_unless`` takes ``{words: [...], unless: [...]}`` and holds for a
+diagnosis whose name has one of ``words`` and none of ``unless`` (脑出血 but not 脑出血后遗症).
+``prescription.items`` is about the drug items of the same prescription (the item a rule is
+checking included): ``includes`` / ``excludes`` take class or drug ids (a drug matches through its
+ingredients, classes and their ancestors); ``count_ge`` takes ``{of: [ids], n: 3}`` and counts the
+items matching any of the ids; ``daily_dose_gt`` takes ``{drug: <single-ingredient drug id>, gt: 20}`` and
+holds when that ingredient's daily amount summed over the items (in the drug's ``dose.unit``; combination
+products count their share) is known and above ``gt``; ``daily_dose_le`` takes ``{drug, le}`` and holds when that
+amount is known and at most ``le`` (an unknown amount satisfies neither, so a rule can keep its stricter severity
+for an unknown dose and lower it only for a dose known to be within the limit). The ids are checked against the formulary when the
+KB loads."""
 
 
 class ConditionTree(BaseModel):
@@ -122,6 +136,28 @@ class Condition(ConditionTree):
 
 
 def _check_value(kind: FactKind, op: str, value: Any) -> None:
+    if op == "name_contains_unless":
+        if not (isinstance(value, dict) and set(value) == {"words", "unless"}
+                and all(isinstance(v, list | tuple) and v and all(isinstance(w, str) and w for w in v)
+                        for v in value.values())):
+            raise ValueError("op 'name_contains_unless' needs value {words: [...], unless: [...]} "
+                             "(non-empty lists of strings)")
+        return
+    if op in {"daily_dose_gt", "daily_dose_le"}:
+        bound = op[-2:]
+        if not (isinstance(value, dict) and set(value) == {"drug", bound} and isinstance(value["drug"], str)
+                and isinstance(value[bound], int | float) and not isinstance(value[bound], bool)
+                and value[bound] >= 0):
+            raise ValueError(f"op '{op}' needs value {{drug: <drug id>, {bound}: <amount per day in the "
+                             "drug's dose unit>}")
+        return
+    if op == "count_ge":
+        if not (isinstance(value, dict) and set(value) == {"of", "n"}
+                and isinstance(value["n"], int) and not isinstance(value["n"], bool) and value["n"] >= 1
+                and isinstance(value["of"], list | tuple) and value["of"]
+                and all(isinstance(v, str) for v in value["of"])):
+            raise ValueError("op 'count_ge' needs value {of: [class or drug ids], n: <whole number ≥ 1>}")
+        return
     if op in {"present", "absent"}:
         if value not in (None, True):
             raise ValueError(f"op '{op}' takes no value")
@@ -135,7 +171,7 @@ def _check_value(kind: FactKind, op: str, value: Any) -> None:
         raise ValueError(f"op '{op}' needs a number, got {value!r}")
     if kind == "bool" and not isinstance(value, bool):
         raise ValueError(f"op '{op}' needs true or false, got {value!r}")
-    if op in {"in", "not_in", "icd_in", "name_contains", "contains"}:
+    if op in {"in", "not_in", "icd_in", "name_contains", "contains", "includes", "excludes"}:
         if not (isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value)):
             raise ValueError(f"op '{op}' needs a non-empty list of strings")
         if op == "icd_in":
@@ -160,14 +196,53 @@ def icd_matches(code: str | None, spec: str) -> bool:
     return low[: len(head)] <= head <= high or code.startswith(low) or code.startswith(high)
 
 
+def _leaves(cond: ConditionTree) -> list[ConditionTree]:
+    if cond.fact is not None:
+        return [cond]
+    return [x for c in (*(cond.all or ()), *(cond.any or ()), *((cond.not_,) if cond.not_ else ())) for x in _leaves(c)]
+
+
+def item_ids(cond: ConditionTree) -> list[str]:
+    """Class or drug ids a tree's ``prescription.items`` leaves name (checked against the KB at load)."""
+    if cond.fact == "prescription.items":
+        if cond.op in {"daily_dose_gt", "daily_dose_le"}:
+            return [cond.value["drug"]]
+        return list(cond.value["of"] if cond.op == "count_ge" else cond.value)
+    out: list[str] = []
+    for child in (*(cond.all or ()), *(cond.any or ()), *((cond.not_,) if cond.not_ else ())):
+        out.extend(item_ids(child))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class FactView:
-    """The facts of one case, read once and shared by every rule evaluated on it."""
+    """The facts of one case, read once and shared by every rule evaluated on it.
+
+    ``items`` are the prescription's resolved drug items as (name, keys, daily): keys are the product
+    and ingredient ids and every class of the drug, the same keys rule targets match against; daily maps
+    each ingredient id to its amount per day in that drug's dose unit (None when not computable)."""
 
     case: AuditCase
+    items: tuple[tuple[str, frozenset[str], Mapping[str, float | None]], ...] = ()
+
+    def matching(self, ids: Any) -> list[str]:
+        """Names of the prescription's drug items that one of ``ids`` (class or drug ids) names."""
+        wanted = frozenset(ids)
+        return [name for name, keys, _ in self.items if not keys.isdisjoint(wanted)]
+
+    def daily_dose(self, drug: str) -> float | None:
+        """Amount per day of one ingredient over all items, or None when any item's amount is unknown."""
+        amounts = [daily.get(drug) for _, keys, daily in self.items if drug in keys]
+        if not amounts or any(a is None for a in amounts):
+            return None
+        return sum(amounts)  # type: ignore[arg-type]
 
     def get(self, fact: str) -> Any:
+        if fact == "prescription.items":
+            return self.items
         p = self.case.patient
+        if fact == "labs.crcl":  # a CrCl lab, else Cockcroft–Gault from Scr, age, weight and sex
+            return crcl_for(p)[0]
         if fact.startswith("labs."):
             return p.labs.get(fact[5:])
         if fact == "diagnosis":
@@ -182,6 +257,9 @@ class FactView:
 def _diagnosis_ops(op: str, value: Any, diagnoses: Any) -> bool:
     if op == "icd_in":
         return any(icd_matches(d.icd10, spec) for d in diagnoses for spec in value)
+    if op == "name_contains_unless":
+        return any(any(w in d.name for w in value["words"]) and not any(w in d.name for w in value["unless"])
+                   for d in diagnoses)
     return any(word in d.name for d in diagnoses for word in value)
 
 
@@ -204,6 +282,17 @@ def evaluate(cond: Condition, facts: FactView) -> bool:
 
 
 def _leaf(cond: Condition, facts: FactView) -> bool:
+    if cond.fact == "prescription.items":
+        if cond.op == "count_ge":
+            return len(facts.matching(cond.value["of"])) >= cond.value["n"]
+        if cond.op == "daily_dose_gt":
+            amount = facts.daily_dose(cond.value["drug"])
+            return amount is not None and amount > cond.value["gt"] * 1.0001
+        if cond.op == "daily_dose_le":
+            amount = facts.daily_dose(cond.value["drug"])
+            return amount is not None and amount <= cond.value["le"] * 1.0001
+        found = bool(facts.matching(cond.value))
+        return found if cond.op == "includes" else not found
     value = facts.get(cond.fact)  # type: ignore[arg-type]
     empty = value is None or value == () or value == []
     if cond.op == "present":
@@ -224,6 +313,13 @@ def evidence_for(cond: Condition, facts: FactView) -> dict[str, Any]:
     """The values a tree read, for a finding's evidence (diagnoses as 'name (ICD)')."""
     out: dict[str, Any] = {}
     for fact in cond.facts():
+        if fact == "prescription.items":
+            # the items the tree asked about (names), not the whole prescription, and any daily amounts
+            out[fact] = facts.matching(item_ids(cond))
+            for leaf in _leaves(cond):
+                if leaf.fact == fact and leaf.op in {"daily_dose_gt", "daily_dose_le"}:
+                    out[f"daily_dose.{leaf.value['drug']}"] = facts.daily_dose(leaf.value["drug"])
+            continue
         value = facts.get(fact)
         if fact == "diagnosis":
             value = [f"{d.name} ({d.icd10})" if d.icd10 else d.name for d in value]

@@ -20,8 +20,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from toolkit.errors import KnowledgeError
-from toolkit.knowledge.conditions import Condition
-from toolkit.knowledge.names import NameIndex
+from toolkit.knowledge.conditions import Condition, item_ids
+from toolkit.knowledge.known import clean_name, known_drug_names
+from toolkit.knowledge.names import NameIndex, one_edit_apart, pinyin_key, strip_form
 from toolkit.knowledge.schema import (
     AllergenGroup,
     Check,
@@ -42,6 +43,16 @@ from toolkit.knowledge.schema import (
 )
 
 log = logging.getLogger(__name__)
+
+# a name guess never lands on these (ATC prefixes of the drug or an ingredient; class ids with ancestors):
+# anti-infectives, antidiabetics and insulins, antithrombotics, cardiac glycosides and antiarrhythmics,
+# thyroid and antithyroid drugs, antiepileptics, opioids, psycholeptics and psychoanaleptics,
+# antineoplastics and immunomodulators
+GUARDED_ATC = ("J", "A10", "B01", "C01A", "C01B", "H03", "N02A", "N03", "N05", "N06", "L")
+GUARDED_CLASSES = frozenset({
+    "antibacterial", "antiviral", "antifungal_azole", "antidiabetic", "insulin", "antiplatelet", "anticoagulant",
+    "antiarrhythmic", "cardiac_glycoside", "benzodiazepine", "z_drug", "ssri", "psychotropic_2",
+})
 
 _RULE_SECTIONS = ("interactions", "contraindications", "cross_reactivity", "duplicate_groups", "indications",
                   "checks")
@@ -70,6 +81,8 @@ class Knowledge:
     checks: dict[str, Check]
     fingerprint: str
     local_rules: str | None = None
+    known_names: frozenset[str] = frozenset()  # drugs outside the formulary (lexicon, reimbursement list)
+    drug_codes: dict[str, Any] | None = None  # 药品编码 → DictionaryEntry, from the local drug dictionary
     _class_cache: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -85,7 +98,23 @@ class Knowledge:
                 for n in names:
                     if n:
                         written[n] = (d.id, source)
-        return NameIndex(written)  # type: ignore[arg-type]
+        return NameIndex(written, known=self.known_names, guarded=self.guarded_drugs)  # type: ignore[arg-type]
+
+    @cached_property
+    def guarded_drugs(self) -> frozenset[str]:
+        """Drugs a name guess (homophone, typo) may never land on: a swap there is dangerous."""
+        out = set()
+        for d in self.drugs.values():
+            atcs = [d.atc or ""] + [self.drugs[i.drug].atc or "" for i in d.ingredients if i.drug in self.drugs]
+            if any(a.startswith(GUARDED_ATC) for a in atcs if a) or self.classes_of(d.id) & GUARDED_CLASSES:
+                out.add(d.id)
+        return frozenset(out)
+
+    def coverage(self, drug_id: str | None) -> str:
+        """Which checks run for a drug: ``full``, ``class`` (class rules only) or ``none``."""
+        if drug_id is None or drug_id not in self.drugs:
+            return "none"
+        return self.drugs[drug_id].tier
 
     def ingredients(self, drug_id: str) -> tuple[str, ...]:
         """Single-ingredient drug ids of a product (itself when it is not a combination)."""
@@ -223,7 +252,9 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
     if meta is None and not any("meta.yaml" in p for p in problems):
         problems.append(f"{root.name}/meta.yaml: missing (name and version of the knowledge base)")
 
+    known = known_drug_names(root)
     _cross_check(drugs, classes, rules, problems)
+    _check_near_names(drugs, known, problems)
     if problems:
         raise KnowledgeError(problems)
     assert meta is not None
@@ -242,12 +273,60 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
         indications=tuple(r for _, r in rules["indications"]),
         checks=checks,
         fingerprint=digest.hexdigest(),
+        known_names=known,
     )
     if local:
         kb = apply_local_rules(kb, local)
     log.info("knowledge base %s loaded: %d drugs, %d rules", kb.version, len(kb.drugs),
              sum(len(rules[s]) for s in _RULE_SECTIONS))
     return kb
+
+
+def _check_near_names(drugs: dict[str, tuple[str, Drug]], known: frozenset[str], problems: list[str]) -> None:
+    """rules/README (Names): no alias (old name, misspelling) one character away from another real drug's
+    name — its generic, salt or brand name, or a known drug outside the formulary — since a near-miss of
+    the other drug would then read as this one (甲福明 ↔ 甲氧明, 托塞米 ↔ 呋塞米). Names are compared without
+    their dosage-form word; a homophone of the drug's own name (颉沙坦) is what an alias is for; products
+    that share an ingredient are not "another drug"; an alias a pharmacist kept after review is listed in
+    the entry's ``near_names_reviewed`` with the reason. Brands are real product names: two real brands
+    one character apart (诺和力/诺和龙) are both kept, and name guesses never aim at a brand."""
+    by_mask: dict[str, set[tuple[str, str]]] = {}  # masked name → {(name, drug id or "" for known)}
+
+    def add(name: str, owner: str) -> None:
+        if len(name) >= 3:
+            for i in range(len(name)):
+                by_mask.setdefault(name[:i] + "?" + name[i + 1:], set()).add((name, owner))
+
+    def ingredients(did: str) -> set[str]:
+        return {i.drug for i in drugs[did][1].ingredients} | {did}
+
+    own: dict[str, str] = {}
+    for did, (_, d) in drugs.items():
+        for n in {d.name, *d.aliases, *d.brands, *d.salts}:
+            own[strip_form(clean_name(n))] = did
+        for n in {d.name, *d.brands, *d.salts}:  # real names only: a listed misspelling is no product
+            add(strip_form(clean_name(n)), did)
+    for k in known:
+        k = strip_form(k)
+        if k not in own:
+            add(k, "")
+    for did, (file, d) in drugs.items():
+        real = {strip_form(clean_name(n)) for n in (d.name, *d.salts)}
+        sounds = {pinyin_key(r) for r in real}
+        for what, names in (("aliases", d.aliases),):
+            for n in names:
+                key = strip_form(clean_name(n))
+                if key in real or pinyin_key(key) in sounds or n in d.near_names_reviewed:
+                    continue  # its own name with a form word, a listed homophone of it (颉沙坦), or reviewed
+                near = sorted({(other, owner) for i in range(len(key))
+                               for other, owner in by_mask.get(key[:i] + "?" + key[i + 1:], ())
+                               if other != key and one_edit_apart(key, other)
+                               and (owner == "" or not ingredients(owner) & ingredients(did))})
+                for other, owner in near[:3]:
+                    whose = f"drug '{owner}'" if owner else "a known drug outside the formulary"
+                    problems.append(f"{file} -> drugs ({did}) -> {what}: '{n}' is one character from '{other}' "
+                                    f"({whose}); a written '{other}' could be taken for this drug — remove it, or list it "
+                                    f"under near_names_reviewed with the reason it stays")
 
 
 def _cross_check(drugs: dict[str, tuple[str, Drug]], classes: dict[str, tuple[str, DrugClass]],
@@ -291,6 +370,14 @@ def _cross_check(drugs: dict[str, tuple[str, Drug]], classes: dict[str, tuple[st
             for cls in getattr(r, "classes", ()) if section == "duplicate_groups" else ():
                 if cls not in classes:
                     problems.append(f"{file} -> {label} -> classes: unknown class '{cls}'")
+            # prescription.items conditions name classes or drugs: unknown ids are errors, like targets
+            trees = [("when", r.when)] if isinstance(getattr(r, "when", None), Condition) else []
+            trees += [(f"escalate[{i}] -> when", e.when) for i, e in enumerate(getattr(r, "escalate", ()))]
+            for where, tree in trees:
+                for x in item_ids(tree):
+                    if x not in classes and x not in drugs:
+                        problems.append(f"{file} -> {label} -> {where}: prescription.items names unknown "
+                                        f"class or drug '{x}'")
     groups = {g.id for _, g in rules.get("allergen_groups", [])}
     for file, g in rules.get("allergen_groups", []):
         check_target(file, f"allergen_groups ({g.id}) -> target", g.target)
@@ -301,6 +388,13 @@ def _cross_check(drugs: dict[str, tuple[str, Drug]], classes: dict[str, tuple[st
     for file, e in rules.get("duplicate_exceptions", []):
         for i, m in enumerate(e.members):
             check_target(file, f"duplicate_exceptions ({e.id}) -> members[{i}]", m)
+
+
+RENAMED_RULES: dict[str, str] = {
+    # retired id → the id that now holds the rule (KB 2026.12, kb-review-2026-12 §1.4)
+    "RX-DDI-057": "RX-DDI-056",  # domperidone + QT-prolonging drugs: merged, now every qt_prolonging drug
+}
+"""Rule ids removed from the shipped KB. A local rules file naming one gets an error naming the new id."""
 
 
 def apply_local_rules(kb: Knowledge, path: str | Path) -> Knowledge:
@@ -325,13 +419,24 @@ def apply_local_rules(kb: Knowledge, path: str | Path) -> Knowledge:
     known = {r.id for s in (kb.interactions, kb.contraindications, kb.cross_reactivity, kb.duplicate_groups,
                             kb.indications) for r in s} | set(kb.checks)
     for rid in local.rules:
-        if rid not in known:
+        if rid in RENAMED_RULES and rid not in known:
+            problems.append(f"{path} -> rules -> {rid}: this rule id was retired; its rule is now "
+                            f"{RENAMED_RULES[rid]} (check the override still means what you intend)")
+        elif rid not in known:
             problems.append(f"{path} -> rules -> {rid}: unknown rule id")
     try:
         params = Parameters.model_validate({**kb.params.model_dump(), **local.parameters})
     except ValidationError as exc:
         problems.extend(f"{path} -> parameters -> {_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
         params = kb.params
+    codes = None
+    if local.drug_dictionary:
+        from toolkit.knowledge.dictionary import load_dictionary
+
+        try:
+            codes = dict(load_dictionary(path.parent / local.drug_dictionary, kb.drugs).entries)
+        except KnowledgeError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise KnowledgeError(problems)
     return Knowledge(
@@ -346,6 +451,8 @@ def apply_local_rules(kb: Knowledge, path: str | Path) -> Knowledge:
         checks={k: patch(v) for k, v in kb.checks.items()},
         fingerprint=kb.fingerprint,
         local_rules=f"{local.institution} ({path.name})",
+        known_names=kb.known_names,
+        drug_codes=codes,
     )
 
 

@@ -41,11 +41,21 @@ CountUnit = Literal["片", "粒", "丸", "袋", "支", "吸", "喷", "揿", "瓶
 class Form(_Spec):
     form: str = Field(description="剂型, e.g. 片, 缓释片, 胶囊, 注射液, 吸入粉雾剂")
     unit: CountUnit | Literal["ml"] = Field(description="the countable unit a dose is written in")
-    strengths: tuple[str, ...] = Field(min_length=1, description="per unit, e.g. '80 mg' or '80 mg/5 mg'")
+    strengths: tuple[str, ...] = Field(
+        default=(), description="per unit, e.g. '80 mg' or '80 mg/5 mg'; required on full entries")
     routes: tuple[str, ...] = Field(min_length=1)
     brands: tuple[str, ...] = Field(default=(), description="brands that name this form (拜新同 → 控释片)")
     max_per_day: float | None = Field(default=None, gt=0, description="overrides the drug's frequency limit")
     min_per_day: float | None = Field(default=None, gt=0)
+    dose: FormDose | None = Field(
+        default=None, description="limits of this form that override the drug's (gliclazide MR 120 mg/d)")
+    elderly: PopulationNote | None = Field(
+        default=None, description="an elderly note of this form only (nifedipine IR: Beers avoid)")
+    units_single_max: float | None = Field(
+        default=None, gt=0, description="label maximum per dose counted in this form's unit, for products "
+                                        "without mass limits (中成药: 一次4片 → 4)")
+    units_daily_max: float | None = Field(
+        default=None, gt=0, description="label maximum per day in this form's unit (一次4片、一日3次 → 12)")
 
 
 class DoseLimit(_Spec):
@@ -56,18 +66,60 @@ class DoseLimit(_Spec):
     note: str | None = None
 
 
+RenalMeasure = Literal["egfr", "crcl"]
+
+
 class RenalLimit(DoseLimit):
-    """Limits that apply when renal function is below a threshold (eGFR, or CrCl when no eGFR)."""
+    """Limits that apply when renal function is below a threshold, in the measure the label uses."""
 
     below: float = Field(gt=0, description="eGFR/CrCl (mL/min) below which these limits apply")
+    measure: RenalMeasure = Field(
+        default="egfr", description="what the label's threshold is: eGFR (mL/min/1.73m²) or Cockcroft–Gault "
+                                    "CrCl (mL/min); the other measure is used only as a stated fallback")
+
+
+class MaintenanceLimit(_Spec):
+    """A daily maximum for continued use: higher doses are a loading dose, allowed for ``loading_days``
+    (or when the line says 负荷), e.g. clopidogrel 300/600 mg on day 1, then ≤ 75 mg/d."""
+
+    daily_max: float = Field(gt=0)
+    loading_days: float = Field(ge=0, description="days a higher (loading) dose may be given")
+    note: str | None = None
+
+
+class ToolLimit(DoseLimit):
+    """A plausibility threshold set by this tool, not a label maximum (insulin U/kg/day, theophylline
+    level monitoring); reported by RX-DOSE-008 with its own severity and this note."""
+
+    severity: Literal["warn", "info"] = "warn"
+    note: str = Field(min_length=1, description="why the tool asks (shown in the finding)")
+    group: str | None = Field(
+        default=None, description="ingredients sharing a group are summed for per_kg_daily_max (insulin)")
+    block_ratio: float | None = Field(
+        default=None, gt=1, description="a value this many times the threshold is no plausible dose at all "
+                                        "(U↔ml confusion is ×100): block instead of the severity")
+
+
+class FormDose(_Spec):
+    """Form-level limits (per ingredient, in the drug's ``dose.unit``): each given field replaces the
+    drug's adult/elderly value for a line of this form; renal limits still tighten them."""
+
+    single_max: float | None = Field(default=None, gt=0)
+    daily_max: float | None = Field(default=None, gt=0)
+    note: str | None = None
 
 
 class Dose(_Spec):
     unit: MassUnit = Field(description="the unit the limits below are in (per ingredient)")
     adult: DoseLimit | None = None
     elderly: DoseLimit | None = Field(default=None, description="age ≥ elderly_age; overrides adult")
+    elderly_from: float | None = Field(
+        default=None, gt=0, description="age from which `elderly` applies for this drug when the label "
+                                        "names one (dabigatran: 80); default the meta elderly_age")
     child: DoseLimit | None = None
     renal: tuple[RenalLimit, ...] = Field(default=(), description="stricter limits by renal function")
+    maintenance: MaintenanceLimit | None = None
+    tool: ToolLimit | None = Field(default=None, description="tool-set plausibility threshold (RX-DOSE-008)")
     usual: str | None = None
 
 
@@ -80,11 +132,26 @@ class Frequency(_Spec):
 PopulationLevel = Literal["contraindicated", "avoid", "caution", "compatible"]
 
 
+class PopulationException(_Spec):
+    """Another level when a diagnosis says why the drug is used (α1-blockers: Beers avoids them as
+    antihypertensives, not for benign prostatic hyperplasia)."""
+
+    icd10: tuple[IcdSpec, ...] = ()
+    names: tuple[str, ...] = Field(default=(), description="diagnosis words, when no ICD-10 is given")
+    level: PopulationLevel
+    note: str = ""
+
+
 class PopulationNote(_Spec):
     level: PopulationLevel
     note: str = ""
     min_age: float | None = Field(default=None, description="children: below this age the note applies")
     references: tuple[str, ...] = ()
+    unless: PopulationException | None = Field(
+        default=None, description="the level and note when one of these diagnoses is present")
+
+
+Form.model_rebuild()  # Form names FormDose and PopulationNote, defined after it
 
 
 class Ingredient(_Spec):
@@ -92,8 +159,15 @@ class Ingredient(_Spec):
     unit: MassUnit
 
 
+Tier = Literal["full", "class"]
+
+
 class Drug(_Spec):
     id: str
+    tier: Tier = Field(
+        default="full",
+        description="full: forms, strengths and dose limits, every check runs; class: identity, classes, "
+                    "forms/routes, population notes and class rules only (dose checks do not run)")
     name: str = Field(description="normalised Chinese generic name, used in findings")
     en: str = ""
     atc: str | None = None
@@ -101,6 +175,9 @@ class Drug(_Spec):
     aliases: tuple[str, ...] = Field(default=(), description="typos, homophones, old names")
     brands: tuple[str, ...] = ()
     salts: tuple[str, ...] = Field(default=(), description="salt-form names, e.g. 苯磺酸氨氯地平")
+    near_names_reviewed: dict[str, str] = Field(
+        default_factory=dict, description="alias → why it stays although it is one character from another "
+                                          "drug's name (the load-time check otherwise rejects it)")
     ingredients: tuple[Ingredient, ...] = Field(default=(), description="combination products only")
     forms: tuple[Form, ...] = Field(min_length=1)
     dose: Dose | None = None
@@ -123,6 +200,15 @@ class Drug(_Spec):
 
     @model_validator(mode="after")
     def _combination(self) -> Drug:
+        if self.tier == "full":
+            for form in self.forms:
+                if not form.strengths:
+                    raise ValueError(f"form '{form.form}' of a full entry needs its strengths "
+                                     f"(or mark the entry tier: class)")
+        for form in self.forms:
+            if form.dose is not None and (self.ingredients or self.dose is None):
+                raise ValueError(f"form '{form.form}' carries dose limits: only a single-ingredient entry "
+                                 f"with a `dose` may (they are in its dose.unit)")
         if self.ingredients:
             for form in self.forms:
                 for s in form.strengths:
@@ -181,6 +267,7 @@ class _Rule(_Spec):
     references: tuple[str, ...] = Field(min_length=1)
     enabled: bool = True
     dianping: DianpingRef | None = Field(default=None, description="default: by category (meta.yaml)")
+    note: str | None = Field(default=None, description="reviewer's note: uncertain facts, what to verify")
 
     @field_validator("id")
     @classmethod
@@ -215,6 +302,8 @@ class Contraindication(_Rule):
     population: Literal["pregnancy", "lactation", "children", "elderly", "renal", "hepatic"] | None = None
     target: Target
     when: Condition
+    once: bool = Field(default=False, description="one finding naming every matching item (a rule about "
+                                                   "the prescription as a whole, e.g. ≥ 3 CNS-active drugs)")
 
     @model_validator(mode="after")
     def _population(self) -> Contraindication:
@@ -327,3 +416,5 @@ class LocalRules(_Spec):
     approved: str | None = Field(default=None, description="e.g. 药事管理与药物治疗学委员会 2026-03 会议")
     rules: dict[str, RuleOverride] = {}
     parameters: dict[str, object] = {}
+    drug_dictionary: str | None = Field(
+        default=None, description="药品字典配对 file (clinic formulary apply), relative to this file")

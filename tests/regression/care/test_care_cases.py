@@ -15,8 +15,10 @@ LABELLED = Path(__file__).parents[3] / "eval" / "data" / "care_cases.jsonl"
 ROWS = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 # Hold-out visits the shipped rules get wrong (found when the hold-out split was first scored).
+# ho-003 left this list with the 2025 hypertension targets: its 132/80 is now uncontrolled, so the
+# 2-week interval no longer depends on the adverse reaction '服用卡托普利后干咳', which the AE words
+# still miss (see tests/unit/test_care_rules.py::test_adverse_reaction_wording_gap).
 KNOWN_FAILURES = {
-    "ho-003": "adverse reaction phrased '服用卡托普利后干咳' is not in the AE lexicon",
     "ho-009": "'未发生急性加重' is not among the stable-COPD phrases",
     "ho-010": "'较平时无明显变化' is not among the stable-COPD phrases",
     "ho-015": "'心前区闷痛' is not among the angina words",
