@@ -54,7 +54,8 @@ def test_postgres_round_trip_survives_restart(pg_url: str, kb: Any) -> None:
     assert engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
     assert migrate(engine) == head_revision(engine)
 
-    first = TestClient(create_app(ServiceConfig(db_url=pg_url, auto_migrate=False), knowledge=kb))
+    first = TestClient(create_app(ServiceConfig(db_url=pg_url, auto_migrate=False), knowledge=kb),
+                       base_url="http://127.0.0.1")  # the Host allow-list answers loopback names only
     warn_id = first.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
     block_id = first.post("/v1/audit", json=block_case()).headers["x-audit-id"]
     first.post("/v1/audit", json=ok_case())
@@ -71,7 +72,8 @@ def test_postgres_round_trip_survives_restart(pg_url: str, kb: Any) -> None:
     assert first.post("/cds-services/rx-preaudit/feedback", json=fb).status_code == 200
     first.close()
 
-    second = TestClient(create_app(ServiceConfig(db_url=pg_url), knowledge=kb))  # auto-migrate is a no-op now
+    second = TestClient(create_app(ServiceConfig(db_url=pg_url), knowledge=kb),  # auto-migrate is a no-op now
+                        base_url="http://127.0.0.1")
     assert current_revision(engine) == head_revision(engine)
     decisions = second.get(f"/v1/audits/{block_id}/decisions").json()["decisions"]
     assert [(d["decision"], d["prescriber"]) for d in decisions] == [("override", "王医生")]

@@ -47,7 +47,7 @@ def ok_case(case_id: str = "RX-OK") -> dict[str, Any]:
 def make_client(tmp_path: Path, kb: Any):
     def _make(**cfg: Any) -> TestClient:
         cfg.setdefault("db_url", f"sqlite:///{tmp_path / 'clinic.db'}")
-        return TestClient(create_app(ServiceConfig(**cfg), knowledge=kb))
+        return TestClient(create_app(ServiceConfig(**cfg), knowledge=kb), base_url="http://127.0.0.1")
     return _make
 
 
@@ -132,7 +132,10 @@ def test_decisions_are_validated_and_leave_the_queue(client: TestClient) -> None
     assert r.status_code == 422 and locs(r) == ["body.reason"]
     r = client.post(url, json={"decision": "override", "pharmacist": "药师甲", "reason": "获益大于风险"})
     assert r.status_code == 422 and locs(r) == ["body.prescriber"]
-    r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲", "rule_ids": ["RX-NOPE-1"]})
+    r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲"})
+    assert r.status_code == 422 and locs(r) == ["body.reason"]  # passing a block (拦截) needs a reason
+    r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲", "reason": "已核实",
+                               "rule_ids": ["RX-NOPE-1"]})
     assert r.status_code == 422 and locs(r) == ["body.rule_ids[0]"]
     r = client.post(url, json={"decision": "maybe", "pharmacist": "药师甲"})
     assert r.status_code == 422 and locs(r) == ["body.decision"]
@@ -150,10 +153,14 @@ def test_decisions_are_validated_and_leave_the_queue(client: TestClient) -> None
         "kb_version"]
     assert d["created_at"].endswith("+00:00")
     assert client.get("/v1/review-queue").json()["items"] == []
-    r = client.post(url, json={"decision": "pass", "pharmacist": "药师乙"})
+    r = client.post(url, json={"decision": "pass", "pharmacist": "药师乙", "reason": "复核"})
+    assert r.status_code == 409  # one final decision per audit
+    other = client.post("/v1/audit", json=block_case("RX-B2")).headers["x-audit-id"]
+    r = client.post(f"/v1/audits/{other}/decisions", json={"decision": "pass", "pharmacist": "药师乙",
+                                                           "reason": "已电话核实"})
     assert {"RX-CI-001", "RX-ALG-001"} <= set(r.json()["rule_ids"])  # default: every finding
     got = client.get(url).json()
-    assert [x["decision"] for x in got["decisions"]] == ["override", "pass"]
+    assert [x["decision"] for x in got["decisions"]] == ["override"]
     assert client.get("/v1/audits/nope/decisions").status_code == 404
 
 
@@ -277,7 +284,9 @@ def test_a_storage_failure_is_500_and_logs_no_payload(client: TestClient,
     for path, body in (("/v1/audit", block_case()), ("/v1/audit/batch", [block_case()]),
                        ("/v1/fhir/audit", fhir_bundle())):
         resp = client.post(path, json=body)
-        assert resp.status_code == 500 and resp.json()["detail"][0]["msg"] == "internal error"
+        # FHIR routes answer an OperationOutcome (issue 14); the others the {"detail": [...]} shape
+        msg = resp.json()["issue"][0]["diagnostics"] if path.startswith("/v1/fhir") else resp.json()["detail"][0]["msg"]
+        assert resp.status_code == 500 and msg == "internal error"
     assert "RuntimeError" in caplog.text and "110101195403011234" not in caplog.text
     del store.write_jobs
     assert client.post("/v1/audit", json=block_case()).status_code == 200  # the writers survived

@@ -21,7 +21,8 @@ from toolkit.service.cds import CODESYSTEM_OVERRIDE, OVERRIDE_REASONS
 @pytest.fixture
 def make_client(tmp_path: Path, kb: Any):
     def _make() -> TestClient:
-        return TestClient(create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'cds.db'}"), knowledge=kb))
+        return TestClient(create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'cds.db'}"), knowledge=kb),
+                          base_url="http://127.0.0.1")
     return _make
 
 
@@ -93,6 +94,48 @@ def test_missing_prefetch_is_said_not_silently_passed(client: TestClient) -> Non
     notice = cards[-1]
     assert notice["indicator"] == "info" and "过敏史" in notice["summary"]
     assert not any("过敏" in c["summary"] and c["indicator"] == "critical" for c in cards)
+
+
+def test_null_prefetch_means_no_data_not_a_missing_key(client: TestClient) -> None:
+    """CDS Hooks 2.0: a key sent as null = the EHR has no data (no allergies recorded): no "未收到" card."""
+    req = hook_request()
+    req["prefetch"]["allergies"] = None
+    cards = client.post("/cds-services/rx-preaudit", json=req).json()["cards"]
+    assert not any(c["summary"].startswith("未收到") for c in cards)
+    assert not any("青霉素" in c["detail"] and c["indicator"] == "critical" for c in cards)  # no allergy, no card
+    del req["prefetch"]["allergies"]  # not sent at all: said
+    cards = client.post("/cds-services/rx-preaudit", json=req).json()["cards"]
+    assert any(c["summary"].startswith("未收到") and "过敏史" in c["summary"] for c in cards)
+
+
+def test_operation_outcome_in_prefetch_is_reported_in_a_card(client: TestClient) -> None:
+    req = hook_request()
+    oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout",
+                                                         "diagnostics": "LIS query timed out"}]}
+    req["prefetch"]["observations"] = oo
+    req["prefetch"]["conditions"]["entry"].append({"resource": {**oo, "issue": [
+        {"severity": "warning", "code": "incomplete", "diagnostics": "older diagnoses not loaded"}]}})
+    cards = client.post("/cds-services/rx-preaudit", json=req).json()["cards"]
+    card = next(c for c in cards if "出错" in c["summary"])
+    assert card["indicator"] == "info" and "LIS query timed out" in card["detail"]
+    assert "older diagnoses not loaded" in card["detail"]
+
+
+def test_unknown_context_fields_are_tolerated(client: TestClient) -> None:
+    req = hook_request()
+    req["context"]["encounterType"] = "outpatient"
+    req["context"]["com.his-vendor.department"] = {"code": "0301", "name": "全科"}
+    assert client.post("/cds-services/rx-preaudit", json=req).status_code == 200
+
+
+def test_order_sign_without_medication_orders_is_an_empty_card_list(client: TestClient) -> None:
+    req = hook_request()
+    req["context"]["draftOrders"]["entry"] = [{"resource": {
+        "resourceType": "ServiceRequest", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
+        "code": {"text": "血常规"}}}]
+    resp = client.post("/cds-services/rx-preaudit", json=req)
+    assert resp.status_code == 200 and resp.json() == {"cards": []}
+    assert client.get("/v1/review-queue").json()["items"] == []
 
 
 def test_order_select_answers_only_about_the_selection_and_does_not_queue(client: TestClient) -> None:
@@ -183,17 +226,27 @@ def test_fhir_endpoint_answers_detected_issues(client: TestClient) -> None:
     assert out["id"] == resp.headers["x-audit-id"]
 
 
+def outcome_exprs(resp: Any) -> list[str]:
+    """FHIR routes answer errors as an OperationOutcome; its issues' FHIRPath expressions."""
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    assert resp.headers["content-type"].startswith("application/fhir+json")
+    oo = OperationOutcome.model_validate(resp.json())
+    assert all(i.severity == "error" and i.code == "invalid" and i.diagnostics for i in oo.issue)
+    return [e for i in oo.issue for e in (i.expression or [])]
+
+
 def test_fhir_endpoint_locates_errors(client: TestClient) -> None:
     b = fhir_bundle()
     b["entry"][7]["resource"]["valueQuantity"].update(unit="mg/dL", code="mg/dL")
     resp = client.post("/v1/fhir/audit", json=b)
-    assert resp.status_code == 422 and locs(resp) == ["body.entry[7].resource.valueQuantity.unit"]
+    assert resp.status_code == 422 and outcome_exprs(resp) == ["Bundle.entry[7].resource.valueQuantity.unit"]
     resp = client.post("/v1/fhir/audit", json={"resourceType": "Patient"})
-    assert resp.status_code == 422 and locs(resp) == ["body.resourceType"]
+    assert resp.status_code == 422 and outcome_exprs(resp) == ["Bundle.resourceType"]
     resp = client.post("/v1/fhir/audit", json={"resourceType": "Bundle", "type": "collection", "entry": {}})
-    assert resp.status_code == 422 and locs(resp) == ["body.entry"]
+    assert resp.status_code == 422 and outcome_exprs(resp) == ["Bundle.entry"]
     resp = client.post("/v1/fhir/audit", json={"resourceType": "Bundle", "type": "nonsense", "entry": []})
-    assert resp.status_code == 422 and locs(resp) == ["body.type"]
+    assert resp.status_code == 422 and outcome_exprs(resp) == ["Bundle.type"]
 
 
 def test_codesystem_is_served(client: TestClient) -> None:

@@ -92,7 +92,10 @@ def test_bundle_maps_into_the_audit_case() -> None:
     ({"frequency": 2, "period": 1, "periodUnit": "d"}, "bid"),
     ({"frequency": 1, "period": 2, "periodUnit": "d"}, "qod"),
     ({"frequency": 1, "period": 1, "periodUnit": "wk"}, "qw"),
-    ({"frequency": 2, "period": 1, "periodUnit": "wk"}, "每周2次"),
+    ({"frequency": 2, "period": 1, "periodUnit": "wk"}, "biw"),
+    ({"frequency": 4, "period": 1, "periodUnit": "wk"}, "每周4次"),
+    ({"frequency": 1, "period": 12, "periodUnit": "h"}, "q12h"),
+    ({"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}, "qn"),
 ])
 def test_timing_repeat_becomes_a_frequency_the_engine_reads(repeat: dict[str, Any], expected: str) -> None:
     b = fhir_bundle()

@@ -8,9 +8,15 @@ and rule ids, never patient data or free text.
 # No `from __future__ import annotations`: FastAPI reads the route annotations (built inside
 # create_app from the config) at runtime.
 
+import asyncio
 import contextlib
+import hmac
 import json
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +26,7 @@ from toolkit.knowledge.loader import Knowledge
 from toolkit.records import AuditCase, AuditReport
 
 from .config import ServiceConfig
-from .store import NotFound, Store, decision_problem
+from .store import Conflict, NotFound, Store, decision_problem, parse_queue_cursor, queue_cursor_key
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +69,32 @@ class DecisionIn(BaseModel):
 class ApiError(Exception):
     """A located client error (status, field path, message)."""
 
-    def __init__(self, status: int, loc: str, msg: str):
+    def __init__(self, status: int, loc: str, msg: str, headers: dict[str, str] | None = None):
         super().__init__(msg)
-        self.status, self.loc, self.msg = status, loc, msg
+        self.status, self.loc, self.msg, self.headers = status, loc, msg, headers
 
 
 def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None = None) -> Any:
     """Build the service. Migrates the database first when ``config.auto_migrate``."""
     require("fastapi", "service")
     require("sqlalchemy", "service")
-    from fastapi import Body, FastAPI, Query, Request
+    from fastapi import Body, FastAPI, Header, Query, Request, Response
     from fastapi.exceptions import RequestValidationError
 
     from toolkit import __version__
     from toolkit.audit import audit
+    from toolkit.fhir import read as fhir_read
+    from toolkit.fhir import write as fhir_write
+    from toolkit.fhir.cds_auth import AuthError
     from toolkit.knowledge import get_knowledge
 
-    from . import cds, fhir_io
+    from . import cds
+    from .config import check_retention, host_allow_list
     from .db import current_revision, head_revision, make_engine, migrate, session_factory
     from .guard import Guard
 
     config = config or ServiceConfig()
+    check_retention(config)
     kb = knowledge or get_knowledge(config.rules_dir, config.local_rules)
     engine = make_engine(config.db_url)
     if config.auto_migrate:
@@ -91,13 +102,48 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     elif current_revision(engine) != head_revision(engine):
         raise ToolkitError("the database schema is not up to date: run `clinic serve --migrate` first")
     store = Store(session_factory(engine), engine)
+    verifier = None
+    if config.cds_jwks:
+        from toolkit.fhir.cds_auth import JwtVerifier
+
+        verifier = JwtVerifier.from_file(config.cds_jwks, audiences=config.cds_audiences)
     label = f"{config.source_label} (KB {kb.version})"
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
+        import sys
+
+        before = sys.getswitchinterval()
+        if config.switch_interval_s:  # while serving (see ServiceConfig.switch_interval_s)
+            sys.setswitchinterval(config.switch_interval_s)
+        keeper = asyncio.create_task(retention_loop()) if config.retention_days else None
         yield
+        if keeper is not None:
+            keeper.cancel()
+        sys.setswitchinterval(before)
+        pool.shutdown(wait=False, cancel_futures=True)
         store.writer.close()  # commit what is queued before the process ends
         engine.dispose()
+
+    def purge_once() -> int:
+        """Apply the retention rule once (ServiceConfig.retention_days); returns audits removed."""
+        from datetime import datetime, timedelta
+        from pathlib import Path
+
+        cutoff = datetime.now(UTC) - timedelta(days=config.retention_days or 0)
+        archive = Path(config.retention_archive) if config.retention_archive else None
+        removed = store.purge(cutoff, archive=archive)
+        log.info("retention: %d audits older than %g days removed%s", removed, config.retention_days,
+                 " (archived)" if archive else "")
+        return removed
+
+    async def retention_loop() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(purge_once)
+            except Exception as exc:  # keep serving; say what failed, by type only
+                log.error("retention run failed: %s", type(exc).__name__)
+            await asyncio.sleep(config.retention_interval_s)
 
     app = FastAPI(lifespan=lifespan, title="clinic-toolkit 处方前置审核服务", version=__version__,
                   description="Prescription pre-audit for HIS/EMR: JSON, FHIR R4B (MedicationRequest → "
@@ -105,29 +151,50 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
                               "queue. Severity: block/warn/info = DetectedIssue high/moderate/low = card "
                               "critical/warning/info.")
     app.state.store, app.state.engine, app.state.knowledge, app.state.config = store, engine, kb, config
+    app.state.purge_once = purge_once
 
     # ------------------------------------------------------------------ errors
+    def is_fhir(request: Any) -> bool:
+        """FHIR routes answer errors as an OperationOutcome (application/fhir+json)."""
+        path = request.url.path
+        return path.startswith("/v1/fhir/") or path == "/metadata"
+
+    def problem(request: Any, status: int, loc: str, msg: str, headers: dict[str, str] | None = None) -> Any:
+        if is_fhir(request):
+            return _json(fhir_write.outcome_for_error(status, loc, msg), status, headers,
+                         media="application/fhir+json")
+        return _json({"detail": [{"loc": loc, "msg": msg}]}, status, headers)
+
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> Any:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
         # The input value is deliberately not echoed back (it may be patient data).
-        detail = [{"loc": _loc(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]]
+        errors = exc.errors()[:20]
+        if is_fhir(request):
+            return _json(fhir_write.operation_outcome(
+                ("error", "invalid", e["msg"], fhir_write.fhirpath(_loc(e["loc"]))) for e in errors), 422,
+                media="application/fhir+json")
+        detail = [{"loc": _loc(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
         return _json({"detail": detail}, 422)
 
     @app.exception_handler(InputError)
-    async def _input(_request: Request, exc: InputError) -> Any:
-        return _error(422, "body." + exc.field if exc.field else "body", exc.reason)
+    async def _input(request: Request, exc: InputError) -> Any:
+        return problem(request, 422, "body." + exc.field if exc.field else "body", exc.reason)
 
     @app.exception_handler(ApiError)
-    async def _api(_request: Request, exc: ApiError) -> Any:
-        return _error(exc.status, exc.loc, exc.msg)
+    async def _api(request: Request, exc: ApiError) -> Any:
+        return problem(request, exc.status, exc.loc, exc.msg, exc.headers)
 
     @app.exception_handler(NotFound)
     async def _missing(_request: Request, exc: NotFound) -> Any:
         return _error(404, "path.audit_id", "no such audit")
 
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, exc: Conflict) -> Any:
+        return _error(409, "path.audit_id", str(exc))
+
     @app.exception_handler(Exception)
-    async def _crash(_request: Request, exc: Exception) -> Any:
-        return _error(500, "", "internal error")  # logged by the guard, by type only
+    async def _crash(request: Request, exc: Exception) -> Any:
+        return problem(request, 500, "", "internal error")  # logged by the guard, by type only
 
     # ------------------------------------------------------------------ models
     def decision_json(d: Any) -> dict[str, Any]:
@@ -143,13 +210,60 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
                 "outcome_timestamp": f.outcome_timestamp.isoformat() if f.outcome_timestamp else None,
                 "received_at": f.received_at.isoformat()}
 
-    def audit_json(row: Any) -> dict[str, Any]:
+    _unset = object()
+
+    def audit_json(row: Any, report: Any = _unset) -> dict[str, Any]:
+        """The audit as the API shows it; ``report`` last (the queue splices the stored JSON there)."""
+        created = row.created_at
+        if created.tzinfo is None:  # a Core row from SQLite: the UTC zone is re-attached
+            created = created.replace(tzinfo=UTC)
         return {"audit_id": row.id, "case_id": row.case_id, "source": row.source, "status": row.status,
                 "max_severity": row.max_severity, "risk": row.risk, "awaiting_review": row.awaiting_review,
-                "kb_version": row.kb_version, "created_at": row.created_at.isoformat(), "report": row.report}
+                "kb_version": row.kb_version, "created_at": created.isoformat(),
+                "report": row.report if report is _unset else report}
 
-    def run(case: AuditCase) -> AuditReport:
-        return audit(case, kb)
+    # CPU work runs on this pool, off the event loop, with a timeout per case: /healthz and every other
+    # request keep being answered while an audit runs. (A thread cannot be stopped: a case past the
+    # timeout is answered 503 and finishes in the background; max_items bounds how long that can be.)
+    pool = ThreadPoolExecutor(max_workers=config.audit_threads or max(2, (os.cpu_count() or 1)),
+                              thread_name_prefix="audit")
+
+    def check_limits(case: AuditCase, where: str = "body") -> None:
+        n = len(case.prescription.items)
+        if n > config.max_items:
+            raise ApiError(422, f"{where}.prescription.items",
+                           f"{n} drug lines: over the limit of {config.max_items} per prescription (max_items)")
+
+    def audit_checked(case: AuditCase) -> AuditReport:
+        report = audit(case, kb)
+        if len(report.findings) > config.max_findings:
+            raise ApiError(422, "body", f"{len(report.findings)} findings: over the limit of {config.max_findings} "
+                                        "per prescription (max_findings); review this prescription by hand")
+        return report
+
+    def timed_out() -> ApiError:
+        log.warning("audit over the %.1fs limit", config.audit_timeout_s)
+        return ApiError(503, "", f"the audit took longer than {config.audit_timeout_s:g} s (audit_timeout_s)")
+
+    def run(case: AuditCase, where: str = "body") -> AuditReport:
+        """Audit in the pool and wait (from a worker thread: sync routes)."""
+        check_limits(case, where)
+        try:
+            return pool.submit(audit_checked, case).result(timeout=config.audit_timeout_s)
+        except FutureTimeout:
+            raise timed_out() from None
+
+    async def run_async(case: AuditCase) -> AuditReport:
+        """Audit in the pool without blocking the event loop (async routes); a small case (at most
+        ``inline_items`` lines, bounded work) is audited right here."""
+        check_limits(case)
+        if len(case.prescription.items) <= config.inline_items:
+            return audit_checked(case)
+        try:
+            async with asyncio.timeout(config.audit_timeout_s):  # no extra task, unlike wait_for
+                return await asyncio.wrap_future(pool.submit(audit_checked, case))
+        except TimeoutError:
+            raise timed_out() from None
 
     # ------------------------------------------------------------------ JSON
     @app.get("/healthz", tags=["meta"])
@@ -164,12 +278,14 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
                         queue: bool = Query(True, description="put a flagged prescription in the pharmacist "
                                                               "queue")) -> Any:
         """Audit one case; the answer is exactly the batch/JSONL report of that case."""
-        # async on purpose: the audit is ~0.2 ms of CPU and the write waits on the group-commit
-        # writer, so a threadpool hop would only add latency.
-        report = run(case)
-        (audit_id,), (doc,) = await store.add_audits_grouped([report], "json", review=queue)
+        # async: the audit runs in the audit pool (off the loop, with a timeout) and the write waits on
+        # the group-commit writer, so no request thread is held.
+        report = await run_async(case)
+        (audit_id,), (text,) = await store.add_audits_grouped([report], "json", review=queue)
         log.info("audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
-        return _json(doc, headers={"X-Audit-Id": audit_id, "Location": f"/v1/audits/{audit_id}"})
+        # the report text as stored: encoded once (store.report_text)
+        return Response(text.encode(), media_type=JSON,
+                        headers={"X-Audit-Id": audit_id, "Location": f"/v1/audits/{audit_id}"})
 
     max_batch = config.max_batch
 
@@ -177,7 +293,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     def audit_batch(cases: Annotated[list[AuditCase], Body(min_length=1, max_length=max_batch)],
                     queue: bool = Query(True)) -> Any:
         """Audit up to ``max_batch`` cases: ``{"audits": [{"audit_id", "report"}]}`` in input order."""
-        reports = [run(c) for c in cases]
+        reports = [run(c, f"body[{n}]") for n, c in enumerate(cases)]
         ids, docs, job = store.prepare_audits(reports, "json-batch", review=queue)
         store.writer.submit(job).result()  # one transaction for the batch, shared with concurrent calls
         log.info("batch of %d audited", len(ids))
@@ -188,15 +304,55 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         return _json(audit_json(store.get_audit(audit_id)))
 
     @app.get("/v1/review-queue", tags=["review"])
-    def review_queue(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> Any:
-        """Audits awaiting a pharmacist decision: error, then block, warn; oldest first within a level."""
-        return _json({"items": [audit_json(r) for r in store.queue(limit, offset)]})
+    async def review_queue(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                           after: str | None = Query(None, max_length=200,
+                                                     description="keyset cursor: the `next` of the previous page")
+                           ) -> Any:
+        """Audits awaiting a pharmacist decision: error, then block, warn / needs_review; oldest first within
+        a level. Page with ``after`` (the ``next`` of the previous page: stable and fast at any depth) or
+        ``offset`` (up to ``max_offset``)."""
+        if offset > config.max_offset:
+            raise ApiError(400, "query.offset", f"offset over the limit of {config.max_offset} (max_offset)")
+        try:
+            cursor = parse_queue_cursor(after) if after else None
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "query.after", "not a cursor from this queue") from None
+        # SQLite, no offset: the page is one indexed range read built into one row by SQLite (about a
+        # millisecond), done right here on the loop like the audit writes (store.LoopBatcher): a
+        # worker thread would have to win the GIL back from the audits for each step. An offset page
+        # scans `offset` index entries, so it goes to a thread, as does every page on PostgreSQL.
+        got = store.queue_page_sql(limit, 0, cursor) if offset == 0 else None
+        if got is None:
+            from starlette.concurrency import run_in_threadpool
+
+            got = await run_in_threadpool(queue_page_json, limit, offset, cursor)
+        items, last, n = got
+        nxt = json.dumps(queue_cursor_key(last) if n == limit else None)
+        return Response(('{"items":' + items + ',"next":' + nxt + "}").encode(), media_type=JSON)
+
+    def queue_page_json(limit: int, offset: int, cursor: Any) -> tuple[str, Any, int]:
+        """A queue page as (items JSON text, key of the last row, rows) from rows read in Python."""
+        got = store.queue_page_sql(limit, offset, cursor)
+        if got is not None:
+            return got
+        page = store.queue_page(limit, offset, cursor)
+        # the stored report JSON is spliced in as it is: no decode and re-encode of every report
+        items = [json.dumps(audit_json(r, None), ensure_ascii=False, separators=(",", ":"))[:-len("null}")]
+                 + report + "}" for r, report in page]
+        last = (page[-1][0].severity_rank, page[-1][0].created_at, page[-1][0].id) if page else None
+        return "[" + ",".join(items) + "]", last, len(page)
 
     @app.post("/v1/audits/{audit_id}/decisions", tags=["review"], status_code=201)
-    def add_decision(audit_id: str, body: DecisionIn) -> Any:
-        """Record 审核通过 (pass), 退回医师 (return) or 双签放行 (override) for an audit."""
+    def add_decision(audit_id: str, body: DecisionIn,
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1,
+                                                          max_length=128)) -> Any:
+        """Record the one final decision on an audit awaiting review: 审核通过 (pass), 退回医师 (return) or
+        双签放行 (override). 201 when stored; 409 when the audit is not awaiting review (already decided,
+        or never queued); with an ``Idempotency-Key`` a retry answers 200 with the decision stored first.
+        Passing or overriding a 拦截 (block) finding needs a reason."""
         row = store.get_audit(audit_id)
-        problem = decision_problem(body.decision, body.reason, body.prescriber)
+        blocked = any(f.get("severity") == "block" for f in row.report.get("findings", []))
+        problem = decision_problem(body.decision, body.reason, body.prescriber, blocked=blocked)
         if problem:
             raise ApiError(422, f"body.{problem[0]}", problem[1])
         known = [f["rule_id"] for f in row.report.get("findings", [])]
@@ -205,10 +361,12 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
             if rid not in known:
                 raise ApiError(422, f"body.rule_ids[{n}]", f"rule {rid} is not a finding of this audit; "
                                                          f"findings: {', '.join(dict.fromkeys(known)) or 'none'}")
-        d = store.add_decision(audit_id, decision=body.decision, pharmacist=body.pharmacist, rule_ids=rule_ids,
-                               reason=body.reason, reason_code=body.reason_code, prescriber=body.prescriber)
-        log.info("decision %s on audit %s rules=%s", body.decision, audit_id, ",".join(rule_ids))
-        return _json(decision_json(d), 201)
+        d, replayed = store.add_decision(audit_id, decision=body.decision, pharmacist=body.pharmacist,
+                                         rule_ids=rule_ids, reason=body.reason, reason_code=body.reason_code,
+                                         prescriber=body.prescriber, idempotency_key=idempotency_key)
+        log.info("decision %s on audit %s rules=%s%s", body.decision, audit_id, ",".join(rule_ids),
+                 " (replayed)" if replayed else "")
+        return _json(decision_json(d), 200 if replayed else 201)
 
     @app.get("/v1/audits/{audit_id}/decisions", tags=["review"])
     def get_decisions(audit_id: str) -> Any:
@@ -230,10 +388,10 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         Age is taken on the request date: the earliest ``authoredOn``, else ``Bundle.timestamp``, else the
         server's date (UTC); the ``X-Request-Date`` and ``X-Request-Date-Source`` headers say which.
         """
-        fc = fhir_io.bundle_to_case(bundle)
-        report = run(fc.case)
+        fc = fhir_read.bundle_to_case(bundle, kb=kb)
+        report = run(fc.case, "body.entry")
         (audit_id,) = store.add_audits([report], "fhir", review=queue)
-        out = fhir_io.report_to_bundle(report, fc, audit_id)
+        out = fhir_write.report_to_bundle(report, fc, audit_id)
         log.info("fhir audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
         return _json(out, media="application/fhir+json",
                      headers={"X-Audit-Id": audit_id, "X-Request-Date": fc.request_date.isoformat(),
@@ -242,32 +400,65 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     @app.get("/v1/fhir/CodeSystem/audit-category", tags=["fhir"])
     def codesystem() -> Any:
         """The CodeSystem of finding categories used in DetectedIssue.code and card source.topic."""
-        return _json(fhir_io.category_codesystem(), media="application/fhir+json")
+        return _json(fhir_write.category_codesystem(), media="application/fhir+json")
+
+    @app.get("/metadata", tags=["fhir"])
+    def metadata(request: Request) -> Any:
+        """The CapabilityStatement (FHIR 4.3.0 = R4B): the audit operation, formats and security."""
+        base = str(request.base_url).rstrip("/")
+        return _json(fhir_write.capability_statement(__version__, kb.version, base, jwt=verifier is not None),
+                     media="application/fhir+json")
 
     # ------------------------------------------------------------------ CDS Hooks
     @app.get("/cds-services", tags=["cds-hooks"])
     def cds_discovery() -> Any:
         return _json(cds.discovery())
 
+    def cds_authenticate(request: Any) -> None:
+        """With a JWKS configured, a CDS call carries a JWT signed by a configured EHR (or, for loopback/dev,
+        the service's bearer token); without one, the guard has already checked the token."""
+        if verifier is None:
+            return
+        given = request.headers.get("authorization")
+        if config.token and given is not None and hmac.compare_digest(given.encode(),
+                                                                       f"Bearer {config.token}".encode()):
+            return
+        url = str(request.url).split("?", 1)[0]
+        try:
+            client = verifier.verify(given, url)
+        except AuthError as exc:
+            log.warning("cds jwt refused: %s", exc)
+            raise ApiError(401, "header.authorization", f"CDS client not authenticated: {exc}",
+                           {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        log.info("cds client %s (kid %s)", client.iss, client.kid)
+
     @app.post("/cds-services/{service_id}", tags=["cds-hooks"])
-    def cds_call(service_id: str, req: cds.HookRequest) -> Any:
-        """Run a hook: cards (indicator critical/warning/info) for the draft MedicationRequests."""
+    def cds_call(service_id: str, req: cds.HookRequest, request: Request) -> Any:
+        """Run a hook: cards (indicator critical/warning/info) for the draft MedicationRequests;
+        ``{"cards": []}`` when the draft orders hold no MedicationRequest to audit."""
+        cds_authenticate(request)
         hook = cds.SERVICES.get(service_id)
         if hook is None:
             raise ApiError(404, "path.service_id", f"unknown service; known: {', '.join(cds.SERVICES)}")
         if req.hook != hook:
             raise ApiError(422, "body.hook", f"service {service_id} answers '{hook}', not '{req.hook}'")
-        fc, missing = cds.hook_to_case(req)
-        report = run(fc.case)
+        hc = cds.hook_to_case(req, kb)
+        if hc.fc is None:
+            log.info("cds %s: no medication order to audit", hook)
+            return _json({"cards": []})
+        fc, missing = hc.fc, hc.missing
+        report = run(fc.case, "body.context.draftOrders")
         selections = req.context.selections if hook == "order-select" else None
-        cards, records = cds.build_cards(report, fc, label, missing=missing, selections=selections)
+        cards, records = cds.build_cards(report, fc, label, missing=missing, selections=selections,
+                                         outcomes=hc.outcomes)
         (audit_id,) = store.add_audits([report], f"cds-{hook}", review=hook == "order-sign", cards=[records])
         log.info("cds %s audit %s cards=%d missing_prefetch=%d", hook, audit_id, len(cards), len(missing))
         return _json({"cards": cards}, headers={"X-Audit-Id": audit_id})
 
     @app.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
-    def cds_feedback(service_id: str, req: cds.FeedbackRequest) -> Any:
+    def cds_feedback(service_id: str, req: cds.FeedbackRequest, request: Request) -> Any:
         """Record accepted / overridden (with a coded reason) per card uuid."""
+        cds_authenticate(request)
         if service_id not in cds.SERVICES:
             raise ApiError(404, "path.service_id", f"unknown service; known: {', '.join(cds.SERVICES)}")
         entries = cds.feedback_entries(req)
@@ -279,7 +470,9 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
                  sum(r.outcome == "overridden" for r in rows))
         return _json({"recorded": len(rows)})
 
-    wrapped = Guard(app, token=config.token, max_body_bytes=config.max_body_bytes)
+    wrapped = Guard(app, token=config.token, max_body_bytes=config.max_body_bytes,
+                    app_auth_prefix="/cds-services" if verifier is not None else None,
+                    allowed_hosts=host_allow_list(config))
     # Tests and the CLI reach the FastAPI object (state, openapi) through the guard.
     wrapped.fastapi = app  # type: ignore[attr-defined]
     return wrapped

@@ -8,18 +8,38 @@ is not prefetched is not checked, and the response says so in an ``info`` card.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.errors import InputError
+from toolkit.fhir.codes import CATEGORY_DISPLAY, CODESYSTEM_CATEGORY
+from toolkit.fhir.hooks import PREFETCH_TYPES, draft_medication_requests, read_prefetch
+from toolkit.fhir.read import FhirCase, resources_to_case
+from toolkit.labels import SEVERITY_LABELS
 from toolkit.records import AuditReport, Finding, Severity
 
-from .fhir_io import CATEGORY_DISPLAY, CODESYSTEM_CATEGORY, FhirCase, resources_to_case, validate_resource
 from .store import CardRecord
+
+MAX_COMMENT = 500
+"""Longest free-text override comment stored (characters); a longer one is a 422."""
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def clean_comment(text: str | None) -> str | None:
+    """A comment as stored: control characters, zero-width and bidirectional overrides removed (they can
+    hide or reorder what a reviewer reads), whitespace trimmed; an empty comment is None. HTML is not
+    interpreted here: every page that shows it escapes it."""
+    if text is None:
+        return None
+    cleaned = _UNSAFE_CHARS.sub("", text).strip()
+    return cleaned or None
+
 
 CODESYSTEM_OVERRIDE = "http://clinic-toolkit.local/fhir/CodeSystem/override-reason"
 OVERRIDE_REASONS: tuple[dict[str, str], ...] = (
@@ -31,11 +51,11 @@ OVERRIDE_REASONS: tuple[dict[str, str], ...] = (
 OVERRIDE_CODES = frozenset(r["code"] for r in OVERRIDE_REASONS)
 
 INDICATOR = {Severity.BLOCK: "critical", Severity.WARN: "warning", Severity.INFO: "info"}
-SEVERITY_ZH = {Severity.BLOCK: "禁止", Severity.WARN: "需干预", Severity.INFO: "提示"}
+SEVERITY_ZH = SEVERITY_LABELS  # one vocabulary: toolkit/labels.py (拦截/警示/提示)
 SUMMARY_MAX = 139  # the spec asks for fewer than 140 characters
 
-LOINC_LABS = "http://loinc.org|33914-3,http://loinc.org|62238-1,http://loinc.org|98979-8," \
-             "http://loinc.org|2823-3,http://loinc.org|6298-4,http://loinc.org|1742-6,http://loinc.org|29463-7"
+LOINC_LABS = ",".join(f"http://loinc.org|{c}" for key in ("egfr", "scr", "potassium", "alt", "hba1c", "weight_kg")
+                      for c in __import__("toolkit.fhir.codes", fromlist=["LAB_BY_KEY"]).LAB_BY_KEY[key].loinc[:3])
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
@@ -43,7 +63,7 @@ PREFETCH = {
     "observations": f"Observation?patient={{{{context.patientId}}}}&code={LOINC_LABS}&_sort=-date&_count=50",
 }
 PREFETCH_ZH = {"patient": "患者基本信息(年龄/性别)", "conditions": "诊断", "allergies": "过敏史",
-               "observations": "检验(eGFR/血钾/ALT/体重)"}
+               "observations": "检验(eGFR/肌酐/血钾/ALT/HbA1c/体重)"}
 
 SERVICES: dict[str, str] = {"rx-preaudit": "order-sign", "rx-preaudit-select": "order-select"}
 """Service id → hook. Both run the same audit; order-select only returns cards about the new selections
@@ -65,7 +85,11 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class HookContext(_Wire):
+class HookContext(BaseModel):
+    """The hook's context. Fields this service does not use (CDS Hooks lets each hook and EHR add its own)
+    are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
     userId: str | None = Field(default=None, max_length=256)
     patientId: str | None = Field(default=None, max_length=256)
     encounterId: str | None = Field(default=None, max_length=256)
@@ -79,7 +103,9 @@ class HookRequest(_Wire):
     hook: Literal["order-sign", "order-select"]
     hookInstance: str = Field(min_length=1, max_length=128)
     context: HookContext
-    prefetch: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    prefetch: dict[str, dict[str, Any] | None] = Field(
+        default_factory=dict, description="a key sent as null = the EHR has no data for it; a missing key = "
+                                          "not sent (the checks that need it do not run)")
     fhirServer: str | None = None
     fhirAuthorization: dict[str, Any] | None = None
     extension: dict[str, Any] | None = None
@@ -93,7 +119,7 @@ class Coding(_Wire):
 
 class OverrideReason(_Wire):
     reason: Coding | None = None
-    userComment: str | None = Field(default=None, max_length=2000)
+    userComment: str | None = Field(default=None, max_length=MAX_COMMENT)
 
 
 class AcceptedSuggestion(_Wire):
@@ -132,53 +158,34 @@ def feedback_entries(req: FeedbackRequest) -> list[dict[str, Any]]:
             "override_code": reason.code if reason else None,
             "override_display": next((r["display"] for r in OVERRIDE_REASONS if reason and r["code"] == reason.code),
                                      None),
-            "user_comment": f.overrideReason.userComment if f.overrideReason else None,
+            "user_comment": clean_comment(f.overrideReason.userComment) if f.overrideReason else None,
             "accepted_suggestions": [s.id for s in f.acceptedSuggestions],
         })
     return out
 
 
-def _bundle_resources(bundle: Any, path: str, rtype: str) -> list[tuple[Any, str]]:
-    """Resources of ``rtype`` in a prefetched searchset Bundle (or a single resource of that type)."""
-    if bundle is None:
-        return []
-    if bundle.get("resourceType") == rtype:
-        return [(validate_resource(bundle, path), path)]
-    if bundle.get("resourceType") != "Bundle":
-        raise InputError(f"expected a Bundle of {rtype} or a {rtype}", field=f"{path}.resourceType")
-    out = []
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        raise InputError("entry must be a list", field=f"{path}.entry")
-    for n, e in enumerate(entries):
-        res = e.get("resource") if isinstance(e, dict) else None
-        if not isinstance(res, dict):
-            raise InputError("each entry needs a resource object", field=f"{path}.entry[{n}]")
-        if res.get("resourceType") == rtype:  # OperationOutcome etc. in a searchset are passed over
-            p = f"{path}.entry[{n}].resource"
-            out.append((validate_resource(res, p), p))
-    return out
+@dataclass(frozen=True, slots=True)
+class HookCase:
+    """What a hook call gives to audit: the case (None when there is no MedicationRequest to audit), the
+    prefetch keys not sent and the OperationOutcomes the EHR put in the prefetch."""
+
+    fc: FhirCase | None
+    missing: tuple[str, ...] = ()
+    outcomes: tuple[tuple[str, str], ...] = ()
 
 
-def hook_to_case(req: HookRequest) -> tuple[FhirCase, list[str]]:
-    """The audit case of a hook call and the prefetch keys that were missing."""
-    orders = req.context.draftOrders
-    if orders.get("resourceType") != "Bundle":
-        raise InputError("draftOrders must be a Bundle", field="context.draftOrders.resourceType")
-    mrs = [(r, p, None) for r, p in _bundle_resources(orders, "context.draftOrders", "MedicationRequest")]
-    pre = req.prefetch
-    missing = [k for k in PREFETCH if pre.get(k) is None]
-    by_type: dict[str, list[tuple[Any, str]]] = {
-        "Patient": _bundle_resources(pre.get("patient"), "prefetch.patient", "Patient"),
-        "Condition": _bundle_resources(pre.get("conditions"), "prefetch.conditions", "Condition"),
-        "AllergyIntolerance": _bundle_resources(pre.get("allergies"), "prefetch.allergies", "AllergyIntolerance"),
-        "Observation": _bundle_resources(pre.get("observations"), "prefetch.observations", "Observation"),
-    }
-    pats = by_type["Patient"]
+def hook_to_case(req: HookRequest, kb: Any = None) -> HookCase:
+    """The audit case of a hook call (CDS Hooks 2.0 prefetch semantics: :mod:`toolkit.fhir.hooks`)."""
+    mrs = draft_medication_requests(req.context.draftOrders)
+    if not mrs:
+        return HookCase(None)
+    pre = read_prefetch(req.prefetch, {k: t for k, t in PREFETCH_TYPES.items() if k in PREFETCH})
+    pats = pre.by_type.get("Patient", [])
     if pats and req.context.patientId and pats[0][0].id and pats[0][0].id != req.context.patientId:
         raise InputError("the prefetched Patient is not context.patientId", field="prefetch.patient.id")
-    fc = resources_to_case(mrs, by_type, bundle_id=orders.get("id") or req.hookInstance)
-    return fc, missing
+    fc = resources_to_case(mrs, pre.by_type, bundle_id=req.context.draftOrders.get("id") or req.hookInstance,
+                           kb=kb)
+    return HookCase(fc, tuple(pre.not_sent), tuple(pre.outcomes))
 
 
 def _summary(f: Finding) -> str:
@@ -218,7 +225,8 @@ def _suggestions(f: Finding, fc: FhirCase) -> list[dict[str, Any]]:
 
 
 def build_cards(report: AuditReport, fc: FhirCase, label: str, *, missing: Iterable[str] = (),
-                selections: Iterable[str] | None = None) -> tuple[list[dict[str, Any]], list[CardRecord]]:
+                selections: Iterable[str] | None = None, outcomes: Iterable[tuple[str, str]] = ()
+                ) -> tuple[list[dict[str, Any]], list[CardRecord]]:
     """Cards for the EHR and the records to keep so feedback on each card uuid can be traced."""
     chosen = set(selections) if selections is not None else None
     cards: list[dict[str, Any]] = []
@@ -251,4 +259,23 @@ def build_cards(report: AuditReport, fc: FhirCase, label: str, *, missing: Itera
             "detail": "本服务离线运行、不访问 EHR 的 FHIR 服务器；缺少的 prefetch 数据对应的检查"
                       f"（{', '.join(missing)}）没有执行，不能视为已通过。",
         })
+    outcomes = list(outcomes)
+    if outcomes:
+        keys = list(dict.fromkeys(k for k, _ in outcomes))
+        cards.append({
+            "uuid": str(uuid.uuid4()), "indicator": "info", "source": {"label": label},
+            "summary": _clip("EHR 获取" + "、".join(PREFETCH_ZH.get(k, k) for k in keys) + "时出错，相关审核未执行"),
+            "detail": "EHR 在 prefetch 中返回了 OperationOutcome：\n" + "\n".join(
+                f"- {k}: {text}" for k, text in outcomes) + "\n\n这些数据对应的检查没有执行，不能视为已通过。",
+        })
+    if fc.notes:
+        cards.append({
+            "uuid": str(uuid.uuid4()), "indicator": "info", "source": {"label": label},
+            "summary": _clip(f"读取医嘱/检验时有 {len(fc.notes)} 条说明（如剂量范围按上限审核、未使用的检验项目）"),
+            "detail": "\n".join(f"- {n}" for n in fc.notes[:50]),
+        })
     return cards, records
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"

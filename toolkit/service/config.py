@@ -29,10 +29,68 @@ class ServiceConfig:
     token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 1 << 20
     max_batch: int = 100
+    max_items: int = 100  # drug lines per prescription (a case over it is a 422 naming the limit)
+    max_findings: int = 500  # findings per audited case (over it: a 422 naming the limit)
+    audit_timeout_s: float = 10.0  # per case, run off the event loop; over it: 503 naming the limit
+    # POST /v1/audit: a case with at most this many lines may be audited on the event loop (saves the
+    # thread hop, but it then has no timeout); 0 = every audit off the loop, with the timeout
+    inline_items: int = 0
+    # threads auditing off the loop (0 = the number of CPUs, at least 2). The audit is pure Python, so
+    # more threads add no speed under the GIL; they only keep slow cases from holding up the others.
+    audit_threads: int = 0
+    # sys.setswitchinterval for the serving process (None = Python's 5 ms): how long a thread that
+    # wants the GIL waits before asking the running one to drop it. Shorter = shorter waits for the
+    # event loop and queue reads while audits run, for a little more switching overhead.
+    switch_interval_s: float | None = 0.001
+    max_offset: int = 1_000_000  # review-queue paging (a larger offset is a 400)
+    # Retention (Store.purge), off by default: every retention_interval_s the service deletes audits
+    # older than retention_days that are not awaiting review (decided, or never queued), with their
+    # decisions, cards and feedback, after appending them to retention_archive (JSONL) when set.
+    # An audit awaiting review is never removed. Check the local rule before shortening it: 处方管理办法
+    # (2007) 第五十条 keeps 普通处方 1 year, 第二类精神药品 2 years, 麻醉/第一类精神药品 3 years.
+    retention_days: float | None = None
+    retention_archive: str | None = None
+    retention_interval_s: float = 3600.0
+    # Host header allow-list (DNS rebinding): None = the loopback names when no token is set, any host
+    # when a token is (a rebinding page cannot know the token); a tuple = exactly these names.
+    allowed_hosts: tuple[str, ...] | None = None
     rules_dir: str | None = None
     local_rules: str | None = None
     auto_migrate: bool = True
     source_label: str = "clinic-toolkit 处方前置审核"
+    # CDS Hooks client authentication: a JSON file mapping each EHR issuer (iss) to its JWKS. When set,
+    # /cds-services/* calls carry a signed JWT (checked against it) or, for loopback/dev, the bearer token.
+    cds_jwks: str | None = None
+    cds_audiences: tuple[str, ...] = ()  # accepted `aud` values besides the URL the request came in on
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""Host names accepted by default on a service without a token (any 127.x address is accepted too)."""
+
+
+def host_allow_list(config: ServiceConfig) -> tuple[str, ...] | None:
+    """The Host names the service answers, or None for any (see ``ServiceConfig.allowed_hosts``)."""
+    if config.allowed_hosts is not None:
+        return tuple(h.strip().lower() for h in config.allowed_hosts)
+    return None if config.token else LOOPBACK_HOSTS
+
+
+def host_allowed(header: str, allowed: tuple[str, ...]) -> bool:
+    """True when a Host header (``name[:port]`` or ``[v6]:port``) names an allowed host."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        name = value[1:value.find("]")] if "]" in value else value
+    else:
+        name = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    name = name.rstrip(".")
+    if name in allowed:
+        return True
+    if "127.0.0.1" in allowed:
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+    return False
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +119,14 @@ def read_token(token_file: Path | None = None, environ: dict[str, str] | None = 
     if token and len(token) < 16:
         raise ToolkitError("the API token must be at least 16 characters")
     return token or None
+
+
+def check_retention(config: ServiceConfig) -> None:
+    """Refuse a retention setting that would delete audits of the current day or run in a tight loop."""
+    if config.retention_days is not None and config.retention_days < 1:
+        raise ToolkitError(f"retention_days must be at least 1 (got {config.retention_days:g})")
+    if config.retention_interval_s < 1:
+        raise ToolkitError("retention_interval_s must be at least 1 second")
 
 
 def check_bind(config: ServiceConfig) -> None:

@@ -79,7 +79,11 @@ class AuditRow(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_audits_queue", "awaiting_review", "severity_rank", "created_at"),)
+    # The queue's order (rank descending, then oldest, then id) as one covering index: a page is read
+    # from the index in order and stops at LIMIT — no sort, and the report blobs are never touched.
+    # Retention (Store.purge) walks decided audits by age: created_at, then id.
+    __table_args__ = (Index("ix_audits_queue_order", "awaiting_review", severity_rank.desc(), "created_at", "id"),
+                      Index("ix_audits_created", "created_at", "id"))
 
 
 class DecisionRow(Base):
@@ -97,6 +101,8 @@ class DecisionRow(Base):
     rule_ids: Mapped[list[str]] = mapped_column(JSON)
     kb_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the client's Idempotency-Key: a retry after a lost reply finds this decision instead of a new one
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
 
 
 class CardRow(Base):

@@ -1,10 +1,11 @@
-"""ASGI guard in front of the app: bearer-token check and request-body size limit.
+"""ASGI guard in front of the app: Host allow-list, bearer-token check and request-body size limit.
 
 Written as plain ASGI (not ``BaseHTTPMiddleware``) so it adds no task or stream copy per request.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import json
 import logging
@@ -16,10 +17,25 @@ Scope = dict[str, Any]
 OPEN_PATHS = frozenset({"/healthz"})
 
 
+_FHIR_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("fhir_request", default=False)
+"""True while a FHIR route (/v1/fhir/*, /metadata) is served: its errors are OperationOutcomes (issue 14)."""
+_ISSUE_CODE = {400: "invalid", 401: "login", 413: "too-costly", 421: "security", 500: "exception"}
+
+
+def _outcome(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    detail = (body.get("detail") or [{}])[0]
+    return {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "fatal" if status >= 500 else "error", "code": _ISSUE_CODE.get(status, "processing"),
+        "diagnostics": detail.get("msg", "")}]}
+
+
 async def _send_json(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+    media = b"application/json"
+    if _FHIR_REQUEST.get():
+        body, media = _outcome(status, body), b"application/fhir+json"
     data = json.dumps(body, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                "headers": [(b"content-type", media), (b"content-length", str(len(data)).encode()),
                             *headers]})
     await send({"type": "http.response.body", "body": data})
 
@@ -27,16 +43,21 @@ async def _send_json(send: Any, status: int, body: dict[str, Any], headers: list
 class Guard:
     """Refuse requests without the configured bearer token (401) or with a body over the limit (413)."""
 
-    def __init__(self, app: Any, *, token: str | None, max_body_bytes: int):
+    def __init__(self, app: Any, *, token: str | None, max_body_bytes: int,
+                 allowed_hosts: tuple[str, ...] | None = None, app_auth_prefix: str | None = None):
         self.app = app
+        # paths under this prefix are authenticated by the app itself (CDS Hooks: a signed JWT or the token)
+        self.app_auth_prefix = app_auth_prefix
         self.expected = f"Bearer {token}".encode() if token else None
         self.max_body = max_body_bytes
+        self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = False
+        _FHIR_REQUEST.set(scope["path"].startswith("/v1/fhir/") or scope["path"] == "/metadata")
 
         async def tracking_send(message: Any) -> None:
             nonlocal started
@@ -55,7 +76,17 @@ class Guard:
 
     async def _guarded(self, scope: Scope, receive: Any, send: Any) -> None:
         headers = dict(scope["headers"])
-        if self.expected is not None and scope["path"] not in OPEN_PATHS:
+        if self.allowed_hosts is not None:
+            from .config import host_allowed
+
+            host = headers.get(b"host", b"").decode("latin-1")
+            if not host_allowed(host, self.allowed_hosts):
+                # DNS rebinding: a page served from another name must not reach the queue
+                await _send_json(send, 421, {"detail": [{"loc": "header.host", "msg": "host not allowed; "
+                                                         "configure allowed_hosts to serve other names"}]})
+                return
+        app_auth = self.app_auth_prefix is not None and scope["path"].startswith(self.app_auth_prefix)
+        if self.expected is not None and scope["path"] not in OPEN_PATHS and not app_auth:
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 await _send_json(send, 401, {"detail": [{"loc": "header.authorization",

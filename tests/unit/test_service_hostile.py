@@ -1,0 +1,227 @@
+"""Issue 16 on the service: limits, honest statuses in the queue, exclusive and idempotent decisions,
+Host allow-list, bounded paging, one patient per FHIR request, bounded CDS feedback text."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import item, make_case
+from tests.unit.test_service_api import block_case, locs, ok_case, warn_case
+from tests.unit.test_service_cds import hook_request
+from tests.unit.test_service_fhir import fhir_bundle
+from toolkit.service import ServiceConfig, create_app
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, kb: Any):
+    def _make(**cfg: Any) -> TestClient:
+        cfg.setdefault("db_url", f"sqlite:///{tmp_path / 'clinic.db'}")
+        return TestClient(create_app(ServiceConfig(**cfg), knowledge=kb), base_url="http://127.0.0.1")
+    return _make
+
+
+@pytest.fixture
+def client(make_client: Any) -> TestClient:
+    return make_client()
+
+
+def unknown_drug_case(case_id: str = "RX-U") -> dict[str, Any]:
+    return make_case(item("某某未知药片", dose=1, unit="片", days=7), case_id=case_id).model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- statuses and limits
+
+def test_an_unchecked_line_is_needs_review_and_queued(client: TestClient) -> None:
+    r = client.post("/v1/audit", json=unknown_drug_case())
+    assert r.status_code == 200 and r.json()["status"] == "needs_review"
+    queued = client.get("/v1/review-queue").json()["items"]
+    assert [i["status"] for i in queued] == ["needs_review"]
+
+
+def test_too_many_items_is_an_error_naming_the_limit_and_the_service_stays_responsive(make_client: Any) -> None:
+    client = make_client(max_body_bytes=4 << 20)
+    big = make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg", days=7)] * 3000,
+                    case_id="BIG").model_dump(mode="json")
+    start = time.perf_counter()
+    r = client.post("/v1/audit", json=big)
+    assert r.status_code == 422 and "limit of 100" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["loc"] == "body.prescription.items"
+    assert time.perf_counter() - start < 10
+    small = make_client(max_body_bytes=4 << 20, max_items=5000)
+    assert small.post("/v1/audit", json=make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg")] * 3,
+                                                  case_id="S").model_dump(mode="json")).status_code == 200
+
+
+def test_slow_audit_times_out_while_healthz_answers(make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.audit as audit_pkg
+
+    real = audit_pkg.audit
+
+    def slow(case: Any, *a: Any, **k: Any) -> Any:
+        if case.id == "SLOW":
+            time.sleep(1.5)
+        return real(case, *a, **k)
+
+    monkeypatch.setattr(audit_pkg, "audit", slow)
+    client = make_client(audit_timeout_s=0.5)
+    result: dict[str, Any] = {}
+
+    def post() -> None:
+        result["r"] = client.post("/v1/audit", json=ok_case("SLOW"))
+
+    t = threading.Thread(target=post)
+    t.start()
+    time.sleep(0.1)
+    start = time.perf_counter()
+    assert client.get("/healthz").status_code == 200
+    assert time.perf_counter() - start < 0.4  # not behind the slow audit
+    t.join()
+    r = result["r"]
+    assert r.status_code == 503 and "audit_timeout_s" in r.json()["detail"][0]["msg"]
+    assert client.post("/v1/audit", json=ok_case()).status_code == 200
+    inline = make_client(audit_timeout_s=0.5, inline_items=8)  # small cases on the loop: no timeout for them
+    assert inline.post("/v1/audit", json=ok_case("SLOW")).status_code == 200
+    slow_big = make_case(*[item("缬沙坦胶囊", dose=80, unit="mg", days=28)] * 9, case_id="SLOW").model_dump(mode="json")
+    assert inline.post("/v1/audit", json=slow_big).status_code == 503  # over inline_items: in the pool
+
+
+def test_huge_offset_is_400(client: TestClient) -> None:
+    r = client.get("/v1/review-queue?offset=99999999999999999999")
+    assert r.status_code == 400 and locs(r) == ["query.offset"]
+
+
+# --------------------------------------------------------------------------- decisions
+
+def test_one_final_decision_per_audit_and_conflicts_are_409(client: TestClient) -> None:
+    audit_id = client.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
+    url = f"/v1/audits/{audit_id}/decisions"
+    first = client.post(url, json={"decision": "return", "pharmacist": "药师甲", "reason": "请调整"})
+    assert first.status_code == 201
+    again = client.post(url, json={"decision": "pass", "pharmacist": "药师乙"})
+    assert again.status_code == 409
+    assert [d["decision"] for d in client.get(url).json()["decisions"]] == ["return"]
+    ok_id = client.post("/v1/audit", json=ok_case()).headers["x-audit-id"]  # never awaited review
+    assert client.post(f"/v1/audits/{ok_id}/decisions", json={"decision": "pass", "pharmacist": "甲"}
+                       ).status_code == 409
+
+
+def test_concurrent_conflicting_decisions_store_exactly_one(client: TestClient) -> None:
+    audit_id = client.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
+    url = f"/v1/audits/{audit_id}/decisions"
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def decide(n: int) -> None:
+        body = ({"decision": "pass", "pharmacist": f"药师{n}", "reason": "可"} if n % 2 else
+                {"decision": "return", "pharmacist": f"药师{n}", "reason": "请改"})
+        code = client.post(url, json=body).status_code
+        with lock:
+            codes.append(code)
+
+    threads = [threading.Thread(target=decide, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] + [409] * 19
+    assert len(client.get(url).json()["decisions"]) == 1
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_first_decision(client: TestClient) -> None:
+    audit_id = client.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
+    url = f"/v1/audits/{audit_id}/decisions"
+    body = {"decision": "return", "pharmacist": "药师甲", "reason": "请调整"}
+    key = {"Idempotency-Key": "9b2d7c1e-retry-1"}
+    first = client.post(url, json=body, headers=key)
+    retry = client.post(url, json=body, headers=key)
+    assert first.status_code == 201 and retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+    assert len(client.get(url).json()["decisions"]) == 1
+    other = client.post("/v1/audit", json=warn_case("W9")).headers["x-audit-id"]
+    reused = client.post(f"/v1/audits/{other}/decisions", json=body, headers=key)
+    assert reused.status_code == 409  # a key names one decision, never another audit's
+
+
+def test_pass_or_override_of_a_block_needs_a_reason(client: TestClient) -> None:
+    audit_id = client.post("/v1/audit", json=block_case()).headers["x-audit-id"]
+    url = f"/v1/audits/{audit_id}/decisions"
+    r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲"})
+    assert r.status_code == 422 and locs(r) == ["body.reason"]
+    warn_id = client.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
+    assert client.post(f"/v1/audits/{warn_id}/decisions", json={"decision": "pass", "pharmacist": "甲"}
+                       ).status_code == 201  # a warn may pass without one
+    assert client.post(url, json={"decision": "pass", "pharmacist": "药师甲", "reason": "已电话核实"}
+                       ).status_code == 201
+
+
+# --------------------------------------------------------------------------- Host allow-list
+
+def test_host_header_allow_list(make_client: Any) -> None:
+    client = make_client()
+    assert client.get("/healthz").status_code == 200
+    for host in ("evil.example", "127.0.0.1.evil.example", "attacker.test:8000"):
+        r = client.get("/v1/review-queue", headers={"Host": host})
+        assert r.status_code == 421, host
+    for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+        assert client.get("/v1/review-queue", headers={"Host": host}).status_code == 200, host
+    custom = make_client(allowed_hosts=("his-gw.clinic.local",))
+    assert custom.get("/v1/review-queue", headers={"Host": "his-gw.clinic.local:8000"}).status_code == 200
+    assert custom.get("/v1/review-queue", headers={"Host": "localhost"}).status_code == 421
+
+
+# --------------------------------------------------------------------------- FHIR and CDS
+
+def test_fhir_bundle_for_two_patients_is_an_error(client: TestClient) -> None:
+    bundle = fhir_bundle()
+    mrs = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    mrs[-1]["resource"]["subject"] = {"reference": "Patient/p2"}
+    r = client.post("/v1/fhir/audit", json=bundle)
+    assert r.status_code == 422 and "more than one patient" in r.json()["issue"][0]["diagnostics"]  # OperationOutcome
+    same = fhir_bundle()
+    for e in same["entry"]:
+        if e["resource"]["resourceType"] == "MedicationRequest":
+            e["resource"]["subject"] = {"reference": "http://his.example/fhir/Patient/p1"}
+    assert client.post("/v1/fhir/audit", json=same).status_code == 200  # the same patient, written in full
+
+
+def test_cds_feedback_text_is_bounded_and_sanitised(client: TestClient) -> None:
+    resp = client.post("/cds-services/rx-preaudit", json=hook_request())
+    card = resp.json()["cards"][0]["uuid"]
+    audit_id = resp.headers["x-audit-id"]
+
+    def feedback(comment: str) -> Any:
+        return client.post("/cds-services/rx-preaudit/feedback", json={"feedback": [{
+            "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T08:00:00Z",
+            "overrideReason": {"reason": {"code": "benefit-outweighs-risk"}, "userComment": comment}}]})
+
+    assert feedback("x" * 501).status_code == 422
+    assert feedback("已评估\x00\x1b[31m<script>\u202e获益").status_code == 200
+    stored = client.get(f"/v1/audits/{audit_id}/decisions").json()["overrides"][-1]["user_comment"]
+    assert "\x00" not in stored and "\x1b" not in stored and "\u202e" not in stored
+    assert "已评估" in stored and "获益" in stored
+
+
+def test_keyset_pages_walk_the_queue_in_order_without_gaps(client: TestClient) -> None:
+    ids = [client.post("/v1/audit", json=(block_case if n % 3 == 0 else warn_case)(f"Q{n}")).headers["x-audit-id"]
+           for n in range(7)]
+    full = [i["audit_id"] for i in client.get("/v1/review-queue?limit=50").json()["items"]]
+    assert sorted(full) == sorted(ids)
+    walked, after = [], None
+    while True:
+        page = client.get("/v1/review-queue", params={"limit": 3, **({"after": after} if after else {})}).json()
+        walked += [i["audit_id"] for i in page["items"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert walked == full
+    assert client.get("/v1/review-queue?after=bm90LWEtY3Vyc29y").status_code == 400
