@@ -346,3 +346,16 @@ def test_beers_avoid_nsaids_warn_in_elderly(shipped_kb: Any, drug: str, dose: fl
     sev = {f.severity.value for f in audit(case, shipped_kb).findings if f.rule_id == "RX-POP-004"}
     assert sev, sev
     assert ("warn" in sev) is warn, sev
+
+
+@pytest.mark.regression
+def test_potassium_with_a_potassium_losing_diuretic_is_indicated(shipped_kb: Any) -> None:
+    """qa-pharmacist: KCl 0.5 g bid beside furosemide in heart failure warned RX-IND-017 (label: 预防低钾血症)."""
+    kcl = item("氯化钾缓释片", dose=0.5, unit="g", frequency="bid", strength="0.5 g", days=7)
+    furosemide = item("呋塞米片", dose=20, unit="mg", strength="20 mg", days=7)
+    amlodipine = item("苯磺酸氨氯地平片", dose=5, unit="mg", strength="5 mg", days=7)
+    dx = [("慢性心力衰竭", "I50.9")]
+    with_loop = audit(make_case(kcl, furosemide, diagnoses=dx, labs={"egfr": 60, "potassium": 4.0}), shipped_kb)
+    assert "RX-IND-017" not in {f.rule_id for f in with_loop.findings}
+    without = audit(make_case(kcl, amlodipine, diagnoses=dx, labs={"egfr": 60, "potassium": 4.0}), shipped_kb)
+    assert "RX-IND-017" in {f.rule_id for f in without.findings}

@@ -34,6 +34,8 @@ def _ids(case: Any, kb: Any) -> dict[str, str]:
     # already covered elsewhere: must stay on their own entries
     ("碳酸钙片", "calcium_carbonate"), ("叶酸片", "folic_acid"), ("枸橼酸氢钾钠颗粒", "potassium_sodium_hydrogen_citrate"),
     ("友来特", "potassium_sodium_hydrogen_citrate"), ("维生素B12片", "cyanocobalamin"),
+    # review-7: the registered product 维生素D滴剂(胶囊型) contains vitamin D3; 维生素AD滴剂 stays its own drug
+    ("维生素D滴剂", "colecalciferol"), ("维生素D滴剂(胶囊型)", "colecalciferol"), ("维生素AD滴剂", "vitamin_ad"),
 ])
 def test_names_resolve_to_their_own_entry(shipped_kb: Any, written: str, drug_id: str) -> None:
     from toolkit.knowledge.names import strip_form
@@ -90,6 +92,24 @@ LIMIT_CASES = [
     ("bicarb-3g-tid-62y", [item("碳酸氢钠片", 3, "g", "tid")], ACIDOSIS, {"age": 62, "egfr": 25}, "RX-DOSE-002",
      "warn"),
     ("bicarb-2g-tid-75y", [item("碳酸氢钠片", 2, "g", "tid")], ACIDOSIS, {"age": 75, "egfr": 25}, "RX-DOSE-002", None),
+    # review-7: the injection is dosed from blood gas / body weight (5% 250 ml = 12.5 g is a label dose); the
+    # tablet's 4 g per dose and the OTC sodium cap from 60 years do not apply to it (form limit 30 g, tool value)
+    ("bicarb-inj-250ml-75y", [item("碳酸氢钠注射液", 250, "ml", "st", "静脉滴注")], ACIDOSIS, {"age": 75, "egfr": 25},
+     "RX-DOSE-001", None),
+    ("bicarb-inj-250ml-75y-daily", [item("碳酸氢钠注射液", 250, "ml", "st", "静脉滴注")], ACIDOSIS,
+     {"age": 75, "egfr": 25}, "RX-DOSE-002", None),
+    ("bicarb-inj-800ml", [item("碳酸氢钠注射液", 800, "ml", "st", "静脉滴注")], ACIDOSIS, {"age": 50, "egfr": 25},
+     "RX-DOSE-001", "warn"),
+    # the tablet limits still apply to tablets
+    ("bicarb-tab-12.5g", [item("碳酸氢钠片", 12.5, "g", "st")], ACIDOSIS, {"age": 50, "egfr": 25}, "RX-DOSE-001",
+     "block"),
+    # review-7: 叶酸片 0.4 mg and 5 mg differ 12.5-fold, so a line in 片 without a strength is not guessed
+    ("folic-1tab-no-strength", [item("叶酸片", 1, "片", "tid")], [("巨幼细胞贫血", "D52.9")], {}, "RX-FMT-008", "info"),
+    ("folic-0.4mg-strength", [item("叶酸片", 1, "片", strength="0.4 mg")], [("早孕", "Z34.9")], {}, "RX-FMT-008", None),
+    ("folic-5mg-tid", [item("叶酸片", 1, "片", "tid", strength="5 mg")], [("巨幼细胞贫血", "D52.9")], {},
+     "RX-DOSE-002", None),
+    ("folic-5mg-3tab-tid", [item("叶酸片", 3, "片", "tid", strength="5 mg")], [("巨幼细胞贫血", "D52.9")], {},
+     "RX-DOSE-002", "warn"),
 ]
 
 
@@ -126,6 +146,23 @@ CLASS_CASES = [
     ("b12-oral", [item("维生素B12片", 25, "μg", "tid")], [("维生素B12缺乏", "D51.9")], "RX-ROUTE-001", None),
     ("b12-iv", [item("维生素B12注射液", 0.5, "mg", "qd", "静脉注射")], [("维生素B12缺乏", "D51.9")], "RX-ROUTE-001",
      "block"),
+    # review-7: heart failure is chronic, so a history of it still fires RX-CI-305 (info); a history of oedema does not
+    ("bicarb-hf-history", [item("碳酸氢钠片", 1, "g", "tid")], [("慢性心力衰竭病史", None)], "RX-CI-305", "info"),
+    ("bicarb-oedema-history", [item("碳酸氢钠片", 1, "g", "tid")], [("下肢水肿史", None)], "RX-CI-305", None),
+    # review-7: RX-DUP-201 covers every pair of fibrates, not only fenofibrate + fenofibric acid
+    ("bezafibrate+gemfibrozil", [item("苯扎贝特片", 200, "mg", "tid"), item("吉非罗齐胶囊", 600, "mg", "bid")],
+     [("高甘油三酯血症", "E78.1")], "RX-DUP-201", "warn"),
+    # review-7: 胆维丁 (vitamin D3 cholesterol, not in the vitamin_d class) is reached by id
+    ("cholecalciferol-cholesterol-hypercalcaemia", [item("胆维丁乳", 15, "ml", "st")], [("高钙血症", None)], "RX-CI-301",
+     "block"),
+    ("calcitriol+cholecalciferol-cholesterol", [item("骨化三醇软胶囊", 0.25, "μg", "bid"), item("胆维丁乳", 15, "ml", "st")],
+     [("维生素D缺乏", "E55.9")], "RX-DDI-404", "info"),
+    # review-7: a kidney stone of unknown type is not read as a calcium stone (RX-CI-312 reads only the explicit words)
+    ("calcium-kidney-stone-unknown", [item("碳酸钙D3片", 1, "片")], [("肾结石", "N20.0")], "RX-CI-312", None),
+    ("calcium-oxalate-stone", [item("碳酸钙D3片", 1, "片")], [("草酸钙结石", "N20.0")], "RX-CI-312", "warn"),
+    # review-7: 门冬氨酸钾镁注射液 only by dilute infusion (label: 不得静注); i.v. push stays a route finding
+    ("pma-iv-push", [item("门冬氨酸钾镁注射液", 1, "支", "qd", "静脉注射")], ARR, "RX-ROUTE-001", "block"),
+    ("pma-iv-drip", [item("门冬氨酸钾镁注射液", 1, "支", "qd", "静脉滴注")], ARR, "RX-ROUTE-001", None),
     # calcium in hypercalcaemia through the combination
     ("cad3-hypercalcaemia", [item("钙尔奇D", 1, "片")], [("高钙血症", None)], "RX-CI-301", "block"),
 ]

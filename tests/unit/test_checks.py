@@ -66,7 +66,7 @@ CASES: dict[str, tuple[AuditCase, Severity, AuditCase]] = {
                                diagnoses=DM_DX)),
     "RX-ROUTE-002": (make_case(item("苯磺酸氨氯地平片", route="随便")), Severity.WARN,
                      make_case(item("苯磺酸氨氯地平片", route="po"))),
-    "RX-DAYS-001": (make_case(item("奥美拉唑肠溶胶囊", days=14), diagnoses=[("慢性胃炎", "K29.5")]),
+    "RX-DAYS-001": (make_case(item("奥美拉唑肠溶胶囊", days=14), diagnoses=[("急性胃炎", "K29.1")]),
                     Severity.WARN,
                     make_case(item("苯磺酸氨氯地平片", days=28))),
     "RX-DAYS-002": (make_case(item("布洛芬缓释胶囊", frequency="bid", days=5), diagnoses=[("腰痛", "M54.5")],

@@ -84,6 +84,7 @@ def test_frequencies_as_his_systems_write_them(text: str, code: str, per_day: fl
 @pytest.mark.parametrize(("text", "route", "note"), [
     ("口服(随餐)", "口服", "随餐"), ("口服（与第一口饭同嚼服）", "口服", "与第一口饭同嚼服"), ("口服", "口服", None),
     ("口服 饭后", "口服", "饭后"), ("嚼服", "嚼服", None), ("静滴(慢)", "静脉滴注", "慢"),
+    ("鼻腔喷入", "鼻喷", None), ("鼻腔喷雾(每侧)", "鼻喷", "每侧"),
 ])
 def test_routes_with_notes(text: str, route: str, note: str | None) -> None:
     assert parse_route(text) == (route, note)

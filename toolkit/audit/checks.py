@@ -510,7 +510,9 @@ def check_days(ctx: AuditContext) -> None:
                     severity=Severity.INFO if rx.reason else None,
                     evidence={**ev, "limit": course_limit, "reason": rx.reason})
             continue
-        if days > p.max_days and not chronic and not rx.reason and rx.kind != "长期":
+        # a diagnosis with a standard longer course (14-day H. pylori quadruple: PPI and bismuth too) is the
+        # 特殊情况 of 第十九条 for every line of that prescription, up to that course's length
+        if days > course_limit and not chronic and not rx.reason and rx.kind != "长期":
             ctx.add(kb.check("RX-DAYS-001"), drugs=[name], items=[r.index], drug=name,
                     evidence={**ev, "limit": p.max_days})
             continue
