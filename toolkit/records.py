@@ -13,8 +13,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+class Record(BaseModel):
+    """The base of every toolkit record (audit, extraction, ASR, visit, care plan): a field the model
+    does not declare is an error, and a record is immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AuditRecord(Record):
+    """The audit contract's records also strip the whitespace around their strings (HIS cells are padded)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
 class Severity(StrEnum):
@@ -78,7 +87,7 @@ EXAM_NAMES = ("fundus", "foot", "ecg", "spirometry")
 """Examinations whose last date matters for chronic-disease screening (``patient.lab_dates``)."""
 
 
-class Diagnosis(_Record):
+class Diagnosis(_AuditRecord):
     name: str = ""
     icd10: str | None = None
 
@@ -88,7 +97,7 @@ class Diagnosis(_Record):
         return v.strip().upper() or None if v else None
 
 
-class Vitals(_Record):
+class Vitals(_AuditRecord):
     """Vital signs of the visit (mmHg, beats/min, °C, kg/m², cm, %)."""
 
     sbp: float | None = Field(default=None, gt=0, lt=350)
@@ -101,7 +110,7 @@ class Vitals(_Record):
     waist_cm: float | None = Field(default=None, gt=20, lt=300)
 
 
-class Patient(_Record):
+class Patient(_AuditRecord):
     id: str | None = None
     age: float | None = Field(default=None, ge=0, le=130, description="years; infants as fractions")
     sex: Literal["M", "F"] | None = None
@@ -158,7 +167,7 @@ class Patient(_Record):
         return v
 
 
-class PrescriptionItem(_Record):
+class PrescriptionItem(_AuditRecord):
     """One drug line as written by the prescriber (raw text, not yet normalised)."""
 
     drug: str
@@ -183,7 +192,7 @@ class PrescriptionItem(_Record):
         return v
 
 
-class Prescription(_Record):
+class Prescription(_AuditRecord):
     id: str | None = None
     kind: Literal["普通", "急诊", "儿科", "长期"] | None = None
     items: tuple[PrescriptionItem, ...] = ()
@@ -193,7 +202,7 @@ class Prescription(_Record):
     reason: str | None = Field(default=None, description="prescriber's stated reason (超量/延长用量)")
 
 
-class AuditCase(_Record):
+class AuditCase(_AuditRecord):
     """What the audit reads: one prescription with its patient and (optionally) the visit record."""
 
     id: str
@@ -218,7 +227,7 @@ class AuditCase(_Record):
         return v
 
 
-class Dianping(_Record):
+class Dianping(_AuditRecord):
     """Where a finding falls in 医院处方点评管理规范 (class and item number, e.g. 2-5)."""
 
     cls: DianpingClass = Field(serialization_alias="class", validation_alias="class")
@@ -226,7 +235,7 @@ class Dianping(_Record):
     title: str
 
 
-class Finding(_Record):
+class Finding(_AuditRecord):
     """One reason a prescription needs attention. Rule and model findings share this record."""
 
     rule_id: str
@@ -242,14 +251,14 @@ class Finding(_Record):
     dianping: Dianping | None = None
 
 
-class Provenance(_Record):
+class Provenance(_AuditRecord):
     kb_version: str
     engine_version: str
     local_rules: str | None = None
     model: str | None = None
 
 
-class AuditReport(_Record):
+class AuditReport(_AuditRecord):
     """The audit of one case: status ``ok`` (nothing above info), ``flagged``, ``needs_review`` (a line
     the engine could not check: 需人工审核) or ``error``."""
 

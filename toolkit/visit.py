@@ -37,6 +37,7 @@ from toolkit.records import (
     Finding,
     Prescription,
     PrescriptionItem,
+    Record,
     Vitals,
 )
 
@@ -56,11 +57,7 @@ _HISTORY = {"主诉", "现病史", "既往史"}
 ITEM_FIELDS = ("drug", "strength", "dose", "unit", "frequency", "route", "days", "note")
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Header(_Record):
+class Header(Record):
     """The patient header of the 门诊病历 and 处方笺 (病历书写基本规范, 处方管理办法 第五条)."""
 
     name: str | None = None
@@ -71,7 +68,7 @@ class Header(_Record):
     doctor: str | None = None
 
 
-class Segment(_Record):
+class Segment(Record):
     """A stretch of speech: seconds in the audio and the characters of the visit text it became."""
 
     start_s: float
@@ -81,7 +78,7 @@ class Segment(_Record):
     end: int = Field(ge=0)
 
 
-class VisitItem(_Record):
+class VisitItem(Record):
     """One prescription line of the visit, with where it was said."""
 
     line: int = Field(ge=1)
@@ -106,7 +103,7 @@ class VisitItem(_Record):
         return PrescriptionItem(line=self.line, **{f: getattr(self, f) for f in ITEM_FIELDS})
 
 
-class Span(_Record):
+class Span(Record):
     start: int
     end: int
     text: str
@@ -114,7 +111,7 @@ class Span(_Record):
     end_s: float | None = None
 
 
-class VisitFinding(_Record):
+class VisitFinding(Record):
     """An audit finding with the words it is about: its items' spans, or the fact it rests on."""
 
     finding: Finding
@@ -122,7 +119,7 @@ class VisitFinding(_Record):
     spans: tuple[Span, ...] = ()
 
 
-class UncertainName(_Record):
+class UncertainName(Record):
     """A drug name the speech corrector changed with low confidence: shown for one-click confirmation, with
     the formulary names that sound closest to what was heard (ranked here by syllable similarity; the
     corrector's own candidate list is not exposed by toolkit.asr)."""
@@ -136,7 +133,7 @@ class UncertainName(_Record):
     alternatives: tuple[str, ...] = ()
 
 
-class VisitProvenance(_Record):
+class VisitProvenance(Record):
     source: Literal["text", "audio"]
     file: str | None = None
     kb_version: str | None = None

@@ -101,12 +101,12 @@ PIPELINE = textwrap.dedent("""
     out = {"rss_start_mib": rss()}
     from toolkit.audit import audit
     from toolkit.audit.resolve import resolve_item
-    from toolkit.audit.reviewer import get_reviewer
+    from toolkit.review import load_reviewer
     from toolkit.evaluation.audit import read_labelled
     from toolkit.knowledge import get_knowledge
     from toolkit.records import AuditCase
     kb = get_knowledge()
-    reviewer = get_reviewer(model_dir)
+    reviewer = load_reviewer(model_dir)
     out["rss_after_kb_reviewer_mib"] = rss()
     labelled = read_labelled(root + "/eval/data/audit_cases.jsonl") + read_labelled(root + "/eval/data/audit_holdout.jsonl")
     cases = [AuditCase.model_validate({"id": c.id, **c.case}) for c in labelled][:n]

@@ -23,9 +23,9 @@ from synth import NOT_IN_KB, generate
 
 from toolkit.audit import audit
 from toolkit.audit.resolve import resolve_item
-from toolkit.audit.reviewer import auc, get_reviewer, rules_only_score
-from toolkit.evaluation.reviewer import precision_at
 from toolkit.knowledge import get_knowledge
+from toolkit.review import auc, load_reviewer, rules_only_score
+from toolkit.review.evaluate import precision_at
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=Path("models/reviewer"))
     args = ap.parse_args()
     kb = get_knowledge()
-    rv = get_reviewer(args.model)
+    rv = load_reviewer(args.model)
     usual = {name: dose for name, _s, dose, *_ in NOT_IN_KB}
     risk, base, labels = [], [], []
     off_hit = off_n = calm_hit = calm_n = 0

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import generate
 
-from toolkit.audit.reviewer import Decision, train_reviewer
 from toolkit.knowledge import get_knowledge
+from toolkit.review import Decision, train_reviewer
 
 FP32_NOTE = ("fp32 shipped on purpose: for this 36-weight logistic model dynamic int8 keeps the AUC "
              "(see eval/bench/bench_onnx.py and --int8) but is larger (quantise/dequantise nodes) and no faster, "

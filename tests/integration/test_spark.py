@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
+from toolkit.audit import AuditOptions
 from toolkit.batch import BatchOptions, run_batch
 from toolkit.batch.report import iter_rows
 from toolkit.errors import InputError
@@ -22,7 +23,7 @@ pytest.importorskip("pyspark")
 sys.path.insert(0, str(ROOT / "eval" / "bench"))
 from bench_audit import HEADER, generate
 
-from toolkit.batch.spark import _spark_session, run_spark
+from toolkit.batch.spark import _spark_session, make_audit_partition, run_spark
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -124,3 +125,57 @@ def test_spark_missing_column_is_a_clear_error(tmp_path: Path, spark: Any) -> No
                    encoding="utf-8")
     with pytest.raises(InputError, match="required column"):
         run_spark(src, tmp_path / "o", "parquet", spark=spark)
+
+
+def _with_reviewer() -> BatchOptions:
+    pytest.importorskip("onnxruntime")
+    from toolkit.records import Severity
+    from toolkit.review import load_reviewer
+
+    reviewer = load_reviewer(ROOT / "models" / "reviewer")
+    return BatchOptions(workers=1, audit=AuditOptions(min_severity=Severity.INFO, reviewer=reviewer))
+
+
+def test_executor_function_carries_the_drivers_audit_options(tmp_path: Path) -> None:
+    """The mapInPandas function, pickled as Spark ships it and opened in another process with no
+    configuration in its environment, audits with the driver's options (the reviewer loaded there)."""
+    import os
+    import subprocess
+
+    from pyspark import cloudpickle
+
+    options = _with_reviewer().audit
+    fn = make_audit_partition(HEADER.strip().split(","), {}, "his.csv", None, None, options)
+    code = (
+        "import os, pickle, sys\n"
+        "before = dict(os.environ)\n"
+        "fn = pickle.loads(sys.stdin.buffer.read())\n"
+        "cells = {c.cell_contents for c in fn.__closure__ if type(c.cell_contents).__name__ == 'AuditOptions'}\n"
+        "(options,) = cells\n"
+        "assert dict(os.environ) == before\n"
+        "print(options.min_severity.value, options.reviewer.model_dir, options.reviewer.revision, sep='|')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_")}
+    proc = subprocess.run([sys.executable, "-c", code], input=cloudpickle.dumps(fn), capture_output=True,
+                          timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip().split("|") == [
+        "info", str(options.reviewer.model_dir), options.reviewer.revision]
+
+
+def test_spark_with_the_reviewer_matches_local_row_for_row(tmp_path: Path, spark: Any) -> None:
+    options = _with_reviewer()
+    src = _input(tmp_path, duplicate=False)
+    run_batch(src, tmp_path / "local.jsonl", "jsonl", options=options)
+    summary = run_spark(src, tmp_path / "spark", "jsonl", options=options, spark=spark, partitions=3)
+    spark_cases = {c["id"]: c for c in map(json.loads, (tmp_path / "spark" / "report.jsonl").open())}
+    local_cases = {c["id"]: c for c in map(json.loads, (tmp_path / "local.jsonl").open())}
+    assert spark_cases.keys() == local_cases.keys()
+    model_findings = 0
+    for cid, case in local_cases.items():
+        assert spark_cases[cid]["status"] == case["status"], cid
+        assert [f["rule_id"] for f in spark_cases[cid]["findings"]] == [f["rule_id"] for f in case["findings"]]
+        assert spark_cases[cid].get("risk") == case.get("risk"), cid
+        assert spark_cases[cid]["provenance"]["model"] == case["provenance"]["model"], cid
+        model_findings += sum(f["source"] == "model" for f in case["findings"])
+    assert model_findings > 0  # the executors ran the reviewer, not only the rules
+    assert summary.rows == 207

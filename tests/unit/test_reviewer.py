@@ -14,18 +14,19 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="the reviewer runs with onnxruntime ([export] extra)")
 
-from toolkit.audit import audit
+from toolkit.audit import AuditOptions, audit
 from toolkit.audit.resolve import resolve_item
-from toolkit.audit.reviewer import (
+from toolkit.errors import InputError
+from toolkit.records import AuditCase, Severity
+from toolkit.review import (
     FEATURES,
     ClinicProfile,
     Reviewer,
     auc,
     case_features,
+    load_reviewer,
     read_decisions,
 )
-from toolkit.errors import InputError
-from toolkit.records import AuditCase, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "reviewer"
@@ -41,7 +42,7 @@ def _case(cid: str, items: list[dict], age: float | None = 60, dx: tuple[tuple[s
 
 NIFE = {"drug": "硝苯地平控释片", "strength": "30 mg", "dose": 30, "unit": "mg", "frequency": "qd", "route": "口服",
         "days": 28}
-DANSHEN = {"drug": "复方丹参滴丸", "strength": "27mg", "dose": 270, "unit": "mg", "frequency": "tid",
+DANSHEN = {"drug": "冠心舒通胶囊", "strength": "27mg", "dose": 270, "unit": "mg", "frequency": "tid",
            "route": "口服", "days": 14}
 
 
@@ -63,15 +64,15 @@ def _review(reviewer: Reviewer, case: AuditCase, kb) -> object:
 
 
 def test_usual_dose_is_learned_per_drug_including_drugs_missing_from_the_kb(history, shipped_kb) -> None:
-    assert shipped_kb.names.resolve("复方丹参滴丸") is None  # the point: the KB has no limit for it
+    assert shipped_kb.names.resolve("冠心舒通胶囊") is None  # the point: the KB has no limit for it
     nife = history.usual["nifedipine"]
     assert nife.n == 40 and math.exp(nife.dose_median) == pytest.approx(30)
-    danshen = history.usual["?复方丹参滴丸|mg"]
+    danshen = history.usual["?冠心舒通胶囊|mg"]
     assert math.exp(danshen.dose_median) == pytest.approx(270)
     assert math.exp(danshen.days_median) == pytest.approx(14)
-    z, _ = history.z("?复方丹参滴丸|mg", "dose", 2700)
+    z, _ = history.z("?冠心舒通胶囊|mg", "dose", 2700)
     assert z is not None and z > 3.5
-    z_usual, _ = history.z("?复方丹参滴丸|mg", "dose", 270)
+    z_usual, _ = history.z("?冠心舒通胶囊|mg", "dose", 270)
     assert z_usual == pytest.approx(0)
     assert history.z("never-seen|mg", "dose", 5)[0] is None
 
@@ -87,7 +88,7 @@ def test_features_of_a_case(history, shipped_kb) -> None:
     assert v["unknown_drugs"] == 1
     assert v["dose_over_z"] > 3.5 and v["dose_under_z"] == 0
     assert v["rule_warn"] + v["rule_block"] == sum(x.severity is not Severity.INFO for x in findings)
-    assert any(o.drug == "复方丹参滴丸" and o.kind == "dose" and not o.in_kb for o in f.outliers)
+    assert any(o.drug == "冠心舒通胶囊" and o.kind == "dose" and not o.in_kb for o in f.outliers)
     # a class never seen with the diagnoses is rarer than one always seen with them
     rare = dict((c, r) for _, c, r in f.rare_classes)
     assert history.class_rarity("dhp_ccb", ("I10",)) < history.class_rarity("statin", ("I10",))
@@ -103,7 +104,7 @@ def test_outlier_of_a_drug_missing_from_the_kb_raises_a_model_warning(reviewer, 
     assert len(hits) == 1
     f = hits[0]
     assert f.source == "model" and f.severity is Severity.WARN and f.category.value == "dose"
-    assert f.drugs == ("复方丹参滴丸",) and f.items == (1,)
+    assert f.drugs == ("冠心舒通胶囊",) and f.items == (1,)
     assert f.evidence["in_knowledge_base"] is False and f.evidence["ratio_to_median"] == pytest.approx(10)
     assert {c["feature"] for c in f.evidence["contributions"]} <= set(FEATURES)
     # the usual dose of the same drug raises nothing
@@ -160,12 +161,12 @@ def test_reviewer_runs_without_torch() -> None:
                 if name == "torch" or name.startswith("torch."):
                     raise ImportError("blocked")
         sys.meta_path.insert(0, Block())
-        from toolkit.audit.reviewer import get_reviewer, review_case
+        from toolkit.review import load_reviewer, review_case
         from toolkit.knowledge import get_knowledge
         from toolkit.records import AuditCase
         case = AuditCase.model_validate({{"id": "X", "prescription": {{"items": [
             {{"drug": "硝苯地平控释片", "dose": 300, "unit": "mg", "frequency": "qd", "days": 28}}]}}}})
-        r = review_case(case, get_knowledge(), get_reviewer({str(MODEL)!r}))
+        r = review_case(case, get_knowledge(), load_reviewer({str(MODEL)!r}))
         assert "torch" not in sys.modules
         print(r.risk)
     """)
@@ -187,7 +188,7 @@ def test_read_decisions_names_row_and_field(tmp_path: Path) -> None:
 
 
 def test_auc_and_precision_at_top() -> None:
-    from toolkit.evaluation.reviewer import precision_at
+    from toolkit.review.evaluate import precision_at
 
     assert auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
     assert auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
@@ -208,22 +209,71 @@ def test_reviewer_eval_uses_the_audit_scorer(reviewer, shipped_kb) -> None:
     assert ours["micro"] == ref["micro"] and ours["per_category"] == ref["per_category"]
 
 
-_ENGINE_HAS_REVIEWER = "reviewer" in getattr(__import__("toolkit.audit", fromlist=["AuditOptions"]).AuditOptions,
-                                             "__dataclass_fields__", {})
-
-
-@pytest.mark.skipif(not _ENGINE_HAS_REVIEWER, reason="engine patch of issue 5 (AuditOptions.reviewer) not applied")
 def test_audit_with_the_reviewer_reports_model_findings_and_provenance(shipped_kb, monkeypatch) -> None:
-    from toolkit.audit import AuditOptions
-
-    monkeypatch.delenv("CLINIC_REVIEWER_MODEL", raising=False)
+    # the environment configures nothing: the old variable no longer turns the reviewer on
+    monkeypatch.setenv("CLINIC_REVIEWER_MODEL", str(MODEL))
     case = _case("E1", [NIFE, {**NIFE, "dose": 300}])
     plain = audit(case, shipped_kb, AuditOptions())
     assert plain.provenance.model is None and all(f.source == "rule" for f in plain.findings)
-    report = audit(case, shipped_kb, AuditOptions(reviewer=True, reviewer_model=str(MODEL)))
+    report = audit(case, shipped_kb, AuditOptions(reviewer=load_reviewer(MODEL)))
     assert report.provenance.model and report.provenance.model.startswith("reviewer@")
     assert report.risk is not None and 0 <= report.risk <= 1
     model = [f for f in report.findings if f.source == "model"]
     assert model and all(f.severity is not Severity.BLOCK for f in model)
     # the rules' findings are untouched by the model
     assert [f for f in report.findings if f.source == "rule"] == list(plain.findings)
+
+
+def test_reviewer_pickles_as_its_directory_and_loads_once_per_process() -> None:
+    import os
+    import pickle
+
+    loaded = load_reviewer(MODEL)
+    assert load_reviewer(str(MODEL)) is loaded  # once per process, whatever the path's spelling
+    data = pickle.dumps(AuditOptions(min_severity=Severity.WARN, reviewer=loaded))
+    # the directory and the loader travel; not the session, the profile or the thresholds
+    assert str(MODEL).encode() in data and b"load_reviewer" in data and len(data) < 1000
+    back = pickle.loads(data)
+    assert back.reviewer is loaded and back.min_severity is Severity.WARN
+    # another process: the same options, the model loaded there from the directory (no environment)
+    code = textwrap.dedent("""
+        import os, pickle, sys
+        before = dict(os.environ)
+        options = pickle.loads(sys.stdin.buffer.read())
+        assert dict(os.environ) == before
+        print(options.min_severity.value, options.reviewer.model_dir, sep="|", end="|")
+        print(options.reviewer.revision)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "CLINIC_REVIEWER_MODEL"}
+    proc = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip().split("|") == ["warn", str(MODEL), loaded.revision]
+
+
+def test_batch_worker_initialiser_builds_the_drivers_options(monkeypatch) -> None:
+    import os
+    import pickle
+
+    from toolkit.batch import runner
+
+    options = AuditOptions(min_severity=Severity.WARN, reviewer=load_reviewer(MODEL))
+    before = dict(os.environ)
+    runner._init_worker(None, None, pickle.dumps(options))  # what a pool worker receives
+    assert runner._WORKER["options"] == options
+    assert dict(os.environ) == before
+
+
+def test_batch_with_the_reviewer_is_the_same_in_worker_processes(tmp_path: Path) -> None:
+    from toolkit.batch import BatchOptions, run_batch
+
+    options = AuditOptions(reviewer=load_reviewer(MODEL))
+    src = tmp_path / "cases.jsonl"
+    lines = DEV.read_text(encoding="utf-8").splitlines()[:40]
+    src.write_text("\n".join(json.dumps({"id": (o := json.loads(line))["id"], **o["case"]}, ensure_ascii=False)
+                             for line in lines) + "\n", encoding="utf-8")
+    one = run_batch(src, tmp_path / "one.jsonl", "jsonl", options=BatchOptions(workers=1, audit=options))
+    two = run_batch(src, tmp_path / "two.jsonl", "jsonl", options=BatchOptions(workers=2, chunk_size=7, audit=options))
+    assert one.cases == two.cases == 40
+    text = (tmp_path / "one.jsonl").read_text(encoding="utf-8")
+    assert text == (tmp_path / "two.jsonl").read_text(encoding="utf-8")
+    assert '"source": "model"' in text and '"model": "reviewer@' in text

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from toolkit.records import Record
 
 SENTENCE_END = "，。？！；：、,.?!;:"
 """Characters after which segments are joined without an added '，'."""
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class WarningCode(StrEnum):
@@ -33,7 +31,7 @@ class WarningCode(StrEnum):
     CLIPPED = "clipped"  # the recording is clipped (too loud); words may be lost
 
 
-class AsrWarning(_Record):
+class AsrWarning(Record):
     """One warning: what happened, where (seconds) and a short Chinese message for the user."""
 
     code: WarningCode
@@ -42,7 +40,7 @@ class AsrWarning(_Record):
     end: float | None = None
 
 
-class Correction(_Record):
+class Correction(Record):
     """A medical term snapped to the knowledge base. Never silent: the original text is kept."""
 
     original: str
@@ -56,7 +54,7 @@ class Correction(_Record):
     score: float = Field(ge=0, le=1)
 
 
-class TranscriptSegment(_Record):
+class TranscriptSegment(Record):
     """A stretch of speech with its timestamps (seconds from the start of the audio)."""
 
     start: float
@@ -66,7 +64,7 @@ class TranscriptSegment(_Record):
     no_speech_prob: float | None = None
 
 
-class Transcript(_Record):
+class Transcript(Record):
     """The result of :func:`toolkit.asr.transcribe` for one recording."""
 
     file: str | None = None
@@ -93,7 +91,7 @@ class Transcript(_Record):
         }
 
 
-class PartialTranscript(_Record):
+class PartialTranscript(Record):
     """A partial result of the streaming API: text committed so far plus a tentative tail."""
 
     committed: tuple[TranscriptSegment, ...] = ()

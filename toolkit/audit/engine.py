@@ -3,33 +3,58 @@
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from toolkit import __version__
 from toolkit.knowledge import get_knowledge
 from toolkit.knowledge.loader import Knowledge
-from toolkit.records import AuditCase, AuditReport, Provenance, Severity
+from toolkit.records import AuditCase, AuditReport, Finding, Provenance, Severity
 
 from .checks import CHECKS
 from .context import AuditContext
-from .resolve import resolve_item
+from .resolve import ResolvedItem, resolve_item
 
 log = logging.getLogger(__name__)
+
+
+class ReviewResult(Protocol):
+    """What a reviewer says about one case: its ``model`` findings and the risk of return."""
+
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
+
+    @property
+    def risk(self) -> float | None: ...
+
+
+class CaseReviewer(Protocol):
+    """A learned reviewer the engine consults after the rules (e.g. :class:`toolkit.review.Reviewer`).
+
+    ``revision`` names the model in the report's provenance. To reach batch worker processes and
+    Spark executors with :class:`AuditOptions`, a reviewer pickles as its model directory and a
+    loader, not as its loaded session.
+    """
+
+    @property
+    def revision(self) -> str | None: ...
+
+    def review(self, case: AuditCase, items: Sequence[ResolvedItem],
+               rule_findings: Sequence[Finding]) -> ReviewResult: ...
 
 
 @dataclass(frozen=True, slots=True)
 class AuditOptions:
     """Per-call settings. ``min_severity`` drops findings below it from the report.
 
-    ``reviewer`` adds the learned reviewer's ``model`` findings and risk (off unless a model
-    is configured through ``$CLINIC_REVIEWER_MODEL``); ``reviewer_model`` names its directory
-    (default: ``$CLINIC_REVIEWER_MODEL``, else ``models/reviewer`` of the checkout).
+    ``reviewer`` (default none) adds a learned reviewer's ``model`` findings and risk, e.g.
+    ``AuditOptions(reviewer=toolkit.review.load_reviewer(model_dir))``; built once per process,
+    like the knowledge base. Nothing here is read from the environment.
     """
 
     min_severity: Severity = Severity.INFO
-    reviewer: bool = field(default_factory=lambda: bool(os.environ.get("CLINIC_REVIEWER_MODEL")))
-    reviewer_model: str | None = None
+    reviewer: CaseReviewer | None = None
 
 
 def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOptions | None = None) -> AuditReport:
@@ -46,13 +71,10 @@ def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOpt
         check(ctx)
     unchecked = unchecked_items(ctx)
     model, risk = None, None
-    if options.reviewer:
-        from .reviewer import get_reviewer  # onnxruntime is loaded only when the model is asked for
-
-        reviewer = get_reviewer(options.reviewer_model)
-        review = reviewer.review(case, items, ctx.findings)
+    if options.reviewer is not None:
+        review = options.reviewer.review(case, items, ctx.findings)
         ctx.findings.extend(review.findings)
-        model, risk = reviewer.revision, review.risk
+        model, risk = options.reviewer.revision, review.risk
     floor = options.min_severity.rank
     findings = sorted((f for f in ctx.findings if f.severity.rank >= floor), key=lambda f: -f.severity.rank)
     flagged = any(f.severity is not Severity.INFO for f in findings)

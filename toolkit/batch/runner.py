@@ -15,9 +15,10 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,16 @@ MAX_FINDINGS = 500
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """How to run a batch. ``workers=0`` uses every core; 1 runs in this process."""
+    """How to run a batch. ``workers=0`` uses every core; 1 runs in this process.
+
+    ``audit`` is what every case is audited with (minimum severity, learned reviewer); worker
+    processes and Spark executors receive these same options.
+    """
 
     workers: int = 0
     chunk_size: int = 200
     resume: bool = False
-    min_severity: Severity = Severity.INFO
+    audit: AuditOptions = field(default_factory=AuditOptions)
     rules_dir: str | None = None
     local_rules: str | None = None
     progress: bool = False
@@ -211,10 +216,15 @@ def _failure_line(raw: RawUnit, unit: CaseInput | None, exc: Exception, kb: Know
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(rules_dir: str | None, local: str | None, min_severity: str, max_items: int = MAX_ITEMS,
-                 max_findings: int = MAX_FINDINGS) -> None:
+def _init_worker(rules_dir: str | None, local: str | None, options: AuditOptions | bytes,
+                 max_items: int = MAX_ITEMS, max_findings: int = MAX_FINDINGS) -> None:
+    """Load the knowledge base and the audit options once per worker process.
+
+    A pool worker gets the options pickled (bytes), so it loads a learned reviewer itself (its model
+    directory and loader travel, not the parent's ONNX session), forked or spawned alike.
+    """
     _WORKER["kb"] = get_knowledge(rules_dir, local)
-    _WORKER["options"] = AuditOptions(min_severity=Severity(min_severity))
+    _WORKER["options"] = pickle.loads(options) if isinstance(options, bytes) else options
     _WORKER["limits"] = (max_items, max_findings)
 
 
@@ -315,14 +325,14 @@ def run_batch(input_path: str | Path, output: str | Path, fmt: str = "jsonl",
     progress = _progress(options.progress, total_lines, "审方")
     with journal.open("a", encoding="utf-8") as out:
         if workers == 1:
-            _init_worker(options.rules_dir, options.local_rules, options.min_severity.value, options.max_items,
+            _init_worker(options.rules_dir, options.local_rules, options.audit, options.max_items,
                          options.max_findings)
             results: Iterable[tuple[list[str], dict[str, int]]] = map(_work, _chunks(units, options.chunk_size))
             pool = None
         else:
             ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
             pool = ctx.Pool(workers, initializer=_init_worker,
-                            initargs=(options.rules_dir, options.local_rules, options.min_severity.value,
+                            initargs=(options.rules_dir, options.local_rules, pickle.dumps(options.audit),
                                       options.max_items, options.max_findings))
             # ordered imap keeps the journal in input order, which is what makes resume exact
             results = pool.imap(_work, _chunks(units, options.chunk_size))

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.audit import AuditOptions
 from toolkit.errors import InputError, require
 
 from .readers import (
@@ -68,9 +69,10 @@ _LINE = "__line"
 _BAD = "__bad_record"  # CSV: Spark's raw text of a row whose cell count differs from the header
 _ROW_PREFIX = "\x00row-"  # key of a row without a 处方号: a group of its own, reported as an error
 
-# Per executor process (Python workers are reused across tasks): the knowledge base and the
-# audit options, keyed by (rules_dir, local rules, min_severity), loaded at the first batch.
-_EXECUTOR_CACHE: dict[tuple[str | None, str | None, str], tuple[Any, Any]] = {}
+# Per executor process (Python workers are reused across tasks): the knowledge base, keyed by
+# (rules_dir, local rules), loaded at the first batch. The audit options travel in the partition
+# function's closure (a learned reviewer as its model directory + loader, loaded once per process).
+_EXECUTOR_CACHE: dict[tuple[str | None, str | None], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,12 @@ class SparkSummary:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _executor_state(rules_dir: str | None, local: str | None, min_severity: str) -> tuple[Any, Any]:
-    key = (rules_dir, local, min_severity)
+def _executor_kb(rules_dir: str | None, local: str | None) -> Any:
+    key = (rules_dir, local)
     if key not in _EXECUTOR_CACHE:
-        from toolkit.audit import AuditOptions
         from toolkit.knowledge import get_knowledge
-        from toolkit.records import Severity
 
-        _EXECUTOR_CACHE[key] = (get_knowledge(rules_dir, local), AuditOptions(min_severity=Severity(min_severity)))
+        _EXECUTOR_CACHE[key] = get_knowledge(rules_dir, local)
     return _EXECUTOR_CACHE[key]
 
 
@@ -149,10 +149,11 @@ def _too_many_cells(raw: str, width: int, sep: str) -> bool:
 
 
 def make_audit_partition(header: list[str], columns: dict[str, str], file_name: str, rules_dir: str | None,
-                         local: str | None, min_severity: str, sep: str = ",") -> Any:
+                         local: str | None, audit_options: AuditOptions, sep: str = ",") -> Any:
     """The mapInPandas function: batches of rows sorted by (key, line) → result rows.
 
-    Runs on executors; everything it needs is in its closure (plain, picklable values).
+    Runs on executors; everything it needs is in its closure (plain, picklable values, and the
+    driver's :class:`AuditOptions`, which a learned reviewer crosses as its model directory + loader).
     """
     fields = _field_index(header, columns)
     n_cols = len(header)
@@ -189,7 +190,7 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pandas as pd
 
-        kb, options = _executor_state(rules_dir, local, min_severity)
+        kb, options = _executor_kb(rules_dir, local), audit_options
         carry_key: str | None = None
         carry: list[tuple[int, list[str]]] = []
         cols = [f"c{i}" for i in range(n_cols)]
@@ -220,8 +221,12 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
     return run
 
 
-def _spark_session(master: str, app_name: str = "clinic-audit") -> Any:
-    """A Spark session whose Python workers run this interpreter (the project's environment)."""
+def _spark_session(master: str, app_name: str = "clinic-audit", driver_memory: str = "2g") -> Any:
+    """A Spark session whose Python workers run this interpreter (the project's environment).
+
+    ``driver_memory`` applies in local mode. PYSPARK_PYTHON is PySpark's own interface for the
+    workers' interpreter (its driver reads it from the environment), not a toolkit setting.
+    """
     require("pyspark", "spark")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -236,7 +241,7 @@ def _spark_session(master: str, app_name: str = "clinic-audit") -> Any:
     if master.startswith("local"):
         # local mode: the executors live in the driver's JVM, so give it more than Spark's 1g default
         builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-                   .config("spark.driver.memory", os.environ.get("CLINIC_SPARK_DRIVER_MEMORY", "2g")))
+                   .config("spark.driver.memory", driver_memory))
     return builder.getOrCreate()
 
 
@@ -338,8 +343,7 @@ def run_spark(input_path: str | Path | None, output_dir: str | Path, fmt: str = 
     n_part = partitions or max(2, 2 * session.sparkContext.defaultParallelism)
     grouped = (df.withColumn(_KEY, key).repartition(n_part, _KEY).sortWithinPartitions(_KEY, _LINE))
     sep = "\t" if name.lower().endswith(".tsv") else ","
-    fn = make_audit_partition(header, columns, name, options.rules_dir, options.local_rules,
-                              options.min_severity.value, sep)
+    fn = make_audit_partition(header, columns, name, options.rules_dir, options.local_rules, options.audit, sep)
     result = grouped.mapInPandas(fn, RESULT_SCHEMA)
     phases = {"read_number_lines": time.perf_counter() - start}
     result.write.mode("overwrite").parquet(str(parquet))

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from toolkit.care.facts import Control, Disease
+from toolkit.records import Record
 
 Urgency = Literal["urgent", "routine"]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Statement(_Record):
+class Statement(Record):
     """One sentence of evidence with the rule that made it and the values it used."""
 
     rule_id: str
@@ -29,7 +26,7 @@ class Statement(_Record):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
-class TargetCheck(_Record):
+class TargetCheck(Record):
     """One target compared with the visit's value (``met`` is None when the value is missing or stale)."""
 
     rule_id: str
@@ -42,7 +39,7 @@ class TargetCheck(_Record):
     controls: bool = True
 
 
-class ConditionStatus(_Record):
+class ConditionStatus(Record):
     """Control status of one managed disease at this visit."""
 
     disease: Disease
@@ -54,13 +51,13 @@ class ConditionStatus(_Record):
     missing: tuple[str, ...] = Field(default=(), description="data the status could not use, named")
 
 
-class FollowUp(_Record):
+class FollowUp(Record):
     interval_days: int | None = None
     reason: str = ""
     rule_ids: tuple[str, ...] = ()
 
 
-class Referral(_Record):
+class Referral(Record):
     rule_id: str
     urgency: Urgency
     reason: str
@@ -68,7 +65,7 @@ class Referral(_Record):
     references: tuple[str, ...] = ()
 
 
-class ScreeningDue(_Record):
+class ScreeningDue(Record):
     rule_id: str
     item: str
     label: str
@@ -79,14 +76,14 @@ class ScreeningDue(_Record):
     references: tuple[str, ...] = ()
 
 
-class Guidance(_Record):
+class Guidance(Record):
     rule_id: str
     topic: str
     text: str
     references: tuple[str, ...] = ()
 
 
-class Reminder(_Record):
+class Reminder(Record):
     """A note for the clinician: a quality-of-care check (e.g. no statin prescribed in CHD)."""
 
     rule_id: str
@@ -95,7 +92,7 @@ class Reminder(_Record):
     references: tuple[str, ...] = ()
 
 
-class CarePlan(_Record):
+class CarePlan(Record):
     """The care plan of one visit; ``status`` is ``error`` when the input could not be read."""
 
     id: str

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import typer
 
 from toolkit.errors import ToolkitError
 from toolkit.labels import SEVERITY_LABELS, STATUS_LABELS, category_label, error_text
 from toolkit.records import Severity
+
+if TYPE_CHECKING:
+    from toolkit.audit import AuditOptions
 
 
 def example_file() -> Path:
@@ -91,25 +94,31 @@ def register(app: typer.Typer) -> None:
 
         退出码：0 完成；1 有 --fail-on 级别的问题；2 用法错误；3 输入错误（文件、知识库或列名映射无法读取）。
         """
-        import os
-
+        from toolkit.audit import AuditOptions
         from toolkit.batch import BatchOptions, load_column_map, run_batch
 
         if fail_on is not None and fail_on not in ("warn", "block"):
             _fail(UsageError(f"--fail-on 只能是 warn 或 block，而不是 '{fail_on}'"))
+        reviewer = None
         if with_model or model:
-            from toolkit.audit.reviewer import ENV_MODEL, default_model_dir
+            from toolkit.review import default_model_dir, load_reviewer
 
-            # through the environment, so batch worker processes build the same AuditOptions
+            # loaded once here; batch workers and Spark executors get it with the options (as its directory)
             chosen = model or default_model_dir()
             if chosen is None:
                 _fail(ToolkitError("没有审方助手模型：请用 --model 目录 指定，或先运行 `clinic train-reviewer`"))
-            os.environ[ENV_MODEL] = str(Path(chosen).resolve())
+                return
+            try:
+                reviewer = load_reviewer(Path(chosen).resolve())
+            except ToolkitError as exc:
+                _fail(exc)
+                return
+        audit_options = AuditOptions(min_severity=min_severity, reviewer=reviewer)
 
         if engine == "spark":
             if fail_on is not None:
                 _fail(UsageError("--fail-on 暂不支持 --engine spark（请读取 rows.parquet 的 max_severity 列）"))
-            _spark(file, table, output, fmt, columns, local, rules_dir, min_severity, master)
+            _spark(file, table, output, fmt, columns, local, rules_dir, audit_options, master)
             return
         if engine != "local":
             _fail(UsageError(f"未知的引擎 '{engine}'；可选：local, spark"))
@@ -124,12 +133,12 @@ def register(app: typer.Typer) -> None:
             src = file or example_file()
             colmap = load_column_map(columns)
             if fmt in {"table", "jsonl"} and output is None:
-                blocks, warns = _to_terminal(src, fmt, colmap, local, rules_dir, min_severity, max_items,
+                blocks, warns = _to_terminal(src, fmt, colmap, local, rules_dir, audit_options, max_items,
                                              max_findings)
                 raise typer.Exit(_fail_on_code(fail_on, blocks, warns))
             if output is None:
                 raise UsageError(f"--format {fmt} 需要用 -o 指定输出文件")
-            options = BatchOptions(workers=workers, resume=resume, min_severity=min_severity,
+            options = BatchOptions(workers=workers, resume=resume, audit=audit_options,
                                    rules_dir=str(rules_dir) if rules_dir else None,
                                    local_rules=str(local) if local else None,
                                    progress=progress and sys.stderr.isatty(), max_items=max_items,
@@ -177,7 +186,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _spark(file: Path | None, table: str | None, output: Path | None, fmt: str | None, columns: Path | None,
-           local: Path | None, rules_dir: Path | None, min_severity: Severity, master: str) -> None:
+           local: Path | None, rules_dir: Path | None, audit_options: AuditOptions, master: str) -> None:
     """``--engine spark``: OUTPUT is a directory (rows.parquet, and report.<fmt> unless fmt is parquet)."""
     from toolkit.batch import BatchOptions, load_column_map
     from toolkit.batch.spark import run_spark
@@ -187,7 +196,7 @@ def _spark(file: Path | None, table: str | None, output: Path | None, fmt: str |
             raise UsageError("--engine spark 需要 -o 目录（写入 rows.parquet 与报告）")
         if file is None and table is None:
             raise UsageError("--engine spark 需要 文件 或 --table 表名")
-        options = BatchOptions(min_severity=min_severity, rules_dir=str(rules_dir) if rules_dir else None,
+        options = BatchOptions(audit=audit_options, rules_dir=str(rules_dir) if rules_dir else None,
                                local_rules=str(local) if local else None)
         summary = run_spark(file, output, fmt or "parquet", load_column_map(columns), options, master=master,
                             table=table)
@@ -227,19 +236,18 @@ def stdin_to_file(stream: BinaryIO) -> Path:
 
 
 def _to_terminal(src: Path, fmt: str, colmap: dict[str, str], local: Path | None, rules_dir: Path | None,
-                 min_severity: Severity, max_items: int = 100, max_findings: int = 500) -> tuple[int, int]:
+                 audit_options: AuditOptions, max_items: int = 100, max_findings: int = 500) -> tuple[int, int]:
     """Audit in this process and print: JSON lines (stdout holds nothing else), or a table a pharmacist
     can read. Returns the number of cases whose most severe finding is block, and warn."""
     from rich.console import Console
     from rich.table import Table
 
-    from toolkit.audit import AuditOptions
     from toolkit.batch.readers import iter_units
     from toolkit.batch.runner import audit_raw
     from toolkit.knowledge import get_knowledge
 
     kb = get_knowledge(str(rules_dir) if rules_dir else None, str(local) if local else None)
-    options = AuditOptions(min_severity=min_severity)
+    options = audit_options
     console = Console()
     errors = Console(stderr=True)
     colours = {"block": "red", "warn": "yellow", "info": "cyan"}

@@ -44,7 +44,12 @@ def register_eval(eval_app: typer.Typer) -> None:
         path = file or _default("audit_cases.jsonl")
         try:
             kb = get_knowledge(str(rules_dir) if rules_dir else None)
-            options = AuditOptions(reviewer=with_model, reviewer_model=str(model) if model else None)
+            reviewer = None
+            if with_model:
+                from toolkit.review.model import load_reviewer
+
+                reviewer = load_reviewer(model)
+            options = AuditOptions(reviewer=reviewer)
             report = evaluate_audit(read_labelled(path), kb, options)
         except (ToolkitError, OSError) as exc:
             typer.secho(f"错误: {exc}", fg="red", err=True)

@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
                                   help="try dynamic int8 (kept only if AUC holds); fp32 is smaller and as fast here"),
     ) -> None:
         """用本机构药师审核过的处方重新训练审方排序模型（pass / return / override）。"""
-        from toolkit.audit.reviewer import read_decisions, train_reviewer
         from toolkit.knowledge import get_knowledge
+        from toolkit.review.train import read_decisions, train_reviewer
 
         try:
             kb = get_knowledge(str(rules_dir) if rules_dir else None)
@@ -61,18 +61,18 @@ def register_eval(eval_app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from toolkit.audit.reviewer import get_reviewer
         from toolkit.cli.evaluate import _default, _pct
         from toolkit.evaluation.audit import read_labelled
         from toolkit.evaluation.reviewer import evaluate_reviewer
         from toolkit.knowledge import get_knowledge
+        from toolkit.review.model import load_reviewer
 
         paths = files or [_default("audit_cases.jsonl"), _default("audit_holdout.jsonl")]
         console = Console()
         results = {}
         try:
             kb = get_knowledge(str(rules_dir) if rules_dir else None)
-            reviewer = get_reviewer(model)
+            reviewer = load_reviewer(model)
             for path in paths:
                 data = evaluate_reviewer(read_labelled(path), kb, reviewer).to_json()
                 results[path.name] = data

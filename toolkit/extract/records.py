@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from toolkit.records import (
     RECORD_SECTIONS,
@@ -19,12 +19,9 @@ from toolkit.records import (
     Patient,
     Prescription,
     PrescriptionItem,
+    Record,
     Vitals,
 )
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class EntityLabel(StrEnum):
@@ -44,7 +41,7 @@ class EntityLabel(StrEnum):
     BODY_PART = "body_part"
 
 
-class Entity(_Record):
+class Entity(Record):
     """One mention in the input text.
 
     ``normalized`` is the value in data form: a formulary drug id, an ICD-10 code, a strength
@@ -73,7 +70,7 @@ class Entity(_Record):
                 "normalized": self.normalized}
 
 
-class Section(_Record):
+class Section(Record):
     """A record section (病历书写基本规范) found in the dictation, with its character span."""
 
     name: str
@@ -83,7 +80,7 @@ class Section(_Record):
     cue: str | None = Field(default=None, description="the words that opened the section, if any")
 
 
-class ExtractedItem(_Record):
+class ExtractedItem(Record):
     """One prescription line as dictated; what was not said stays ``None`` (never guessed)."""
 
     drug: str = Field(description="the drug name as dictated")
@@ -105,14 +102,14 @@ class ExtractedItem(_Record):
                                 line=line)
 
 
-class ExtractProvenance(_Record):
+class ExtractProvenance(Record):
     kb_version: str
     pipeline: tuple[str, ...]
     lexicons: dict[str, int] = Field(default_factory=dict, description="entries per lexicon")
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class OutpatientRecord(_Record):
+class OutpatientRecord(Record):
     """The structured outpatient record drafted from one dictation."""
 
     text_length: int = Field(ge=0)

@@ -64,9 +64,28 @@ EXPORT_SPECS: dict[str, dict[str, Any]] = {
 }
 
 
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve (ties count half); ``None`` without both classes."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    pos, neg = s[y], s[~y]
+    if not len(pos) or not len(neg):
+        return None
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order), dtype=np.float64)
+    allv = np.concatenate([pos, neg])[order]
+    i = 0
+    while i < len(allv):  # average ranks over ties
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
 def auc_metric(labels: np.ndarray) -> Callable[[Sequence[np.ndarray]], dict[str, float]]:
     """Task metric for a risk model: ROC AUC of the first output against ``labels``."""
-    from toolkit.audit.reviewer import auc
 
     def metric(outputs: Sequence[np.ndarray]) -> dict[str, float]:
         value = auc(outputs[0].reshape(-1).tolist(), labels.astype(bool).tolist())
