@@ -26,6 +26,7 @@ for _key, _value in {
 
 import functools  # noqa: E402
 import logging  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
@@ -44,13 +45,95 @@ CSS = """
   font-family: "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif;
 }
 .rx-cards small { color: #374151; }
+.rx-grid { gap: 2px !important; }
+.rx-row { gap: 2px !important; flex-wrap: nowrap !important; }
+.rx-row.rx-hidden { display: none !important; }
+.rx-head { display: flex; gap: 2px; font-weight: 600; font-size: 14px; }
+.rx-head span { flex: 1 1 0; min-width: 60px; }
+.rx-head span:first-child { flex: 3 1 0; }
 """
+SAMPLE_AUDIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples", "dictation_dapt_nsaid.ogg")
+"""The sample dictation (see demo/examples/README.md for its text and licence)."""
+FORM_ROWS = 8
+"""Drug lines on the 处方审核 form (a longer prescription goes through the JSON box)."""
+
+KEYBOARD_JS = """
+<script>
+(() => {
+  const ROWS = %(rows)d, COLS = %(cols)d;
+  const row = (r) => document.getElementById("rx-row-" + r);
+  const cell = (r, c) => document.querySelector("#rx-" + r + "-" + c + " input, #rx-" + r + "-" + c + " textarea");
+  const filled = (r) => { for (let c = 0; c < COLS; c++) { const e = cell(r, c); if (e && e.value.trim()) return true; }
+                          return false; };
+  // show every row that holds a drug, and one empty row after the last of them
+  window.rxShowFilledRows = () => setTimeout(() => {
+    let last = -1;
+    for (let r = 0; r < ROWS; r++) if (filled(r)) last = r;
+    for (let r = 0; r < ROWS; r++) { const el = row(r); if (el) el.classList.toggle("rx-hidden", r > Math.max(last + 1, 0)); }
+  }, 150);
+  const where = (el) => { const m = el && el.closest("[id^=rx-]") && el.closest("[id^=rx-]").id.match(/^rx-(\\d+)-(\\d+)$/);
+                          return m ? [Number(m[1]), Number(m[2])] : null; };
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter" || ev.isComposing) return;
+    const run = document.getElementById("single-form-run");
+    if ((ev.ctrlKey || ev.metaKey) && run && run.offsetParent !== null) {   // Ctrl+Enter on 处方审核: audit
+      ev.preventDefault(); document.getElementById("single-form-run").click(); return;
+    }
+    const at = where(ev.target);
+    if (!at || ev.shiftKey || ev.altKey) return;
+    ev.preventDefault();                                     // Enter in a drug line: a new line below it
+    const next = Math.min(at[0] + 1, ROWS - 1);
+    if (row(next)) row(next).classList.remove("rx-hidden");
+    const target = cell(next, 0);
+    if (target) setTimeout(() => target.focus(), 0);
+  }, true);
+  // every table here has a fixed set of columns: the cell menu offers rows only (no 添加列/删除列)
+  // gradio titles every toast with its English type ("Error"): the titles a person reads are Chinese
+  const TITLES = {Error: "无法完成", Warning: "请注意", Info: "提示", Success: "已完成"};
+  new MutationObserver(() => {
+    document.querySelectorAll(".cell-menu button").forEach((b) => {
+      if (b.innerText.includes("列") && b.style.display !== "none") b.style.display = "none";
+    });
+    document.querySelectorAll(".toast-title").forEach((t) => {
+      t.childNodes.forEach((n) => {
+        const word = n.nodeType === 3 && n.textContent.trim();
+        if (word && TITLES[word]) n.textContent = TITLES[word] + " ";
+      });
+    });
+  }).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+  const start = () => { if (row(0)) window.rxShowFilledRows(); else setTimeout(start, 200); };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
+</script>
+"""
+
+PHARMACIST_TYPED_LABEL = "审方药师（手填姓名：本演示未配置账号登录）"
+PHARMACIST_LOGIN_LABEL = "审方药师（已登录账号）"
+USERS_ENV = "CLINIC_DEMO_USERS"
+"""A file of ``用户名:sha256(密码)`` lines: when set, the demo asks for a login and the 审方药师 of a decision
+is the logged-in account (not a typed name)."""
+HOSTS_ENV = "CLINIC_DEMO_ALLOWED_HOSTS"
+"""Comma-separated Host names the demo answers besides loopback (DNS-rebinding guard); ``*`` for any."""
+
 SEX_CHOICES = [("未填", ""), ("男", "M"), ("女", "F")]
 KIND_CHOICES = [("未填", ""), ("普通", "普通"), ("急诊", "急诊"), ("儿科", "儿科"), ("长期", "长期")]
 LAB_FIELDS = (("egfr", "eGFR (mL/min/1.73m²)"), ("potassium", "血钾 (mmol/L)"), ("alt", "ALT (U/L)"),
               ("hba1c", "HbA1c (%)"))
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+FLAG_LEVELS = [("全部", ""), ("拦截", "拦截"), ("警示", "警示"), ("提示", "提示"), ("无法审核", "无法审核"),
+               ("需人工审核", "需人工审核")]
+
+
+def _drug_header_html() -> str:
+    return '<div class="rx-head">' + "".join(f"<span>{c}</span>" for c in api.ITEM_COLUMNS) + "</div>"
+
+
+def _logged_in(request: gr.Request | None) -> str:
+    """The account name when the demo runs with logins (:data:`USERS_ENV`), else ''."""
+    return (getattr(request, "username", None) or "") if request is not None else ""
 
 
 def _fail(message: str) -> gr.Error:
@@ -62,23 +145,37 @@ def _message(exc: ToolkitError) -> str:
     return exc.reason if isinstance(exc, InputError) and not exc.file else str(exc)
 
 
+AUDIO_UNREADABLE = "无法读取这个文件：它不是可识别的录音。请上传 WAV、MP3、M4A、OGG 或 WebM 音频，或直接录音。"
+UNEXPECTED = "处理时出现内部错误，未能完成；请重试，或把时间告诉管理员查看日志"
+
+
+def _translate(exc: Exception) -> gr.Error:
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, ToolkitError):
+        return _fail(_message(exc))
+    log.error("demo handler failed: %s", type(exc).__name__, exc_info=exc)
+    return _fail(UNEXPECTED)
+
+
 def _shown(fn: F) -> F:
-    """Show a toolkit error (bad input, missing extra) to the user instead of a stack trace."""
+    """Show a toolkit error (bad input, missing extra) to the user in Chinese instead of a stack trace; any
+    other failure is logged and shown as :data:`UNEXPECTED` (never gradio's English "Error")."""
     if _is_generator(fn):
         @functools.wraps(fn)
         def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
-            except ToolkitError as exc:
-                raise _fail(_message(exc)) from exc
+            except Exception as exc:  # every failure reaches the user in Chinese
+                raise _translate(exc) from exc
         return gen  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ToolkitError as exc:
-            raise _fail(_message(exc)) from exc
+        except Exception as exc:
+            raise _translate(exc) from exc
     return call  # type: ignore[return-value]
 
 
@@ -103,10 +200,19 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 transcript_state = gr.State(None)
                 draft_state = gr.State(None)
                 with gr.Row():
+                    h_name = gr.Textbox(label="姓名", elem_id="header-name")
+                    h_sex = gr.Dropdown(SEX_CHOICES, value="", label="性别", elem_id="header-sex")
+                    h_age = gr.Textbox(label="年龄（岁）", placeholder="按病历", elem_id="header-age")
+                    h_dept = gr.Textbox(label="科别", value="全科", elem_id="header-dept")
+                    h_date = gr.Textbox(label="日期", value=api.today(), elem_id="header-date")
+                    h_doctor = gr.Textbox(label="医师", elem_id="header-doctor")
+                with gr.Row():
                     with gr.Column(scale=2):
                         audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="录音或上传音频",
                                          elem_id="voice-audio")
-                        run_btn = gr.Button("识别并生成病历", variant="primary", elem_id="voice-run")
+                        with gr.Row():
+                            sample_btn = gr.Button("载入示例录音（合成语音，13 秒）", elem_id="voice-sample")
+                            run_btn = gr.Button("识别并生成病历", variant="primary", elem_id="voice-run")
                         transcript_box = gr.Textbox(label="转写文本（可修改后重新生成）", lines=6,
                                                     elem_id="voice-transcript")
                         corrections = gr.CheckboxGroup(label="语音识别自动更正（取消勾选即恢复原文）", choices=[],
@@ -124,6 +230,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                                 for name in pair:
                                     section_boxes[name] = gr.Textbox(label=name, lines=2,
                                                                      elem_id=f"section-{RECORD_SECTIONS.index(name)}")
+                        facts = gr.Markdown(elem_id="voice-facts")
                         diagnoses = gr.Dataframe(headers=list(api.DIAGNOSIS_COLUMNS), label="诊断与 ICD-10 编码",
                                                  interactive=False, type="array", elem_id="voice-dx")
                         items = gr.Dataframe(headers=list(api.ITEM_COLUMNS), label="处方（可编辑）",
@@ -136,53 +243,83 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 with gr.Row():
                     json_file = gr.File(label="导出 JSON", elem_id="voice-json")
                     fhir_file = gr.File(label="导出 FHIR", elem_id="voice-fhir")
+                    print_file = gr.File(label="打印：门诊病历与处方笺（HTML）", elem_id="voice-print")
                     with gr.Column():
                         queue_btn = gr.Button("送药师审核队列", elem_id="voice-queue")
                         queue_msg = gr.Markdown()
 
             # ------------------------------------------------------------ 处方审核
-            with gr.Tab("处方审核", id="single"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        with gr.Row():
-                            f_id = gr.Textbox(label="处方号", value="处方-1")
-                            f_age = gr.Textbox(label="年龄（岁）", placeholder="未填")
-                            f_sex = gr.Dropdown(SEX_CHOICES, value="", label="性别")
-                            f_weight = gr.Textbox(label="体重（kg）", placeholder="未填")
-                        with gr.Row():
-                            f_preg = gr.Checkbox(label="妊娠")
-                            f_lact = gr.Checkbox(label="哺乳")
-                            f_allergy = gr.Textbox(label="过敏史（如 青霉素；磺胺）")
-                            f_dx = gr.Textbox(label="诊断（如 原发性高血压 I10；2型糖尿病 E11.9）")
-                        with gr.Row():
-                            f_labs = [gr.Textbox(label=label, placeholder="未测") for _key, label in LAB_FIELDS]
-                        with gr.Row():
-                            f_kind = gr.Dropdown(KIND_CHOICES, value="", label="处方类型")
-                            f_doctor = gr.Textbox(label="开方医师")
-                        f_items = gr.Dataframe(headers=list(api.ITEM_COLUMNS), label="药品", interactive=True,
-                                               type="array", column_count=len(api.ITEM_COLUMNS),
-                                               value=[["", "", "", "", "", "", "", ""]], elem_id="single-items")
-                        f_extra = gr.Code(label="补充 JSON（可选，合并到表单，如 {\"patient\": {\"labs\": {\"scr\": 120}}}）",
-                                          language="json", lines=3)
-                        form_btn = gr.Button("审核表单处方", variant="primary", elem_id="single-form-run")
-                    with gr.Column(scale=2):
-                        examples = api.example_cases()
-                        example_pick = gr.Dropdown([c.id for c in examples], label="示例处方", value=None)
-                        json_box = gr.Code(label="或粘贴完整处方 JSON（AuditCase）", language="json", lines=14,
-                                           elem_id="single-json")
-                        to_queue = gr.Checkbox(label="有问题时送药师审核队列", value=False)
-                        json_btn = gr.Button("审核 JSON 处方", variant="primary", elem_id="single-json-run")
-                single_cards = gr.HTML(elem_id="single-cards")
-                single_report = gr.JSON(label="审核报告（JSON）")
+            with gr.Tab("处方审核", id="single"), gr.Row():
+                with gr.Column(scale=3):
+                    example_titles = [title for title, _case in api.demo_examples()]
+                    example_pick = gr.Dropdown(example_titles, label="示例处方（选中即填入表单）", value=None,
+                                               elem_id="single-example")
+                    with gr.Row():
+                        f_id = gr.Textbox(label="处方号", value="处方-1", elem_id="single-id")
+                        f_age = gr.Textbox(label="年龄（岁）", placeholder="未填", elem_id="single-age")
+                        f_sex = gr.Dropdown(SEX_CHOICES, value="", label="性别", elem_id="single-sex")
+                        f_weight = gr.Textbox(label="体重（kg）", placeholder="未填", elem_id="single-weight")
+                    with gr.Row():
+                        f_preg = gr.Checkbox(label="妊娠", elem_id="single-preg")
+                        f_lact = gr.Checkbox(label="哺乳", elem_id="single-lact")
+                        f_allergy = gr.Textbox(label="过敏史（如 青霉素；磺胺）", elem_id="single-allergy")
+                        f_dx = gr.Textbox(label="诊断（如 原发性高血压 I10；2型糖尿病 E11.9）", elem_id="single-dx")
+                    with gr.Row():
+                        f_labs = [gr.Textbox(label=label, placeholder="未测", elem_id=f"single-lab-{key}")
+                                  for key, label in LAB_FIELDS]
+                    with gr.Row():
+                        f_kind = gr.Dropdown(KIND_CHOICES, value="", label="处方类型", elem_id="single-kind")
+                        f_doctor = gr.Textbox(label="开方医师", elem_id="single-doctor")
+                    gr.HTML(_drug_header_html(), elem_id="single-items-head")
+                    f_cells: list[gr.Textbox] = []
+                    with gr.Column(elem_id="single-items", elem_classes=["rx-grid"]):
+                        for r in range(FORM_ROWS):
+                            with gr.Row(elem_classes=["rx-row"], elem_id=f"rx-row-{r}", equal_height=True):
+                                for c, column in enumerate(api.ITEM_COLUMNS):
+                                    f_cells.append(gr.Textbox(
+                                        label=f"第{r + 1}行{column}", show_label=False, placeholder=column,
+                                        lines=1, max_lines=1,
+                                        container=False, min_width=60, scale=3 if c == 0 else 1,
+                                        elem_id=f"rx-{r}-{c}", elem_classes=["rx-cell"],
+                                        html_attributes=gr.InputHTMLAttributes(autocomplete="off",
+                                                                               enterkeyhint="next")))
+                    gr.Markdown("键盘：Tab 逐格移动；在药品行按 Enter 添加下一行；Ctrl+Enter 审核。"
+                                f"表单最多 {FORM_ROWS} 行药品，更多请用下方“完整处方 JSON”。", elem_id="single-keys")
+                    with gr.Accordion("补充 JSON（可选，合并到表单）", open=False, elem_id="single-extra-box"):
+                        f_extra = gr.Code(label="如 {\"patient\": {\"labs\": {\"scr\": 120}}}", language="json",
+                                          lines=3, elem_id="single-extra")
+                    with gr.Row():
+                        to_queue = gr.Checkbox(label="有问题时送药师审核队列", value=False, elem_id="single-queue")
+                        form_btn = gr.Button("审核处方（Ctrl+Enter）", variant="primary", elem_id="single-form-run")
+                with gr.Column(scale=2):
+                    single_cards = gr.HTML(elem_id="single-cards")
+                    with gr.Accordion("审核报告原文（JSON）", open=False, elem_id="single-report-box"):
+                        single_report = gr.JSON(label="审核报告（JSON）", elem_id="single-report")
+                    with gr.Accordion("或粘贴完整处方 JSON（AuditCase）", open=False, elem_id="single-json-box"):
+                        json_box = gr.Code(label="完整处方 JSON", language="json", lines=14, elem_id="single-json")
+                        json_btn = gr.Button("审核 JSON 处方", elem_id="single-json-run")
 
             # ------------------------------------------------------------ 批量审方
             with gr.Tab("批量审方", id="batch"):
+                batch_state = gr.State(None)
                 batch_in = gr.File(label="上传 HIS 导出文件（CSV / Excel / JSONL）",
                                    file_types=[".csv", ".xlsx", ".jsonl", ".json", ".parquet"], elem_id="batch-file")
                 batch_btn = gr.Button("开始审方", variant="primary", elem_id="batch-run")
                 batch_charts = gr.HTML(elem_id="batch-charts")
                 batch_table = gr.Dataframe(headers=["医生", "处方数", "不合理处方", "无法审核", "不合理处方率(%)"],
-                                           label="按医生统计", interactive=False, type="array")
+                                           label="按医生统计", interactive=False, type="array", elem_id="batch-doctors")
+                with gr.Row():
+                    flag_filter = gr.Textbox(label="筛选（处方号、医生或问题包含）", elem_id="batch-filter")
+                    flag_level = gr.Dropdown(FLAG_LEVELS, value="", label="级别", elem_id="batch-level")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        flagged_table = gr.Dataframe(headers=list(api.FLAGGED_COLUMNS), interactive=False,
+                                                     label="需处理的处方（点选一行查看审核结果）", type="array",
+                                                     elem_id="batch-flagged", max_height=420)
+                    with gr.Column(scale=2):
+                        batch_case = gr.HTML(elem_id="batch-case")
+                error_table = gr.Dataframe(headers=list(api.ERROR_COLUMNS), interactive=False, type="array",
+                                           label="错误行（无法读取或无法审核）", elem_id="batch-errors", max_height=300)
                 batch_files = gr.File(label="下载报告（Excel / HTML）", file_count="multiple", elem_id="batch-out")
 
             # ------------------------------------------------------------ 审方队列
@@ -193,14 +330,34 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 with gr.Row():
                     with gr.Column(scale=3):
                         pick = gr.Dropdown(label="选择处方", choices=[], elem_id="queue-pick")
-                        detail = gr.HTML()
+                        detail = gr.HTML(elem_id="queue-detail")
                     with gr.Column(scale=2):
-                        pharmacist = gr.Textbox(label="审方药师")
-                        decision = gr.Radio([(v, k) for k, v in api.DECISIONS.items()], value="pass", label="审核结论")
-                        reason = gr.Textbox(label="理由（退回、双签必填）", lines=2)
-                        prescriber = gr.Textbox(label="开方医师签名（双签必填）")
+                        target = gr.HTML(api.decision_target_html(store, ""), elem_id="queue-target")
+                        pharmacist = gr.Textbox(label=PHARMACIST_TYPED_LABEL, elem_id="queue-pharmacist")
+                        decision = gr.Radio([(v, k) for k, v in api.DECISIONS.items()], value=None, label="审核结论",
+                                            elem_id="queue-decision")
+                        reason_code = gr.Dropdown(api.override_reason_choices(), value="",
+                                                  label="标准理由（CDS Hooks overrideReasons）", elem_id="queue-code")
+                        reason = gr.Textbox(label="理由说明（退回、双签、放行拦截必填：选标准理由或填写）", lines=2,
+                                            elem_id="queue-reason")
+                        prescriber = gr.Textbox(label="开方医师签名（双签必填）", elem_id="queue-prescriber")
                         decide_btn = gr.Button("提交", variant="primary", elem_id="queue-decide")
-                        decide_msg = gr.Markdown()
+                        decide_msg = gr.Markdown(elem_id="queue-msg")
+
+            # ------------------------------------------------------------ 审核记录
+            with gr.Tab("审核记录", id="decisions"):
+                with gr.Row():
+                    d_since = gr.Textbox(label="起始日期", placeholder="如 2026-12-01", elem_id="dec-since")
+                    d_until = gr.Textbox(label="截止日期", placeholder="如 2026-12-31", elem_id="dec-until")
+                    d_person = gr.Textbox(label="药师或医师（包含）", elem_id="dec-person")
+                    d_what = gr.Dropdown([("全部", ""), *[(v, k) for k, v in api.DECISIONS.items()]], value="",
+                                         label="审核结论", elem_id="dec-what")
+                with gr.Row():
+                    d_search = gr.Button("查询", variant="primary", elem_id="dec-search")
+                    d_export = gr.Button("导出 CSV 与 Excel", elem_id="dec-export")
+                d_table = gr.Dataframe(headers=list(api.DECISION_COLUMNS), interactive=False, type="array",
+                                       label="审核决定（最新在前）", elem_id="dec-table")
+                d_files = gr.File(label="导出文件", file_count="multiple", elem_id="dec-files")
 
         # ================================================================ handlers
         section_list = [section_boxes[n] for n in RECORD_SECTIONS]
@@ -212,46 +369,65 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             from toolkit.asr import Transcript
 
             final = None
-            for event in api.transcript_events(path):
-                if isinstance(event, Transcript):
-                    final = event
-                else:
-                    yield (event.text + ("" if event.final else " …"), gr.CheckboxGroup(choices=[], value=[]),
-                           "识别中…", None)
+            try:
+                for event in api.transcript_events(path):
+                    if isinstance(event, Transcript):
+                        final = event
+                    else:
+                        yield (event.text + ("" if event.final else " …"), gr.CheckboxGroup(choices=[], value=[]),
+                               "识别中…", None)
+            except InputError as exc:  # not a sound file: say so without the server's temp path
+                raise _fail(AUDIO_UNREADABLE) from exc
             assert final is not None
             choices = api.correction_choices(final)
             yield (final.text, gr.CheckboxGroup(choices=choices, value=[v for _, v in choices]),
                    api.warnings_markdown(final), final)
 
+        header_inputs = [h_name, h_sex, h_age, h_dept, h_date, h_doctor]
+
         def draft_outputs(draft: api.Draft, transcript: Any) -> tuple[Any, ...]:
             values = api.section_values(draft)
-            json_path, fhir_path = api.export_draft(draft, tempfile.mkdtemp(dir=export_root), transcript)
-            return (*[values[n] for n in RECORD_SECTIONS], api.highlight(draft.text, draft.record.entities),
-                    api.diagnosis_rows(draft.record), api.item_rows(draft.case.prescription.items),
-                    api.findings_html(draft.report), api.care_html(draft.plan), str(json_path),
-                    str(fhir_path) if fhir_path else None, draft)
+            out_dir = tempfile.mkdtemp(dir=export_root)
+            json_path, fhir_path = api.export_draft(draft, out_dir, transcript)
+            return (*[values[n] for n in RECORD_SECTIONS], api.highlight(draft.text, draft.dictated.entities),
+                    api.facts_markdown(draft), api.diagnosis_rows(draft.record),
+                    api.item_rows(draft.case.prescription.items), api.findings_html(draft.report),
+                    api.care_html(draft.plan), str(json_path), str(fhir_path) if fhir_path else None,
+                    str(api.export_print(draft, out_dir)), draft)
 
         @_shown
-        def on_draft(text: str, transcript: Any) -> tuple[Any, ...]:
+        def on_draft(text: str, transcript: Any, *header: Any) -> tuple[Any, ...]:
             if not text or not text.strip():
                 raise _fail("没有可用的转写文本")
-            return draft_outputs(api.draft_record(text), transcript)
+            usable = transcript if transcript is not None and transcript.segments else None
+            return draft_outputs(api.draft_record(text, transcript=usable, header=api.header_from_form(*header)),
+                                 transcript)
 
         @_shown
-        def on_corrections(transcript: Any, kept: list[int]) -> str:
+        def on_corrections(draft: api.Draft | None, transcript: Any, kept: list[int], table: list[list[Any]],
+                           *sections: str) -> tuple[Any, ...]:
             if transcript is None:
                 return gr.skip()
-            return api.apply_corrections(transcript, kept)
+            text = api.apply_corrections(transcript, kept)
+            if draft is None:
+                return (text, *([gr.skip()] * (len(section_list) + 10)))
+            new = api.toggle_corrections(draft, transcript, kept, dict(zip(RECORD_SECTIONS, sections, strict=True)),
+                                         table or [])
+            return (text, *draft_outputs(new, transcript))
 
         @_shown
-        def on_reaudit(draft: api.Draft | None, transcript: Any, table: list[list[Any]], *sections: str
+        def on_reaudit(draft: api.Draft | None, transcript: Any, table: list[list[Any]], *fields: Any
                        ) -> tuple[Any, ...]:
             if draft is None:
                 raise _fail("请先生成病历")
-            new = api.redraft(draft, dict(zip(RECORD_SECTIONS, sections, strict=True)), table or [])
-            json_path, fhir_path = api.export_draft(new, tempfile.mkdtemp(dir=export_root), transcript)
-            return (api.findings_html(new.report), api.care_html(new.plan), str(json_path),
-                    str(fhir_path) if fhir_path else None, new)
+            sections, header = fields[:len(RECORD_SECTIONS)], fields[len(RECORD_SECTIONS):]
+            new = api.redraft(draft, dict(zip(RECORD_SECTIONS, sections, strict=True)), table or [],
+                              header=api.header_from_form(*header))
+            out_dir = tempfile.mkdtemp(dir=export_root)
+            json_path, fhir_path = api.export_draft(new, out_dir, transcript)
+            return (api.facts_markdown(new), api.diagnosis_rows(new.record), api.findings_html(new.report),
+                    api.care_html(new.plan), str(json_path), str(fhir_path) if fhir_path else None,
+                    str(api.export_print(new, out_dir)), new)
 
         @_shown
         def on_voice_queue(draft: api.Draft | None) -> str:
@@ -260,32 +436,46 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             audit_id = api.submit_for_review(store, draft.report, "demo-voice")
             return "审核通过，无需药师复核" if audit_id is None else f"已送审（审核编号 {audit_id[:8]}）"
 
-        draft_out = [*section_list, entities, diagnoses, items, cards, care, json_file, fhir_file, draft_state]
+        draft_out = [*section_list, entities, facts, diagnoses, items, cards, care, json_file, fhir_file, print_file,
+                     draft_state]
+        draft_in = [transcript_box, transcript_state, *header_inputs]
         run_btn.click(on_transcribe, [audio], [transcript_box, corrections, asr_warnings, transcript_state],
-                      api_name="transcribe").then(
-            on_draft, [transcript_box, transcript_state], draft_out, api_name="draft_from_transcript")
+                      api_name="transcribe").then(on_draft, draft_in, draft_out, api_name="draft_from_transcript")
         # a finished microphone recording is transcribed at once (no extra click for the doctor)
         audio.stop_recording(on_transcribe, [audio], [transcript_box, corrections, asr_warnings, transcript_state],
-                             api_name=False).then(
-            on_draft, [transcript_box, transcript_state], draft_out, api_name=False)
-        corrections.input(on_corrections, [transcript_state, corrections], [transcript_box]).then(
-            on_draft, [transcript_box, transcript_state], draft_out, api_name=False)
-        redraft_btn.click(on_draft, [transcript_box, transcript_state], draft_out, api_name="draft")
-        reaudit_btn.click(on_reaudit, [draft_state, transcript_state, items, *section_list],
-                          [cards, care, json_file, fhir_file, draft_state], api_name=False)
+                             api_name=False).then(on_draft, draft_in, draft_out, api_name=False)
+        # toggling a correction re-reads the dictation and puts the doctor's edits back on top
+        corrections.input(on_corrections, [draft_state, transcript_state, corrections, items, *section_list],
+                          [transcript_box, *draft_out], api_name=False)
+        redraft_btn.click(on_draft, draft_in, draft_out, api_name="draft")
+        reaudit_btn.click(on_reaudit, [draft_state, transcript_state, items, *section_list, *header_inputs],
+                          [facts, diagnoses, cards, care, json_file, fhir_file, print_file, draft_state],
+                          api_name=False)
         queue_btn.click(on_voice_queue, [draft_state], [queue_msg], api_name=False)
+
+        def on_sample() -> str:
+            # a copy in this run's temp folder: gradio serves files from there, never from the checkout
+            return shutil.copy(SAMPLE_AUDIO, tempfile.mkdtemp(dir=export_root))
+
+        sample_btn.click(on_sample, None, [audio], api_name=False)
+
+        # ------------------------------------------------------------ 处方审核 handlers
+        form_inputs = [f_id, f_age, f_sex, f_weight, f_preg, f_lact, f_allergy, f_dx, *f_labs, f_kind, f_doctor,
+                       f_extra, to_queue, *f_cells]
 
         @_shown
         def on_form(case_id: str, age: str, sex: str, weight: str, pregnant: bool, lactating: bool,
                     allergies: str, dx: str, egfr: str, k: str, alt: str, hba1c: str, kind: str, doctor: str,
-                    table: list[list[Any]], extra: str, queue: bool) -> tuple[str, dict[str, Any]]:
+                    extra: str, queue: bool, *cells: str) -> tuple[str, dict[str, Any]]:
             labs = dict(zip([key for key, _ in LAB_FIELDS], (egfr, k, alt, hba1c), strict=True))
+            width = len(api.ITEM_COLUMNS)
+            table = [list(cells[i:i + width]) for i in range(0, len(cells), width)]
             form = api.PrescriptionForm(
                 case_id=case_id, age=api.parse_number(age, "年龄"), sex=sex,
                 weight_kg=api.parse_number(weight, "体重"), pregnant=pregnant, lactating=lactating,
                 allergies=allergies or "", diagnoses=dx or "",
                 labs={key: api.parse_number(value, dict(LAB_FIELDS)[key]) for key, value in labs.items()},
-                items=table or [], kind=kind, prescriber=doctor or "", extra_json=extra or "")
+                items=table, kind=kind, prescriber=doctor or "", extra_json=extra or "")
             report = api.audit_case(api.case_from_form(form))
             if queue:
                 api.submit_for_review(store, report, "demo-form")
@@ -300,55 +490,183 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 api.submit_for_review(store, report, "demo-json")
             return api.findings_html(report), report.to_json_dict()
 
-        def on_example(case_id: str | None) -> str:
-            case = next((c for c in examples if c.id == case_id), None)
-            return "" if case is None else case.model_dump_json(indent=2, exclude_none=True)
+        def on_example(title: str | None) -> tuple[Any, ...]:
+            case = next((c for t, c in api.demo_examples() if t == title), None)
+            if case is None:
+                return tuple(gr.skip() for _ in example_outputs)
+            v = api.form_values(case)
+            rows = [list(r) + [""] * (len(api.ITEM_COLUMNS) - len(r)) for r in v["items"]][:FORM_ROWS]
+            rows += [[""] * len(api.ITEM_COLUMNS)] * (FORM_ROWS - len(rows))
+            cells = [("" if x is None else str(x)) for r in rows for x in r]
+            return (v["case_id"], str(v["age"]), v["sex"], str(v["weight"]), v["pregnant"], v["lactating"],
+                    v["allergies"], v["diagnoses"], *[str(x) for x in v["labs"]], v["kind"], v["prescriber"],
+                    v["extra"], *cells, case.model_dump_json(indent=2, exclude_none=True))
 
-        form_btn.click(on_form, [f_id, f_age, f_sex, f_weight, f_preg, f_lact, f_allergy, f_dx, *f_labs, f_kind,
-                                 f_doctor, f_items, f_extra, to_queue], [single_cards, single_report],
-                       api_name="audit_form")
-        json_btn.click(on_json, [json_box, to_queue], [single_cards, single_report], api_name="audit_json")
-        example_pick.change(on_example, [example_pick], [json_box], api_name=False)
+        example_outputs = [f_id, f_age, f_sex, f_weight, f_preg, f_lact, f_allergy, f_dx, *f_labs, f_kind, f_doctor,
+                           f_extra, *f_cells, json_box]
+        form_btn.click(on_form, form_inputs, [single_cards, single_report], api_name="audit_form",
+                       show_progress_on=[single_cards])
+        json_btn.click(on_json, [json_box, to_queue], [single_cards, single_report], api_name="audit_json",
+                       show_progress_on=[single_cards])
+        example_pick.change(on_example, [example_pick], example_outputs, api_name=False,
+                            show_progress="hidden").then(None, None, None, js="() => window.rxShowFilledRows && "
+                                                                               "window.rxShowFilledRows()")
 
+        # ------------------------------------------------------------ 批量审方 handlers
         @_shown
         def on_batch(file: str | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
             if not file:
                 raise _fail("请先上传文件")
-            progress(0, desc="读取文件…")
             result = api.audit_file(file, tempfile.mkdtemp(dir=export_root),
-                                    on_progress=lambda done, total: progress((done, total), desc="审方中",
-                                                                             unit="张处方"))
-            return api.batch_charts_html(result), api.doctor_rows(result), [str(result.excel), str(result.html)]
+                                    on_progress=lambda fraction, stage: progress(fraction, desc=stage))
+            return (api.batch_charts_html(result), api.doctor_rows(result), api.flagged_rows(result),
+                    api.error_rows(result), [str(result.excel), str(result.html)], result, "")
 
-        batch_btn.click(on_batch, [batch_in], [batch_charts, batch_table, batch_files], api_name="audit_file")
+        def on_filter(result: api.BatchResult | None, text: str, level: str) -> tuple[Any, ...]:
+            if result is None:
+                return [], []
+            return api.flagged_rows(result, text, level), api.error_rows(result, text)
 
+        def on_open(result: api.BatchResult | None, table: Any, evt: gr.SelectData) -> str:
+            if result is None or evt.index is None:
+                return ""
+            row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+            data = table.values.tolist() if hasattr(table, "values") else table
+            try:
+                number = data[row][0]
+            except (IndexError, TypeError):
+                return ""
+            return api.batch_case_html(result, number)
+
+        batch_btn.click(on_batch, [batch_in],
+                        [batch_charts, batch_table, flagged_table, error_table, batch_files, batch_state, batch_case],
+                        api_name="audit_file", show_progress_on=[batch_charts])
+        flag_filter.change(on_filter, [batch_state, flag_filter, flag_level], [flagged_table, error_table],
+                           api_name=False, show_progress="hidden")
+        flag_level.change(on_filter, [batch_state, flag_filter, flag_level], [flagged_table, error_table],
+                          api_name=False, show_progress="hidden")
+        flagged_table.select(on_open, [batch_state, flagged_table], [batch_case], api_name=False)
+
+        # ------------------------------------------------------------ 审方队列 handlers
         def on_refresh() -> tuple[Any, ...]:
             rows = api.queue_rows(store)
             choices = [(f"{r[1]} · {r[2]} · {r[4][:24]}", r[0]) for r in rows]
             return rows, gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
-        def on_pick(audit_id: str | None) -> str:
-            return api.queue_detail_html(store, audit_id or "")
+        def on_pick(audit_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+            # a new selection starts a new decision: nothing typed for the previous prescription stays
+            who = _logged_in(request)
+            return (api.queue_detail_html(store, audit_id or ""), api.decision_target_html(store, audit_id or ""),
+                    None, "", "", "", gr.Textbox(value=who, interactive=False, label=PHARMACIST_LOGIN_LABEL)
+                    if who else gr.skip())
 
         @_shown
-        def on_decide(audit_id: str | None, who: str, what: str, why: str, signer: str) -> str:
-            return api.decide(store, audit_id or "", what, who or "", why or "", signer or "")
+        def on_decide(audit_id: str | None, who: str, what: str | None, code: str | None, why: str, signer: str,
+                      request: gr.Request) -> str:
+            if not what:
+                raise _fail("请选择审核结论")
+            who = _logged_in(request) or who or ""
+            return api.decide(store, audit_id or "", what, who, why or "", signer or "", reason_code=code or "")
 
         refresh_btn.click(on_refresh, None, [queue_table, pick], api_name="queue")
-        pick.change(on_pick, [pick], [detail], api_name=False)
-        decide_btn.click(on_decide, [pick, pharmacist, decision, reason, prescriber], [decide_msg],
-                         api_name="decide").then(on_refresh, None, [queue_table, pick], api_name=False)
+
+        pick_out = [detail, target, decision, reason_code, reason, prescriber, pharmacist]
+        # after a decision the next prescription is selected, and the form is cleared for it (never carried over)
+        decide_btn.click(on_decide, [pick, pharmacist, decision, reason_code, reason, prescriber], [decide_msg],
+                         api_name="decide").success(on_refresh, None, [queue_table, pick], api_name=False).then(
+            on_pick, [pick], pick_out, api_name=False, show_progress="hidden")
+        pick.change(on_pick, [pick], pick_out, api_name=False, show_progress="hidden")
         app.load(on_refresh, None, [queue_table, pick], api_name=False)
+
+        # ------------------------------------------------------------ 审核记录 handlers
+        @_shown
+        def on_decisions(since: str, until: str, person: str, what: str) -> list[list[Any]]:
+            return api.decision_rows(store, since=since, until=until, person=person, decision=what or "")
+
+        @_shown
+        def on_export(since: str, until: str, person: str, what: str) -> list[str]:
+            rows = api.decision_rows(store, since=since, until=until, person=person, decision=what or "")
+            return [str(p) for p in api.export_decisions(rows, tempfile.mkdtemp(dir=export_root))]
+
+        d_inputs = [d_since, d_until, d_person, d_what]
+        d_search.click(on_decisions, d_inputs, [d_table], api_name="decisions")
+        d_export.click(on_export, d_inputs, [d_files], api_name="export_decisions")
     return app
 
 
+def allowed_hosts() -> tuple[str, ...] | None:
+    """Host names the demo answers: loopback, plus :data:`HOSTS_ENV` (``*``: any host, no check)."""
+    from toolkit.service.config import LOOPBACK_HOSTS
+
+    extra = [h.strip().lower() for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()]
+    if "*" in extra:
+        return None
+    return (*LOOPBACK_HOSTS, *extra)
+
+
+class HostCheck:
+    """ASGI guard against DNS rebinding: a request whose Host header is not allowed gets 421, in Chinese."""
+
+    def __init__(self, app: Any, hosts: tuple[str, ...]):
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            from toolkit.service.config import host_allowed
+
+            host = dict(scope.get("headers") or ()).get(b"host", b"").decode("latin-1")
+            if not host_allowed(host, self.hosts):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = f"主机名“{host[:100]}”不在允许列表中（设置环境变量 {HOSTS_ENV} 可添加）".encode()
+                await send({"type": "http.response.start", "status": 421,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def load_users(path: str | None = None) -> dict[str, str] | None:
+    """``用户名:sha256hex`` lines from :data:`USERS_ENV` (None when not configured)."""
+    path = path or os.environ.get(USERS_ENV)
+    if not path:
+        return None
+    users = {}
+    for line in open(path, encoding="utf-8").read().splitlines():  # noqa: SIM115
+        if line.strip() and not line.startswith("#") and ":" in line:
+            name, digest = line.split(":", 1)
+            users[name.strip()] = digest.strip().lower()
+    return users
+
+
+def _auth(users: dict[str, str]) -> Callable[[str, str], bool]:
+    import hashlib
+    import hmac
+
+    def check(name: str, password: str) -> bool:
+        digest = users.get(name)
+        return digest is not None and hmac.compare_digest(digest, hashlib.sha256(password.encode()).hexdigest())
+    return check
+
+
 def launch(app: gr.Blocks, port: int = 7860, *, block: bool = True) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` (never shared, no SSR, local fonts)."""
+    """Serve ``app`` on 127.0.0.1:``port`` (never shared, no SSR, local fonts, Host allow-list, logins when
+    :data:`USERS_ENV` names an accounts file)."""
+    from starlette.middleware import Middleware
+
     theme = gr.themes.Default(font=FONT_STACK, font_mono=["Noto Sans Mono CJK SC", "monospace"])
+    hosts = allowed_hosts()
+    users = load_users()
     app.queue(default_concurrency_limit=1).launch(
         server_name="127.0.0.1", server_port=port, share=False, inbrowser=False, ssr_mode=False,
         prevent_thread_lock=not block, theme=theme, css=CSS, footer_links=["api"], quiet=True,
-        enable_monitoring=False, mcp_server=False, pwa=False)
+        enable_monitoring=False, mcp_server=False, pwa=False,
+        head=KEYBOARD_JS % {"rows": FORM_ROWS, "cols": len(api.ITEM_COLUMNS)},
+        auth=_auth(users) if users else None, auth_message="请用审方药师账号登录" if users else None,
+        app_kwargs={"middleware": [Middleware(HostCheck, hosts=hosts)]} if hosts is not None else None)
 
 
 if __name__ == "__main__":

