@@ -18,6 +18,7 @@ from toolkit.audit import AuditOptions
 from toolkit.batch import BatchOptions, run_batch
 from toolkit.batch.report import iter_rows
 from toolkit.errors import InputError
+from toolkit.labels import error_text
 
 pytest.importorskip("pyspark")
 sys.path.insert(0, str(ROOT / "eval" / "bench"))
@@ -62,7 +63,8 @@ def _local_rows(src: Path, out: Path) -> dict[int, tuple[str, str, str]]:
 
 def _spark_rows(parquet: Path) -> dict[int, tuple[str, str, str]]:
     df = pd.read_parquet(parquet)
-    return {int(r.line): (r.status, ";".join(r.rule_ids), r.error if isinstance(r.error, str) else "")
+    # rows.parquet keeps the machine-readable error; the report's 错误 column is the same text in Chinese
+    return {int(r.line): (r.status, ";".join(r.rule_ids), error_text(r.error) if isinstance(r.error, str) else "")
             for r in df.itertuples()}
 
 

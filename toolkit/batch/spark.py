@@ -38,6 +38,7 @@ from typing import Any
 
 from toolkit.audit import AuditOptions
 from toolkit.errors import InputError, require
+from toolkit.labels import INPUT_ERRORS
 
 from .readers import (
     DEFAULT_COLUMNS,
@@ -169,7 +170,8 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
     def audit_group(key: str, group: list[tuple[int, list[str]]], kb: Any, options: Any) -> list[dict[str, Any]]:
         if key.startswith(_ROW_PREFIX):
             line, values = group[0]
-            msg = str(InputError("prescription id (处方号) is empty", file=file_name, row=line, field="rx_id"))
+            msg = str(InputError(f"{INPUT_ERRORS['empty_rx_id']}（prescription id is empty）", file=file_name, row=line,
+                                 field="rx_id"))
             drug = values[fields["drug"]] if fields.get("drug", n_cols) < len(values) else ""
             unit = build_unit(_error_unit(path, f"row-{line}", line, drug, msg))
         else:
@@ -205,7 +207,8 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
                 if not any(row):
                     continue  # an empty line in the export, skipped as the local reader does
                 if isinstance(raw, str) and _too_many_cells(raw, n_cols, sep):
-                    out.extend(audit_error(int(line), row, "row has more cells than the header", kb, options))
+                    out.extend(audit_error(int(line), row, f"{INPUT_ERRORS['too_many_cells']}（more cells than the header）", kb,
+                                               options))
                     continue
                 if key != carry_key and carry:
                     out.extend(audit_group(carry_key or "", carry, kb, options))
