@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from toolkit.errors import InputError
+from toolkit.errors import InputError, require
 from toolkit.knowledge.units import normalize_route, normalize_unit, parse_age, parse_frequency
 from toolkit.labels import INPUT_ERRORS, field_label
 from toolkit.records import LAB_NAMES, AuditCase, PrescriptionItem
@@ -423,7 +423,7 @@ def _open_table(path: Path, fmt: str) -> Table:
     if fmt == "excel":
         return _open_excel(path, _plan_xlsx(path) if zipfile.is_zipfile(path) else None)
     if fmt == "parquet":
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", "parquet")
 
         try:
             pf = pq.ParquetFile(path)
