@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from tests.conftest import FIXTURES
@@ -99,6 +98,7 @@ def test_column_map_renames_columns(tmp_path: Path) -> None:
 
 def test_excel_and_parquet_read_like_csv(tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")  # Parquet input is the [parquet] extra
+    pd = pytest.importorskip("pandas")
     df = pd.DataFrame(ROWS[:3], columns=HEADER)
     df.to_excel(tmp_path / "rx.xlsx", index=False)
     df.to_parquet(tmp_path / "rx.parquet", index=False)
