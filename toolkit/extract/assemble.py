@@ -436,13 +436,23 @@ def _sig_for_window(text: str, start: int, end: int,
     }
 
 
+_SIG_KEYS = ("strength", "dose", "frequency", "route", "duration")
+_Line = tuple[Candidate, dict[str, Any]]  # a prescribed drug and the sig values said in its line
+
+
 def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable[Candidate] = (),
             model_cands: Iterable[Candidate] = (), sections: Sequence[SectionSpan] | None = None,
             raw_text: str | None = None) -> Analysis:
     """Resolve candidates into entities, sections and prescription items.
 
     ``text`` is what rules match on (width-folded); ``raw_text`` (same length) is the caller's input,
-    used for the entity text so that ``raw_text[start:end] == entity.text``."""
+    used for the entity text so that ``raw_text[start:end] == entity.text``.
+
+    Steps: refine the lexicon spans; split sections (unless given); label each span from its context
+    (:func:`_label_in_context`) and resolve overlaps; read the prescription lines
+    (:func:`_prescription_lines`); place their sig values among the entities (:func:`_place_sig_values`);
+    build the entities (:func:`_entities`) and the items (:func:`_build_item`,
+    :func:`_apply_distributive`, :func:`_merge_repeats`)."""
     raw = raw_text if raw_text is not None else text
     if len(raw) != len(text):
         raise ValueError("raw_text and text must have the same length")
@@ -451,33 +461,47 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
     if sections is None:
         sections = split_sections(text, [*lex, *vals])
     sections = tuple(sections)
+    cands = _resolve_overlaps([*_label_in_context(text, [*lex, *model_cands], sections), *vals])
+    drugs = [c for c in cands if c.label == "drug"]
+    complaints = [(c.start, c.end) for c in cands if c.label in ("symptom", "disease")]
+    lines, sig_cands = _prescription_lines(text, sections, drugs, complaints)
+    cands, kept_ids = _place_sig_values(cands, sig_cands)
+    entities = _entities(text, raw, cands, sections)
+    built = [_build_item(text, raw, d, sig, kept_ids) for d, sig in lines]
+    built = _apply_distributive(text, lines, built, kept_ids)
+    return Analysis(sections=sections, entities=entities, items=tuple(_merge_repeats(text, built)))
 
-    # context: allergy statements, and strings that are both a symptom and a diagnosis
+
+def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> bool:
+    """X过敏, and X和Y都过敏 / X、Y过敏 (a list of substances before one allergy word)."""
+    for _ in range(4):
+        if _ALLERGY_AFTER.match(text[end:end + 6]):
+            return True
+        m = _ALLERGY_AND.match(text, end)
+        if not m or m.end() not in substance_ends:
+            return False
+        end = substance_ends[m.end()]
+    return False
+
+
+def _label_in_context(text: str, cands: Iterable[Candidate], sections: Sequence[SectionSpan]) -> list[Candidate]:
+    """One candidate per span, its label decided by context: a drug or allergen in an allergy statement
+    is an allergen (no entity when the allergy is denied); elsewhere the allergen reading is dropped,
+    so are readings that name something else here (:func:`_excluded`), a string both a symptom and a
+    diagnosis is a diagnosis in 诊断 and a symptom elsewhere, and the label of highest priority wins."""
     by_span: dict[tuple[int, int], list[Candidate]] = {}
-    for c in [*lex, *model_cands]:
+    for c in cands:
         by_span.setdefault((c.start, c.end), []).append(c)
     substance_ends = {start: end for (start, end), group in by_span.items()
                       if any(c.label in ("drug", "allergen") for c in group)}
-
-    def allergy_statement(end: int) -> bool:
-        """X过敏, and X和Y都过敏 / X、Y过敏 (a list of substances before one allergy word)."""
-        for _ in range(4):
-            if _ALLERGY_AFTER.match(text[end:end + 6]):
-                return True
-            m = _ALLERGY_AND.match(text, end)
-            if not m or m.end() not in substance_ends:
-                return False
-            end = substance_ends[m.end()]
-        return False
-
-    cands: list[Candidate] = []
+    out: list[Candidate] = []
     for (s, e), group in by_span.items():
         labels = {c.label for c in group}
-        allergy = allergy_statement(e)
+        allergy = _allergy_statement(text, e, substance_ends)
         if allergy and labels & {"drug", "allergen"}:
             if _ALLERGY_NEG.search(text[max(0, s - 5):s]):
                 continue
-            cands.append(Candidate(s, e, "allergen", None, "lexicon"))
+            out.append(Candidate(s, e, "allergen", None, "lexicon"))
             continue
         group = [c for c in group if c.label != "allergen"]  # an allergen word outside an allergy statement
         group = [c for c in group if not _excluded(text, c)]
@@ -486,79 +510,113 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
         if {"symptom", "disease"} <= labels:
             want = "disease" if _section_at(s, sections) == "诊断" else "symptom"
             group = [c for c in group if c.label == want]
-        cands.append(min(group, key=lambda c: _PRIORITY.get(c.label, 9)))
-    cands.extend(vals)
-    cands = _resolve_overlaps(cands)
+        out.append(min(group, key=lambda c: _PRIORITY.get(c.label, 9)))
+    return out
 
-    # prescription lines: drugs inside 处理, each with the text up to the next drug; and drugs prescribed
-    # elsewhere (既往… 加用依那普利十毫克每天一次: the splitter left the plan inside the history)
-    drugs = [c for c in cands if c.label == "drug"]
-    plan_sections = _plan_windows(text, sections, drugs)
-    complaints = [(c.start, c.end) for c in cands if c.label in ("symptom", "disease")]
+
+def _prescription_lines(text: str, sections: Sequence[SectionSpan], drugs: Sequence[Candidate],
+                        complaints: Sequence[tuple[int, int]]) -> tuple[list[_Line], list[Candidate]]:
+    """The drugs prescribed, each with the sig said in its line, and every sig value read (also those of
+    drugs not prescribed: their words are sig words, not symptoms).
+
+    Prescription lines: drugs inside 处理, each with the text up to the next drug; and drugs prescribed
+    elsewhere (既往… 加用依那普利十毫克每天一次: the splitter left the plan inside the history)."""
     sig_cands: list[Candidate] = []
-    items: list[tuple[Candidate, dict[str, Any], int]] = []
-    for sec in plan_sections:
-        sec_drugs = [d for d in drugs if sec.start <= d.start < sec.end]
-        # 头孢曲松二克加入生理盐水一百毫升静滴: the diluent is part of the line, not an item of its own
-        diluted = [(m.start("cue"), m.end()) for d in sec_drugs
-                   if (m := _DILUENT.match(text, max(sec.start, d.start - 4), d.end + 12)) and m.start("name") == d.start]
-        sec_drugs = [d for d in sec_drugs if not any(s <= d.start < e for s, e in diluted)]
+    lines: list[_Line] = []
+    for sec in _plan_windows(text, sections, drugs):
+        sec_drugs, diluted = _undiluted(text, sec, drugs)
         for k, d in enumerate(sec_drugs):
             win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
-            sig = _sig_for_window(text, d.end, win_end, complaints)
-            if diluted:
-                sig = {k: [c for c in v if not any(s <= c.start < e for s, e in diluted)] if k != "note" else v
-                       for k, v in sig.items()}
-            if _INJECTED.search(text[d.start:d.end]) or _INJECTED_SIG.search(text, d.end, win_end):
-                # 司美格鲁肽注射液从零点二五毫克加到零点五毫克: the titrated amount of an injection is its dose
-                titrated = [c for c in sig["strength"] if _TITRATE_BEFORE.search(text, max(d.end, c.start - 4), c.start)
-                            and _TITRATE_FROM.search(text, d.end, c.start)]
-                if titrated:
-                    sig["strength"] = [c for c in sig["strength"] if c not in titrated]
-                    sig["dose"] = sorted([*sig["dose"], *(replace(c, label="dose") for c in titrated)],
-                                         key=lambda c: c.start)
-            if not _unit_dose_ok(text[d.start:d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
-                sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
-            for key in ("strength", "dose", "frequency", "route", "duration"):
+            sig = _line_sig(text, d, win_end, complaints, diluted)
+            for key in _SIG_KEYS:
                 sig_cands.extend(sig[key])
-            before = _STOPPED_BEFORE.search(text[max(0, d.start - 3):d.start])
-            if before and re.search(r"(?:不要|不能|不可|不|别|勿|没|未)$", text[max(0, d.start - 6):d.start - len(before.group(0))]):
-                before = None  # 不要停氨氯地平: keep taking it
-            if before and k and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end) and \
-                    _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1:
-                before = None  # 阿托伐他汀停掉 瑞舒伐他汀…: the stop word belongs to the drug before
-            avoid = _AVOID_BEFORE.search(text[max(0, d.start - 6):d.start])
-            if avoid and k:
-                prev_stop = _STOPPED_AFTER.match(text, sec_drugs[k - 1].end)
-                avoid_at = d.start - len(avoid.group(0))
-                if prev_stop and avoid_at - prev_stop.end() <= 4 and \
-                        not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end():avoid_at]):
-                    avoid = None  # 别嘌醇马上停以后都不能用 氯雷他定…: the ban is on the drug stopped before
-            stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
-            nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
-            if nxt is not None and nxt.start - d.end <= 1 and (
-                    text[d.start:d.end] in text[nxt.start:nxt.end]
-                    or (text[d.start:d.end].endswith("胰岛素") and "insulin" in (nxt.normalized or ""))):
-                stopped = True  # 基础胰岛素甘精胰岛素注射液: the class word names the drug said next
-            if k + 1 < len(sec_drugs):  # X换成Y, X引起咳嗽换成Y: the cue right before the next drug
-                cues = list(_SWITCH_CUE.finditer(text, d.end, sec_drugs[k + 1].start))
-                if cues and _switch_target(text, cues[-1].end(), sec_drugs[k + 1].start):
-                    stopped = True
-            if not stopped:
-                items.append((d, sig, win_end))
-    if sig_cands:
-        freq_spans = [(c.start, c.end) for c in sig_cands if c.label in ("frequency", "route")]
-        cands = [c for c in cands if not (c.label in ("symptom", "body_part", "disease")
-                                          and any(c.start < e and s < c.end for s, e in freq_spans))]
-        occupied = [(c.start, c.end) for c in cands]
-        sig_kept = [c for c in _resolve_overlaps(sig_cands)
-                    if not any(c.start < e and s < c.end for s, e in occupied)]
-        cands = sorted([*cands, *sig_kept], key=lambda c: c.start)
-        kept_ids = {(c.start, c.end, c.label) for c in sig_kept}
-    else:
-        kept_ids = set()
+            if not _not_prescribed(text, sec_drugs, k):
+                lines.append((d, sig))
+    return lines, sig_cands
 
-    entities = tuple(
+
+def _undiluted(text: str, sec: Any, drugs: Sequence[Candidate]) -> tuple[list[Candidate], list[tuple[int, int]]]:
+    """The drugs said in ``sec`` but for the diluents, and the spans saying what a drug is diluted in
+    (头孢曲松二克加入生理盐水一百毫升静滴: the diluent is part of the line, not an item of its own)."""
+    sec_drugs = [d for d in drugs if sec.start <= d.start < sec.end]
+    diluted = [(m.start("cue"), m.end()) for d in sec_drugs
+               if (m := _DILUENT.match(text, max(sec.start, d.start - 4), d.end + 12)) and m.start("name") == d.start]
+    return [d for d in sec_drugs if not any(s <= d.start < e for s, e in diluted)], diluted
+
+
+def _line_sig(text: str, d: Candidate, win_end: int, complaints: Sequence[tuple[int, int]],
+              diluted: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    """The sig of the drug ``d`` from its end to ``win_end``: values inside a diluent phrase dropped, the
+    titrated amount of an injection read as its dose, units dropped from a drug not dosed in units."""
+    sig = _sig_for_window(text, d.end, win_end, complaints)
+    if diluted:
+        sig = {k: [c for c in v if not any(s <= c.start < e for s, e in diluted)] if k != "note" else v
+               for k, v in sig.items()}
+    if _INJECTED.search(text[d.start:d.end]) or _INJECTED_SIG.search(text, d.end, win_end):
+        # 司美格鲁肽注射液从零点二五毫克加到零点五毫克: the titrated amount of an injection is its dose
+        titrated = [c for c in sig["strength"] if _TITRATE_BEFORE.search(text, max(d.end, c.start - 4), c.start)
+                    and _TITRATE_FROM.search(text, d.end, c.start)]
+        if titrated:
+            sig["strength"] = [c for c in sig["strength"] if c not in titrated]
+            sig["dose"] = sorted([*sig["dose"], *(replace(c, label="dose") for c in titrated)],
+                                 key=lambda c: c.start)
+    if not _unit_dose_ok(text[d.start:d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
+        sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
+    return sig
+
+
+def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
+    """The ``k``-th drug of a plan is stopped, avoided, switched from, or a class word naming the drug
+    said next: not an item."""
+    d = sec_drugs[k]
+    before = _STOPPED_BEFORE.search(text[max(0, d.start - 3):d.start])
+    if before and re.search(r"(?:不要|不能|不可|不|别|勿|没|未)$", text[max(0, d.start - 6):d.start - len(before.group(0))]):
+        before = None  # 不要停氨氯地平: keep taking it
+    if before and k and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end) and \
+            _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1:
+        before = None  # 阿托伐他汀停掉 瑞舒伐他汀…: the stop word belongs to the drug before
+    avoid = _AVOID_BEFORE.search(text[max(0, d.start - 6):d.start])
+    if avoid and k:
+        prev_stop = _STOPPED_AFTER.match(text, sec_drugs[k - 1].end)
+        avoid_at = d.start - len(avoid.group(0))
+        if prev_stop and avoid_at - prev_stop.end() <= 4 and \
+                not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end():avoid_at]):
+            avoid = None  # 别嘌醇马上停以后都不能用 氯雷他定…: the ban is on the drug stopped before
+    stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
+    nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
+    if nxt is not None and nxt.start - d.end <= 1 and (
+            text[d.start:d.end] in text[nxt.start:nxt.end]
+            or (text[d.start:d.end].endswith("胰岛素") and "insulin" in (nxt.normalized or ""))):
+        stopped = True  # 基础胰岛素甘精胰岛素注射液: the class word names the drug said next
+    if k + 1 < len(sec_drugs):  # X换成Y, X引起咳嗽换成Y: the cue right before the next drug
+        cues = list(_SWITCH_CUE.finditer(text, d.end, sec_drugs[k + 1].start))
+        if cues and _switch_target(text, cues[-1].end(), sec_drugs[k + 1].start):
+            stopped = True
+    return stopped
+
+
+def _place_sig_values(cands: list[Candidate], sig_cands: list[Candidate]
+                      ) -> tuple[list[Candidate], set[tuple[int, int, str]]]:
+    """The entities with the sig values added where nothing else was found (a symptom, body part or
+    disease word inside a frequency or route phrase gives way to it), and the (start, end, label) of
+    the sig values kept: an item only takes a value that became an entity."""
+    if not sig_cands:
+        return cands, set()
+    freq_spans = [(c.start, c.end) for c in sig_cands if c.label in ("frequency", "route")]
+    cands = [c for c in cands if not (c.label in ("symptom", "body_part", "disease")
+                                      and any(c.start < e and s < c.end for s, e in freq_spans))]
+    occupied = [(c.start, c.end) for c in cands]
+    sig_kept = [c for c in _resolve_overlaps(sig_cands)
+                if not any(c.start < e and s < c.end for s, e in occupied)]
+    cands = sorted([*cands, *sig_kept], key=lambda c: c.start)
+    return cands, {(c.start, c.end, c.label) for c in sig_kept}
+
+
+def _entities(text: str, raw: str, cands: Iterable[Candidate], sections: Sequence[SectionSpan]
+              ) -> tuple[Entity, ...]:
+    """One :class:`Entity` per candidate: its text from ``raw``, negation (symptoms and diseases) and
+    section from ``text``."""
+    return tuple(
         Entity(label=EntityLabel(c.label), start=c.start, end=c.end, text=raw[c.start:c.end],
                normalized=c.normalized or None,
                negated=c.label in ("symptom", "disease") and _negated(text, c.start, _section_start(c.start, sections)),
@@ -566,37 +624,46 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
                section=_section_at(c.start, sections))
         for c in cands)
 
-    built: list[ExtractedItem] = []
-    for d, sig, _win_end in items:
-        def first(key: str, _sig: dict[str, Any] = sig) -> Candidate | None:
-            return next((c for c in _sig[key] if (c.start, c.end, c.label) in kept_ids), None)
-        strength, dose, freq, route, dur = (first(k) for k in ("strength", "dose", "frequency", "route", "duration"))
-        amount, unit = (None, None)
-        if dose and dose.normalized:
-            a, _, u = dose.normalized.partition(" ")
-            amount, unit = float(a), u or None
-        elif strength is not None and _said_as_dose(text, strength, d.end):
-            # 氨氯地平5毫克每日一次: the amount said with no count of tablets is the dose, not the strength
-            a, _, u = (strength.normalized or "").partition(" ")
-            amount, unit, strength = float(a), u, None
-        last_end = max([d.end, *(c.end for c in (strength, dose, freq, route, dur) if c)])
-        built.append(ExtractedItem(
-            drug=raw[d.start:d.end], drug_id=d.normalized or None,
-            strength=strength.normalized if strength else None, dose=amount, unit=unit,
-            frequency=freq.normalized if freq else None,
-            route=route.normalized if route else None,
-            days=float(dur.normalized) if dur and dur.normalized else None,
-            note="，".join(sig["note"]) or None, start=d.start, end=last_end))
-    # 都开一个月 / 均口服: a duration or route said for all lines applies to every line of the plan
-    # (the lines said so far, as the gold set reads it: a later line has its own)
-    for idx, (_drug, sig, _) in enumerate(items):
+
+def _first_kept(sig: dict[str, Any], key: str, kept_ids: set[tuple[int, int, str]]) -> Candidate | None:
+    """The first ``key`` value of a line's sig that became an entity."""
+    return next((c for c in sig[key] if (c.start, c.end, c.label) in kept_ids), None)
+
+
+def _build_item(text: str, raw: str, d: Candidate, sig: dict[str, Any],
+                kept_ids: set[tuple[int, int, str]]) -> ExtractedItem:
+    """The prescription item of the drug ``d`` from the first kept value of each sig field."""
+    strength, dose, freq, route, dur = (_first_kept(sig, k, kept_ids) for k in _SIG_KEYS)
+    amount, unit = (None, None)
+    if dose and dose.normalized:
+        a, _, u = dose.normalized.partition(" ")
+        amount, unit = float(a), u or None
+    elif strength is not None and _said_as_dose(text, strength, d.end):
+        # 氨氯地平5毫克每日一次: the amount said with no count of tablets is the dose, not the strength
+        a, _, u = (strength.normalized or "").partition(" ")
+        amount, unit, strength = float(a), u, None
+    last_end = max([d.end, *(c.end for c in (strength, dose, freq, route, dur) if c)])
+    return ExtractedItem(
+        drug=raw[d.start:d.end], drug_id=d.normalized or None,
+        strength=strength.normalized if strength else None, dose=amount, unit=unit,
+        frequency=freq.normalized if freq else None,
+        route=route.normalized if route else None,
+        days=float(dur.normalized) if dur and dur.normalized else None,
+        note="，".join(sig["note"]) or None, start=d.start, end=last_end)
+
+
+def _apply_distributive(text: str, lines: Sequence[_Line], built: list[ExtractedItem],
+                        kept_ids: set[tuple[int, int, str]]) -> list[ExtractedItem]:
+    """都开一个月 / 均口服: a duration or route said for all lines applies to every line of the plan (the
+    lines said so far, as the gold set reads it: a later line has its own)."""
+    for idx, (_drug, sig) in enumerate(lines):
         for key, fieldname in (("duration", "days"), ("route", "route")):
             for c in sig[key]:
                 if (c.start, c.end, c.label) in kept_ids and _DISTRIBUTIVE.search(text[max(0, c.start - 6):c.start]):
                     value: Any = float(c.normalized) if fieldname == "days" and c.normalized else c.normalized
                     built = [it if k > idx or getattr(it, fieldname) is not None
                              else it.model_copy(update={fieldname: value}) for k, it in enumerate(built)]
-    return Analysis(sections=sections, entities=entities, items=tuple(_merge_repeats(text, built)))
+    return built
 
 
 def to_sections(text: str, spans: Iterable[SectionSpan]) -> tuple[Section, ...]:
