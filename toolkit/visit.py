@@ -91,6 +91,7 @@ class VisitItem(Record):
     route: str | None = None
     days: float | None = None
     note: str | None = None
+    skin_test: str | None = Field(default=None, description="皮试结果 said with the line (阴性/阳性/免试)")
     origin: Literal["dictation", "edited", "added"] = "dictation"
     defaults: tuple[str, ...] = Field(default=(), description="fields filled from the formulary, not said "
                                                               "(route when the product has only one)")
@@ -100,7 +101,7 @@ class VisitItem(Record):
     end_s: float | None = None
 
     def to_prescription_item(self) -> PrescriptionItem:
-        return PrescriptionItem(line=self.line, **{f: getattr(self, f) for f in ITEM_FIELDS})
+        return PrescriptionItem(line=self.line, skin_test=self.skin_test, **{f: getattr(self, f) for f in ITEM_FIELDS})
 
 
 class Span(Record):
@@ -281,7 +282,7 @@ def _item_from_extracted(line: int, it: Any, segments: Sequence[Segment], kb: Kn
             data["route"], defaults = route, ("route",)
     s, e = _seconds(segments, it.start, it.end)
     return VisitItem(line=line, drug_id=it.drug_id, origin="dictation", defaults=defaults, start=it.start,
-                     end=it.end, start_s=s, end_s=e, **data)
+                     end=it.end, start_s=s, end_s=e, skin_test=getattr(it, "skin_test", None), **data)
 
 
 def _same_row(a: VisitItem | PrescriptionItem, b: VisitItem | PrescriptionItem) -> bool:

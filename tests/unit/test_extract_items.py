@@ -389,3 +389,18 @@ def test_a_misheard_dosage_form_glued_to_a_drug_is_not_a_drug_of_its_own() -> No
     text = "处方阿莫西林教囊0.5克，一天三次"
     items = _items(text, "阿莫西林", ids={"阿莫西林": "amoxicillin"})
     assert [(i["drug"], i["dose"], i["unit"], i["frequency"]) for i in items] == [("阿莫西林", 0.5, "g", "tid")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("处理阿莫西林胶囊零点五克一天三次口服，皮试阴性，开五天。", [("阿莫西林胶囊", "阴性")]),
+    ("处理青霉素皮试阴性，阿莫西林胶囊零点五克一天三次口服开五天", [("阿莫西林胶囊", "阴性")]),
+    # another drug's result is not this line's; a line without one has none
+    ("处理阿莫西林胶囊零点五克一天三次口服，开五天。头孢呋辛酯片零点二五克一天两次，皮试阴性。",
+     [("阿莫西林胶囊", None), ("头孢呋辛酯片", "阴性")]),
+    ("处理氨氯地平五毫克一天一次，阿莫西林胶囊零点五克一天三次", [("氨氯地平", None), ("阿莫西林胶囊", None)]),
+])
+def test_skin_test_result_said_with_the_line(text: str, expected: list[tuple[str, str | None]]) -> None:
+    """A said 皮试阴性 is the line's skin-test result (no false RX-SKIN-001), and 青霉素皮试 is not a drug line."""
+    from toolkit.extract import extract
+
+    assert [(i.drug, i.skin_test) for i in extract(text).items] == expected

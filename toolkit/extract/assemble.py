@@ -583,6 +583,8 @@ def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
                 not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end():avoid_at]):
             avoid = None  # 别嘌醇马上停以后都不能用 氯雷他定…: the ban is on the drug stopped before
     stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
+    if _SKIN_TEST.match(text, d.end) and not _SIG_AFTER_SKIN.match(text, d.end):
+        stopped = True  # 青霉素皮试阴性，阿莫西林…: the skin test is named by its allergen, not prescribed
     nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
     if nxt is not None and nxt.start - d.end <= 1 and (
             text[d.start:d.end] in text[nxt.start:nxt.end]
@@ -643,13 +645,28 @@ def _build_item(text: str, raw: str, d: Candidate, sig: dict[str, Any],
         a, _, u = (strength.normalized or "").partition(" ")
         amount, unit, strength = float(a), u, None
     last_end = max([d.end, *(c.end for c in (strength, dose, freq, route, dur) if c)])
+    skin = _SKIN_TEST.search(text, d.end, min(len(text), last_end + 12))
+    if skin and skin.start() > last_end and _SKIN_GAP.sub("", text[last_end:skin.start()]):
+        skin = None  # something else was said in between (another drug's test): not this line's
+    if skin is None:  # 青霉素皮试阴性，阿莫西林…: said right before the line
+        before = [m for m in _SKIN_TEST.finditer(text, max(0, d.start - 16), d.start)
+                  if not _SKIN_GAP.sub("", text[m.end():d.start])]
+        skin = before[-1] if before else None
     return ExtractedItem(
         drug=raw[d.start:d.end], drug_id=d.normalized or None,
         strength=strength.normalized if strength else None, dose=amount, unit=unit,
         frequency=freq.normalized if freq else None,
         route=route.normalized if route else None,
         days=float(dur.normalized) if dur and dur.normalized else None,
-        note="，".join(sig["note"]) or None, start=d.start, end=last_end)
+        note="，".join(sig["note"]) or None, start=d.start, end=last_end,
+        skin_test=(_SKIN_RESULT[skin.group(1)] if skin.group(1) else "免试") if skin else None)
+
+
+# 阿莫西林…口服，皮试阴性 / 青霉素皮试阴性: a skin-test result said with the line, right after it
+_SKIN_TEST = re.compile(r"皮试(?:结果)?(?:为|呈|是)?\s*(阴性|阳性|\(-\)|\(\+\)|（-）|（\+）)|(免皮试|免试)")
+_SIG_AFTER_SKIN = re.compile(r"皮试\S{0,6}?(?:\d|[一二两三四五六七八九十半]+(?:毫克|克|片|粒|次))")
+_SKIN_GAP = re.compile(r"[，,。；;、\s]|青霉素|已做|做了|已经|已|并且|并")
+_SKIN_RESULT = {"阴性": "阴性", "(-)": "阴性", "（-）": "阴性", "阳性": "阳性", "(+)": "阳性", "（+）": "阳性"}
 
 
 def _apply_distributive(text: str, lines: Sequence[_Line], built: list[ExtractedItem],

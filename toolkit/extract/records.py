@@ -92,6 +92,7 @@ class ExtractedItem(Record):
     route: str | None = None
     days: float | None = None
     note: str | None = Field(default=None, description="timing said with the drug: 饭后, 餐前, 睡前 …")
+    skin_test: str | None = Field(default=None, description="皮试结果 said with the drug: 阴性 / 阳性 / 免试")
     start: int = Field(ge=0, description="offset of the drug mention")
     end: int = Field(ge=0, description="end offset of the last part of this item")
 
@@ -99,7 +100,7 @@ class ExtractedItem(Record):
         """The audit's item; the drug is sent as dictated so the audit can judge how it was written."""
         return PrescriptionItem(drug=self.drug, strength=self.strength, dose=self.dose, unit=self.unit,
                                 frequency=self.frequency, route=self.route, days=self.days, note=self.note,
-                                line=line)
+                                skin_test=self.skin_test, line=line)
 
 
 class ExtractProvenance(Record):
