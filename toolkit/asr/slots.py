@@ -341,7 +341,8 @@ def _rivals(text: str, lexicon: AsrLexicon, candidates: Sequence[Match]) -> tupl
             if mean >= _RIVAL_FLOOR and (offset, name) not in out:
                 out[(offset, name)] = (mean, Match(offset, original, name, "other_drug", None, round(mean, 3),
                                                    f"drug outside the formulary: pinyin {mean:.2f}"))
-    ranked = sorted(out.values(), key=lambda r: r[0], reverse=True)
+    # ties broken by place and name: the same rivals in every process (set order follows the hash seed)
+    ranked = sorted(out.values(), key=lambda r: (-r[0], r[1].offset, r[1].corrected))
     return tuple(m for _, m in ranked[:_RIVAL_LIMIT])
 
 
