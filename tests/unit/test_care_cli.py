@@ -72,7 +72,7 @@ def test_eval_care_scores_a_small_file(tmp_path: Path):
     result = CliRunner().invoke(app, ["eval", "care", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text(encoding="utf-8"))["control"]["n"] == 2
-    assert "control status" in result.output
+    assert "控制情况" in result.output and "应为 控制达标，实为 控制未达标" in result.output
 
 
 def test_eval_rejects_unlabelled_lines(tmp_path: Path):

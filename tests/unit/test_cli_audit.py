@@ -39,7 +39,7 @@ def test_audit_table_to_terminal() -> None:
 
 def test_audit_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["audit", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o.jsonl")])
-    assert result.exit_code == 3 and "file not found" in result.output  # 3: input error (README)
+    assert result.exit_code == 3 and "找不到文件" in result.output  # 3: input error (README)
 
 
 def test_rules_validate_reports_located_errors(tmp_path: Path) -> None:

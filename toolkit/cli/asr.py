@@ -34,7 +34,7 @@ def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, cor
         mode = PromptMode(prompt)
     except ValueError as exc:
         allowed = ", ".join(m.value for m in PromptMode)
-        raise InputError(f"unknown prompt '{prompt}'; allowed: {allowed}", field="--prompt") from exc
+        raise InputError(f"未知的提示方式 '{prompt}'；可选（allowed）：{allowed}", field="--prompt") from exc
     from toolkit.asr.model import check_encoder_window
 
     check_encoder_window(encoder_window, "--encoder-window")
@@ -42,26 +42,27 @@ def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, cor
                              vad=vad, rules_dir=str(rules) if rules else None, encoder_window=encoder_window)
 
 
-_MODEL_HELP = "CTranslate2 Whisper directory (default: packaged whisper base)"
-_PROMPT_HELP = "initial_prompt: none, simplified or clinic (prompts never hold clinical facts)"
-_WINDOW_HELP = "content: encode only the audio each window holds (default, faster); full: Whisper's 30 s windows"
+_MODEL_HELP = "CTranslate2 格式的 Whisper 模型目录（默认：随包模型）"
+_PROMPT_HELP = "初始提示（initial_prompt）：none、simplified 或 clinic（提示中从不含临床事实）"
+_WINDOW_HELP = "content：只编码每个窗口实际含有的音频（默认，更快）；full：Whisper 固定 30 秒窗口"
 
 
 def transcribe_command(
-    files: list[Path] = typer.Argument(..., help="audio files (wav, mp3, m4a, webm, ogg …)"),
-    fmt: OutputFormat = typer.Option(OutputFormat.TEXT, "--format", "-f", help="text, json or jsonl"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
-    model: str | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    beam_size: int = typer.Option(5, "--beam-size", min=1, max=10),
-    prompt: str = typer.Option("none", "--prompt", help=_PROMPT_HELP),
-    hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords", help="feed formulary drug names as hotwords"),
-    correct: bool = typer.Option(True, "--correct/--no-correct", help="snap mis-heard drug/disease names"),
-    vad: bool = typer.Option(True, "--vad/--no-vad", help="skip non-speech with Silero VAD"),
-    encoder_window: str = typer.Option("content", "--encoder-window", help=_WINDOW_HELP),
+    files: list[Path] = typer.Argument(..., metavar="音频文件", help="音频文件（.wav .mp3 .m4a .webm .ogg 等）"),
+    fmt: OutputFormat = typer.Option(OutputFormat.TEXT, "--format", "-f", metavar="格式", help="text（文本）、json 或 jsonl"),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
+    model: str | None = typer.Option(None, "--model", metavar="目录", help=_MODEL_HELP),
+    beam_size: int = typer.Option(5, "--beam-size", min=1, max=10, metavar="数量", help="束搜索宽度"),
+    prompt: str = typer.Option("none", "--prompt", metavar="方式", help=_PROMPT_HELP),
+    hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords", help="把药品目录中的药名作为热词提供给识别模型"),
+    correct: bool = typer.Option(True, "--correct/--no-correct", help="纠正听错的药名/病名"),
+    vad: bool = typer.Option(True, "--vad/--no-vad", help="用 Silero VAD 跳过非语音片段"),
+    encoder_window: str = typer.Option("content", "--encoder-window", metavar="窗口", help=_WINDOW_HELP),
 ) -> None:
     """语音转写：普通话口述 → 简体中文草稿（每个文件一条结果，出错的文件带 error；有文件出错时退出码 3）。"""
     from toolkit.asr import Transcript, transcribe
     from toolkit.errors import InputError, ToolkitError
+    from toolkit.labels import error_text
 
     try:
         options = _options(model, beam_size, prompt, hotwords, correct, vad, encoder_window=encoder_window)
@@ -78,7 +79,7 @@ def transcribe_command(
                 result = Transcript(file=str(path), error=str(exc))
             if result.error:  # raised, or returned as the file's error: either way the file was not transcribed
                 failed += 1
-                typer.echo(f"错误: {result.error}", err=True)
+                typer.echo(f"错误: {error_text(result.error)}", err=True)
             if fmt is OutputFormat.JSONL:
                 out.write(json.dumps(result.contract(), ensure_ascii=False) + "\n")
                 out.flush()
@@ -89,7 +90,7 @@ def transcribe_command(
                 for w in result.warnings:
                     out.write(f"  [{w.code}] {w.message}\n")
                 for c in result.corrections:
-                    out.write(f"  [corrected {c.start:.1f}s] {c.original} → {c.corrected} ({c.reason})\n")
+                    out.write(f"  [已纠正 {c.start:.1f} 秒] {c.original} → {c.corrected}（{c.reason}）\n")
         if fmt is OutputFormat.JSON:
             out.write(json.dumps(results if len(results) != 1 else results[0], ensure_ascii=False, indent=2) + "\n")
     finally:
@@ -113,32 +114,32 @@ def _default_sets() -> dict[str, Path]:
 
 
 def eval_asr_command(
-    data: list[Path] = typer.Option([], "--data", "-d", help="data dir(s) with refs.tsv; default: shared "
-                                    "speech clips and eval/data/asr_medical when present"),
-    json_out: Path | None = typer.Option(None, "--json", help="write the full report (per clip) here"),
-    model: str | None = typer.Option(None, "--model", help=_MODEL_HELP),
-    beam_size: int = typer.Option(5, "--beam-size", min=1, max=10),
-    prompt: str = typer.Option("none", "--prompt", help=_PROMPT_HELP),
-    hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords"),
-    rules: Path | None = typer.Option(None, "--rules", help="knowledge base directory (default: shipped rules/)"),
-    encoder_window: str = typer.Option("content", "--encoder-window", help=_WINDOW_HELP),
+    data: list[Path] = typer.Option([], "--data", "-d", metavar="目录",
+                                    help="含 refs.tsv 的数据目录（可重复）；默认：共享语音片段和 eval/data/asr_medical（存在时）"),
+    json_out: Path | None = typer.Option(None, "--json", metavar="文件", help="完整报告（逐条片段）写入此 JSON 文件"),
+    model: str | None = typer.Option(None, "--model", metavar="目录", help=_MODEL_HELP),
+    beam_size: int = typer.Option(5, "--beam-size", min=1, max=10, metavar="数量", help="束搜索宽度"),
+    prompt: str = typer.Option("none", "--prompt", metavar="方式", help=_PROMPT_HELP),
+    hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords", help="把药品目录中的药名作为热词"),
+    rules: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录（默认：随包 rules/）"),
+    encoder_window: str = typer.Option("content", "--encoder-window", metavar="窗口", help=_WINDOW_HELP),
 ) -> None:
-    """CER (after normalisation) and drug-name accuracy before/after correction, from one decoding."""
+    """语音识别评估：规范化后的字错误率（CER）与纠错前后的药名准确率（一次解码）。"""
     from toolkit.asr import transcribe
     from toolkit.asr.evaluate import evaluate
     from toolkit.errors import InputError
 
     sets = {p.name: p for p in data} if data else _default_sets()
     if not sets:
-        typer.echo("no evaluation data found (need a directory with refs.tsv); skipped", err=True)
+        typer.echo("未找到评估数据（需要含 refs.tsv 的目录），已跳过", err=True)
         raise typer.Exit(code=0)
     try:
         options = _options(model, beam_size, prompt, hotwords, True, True, rules, encoder_window)
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     report = evaluate(sets, lambda path: transcribe(path, options), options.used())
-    typer.echo("set\tclips\tchars\tCER raw\tCER corrected\tdrug acc raw\tdrug acc corrected\t"
-               "corrections (wrong)\taudio s\twall s")
+    typer.echo("数据集\t片段数\t字数\tCER 纠错前\tCER 纠错后\t药名准确率 纠错前\t药名准确率 纠错后\t"
+               "纠错次数（错纠）\t音频秒数\t耗时秒数")
     for s in report.sets:
         acc = (f"{s.raw_drug_accuracy:.1%}\t{s.drug_accuracy:.1%}" if s.drug_accuracy is not None else "-\t-")
         typer.echo(f"{s.set}\t{s.clips}\t{s.ref_chars}\t{s.raw_cer:.1%}\t{s.cer:.1%}\t{acc}\t"

@@ -42,7 +42,7 @@ class UsageError(ToolkitError):
 
 def _fail(exc: Exception, code: int | None = None) -> None:
     """Print the error in Chinese on stderr and exit: 2 for usage errors, 3 for input errors."""
-    typer.secho(f"错误: {exc}", fg="red", err=True)
+    typer.secho(f"错误: {error_text(str(exc))}", fg="red", err=True)
     raise typer.Exit(code if code is not None else EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INPUT)
 
 
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         fail_on: str | None = typer.Option(None, "--fail-on", metavar="级别",
                                            help="有该级别及以上问题时退出码为 1：warn | block（供 CI/脚本使用）"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="在标准错误输出显示进度"),
-        with_model: bool = typer.Option(False, "--with-model", help="加上机器学习审方助手（来源标记 model）"),
+        with_model: bool = typer.Option(False, "--with-model", help="加上机器学习审方助手（其结果的来源标记为 `model`）"),
         model: Path | None = typer.Option(None, "--model", metavar="目录", help="审方助手模型目录（隐含 --with-model）"),
         engine: str = typer.Option("local", "--engine", metavar="引擎", help="local（本机多进程）| spark"),
         master: str = typer.Option("local[*]", "--master", metavar="地址", help="Spark master URL（--engine spark）"),
@@ -158,8 +158,8 @@ def register(app: typer.Typer) -> None:
 
     @rules_app.command("validate")
     def validate_cmd(
-        rules_dir: Path | None = typer.Argument(None, help="knowledge-base directory; default: shipped"),
-        local: Path | None = typer.Option(None, "--local", help="institution overrides to check as well"),
+        rules_dir: Path | None = typer.Argument(None, metavar="目录", help="知识库目录（默认：随包知识库）"),
+        local: Path | None = typer.Option(None, "--local", metavar="文件", help="同时校验的本院规则覆盖文件（YAML）"),
     ) -> None:
         """校验知识库与本院规则文件，报告所有错误（文件 → 条目 → 字段）。"""
         from toolkit.knowledge import load_knowledge

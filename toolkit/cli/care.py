@@ -14,6 +14,19 @@ from pathlib import Path
 
 import typer
 
+from toolkit.cli._zh import error_message
+
+_FIELDS = {"interval_days": "随访间隔（天）", "referral": "转诊", "diseases": "疾病识别"}
+_VALUES = {"controlled": "控制达标", "uncontrolled": "控制未达标", "unknown": "无法判断", "none": "不转诊",
+           "routine": "常规转诊", "urgent": "紧急转诊"}
+"""Codes in a mismatch line → the words a clinician reads (the JSON report keeps the codes)."""
+
+
+def _value(v: object) -> str:
+    if isinstance(v, (list, tuple)):
+        return "、".join(_value(x) for x in v) or "无"
+    return _VALUES.get(str(v), str(v))
+
 
 class CareFormat(StrEnum):
     JSONL = "jsonl"
@@ -39,7 +52,7 @@ def register(app: typer.Typer) -> None:
         try:
             kb = get_care_rules(str(rules) if rules else None)
         except ToolkitError as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(f"错误: {error_message(exc)}", err=True)
             raise typer.Exit(2) from exc
         out = output.open("w", encoding="utf-8") if output else sys.stdout
         n = errors = 0
@@ -71,14 +84,14 @@ def register_eval(eval_app: typer.Typer) -> None:
 
     @eval_app.command("care")
     def eval_care(
-        file: Path = typer.Argument(Path("eval/data/care_cases.jsonl"), exists=True, dir_okay=False,
-                                    help="labelled visits, JSONL"),
-        output: Path | None = typer.Option(None, "--output", "-o", help="write the report as JSON"),
-        rules: Path | None = typer.Option(None, "--rules", help="care rules directory (default: shipped)"),
-        show_mismatches: int = typer.Option(20, "--show", help="print up to this many mismatches"),
-        split: str | None = typer.Option(None, "--split", help="only lines of this split (dev, holdout)"),
+        file: Path = typer.Argument(Path("eval/data/care_cases.jsonl"), exists=True, dir_okay=False, metavar="文件",
+                                    help="标注的就诊记录（JSONL）"),
+        output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="报告写入此 JSON 文件"),
+        rules: Path | None = typer.Option(None, "--rules", metavar="目录", help="慢病管理规则目录（默认：随包规则）"),
+        show_mismatches: int = typer.Option(20, "--show", metavar="数量", help="最多打印这么多条不一致"),
+        split: str | None = typer.Option(None, "--split", metavar="子集", help="只评估该子集的行（dev 开发集 / holdout 留出集）"),
     ) -> None:
-        """Accuracy of control status, follow-up interval and referral on labelled visits."""
+        """慢病管理评估：在标注就诊上统计控制情况、随访间隔与转诊的准确率。"""
         from rich.console import Console
         from rich.table import Table
 
@@ -87,32 +100,41 @@ def register_eval(eval_app: typer.Typer) -> None:
         from toolkit.errors import ToolkitError
 
         try:
-            report = evaluate_care(file, get_care_rules(str(rules) if rules else None), split=split)
+            kb = get_care_rules(str(rules) if rules else None)
+            report = evaluate_care(file, kb, split=split)
         except ToolkitError as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(f"错误: {error_message(exc)}", err=True)
             raise typer.Exit(2) from exc
         console = Console()
-        table = Table(title=f"care eval: {file}, split {report['split']} ({report['n_cases']} visits, "
-                            f"{report['n_errors']} errors)")
-        for col in ("metric", "n", "correct", "accuracy"):
-            table.add_column(col, justify="left" if col == "metric" else "right")
+        disease_names = {d.disease.value: d.name for d in kb.diseases}
+        split_name = {"dev": "开发集", "holdout": "留出集", "all": "全部"}.get(report["split"], report["split"] or "全部")
+        table = Table(title=f"慢病管理评估：{file}，子集 {split_name}（{report['n_cases']} 次就诊，"
+                            f"{report['n_errors']} 行错误）")
+        for col in ("指标", "例数", "正确", "准确率"):
+            table.add_column(col, justify="left" if col == "指标" else "right")
 
         def row(name: str, m: dict) -> None:
             acc = m["accuracy"]
             table.add_row(name, str(m["n"]), str(m["correct"]), "–" if acc is None else f"{acc:.3f}")
 
-        row("diseases recognised", report["recognition"])
-        row("control status", report["control"])
+        row("疾病识别", report["recognition"])
+        row("控制情况", report["control"])
         for disease, m in report["control"]["by_disease"].items():
-            row(f"  control: {disease}", m)
-        row("follow-up interval", report["interval"])
-        row("referral (none/routine/urgent)", report["referral"])
+            row(f"  控制情况：{disease_names.get(disease, disease)}", m)
+        row("随访间隔", report["interval"])
+        row("转诊（不转诊/常规/紧急）", report["referral"])
         ref = report["referral"]
         yes_no = ref["yes_no_accuracy"]
-        table.add_row("referral yes/no", str(ref["n"]), "", "–" if yes_no is None else f"{yes_no:.3f}")
+        table.add_row("是否转诊", str(ref["n"]), "", "–" if yes_no is None else f"{yes_no:.3f}")
         console.print(table)
         for m in report["mismatches"][:show_mismatches]:
-            console.print(f"[yellow]{m['id']}[/] {m['field']}: expected {m['expected']}, got {m['predicted']}")
+            field = m["field"]
+            if field.startswith("control."):
+                name = disease_names.get(field.removeprefix("control."), field.removeprefix("control."))
+                field = f"控制情况（{name}）"
+            else:
+                field = _FIELDS.get(field, field)
+            console.print(f"[yellow]{m['id']}[/] {field}：应为 {_value(m['expected'])}，实为 {_value(m['predicted'])}")
         if output:
             output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-            console.print(f"report written to {output}")
+            console.print(f"报告已写入 {output}")

@@ -30,8 +30,8 @@ def load_demo_module() -> ModuleType:
     path = Path(toolkit.__file__).resolve().parent.parent / "demo" / "app.py"
     spec = importlib.util.spec_from_file_location("demo.app", path) if path.is_file() else None
     if spec is None or spec.loader is None:
-        raise ToolkitError(f"demo/app.py not found next to the toolkit package ({path}); run `clinic demo` "
-                           "from a source checkout installed with `pip install -e .[demo]`")
+        raise ToolkitError(f"在 toolkit 包旁边找不到 demo/app.py（{path}）；请在源码目录中用 "
+                           "`pip install -e .[demo]` 安装后运行 `clinic demo`")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -40,12 +40,12 @@ def load_demo_module() -> ModuleType:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
-        port: int = typer.Option(7860, "--port", help="port on 127.0.0.1 (the demo never listens elsewhere)"),
-        db: str = typer.Option("sqlite:///./clinic.db", "--db",
-                               help="review-queue database, shared with `clinic serve` (SQLAlchemy URL)"),
-        no_asr: bool = typer.Option(False, "--no-asr-warmup", help="load the speech model on first use"),
+        port: int = typer.Option(7860, "--port", metavar="端口", help="127.0.0.1 上的端口（演示只在本机监听）"),
+        db: str = typer.Option("sqlite:///./clinic.db", "--db", metavar="数据库",
+                               help="审方队列数据库，与 `clinic serve` 共用（SQLAlchemy URL）"),
+        no_asr: bool = typer.Option(False, "--no-asr-warmup", help="不预热语音模型，首次使用时再加载"),
     ) -> None:
-        """语音病历、处方审核、批量审方与审方队列的网页演示 (http://127.0.0.1:PORT)。"""
+        """语音病历、处方审核、批量审方与审方队列的网页演示（http://127.0.0.1:端口）。"""
         try:
             check_port_free(port)  # before the slow warm-up, and before any URL is printed
             module = load_demo_module()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import typer
 
+from toolkit.cli._zh import error_message
 from toolkit.errors import ToolkitError
+from toolkit.labels import category_label
 
 
 def _default(name: str) -> Path:
@@ -26,12 +28,12 @@ def register_eval(eval_app: typer.Typer) -> None:
 
     @eval_app.command("audit")
     def eval_audit(
-        file: Path | None = typer.Argument(None, help="labelled cases JSONL; default eval/data/audit_cases.jsonl"),
-        output: Path | None = typer.Option(None, "-o", "--output", help="write the metrics as JSON"),
-        rules_dir: Path | None = typer.Option(None, "--rules", help="knowledge-base directory"),
-        show_misses: int = typer.Option(0, "--show-misses", help="print this many misses and extras"),
-        with_model: bool = typer.Option(False, "--with-model", help="add the learned reviewer's findings"),
-        model: Path | None = typer.Option(None, "--model", help="reviewer model directory (with --with-model)"),
+        file: Path | None = typer.Argument(None, metavar="文件", help="标注病例 JSONL；默认 eval/data/audit_cases.jsonl"),
+        output: Path | None = typer.Option(None, "-o", "--output", metavar="文件", help="指标写入此 JSON 文件"),
+        rules_dir: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录"),
+        show_misses: int = typer.Option(0, "--show-misses", metavar="数量", help="打印前若干条漏报与多报"),
+        with_model: bool = typer.Option(False, "--with-model", help="加上机器学习审方助手的结果"),
+        model: Path | None = typer.Option(None, "--model", metavar="目录", help="审方助手模型目录（配合 --with-model）"),
     ) -> None:
         """审方评估：按问题类别统计召回率与精确率（只计 warn/block）。"""
         from rich.console import Console
@@ -52,7 +54,7 @@ def register_eval(eval_app: typer.Typer) -> None:
             options = AuditOptions(reviewer=reviewer)
             report = evaluate_audit(read_labelled(path), kb, options)
         except (ToolkitError, OSError) as exc:
-            typer.secho(f"错误: {exc}", fg="red", err=True)
+            typer.secho(f"错误: {error_message(exc)}", fg="red", err=True)
             raise typer.Exit(2) from None
         data = report.to_json()
         table = Table(title=f"审方评估 {path.name}（{report.cases} 例，知识库 {kb.version}"
@@ -62,7 +64,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         for name, s in [*data["per_category"].items(), ("合计(micro)", data["micro"])]:
             if s["tp"] + s["fp"] + s["fn"] == 0:
                 continue
-            table.add_row(name, str(s["tp"]), str(s["fp"]), str(s["fn"]), _pct(s["precision"]), _pct(s["recall"]),
+            table.add_row(category_label(name), str(s["tp"]), str(s["fp"]), str(s["fn"]), _pct(s["precision"]), _pct(s["recall"]),
                           _pct(s["f1"]), _pct(s["severity_agreement"]))
         console = Console()
         console.print(table)

@@ -97,19 +97,20 @@ def _result(ident: str, text: str | None, error: str | None, fmt: OutputFormat) 
 
 
 def extract_command(
-    file: Path = typer.Argument(..., help="a text file (one dictation) or a .jsonl file of {\"id\", \"text\"}"),
-    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f",
-                                     help="jsonl: one line per input; json: indented; fhir: R4B Bundle per input"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+    file: Path = typer.Argument(..., metavar="文件", help="文本文件（.txt，一段口述）或 .jsonl 文件（每行 {\"id\", \"text\"}）"),
+    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f", metavar="格式",
+                                     help="jsonl：每个输入一行；json：缩进排版；fhir：每个输入一个 FHIR R4B Bundle"),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
 ) -> None:
     """病历结构化：口述门诊记录 → 分段、实体（含位置）、生命体征、检验、诊断（ICD-10）、过敏与处方行；
     每个输入一行输出，无法处理时填 error。"""
+    from toolkit.cli._zh import error_message
     from toolkit.errors import ToolkitError
 
     try:
         inputs = _inputs(file)
     except ToolkitError as exc:
-        typer.secho(f"错误: {exc}", fg="red", err=True)
+        typer.secho(f"错误: {error_message(exc)}", fg="red", err=True)
         raise typer.Exit(3) from exc  # input error (README: exit codes)
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     failed = 0
@@ -135,21 +136,22 @@ def extract_command(
 
 
 def eval_extract_command(
-    gold: Path = typer.Option(Path("eval/data/extract_gold.jsonl"), "--gold", help="gold JSONL"),
-    shared: Path | None = typer.Option(Path("../shared/data/ner"), "--shared",
-                                       help="folder with ccks2019_yidu/ and chineseblue/ (skipped when absent)"),
-    limit: int | None = typer.Option(None, "--limit", help="at most this many external documents per corpus"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write the full report as JSON here"),
+    gold: Path = typer.Option(Path("eval/data/extract_gold.jsonl"), "--gold", metavar="文件", help="金标准 JSONL"),
+    shared: Path | None = typer.Option(Path("../shared/data/ner"), "--shared", metavar="目录",
+                                       help="含 ccks2019_yidu/ 与 chineseblue/ 的目录（不存在时跳过）"),
+    limit: int | None = typer.Option(None, "--limit", metavar="数量", help="每个外部语料最多评估的文档数"),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="完整报告写入此 JSON 文件"),
 ) -> None:
     """病历结构化评估：金标准集上各标签严格 span F1 与处方行字段；有数据时加 CCKS 2019 dev 与
     cMedQANER test 的药品/疾病 F1。"""
+    from toolkit.cli._zh import error_message
     from toolkit.errors import ToolkitError
     from toolkit.extract.evaluate import evaluate_extract, format_table
 
     try:
         report = evaluate_extract(gold, shared, external_limit=limit)
     except ToolkitError as exc:
-        typer.secho(f"错误: {exc}", fg="red", err=True)
+        typer.secho(f"错误: {error_message(exc)}", fg="red", err=True)
         raise typer.Exit(2) from exc
     typer.echo(format_table(report))
     if output:

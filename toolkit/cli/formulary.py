@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 
+from toolkit.cli._zh import error_message
 from toolkit.errors import ToolkitError
 
 
 def _fail(exc: Exception) -> None:
-    typer.secho(f"错误: {exc}", fg="red", err=True)
+    typer.secho(f"错误: {error_message(exc)}", fg="red", err=True)
     raise typer.Exit(2)
 
 
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
         sheet: Path = typer.Argument(..., metavar="审核表", help="药师确认后的配对审核表 (.xlsx 或 .csv)"),
         output: Path = typer.Option(..., "-o", "--output", metavar="字典文件",
                                     help="药品字典文件 (.yaml 或 .json)，放在本机构 local 规则目录"),
-        institution: str = typer.Option("", "--institution", metavar="机构名"),
+        institution: str = typer.Option("", "--institution", metavar="机构名", help="本机构名称（写入药品字典）"),
         rules_dir: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录 (默认: 随包知识库)"),
     ) -> None:
         """把确认后的审核表转成药品字典（药品编码 → 知识库药品ID），加载时校验。"""

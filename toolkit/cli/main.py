@@ -12,6 +12,10 @@ import logging
 
 import typer
 
+from toolkit.cli._zh import localize
+
+localize()  # typer's own help wording (Usage, Options, --help …) in Chinese
+
 app = typer.Typer(
     name="clinic",
     help="社区卫生服务中心 语音病历与处方前置审核工具包（离线运行）。",
@@ -38,7 +42,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="在标准错误输出记录过程日志（log）"),
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="在标准错误输出记录运行日志"),
           version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
                                        help="显示版本后退出")) -> None:
     """退出码：0 完成；1 有 --fail-on 级别的问题；2 用法错误；3 输入错误。"""

@@ -8,27 +8,28 @@ from pathlib import Path
 
 import typer
 
+from toolkit.cli._zh import error_message
 from toolkit.errors import ToolkitError
 
 
 def _fail(exc: Exception) -> None:
-    typer.secho(f"错误: {exc}", fg="red", err=True)
+    typer.secho(f"错误: {error_message(exc)}", fg="red", err=True)
     raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train-reviewer")
     def train_command(
-        decisions: Path = typer.Argument(..., help="reviewed prescriptions: JSONL {case, decision} or CSV case,decision"),
-        output: Path = typer.Option(Path("models/reviewer"), "-o", "--output", help="model directory to write"),
-        history: Path | None = typer.Option(None, "--history",
-                                            help="all past prescriptions (JSONL cases) to learn usual doses from"),
-        rules_dir: Path | None = typer.Option(None, "--rules", help="knowledge-base directory"),
-        seed: int = typer.Option(0, "--seed"),
+        decisions: Path = typer.Argument(..., metavar="文件", help="药师审核过的处方：JSONL（每行 {case, decision}）或 CSV（case,decision 两列）"),
+        output: Path = typer.Option(Path("models/reviewer"), "-o", "--output", metavar="目录", help="写入模型的目录"),
+        history: Path | None = typer.Option(None, "--history", metavar="文件",
+                                            help="全部既往处方（JSONL 病例），用于学习本机构的常用剂量"),
+        rules_dir: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录"),
+        seed: int = typer.Option(0, "--seed", metavar="整数", help="随机种子（可复现）"),
         int8: bool = typer.Option(False, "--int8/--fp32",
-                                  help="try dynamic int8 (kept only if AUC holds); fp32 is smaller and as fast here"),
+                                  help="尝试动态 int8 量化（AUC 不下降才保留）；此模型 fp32 更小且一样快"),
     ) -> None:
-        """用本机构药师审核过的处方重新训练审方排序模型（pass / return / override）。"""
+        """用本机构药师审核过的处方重新训练审方排序模型（审核决定：pass 通过 / return 退回 / override 双签放行）。"""
         from toolkit.knowledge import get_knowledge
         from toolkit.review.train import read_decisions, train_reviewer
 
@@ -52,10 +53,10 @@ def register(app: typer.Typer) -> None:
 def register_eval(eval_app: typer.Typer) -> None:
     @eval_app.command("reviewer")
     def eval_reviewer(
-        files: list[Path] = typer.Argument(None, help="labelled cases JSONL; default the dev and holdout sets"),
-        model: Path | None = typer.Option(None, "--model", help="reviewer model directory"),
-        output: Path | None = typer.Option(None, "-o", "--output", help="write the metrics as JSON"),
-        rules_dir: Path | None = typer.Option(None, "--rules", help="knowledge-base directory"),
+        files: list[Path] = typer.Argument(None, metavar="文件", help="标注病例 JSONL（可多个）；默认：开发集与留出集"),
+        model: Path | None = typer.Option(None, "--model", metavar="目录", help="审方助手模型目录"),
+        output: Path | None = typer.Option(None, "-o", "--output", metavar="文件", help="指标写入此 JSON 文件"),
+        rules_dir: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录"),
     ) -> None:
         """规则 vs 规则+模型：各类别精确率/召回率，审核队列排序（AUC、前10%精确率）。"""
         from rich.console import Console
@@ -65,6 +66,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         from toolkit.evaluation.audit import read_labelled
         from toolkit.evaluation.reviewer import evaluate_reviewer
         from toolkit.knowledge import get_knowledge
+        from toolkit.labels import category_label
         from toolkit.review.model import load_reviewer
 
         paths = files or [_default("audit_cases.jsonl"), _default("audit_holdout.jsonl")]
@@ -81,12 +83,12 @@ def register_eval(eval_app: typer.Typer) -> None:
                 for col in ("类别", "规则 P%", "规则 R%", "规则+模型 P%", "规则+模型 R%", "FP 规则→+模型"):
                     table.add_column(col, justify="left" if col == "类别" else "right")
                 rules, both = data["rules"], data["rules_plus_model"]
-                for name in [*rules["per_category"], "micro"]:
+                for name in [*rules["per_category"], "micro"]:  # category codes; shown with their labels
                     a = rules["micro"] if name == "micro" else rules["per_category"][name]
                     b = both["micro"] if name == "micro" else both["per_category"][name]
                     if a["tp"] + a["fp"] + a["fn"] + b["fp"] == 0:
                         continue
-                    table.add_row(name, _pct(a["precision"]), _pct(a["recall"]), _pct(b["precision"]),
+                    table.add_row("合计(micro)" if name == "micro" else category_label(name), _pct(a["precision"]), _pct(a["recall"]), _pct(b["precision"]),
                                   _pct(b["recall"]), f"{a['fp']}→{b['fp']}")
                 console.print(table)
                 rk = data["ranking"]

@@ -76,16 +76,17 @@ def _result(ident: str, file: str, kwargs: dict[str, Any], error: str | None) ->
 
 
 def visit_command(
-    files: list[Path] = typer.Argument(..., help="audio files (wav, mp3 …), text files (.txt: one dictation) "
-                                                 "or .jsonl files of {\"id\", \"text\"}"),
-    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f",
-                                     help="jsonl: one line per input; json: an indented list"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+    files: list[Path] = typer.Argument(..., metavar="文件", help="音频文件（.wav .mp3 等）、文本文件（.txt，一段口述）"
+                                                 "或 .jsonl 文件（每行 {\"id\", \"text\"}）"),
+    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f", metavar="格式",
+                                     help="jsonl：每个输入一行；json：一个缩进排版的数组"),
+    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
 ) -> None:
-    """A dictated visit → draft record, prescription items, pre-audit and care plan, each finding and item
-    pointing back to the words (and seconds, from audio). One result per input; errors per input."""
+    """一次口述就诊 → 病历草稿、处方行、处方前置审核与慢病管理计划，每条问题和处方行都指回原话
+    （音频还指回秒数）。每个输入一条结果；出错的输入单独记 error。"""
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     failed = total = 0
+    statuses: list[str] = []
     results: list[dict[str, Any]] = []
     try:
         for path in files:
@@ -93,6 +94,7 @@ def visit_command(
                 total += 1
                 result = _result(ident, str(path), kwargs, error)
                 failed += result["status"] == "error"
+                statuses.append(result["status"])
                 if fmt is OutputFormat.jsonl:
                     try:
                         line = json.dumps(result, ensure_ascii=False)
@@ -110,10 +112,19 @@ def visit_command(
     finally:
         if output:
             out.close()
-    if failed:
-        typer.echo(f"{failed} of {total} input(s) had errors (see the 'error' field)", err=True)
+    typer.echo(_summary(total, statuses), err=True)
     if total and failed == total:
         raise typer.Exit(code=1)
+
+
+def _summary(total: int, statuses: list[str]) -> str:
+    """``已处理 3 个输入：通过 1，需干预 1，无法审核 1（见 error 字段）`` (stderr)."""
+    from toolkit.labels import STATUS_LABELS
+
+    counts = {s: statuses.count(s) for s in STATUS_LABELS if statuses.count(s)}
+    parts = "，".join(f"{STATUS_LABELS[s]} {n}" for s, n in counts.items())
+    tail = "（出错的输入见 error 字段）" if counts.get("error") else ""
+    return f"已处理 {total} 个输入" + (f"：{parts}" if parts else "") + tail
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,7 @@ record text are never stored.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -49,15 +50,31 @@ def create_app(config: ServiceConfig | None = None, knowledge: Any = None) -> An
     return _create(config, knowledge)
 
 
-def serve(config: ServiceConfig) -> None:
-    """Run the service with uvicorn until interrupted. Refuses a non-loopback bind without a token."""
+def serve(config: ServiceConfig, *, on_started: Any = None) -> None:
+    """Run the service with uvicorn until interrupted. Refuses a non-loopback bind without a token.
+
+    ``on_started(app)`` is called once the socket listens (``clinic serve`` prints where, and with what);
+    ``serve`` returns after uvicorn's shutdown."""
     check_bind(config)
     uvicorn = require("uvicorn", "service")
     app = create_app(config)
     log.info("serving on %s:%d (auth %s)", config.host, config.port, "on" if config.token else "off")
     # Access logs are off: request lines could carry identifiers in query strings.
-    uvicorn.run(app, host=config.host, port=config.port, access_log=False, log_level="warning",
-                proxy_headers=False, server_header=False)
+    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, access_log=False,
+                                           log_level="warning", proxy_headers=False, server_header=False))
+    if on_started is not None:
+        startup = server.startup
+
+        async def _startup(sockets: Any = None) -> None:
+            await startup(sockets=sockets)
+            if server.started:
+                on_started(app)
+
+        server.startup = _startup  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run
 
 
 __all__ = ["ServiceConfig", "check_bind", "create_app", "read_token", "serve"]
