@@ -52,7 +52,9 @@ CSS = """
 .rx-head span { flex: 1 1 0; min-width: 60px; }
 .rx-head span:first-child { flex: 3 1 0; }
 """
-SAMPLE_AUDIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples", "dictation_dapt_nsaid.ogg")
+SAMPLE_AUDIO = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "examples", "dictation_dapt_nsaid.ogg"
+)
 """The sample dictation (see demo/examples/README.md for its text and licence)."""
 FORM_ROWS = 8
 """Drug lines on the 处方审核 form (a longer prescription goes through the JSON box)."""
@@ -117,14 +119,24 @@ HOSTS_ENV = "CLINIC_DEMO_ALLOWED_HOSTS"
 
 SEX_CHOICES = [("未填", ""), ("男", "M"), ("女", "F")]
 KIND_CHOICES = [("未填", ""), ("普通", "普通"), ("急诊", "急诊"), ("儿科", "儿科"), ("长期", "长期")]
-LAB_FIELDS = (("egfr", "eGFR (mL/min/1.73m²)"), ("potassium", "血钾 (mmol/L)"), ("alt", "ALT (U/L)"),
-              ("hba1c", "HbA1c (%)"))
+LAB_FIELDS = (
+    ("egfr", "eGFR (mL/min/1.73m²)"),
+    ("potassium", "血钾 (mmol/L)"),
+    ("alt", "ALT (U/L)"),
+    ("hba1c", "HbA1c (%)"),
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-FLAG_LEVELS = [("全部", ""), ("拦截", "拦截"), ("警示", "警示"), ("提示", "提示"), ("无法审核", "无法审核"),
-               ("需人工审核", "需人工审核")]
+FLAG_LEVELS = [
+    ("全部", ""),
+    ("拦截", "拦截"),
+    ("警示", "警示"),
+    ("提示", "提示"),
+    ("无法审核", "无法审核"),
+    ("需人工审核", "需人工审核"),
+]
 
 
 def _drug_header_html() -> str:
@@ -145,7 +157,9 @@ def _message(exc: ToolkitError) -> str:
     return exc.reason if isinstance(exc, InputError) and not exc.file else str(exc)
 
 
-AUDIO_UNREADABLE = "无法读取这个文件：它不是可识别的录音。请上传 WAV、MP3、M4A、OGG 或 WebM 音频，或直接录音。"
+AUDIO_UNREADABLE = (
+    "无法读取这个文件：它不是可识别的录音。请上传 WAV、MP3、M4A、OGG 或 WebM 音频，或直接录音。"
+)
 UNEXPECTED = "处理时出现内部错误，未能完成；请重试，或把时间告诉管理员查看日志"
 
 
@@ -162,12 +176,14 @@ def _shown(fn: F) -> F:
     """Show a toolkit error (bad input, missing extra) to the user in Chinese instead of a stack trace; any
     other failure is logged and shown as :data:`UNEXPECTED` (never gradio's English "Error")."""
     if _is_generator(fn):
+
         @functools.wraps(fn)
         def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
             except Exception as exc:  # every failure reaches the user in Chinese
                 raise _translate(exc) from exc
+
         return gen  # type: ignore[return-value]
 
     @functools.wraps(fn)
@@ -176,6 +192,7 @@ def _shown(fn: F) -> F:
             return fn(*args, **kwargs)
         except Exception as exc:
             raise _translate(exc) from exc
+
     return call  # type: ignore[return-value]
 
 
@@ -208,34 +225,57 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     h_doctor = gr.Textbox(label="医师", elem_id="header-doctor")
                 with gr.Row():
                     with gr.Column(scale=2):
-                        audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="录音或上传音频",
-                                         elem_id="voice-audio")
+                        audio = gr.Audio(
+                            sources=["upload", "microphone"],
+                            type="filepath",
+                            label="录音或上传音频",
+                            elem_id="voice-audio",
+                        )
                         with gr.Row():
                             sample_btn = gr.Button("载入示例录音（合成语音，13 秒）", elem_id="voice-sample")
                             run_btn = gr.Button("识别并生成病历", variant="primary", elem_id="voice-run")
-                        transcript_box = gr.Textbox(label="转写文本（可修改后重新生成）", lines=6,
-                                                    elem_id="voice-transcript")
-                        corrections = gr.CheckboxGroup(label="语音识别自动更正（取消勾选即恢复原文）", choices=[],
-                                                       elem_id="voice-corrections")
+                        transcript_box = gr.Textbox(
+                            label="转写文本（可修改后重新生成）", lines=6, elem_id="voice-transcript"
+                        )
+                        corrections = gr.CheckboxGroup(
+                            label="语音识别自动更正（取消勾选即恢复原文）",
+                            choices=[],
+                            elem_id="voice-corrections",
+                        )
                         asr_warnings = gr.Markdown(elem_id="voice-warnings")
                         redraft_btn = gr.Button("按转写文本重新生成病历", elem_id="voice-redraft")
                     with gr.Column(scale=3):
-                        entities = gr.HighlightedText(label="识别的实体", color_map=api.ENTITY_COLOURS,
-                                                      show_legend=True, combine_adjacent=False,
-                                                      elem_id="voice-entities")
+                        entities = gr.HighlightedText(
+                            label="识别的实体",
+                            color_map=api.ENTITY_COLOURS,
+                            show_legend=True,
+                            combine_adjacent=False,
+                            elem_id="voice-entities",
+                        )
                         section_boxes: dict[str, gr.Textbox] = {}
-                        pairs = [RECORD_SECTIONS[i:i + 2] for i in range(0, len(RECORD_SECTIONS), 2)]
+                        pairs = [RECORD_SECTIONS[i : i + 2] for i in range(0, len(RECORD_SECTIONS), 2)]
                         for pair in pairs:
                             with gr.Row():
                                 for name in pair:
-                                    section_boxes[name] = gr.Textbox(label=name, lines=2,
-                                                                     elem_id=f"section-{RECORD_SECTIONS.index(name)}")
+                                    section_boxes[name] = gr.Textbox(
+                                        label=name, lines=2, elem_id=f"section-{RECORD_SECTIONS.index(name)}"
+                                    )
                         facts = gr.Markdown(elem_id="voice-facts")
-                        diagnoses = gr.Dataframe(headers=list(api.DIAGNOSIS_COLUMNS), label="诊断与 ICD-10 编码",
-                                                 interactive=False, type="array", elem_id="voice-dx")
-                        items = gr.Dataframe(headers=list(api.ITEM_COLUMNS), label="处方（可编辑）",
-                                             interactive=True, type="array", column_count=len(api.ITEM_COLUMNS),
-                                             elem_id="voice-items")
+                        diagnoses = gr.Dataframe(
+                            headers=list(api.DIAGNOSIS_COLUMNS),
+                            label="诊断与 ICD-10 编码",
+                            interactive=False,
+                            type="array",
+                            elem_id="voice-dx",
+                        )
+                        items = gr.Dataframe(
+                            headers=list(api.ITEM_COLUMNS),
+                            label="处方（可编辑）",
+                            interactive=True,
+                            type="array",
+                            column_count=len(api.ITEM_COLUMNS),
+                            elem_id="voice-items",
+                        )
                         reaudit_btn = gr.Button("按修改后的病历与处方重新审核", elem_id="voice-reaudit")
                 with gr.Row():
                     cards = gr.HTML(elem_id="voice-cards")
@@ -252,8 +292,12 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             with gr.Tab("处方审核", id="single"), gr.Row():
                 with gr.Column(scale=3):
                     example_titles = [title for title, _case in api.demo_examples()]
-                    example_pick = gr.Dropdown(example_titles, label="示例处方（选中即填入表单）", value=None,
-                                               elem_id="single-example")
+                    example_pick = gr.Dropdown(
+                        example_titles,
+                        label="示例处方（选中即填入表单）",
+                        value=None,
+                        elem_id="single-example",
+                    )
                     with gr.Row():
                         f_id = gr.Textbox(label="处方号", value="处方-1", elem_id="single-id")
                         f_age = gr.Textbox(label="年龄（岁）", placeholder="未填", elem_id="single-age")
@@ -263,10 +307,14 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                         f_preg = gr.Checkbox(label="妊娠", elem_id="single-preg")
                         f_lact = gr.Checkbox(label="哺乳", elem_id="single-lact")
                         f_allergy = gr.Textbox(label="过敏史（如 青霉素；磺胺）", elem_id="single-allergy")
-                        f_dx = gr.Textbox(label="诊断（如 原发性高血压 I10；2型糖尿病 E11.9）", elem_id="single-dx")
+                        f_dx = gr.Textbox(
+                            label="诊断（如 原发性高血压 I10；2型糖尿病 E11.9）", elem_id="single-dx"
+                        )
                     with gr.Row():
-                        f_labs = [gr.Textbox(label=label, placeholder="未测", elem_id=f"single-lab-{key}")
-                                  for key, label in LAB_FIELDS]
+                        f_labs = [
+                            gr.Textbox(label=label, placeholder="未测", elem_id=f"single-lab-{key}")
+                            for key, label in LAB_FIELDS
+                        ]
                     with gr.Row():
                         f_kind = gr.Dropdown(KIND_CHOICES, value="", label="处方类型", elem_id="single-kind")
                         f_doctor = gr.Textbox(label="开方医师", elem_id="single-doctor")
@@ -276,57 +324,110 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                         for r in range(FORM_ROWS):
                             with gr.Row(elem_classes=["rx-row"], elem_id=f"rx-row-{r}", equal_height=True):
                                 for c, column in enumerate(api.ITEM_COLUMNS):
-                                    f_cells.append(gr.Textbox(
-                                        label=f"第{r + 1}行{column}", show_label=False, placeholder=column,
-                                        lines=1, max_lines=1,
-                                        container=False, min_width=60, scale=3 if c == 0 else 1,
-                                        elem_id=f"rx-{r}-{c}", elem_classes=["rx-cell"],
-                                        html_attributes=gr.InputHTMLAttributes(autocomplete="off",
-                                                                               enterkeyhint="next")))
-                    gr.Markdown("键盘：Tab 逐格移动；在药品行按 Enter 添加下一行；Ctrl+Enter 审核。"
-                                f"表单最多 {FORM_ROWS} 行药品，更多请用下方“完整处方 JSON”。", elem_id="single-keys")
-                    with gr.Accordion("补充 JSON（可选，合并到表单）", open=False, elem_id="single-extra-box"):
-                        f_extra = gr.Code(label="如 {\"patient\": {\"labs\": {\"scr\": 120}}}", language="json",
-                                          lines=3, elem_id="single-extra")
+                                    f_cells.append(
+                                        gr.Textbox(
+                                            label=f"第{r + 1}行{column}",
+                                            show_label=False,
+                                            placeholder=column,
+                                            lines=1,
+                                            max_lines=1,
+                                            container=False,
+                                            min_width=60,
+                                            scale=3 if c == 0 else 1,
+                                            elem_id=f"rx-{r}-{c}",
+                                            elem_classes=["rx-cell"],
+                                            html_attributes=gr.InputHTMLAttributes(
+                                                autocomplete="off", enterkeyhint="next"
+                                            ),
+                                        )
+                                    )
+                    gr.Markdown(
+                        "键盘：Tab 逐格移动；在药品行按 Enter 添加下一行；Ctrl+Enter 审核。"
+                        f"表单最多 {FORM_ROWS} 行药品，更多请用下方“完整处方 JSON”。",
+                        elem_id="single-keys",
+                    )
+                    with gr.Accordion(
+                        "补充 JSON（可选，合并到表单）", open=False, elem_id="single-extra-box"
+                    ):
+                        f_extra = gr.Code(
+                            label='如 {"patient": {"labs": {"scr": 120}}}',
+                            language="json",
+                            lines=3,
+                            elem_id="single-extra",
+                        )
                     with gr.Row():
-                        to_queue = gr.Checkbox(label="有问题时送药师审核队列", value=False, elem_id="single-queue")
-                        form_btn = gr.Button("审核处方（Ctrl+Enter）", variant="primary", elem_id="single-form-run")
+                        to_queue = gr.Checkbox(
+                            label="有问题时送药师审核队列", value=False, elem_id="single-queue"
+                        )
+                        form_btn = gr.Button(
+                            "审核处方（Ctrl+Enter）", variant="primary", elem_id="single-form-run"
+                        )
                 with gr.Column(scale=2):
                     single_cards = gr.HTML(elem_id="single-cards")
                     with gr.Accordion("审核报告原文（JSON）", open=False, elem_id="single-report-box"):
                         single_report = gr.JSON(label="审核报告（JSON）", elem_id="single-report")
-                    with gr.Accordion("或粘贴完整处方 JSON（AuditCase）", open=False, elem_id="single-json-box"):
-                        json_box = gr.Code(label="完整处方 JSON", language="json", lines=14, elem_id="single-json")
+                    with gr.Accordion(
+                        "或粘贴完整处方 JSON（AuditCase）", open=False, elem_id="single-json-box"
+                    ):
+                        json_box = gr.Code(
+                            label="完整处方 JSON", language="json", lines=14, elem_id="single-json"
+                        )
                         json_btn = gr.Button("审核 JSON 处方", elem_id="single-json-run")
 
             # ------------------------------------------------------------ 批量审方
             with gr.Tab("批量审方", id="batch"):
                 batch_state = gr.State(None)
-                batch_in = gr.File(label="上传 HIS 导出文件（CSV / Excel / JSONL）",
-                                   file_types=[".csv", ".xlsx", ".jsonl", ".json", ".parquet"], elem_id="batch-file")
+                batch_in = gr.File(
+                    label="上传 HIS 导出文件（CSV / Excel / JSONL）",
+                    file_types=[".csv", ".xlsx", ".jsonl", ".json", ".parquet"],
+                    elem_id="batch-file",
+                )
                 batch_btn = gr.Button("开始审方", variant="primary", elem_id="batch-run")
                 batch_charts = gr.HTML(elem_id="batch-charts")
-                batch_table = gr.Dataframe(headers=["医生", "处方数", "不合理处方", "无法审核", "不合理处方率(%)"],
-                                           label="按医生统计", interactive=False, type="array", elem_id="batch-doctors")
+                batch_table = gr.Dataframe(
+                    headers=["医生", "处方数", "不合理处方", "无法审核", "不合理处方率(%)"],
+                    label="按医生统计",
+                    interactive=False,
+                    type="array",
+                    elem_id="batch-doctors",
+                )
                 with gr.Row():
                     flag_filter = gr.Textbox(label="筛选（处方号、医生或问题包含）", elem_id="batch-filter")
                     flag_level = gr.Dropdown(FLAG_LEVELS, value="", label="级别", elem_id="batch-level")
                 with gr.Row():
                     with gr.Column(scale=3):
-                        flagged_table = gr.Dataframe(headers=list(api.FLAGGED_COLUMNS), interactive=False,
-                                                     label="需处理的处方（点选一行查看审核结果）", type="array",
-                                                     elem_id="batch-flagged", max_height=420)
+                        flagged_table = gr.Dataframe(
+                            headers=list(api.FLAGGED_COLUMNS),
+                            interactive=False,
+                            label="需处理的处方（点选一行查看审核结果）",
+                            type="array",
+                            elem_id="batch-flagged",
+                            max_height=420,
+                        )
                     with gr.Column(scale=2):
                         batch_case = gr.HTML(elem_id="batch-case")
-                error_table = gr.Dataframe(headers=list(api.ERROR_COLUMNS), interactive=False, type="array",
-                                           label="错误行（无法读取或无法审核）", elem_id="batch-errors", max_height=300)
-                batch_files = gr.File(label="下载报告（Excel / HTML）", file_count="multiple", elem_id="batch-out")
+                error_table = gr.Dataframe(
+                    headers=list(api.ERROR_COLUMNS),
+                    interactive=False,
+                    type="array",
+                    label="错误行（无法读取或无法审核）",
+                    elem_id="batch-errors",
+                    max_height=300,
+                )
+                batch_files = gr.File(
+                    label="下载报告（Excel / HTML）", file_count="multiple", elem_id="batch-out"
+                )
 
             # ------------------------------------------------------------ 审方队列
             with gr.Tab("审方队列", id="queue"):
                 refresh_btn = gr.Button("刷新队列", elem_id="queue-refresh")
-                queue_table = gr.Dataframe(headers=list(api.QUEUE_COLUMNS), label="待审处方（按风险排序）",
-                                           interactive=False, type="array", elem_id="queue-table")
+                queue_table = gr.Dataframe(
+                    headers=list(api.QUEUE_COLUMNS),
+                    label="待审处方（按风险排序）",
+                    interactive=False,
+                    type="array",
+                    elem_id="queue-table",
+                )
                 with gr.Row():
                     with gr.Column(scale=3):
                         pick = gr.Dropdown(label="选择处方", choices=[], elem_id="queue-pick")
@@ -334,12 +435,23 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     with gr.Column(scale=2):
                         target = gr.HTML(api.decision_target_html(store, ""), elem_id="queue-target")
                         pharmacist = gr.Textbox(label=PHARMACIST_TYPED_LABEL, elem_id="queue-pharmacist")
-                        decision = gr.Radio([(v, k) for k, v in api.DECISIONS.items()], value=None, label="审核结论",
-                                            elem_id="queue-decision")
-                        reason_code = gr.Dropdown(api.override_reason_choices(), value="",
-                                                  label="标准理由（CDS Hooks overrideReasons）", elem_id="queue-code")
-                        reason = gr.Textbox(label="理由说明（退回、双签、放行拦截必填：选标准理由或填写）", lines=2,
-                                            elem_id="queue-reason")
+                        decision = gr.Radio(
+                            [(v, k) for k, v in api.DECISIONS.items()],
+                            value=None,
+                            label="审核结论",
+                            elem_id="queue-decision",
+                        )
+                        reason_code = gr.Dropdown(
+                            api.override_reason_choices(),
+                            value="",
+                            label="标准理由（CDS Hooks overrideReasons）",
+                            elem_id="queue-code",
+                        )
+                        reason = gr.Textbox(
+                            label="理由说明（退回、双签、放行拦截必填：选标准理由或填写）",
+                            lines=2,
+                            elem_id="queue-reason",
+                        )
                         prescriber = gr.Textbox(label="开方医师签名（双签必填）", elem_id="queue-prescriber")
                         decide_btn = gr.Button("提交", variant="primary", elem_id="queue-decide")
                         decide_msg = gr.Markdown(elem_id="queue-msg")
@@ -350,13 +462,22 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     d_since = gr.Textbox(label="起始日期", placeholder="如 2026-12-01", elem_id="dec-since")
                     d_until = gr.Textbox(label="截止日期", placeholder="如 2026-12-31", elem_id="dec-until")
                     d_person = gr.Textbox(label="药师或医师（包含）", elem_id="dec-person")
-                    d_what = gr.Dropdown([("全部", ""), *[(v, k) for k, v in api.DECISIONS.items()]], value="",
-                                         label="审核结论", elem_id="dec-what")
+                    d_what = gr.Dropdown(
+                        [("全部", ""), *[(v, k) for k, v in api.DECISIONS.items()]],
+                        value="",
+                        label="审核结论",
+                        elem_id="dec-what",
+                    )
                 with gr.Row():
                     d_search = gr.Button("查询", variant="primary", elem_id="dec-search")
                     d_export = gr.Button("导出 CSV 与 Excel", elem_id="dec-export")
-                d_table = gr.Dataframe(headers=list(api.DECISION_COLUMNS), interactive=False, type="array",
-                                       label="审核决定（最新在前）", elem_id="dec-table")
+                d_table = gr.Dataframe(
+                    headers=list(api.DECISION_COLUMNS),
+                    interactive=False,
+                    type="array",
+                    label="审核决定（最新在前）",
+                    elem_id="dec-table",
+                )
                 d_files = gr.File(label="导出文件", file_count="multiple", elem_id="dec-files")
 
         # ================================================================ handlers
@@ -374,14 +495,22 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     if isinstance(event, Transcript):
                         final = event
                     else:
-                        yield (event.text + ("" if event.final else " …"), gr.CheckboxGroup(choices=[], value=[]),
-                               "识别中…", None)
+                        yield (
+                            event.text + ("" if event.final else " …"),
+                            gr.CheckboxGroup(choices=[], value=[]),
+                            "识别中…",
+                            None,
+                        )
             except InputError as exc:  # not a sound file: say so without the server's temp path
                 raise _fail(AUDIO_UNREADABLE) from exc
             assert final is not None
             choices = api.correction_choices(final)
-            yield (final.text, gr.CheckboxGroup(choices=choices, value=[v for _, v in choices]),
-                   api.warnings_markdown(final), final)
+            yield (
+                final.text,
+                gr.CheckboxGroup(choices=choices, value=[v for _, v in choices]),
+                api.warnings_markdown(final),
+                final,
+            )
 
         header_inputs = [h_name, h_sex, h_age, h_dept, h_date, h_doctor]
 
@@ -389,45 +518,68 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             values = api.section_values(draft)
             out_dir = tempfile.mkdtemp(dir=export_root)
             json_path, fhir_path = api.export_draft(draft, out_dir, transcript)
-            return (*[values[n] for n in RECORD_SECTIONS], api.highlight(draft.text, draft.dictated.entities),
-                    api.facts_markdown(draft), api.diagnosis_rows(draft.record),
-                    api.item_rows(draft.case.prescription.items), api.findings_html(draft.report),
-                    api.care_html(draft.plan), str(json_path), str(fhir_path) if fhir_path else None,
-                    str(api.export_print(draft, out_dir)), draft)
+            return (
+                *[values[n] for n in RECORD_SECTIONS],
+                api.highlight(draft.text, draft.dictated.entities),
+                api.facts_markdown(draft),
+                api.diagnosis_rows(draft.record),
+                api.item_rows(draft.case.prescription.items),
+                api.findings_html(draft.report),
+                api.care_html(draft.plan),
+                str(json_path),
+                str(fhir_path) if fhir_path else None,
+                str(api.export_print(draft, out_dir)),
+                draft,
+            )
 
         @_shown
         def on_draft(text: str, transcript: Any, *header: Any) -> tuple[Any, ...]:
             if not text or not text.strip():
                 raise _fail("没有可用的转写文本")
             usable = transcript if transcript is not None and transcript.segments else None
-            return draft_outputs(api.draft_record(text, transcript=usable, header=api.header_from_form(*header)),
-                                 transcript)
+            return draft_outputs(
+                api.draft_record(text, transcript=usable, header=api.header_from_form(*header)), transcript
+            )
 
         @_shown
-        def on_corrections(draft: api.Draft | None, transcript: Any, kept: list[int], table: list[list[Any]],
-                           *sections: str) -> tuple[Any, ...]:
+        def on_corrections(
+            draft: api.Draft | None, transcript: Any, kept: list[int], table: list[list[Any]], *sections: str
+        ) -> tuple[Any, ...]:
             if transcript is None:
                 return gr.skip()
             text = api.apply_corrections(transcript, kept)
             if draft is None:
                 return (text, *([gr.skip()] * (len(section_list) + 10)))
-            new = api.toggle_corrections(draft, transcript, kept, dict(zip(RECORD_SECTIONS, sections, strict=True)),
-                                         table or [])
+            new = api.toggle_corrections(
+                draft, transcript, kept, dict(zip(RECORD_SECTIONS, sections, strict=True)), table or []
+            )
             return (text, *draft_outputs(new, transcript))
 
         @_shown
-        def on_reaudit(draft: api.Draft | None, transcript: Any, table: list[list[Any]], *fields: Any
-                       ) -> tuple[Any, ...]:
+        def on_reaudit(
+            draft: api.Draft | None, transcript: Any, table: list[list[Any]], *fields: Any
+        ) -> tuple[Any, ...]:
             if draft is None:
                 raise _fail("请先生成病历")
-            sections, header = fields[:len(RECORD_SECTIONS)], fields[len(RECORD_SECTIONS):]
-            new = api.redraft(draft, dict(zip(RECORD_SECTIONS, sections, strict=True)), table or [],
-                              header=api.header_from_form(*header))
+            sections, header = fields[: len(RECORD_SECTIONS)], fields[len(RECORD_SECTIONS) :]
+            new = api.redraft(
+                draft,
+                dict(zip(RECORD_SECTIONS, sections, strict=True)),
+                table or [],
+                header=api.header_from_form(*header),
+            )
             out_dir = tempfile.mkdtemp(dir=export_root)
             json_path, fhir_path = api.export_draft(new, out_dir, transcript)
-            return (api.facts_markdown(new), api.diagnosis_rows(new.record), api.findings_html(new.report),
-                    api.care_html(new.plan), str(json_path), str(fhir_path) if fhir_path else None,
-                    str(api.export_print(new, out_dir)), new)
+            return (
+                api.facts_markdown(new),
+                api.diagnosis_rows(new.record),
+                api.findings_html(new.report),
+                api.care_html(new.plan),
+                str(json_path),
+                str(fhir_path) if fhir_path else None,
+                str(api.export_print(new, out_dir)),
+                new,
+            )
 
         @_shown
         def on_voice_queue(draft: api.Draft | None) -> str:
@@ -436,21 +588,47 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             audit_id = api.submit_for_review(store, draft.report, "demo-voice")
             return "审核通过，无需药师复核" if audit_id is None else f"已送审（审核编号 {audit_id[:8]}）"
 
-        draft_out = [*section_list, entities, facts, diagnoses, items, cards, care, json_file, fhir_file, print_file,
-                     draft_state]
+        draft_out = [
+            *section_list,
+            entities,
+            facts,
+            diagnoses,
+            items,
+            cards,
+            care,
+            json_file,
+            fhir_file,
+            print_file,
+            draft_state,
+        ]
         draft_in = [transcript_box, transcript_state, *header_inputs]
-        run_btn.click(on_transcribe, [audio], [transcript_box, corrections, asr_warnings, transcript_state],
-                      api_name="transcribe").then(on_draft, draft_in, draft_out, api_name="draft_from_transcript")
+        run_btn.click(
+            on_transcribe,
+            [audio],
+            [transcript_box, corrections, asr_warnings, transcript_state],
+            api_name="transcribe",
+        ).then(on_draft, draft_in, draft_out, api_name="draft_from_transcript")
         # a finished microphone recording is transcribed at once (no extra click for the doctor)
-        audio.stop_recording(on_transcribe, [audio], [transcript_box, corrections, asr_warnings, transcript_state],
-                             api_name=False).then(on_draft, draft_in, draft_out, api_name=False)
+        audio.stop_recording(
+            on_transcribe,
+            [audio],
+            [transcript_box, corrections, asr_warnings, transcript_state],
+            api_name=False,
+        ).then(on_draft, draft_in, draft_out, api_name=False)
         # toggling a correction re-reads the dictation and puts the doctor's edits back on top
-        corrections.input(on_corrections, [draft_state, transcript_state, corrections, items, *section_list],
-                          [transcript_box, *draft_out], api_name=False)
+        corrections.input(
+            on_corrections,
+            [draft_state, transcript_state, corrections, items, *section_list],
+            [transcript_box, *draft_out],
+            api_name=False,
+        )
         redraft_btn.click(on_draft, draft_in, draft_out, api_name="draft")
-        reaudit_btn.click(on_reaudit, [draft_state, transcript_state, items, *section_list, *header_inputs],
-                          [facts, diagnoses, cards, care, json_file, fhir_file, print_file, draft_state],
-                          api_name=False)
+        reaudit_btn.click(
+            on_reaudit,
+            [draft_state, transcript_state, items, *section_list, *header_inputs],
+            [facts, diagnoses, cards, care, json_file, fhir_file, print_file, draft_state],
+            api_name=False,
+        )
         queue_btn.click(on_voice_queue, [draft_state], [queue_msg], api_name=False)
 
         def on_sample() -> str:
@@ -460,22 +638,61 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         sample_btn.click(on_sample, None, [audio], api_name=False)
 
         # ------------------------------------------------------------ 处方审核 handlers
-        form_inputs = [f_id, f_age, f_sex, f_weight, f_preg, f_lact, f_allergy, f_dx, *f_labs, f_kind, f_doctor,
-                       f_extra, to_queue, *f_cells]
+        form_inputs = [
+            f_id,
+            f_age,
+            f_sex,
+            f_weight,
+            f_preg,
+            f_lact,
+            f_allergy,
+            f_dx,
+            *f_labs,
+            f_kind,
+            f_doctor,
+            f_extra,
+            to_queue,
+            *f_cells,
+        ]
 
         @_shown
-        def on_form(case_id: str, age: str, sex: str, weight: str, pregnant: bool, lactating: bool,
-                    allergies: str, dx: str, egfr: str, k: str, alt: str, hba1c: str, kind: str, doctor: str,
-                    extra: str, queue: bool, *cells: str) -> tuple[str, dict[str, Any]]:
+        def on_form(
+            case_id: str,
+            age: str,
+            sex: str,
+            weight: str,
+            pregnant: bool,
+            lactating: bool,
+            allergies: str,
+            dx: str,
+            egfr: str,
+            k: str,
+            alt: str,
+            hba1c: str,
+            kind: str,
+            doctor: str,
+            extra: str,
+            queue: bool,
+            *cells: str,
+        ) -> tuple[str, dict[str, Any]]:
             labs = dict(zip([key for key, _ in LAB_FIELDS], (egfr, k, alt, hba1c), strict=True))
             width = len(api.ITEM_COLUMNS)
-            table = [list(cells[i:i + width]) for i in range(0, len(cells), width)]
+            table = [list(cells[i : i + width]) for i in range(0, len(cells), width)]
             form = api.PrescriptionForm(
-                case_id=case_id, age=api.parse_number(age, "年龄"), sex=sex,
-                weight_kg=api.parse_number(weight, "体重"), pregnant=pregnant, lactating=lactating,
-                allergies=allergies or "", diagnoses=dx or "",
+                case_id=case_id,
+                age=api.parse_number(age, "年龄"),
+                sex=sex,
+                weight_kg=api.parse_number(weight, "体重"),
+                pregnant=pregnant,
+                lactating=lactating,
+                allergies=allergies or "",
+                diagnoses=dx or "",
                 labs={key: api.parse_number(value, dict(LAB_FIELDS)[key]) for key, value in labs.items()},
-                items=table, kind=kind, prescriber=doctor or "", extra_json=extra or "")
+                items=table,
+                kind=kind,
+                prescriber=doctor or "",
+                extra_json=extra or "",
+            )
             report = api.audit_case(api.case_from_form(form))
             if queue:
                 api.submit_for_review(store, report, "demo-form")
@@ -498,29 +715,76 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             rows = [list(r) + [""] * (len(api.ITEM_COLUMNS) - len(r)) for r in v["items"]][:FORM_ROWS]
             rows += [[""] * len(api.ITEM_COLUMNS)] * (FORM_ROWS - len(rows))
             cells = [("" if x is None else str(x)) for r in rows for x in r]
-            return (v["case_id"], str(v["age"]), v["sex"], str(v["weight"]), v["pregnant"], v["lactating"],
-                    v["allergies"], v["diagnoses"], *[str(x) for x in v["labs"]], v["kind"], v["prescriber"],
-                    v["extra"], *cells, case.model_dump_json(indent=2, exclude_none=True))
+            return (
+                v["case_id"],
+                str(v["age"]),
+                v["sex"],
+                str(v["weight"]),
+                v["pregnant"],
+                v["lactating"],
+                v["allergies"],
+                v["diagnoses"],
+                *[str(x) for x in v["labs"]],
+                v["kind"],
+                v["prescriber"],
+                v["extra"],
+                *cells,
+                case.model_dump_json(indent=2, exclude_none=True),
+            )
 
-        example_outputs = [f_id, f_age, f_sex, f_weight, f_preg, f_lact, f_allergy, f_dx, *f_labs, f_kind, f_doctor,
-                           f_extra, *f_cells, json_box]
-        form_btn.click(on_form, form_inputs, [single_cards, single_report], api_name="audit_form",
-                       show_progress_on=[single_cards])
-        json_btn.click(on_json, [json_box, to_queue], [single_cards, single_report], api_name="audit_json",
-                       show_progress_on=[single_cards])
-        example_pick.change(on_example, [example_pick], example_outputs, api_name=False,
-                            show_progress="hidden").then(None, None, None, js="() => window.rxShowFilledRows && "
-                                                                               "window.rxShowFilledRows()")
+        example_outputs = [
+            f_id,
+            f_age,
+            f_sex,
+            f_weight,
+            f_preg,
+            f_lact,
+            f_allergy,
+            f_dx,
+            *f_labs,
+            f_kind,
+            f_doctor,
+            f_extra,
+            *f_cells,
+            json_box,
+        ]
+        form_btn.click(
+            on_form,
+            form_inputs,
+            [single_cards, single_report],
+            api_name="audit_form",
+            show_progress_on=[single_cards],
+        )
+        json_btn.click(
+            on_json,
+            [json_box, to_queue],
+            [single_cards, single_report],
+            api_name="audit_json",
+            show_progress_on=[single_cards],
+        )
+        example_pick.change(
+            on_example, [example_pick], example_outputs, api_name=False, show_progress="hidden"
+        ).then(None, None, None, js="() => window.rxShowFilledRows && window.rxShowFilledRows()")
 
         # ------------------------------------------------------------ 批量审方 handlers
         @_shown
         def on_batch(file: str | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
             if not file:
                 raise _fail("请先上传文件")
-            result = api.audit_file(file, tempfile.mkdtemp(dir=export_root),
-                                    on_progress=lambda fraction, stage: progress(fraction, desc=stage))
-            return (api.batch_charts_html(result), api.doctor_rows(result), api.flagged_rows(result),
-                    api.error_rows(result), [str(result.excel), str(result.html)], result, "")
+            result = api.audit_file(
+                file,
+                tempfile.mkdtemp(dir=export_root),
+                on_progress=lambda fraction, stage: progress(fraction, desc=stage),
+            )
+            return (
+                api.batch_charts_html(result),
+                api.doctor_rows(result),
+                api.flagged_rows(result),
+                api.error_rows(result),
+                [str(result.excel), str(result.html)],
+                result,
+                "",
+            )
 
         def on_filter(result: api.BatchResult | None, text: str, level: str) -> tuple[Any, ...]:
             if result is None:
@@ -538,13 +802,27 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 return ""
             return api.batch_case_html(result, number)
 
-        batch_btn.click(on_batch, [batch_in],
-                        [batch_charts, batch_table, flagged_table, error_table, batch_files, batch_state, batch_case],
-                        api_name="audit_file", show_progress_on=[batch_charts])
-        flag_filter.change(on_filter, [batch_state, flag_filter, flag_level], [flagged_table, error_table],
-                           api_name=False, show_progress="hidden")
-        flag_level.change(on_filter, [batch_state, flag_filter, flag_level], [flagged_table, error_table],
-                          api_name=False, show_progress="hidden")
+        batch_btn.click(
+            on_batch,
+            [batch_in],
+            [batch_charts, batch_table, flagged_table, error_table, batch_files, batch_state, batch_case],
+            api_name="audit_file",
+            show_progress_on=[batch_charts],
+        )
+        flag_filter.change(
+            on_filter,
+            [batch_state, flag_filter, flag_level],
+            [flagged_table, error_table],
+            api_name=False,
+            show_progress="hidden",
+        )
+        flag_level.change(
+            on_filter,
+            [batch_state, flag_filter, flag_level],
+            [flagged_table, error_table],
+            api_name=False,
+            show_progress="hidden",
+        )
         flagged_table.select(on_open, [batch_state, flagged_table], [batch_case], api_name=False)
 
         # ------------------------------------------------------------ 审方队列 handlers
@@ -556,25 +834,45 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         def on_pick(audit_id: str | None, request: gr.Request) -> tuple[Any, ...]:
             # a new selection starts a new decision: nothing typed for the previous prescription stays
             who = _logged_in(request)
-            return (api.queue_detail_html(store, audit_id or ""), api.decision_target_html(store, audit_id or ""),
-                    None, "", "", "", gr.Textbox(value=who, interactive=False, label=PHARMACIST_LOGIN_LABEL)
-                    if who else gr.skip())
+            return (
+                api.queue_detail_html(store, audit_id or ""),
+                api.decision_target_html(store, audit_id or ""),
+                None,
+                "",
+                "",
+                "",
+                gr.Textbox(value=who, interactive=False, label=PHARMACIST_LOGIN_LABEL) if who else gr.skip(),
+            )
 
         @_shown
-        def on_decide(audit_id: str | None, who: str, what: str | None, code: str | None, why: str, signer: str,
-                      request: gr.Request) -> str:
+        def on_decide(
+            audit_id: str | None,
+            who: str,
+            what: str | None,
+            code: str | None,
+            why: str,
+            signer: str,
+            request: gr.Request,
+        ) -> str:
             if not what:
                 raise _fail("请选择审核结论")
             who = _logged_in(request) or who or ""
-            return api.decide(store, audit_id or "", what, who, why or "", signer or "", reason_code=code or "")
+            return api.decide(
+                store, audit_id or "", what, who, why or "", signer or "", reason_code=code or ""
+            )
 
         refresh_btn.click(on_refresh, None, [queue_table, pick], api_name="queue")
 
         pick_out = [detail, target, decision, reason_code, reason, prescriber, pharmacist]
         # after a decision the next prescription is selected, and the form is cleared for it (never carried over)
-        decide_btn.click(on_decide, [pick, pharmacist, decision, reason_code, reason, prescriber], [decide_msg],
-                         api_name="decide").success(on_refresh, None, [queue_table, pick], api_name=False).then(
-            on_pick, [pick], pick_out, api_name=False, show_progress="hidden")
+        decide_btn.click(
+            on_decide,
+            [pick, pharmacist, decision, reason_code, reason, prescriber],
+            [decide_msg],
+            api_name="decide",
+        ).success(on_refresh, None, [queue_table, pick], api_name=False).then(
+            on_pick, [pick], pick_out, api_name=False, show_progress="hidden"
+        )
         pick.change(on_pick, [pick], pick_out, api_name=False, show_progress="hidden")
         app.load(on_refresh, None, [queue_table, pick], api_name=False)
 
@@ -621,9 +919,16 @@ class HostCheck:
                     await send({"type": "websocket.close", "code": 1008})
                     return
                 body = f"主机名“{host[:100]}”不在允许列表中（设置环境变量 {HOSTS_ENV} 可添加）".encode()
-                await send({"type": "http.response.start", "status": 421,
-                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                        (b"content-length", str(len(body)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 421,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
@@ -648,7 +953,10 @@ def _auth(users: dict[str, str]) -> Callable[[str, str], bool]:
 
     def check(name: str, password: str) -> bool:
         digest = users.get(name)
-        return digest is not None and hmac.compare_digest(digest, hashlib.sha256(password.encode()).hexdigest())
+        return digest is not None and hmac.compare_digest(
+            digest, hashlib.sha256(password.encode()).hexdigest()
+        )
+
     return check
 
 
@@ -661,12 +969,24 @@ def launch(app: gr.Blocks, port: int = 7860, *, block: bool = True) -> None:
     hosts = allowed_hosts()
     users = load_users()
     app.queue(default_concurrency_limit=1).launch(
-        server_name="127.0.0.1", server_port=port, share=False, inbrowser=False, ssr_mode=False,
-        prevent_thread_lock=not block, theme=theme, css=CSS, footer_links=["api"], quiet=True,
-        enable_monitoring=False, mcp_server=False, pwa=False,
+        server_name="127.0.0.1",
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        ssr_mode=False,
+        prevent_thread_lock=not block,
+        theme=theme,
+        css=CSS,
+        footer_links=["api"],
+        quiet=True,
+        enable_monitoring=False,
+        mcp_server=False,
+        pwa=False,
         head=KEYBOARD_JS % {"rows": FORM_ROWS, "cols": len(api.ITEM_COLUMNS)},
-        auth=_auth(users) if users else None, auth_message="请用审方药师账号登录" if users else None,
-        app_kwargs={"middleware": [Middleware(HostCheck, hosts=hosts)]} if hosts is not None else None)
+        auth=_auth(users) if users else None,
+        auth_message="请用审方药师账号登录" if users else None,
+        app_kwargs={"middleware": [Middleware(HostCheck, hosts=hosts)]} if hosts is not None else None,
+    )
 
 
 if __name__ == "__main__":

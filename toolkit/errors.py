@@ -27,15 +27,18 @@ class KnowledgeError(ToolkitError):
 class InputError(ToolkitError):
     """Outside data (a case, a file, a row) cannot be read; says where."""
 
-    def __init__(self, message: str, *, file: str | None = None, row: int | str | None = None,
-                 field: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, row: int | str | None = None, field: str | None = None
+    ):
         self.file, self.row, self.field = file, row, field
         where = " ".join(
-            part for part in (
+            part
+            for part in (
                 f"file {file}" if file else "",
                 f"row {row}" if row is not None else "",
                 f"field '{field}'" if field else "",
-            ) if part
+            )
+            if part
         )
         self.reason = message
         super().__init__(f"{where}: {message}" if where else message)

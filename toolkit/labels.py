@@ -59,8 +59,12 @@ COVERAGE_LABELS: dict[str, str] = {"full": "完整审核", "class": "仅类别�
 
 MATCH_KINDS = ("exact", "stripped", "contained", "homophone", "typo", "code")
 MATCH_LABELS: dict[str, str] = {
-    "exact": "名称精确", "stripped": "去剂型/盐基后精确", "contained": "名称包含", "homophone": "同音字",
-    "typo": "错别字", "code": "药品编码",
+    "exact": "名称精确",
+    "stripped": "去剂型/盐基后精确",
+    "contained": "名称包含",
+    "homophone": "同音字",
+    "typo": "错别字",
+    "code": "药品编码",
 }
 """How a written drug name was matched to the knowledge base (``NameMatch.kind``)."""
 
@@ -84,12 +88,34 @@ INPUT_ERRORS: dict[str, str] = {
 
 
 FIELD_LABELS: dict[str, str] = {
-    "rx_id": "处方号", "kind": "处方类型", "prescriber": "医生", "department": "科室", "date": "开方日期",
-    "patient_id": "患者ID", "age": "年龄", "birth_date": "出生日期", "sex": "性别", "weight_kg": "体重",
-    "pregnant": "妊娠", "lactating": "哺乳", "allergies": "过敏史", "diagnoses": "诊断", "icd10": "诊断编码",
-    "drug": "药品名称", "code": "药品编码", "strength": "规格", "dose": "单次剂量", "unit": "剂量单位",
-    "frequency": "频次", "route": "给药途径", "usage": "用法用量", "days": "用药天数", "quantity": "数量",
-    "quantity_unit": "数量单位", "skin_test": "皮试结果", "note": "备注",
+    "rx_id": "处方号",
+    "kind": "处方类型",
+    "prescriber": "医生",
+    "department": "科室",
+    "date": "开方日期",
+    "patient_id": "患者ID",
+    "age": "年龄",
+    "birth_date": "出生日期",
+    "sex": "性别",
+    "weight_kg": "体重",
+    "pregnant": "妊娠",
+    "lactating": "哺乳",
+    "allergies": "过敏史",
+    "diagnoses": "诊断",
+    "icd10": "诊断编码",
+    "drug": "药品名称",
+    "code": "药品编码",
+    "strength": "规格",
+    "dose": "单次剂量",
+    "unit": "剂量单位",
+    "frequency": "频次",
+    "route": "给药途径",
+    "usage": "用法用量",
+    "days": "用药天数",
+    "quantity": "数量",
+    "quantity_unit": "数量单位",
+    "skin_test": "皮试结果",
+    "note": "备注",
 }
 """Input field → the column name a pharmacist knows it by (used in error messages)."""
 
@@ -100,8 +126,11 @@ def field_label(name: str) -> str:
     return f"'{name}'（{zh}）" if zh else f"'{name}'"
 
 
-_PHRASES = {"file not found": INPUT_ERRORS["file_not_found"], "a case must be a JSON object": "病例必须是 JSON 对象",
-            "a drug line must be an object": "药品行必须是 JSON 对象"}
+_PHRASES = {
+    "file not found": INPUT_ERRORS["file_not_found"],
+    "a case must be a JSON object": "病例必须是 JSON 对象",
+    "a drug line must be an object": "药品行必须是 JSON 对象",
+}
 
 
 def error_text(message: str) -> str:
@@ -110,12 +139,20 @@ def error_text(message: str) -> str:
     import re
 
     text = str(message)
-    m = re.match(r"(?:file (?P<file>[^\s:]+))?\s*(?:row (?P<row>[^\s:]+))?\s*(?:field (?P<field>'[^']*'))?: ", text)
+    m = re.match(
+        r"(?:file (?P<file>[^\s:]+))?\s*(?:row (?P<row>[^\s:]+))?\s*(?:field (?P<field>'[^']*'))?: ", text
+    )
     if m and any(m.group(g) for g in ("file", "row", "field")):
-        where = " ".join(x for x in (f"文件 {m.group('file')}" if m.group("file") else "",
-                                     f"第 {m.group('row')} 行" if m.group("row") else "",
-                                     f"字段 {m.group('field')}" if m.group("field") else "") if x)
-        rest = text[m.end():]
+        where = " ".join(
+            x
+            for x in (
+                f"文件 {m.group('file')}" if m.group("file") else "",
+                f"第 {m.group('row')} 行" if m.group("row") else "",
+                f"字段 {m.group('field')}" if m.group("field") else "",
+            )
+            if x
+        )
+        rest = text[m.end() :]
         text = f"{where}：{_PHRASES.get(rest, rest)}"
     text = re.sub(r"field ('[^']*'(?:（[^）]*）)?): ", r"字段 \1：", text)
     return _PHRASES.get(text, text).replace("; ", "；")

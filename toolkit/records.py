@@ -69,15 +69,49 @@ class DianpingClass(StrEnum):
 
 
 RECORD_SECTIONS = (
-    "主诉", "现病史", "既往史", "过敏史", "个人史", "家族史", "体格检查", "辅助检查",
-    "诊断", "处理", "健康指导", "随访",
+    "主诉",
+    "现病史",
+    "既往史",
+    "过敏史",
+    "个人史",
+    "家族史",
+    "体格检查",
+    "辅助检查",
+    "诊断",
+    "处理",
+    "健康指导",
+    "随访",
 )
 """Outpatient record sections (病历书写基本规范), in the order they are written."""
 
 LAB_NAMES = (
-    "egfr", "crcl", "scr", "bun", "potassium", "sodium", "alt", "ast", "tbil", "hba1c", "fpg", "pbg",
-    "tc", "tg", "ldl_c", "hdl_c", "inr", "uric_acid", "hb", "plt", "wbc", "uacr", "ck", "tsh", "qtc",
-    "bnp", "nt_probnp",
+    "egfr",
+    "crcl",
+    "scr",
+    "bun",
+    "potassium",
+    "sodium",
+    "alt",
+    "ast",
+    "tbil",
+    "hba1c",
+    "fpg",
+    "pbg",
+    "tc",
+    "tg",
+    "ldl_c",
+    "hdl_c",
+    "inr",
+    "uric_acid",
+    "hb",
+    "plt",
+    "wbc",
+    "uacr",
+    "ck",
+    "tsh",
+    "qtc",
+    "bnp",
+    "nt_probnp",
 )
 """Lab keys accepted in ``patient.labs`` (units: eGFR/CrCl mL/min(/1.73m²), Scr μmol/L, K/Na mmol/L,
 ALT/AST U/L, HbA1c %, glucose and lipids mmol/L, uric acid μmol/L, QTc ms)."""
@@ -267,11 +301,17 @@ class AuditReport(_AuditRecord):
     findings: tuple[Finding, ...] = ()
     error: str | None = None
     provenance: Provenance | None = None
-    risk: float | None = Field(default=None, ge=0, le=1,
-                               description="learned reviewer: probability a pharmacist returns it (model only)")
+    risk: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="learned reviewer: probability a pharmacist returns it (model only)",
+    )
     coverage: tuple[Literal["full", "class", "none"], ...] = Field(
-        default=(), description="per prescription item, in order: which checks ran for it — full (every check), "
-                                "class (class rules and population notes, no dose checks) or none (not covered)")
+        default=(),
+        description="per prescription item, in order: which checks ran for it — full (every check), "
+        "class (class rules and population notes, no dose checks) or none (not covered)",
+    )
 
     @property
     def max_severity(self) -> Severity | None:

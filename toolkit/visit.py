@@ -49,7 +49,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".webm", ".ogg", ".flac", ".aac", ".opus", ".mp4", ".amr"})
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".mp3", ".m4a", ".webm", ".ogg", ".flac", ".aac", ".opus", ".mp4", ".amr"}
+)
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
 FACT_SECTIONS = ("主诉", "现病史", "既往史", "过敏史", "个人史", "家族史", "体格检查", "辅助检查", "诊断")
 """Sections whose text is re-read into the structured facts when the doctor edits it."""
@@ -93,15 +95,19 @@ class VisitItem(Record):
     note: str | None = None
     skin_test: str | None = Field(default=None, description="皮试结果 said with the line (阴性/阳性/免试)")
     origin: Literal["dictation", "edited", "added"] = "dictation"
-    defaults: tuple[str, ...] = Field(default=(), description="fields filled from the formulary, not said "
-                                                              "(route when the product has only one)")
+    defaults: tuple[str, ...] = Field(
+        default=(),
+        description="fields filled from the formulary, not said (route when the product has only one)",
+    )
     start: int | None = Field(default=None, description="offset of the words in Visit.text (None: typed)")
     end: int | None = None
     start_s: float | None = Field(default=None, description="seconds in the audio (audio input only)")
     end_s: float | None = None
 
     def to_prescription_item(self) -> PrescriptionItem:
-        return PrescriptionItem(line=self.line, skin_test=self.skin_test, **{f: getattr(self, f) for f in ITEM_FIELDS})
+        return PrescriptionItem(
+            line=self.line, skin_test=self.skin_test, **{f: getattr(self, f) for f in ITEM_FIELDS}
+        )
 
 
 class Span(Record):
@@ -153,8 +159,12 @@ class Visit(BaseModel):
 
     id: str
     text: str = Field(description="the dictation the record was read from (corrected transcript or text)")
-    header: Header = Field(default_factory=Header, description="as shown: typed values, else read from the record")
-    typed_header: Header = Field(default_factory=Header, description="what the doctor typed (wins over the record)")
+    header: Header = Field(
+        default_factory=Header, description="as shown: typed values, else read from the record"
+    )
+    typed_header: Header = Field(
+        default_factory=Header, description="what the doctor typed (wins over the record)"
+    )
     transcript: Any | None = Field(default=None, description="toolkit.asr.Transcript (audio input)")
     segments: tuple[Segment, ...] = ()
     dictated: Any = Field(description="OutpatientRecord read from the dictation")
@@ -189,9 +199,16 @@ class Visit(BaseModel):
             "items": [it.model_dump(mode="json") for it in self.items],
             "prescription": self.case.prescription.model_dump(mode="json", exclude_none=True),
             "audit": self.report.to_json_dict(),
-            "findings": [{"index": i, "rule_id": f.finding.rule_id, "severity": f.finding.severity.value,
-                          "lines": list(f.lines), "spans": [s.model_dump(mode="json") for s in f.spans]}
-                         for i, f in enumerate(self.findings)],
+            "findings": [
+                {
+                    "index": i,
+                    "rule_id": f.finding.rule_id,
+                    "severity": f.finding.severity.value,
+                    "lines": list(f.lines),
+                    "spans": [s.model_dump(mode="json") for s in f.spans],
+                }
+                for i, f in enumerate(self.findings)
+            ],
             "uncertain": [u.model_dump(mode="json") for u in self.uncertain],
             "care": self.care.to_json_dict(),
             "provenance": self.provenance.model_dump(mode="json"),
@@ -210,7 +227,6 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 def _fhir_id(ident: str) -> str:
     """A FHIR resource id ([A-Za-z0-9-.], ≤ 64): the visit id when it is one, else a digest of it."""
     return ident if _FHIR_ID.match(ident) else "v-" + hashlib.sha1(ident.encode("utf-8")).hexdigest()[:16]
-
 
 
 def _kb() -> Knowledge:
@@ -236,8 +252,15 @@ def _segments(transcript: Transcript | None, text: str) -> tuple[Segment, ...]:
     out = []
     for seg, (s, e) in zip(transcript.segments, spans, strict=True):
         ms, me = mapper(s), mapper(e)
-        out.append(Segment(start_s=round(seg.start, 2), end_s=round(seg.end, 2), text=text[ms:me], start=ms,
-                           end=max(ms, me)))
+        out.append(
+            Segment(
+                start_s=round(seg.start, 2),
+                end_s=round(seg.end, 2),
+                text=text[ms:me],
+                start=ms,
+                end=max(ms, me),
+            )
+        )
     return tuple(out)
 
 
@@ -252,10 +275,13 @@ def _offset_map(old: str, new: str) -> Any:
             if i1 <= i < i2 or (i == i2 == len(old)):
                 return min(j2, j1 + (i - i1)) if i2 > i1 else j1
         return len(new)
+
     return f
 
 
-def _seconds(segments: Sequence[Segment], start: int | None, end: int | None) -> tuple[float | None, float | None]:
+def _seconds(
+    segments: Sequence[Segment], start: int | None, end: int | None
+) -> tuple[float | None, float | None]:
     if start is None or end is None or not segments:
         return None, None
     hit = [s for s in segments if s.start < max(end, start + 1) and start < max(s.end, s.start + 1)]
@@ -281,16 +307,31 @@ def _item_from_extracted(line: int, it: Any, segments: Sequence[Segment], kb: Kn
         if route:
             data["route"], defaults = route, ("route",)
     s, e = _seconds(segments, it.start, it.end)
-    return VisitItem(line=line, drug_id=it.drug_id, origin="dictation", defaults=defaults, start=it.start,
-                     end=it.end, start_s=s, end_s=e, skin_test=getattr(it, "skin_test", None), **data)
+    return VisitItem(
+        line=line,
+        drug_id=it.drug_id,
+        origin="dictation",
+        defaults=defaults,
+        start=it.start,
+        end=it.end,
+        start_s=s,
+        end_s=e,
+        skin_test=getattr(it, "skin_test", None),
+        **data,
+    )
 
 
 def _same_row(a: VisitItem | PrescriptionItem, b: VisitItem | PrescriptionItem) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in ITEM_FIELDS)
 
 
-def _find_spans(visit_text: str, finding: Finding, items: Sequence[VisitItem], record: OutpatientRecord,
-                segments: Sequence[Segment]) -> tuple[tuple[int, ...], tuple[Span, ...]]:
+def _find_spans(
+    visit_text: str,
+    finding: Finding,
+    items: Sequence[VisitItem],
+    record: OutpatientRecord,
+    segments: Sequence[Segment],
+) -> tuple[tuple[int, ...], tuple[Span, ...]]:
     lines: list[int] = []
     spans: list[Span] = []
     for idx in finding.items:
@@ -298,11 +339,22 @@ def _find_spans(visit_text: str, finding: Finding, items: Sequence[VisitItem], r
             it = items[idx]
             lines.append(it.line)
             if it.start is not None and it.end is not None:
-                spans.append(Span(start=it.start, end=it.end, text=visit_text[it.start:it.end],
-                                  start_s=it.start_s, end_s=it.end_s))
+                spans.append(
+                    Span(
+                        start=it.start,
+                        end=it.end,
+                        text=visit_text[it.start : it.end],
+                        start_s=it.start_s,
+                        end_s=it.end_s,
+                    )
+                )
     if finding.category.value == "allergy":  # the allergy statement the finding rests on
         for e in record.entities:
-            if e.label.value == "allergen" and e.end <= len(visit_text) and visit_text[e.start:e.end] == e.text:
+            if (
+                e.label.value == "allergen"
+                and e.end <= len(visit_text)
+                and visit_text[e.start : e.end] == e.text
+            ):
                 s, t = _seconds(segments, e.start, e.end)
                 spans.append(Span(start=e.start, end=e.end, text=e.text, start_s=s, end_s=t))
     return tuple(lines), tuple(spans)
@@ -340,14 +392,23 @@ def _uncertain(transcript: Transcript | None, text: str, kb: Knowledge) -> tuple
         if c.kind != "drug" or c.score >= LOW_CONFIDENCE:
             continue
         at = mapper(c.offset)
-        if text[at:at + len(c.corrected)] != c.corrected:
+        if text[at : at + len(c.corrected)] != c.corrected:
             continue  # undone by the doctor
         try:
             alts = _alternatives(c.original, c.corrected, kb)
         except Exception:  # pypinyin missing ([asr] extra): no alternatives, still shown
             alts = ()
-        out.append(UncertainName(heard=c.original, chosen=c.corrected, score=c.score, start=at,
-                                 start_s=c.start, end_s=c.end, alternatives=alts))
+        out.append(
+            UncertainName(
+                heard=c.original,
+                chosen=c.corrected,
+                score=c.score,
+                start=at,
+                start_s=c.start,
+                end_s=c.end,
+                alternatives=alts,
+            )
+        )
     return tuple(out)
 
 
@@ -367,7 +428,9 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
     """The structured facts of the record as edited: what the dictation said in sections the doctor did
     not touch, re-read from the text of those the doctor edited, the header's age and sex over both."""
     dictated_texts = dictated.section_texts()
-    edited = {n for n in FACT_SECTIONS if n in sections and sections[n].strip() != dictated_texts.get(n, "").strip()}
+    edited = {
+        n for n in FACT_SECTIONS if n in sections and sections[n].strip() != dictated_texts.get(n, "").strip()
+    }
     allergies: list[str] = []
     diagnoses: list[Diagnosis] = []
     history: list[Diagnosis] = []
@@ -381,7 +444,9 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
     for d in dictated.diagnoses:
         if "诊断" not in edited:
             diagnoses.append(d)
-    kept_history = {e.text for e in dictated.entities if e.label.value == "disease" and e.section not in edited}
+    kept_history = {
+        e.text for e in dictated.entities if e.label.value == "disease" and e.section not in edited
+    }
     history.extend(d for d in dictated.history if d.name in kept_history)
     if not ({"体格检查", "辅助检查"} & edited):
         vitals.update({k: v for k, v in dictated.vitals.model_dump().items() if v is not None})
@@ -412,18 +477,39 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
         age = header.age
     if header.sex is not None:
         sex = header.sex
-    return {"allergies": tuple(allergies), "diagnoses": tuple(diagnoses), "history": tuple(history),
-            "vitals": Vitals(**vitals), "labs": labs, "age": age, "sex": sex, "pregnant": pregnant,
-            "weight_kg": weight, "height_cm": height, "edited": tuple(sorted(edited, key=RECORD_SECTIONS.index))}
+    return {
+        "allergies": tuple(allergies),
+        "diagnoses": tuple(diagnoses),
+        "history": tuple(history),
+        "vitals": Vitals(**vitals),
+        "labs": labs,
+        "age": age,
+        "sex": sex,
+        "pregnant": pregnant,
+        "weight_kg": weight,
+        "height_cm": height,
+        "edited": tuple(sorted(edited, key=RECORD_SECTIONS.index)),
+    }
 
 
 # --------------------------------------------------------------------------- build
 
 
-def _assemble(vid: str, text: str, dictated: OutpatientRecord, transcript: Transcript | None,
-              segments: tuple[Segment, ...], header: Header, sections: Mapping[str, str],
-              items: Sequence[VisitItem], dictated_items: Sequence[VisitItem], source: Literal["text", "audio"],
-              file: str | None, seconds: dict[str, float], visit_date: str | None) -> Visit:
+def _assemble(
+    vid: str,
+    text: str,
+    dictated: OutpatientRecord,
+    transcript: Transcript | None,
+    segments: tuple[Segment, ...],
+    header: Header,
+    sections: Mapping[str, str],
+    items: Sequence[VisitItem],
+    dictated_items: Sequence[VisitItem],
+    source: Literal["text", "audio"],
+    file: str | None,
+    seconds: dict[str, float],
+    visit_date: str | None,
+) -> Visit:
     from toolkit.audit import audit
     from toolkit.care import assess
     from toolkit.extract.records import ExtractedItem
@@ -433,43 +519,93 @@ def _assemble(vid: str, text: str, dictated: OutpatientRecord, transcript: Trans
     facts = _facts(dictated, sections, header)
     edited_sections = facts.pop("edited")
     record_sections = {n: v.strip() for n, v in sections.items() if n in RECORD_SECTIONS and v and v.strip()}
-    ex_items = tuple(ExtractedItem(drug=it.drug, drug_id=it.drug_id, strength=it.strength, dose=it.dose, unit=it.unit,
-                                   frequency=it.frequency, route=it.route, days=it.days, note=it.note,
-                                   start=it.start or 0, end=it.end or 0) for it in items)
+    ex_items = tuple(
+        ExtractedItem(
+            drug=it.drug,
+            drug_id=it.drug_id,
+            strength=it.strength,
+            dose=it.dose,
+            unit=it.unit,
+            frequency=it.frequency,
+            route=it.route,
+            days=it.days,
+            note=it.note,
+            start=it.start or 0,
+            end=it.end or 0,
+        )
+        for it in items
+    )
     record = dictated.model_copy(update={**facts, "items": ex_items})
     overrides: dict[str, Any] = {"record": record_sections}
     if visit_date:
         overrides["visit_date"] = visit_date
     case = record.to_audit_case(vid, **overrides)
-    case = case.model_copy(update={"prescription": Prescription(items=tuple(it.to_prescription_item()
-                                                                               for it in items))})
+    case = case.model_copy(
+        update={"prescription": Prescription(items=tuple(it.to_prescription_item() for it in items))}
+    )
     case = AuditCase.model_validate(case.model_dump())
     report = audit(case, kb)
     seconds = {**seconds, "audit": round(time.perf_counter() - t0, 4)}
     t1 = time.perf_counter()
     care = assess(case)
     seconds["care"] = round(time.perf_counter() - t1, 4)
-    findings = tuple(VisitFinding(finding=f, **dict(zip(("lines", "spans"),
-                                                        _find_spans(text, f, items, record, segments), strict=True)))
-                     for f in report.findings)
+    findings = tuple(
+        VisitFinding(
+            finding=f,
+            **dict(zip(("lines", "spans"), _find_spans(text, f, items, record, segments), strict=True)),
+        )
+        for f in report.findings
+    )
     edited_lines = tuple(it.line for it in items if it.origin != "dictation")
     prov = VisitProvenance(
-        source=source, file=file,
+        source=source,
+        file=file,
         kb_version=report.provenance.kb_version if report.provenance else kb.version,
         engine_version=report.provenance.engine_version if report.provenance else None,
         asr_model=transcript.model if transcript is not None else None,
         extract_pipeline=tuple(dictated.provenance.pipeline) if dictated.provenance else (),
-        seconds=seconds, edited_sections=tuple(edited_sections), edited_lines=edited_lines)
-    hdr = header.model_copy(update={"age": header.age if header.age is not None else facts["age"],
-                                    "sex": header.sex or facts["sex"], "date": header.date or visit_date})
-    return Visit(id=vid, text=text, header=hdr, typed_header=header, transcript=transcript, segments=segments, dictated=dictated,
-                 record=record, sections=dict(sections), items=tuple(items), dictated_items=tuple(dictated_items),
-                 case=case, report=report, findings=findings, uncertain=_uncertain(transcript, text, kb), care=care,
-                 provenance=prov)
+        seconds=seconds,
+        edited_sections=tuple(edited_sections),
+        edited_lines=edited_lines,
+    )
+    hdr = header.model_copy(
+        update={
+            "age": header.age if header.age is not None else facts["age"],
+            "sex": header.sex or facts["sex"],
+            "date": header.date or visit_date,
+        }
+    )
+    return Visit(
+        id=vid,
+        text=text,
+        header=hdr,
+        typed_header=header,
+        transcript=transcript,
+        segments=segments,
+        dictated=dictated,
+        record=record,
+        sections=dict(sections),
+        items=tuple(items),
+        dictated_items=tuple(dictated_items),
+        case=case,
+        report=report,
+        findings=findings,
+        uncertain=_uncertain(transcript, text, kb),
+        care=care,
+        provenance=prov,
+    )
 
 
-def _from_text(text: str, *, vid: str, header: Header, transcript: Transcript | None, source: Literal["text", "audio"],
-               file: str | None, seconds: dict[str, float]) -> Visit:
+def _from_text(
+    text: str,
+    *,
+    vid: str,
+    header: Header,
+    transcript: Transcript | None,
+    source: Literal["text", "audio"],
+    file: str | None,
+    seconds: dict[str, float],
+) -> Visit:
     from toolkit.extract import extract
 
     t0 = time.perf_counter()
@@ -479,25 +615,64 @@ def _from_text(text: str, *, vid: str, header: Header, transcript: Transcript | 
     kb = _kb()
     items = tuple(_item_from_extracted(i + 1, it, segments, kb) for i, it in enumerate(dictated.items))
     sections = dictated.section_texts()
-    return _assemble(vid, text, dictated, transcript, segments, header, sections, items, items, source, file,
-                     seconds, header.date)
+    return _assemble(
+        vid,
+        text,
+        dictated,
+        transcript,
+        segments,
+        header,
+        sections,
+        items,
+        items,
+        source,
+        file,
+        seconds,
+        header.date,
+    )
 
 
-def from_record(record: OutpatientRecord, text: str, *, id: str = "visit-1",
-                header: Header | Mapping[str, Any] | None = None, transcript: Transcript | None = None) -> Visit:
+def from_record(
+    record: OutpatientRecord,
+    text: str,
+    *,
+    id: str = "visit-1",
+    header: Header | Mapping[str, Any] | None = None,
+    transcript: Transcript | None = None,
+) -> Visit:
     """A visit from a record already read (by :func:`toolkit.extract.extract` or built by hand)."""
     hdr = header if isinstance(header, Header) else Header(**dict(header or {}))
     segments = _segments(transcript, text)
     kb = _kb()
     items = tuple(_item_from_extracted(i + 1, it, segments, kb) for i, it in enumerate(record.items))
-    return _assemble(id, text, record, transcript, segments, hdr, record.section_texts(), items, items,
-                     "audio" if transcript is not None else "text", None, {}, hdr.date)
+    return _assemble(
+        id,
+        text,
+        record,
+        transcript,
+        segments,
+        hdr,
+        record.section_texts(),
+        items,
+        items,
+        "audio" if transcript is not None else "text",
+        None,
+        {},
+        hdr.date,
+    )
 
 
-def visit(source: str | Path | None = None, *, text: str | None = None, audio: str | Path | None = None,
-          id: str | None = None, header: Header | Mapping[str, Any] | None = None,
-          asr_options: TranscribeOptions | None = None, transcript: Transcript | None = None,
-          asr_model: Any | None = None) -> Visit:
+def visit(
+    source: str | Path | None = None,
+    *,
+    text: str | None = None,
+    audio: str | Path | None = None,
+    id: str | None = None,
+    header: Header | Mapping[str, Any] | None = None,
+    asr_options: TranscribeOptions | None = None,
+    transcript: Transcript | None = None,
+    asr_model: Any | None = None,
+) -> Visit:
     """A dictated visit → :class:`Visit` (record, prescription, audit, care plan, provenance).
 
     ``source`` is an audio file (wav, mp3, m4a …), a text file (.txt) or the dictation text itself;
@@ -533,13 +708,16 @@ def visit(source: str | Path | None = None, *, text: str | None = None, audio: s
         file = str(audio) if audio is not None else transcript.file
         text = transcript.text if text is None else text  # text: the transcript with corrections undone
         if not text.strip():
-            raise InputError("no speech recognised: " + "；".join(w.message for w in transcript.warnings),
-                             file=file)
+            raise InputError(
+                "no speech recognised: " + "；".join(w.message for w in transcript.warnings), file=file
+            )
     assert text is not None
     if not text.strip():
         raise InputError("text is empty: nothing to read", field="text")
     vid = id or (Path(file).stem if file else "visit-1")
-    return _from_text(text, vid=vid, header=hdr, transcript=transcript, source=src, file=file, seconds=seconds)
+    return _from_text(
+        text, vid=vid, header=hdr, transcript=transcript, source=src, file=file, seconds=seconds
+    )
 
 
 def _looks_like_file(s: str) -> bool:
@@ -565,8 +743,9 @@ def _read_text(path: Path) -> str:
 # --------------------------------------------------------------------------- edits
 
 
-def _visit_items(rows: Sequence[PrescriptionItem | VisitItem | Mapping[str, Any]], base: Sequence[VisitItem],
-                 kb: Knowledge) -> tuple[VisitItem, ...]:
+def _visit_items(
+    rows: Sequence[PrescriptionItem | VisitItem | Mapping[str, Any]], base: Sequence[VisitItem], kb: Knowledge
+) -> tuple[VisitItem, ...]:
     """The table as the doctor left it; a row equal to a dictated one keeps its words and seconds."""
     out: list[VisitItem] = []
     used: set[int] = set()
@@ -575,7 +754,9 @@ def _visit_items(rows: Sequence[PrescriptionItem | VisitItem | Mapping[str, Any]
         data = {f: data.get(f) for f in ITEM_FIELDS}
         if not data["drug"]:
             raise InputError(f"第{n}行缺少药品名称", row=n, field="药品")
-        same = next((b for k, b in enumerate(base) if k not in used and _same_row(b, PrescriptionItem(**data))), None)
+        same = next(
+            (b for k, b in enumerate(base) if k not in used and _same_row(b, PrescriptionItem(**data))), None
+        )
         if same is not None:
             used.add(base.index(same))
             out.append(same.model_copy(update={"line": n}))
@@ -583,25 +764,49 @@ def _visit_items(rows: Sequence[PrescriptionItem | VisitItem | Mapping[str, Any]
         match = kb.names.resolve(data["drug"])
         drug_id = match.drug_id if match else None
         # the same drug (name or formulary id) as a dictated line: an edit of that line, which keeps its words
-        near = next((b for k, b in enumerate(base) if k not in used
-                     and (b.drug == data["drug"] or (drug_id is not None and b.drug_id == drug_id))), None)
-        defaults = tuple(f for f in near.defaults if data.get(f) == getattr(near, f)) if near is not None else ()
+        near = next(
+            (
+                b
+                for k, b in enumerate(base)
+                if k not in used
+                and (b.drug == data["drug"] or (drug_id is not None and b.drug_id == drug_id))
+            ),
+            None,
+        )
+        defaults = (
+            tuple(f for f in near.defaults if data.get(f) == getattr(near, f)) if near is not None else ()
+        )
         if data["route"] is None:
             route = _default_route(kb, data["drug"])
             if route:
                 data["route"], defaults = route, (*defaults, "route")
         if near is not None:
             used.add(base.index(near))
-            out.append(VisitItem(line=n, drug_id=drug_id, origin="edited", defaults=defaults, start=near.start,
-                                 end=near.end, start_s=near.start_s, end_s=near.end_s, **data))
+            out.append(
+                VisitItem(
+                    line=n,
+                    drug_id=drug_id,
+                    origin="edited",
+                    defaults=defaults,
+                    start=near.start,
+                    end=near.end,
+                    start_s=near.start_s,
+                    end_s=near.end_s,
+                    **data,
+                )
+            )
         else:
             out.append(VisitItem(line=n, drug_id=drug_id, origin="added", defaults=defaults, **data))
     return tuple(out)
 
 
-def revise(v: Visit, *, sections: Mapping[str, str] | None = None,
-           items: Sequence[PrescriptionItem | VisitItem | Mapping[str, Any]] | None = None,
-           header: Header | Mapping[str, Any] | None = None) -> Visit:
+def revise(
+    v: Visit,
+    *,
+    sections: Mapping[str, str] | None = None,
+    items: Sequence[PrescriptionItem | VisitItem | Mapping[str, Any]] | None = None,
+    header: Header | Mapping[str, Any] | None = None,
+) -> Visit:
     """The doctor's edits, re-read and re-audited: ``sections`` (name → text; a section left out keeps its
     text), ``items`` (the whole table: it wins over the dictation), ``header`` (fields given replace)."""
     new_sections = dict(v.sections)
@@ -616,17 +821,36 @@ def revise(v: Visit, *, sections: Mapping[str, str] | None = None,
         hdr = Header(**{**v.typed_header.model_dump(), **upd})
     kb = _kb()
     new_items = v.items if items is None else _visit_items(items, v.dictated_items, kb)
-    return _assemble(v.id, v.text, v.dictated, v.transcript, v.segments, hdr, new_sections, new_items,
-                     v.dictated_items, v.provenance.source, v.provenance.file,
-                     {k: s for k, s in v.provenance.seconds.items() if k in ("asr", "extract")}, hdr.date)
+    return _assemble(
+        v.id,
+        v.text,
+        v.dictated,
+        v.transcript,
+        v.segments,
+        hdr,
+        new_sections,
+        new_items,
+        v.dictated_items,
+        v.provenance.source,
+        v.provenance.file,
+        {k: s for k, s in v.provenance.seconds.items() if k in ("asr", "extract")},
+        hdr.date,
+    )
 
 
 def redictate(v: Visit, text: str) -> Visit:
     """The visit re-read from a changed transcript (an ASR correction undone or re-applied), with the
     doctor's edits put back on top: an edited section keeps the doctor's text, an edited or added table
     row stays as the doctor left it, a row the doctor did not touch takes the new reading."""
-    fresh = _from_text(text, vid=v.id, header=v.typed_header, transcript=v.transcript, source=v.provenance.source,
-                       file=v.provenance.file, seconds={})
+    fresh = _from_text(
+        text,
+        vid=v.id,
+        header=v.typed_header,
+        transcript=v.transcript,
+        source=v.provenance.source,
+        file=v.provenance.file,
+        seconds={},
+    )
     old_dictated = v.dictated.section_texts()
     edited_sections = {n: t for n, t in v.sections.items() if t.strip() != old_dictated.get(n, "").strip()}
     sections = {**fresh.sections, **edited_sections}
@@ -642,7 +866,10 @@ def redictate(v: Visit, text: str) -> Visit:
             """The new reading's line for a dictated line: said at the same place, else the same drug."""
             fresh_items = fresh.dictated_items
             at = moved(old.start) if old.start is not None else None
-            for test in (lambda f: f.start == at, lambda f: old.drug_id is not None and f.drug_id == old.drug_id):
+            for test in (
+                lambda f: f.start == at,
+                lambda f: old.drug_id is not None and f.drug_id == old.drug_id,
+            ):
                 hit = next((j for j, f in enumerate(fresh_items) if j not in used and test(f)), None)
                 if hit is not None:
                     return hit
@@ -650,8 +877,18 @@ def redictate(v: Visit, text: str) -> Visit:
             return k if same_count and k not in used else None
 
         for it in v.items:
-            k = next((k for k, old in enumerate(v.dictated_items) if old.start == it.start and _same_row(old, it)),
-                     None) if it.origin == "dictation" else None
+            k = (
+                next(
+                    (
+                        k
+                        for k, old in enumerate(v.dictated_items)
+                        if old.start == it.start and _same_row(old, it)
+                    ),
+                    None,
+                )
+                if it.origin == "dictation"
+                else None
+            )
             j = counterpart(v.dictated_items[k], k) if k is not None else None
             if j is not None:
                 used.add(j)
@@ -660,17 +897,45 @@ def redictate(v: Visit, text: str) -> Visit:
                 rows.append(it)  # the doctor's row
         # lines the new reading adds that match no earlier dictated line (a drug name the correction restored)
         olds = {moved(o.start) for o in v.dictated_items if o.start is not None}
-        rows += [f for j, f in enumerate(fresh.dictated_items) if j not in used and f.start not in olds
-                 and not any(r.drug_id is not None and r.drug_id == f.drug_id for r in rows)]
+        rows += [
+            f
+            for j, f in enumerate(fresh.dictated_items)
+            if j not in used
+            and f.start not in olds
+            and not any(r.drug_id is not None and r.drug_id == f.drug_id for r in rows)
+        ]
     rows = [r.model_copy(update={"line": n}) for n, r in enumerate(rows, 1)]
-    return _assemble(v.id, text, fresh.dictated, v.transcript, fresh.segments, v.typed_header, sections, rows,
-                     fresh.dictated_items, v.provenance.source, v.provenance.file,
-                     {k: s for k, s in fresh.provenance.seconds.items() if k in ("extract",)}, v.typed_header.date)
+    return _assemble(
+        v.id,
+        text,
+        fresh.dictated,
+        v.transcript,
+        fresh.segments,
+        v.typed_header,
+        sections,
+        rows,
+        fresh.dictated_items,
+        v.provenance.source,
+        v.provenance.file,
+        {k: s for k, s in fresh.provenance.seconds.items() if k in ("extract",)},
+        v.typed_header.date,
+    )
 
 
 def today() -> str:
     return date.today().isoformat()
 
 
-__all__ = ["Header", "Segment", "Span", "UncertainName", "Visit", "VisitFinding", "VisitItem", "from_record",
-           "redictate", "revise", "visit"]
+__all__ = [
+    "Header",
+    "Segment",
+    "Span",
+    "UncertainName",
+    "Visit",
+    "VisitFinding",
+    "VisitItem",
+    "from_record",
+    "redictate",
+    "revise",
+    "visit",
+]

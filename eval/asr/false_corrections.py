@@ -24,12 +24,19 @@ SHARED = ROOT.parent / "shared" / "data" / "ner" / "chineseblue" / "cMedQANER"
 def sources(limit: int | None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     gold = ROOT / "eval" / "data" / "extract_gold.jsonl"
-    out["gold dictations"] = [c["text"] for c in map(json.loads, gold.open(encoding="utf-8"))
-                              if c.get("split", "dev") in ("dev", "test", "test2")]
+    out["gold dictations"] = [
+        c["text"]
+        for c in map(json.loads, gold.open(encoding="utf-8"))
+        if c.get("split", "dev") in ("dev", "test", "test2")
+    ]
     lines = []
     for c in map(json.loads, (ROOT / "eval" / "data" / "audit_cases.jsonl").open(encoding="utf-8")):
         for it in c["case"]["prescription"]["items"]:
-            parts = [it.get("drug", ""), it.get("strength") or "", f"{it.get('dose', '')}{it.get('unit', '')}"]
+            parts = [
+                it.get("drug", ""),
+                it.get("strength") or "",
+                f"{it.get('dose', '')}{it.get('unit', '')}",
+            ]
             lines.append("".join(str(p) for p in parts))
     out["audit drug lines"] = lines
     for name in ("train.json", "dev.json"):
@@ -51,7 +58,9 @@ def main() -> int:
         for text in texts:
             for m in find_corrections(text, lexicon):
                 n += 1
-                print(f"  {name}: {m.original} -> {m.corrected} ({m.reason}) in {text[max(0, m.offset - 12):m.offset + 20]}")
+                print(
+                    f"  {name}: {m.original} -> {m.corrected} ({m.reason}) in {text[max(0, m.offset - 12) : m.offset + 20]}"
+                )
         print(f"{name}: {len(texts)} texts, {n} corrections")
         total += len(texts)
         changed += n

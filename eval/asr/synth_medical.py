@@ -63,8 +63,13 @@ def synthesize(tts, text: str, speed: float, f0: float) -> np.ndarray:
         out = tts.acoustic.get_output_details()
         tts.acoustic.resize_tensor_input(inp[0]["index"], [1, len(ids)])
         tts.acoustic.allocate_tensors()
-        data = (np.array([ids], np.int32), np.array([0], np.int32), np.array([speed], np.float32),
-                np.array([f0], np.float32), np.array([1.0], np.float32))
+        data = (
+            np.array([ids], np.int32),
+            np.array([0], np.int32),
+            np.array([speed], np.float32),
+            np.array([f0], np.float32),
+            np.array([1.0], np.float32),
+        )
         for detail, value in zip(inp, data, strict=True):
             tts.acoustic.set_tensor(detail["index"], value)
         tts.acoustic.invoke()
@@ -89,17 +94,19 @@ def main(argv: list[str]) -> int:
         cond, speed, f0, snr = CONDITIONS[i % len(CONDITIONS)]
         ext, args = FORMATS[(i // 2) % len(FORMATS)] if i % 2 else FORMATS[0]
         audio = synthesize(tts, row["spoken"], speed, f0)
-        audio = np.concatenate([np.zeros(int(0.3 * 24000), np.float32), audio,
-                                np.zeros(int(0.4 * 24000), np.float32)])
+        audio = np.concatenate(
+            [np.zeros(int(0.3 * 24000), np.float32), audio, np.zeros(int(0.4 * 24000), np.float32)]
+        )
         if snr is not None:
-            power = float(np.mean(audio ** 2))
+            power = float(np.mean(audio**2))
             audio = audio + rng.normal(0, np.sqrt(power / 10 ** (snr / 10)), audio.size).astype(np.float32)
         audio = np.clip(audio / max(1e-6, float(np.abs(audio).max())) * 0.8, -1, 1)
         name = f"{row['id']}.{ext}"
         with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
             wavfile.write(tmp.name, 24000, (audio * 32767).astype(np.int16))
-            subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", tmp.name, *args, str(out_dir / name)],
-                           check=True)
+            subprocess.run(
+                ["ffmpeg", "-y", "-loglevel", "error", "-i", tmp.name, *args, str(out_dir / name)], check=True
+            )
         refs.append((name, row["reference"], row["drugs"], cond))
         print(f"{name}\t{cond}\t{audio.size / 24000:.1f}s", file=sys.stderr)
     with (out_dir / "refs.tsv").open("w", encoding="utf-8", newline="") as f:

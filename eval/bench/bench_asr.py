@@ -90,13 +90,17 @@ def child(config: str, files: list[str]) -> dict[str, object]:
     else:
         from faster_whisper import WhisperModel
 
-        model = (WhisperModel(model_dir) if config == "plain-default"
-                 else WhisperModel(model_dir, compute_type="int8"))
+        model = (
+            WhisperModel(model_dir)
+            if config == "plain-default"
+            else WhisperModel(model_dir, compute_type="int8")
+        )
         kwargs = {} if config == "plain-default" else {"language": "zh"}
 
         def run(a):
             segments, _ = model.transcribe(a, **kwargs)
             return "".join(s.text for s in segments)
+
     load_s = time.perf_counter() - t0
     run(audio[0])  # warm-up, untimed
     cpu0 = os.times()
@@ -114,10 +118,19 @@ def child(config: str, files: list[str]) -> dict[str, object]:
     ref_forms = [cer_form(refs.get(f, "")) for f in files]
     errors = sum(Levenshtein.distance(r, cer_form(t)) for r, t in zip(ref_forms, texts, strict=True))
     cer = errors / max(1, sum(len(r) for r in ref_forms))
-    return {"config": config, "clips": len(audio), "audio_s": round(seconds, 2), "load_s": round(load_s, 2),
-            "wall_s": round(wall, 2), "rtf_wall": round(wall / seconds, 3), "rtf_cpu": round(cpu / seconds, 3),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "chars_out": chars, "cer": round(cer, 4), "loadavg_start": round(os.getloadavg()[0], 2)}
+    return {
+        "config": config,
+        "clips": len(audio),
+        "audio_s": round(seconds, 2),
+        "load_s": round(load_s, 2),
+        "wall_s": round(wall, 2),
+        "rtf_wall": round(wall / seconds, 3),
+        "rtf_cpu": round(cpu / seconds, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "chars_out": chars,
+        "cer": round(cer, 4),
+        "loadavg_start": round(os.getloadavg()[0], 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,22 +150,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = []
     for config in args.configs:
-        out = subprocess.run([sys.executable, __file__, "--child", config, "--files", *files],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", config, "--files", *files],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
-    print(f"\n{'config':<21}{'clips':>6}{'audio s':>9}{'load s':>8}{'wall s':>8}{'RTF wall':>10}{'RTF cpu':>9}"
-          f"{'peak MiB':>10}{'CER':>8}{'load avg':>10}")
+    print(
+        f"\n{'config':<21}{'clips':>6}{'audio s':>9}{'load s':>8}{'wall s':>8}{'RTF wall':>10}{'RTF cpu':>9}"
+        f"{'peak MiB':>10}{'CER':>8}{'load avg':>10}"
+    )
     for r in results:
-        print(f"{r['config']:<21}{r['clips']:>6}{r['audio_s']:>9}{r['load_s']:>8}{r['wall_s']:>8}{r['rtf_wall']:>10}"
-              f"{r['rtf_cpu']:>9}{r['peak_rss_mib']:>10}{r['cer']:>8.1%}{r['loadavg_start']:>10}")
+        print(
+            f"{r['config']:<21}{r['clips']:>6}{r['audio_s']:>9}{r['load_s']:>8}{r['wall_s']:>8}{r['rtf_wall']:>10}"
+            f"{r['rtf_cpu']:>9}{r['peak_rss_mib']:>10}{r['cer']:>8.1%}{r['loadavg_start']:>10}"
+        )
     by = {r["config"]: r for r in results}
     if "toolkit" in by:
         for base in ("plain-default", "plain-int8-zh", "toolkit-full-window"):
             if base in by:
                 t, b = by["toolkit"], by[base]
-                print(f"toolkit / {base}: RTF wall x{t['rtf_wall'] / b['rtf_wall']:.2f}, "
-                      f"RTF cpu x{t['rtf_cpu'] / b['rtf_cpu']:.2f}, peak RSS x{t['peak_rss_mib'] / b['peak_rss_mib']:.2f}")
+                print(
+                    f"toolkit / {base}: RTF wall x{t['rtf_wall'] / b['rtf_wall']:.2f}, "
+                    f"RTF cpu x{t['rtf_cpu'] / b['rtf_cpu']:.2f}, peak RSS x{t['peak_rss_mib'] / b['peak_rss_mib']:.2f}"
+                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -54,10 +54,14 @@ def _session(path: Path, threads: int, disabled: list[str]) -> Any:
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+    return ort.InferenceSession(
+        str(path), so, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+    )
 
 
-def time_engine(fn: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarray], repeats: int) -> dict[str, float]:
+def time_engine(
+    fn: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarray], repeats: int
+) -> dict[str, float]:
     """Median and p90 milliseconds per record over ``repeats`` passes (first pass is warm-up)."""
     for x in batches[:20]:
         fn(x)
@@ -68,12 +72,21 @@ def time_engine(fn: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarray
             fn(x)
             per.append((time.perf_counter() - t0) * 1000)
     per.sort()
-    return {"ms_median": round(statistics.median(per), 4), "ms_mean": round(statistics.fmean(per), 4),
-            "ms_p90": round(per[int(0.9 * (len(per) - 1))], 4), "records": len(batches), "repeats": repeats}
+    return {
+        "ms_median": round(statistics.median(per), 4),
+        "ms_mean": round(statistics.fmean(per), 4),
+        "ms_p90": round(per[int(0.9 * (len(per) - 1))], 4),
+        "records": len(batches),
+        "repeats": repeats,
+    }
 
 
-def f1_of(fn: Callable[[np.ndarray], np.ndarray], docs: list[tuple[str, list[tuple[int, int, str]]]],
-          batches: list[np.ndarray], tags: tuple[str, ...]) -> dict[str, Any]:
+def f1_of(
+    fn: Callable[[np.ndarray], np.ndarray],
+    docs: list[tuple[str, list[tuple[int, int, str]]]],
+    batches: list[np.ndarray],
+    tags: tuple[str, ...],
+) -> dict[str, Any]:
     gold, pred = [], []
     for i, ((_text, ents), x) in enumerate(zip(docs, batches, strict=True)):
         gold.extend((i, s, e, lab) for s, e, lab in ents)
@@ -123,16 +136,26 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_ner_"))
     fp32, int8, static = work / "fp32.onnx", work / "int8.onnx", work / "int8_static.onnx"
     with torch.no_grad():
-        torch.onnx.export(model, (torch.from_numpy(batches[0]),), str(fp32), input_names=["ids"],
-                          output_names=["scores"], dynamic_axes={"ids": {0: "batch", 1: "length"},
-                                                                 "scores": {0: "batch", 1: "length"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            (torch.from_numpy(batches[0]),),
+            str(fp32),
+            input_names=["ids"],
+            output_names=["scores"],
+            dynamic_axes={"ids": {0: "batch", 1: "length"}, "scores": {0: "batch", 1: "length"}},
+            opset_version=17,
+            dynamo=False,
+        )
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     train_path = args.shared / "chineseblue/cMedQANER/train.json"
     calib = calibration_docs([c for d in load_train(train_path) for c in chunk(d, CHUNK)])
-    quantize_int8_static(fp32, static, ["ids"], [(np.asarray([encode(t, index)], dtype=np.int64),)
-                                                 for t in calib["texts"]],  # type: ignore[attr-defined]
-                         static_op_types=STATIC_OPS)
+    quantize_int8_static(
+        fp32,
+        static,
+        ["ids"],
+        [(np.asarray([encode(t, index)], dtype=np.int64),) for t in calib["texts"]],  # type: ignore[attr-defined]
+        static_op_types=STATIC_OPS,
+    )
     manifest = ExportManifest.read(args.model)
     disabled = list(manifest.session_options.get("disabled_optimizers", []))
 
@@ -141,18 +164,28 @@ def main() -> None:
             return model(torch.from_numpy(x)).numpy()
 
     engines: dict[str, Callable[[np.ndarray], np.ndarray]] = {"torch_eager": torch_fn}
-    files = {"onnx_fp32": fp32, "onnx_int8_dynamic": int8, "onnx_int8_static": static,
-             "onnx_int8_static_fused": static, "shipped": args.model / "model.onnx"}
+    files = {
+        "onnx_fp32": fp32,
+        "onnx_int8_dynamic": int8,
+        "onnx_int8_static": static,
+        "onnx_int8_static_fused": static,
+        "shipped": args.model / "model.onnx",
+    }
     for name, path in files.items():
         sess = _session(path, args.threads, [] if name.endswith("_fused") else disabled)
         engines[name] = lambda x, s=sess: s.run(None, {"ids": x})[0]
 
-    report: dict[str, Any] = {"threads": args.threads, "records": len(docs),
-                              "mean_chars": round(statistics.fmean(len(t) for t, _ in docs), 1),
-                              "checkpoint": str(args.checkpoint), "shipped_quantization": manifest.quantization,
-                              "disabled_optimizers": disabled,
-                              "sizes_bytes": {k: p.stat().st_size for k, p in files.items()},
-                              "latency": {}, "f1_cmedqaner_test": {}}
+    report: dict[str, Any] = {
+        "threads": args.threads,
+        "records": len(docs),
+        "mean_chars": round(statistics.fmean(len(t) for t, _ in docs), 1),
+        "checkpoint": str(args.checkpoint),
+        "shipped_quantization": manifest.quantization,
+        "disabled_optimizers": disabled,
+        "sizes_bytes": {k: p.stat().st_size for k, p in files.items()},
+        "latency": {},
+        "f1_cmedqaner_test": {},
+    }
     for name, fn in engines.items():
         report["f1_cmedqaner_test"][name] = f1_of(fn, docs, batches, vocab.tags)
     # interleave the timing passes so machine load hits every engine alike
@@ -164,22 +197,28 @@ def main() -> None:
     report["load_1min_after"] = round(os.getloadavg()[0], 2)
     summary = {}
     for name, runs in report["latency"].items():
-        summary[name] = {"ms_median": round(statistics.median(r["ms_median"] for r in runs), 4),
-                         "ms_mean": round(statistics.fmean(r["ms_mean"] for r in runs), 4)}
+        summary[name] = {
+            "ms_median": round(statistics.median(r["ms_median"] for r in runs), 4),
+            "ms_mean": round(statistics.fmean(r["ms_mean"] for r in runs), 4),
+        }
     base = summary["torch_eager"]["ms_median"]
     for s in summary.values():
         s["speedup_vs_torch"] = round(base / s["ms_median"], 2)
     report["summary"] = summary
     f_torch = report["f1_cmedqaner_test"]["torch_eager"]["micro"]["f1"]
-    lines = [f"cMedQANER test, {len(docs)} records (mean {report['mean_chars']} chars), batch 1, "
-             f"{args.threads} thread(s), {args.repeats} passes, load {report['load_1min_before']} -> "
-             f"{report['load_1min_after']} (2 cores, shared)",
-             f"{'engine':<24}{'ms/record':>10}{'speedup':>9}{'micro F1':>10}{'ΔF1 pts':>9}{'bytes':>10}"]
+    lines = [
+        f"cMedQANER test, {len(docs)} records (mean {report['mean_chars']} chars), batch 1, "
+        f"{args.threads} thread(s), {args.repeats} passes, load {report['load_1min_before']} -> "
+        f"{report['load_1min_after']} (2 cores, shared)",
+        f"{'engine':<24}{'ms/record':>10}{'speedup':>9}{'micro F1':>10}{'ΔF1 pts':>9}{'bytes':>10}",
+    ]
     for name, s in summary.items():
         f = report["f1_cmedqaner_test"][name]["micro"]["f1"]
         size = report["sizes_bytes"].get(name, "")
-        lines.append(f"{name:<24}{s['ms_median']:>10.3f}{s['speedup_vs_torch']:>9.2f}{f:>10.4f}"
-                     f"{100 * (f - f_torch):>+9.2f}{size!s:>10}")
+        lines.append(
+            f"{name:<24}{s['ms_median']:>10.3f}{s['speedup_vs_torch']:>9.2f}{f:>10.4f}"
+            f"{100 * (f - f_torch):>+9.2f}{size!s:>10}"
+        )
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

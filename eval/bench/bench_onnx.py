@@ -54,12 +54,22 @@ def bench_model(ckpt: Path, repeat: int) -> dict[str, object]:
     inputs = np.load(ckpt / "parity.npz")["inputs"]
     work = Path(tempfile.mkdtemp(prefix="bench_onnx_"))
     fp32_dir, int8_dir = work / "fp32", work / "int8"
-    export(model, (inputs[:2],), fp32_dir, input_names=spec["input_names"], output_names=spec["output_names"],
-           dynamic_axes=spec["dynamic_axes"], parity_inputs=(inputs,), tolerance=spec["tolerance"], quantize=None)
+    export(
+        model,
+        (inputs[:2],),
+        fp32_dir,
+        input_names=spec["input_names"],
+        output_names=spec["output_names"],
+        dynamic_axes=spec["dynamic_axes"],
+        parity_inputs=(inputs,),
+        tolerance=spec["tolerance"],
+        quantize=None,
+    )
     int8_dir.mkdir()
     quantize_dynamic(str(fp32_dir / "model.onnx"), str(int8_dir / "model.onnx"), weight_type=QuantType.QInt8)
-    (int8_dir / "manifest.json").write_text((fp32_dir / "manifest.json").read_text(encoding="utf-8"),
-                                            encoding="utf-8")
+    (int8_dir / "manifest.json").write_text(
+        (fp32_dir / "manifest.json").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     rows: dict[str, object] = {"model": name, "checkpoint": str(ckpt)}
     for batch in (1, 32):
         x = np.ascontiguousarray(inputs[:batch])
@@ -80,8 +90,10 @@ def bench_model(ckpt: Path, repeat: int) -> dict[str, object]:
     assert isinstance(b1, dict)
     rows["speedup_int8_vs_eager_b1"] = b1["torch_eager"] / min(b1["ort_int8_t1"], b1["ort_int8_t2"])
     rows["speedup_fp32_vs_eager_b1"] = b1["torch_eager"] / min(b1["ort_fp32_t1"], b1["ort_fp32_t2"])
-    rows["size_bytes"] = {"fp32": (fp32_dir / "model.onnx").stat().st_size,
-                          "int8": (int8_dir / "model.onnx").stat().st_size}
+    rows["size_bytes"] = {
+        "fp32": (fp32_dir / "model.onnx").stat().st_size,
+        "int8": (int8_dir / "model.onnx").stat().st_size,
+    }
     return rows
 
 
@@ -143,8 +155,13 @@ PIPELINE = textwrap.dedent("""
 
 
 def bench_pipeline(n: int, model_dir: Path) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-c", PIPELINE, str(n), str(model_dir), str(ROOT)],
-                          capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", PIPELINE, str(n), str(model_dir), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -167,20 +184,29 @@ def main() -> None:
         for batch in (1, 32):
             ms = r[f"batch{batch}_ms"]
             rps = r[f"batch{batch}_rows_per_s"]
-            print(f"  batch {batch:>2}: " + "  ".join(f"{k} {v:.4f} ms ({rps[k]:,.0f}/s)"  # type: ignore[index]
-                                                      for k, v in ms.items()))  # type: ignore[union-attr]
+            print(
+                f"  batch {batch:>2}: "
+                + "  ".join(
+                    f"{k} {v:.4f} ms ({rps[k]:,.0f}/s)"  # type: ignore[index]
+                    for k, v in ms.items()
+                )
+            )  # type: ignore[union-attr]
         s8 = r["speedup_int8_vs_eager_b1"]
-        print(f"  int8 vs torch eager at batch 1: {s8:.1f}× (goal ≥ 5×: {'met' if s8 >= 5 else 'MISSED'}); "
-              f"fp32 vs eager {r['speedup_fp32_vs_eager_b1']:.1f}×")
+        print(
+            f"  int8 vs torch eager at batch 1: {s8:.1f}× (goal ≥ 5×: {'met' if s8 >= 5 else 'MISSED'}); "
+            f"fp32 vs eager {r['speedup_fp32_vs_eager_b1']:.1f}×"
+        )
     reviewer_dir = args.models / "reviewer"
     p = bench_pipeline(args.cases, reviewer_dir)
     result["pipeline"] = p
     print(f"\n== pipeline without ASR, {args.cases} cases, fresh process, torch blocked: {json.dumps(p)}")
     if "peak_rss_mib" in p:
         peak, per = float(p["peak_rss_mib"]), float(p["reviewer_ms_per_rx"])  # type: ignore[arg-type]
-        print(f"  peak RSS {peak:.0f} MiB (goal < 500: {'met' if peak < 500 else 'MISSED'}); reviewer "
-              f"{per:.3f} ms per prescription (goal < 1 ms: {'met' if per < 1 else 'MISSED'})"
-              + ("" if "extract_ms_per_record" in p else "  [extractor NOT measured: see extractor_error]"))
+        print(
+            f"  peak RSS {peak:.0f} MiB (goal < 500: {'met' if peak < 500 else 'MISSED'}); reviewer "
+            f"{per:.3f} ms per prescription (goal < 1 ms: {'met' if per < 1 else 'MISSED'})"
+            + ("" if "extract_ms_per_record" in p else "  [extractor NOT measured: see extractor_error]")
+        )
     if args.output:
         args.output.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
 

@@ -36,8 +36,12 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("bare", "audit-only", "service")
-SERVER_OPTS: dict[str, Any] = {"host": "127.0.0.1", "access_log": False, "log_level": "warning",
-                               "server_header": False}
+SERVER_OPTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "access_log": False,
+    "log_level": "warning",
+    "server_header": False,
+}
 
 
 def _bare_app() -> Any:
@@ -68,8 +72,10 @@ def _audit_only_app() -> Any:
 
     async def audit_only(case: AuditCase) -> Any:
         report = await asyncio.wrap_future(pool.submit(audit, case, kb))
-        return Response(json.dumps(report.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode(),
-                        media_type="application/json")
+        return Response(
+            json.dumps(report.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode(),
+            media_type="application/json",
+        )
 
     audit_only.__annotations__ = {"case": AuditCase, "return": Any}  # real types (this module's are strings)
     app.post("/v1/audit")(audit_only)
@@ -117,8 +123,9 @@ def wait_ready(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-async def _connection(port: int, request: bytes, until: float, record_from: float, lat: list[float],
-                      warm: list[int]) -> int:
+async def _connection(
+    port: int, request: bytes, until: float, record_from: float, lat: list[float], warm: list[int]
+) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
     try:
@@ -147,20 +154,30 @@ async def _connection(port: int, request: bytes, until: float, record_from: floa
 
 
 async def load(port: int, body: bytes, concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
-    request = (b"POST /v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = (
+        b"POST /v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
     start = time.perf_counter()
     record_from, until = start + warmup, start + warmup + seconds
     lat: list[float] = []
     warm: list[int] = []
-    errors = sum(await asyncio.gather(*(_connection(port, request, until, record_from, lat, warm)
-                                        for _ in range(concurrency))))
+    errors = sum(
+        await asyncio.gather(
+            *(_connection(port, request, until, record_from, lat, warm) for _ in range(concurrency))
+        )
+    )
     lat.sort()
     n = len(lat)
-    return {"requests": n, "warmup_requests": len(warm) + errors, "errors": errors, "rps": n / seconds,
-            "p50_ms": 1000 * lat[n // 2] if n else None,
-            "p99_ms": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
-            "mean_ms": 1000 * statistics.fmean(lat) if n else None}
+    return {
+        "requests": n,
+        "warmup_requests": len(warm) + errors,
+        "errors": errors,
+        "rps": n / seconds,
+        "p50_ms": 1000 * lat[n // 2] if n else None,
+        "p99_ms": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
+        "mean_ms": 1000 * statistics.fmean(lat) if n else None,
+    }
 
 
 def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -180,9 +197,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per scenario (max 30)")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
-    ap.add_argument("--rounds", type=int, default=1,
-                    help="run every scenario this many times, interleaved, and report the median of each "
-                         "number (tail latency on a shared machine varies from run to run)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every scenario this many times, interleaved, and report the median of each "
+        "number (tail latency on a shared machine varies from run to run)",
+    )
     ap.add_argument("--out", type=Path, help="also write the results as JSON")
     ap.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -202,8 +223,12 @@ def main() -> None:
     try:
         for kind in KINDS:
             port = free_port()
-            procs[kind] = (subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port),
-                                             "--db", db]), port)
+            procs[kind] = (
+                subprocess.Popen(
+                    [sys.executable, __file__, "--serve", kind, "--port", str(port), "--db", db]
+                ),
+                port,
+            )
         for _, port in procs.values():
             wait_ready(port)
         runs: list[dict[str, Any]] = []
@@ -215,11 +240,17 @@ def main() -> None:
                     r = asyncio.run(load(port, body, c, seconds, args.warmup))
                     # warm-up requests are served too: CPU per request over all requests answered
                     served = r["requests"] + r.pop("warmup_requests", 0)
-                    r.update(kind=kind, concurrency=c,
-                             cpu_ms_per_request=1000 * (cpu_seconds(proc.pid) - cpu0) / max(1, served))
+                    r.update(
+                        kind=kind,
+                        concurrency=c,
+                        cpu_ms_per_request=1000 * (cpu_seconds(proc.pid) - cpu0) / max(1, served),
+                    )
                     runs.append(r)
-        results = [median_of([r for r in runs if r["kind"] == kind and r["concurrency"] == c])
-                   for c in concurrency for kind in KINDS]
+        results = [
+            median_of([r for r in runs if r["kind"] == kind and r["concurrency"] == c])
+            for c in concurrency
+            for kind in KINDS
+        ]
     finally:
         for proc, _ in procs.values():
             proc.terminate()
@@ -230,31 +261,54 @@ def main() -> None:
                 proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file (up to ~1 GB at 100,000 audits)
 
-    print(f"POST /v1/audit, {seconds:g} s per scenario x {max(1, args.rounds)} round(s) (medians), "
-          "uvicorn 1 worker on loopback, "
-          f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}, python {platform.python_version()}")
-    print(f"{'app':11} {'conc':>4} {'requests':>9} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU ms/req':>10}")
+    print(
+        f"POST /v1/audit, {seconds:g} s per scenario x {max(1, args.rounds)} round(s) (medians), "
+        "uvicorn 1 worker on loopback, "
+        f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}, python {platform.python_version()}"
+    )
+    print(
+        f"{'app':11} {'conc':>4} {'requests':>9} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms/req':>10}"
+    )
     for r in results:
-        print(f"{r['kind']:11} {r['concurrency']:>4} {r['requests']:>9} {r['errors']:>4} {r['rps']:>8.0f} "
-              f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_request']:>10.3f}"
-              + (f"   p99 of each round {r['p99_ms_each']}" if r["rounds"] > 1 else ""))
+        print(
+            f"{r['kind']:11} {r['concurrency']:>4} {r['requests']:>9} {r['errors']:>4} {r['rps']:>8.0f} "
+            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_request']:>10.3f}"
+            + (f"   p99 of each round {r['p99_ms_each']}" if r["rounds"] > 1 else "")
+        )
     ratios: dict[int, dict[str, dict[str, float]]] = {}
     for c in concurrency:
         got = {r["kind"]: r for r in results if r["concurrency"] == c}
         bare = got["bare"]
-        ratios[c] = {kind: {"p50": got[kind]["p50_ms"] / bare["p50_ms"], "p99": got[kind]["p99_ms"] / bare["p99_ms"],
-                            "rps": got[kind]["rps"] / bare["rps"],
-                            "cpu": got[kind]["cpu_ms_per_request"] / max(1e-9, bare["cpu_ms_per_request"])}
-                     for kind in KINDS if kind != "bare"}
+        ratios[c] = {
+            kind: {
+                "p50": got[kind]["p50_ms"] / bare["p50_ms"],
+                "p99": got[kind]["p99_ms"] / bare["p99_ms"],
+                "rps": got[kind]["rps"] / bare["rps"],
+                "cpu": got[kind]["cpu_ms_per_request"] / max(1e-9, bare["cpu_ms_per_request"]),
+            }
+            for kind in KINDS
+            if kind != "bare"
+        }
         for kind, q in ratios[c].items():
             verdict = f" ({'meets' if q['p99'] <= 3 else 'misses'} the 3x goal)" if kind == "service" else ""
-            print(f"concurrency {c}: {kind}/bare p50 x{q['p50']:.2f}, p99 x{q['p99']:.2f}{verdict}, "
-                  f"throughput x{q['rps']:.2f}, CPU per request x{q['cpu']:.1f}")
+            print(
+                f"concurrency {c}: {kind}/bare p50 x{q['p50']:.2f}, p99 x{q['p99']:.2f}{verdict}, "
+                f"throughput x{q['rps']:.2f}, CPU per request x{q['cpu']:.1f}"
+            )
     if args.out:
-        args.out.write_text(json.dumps({"seconds": seconds, "rounds": max(1, args.rounds), "results": results,
-                                        "ratios": {str(k): v for k, v in ratios.items()},
-                                        "load_avg": os.getloadavg()}, indent=2))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "seconds": seconds,
+                    "rounds": max(1, args.rounds),
+                    "results": results,
+                    "ratios": {str(k): v for k, v in ratios.items()},
+                    "load_avg": os.getloadavg(),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

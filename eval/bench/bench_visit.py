@@ -39,7 +39,8 @@ DICTATION = (
     "心律齐，双下肢不肿。辅助检查空腹血糖八点二，糖化血红蛋白七点六，血肌酐九十八，估算肾小球滤过率七十二。"
     "诊断高血压2级，很高危，2型糖尿病。处理：氨氯地平五毫克，每天一次；二甲双胍零点五克，一天三次，饭后吃；"
     "加用阿托伐他汀二十毫克，每晚一次；阿司匹林肠溶片一百毫克，每天一次。以上都开四周。"
-    "嘱低盐低脂饮食，戒烟，每天监测血压，四周后复诊，复查肝功能和血脂。")
+    "嘱低盐低脂饮食，戒烟，每天监测血压，四周后复诊，复查肝功能和血脂。"
+)
 
 
 def _timed(fn, repeat: int) -> list[float]:
@@ -53,8 +54,13 @@ def _timed(fn, repeat: int) -> list[float]:
 
 def _stats(name: str, xs: list[float], base: float | None) -> dict[str, float | str | None]:
     med = statistics.median(xs)
-    return {"config": name, "runs": len(xs), "median_s": round(med, 4), "max_s": round(max(xs), 4),
-            "ratio_to_extract": round(med / base, 2) if base else None}
+    return {
+        "config": name,
+        "runs": len(xs),
+        "median_s": round(med, 4),
+        "max_s": round(max(xs), 4),
+        "ratio_to_extract": round(med / base, 2) if base else None,
+    }
 
 
 def _sixty_seconds_wav(target: float = 60.0) -> Path | None:
@@ -98,11 +104,17 @@ def main() -> int:
     t0 = time.perf_counter()
     v = visit(text=DICTATION)  # warm-up: knowledge base, spaCy pipeline, audit and care indexes
     cold = time.perf_counter() - t0
-    print(f"dictation: {len(DICTATION)} characters; first call (cold: loads KB and pipeline) {cold:.2f} s; "
-          f"{len(v.items)} items, {len(v.findings)} findings", flush=True)
+    print(
+        f"dictation: {len(DICTATION)} characters; first call (cold: loads KB and pipeline) {cold:.2f} s; "
+        f"{len(v.items)} items, {len(v.findings)} findings",
+        flush=True,
+    )
     rows_edit = [i.to_prescription_item() for i in v.items]
-    configs = {"extract (baseline)": lambda: extract(DICTATION), "visit-text": lambda: visit(text=DICTATION),
-               "revise (edit → re-audit)": lambda: revise(v, sections={"过敏史": "青霉素过敏"}, items=rows_edit)}
+    configs = {
+        "extract (baseline)": lambda: extract(DICTATION),
+        "visit-text": lambda: visit(text=DICTATION),
+        "revise (edit → re-audit)": lambda: revise(v, sections={"过敏史": "青霉素过敏"}, items=rows_edit),
+    }
     runs: dict[str, list[float]] = {k: [] for k in configs}
     for _ in range(args.repeat):  # interleaved, so load changes on the shared machine hit every configuration
         for name, fn in configs.items():
@@ -128,7 +140,9 @@ def main() -> int:
                 visit(audio=wav)  # warm-up
                 asr_runs: list[float] = []
                 visit_runs: list[float] = []
-                for _ in range(args.audio_repeat):  # interleaved with its own baseline: speech recognition alone
+                for _ in range(
+                    args.audio_repeat
+                ):  # interleaved with its own baseline: speech recognition alone
                     asr_runs.extend(_timed(lambda: transcribe(str(wav)), 1))
                     visit_runs.extend(_timed(lambda: visit(audio=wav), 1))
                 rows.append(_stats(f"transcribe alone ({seconds:.0f} s)", asr_runs, base))
@@ -142,19 +156,31 @@ def main() -> int:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cpus {os.cpu_count()}")
     print(f"{'configuration':<28}{'runs':>6}{'median s':>11}{'max s':>9}{'× extract':>11}")
     for r in rows:
-        print(f"{r['config']:<28}{r['runs']:>6}{r['median_s']:>11.3f}{r['max_s']:>9.3f}"
-              f"{(r['ratio_to_extract'] or 0):>11.2f}")
+        print(
+            f"{r['config']:<28}{r['runs']:>6}{r['median_s']:>11.3f}{r['max_s']:>9.3f}"
+            f"{(r['ratio_to_extract'] or 0):>11.2f}"
+        )
     print(f"audio: {audio_note}")
     for r in rows:
         if "ratio_to_transcribe" in r:
-            print(f"visit-audio / transcribe alone = {r['ratio_to_transcribe']:.3f} (the visit adds "
-                  f"extraction, audit, care plan and offsets to speech recognition)")
+            print(
+                f"visit-audio / transcribe alone = {r['ratio_to_transcribe']:.3f} (the visit adds "
+                f"extraction, audit, care plan and offsets to speech recognition)"
+            )
     worst = max(r["median_s"] for r in rows if str(r["config"]).startswith("visit"))
-    print(f"goal ≤ 10 s from the end of the dictation to the audited record: "
-          f"{'met' if worst <= 10 else 'NOT met'} (slowest visit median {worst:.2f} s)")
+    print(
+        f"goal ≤ 10 s from the end of the dictation to the audited record: "
+        f"{'met' if worst <= 10 else 'NOT met'} (slowest visit median {worst:.2f} s)"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "audio": audio_note, "cold_s": round(cold, 3),
-                                         "load": load}, ensure_ascii=False, indent=1), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {"rows": rows, "audio": audio_note, "cold_s": round(cold, 3), "load": load},
+                ensure_ascii=False,
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

@@ -50,8 +50,13 @@ def read_names(path: Path, prefixes: tuple[str, ...]) -> dict[str, list[str]]:
     joined: list[dict[str, str]] = []
     for r in rows:
         prev = joined[-1] if joined else None
-        if (prev is not None and r["no"] and prev["no"] == r["no"] and prev["section"] == r["section"]
-                and (not _balanced(prev["name"]) or r["name"].startswith("("))):
+        if (
+            prev is not None
+            and r["no"]
+            and prev["no"] == r["no"]
+            and prev["section"] == r["section"]
+            and (not _balanced(prev["name"]) or r["name"].startswith("("))
+        ):
             prev["name"] += r["name"]
             continue
         joined.append(dict(r))
@@ -67,10 +72,10 @@ def alternatives(name: str) -> list[str]:
     out = [name]
     if "[" in name and "]" in name:  # 精蛋白人胰岛素混合(30R)[精蛋白重组人胰岛素混合(30R)]
         start, end = name.index("["), name.rindex("]")
-        parts = (name[:start] + name[end + 1:], name[start + 1:end])
+        parts = (name[:start] + name[end + 1 :], name[start + 1 : end])
     else:  # 坦洛新(坦索罗辛); a bracket without two Chinese characters (30R) is part of the name
         m = re.search(r"\(([^()]*[\u4e00-\u9fff]{2,}[^()]*)\)", name)
-        parts = (name[: m.start()] + name[m.end():], m.group(1)) if m else ()
+        parts = (name[: m.start()] + name[m.end() :], m.group(1)) if m else ()
     out += [x.strip() for x in parts if x.strip() and x.strip() not in out]
     return out
 
@@ -109,7 +114,9 @@ def classify(kb, name: str) -> tuple[str, str | None, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("csv", nargs="?", default=str(DEFAULT_CSV))
-    ap.add_argument("--prefix", action="append", help="class_code prefix (repeatable); default: chronic classes")
+    ap.add_argument(
+        "--prefix", action="append", help="class_code prefix (repeatable); default: chronic classes"
+    )
     ap.add_argument("--list", action="store_true", help="list every wrong and unresolved name")
     ap.add_argument("--rules", default=None, help="knowledge-base directory (default: shipped)")
     args = ap.parse_args(argv)
@@ -139,14 +146,20 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("own", "own_alias", "wrong", "unresolved"):
             totals[k] += counts[k]
         totals["names"] += n
-        print(f"{code:<8} {n:>5} {counts['own']:>4} {counts['own_alias']:>5} {counts['wrong']:>5} "
-              f"{counts['unresolved']:>5}  {names_csv.get(code, '')}")
+        print(
+            f"{code:<8} {n:>5} {counts['own']:>4} {counts['own_alias']:>5} {counts['wrong']:>5} "
+            f"{counts['unresolved']:>5}  {names_csv.get(code, '')}"
+        )
     n = totals["names"] or 1
     own = totals["own"] + totals["own_alias"]
-    print(f"{'total':<8} {totals['names']:>5} {totals['own']:>4} {totals['own_alias']:>5} {totals['wrong']:>5} "
-          f"{totals['unresolved']:>5}")
-    print(f"resolved to own entry: {own}/{totals['names']} = {100 * own / n:.1f} %; "
-          f"wrong: {totals['wrong']}; unresolved: {totals['unresolved']}")
+    print(
+        f"{'total':<8} {totals['names']:>5} {totals['own']:>4} {totals['own_alias']:>5} {totals['wrong']:>5} "
+        f"{totals['unresolved']:>5}"
+    )
+    print(
+        f"resolved to own entry: {own}/{totals['names']} = {100 * own / n:.1f} %; "
+        f"wrong: {totals['wrong']}; unresolved: {totals['unresolved']}"
+    )
     if args.list and problems:
         print("\n".join(["", "wrong / unresolved:", *problems]))
     return 0

@@ -18,13 +18,59 @@ from pathlib import Path
 from toolkit.knowledge.known import name_variants
 from toolkit.knowledge.loader import default_rules_dir, load_knowledge
 
-COMMUNITY = ("XA02", "XA03", "XA10", "XA11", "XA12", "XB01", "XB03", "XC", "XG04", "XH03", "XJ01", "XJ02", "XJ05",
-             "XM01", "XM04", "XM05", "XN02", "XN03", "XN05", "XN06", "XR03", "XR05", "XR06", "XS01", "XD")
-FORM = {"口服常释剂型": ["片", "胶囊", "分散片", "肠溶片"], "缓释控释剂型": ["缓释片", "控释片"], "颗粒剂": ["颗粒"],
-        "口服液体剂": ["口服溶液"], "注射剂": ["注射液"], "吸入剂": ["吸入气雾剂", "吸入粉雾剂"], "滴眼剂": ["滴眼液"],
-        "软膏剂": ["软膏"], "凝胶剂": ["凝胶"], "乳膏剂": ["乳膏"], "贴剂": ["贴剂"], "栓剂": ["栓"]}
-MAKERS = ("华润双鹤", "石药集团", "扬子江药业", "齐鲁制药", "辉瑞制药", "阿斯利康", "拜耳医药", "诺和诺德", "国药集团",
-          "上海信谊")
+COMMUNITY = (
+    "XA02",
+    "XA03",
+    "XA10",
+    "XA11",
+    "XA12",
+    "XB01",
+    "XB03",
+    "XC",
+    "XG04",
+    "XH03",
+    "XJ01",
+    "XJ02",
+    "XJ05",
+    "XM01",
+    "XM04",
+    "XM05",
+    "XN02",
+    "XN03",
+    "XN05",
+    "XN06",
+    "XR03",
+    "XR05",
+    "XR06",
+    "XS01",
+    "XD",
+)
+FORM = {
+    "口服常释剂型": ["片", "胶囊", "分散片", "肠溶片"],
+    "缓释控释剂型": ["缓释片", "控释片"],
+    "颗粒剂": ["颗粒"],
+    "口服液体剂": ["口服溶液"],
+    "注射剂": ["注射液"],
+    "吸入剂": ["吸入气雾剂", "吸入粉雾剂"],
+    "滴眼剂": ["滴眼液"],
+    "软膏剂": ["软膏"],
+    "凝胶剂": ["凝胶"],
+    "乳膏剂": ["乳膏"],
+    "贴剂": ["贴剂"],
+    "栓剂": ["栓"],
+}
+MAKERS = (
+    "华润双鹤",
+    "石药集团",
+    "扬子江药业",
+    "齐鲁制药",
+    "辉瑞制药",
+    "阿斯利康",
+    "拜耳医药",
+    "诺和诺德",
+    "国药集团",
+    "上海信谊",
+)
 
 
 def main() -> None:
@@ -38,7 +84,9 @@ def main() -> None:
     kb = load_knowledge()
     src = default_rules_dir() / "lexicon" / "nrdl2024_western.csv"
     with open(src, encoding="utf-8-sig", newline="") as fh:
-        listed = [r for r in csv.DictReader(fh) if r["class_code"].startswith(COMMUNITY) and r["form"] in FORM]
+        listed = [
+            r for r in csv.DictReader(fh) if r["class_code"].startswith(COMMUNITY) and r["form"] in FORM
+        ]
     rng.shuffle(listed)
     rows: list[list[str]] = []
     seen: set[str] = set()
@@ -55,8 +103,11 @@ def main() -> None:
         salt = drug.salts[0] if drug and drug.salts and rng.random() < 0.5 else name
         strength = ""
         if drug and drug.forms and drug.forms[0].strengths:
-            strength = drug.forms[0].strengths[0].replace(" ", "") + f"*{rng.choice((7, 14, 24, 28, 30))}" + (
-                drug.forms[0].unit)
+            strength = (
+                drug.forms[0].strengths[0].replace(" ", "")
+                + f"*{rng.choice((7, 14, 24, 28, 30))}"
+                + (drug.forms[0].unit)
+            )
         generic = salt + form
         if strength and rng.random() < 0.15:  # strength written inside the name, 规格 left empty
             generic, strength = generic + strength.split("*")[0], ""

@@ -29,18 +29,34 @@ class _Block(nn.Module):
 class CharCNN(nn.Module):
     """``forward(ids: int64 (batch, length)) -> float32 (batch, length, tags)``."""
 
-    def __init__(self, vocab_size: int, n_tags: int, emb: int = 96, width: int = 192,
-                 dilations: tuple[int, ...] = (1, 2, 4, 1), dropout: float = 0.2, arch: str = "cnn"):
+    def __init__(
+        self,
+        vocab_size: int,
+        n_tags: int,
+        emb: int = 96,
+        width: int = 192,
+        dilations: tuple[int, ...] = (1, 2, 4, 1),
+        dropout: float = 0.2,
+        arch: str = "cnn",
+    ):
         super().__init__()
-        self.config = {"vocab_size": vocab_size, "n_tags": n_tags, "emb": emb, "width": width,
-                       "dilations": list(dilations), "dropout": dropout, "arch": arch}
+        self.config = {
+            "vocab_size": vocab_size,
+            "n_tags": n_tags,
+            "emb": emb,
+            "width": width,
+            "dilations": list(dilations),
+            "dropout": dropout,
+            "arch": arch,
+        }
         self.arch = arch
         self.emb = nn.Embedding(vocab_size, emb, padding_idx=0)
         self.proj = nn.Linear(emb, width)
         if arch == "transformer":  # comparison run only: 2 pre-norm encoder layers, learned positions
             self.pos = nn.Embedding(1024, width)
-            layer = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=2 * width, dropout=dropout,
-                                               batch_first=True, norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                width, nhead=4, dim_feedforward=2 * width, dropout=dropout, batch_first=True, norm_first=True
+            )
             self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
             self.blocks = nn.ModuleList()
         else:

@@ -67,7 +67,9 @@ def chunk(doc: Doc, size: int = 160) -> list[Doc]:
         for s, e, _ in ents:  # never split an entity
             if s < end < e:
                 end = s if s > start else e
-        out.append((text[start:end], [(s - start, e - start, lab) for s, e, lab in ents if s >= start and e <= end]))
+        out.append(
+            (text[start:end], [(s - start, e - start, lab) for s, e, lab in ents if s >= start and e <= end])
+        )
         start = end
     return out
 
@@ -93,18 +95,50 @@ def _num(rng: random.Random, lo: int, hi: int) -> str:
 
 
 def _duration(rng: random.Random) -> str:
-    return rng.choice([f"{_num(rng, 1, 10)}天", f"{_num(rng, 1, 6)}周", f"{_num(rng, 1, 11)}个月", "半个月", "半年",
-                       f"{_num(rng, 1, 20)}年", "两天", "两周", "一个多月", f"{_num(rng, 2, 9)}年余", "数天", "十余天",
-                       "大半年", "好几天", "两三天"])
+    return rng.choice(
+        [
+            f"{_num(rng, 1, 10)}天",
+            f"{_num(rng, 1, 6)}周",
+            f"{_num(rng, 1, 11)}个月",
+            "半个月",
+            "半年",
+            f"{_num(rng, 1, 20)}年",
+            "两天",
+            "两周",
+            "一个多月",
+            f"{_num(rng, 2, 9)}年余",
+            "数天",
+            "十余天",
+            "大半年",
+            "好几天",
+            "两三天",
+        ]
+    )
 
 
 def _sig(rng: random.Random) -> str:
     unit = rng.choice(["毫克", "mg", "克", "g", "微克"])
-    freq = rng.choice(["一天一次", "每日一次", "一日两次", "每天两次", "一天三次", "每晚一次", "早晚各一次", "qd", "bid",
-                       "tid", "睡前一次", "需要时"])
+    freq = rng.choice(
+        [
+            "一天一次",
+            "每日一次",
+            "一日两次",
+            "每天两次",
+            "一天三次",
+            "每晚一次",
+            "早晚各一次",
+            "qd",
+            "bid",
+            "tid",
+            "睡前一次",
+            "需要时",
+        ]
+    )
     dose = rng.choice(["一片", "两片", "半片", "一粒", "两粒", "一袋", "一支", "两喷", "1片", "2粒"])
     route = rng.choice(["口服", "口服", "饭后服", "餐前口服", "吸入", "外用", "皮下注射", "舌下含服", ""])
-    days = rng.choice(["", f"共{_num(rng, 3, 30)}天", f"先用{_duration(rng)}", f"带药{_num(rng, 1, 4)}周", "连用一周"])
+    days = rng.choice(
+        ["", f"共{_num(rng, 3, 30)}天", f"先用{_duration(rng)}", f"带药{_num(rng, 1, 4)}周", "连用一周"]
+    )
     parts = [f"{_num(rng, 1, 500)}{unit}", dose, freq, route, days]
     rng.shuffle(parts[1:4])
     return "".join(p + rng.choice(["", " ", "，"]) for p in parts if p)
@@ -169,16 +203,32 @@ class Vocabulary:
                 names[lab].append(pat)
         if cmekg_path is not None and cmekg_path.is_file():
             lex = json.loads(cmekg_path.read_text(encoding="utf-8"))
-            names["symptom"] += [s for s, n in lex.get("symptoms", {}).items()
-                                 if n >= 20 and 2 <= len(s) <= 6 and not PUNCT.search(s) and CJK.match(s)
-                                 and s not in set(names["disease"])]
+            names["symptom"] += [
+                s
+                for s, n in lex.get("symptoms", {}).items()
+                if n >= 20
+                and 2 <= len(s) <= 6
+                and not PUNCT.search(s)
+                and CJK.match(s)
+                and s not in set(names["disease"])
+            ]
         return cls(names)
 
     def pick(self, rng: random.Random, label: str) -> str:
         return rng.choice(self.names[label])
 
 
-_WHO = ("患者男性五十八岁", "女，72岁", "患儿", "老年男性", "病人", "这位阿姨", "患者女性，四十五岁", "男65岁", "")
+_WHO = (
+    "患者男性五十八岁",
+    "女，72岁",
+    "患儿",
+    "老年男性",
+    "病人",
+    "这位阿姨",
+    "患者女性，四十五岁",
+    "男65岁",
+    "",
+)
 _SLOT = re.compile(r"\{(SYM|DIS|DRUG|BODY)\}|<(dur|sig|who)>")
 _SLOT_LABEL = {"SYM": "symptom", "DIS": "disease", "DRUG": "drug", "BODY": "body_part"}
 
@@ -196,7 +246,7 @@ def synthesise(n: int, vocab: Vocabulary, seed: int = 13) -> list[Doc]:
                 text += rng.choice(["，", "。", "", " "])
             pos = 0
             for m in _SLOT.finditer(tpl):
-                text += tpl[pos:m.start()]
+                text += tpl[pos : m.start()]
                 if m.group(1):
                     name = vocab.pick(rng, _SLOT_LABEL[m.group(1)])
                     ents.append((len(text), len(text) + len(name), _SLOT_LABEL[m.group(1)]))

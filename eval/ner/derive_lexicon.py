@@ -35,12 +35,31 @@ sys.path.insert(0, str(ROOT))
 from toolkit.knowledge.names import DOSAGE_FORMS  # noqa: E402
 
 LEX = ROOT / "rules" / "lexicon"
-_TCM = re.compile(r"中成药|益气|活血|清热|补|祛|化痰|安神|利咽|通络|解表|理气|温|滋|养|润|散寒|化瘀|止血剂|固涩|开窍|"
-                  r"消导|驱虫剂|调经|消食|和解|泻下|利湿|熄风|平肝|清化|保健品")
-_LEAD_SALTS = ("苯磺酸", "马来酸", "甲磺酸", "盐酸", "硫酸氢", "硫酸", "酒石酸", "琥珀酸", "富马酸", "磷酸", "枸橼酸", "乳酸",
-               "重酒石酸", "醋酸", "二盐酸")
+_TCM = re.compile(
+    r"中成药|益气|活血|清热|补|祛|化痰|安神|利咽|通络|解表|理气|温|滋|养|润|散寒|化瘀|止血剂|固涩|开窍|"
+    r"消导|驱虫剂|调经|消食|和解|泻下|利湿|熄风|平肝|清化|保健品"
+)
+_LEAD_SALTS = (
+    "苯磺酸",
+    "马来酸",
+    "甲磺酸",
+    "盐酸",
+    "硫酸氢",
+    "硫酸",
+    "酒石酸",
+    "琥珀酸",
+    "富马酸",
+    "磷酸",
+    "枸橼酸",
+    "乳酸",
+    "重酒石酸",
+    "醋酸",
+    "二盐酸",
+)
 _SOLVENT_FORMS = re.compile(r"(?:氯化钠|葡萄糖|甘露醇)注射液$")
-_ROUTE_END = re.compile(r"(?:阴道|眼|鼻|耳|口腔|外用|滴|胶|软|口服|阴道用|吸入用|注射|肠溶|缓释|控释|分散|咀嚼|泡腾)$")
+_ROUTE_END = re.compile(
+    r"(?:阴道|眼|鼻|耳|口腔|外用|滴|胶|软|口服|阴道用|吸入用|注射|肠溶|缓释|控释|分散|咀嚼|泡腾)$"
+)
 _BAD_END = re.compile(r"(?:化|代|合|复方|二|三)$")
 _TWO_OK = set("铂啡碱喹")
 _FORMS = tuple(sorted(DOSAGE_FORMS, key=len, reverse=True))
@@ -59,7 +78,7 @@ def stem_of(name: str) -> str:
                 break
         for salt in sorted(_LEAD_SALTS, key=len, reverse=True):
             if s.startswith(salt) and len(s) - len(salt) >= 3:
-                s = s[len(salt):]
+                s = s[len(salt) :]
                 break
         if s == before:
             break

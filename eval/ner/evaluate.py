@@ -35,13 +35,20 @@ from toolkit.extract.model import LABELS, GapFillModel, NerModel, load_ner_model
 
 log = logging.getLogger("eval.ner.evaluate")
 
-EXTERNAL = (("ccks2019_dev", "ccks2019_yidu/dev.json", load_ccks2019, ("drug", "disease")),
-            ("cmedqaner_test", "chineseblue/cMedQANER/test.json", load_cmedqaner,
-             ("drug", "disease", "symptom", "body_part")))
+EXTERNAL = (
+    ("ccks2019_dev", "ccks2019_yidu/dev.json", load_ccks2019, ("drug", "disease")),
+    (
+        "cmedqaner_test",
+        "chineseblue/cMedQANER/test.json",
+        load_cmedqaner,
+        ("drug", "disease", "symptom", "body_part"),
+    ),
+)
 
 
-def model_alone(model: NerModel, docs: list[tuple[str, list[tuple[int, int, str]]]],
-                labels: tuple[str, ...]) -> dict[str, Any]:
+def model_alone(
+    model: NerModel, docs: list[tuple[str, list[tuple[int, int, str]]]], labels: tuple[str, ...]
+) -> dict[str, Any]:
     """Strict span scores of the raw model output (no lexicon, no assembler)."""
     gold, pred = [], []
     for i, (text, ents) in enumerate(docs):
@@ -66,31 +73,49 @@ def build_systems(names: tuple[str, ...], model: NerModel) -> dict[str, Extracto
             out[name] = Extractor(options, model=model)
         elif name.startswith("rules+fill"):
             labels = tuple(name.partition(":")[2].split(",")) if ":" in name else LABELS
-            fill = GapFillModel(model, lambda t: [(e.start, e.end) for e in rules.extract(t).entities], labels)
+            fill = GapFillModel(
+                model, lambda t: [(e.start, e.end) for e in rules.extract(t).entities], labels
+            )
             out[name] = Extractor(options, model=fill)
         else:
             raise SystemExit(f"unknown system {name!r}; allowed: {', '.join(SYSTEMS)}")
     return out
 
 
-def run(gold_path: Path, shared: Path, model_dir: Path, file_name: str, names: tuple[str, ...] = SYSTEMS,
-        min_confidence: float = 0.0) -> dict[str, Any]:
+def run(
+    gold_path: Path,
+    shared: Path,
+    model_dir: Path,
+    file_name: str,
+    names: tuple[str, ...] = SYSTEMS,
+    min_confidence: float = 0.0,
+) -> dict[str, Any]:
     model = load_ner_model(model_dir, file_name=file_name, min_confidence=min_confidence)
     systems = build_systems(names, model)
     cases = load_gold(gold_path)
     splits = sorted({c.get("split", "dev") for c in cases})
-    report: dict[str, Any] = {"model": model.name, "model_dir": str(model_dir), "min_confidence": min_confidence,
-                              "systems": list(systems), "gold": {}, "external": {}, "model_alone": {}}
+    report: dict[str, Any] = {
+        "model": model.name,
+        "model_dir": str(model_dir),
+        "min_confidence": min_confidence,
+        "systems": list(systems),
+        "gold": {},
+        "external": {},
+        "model_alone": {},
+    }
     for name, ex in systems.items():
-        report["gold"][name] = {s: evaluate_gold([c for c in cases if c.get("split", "dev") == s], ex.extract)
-                                for s in splits}
+        report["gold"][name] = {
+            s: evaluate_gold([c for c in cases if c.get("split", "dev") == s], ex.extract) for s in splits
+        }
     for key, rel, loader, labels in EXTERNAL:
         path = shared / rel
         if not path.is_file():
             report["external"][key] = {"skipped": f"not found: {path}"}
             continue
         docs = loader(path)
-        report["external"][key] = {name: _external(docs, labels, ex.extract, None) for name, ex in systems.items()}
+        report["external"][key] = {
+            name: _external(docs, labels, ex.extract, None) for name, ex in systems.items()
+        }
         report["model_alone"][key] = model_alone(model, docs, labels)
     return report
 
@@ -101,7 +126,9 @@ def table(report: dict[str, Any]) -> str:
     lines = [f"model {report['model']}, min_confidence {report['min_confidence']}"]
     head = "".join(f"{n[:24]:>26}" for n in systems)
     for split in report["gold"][systems[0]]:
-        lines.append(f"gold split {split}: {report['gold'][systems[0]][split]['cases']} dictations (F1, diff vs rules)")
+        lines.append(
+            f"gold split {split}: {report['gold'][systems[0]][split]['cases']} dictations (F1, diff vs rules)"
+        )
         lines.append(f"  {'label':<11}{head}{'n':>6}")
         for lab in [*ENTITY_LABELS, "micro"]:
             base = report["gold"][systems[0]][split]["entities"][lab]
@@ -130,12 +157,15 @@ def main() -> None:
     ap.add_argument("--model", default=Path("models/ner"), type=Path)
     ap.add_argument("--file", default="model.onnx", help="ONNX file inside --model")
     ap.add_argument("--json", type=Path, help="write the full report here")
-    ap.add_argument("--systems", default=";".join(SYSTEMS), help="semicolon-separated, from: " + "; ".join(SYSTEMS))
+    ap.add_argument(
+        "--systems", default=";".join(SYSTEMS), help="semicolon-separated, from: " + "; ".join(SYSTEMS)
+    )
     ap.add_argument("--min-confidence", default=0.0, type=float)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    report = run(args.gold, args.shared, args.model, args.file, tuple(args.systems.split(";")),
-                 args.min_confidence)
+    report = run(
+        args.gold, args.shared, args.model, args.file, tuple(args.systems.split(";")), args.min_confidence
+    )
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     sys.stdout.write(table(report) + "\n")

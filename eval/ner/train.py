@@ -49,10 +49,11 @@ def tag_ids(doc: Doc) -> list[int]:
     return out
 
 
-def batches(encoded: list[tuple[list[int], list[int]]], size: int, rng: random.Random,
-            shuffle: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    encoded: list[tuple[list[int], list[int]]], size: int, rng: random.Random, shuffle: bool = True
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    groups = [order[i:i + size] for i in range(0, len(order), size)]
+    groups = [order[i : i + size] for i in range(0, len(order), size)]
     if shuffle:
         rng.shuffle(groups)
     out = []
@@ -62,8 +63,8 @@ def batches(encoded: list[tuple[list[int], list[int]]], size: int, rng: random.R
         tags = np.full((len(g), width), -100, dtype=np.int64)
         for r, i in enumerate(g):
             x, y = encoded[i]
-            ids[r, :len(x)] = x
-            tags[r, :len(y)] = y
+            ids[r, : len(x)] = x
+            tags[r, : len(y)] = y
         out.append((torch.from_numpy(ids), torch.from_numpy(tags)))
     return out
 
@@ -85,8 +86,11 @@ def span_f1(docs: list[Doc], pred_tags: list[list[int]]) -> dict[str, float]:
         del k
     out = {}
     for lab in [*LABELS, "micro"]:
-        a, b, c = ((sum(tp.values()), sum(fp.values()), sum(fn.values())) if lab == "micro"
-                   else (tp[lab], fp[lab], fn[lab]))
+        a, b, c = (
+            (sum(tp.values()), sum(fp.values()), sum(fn.values()))
+            if lab == "micro"
+            else (tp[lab], fp[lab], fn[lab])
+        )
         p = a / (a + b) if a + b else 0.0
         r = a / (a + c) if a + c else 0.0
         out[lab] = round(2 * p * r / (p + r), 4) if p + r else 0.0
@@ -118,10 +122,14 @@ def main() -> None:
     ap.add_argument("--dilations", default="1,2,4,1", help="dilation of each residual conv block")
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--export-only", action="store_true", help="export <work>/charcnn.pt without training")
-    ap.add_argument("--quantize", default="int8-static", choices=["int8-static", "int8", "none"],
-                    help="int8-static (default): calibrated QDQ int8 for Conv/MatMul + dynamic int8 LSTM, kept only "
-                         "if dev F1 holds; int8: dynamic only (slower than fp32 here: ConvInteger); none: fp32 "
-                         "(eval/bench/bench_ner.py measures all three)")
+    ap.add_argument(
+        "--quantize",
+        default="int8-static",
+        choices=["int8-static", "int8", "none"],
+        help="int8-static (default): calibrated QDQ int8 for Conv/MatMul + dynamic int8 LSTM, kept only "
+        "if dev F1 holds; int8: dynamic only (slower than fp32 here: ConvInteger); none: fp32 "
+        "(eval/bench/bench_ner.py measures all three)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -144,17 +152,35 @@ def main() -> None:
     quantize = None if args.quantize == "none" else args.quantize
     if args.export_only:
         history = json.loads((args.work / "history.json").read_text(encoding="utf-8"))
-        export_checkpoint(args.work, args.out, dev, quantize, calib, extra={
-            "epochs": len(history), "best_dev_micro_f1": max(h["dev"]["micro"] for h in history),
-            "history": history, "train_docs": {"cmedqaner_train_chunks": len(train_qa),
-                                               "cmedqaner_train_punct_stripped": len(stripped),
-                                               "synthetic": len(synth)}})
+        export_checkpoint(
+            args.work,
+            args.out,
+            dev,
+            quantize,
+            calib,
+            extra={
+                "epochs": len(history),
+                "best_dev_micro_f1": max(h["dev"]["micro"] for h in history),
+                "history": history,
+                "train_docs": {
+                    "cmedqaner_train_chunks": len(train_qa),
+                    "cmedqaner_train_punct_stripped": len(stripped),
+                    "synthetic": len(synth),
+                },
+            },
+        )
         return
     train = [d for d in [*train_qa, *stripped, *synth] if d[0]]
     check(train)
     check(dev)
-    log.info("train docs: cMedQANER %d + stripped %d + synthetic %d; dev %d; names %s", len(train_qa),
-             len(stripped), len(synth), len(dev), {k: len(v) for k, v in vocab_names.names.items()})
+    log.info(
+        "train docs: cMedQANER %d + stripped %d + synthetic %d; dev %d; names %s",
+        len(train_qa),
+        len(stripped),
+        len(synth),
+        len(dev),
+        {k: len(v) for k, v in vocab_names.names.items()},
+    )
 
     counts: dict[str, int] = {}
     for text, _ in train:
@@ -171,8 +197,9 @@ def main() -> None:
 
     enc = [(encode(t, index), tag_ids((t, e))) for t, e in train]
     # character dropout: 3 % of training characters become <unk> each epoch (robustness to unseen chars)
-    model = CharCNN(len(chars), len(TAGS), arch=args.arch,
-                    dilations=tuple(int(d) for d in args.dilations.split(",")))
+    model = CharCNN(
+        len(chars), len(TAGS), arch=args.arch, dilations=tuple(int(d) for d in args.dilations.split(","))
+    )
     log.info("parameters: %d", sum(p.numel() for p in model.parameters()))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * ((len(enc) + args.batch - 1) // args.batch)
@@ -194,8 +221,14 @@ def main() -> None:
             sched.step()
             total += float(loss.detach())
         f1 = span_f1(dev, predict_torch(model, dev, index))
-        history.append({"epoch": epoch + 1, "loss": round(total, 3), "dev": f1,
-                        "cpu_s": round(time.process_time() - started, 1)})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": round(total, 3),
+                "dev": f1,
+                "cpu_s": round(time.process_time() - started, 1),
+            }
+        )
         log.info("epoch %d loss %.2f dev %s cpu %.0fs", epoch + 1, total, f1, time.process_time() - started)
         if f1["micro"] > best:
             best, best_state = f1["micro"], {k: v.clone() for k, v in model.state_dict().items()}
@@ -209,15 +242,30 @@ def main() -> None:
     if args.no_export:
         return
 
-    export_checkpoint(args.work, args.out, dev, quantize, calib, extra={
-        "train_docs": {"cmedqaner_train_chunks": len(train_qa), "cmedqaner_train_punct_stripped": len(stripped),
-                       "synthetic": len(synth)},
-        "epochs": args.epochs, "best_dev_micro_f1": best, "history": history,
-        "train_cpu_seconds": round(time.process_time() - started, 1)})
+    export_checkpoint(
+        args.work,
+        args.out,
+        dev,
+        quantize,
+        calib,
+        extra={
+            "train_docs": {
+                "cmedqaner_train_chunks": len(train_qa),
+                "cmedqaner_train_punct_stripped": len(stripped),
+                "synthetic": len(synth),
+            },
+            "epochs": args.epochs,
+            "best_dev_micro_f1": best,
+            "history": history,
+            "train_cpu_seconds": round(time.process_time() - started, 1),
+        },
+    )
 
 
-CALIB_SOURCE = ("all {n} cMedQANER train chunks (the labelled real training text), one text per sample (batch 1), "
-                "MinMax ranges; never dev, test, CCKS or the gold set")
+CALIB_SOURCE = (
+    "all {n} cMedQANER train chunks (the labelled real training text), one text per sample (batch 1), "
+    "MinMax ranges; never dev, test, CCKS or the gold set"
+)
 STATIC_OPS = ("Conv", "Relu")
 """Statically quantised: the four dilated convolutions (ReLU fused, ~80 % of the non-LSTM FLOPs). The BiLSTM is
 quantised dynamically (per-channel int8 weights; no static LSTM kernel); the first projection (raw embedding rows
@@ -227,10 +275,12 @@ SESSION_OPTIONS = {"disabled_optimizers": ["SkipLayerNormFusion"]}
 not yet fused into the convolution) 30–40 % slower (eval/ner/runs/int8_static.md §3). On the shipped graph the
 fusion no longer matches, so this changes nothing there; it is kept (in the manifest, applied by the runtime) so
 a re-export whose graph matches again does not silently slow down."""
-QUANTIZATION_WHY = ("static QDQ int8 runs the convolutions as QLinearConv (int8 VNNI kernels), where dynamic int8 "
-                    "ran ConvInteger and was slower than fp32; the BiLSTM has no static int8 kernel and is dynamic "
-                    "int8 (per-channel weights); torch eager vs fp32 vs int8 latency and test F1 in one run: "
-                    "eval/bench/bench_ner.py; choices and their measurements: eval/ner/runs/int8_static.md")
+QUANTIZATION_WHY = (
+    "static QDQ int8 runs the convolutions as QLinearConv (int8 VNNI kernels), where dynamic int8 "
+    "ran ConvInteger and was slower than fp32; the BiLSTM has no static int8 kernel and is dynamic "
+    "int8 (per-channel weights); torch eager vs fp32 vs int8 latency and test F1 in one run: "
+    "eval/bench/bench_ner.py; choices and their measurements: eval/ner/runs/int8_static.md"
+)
 GATE = {"cmedqaner_dev_f1_micro": 0.005, **{f"cmedqaner_dev_f1_{lab}": 0.015 for lab in LABELS}}
 """int8 is kept when cMedQANER dev micro F1 (batch 1, how the model runs) drops ≤ 0.5 points and no label drops
 > 1.5 points. Per label a 0.5-point bound is below one span for drug (45 dev spans: one span = 1.1 points) and
@@ -243,8 +293,14 @@ def calibration_docs(train_qa: list[Doc]) -> dict[str, object]:
     return {"texts": texts, "source": CALIB_SOURCE.format(n=len(texts))}
 
 
-def export_checkpoint(work: Path, out: Path, dev: list[Doc], quantize: str | None, calib: dict[str, object],
-                      extra: dict[str, object]) -> None:
+def export_checkpoint(
+    work: Path,
+    out: Path,
+    dev: list[Doc],
+    quantize: str | None,
+    calib: dict[str, object],
+    extra: dict[str, object],
+) -> None:
     """Export ``work/charcnn.pt`` (+ ``work/vocab.json``) to ``out`` through :func:`toolkit.onnx.export`:
     fp32 parity vs torch on cMedQANER dev (one padded batch) at 1e-3; with ``quantize`` (``"int8-static"``:
     calibrated on ``calib``, training texts) the int8 graph is kept only if it passes :data:`GATE` on
@@ -264,28 +320,49 @@ def export_checkpoint(work: Path, out: Path, dev: list[Doc], quantize: str | Non
     ids = np.zeros((len(dev), width), dtype=np.int64)
     for r, (t, _) in enumerate(dev):
         x = encode(t, index)
-        ids[r, :len(x)] = x
+        ids[r, : len(x)] = x
 
     def metric(per_call: list[list[np.ndarray]]) -> dict[str, float]:
         tags = [outs[0][0].argmax(-1).tolist() for outs in per_call]
         return {f"cmedqaner_dev_f1_{k}": v for k, v in span_f1(dev, tags).items()}
 
     out.mkdir(parents=True, exist_ok=True)
-    manifest = export(model, [ids[:2, :40]], out, input_names=["ids"], output_names=["scores"],
-                      dynamic_axes={"ids": {0: "batch", 1: "length"}, "scores": {0: "batch", 1: "length"}},
-                      parity_inputs=[ids], tolerance=1e-3, opset=17, quantize=quantize,  # type: ignore[arg-type]
-                      metric_fn=metric, metric_tolerance=GATE,
-                      metric_inputs=[(np.asarray([encode(t, index)], dtype=np.int64),) for t, _ in dev],
-                      source="eval/ner/train.py (CharCNN, eval/ner/charcnn.py)",
-                      name="ner-charcnn", session_options=SESSION_OPTIONS, static_op_types=STATIC_OPS,
-                      calibration_inputs=[(np.asarray([encode(t, index)], dtype=np.int64),)
-                                          for t in calib["texts"]],  # type: ignore[attr-defined]
-                      calibration_source=str(calib["source"]),
-                      extra={"labels": list(LABELS), "tags": list(TAGS), "model_config": model.config,
-                             "quantization_why": QUANTIZATION_WHY if quantize == "int8-static" else "", **extra})
+    manifest = export(
+        model,
+        [ids[:2, :40]],
+        out,
+        input_names=["ids"],
+        output_names=["scores"],
+        dynamic_axes={"ids": {0: "batch", 1: "length"}, "scores": {0: "batch", 1: "length"}},
+        parity_inputs=[ids],
+        tolerance=1e-3,
+        opset=17,
+        quantize=quantize,  # type: ignore[arg-type]
+        metric_fn=metric,
+        metric_tolerance=GATE,
+        metric_inputs=[(np.asarray([encode(t, index)], dtype=np.int64),) for t, _ in dev],
+        source="eval/ner/train.py (CharCNN, eval/ner/charcnn.py)",
+        name="ner-charcnn",
+        session_options=SESSION_OPTIONS,
+        static_op_types=STATIC_OPS,
+        calibration_inputs=[(np.asarray([encode(t, index)], dtype=np.int64),) for t in calib["texts"]],  # type: ignore[attr-defined]
+        calibration_source=str(calib["source"]),
+        extra={
+            "labels": list(LABELS),
+            "tags": list(TAGS),
+            "model_config": model.config,
+            "quantization_why": QUANTIZATION_WHY if quantize == "int8-static" else "",
+            **extra,
+        },
+    )
     vocab.write(out / "vocab.json")
-    log.info("exported: %s (%s), %d bytes; %s", out / "model.onnx", manifest.quantization or "fp32",
-             manifest.size_bytes, manifest.quantization_note)
+    log.info(
+        "exported: %s (%s), %d bytes; %s",
+        out / "model.onnx",
+        manifest.quantization or "fp32",
+        manifest.size_bytes,
+        manifest.quantization_note,
+    )
 
 
 if __name__ == "__main__":

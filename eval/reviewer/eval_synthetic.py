@@ -57,11 +57,21 @@ def main() -> None:
             elif abs(ratio - 1) < 1e-9:
                 calm_n += 1
                 calm_hit += i in flagged
-    out = {"cases": args.cases, "seed": args.seed, "returned": sum(labels),
-           "ranking": {"model": {"auc": auc(risk, labels), "precision_top10": precision_at(risk, labels)},
-                       "rules_only": {"auc": auc(base, labels), "precision_top10": precision_at(base, labels)}},
-           "not_in_kb_outliers": {"off_lines": off_n, "flagged": off_hit, "usual_lines": calm_n,
-                                  "false_alarms": calm_hit}}
+    out = {
+        "cases": args.cases,
+        "seed": args.seed,
+        "returned": sum(labels),
+        "ranking": {
+            "model": {"auc": auc(risk, labels), "precision_top10": precision_at(risk, labels)},
+            "rules_only": {"auc": auc(base, labels), "precision_top10": precision_at(base, labels)},
+        },
+        "not_in_kb_outliers": {
+            "off_lines": off_n,
+            "flagged": off_hit,
+            "usual_lines": calm_n,
+            "false_alarms": calm_hit,
+        },
+    }
     print(json.dumps(out, ensure_ascii=False, indent=2))
 
 

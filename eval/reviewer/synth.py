@@ -73,8 +73,11 @@ def templates(kb: Knowledge) -> list[Template]:
         code = _first_code(str(ind.icd10[0]))
         name = ind.names[0] if ind.names else code
         chronic = not ACUTE.match(code)
-        drugs = [d for d in kb.drugs.values()
-                 if d.id in ind.target.drugs or set(ind.target.classes) & set(kb.classes_of(d.id))]
+        drugs = [
+            d
+            for d in kb.drugs.values()
+            if d.id in ind.target.drugs or set(ind.target.classes) & set(kb.classes_of(d.id))
+        ]
         for d in drugs:
             form = d.forms[0]
             s = parse_strength(form.strengths[0])
@@ -84,10 +87,14 @@ def templates(kb: Knowledge) -> list[Template]:
                 dose, unit = s.amounts[0]
             written = d.name + form.form if form.form not in d.name else d.name
             # every usual frequency the formulary lists, and the supplies a clinic writes, are one template each
-            for freq in (d.frequency.usual if d.frequency and d.frequency.usual else ("qd",)):
-                for days in ((28.0, 14.0, 30.0) if chronic else (3.0, 5.0, 7.0)):
-                    t = Template(code, name, (Line(written, form.strengths[0], dose, unit, freq, form.routes[0],
-                                                   days),), chronic)
+            for freq in d.frequency.usual if d.frequency and d.frequency.usual else ("qd",):
+                for days in (28.0, 14.0, 30.0) if chronic else (3.0, 5.0, 7.0):
+                    t = Template(
+                        code,
+                        name,
+                        (Line(written, form.strengths[0], dose, unit, freq, form.routes[0], days),),
+                        chronic,
+                    )
                     if _clean(t, kb):
                         out.append(t)
     return out
@@ -95,10 +102,18 @@ def templates(kb: Knowledge) -> list[Template]:
 
 def _clean(t: Template, kb: Knowledge) -> bool:
     """Keep a template only when, alone, for a 50-year-old with normal renal function, no rule objects."""
-    case = AuditCase.model_validate({
-        "id": "T", "patient": {"age": 50, "sex": "M", "diagnoses": [{"name": t.diagnosis, "icd10": t.icd10}],
-                               "labs": {"egfr": 95.0}},
-        "prescription": {"kind": "普通", "items": [vars(li) for li in t.lines]}})
+    case = AuditCase.model_validate(
+        {
+            "id": "T",
+            "patient": {
+                "age": 50,
+                "sex": "M",
+                "diagnoses": [{"name": t.diagnosis, "icd10": t.icd10}],
+                "labs": {"egfr": 95.0},
+            },
+            "prescription": {"kind": "普通", "items": [vars(li) for li in t.lines]},
+        }
+    )
     return not any(f.severity is not Severity.INFO for f in audit(case, kb).findings)
 
 
@@ -130,7 +145,9 @@ def generate(kb: Knowledge, n: int, seed: int = 0, noise: float = 0.05) -> list[
         for dx in chosen:
             options = prefs[dx]
             weights = [1.0 / (i + 1) ** 1.3 for i in range(len(options))]
-            for t in {id(t): t for t in rng.choices(options, weights=weights, k=rng.choice([1, 1, 2]))}.values():
+            for t in {
+                id(t): t for t in rng.choices(options, weights=weights, k=rng.choice([1, 1, 2]))
+            }.values():
                 lines.extend(t.lines)
             diagnoses.append({"name": options[0].diagnosis, "icd10": dx})
         if rng.random() < 0.15:
@@ -143,8 +160,15 @@ def generate(kb: Knowledge, n: int, seed: int = 0, noise: float = 0.05) -> list[
             r = rng.random()
             if r < 0.10:
                 factor = rng.choice([0.25, 0.5, 2.0, 2.0, 3.0, 4.0, 10.0])
-                line = Line(line.drug, line.strength, round(line.dose * factor, 4), line.unit, line.frequency,
-                            line.route, line.days)
+                line = Line(
+                    line.drug,
+                    line.strength,
+                    round(line.dose * factor, 4),
+                    line.unit,
+                    line.frequency,
+                    line.route,
+                    line.days,
+                )
                 reasons.append(f"dose×{factor}")
             elif r < 0.15:
                 days = rng.choice([60.0, 90.0, 120.0]) if line.days >= 14 else rng.choice([14.0, 21.0, 30.0])
@@ -165,13 +189,33 @@ def generate(kb: Knowledge, n: int, seed: int = 0, noise: float = 0.05) -> list[
             reasons.append("no diagnosis")
         band = rng.choices(list(AGE), weights=[1, 5, 4])[0]
         age = rng.randint(*AGE[band]) if rng.random() > 0.03 else None
-        patient = {"age": age, "sex": rng.choice("MF"), "diagnoses": diagnoses,
-                   "labs": {"egfr": float(rng.choice([95, 85, 70, 55, 40, 25]))}}
-        case = AuditCase.model_validate({
-            "id": f"SYN-{seed}-{k:06d}", "patient": patient,
-            "prescription": {"kind": "普通", "items": [
-                {"drug": li.drug, "strength": li.strength, "dose": li.dose, "unit": li.unit,
-                 "frequency": li.frequency, "route": li.route, "days": li.days} for li in pert]}})
+        patient = {
+            "age": age,
+            "sex": rng.choice("MF"),
+            "diagnoses": diagnoses,
+            "labs": {"egfr": float(rng.choice([95, 85, 70, 55, 40, 25]))},
+        }
+        case = AuditCase.model_validate(
+            {
+                "id": f"SYN-{seed}-{k:06d}",
+                "patient": patient,
+                "prescription": {
+                    "kind": "普通",
+                    "items": [
+                        {
+                            "drug": li.drug,
+                            "strength": li.strength,
+                            "dose": li.dose,
+                            "unit": li.unit,
+                            "frequency": li.frequency,
+                            "route": li.route,
+                            "days": li.days,
+                        }
+                        for li in pert
+                    ],
+                },
+            }
+        )
         out.append(Example(case, _decide(case, kb, reasons, rng, noise), tuple(reasons)))
     return out
 

@@ -24,9 +24,11 @@ from synth import generate
 from toolkit.knowledge import get_knowledge
 from toolkit.review import Decision, train_reviewer
 
-FP32_NOTE = ("fp32 shipped on purpose: for this 36-weight logistic model dynamic int8 keeps the AUC "
-             "(see eval/bench/bench_onnx.py and --int8) but is larger (quantise/dequantise nodes) and no faster, "
-             "and fp32 keeps the feature contributions exact")
+FP32_NOTE = (
+    "fp32 shipped on purpose: for this 36-weight logistic model dynamic int8 keeps the AUC "
+    "(see eval/bench/bench_onnx.py and --int8) but is larger (quantise/dequantise nodes) and no faster, "
+    "and fp32 keeps the feature contributions exact"
+)
 
 
 def main() -> None:
@@ -41,11 +43,21 @@ def main() -> None:
     t = time.perf_counter()
     examples = generate(kb, args.cases, seed=args.seed)
     decisions = [Decision(e.case, "return" if e.returned else "pass") for e in examples]
-    report = train_reviewer(decisions, kb, args.output, seed=args.seed,
-                            source=f"eval/reviewer/train_default.py --cases {args.cases} --seed {args.seed} "
-                                   "(synthetic decisions, see eval/reviewer/synth.py)",
-                            quantize="int8" if args.int8 else None, note=FP32_NOTE if not args.int8 else "")
-    print(json.dumps({**asdict(report), "seconds": round(time.perf_counter() - t, 1)}, ensure_ascii=False, indent=2))
+    report = train_reviewer(
+        decisions,
+        kb,
+        args.output,
+        seed=args.seed,
+        source=f"eval/reviewer/train_default.py --cases {args.cases} --seed {args.seed} "
+        "(synthetic decisions, see eval/reviewer/synth.py)",
+        quantize="int8" if args.int8 else None,
+        note=FP32_NOTE if not args.int8 else "",
+    )
+    print(
+        json.dumps(
+            {**asdict(report), "seconds": round(time.perf_counter() - t, 1)}, ensure_ascii=False, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,24 +40,45 @@ def main() -> None:
         c = json.loads(line)
         hint = c.get("patient_hint", {})
         v = visit(text=c["text"], id=c["id"], header={k: hint[k] for k in ("age", "sex") if k in hint})
-        patient = v.case.patient.model_copy(update={
-            **{k: hint[k] for k in ("age", "sex", "weight_kg", "pregnant") if k in hint},
-            "labs": {**v.case.patient.labs, **hint.get("labs", {})},
-            "allergies": tuple(dict.fromkeys((*v.case.patient.allergies, *hint.get("allergies", ()))))})
+        patient = v.case.patient.model_copy(
+            update={
+                **{k: hint[k] for k in ("age", "sex", "weight_kg", "pregnant") if k in hint},
+                "labs": {**v.case.patient.labs, **hint.get("labs", {})},
+                "allergies": tuple(dict.fromkeys((*v.case.patient.allergies, *hint.get("allergies", ())))),
+            }
+        )
         report = audit(v.case.model_copy(update={"patient": patient}), kb)
         got = [f for f in report.findings if f.severity.value in ("warn", "block")]
         found, missed = [], []
         for e in c["expected"]:
             hit = [f for f in got if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)]
             (found if hit else missed).append(e)
-        expected_ids = {f.rule_id for f in got for e in found
-                        if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)}
+        expected_ids = {
+            f.rule_id
+            for f in got
+            for e in found
+            if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)
+        }
         extra = [f for f in got if f.rule_id not in expected_ids]
-        rows.append({"id": c["id"], "clean": c["clean"], "found": len(found), "missed": missed,
-                     "extra": [{"rule": f.rule_id, "severity": f.severity.value, "drugs": list(f.drugs),
-                                "message": f.message,
-                                "extraction": f.rule_id in EXTRACTION_RULES} for f in extra],
-                     "items": [it.drug for it in v.case.prescription.items]})
+        rows.append(
+            {
+                "id": c["id"],
+                "clean": c["clean"],
+                "found": len(found),
+                "missed": missed,
+                "extra": [
+                    {
+                        "rule": f.rule_id,
+                        "severity": f.severity.value,
+                        "drugs": list(f.drugs),
+                        "message": f.message,
+                        "extraction": f.rule_id in EXTRACTION_RULES,
+                    }
+                    for f in extra
+                ],
+                "items": [it.drug for it in v.case.prescription.items],
+            }
+        )
     clean = [r for r in rows if r["clean"]]
     planted = [r for r in rows if not r["clean"]]
     summary = {
@@ -78,8 +99,9 @@ def main() -> None:
             print(f"     extra {x['rule']} {x['severity']} {x['drugs']} {x['message'][:70]}")
     print(json.dumps(summary, ensure_ascii=False))
     if args.output:
-        args.output.write_text(json.dumps({"summary": summary, "cases": rows}, ensure_ascii=False, indent=1),
-                               encoding="utf-8")
+        args.output.write_text(
+            json.dumps({"summary": summary, "cases": rows}, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

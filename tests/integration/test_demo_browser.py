@@ -34,16 +34,28 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AUDIO = ROOT / "eval" / "data" / "asr_medical" / "med01.wav"  # 诊断原发性高血压，给予苯磺酸氨氯地平片5毫克…
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-_missing = [m for m in ("playwright", "gradio", "gradio_client", "faster_whisper", "spacy", "sqlalchemy")
-            if importlib.util.find_spec(m) is None]
+_missing = [
+    m
+    for m in ("playwright", "gradio", "gradio_client", "faster_whisper", "spacy", "sqlalchemy")
+    if importlib.util.find_spec(m) is None
+]
 if _missing:
     pytest.skip(f"demo browser test needs {', '.join(_missing)}", allow_module_level=True)
 if not CHROMIUM.is_file():
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(
+        "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
+    )
 
 
 def _free_port() -> int:
@@ -78,15 +90,29 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = (work / "demo.log").open("w", encoding="utf-8")
     # cwd is not the checkout: `clinic demo` must find demo/app.py itself, as after `pip install -e .`
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit.cli.main", "demo", "--port", str(port),
-                             "--db", f"sqlite:///{work / 'queue.db'}"],
-                            cwd=work, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toolkit.cli.main",
+            "demo",
+            "--port",
+            str(port),
+            "--db",
+            f"sqlite:///{work / 'queue.db'}",
+        ],
+        cwd=work,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 240  # spaCy pipeline + Whisper + migrations on a shared CPU
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"clinic demo exited with {proc.returncode}:\n{(work / 'demo.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"clinic demo exited with {proc.returncode}:\n{(work / 'demo.log').read_text()[-3000:]}"
+                )
             with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     break
@@ -119,8 +145,12 @@ def test_page_and_bundle_reference_no_outside_script_or_style(demo_url: str):
     html = urllib.request.urlopen(demo_url, timeout=10).read().decode("utf-8")
     loaded = re.findall(r'<script[^>]+src="([^"]+)"', html) + re.findall(r'<link[^>]+href="([^"]+)"', html)
     assert loaded, "the page loads no script at all?"
-    assert [u for u in loaded if u.startswith(("http:", "https:", "//"))
-            and urlsplit(u if "://" in u else "http:" + u).hostname not in LOOPBACK] == []
+    assert [
+        u
+        for u in loaded
+        if u.startswith(("http:", "https:", "//"))
+        and urlsplit(u if "://" in u else "http:" + u).hostname not in LOOPBACK
+    ] == []
     entry = next(u for u in re.findall(r'<script[^>]+src="([^"]+)"', html) if u.endswith(".js"))
     js = urllib.request.urlopen(demo_url.rstrip("/") + "/" + entry.lstrip("./"), timeout=10).read().decode()
     imports = re.findall(r'(?:import|from)\s*\(?\s*["\']([^"\']+)["\']', js)
@@ -177,7 +207,9 @@ def test_doctor_dictates_and_gets_record_cards_and_care_plan(demo_url: str, arti
             labels.first.locator("input").uncheck()
             page.wait_for_function(
                 "([sel, word]) => document.querySelector(sel).value.includes(word)",
-                arg=["#voice-transcript textarea", original], timeout=60_000)
+                arg=["#voice-transcript textarea", original],
+                timeout=60_000,
+            )
             page.locator("#voice-cards .rx-card").first.wait_for(timeout=120_000)
 
             page.screenshot(path=str(artifacts / "demo_voice.png"), full_page=True)
@@ -192,8 +224,10 @@ def test_typed_allergy_blocks_on_re_audit_and_exports_match_the_table(demo_url: 
     edit is what gets audited, and the JSON and FHIR exports carry the table as edited (one prescription)."""
     from playwright.sync_api import expect, sync_playwright
 
-    text = ("患者女四十岁，咽痛三天。否认药物过敏史。查体咽部充血，扁桃体二度肿大。诊断急性扁桃体炎。"
-            "处理：阿莫西林胶囊0.5克一天三次，开五天。")
+    text = (
+        "患者女四十岁，咽痛三天。否认药物过敏史。查体咽部充血，扁桃体二度肿大。诊断急性扁桃体炎。"
+        "处理：阿莫西林胶囊0.5克一天三次，开五天。"
+    )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -209,9 +243,13 @@ def test_typed_allergy_blocks_on_re_audit_and_exports_match_the_table(demo_url: 
             # the doctor types the allergy into the record and re-audits: the typed fact blocks the drug
             page.fill(f"#section-{_section_index('过敏史')} textarea", "青霉素过敏")
             page.click("#voice-reaudit")
-            expect(page.locator('#voice-cards .rx-card[data-rule="RX-ALG-001"]')).to_have_count(1, timeout=120_000)
-            assert page.locator('#voice-cards .rx-card[data-rule="RX-ALG-001"]').get_attribute(
-                "data-severity") == "block"
+            expect(page.locator('#voice-cards .rx-card[data-rule="RX-ALG-001"]')).to_have_count(
+                1, timeout=120_000
+            )
+            assert (
+                page.locator('#voice-cards .rx-card[data-rule="RX-ALG-001"]').get_attribute("data-severity")
+                == "block"
+            )
             expect(page.locator("#voice-facts")).to_contain_text("青霉素", timeout=30_000)
 
             # the doctor changes the days in the table (7th column) and re-audits
@@ -222,11 +260,15 @@ def test_typed_allergy_blocks_on_re_audit_and_exports_match_the_table(demo_url: 
             old_href = page.locator('#voice-json a[href$="record.json"]').get_attribute("href")
             page.click("#voice-reaudit")
             deadline = time.monotonic() + 90
-            while (href := page.locator('#voice-json a[href$="record.json"]').get_attribute("href")) == old_href:
+            while (
+                href := page.locator('#voice-json a[href$="record.json"]').get_attribute("href")
+            ) == old_href:
                 assert time.monotonic() < deadline, "the re-audit wrote no new export"
                 page.wait_for_timeout(500)
-            rows = [[c.split("\n")[0].strip() for c in r.locator('[role="gridcell"]').all_inner_texts()]
-                    for r in page.locator("#voice-items .virtual-row").all()]
+            rows = [
+                [c.split("\n")[0].strip() for c in r.locator('[role="gridcell"]').all_inner_texts()]
+                for r in page.locator("#voice-items .virtual-row").all()
+            ]
             table_drugs = [r[0] for r in rows if r and r[0]]
             assert table_drugs == ["阿莫西林胶囊"] and rows[0][6] == "3"
             exported = page.request.get(href or "").json()
@@ -234,12 +276,19 @@ def test_typed_allergy_blocks_on_re_audit_and_exports_match_the_table(demo_url: 
             assert [i["drug"] for i in exported["items"]] == table_drugs
             assert exported["prescription"]["items"][0]["days"] == 3.0 and exported["items"][0]["days"] == 3.0
             assert exported["record"]["allergies"] == ["青霉素"]
-            bundle = page.request.get(page.locator('#voice-fhir a[href$="record.fhir.json"]').get_attribute("href")
-                                      or "").json()
-            meds = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+            bundle = page.request.get(
+                page.locator('#voice-fhir a[href$="record.fhir.json"]').get_attribute("href") or ""
+            ).json()
+            meds = [
+                e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"
+            ]
             assert [m["medicationCodeableConcept"]["text"] for m in meds] == table_drugs
             assert meds[0]["dispenseRequest"]["expectedSupplyDuration"]["value"] == 3.0
-            allergy = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AllergyIntolerance"]
+            allergy = [
+                e["resource"]
+                for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "AllergyIntolerance"
+            ]
             assert allergy, "the typed allergy is missing from the FHIR export"
             page.screenshot(path=str(artifacts / "demo_edit.png"), full_page=True)
         finally:
@@ -264,9 +313,15 @@ def test_doctor_dictates_into_the_microphone(demo_url: str, tmp_path: Path):
         w.setframerate(SAMPLE_RATE)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-            *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}%noloop"])
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                *CHROMIUM_ARGS,
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={mic}%noloop",
+            ],
+        )
         try:
             context = browser.new_context(locale="zh-CN", permissions=["microphone"])
             page = context.new_page()
@@ -283,9 +338,12 @@ def test_doctor_dictates_into_the_microphone(demo_url: str, tmp_path: Path):
 
 
 EXAMPLE_RULES = {
-    "ACEI+ARB 联用": "RX-DDI-001", "肾功能不全（eGFR 25 用二甲双胍）": "RX-CI-049",
-    "青霉素过敏（开阿莫西林）": "RX-ALG-001", "华法林 + NSAID（出血风险）": "RX-DDI-020",
-    "老年人多重用药（84 岁，5 种药）": "RX-POP-004", "过敏原写法未识别（PCN）": "RX-ALG-002",
+    "ACEI+ARB 联用": "RX-DDI-001",
+    "肾功能不全（eGFR 25 用二甲双胍）": "RX-CI-049",
+    "青霉素过敏（开阿莫西林）": "RX-ALG-001",
+    "华法林 + NSAID（出血风险）": "RX-DDI-020",
+    "老年人多重用药（84 岁，5 种药）": "RX-POP-004",
+    "过敏原写法未识别（PCN）": "RX-ALG-002",
 }
 """Each example's title and the rule whose card it must show (合理处方 shows the 通过 card)."""
 
@@ -320,10 +378,13 @@ def test_each_example_fills_the_form_and_shows_what_its_name_says(demo_url: str,
                 expect(page.locator(f"#rx-{last}-0 input")).to_be_visible(timeout=10_000)
                 page.click("#single-form-run")
                 if title in EXAMPLE_RULES:
-                    expect(page.locator(f'#single-cards .rx-card[data-rule="{EXAMPLE_RULES[title]}"]').first
-                           ).to_be_visible(timeout=60_000)
+                    expect(
+                        page.locator(f'#single-cards .rx-card[data-rule="{EXAMPLE_RULES[title]}"]').first
+                    ).to_be_visible(timeout=60_000)
                 else:
-                    expect(page.locator('#single-cards .rx-card[data-severity="ok"]')).to_be_visible(timeout=60_000)
+                    expect(page.locator('#single-cards .rx-card[data-severity="ok"]')).to_be_visible(
+                        timeout=60_000
+                    )
                     assert "✅" not in page.inner_text("#single-cards")
             # the raw report is folded: its JSON is not on screen until opened
             assert not page.locator("#single-report").is_visible()
@@ -343,9 +404,22 @@ def test_keyboard_only_prescription(demo_url: str):
     editor), Enter opens the next drug line, Ctrl+Enter audits."""
     from playwright.sync_api import expect, sync_playwright
 
-    fields = ["single-age", "single-sex", "single-weight", "single-preg", "single-lact", "single-allergy",
-              "single-dx", "single-lab-egfr", "single-lab-potassium", "single-lab-alt", "single-lab-hba1c",
-              "single-kind", "single-doctor", *[f"rx-0-{c}" for c in range(8)]]
+    fields = [
+        "single-age",
+        "single-sex",
+        "single-weight",
+        "single-preg",
+        "single-lact",
+        "single-allergy",
+        "single-dx",
+        "single-lab-egfr",
+        "single-lab-potassium",
+        "single-lab-alt",
+        "single-lab-hba1c",
+        "single-kind",
+        "single-doctor",
+        *[f"rx-0-{c}" for c in range(8)],
+    ]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -356,13 +430,15 @@ def test_keyboard_only_prescription(demo_url: str):
             seen = []
             for _ in range(40):
                 page.keyboard.press("Tab")
-                where = page.evaluate("() => { const e = document.activeElement; const c = e.closest('[id]');"
-                                      " return [c ? c.id : '', !!e.closest('.cm-editor')]; }")
+                where = page.evaluate(
+                    "() => { const e = document.activeElement; const c = e.closest('[id]');"
+                    " return [c ? c.id : '', !!e.closest('.cm-editor')]; }"
+                )
                 assert not where[1], f"Tab landed in a code editor after {seen}"
                 seen.append(where[0])
                 if where[0] == "single-form-run":
                     break
-            assert seen[:len(fields)] == fields, seen
+            assert seen[: len(fields)] == fields, seen
             assert "single-form-run" in seen, f"Tab never reached the audit button: {seen}"
 
             # a whole prescription from the keyboard: age, allergy, two drug lines, Ctrl+Enter
@@ -381,18 +457,22 @@ def test_keyboard_only_prescription(demo_url: str):
                 page.keyboard.type(value)
                 page.keyboard.press("Tab")
             page.keyboard.press("Control+Enter")
-            expect(page.locator('#single-cards .rx-card[data-rule="RX-ALG-001"]')).to_be_visible(timeout=60_000)
+            expect(page.locator('#single-cards .rx-card[data-rule="RX-ALG-001"]')).to_be_visible(
+                timeout=60_000
+            )
             report = page.locator("#single-cards").inner_text()
             assert "阿莫西林" in report
         finally:
             browser.close()
 
 
-BATCH_CSV = ("处方号,医生,年龄,过敏史,诊断,药品名称,规格,单次剂量,剂量单位,频次,给药途径,用药天数\n"
-             "B1,王医生,70,青霉素,急性扁桃体炎 J03.9,阿莫西林胶囊,0.25 g,0.5,g,tid,口服,5\n"
-             ",王医生,60,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,5,mg,qd,口服,7\n"
-             "B3,李医生,50,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,两片,mg,qd,口服,7\n"
-             "B4,李医生,50,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,5,mg,qd,口服,7\n")
+BATCH_CSV = (
+    "处方号,医生,年龄,过敏史,诊断,药品名称,规格,单次剂量,剂量单位,频次,给药途径,用药天数\n"
+    "B1,王医生,70,青霉素,急性扁桃体炎 J03.9,阿莫西林胶囊,0.25 g,0.5,g,tid,口服,5\n"
+    ",王医生,60,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,5,mg,qd,口服,7\n"
+    "B3,李医生,50,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,两片,mg,qd,口服,7\n"
+    "B4,李医生,50,,原发性高血压 I10,苯磺酸氨氯地平片,5 mg,5,mg,qd,口服,7\n"
+)
 
 
 def test_batch_tab_lists_flagged_and_error_rows_that_open(demo_url: str, screens: Path, tmp_path: Path):
@@ -458,7 +538,8 @@ def test_api_audits_one_prescription_runs_a_batch_and_records_a_decision(demo_ur
     assert 'data-severity="block"' in html
 
     charts, doctors, flagged, _errors, files, _case = client.predict(
-        handle_file(str(ROOT / "toolkit" / "examples" / "cases.jsonl")), api_name="/audit_file")
+        handle_file(str(ROOT / "toolkit" / "examples" / "cases.jsonl")), api_name="/audit_file"
+    )
     assert "不合理处方率" in charts and sum(row[1] for row in doctors["data"]) == 5
     assert "张可审核处方" in charts
     assert sorted(Path(f).suffix for f in files) == [".html", ".xlsx"]
@@ -470,8 +551,15 @@ def test_api_audits_one_prescription_runs_a_batch_and_records_a_decision(demo_ur
     audit_id = queued[0][0]
     with pytest.raises(Exception, match="开方医师签名"):
         client.predict(audit_id, "李药师", "override", "", "病情需要", "", api_name="/decide")
-    msg = client.predict(audit_id, "李药师", "override", "benefit-outweighs-risk", "=HYPERLINK(\"http://x\")",
-                         "王医生", api_name="/decide")
+    msg = client.predict(
+        audit_id,
+        "李药师",
+        "override",
+        "benefit-outweighs-risk",
+        '=HYPERLINK("http://x")',
+        "王医生",
+        api_name="/decide",
+    )
     assert msg.startswith("已记录：双签放行")
     # one final decision: a second one is refused
     with pytest.raises(Exception, match="已有审核结论"):
@@ -498,8 +586,9 @@ def test_form_endpoint_audits_what_was_typed(demo_url: str):
 
     client = Client(demo_url, verbose=False)
     line = ["阿莫西林胶囊", "0.25 g", "0.5", "g", "tid", "口服", "5", ""]
-    html, report = client.predict(*_form_args("F-1", "45", "青霉素", "急性上呼吸道感染 J06.9", [line]),
-                                  api_name="/audit_form")
+    html, report = client.predict(
+        *_form_args("F-1", "45", "青霉素", "急性上呼吸道感染 J06.9", [line]), api_name="/audit_form"
+    )
     assert report["id"] == "F-1" and "RX-ALG-001" in {f["rule_id"] for f in report["findings"]}
     assert 'data-rule="RX-ALG-001"' in html
     # empty lab boxes mean "not measured": no renal finding is invented from an empty eGFR box
@@ -543,7 +632,9 @@ def test_pharmacist_returns_a_prescription_from_the_queue_in_the_browser(demo_ur
             page.get_by_role("option", name=re.compile("RX-4")).first.click()
             expect(page.locator("#queue-target")).to_contain_text("RX-4", timeout=30_000)
             expect(page.locator("#queue-reason textarea")).to_have_value("", timeout=10_000)
-            expect(page.locator("#queue-prescriber input, #queue-prescriber textarea").first).to_have_value("")
+            expect(page.locator("#queue-prescriber input, #queue-prescriber textarea").first).to_have_value(
+                ""
+            )
             assert not page.get_by_label("审核通过").is_checked()
             page.get_by_label("退回医师").check()
             page.click("#queue-decide")
@@ -575,12 +666,98 @@ def test_pharmacist_returns_a_prescription_from_the_queue_in_the_browser(demo_ur
 
 
 ALLOWED_ENGLISH = {
-    "JSON", "FHIR", "HIS", "eGFR", "ICD", "ALT", "HbA1c", "CSV", "Excel", "HTML", "JSONL", "API", "AuditCase",
-    "CDS", "Hooks", "overrideReasons", "Ctrl", "Enter", "Tab", "WAV", "MP3", "M4A", "OGG", "WebM", "kg", "mg", "g",
-    "mL", "min", "m", "mmol", "L", "U", "qd", "bid", "tid", "qn", "YYYY", "MM", "DD", "RX", "DDI", "ALG", "CI", "POP",
-    "FMT", "DOSE", "DUP", "SKIN", "REC", "LONG", "DAYS", "FREQ", "ROUTE", "IND", "ACEI", "ARB", "NSAID", "PCN", "Beers",
-    "EU", "SmPC", "FDA", "AHA", "ACC", "HFSA", "HF", "CrCl", "DOAC", "VTE", "COX", "PPI", "INR", "RAAS", "ONTARGET",
-    "VA", "NEPHRON", "D", "B", "Rp", "TSV", "CKD", "ID", "F", "M", "x", "Gradio", "B12", "Cockcroft", "Gault", "SCr", "K",
+    "JSON",
+    "FHIR",
+    "HIS",
+    "eGFR",
+    "ICD",
+    "ALT",
+    "HbA1c",
+    "CSV",
+    "Excel",
+    "HTML",
+    "JSONL",
+    "API",
+    "AuditCase",
+    "CDS",
+    "Hooks",
+    "overrideReasons",
+    "Ctrl",
+    "Enter",
+    "Tab",
+    "WAV",
+    "MP3",
+    "M4A",
+    "OGG",
+    "WebM",
+    "kg",
+    "mg",
+    "g",
+    "mL",
+    "min",
+    "m",
+    "mmol",
+    "L",
+    "U",
+    "qd",
+    "bid",
+    "tid",
+    "qn",
+    "YYYY",
+    "MM",
+    "DD",
+    "RX",
+    "DDI",
+    "ALG",
+    "CI",
+    "POP",
+    "FMT",
+    "DOSE",
+    "DUP",
+    "SKIN",
+    "REC",
+    "LONG",
+    "DAYS",
+    "FREQ",
+    "ROUTE",
+    "IND",
+    "ACEI",
+    "ARB",
+    "NSAID",
+    "PCN",
+    "Beers",
+    "EU",
+    "SmPC",
+    "FDA",
+    "AHA",
+    "ACC",
+    "HFSA",
+    "HF",
+    "CrCl",
+    "DOAC",
+    "VTE",
+    "COX",
+    "PPI",
+    "INR",
+    "RAAS",
+    "ONTARGET",
+    "VA",
+    "NEPHRON",
+    "D",
+    "B",
+    "Rp",
+    "TSV",
+    "CKD",
+    "ID",
+    "F",
+    "M",
+    "x",
+    "Gradio",
+    "B12",
+    "Cockcroft",
+    "Gault",
+    "SCr",
+    "K",
 }
 """English a user may read on the demo: technical terms, units, codes and rule ids."""
 
@@ -598,8 +775,11 @@ READABLE_TEXT = """() => {
 
 def _english_words(text: str) -> set[str]:
     """Latin words that are not allowed terms, ICD-10 codes (I10, E11) or rule ids."""
-    return {w for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text)
-            if w not in ALLOWED_ENGLISH and len(w) > 1 and not re.fullmatch(r"[A-Z]\d{1,3}|q\d+h", w)}
+    return {
+        w
+        for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text)
+        if w not in ALLOWED_ENGLISH and len(w) > 1 and not re.fullmatch(r"[A-Z]\d{1,3}|q\d+h", w)
+    }
 
 
 def test_demo_strings_are_chinese():
@@ -610,19 +790,34 @@ def test_demo_strings_are_chinese():
     tree = ast.parse((ROOT / "demo" / "app.py").read_text(encoding="utf-8"))
     user_facing = {"label", "placeholder", "title", "info", "auth_message", "desc", "value"}
     found: dict[str, set[str]] = {}
-    docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    docstrings = {
+        id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+    }
     for node in ast.walk(tree):
         if id(node) in docstrings:
             continue  # documentation for developers, not read on the page
         texts: list[str] = []
         if isinstance(node, ast.Call):
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
-            texts += [k.value.value for k in node.keywords if k.arg in user_facing
-                      and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
-            if name in {"Button", "Tab", "Markdown", "Accordion", "_fail", "Error", "HTML"} and node.args \
-                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            texts += [
+                k.value.value
+                for k in node.keywords
+                if k.arg in user_facing
+                and isinstance(k.value, ast.Constant)
+                and isinstance(k.value.value, str)
+            ]
+            if (
+                name in {"Button", "Tab", "Markdown", "Accordion", "_fail", "Error", "HTML"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 texts.append(node.args[0].value)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"[\u4e00-\u9fff]", node.value):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.search(r"[\u4e00-\u9fff]", node.value)
+        ):
             texts.append(node.value)  # any literal a person reads is written in Chinese: check its English
         for t in texts:
             if t.lstrip().startswith(("<script", "\n<script")) or "```" in t:
@@ -633,8 +828,9 @@ def test_demo_strings_are_chinese():
     assert found == {}, found
 
 
-def test_pages_read_in_chinese_and_a_non_audio_upload_is_refused_in_chinese(demo_url: str, screens: Path,
-                                                                             tmp_path: Path):
+def test_pages_read_in_chinese_and_a_non_audio_upload_is_refused_in_chinese(
+    demo_url: str, screens: Path, tmp_path: Path
+):
     """The rendered text of every tab has no English outside the allowed terms; a non-audio upload gets a
     Chinese message (no server temp path, no "Error" title)."""
     from playwright.sync_api import sync_playwright
@@ -689,7 +885,8 @@ def test_sample_dictation_loads_and_is_small(demo_url: str, screens: Path):
             page.goto(demo_url)
             page.click("#voice-sample")
             page.locator("#voice-audio audio, #voice-audio [data-testid=waveform-x]").first.wait_for(
-                state="attached", timeout=60_000)
+                state="attached", timeout=60_000
+            )
             page.click("#voice-run")
             page.locator("#voice-cards .rx-card").first.wait_for(timeout=180_000)
             assert "布洛芬" in page.input_value("#voice-transcript textarea")
@@ -703,8 +900,12 @@ def test_sample_dictation_loads_and_is_small(demo_url: str, screens: Path):
 def test_demo_refuses_other_host_names(demo_url: str):
     """Issue 16: the demo answers loopback names only (DNS rebinding); 421 in Chinese otherwise."""
     port = urlsplit(demo_url).port
-    for host, expected in ((f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200), ("attacker.example", 421),
-                           (f"attacker.example:{port}", 421)):
+    for host, expected in (
+        (f"127.0.0.1:{port}", 200),
+        (f"localhost:{port}", 200),
+        ("attacker.example", 421),
+        (f"attacker.example:{port}", 421),
+    ):
         req = urllib.request.Request(demo_url, headers={"Host": host})
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
@@ -724,7 +925,9 @@ def test_accounts_file_and_host_list_are_configurable(tmp_path: Path, monkeypatc
     from demo import app as demo_app
 
     users = tmp_path / "users.txt"
-    users.write_text(f"# 审方药师账号\n李药师:{hashlib.sha256('口令123'.encode()).hexdigest()}\n", encoding="utf-8")
+    users.write_text(
+        f"# 审方药师账号\n李药师:{hashlib.sha256('口令123'.encode()).hexdigest()}\n", encoding="utf-8"
+    )
     loaded = demo_app.load_users(str(users))
     check = demo_app._auth(loaded)
     assert check("李药师", "口令123") and not check("李药师", "错的") and not check("王某", "口令123")

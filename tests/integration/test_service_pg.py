@@ -54,26 +54,43 @@ def test_postgres_round_trip_survives_restart(pg_url: str, kb: Any) -> None:
     assert engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
     assert migrate(engine) == head_revision(engine)
 
-    first = TestClient(create_app(ServiceConfig(db_url=pg_url, auto_migrate=False), knowledge=kb),
-                       base_url="http://127.0.0.1")  # the Host allow-list answers loopback names only
+    first = TestClient(
+        create_app(ServiceConfig(db_url=pg_url, auto_migrate=False), knowledge=kb),
+        base_url="http://127.0.0.1",
+    )  # the Host allow-list answers loopback names only
     warn_id = first.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
     block_id = first.post("/v1/audit", json=block_case()).headers["x-audit-id"]
     first.post("/v1/audit", json=ok_case())
     assert [i["audit_id"] for i in first.get("/v1/review-queue").json()["items"]] == [block_id, warn_id]
-    r = first.post(f"/v1/audits/{block_id}/decisions",
-                   json={"decision": "override", "pharmacist": "药师甲", "prescriber": "王医生",
-                         "reason": "已评估获益大于风险"})
+    r = first.post(
+        f"/v1/audits/{block_id}/decisions",
+        json={
+            "decision": "override",
+            "pharmacist": "药师甲",
+            "prescriber": "王医生",
+            "reason": "已评估获益大于风险",
+        },
+    )
     assert r.status_code == 201
     hook = first.post("/cds-services/rx-preaudit", json=hook_request())
     cds_id, card = hook.headers["x-audit-id"], hook.json()["cards"][0]
-    fb = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
-                        "outcomeTimestamp": "2026-11-20T09:30:00+08:00",
-                        "overrideReason": {"reason": {"code": "patient-informed-consent"}}}]}
+    fb = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-20T09:30:00+08:00",
+                "overrideReason": {"reason": {"code": "patient-informed-consent"}},
+            }
+        ]
+    }
     assert first.post("/cds-services/rx-preaudit/feedback", json=fb).status_code == 200
     first.close()
 
-    second = TestClient(create_app(ServiceConfig(db_url=pg_url), knowledge=kb),  # auto-migrate is a no-op now
-                        base_url="http://127.0.0.1")
+    second = TestClient(
+        create_app(ServiceConfig(db_url=pg_url), knowledge=kb),  # auto-migrate is a no-op now
+        base_url="http://127.0.0.1",
+    )
     assert current_revision(engine) == head_revision(engine)
     decisions = second.get(f"/v1/audits/{block_id}/decisions").json()["decisions"]
     assert [(d["decision"], d["prescriber"]) for d in decisions] == [("override", "王医生")]

@@ -64,8 +64,10 @@ def _local_rows(src: Path, out: Path) -> dict[int, tuple[str, str, str]]:
 def _spark_rows(parquet: Path) -> dict[int, tuple[str, str, str]]:
     df = pd.read_parquet(parquet)
     # rows.parquet keeps the machine-readable error; the report's 错误 column is the same text in Chinese
-    return {int(r.line): (r.status, ";".join(r.rule_ids), error_text(r.error) if isinstance(r.error, str) else "")
-            for r in df.itertuples()}
+    return {
+        int(r.line): (r.status, ";".join(r.rule_ids), error_text(r.error) if isinstance(r.error, str) else "")
+        for r in df.itertuples()
+    }
 
 
 def test_spark_matches_local_row_for_row(tmp_path: Path, spark: Any) -> None:
@@ -84,7 +86,9 @@ def test_spark_matches_local_row_for_row(tmp_path: Path, spark: Any) -> None:
     assert spark_cases.keys() ^ local_cases.keys() == set()
     for cid, case in local_cases.items():
         assert spark_cases[cid]["status"] == case["status"], cid
-        assert [f["rule_id"] for f in spark_cases[cid]["findings"]] == [f["rule_id"] for f in case["findings"]]
+        assert [f["rule_id"] for f in spark_cases[cid]["findings"]] == [
+            f["rule_id"] for f in case["findings"]
+        ]
 
 
 def test_spark_gbk_csv_parquet_and_reports(tmp_path: Path, spark: Any) -> None:
@@ -93,8 +97,9 @@ def test_spark_gbk_csv_parquet_and_reports(tmp_path: Path, spark: Any) -> None:
     got = _spark_rows(run_spark(gbk, tmp_path / "gbk", "parquet", spark=spark).parquet)
     assert got == local
     # Parquet input with every column as text: same rows (the extra-cell line cannot exist in Parquet)
-    table = pd.read_csv(tmp_path / "his.csv", encoding="gb18030", dtype=str, keep_default_na=False,
-                        on_bad_lines="skip")
+    table = pd.read_csv(
+        tmp_path / "his.csv", encoding="gb18030", dtype=str, keep_default_na=False, on_bad_lines="skip"
+    )
     pq = tmp_path / "his.parquet"
     table.to_parquet(pq, index=False)
     local_pq = _local_rows(pq, tmp_path / "local_pq.jsonl")
@@ -123,8 +128,10 @@ def test_spark_groups_a_reappearing_id_into_one_prescription(tmp_path: Path, spa
 
 def test_spark_missing_column_is_a_clear_error(tmp_path: Path, spark: Any) -> None:
     src = tmp_path / "bad.csv"
-    src.write_text(HEADER.replace("药品名称", "品名") + "1,P1,50,男,x,阿司匹林,100mg,1,片,qd,口服,7,王,全科\n",
-                   encoding="utf-8")
+    src.write_text(
+        HEADER.replace("药品名称", "品名") + "1,P1,50,男,x,阿司匹林,100mg,1,片,qd,口服,7,王,全科\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match="required column"):
         run_spark(src, tmp_path / "o", "parquet", spark=spark)
 
@@ -155,13 +162,23 @@ def test_executor_function_carries_the_drivers_audit_options(tmp_path: Path) -> 
         "cells = {c.cell_contents for c in fn.__closure__ if type(c.cell_contents).__name__ == 'AuditOptions'}\n"
         "(options,) = cells\n"
         "assert dict(os.environ) == before\n"
-        "print(options.min_severity.value, options.reviewer.model_dir, options.reviewer.revision, sep='|')\n")
+        "print(options.min_severity.value, options.reviewer.model_dir, options.reviewer.revision, sep='|')\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_")}
-    proc = subprocess.run([sys.executable, "-c", code], input=cloudpickle.dumps(fn), capture_output=True,
-                          timeout=120, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=cloudpickle.dumps(fn),
+        capture_output=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.decode().strip().split("|") == [
-        "info", str(options.reviewer.model_dir), options.reviewer.revision]
+        "info",
+        str(options.reviewer.model_dir),
+        options.reviewer.revision,
+    ]
 
 
 def test_spark_with_the_reviewer_matches_local_row_for_row(tmp_path: Path, spark: Any) -> None:
@@ -175,7 +192,9 @@ def test_spark_with_the_reviewer_matches_local_row_for_row(tmp_path: Path, spark
     model_findings = 0
     for cid, case in local_cases.items():
         assert spark_cases[cid]["status"] == case["status"], cid
-        assert [f["rule_id"] for f in spark_cases[cid]["findings"]] == [f["rule_id"] for f in case["findings"]]
+        assert [f["rule_id"] for f in spark_cases[cid]["findings"]] == [
+            f["rule_id"] for f in case["findings"]
+        ]
         assert spark_cases[cid].get("risk") == case.get("risk"), cid
         assert spark_cases[cid]["provenance"]["model"] == case["provenance"]["model"], cid
         model_findings += sum(f["source"] == "model" for f in case["findings"])

@@ -19,10 +19,30 @@ import pytest
 from toolkit.audit import audit
 from toolkit.records import AuditCase
 
-QT_JOINED = ["sulpiride", "tiapride", "pipotiazine", "penfluridol", "clozapine", "risperidone", "perphenazine",
-             "fluphenazine", "chlorprothixene", "amitriptyline", "imipramine", "clomipramine", "doxepin",
-             "maprotiline", "flupentixol_melitracen", "trazodone", "fluoxetine", "ciprofloxacin", "norfloxacin",
-             "sitafloxacin", "nemonoxacin", "lopinavir_ritonavir"]
+QT_JOINED = [
+    "sulpiride",
+    "tiapride",
+    "pipotiazine",
+    "penfluridol",
+    "clozapine",
+    "risperidone",
+    "perphenazine",
+    "fluphenazine",
+    "chlorprothixene",
+    "amitriptyline",
+    "imipramine",
+    "clomipramine",
+    "doxepin",
+    "maprotiline",
+    "flupentixol_melitracen",
+    "trazodone",
+    "fluoxetine",
+    "ciprofloxacin",
+    "norfloxacin",
+    "sitafloxacin",
+    "nemonoxacin",
+    "lopinavir_ritonavir",
+]
 SEROTONERGIC_JOINED = ["mirtazapine", "doxepin", "maprotiline", "flupentixol_melitracen", "lithium_carbonate"]
 BLADDER = ["oxybutynin", "solifenacin", "tolterodine", "flavoxate"]
 
@@ -30,16 +50,30 @@ BLADDER = ["oxybutynin", "solifenacin", "tolterodine", "flavoxate"]
 def _line(kb: Any, drug_id: str) -> dict[str, Any]:
     d = kb.drugs[drug_id]
     form = d.forms[0].form if d.forms else ""
-    return {"drug": f"{d.name}{form}", "dose": 1, "unit": d.forms[0].unit if d.forms else "片",
-            "frequency": "qd", "route": "口服", "days": 5}
+    return {
+        "drug": f"{d.name}{form}",
+        "dose": 1,
+        "unit": d.forms[0].unit if d.forms else "片",
+        "frequency": "qd",
+        "route": "口服",
+        "days": 5,
+    }
 
 
 def _findings(kb: Any, *lines: dict[str, Any], dx: list[tuple[str, str]], age: int = 60) -> list[Any]:
-    case = AuditCase.model_validate({
-        "id": "membership", "patient": {"age": age, "sex": "M", "weight_kg": 65,
-                                        "diagnoses": [{"name": n, "icd10": c} for n, c in dx],
-                                        "labs": {"egfr": 85, "potassium": 4.3, "alt": 22}},
-        "prescription": {"kind": "普通", "items": list(lines)}})
+    case = AuditCase.model_validate(
+        {
+            "id": "membership",
+            "patient": {
+                "age": age,
+                "sex": "M",
+                "weight_kg": 65,
+                "diagnoses": [{"name": n, "icd10": c} for n, c in dx],
+                "labs": {"egfr": 85, "potassium": 4.3, "alt": 22},
+            },
+            "prescription": {"kind": "普通", "items": list(lines)},
+        }
+    )
     return audit(case, kb).findings
 
 
@@ -47,10 +81,20 @@ def _findings(kb: Any, *lines: dict[str, Any], dx: list[tuple[str, str]], age: i
 @pytest.mark.parametrize("drug", QT_JOINED)
 def test_qt_member_is_blocked_with_domperidone(shipped_kb: Any, drug: str) -> None:
     assert "qt_prolonging" in shipped_kb.classes_of(drug)
-    dom = {"drug": "多潘立酮片", "strength": "10 mg", "dose": 10, "unit": "mg", "frequency": "tid", "route": "口服",
-           "days": 5}
-    found = [f for f in _findings(shipped_kb, dom, _line(shipped_kb, drug), dx=[("功能性消化不良", "K30")])
-             if f.rule_id == "RX-DDI-056"]
+    dom = {
+        "drug": "多潘立酮片",
+        "strength": "10 mg",
+        "dose": 10,
+        "unit": "mg",
+        "frequency": "tid",
+        "route": "口服",
+        "days": 5,
+    }
+    found = [
+        f
+        for f in _findings(shipped_kb, dom, _line(shipped_kb, drug), dx=[("功能性消化不良", "K30")])
+        if f.rule_id == "RX-DDI-056"
+    ]
     assert len(found) == 1 and found[0].severity.value == "block", (drug, found)
 
 
@@ -58,8 +102,15 @@ def test_qt_member_is_blocked_with_domperidone(shipped_kb: Any, drug: str) -> No
 def test_domperidone_stays_silent_with_a_drug_outside_the_class(shipped_kb: Any) -> None:
     """Sertraline is not QT-listed: the class extension must not turn RX-DDI-056 into 'any psychotropic'."""
     assert "qt_prolonging" not in shipped_kb.classes_of("sertraline")
-    dom = {"drug": "多潘立酮片", "strength": "10 mg", "dose": 10, "unit": "mg", "frequency": "tid", "route": "口服",
-           "days": 5}
+    dom = {
+        "drug": "多潘立酮片",
+        "strength": "10 mg",
+        "dose": 10,
+        "unit": "mg",
+        "frequency": "tid",
+        "route": "口服",
+        "days": 5,
+    }
     found = _findings(shipped_kb, dom, _line(shipped_kb, "sertraline"), dx=[("功能性消化不良", "K30")])
     assert "RX-DDI-056" not in {f.rule_id for f in found}
 
@@ -82,11 +133,20 @@ def test_bladder_antimuscarinics_stay_out_of_strong_anticholinergic(shipped_kb: 
     the anticholinergic-burden rules through antimuscarinic_bladder."""
     classes = shipped_kb.classes_of(drug)
     assert "strong_anticholinergic" not in classes and "antimuscarinic_bladder" in classes
-    bph = _findings(shipped_kb, _line(shipped_kb, drug), dx=[("良性前列腺增生", "N40"), ("膀胱过度活动症", "N32.8")],
-                    age=70)
+    bph = _findings(
+        shipped_kb,
+        _line(shipped_kb, drug),
+        dx=[("良性前列腺增生", "N40"), ("膀胱过度活动症", "N32.8")],
+        age=70,
+    )
     assert "RX-CI-038" not in {f.rule_id for f in bph}
-    with_chlorphenamine = _findings(shipped_kb, _line(shipped_kb, drug), _line(shipped_kb, "chlorphenamine"),
-                                    dx=[("膀胱过度活动症", "N32.8"), ("过敏性鼻炎", "J30.4")], age=70)
+    with_chlorphenamine = _findings(
+        shipped_kb,
+        _line(shipped_kb, drug),
+        _line(shipped_kb, "chlorphenamine"),
+        dx=[("膀胱过度活动症", "N32.8"), ("过敏性鼻炎", "J30.4")],
+        age=70,
+    )
     hits = [f for f in with_chlorphenamine if f.rule_id == "RX-DDI-368"]
     assert len(hits) == 1 and hits[0].severity.value == "warn"
 
@@ -104,8 +164,12 @@ def test_every_dihydropyridine_meets_exactly_one_clarithromycin_rule(shipped_kb:
     """RX-DDI-081 names its dihydropyridines; lercanidipine is RX-DDI-336 (block), felodipine RX-DDI-337 (warn)."""
     rules = [_rule(shipped_kb, i) for i in ("RX-DDI-081", "RX-DDI-336", "RX-DDI-337")]
     for d in _members(shipped_kb, "dhp_ccb"):
-        hits = [r.id for r in rules if (shipped_kb.matches(r.a, "clarithromycin") and shipped_kb.matches(r.b, d))
-                or (shipped_kb.matches(r.b, "clarithromycin") and shipped_kb.matches(r.a, d))]
+        hits = [
+            r.id
+            for r in rules
+            if (shipped_kb.matches(r.a, "clarithromycin") and shipped_kb.matches(r.b, d))
+            or (shipped_kb.matches(r.b, "clarithromycin") and shipped_kb.matches(r.a, d))
+        ]
         assert len(hits) == 1, (d, hits)
 
 
@@ -122,6 +186,10 @@ def test_every_ginkgo_product_meets_one_bleeding_rule_with_a_doac(shipped_kb: An
     """RX-DDI-374 names the ginkgo products; 银杏达莫 is reached through its dipyridamole (RX-DDI-033)."""
     rules = [_rule(shipped_kb, i) for i in ("RX-DDI-374", "RX-DDI-033")]
     for d in _members(shipped_kb, "ginkgo_extract"):
-        hits = [r.id for r in rules if (shipped_kb.matches(r.a, d) and shipped_kb.matches(r.b, "rivaroxaban"))
-                or (shipped_kb.matches(r.b, d) and shipped_kb.matches(r.a, "rivaroxaban"))]
+        hits = [
+            r.id
+            for r in rules
+            if (shipped_kb.matches(r.a, d) and shipped_kb.matches(r.b, "rivaroxaban"))
+            or (shipped_kb.matches(r.b, d) and shipped_kb.matches(r.a, "rivaroxaban"))
+        ]
         assert len(hits) == 1, (d, hits)

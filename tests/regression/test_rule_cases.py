@@ -50,28 +50,62 @@ def test_rule_silent(c: dict[str, Any], shipped_kb: Any) -> None:
 
 @pytest.mark.regression
 def test_every_data_rule_has_cases(shipped_kb: Any) -> None:
-    rules = {r.id for s in (shipped_kb.interactions, shipped_kb.contraindications, shipped_kb.cross_reactivity,
-                            shipped_kb.duplicate_groups, shipped_kb.indications) for r in s}
+    rules = {
+        r.id
+        for s in (
+            shipped_kb.interactions,
+            shipped_kb.contraindications,
+            shipped_kb.cross_reactivity,
+            shipped_kb.duplicate_groups,
+            shipped_kb.indications,
+        )
+        for r in s
+    }
     covered = {c["rule"] for c in CASES}
     assert not rules - covered, f"rules without fire/silent cases: {sorted(rules - covered)}"
     assert not covered - rules, f"cases for unknown rules: {sorted(covered - rules)}"
 
 
 @pytest.mark.regression
-@pytest.mark.parametrize(("drug", "dose", "egfr", "fires"), [
-    ("西格列汀片", 100, 60, False), ("西格列汀片", 50, 40, False), ("西格列汀片", 100, 40, True),
-    ("西格列汀片", 25, 25, False), ("西格列汀片", 50, 25, True),
-    ("沙格列汀片", 5, 40, True), ("沙格列汀片", 2.5, 40, False),
-    ("盐酸二甲双胍片", 1000, 40, True), ("盐酸二甲双胍片", 500, 40, False),
-])
-def test_renal_dose_limits_in_the_formulary(shipped_kb: Any, drug: str, dose: float, egfr: float,
-                                            fires: bool) -> None:
+@pytest.mark.parametrize(
+    ("drug", "dose", "egfr", "fires"),
+    [
+        ("西格列汀片", 100, 60, False),
+        ("西格列汀片", 50, 40, False),
+        ("西格列汀片", 100, 40, True),
+        ("西格列汀片", 25, 25, False),
+        ("西格列汀片", 50, 25, True),
+        ("沙格列汀片", 5, 40, True),
+        ("沙格列汀片", 2.5, 40, False),
+        ("盐酸二甲双胍片", 1000, 40, True),
+        ("盐酸二甲双胍片", 500, 40, False),
+    ],
+)
+def test_renal_dose_limits_in_the_formulary(
+    shipped_kb: Any, drug: str, dose: float, egfr: float, fires: bool
+) -> None:
     """Renal dose steps are dose limits, so a dose already reduced for the kidneys passes."""
-    case = AuditCase.model_validate({
-        "id": "renal", "patient": {"age": 60, "diagnoses": [{"name": "2型糖尿病", "icd10": "E11.9"}],
-                                   "labs": {"egfr": egfr}},
-        "prescription": {"items": [{"drug": drug, "dose": dose, "unit": "mg",
-                                    "frequency": "bid" if "二甲双胍" in drug else "qd", "route": "口服",
-                                    "days": 28}]}})
+    case = AuditCase.model_validate(
+        {
+            "id": "renal",
+            "patient": {
+                "age": 60,
+                "diagnoses": [{"name": "2型糖尿病", "icd10": "E11.9"}],
+                "labs": {"egfr": egfr},
+            },
+            "prescription": {
+                "items": [
+                    {
+                        "drug": drug,
+                        "dose": dose,
+                        "unit": "mg",
+                        "frequency": "bid" if "二甲双胍" in drug else "qd",
+                        "route": "口服",
+                        "days": 28,
+                    }
+                ]
+            },
+        }
+    )
     found = {f.rule_id for f in audit(case, shipped_kb).findings}
     assert ("RX-DOSE-002" in found) is fires, found

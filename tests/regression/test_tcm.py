@@ -16,12 +16,21 @@ from toolkit.records import AuditCase
 DATA = Path(__file__).resolve().parents[2] / "eval" / "data"
 
 
-def _run(kb: Any, items: list[dict], age: float = 60, dx: tuple = (("原发性高血压", "I10"),),
-         **labs: float) -> list[tuple[str, str, tuple[str, ...]]]:
-    case = AuditCase.model_validate({
-        "id": "tcm", "patient": {"age": age, "sex": "M", "diagnoses": [{"name": n, "icd10": c} for n, c in dx],
-                                 "labs": {"egfr": 85, "potassium": 4.3, **labs}},
-        "prescription": {"kind": "普通", "items": items}})
+def _run(
+    kb: Any, items: list[dict], age: float = 60, dx: tuple = (("原发性高血压", "I10"),), **labs: float
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    case = AuditCase.model_validate(
+        {
+            "id": "tcm",
+            "patient": {
+                "age": age,
+                "sex": "M",
+                "diagnoses": [{"name": n, "icd10": c} for n, c in dx],
+                "labs": {"egfr": 85, "potassium": 4.3, **labs},
+            },
+            "prescription": {"kind": "普通", "items": items},
+        }
+    )
     return [(f.rule_id, f.severity.value, f.drugs) for f in audit(case, kb).findings]
 
 
@@ -33,14 +42,28 @@ def _item(drug: str, dose: float, unit: str, freq: str = "tid", strength: str | 
 
 
 @pytest.mark.regression
-@pytest.mark.parametrize(("written", "drug_id"), [
-    ("消渴丸", "xiaoke_wan"), ("珍菊降压片", "zhenju_jiangya"), ("999感冒灵颗粒", "ganmaoling_keli"),
-    ("感冒灵颗粒", "ganmaoling_keli"), ("维C银翘片", "weic_yinqiao"), ("复方丹参滴丸", "fufang_danshen_diwan"),
-    ("复方丹参片", "fufang_danshen"), ("银杏叶片", "yinxingye"), ("降压0号", "compound_reserpine_triamterene"),
-    ("复方利血平氨苯蝶啶片", "compound_reserpine_triamterene"), ("复方利血平片", "compound_reserpine"),
-    ("藿香正气水", "huoxiang_zhengqi_shui"), ("藿香正气软胶囊", "huoxiang_zhengqi"), ("六味地黄丸", "liuwei_dihuang"),
-    ("连花清瘟胶囊", "lianhua_qingwen"), ("盐酸可乐定片", "clonidine"), ("吲哚美辛肠溶片", "indomethacin"),
-])
+@pytest.mark.parametrize(
+    ("written", "drug_id"),
+    [
+        ("消渴丸", "xiaoke_wan"),
+        ("珍菊降压片", "zhenju_jiangya"),
+        ("999感冒灵颗粒", "ganmaoling_keli"),
+        ("感冒灵颗粒", "ganmaoling_keli"),
+        ("维C银翘片", "weic_yinqiao"),
+        ("复方丹参滴丸", "fufang_danshen_diwan"),
+        ("复方丹参片", "fufang_danshen"),
+        ("银杏叶片", "yinxingye"),
+        ("降压0号", "compound_reserpine_triamterene"),
+        ("复方利血平氨苯蝶啶片", "compound_reserpine_triamterene"),
+        ("复方利血平片", "compound_reserpine"),
+        ("藿香正气水", "huoxiang_zhengqi_shui"),
+        ("藿香正气软胶囊", "huoxiang_zhengqi"),
+        ("六味地黄丸", "liuwei_dihuang"),
+        ("连花清瘟胶囊", "lianhua_qingwen"),
+        ("盐酸可乐定片", "clonidine"),
+        ("吲哚美辛肠溶片", "indomethacin"),
+    ],
+)
 def test_names(shipped_kb: Any, written: str, drug_id: str) -> None:
     m = shipped_kb.names.resolve(written)
     assert m is not None and m.drug_id == drug_id, (written, m)
@@ -60,8 +83,13 @@ def test_every_tcm_product_has_a_function_class_and_combinations_have_amounts(sh
 @pytest.mark.regression
 def test_xiaoke_wan_is_glibenclamide(shipped_kb: Any) -> None:
     """Review Appendix A: 消渴丸 + 格列美脲, 78 y, eGFR 40 → SU duplication and the glibenclamide renal block."""
-    found = _run(shipped_kb, [_item("消渴丸", 10, "丸"), _item("格列美脲片", 2, "mg", "qd", "2 mg")], age=78,
-                 dx=(("2型糖尿病", "E11.9"),), egfr=40)
+    found = _run(
+        shipped_kb,
+        [_item("消渴丸", 10, "丸"), _item("格列美脲片", 2, "mg", "qd", "2 mg")],
+        age=78,
+        dx=(("2型糖尿病", "E11.9"),),
+        egfr=40,
+    )
     assert ("RX-DUP-010", "warn", ("消渴丸", "格列美脲")) in found, found
     assert ("RX-CI-063", "block", ("消渴丸",)) in found, found
 
@@ -69,8 +97,11 @@ def test_xiaoke_wan_is_glibenclamide(shipped_kb: Any) -> None:
 @pytest.mark.regression
 def test_xiaoke_wan_glibenclamide_dose_is_summed(shipped_kb: Any) -> None:
     """10 pills = 2.5 mg glibenclamide; with 格列本脲 10 mg bid the day's 27.5 mg exceeds 15 mg."""
-    found = _run(shipped_kb, [_item("消渴丸", 10, "丸", "bid"), _item("格列本脲片", 10, "mg", "bid", "2.5 mg")],
-                 dx=(("2型糖尿病", "E11.9"),))
+    found = _run(
+        shipped_kb,
+        [_item("消渴丸", 10, "丸", "bid"), _item("格列本脲片", 10, "mg", "bid", "2.5 mg")],
+        dx=(("2型糖尿病", "E11.9"),),
+    )
     dup = [f for f in found if f[0] == "RX-DUP-001"]
     assert dup and dup[0][1] == "block" and dup[0][2] == ("格列本脲",), found
 
@@ -85,8 +116,11 @@ def test_zhenju_in_gout_and_with_hctz(shipped_kb: Any) -> None:
 
 @pytest.mark.regression
 def test_ganmaoling_and_tylenol_share_two_ingredients(shipped_kb: Any) -> None:
-    found = _run(shipped_kb, [_item("感冒灵颗粒", 1, "袋"), _item("酚麻美敏片", 1, "片")],
-                 dx=(("急性上呼吸道感染", "J06.9"),))
+    found = _run(
+        shipped_kb,
+        [_item("感冒灵颗粒", 1, "袋"), _item("酚麻美敏片", 1, "片")],
+        dx=(("急性上呼吸道感染", "J06.9"),),
+    )
     dup = {f[2] for f in found if f[0] == "RX-DUP-001"}
     assert dup == {("对乙酰氨基酚",), ("氯苯那敏",)}, found
 
@@ -124,10 +158,17 @@ def test_tcm_case_set(shipped_kb: Any) -> None:
 
 # ---------------------------------------------------------------- second reader (review-3)
 @pytest.mark.regression
-@pytest.mark.parametrize(("written", "drug_id"), [
-    ("消炎痛", "indomethacin"), ("消炎痛片", "indomethacin"), ("利舍平", "reserpine"),
-    ("复方降压片", "compound_reserpine"), ("十滴水软胶囊", "shidi_shui_ruanjiaonang"), ("十滴水", "shidi_shui"),
-])
+@pytest.mark.parametrize(
+    ("written", "drug_id"),
+    [
+        ("消炎痛", "indomethacin"),
+        ("消炎痛片", "indomethacin"),
+        ("利舍平", "reserpine"),
+        ("复方降压片", "compound_reserpine"),
+        ("十滴水软胶囊", "shidi_shui_ruanjiaonang"),
+        ("十滴水", "shidi_shui"),
+    ],
+)
 def test_reviewed_common_names(shipped_kb: Any, written: str, drug_id: str) -> None:
     m = shipped_kb.names.resolve(written)
     assert m is not None and m.drug_id == drug_id, (written, m)
@@ -153,20 +194,33 @@ def test_only_the_ethanol_form_of_shidishui_meets_metronidazole(shipped_kb: Any)
 
 @pytest.mark.regression
 def test_keteling_is_contraindicated_in_pregnancy(shipped_kb: Any) -> None:
-    case = AuditCase.model_validate({
-        "id": "tcm", "patient": {"age": 28, "sex": "F", "pregnant": True,
-                                 "diagnoses": [{"name": "急性支气管炎", "icd10": "J20.9"}]},
-        "prescription": {"kind": "普通", "items": [_item("咳特灵胶囊", 1, "粒")]}})
+    case = AuditCase.model_validate(
+        {
+            "id": "tcm",
+            "patient": {
+                "age": 28,
+                "sex": "F",
+                "pregnant": True,
+                "diagnoses": [{"name": "急性支气管炎", "icd10": "J20.9"}],
+            },
+            "prescription": {"kind": "普通", "items": [_item("咳特灵胶囊", 1, "粒")]},
+        }
+    )
     found = {(f.rule_id, f.severity.value) for f in audit(case, shipped_kb).findings}
     assert ("RX-POP-001", "block") in found, found
 
 
 @pytest.mark.regression
 def test_biyankang_contains_ephedra(shipped_kb: Any) -> None:
-    alone = _run(shipped_kb, [_item("鼻炎康片", 4, "片")], dx=(("原发性高血压", "I10"), ("过敏性鼻炎", "J30.4")))
+    alone = _run(
+        shipped_kb, [_item("鼻炎康片", 4, "片")], dx=(("原发性高血压", "I10"), ("过敏性鼻炎", "J30.4"))
+    )
     assert ("RX-CI-201", "info", ("鼻炎康片",)) in alone, alone
-    with_lhqw = _run(shipped_kb, [_item("鼻炎康片", 4, "片"), _item("连花清瘟胶囊", 4, "粒")],
-                     dx=(("急性上呼吸道感染", "J06.9"),))
+    with_lhqw = _run(
+        shipped_kb,
+        [_item("鼻炎康片", 4, "片"), _item("连花清瘟胶囊", 4, "粒")],
+        dx=(("急性上呼吸道感染", "J06.9"),),
+    )
     assert ("RX-DUP-148", "warn") in {f[:2] for f in with_lhqw}, with_lhqw
 
 
@@ -202,7 +256,11 @@ def test_compound_liquorice_tablet_counts_as_gancao(shipped_kb: Any) -> None:
 @pytest.mark.regression
 def test_ephedra_escalates_in_coronary_disease(shipped_kb: Any) -> None:
     """RX-CI-201: 麻黄 products are info in hypertension, warn in coronary disease / arrhythmia / heart failure."""
-    htn = _run(shipped_kb, [_item("连花清瘟胶囊", 4, "粒")], dx=(("原发性高血压", "I10"), ("流行性感冒", "J11.1")))
-    chd = _run(shipped_kb, [_item("连花清瘟胶囊", 4, "粒")], dx=(("冠心病", "I25.1"), ("流行性感冒", "J11.1")))
+    htn = _run(
+        shipped_kb, [_item("连花清瘟胶囊", 4, "粒")], dx=(("原发性高血压", "I10"), ("流行性感冒", "J11.1"))
+    )
+    chd = _run(
+        shipped_kb, [_item("连花清瘟胶囊", 4, "粒")], dx=(("冠心病", "I25.1"), ("流行性感冒", "J11.1"))
+    )
     assert ("RX-CI-201", "info") in {f[:2] for f in htn}, htn
     assert ("RX-CI-201", "warn") in {f[:2] for f in chd}, chd

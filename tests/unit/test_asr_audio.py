@@ -42,8 +42,9 @@ def test_wav_any_rate_and_channels_becomes_16k_mono(tmp_path, rate, channels):
     assert 0.3 < np.abs(x).max() <= 1.0
 
 
-@pytest.mark.parametrize("name", ["tone440_48k_stereo.webm", "tone440_44k_stereo.mp3", "tone440_48k_mono.m4a",
-                                  "tone440_8k.ogg"])
+@pytest.mark.parametrize(
+    "name", ["tone440_48k_stereo.webm", "tone440_44k_stereo.mp3", "tone440_48k_mono.m4a", "tone440_8k.ogg"]
+)
 def test_compressed_browser_and_phone_formats(name):
     x = load_audio(FIXTURES / name)
     assert x.ndim == 1 and abs(x.size / SAMPLE_RATE - 1.5) < 0.1
@@ -61,8 +62,9 @@ def test_stereo_array_is_averaged():
     assert np.allclose(load_audio(x), 0)
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("corrupt.wav", "cannot decode"), ("truncated_header.wav", "cannot decode")])
+@pytest.mark.parametrize(
+    ("name", "message"), [("corrupt.wav", "cannot decode"), ("truncated_header.wav", "cannot decode")]
+)
 def test_corrupt_files_raise_input_error_naming_the_file(name, message):
     with pytest.raises(InputError, match=message) as err:
         load_audio(FIXTURES / name)

@@ -20,8 +20,17 @@ def _fake_transcribe(path, options=None, **_):
     if "corrupt" in str(path):
         raise InputError("cannot decode audio (InvalidDataError); is it a sound file?", file=str(path))
     seg = TranscriptSegment(start=0.0, end=1.5, text="继续二甲双胍")
-    fix = Correction(original="二假双刮", corrected="二甲双胍", start=0.0, end=1.5, offset=2, kind="drug",
-                     term_id="metformin", reason="pinyin 1.00, chars 0.50, context yes", score=0.875)
+    fix = Correction(
+        original="二假双刮",
+        corrected="二甲双胍",
+        start=0.0,
+        end=1.5,
+        offset=2,
+        kind="drug",
+        term_id="metformin",
+        reason="pinyin 1.00, chars 0.50, context yes",
+        score=0.875,
+    )
     return Transcript(file=str(path), text=seg.text, segments=(seg,), corrections=(fix,))
 
 
@@ -78,10 +87,21 @@ def test_a_reread_segment_is_wrong_only_when_the_first_reading_was_closer():
     from toolkit.asr.records import Correction
 
     def scored(first, reread):
-        c = Correction(original=first, corrected=reread, start=0.0, end=2.0, offset=0, kind="segment",
-                       term_id=None, reason="re-read", score=0.5)
+        c = Correction(
+            original=first,
+            corrected=reread,
+            start=0.0,
+            end=2.0,
+            offset=0,
+            kind="segment",
+            term_id=None,
+            reason="re-read",
+            score=0.5,
+        )
         t = Transcript(file="a.wav", text=reread, corrections=(c,))
-        return score_clip("set", {"file": "a.wav", "reference": "加用非诺贝特200毫克", "drugs": "非诺贝特"}, t, 1.0)
+        return score_clip(
+            "set", {"file": "a.wav", "reference": "加用非诺贝特200毫克", "drugs": "非诺贝特"}, t, 1.0
+        )
 
     better = scored("加用飞膜贝克200毫克", "加用非诺贝特200毫克")
     assert (better.wrong_corrections, better.drugs_found, better.raw_drugs_found) == (0, 1, 0)

@@ -34,12 +34,16 @@ class FakeModel:
 
 
 def fake_drug(drug_id, name, aliases=(), brands=(), salts=()):
-    return SimpleNamespace(id=drug_id, name=name, aliases=tuple(aliases), brands=tuple(brands), salts=tuple(salts))
+    return SimpleNamespace(
+        id=drug_id, name=name, aliases=tuple(aliases), brands=tuple(brands), salts=tuple(salts)
+    )
 
 
 def fake_knowledge():
     drugs = [
-        fake_drug("amlodipine", "氨氯地平", aliases=("氨录地平",), brands=("络活喜",), salts=("苯磺酸氨氯地平",)),
+        fake_drug(
+            "amlodipine", "氨氯地平", aliases=("氨录地平",), brands=("络活喜",), salts=("苯磺酸氨氯地平",)
+        ),
         fake_drug("metformin", "二甲双胍", aliases=("二甲双瓜",), salts=("盐酸二甲双胍",)),
         fake_drug("acarbose", "阿卡波糖"),
         fake_drug("atorvastatin", "阿托伐他汀"),

@@ -37,7 +37,9 @@ def test_very_short_clip_is_refused_with_a_warning():
     assert t.text == "" and WarningCode.TOO_SHORT in _codes(t) and model.calls == []
 
 
-@pytest.mark.parametrize("invented", ["字幕由Amara.org社区提供", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "谢谢观看"])
+@pytest.mark.parametrize(
+    "invented", ["字幕由Amara.org社区提供", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "谢谢观看"]
+)
 def test_noise_with_stock_hallucination_gives_empty_draft(invented):
     noise = RNG.normal(0, 0.05, 3 * SR).astype(np.float32)
     t = transcribe(noise, model=FakeModel([FakeSegment(0, 3, invented)]), lexicon=fake_lexicon())
@@ -53,7 +55,9 @@ def test_music_like_tone_with_unsure_model_gives_empty_draft():
 def test_prompt_echo_is_dropped():
     prompt = PROMPTS[PromptMode.CLINIC]
     model = FakeModel([FakeSegment(0, 3, prompt)])
-    t = transcribe(_tone(3.0), TranscribeOptions(prompt=PromptMode.CLINIC), model=model, lexicon=fake_lexicon())
+    t = transcribe(
+        _tone(3.0), TranscribeOptions(prompt=PromptMode.CLINIC), model=model, lexicon=fake_lexicon()
+    )
     assert t.text == "" and WarningCode.PROMPT_ECHO in _codes(t)
     assert model.calls[0]["initial_prompt"] == prompt
 
@@ -68,7 +72,9 @@ def test_hotword_echo_is_dropped():
 
 def test_a_real_sentence_sharing_words_with_the_prompt_is_kept():
     opts = GuardOptions()
-    text, warnings = check_segment(RawSegment(0, 3, "门诊复查血压，病历已写"), opts, PROMPTS[PromptMode.CLINIC])
+    text, warnings = check_segment(
+        RawSegment(0, 3, "门诊复查血压，病历已写"), opts, PROMPTS[PromptMode.CLINIC]
+    )
     assert text and not warnings
 
 
@@ -111,10 +117,15 @@ def test_three_times_the_same_phrase_is_a_loop_but_twice_is_speech():
 
 def test_repeated_prompt_fragment_is_an_echo():
     # seen on amplitude-modulated noise with VAD off, clinic prompt and hotwords
-    text, w = check_segment(RawSegment(0, 8, "作词，使用简体中文。作词，使用简体中文。"), GuardOptions(),
-                            PROMPTS[PromptMode.CLINIC])
+    text, w = check_segment(
+        RawSegment(0, 8, "作词，使用简体中文。作词，使用简体中文。"),
+        GuardOptions(),
+        PROMPTS[PromptMode.CLINIC],
+    )
     assert text == "" and w[0].code in (WarningCode.PROMPT_ECHO, WarningCode.KNOWN_HALLUCINATION)
-    text, w = check_segment(RawSegment(0, 8, "使用简体中文。使用简体中文。"), GuardOptions(), PROMPTS[PromptMode.CLINIC])
+    text, w = check_segment(
+        RawSegment(0, 8, "使用简体中文。使用简体中文。"), GuardOptions(), PROMPTS[PromptMode.CLINIC]
+    )
     assert text == "" and w[0].code == WarningCode.PROMPT_ECHO
 
 

@@ -12,8 +12,15 @@ from toolkit.errors import InputError, ToolkitError
 
 def _fake_packages(tmp_path, monkeypatch, part2=b"world"):
     """Point the packaged-model code at two fake 'packages' in tmp_path."""
-    files = {"p1": {"model.bin.part1": b"hello "}, "p2": {"model.bin.part2": part2, "config.json": b"{}",
-                                                         "tokenizer.json": b"{}", "vocabulary.json": b"[]"}}
+    files = {
+        "p1": {"model.bin.part1": b"hello "},
+        "p2": {
+            "model.bin.part2": part2,
+            "config.json": b"{}",
+            "tokenizer.json": b"{}",
+            "vocabulary.json": b"[]",
+        },
+    }
     for pkg, content in files.items():
         (tmp_path / pkg / "data").mkdir(parents=True)
         for name, data in content.items():
@@ -23,10 +30,16 @@ def _fake_packages(tmp_path, monkeypatch, part2=b"world"):
         return (pkg, name, len(data), hashlib.sha256(data).hexdigest())
 
     monkeypatch.setattr(asr_model, "_package_file", lambda pkg, name: tmp_path / pkg / "data" / name)
-    monkeypatch.setattr(asr_model, "_PARTS", (spec("p1", "model.bin.part1", b"hello "),
-                                              spec("p2", "model.bin.part2", b"world")))
-    monkeypatch.setattr(asr_model, "_SIDE_FILES", tuple(spec("p2", n, files["p2"][n])
-                                                        for n in ("config.json", "tokenizer.json", "vocabulary.json")))
+    monkeypatch.setattr(
+        asr_model,
+        "_PARTS",
+        (spec("p1", "model.bin.part1", b"hello "), spec("p2", "model.bin.part2", b"world")),
+    )
+    monkeypatch.setattr(
+        asr_model,
+        "_SIDE_FILES",
+        tuple(spec("p2", n, files["p2"][n]) for n in ("config.json", "tokenizer.json", "vocabulary.json")),
+    )
     monkeypatch.setattr(asr_model, "MODEL_BIN_SIZE", 11)
     monkeypatch.setattr(asr_model, "MODEL_BIN_SHA256", hashlib.sha256(b"hello world").hexdigest())
 
@@ -36,8 +49,13 @@ def test_parts_are_joined_once_into_the_cache(tmp_path, monkeypatch):
     target = tmp_path / "cache" / "whisper-base"
     out = asr_model.packaged_model_dir(target)
     assert (out / "model.bin").read_bytes() == b"hello world"
-    assert {p.name for p in out.iterdir()} == {"model.bin", "config.json", "tokenizer.json", "vocabulary.json",
-                                                asr_model._STAMP}  # no temporary files left behind
+    assert {p.name for p in out.iterdir()} == {
+        "model.bin",
+        "config.json",
+        "tokenizer.json",
+        "vocabulary.json",
+        asr_model._STAMP,
+    }  # no temporary files left behind
     mtime = (out / "model.bin").stat().st_mtime_ns
     asr_model.packaged_model_dir(target)
     assert (out / "model.bin").stat().st_mtime_ns == mtime  # second call reuses the joined file

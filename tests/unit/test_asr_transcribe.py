@@ -33,7 +33,7 @@ def test_transcript_is_simplified_corrected_and_traceable():
     by_original = {c.original: c for c in t.corrections}
     assert set(by_original) == {"圆发信高血压", "本黄酸安律地平"}
     for c in t.corrections:  # offsets point at the corrected text in the transcript
-        assert t.text[c.offset:c.offset + len(c.corrected)] == c.corrected
+        assert t.text[c.offset : c.offset + len(c.corrected)] == c.corrected
     drug = by_original["本黄酸安律地平"]
     assert (drug.start, drug.end, drug.term_id, drug.kind) == (2.5, 6.0, "amlodipine", "drug")
     assert t.warnings == () and t.model == "fake" and t.duration == 6.0
@@ -49,8 +49,9 @@ def test_default_options_reach_the_model():
 
 
 def test_correction_can_be_switched_off():
-    t = transcribe(_speechlike(6.0), TranscribeOptions(correct=False), model=FakeModel(SEGMENTS),
-                   lexicon=fake_lexicon())
+    t = transcribe(
+        _speechlike(6.0), TranscribeOptions(correct=False), model=FakeModel(SEGMENTS), lexicon=fake_lexicon()
+    )
     assert "安律地平" in t.text and t.corrections == ()
 
 
@@ -90,7 +91,7 @@ def test_live_transcriber_commits_stable_segments_and_finishes():
     model = BufferModel()
     live = LiveTranscriber(model=model, lexicon=fake_lexicon(), step_seconds=2.0, stable_margin=1.0)
     audio = _speechlike(8.0)
-    partials = [live.feed(audio[i:i + SR]) for i in range(0, audio.size, SR)]
+    partials = [live.feed(audio[i : i + SR]) for i in range(0, audio.size, SR)]
     made = [p for p in partials if p is not None]
     assert len(made) == 4 and model.calls == 4
     assert all(len(a.committed) <= len(b.committed) for a, b in pairwise(made))
@@ -102,8 +103,9 @@ def test_live_transcriber_commits_stable_segments_and_finishes():
 
 def test_transcribe_chunks_on_silence_invents_nothing():
     chunks = [np.zeros(SR, np.float32) for _ in range(6)]
-    parts = list(transcribe_chunks(chunks, model=FakeModel([FakeSegment(0, 2, "患者头晕")]),
-                                   lexicon=fake_lexicon()))
+    parts = list(
+        transcribe_chunks(chunks, model=FakeModel([FakeSegment(0, 2, "患者头晕")]), lexicon=fake_lexicon())
+    )
     assert parts[-1].final and parts[-1].text == ""
     assert any(w.code == "no_speech" for w in parts[-1].warnings)
 
@@ -112,10 +114,13 @@ def test_offsets_follow_corrections_that_change_the_length():
     model = FakeModel([FakeSegment(0.0, 4.0, "阿托伐他20毫克每晚一次，阿卡伯糖50好课")])
     t = transcribe(_speechlike(4.0), model=model, lexicon=fake_lexicon())
     assert t.text == "阿托伐他汀20毫克每晚一次，阿卡波糖50毫克"
-    assert {c.original: c.corrected for c in t.corrections} == {"阿托伐他": "阿托伐他汀", "阿卡伯糖": "阿卡波糖",
-                                                                 "好课": "毫克"}
+    assert {c.original: c.corrected for c in t.corrections} == {
+        "阿托伐他": "阿托伐他汀",
+        "阿卡伯糖": "阿卡波糖",
+        "好课": "毫克",
+    }
     for c in t.corrections:
-        assert t.text[c.offset:c.offset + len(c.corrected)] == c.corrected
+        assert t.text[c.offset : c.offset + len(c.corrected)] == c.corrected
 
 
 def test_a_segment_whose_drug_name_is_lost_is_reread_from_whispers_other_hypotheses(monkeypatch):
@@ -132,7 +137,12 @@ def test_a_segment_whose_drug_name_is_lost_is_reread_from_whispers_other_hypothe
     t = transcribe(_speechlike(3.0), model=model, lexicon=fake_lexicon())
     assert t.text == "加用阿卡波糖五十毫克每日三次"  # the best hypothesis that names a drug there
     (c,) = t.corrections
-    assert (c.kind, c.original, c.corrected, c.offset) == ("segment", "加用啊开不太五十毫克每日三次", t.text, 0)
+    assert (c.kind, c.original, c.corrected, c.offset) == (
+        "segment",
+        "加用啊开不太五十毫克每日三次",
+        t.text,
+        0,
+    )
     assert "hypothesis 2" in c.reason and asked and asked[0][1] == 5
 
 
@@ -140,29 +150,48 @@ def test_no_reread_when_the_drug_was_heard_or_nothing_better_is_found(monkeypatc
     from toolkit.asr import model as asr_model
 
     calls = []
-    monkeypatch.setattr(asr_model, "whisper_alternatives",
-                        lambda *a: calls.append(a) or ["加用啊开不太五十毫克", "加用那个五十毫克"])
-    heard = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "阿卡伯糖五十毫克每日三次")]),
-                       lexicon=fake_lexicon())
+    monkeypatch.setattr(
+        asr_model,
+        "whisper_alternatives",
+        lambda *a: calls.append(a) or ["加用啊开不太五十毫克", "加用那个五十毫克"],
+    )
+    heard = transcribe(
+        _speechlike(3.0),
+        model=FakeModel([FakeSegment(0.0, 3.0, "阿卡伯糖五十毫克每日三次")]),
+        lexicon=fake_lexicon(),
+    )
     assert heard.text == "阿卡波糖五十毫克每日三次" and calls == []  # corrected, nothing to re-read
-    lost = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克")]),
-                      lexicon=fake_lexicon())
+    lost = transcribe(
+        _speechlike(3.0),
+        model=FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克")]),
+        lexicon=fake_lexicon(),
+    )
     assert lost.text == "加用啊开不太五十毫克" and lost.corrections == () and len(calls) == 1
-    off = transcribe(_speechlike(3.0), TranscribeOptions(alternatives=0),
-                     model=FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克")]), lexicon=fake_lexicon())
+    off = transcribe(
+        _speechlike(3.0),
+        TranscribeOptions(alternatives=0),
+        model=FakeModel([FakeSegment(0.0, 3.0, "加用啊开不太五十毫克")]),
+        lexicon=fake_lexicon(),
+    )
     assert off.text == "加用啊开不太五十毫克" and len(calls) == 1
 
 
 def test_a_hypothesis_that_merely_loses_the_strength_is_not_taken(monkeypatch):
     from toolkit.asr import model as asr_model
 
-    monkeypatch.setattr(asr_model, "whisper_alternatives", lambda *a: ["头包克末0.25克每日三次", "头包刻目0.25刻每日三次"])
-    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "头包克末0.25克每日三次")]),
-                   lexicon=fake_lexicon())
+    monkeypatch.setattr(
+        asr_model, "whisper_alternatives", lambda *a: ["头包克末0.25克每日三次", "头包刻目0.25刻每日三次"]
+    )
+    t = transcribe(
+        _speechlike(3.0),
+        model=FakeModel([FakeSegment(0.0, 3.0, "头包克末0.25克每日三次")]),
+        lexicon=fake_lexicon(),
+    )
     assert t.text == "头包克末0.25克每日三次" and t.corrections == ()
 
 
 # --- drug names that sound alike on paper, chosen by ear -----------------------------------------
+
 
 def _cephalosporins():
     from types import SimpleNamespace
@@ -170,15 +199,21 @@ def _cephalosporins():
     from tests.unit.test_asr_fakes import fake_drug
     from toolkit.asr.correct import build_lexicon
 
-    drugs = [fake_drug("cefaclor", "头孢克洛"), fake_drug("cefixime", "头孢克肟"), fake_drug("ibuprofen", "布洛芬")]
+    drugs = [
+        fake_drug("cefaclor", "头孢克洛"),
+        fake_drug("cefixime", "头孢克肟"),
+        fake_drug("ibuprofen", "布洛芬"),
+    ]
     return build_lexicon(SimpleNamespace(version="test+0", drugs={d.id: d for d in drugs}))
 
 
 def _scores(table):
     """A stand-in for Whisper's likelihood of each reading: the text as heard comes first, the others
     are looked up by the drug they name (-1000 for any other reading, e.g. a rival from drugs_extra)."""
+
     def score(model, samples, texts, language):
         return [table["heard"]] + [next((v for k, v in table.items() if k in t), -1000.0) for t in texts[1:]]
+
     return score
 
 
@@ -188,25 +223,39 @@ HEARD = "急性咽炎，头包克末0.25克，每日三次"
 def test_the_drug_whisper_finds_most_likely_is_chosen_and_said_why(monkeypatch):
     from toolkit.asr import model as asr_model
 
-    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"头孢克洛": -100.9, "头孢克肟": -106.1,
-                                                                    "heard": -90.5}))
-    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=_cephalosporins())
+    monkeypatch.setattr(
+        asr_model, "whisper_text_scores", _scores({"头孢克洛": -100.9, "头孢克肟": -106.1, "heard": -90.5})
+    )
+    t = transcribe(
+        _speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=_cephalosporins()
+    )
     assert t.text == "急性咽炎，头孢克洛0.25克，每日三次"
     (c,) = [c for c in t.corrections if c.kind == "drug"]
     assert (c.original, c.corrected, c.term_id) == ("头包克末", "头孢克洛", "cefaclor")
-    assert "audio: 5.2 nats over the next drug, -10.4 nats against" in c.reason and t.text[c.offset:c.offset + 4] == "头孢克洛"
+    assert (
+        "audio: 5.2 nats over the next drug, -10.4 nats against" in c.reason
+        and t.text[c.offset : c.offset + 4] == "头孢克洛"
+    )
     assert t.options["listen"] is True
 
 
-@pytest.mark.parametrize(("table", "why"), [
-    ({"头孢克洛": -37.6, "头孢克肟": -39.4, "heard": -22.0}, "the audio cannot tell the siblings apart"),
-    ({"头孢克洛": -80.0, "头孢克肟": -95.0, "heard": -30.0}, "no room for the name: 50 nats lost for two characters changed"),
-])
+@pytest.mark.parametrize(
+    ("table", "why"),
+    [
+        ({"头孢克洛": -37.6, "头孢克肟": -39.4, "heard": -22.0}, "the audio cannot tell the siblings apart"),
+        (
+            {"头孢克洛": -80.0, "头孢克肟": -95.0, "heard": -30.0},
+            "no room for the name: 50 nats lost for two characters changed",
+        ),
+    ],
+)
 def test_no_drug_is_chosen_when_the_audio_does_not_settle_it(monkeypatch, table, why):
     from toolkit.asr import model as asr_model
 
     monkeypatch.setattr(asr_model, "whisper_text_scores", _scores(table))
-    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=_cephalosporins())
+    t = transcribe(
+        _speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=_cephalosporins()
+    )
     assert "头包克末" in t.text, why
     assert [c for c in t.corrections if c.kind == "drug"] == []
 
@@ -217,10 +266,16 @@ def test_listening_is_not_asked_when_the_name_was_heard_or_when_off(monkeypatch)
     asked = []
     monkeypatch.setattr(asr_model, "whisper_text_scores", lambda *a: asked.append(a[2]) or [0.0] * len(a[2]))
     lex = _cephalosporins()
-    transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "头孢克洛0.25克，每日三次")]), lexicon=lex)
+    transcribe(
+        _speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "头孢克洛0.25克，每日三次")]), lexicon=lex
+    )
     assert asked == []
-    off = transcribe(_speechlike(3.0), TranscribeOptions(listen=False),
-                     model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]), lexicon=lex)
+    off = transcribe(
+        _speechlike(3.0),
+        TranscribeOptions(listen=False),
+        model=FakeModel([FakeSegment(0.0, 3.0, HEARD)]),
+        lexicon=lex,
+    )
     assert asked == [] and off.text == HEARD
 
 
@@ -236,15 +291,22 @@ def test_a_combination_heard_in_part_is_completed_when_the_audio_agrees(monkeypa
     from tests.unit.test_asr_fakes import fake_drug
     from toolkit.asr import model as asr_model
 
-    lex = _lexicon(fake_drug("budesonide", "布地奈德"), fake_drug("formoterol", "福莫特罗"),
-                   fake_drug("budesonide_formoterol", "布地奈德福莫特罗"))
+    lex = _lexicon(
+        fake_drug("budesonide", "布地奈德"),
+        fake_drug("formoterol", "福莫特罗"),
+        fake_drug("budesonide_formoterol", "布地奈德福莫特罗"),
+    )
     heard = "支气管哮喘，布地奈德福末顿罗粉吸入剂每次两吸"
-    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"布地奈德福莫特罗": -73.9, "heard": -77.2}))
+    monkeypatch.setattr(
+        asr_model, "whisper_text_scores", _scores({"布地奈德福莫特罗": -73.9, "heard": -77.2})
+    )
     t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
     assert t.text == "支气管哮喘，布地奈德福莫特罗粉吸入剂每次两吸"
     (c,) = [c for c in t.corrections if c.kind == "drug"]
     assert c.term_id == "budesonide_formoterol" and "longer drug name holding 布地奈德" in c.reason
-    monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"布地奈德福莫特罗": -120.0, "heard": -77.2}))
+    monkeypatch.setattr(
+        asr_model, "whisper_text_scores", _scores({"布地奈德福莫特罗": -120.0, "heard": -77.2})
+    )
     t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
     assert t.text == heard  # 43 nats less likely for two characters changed: not what was said
 
@@ -255,7 +317,9 @@ def test_a_slot_candidate_never_replaces_a_name_the_text_corrector_already_made(
 
     lex = _lexicon(fake_drug("atorvastatin", "阿托伐他汀", salts=("阿托伐他汀钙",)))
     monkeypatch.setattr(asr_model, "whisper_text_scores", lambda m, s, texts, lang: [0.0] * len(texts))
-    t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "阿托把他听改为40毫克")]), lexicon=lex)
+    t = transcribe(
+        _speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, "阿托把他听改为40毫克")]), lexicon=lex
+    )
     assert t.text == "阿托伐他汀改为40毫克"  # not 阿托伐他汀钙40毫克: 改为 is a verb
 
 
@@ -282,7 +346,10 @@ def test_a_name_whose_first_syllable_was_heard_as_another_must_beat_the_text_hea
     lex = _lexicon(fake_drug("mosapride", "莫沙必利"))
     heard = "建议口服西沙比例，每日三次"  # 西沙比利 (cisapride) is not 莫沙必利
     monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"莫沙必利": -93.3, "heard": -68.6}))
-    assert transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex).text == heard
+    assert (
+        transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex).text
+        == heard
+    )
     monkeypatch.setattr(asr_model, "whisper_text_scores", _scores({"莫沙必利": -60.0, "heard": -68.6}))
     t = transcribe(_speechlike(3.0), model=FakeModel([FakeSegment(0.0, 3.0, heard)]), lexicon=lex)
     assert t.text == "建议口服莫沙必利，每日三次"

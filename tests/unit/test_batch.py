@@ -14,18 +14,119 @@ from toolkit.batch.runner import _complete_lines
 from toolkit.errors import InputError
 
 KB = str(FIXTURES / "kb")
-HEADER = ["处方号", "患者", "年龄", "性别", "诊断", "药品名称", "规格", "单次剂量", "剂量单位", "频次", "给药途径", "天数",
-          "医生", "科室"]
+HEADER = [
+    "处方号",
+    "患者",
+    "年龄",
+    "性别",
+    "诊断",
+    "药品名称",
+    "规格",
+    "单次剂量",
+    "剂量单位",
+    "频次",
+    "给药途径",
+    "天数",
+    "医生",
+    "科室",
+]
 ROWS = [
-    ["0001", "P1", "68", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "5", "mg", "qd", "口服", "28", "王医生", "全科"],
-    ["0001", "P1", "68", "男", "原发性高血压(I10)", "代文", "80mg", "80", "mg", "qd", "口服", "28", "王医生", "全科"],
-    ["0002", "P2", "45", "女", "急性支气管炎(J20.9)", "阿莫西林胶囊", "0.5g", "1", "粒", "tid", "口服", "14", "李医生",
-     "全科"],
-    ["0003", "P3", "50", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "abc", "mg", "qd", "口服", "28", "李医生",
-     "全科"],
-    ["0003", "P3", "50", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "5", "mg", "tid", "口服", "28", "李医生",
-     "全科"],
-    ["", "P4", "50", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "5", "mg", "qd", "口服", "28", "李医生", "全科"],
+    [
+        "0001",
+        "P1",
+        "68",
+        "男",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "5",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "王医生",
+        "全科",
+    ],
+    [
+        "0001",
+        "P1",
+        "68",
+        "男",
+        "原发性高血压(I10)",
+        "代文",
+        "80mg",
+        "80",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "王医生",
+        "全科",
+    ],
+    [
+        "0002",
+        "P2",
+        "45",
+        "女",
+        "急性支气管炎(J20.9)",
+        "阿莫西林胶囊",
+        "0.5g",
+        "1",
+        "粒",
+        "tid",
+        "口服",
+        "14",
+        "李医生",
+        "全科",
+    ],
+    [
+        "0003",
+        "P3",
+        "50",
+        "男",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "abc",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "李医生",
+        "全科",
+    ],
+    [
+        "0003",
+        "P3",
+        "50",
+        "男",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "5",
+        "mg",
+        "tid",
+        "口服",
+        "28",
+        "李医生",
+        "全科",
+    ],
+    [
+        "",
+        "P4",
+        "50",
+        "男",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "5",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "李医生",
+        "全科",
+    ],
 ]
 
 
@@ -51,11 +152,15 @@ def test_csv_encodings_and_every_row_has_a_status(tmp_path: Path, encoding: str)
     lines = journal(out)
     rows = [r for case in lines for r in case["rows"]]
     assert sorted(r["line"] for r in rows) == list(range(2, 2 + len(ROWS)))  # nothing dropped
-    assert summary.rows == len(ROWS) and summary.rows_ok + summary.rows_flagged + summary.rows_error == len(ROWS)
+    assert summary.rows == len(ROWS) and summary.rows_ok + summary.rows_flagged + summary.rows_error == len(
+        ROWS
+    )
     by_line = {r["line"]: r for r in rows}
     assert by_line[2]["status"] == by_line[3]["status"] == "ok"  # a clean two-drug prescription
     assert by_line[4]["status"] == "flagged"  # amoxicillin 14 days, no skin test
-    assert by_line[5]["status"] == "error" and "rx.csv" in by_line[5]["error"] and "row 5" in by_line[5]["error"]
+    assert (
+        by_line[5]["status"] == "error" and "rx.csv" in by_line[5]["error"] and "row 5" in by_line[5]["error"]
+    )
     assert "'dose'" in by_line[5]["error"] and "abc" in by_line[5]["error"]
     assert by_line[6]["status"] == "flagged"  # the good row of that prescription is still audited (tid)
     assert by_line[7]["status"] == "error" and "处方号" in by_line[7]["error"]
@@ -82,11 +187,16 @@ def test_missing_required_column_is_a_file_error(tmp_path: Path) -> None:
 
 def test_column_map_renames_columns(tmp_path: Path) -> None:
     src = tmp_path / "his.csv"
-    src.write_text("RXNO,ITEM,SPEC,QTY,UNIT,FREQ,WAY,DAYS,AGE,DX\n9,苯磺酸氨氯地平片,5mg,5,mg,qd,口服,28,60,I10\n",
-                   encoding="utf-8")
+    src.write_text(
+        "RXNO,ITEM,SPEC,QTY,UNIT,FREQ,WAY,DAYS,AGE,DX\n9,苯磺酸氨氯地平片,5mg,5,mg,qd,口服,28,60,I10\n",
+        encoding="utf-8",
+    )
     cmap = tmp_path / "map.yaml"
-    cmap.write_text("RXNO: rx_id\nITEM: drug\nSPEC: strength\nQTY: dose\nUNIT: unit\nFREQ: frequency\n"
-                    "WAY: route\nDAYS: days\nAGE: age\nDX: icd10\n", encoding="utf-8")
+    cmap.write_text(
+        "RXNO: rx_id\nITEM: drug\nSPEC: strength\nQTY: dose\nUNIT: unit\nFREQ: frequency\n"
+        "WAY: route\nDAYS: days\nAGE: age\nDX: icd10\n",
+        encoding="utf-8",
+    )
     (case,) = list(iter_cases(src, load_column_map(cmap)))
     assert case.case is not None and case.case.prescription.items[0].dose == 5
     assert case.case.patient.diagnoses[0].icd10 == "I10"
@@ -110,12 +220,34 @@ def test_excel_and_parquet_read_like_csv(tmp_path: Path) -> None:
 
 def test_nested_jsonl_bad_lines_come_back_as_errors(tmp_path: Path) -> None:
     src = tmp_path / "cases.jsonl"
-    good = {"id": "A", "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
-            "prescription": {"items": [{"drug": "苯磺酸氨氯地平片", "dose": 5, "unit": "mg", "frequency": "qd",
-                                        "route": "口服", "days": 28}]}}
-    src.write_text("\n".join([json.dumps(good, ensure_ascii=False), "{not json",
-                              json.dumps({**good, "id": "B", "patient": {"age": -3}}),
-                              json.dumps({**good, "id": "C", "colour": "red"})]) + "\n", encoding="utf-8")
+    good = {
+        "id": "A",
+        "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
+        "prescription": {
+            "items": [
+                {
+                    "drug": "苯磺酸氨氯地平片",
+                    "dose": 5,
+                    "unit": "mg",
+                    "frequency": "qd",
+                    "route": "口服",
+                    "days": 28,
+                }
+            ]
+        },
+    }
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps(good, ensure_ascii=False),
+                "{not json",
+                json.dumps({**good, "id": "B", "patient": {"age": -3}}),
+                json.dumps({**good, "id": "C", "colour": "red"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
     run_batch(src, out, "jsonl", options=opts())
     lines = journal(out)
@@ -141,8 +273,25 @@ def test_wrong_encoding_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_resume_after_interruption_has_no_duplicates(tmp_path: Path) -> None:
-    rows = [[f"{i:05d}", "P", "60", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "5", "mg", "qd", "口服", "28",
-             "王医生", "全科"] for i in range(50)]
+    rows = [
+        [
+            f"{i:05d}",
+            "P",
+            "60",
+            "男",
+            "原发性高血压(I10)",
+            "苯磺酸氨氯地平片",
+            "5mg",
+            "5",
+            "mg",
+            "qd",
+            "口服",
+            "28",
+            "王医生",
+            "全科",
+        ]
+        for i in range(50)
+    ]
     src = write_csv(tmp_path / "rx.csv", "utf-8", rows)
     full = tmp_path / "full.jsonl"
     run_batch(src, full, "jsonl", options=opts())
@@ -190,12 +339,28 @@ def test_reports_excel_html_csv(tmp_path: Path) -> None:
 
 def test_flat_jsonl_drug_lines_are_grouped_and_bad_lines_kept(tmp_path: Path) -> None:
     src = tmp_path / "lines.jsonl"
-    line = {"处方号": "7", "年龄": 60, "诊断": "原发性高血压(I10)", "药品名称": "苯磺酸氨氯地平片", "单次剂量": 5,
-            "剂量单位": "mg", "频次": "qd", "给药途径": "口服", "天数": 28}
-    src.write_text("\n".join([json.dumps(line, ensure_ascii=False), json.dumps({**line, "药品名称": "代文",
-                                                                                 "规格": "80mg", "单次剂量": 80},
-                                                                                ensure_ascii=False),
-                              "[1, 2"]) + "\n", encoding="utf-8")
+    line = {
+        "处方号": "7",
+        "年龄": 60,
+        "诊断": "原发性高血压(I10)",
+        "药品名称": "苯磺酸氨氯地平片",
+        "单次剂量": 5,
+        "剂量单位": "mg",
+        "频次": "qd",
+        "给药途径": "口服",
+        "天数": 28,
+    }
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps(line, ensure_ascii=False),
+                json.dumps({**line, "药品名称": "代文", "规格": "80mg", "单次剂量": 80}, ensure_ascii=False),
+                "[1, 2",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     cases = list(iter_cases(src))
     assert cases[0].id == "7" and cases[0].case is not None and len(cases[0].case.prescription.items) == 2
     assert cases[1].case is None and "not valid JSON" in (cases[1].error or "")

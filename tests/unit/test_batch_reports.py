@@ -13,19 +13,116 @@ from toolkit.batch import BatchOptions, run_batch
 from toolkit.labels import CATEGORY_LABELS, COVERAGE_LABELS
 from toolkit.records import Category
 
-HEADER = ["处方号", "年龄", "性别", "诊断", "药品名称", "规格", "单次剂量", "剂量单位", "频次", "给药途径", "天数", "医生",
-          "科室"]
+HEADER = [
+    "处方号",
+    "年龄",
+    "性别",
+    "诊断",
+    "药品名称",
+    "规格",
+    "单次剂量",
+    "剂量单位",
+    "频次",
+    "给药途径",
+    "天数",
+    "医生",
+    "科室",
+]
 ROWS = [
     # clean, fully covered
-    ["1", "60", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "5", "mg", "qd", "口服", "28", "王医生", "全科"],
+    [
+        "1",
+        "60",
+        "男",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "5",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "王医生",
+        "全科",
+    ],
     # not covered twice (the most frequent uncovered drug), once beside a covered one
-    ["2", "60", "男", "原发性高血压(I10)", "某某未知药片", "1片", "1", "片", "qd", "口服", "7", "王医生", "全科"],
-    ["3", "60", "女", "原发性高血压(I10)", "某某未知药片", "1片", "1", "片", "qd", "口服", "7", "李医生", "全科"],
-    ["3", "60", "女", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "5", "mg", "qd", "口服", "28", "李医生", "全科"],
+    [
+        "2",
+        "60",
+        "男",
+        "原发性高血压(I10)",
+        "某某未知药片",
+        "1片",
+        "1",
+        "片",
+        "qd",
+        "口服",
+        "7",
+        "王医生",
+        "全科",
+    ],
+    [
+        "3",
+        "60",
+        "女",
+        "原发性高血压(I10)",
+        "某某未知药片",
+        "1片",
+        "1",
+        "片",
+        "qd",
+        "口服",
+        "7",
+        "李医生",
+        "全科",
+    ],
+    [
+        "3",
+        "60",
+        "女",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "5",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "李医生",
+        "全科",
+    ],
     # an amoxicillin line without a skin test, 14 days: flagged
-    ["4", "45", "女", "急性支气管炎(J20.9)", "阿莫西林胶囊", "0.5g", "1", "粒", "tid", "口服", "14", "李医生", "全科"],
+    [
+        "4",
+        "45",
+        "女",
+        "急性支气管炎(J20.9)",
+        "阿莫西林胶囊",
+        "0.5g",
+        "1",
+        "粒",
+        "tid",
+        "口服",
+        "14",
+        "李医生",
+        "全科",
+    ],
     # unreadable dose: an error row, not audited
-    ["5", "50", "男", "原发性高血压(I10)", "苯磺酸氨氯地平片", "5mg", "两片", "mg", "qd", "口服", "28", "李医生", "全科"],
+    [
+        "5",
+        "50",
+        "男",
+        "原发性高血压(I10)",
+        "苯磺酸氨氯地平片",
+        "5mg",
+        "两片",
+        "mg",
+        "qd",
+        "口服",
+        "28",
+        "李医生",
+        "全科",
+    ],
 ]
 
 
@@ -46,7 +143,10 @@ def test_excel_layout_a_pharmacist_expects(reports: Path) -> None:
     assert wb.sheetnames[:2] == ["统计", "审方明细"] and {"王医生", "李医生"} <= set(wb.sheetnames)
     detail = wb["审方明细"]
     assert detail.freeze_panes == "A2"
-    assert detail.auto_filter.ref == f"A1:{detail.cell(row=1, column=detail.max_column).column_letter}{detail.max_row}"
+    assert (
+        detail.auto_filter.ref
+        == f"A1:{detail.cell(row=1, column=detail.max_column).column_letter}{detail.max_row}"
+    )
     assert detail.column_dimensions["H"].width >= 40  # 问题
     header = [c.value for c in detail[1]]
     assert "审核覆盖" in header
@@ -63,9 +163,21 @@ def test_excel_labels_are_chinese(reports: Path) -> None:
     from openpyxl import load_workbook
 
     wb = load_workbook(reports / "r.xlsx")
-    values = [str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
-    codes = {c.value for c in Category} | {"ok", "flagged", "needs_review", "error", "block", "warn", "info",
-                                             "full", "class", "none"}
+    values = [
+        str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None
+    ]
+    codes = {c.value for c in Category} | {
+        "ok",
+        "flagged",
+        "needs_review",
+        "error",
+        "block",
+        "warn",
+        "info",
+        "full",
+        "class",
+        "none",
+    }
     assert not codes & set(values), codes & set(values)
     assert CATEGORY_LABELS[Category.SKIN_TEST] in values or any("皮试" in v for v in values)
 
@@ -76,9 +188,11 @@ def test_coverage_section_and_column(reports: Path) -> None:
     stats = load_workbook(reports / "r.xlsx")["统计"]
     rows = [[c.value for c in r] for r in stats.iter_rows()]
     start = next(i for i, r in enumerate(rows) if r[0] and str(r[0]).startswith("审核覆盖"))
-    levels = {r[0]: (r[1], r[2]) for r in rows[start + 1:start + 4]}
+    levels = {r[0]: (r[1], r[2]) for r in rows[start + 1 : start + 4]}
     assert set(levels) == set(COVERAGE_LABELS.values())
-    assert levels["未收录"][0] == 2 and levels["未收录"][1] == pytest.approx(2 / 5)  # 5 audited lines, 1 error row
+    assert levels["未收录"][0] == 2 and levels["未收录"][1] == pytest.approx(
+        2 / 5
+    )  # 5 audited lines, 1 error row
     top = next(i for i, r in enumerate(rows) if r[0] and str(r[0]).startswith("最常见的未收录药品"))
     assert rows[top + 1][:2] == ["某某未知药片", 2]
 

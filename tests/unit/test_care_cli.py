@@ -12,12 +12,28 @@ from toolkit.care.evaluate import evaluate_care
 from toolkit.cli.main import app
 from toolkit.errors import InputError
 
-CONTRACT = {"id", "status", "conditions", "follow_up", "referral", "screening_due", "guidance", "reminders",
-            "references", "notes", "error", "kb_version"}
+CONTRACT = {
+    "id",
+    "status",
+    "conditions",
+    "follow_up",
+    "referral",
+    "screening_due",
+    "guidance",
+    "reminders",
+    "references",
+    "notes",
+    "error",
+    "kb_version",
+}
 LABELLED = Path(__file__).parents[2] / "eval" / "data" / "care_cases.jsonl"
 
-GOOD = {"id": "v1", "visit_date": "2026-03-01", "vitals": {"sbp": 186, "dbp": 100},
-        "patient": {"age": 60, "sex": "男", "diagnoses": [{"name": "高血压", "icd10": "I10"}]}}
+GOOD = {
+    "id": "v1",
+    "visit_date": "2026-03-01",
+    "vitals": {"sbp": 186, "dbp": 100},
+    "patient": {"age": 60, "sex": "男", "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
+}
 
 
 def _lines(tmp_path: Path, *lines: str) -> Path:
@@ -28,8 +44,13 @@ def _lines(tmp_path: Path, *lines: str) -> Path:
 
 def test_care_writes_one_contract_line_per_row_and_error_rows(tmp_path: Path):
     bad_field = {"id": "v3", "patient": {"age": 200}}
-    src = _lines(tmp_path, json.dumps(GOOD, ensure_ascii=False), "{not json", json.dumps(bad_field),
-                 json.dumps({"id": "v4", "case": {"patient": {"diagnoses": [{"name": "2型糖尿病"}]}}}))
+    src = _lines(
+        tmp_path,
+        json.dumps(GOOD, ensure_ascii=False),
+        "{not json",
+        json.dumps(bad_field),
+        json.dumps({"id": "v4", "case": {"patient": {"diagnoses": [{"name": "2型糖尿病"}]}}}),
+    )
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(app, ["care", str(src), "--format", "jsonl", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -38,7 +59,9 @@ def test_care_writes_one_contract_line_per_row_and_error_rows(tmp_path: Path):
     assert all(set(r) == CONTRACT for r in rows)
     ok = rows[0]
     assert ok["status"] == "ok" and ok["error"] is None
-    assert ok["conditions"][0]["disease"] == "hypertension" and ok["conditions"][0]["control"] == "uncontrolled"
+    assert (
+        ok["conditions"][0]["disease"] == "hypertension" and ok["conditions"][0]["control"] == "uncontrolled"
+    )
     assert {"disease", "control", "evidence", "targets"} <= set(ok["conditions"][0])
     assert ok["follow_up"]["interval_days"] == 14 and ok["follow_up"]["reason"]
     assert ok["referral"][0]["urgency"] == "urgent" and ok["referral"][0]["reason"]
@@ -59,10 +82,16 @@ def test_care_json_format_and_record_fields(tmp_path: Path):
 
 
 def test_eval_care_scores_a_small_file(tmp_path: Path):
-    right = {"id": "a", "case": GOOD, "expected": {"control": {"hypertension": "uncontrolled"},
-                                                   "interval_days": 14, "referral": "urgent"}}
-    wrong = {"id": "b", "case": GOOD, "expected": {"control": {"hypertension": "controlled"},
-                                                   "interval_days": 90, "referral": "none"}}
+    right = {
+        "id": "a",
+        "case": GOOD,
+        "expected": {"control": {"hypertension": "uncontrolled"}, "interval_days": 14, "referral": "urgent"},
+    }
+    wrong = {
+        "id": "b",
+        "case": GOOD,
+        "expected": {"control": {"hypertension": "controlled"}, "interval_days": 90, "referral": "none"},
+    }
     src = _lines(tmp_path, json.dumps(right, ensure_ascii=False), json.dumps(wrong, ensure_ascii=False))
     report = evaluate_care(src)
     assert report["control"]["accuracy"] == 0.5 and report["interval"]["accuracy"] == 0.5

@@ -24,9 +24,13 @@ VISIT = "2026-03-01"
 def visit(spec: dict[str, Any], ident: str = "t") -> AuditCase:
     """An AuditCase from the shorthand of rule_cases.yaml."""
     patient: dict[str, Any] = {
-        "age": spec.get("age", 60), "sex": spec.get("sex", "M"),
-        "diagnoses": [{"name": d, "icd10": d} if ICD.fullmatch(d) else {"name": d} for d in spec.get("dx", [])],
-        "labs": spec.get("labs", {}), "lab_dates": spec.get("dates", {}),
+        "age": spec.get("age", 60),
+        "sex": spec.get("sex", "M"),
+        "diagnoses": [
+            {"name": d, "icd10": d} if ICD.fullmatch(d) else {"name": d} for d in spec.get("dx", [])
+        ],
+        "labs": spec.get("labs", {}),
+        "lab_dates": spec.get("dates", {}),
     }
     for key in ("smoker", "pregnant", "lactating"):
         if key in spec:
@@ -34,8 +38,13 @@ def visit(spec: dict[str, Any], ident: str = "t") -> AuditCase:
     vitals = dict(spec.get("vitals", {}))
     if "bp" in spec:
         vitals.update(sbp=spec["bp"][0], dbp=spec["bp"][1])
-    case: dict[str, Any] = {"id": ident, "patient": patient, "visit_date": VISIT,
-                            "visit_type": spec.get("vt", "复诊"), "record": {"主诉": "慢病复诊"}}
+    case: dict[str, Any] = {
+        "id": ident,
+        "patient": patient,
+        "visit_date": VISIT,
+        "visit_type": spec.get("vt", "复诊"),
+        "record": {"主诉": "慢病复诊"},
+    }
     if vitals:
         case["vitals"] = vitals
     if "text" in spec:
@@ -86,6 +95,7 @@ def test_rule_stays_silent(rule_id: str):
 
 # --------------------------------------------------------------------------- loader
 
+
 def _copy_rules(tmp_path: Path) -> Path:
     target = tmp_path / "care"
     shutil.copytree(default_rules_dir() / "care", target)
@@ -107,7 +117,9 @@ def test_loader_locates_bad_operator_and_unknown_fact(tmp_path: Path):
         "  - id: CARE-BAD-REF-001\n    urgency: urgent\n    reason: x\n    references: [x]\n"
         "    when: {fact: vitals.sbp, op: gte, value: 180}\n"
         "  - id: CARE-BAD-REF-002\n    urgency: soon\n    reason: x\n    references: [x]\n"
-        "    when: {fact: vitals.sbpp, op: ge, value: 180}\n", encoding="utf-8")
+        "    when: {fact: vitals.sbpp, op: ge, value: 180}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(KnowledgeError) as err:
         load_care_rules(root)
     problems = "\n".join(err.value.problems)
@@ -123,7 +135,9 @@ def test_loader_reports_duplicate_ids_unknown_sections_and_placeholders(tmp_path
         "guidance:\n"
         "  - id: CARE-GUIDE-001\n    topic: t\n    text: 您的体重{weight}\n    references: [x]\n"
         "    when: {fact: disease, op: has, value: hypertension}\n"
-        "advice: []\n", encoding="utf-8")
+        "advice: []\n",
+        encoding="utf-8",
+    )
     with pytest.raises(KnowledgeError) as err:
         load_care_rules(root)
     problems = "\n".join(err.value.problems)
@@ -137,7 +151,9 @@ def test_loader_rejects_unknown_control_value_and_screening_item(tmp_path: Path)
     (root / "zz_vals.yaml").write_text(
         "screening:\n"
         "  - id: CARE-BAD-SCR-001\n    item: retina\n    interval_days: 365\n    reason: x\n    references: [x]\n"
-        "    when: {fact: control.t2dm, op: eq, value: good}\n", encoding="utf-8")
+        "    when: {fact: control.t2dm, op: eq, value: good}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(KnowledgeError) as err:
         load_care_rules(root)
     problems = "\n".join(err.value.problems)
@@ -153,6 +169,7 @@ def test_loader_reports_bad_yaml(tmp_path: Path):
 
 
 # --------------------------------------------------------------------------- engine behaviour
+
 
 def test_missing_hba1c_is_named_not_assumed():
     plan = assess(visit({"dx": ["E11"], "labs": {"hba1c": 6.5}, "dates": {"hba1c": "2025-05-01"}}))
@@ -180,8 +197,13 @@ def test_negated_and_worsened_symptoms():
 
 
 def test_bmi_computed_from_weight_and_height():
-    case = visit({"dx": ["I10"]}).model_copy(update={"patient": visit({"dx": ["I10"]}).patient.model_copy(
-        update={"weight_kg": 81.0, "height_cm": 170.0})})
+    case = visit({"dx": ["I10"]}).model_copy(
+        update={
+            "patient": visit({"dx": ["I10"]}).patient.model_copy(
+                update={"weight_kg": 81.0, "height_cm": 170.0}
+            )
+        }
+    )
     assert CareFacts.of(case).bmi() == 28.0
     plan = assess(case)
     assert any(g.topic == "weight" and "28" in g.text for g in plan.guidance)
@@ -224,8 +246,13 @@ def test_extracted_record_and_its_output_line_are_accepted():
     from toolkit.extract.records import OutpatientRecord
     from toolkit.records import Diagnosis, Vitals
 
-    record = OutpatientRecord(text_length=10, age=65, sex="M", vitals=Vitals(sbp=160, dbp=95),
-                              diagnoses=(Diagnosis(name="高血压", icd10="I10"),))
+    record = OutpatientRecord(
+        text_length=10,
+        age=65,
+        sex="M",
+        vitals=Vitals(sbp=160, dbp=95),
+        diagnoses=(Diagnosis(name="高血压", icd10="I10"),),
+    )
     plan = assess(record, case_id="rec-1")
     assert plan.id == "rec-1" and plan.control_of("hypertension") == "uncontrolled"
     line = assess({"id": "L1", "visit_date": VISIT, "record": record.contract_dict()})
@@ -234,18 +261,22 @@ def test_extracted_record_and_its_output_line_are_accepted():
 
 # --------------------------------------------------------------------------- 2025/2023 guideline behaviour
 
+
 def _status(plan: CarePlan, disease: str) -> Any:
     return next(c for c in plan.conditions if c.disease == disease)
 
 
-@pytest.mark.parametrize(("age", "dx", "bp", "control"), [
-    (79, ["I10"], [129, 79], "controlled"),      # < 80: < 130/80 (国家基层高血压2025)
-    (79, ["I10"], [130, 79], "uncontrolled"),
-    (60, ["I10"], [128, 80], "uncontrolled"),    # diastolic 80 is not < 80
-    (80, ["I10"], [149, 89], "controlled"),      # ≥ 80: < 150/90
-    (84, ["I10", "E11"], [145, 78], "controlled"),  # 2025 no longer tightens ≥ 80 with DM/CKD to 140/90
-    (84, ["I10"], [150, 80], "uncontrolled"),
-])
+@pytest.mark.parametrize(
+    ("age", "dx", "bp", "control"),
+    [
+        (79, ["I10"], [129, 79], "controlled"),  # < 80: < 130/80 (国家基层高血压2025)
+        (79, ["I10"], [130, 79], "uncontrolled"),
+        (60, ["I10"], [128, 80], "uncontrolled"),  # diastolic 80 is not < 80
+        (80, ["I10"], [149, 89], "controlled"),  # ≥ 80: < 150/90
+        (84, ["I10", "E11"], [145, 78], "controlled"),  # 2025 no longer tightens ≥ 80 with DM/CKD to 140/90
+        (84, ["I10"], [150, 80], "uncontrolled"),
+    ],
+)
 def test_hypertension_targets_2025(age: int, dx: list[str], bp: list[int], control: str):
     status = _status(assess(visit({"age": age, "dx": dx, "bp": bp})), "hypertension")
     assert status.control == control
@@ -263,8 +294,16 @@ def test_unknown_age_gets_the_stricter_under_80_target_and_says_so():
 
 def test_post_mi_diabetic_at_ldl_1_6_is_ultra_high_risk_and_not_controlled():
     """The review's example (kb-review §4): post-MI + DM + HTN, LDL-C 1.6 was reported 'controlled'."""
-    plan = assess(visit({"age": 66, "dx": ["陈旧性心肌梗死", "E11", "I10", "E78"], "bp": [120, 70],
-                         "labs": {"ldl_c": 1.6, "hba1c": 6.8}}))
+    plan = assess(
+        visit(
+            {
+                "age": 66,
+                "dx": ["陈旧性心肌梗死", "E11", "I10", "E78"],
+                "bp": [120, 70],
+                "labs": {"ldl_c": 1.6, "hba1c": 6.8},
+            }
+        )
+    )
     chd, lip = _status(plan, "chd"), _status(plan, "dyslipidaemia")
     assert chd.control == "uncontrolled" and chd.population.startswith("冠心病超高危合并高血压")
     assert lip.control == "uncontrolled" and lip.population.startswith("ASCVD超高危")
@@ -303,8 +342,9 @@ def test_resistant_hypertension_counts_combination_ingredients_and_names_the_dru
 
 
 def test_homophone_drug_match_is_not_used_and_is_named():
-    plan = assess(visit({"dx": ["I10"], "bp": [150, 90],
-                         "rx": ["氨氯低平片", "氯沙坦钾氢氯噻嗪片", "院内制剂甲号"]}))
+    plan = assess(
+        visit({"dx": ["I10"], "bp": [150, 90], "rx": ["氨氯低平片", "氯沙坦钾氢氯噻嗪片", "院内制剂甲号"]})
+    )
     assert "CARE-HTN-REF-006" not in fired(plan)  # 2 ingredients recognised, not 3
     assert any("氨氯低平片、院内制剂甲号" in n for n in plan.notes)
 
@@ -342,8 +382,17 @@ def test_reminders_are_for_the_clinician_and_only_with_a_prescription():
 
 def test_references_are_not_from_memory_and_name_a_year_or_the_tool():
     kb = get_care_rules()
-    for section in ("diseases", "targets", "status", "referrals", "follow_up", "screening", "guidance",
-                    "reminders", "counts"):
+    for section in (
+        "diseases",
+        "targets",
+        "status",
+        "referrals",
+        "follow_up",
+        "screening",
+        "guidance",
+        "reminders",
+        "counts",
+    ):
         for rule in getattr(kb, section):
             for ref in rule.references:
                 assert "据记忆" not in ref, rule.id
@@ -361,16 +410,21 @@ def test_loader_checks_drug_classes_and_counts(tmp_path: Path):
         "counts:\n"
         "  - id: CARE-BAD-CNT-001\n    count: severe_ascvd_events\n    references: [x]\n"
         "    items: [{label: x, when: {fact: count.ascvd_high_risk_factors, op: ge, value: 1}}]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     with pytest.raises(KnowledgeError) as err:
         load_care_rules(root)
     problems = "\n".join(err.value.problems)
     assert "reminders[0] (CARE-BAD-REM-001) -> when" in problems and "'statins' is not allowed" in problems
-    assert "reminders[1] (CARE-BAD-REM-002) -> when" in problems and "unknown fact 'count.frailty'" in problems
+    assert (
+        "reminders[1] (CARE-BAD-REM-002) -> when" in problems and "unknown fact 'count.frailty'" in problems
+    )
     assert "a counted item cannot read another count" in problems
 
 
-@pytest.mark.xfail(strict=True, reason="'服用卡托普利后干咳' is not among the adverse-reaction words (was ho-003)")
+@pytest.mark.xfail(
+    strict=True, reason="'服用卡托普利后干咳' is not among the adverse-reaction words (was ho-003)"
+)
 def test_adverse_reaction_wording_gap():
     plan = assess(visit({"dx": ["I10"], "bp": [125, 75], "text": "诉服用卡托普利后干咳明显"}))
     assert plan.follow_up.interval_days == 14

@@ -18,7 +18,9 @@ KB = str(FIXTURES / "kb")
 
 def test_audit_example_as_jsonl_contract(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["audit", "--rules", KB, "--format", "jsonl", "-o", str(out), "--workers", "1"])
+    result = runner.invoke(
+        app, ["audit", "--rules", KB, "--format", "jsonl", "-o", str(out), "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert [x["id"] for x in lines] == ["RX-1", "RX-2", "RX-3", "RX-4", "RX-5"]
@@ -78,14 +80,18 @@ print("ok")
 
 def test_summary_counts_needs_review_apart_and_limits_are_options(tmp_path: Path) -> None:
     src = tmp_path / "his.csv"
-    src.write_text("处方号,年龄,诊断,药品名称,单次剂量,剂量单位,频次,给药途径,天数\n"
-                   "1,60,原发性高血压(I10),苯磺酸氨氯地平片,5,mg,qd,口服,28\n"
-                   "2,60,原发性高血压(I10),某某未知药片,1,片,qd,口服,28\n"
-                   "3,60,原发性高血压(I10),苯磺酸氨氯地平片,5,mg,qd,口服,28\n"
-                   "3,60,原发性高血压(I10),缬沙坦胶囊,80,mg,qd,口服,28\n", encoding="utf-8")
+    src.write_text(
+        "处方号,年龄,诊断,药品名称,单次剂量,剂量单位,频次,给药途径,天数\n"
+        "1,60,原发性高血压(I10),苯磺酸氨氯地平片,5,mg,qd,口服,28\n"
+        "2,60,原发性高血压(I10),某某未知药片,1,片,qd,口服,28\n"
+        "3,60,原发性高血压(I10),苯磺酸氨氯地平片,5,mg,qd,口服,28\n"
+        "3,60,原发性高血压(I10),缬沙坦胶囊,80,mg,qd,口服,28\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "o.jsonl"
-    result = runner.invoke(app, ["audit", str(src), "--rules", KB, "-o", str(out), "--workers", "1",
-                                 "--max-items", "1"])
+    result = runner.invoke(
+        app, ["audit", str(src), "--rules", KB, "-o", str(out), "--workers", "1", "--max-items", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "需人工审核 1" in result.output and "无法审核 1" in result.output
     statuses = [json.loads(x)["status"] for x in out.read_text(encoding="utf-8").splitlines()]

@@ -23,19 +23,108 @@ KB = str(ROOT / "rules")
 # Technical terms kept in Latin script (in the help text they stand beside their Chinese wording).
 ALLOWED = {
     # formats and standards
-    "JSON", "JSONL", "CSV", "Excel", "Parquet", "YAML", "HTML", "FHIR", "R4B", "ONNX", "HIS", "CDS", "Hooks",
-    "JWT", "JWKS", "aud", "API", "HTTP", "URL", "UTF", "GBK", "ICD", "Bundle", "Host", "DNS", "Bearer", "token",
+    "JSON",
+    "JSONL",
+    "CSV",
+    "Excel",
+    "Parquet",
+    "YAML",
+    "HTML",
+    "FHIR",
+    "R4B",
+    "ONNX",
+    "HIS",
+    "CDS",
+    "Hooks",
+    "JWT",
+    "JWKS",
+    "aud",
+    "API",
+    "HTTP",
+    "URL",
+    "UTF",
+    "GBK",
+    "ICD",
+    "Bundle",
+    "Host",
+    "DNS",
+    "Bearer",
+    "token",
     # software and hardware named as such
-    "clinic", "toolkit", "SQLite", "PostgreSQL", "SQLAlchemy", "sqlite", "postgresql", "psycopg", "Spark",
-    "Hive", "master", "CPU", "GPU", "torch", "Whisper", "Silero", "VAD", "spaCy", "Ctrl", "README", "PORT",
-    "int8", "fp32", "opset", "manifest", "HuggingFace", "CTranslate2", "faster",
+    "clinic",
+    "toolkit",
+    "SQLite",
+    "PostgreSQL",
+    "SQLAlchemy",
+    "sqlite",
+    "postgresql",
+    "psycopg",
+    "Spark",
+    "Hive",
+    "master",
+    "CPU",
+    "GPU",
+    "torch",
+    "Whisper",
+    "Silero",
+    "VAD",
+    "spaCy",
+    "Ctrl",
+    "README",
+    "PORT",
+    "int8",
+    "fp32",
+    "opset",
+    "manifest",
+    "HuggingFace",
+    "CTranslate2",
+    "faster",
     # metrics and clinical abbreviations
-    "AUC", "CER", "span", "micro", "eGFR", "CCKS", "cMedQANER", "dev", "test", "holdout", "TP", "FP", "FN",
+    "AUC",
+    "CER",
+    "span",
+    "micro",
+    "eGFR",
+    "CCKS",
+    "cMedQANER",
+    "dev",
+    "test",
+    "holdout",
+    "TP",
+    "FP",
+    "FN",
 }
 # Values the user types or that the tool writes for machines (mentioned in help texts).
-CODE_VALUES = {"info", "warn", "block", "jsonl", "json", "csv", "xlsx", "html", "table", "text", "fhir",
-               "local", "spark", "simplified", "pass", "return", "override", "none", "content", "full", "status",
-               "error", "findings", "case", "decision", "record_fields", "yes", "no"}
+CODE_VALUES = {
+    "info",
+    "warn",
+    "block",
+    "jsonl",
+    "json",
+    "csv",
+    "xlsx",
+    "html",
+    "table",
+    "text",
+    "fhir",
+    "local",
+    "spark",
+    "simplified",
+    "pass",
+    "return",
+    "override",
+    "none",
+    "content",
+    "full",
+    "status",
+    "error",
+    "findings",
+    "case",
+    "decision",
+    "record_fields",
+    "yes",
+    "no",
+}
 
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
@@ -50,8 +139,12 @@ def _walk(command, path: tuple[str, ...] = ()):
 ROOT_COMMAND = get_command(app)
 COMMANDS = list(_walk(ROOT_COMMAND))
 COMMAND_NAMES = {part for path, _ in COMMANDS for name in path for part in (name, *name.split("-"))}
-CHOICES = {str(c) for _, cmd in COMMANDS for p in getattr(cmd, "params", [])
-           for c in (getattr(getattr(p, "type", None), "choices", None) or ())}
+CHOICES = {
+    str(c)
+    for _, cmd in COMMANDS
+    for p in getattr(cmd, "params", [])
+    for c in (getattr(getattr(p, "type", None), "choices", None) or ())
+}
 
 
 def english_words(text: str) -> list[str]:
@@ -60,7 +153,9 @@ def english_words(text: str) -> list[str]:
     text = re.sub(r"\[默认: [^\]]*\]", " ", text)  # default values are values, not wording
     text = re.sub(r"\b[a-z][a-z0-9+]*://\S*", " ", text)  # URLs and SQLAlchemy URLs
     text = re.sub(r"`[^`]*`", " ", text)  # code in backticks
-    text = re.sub(r"\b\d[\w.]*\+[0-9a-f]{6,}\b", " ", text)  # versions with a commit hash (2026.12.0+c21f5ead)
+    text = re.sub(
+        r"\b\d[\w.]*\+[0-9a-f]{6,}\b", " ", text
+    )  # versions with a commit hash (2026.12.0+c21f5ead)
     text = re.sub(r"(?<![\w-])--?[A-Za-z][\w-]*", " ", text)  # option names
     text = re.sub(r"(?<![\w/])(?:[\w.-]*/)+[\w.{}*-]*", " ", text)  # paths (eval/data/x.jsonl, /v1/audit)
     text = re.sub(r"\b\w+\.(?:jsonl|json|csv|xlsx|html|txt|yaml|yml|onnx|pt|npz|tsv|db|wav|mp3)\b", " ", text)
@@ -111,7 +206,11 @@ def test_audit_summary_is_chinese():
 
 def test_care_summary_is_chinese(tmp_path: Path):
     src = tmp_path / "in.jsonl"
-    good = {"id": "v1", "patient": {"age": 60, "diagnoses": [{"name": "高血压"}]}, "vitals": {"sbp": 150, "dbp": 95}}
+    good = {
+        "id": "v1",
+        "patient": {"age": 60, "diagnoses": [{"name": "高血压"}]},
+        "vitals": {"sbp": 150, "dbp": 95},
+    }
     src.write_text(json.dumps(good, ensure_ascii=False) + "\n{not json\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["care", str(src), "-o", str(tmp_path / "out.jsonl")])
     assert result.exit_code == 0, result.output
@@ -120,9 +219,12 @@ def test_care_summary_is_chinese(tmp_path: Path):
 
 def test_visit_summary_is_chinese(tmp_path: Path):
     src = tmp_path / "dictation.txt"
-    src.write_text("患者男，65岁，高血压十年，血压150/95。处方：氨氯地平片 5mg 每日一次 口服。", encoding="utf-8")
-    result = CliRunner().invoke(app, ["visit", str(src), str(tmp_path / "missing.wav"),
-                                      "-o", str(tmp_path / "out.jsonl")])
+    src.write_text(
+        "患者男，65岁，高血压十年，血压150/95。处方：氨氯地平片 5mg 每日一次 口服。", encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        app, ["visit", str(src), str(tmp_path / "missing.wav"), "-o", str(tmp_path / "out.jsonl")]
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr.strip() and english_words(result.stderr) == [], result.stderr
 
@@ -140,8 +242,9 @@ def test_serve_start_lines_say_where_and_what_without_the_password(tmp_path: Pat
     pg = describe_db("postgresql+psycopg://clinic:s3cret@db.local:5433/audits")
     assert pg == "PostgreSQL db.local:5433/audits（用户 clinic）" and "s3cret" not in pg
     assert describe_db(f"sqlite:///{tmp_path}/x.db") == f"SQLite 文件 {tmp_path.resolve()}/x.db"
-    config = ServiceConfig(db_url="sqlite:///./clinic.db", host="127.0.0.1", port=8123, token="t0ken",
-                           cds_jwks="jwks.json")
+    config = ServiceConfig(
+        db_url="sqlite:///./clinic.db", host="127.0.0.1", port=8123, token="t0ken", cds_jwks="jwks.json"
+    )
     lines = start_lines(config, "2026.12.0")
     assert lines[0].startswith("clinic serve 已启动：http://127.0.0.1:8123")
     text = "\n".join(lines)
@@ -149,10 +252,20 @@ def test_serve_start_lines_say_where_and_what_without_the_password(tmp_path: Pat
     assert english_words(text) == [], text
 
 
-@pytest.mark.parametrize("args", [["audit", "--nope"], ["audit", "--workers", "x"], ["care"],
-                                  ["care", "/no/such/file.jsonl"], ["visit", "-f", "表格", "a.txt"],
-                                  ["audit", "--max-items", "0"], ["audit", "a", "b"], ["audit", "-o"],
-                                  ["不存在的命令"]])  # user input in Chinese: only our wording is checked
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "--nope"],
+        ["audit", "--workers", "x"],
+        ["care"],
+        ["care", "/no/such/file.jsonl"],
+        ["visit", "-f", "表格", "a.txt"],
+        ["audit", "--max-items", "0"],
+        ["audit", "a", "b"],
+        ["audit", "-o"],
+        ["不存在的命令"],
+    ],
+)  # user input in Chinese: only our wording is checked
 def test_usage_errors_are_chinese(args: list[str]):
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
     assert result.exit_code == 2
@@ -170,7 +283,9 @@ def test_serve_refuses_a_busy_port_in_chinese(tmp_path: Path):
         sock.listen(1)
         port = sock.getsockname()[1]
         assert port_in_use("127.0.0.1", port)
-        result = CliRunner().invoke(app, ["serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+        result = CliRunner().invoke(
+            app, ["serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}"]
+        )
     assert result.exit_code == 2 and "已被占用" in result.stderr, result.output
     assert english_words(result.stderr) == [], result.stderr
     assert not port_in_use("127.0.0.1", port)

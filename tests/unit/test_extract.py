@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "eval" / "data" / "extract_gold.jsonl"
 GOLD_SRC = ROOT / "eval" / "data" / "extract_gold.src.txt"
 
-DICTATION = ("患者男性六十五岁主诉头晕三天三天前无明显诱因出现头晕没有恶心呕吐既往有糖尿病病史五年青霉素过敏"
-             "查体血压一百六十九十五心率七十八空腹血糖七点八诊断考虑高血压2型糖尿病"
-             "给他开氨氯地平片五毫克一天一次每次一片口服二甲双胍零点五克一天两次饭后吃都开一个月嘱低盐饮食")
+DICTATION = (
+    "患者男性六十五岁主诉头晕三天三天前无明显诱因出现头晕没有恶心呕吐既往有糖尿病病史五年青霉素过敏"
+    "查体血压一百六十九十五心率七十八空腹血糖七点八诊断考虑高血压2型糖尿病"
+    "给他开氨氯地平片五毫克一天一次每次一片口服二甲双胍零点五克一天两次饭后吃都开一个月嘱低盐饮食"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def record():
 def test_every_entity_points_at_its_text(record) -> None:
     assert record.entities
     for e in record.entities:
-        assert DICTATION[e.start:e.end] == e.text
+        assert DICTATION[e.start : e.end] == e.text
         assert e.label in EntityLabel
 
 
@@ -43,16 +45,36 @@ def test_record_fields_are_parsed_into_data(record) -> None:
     assert ("糖尿病", "E14.9") in [(d.name, d.icd10) for d in record.history]
     assert record.allergies == ("青霉素",)
     names = [s.name for s in record.sections]
-    assert names[:2] == ["主诉", "现病史"] and {"既往史", "过敏史", "体格检查", "诊断", "处理", "健康指导"} <= set(names)
+    assert names[:2] == ["主诉", "现病史"] and {
+        "既往史",
+        "过敏史",
+        "体格检查",
+        "诊断",
+        "处理",
+        "健康指导",
+    } <= set(names)
 
 
 def test_prescription_items_are_complete_and_nothing_is_guessed(record) -> None:
     amlo, metf = record.items
     assert (amlo.drug_id, amlo.strength, amlo.dose, amlo.unit, amlo.frequency, amlo.route, amlo.days) == (
-        "amlodipine", "5 mg", 1.0, "片", "qd", "口服", 30.0)
+        "amlodipine",
+        "5 mg",
+        1.0,
+        "片",
+        "qd",
+        "口服",
+        30.0,
+    )
     # 二甲双胍零点五克一天两次 with no count of tablets: 0.5 g is the dose as said (issue 13), not a strength
     assert (metf.drug_id, metf.dose, metf.unit, metf.frequency, metf.days, metf.note) == (
-        "metformin", 0.5, "g", "bid", 30.0, "饭后")
+        "metformin",
+        0.5,
+        "g",
+        "bid",
+        30.0,
+        "饭后",
+    )
     assert metf.strength is None and metf.route is None  # not said: left empty
 
 
@@ -93,8 +115,12 @@ def test_fhir_bundle_has_the_blood_pressure_profile(record) -> None:
     assert bp["code"]["coding"][0]["code"] == "85354-9"
     comps = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in bp["component"]}
     assert comps == {"8480-6": 160, "8462-4": 95}
-    cond = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"
-            and e["resource"]["category"][0]["coding"][0]["code"] == "encounter-diagnosis"]  # history: problem list
+    cond = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Condition"
+        and e["resource"]["category"][0]["coding"][0]["code"] == "encounter-diagnosis"
+    ]  # history: problem list
     assert {c["code"]["coding"][0]["code"] for c in cond} == {"I10", "E11.9"}
 
 
@@ -117,7 +143,7 @@ def test_mixed_scripts_and_full_width_digits_keep_offsets() -> None:
     text = "Pt 头晕 😀 BP １６０／１００ｍｍＨｇ HR 88 dx: 高血压 Rx amlodipine 5 mg qd po ×14天"
     rec = extract(text)
     for e in rec.entities:
-        assert text[e.start:e.end] == e.text
+        assert text[e.start : e.end] == e.text
     assert (rec.vitals.sbp, rec.vitals.dbp, rec.vitals.heart_rate) == (160, 100, 88)
     assert any(e.label is EntityLabel.DRUG and e.normalized == "amlodipine" for e in rec.entities)
 
@@ -152,8 +178,17 @@ def test_cli_writes_one_line_per_input(tmp_path: Path) -> None:
     from toolkit.cli.main import app
 
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join([json.dumps({"id": "a", "text": DICTATION}, ensure_ascii=False),
-                              json.dumps({"id": "b", "text": ""}), "{broken"]) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "text": DICTATION}, ensure_ascii=False),
+                json.dumps({"id": "b", "text": ""}),
+                "{broken",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(app, ["extract", str(src), "--format", "jsonl", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -162,7 +197,7 @@ def test_cli_writes_one_line_per_input(tmp_path: Path) -> None:
     assert rows[0]["error"] is None and rows[1]["error"] and rows[2]["error"]
     for ent in rows[0]["entities"]:
         assert set(ent) == {"label", "start", "end", "text", "normalized"}
-        assert DICTATION[ent["start"]:ent["end"]] == ent["text"]
+        assert DICTATION[ent["start"] : ent["end"]] == ent["text"]
     assert rows[0]["record"]["items"][0]["drug_id"] == "amlodipine"
 
 
@@ -190,4 +225,4 @@ def test_gold_entities_come_back_from_the_extractor_with_their_offsets() -> None
     for case in load_gold(GOLD)[:40]:
         rec = ex.extract(case["text"])
         for e in rec.entities:
-            assert case["text"][e.start:e.end] == e.text
+            assert case["text"][e.start : e.end] == e.text

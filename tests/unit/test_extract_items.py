@@ -32,11 +32,14 @@ def _drugs(text: str, *names: str, ids: dict[str, str] | None = None) -> list[Ca
     return out
 
 
-def _items(text: str, *names: str, ids: dict[str, str] | None = None,
-           extra: list[Candidate] | None = None) -> list[dict[str, object]]:
+def _items(
+    text: str, *names: str, ids: dict[str, str] | None = None, extra: list[Candidate] | None = None
+) -> list[dict[str, object]]:
     analysis = analyse(text, [*_drugs(text, *names, ids=ids), *(extra or [])])
-    return [it.model_dump(include={"drug", "drug_id", "strength", "dose", "unit", "frequency", "route", "days"})
-            for it in analysis.items]
+    return [
+        it.model_dump(include={"drug", "drug_id", "strength", "dose", "unit", "frequency", "route", "days"})
+        for it in analysis.items
+    ]
 
 
 def _amount(item: dict[str, object]) -> object:
@@ -50,21 +53,49 @@ def _amount(item: dict[str, object]) -> object:
 
 # ----------------------------------------------------------------------------- frequencies
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("5mgqd", "qd"), ("0.4gqd po", "qd"), ("10mgqn", "qn"), ("零点五克q.d.", "qd"), ("b.i.d.", "bid"),
-    ("气短时吸入", "prn"), ("疼得厉害时吃", "prn"), ("烧心时嚼服", "prn"), ("体温超过三十八度五的时候", "prn"),
-    ("每天早上顿服", "qd"), ("每天早上六片顿服", "qd"), ("晨起顿服", "qd"), ("顿服", "st"),
-    ("每天固定时间皮下注射", "qd"), ("每日早晨一次", "qd"), ("早饭后一片", "qd"), ("晚饭后一次", "qd"),
-    ("一周一次", "qw"), ("三餐第一口饭嚼服", "tid"), ("早一片中午一片晚一片", "tid"), ("外用每天一贴", "qd"),
-    ("早上十个单位", "qd"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("5mgqd", "qd"),
+        ("0.4gqd po", "qd"),
+        ("10mgqn", "qn"),
+        ("零点五克q.d.", "qd"),
+        ("b.i.d.", "bid"),
+        ("气短时吸入", "prn"),
+        ("疼得厉害时吃", "prn"),
+        ("烧心时嚼服", "prn"),
+        ("体温超过三十八度五的时候", "prn"),
+        ("每天早上顿服", "qd"),
+        ("每天早上六片顿服", "qd"),
+        ("晨起顿服", "qd"),
+        ("顿服", "st"),
+        ("每天固定时间皮下注射", "qd"),
+        ("每日早晨一次", "qd"),
+        ("早饭后一片", "qd"),
+        ("晚饭后一次", "qd"),
+        ("一周一次", "qw"),
+        ("三餐第一口饭嚼服", "tid"),
+        ("早一片中午一片晚一片", "tid"),
+        ("外用每天一贴", "qd"),
+        ("早上十个单位", "qd"),
+    ],
+)
 def test_spoken_frequencies(text: str, code: str) -> None:
     assert _freq(text) == code
 
 
-@pytest.mark.parametrize("text", [
-    "嚼服立即呼叫120", "立即转诊", "两周一次", "每两小时翻身一次", "一日三到四次", "mgqdx",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "嚼服立即呼叫120",
+        "立即转诊",
+        "两周一次",
+        "每两小时翻身一次",
+        "一日三到四次",
+        "mgqdx",
+    ],
+)
 def test_phrases_that_are_not_a_frequency(text: str) -> None:
     explicit, _ = find_frequencies(text, 0, len(text))
     assert explicit == []
@@ -75,6 +106,7 @@ def test_immediately_before_a_drug_verb_is_a_single_dose() -> None:
 
 
 # ----------------------------------------------------------------------------- doses, strengths
+
 
 def test_weekday_schedule_amounts_are_doses_not_one_long_number() -> None:
     text = "周一周四三点七五毫克其他天三毫克"
@@ -89,6 +121,7 @@ def test_a_range_is_not_one_dose() -> None:
 
 
 # ----------------------------------------------------------------------------- durations, routes
+
 
 @pytest.mark.parametrize(("text", "days"), [("qd po x30d", 30.0), ("x90天", 90.0), ("先开两周", 14.0)])
 def test_durations(text: str, days: float) -> None:
@@ -106,6 +139,7 @@ def test_nebulised_is_inhaled() -> None:
 
 
 # ----------------------------------------------------------------------------- changes and corrections
+
 
 def test_the_value_after_a_change_replaces_the_old_one() -> None:
     text = "处方氨氯地平原来五毫克加到十毫克每日一次"
@@ -151,6 +185,7 @@ def test_stopped_immediately_and_a_level_test_are_not_items() -> None:
 
 # ----------------------------------------------------------------------------- forms and allergies
 
+
 def test_local_forms_keep_no_systemic_formulary_id() -> None:
     text = "左氧氟沙星滴眼液滴眼"
     (c,) = refine_lexicon(text, [Candidate(0, 5, "drug", "levofloxacin", "lexicon")])
@@ -163,7 +198,7 @@ def test_local_forms_keep_no_systemic_formulary_id() -> None:
 def test_gel_plaster_is_one_form() -> None:
     text = "氟比洛芬凝胶贴膏外用"
     (c,) = refine_lexicon(text, [Candidate(0, 4, "drug", "flurbiprofen", "lexicon")])
-    assert (text[c.start:c.end], c.normalized) == ("氟比洛芬凝胶贴膏", None)
+    assert (text[c.start : c.end], c.normalized) == ("氟比洛芬凝胶贴膏", None)
 
 
 def test_a_list_of_substances_before_one_allergy_word() -> None:
@@ -177,6 +212,7 @@ def test_a_list_of_substances_before_one_allergy_word() -> None:
 
 
 # ----------------------------------------------------------------------------- plan without a known diagnosis
+
 
 def test_a_drug_with_its_sig_opens_the_plan_when_the_diagnosis_is_unknown() -> None:
     text = "牙龈肿痛三天右下颌肿胀智齿冠周炎头孢克洛胶囊零点二五克一日三次甲硝唑零点四克一日三次吃五天"
@@ -196,21 +232,26 @@ def test_a_drug_said_with_a_verb_of_past_use_does_not_open_the_plan() -> None:
 
 # ----------------------------------------------------------------------------- drugs the vocabulary does not know
 
+
 def test_an_unknown_name_with_a_dosage_form_and_its_sig_is_a_drug() -> None:
     text = "痛风急性发作依托考昔片一百二十毫克每天一次"
     known = [Candidate(0, 6, "disease", "M10.9", "lexicon")]
     (c,) = unknown_drugs(text, known)
-    assert (text[c.start:c.end], c.label, c.normalized) == ("依托考昔片", "drug", None)
+    assert (text[c.start : c.end], c.label, c.normalized) == ("依托考昔片", "drug", None)
     text = "痤疮阿达帕林凝胶每晚外用"
-    assert [text[c.start:c.end] for c in unknown_drugs(text, [Candidate(0, 2, "disease", "L70.0", "lexicon")])] \
-        == ["阿达帕林凝胶"]
+    assert [
+        text[c.start : c.end] for c in unknown_drugs(text, [Candidate(0, 2, "disease", "L70.0", "lexicon")])
+    ] == ["阿达帕林凝胶"]
 
 
-@pytest.mark.parametrize("text", [
-    "每次一片一天三次",  # a dose, not a name
-    "胸片示肺纹理增粗",  # no sig after it
-    "痛风急性发作依托考昔片一百二十毫克",  # no clear start of the name within reach
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "每次一片一天三次",  # a dose, not a name
+        "胸片示肺纹理增粗",  # no sig after it
+        "痛风急性发作依托考昔片一百二十毫克",  # no clear start of the name within reach
+    ],
+)
 def test_no_unknown_drug_without_a_name_boundary_and_a_sig(text: str) -> None:
     assert unknown_drugs(text, []) == []
 
@@ -218,7 +259,7 @@ def test_no_unknown_drug_without_a_name_boundary_and_a_sig(text: str) -> None:
 def test_a_known_drug_is_not_found_again_as_unknown() -> None:
     text = "阿托伐他汀钙片二十毫克每晚一次"
     known = refine_lexicon(text, [Candidate(0, 5, "drug", "atorvastatin", "lexicon")])
-    assert [(text[c.start:c.end], c.normalized) for c in known] == [("阿托伐他汀钙片", "atorvastatin")]
+    assert [(text[c.start : c.end], c.normalized) for c in known] == [("阿托伐他汀钙片", "atorvastatin")]
 
 
 def test_a_duration_for_all_lines_covers_the_lines_said_before_it() -> None:
@@ -276,7 +317,7 @@ def test_a_drug_switched_for_a_reason_is_not_prescribed() -> None:
 
 def test_an_unknown_name_without_a_form_needs_a_mass_strength_and_a_frequency() -> None:
     text = "焦虑状态给他开坦度螺酮十毫克一天三次"
-    assert [text[c.start:c.end] for c in unknown_drugs(text, [])] == ["坦度螺酮"]
+    assert [text[c.start : c.end] for c in unknown_drugs(text, [])] == ["坦度螺酮"]
     for text in ("焦虑状态给他开坦度螺酮十毫克", "体重下降三公斤一天三次"):
         assert unknown_drugs(text, []) == []
     text = "处方二甲双胍减量为五百毫克一天两次"
@@ -288,8 +329,10 @@ def test_a_complaint_with_when_in_the_line_is_as_needed() -> None:
     sym = Candidate(text.index("头晕"), text.index("头晕") + 2, "symptom", None, "lexicon")
     analysis = analyse(text, [*_drugs(text, "对乙酰氨基酚"), sym])
     assert analysis.items[0].frequency == "prn"
-    assert [(e.text, e.label.value) for e in analysis.entities if e.label.value != "drug"][-1] \
-        == ("头晕的时候", "frequency")
+    assert [(e.text, e.label.value) for e in analysis.entities if e.label.value != "drug"][-1] == (
+        "头晕的时候",
+        "frequency",
+    )
     text = "处方对乙酰氨基酚零点五克头晕时间长了再来"
     sym = Candidate(text.index("头晕"), text.index("头晕") + 2, "symptom", None, "lexicon")
     assert analyse(text, [*_drugs(text, "对乙酰氨基酚"), sym]).items[0].frequency is None
@@ -358,9 +401,16 @@ def test_an_amount_said_as_the_strength_is_not_made_a_dose() -> None:
 def test_a_drug_said_twice_is_one_item() -> None:
     text = "处方瑞舒伐他汀十毫克每晚一次就是可定开一个月"
     items = _items(text, "瑞舒伐他汀", "可定", ids={"瑞舒伐他汀": "rosuvastatin", "可定": "rosuvastatin"})
-    assert [(i["drug"], i["dose"], i["frequency"], i["days"]) for i in items] == [("瑞舒伐他汀", 10.0, "qn", 30.0)]
+    assert [(i["drug"], i["dose"], i["frequency"], i["days"]) for i in items] == [
+        ("瑞舒伐他汀", 10.0, "qn", 30.0)
+    ]
     text = "处方信必可都保每次一吸每天两次用完信必可要漱口"
-    items = _items(text, "信必可都保", "信必可", ids={"信必可都保": "budesonide_formoterol", "信必可": "budesonide_formoterol"})
+    items = _items(
+        text,
+        "信必可都保",
+        "信必可",
+        ids={"信必可都保": "budesonide_formoterol", "信必可": "budesonide_formoterol"},
+    )
     assert [(i["drug"], i["dose"], i["frequency"]) for i in items] == [("信必可都保", 1.0, "bid")]
 
 
@@ -379,7 +429,10 @@ def test_two_different_doses_of_one_drug_without_a_correction_stay_two_lines() -
 def test_a_drug_prescribed_outside_the_plan_section_is_an_item() -> None:
     text = "老年男性头晕一周既往高血压加用依那普利十毫克每天一次缬沙坦八十毫克一天一次开一个月"
     items = _items(text, "依那普利", "缬沙坦")
-    assert [(i["drug"], i["dose"], i["frequency"]) for i in items] == [("依那普利", 10.0, "qd"), ("缬沙坦", 80.0, "qd")]
+    assert [(i["drug"], i["dose"], i["frequency"]) for i in items] == [
+        ("依那普利", 10.0, "qd"),
+        ("缬沙坦", 80.0, "qd"),
+    ]
     # a drug being taken (no prescribing verb) stays history
     text = "既往高血压一直吃氨氯地平五毫克一天一次"
     assert _items(text, "氨氯地平") == []
@@ -388,17 +441,27 @@ def test_a_drug_prescribed_outside_the_plan_section_is_an_item() -> None:
 def test_a_misheard_dosage_form_glued_to_a_drug_is_not_a_drug_of_its_own() -> None:
     text = "处方阿莫西林教囊0.5克，一天三次"
     items = _items(text, "阿莫西林", ids={"阿莫西林": "amoxicillin"})
-    assert [(i["drug"], i["dose"], i["unit"], i["frequency"]) for i in items] == [("阿莫西林", 0.5, "g", "tid")]
+    assert [(i["drug"], i["dose"], i["unit"], i["frequency"]) for i in items] == [
+        ("阿莫西林", 0.5, "g", "tid")
+    ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("处理阿莫西林胶囊零点五克一天三次口服，皮试阴性，开五天。", [("阿莫西林胶囊", "阴性")]),
-    ("处理青霉素皮试阴性，阿莫西林胶囊零点五克一天三次口服开五天", [("阿莫西林胶囊", "阴性")]),
-    # another drug's result is not this line's; a line without one has none
-    ("处理阿莫西林胶囊零点五克一天三次口服，开五天。头孢呋辛酯片零点二五克一天两次，皮试阴性。",
-     [("阿莫西林胶囊", None), ("头孢呋辛酯片", "阴性")]),
-    ("处理氨氯地平五毫克一天一次，阿莫西林胶囊零点五克一天三次", [("氨氯地平", None), ("阿莫西林胶囊", None)]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("处理阿莫西林胶囊零点五克一天三次口服，皮试阴性，开五天。", [("阿莫西林胶囊", "阴性")]),
+        ("处理青霉素皮试阴性，阿莫西林胶囊零点五克一天三次口服开五天", [("阿莫西林胶囊", "阴性")]),
+        # another drug's result is not this line's; a line without one has none
+        (
+            "处理阿莫西林胶囊零点五克一天三次口服，开五天。头孢呋辛酯片零点二五克一天两次，皮试阴性。",
+            [("阿莫西林胶囊", None), ("头孢呋辛酯片", "阴性")],
+        ),
+        (
+            "处理氨氯地平五毫克一天一次，阿莫西林胶囊零点五克一天三次",
+            [("氨氯地平", None), ("阿莫西林胶囊", None)],
+        ),
+    ],
+)
 def test_skin_test_result_said_with_the_line(text: str, expected: list[tuple[str, str | None]]) -> None:
     """A said 皮试阴性 is the line's skin-test result (no false RX-SKIN-001), and 青霉素皮试 is not a drug line."""
     from toolkit.extract import extract

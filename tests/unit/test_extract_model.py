@@ -33,10 +33,12 @@ def model() -> NerModel:
 
 
 def test_loads_once_and_never_imports_torch() -> None:
-    code = ("import sys; from toolkit.extract.model import load_ner_model; "
-            f"m = load_ner_model({str(MODEL_DIR)!r}); m.predict('头晕三天'); "
-            f"assert load_ner_model({str(MODEL_DIR)!r}) is m; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from toolkit.extract.model import load_ner_model; "
+        f"m = load_ner_model({str(MODEL_DIR)!r}); m.predict('头晕三天'); "
+        f"assert load_ner_model({str(MODEL_DIR)!r}) is m; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
@@ -81,7 +83,10 @@ def test_empty_text_gives_no_spans(model: NerModel) -> None:
 
 def test_decode_tags_repairs_stray_inside_tags() -> None:
     assert decode_tags(["B-drug", "I-drug", "O", "I-symptom", "I-symptom", "B-disease"]) == [
-        (0, 2, "drug"), (3, 5, "symptom"), (5, 6, "disease")]
+        (0, 2, "drug"),
+        (3, 5, "symptom"),
+        (5, 6, "disease"),
+    ]
     assert decode_tags(["B-drug", "I-disease"]) == [(0, 1, "drug"), (1, 2, "disease")]
 
 
@@ -148,7 +153,7 @@ def test_real_model_through_the_extractor_on_a_gold_dictation() -> None:
     assert MODEL_KEY in with_model.nlp(text).spans
     rec, base = with_model.extract(text), rules.extract(text)
     for e in rec.entities:
-        assert text[e.start:e.end] == e.text
+        assert text[e.start : e.end] == e.text
         assert e.label.value in LABELS or e.source != "model"
     gold = {(e["start"], e["end"], e["label"]) for e in case["entities"]}
     got = {(e.start, e.end, e.label.value) for e in rec.entities}

@@ -20,8 +20,10 @@ def _freq(text: str) -> str | None:
 
 
 def _items(text: str) -> list[dict[str, object]]:
-    return [it.model_dump(include={"drug", "drug_id", "strength", "dose", "unit", "frequency", "route", "days"})
-            for it in extract(text).items]
+    return [
+        it.model_dump(include={"drug", "drug_id", "strength", "dose", "unit", "frequency", "route", "days"})
+        for it in extract(text).items
+    ]
 
 
 def _amount(item: dict[str, object]) -> object:
@@ -39,6 +41,7 @@ def _ents(text: str, label: str) -> list[str]:
 
 # ------------------------------------------------------------------ stopped drugs
 
+
 @pytest.mark.parametrize("after", ["不要再吃了", "以后不吃了", "可以停了", "以后都不用了", "不能再用"])
 def test_stop_phrases_after_a_drug(after: str) -> None:
     assert _STOPPED_AFTER.match(after)
@@ -50,10 +53,14 @@ def test_phrases_that_do_not_stop_the_drug(after: str) -> None:
 
 
 def test_a_drug_not_to_be_taken_again_is_not_an_item_and_does_not_end_the_plan() -> None:
-    items = _items("诊断2型糖尿病低血糖症处理格列本脲不要再吃了老年人容易低血糖改成利格列汀五毫克每天一次"
-                   "硝苯地平缓释片二十毫克一天两次都开四周")
+    items = _items(
+        "诊断2型糖尿病低血糖症处理格列本脲不要再吃了老年人容易低血糖改成利格列汀五毫克每天一次"
+        "硝苯地平缓释片二十毫克一天两次都开四周"
+    )
     assert [(i["drug_id"], _amount(i), i["frequency"], i["days"]) for i in items] == [
-        ("linagliptin", "5 mg", "qd", 28.0), ("nifedipine", "20 mg", "bid", 28.0)]
+        ("linagliptin", "5 mg", "qd", 28.0),
+        ("nifedipine", "20 mg", "bid", 28.0),
+    ]
 
 
 def test_a_ban_said_after_a_stopped_drug_belongs_to_it() -> None:
@@ -68,6 +75,7 @@ def test_a_ban_before_a_drug_with_no_stopped_drug_before_still_holds() -> None:
 
 # ------------------------------------------------------------------ class word, unit doses, split doses, titration
 
+
 def test_a_class_word_right_before_the_drug_it_names_is_not_an_item() -> None:
     items = _items("诊断2型糖尿病处理加用基础胰岛素甘精胰岛素注射液从十个单位开始每天睡前皮下注射")
     assert [(i["drug_id"], i["dose"], i["unit"]) for i in items] == [("insulin_glargine", 10.0, "U")]
@@ -80,7 +88,10 @@ def test_the_class_word_alone_is_still_an_item() -> None:
 
 def test_a_unit_dose_is_not_given_to_a_tablet() -> None:
     items = _items("诊断2型糖尿病处理阿卡波糖五十毫克一天三次每三天加两个单位")
-    assert items[0]["drug_id"] == "acarbose" and (items[0]["dose"], items[0]["unit"]) == (50.0, "mg")  # not 2 U
+    assert items[0]["drug_id"] == "acarbose" and (items[0]["dose"], items[0]["unit"]) == (
+        50.0,
+        "mg",
+    )  # not 2 U
 
 
 def test_doses_split_over_the_day_keep_the_first_slot_when_one_slot_is_changed() -> None:
@@ -110,11 +121,14 @@ def test_a_titrated_tablet_takes_the_new_amount() -> None:
 
 # ------------------------------------------------------------------ drug names
 
+
 def test_a_concentration_and_a_formulation_word_belong_to_the_drug_name() -> None:
     text = "低血糖症50%葡萄糖注射液四十毫升静脉推注 微粒化非诺贝特胶囊零点二克"
-    cands = [Candidate(text.index("葡萄糖"), text.index("葡萄糖") + 3, "drug", None, "lexicon"),
-             Candidate(text.index("非诺贝特"), text.index("非诺贝特") + 4, "drug", "fenofibrate", "lexicon")]
-    names = [text[c.start:c.end] for c in refine_lexicon(text, cands) if c.label == "drug"]
+    cands = [
+        Candidate(text.index("葡萄糖"), text.index("葡萄糖") + 3, "drug", None, "lexicon"),
+        Candidate(text.index("非诺贝特"), text.index("非诺贝特") + 4, "drug", "fenofibrate", "lexicon"),
+    ]
+    names = [text[c.start : c.end] for c in refine_lexicon(text, cands) if c.label == "drug"]
     assert names == ["50%葡萄糖注射液", "微粒化非诺贝特胶囊"]
 
 
@@ -122,12 +136,12 @@ def test_a_number_that_is_not_a_concentration_stays_outside() -> None:
     text = "血糖50葡萄糖注射液四十毫升"
     start = text.index("葡萄糖")
     out = refine_lexicon(text, [Candidate(start, start + 3, "drug", None, "lexicon")])
-    assert text[out[0].start:out[0].end] == "葡萄糖注射液"
+    assert text[out[0].start : out[0].end] == "葡萄糖注射液"
 
 
 def test_an_unknown_drug_can_start_right_after_the_previous_line_route() -> None:
     text = "氮卓斯汀鼻喷雾剂每侧一喷一天两次鼻喷依美斯汀滴眼液每次一滴"
-    found = [text[c.start:c.end] for c in unknown_drugs(text, [])]
+    found = [text[c.start : c.end] for c in unknown_drugs(text, [])]
     assert "依美斯汀滴眼液" in found
 
 
@@ -138,15 +152,26 @@ def test_an_unknown_drug_does_not_start_inside_a_sig_word() -> None:
 
 def test_new_vocabulary() -> None:
     rec = extract("诊断急性腰扭伤智齿冠周炎地高辛中毒处理依托考昔一百二十毫克每天一次")
-    assert [(d.name, d.icd10) for d in rec.diagnoses] == [("急性腰扭伤", "S33.5"), ("智齿冠周炎", "K05.2"),
-                                                          ("地高辛中毒", "T46.0")]
+    assert [(d.name, d.icd10) for d in rec.diagnoses] == [
+        ("急性腰扭伤", "S33.5"),
+        ("智齿冠周炎", "K05.2"),
+        ("地高辛中毒", "T46.0"),
+    ]
     assert [i.drug for i in rec.items] == ["依托考昔"]
 
 
 # ------------------------------------------------------------------ sig phrases
 
-@pytest.mark.parametrize(("text", "code"), [("零点五毫克发作时舌下含服", "prn"), ("烧到三十八度五以上再吃", "prn"),
-                                           ("上床前吃", "qn"), ("临睡前一片", "qn")])
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("零点五毫克发作时舌下含服", "prn"),
+        ("烧到三十八度五以上再吃", "prn"),
+        ("上床前吃", "qn"),
+        ("临睡前一片", "qn"),
+    ],
+)
 def test_more_spoken_frequencies(text: str, code: str) -> None:
     assert _freq(text) == code
 
@@ -172,6 +197,7 @@ def test_later_and_within_are_still_not_durations(text: str) -> None:
 
 
 # ------------------------------------------------------------------ sections
+
 
 def _names(text: str, extra: list[Candidate] | None = None) -> list[str]:
     return [s.name for s in split_sections(text, extra or [])]
@@ -200,6 +226,7 @@ def test_home_glucose_monitoring_opens_the_health_advice() -> None:
 
 # ------------------------------------------------------------------ body parts and diseases
 
+
 def test_body_parts_with_their_side_and_the_complaint_after_them() -> None:
     text = "左肩痛胳膊抬不起来左肩关节外展受限双侧腹股沟环形红斑右耳鼓膜充血"
     assert _ents(text, "body_part") == ["左肩", "胳膊", "左肩关节", "双侧腹股沟", "右耳鼓膜"]
@@ -222,6 +249,7 @@ def test_an_attack_tail_belongs_to_the_diagnosis_but_not_a_stable_phase() -> Non
 
 
 # ------------------------------------------------------------------ loading doses, daily mass, instructions
+
 
 def test_a_loading_dose_is_followed_by_the_regimen() -> None:
     items = _items("诊断急性冠脉综合征处理氯吡格雷首剂三百毫克以后每天七十五毫克")
@@ -290,7 +318,8 @@ def test_dian_yan_is_eye_drops() -> None:
 def test_a_diluent_is_part_of_the_infusion_line() -> None:
     items = _items("诊断肺炎处理头孢曲松二克加入生理盐水一百毫升静滴每日一次")
     assert [(i["drug"], i["strength"], i["dose"], i["frequency"], i["route"]) for i in items] == [
-        ("头孢曲松", None, 2.0, "qd", "静脉滴注")]
+        ("头孢曲松", None, 2.0, "qd", "静脉滴注")
+    ]
 
 
 def test_saline_given_on_its_own_is_an_item() -> None:
@@ -298,9 +327,19 @@ def test_saline_given_on_its_own_is_an_item() -> None:
     assert [(i["drug"], i["dose"], i["unit"]) for i in items] == [("生理盐水", 500.0, "ml")]
 
 
-@pytest.mark.parametrize(("text", "code"), [("每三天一次", "q3d"), ("两天一次", "qod"), ("隔一天吃一次", "qod"),
-                                           ("七天一次", "qw"), ("早上一次晚上一次", "bid"), ("每天中午一次", "qd"),
-                                           ("每晚临睡前", "qn"), ("血压高的时候", "prn")])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("每三天一次", "q3d"),
+        ("两天一次", "qod"),
+        ("隔一天吃一次", "qod"),
+        ("七天一次", "qw"),
+        ("早上一次晚上一次", "bid"),
+        ("每天中午一次", "qd"),
+        ("每晚临睡前", "qn"),
+        ("血压高的时候", "prn"),
+    ],
+)
 def test_every_few_days_and_other_spoken_schedules(text: str, code: str) -> None:
     assert _freq(text) == code
 
@@ -319,18 +358,23 @@ def test_more_advice_cues_and_dont_stop_is_no_advice() -> None:
     assert _names("诊断冠心病处理阿司匹林一百毫克每天一次不要停")[-1] == "处理"
 
 
-@pytest.mark.parametrize(("text", "span", "code"), [("每天睡前皮下注射", "每天睡前", "qn"),
-                                                   ("早晚饭前半小时皮下注射", "早晚饭前半小时", "bid"),
-                                                   ("每次八片早上顿服", "早上顿服", "qd")])
+@pytest.mark.parametrize(
+    ("text", "span", "code"),
+    [
+        ("每天睡前皮下注射", "每天睡前", "qn"),
+        ("早晚饭前半小时皮下注射", "早晚饭前半小时", "bid"),
+        ("每次八片早上顿服", "早上顿服", "qd"),
+    ],
+)
 def test_whole_timing_phrases(text: str, span: str, code: str) -> None:
     explicit, timing = find_frequencies(text, 0, len(text))
     first = (sorted(explicit, key=lambda c: (c.start, -c.end)) or timing)[0]
-    assert (text[first.start:first.end], first.normalized) == (span, code)
+    assert (text[first.start : first.end], first.normalized) == (span, code)
 
 
 @pytest.mark.parametrize("text", ["辛伐他汀先停两周然后换", "吃五天三天不好转查尿培养", "咳嗽两周还不好再来"])
 def test_a_drug_holiday_or_a_condition_is_not_the_duration(text: str) -> None:
-    found = [text[c.start:c.end] for c in find_durations(text, 0, len(text))]
+    found = [text[c.start : c.end] for c in find_durations(text, 0, len(text))]
     assert found in ([], ["五天"])
 
 

@@ -15,9 +15,21 @@ def _names(text: str, extra: list[Candidate] | None = None) -> list[str]:
 
 
 def test_spoken_cues_open_sections() -> None:
-    text = ("主诉是头晕三天三天前出现头晕既往有糖尿病病史五年没有药物过敏查体血压一百六十九十五"
-            "诊断考虑高血压给他开氨氯地平五毫克一天一次嘱低盐饮食两周后复查")
-    assert _names(text) == ["主诉", "现病史", "既往史", "过敏史", "体格检查", "诊断", "处理", "健康指导", "随访"]
+    text = (
+        "主诉是头晕三天三天前出现头晕既往有糖尿病病史五年没有药物过敏查体血压一百六十九十五"
+        "诊断考虑高血压给他开氨氯地平五毫克一天一次嘱低盐饮食两周后复查"
+    )
+    assert _names(text) == [
+        "主诉",
+        "现病史",
+        "既往史",
+        "过敏史",
+        "体格检查",
+        "诊断",
+        "处理",
+        "健康指导",
+        "随访",
+    ]
 
 
 def test_blood_pressure_in_the_history_without_a_value_does_not_open_the_examination() -> None:

@@ -19,11 +19,26 @@ from toolkit.extract.values import (
 BP = ((60.0, 280.0), (30.0, 160.0))
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("160", 160.0), ("7.8", 7.8), ("一百六十", 160.0), ("一百五", 150.0), ("五百二", 520.0), ("七点八", 7.8),
-    ("三十七点二", 37.2), ("十二", 12.0), ("一百零二", 102.0), ("一三二", 132.0), ("两", 2.0), ("零点五", 0.5),
-    ("二十三点七五", 23.75), ("１６０", 160.0), ("半", 0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("160", 160.0),
+        ("7.8", 7.8),
+        ("一百六十", 160.0),
+        ("一百五", 150.0),
+        ("五百二", 520.0),
+        ("七点八", 7.8),
+        ("三十七点二", 37.2),
+        ("十二", 12.0),
+        ("一百零二", 102.0),
+        ("一三二", 132.0),
+        ("两", 2.0),
+        ("零点五", 0.5),
+        ("二十三点七五", 23.75),
+        ("１６０", 160.0),
+        ("半", 0.5),
+    ],
+)
 def test_parse_number_reads_digits_and_spoken_chinese(text: str, value: float) -> None:
     assert parse_number(text) == value
 
@@ -33,11 +48,19 @@ def test_parse_number_refuses_what_it_cannot_read(text: str) -> None:
     assert parse_number(text) is None
 
 
-@pytest.mark.parametrize(("text", "pair"), [
-    ("一百六十九十五", (160.0, 95.0)), ("一百五十八十", (150.0, 80.0)), ("一百五一百", (150.0, 100.0)),
-    ("一三二七八", (132.0, 78.0)), ("一四二九零", (142.0, 90.0)), ("一百零二六十四", (102.0, 64.0)),
-    ("一百七十八一百零二", (178.0, 102.0)), ("一百三八十", (130.0, 80.0)),
-])
+@pytest.mark.parametrize(
+    ("text", "pair"),
+    [
+        ("一百六十九十五", (160.0, 95.0)),
+        ("一百五十八十", (150.0, 80.0)),
+        ("一百五一百", (150.0, 100.0)),
+        ("一三二七八", (132.0, 78.0)),
+        ("一四二九零", (142.0, 90.0)),
+        ("一百零二六十四", (102.0, 64.0)),
+        ("一百七十八一百零二", (178.0, 102.0)),
+        ("一百三八十", (130.0, 80.0)),
+    ],
+)
 def test_split_pair_reads_spoken_blood_pressure(text: str, pair: tuple[float, float]) -> None:
     assert split_pair(text, *BP) == pair
 
@@ -69,16 +92,19 @@ def _vitals(text: str) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("查体血压160/100mmHg", {"sbp": 160, "dbp": 100}),
-    ("血压一百六十九十五心率七十八次每分", {"sbp": 160, "dbp": 95, "heart_rate": 78}),
-    ("血压是一三二七八", {"sbp": 132, "dbp": 78}),
-    ("血压一百六十比九十五心率每分钟八十二次", {"sbp": 160, "dbp": 95, "heart_rate": 82}),
-    ("高压一百六十低压一百", {"sbp": 160, "dbp": 100}),
-    ("体温三十七度八", {"temperature": 37.8}),
-    ("T 38.2℃ R 22次/分 SpO2 95%", {"temperature": 38.2, "resp_rate": 22, "spo2": 95}),
-    ("体重一百五十斤身高一米七二BMI二十五点九", {"weight_kg": 75, "height_cm": 172, "bmi": 25.9}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("查体血压160/100mmHg", {"sbp": 160, "dbp": 100}),
+        ("血压一百六十九十五心率七十八次每分", {"sbp": 160, "dbp": 95, "heart_rate": 78}),
+        ("血压是一三二七八", {"sbp": 132, "dbp": 78}),
+        ("血压一百六十比九十五心率每分钟八十二次", {"sbp": 160, "dbp": 95, "heart_rate": 82}),
+        ("高压一百六十低压一百", {"sbp": 160, "dbp": 100}),
+        ("体温三十七度八", {"temperature": 37.8}),
+        ("T 38.2℃ R 22次/分 SpO2 95%", {"temperature": 38.2, "resp_rate": 22, "spo2": 95}),
+        ("体重一百五十斤身高一米七二BMI二十五点九", {"weight_kg": 75, "height_cm": 172, "bmi": 25.9}),
+    ],
+)
 def test_find_vitals(text: str, expected: dict[str, float]) -> None:
     assert _vitals(text) == expected
 
@@ -92,12 +118,20 @@ def test_implausible_values_give_no_vital() -> None:
     assert _vitals("体温八十度") == {}
 
 
-@pytest.mark.parametrize(("text", "key", "value"), [
-    ("空腹血糖7.8", "fpg", 7.8), ("糖化血红蛋白七点五", "hba1c", 7.5), ("尿酸五百二", "uric_acid", 520),
-    ("eGFR 55", "egfr", 55), ("血钾三点四", "potassium", 3.4), ("低密度脂蛋白3.6mmol/L", "ldl_c", 3.6),
-    ("总胆固醇6.12型糖尿病", "tc", 6.1),  # the 2 belongs to 2型糖尿病
-    ("空腹血糖是7.8毫摩尔", "fpg", 7.8), ("血钾偏低3.3", "potassium", 3.3),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("空腹血糖7.8", "fpg", 7.8),
+        ("糖化血红蛋白七点五", "hba1c", 7.5),
+        ("尿酸五百二", "uric_acid", 520),
+        ("eGFR 55", "egfr", 55),
+        ("血钾三点四", "potassium", 3.4),
+        ("低密度脂蛋白3.6mmol/L", "ldl_c", 3.6),
+        ("总胆固醇6.12型糖尿病", "tc", 6.1),  # the 2 belongs to 2型糖尿病
+        ("空腹血糖是7.8毫摩尔", "fpg", 7.8),
+        ("血钾偏低3.3", "potassium", 3.3),
+    ],
+)
 def test_find_labs(text: str, key: str, value: float) -> None:
     labs = find_labs(text)
     assert len(labs) == 1
@@ -125,11 +159,26 @@ def test_strengths_and_doses() -> None:
     assert find_strengths(liraglutide, 0, len(liraglutide)) == []  # after 每次 a mass is the dose
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("一天两次", "bid"), ("每日三次", "tid"), ("日一次", "qd"), ("bid", "bid"), ("每十二小时一次", "q12h"),
-    ("早晚各一次", "bid"), ("必要时", "prn"), ("胸痛时", "prn"), ("每周一次", "qw"), ("每天一片", "qd"),
-    ("一日两回", "bid"), ("一天两顿", "bid"), ("早一片晚一片", "bid"), ("心绞痛发作时", "prn"), ("12小时一次", "q12h"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("一天两次", "bid"),
+        ("每日三次", "tid"),
+        ("日一次", "qd"),
+        ("bid", "bid"),
+        ("每十二小时一次", "q12h"),
+        ("早晚各一次", "bid"),
+        ("必要时", "prn"),
+        ("胸痛时", "prn"),
+        ("每周一次", "qw"),
+        ("每天一片", "qd"),
+        ("一日两回", "bid"),
+        ("一天两顿", "bid"),
+        ("早一片晚一片", "bid"),
+        ("心绞痛发作时", "prn"),
+        ("12小时一次", "q12h"),
+    ],
+)
 def test_explicit_frequencies(text: str, code: str) -> None:
     explicit, _ = find_frequencies(text, 0, len(text))
     assert _norms(explicit)[:1] == [code]

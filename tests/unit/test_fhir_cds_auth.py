@@ -35,7 +35,14 @@ def rsa_key() -> Any:
 
 def sign(key: Any, alg: str = "ES384", **claims: Any) -> str:
     now = int(time.time())
-    body = {"iss": ISS, "sub": "ehr-client", "aud": URL, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    body = {
+        "iss": ISS,
+        "sub": "ehr-client",
+        "aud": URL,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
     header = {"alg": alg, "typ": "JWT", "kid": key.kid}
@@ -45,13 +52,16 @@ def sign(key: Any, alg: str = "ES384", **claims: Any) -> str:
 @pytest.fixture
 def verifier(tmp_path: Path, ec_key: Any, rsa_key: Any) -> JwtVerifier:
     cfg = tmp_path / "cds-jwks.json"
-    cfg.write_text(json.dumps({ISS: {"keys": [ec_key.as_dict(private=False), rsa_key.as_dict(private=False)]}}),
-                   encoding="utf-8")
+    cfg.write_text(
+        json.dumps({ISS: {"keys": [ec_key.as_dict(private=False), rsa_key.as_dict(private=False)]}}),
+        encoding="utf-8",
+    )
     return JwtVerifier.from_file(cfg)
 
 
-def test_a_signed_jwt_from_a_configured_client_is_accepted(verifier: JwtVerifier, ec_key: Any,
-                                                            rsa_key: Any) -> None:
+def test_a_signed_jwt_from_a_configured_client_is_accepted(
+    verifier: JwtVerifier, ec_key: Any, rsa_key: Any
+) -> None:
     client = verifier.verify(sign(ec_key), URL)
     assert (client.iss, client.sub, client.kid) == (ISS, "ehr-client", "ehr-ec")
     assert verifier.verify(sign(rsa_key, "RS384"), URL).kid == "ehr-rsa"
@@ -65,15 +75,18 @@ def test_replayed_jti_is_refused(verifier: JwtVerifier, ec_key: Any) -> None:
         verifier.verify(token, URL)
 
 
-@pytest.mark.parametrize(("claims", "why"), [
-    ({"aud": "http://127.0.0.1/cds-services/other"}, "aud"),
-    ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3900}, "expired"),
-    ({"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3700}, "future"),
-    ({"exp": int(time.time()) + 7200}, "longer"),
-    ({"jti": None}, "jti"),
-    ({"aud": None}, "aud"),
-    ({"iss": "https://someone-else.cn"}, "issuer"),
-])
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"aud": "http://127.0.0.1/cds-services/other"}, "aud"),
+        ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3900}, "expired"),
+        ({"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3700}, "future"),
+        ({"exp": int(time.time()) + 7200}, "longer"),
+        ({"jti": None}, "jti"),
+        ({"aud": None}, "aud"),
+        ({"iss": "https://someone-else.cn"}, "issuer"),
+    ],
+)
 def test_bad_claims_are_refused(verifier: JwtVerifier, ec_key: Any, claims: dict[str, Any], why: str) -> None:
     with pytest.raises(AuthError, match=why):
         verifier.verify(sign(ec_key, **claims), URL)
@@ -88,8 +101,13 @@ def test_wrong_key_none_and_hmac_are_refused(verifier: JwtVerifier) -> None:
         verifier.verify(sign(unknown_kid), URL)
     secret = OctKey.import_key("x" * 32, parameters={"kid": "ehr-ec"})
     with pytest.raises(AuthError, match="alg"):
-        verifier.verify("Bearer " + jwt.encode({"alg": "HS256", "kid": "ehr-ec"},
-                                               {"iss": ISS, "aud": URL}, secret, algorithms=["HS256"]), URL)
+        verifier.verify(
+            "Bearer "
+            + jwt.encode(
+                {"alg": "HS256", "kid": "ehr-ec"}, {"iss": ISS, "aud": URL}, secret, algorithms=["HS256"]
+            ),
+            URL,
+        )
     import base64
 
     def b64(d: dict[str, Any]) -> str:
@@ -118,6 +136,8 @@ def test_the_config_refuses_private_keys_and_bad_files(tmp_path: Path, ec_key: A
     cfg.write_text("{}", encoding="utf-8")
     with pytest.raises(ToolkitError, match="issuer"):
         load_jwks_config(cfg)
-    (tmp_path / "ehr.jwks").write_text(json.dumps({"keys": [ec_key.as_dict(private=False)]}), encoding="utf-8")
+    (tmp_path / "ehr.jwks").write_text(
+        json.dumps({"keys": [ec_key.as_dict(private=False)]}), encoding="utf-8"
+    )
     cfg.write_text(json.dumps({ISS: "ehr.jwks"}), encoding="utf-8")  # a JWKS file next to the config
     assert set(load_jwks_config(cfg)) == {ISS}

@@ -43,12 +43,16 @@ def _schema() -> dict[str, Any]:
 def _validator(rtype: str) -> Any:
     import jsonschema
 
-    return jsonschema.Draft6Validator({"$ref": f"#/definitions/{rtype}", "definitions": _schema()["definitions"]})
+    return jsonschema.Draft6Validator(
+        {"$ref": f"#/definitions/{rtype}", "definitions": _schema()["definitions"]}
+    )
 
 
 def schema_errors(resource: dict[str, Any]) -> list[str]:
-    return [f"{list(e.absolute_path)}: {e.message[:200]}" for e in _validator(resource["resourceType"])
-            .iter_errors(resource)]
+    return [
+        f"{list(e.absolute_path)}: {e.message[:200]}"
+        for e in _validator(resource["resourceType"]).iter_errors(resource)
+    ]
 
 
 def check_valid(resource: dict[str, Any]) -> None:
@@ -63,21 +67,62 @@ def check_valid(resource: dict[str, Any]) -> None:
 
 
 def example_case() -> AuditCase:
-    return AuditCase.model_validate({
-        "id": "RX-DOC-1", "visit_date": "2026-11-20",
-        "patient": {"age": 72, "sex": "F", "weight_kg": 60, "allergies": ["青霉素"], "pregnant": False,
-                    "diagnoses": [{"name": "2型糖尿病", "icd10": "E11.9"}, {"name": "急性支气管炎", "icd10": "J20.9"}],
-                    "labs": {"egfr": 25, "potassium": 4.2, "hba1c": 8.1}},
-        "record": {"主诉": "咳嗽3天 <发热>", "现病史": "3天前受凉后咳嗽，咳黄痰。", "诊断": "急性支气管炎；2型糖尿病"},
-        "vitals": {"sbp": 150, "dbp": 90, "heart_rate": 80},
-        "prescription": {"id": "RX-DOC-1", "items": [
-            {"drug": "阿莫西林胶囊", "strength": "0.25 g", "dose": 0.5, "unit": "g", "frequency": "tid",
-             "route": "口服", "days": 5},
-            {"drug": "二甲双胍片", "strength": "0.5 g", "dose": 0.5, "unit": "g", "frequency": "q12h",
-             "route": "口服", "days": 28},
-            {"drug": "阿托伐他汀钙片", "strength": "20 mg", "dose": 20, "unit": "mg", "frequency": "qn",
-             "route": "口服", "days": 28}]},
-    })
+    return AuditCase.model_validate(
+        {
+            "id": "RX-DOC-1",
+            "visit_date": "2026-11-20",
+            "patient": {
+                "age": 72,
+                "sex": "F",
+                "weight_kg": 60,
+                "allergies": ["青霉素"],
+                "pregnant": False,
+                "diagnoses": [
+                    {"name": "2型糖尿病", "icd10": "E11.9"},
+                    {"name": "急性支气管炎", "icd10": "J20.9"},
+                ],
+                "labs": {"egfr": 25, "potassium": 4.2, "hba1c": 8.1},
+            },
+            "record": {
+                "主诉": "咳嗽3天 <发热>",
+                "现病史": "3天前受凉后咳嗽，咳黄痰。",
+                "诊断": "急性支气管炎；2型糖尿病",
+            },
+            "vitals": {"sbp": 150, "dbp": 90, "heart_rate": 80},
+            "prescription": {
+                "id": "RX-DOC-1",
+                "items": [
+                    {
+                        "drug": "阿莫西林胶囊",
+                        "strength": "0.25 g",
+                        "dose": 0.5,
+                        "unit": "g",
+                        "frequency": "tid",
+                        "route": "口服",
+                        "days": 5,
+                    },
+                    {
+                        "drug": "二甲双胍片",
+                        "strength": "0.5 g",
+                        "dose": 0.5,
+                        "unit": "g",
+                        "frequency": "q12h",
+                        "route": "口服",
+                        "days": 28,
+                    },
+                    {
+                        "drug": "阿托伐他汀钙片",
+                        "strength": "20 mg",
+                        "dose": 20,
+                        "unit": "mg",
+                        "frequency": "qn",
+                        "route": "口服",
+                        "days": 28,
+                    },
+                ],
+            },
+        }
+    )
 
 
 def test_schema_fixture_is_a_real_validator() -> None:
@@ -93,9 +138,14 @@ def test_detected_issues_carry_actcode_and_evidence_references(shipped_kb: Any) 
     report = audit(fc.case, shipped_kb)
     out = write.report_to_bundle(report, fc, "a1")
     check_valid(out)
-    issues = {i["code"]["coding"][1]["code"]: i for i in (e["resource"] for e in out["entry"])
-              if i["resourceType"] == "DetectedIssue"}
-    acts = {rid: [c["code"] for c in i["code"]["coding"] if c["system"] == C.ACTCODE] for rid, i in issues.items()}
+    issues = {
+        i["code"]["coding"][1]["code"]: i
+        for i in (e["resource"] for e in out["entry"])
+        if i["resourceType"] == "DetectedIssue"
+    }
+    acts = {
+        rid: [c["code"] for c in i["code"]["coding"] if c["system"] == C.ACTCODE] for rid, i in issues.items()
+    }
     assert acts["RX-ALG-001"] == ["ALGY"]
     assert acts["RX-DOSE-002"] == ["DOSEH"]
     assert acts["RX-CI-049"] == ["LAB"]  # renal: a lab-based contraindication
@@ -109,11 +159,15 @@ def test_detected_issues_carry_actcode_and_evidence_references(shipped_kb: Any) 
 
 def test_actcode_per_category() -> None:
     def f(cat: Category, **ev: Any) -> str | None:
-        return C.actcode_for(Finding(rule_id="RX-X-1", category=cat, severity=Severity.WARN, message="m",
-                                     evidence=ev))
+        return C.actcode_for(
+            Finding(rule_id="RX-X-1", category=cat, severity=Severity.WARN, message="m", evidence=ev)
+        )
+
     assert f(Category.INTERACTION) == "DRG" and f(Category.DUPLICATE_THERAPY) == "DUPTHPY"
     assert f(Category.CONTRAINDICATION) == "COND" and f(Category.FREQUENCY) == "DOSEIVL"
-    assert f(Category.DOSE, single=0.1, limit=0.5) == "DOSEL" and f(Category.DOSE, daily=3, limit=2) == "DOSEH"
+    assert (
+        f(Category.DOSE, single=0.1, limit=0.5) == "DOSEL" and f(Category.DOSE, daily=3, limit=2) == "DOSEH"
+    )
     assert f(Category.SPECIAL_POPULATION, population="pregnancy") == "PREG"
     assert f(Category.SPECIAL_POPULATION, population="lactation") == "LACT"
     assert f(Category.SPECIAL_POPULATION, population="elderly") == "AGE"
@@ -125,8 +179,12 @@ def test_actcode_per_category() -> None:
 def test_operation_outcome_and_capability_statement() -> None:
     oo = write.outcome_for_error(422, "body.entry[3].resource.valueQuantity.unit", "unit 'x' not accepted")
     check_valid(oo)
-    assert oo["issue"][0] == {"severity": "error", "code": "invalid", "diagnostics": "unit 'x' not accepted",
-                              "expression": ["Bundle.entry[3].resource.valueQuantity.unit"]}
+    assert oo["issue"][0] == {
+        "severity": "error",
+        "code": "invalid",
+        "diagnostics": "unit 'x' not accepted",
+        "expression": ["Bundle.entry[3].resource.valueQuantity.unit"],
+    }
     assert write.outcome_for_error(500, "", "internal error")["issue"][0]["severity"] == "fatal"
     assert write.outcome_for_error(401, "header.authorization", "no")["issue"][0].get("expression") is None
     cs = write.capability_statement("0.1.0", "2026.12", "http://127.0.0.1:8000", jwt=True)
@@ -137,7 +195,9 @@ def test_operation_outcome_and_capability_statement() -> None:
     # everything else of the statement is checked against it
     assert any("fhirVersion" in e for e in schema_errors(cs))
     assert schema_errors({**cs, "fhirVersion": "3.5.0"}) == []
-    assert cs["rest"][0]["operation"][0]["name"] == "audit" and "JWT" in cs["rest"][0]["security"]["description"]
+    assert (
+        cs["rest"][0]["operation"][0]["name"] == "audit" and "JWT" in cs["rest"][0]["security"]["description"]
+    )
 
 
 def test_the_case_as_a_document_bundle_is_valid_and_complete() -> None:
@@ -153,16 +213,31 @@ def test_the_case_as_a_document_bundle_is_valid_and_complete() -> None:
     sec = {s["title"]: s for s in comp["section"]}
     assert "咳嗽3天 &lt;发热&gt;" in sec["主诉"]["text"]["div"]  # the record text, escaped
     assert sec["既往史"]["emptyReason"]["coding"][0]["code"] == "unavailable"
-    assert len(sec["处理"]["entry"]) == 3 and len(sec["诊断"]["entry"]) == 2 and len(sec["过敏史"]["entry"]) == 1
+    assert (
+        len(sec["处理"]["entry"]) == 3 and len(sec["诊断"]["entry"]) == 2 and len(sec["过敏史"]["entry"]) == 1
+    )
     types = [r["resourceType"] for r in entries]
-    assert {"Patient", "Encounter", "Condition", "AllergyIntolerance", "MedicationRequest", "Observation"} <= set(types)
+    assert {
+        "Patient",
+        "Encounter",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationRequest",
+        "Observation",
+    } <= set(types)
     alg = next(r for r in entries if r["resourceType"] == "AllergyIntolerance")
     assert alg["clinicalStatus"]["coding"][0]["code"] == "active"  # ait-1
-    met = next(r for r in entries if r["resourceType"] == "MedicationRequest" and "二甲双胍" in
-               r["medicationCodeableConcept"]["text"])
-    assert met["dosageInstruction"][0]["timing"]["repeat"] == {"frequency": 1, "period": 12, "periodUnit": "h",
-                                                                "boundsDuration": met["dosageInstruction"][0]["timing"]
-                                                                ["repeat"]["boundsDuration"]}
+    met = next(
+        r
+        for r in entries
+        if r["resourceType"] == "MedicationRequest" and "二甲双胍" in r["medicationCodeableConcept"]["text"]
+    )
+    assert met["dosageInstruction"][0]["timing"]["repeat"] == {
+        "frequency": 1,
+        "period": 12,
+        "periodUnit": "h",
+        "boundsDuration": met["dosageInstruction"][0]["timing"]["repeat"]["boundsDuration"],
+    }
 
 
 def test_the_invariant_checks_catch_what_they_claim() -> None:
@@ -195,8 +270,10 @@ def test_record_export_through_the_writer() -> None:
     pytest.importorskip("toolkit.extract")
     from toolkit.extract import extract
 
-    text = ("主诉：咳嗽3天。现病史：3天前受凉后咳嗽。过敏史：青霉素过敏。查体：血压150/90mmHg。"
-            "诊断：急性支气管炎。处理：阿莫西林胶囊0.5g 每日三次 口服 5天。")
+    text = (
+        "主诉：咳嗽3天。现病史：3天前受凉后咳嗽。过敏史：青霉素过敏。查体：血压150/90mmHg。"
+        "诊断：急性支气管炎。处理：阿莫西林胶囊0.5g 每日三次 口服 5天。"
+    )
     record = extract(text)
     doc = write.record_to_document(record, patient_id="p1", encounter_id="e1")
     check_valid(doc)

@@ -19,9 +19,17 @@ CATALOGUE = [
     ["Y001", "苯磺酸氨氯地平片", "", "5mg*28片", "片", "辉瑞制药", "片"],
     ["Y002", "", "拜新同", "30mg*7片", "控释片", "拜耳医药", "片"],  # brand only
     ["Y003", "阿莫西林胶囊0.25g", "", "", "胶囊", "华北制药", "粒"],  # strength inside the name
-    ["Y004", "注射用紫杉醇脂质体", "", "30mg", "注射剂", "南京绿叶", "支"],  # a real drug the KB does not cover
+    [
+        "Y004",
+        "注射用紫杉醇脂质体",
+        "",
+        "30mg",
+        "注射剂",
+        "南京绿叶",
+        "支",
+    ],  # a real drug the KB does not cover
     ["Y005", "左氧氟沙星滴眼液", "可乐必妥", "5ml:24.4mg", "滴眼剂", "参天制药", "支"],  # local product
-    ["Y006", "=HYPERLINK(\"http://x\")", "", "", "", "", ""],  # hostile text stays text in the sheet
+    ["Y006", '=HYPERLINK("http://x")', "", "", "", "", ""],  # hostile text stays text in the sheet
 ]
 
 
@@ -34,7 +42,11 @@ def _write_gbk(path: Path, rows: list[list[str]]) -> Path:
 def test_propose_reads_gbk_and_says_how(shipped_kb: Any, tmp_path: Path) -> None:
     rows = read_catalogue(_write_gbk(tmp_path / "cat.csv", CATALOGUE))
     props = {p.code: p for p in propose(rows, shipped_kb)}
-    assert (props["Y001"].drug, props["Y001"].confidence, props["Y001"].coverage) == ("amlodipine", "高", "full")
+    assert (props["Y001"].drug, props["Y001"].confidence, props["Y001"].coverage) == (
+        "amlodipine",
+        "高",
+        "full",
+    )
     assert props["Y001"].form_match.startswith("片 5")
     assert (props["Y002"].drug, props["Y002"].how, props["Y002"].confidence) == ("nifedipine", "商品名", "中")
     assert props["Y003"].drug == "amoxicillin"
@@ -59,7 +71,9 @@ def test_map_apply_and_audit_by_code(shipped_kb: Any, tmp_path: Path) -> None:
     with open(sheet, "w", encoding="utf-8-sig", newline="") as fh:
         csv.writer(fh).writerows(table)
     dictionary = tmp_path / "drugs.yaml"
-    res = runner.invoke(app, ["formulary", "apply", str(sheet), "-o", str(dictionary), "--institution", "测试中心"])
+    res = runner.invoke(
+        app, ["formulary", "apply", str(sheet), "-o", str(dictionary), "--institution", "测试中心"]
+    )
     assert res.exit_code == 0, res.output
     local = tmp_path / "local.yaml"
     local.write_text(f"institution: 测试中心\ndrug_dictionary: {dictionary.name}\n", encoding="utf-8")
@@ -67,11 +81,29 @@ def test_map_apply_and_audit_by_code(shipped_kb: Any, tmp_path: Path) -> None:
     assert kb.drug_codes is not None and kb.drug_codes["Y002"].drug == "nifedipine"
 
     def line(code: str, drug: str) -> dict[str, Any]:
-        return {"drug": drug, "code": code, "dose": 30, "unit": "mg", "frequency": "qd", "route": "口服", "days": 7}
+        return {
+            "drug": drug,
+            "code": code,
+            "dose": 30,
+            "unit": "mg",
+            "frequency": "qd",
+            "route": "口服",
+            "days": 7,
+        }
 
-    case = AuditCase.model_validate({
-        "id": "C1", "patient": {"age": 60, "sex": "M", "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
-        "prescription": {"items": [line("Y002", "硝苯地平控释片"), line("Y004", "紫杉醇脂质体"), line("Y999", "氨氯地平片")]}})
+    case = AuditCase.model_validate(
+        {
+            "id": "C1",
+            "patient": {"age": 60, "sex": "M", "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
+            "prescription": {
+                "items": [
+                    line("Y002", "硝苯地平控释片"),
+                    line("Y004", "紫杉醇脂质体"),
+                    line("Y999", "氨氯地平片"),
+                ]
+            },
+        }
+    )
     report = audit(case, kb)
     assert report.coverage == ("full", "none", "none")
     ids = {(f.rule_id, f.items[0]) for f in report.findings if f.items}

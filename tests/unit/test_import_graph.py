@@ -66,9 +66,12 @@ def imports_of(path: Path) -> set[str]:
                 target = node.module or ""
             out.add(target)
             if not node.module or target == "toolkit":  # ``from toolkit import review`` names a subpackage
-                out.update(f"{target}.{a.name}" for a in node.names
-                           if (PACKAGE.joinpath(*target.split(".")[1:], a.name)).exists()
-                           or PACKAGE.joinpath(*target.split(".")[1:], f"{a.name}.py").exists())
+                out.update(
+                    f"{target}.{a.name}"
+                    for a in node.names
+                    if (PACKAGE.joinpath(*target.split(".")[1:], a.name)).exists()
+                    or PACKAGE.joinpath(*target.split(".")[1:], f"{a.name}.py").exists()
+                )
     return {m for m in out if m == "toolkit" or m.startswith("toolkit.")}
 
 
@@ -140,16 +143,20 @@ def test_the_graph_sees_function_level_imports(tmp_path: Path) -> None:
 
 
 def test_every_subpackage_has_a_layer() -> None:
-    nodes = {_node(_module_name(p)[0]) for p in PACKAGE.rglob("*.py")
-             if p.relative_to(PACKAGE).parts[0] not in {"rules", "models"}}
+    nodes = {
+        _node(_module_name(p)[0])
+        for p in PACKAGE.rglob("*.py")
+        if p.relative_to(PACKAGE).parts[0] not in {"rules", "models"}
+    }
     for node in sorted(nodes):
         _layer(node)
 
 
 def test_no_upward_arrow() -> None:
     graph = package_graph()
-    upward = {(a, b): files for a, targets in graph.items() for b, files in targets.items()
-              if _layer(b) > _layer(a)}
+    upward = {
+        (a, b): files for a, targets in graph.items() for b, files in targets.items() if _layer(b) > _layer(a)
+    }
     new = {k: sorted(set(v)) for k, v in upward.items() if k not in KNOWN_UPWARD}
     assert new == {}, f"imports pointing up the layers {[' / '.join(map(str, LAYERS))]}: {new}"
     stale = sorted(set(KNOWN_UPWARD) - set(upward))
@@ -159,8 +166,10 @@ def test_no_upward_arrow() -> None:
 def test_no_import_loop_between_subpackages() -> None:
     graph = package_graph()
     cycles = _cycles(graph, ignore=set(KNOWN_UPWARD))
-    assert cycles == [], {" ⇄ ".join(c): {a: {b: sorted(set(graph[a][b])) for b in c if b in graph[a]} for a in c}
-                          for c in cycles}
+    assert cycles == [], {
+        " ⇄ ".join(c): {a: {b: sorted(set(graph[a][b])) for b in c if b in graph[a]} for a in c}
+        for c in cycles
+    }
 
 
 def test_the_reviewer_sits_above_audit_and_onnx() -> None:
@@ -170,8 +179,11 @@ def test_the_reviewer_sits_above_audit_and_onnx() -> None:
 
 
 def test_the_checks_catch_a_loop_and_an_upward_arrow() -> None:
-    graph = {"audit": {"knowledge": ["a.py"], "review": ["lazy.py"]}, "review": {"audit": ["b.py"]},
-             "knowledge": {}}
+    graph = {
+        "audit": {"knowledge": ["a.py"], "review": ["lazy.py"]},
+        "review": {"audit": ["b.py"]},
+        "knowledge": {},
+    }
     assert _cycles(graph, ignore=set()) == [["audit", "review"]]
     assert _cycles(graph, ignore={("audit", "review")}) == []
     assert _layer("review") > _layer("audit")  # so audit → review is an upward arrow

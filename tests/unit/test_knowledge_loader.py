@@ -20,7 +20,9 @@ def test_shipped_knowledge_base_loads_every_file(shipped_kb: Any) -> None:
     assert len(shipped_kb.drugs) >= 80
     assert len(shipped_kb.interactions) >= 60
     root = Path(__file__).resolve().parents[2] / "rules"
-    audited = [p for p in root.rglob("*.yaml") if not {"local", "care", "lexicon"} & set(p.relative_to(root).parts)]
+    audited = [
+        p for p in root.rglob("*.yaml") if not {"local", "care", "lexicon"} & set(p.relative_to(root).parts)
+    ]
     assert len(audited) >= 8
 
 
@@ -44,8 +46,7 @@ def _problems(root: Path) -> list[str]:
 
 
 def test_unknown_operator_is_located(broken_kb: Path) -> None:
-    _edit(broken_kb / "rules.yaml",
-          lambda d: d["contraindications"][0]["when"].update(op="gte"))
+    _edit(broken_kb / "rules.yaml", lambda d: d["contraindications"][0]["when"].update(op="gte"))
     problems = _problems(broken_kb)
     assert len(problems) == 1
     p = problems[0]
@@ -96,11 +97,17 @@ def test_message_template_must_name_variables(broken_kb: Path) -> None:
 
 def test_local_rules_override_severity_disable_and_parameters(kb: Any, tmp_path: Path) -> None:
     local = tmp_path / "local.yaml"
-    local.write_text(yaml.safe_dump({
-        "institution": "示例社区卫生服务中心",
-        "rules": {"RX-FREQ-001": {"severity": "block"}, "RX-LONG-002": {"enabled": False}},
-        "parameters": {"max_items": 3},
-    }, allow_unicode=True), encoding="utf-8")
+    local.write_text(
+        yaml.safe_dump(
+            {
+                "institution": "示例社区卫生服务中心",
+                "rules": {"RX-FREQ-001": {"severity": "block"}, "RX-LONG-002": {"enabled": False}},
+                "parameters": {"max_items": 3},
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     custom = load_knowledge(FIXTURES / "kb", local)
     case = make_case(item("苯磺酸氨氯地平片", frequency="tid", days=56), *[item("苯磺酸氨氯地平片")] * 3)
     shipped = {f.rule_id: f for f in audit(case, kb).findings}
@@ -113,8 +120,12 @@ def test_local_rules_override_severity_disable_and_parameters(kb: Any, tmp_path:
 
 def test_local_rules_unknown_rule_or_parameter_is_an_error(tmp_path: Path) -> None:
     local = tmp_path / "local.yaml"
-    local.write_text(yaml.safe_dump({"institution": "x", "rules": {"RX-NOPE-001": {"enabled": False}},
-                                     "parameters": {"max_itemz": 3}}), encoding="utf-8")
+    local.write_text(
+        yaml.safe_dump(
+            {"institution": "x", "rules": {"RX-NOPE-001": {"enabled": False}}, "parameters": {"max_itemz": 3}}
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(KnowledgeError) as exc:
         load_knowledge(FIXTURES / "kb", local)
     text = str(exc.value)
@@ -128,30 +139,52 @@ def test_missing_directory(tmp_path: Path) -> None:
 
 def test_prescription_item_conditions_name_known_classes(broken_kb: Path) -> None:
     """`prescription.items` leaves name class or drug ids; unknown ids and malformed values are load errors."""
+
     def breaks(d: dict) -> None:
-        d["contraindications"][0]["when"] = {"all": [
-            {"fact": "labs.egfr", "op": "lt", "value": 30},
-            {"fact": "prescription.items", "op": "excludes", "value": ["no_such_class"]}]}
-        d["contraindications"][1]["when"] = {"fact": "prescription.items", "op": "count_ge",
-                                             "value": {"of": ["mra"], "n": 0}}
-        d["interactions"][0]["escalate"][0]["when"] = {"any": [
-            {"fact": "prescription.items", "op": "includes", "value": ["metformin", "ghost_drug"]},
-            {"fact": "prescription.items", "op": "daily_dose_gt", "value": {"drug": "ghost_statin", "gt": 20}}]}
+        d["contraindications"][0]["when"] = {
+            "all": [
+                {"fact": "labs.egfr", "op": "lt", "value": 30},
+                {"fact": "prescription.items", "op": "excludes", "value": ["no_such_class"]},
+            ]
+        }
+        d["contraindications"][1]["when"] = {
+            "fact": "prescription.items",
+            "op": "count_ge",
+            "value": {"of": ["mra"], "n": 0},
+        }
+        d["interactions"][0]["escalate"][0]["when"] = {
+            "any": [
+                {"fact": "prescription.items", "op": "includes", "value": ["metformin", "ghost_drug"]},
+                {
+                    "fact": "prescription.items",
+                    "op": "daily_dose_gt",
+                    "value": {"drug": "ghost_statin", "gt": 20},
+                },
+            ]
+        }
 
     _edit(broken_kb / "rules.yaml", breaks)
     problems = "\n".join(_problems(broken_kb))
-    assert ("contraindications (RX-CI-001) -> when: prescription.items names unknown class or drug "
-            "'no_such_class'") in problems
+    assert (
+        "contraindications (RX-CI-001) -> when: prescription.items names unknown class or drug "
+        "'no_such_class'"
+    ) in problems
     assert "contraindications[1] (RX-CI-002) -> when" in problems and "count_ge" in problems
-    assert ("interactions (RX-DDI-001) -> escalate[0] -> when: prescription.items names unknown class or "
-            "drug 'ghost_drug'") in problems
+    assert (
+        "interactions (RX-DDI-001) -> escalate[0] -> when: prescription.items names unknown class or "
+        "drug 'ghost_drug'"
+    ) in problems
     assert "unknown class or drug 'ghost_statin'" in problems
     assert "metformin" not in problems  # a drug id is a valid name
 
 
 def test_name_contains_unless_needs_words_and_unless(broken_kb: Path) -> None:
-    _edit(broken_kb / "rules.yaml", lambda d: d["contraindications"][0].update(
-        when={"fact": "diagnosis", "op": "name_contains_unless", "value": ["脑出血"]}))
+    _edit(
+        broken_kb / "rules.yaml",
+        lambda d: d["contraindications"][0].update(
+            when={"fact": "diagnosis", "op": "name_contains_unless", "value": ["脑出血"]}
+        ),
+    )
     problems = _problems(broken_kb)
     assert len(problems) == 1 and "name_contains_unless" in problems[0] and "unless" in problems[0]
 

@@ -55,8 +55,18 @@ def trained() -> tuple[Tiny, np.ndarray, np.ndarray]:
 
 def test_export_parity_manifest_and_int8_gate(trained, tmp_path: Path) -> None:
     model, x, y = trained
-    m = export(model, (x[:2],), tmp_path, input_names=("x",), output_names=("p",), dynamic_axes=AXES,
-               parity_inputs=(x,), tolerance=1e-5, metric_fn=auc_metric(y), source="test")
+    m = export(
+        model,
+        (x[:2],),
+        tmp_path,
+        input_names=("x",),
+        output_names=("p",),
+        dynamic_axes=AXES,
+        parity_inputs=(x,),
+        tolerance=1e-5,
+        metric_fn=auc_metric(y),
+        source="test",
+    )
     assert (tmp_path / "model.onnx").is_file()
     saved = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     assert saved["opset"] == 17 and saved["tolerance"] == 1e-5 and saved["parity_samples"] == 200
@@ -86,8 +96,18 @@ def test_int8_rejected_when_metric_cannot_hold(trained, tmp_path: Path) -> None:
         return {"closeness": -float(np.abs(outs[0] - ref).max())}
 
     # int8 moves outputs by ~1e-3..1e-2; a metric that tolerates 1e-4 must refuse it and keep fp32
-    m = export(model, (x[:2],), tmp_path, input_names=("x",), output_names=("p",), dynamic_axes=AXES,
-               parity_inputs=(x,), tolerance=1e-5, metric_fn=closeness, metric_tolerance=1e-4)
+    m = export(
+        model,
+        (x[:2],),
+        tmp_path,
+        input_names=("x",),
+        output_names=("p",),
+        dynamic_axes=AXES,
+        parity_inputs=(x,),
+        tolerance=1e-5,
+        metric_fn=closeness,
+        metric_tolerance=1e-4,
+    )
     assert m.max_abs_diff_int8 is not None and m.max_abs_diff_int8 > 1e-4
     assert m.quantization is None and "rejected" in m.quantization_note
     assert m.metrics_int8["closeness"] < m.metrics_fp32["closeness"] - 1e-4
@@ -96,15 +116,33 @@ def test_int8_rejected_when_metric_cannot_hold(trained, tmp_path: Path) -> None:
 def test_parity_failure_is_an_error(trained, tmp_path: Path) -> None:
     model, x, _ = trained
     with pytest.raises(ParityError, match="tolerance"):
-        export(model, (x[:2],), tmp_path, input_names=("x",), output_names=("p",), dynamic_axes=AXES,
-               parity_inputs=(x,), tolerance=-1.0, quantize=None)
+        export(
+            model,
+            (x[:2],),
+            tmp_path,
+            input_names=("x",),
+            output_names=("p",),
+            dynamic_axes=AXES,
+            parity_inputs=(x,),
+            tolerance=-1.0,
+            quantize=None,
+        )
     assert not (tmp_path / "model.onnx").exists()
 
 
 def test_runs_without_torch_in_a_subprocess(trained, tmp_path: Path) -> None:
     model, x, _ = trained
-    export(model, (x[:2],), tmp_path, input_names=("x",), output_names=("p",), dynamic_axes=AXES,
-           parity_inputs=(x,), tolerance=1e-5, quantize=None)
+    export(
+        model,
+        (x[:2],),
+        tmp_path,
+        input_names=("x",),
+        output_names=("p",),
+        dynamic_axes=AXES,
+        parity_inputs=(x,),
+        tolerance=1e-5,
+        quantize=None,
+    )
     np.save(tmp_path / "x.npy", x[:5])
     with torch.no_grad():
         expected = model(torch.from_numpy(x[:5])).numpy()
@@ -118,7 +156,7 @@ def test_runs_without_torch_in_a_subprocess(trained, tmp_path: Path) -> None:
         import numpy as np
         from toolkit.onnx import OnnxModel
         m = OnnxModel({str(tmp_path)!r}, intra_op_threads=1)
-        out = m(np.load({str(tmp_path / 'x.npy')!r}))["p"]
+        out = m(np.load({str(tmp_path / "x.npy")!r}))["p"]
         assert "torch" not in sys.modules
         print(",".join(f"{{v:.7f}}" for v in out))
     """)
@@ -161,11 +199,24 @@ def test_static_int8_records_what_was_quantised_and_with_which_data(tmp_path: Pa
         return {"argmax_agreement": float((got.argmax(-1) == ref.argmax(-1)).mean())}
 
     axes = {"ids": {0: "batch", 1: "length"}, "scores": {0: "batch", 1: "length"}}
-    m = export(model, (parity[:2],), tmp_path, input_names=("ids",), output_names=("scores",), dynamic_axes=axes,
-               parity_inputs=(parity,), tolerance=1e-4, quantize="int8-static", metric_fn=agreement,
-               metric_tolerance={"argmax_agreement": 1.0}, metric_inputs=[(parity[i:i + 1],) for i in range(16)],
-               calibration_inputs=calib, calibration_source="40 random id sequences (test)",
-               static_op_types=("Conv", "Relu"), session_options={"disabled_optimizers": ["SkipLayerNormFusion"]})
+    m = export(
+        model,
+        (parity[:2],),
+        tmp_path,
+        input_names=("ids",),
+        output_names=("scores",),
+        dynamic_axes=axes,
+        parity_inputs=(parity,),
+        tolerance=1e-4,
+        quantize="int8-static",
+        metric_fn=agreement,
+        metric_tolerance={"argmax_agreement": 1.0},
+        metric_inputs=[(parity[i : i + 1],) for i in range(16)],
+        calibration_inputs=calib,
+        calibration_source="40 random id sequences (test)",
+        static_op_types=("Conv", "Relu"),
+        session_options={"disabled_optimizers": ["SkipLayerNormFusion"]},
+    )
     assert m.quantization == "int8-static", m.quantization_note
     d = m.quantization_detail
     assert d["static_op_types"] == ["Conv", "Relu"] and d["dynamic_op_types"] == ["LSTM"]
@@ -185,17 +236,37 @@ def test_static_int8_records_what_was_quantised_and_with_which_data(tmp_path: Pa
 def test_static_int8_needs_named_calibration_data_and_existing_nodes(tmp_path: Path) -> None:
     model = TinyConv().eval()
     parity = _ids(4, 6, 2)
-    kw = {"input_names": ("ids",), "output_names": ("scores",), "dynamic_axes": {"ids": {0: "b", 1: "n"}},
-          "parity_inputs": (parity,), "tolerance": 1e-4, "quantize": "int8-static"}
+    kw = {
+        "input_names": ("ids",),
+        "output_names": ("scores",),
+        "dynamic_axes": {"ids": {0: "b", 1: "n"}},
+        "parity_inputs": (parity,),
+        "tolerance": 1e-4,
+        "quantize": "int8-static",
+    }
     from toolkit.errors import ToolkitError
 
     with pytest.raises(ToolkitError, match="calibration"):
         export(model, (parity[:1],), tmp_path, **kw)
     with pytest.raises(ToolkitError, match="not in the exported graph"):
-        export(model, (parity[:1],), tmp_path, **kw, calibration_inputs=[(parity[:1],)], calibration_source="x",
-               nodes_to_exclude=("/no/such/node",))
+        export(
+            model,
+            (parity[:1],),
+            tmp_path,
+            **kw,
+            calibration_inputs=[(parity[:1],)],
+            calibration_source="x",
+            nodes_to_exclude=("/no/such/node",),
+        )
     with pytest.raises(ToolkitError, match="session options"):
-        export(model, (parity[:1],), tmp_path, **kw, calibration_inputs=[(parity[:1],)], calibration_source="x",
-               session_options={"spin": True})
+        export(
+            model,
+            (parity[:1],),
+            tmp_path,
+            **kw,
+            calibration_inputs=[(parity[:1],)],
+            calibration_source="x",
+            session_options={"spin": True},
+        )
     with pytest.raises(ToolkitError, match="preset"):
         export(model, (parity[:1],), tmp_path, **{**kw, "quantize": "int4"})

@@ -22,11 +22,20 @@ from toolkit.knowledge.units import (
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MONTH = 30.4375 / 365.25
 
-noisy = st.text(alphabet=st.sampled_from(list("0123456789.岁个月周天日年YMDWymdw -()（）一二三半qdhbit/次每")),
-                max_size=16)
+noisy = st.text(
+    alphabet=st.sampled_from(list("0123456789.岁个月周天日年YMDWymdw -()（）一二三半qdhbit/次每")),
+    max_size=16,
+)
 # a note as HIS systems write it: Chinese words, signs and digits, no brackets
-note = st.text(alphabet=st.sampled_from(list("晨服随餐与第一口饭同嚼体温≥38.5℃疼痛时早晚饭后空腹慢")), min_size=1,
-               max_size=12).map(str.strip).filter(lambda s: s and s.lower() not in _PRN_WORDS)  # a bracket holding only a prn word is the prn mark
+note = (
+    st.text(
+        alphabet=st.sampled_from(list("晨服随餐与第一口饭同嚼体温≥38.5℃疼痛时早晚饭后空腹慢")),
+        min_size=1,
+        max_size=12,
+    )
+    .map(str.strip)
+    .filter(lambda s: s and s.lower() not in _PRN_WORDS)
+)  # a bracket holding only a prn word is the prn mark
 
 
 @FAST
@@ -59,8 +68,12 @@ def test_infant_units_are_infant(n: int, unit: str) -> None:
 
 
 @FAST
-@given(st.dates(min_value=__import__("datetime").date(1900, 1, 1), max_value=__import__("datetime").date(2100, 1, 1)),
-       st.integers(0, 40000))
+@given(
+    st.dates(
+        min_value=__import__("datetime").date(1900, 1, 1), max_value=__import__("datetime").date(2100, 1, 1)
+    ),
+    st.integers(0, 40000),
+)
 def test_age_from_birth_date_is_the_elapsed_time(born, days) -> None:  # type: ignore[no-untyped-def]
     import datetime as dt
 

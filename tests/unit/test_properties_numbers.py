@@ -33,7 +33,9 @@ from toolkit.extract.values import (
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DIGITS = "零一二三四五六七八九"
 
-SPOKEN = [*"零〇一二两三四五六七八九十百千点幺半个0123456789./ 血压比高低体温度心率次分每天日周月片粒毫克mg口服吸入"]
+SPOKEN = [
+    *"零〇一二两三四五六七八九十百千点幺半个0123456789./ 血压比高低体温度心率次分每天日周月片粒毫克mg口服吸入"
+]
 dictation = st.one_of(st.text(max_size=40), st.lists(st.sampled_from(SPOKEN), max_size=25).map("".join))
 
 
@@ -83,8 +85,11 @@ def test_arabic_numbers_and_full_width_digits(x) -> None:
 def test_duration_days(n: int, unit: str) -> None:
     per = {"天": 1, "周": 7, "个月": 30, "月": 30}[unit]
     assert duration_days(to_chinese(n), unit) == n * per
-    assert duration_days(to_chinese(n) + "个半" if unit != "天" else str(n), unit) == (n + 0.5) * per \
-        if unit != "天" else n
+    assert (
+        duration_days(to_chinese(n) + "个半" if unit != "天" else str(n), unit) == (n + 0.5) * per
+        if unit != "天"
+        else n
+    )
 
 
 @FAST
@@ -119,8 +124,14 @@ def test_split_pair_of_spoken_blood_pressure_is_right_or_refused(sys_bp: int, di
 @given(dictation)
 def test_value_finders_never_crash_and_stay_inside_the_text(text: str) -> None:
     n = len(text)
-    spans = [*find_vitals(text), *find_labs(text), *find_strengths(text, 0, n), *find_doses(text, 0, n),
-             *find_routes(text, 0, n), *find_durations(text, 0, n)]
+    spans = [
+        *find_vitals(text),
+        *find_labs(text),
+        *find_strengths(text, 0, n),
+        *find_doses(text, 0, n),
+        *find_routes(text, 0, n),
+        *find_durations(text, 0, n),
+    ]
     given_, freq = find_frequencies(text, 0, n)
     spans += [*given_, *freq]
     for c in spans:
@@ -133,7 +144,7 @@ def test_value_finders_never_crash_and_stay_inside_the_text(text: str) -> None:
 def test_written_blood_pressure_is_found_exactly(sys_bp: int, dia_bp: int) -> None:
     text = f"今日血压{sys_bp}/{dia_bp}mmHg，"
     found = [c for c in find_vitals(text) if "sbp" in c.data]
-    got = [(c.data["sbp"], c.data["dbp"], text[c.start:c.end].startswith("血压")) for c in found]
+    got = [(c.data["sbp"], c.data["dbp"], text[c.start : c.end].startswith("血压")) for c in found]
     assert got == [(sys_bp, dia_bp, True)] or (not got and sys_bp - dia_bp < 20), got  # exact, or refused
 
 

@@ -28,8 +28,18 @@ FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 CN = "零一二三四五六七八九"
 
 # text that looks like what prescribers type: digits, units, Chinese, separators, noise
-TOKENS = [*"0123456789.,/:*x×mgMGuμlL片粒次日天每周小时隔半十一二两三四五六七八九qdbitnhrp ()（）",
-          "mg", "g", "ml", "μg", "IU", "万U", "毫克", "prn", "必要时"]
+TOKENS = [
+    *"0123456789.,/:*x×mgMGuμlL片粒次日天每周小时隔半十一二两三四五六七八九qdbitnhrp ()（）",
+    "mg",
+    "g",
+    "ml",
+    "μg",
+    "IU",
+    "万U",
+    "毫克",
+    "prn",
+    "必要时",
+]
 prescription_text = st.lists(st.sampled_from(TOKENS), max_size=12).map("".join)
 any_text = st.one_of(st.text(max_size=30), prescription_text)
 
@@ -43,6 +53,7 @@ def to_chinese(n: int) -> str:
 
 
 # --------------------------------------------------------------------------- no crash
+
 
 @FAST
 @given(any_text)
@@ -61,10 +72,23 @@ def test_parsers_never_crash_and_return_their_types(text: str) -> None:
 
 # --------------------------------------------------------------------------- strengths
 
-MASS_UNITS = {"mg": "mg", "g": "g", "μg": "μg", "ug": "μg", "mcg": "μg", "毫克": "mg", "克": "g", "微克": "μg",
-              "IU": "U", "单位": "U", "万单位": "万U"}
-amount = st.one_of(st.integers(min_value=0, max_value=100_000).map(float),
-                   st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False).map(float))
+MASS_UNITS = {
+    "mg": "mg",
+    "g": "g",
+    "μg": "μg",
+    "ug": "μg",
+    "mcg": "μg",
+    "毫克": "mg",
+    "克": "g",
+    "微克": "μg",
+    "IU": "U",
+    "单位": "U",
+    "万单位": "万U",
+}
+amount = st.one_of(
+    st.integers(min_value=0, max_value=100_000).map(float),
+    st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False).map(float),
+)
 
 
 def _fmt(x: float) -> str:
@@ -107,8 +131,11 @@ def test_strength_without_any_unit_is_refused(x: float) -> None:
 
 frequency_text = st.tuples(
     st.sampled_from(["每", "一", "1", "q", "", "隔"]),
-    st.one_of(st.integers(min_value=0, max_value=120).map(str), st.integers(min_value=0, max_value=99).map(
-        lambda n: to_chinese(n)), st.sampled_from(["0.5", "1.5", "半", "两"])),
+    st.one_of(
+        st.integers(min_value=0, max_value=120).map(str),
+        st.integers(min_value=0, max_value=99).map(lambda n: to_chinese(n)),
+        st.sampled_from(["0.5", "1.5", "半", "两"]),
+    ),
     st.sampled_from(["日", "天", "周", "星期", "月", "小时", "h", "d"]),
     st.sampled_from(["次", "一次", "1次", ""]),
     st.sampled_from(["", " prn", "必要时", "(prn)"]),
@@ -126,8 +153,12 @@ def test_every_frequency_read_is_a_rate_in_0_24_per_day(text: str) -> None:
 
 
 @FAST
-@given(st.integers(min_value=1, max_value=24), st.sampled_from(["日", "天"]),
-       st.sampled_from(["每", "一"]), st.booleans())
+@given(
+    st.integers(min_value=1, max_value=24),
+    st.sampled_from(["日", "天"]),
+    st.sampled_from(["每", "一"]),
+    st.booleans(),
+)
 def test_chinese_times_per_day(n: int, day: str, lead: str, chinese: bool) -> None:
     count = to_chinese(n) if chinese else str(n)
     f = parse_frequency(f"{lead}{day}{count}次")
@@ -137,14 +168,20 @@ def test_chinese_times_per_day(n: int, day: str, lead: str, chinese: bool) -> No
 @FAST
 @given(st.sampled_from([1, 2, 3, 4, 6, 8, 12, 24]), st.booleans())
 def test_every_n_hours(hours: int, prn: bool) -> None:
-    f = parse_frequency(f"q{hours}h" + (" prn" if prn else "")) if hours in (4, 6, 8, 12, 24) else \
-        parse_frequency(f"每{hours}小时一次")
+    f = (
+        parse_frequency(f"q{hours}h" + (" prn" if prn else ""))
+        if hours in (4, 6, 8, 12, 24)
+        else parse_frequency(f"每{hours}小时一次")
+    )
     assert f is not None and f.per_day == 24 / hours and f.prn == (prn and hours in (4, 6, 8, 12, 24))
 
 
 @FAST
-@given(st.sampled_from(["qd", "bid", "tid", "qid", "q8h", "qn", "qod", "qw"]), st.sampled_from([str.upper,
-       str.lower, str.title]), st.sampled_from(["", " ", "."]))
+@given(
+    st.sampled_from(["qd", "bid", "tid", "qid", "q8h", "qn", "qod", "qw"]),
+    st.sampled_from([str.upper, str.lower, str.title]),
+    st.sampled_from(["", " ", "."]),
+)
 def test_latin_codes_ignore_case_spaces_and_dots(code: str, case, junk: str) -> None:
     expected = parse_frequency(code)
     assert expected is not None
@@ -152,6 +189,7 @@ def test_latin_codes_ignore_case_spaces_and_dots(code: str, case, junk: str) -> 
 
 
 # --------------------------------------------------------------------------- Chinese numbers, units, routes
+
 
 @FAST
 @given(st.integers(min_value=0, max_value=99))
@@ -162,8 +200,11 @@ def test_cn_small_number_matches_int_to_chinese(n: int) -> None:
 
 
 @FAST
-@given(st.sampled_from(sorted(_UNIT_ALIASES)), st.sampled_from([str.upper, str.lower, lambda s: s]),
-       st.sampled_from(["", " ", "  "]))
+@given(
+    st.sampled_from(sorted(_UNIT_ALIASES)),
+    st.sampled_from([str.upper, str.lower, lambda s: s]),
+    st.sampled_from(["", " ", "  "]),
+)
 def test_unit_aliases_round_trip(alias: str, case, pad: str) -> None:
     canonical = _UNIT_ALIASES[alias]
     assert normalize_unit(pad + case(alias) + pad) == canonical
@@ -181,6 +222,7 @@ def test_canonical_routes_are_fixed_points(route: str) -> None:
 # --------------------------------------------------------------------------- bugs these properties found (fixed)
 # parse_frequency dropped every '.' (meant for 'q.d.', 'b.i.d.'), reading a decimal count or interval ten
 # times off, and accepted more than 24 administrations a day.
+
 
 @FAST
 @given(st.sampled_from(["0.5", "1.5", "2.5", "0.25"]))

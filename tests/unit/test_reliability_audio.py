@@ -26,11 +26,14 @@ def _wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("data, match", [
-    (b"", "empty"),
-    (b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(2000), "decode|no audio"),
-    (os.urandom(5000), "decode|no audio"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", "empty"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(2000), "decode|no audio"),
+        (os.urandom(5000), "decode|no audio"),
+    ],
+)
 def test_broken_files_are_clear_errors(tmp_path: Path, data: bytes, match: str) -> None:
     p = tmp_path / "clip.wav"
     p.write_bytes(data)

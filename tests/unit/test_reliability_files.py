@@ -38,11 +38,15 @@ def test_a_corrupt_byte_costs_one_row_not_the_file(tmp_path: Path) -> None:
     data = (HEADER + body(3000)).encode("gb18030")
     cut = data.index(b"\n2500,") + 1  # row 2500 is line 2501, well past the 64 KiB sniffed
     src = tmp_path / "gbk.csv"
-    src.write_bytes(data[:cut + 8] + b"\xff" + data[cut + 8:])
+    src.write_bytes(data[: cut + 8] + b"\xff" + data[cut + 8 :])
     rows = audit_rows(src)
     assert [r["line"] for r in rows] == list(range(2, 3002))
     bad = [r for r in rows if r["status"] == "error"]
-    assert [r["line"] for r in bad] == [2501] and "row 2501" in bad[0]["error"] and "re-export" in bad[0]["error"]
+    assert (
+        [r["line"] for r in bad] == [2501]
+        and "row 2501" in bad[0]["error"]
+        and "re-export" in bad[0]["error"]
+    )
 
 
 def test_corrupt_bytes_in_the_sniffed_head_still_read(tmp_path: Path) -> None:
@@ -55,10 +59,13 @@ def test_corrupt_bytes_in_the_sniffed_head_still_read(tmp_path: Path) -> None:
     assert len(rows) == 5
 
 
-@pytest.mark.parametrize("data, match", [
-    ((HEADER + body(3)).encode("utf-16"), "UTF-16"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, "not a UTF-8 or GBK|neither UTF-8"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ((HEADER + body(3)).encode("utf-16"), "UTF-16"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, "not a UTF-8 or GBK|neither UTF-8"),
+    ],
+)
 def test_wrong_encoding_is_refused_naming_the_file(tmp_path: Path, data: bytes, match: str) -> None:
     src = tmp_path / "export.csv"
     src.write_bytes(data)
@@ -89,13 +96,18 @@ def test_missing_and_renamed_columns(tmp_path: Path) -> None:
 
 
 def test_duplicated_ids_short_rows_long_rows_and_absurd_values(tmp_path: Path) -> None:
-    text = (HEADER + LINE.format(rx="0001", dose="5", unit="mg") + LINE.format(rx="0002", dose="-5", unit="mg")
-            + LINE.format(rx="0001", dose="5", unit="mg")  # 0001 again, after 0002
-            + LINE.format(rx="0003", dose="10000", unit="片")
-            + "0004,P1\n"  # short row: no drug
-            + LINE.format(rx="0005", dose="5", unit="mg").rstrip("\n") + ",extra,cells\n"
-            + LINE.format(rx="0006", dose="1e309", unit="mg")
-            + LINE.format(rx="0007", dose="5", unit="mg").replace("60", "-3"))
+    text = (
+        HEADER
+        + LINE.format(rx="0001", dose="5", unit="mg")
+        + LINE.format(rx="0002", dose="-5", unit="mg")
+        + LINE.format(rx="0001", dose="5", unit="mg")  # 0001 again, after 0002
+        + LINE.format(rx="0003", dose="10000", unit="片")
+        + "0004,P1\n"  # short row: no drug
+        + LINE.format(rx="0005", dose="5", unit="mg").rstrip("\n")
+        + ",extra,cells\n"
+        + LINE.format(rx="0006", dose="1e309", unit="mg")
+        + LINE.format(rx="0007", dose="5", unit="mg").replace("60", "-3")
+    )
     src = tmp_path / "odd.csv"
     src.write_text(text, encoding="utf-8")
     rows = {r["line"]: r for r in audit_rows(src)}
@@ -110,8 +122,10 @@ def test_duplicated_ids_short_rows_long_rows_and_absurd_values(tmp_path: Path) -
 def test_a_cell_over_the_csv_field_limit_is_one_error_row(tmp_path: Path) -> None:
     huge = "x" * 200_000  # csv.field_size_limit() is 131,072
     src = tmp_path / "huge.csv"
-    src.write_text(HEADER + body(2) + f'0003,P1,60,"{huge}",5,mg,qd,口服,28\n' + body(1).replace("0001", "0004"),
-                   encoding="utf-8")
+    src.write_text(
+        HEADER + body(2) + f'0003,P1,60,"{huge}",5,mg,qd,口服,28\n' + body(1).replace("0001", "0004"),
+        encoding="utf-8",
+    )
     rows = {r["line"]: r["status"] for r in audit_rows(src)}
     assert rows[4] == "error" and rows[2] != "error" and rows[5] != "error" and len(rows) == 4
 
@@ -149,8 +163,14 @@ print(n, hwm)
 
 
 def _peak_rss_kib(src: Path) -> tuple[int, int]:
-    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(src)], capture_output=True, text=True,
-                         timeout=300, cwd=ROOT, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=True,
+    ).stdout.split()
     return int(out[0]), int(out[1])
 
 

@@ -42,20 +42,24 @@ def test_scr_below_20_is_read_as_mg_dl() -> None:
     assert value == pytest.approx(80.0) and "mg/dL" in (basis or "")
 
 
-@pytest.mark.parametrize("patient", [
-    Patient(age=86, weight_kg=45, labs={"scr": 90}),            # sex unknown: not guessed
-    Patient(age=86, sex="F", labs={"scr": 90}),                 # no weight
-    Patient(sex="F", weight_kg=45, labs={"scr": 90}),           # no age
-    Patient(age=86, sex="F", weight_kg=45, labs={"egfr": 52}),  # no Scr
-    Patient(age=10, sex="F", weight_kg=30, labs={"scr": 40}),   # a child: CG is an adult formula
-])
+@pytest.mark.parametrize(
+    "patient",
+    [
+        Patient(age=86, weight_kg=45, labs={"scr": 90}),  # sex unknown: not guessed
+        Patient(age=86, sex="F", labs={"scr": 90}),  # no weight
+        Patient(sex="F", weight_kg=45, labs={"scr": 90}),  # no age
+        Patient(age=86, sex="F", weight_kg=45, labs={"egfr": 52}),  # no Scr
+        Patient(age=10, sex="F", weight_kg=30, labs={"scr": 40}),  # a child: CG is an adult formula
+    ],
+)
 def test_missing_inputs_give_no_value(patient: Patient) -> None:
     assert crcl_for(patient) == (None, None)
 
 
 def test_labs_crcl_fact_uses_the_computed_value() -> None:
-    case = AuditCase.model_validate({"id": "f", "patient": {"age": 86, "sex": "F", "weight_kg": 45,
-                                                           "labs": {"scr": 90}}})
+    case = AuditCase.model_validate(
+        {"id": "f", "patient": {"age": 86, "sex": "F", "weight_kg": 45, "labs": {"scr": 90}}}
+    )
     assert FactView(case).get("labs.crcl") == pytest.approx(28.2, abs=0.05)
     bare = AuditCase.model_validate({"id": "g", "patient": {"age": 86, "labs": {"egfr": 52}}})
     assert FactView(bare).get("labs.crcl") is None

@@ -33,23 +33,51 @@ MODEL = ROOT / "models" / "reviewer"
 DEV = ROOT / "eval" / "data" / "audit_cases.jsonl"
 
 
-def _case(cid: str, items: list[dict], age: float | None = 60, dx: tuple[tuple[str, str], ...] = (("高血压", "I10"),)
-          ) -> AuditCase:
-    return AuditCase.model_validate({
-        "id": cid, "patient": {"age": age, "sex": "M", "diagnoses": [{"name": n, "icd10": c} for n, c in dx]},
-        "prescription": {"items": items}})
+def _case(
+    cid: str,
+    items: list[dict],
+    age: float | None = 60,
+    dx: tuple[tuple[str, str], ...] = (("高血压", "I10"),),
+) -> AuditCase:
+    return AuditCase.model_validate(
+        {
+            "id": cid,
+            "patient": {"age": age, "sex": "M", "diagnoses": [{"name": n, "icd10": c} for n, c in dx]},
+            "prescription": {"items": items},
+        }
+    )
 
 
-NIFE = {"drug": "硝苯地平控释片", "strength": "30 mg", "dose": 30, "unit": "mg", "frequency": "qd", "route": "口服",
-        "days": 28}
-DANSHEN = {"drug": "冠心舒通胶囊", "strength": "27mg", "dose": 270, "unit": "mg", "frequency": "tid",
-           "route": "口服", "days": 14}
+NIFE = {
+    "drug": "硝苯地平控释片",
+    "strength": "30 mg",
+    "dose": 30,
+    "unit": "mg",
+    "frequency": "qd",
+    "route": "口服",
+    "days": 28,
+}
+DANSHEN = {
+    "drug": "冠心舒通胶囊",
+    "strength": "27mg",
+    "dose": 270,
+    "unit": "mg",
+    "frequency": "tid",
+    "route": "口服",
+    "days": 14,
+}
 
 
 @pytest.fixture(scope="module")
 def history(shipped_kb) -> ClinicProfile:
-    cases = [_case(f"H{i}", [NIFE, {**DANSHEN, "dose": 270 if i % 5 else 243}], dx=(("高血压", "I10"), ("冠心病", "I25")))
-             for i in range(40)]
+    cases = [
+        _case(
+            f"H{i}",
+            [NIFE, {**DANSHEN, "dose": 270 if i % 5 else 243}],
+            dx=(("高血压", "I10"), ("冠心病", "I25")),
+        )
+        for i in range(40)
+    ]
     return ClinicProfile.learn(cases, shipped_kb)
 
 
@@ -108,8 +136,9 @@ def test_outlier_of_a_drug_missing_from_the_kb_raises_a_model_warning(reviewer, 
     assert f.evidence["in_knowledge_base"] is False and f.evidence["ratio_to_median"] == pytest.approx(10)
     assert {c["feature"] for c in f.evidence["contributions"]} <= set(FEATURES)
     # the usual dose of the same drug raises nothing
-    calm = _review(reviewer_local, _case("F3", [NIFE, DANSHEN], dx=(("高血压", "I10"), ("冠心病", "I25"))),
-                   shipped_kb)
+    calm = _review(
+        reviewer_local, _case("F3", [NIFE, DANSHEN], dx=(("高血压", "I10"), ("冠心病", "I25"))), shipped_kb
+    )
     assert not [f for f in calm.findings if f.rule_id in ("RX-MODEL-001", "RX-MODEL-002", "RX-MODEL-003")]
     assert 0.0 <= calm.risk <= 1.0 and review.risk > calm.risk
 
@@ -135,6 +164,7 @@ def test_contributions_add_up_to_the_risk(reviewer, shipped_kb) -> None:
     case = _case("F4", [NIFE, {**NIFE, "drug": "氨氯地平片", "strength": "5 mg", "dose": 50}])
     r1 = _review(reviewer, case, shipped_kb)
     r0 = _review(reviewer, _case("F5", [NIFE]), shipped_kb)
+
     # same bias in both: the difference of logits equals the difference of summed contributions
     # (int8 weights: within the quantisation error recorded in the manifest)
     def logit(p: float) -> float:
@@ -178,8 +208,10 @@ def test_reviewer_runs_without_torch() -> None:
 def test_read_decisions_names_row_and_field(tmp_path: Path) -> None:
     good = {"case": {"prescription": {"items": [NIFE]}}, "decision": "return"}
     path = tmp_path / "d.jsonl"
-    path.write_text(json.dumps(good, ensure_ascii=False) + "\n" + json.dumps({**good, "decision": "maybe"}) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(good, ensure_ascii=False) + "\n" + json.dumps({**good, "decision": "maybe"}) + "\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match=r"row 2 field 'decision'.*'maybe'"):
         read_decisions(path)
     path.write_text(json.dumps(good, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -269,10 +301,18 @@ def test_batch_with_the_reviewer_is_the_same_in_worker_processes(tmp_path: Path)
     options = AuditOptions(reviewer=load_reviewer(MODEL))
     src = tmp_path / "cases.jsonl"
     lines = DEV.read_text(encoding="utf-8").splitlines()[:40]
-    src.write_text("\n".join(json.dumps({"id": (o := json.loads(line))["id"], **o["case"]}, ensure_ascii=False)
-                             for line in lines) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(
+            json.dumps({"id": (o := json.loads(line))["id"], **o["case"]}, ensure_ascii=False)
+            for line in lines
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     one = run_batch(src, tmp_path / "one.jsonl", "jsonl", options=BatchOptions(workers=1, audit=options))
-    two = run_batch(src, tmp_path / "two.jsonl", "jsonl", options=BatchOptions(workers=2, chunk_size=7, audit=options))
+    two = run_batch(
+        src, tmp_path / "two.jsonl", "jsonl", options=BatchOptions(workers=2, chunk_size=7, audit=options)
+    )
     assert one.cases == two.cases == 40
     text = (tmp_path / "one.jsonl").read_text(encoding="utf-8")
     assert text == (tmp_path / "two.jsonl").read_text(encoding="utf-8")

@@ -26,17 +26,26 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 
 def block_case(case_id: str = "RX-B") -> dict[str, Any]:
     """Metformin at eGFR 25 (block) and amoxicillin despite a penicillin allergy (block)."""
-    return make_case(item("阿莫西林胶囊", dose=0.5, unit="g", frequency="tid", days=5),
-                     item("二甲双胍片", dose=0.5, unit="g", frequency="tid", days=28),
-                     age=72, sex="F", allergies=["青霉素"], labs={"egfr": 25}, case_id=case_id,
-                     diagnoses=[("急性支气管炎", "J20.9"), ("2型糖尿病", "E11.9")]).model_dump(mode="json")
+    return make_case(
+        item("阿莫西林胶囊", dose=0.5, unit="g", frequency="tid", days=5),
+        item("二甲双胍片", dose=0.5, unit="g", frequency="tid", days=28),
+        age=72,
+        sex="F",
+        allergies=["青霉素"],
+        labs={"egfr": 25},
+        case_id=case_id,
+        diagnoses=[("急性支气管炎", "J20.9"), ("2型糖尿病", "E11.9")],
+    ).model_dump(mode="json")
 
 
 def warn_case(case_id: str = "RX-W") -> dict[str, Any]:
     """Clopidogrel with omeprazole: a warn interaction in the fixture KB."""
-    return make_case(item("氯吡格雷片", dose=75, unit="mg"), item("奥美拉唑肠溶胶囊", dose=20, unit="mg"),
-                     diagnoses=[("冠心病", "I25.1"), ("胃食管反流", "K21.9")],
-                     case_id=case_id).model_dump(mode="json")
+    return make_case(
+        item("氯吡格雷片", dose=75, unit="mg"),
+        item("奥美拉唑肠溶胶囊", dose=20, unit="mg"),
+        diagnoses=[("冠心病", "I25.1"), ("胃食管反流", "K21.9")],
+        case_id=case_id,
+    ).model_dump(mode="json")
 
 
 def ok_case(case_id: str = "RX-OK") -> dict[str, Any]:
@@ -48,6 +57,7 @@ def make_client(tmp_path: Path, kb: Any):
     def _make(**cfg: Any) -> TestClient:
         cfg.setdefault("db_url", f"sqlite:///{tmp_path / 'clinic.db'}")
         return TestClient(create_app(ServiceConfig(**cfg), knowledge=kb), base_url="http://127.0.0.1")
+
     return _make
 
 
@@ -61,6 +71,7 @@ def locs(resp: Any) -> list[str]:
 
 
 # --------------------------------------------------------------------------- /v1/audit
+
 
 def test_audit_returns_exactly_the_report_json(client: TestClient, kb: Any) -> None:
     from toolkit.records import AuditCase
@@ -76,13 +87,16 @@ def test_audit_returns_exactly_the_report_json(client: TestClient, kb: Any) -> N
     assert stored["report"] == resp.json() and stored["risk"] is None and stored["case_id"] == "RX-B"
 
 
-@pytest.mark.parametrize(("body", "loc"), [
-    ({"id": "x", "patient": {"age": 500}}, "body.patient.age"),
-    ({"id": "x", "patient": {"agee": 50}}, "body.patient.agee"),
-    ({"patient": {}}, "body.id"),
-    ({"id": "x", "prescription": {"items": [{"drug": ""}]}}, "body.prescription.items[0].drug"),
-    ({"id": "x", "patient": {"labs": {"egfrr": 30}}}, "body.patient.labs"),
-])
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"id": "x", "patient": {"age": 500}}, "body.patient.age"),
+        ({"id": "x", "patient": {"agee": 50}}, "body.patient.agee"),
+        ({"patient": {}}, "body.id"),
+        ({"id": "x", "prescription": {"items": [{"drug": ""}]}}, "body.prescription.items[0].drug"),
+        ({"id": "x", "patient": {"labs": {"egfrr": 30}}}, "body.patient.labs"),
+    ],
+)
 def test_invalid_case_is_422_with_the_field_path(client: TestClient, body: dict[str, Any], loc: str) -> None:
     resp = client.post("/v1/audit", json=body)
     assert resp.status_code == 422
@@ -111,6 +125,7 @@ def test_batch_audits_in_order_and_is_bounded(make_client: Any) -> None:
 
 # --------------------------------------------------------------------------- queue and decisions
 
+
 def test_queue_orders_by_severity_then_time_and_skips_ok_and_unqueued(client: TestClient) -> None:
     w1 = client.post("/v1/audit", json=warn_case("W1")).headers["x-audit-id"]
     b1 = client.post("/v1/audit", json=block_case("B1")).headers["x-audit-id"]
@@ -134,30 +149,46 @@ def test_decisions_are_validated_and_leave_the_queue(client: TestClient) -> None
     assert r.status_code == 422 and locs(r) == ["body.prescriber"]
     r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲"})
     assert r.status_code == 422 and locs(r) == ["body.reason"]  # passing a block (拦截) needs a reason
-    r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲", "reason": "已核实",
-                               "rule_ids": ["RX-NOPE-1"]})
+    r = client.post(
+        url, json={"decision": "pass", "pharmacist": "药师甲", "reason": "已核实", "rule_ids": ["RX-NOPE-1"]}
+    )
     assert r.status_code == 422 and locs(r) == ["body.rule_ids[0]"]
     r = client.post(url, json={"decision": "maybe", "pharmacist": "药师甲"})
     assert r.status_code == 422 and locs(r) == ["body.decision"]
     r = client.post(url, json={"decision": "pass", "pharmacist": ""})
     assert r.status_code == 422 and locs(r) == ["body.pharmacist"]
-    assert client.post("/v1/audits/nope/decisions", json={"decision": "pass", "pharmacist": "甲"}).status_code == 404
+    assert (
+        client.post("/v1/audits/nope/decisions", json={"decision": "pass", "pharmacist": "甲"}).status_code
+        == 404
+    )
     assert [i["audit_id"] for i in client.get("/v1/review-queue").json()["items"]] == [audit_id]
 
-    r = client.post(url, json={"decision": "override", "pharmacist": "药师甲", "prescriber": "王医生",
-                               "reason": "已评估获益大于风险", "reason_code": "benefit-outweighs-risk",
-                               "rule_ids": ["RX-CI-001"]})
+    r = client.post(
+        url,
+        json={
+            "decision": "override",
+            "pharmacist": "药师甲",
+            "prescriber": "王医生",
+            "reason": "已评估获益大于风险",
+            "reason_code": "benefit-outweighs-risk",
+            "rule_ids": ["RX-CI-001"],
+        },
+    )
     assert r.status_code == 201
     d = r.json()
-    assert d["rule_ids"] == ["RX-CI-001"] and d["kb_version"] == client.get(f"/v1/audits/{audit_id}").json()[
-        "kb_version"]
+    assert (
+        d["rule_ids"] == ["RX-CI-001"]
+        and d["kb_version"] == client.get(f"/v1/audits/{audit_id}").json()["kb_version"]
+    )
     assert d["created_at"].endswith("+00:00")
     assert client.get("/v1/review-queue").json()["items"] == []
     r = client.post(url, json={"decision": "pass", "pharmacist": "药师乙", "reason": "复核"})
     assert r.status_code == 409  # one final decision per audit
     other = client.post("/v1/audit", json=block_case("RX-B2")).headers["x-audit-id"]
-    r = client.post(f"/v1/audits/{other}/decisions", json={"decision": "pass", "pharmacist": "药师乙",
-                                                           "reason": "已电话核实"})
+    r = client.post(
+        f"/v1/audits/{other}/decisions",
+        json={"decision": "pass", "pharmacist": "药师乙", "reason": "已电话核实"},
+    )
     assert {"RX-CI-001", "RX-ALG-001"} <= set(r.json()["rule_ids"])  # default: every finding
     got = client.get(url).json()
     assert [x["decision"] for x in got["decisions"]] == ["override"]
@@ -168,8 +199,10 @@ def test_decisions_survive_a_restart(make_client: Any) -> None:
     first = make_client()
     audit_id = first.post("/v1/audit", json=block_case()).headers["x-audit-id"]
     pending = first.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
-    first.post(f"/v1/audits/{audit_id}/decisions", json={"decision": "return", "pharmacist": "药师甲",
-                                                        "reason": "请核对肾功能"})
+    first.post(
+        f"/v1/audits/{audit_id}/decisions",
+        json={"decision": "return", "pharmacist": "药师甲", "reason": "请核对肾功能"},
+    )
     first.close()
     second = make_client()  # a new app instance (new engine) on the same SQLite file
     got = second.get(f"/v1/audits/{audit_id}/decisions").json()["decisions"]
@@ -178,6 +211,7 @@ def test_decisions_survive_a_restart(make_client: Any) -> None:
 
 
 # --------------------------------------------------------------------------- safety
+
 
 def test_token_is_required_when_configured(make_client: Any) -> None:
     client = make_client(token=TOKEN)
@@ -197,33 +231,47 @@ def test_body_over_the_limit_is_413(make_client: Any) -> None:
     big = block_case()
     big["record"] = {"现病史": "咳" * 2000}
     assert client.post("/v1/audit", json=big).status_code == 413
+
     def chunks():  # no Content-Length: counted while read
         yield b'{"id": "x", "record": {"\xe7\x8e\xb0\xe7\x97\x85\xe5\x8f\xb2": "'
         for _ in range(100):
             yield b"a" * 100
         yield b'"}}'
 
-    assert client.post("/v1/audit", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
+    assert (
+        client.post("/v1/audit", content=chunks(), headers={"content-type": "application/json"}).status_code
+        == 413
+    )
     assert client.post("/v1/audit", json=ok_case()).status_code == 200
 
 
 def test_openapi_is_published(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for p in ("/v1/audit", "/v1/audit/batch", "/v1/review-queue", "/v1/audits/{audit_id}/decisions",
-              "/v1/fhir/audit", "/cds-services", "/cds-services/{service_id}",
-              "/cds-services/{service_id}/feedback"):
+    for p in (
+        "/v1/audit",
+        "/v1/audit/batch",
+        "/v1/review-queue",
+        "/v1/audits/{audit_id}/decisions",
+        "/v1/fhir/audit",
+        "/cds-services",
+        "/cds-services/{service_id}",
+        "/cds-services/{service_id}/feedback",
+    ):
         assert p in paths
 
 
-def test_no_patient_identifier_or_free_text_in_logs_or_database(client: TestClient, tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_no_patient_identifier_or_free_text_in_logs_or_database(
+    client: TestClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     body = block_case()
     body["patient"]["id"] = "ID-110101195403011234"
     body["record"] = {"主诉": "咳嗽三天SECRETTEXT"}
     caplog.set_level(logging.DEBUG)
     audit_id = client.post("/v1/audit", json=body).headers["x-audit-id"]
-    client.post(f"/v1/audits/{audit_id}/decisions", json={"decision": "return", "pharmacist": "药师甲",
-                                                          "reason": "REASONTEXT 请核对"})
+    client.post(
+        f"/v1/audits/{audit_id}/decisions",
+        json={"decision": "return", "pharmacist": "药师甲", "reason": "REASONTEXT 请核对"},
+    )
     assert audit_id in caplog.text  # the log does say what happened
     for secret in ("110101195403011234", "SECRETTEXT", "REASONTEXT"):
         assert secret not in caplog.text
@@ -273,19 +321,27 @@ def test_cli_refuses_a_public_bind_without_token(tmp_path: Path, monkeypatch: py
     assert res.exit_code == 0 and (tmp_path / "x.db").exists()
 
 
-def test_a_storage_failure_is_500_and_logs_no_payload(client: TestClient,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_a_storage_failure_is_500_and_logs_no_payload(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(_jobs: Any) -> None:
         raise RuntimeError("disk full while writing 张三 110101195403011234")
 
     store = client.app.fastapi.state.store
     store.write_jobs = broken
     caplog.set_level(logging.DEBUG)
-    for path, body in (("/v1/audit", block_case()), ("/v1/audit/batch", [block_case()]),
-                       ("/v1/fhir/audit", fhir_bundle())):
+    for path, body in (
+        ("/v1/audit", block_case()),
+        ("/v1/audit/batch", [block_case()]),
+        ("/v1/fhir/audit", fhir_bundle()),
+    ):
         resp = client.post(path, json=body)
         # FHIR routes answer an OperationOutcome (issue 14); the others the {"detail": [...]} shape
-        msg = resp.json()["issue"][0]["diagnostics"] if path.startswith("/v1/fhir") else resp.json()["detail"][0]["msg"]
+        msg = (
+            resp.json()["issue"][0]["diagnostics"]
+            if path.startswith("/v1/fhir")
+            else resp.json()["detail"][0]["msg"]
+        )
         assert resp.status_code == 500 and msg == "internal error"
     assert "RuntimeError" in caplog.text and "110101195403011234" not in caplog.text
     del store.write_jobs

@@ -21,8 +21,11 @@ from toolkit.service.cds import CODESYSTEM_OVERRIDE, OVERRIDE_REASONS
 @pytest.fixture
 def make_client(tmp_path: Path, kb: Any):
     def _make() -> TestClient:
-        return TestClient(create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'cds.db'}"), knowledge=kb),
-                          base_url="http://127.0.0.1")
+        return TestClient(
+            create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'cds.db'}"), knowledge=kb),
+            base_url="http://127.0.0.1",
+        )
+
     return _make
 
 
@@ -37,18 +40,30 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 def hook_request(hook: str = "order-sign", prefetch: bool = True) -> dict[str, Any]:
     res = [e["resource"] for e in fhir_bundle()["entry"]]
-    by = {t: [r for r in res if r["resourceType"] == t] for t in
-          ("Patient", "Condition", "AllergyIntolerance", "Observation", "MedicationRequest")}
+    by = {
+        t: [r for r in res if r["resourceType"] == t]
+        for t in ("Patient", "Condition", "AllergyIntolerance", "Observation", "MedicationRequest")
+    }
     req: dict[str, Any] = {
-        "hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/dr1", "patientId": "p1",
-                    "draftOrders": {"resourceType": "Bundle", "type": "collection",
-                                    "entry": [{"resource": r} for r in by["MedicationRequest"]]}},
+        "hook": hook,
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {
+            "userId": "Practitioner/dr1",
+            "patientId": "p1",
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": r} for r in by["MedicationRequest"]],
+            },
+        },
     }
     if prefetch:
-        req["prefetch"] = {"patient": by["Patient"][0], "conditions": searchset(by["Condition"]),
-                           "allergies": searchset(by["AllergyIntolerance"]),
-                           "observations": searchset(by["Observation"])}
+        req["prefetch"] = {
+            "patient": by["Patient"][0],
+            "conditions": searchset(by["Condition"]),
+            "allergies": searchset(by["AllergyIntolerance"]),
+            "observations": searchset(by["Observation"]),
+        }
     return req
 
 
@@ -62,8 +77,12 @@ def test_discovery_lists_the_services_with_prefetch(client: TestClient) -> None:
     assert services["rx-preaudit-select"]["hook"] == "order-select"
     prefetch = services["rx-preaudit"]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
-    assert "33914-3" in prefetch["observations"] and set(prefetch) == {"patient", "conditions", "allergies",
-                                                                      "observations"}
+    assert "33914-3" in prefetch["observations"] and set(prefetch) == {
+        "patient",
+        "conditions",
+        "allergies",
+        "observations",
+    }
 
 
 def test_order_sign_returns_cards_and_queues_the_prescription(client: TestClient) -> None:
@@ -81,8 +100,13 @@ def test_order_sign_returns_cards_and_queues_the_prescription(client: TestClient
     assert all(r["display"] for r in met["overrideReasons"])
     assert met["selectionBehavior"] == "at-most-one"
     (sugg,) = met["suggestions"]
-    assert sugg["actions"] == [{"type": "delete", "description": "从待签医嘱中移除 二甲双胍片",
-                                "resourceId": "MedicationRequest/mr-met"}]
+    assert sugg["actions"] == [
+        {
+            "type": "delete",
+            "description": "从待签医嘱中移除 二甲双胍片",
+            "resourceId": "MedicationRequest/mr-met",
+        }
+    ]
     assert all("suggestions" not in c for c in cards if c["indicator"] != "critical")
     queue = client.get("/v1/review-queue").json()["items"]
     assert [q["audit_id"] for q in queue] == [resp.headers["x-audit-id"]]
@@ -102,7 +126,9 @@ def test_null_prefetch_means_no_data_not_a_missing_key(client: TestClient) -> No
     req["prefetch"]["allergies"] = None
     cards = client.post("/cds-services/rx-preaudit", json=req).json()["cards"]
     assert not any(c["summary"].startswith("未收到") for c in cards)
-    assert not any("青霉素" in c["detail"] and c["indicator"] == "critical" for c in cards)  # no allergy, no card
+    assert not any(
+        "青霉素" in c["detail"] and c["indicator"] == "critical" for c in cards
+    )  # no allergy, no card
     del req["prefetch"]["allergies"]  # not sent at all: said
     cards = client.post("/cds-services/rx-preaudit", json=req).json()["cards"]
     assert any(c["summary"].startswith("未收到") and "过敏史" in c["summary"] for c in cards)
@@ -110,11 +136,21 @@ def test_null_prefetch_means_no_data_not_a_missing_key(client: TestClient) -> No
 
 def test_operation_outcome_in_prefetch_is_reported_in_a_card(client: TestClient) -> None:
     req = hook_request()
-    oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout",
-                                                         "diagnostics": "LIS query timed out"}]}
+    oo = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "LIS query timed out"}],
+    }
     req["prefetch"]["observations"] = oo
-    req["prefetch"]["conditions"]["entry"].append({"resource": {**oo, "issue": [
-        {"severity": "warning", "code": "incomplete", "diagnostics": "older diagnoses not loaded"}]}})
+    req["prefetch"]["conditions"]["entry"].append(
+        {
+            "resource": {
+                **oo,
+                "issue": [
+                    {"severity": "warning", "code": "incomplete", "diagnostics": "older diagnoses not loaded"}
+                ],
+            }
+        }
+    )
     cards = client.post("/cds-services/rx-preaudit", json=req).json()["cards"]
     card = next(c for c in cards if "出错" in c["summary"])
     assert card["indicator"] == "info" and "LIS query timed out" in card["detail"]
@@ -130,9 +166,17 @@ def test_unknown_context_fields_are_tolerated(client: TestClient) -> None:
 
 def test_order_sign_without_medication_orders_is_an_empty_card_list(client: TestClient) -> None:
     req = hook_request()
-    req["context"]["draftOrders"]["entry"] = [{"resource": {
-        "resourceType": "ServiceRequest", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
-        "code": {"text": "血常规"}}}]
+    req["context"]["draftOrders"]["entry"] = [
+        {
+            "resource": {
+                "resourceType": "ServiceRequest",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/p1"},
+                "code": {"text": "血常规"},
+            }
+        }
+    ]
     resp = client.post("/cds-services/rx-preaudit", json=req)
     assert resp.status_code == 200 and resp.json() == {"cards": []}
     assert client.get("/v1/review-queue").json()["items"] == []
@@ -147,17 +191,32 @@ def test_order_select_answers_only_about_the_selection_and_does_not_queue(client
     assert client.get("/v1/review-queue").json()["items"] == []
 
 
-@pytest.mark.parametrize(("mutate", "status", "loc"), [
-    (lambda r: r.__setitem__("hook", "order-select"), 422, "body.hook"),
-    (lambda r: r.__setitem__("hook", "patient-view"), 422, "body.hook"),
-    (lambda r: r["context"].pop("draftOrders"), 422, "body.context.draftOrders"),
-    (lambda r: r["context"]["draftOrders"].__setitem__("resourceType", "MedicationRequest"), 422,
-     "body.context.draftOrders.resourceType"),
-    (lambda r: r["context"]["draftOrders"]["entry"][0]["resource"].__setitem__("status", "bogus-status"), 422,
-     "body.context.draftOrders.entry[0].resource.status"),
-    (lambda r: r["prefetch"]["patient"].__setitem__("id", "someone-else"), 422, "body.prefetch.patient.id"),
-    (lambda r: r.__setitem__("surprise", 1), 422, "body.surprise"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "status", "loc"),
+    [
+        (lambda r: r.__setitem__("hook", "order-select"), 422, "body.hook"),
+        (lambda r: r.__setitem__("hook", "patient-view"), 422, "body.hook"),
+        (lambda r: r["context"].pop("draftOrders"), 422, "body.context.draftOrders"),
+        (
+            lambda r: r["context"]["draftOrders"].__setitem__("resourceType", "MedicationRequest"),
+            422,
+            "body.context.draftOrders.resourceType",
+        ),
+        (
+            lambda r: r["context"]["draftOrders"]["entry"][0]["resource"].__setitem__(
+                "status", "bogus-status"
+            ),
+            422,
+            "body.context.draftOrders.entry[0].resource.status",
+        ),
+        (
+            lambda r: r["prefetch"]["patient"].__setitem__("id", "someone-else"),
+            422,
+            "body.prefetch.patient.id",
+        ),
+        (lambda r: r.__setitem__("surprise", 1), 422, "body.surprise"),
+    ],
+)
 def test_invalid_hook_requests_are_located(client: TestClient, mutate: Any, status: int, loc: str) -> None:
     req = copy.deepcopy(hook_request())
     mutate(req)
@@ -176,13 +235,29 @@ def test_feedback_records_overrides_per_card_with_rule_and_kb(make_client: Any) 
     audit_id, cards = resp.headers["x-audit-id"], resp.json()["cards"]
     met = next(c for c in cards if "二甲双胍" in c["summary"])
     other = next(c for c in cards if c is not met and c["indicator"] != "info")
-    fb = {"feedback": [
-        {"card": met["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-20T09:30:00+08:00",
-         "overrideReason": {"reason": {"system": CODESYSTEM_OVERRIDE, "code": "benefit-outweighs-risk",
-                                       "display": "已评估获益大于风险"}, "userComment": "肾内科会诊后"}},
-        {"card": other["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-20T09:30:05+08:00",
-         "acceptedSuggestions": [{"id": "s1"}]},
-    ]}
+    fb = {
+        "feedback": [
+            {
+                "card": met["uuid"],
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-20T09:30:00+08:00",
+                "overrideReason": {
+                    "reason": {
+                        "system": CODESYSTEM_OVERRIDE,
+                        "code": "benefit-outweighs-risk",
+                        "display": "已评估获益大于风险",
+                    },
+                    "userComment": "肾内科会诊后",
+                },
+            },
+            {
+                "card": other["uuid"],
+                "outcome": "accepted",
+                "outcomeTimestamp": "2026-11-20T09:30:05+08:00",
+                "acceptedSuggestions": [{"id": "s1"}],
+            },
+        ]
+    }
     assert client.post("/cds-services/rx-preaudit/feedback", json=fb).status_code == 200
     client.close()
     restarted = make_client()
@@ -193,15 +268,22 @@ def test_feedback_records_overrides_per_card_with_rule_and_kb(make_client: Any) 
     assert got[0]["outcome_timestamp"] == "2026-11-20T01:30:00+00:00"
 
 
-@pytest.mark.parametrize(("entry", "status", "loc"), [
-    ({"outcome": "overridden", "overrideReason": {"reason": {"code": "because"}}}, 422,
-     "body.feedback[1].overrideReason.reason"),
-    ({"outcome": "dismissed"}, 422, "body.feedback[1].outcome"),
-    ({"outcome": "overridden", "outcomeTimestamp": None}, 422, "body.feedback[1].outcomeTimestamp"),
-    ({"card": "not-a-card-uuid"}, 404, "body.feedback[1].card"),
-])
-def test_invalid_feedback_is_located_and_nothing_is_stored(client: TestClient, entry: dict[str, Any],
-                                                          status: int, loc: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "status", "loc"),
+    [
+        (
+            {"outcome": "overridden", "overrideReason": {"reason": {"code": "because"}}},
+            422,
+            "body.feedback[1].overrideReason.reason",
+        ),
+        ({"outcome": "dismissed"}, 422, "body.feedback[1].outcome"),
+        ({"outcome": "overridden", "outcomeTimestamp": None}, 422, "body.feedback[1].outcomeTimestamp"),
+        ({"card": "not-a-card-uuid"}, 404, "body.feedback[1].card"),
+    ],
+)
+def test_invalid_feedback_is_located_and_nothing_is_stored(
+    client: TestClient, entry: dict[str, Any], status: int, loc: str
+) -> None:
     resp = client.post("/cds-services/rx-preaudit", json=hook_request())
     audit_id, card = resp.headers["x-audit-id"], resp.json()["cards"][0]["uuid"]
     good = {"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-11-20T09:30:00+08:00"}
@@ -213,16 +295,22 @@ def test_invalid_feedback_is_located_and_nothing_is_stored(client: TestClient, e
 
 # --------------------------------------------------------------------------- FHIR endpoint
 
+
 def test_fhir_endpoint_answers_detected_issues(client: TestClient) -> None:
     from fhir.resources.R4B.bundle import Bundle
 
-    resp = client.post("/v1/fhir/audit", json=fhir_bundle(), headers={"content-type": "application/fhir+json"})
+    resp = client.post(
+        "/v1/fhir/audit", json=fhir_bundle(), headers={"content-type": "application/fhir+json"}
+    )
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/fhir+json")
     out = resp.json()
     Bundle.model_validate(out)
     severities = sorted(e["resource"]["severity"] for e in out["entry"])
     assert severities.count("high") == 2
-    assert resp.headers["x-request-date"] == "2026-11-20" and resp.headers["x-request-date-source"] == "authoredOn"
+    assert (
+        resp.headers["x-request-date"] == "2026-11-20"
+        and resp.headers["x-request-date-source"] == "authoredOn"
+    )
     assert out["id"] == resp.headers["x-audit-id"]
 
 

@@ -72,8 +72,10 @@ def _kill_under_load(tmp_path: Path, mode: str, load_s: float = 1.5) -> tuple[li
     """Post audits from 8 threads, SIGKILL the server after ``load_s`` seconds; the ids acknowledged."""
     db = tmp_path / f"{mode}.db"
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port), f"sqlite:///{db}", mode],
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(port), f"sqlite:///{db}", mode],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

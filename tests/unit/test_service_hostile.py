@@ -28,6 +28,7 @@ def make_client(tmp_path: Path, kb: Any):
     def _make(**cfg: Any) -> TestClient:
         cfg.setdefault("db_url", f"sqlite:///{tmp_path / 'clinic.db'}")
         return TestClient(create_app(ServiceConfig(**cfg), knowledge=kb), base_url="http://127.0.0.1")
+
     return _make
 
 
@@ -42,6 +43,7 @@ def unknown_drug_case(case_id: str = "RX-U") -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- statuses and limits
 
+
 def test_an_unchecked_line_is_needs_review_and_queued(client: TestClient) -> None:
     r = client.post("/v1/audit", json=unknown_drug_case())
     assert r.status_code == 200 and r.json()["status"] == "needs_review"
@@ -49,21 +51,33 @@ def test_an_unchecked_line_is_needs_review_and_queued(client: TestClient) -> Non
     assert [i["status"] for i in queued] == ["needs_review"]
 
 
-def test_too_many_items_is_an_error_naming_the_limit_and_the_service_stays_responsive(make_client: Any) -> None:
+def test_too_many_items_is_an_error_naming_the_limit_and_the_service_stays_responsive(
+    make_client: Any,
+) -> None:
     client = make_client(max_body_bytes=4 << 20)
-    big = make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg", days=7)] * 3000,
-                    case_id="BIG").model_dump(mode="json")
+    big = make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg", days=7)] * 3000, case_id="BIG").model_dump(
+        mode="json"
+    )
     start = time.perf_counter()
     r = client.post("/v1/audit", json=big)
     assert r.status_code == 422 and "limit of 100" in r.json()["detail"][0]["msg"]
     assert r.json()["detail"][0]["loc"] == "body.prescription.items"
     assert time.perf_counter() - start < 10
     small = make_client(max_body_bytes=4 << 20, max_items=5000)
-    assert small.post("/v1/audit", json=make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg")] * 3,
-                                                  case_id="S").model_dump(mode="json")).status_code == 200
+    assert (
+        small.post(
+            "/v1/audit",
+            json=make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg")] * 3, case_id="S").model_dump(
+                mode="json"
+            ),
+        ).status_code
+        == 200
+    )
 
 
-def test_slow_audit_times_out_while_healthz_answers(make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_audit_times_out_while_healthz_answers(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import toolkit.audit as audit_pkg
 
     real = audit_pkg.audit
@@ -92,7 +106,9 @@ def test_slow_audit_times_out_while_healthz_answers(make_client: Any, monkeypatc
     assert client.post("/v1/audit", json=ok_case()).status_code == 200
     inline = make_client(audit_timeout_s=0.5, inline_items=8)  # small cases on the loop: no timeout for them
     assert inline.post("/v1/audit", json=ok_case("SLOW")).status_code == 200
-    slow_big = make_case(*[item("缬沙坦胶囊", dose=80, unit="mg", days=28)] * 9, case_id="SLOW").model_dump(mode="json")
+    slow_big = make_case(*[item("缬沙坦胶囊", dose=80, unit="mg", days=28)] * 9, case_id="SLOW").model_dump(
+        mode="json"
+    )
     assert inline.post("/v1/audit", json=slow_big).status_code == 503  # over inline_items: in the pool
 
 
@@ -103,6 +119,7 @@ def test_huge_offset_is_400(client: TestClient) -> None:
 
 # --------------------------------------------------------------------------- decisions
 
+
 def test_one_final_decision_per_audit_and_conflicts_are_409(client: TestClient) -> None:
     audit_id = client.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
     url = f"/v1/audits/{audit_id}/decisions"
@@ -112,8 +129,12 @@ def test_one_final_decision_per_audit_and_conflicts_are_409(client: TestClient) 
     assert again.status_code == 409
     assert [d["decision"] for d in client.get(url).json()["decisions"]] == ["return"]
     ok_id = client.post("/v1/audit", json=ok_case()).headers["x-audit-id"]  # never awaited review
-    assert client.post(f"/v1/audits/{ok_id}/decisions", json={"decision": "pass", "pharmacist": "甲"}
-                       ).status_code == 409
+    assert (
+        client.post(
+            f"/v1/audits/{ok_id}/decisions", json={"decision": "pass", "pharmacist": "甲"}
+        ).status_code
+        == 409
+    )
 
 
 def test_concurrent_conflicting_decisions_store_exactly_one(client: TestClient) -> None:
@@ -123,8 +144,11 @@ def test_concurrent_conflicting_decisions_store_exactly_one(client: TestClient) 
     lock = threading.Lock()
 
     def decide(n: int) -> None:
-        body = ({"decision": "pass", "pharmacist": f"药师{n}", "reason": "可"} if n % 2 else
-                {"decision": "return", "pharmacist": f"药师{n}", "reason": "请改"})
+        body = (
+            {"decision": "pass", "pharmacist": f"药师{n}", "reason": "可"}
+            if n % 2
+            else {"decision": "return", "pharmacist": f"药师{n}", "reason": "请改"}
+        )
         code = client.post(url, json=body).status_code
         with lock:
             codes.append(code)
@@ -158,13 +182,22 @@ def test_pass_or_override_of_a_block_needs_a_reason(client: TestClient) -> None:
     r = client.post(url, json={"decision": "pass", "pharmacist": "药师甲"})
     assert r.status_code == 422 and locs(r) == ["body.reason"]
     warn_id = client.post("/v1/audit", json=warn_case()).headers["x-audit-id"]
-    assert client.post(f"/v1/audits/{warn_id}/decisions", json={"decision": "pass", "pharmacist": "甲"}
-                       ).status_code == 201  # a warn may pass without one
-    assert client.post(url, json={"decision": "pass", "pharmacist": "药师甲", "reason": "已电话核实"}
-                       ).status_code == 201
+    assert (
+        client.post(
+            f"/v1/audits/{warn_id}/decisions", json={"decision": "pass", "pharmacist": "甲"}
+        ).status_code
+        == 201
+    )  # a warn may pass without one
+    assert (
+        client.post(
+            url, json={"decision": "pass", "pharmacist": "药师甲", "reason": "已电话核实"}
+        ).status_code
+        == 201
+    )
 
 
 # --------------------------------------------------------------------------- Host allow-list
+
 
 def test_host_header_allow_list(make_client: Any) -> None:
     client = make_client()
@@ -181,12 +214,15 @@ def test_host_header_allow_list(make_client: Any) -> None:
 
 # --------------------------------------------------------------------------- FHIR and CDS
 
+
 def test_fhir_bundle_for_two_patients_is_an_error(client: TestClient) -> None:
     bundle = fhir_bundle()
     mrs = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
     mrs[-1]["resource"]["subject"] = {"reference": "Patient/p2"}
     r = client.post("/v1/fhir/audit", json=bundle)
-    assert r.status_code == 422 and "more than one patient" in r.json()["issue"][0]["diagnostics"]  # OperationOutcome
+    assert (
+        r.status_code == 422 and "more than one patient" in r.json()["issue"][0]["diagnostics"]
+    )  # OperationOutcome
     same = fhir_bundle()
     for e in same["entry"]:
         if e["resource"]["resourceType"] == "MedicationRequest":
@@ -200,9 +236,22 @@ def test_cds_feedback_text_is_bounded_and_sanitised(client: TestClient) -> None:
     audit_id = resp.headers["x-audit-id"]
 
     def feedback(comment: str) -> Any:
-        return client.post("/cds-services/rx-preaudit/feedback", json={"feedback": [{
-            "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T08:00:00Z",
-            "overrideReason": {"reason": {"code": "benefit-outweighs-risk"}, "userComment": comment}}]})
+        return client.post(
+            "/cds-services/rx-preaudit/feedback",
+            json={
+                "feedback": [
+                    {
+                        "card": card,
+                        "outcome": "overridden",
+                        "outcomeTimestamp": "2026-11-20T08:00:00Z",
+                        "overrideReason": {
+                            "reason": {"code": "benefit-outweighs-risk"},
+                            "userComment": comment,
+                        },
+                    }
+                ]
+            },
+        )
 
     assert feedback("x" * 501).status_code == 422
     assert feedback("已评估\x00\x1b[31m<script>\u202e获益").status_code == 200
@@ -212,13 +261,19 @@ def test_cds_feedback_text_is_bounded_and_sanitised(client: TestClient) -> None:
 
 
 def test_keyset_pages_walk_the_queue_in_order_without_gaps(client: TestClient) -> None:
-    ids = [client.post("/v1/audit", json=(block_case if n % 3 == 0 else warn_case)(f"Q{n}")).headers["x-audit-id"]
-           for n in range(7)]
+    ids = [
+        client.post("/v1/audit", json=(block_case if n % 3 == 0 else warn_case)(f"Q{n}")).headers[
+            "x-audit-id"
+        ]
+        for n in range(7)
+    ]
     full = [i["audit_id"] for i in client.get("/v1/review-queue?limit=50").json()["items"]]
     assert sorted(full) == sorted(ids)
     walked, after = [], None
     while True:
-        page = client.get("/v1/review-queue", params={"limit": 3, **({"after": after} if after else {})}).json()
+        page = client.get(
+            "/v1/review-queue", params={"limit": 3, **({"after": after} if after else {})}
+        ).json()
         walked += [i["audit_id"] for i in page["items"]]
         after = page["next"]
         if after is None:

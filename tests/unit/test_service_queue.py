@@ -25,8 +25,10 @@ RISKS = [None, 0.1, 1 / 3, 0.1 + 0.2, 1e-05, 1.0, 0.0, 0.987654321012345]
 
 @pytest.fixture
 def client(tmp_path: Path, kb: Any) -> TestClient:
-    return TestClient(create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'q.db'}"), knowledge=kb),
-                      base_url="http://127.0.0.1")
+    return TestClient(
+        create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'q.db'}"), knowledge=kb),
+        base_url="http://127.0.0.1",
+    )
 
 
 def seed(client: TestClient, kb: Any, n: int = 23) -> None:
@@ -89,6 +91,7 @@ def test_sql_page_item_text_is_valid_json_with_non_ascii(client: TestClient, kb:
 
 # --------------------------------------------------------------------------- retention
 
+
 def _age(client: TestClient, audit_id: str, days: float) -> None:
     from sqlalchemy import update
 
@@ -96,23 +99,38 @@ def _age(client: TestClient, audit_id: str, days: float) -> None:
 
     store = client.app.fastapi.state.store
     with store.session() as s, s.begin():
-        s.execute(update(AuditRow).where(AuditRow.id == audit_id)
-                  .values(created_at=datetime.now(UTC) - timedelta(days=days)))
+        s.execute(
+            update(AuditRow)
+            .where(AuditRow.id == audit_id)
+            .values(created_at=datetime.now(UTC) - timedelta(days=days))
+        )
 
 
 def test_retention_removes_old_decided_audits_and_never_one_awaiting_review(tmp_path: Path, kb: Any) -> None:
     from toolkit.service.store import NotFound
 
     archive = tmp_path / "archive.jsonl"
-    client = TestClient(create_app(ServiceConfig(db_url=f"sqlite:///{tmp_path / 'r.db'}", retention_days=400,
-                                                 retention_archive=str(archive)), knowledge=kb),
-                        base_url="http://127.0.0.1")
+    client = TestClient(
+        create_app(
+            ServiceConfig(
+                db_url=f"sqlite:///{tmp_path / 'r.db'}", retention_days=400, retention_archive=str(archive)
+            ),
+            knowledge=kb,
+        ),
+        base_url="http://127.0.0.1",
+    )
     post = lambda body, **q: client.post("/v1/audit", json=body, params=q).headers["x-audit-id"]  # noqa: E731
-    old_decided, old_waiting, old_ok = post(block_case("OLD-D")), post(block_case("OLD-W")), post(ok_case("OLD-OK"))
+    old_decided, old_waiting, old_ok = (
+        post(block_case("OLD-D")),
+        post(block_case("OLD-W")),
+        post(ok_case("OLD-OK")),
+    )
     new_decided, new_unqueued = post(warn_case("NEW-D")), post(warn_case("NEW-U"), queue="false")
     for audit_id in (old_decided, new_decided):
-        r = client.post(f"/v1/audits/{audit_id}/decisions",
-                        json={"decision": "return", "pharmacist": "王药师", "reason": "剂量过大"})
+        r = client.post(
+            f"/v1/audits/{audit_id}/decisions",
+            json={"decision": "return", "pharmacist": "王药师", "reason": "剂量过大"},
+        )
         assert r.status_code == 201
     for audit_id in (old_decided, old_waiting, old_ok):
         _age(client, audit_id, 401)

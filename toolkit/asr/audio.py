@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 
 
-
 def describe(audio: object) -> str:
     """A short name for an audio input, for messages (never its content)."""
     if isinstance(audio, str | os.PathLike):
@@ -72,8 +71,9 @@ def load_audio(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray) ->
     try:
         samples = fw_audio.decode_audio(source, sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV raises many types (InvalidDataError, ValueError, IndexError …)
-        raise InputError(f"cannot decode audio ({type(exc).__name__}); is it a sound file?",
-                         file=name) from exc
+        raise InputError(
+            f"cannot decode audio ({type(exc).__name__}); is it a sound file?", file=name
+        ) from exc
     if samples.size == 0:
         raise InputError("no audio samples could be decoded (empty or corrupt file)", file=name)
     log.debug("decoded %s: %.2f s", name, samples.size / SAMPLE_RATE)

@@ -42,6 +42,7 @@ similarity), :mod:`toolkit.asr.lexicon` (:class:`AsrLexicon`, the terms and how 
 ``Lexicon`` is kept as an alias of :class:`AsrLexicon` (``toolkit.extract.lexicon.Lexicon`` is
 the extractor's, another thing).
 """
+
 from __future__ import annotations
 
 from toolkit.asr.lexicon import (
@@ -105,8 +106,10 @@ def find_corrections(text: str, lexicon: AsrLexicon, *, context: str | None = No
     if not first:
         return first
     second = _find_corrections(apply_matches(text, first), lexicon, context)
-    return sorted([*first, *(m for m in second if m.original == text[m.offset:m.offset + len(m.original)])],
-                  key=lambda m: m.offset)
+    return sorted(
+        [*first, *(m for m in second if m.original == text[m.offset : m.offset + len(m.original)])],
+        key=lambda m: m.offset,
+    )
 
 
 def _find_corrections(text: str, lexicon: AsrLexicon, context: str | None) -> list[Match]:
@@ -114,9 +117,11 @@ def _find_corrections(text: str, lexicon: AsrLexicon, context: str | None) -> li
     slots, in that order (ties keep it), then the best of each overlapping group."""
     protected = protected_spans(text, lexicon)
     medical_doc = medical_document(context if context is not None else text, protected)
-    candidates = [*misspelling_candidates(text, lexicon),
-                  *window_candidates(text, lexicon, protected, medical_doc),
-                  *slot_candidates(text, lexicon, protected)]
+    candidates = [
+        *misspelling_candidates(text, lexicon),
+        *window_candidates(text, lexicon, protected, medical_doc),
+        *slot_candidates(text, lexicon, protected),
+    ]
     return _non_overlapping(candidates, len(text))
 
 

@@ -28,8 +28,20 @@ from toolkit.errors import InputError
 
 log = logging.getLogger(__name__)
 
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
-           "九": 9}
+_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _NUMERAL_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+(?:点[零〇一二三四五六七八九]+)?")
 
@@ -56,6 +68,7 @@ def _int_value(s: str) -> int | None:
 
 def numerals_to_digits(text: str) -> str:
     """Chinese numerals → Arabic digits (一百六十 → 160, 零点五 → 0.5, 四十七点五 → 47.5)."""
+
     def repl(m: re.Match[str]) -> str:
         whole, _, frac = m.group().partition("点")
         value = _int_value(whole)
@@ -78,8 +91,8 @@ def undo_corrections(t: Transcript) -> str:
     text = t.text
     for c in sorted(t.corrections, key=lambda c: c.offset, reverse=True):  # right to left: offsets stay valid
         end = c.offset + len(c.corrected)
-        if text[c.offset:end] == c.corrected:
-            text = text[:c.offset] + c.original + text[end:]
+        if text[c.offset : end] == c.corrected:
+            text = text[: c.offset] + c.original + text[end:]
     return text
 
 
@@ -146,8 +159,14 @@ def read_refs(directory: Path) -> list[dict[str, str]]:
                 continue
             if len(rec) < 2:
                 raise InputError("expected file<TAB>reference", file=str(path), row=i)
-            rows.append({"file": rec[0], "reference": rec[1], "drugs": rec[2] if len(rec) > 2 else "",
-                         "condition": rec[3] if len(rec) > 3 else ""})
+            rows.append(
+                {
+                    "file": rec[0],
+                    "reference": rec[1],
+                    "drugs": rec[2] if len(rec) > 2 else "",
+                    "condition": rec[3] if len(rec) > 3 else "",
+                }
+            )
     return rows
 
 
@@ -156,21 +175,33 @@ def score_clip(set_name: str, row: dict[str, str], t: Transcript, wall: float) -
     ref = cer_form(row["reference"])
     hyp_text, raw_text = t.text, undo_corrections(t)
     drugs = [d for d in row.get("drugs", "").split("|") if d]
-    wrong = sum(1 for c in t.corrections if c.kind != "segment" and cer_form(c.corrected) not in ref)  # 十 = 10
+    wrong = sum(
+        1 for c in t.corrections if c.kind != "segment" and cer_form(c.corrected) not in ref
+    )  # 十 = 10
     for c in t.corrections:  # a re-read segment is wrong when putting the first reading back is closer
-        if c.kind == "segment" and t.text[c.offset:c.offset + len(c.corrected)] == c.corrected:
-            before = t.text[:c.offset] + c.original + t.text[c.offset + len(c.corrected):]
+        if c.kind == "segment" and t.text[c.offset : c.offset + len(c.corrected)] == c.corrected:
+            before = t.text[: c.offset] + c.original + t.text[c.offset + len(c.corrected) :]
             wrong += Levenshtein.distance(ref, cer_form(t.text)) > Levenshtein.distance(ref, cer_form(before))
     return ClipScore(
-        set=set_name, file=row["file"], condition=row.get("condition", ""), reference=row["reference"],
-        hypothesis=hyp_text, raw_hypothesis=raw_text, ref_chars=len(ref),
+        set=set_name,
+        file=row["file"],
+        condition=row.get("condition", ""),
+        reference=row["reference"],
+        hypothesis=hyp_text,
+        raw_hypothesis=raw_text,
+        ref_chars=len(ref),
         errors=Levenshtein.distance(ref, cer_form(hyp_text)),
         raw_errors=Levenshtein.distance(ref, cer_form(raw_text)),
-        drugs=drugs, drugs_found=sum(d in hyp_text for d in drugs),
+        drugs=drugs,
+        drugs_found=sum(d in hyp_text for d in drugs),
         raw_drugs_found=sum(d in raw_text for d in drugs),
-        corrections=[f"{c.original}→{c.corrected}" for c in t.corrections], wrong_corrections=wrong,
-        warnings=[str(w.code) for w in t.warnings], seconds_audio=t.duration or 0.0, seconds_wall=round(wall, 3),
-        error=t.error)
+        corrections=[f"{c.original}→{c.corrected}" for c in t.corrections],
+        wrong_corrections=wrong,
+        warnings=[str(w.code) for w in t.warnings],
+        seconds_audio=t.duration or 0.0,
+        seconds_wall=round(wall, 3),
+        error=t.error,
+    )
 
 
 def summarize(set_name: str, rows: list[ClipScore]) -> SetScore:
@@ -178,18 +209,26 @@ def summarize(set_name: str, rows: list[ClipScore]) -> SetScore:
     chars = sum(r.ref_chars for r in rows) or 1
     mentions = sum(len(r.drugs) for r in rows)
     return SetScore(
-        set=set_name, clips=len(rows), ref_chars=sum(r.ref_chars for r in rows),
-        cer=round(sum(r.errors for r in rows) / chars, 4), raw_cer=round(sum(r.raw_errors for r in rows) / chars, 4),
+        set=set_name,
+        clips=len(rows),
+        ref_chars=sum(r.ref_chars for r in rows),
+        cer=round(sum(r.errors for r in rows) / chars, 4),
+        raw_cer=round(sum(r.raw_errors for r in rows) / chars, 4),
         drug_mentions=mentions,
         drug_accuracy=round(sum(r.drugs_found for r in rows) / mentions, 4) if mentions else None,
         raw_drug_accuracy=round(sum(r.raw_drugs_found for r in rows) / mentions, 4) if mentions else None,
-        corrections=sum(len(r.corrections) for r in rows), wrong_corrections=sum(r.wrong_corrections for r in rows),
+        corrections=sum(len(r.corrections) for r in rows),
+        wrong_corrections=sum(r.wrong_corrections for r in rows),
         audio_seconds=round(sum(r.seconds_audio for r in rows), 2),
-        wall_seconds=round(sum(r.seconds_wall for r in rows), 2))
+        wall_seconds=round(sum(r.seconds_wall for r in rows), 2),
+    )
 
 
-def evaluate(datasets: dict[str, Path], transcribe_fn: Callable[[Path], Transcript],
-             options: dict[str, object] | None = None) -> AsrEvalReport:
+def evaluate(
+    datasets: dict[str, Path],
+    transcribe_fn: Callable[[Path], Transcript],
+    options: dict[str, object] | None = None,
+) -> AsrEvalReport:
     """Transcribe every clip of every set with ``transcribe_fn`` and score it.
 
     A clip that fails to decode is scored as an empty hypothesis with its error.

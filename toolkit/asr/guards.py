@@ -21,9 +21,32 @@ if TYPE_CHECKING:
 
 # Stock phrases whisper produces on non-speech in Chinese (from its subtitle training data).
 KNOWN_HALLUCINATIONS = (
-    "字幕由", "amara", "字幕组", "中文字幕", "请不吝点赞", "点赞订阅", "订阅转发", "打赏支持", "明镜与点点",
-    "谢谢观看", "感谢观看", "谢谢大家观看", "感谢收看", "谢谢收看", "优优独播剧场", "yoyo television",
-    "本期视频", "欢迎订阅", "我们下期再见", "下期再见", "字幕志愿者", "校对", "索兰娅", "作词", "作曲", "编曲",
+    "字幕由",
+    "amara",
+    "字幕组",
+    "中文字幕",
+    "请不吝点赞",
+    "点赞订阅",
+    "订阅转发",
+    "打赏支持",
+    "明镜与点点",
+    "谢谢观看",
+    "感谢观看",
+    "谢谢大家观看",
+    "感谢收看",
+    "谢谢收看",
+    "优优独播剧场",
+    "yoyo television",
+    "本期视频",
+    "欢迎订阅",
+    "我们下期再见",
+    "下期再见",
+    "字幕志愿者",
+    "校对",
+    "索兰娅",
+    "作词",
+    "作曲",
+    "编曲",
 )
 # a phrase said three times in a row, or one character four times, is a decoding loop
 _REPEAT_PHRASE = re.compile(r"(.{2,15}?)(?:[，,、。.\s]*\1){2,}[，,、。.]?")
@@ -47,23 +70,43 @@ class GuardOptions:
     prompt_echo_share: float = 0.5  # … or half the segment copied from the prompt
 
 
-def check_signal(samples: np.ndarray, sample_rate: int, options: GuardOptions) -> tuple[bool, list[AsrWarning]]:
+def check_signal(
+    samples: np.ndarray, sample_rate: int, options: GuardOptions
+) -> tuple[bool, list[AsrWarning]]:
     """Check the waveform before decoding: returns (worth decoding, warnings)."""
     import numpy as np
 
     duration = samples.size / sample_rate
     if duration < options.min_duration:
-        return False, [AsrWarning(code=WarningCode.TOO_SHORT, start=0.0, end=round(duration, 2),
-                                  message=f"录音过短（{duration:.2f} 秒），未生成文本")]
+        return False, [
+            AsrWarning(
+                code=WarningCode.TOO_SHORT,
+                start=0.0,
+                end=round(duration, 2),
+                message=f"录音过短（{duration:.2f} 秒），未生成文本",
+            )
+        ]
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
     if rms < options.min_rms:
-        return False, [AsrWarning(code=WarningCode.NO_SPEECH, start=0.0, end=round(duration, 2),
-                                  message="录音几乎无声（静音），未生成文本")]
+        return False, [
+            AsrWarning(
+                code=WarningCode.NO_SPEECH,
+                start=0.0,
+                end=round(duration, 2),
+                message="录音几乎无声（静音），未生成文本",
+            )
+        ]
     warnings = []
     clipped = float(np.mean(np.abs(samples) >= 0.999))
     if clipped >= options.clip_fraction:
-        warnings.append(AsrWarning(code=WarningCode.CLIPPED, start=0.0, end=round(duration, 2),
-                                   message=f"录音音量过大（{clipped:.1%} 采样削波），可能漏字"))
+        warnings.append(
+            AsrWarning(
+                code=WarningCode.CLIPPED,
+                start=0.0,
+                end=round(duration, 2),
+                message=f"录音音量过大（{clipped:.1%} 采样削波），可能漏字",
+            )
+        )
     return True, warnings
 
 
@@ -78,7 +121,9 @@ def _prompt_echo(text: str, prompt: str, options: GuardOptions) -> bool:
     m = SequenceMatcher(None, a, b, autojunk=False)
     longest = m.find_longest_match(0, len(a), 0, len(b)).size
     copied = sum(block.size for block in m.get_matching_blocks() if block.size >= 3)
-    return longest >= options.prompt_echo_chars or (len(a) >= 6 and copied / len(a) >= options.prompt_echo_share)
+    return longest >= options.prompt_echo_chars or (
+        len(a) >= 6 and copied / len(a) >= options.prompt_echo_share
+    )
 
 
 def _hotword_echo(text: str, hotwords: tuple[str, ...]) -> bool:
@@ -123,8 +168,9 @@ class RawSegment:
     temperature: float = 0.0
 
 
-def check_segment(seg: RawSegment, options: GuardOptions, prompt: str | None = None,
-                  hotwords: tuple[str, ...] = ()) -> tuple[str, list[AsrWarning]]:
+def check_segment(
+    seg: RawSegment, options: GuardOptions, prompt: str | None = None, hotwords: tuple[str, ...] = ()
+) -> tuple[str, list[AsrWarning]]:
     """The text to keep of one segment ('' to drop it) and the warnings it raised."""
     span = {"start": round(seg.start, 2), "end": round(seg.end, 2)}
     text = seg.text.strip()
@@ -132,28 +178,58 @@ def check_segment(seg: RawSegment, options: GuardOptions, prompt: str | None = N
         return "", []
     lowered = text.lower().replace(" ", "")
     if any(p in lowered for p in KNOWN_HALLUCINATIONS):
-        return "", [AsrWarning(code=WarningCode.KNOWN_HALLUCINATION, **span,
-                               message="识别出与语音无关的常见幻觉文本（如字幕致谢），已删除")]
-    if (seg.avg_logprob < options.very_low_logprob
-            or (seg.no_speech_prob > options.no_speech_prob and seg.avg_logprob < options.logprob_floor)
-            or (seg.temperature > 0 and seg.no_speech_prob > options.fallback_no_speech_prob)):
-        return "", [AsrWarning(code=WarningCode.LOW_CONFIDENCE, **span,
-                               message="该段可能不是语音（置信度低），已删除，请核对录音")]
+        return "", [
+            AsrWarning(
+                code=WarningCode.KNOWN_HALLUCINATION,
+                **span,
+                message="识别出与语音无关的常见幻觉文本（如字幕致谢），已删除",
+            )
+        ]
+    if (
+        seg.avg_logprob < options.very_low_logprob
+        or (seg.no_speech_prob > options.no_speech_prob and seg.avg_logprob < options.logprob_floor)
+        or (seg.temperature > 0 and seg.no_speech_prob > options.fallback_no_speech_prob)
+    ):
+        return "", [
+            AsrWarning(
+                code=WarningCode.LOW_CONFIDENCE,
+                **span,
+                message="该段可能不是语音（置信度低），已删除，请核对录音",
+            )
+        ]
     cut, looped = cut_repetition(text)
-    if any((prompt and _prompt_echo(t, prompt, options)) or (hotwords and _hotword_echo(t, hotwords))
-           for t in (text, cut)):
-        return "", [AsrWarning(code=WarningCode.PROMPT_ECHO, **span,
-                               message="该段与提示词雷同，疑为模型复述提示而非录音内容，已删除")]
+    if any(
+        (prompt and _prompt_echo(t, prompt, options)) or (hotwords and _hotword_echo(t, hotwords))
+        for t in (text, cut)
+    ):
+        return "", [
+            AsrWarning(
+                code=WarningCode.PROMPT_ECHO,
+                **span,
+                message="该段与提示词雷同，疑为模型复述提示而非录音内容，已删除",
+            )
+        ]
     warnings: list[AsrWarning] = []
     if looped:
         if len(_stripped(cut)) < 0.5 * len(_stripped(text)) and len(_stripped(cut)) <= 4:
-            return "", [AsrWarning(code=WarningCode.REPETITION, **span,
-                                   message="该段为重复循环输出，已删除，请核对录音")]
-        warnings.append(AsrWarning(code=WarningCode.REPETITION, **span,
-                                   message="该段有重复循环输出，已截去重复部分，请核对"))
+            return "", [
+                AsrWarning(
+                    code=WarningCode.REPETITION, **span, message="该段为重复循环输出，已删除，请核对录音"
+                )
+            ]
+        warnings.append(
+            AsrWarning(
+                code=WarningCode.REPETITION, **span, message="该段有重复循环输出，已截去重复部分，请核对"
+            )
+        )
         text = cut
     duration = seg.end - seg.start
     if duration >= 1.0 and len(_stripped(text)) / duration > options.max_chars_per_second:
-        warnings.append(AsrWarning(code=WarningCode.IMPLAUSIBLE_RATE, **span,
-                                   message="该段字数与时长不符（语速过快），可能含虚构文本，请核对"))
+        warnings.append(
+            AsrWarning(
+                code=WarningCode.IMPLAUSIBLE_RATE,
+                **span,
+                message="该段字数与时长不符（语速过快），可能含虚构文本，请核对",
+            )
+        )
     return text, warnings

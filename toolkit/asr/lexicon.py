@@ -9,6 +9,7 @@ Not to be confused with :class:`toolkit.extract.lexicon.Lexicon` (the extractor'
 this class was called ``Lexicon`` too, and that name stays importable from
 :mod:`toolkit.asr.correct` as an alias.
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,10 +80,14 @@ class AsrLexicon:
         self.by_text = {t.text: t for t in self.terms}
         self.drug_names = frozenset(t.text for t in self.terms if t.kind == "drug")
         self.drug_name_lengths = sorted({len(n) for n in self.drug_names}, reverse=True)
-        self.slot_terms = [t for t in self.terms
-                           if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3]
-        self.slot_term_index = frozenset(i for i, t in enumerate(self.terms)
-                                         if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3)
+        self.slot_terms = [
+            t for t in self.terms if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3
+        ]
+        self.slot_term_index = frozenset(
+            i
+            for i, t in enumerate(self.terms)
+            if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3
+        )
         self.form_terms = [t for t in self.terms if t.kind == "form"]
         self.lengths = sorted({len(t.text) for t in self.terms}, reverse=True)
         self.index: dict[tuple[int, int, str], list[int]] = defaultdict(list)
@@ -111,7 +116,9 @@ def index_hits(index: Mapping[tuple[int, int, str], Iterable[_K]], fuzzy: Sequen
 
 
 @lru_cache(maxsize=2)
-def _rival_tables(names: frozenset[str]) -> tuple[dict[tuple[int, int, str], list[str]], dict[str, tuple[str, ...]]]:
+def _rival_tables(
+    names: frozenset[str],
+) -> tuple[dict[tuple[int, int, str], list[str]], dict[str, tuple[str, ...]]]:
     index: dict[tuple[int, int, str], list[str]] = defaultdict(list)
     pinyin: dict[str, tuple[str, ...]] = {}
     for name in names:
@@ -138,10 +145,14 @@ def load_lexicon_terms(path: Path | None = None) -> list[Term]:
     except (OSError, yaml.YAMLError) as exc:
         raise KnowledgeError([f"{path}: cannot read ({exc})"]) from exc
     except ValidationError as exc:
-        raise KnowledgeError([f"{path} -> {'.'.join(map(str, e['loc']))}: {e['msg']}"
-                              for e in exc.errors()]) from exc
-    problems = [f"{path} -> terms -> {k}: unknown kind; allowed: {', '.join(LEXICON_KINDS)}"
-                for k in parsed.terms if k not in LEXICON_KINDS]
+        raise KnowledgeError(
+            [f"{path} -> {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        ) from exc
+    problems = [
+        f"{path} -> terms -> {k}: unknown kind; allowed: {', '.join(LEXICON_KINDS)}"
+        for k in parsed.terms
+        if k not in LEXICON_KINDS
+    ]
     terms = []
     for kind, words in parsed.terms.items():
         for i, w in enumerate(words):
@@ -170,14 +181,20 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
                     terms.setdefault(form, make_term(form, "drug", d.id))
             generic = terms.get(d.name)
             for alias in getattr(d, "aliases", ()):
-                if (generic and CJK_RUN.fullmatch(alias) and alias not in terms
-                        and make_term(alias, "drug").pinyin == generic.pinyin):
+                if (
+                    generic
+                    and CJK_RUN.fullmatch(alias)
+                    and alias not in terms
+                    and make_term(alias, "drug").pinyin == generic.pinyin
+                ):
                     misspellings[alias] = generic
     for t in load_lexicon_terms(lexicon_path):
         terms.setdefault(t.text, t)
     # common primary-care drugs outside the formulary (no id): true homophones of 4+ characters only
     for name in load_other_drug_names(lexicon_path, part="hand"):
-        if len(name) >= 4 and name not in terms and not name.endswith("菌"):  # 双歧杆菌: microbes are talked of
+        if (
+            len(name) >= 4 and name not in terms and not name.endswith("菌")
+        ):  # 双歧杆菌: microbes are talked of
             terms[name] = make_term(name, "drug")
     others = frozenset(n for n in load_other_drug_names(lexicon_path) if n not in terms)
     return AsrLexicon(list(terms.values()), misspellings, version, others, frozenset(generics))
@@ -225,8 +242,9 @@ def default_lexicon(rules_dir: str | None = None) -> AsrLexicon:
     try:
         knowledge = get_knowledge(rules_dir)
     except KnowledgeError as exc:
-        log.warning("knowledge base did not load (%d problems): drug-name correction is off",
-                    len(exc.problems))
+        log.warning(
+            "knowledge base did not load (%d problems): drug-name correction is off", len(exc.problems)
+        )
         lexicon = build_lexicon(None)
         lexicon.version = "asr_terms only (knowledge base failed to load)"
         return lexicon
@@ -240,9 +258,9 @@ def drug_spans(text: str, lexicon: AsrLexicon) -> list[tuple[int, str]]:
     spans = []
     i = 0
     while i < len(text):
-        step = next((n for n in lexicon.drug_name_lengths if text[i:i + n] in lexicon.drug_names), 0)
+        step = next((n for n in lexicon.drug_name_lengths if text[i : i + n] in lexicon.drug_names), 0)
         if step:
-            spans.append((i, text[i:i + step]))
+            spans.append((i, text[i : i + step]))
         i += step or 1
     return spans
 

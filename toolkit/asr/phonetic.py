@@ -7,6 +7,7 @@ and southern accents merged (zh/z, ch/c, sh/s, n/l, -ng/-n), and a similarity of
 glide). Digits and Latin letters Whisper writes for a syllable it cannot place are read through
 :data:`SPOKEN_AS`.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -52,12 +53,56 @@ def fuzzy_syllable(syllable: str) -> str:
     return s
 
 
-_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z",
-             "c", "s", "y", "w")
-_SEMIVOWEL_FINALS = {"yi": "i", "yin": "in", "ying": "ing", "yu": "v", "yue": "ve", "yuan": "van", "yun": "vn",
-                     "wu": "u", "ya": "ia", "yan": "ian", "yang": "iang", "yao": "iao", "ye": "ie", "you": "iu",
-                     "yong": "iong", "wa": "ua", "wo": "uo", "wai": "uai", "wei": "ui", "wan": "uan", "wen": "un",
-                     "wang": "uang", "weng": "ong"}
+_INITIALS = (
+    "zh",
+    "ch",
+    "sh",
+    "b",
+    "p",
+    "m",
+    "f",
+    "d",
+    "t",
+    "n",
+    "l",
+    "g",
+    "k",
+    "h",
+    "j",
+    "q",
+    "x",
+    "r",
+    "z",
+    "c",
+    "s",
+    "y",
+    "w",
+)
+_SEMIVOWEL_FINALS = {
+    "yi": "i",
+    "yin": "in",
+    "ying": "ing",
+    "yu": "v",
+    "yue": "ve",
+    "yuan": "van",
+    "yun": "vn",
+    "wu": "u",
+    "ya": "ia",
+    "yan": "ian",
+    "yang": "iang",
+    "yao": "iao",
+    "ye": "ie",
+    "you": "iu",
+    "yong": "iong",
+    "wa": "ua",
+    "wo": "uo",
+    "wai": "uai",
+    "wei": "ui",
+    "wan": "uan",
+    "wen": "un",
+    "wang": "uang",
+    "weng": "ong",
+}
 
 
 def _split(syllable: str) -> tuple[str, str]:
@@ -66,7 +111,7 @@ def _split(syllable: str) -> tuple[str, str]:
         return "", _SEMIVOWEL_FINALS[syllable]
     for ini in _INITIALS:
         if syllable.startswith(ini) and len(syllable) > len(ini):
-            return ini, syllable[len(ini):]
+            return ini, syllable[len(ini) :]
     return "", syllable
 
 
@@ -91,5 +136,7 @@ def syllable_similarity(a: str, b: str) -> float:
 # Whisper writes a syllable it cannot place as a digit or a Latin letter (脱拉3米 for 托拉塞米, AT落 for
 # 阿替洛尔): read each as the syllable it stands for (letters said in one syllable only)
 LETTERS = "ABCDEGJKNOPQTUVYZ"
-SPOKEN_AS = str.maketrans("0123456789" + LETTERS + LETTERS.lower(),
-                          "零一二三四五六七八九" + "阿比西迪伊吉杰开恩欧皮丘替优维歪贼" * 2)
+SPOKEN_AS = str.maketrans(
+    "0123456789" + LETTERS + LETTERS.lower(),
+    "零一二三四五六七八九" + "阿比西迪伊吉杰开恩欧皮丘替优维歪贼" * 2,
+)

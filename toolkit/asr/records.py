@@ -83,8 +83,9 @@ class Transcript(Record):
         return {
             "file": self.file,
             "text": self.text,
-            "segments": [{"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text}
-                         for s in self.segments],
+            "segments": [
+                {"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text} for s in self.segments
+            ],
             "corrections": [c.model_dump(mode="json") for c in self.corrections],
             "warnings": [w.model_dump(mode="json") for w in self.warnings],
             "error": self.error,

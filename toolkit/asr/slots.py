@@ -1,6 +1,7 @@
 """Drug slots: the place a drug name is said (before a strength, after a prescribing verb, opening a
 dose line), matched by aligning syllables with gaps, and the choices left for the audio to settle.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,10 +44,32 @@ _HEARD_NUMBER = {ch: n for n, chars in _NUMBER_HEARD.items() for ch in chars}
 _TEN_HEARD = "".join(_HEARD_NUMBER)
 _SLOT_ANCHOR = re.compile(
     rf"(?:[{_SLOT_NUMBER}]+|[{_TEN_HEARD}])个?(?:毫克|微克|克|单位|毫升|好课|好客|好克|毫课|豪克|mg|μg|ug|g\b)",
-    re.IGNORECASE)
-_SLOT_FORMS = ("片", "粒", "丸", "胶囊", "颗粒", "缓释片", "控释片", "肠溶片", "分散片", "缓释胶囊", "肠溶胶囊",
-               "泡腾片", "咀嚼片", "软胶囊", "混悬液", "气雾剂", "吸入剂", "喷雾剂", "粉雾剂",
-               "注射液", "滴丸", "口服液")
+    re.IGNORECASE,
+)
+_SLOT_FORMS = (
+    "片",
+    "粒",
+    "丸",
+    "胶囊",
+    "颗粒",
+    "缓释片",
+    "控释片",
+    "肠溶片",
+    "分散片",
+    "缓释胶囊",
+    "肠溶胶囊",
+    "泡腾片",
+    "咀嚼片",
+    "软胶囊",
+    "混悬液",
+    "气雾剂",
+    "吸入剂",
+    "喷雾剂",
+    "粉雾剂",
+    "注射液",
+    "滴丸",
+    "口服液",
+)
 _SLOT_STOP_CHARS = re.compile(r"[次每吃的和及或]")  # words of the dose line, not of a drug name
 _SLOT_THRESHOLD = 0.6  # mean syllable similarity after gap penalties
 _SLOT_MARGIN = 0.1  # over the closest other drug
@@ -56,8 +79,11 @@ _GAP = 0.5
 def _inside_other_drug(text: str, run_start: int, start: int, end: int, lexicon: AsrLexicon) -> bool:
     """A drug name outside the formulary overlaps ``text[start:end]`` (坦索罗辛: 罗辛 is not a drug)."""
     lo, hi = run_start, min(len(text), end + 6)
-    return any(text[i:j] in lexicon.other_drugs
-               for i in range(lo, end) for j in range(max(i + 2, start + 1), min(hi, i + 16) + 1))
+    return any(
+        text[i:j] in lexicon.other_drugs
+        for i in range(lo, end)
+        for j in range(max(i + 2, start + 1), min(hi, i + 16) + 1)
+    )
 
 
 def _trailing_form_lengths(text: str, end: int, run_start: int) -> list[int]:
@@ -67,20 +93,23 @@ def _trailing_form_lengths(text: str, end: int, run_start: int) -> list[int]:
         n = len(form)
         if end - n < run_start + 2:
             continue
-        heard = text[end - n:end]
+        heard = text[end - n : end]
         if heard == form:
             out.append(n)
             continue
         if heard[-1] != form[-1] or n == 1:
             continue
-        sims = [syllable_similarity(a, b) for a, b in zip(lazy_pinyin(heard), lazy_pinyin(form), strict=False)]
+        sims = [
+            syllable_similarity(a, b) for a, b in zip(lazy_pinyin(heard), lazy_pinyin(form), strict=False)
+        ]
         if len(sims) == n and sum(sims) / n >= 0.75:
             out.append(n)
     return sorted(set(out))
 
 
-def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int, *, loose: bool = False,
-                 whole: bool = False) -> tuple[float, int]:
+def _align_right(
+    term: tuple[str, ...], heard: list[str], max_gaps: int, *, loose: bool = False, whole: bool = False
+) -> tuple[float, int]:
     """Best alignment of all of ``term`` with a suffix of ``heard``: (score, characters used).
 
     Score: sum of syllable similarities minus 0.5 per dropped or added syllable; the alignment is
@@ -102,7 +131,9 @@ def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int, *, loos
                 sim = syllable_similarity(heard[m - j], term[n - i])
                 if sim > 0:
                     best, gaps = d[i - 1][j - 1] + sim, g[i - 1][j - 1]
-                elif n >= (4 if loose else 6) and g[i - 1][j - 1] < max_gaps:  # a long name may have one syllable misheard
+                elif (
+                    n >= (4 if loose else 6) and g[i - 1][j - 1] < max_gaps
+                ):  # a long name may have one syllable misheard
                     best, gaps = d[i - 1][j - 1] - _GAP, g[i - 1][j - 1] + 1
             if d[i - 1][j] > neg and g[i - 1][j] < max_gaps and d[i - 1][j] - _GAP > best:
                 best, gaps = d[i - 1][j] - _GAP, g[i - 1][j] + 1  # a term syllable not heard
@@ -113,14 +144,31 @@ def _align_right(term: tuple[str, ...], heard: list[str], max_gaps: int, *, loos
     return (d[n][j_best], j_best) if j_best else (neg, 0)
 
 
-_CUE_WORDS = ("加用", "给予", "改为", "改用", "换成", "换用", "继续", "停用", "予以", "联合", "服用", "加服", "吸入", "口服")
-_CUE_STOP = re.compile(r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|[，。、；,;]|$")
+_CUE_WORDS = (
+    "加用",
+    "给予",
+    "改为",
+    "改用",
+    "换成",
+    "换用",
+    "继续",
+    "停用",
+    "予以",
+    "联合",
+    "服用",
+    "加服",
+    "吸入",
+    "口服",
+)
+_CUE_STOP = re.compile(
+    r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|[，。、；,;]|$"
+)
 _CUE_THRESHOLD = 0.8  # no strength to vouch for the slot: ask for a closer match
 
 
 def _is_cue(text: str, i: int) -> bool:
     """``text[i:i+2]`` is a prescribing verb, or sounds like one (即与 for 给予, 夹用 for 加用)."""
-    pair = text[i:i + 2]
+    pair = text[i : i + 2]
     if len(pair) < 2 or not CJK_RUN.fullmatch(pair):
         return False
     if pair in _CUE_WORDS:
@@ -134,8 +182,16 @@ def _cue_pinyin() -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(fuzzy_syllable(x) for x in lazy_pinyin(w)) for w in _CUE_WORDS)
 
 
-def _rank_slot(text: str, lexicon: AsrLexicon, protected: list[bool], run_start: int, ends: list[int],
-               whole: bool, why: str, loose: bool = False) -> list[tuple[float, Match]]:
+def _rank_slot(
+    text: str,
+    lexicon: AsrLexicon,
+    protected: list[bool],
+    run_start: int,
+    ends: list[int],
+    whole: bool,
+    why: str,
+    loose: bool = False,
+) -> list[tuple[float, Match]]:
     """Best window per drug ending at one of ``ends`` (``whole``: the window must start at ``run_start``).
 
     ``loose`` (candidates for the audio to choose from, never replaced on sound alone): a syllable
@@ -153,26 +209,45 @@ def _rank_slot(text: str, lexicon: AsrLexicon, protected: list[bool], run_start:
             continue
         for term in lexicon.slot_terms:
             n = len(term.text)
-            score, used = _align_right(term.pinyin, heard, 2 if loose or n > 5 else 1, loose=loose, whole=whole)
+            score, used = _align_right(
+                term.pinyin, heard, 2 if loose or n > 5 else 1, loose=loose, whole=whole
+            )
             if used < 3 or score / n < _SLOT_THRESHOLD - _SLOT_MARGIN or (whole and used != len(region)):
                 continue
             start = end - used
             window = text[start:end]
-            known = 0  # a known name at the start may only be extended (阿莫西林 + 克拉维钾 → 阿莫西林克拉维酸钾)
+            known = (
+                0  # a known name at the start may only be extended (阿莫西林 + 克拉维钾 → 阿莫西林克拉维酸钾)
+            )
             while known < used and protected[start + known]:
                 known += 1
-            if (window == term.text or any(protected[start + known:end]) or window[:known] != term.text[:known]
-                    or (not loose and syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0)  # starts like
-                    or _SLOT_STOP_CHARS.search(window)
-                    or _inside_other_drug(text, run_start, start + known, end, lexicon)):
+            if (
+                window == term.text
+                or any(protected[start + known : end])
+                or window[:known] != term.text[:known]
+                or (
+                    not loose and syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0
+                )  # starts like
+                or _SLOT_STOP_CHARS.search(window)
+                or _inside_other_drug(text, run_start, start + known, end, lexicon)
+            ):
                 continue
             mean = score / n
             kept = best_by_drug.get(term.term_id)
             if kept is None or mean > kept[0]:
                 chars = sum(1 for x, y in zip(window, term.text, strict=False) if x == y) / n
-                best_by_drug[term.term_id] = (mean, Match(
-                    start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
-                    f"drug slot {why}: pinyin {mean:.2f} (aligned, gaps allowed)"))
+                best_by_drug[term.term_id] = (
+                    mean,
+                    Match(
+                        start,
+                        window,
+                        term.text,
+                        "drug",
+                        term.term_id,
+                        round(0.6 * mean + 0.25 * chars + 0.15, 3),
+                        f"drug slot {why}: pinyin {mean:.2f} (aligned, gaps allowed)",
+                    ),
+                )
     return sorted(best_by_drug.values(), key=lambda c: c[0], reverse=True)
 
 
@@ -201,17 +276,29 @@ def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = 
     for anchor in _SLOT_ANCHOR.finditer(text):  # the name said before a strength
         a = anchor.start()
         run_start = a
-        while run_start > 0 and (CJK_RUN.fullmatch(text[run_start - 1]) or text[run_start - 1] in LETTERS
-                                 or text[run_start - 1] in LETTERS.lower() or (
-                text[run_start - 1].isascii() and text[run_start - 1].isdigit() and run_start > 1
-                and CJK_RUN.fullmatch(text[run_start - 2]))):
+        while run_start > 0 and (
+            CJK_RUN.fullmatch(text[run_start - 1])
+            or text[run_start - 1] in LETTERS
+            or text[run_start - 1] in LETTERS.lower()
+            or (
+                text[run_start - 1].isascii()
+                and text[run_start - 1].isdigit()
+                and run_start > 1
+                and CJK_RUN.fullmatch(text[run_start - 2])
+            )
+        ):
             run_start -= 1
         if a - run_start < 2:
             continue
         ends = [a - trail for trail in _trailing_form_lengths(text, a, run_start)]
-        yield _Slot(a, "before a strength",
-                    _rank_slot(text, lexicon, protected, run_start, ends, False, "before a strength", loose),
-                    _SLOT_THRESHOLD, run_start, any(protected[max(run_start, a - 8):a]))
+        yield _Slot(
+            a,
+            "before a strength",
+            _rank_slot(text, lexicon, protected, run_start, ends, False, "before a strength", loose),
+            _SLOT_THRESHOLD,
+            run_start,
+            any(protected[max(run_start, a - 8) : a]),
+        )
     for i in range(len(text) - 1):  # the name said between a prescribing verb and how it is taken
         if not _is_cue(text, i):
             continue
@@ -220,12 +307,20 @@ def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = 
         if stop is None or not 3 <= stop.start() - start <= 10:
             continue
         end = stop.start()
-        if _SLOT_ANCHOR.search(text, start, end + 12) and _SLOT_ANCHOR.search(text, start, end + 12).start() <= end:
+        if (
+            _SLOT_ANCHOR.search(text, start, end + 12)
+            and _SLOT_ANCHOR.search(text, start, end + 12).start() <= end
+        ):
             continue  # a strength inside: handled above
         ends = [end - trail for trail in _trailing_form_lengths(text, end, start)]
-        yield _Slot(end, "after a prescribing verb",
-                    _rank_slot(text, lexicon, protected, start, ends, True, "after a prescribing verb", loose),
-                    _CUE_THRESHOLD, start, any(protected[start:end]))
+        yield _Slot(
+            end,
+            "after a prescribing verb",
+            _rank_slot(text, lexicon, protected, start, ends, True, "after a prescribing verb", loose),
+            _CUE_THRESHOLD,
+            start,
+            any(protected[start:end]),
+        )
     if not loose:
         return
     for clause in _CLAUSE_START.finditer(text):  # a dose line that opens on the drug: 噻托溴铵吸入，每日一次
@@ -235,13 +330,20 @@ def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = 
             continue
         end = usage.start()
         ends = [end - trail for trail in _trailing_form_lengths(text, end, start)]
-        yield _Slot(end, "at the start of a dose line",
-                    _rank_slot(text, lexicon, protected, start, ends, True, "at the start of a dose line", True),
-                    float("inf"), start, any(protected[start:end]))
+        yield _Slot(
+            end,
+            "at the start of a dose line",
+            _rank_slot(text, lexicon, protected, start, ends, True, "at the start of a dose line", True),
+            float("inf"),
+            start,
+            any(protected[start:end]),
+        )
 
 
 _CLAUSE_START = re.compile(r"(?:^|[，。；;,])")
-_USAGE_AFTER = re.compile(r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|继续服用|继续使用")
+_USAGE_AFTER = re.compile(
+    r"吸入|口服|含服|皮下注射|外用|雾化|每日|每天|一天|一日|每晚|睡前|按需|必要时|继续服用|继续使用"
+)
 _SLOT_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff0-9A-Za-z]+")
 
 
@@ -257,9 +359,23 @@ def slot_candidates(text: str, lexicon: AsrLexicon, protected: list[bool]) -> li
             continue
         a = slot.anchor
         heard_number = _HEARD_NUMBER.get(text[a])  # the anchor's number is one homophone character
-        if heard_number and (match is not None or slot.protected_before):  # 依那普利时好课: the strength is 十毫克
-            out.append(((0.0, 1, 0.75), Match(a, text[a], heard_number, "unit", None, 0.75,
-                                             f"{heard_number} heard as a homophone between a drug and its unit")))
+        if heard_number and (
+            match is not None or slot.protected_before
+        ):  # 依那普利时好课: the strength is 十毫克
+            out.append(
+                (
+                    (0.0, 1, 0.75),
+                    Match(
+                        a,
+                        text[a],
+                        heard_number,
+                        "unit",
+                        None,
+                        0.75,
+                        f"{heard_number} heard as a homophone between a drug and its unit",
+                    ),
+                )
+            )
     return out
 
 
@@ -312,8 +428,13 @@ def slot_choices(text: str, lexicon: AsrLexicon, named: Sequence[Match] = ()) ->
             out.append(SlotChoice(slot.why, tuple(close)))
     for more in (_longer_names(text, lexicon, named), _near_names(text, lexicon, protected)):
         taken = [(m.offset, m.offset + len(m.original)) for c in out for m in c.candidates]
-        out.extend(c for c in more if not any(m.offset < hi and lo < m.offset + len(m.original)
-                                              for m in c.candidates for lo, hi in taken))
+        out.extend(
+            c
+            for c in more
+            if not any(
+                m.offset < hi and lo < m.offset + len(m.original) for m in c.candidates for lo, hi in taken
+            )
+        )
     return [replace(c, rivals=_rivals(text, lexicon, c.candidates)) for c in out]
 
 
@@ -339,8 +460,18 @@ def _rivals(text: str, lexicon: AsrLexicon, candidates: Sequence[Match]) -> tupl
             sims = [syllable_similarity(a, b) for a, b in zip(heard, pinyin[name], strict=True)]
             mean = sum(sims) / n
             if mean >= _RIVAL_FLOOR and (offset, name) not in out:
-                out[(offset, name)] = (mean, Match(offset, original, name, "other_drug", None, round(mean, 3),
-                                                   f"drug outside the formulary: pinyin {mean:.2f}"))
+                out[(offset, name)] = (
+                    mean,
+                    Match(
+                        offset,
+                        original,
+                        name,
+                        "other_drug",
+                        None,
+                        round(mean, 3),
+                        f"drug outside the formulary: pinyin {mean:.2f}",
+                    ),
+                )
     # ties broken by place and name: the same rivals in every process (set order follows the hash seed)
     ranked = sorted(out.values(), key=lambda r: (-r[0], r[1].offset, r[1].corrected))
     return tuple(m for _, m in ranked[:_RIVAL_LIMIT])
@@ -348,8 +479,10 @@ def _rivals(text: str, lexicon: AsrLexicon, candidates: Sequence[Match]) -> tupl
 
 def _known_drug_spans(text: str, lexicon: AsrLexicon, named: Sequence[Match]) -> list[tuple[int, str]]:
     """(offset, name) of every formulary drug name spelled in ``text`` or in ``named``."""
-    return [*((m.offset, m.corrected) for m in named if len(m.original) == len(m.corrected)),
-            *drug_spans(text, lexicon)]
+    return [
+        *((m.offset, m.corrected) for m in named if len(m.original) == len(m.corrected)),
+        *drug_spans(text, lexicon),
+    ]
 
 
 def _longer_names(text: str, lexicon: AsrLexicon, named: Sequence[Match]) -> list[SlotChoice]:
@@ -368,23 +501,46 @@ def _longer_names(text: str, lexicon: AsrLexicon, named: Sequence[Match]) -> lis
             heard = pinyin_syllables(text[lo:hi].translate(SPOKEN_AS))[0]
             if len(heard) != hi - lo:
                 continue
-            extra = [syllable_similarity(heard[j], sup.pinyin[j]) for j in range(len(sup.text))
-                     if not k <= j < k + len(name)]
+            extra = [
+                syllable_similarity(heard[j], sup.pinyin[j])
+                for j in range(len(sup.text))
+                if not k <= j < k + len(name)
+            ]
             zeros = extra.count(0.0)
             mean = sum(extra) / len(extra)
             if mean < 0.6 or zeros > (0 if len(extra) <= 2 else 1) or swallows_verb(text, hi, sup.text):
                 continue
-            out.append(SlotChoice("part of a longer drug name", (Match(
-                lo, text[lo:hi], sup.text, "drug", sup.term_id, round(0.6 * mean + 0.4, 3),
-                f"longer drug name holding {name}: the rest heard with pinyin {mean:.2f}"),)))
+            out.append(
+                SlotChoice(
+                    "part of a longer drug name",
+                    (
+                        Match(
+                            lo,
+                            text[lo:hi],
+                            sup.text,
+                            "drug",
+                            sup.term_id,
+                            round(0.6 * mean + 0.4, 3),
+                            f"longer drug name holding {name}: the rest heard with pinyin {mean:.2f}",
+                        ),
+                    ),
+                )
+            )
     return out
 
 
 _NEAR_FLOOR = 0.7  # every syllable at least half heard (same initial or final), most of them better
 
 
-def _near_window(text: str, lexicon: AsrLexicon, run_start: int, start: int, window: str, plain: tuple[str, ...],
-                 term: Term) -> tuple[float, Match] | None:
+def _near_window(
+    text: str,
+    lexicon: AsrLexicon,
+    run_start: int,
+    start: int,
+    window: str,
+    plain: tuple[str, ...],
+    term: Term,
+) -> tuple[float, Match] | None:
     n = len(window)
     if window == term.text:
         return None
@@ -392,13 +548,24 @@ def _near_window(text: str, lexicon: AsrLexicon, run_start: int, start: int, win
     mean = sum(sims) / n
     if min(sims) == 0 or mean < _NEAR_FLOOR:
         return None
-    near = text[max(0, start - CONTEXT_SPAN):start + n + CONTEXT_SPAN]
-    if (not DRUG_CONTEXT.search(near) or _SLOT_STOP_CHARS.search(window) or swallows_verb(text, start + n, term.text)
-            or _inside_other_drug(text, run_start, start, start + n, lexicon)):
+    near = text[max(0, start - CONTEXT_SPAN) : start + n + CONTEXT_SPAN]
+    if (
+        not DRUG_CONTEXT.search(near)
+        or _SLOT_STOP_CHARS.search(window)
+        or swallows_verb(text, start + n, term.text)
+        or _inside_other_drug(text, run_start, start, start + n, lexicon)
+    ):
         return None
     chars = sum(1 for x, y in zip(window, term.text, strict=True) if x == y) / n
-    return mean, Match(start, window, term.text, "drug", term.term_id, round(0.6 * mean + 0.25 * chars + 0.15, 3),
-                       f"sounds like a drug name near a dose word: pinyin {mean:.2f}")
+    return mean, Match(
+        start,
+        window,
+        term.text,
+        "drug",
+        term.term_id,
+        round(0.6 * mean + 0.25 * chars + 0.15, 3),
+        f"sounds like a drug name near a dose word: pinyin {mean:.2f}",
+    )
 
 
 def _near_names(text: str, lexicon: AsrLexicon, protected: list[bool]) -> list[SlotChoice]:
@@ -417,14 +584,15 @@ def _near_names(text: str, lexicon: AsrLexicon, protected: list[bool]) -> list[S
                 continue
             for i in range(len(seg) - n + 1):
                 start = run.start() + i
-                if any(protected[start:start + n]):
+                if any(protected[start : start + n]):
                     continue
                 # mean ≥ 0.7 needs ≥ 40 % of the syllables fuzzy-equal (the others score ≤ 0.5)
-                for ti, count in index_hits(lexicon.index, fz[i:i + n]).items():
+                for ti, count in index_hits(lexicon.index, fz[i : i + n]).items():
                     if ti not in lexicon.slot_term_index or count < 0.4 * n:
                         continue
-                    near = _near_window(text, lexicon, run.start(), start, seg[i:i + n], plain[i:i + n],
-                                        lexicon.terms[ti])
+                    near = _near_window(
+                        text, lexicon, run.start(), start, seg[i : i + n], plain[i : i + n], lexicon.terms[ti]
+                    )
                     if near is not None:
                         found.append(near)
     clusters: list[list[tuple[float, Match]]] = []
@@ -452,12 +620,18 @@ def drug_slots(text: str, lexicon: AsrLexicon) -> tuple[int, int]:
     known = (lexicon.drug_names, lexicon.other_drugs)
     count = resolved = 0
     for anchor in _SLOT_ANCHOR.finditer(text):
-        if not _STRENGTH_UNIT.search(anchor.group()) and not re.search("好课|好客|好克|毫课|豪克", anchor.group()):
+        if not _STRENGTH_UNIT.search(anchor.group()) and not re.search(
+            "好课|好客|好克|毫课|豪克", anchor.group()
+        ):
             continue
         a = anchor.start()
-        before = text[max(0, a - 8):a]
-        if any(before[i:j] in names for names in known
-               for i in range(len(before)) for j in range(i + 2, len(before) + 1)):
+        before = text[max(0, a - 8) : a]
+        if any(
+            before[i:j] in names
+            for names in known
+            for i in range(len(before))
+            for j in range(i + 2, len(before) + 1)
+        ):
             resolved += 1
         else:
             count += 1

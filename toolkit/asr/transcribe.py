@@ -86,14 +86,20 @@ class TranscribeOptions:
     language: str = "zh"
     beam_size: int = 5
     vad: bool = True
-    encoder_window: str = "content"  # "content": encode only the audio a window holds; "full": 30 s as trained
+    encoder_window: str = (
+        "content"  # "content": encode only the audio a window holds; "full": 30 s as trained
+    )
     prompt: PromptMode = PromptMode.NONE
     hotwords: bool = False  # feed drug names from the knowledge base as faster-whisper hotwords
     max_hotword_chars: int = 80
     condition_on_previous_text: bool = False  # True lets one hallucination seed the next window
     correct: bool = True  # medical post-correction
-    alternatives: int = 5  # re-read a segment whose drug name is lost with Whisper's n best hypotheses (0: off)
-    listen: bool = True  # drug names that sound alike on paper: pick by Whisper's likelihood of each on the audio
+    alternatives: int = (
+        5  # re-read a segment whose drug name is lost with Whisper's n best hypotheses (0: off)
+    )
+    listen: bool = (
+        True  # drug names that sound alike on paper: pick by Whisper's likelihood of each on the audio
+    )
     rules_dir: str | None = None  # knowledge base to correct against (None: the shipped rules/)
     guards: GuardOptions = field(default_factory=GuardOptions)
 
@@ -124,28 +130,36 @@ class _Decoder:
         if model is None:
             from toolkit.asr.model import load_model
 
-            model, spec = load_model(options.model, options.compute_type, options.cpu_threads,
-                                     options.encoder_window)
+            model, spec = load_model(
+                options.model, options.compute_type, options.cpu_threads, options.encoder_window
+            )
             self.model_label = spec.label
         else:
             self.model_label = getattr(model, "label", type(model).__name__)
         self.model = model
         need_lexicon = options.correct or options.hotwords
-        self.lexicon = lexicon if lexicon is not None else (default_lexicon(options.rules_dir) if need_lexicon else None)
+        self.lexicon = (
+            lexicon if lexicon is not None else (default_lexicon(options.rules_dir) if need_lexicon else None)
+        )
         self.prompt = PROMPTS[PromptMode(options.prompt)]
-        self.hotwords = (hotword_list(self.lexicon, options.max_hotword_chars)
-                         if options.hotwords and self.lexicon else ())
+        self.hotwords = (
+            hotword_list(self.lexicon, options.max_hotword_chars) if options.hotwords and self.lexicon else ()
+        )
         self.language: str | None = options.language
         self.lexicon_version = self.lexicon.version if self.lexicon is not None else None
 
-    def segments(self, samples: np.ndarray, offset: float = 0.0
-                 ) -> Iterator[tuple[TranscriptSegment | None, list[AsrWarning]]]:
+    def segments(
+        self, samples: np.ndarray, offset: float = 0.0
+    ) -> Iterator[tuple[TranscriptSegment | None, list[AsrWarning]]]:
         """Decoded segments one by one (lazily), ``None`` for a dropped one, with its warnings."""
         o = self.options
         kwargs: dict[str, Any] = {
-            "language": o.language or None, "beam_size": o.beam_size, "vad_filter": o.vad,
+            "language": o.language or None,
+            "beam_size": o.beam_size,
+            "vad_filter": o.vad,
             "condition_on_previous_text": o.condition_on_previous_text,
-            "initial_prompt": self.prompt, "hotwords": " ".join(self.hotwords) or None,
+            "initial_prompt": self.prompt,
+            "hotwords": " ".join(self.hotwords) or None,
         }
         self._audio = (samples, offset)  # for re-reading a segment (see correct())
         raw_segments, info = self.model.transcribe(samples, **kwargs)
@@ -153,7 +167,8 @@ class _Decoder:
         last_text, repeats = "", 0
         for raw in raw_segments:
             seg = RawSegment(
-                start=float(raw.start) + offset, end=float(raw.end) + offset,
+                start=float(raw.start) + offset,
+                end=float(raw.end) + offset,
                 text=normalize_text(raw.text or ""),
                 avg_logprob=float(getattr(raw, "avg_logprob", 0.0) or 0.0),
                 no_speech_prob=float(getattr(raw, "no_speech_prob", 0.0) or 0.0),
@@ -165,9 +180,15 @@ class _Decoder:
                 repeats += 1
                 if repeats >= o.guards.max_identical_segments:
                     text = ""
-                    warnings = [*warnings, AsrWarning(
-                        code=WarningCode.REPETITION, start=round(seg.start, 2), end=round(seg.end, 2),
-                        message="同一句话连续重复出现，疑为循环输出，已删除重复部分，请核对录音")]
+                    warnings = [
+                        *warnings,
+                        AsrWarning(
+                            code=WarningCode.REPETITION,
+                            start=round(seg.start, 2),
+                            end=round(seg.end, 2),
+                            message="同一句话连续重复出现，疑为循环输出，已删除重复部分，请核对录音",
+                        ),
+                    ]
             elif text:
                 last_text, repeats = text, 0
             if warnings:
@@ -175,12 +196,20 @@ class _Decoder:
             if not text:
                 yield None, warnings
                 continue
-            yield TranscriptSegment(start=round(seg.start, 3), end=round(seg.end, 3), text=text,
-                                    avg_logprob=round(seg.avg_logprob, 4),
-                                    no_speech_prob=round(seg.no_speech_prob, 4)), warnings
+            yield (
+                TranscriptSegment(
+                    start=round(seg.start, 3),
+                    end=round(seg.end, 3),
+                    text=text,
+                    avg_logprob=round(seg.avg_logprob, 4),
+                    no_speech_prob=round(seg.no_speech_prob, 4),
+                ),
+                warnings,
+            )
 
-    def correct(self, segments: list[TranscriptSegment], base_offset: int = 0, context: str = ""
-                ) -> tuple[list[TranscriptSegment], list[Correction]]:
+    def correct(
+        self, segments: list[TranscriptSegment], base_offset: int = 0, context: str = ""
+    ) -> tuple[list[TranscriptSegment], list[Correction]]:
         """Apply medical corrections to ``segments`` (their joined text starts at ``base_offset``)."""
         if not self.options.correct or self.lexicon is None:
             return segments, []
@@ -194,18 +223,37 @@ class _Decoder:
             reread = self._reread(seg, full, matches)
             if reread is not None:
                 _, fixed, n = reread
-                corrections.append(Correction(
-                    original=seg.text, corrected=fixed, start=seg.start, end=seg.end, offset=offset, kind="segment",
-                    term_id=None, score=0.5,
-                    reason=f"drug name not recognised in Whisper's best reading; its hypothesis {n} names one here"))
+                corrections.append(
+                    Correction(
+                        original=seg.text,
+                        corrected=fixed,
+                        start=seg.start,
+                        end=seg.end,
+                        offset=offset,
+                        kind="segment",
+                        term_id=None,
+                        score=0.5,
+                        reason=f"drug name not recognised in Whisper's best reading; its hypothesis {n} names one here",
+                    )
+                )
                 out.append(seg.model_copy(update={"text": fixed}))
                 offset += len(fixed)
                 continue
             shift = 0  # a correction may change the length (又美沙 → 右美沙芬): offsets are in the new text
             for m in matches:
-                corrections.append(Correction(
-                    original=m.original, corrected=m.corrected, start=seg.start, end=seg.end,
-                    offset=offset + m.offset + shift, kind=m.kind, term_id=m.term_id, reason=m.reason, score=m.score))
+                corrections.append(
+                    Correction(
+                        original=m.original,
+                        corrected=m.corrected,
+                        start=seg.start,
+                        end=seg.end,
+                        offset=offset + m.offset + shift,
+                        kind=m.kind,
+                        term_id=m.term_id,
+                        reason=m.reason,
+                        score=m.score,
+                    )
+                )
                 shift += len(m.corrected) - len(m.original)
             new_text = apply_matches(seg.text, matches) if matches else seg.text
             out.append(seg.model_copy(update={"text": new_text}))
@@ -245,12 +293,17 @@ class _Decoder:
 
         for choice in choices:
             extends = choice.why == "part of a longer drug name"  # may replace the name it holds
-            if any(m.kind == "drug" and _overlaps(m, c) and not (extends and _holds(c, m))
-                   for m in matches for c in choice.candidates):
+            if any(
+                m.kind == "drug" and _overlaps(m, c) and not (extends and _holds(c, m))
+                for m in matches
+                for c in choice.candidates
+            ):
                 continue  # the text corrector named a drug here already
             options = [*choice.candidates, *choice.rivals]  # rivals: drugs outside the formulary, never taken
-            readings = [sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)
-                        for c in options]
+            readings = [
+                sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)
+                for c in options
+            ]
             texts = [apply_matches(seg.text, matches)] + [apply_matches(seg.text, r) for r in readings]
             scores = whisper_text_scores(self.model, samples, texts, self.language)
             if not scores:
@@ -258,20 +311,34 @@ class _Decoder:
             base, ranked = scores[0], sorted(((sc, i) for i, sc in enumerate(scores[1:])), reverse=True)
             best, k = ranked[0]
             runner_up = ranked[1][0] if len(ranked) > 1 else float("-inf")
-            log.debug("drug slot %s in %r: as heard %.1f, %s", choice.why, seg.text, base,
-                      ", ".join(f"{options[i].corrected} {sc:.1f}" for sc, i in ranked))
+            log.debug(
+                "drug slot %s in %r: as heard %.1f, %s",
+                choice.why,
+                seg.text,
+                base,
+                ", ".join(f"{options[i].corrected} {sc:.1f}" for sc, i in ranked),
+            )
             c = options[k]
             changed = Levenshtein.distance(c.original, c.corrected)
-            if (k >= len(choice.candidates) or best - runner_up < LISTEN_MARGIN
-                    or best < base - LISTEN_DEFICIT_PER_CHAR * changed
-                    or (best < base and not starts_alike(c.original, c.corrected))):
+            if (
+                k >= len(choice.candidates)
+                or best - runner_up < LISTEN_MARGIN
+                or best < base - LISTEN_DEFICIT_PER_CHAR * changed
+                or (best < base and not starts_alike(c.original, c.corrected))
+            ):
                 continue  # a rival won, too close a call, no room for the name, or 西沙比例 ≠ 莫沙必利
-            lead = f"{best - runner_up:.1f} nats over the next drug" if len(ranked) > 1 else "the only candidate"
-            c = replace(c, reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard")
+            lead = (
+                f"{best - runner_up:.1f} nats over the next drug" if len(ranked) > 1 else "the only candidate"
+            )
+            c = replace(
+                c, reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard"
+            )
             matches = sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)
         return matches
 
-    def _reread(self, seg: TranscriptSegment, context: str, matches: list[Match]) -> tuple[str, str, int] | None:
+    def _reread(
+        self, seg: TranscriptSegment, context: str, matches: list[Match]
+    ) -> tuple[str, str, int] | None:
         """Another of Whisper's own hypotheses for ``seg`` when its best one loses a drug name.
 
         Only when a strength is said with no recognisable drug before it (even after correction);
@@ -292,19 +359,28 @@ class _Decoder:
             return None
         from toolkit.asr.model import whisper_alternatives
 
-        for rank, alt in enumerate(whisper_alternatives(self.model, samples, self.language, o.alternatives)[1:],
-                                   start=2):
+        for rank, alt in enumerate(
+            whisper_alternatives(self.model, samples, self.language, o.alternatives)[1:], start=2
+        ):
             text = normalize_text(alt)
             if not text or abs(len(text) - len(seg.text)) > max(3, len(seg.text) // 4):
                 continue
-            raw = RawSegment(start=seg.start, end=seg.end, text=text, avg_logprob=seg.avg_logprob,
-                             no_speech_prob=seg.no_speech_prob, compression_ratio=1.0, temperature=0.0)
+            raw = RawSegment(
+                start=seg.start,
+                end=seg.end,
+                text=text,
+                avg_logprob=seg.avg_logprob,
+                no_speech_prob=seg.no_speech_prob,
+                compression_ratio=1.0,
+                temperature=0.0,
+            )
             kept, warnings = check_segment(raw, o.guards, self.prompt, self.hotwords)
             if not kept or warnings:
                 continue
             fixed = apply_matches(kept, find_corrections(kept, self.lexicon, context=context))
-            if (drug_mentions(fixed, self.lexicon) > mentioned
-                    and drug_slots(fixed, self.lexicon)[0] >= named):  # a drug named, no strength lost
+            if (
+                drug_mentions(fixed, self.lexicon) > mentioned and drug_slots(fixed, self.lexicon)[0] >= named
+            ):  # a drug named, no strength lost
                 log.info("segment %.1f-%.1f s re-read with hypothesis %d", seg.start, seg.end, rank)
                 return kept, fixed, rank
         return None
@@ -336,13 +412,18 @@ def join_segments(segments: Iterable[TranscriptSegment]) -> str:
 
 
 def _empty_warning(duration: float) -> AsrWarning:
-    return AsrWarning(code=WarningCode.NO_SPEECH, start=0.0, end=round(duration, 2),
-                      message="未识别到语音，未生成文本")
+    return AsrWarning(
+        code=WarningCode.NO_SPEECH, start=0.0, end=round(duration, 2), message="未识别到语音，未生成文本"
+    )
 
 
-def transcribe(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
-               options: TranscribeOptions | None = None, *, model: Any | None = None,
-               lexicon: Lexicon | None = None) -> Transcript:
+def transcribe(
+    audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
+    options: TranscribeOptions | None = None,
+    *,
+    model: Any | None = None,
+    lexicon: Lexicon | None = None,
+) -> Transcript:
     """Transcribe one recording to a simplified-Chinese draft with timestamps and corrections.
 
     Raises :class:`~toolkit.errors.InputError` (naming the file) when the audio
@@ -357,9 +438,13 @@ def transcribe(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
     return final
 
 
-def transcribe_stream(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
-                      options: TranscribeOptions | None = None, *, model: Any | None = None,
-                      lexicon: Lexicon | None = None) -> Iterator[PartialTranscript]:
+def transcribe_stream(
+    audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
+    options: TranscribeOptions | None = None,
+    *,
+    model: Any | None = None,
+    lexicon: Lexicon | None = None,
+) -> Iterator[PartialTranscript]:
     """Partial results of a recording as Whisper decodes it, segment by segment.
 
     The last item has ``final=True``. Corrections are applied to each committed
@@ -370,16 +455,21 @@ def transcribe_stream(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndar
             yield part
 
 
-def transcribe_events(audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
-                      options: TranscribeOptions | None = None, *, model: Any | None = None,
-                      lexicon: Lexicon | None = None) -> Iterator[PartialTranscript | Transcript]:
+def transcribe_events(
+    audio: str | os.PathLike[str] | bytes | BinaryIO | np.ndarray,
+    options: TranscribeOptions | None = None,
+    *,
+    model: Any | None = None,
+    lexicon: Lexicon | None = None,
+) -> Iterator[PartialTranscript | Transcript]:
     """Partial results as Whisper decodes, then the final :class:`Transcript`, from one decode
     (a UI shows text while it works and keeps the final record)."""
     return _stream(audio, options or TranscribeOptions(), model, lexicon)
 
 
-def _stream(audio: Any, options: TranscribeOptions, model: Any | None, lexicon: Lexicon | None
-            ) -> Iterator[PartialTranscript | Transcript]:
+def _stream(
+    audio: Any, options: TranscribeOptions, model: Any | None, lexicon: Lexicon | None
+) -> Iterator[PartialTranscript | Transcript]:
     name = describe(audio)
     file = None if name.startswith("<") else name
     samples = load_audio(audio)
@@ -388,8 +478,13 @@ def _stream(audio: Any, options: TranscribeOptions, model: Any | None, lexicon: 
     ok, warnings = check_signal(samples, SAMPLE_RATE, options.guards)
     if not ok:
         yield PartialTranscript(audio_seconds=round(duration, 3), final=True, warnings=tuple(warnings))
-        yield Transcript(file=file, duration=round(duration, 3), warnings=tuple(warnings),
-                         language=options.language, options=used)
+        yield Transcript(
+            file=file,
+            duration=round(duration, 3),
+            warnings=tuple(warnings),
+            language=options.language,
+            options=used,
+        )
         return
     decoder = _Decoder(options, model, lexicon)
     committed: list[TranscriptSegment] = []
@@ -402,16 +497,27 @@ def _stream(audio: Any, options: TranscribeOptions, model: Any | None, lexicon: 
             fixed, fixes = decoder.correct([seg], base_offset=base if committed else 0, context=text_so_far)
             committed.extend(fixed)
             corrections.extend(fixes)
-        yield PartialTranscript(committed=tuple(committed), audio_seconds=round(committed[-1].end, 3)
-                                if committed else 0.0, warnings=tuple(warnings))
+        yield PartialTranscript(
+            committed=tuple(committed),
+            audio_seconds=round(committed[-1].end, 3) if committed else 0.0,
+            warnings=tuple(warnings),
+        )
     if not committed and not any(w.code != WarningCode.CLIPPED for w in warnings):
         warnings.append(_empty_warning(duration))
-    yield PartialTranscript(committed=tuple(committed), audio_seconds=round(duration, 3), final=True,
-                            warnings=tuple(warnings))
-    yield Transcript(file=file, text=join_segments(committed), segments=tuple(committed),
-                     corrections=tuple(corrections), warnings=tuple(warnings), duration=round(duration, 3),
-                     language=decoder.language, model=decoder.model_label,
-                     options={**used, "lexicon": decoder.lexicon_version})
+    yield PartialTranscript(
+        committed=tuple(committed), audio_seconds=round(duration, 3), final=True, warnings=tuple(warnings)
+    )
+    yield Transcript(
+        file=file,
+        text=join_segments(committed),
+        segments=tuple(committed),
+        corrections=tuple(corrections),
+        warnings=tuple(warnings),
+        duration=round(duration, 3),
+        language=decoder.language,
+        model=decoder.model_label,
+        options={**used, "lexicon": decoder.lexicon_version},
+    )
 
 
 class LiveTranscriber:
@@ -424,9 +530,16 @@ class LiveTranscriber:
     tentative tail. ``finish`` decodes what is left and returns the Transcript.
     """
 
-    def __init__(self, options: TranscribeOptions | None = None, *, model: Any | None = None,
-                 lexicon: Lexicon | None = None, step_seconds: float = 2.0, stable_margin: float = 1.5,
-                 max_window: float = 25.0):
+    def __init__(
+        self,
+        options: TranscribeOptions | None = None,
+        *,
+        model: Any | None = None,
+        lexicon: Lexicon | None = None,
+        step_seconds: float = 2.0,
+        stable_margin: float = 1.5,
+        max_window: float = 25.0,
+    ):
         import numpy as np
 
         self._np = np
@@ -458,9 +571,13 @@ class LiveTranscriber:
 
     def partial(self, final: bool = False) -> PartialTranscript:
         """The current state as a :class:`PartialTranscript`."""
-        return PartialTranscript(committed=tuple(self.committed), tentative=self._tentative,
-                                 audio_seconds=round(self.audio_seconds, 3), final=final,
-                                 warnings=tuple(self.warnings))
+        return PartialTranscript(
+            committed=tuple(self.committed),
+            tentative=self._tentative,
+            audio_seconds=round(self.audio_seconds, 3),
+            final=final,
+            warnings=tuple(self.warnings),
+        )
 
     def finish(self) -> Transcript:
         """Decode the rest of the buffer, commit everything and return the whole transcript."""
@@ -469,11 +586,16 @@ class LiveTranscriber:
         warnings = list(self.warnings)
         if not self.committed:
             warnings.append(_empty_warning(self.audio_seconds))
-        return Transcript(text=join_segments(self.committed), segments=tuple(self.committed),
-                          corrections=tuple(self.corrections), warnings=tuple(warnings),
-                          duration=round(self.audio_seconds, 3), language=self._decoder.language,
-                          model=self._decoder.model_label,
-                          options={**self.options.used(), "lexicon": self._decoder.lexicon_version})
+        return Transcript(
+            text=join_segments(self.committed),
+            segments=tuple(self.committed),
+            corrections=tuple(self.corrections),
+            warnings=tuple(warnings),
+            duration=round(self.audio_seconds, 3),
+            language=self._decoder.language,
+            model=self._decoder.model_label,
+            options={**self.options.used(), "lexicon": self._decoder.lexicon_version},
+        )
 
     def _decode(self, final: bool) -> None:
         buf_seconds = self._buffer.size / SAMPLE_RATE
@@ -521,9 +643,14 @@ class LiveTranscriber:
         self._buffer_start += n / SAMPLE_RATE
 
 
-def transcribe_chunks(chunks: Iterable[np.ndarray], options: TranscribeOptions | None = None, *,
-                      model: Any | None = None, lexicon: Lexicon | None = None,
-                      step_seconds: float = 2.0) -> Iterator[PartialTranscript]:
+def transcribe_chunks(
+    chunks: Iterable[np.ndarray],
+    options: TranscribeOptions | None = None,
+    *,
+    model: Any | None = None,
+    lexicon: Lexicon | None = None,
+    step_seconds: float = 2.0,
+) -> Iterator[PartialTranscript]:
     """Generator over 16 kHz mono chunks: a partial result after each decode, then a final one."""
     live = LiveTranscriber(options, model=model, lexicon=lexicon, step_seconds=step_seconds)
     for chunk in chunks:
@@ -531,5 +658,6 @@ def transcribe_chunks(chunks: Iterable[np.ndarray], options: TranscribeOptions |
         if partial is not None:
             yield partial
     result = live.finish()
-    yield PartialTranscript(committed=result.segments, audio_seconds=result.duration or 0.0, final=True,
-                            warnings=result.warnings)
+    yield PartialTranscript(
+        committed=result.segments, audio_seconds=result.duration or 0.0, final=True, warnings=result.warnings
+    )

@@ -7,6 +7,7 @@ applies the per-kind rules described in :mod:`toolkit.asr.correct` (units after 
 pieces the drug-slot step shares: :class:`Match`, the spans of text already spelling a known term,
 the context patterns and the verb guard.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,9 +26,13 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 NAME_RUN = re.compile(rf"(?:(?<![0-9.])[0-9](?=[{_CJK}]))?[{_CJK}]+(?:(?<![0-9.])[0-9](?![0-9.])[{_CJK}]*)*")
 DRUG_CONTEXT = re.compile(
     r"毫克|克|mg|g\b|片|粒|支|单位|口服|每日|一日|每天|每晚|一次|两次|三次|服用|予以|给予|继续|停用|加用|换用|改为|"
-    r"联合|用药|注射|吸入|含服|控释|缓释|肠溶|胶囊|qd|bid|tid", re.IGNORECASE)
+    r"联合|用药|注射|吸入|含服|控释|缓释|肠溶|胶囊|qd|bid|tid",
+    re.IGNORECASE,
+)
 _MEDICAL_CONTEXT = re.compile(
-    r"患者|主诉|诊断|既往|病史|血压|血糖|口服|每日|毫克|复诊|随访|体检|查体|检查|症状|治疗|用药|处方|mmhg", re.IGNORECASE)
+    r"患者|主诉|诊断|既往|病史|血压|血糖|口服|每日|毫克|复诊|随访|体检|查体|检查|症状|治疗|用药|处方|mmhg",
+    re.IGNORECASE,
+)
 CONTEXT_SPAN = 12
 _VERB_AFTER_NAME = re.compile(r"改为|改成|改用|加到|加量|减为|减到|减量|换成|换用|停用|每日|每天|一天|口服")
 
@@ -72,9 +77,20 @@ def misspelling_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
     for alias, target in lexicon.misspellings.items():
         start = text.find(alias)
         while start >= 0:
-            candidates.append(((1.0, len(alias), 1.0), Match(
-                start, alias, target.text, target.kind, target.term_id, 1.0,
-                "known misspelling in the formulary (same pinyin)")))
+            candidates.append(
+                (
+                    (1.0, len(alias), 1.0),
+                    Match(
+                        start,
+                        alias,
+                        target.text,
+                        target.kind,
+                        target.term_id,
+                        1.0,
+                        "known misspelling in the formulary (same pinyin)",
+                    ),
+                )
+            )
             start = text.find(alias, start + 1)
     return candidates
 
@@ -82,7 +98,9 @@ def misspelling_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
 _AMBIGUITY_MARGIN = 0.1  # a second drug this close in pinyin makes the window ambiguous
 
 
-def window_candidates(text: str, lexicon: AsrLexicon, protected: list[bool], medical_doc: bool) -> list[Scored]:
+def window_candidates(
+    text: str, lexicon: AsrLexicon, protected: list[bool], medical_doc: bool
+) -> list[Scored]:
     """For every window of ``text`` as long as a known term: the closest term that passes the rules,
     unless two different terms are about equally close (nothing is proposed there)."""
     candidates: list[Scored] = []
@@ -96,11 +114,11 @@ def window_candidates(text: str, lexicon: AsrLexicon, protected: list[bool], med
             allowed = 1 if length <= 4 else (2 if length < 8 else 3)
             for i in range(len(seg) - length + 1):
                 start = run.start() + i
-                if all(protected[start:start + length]):
+                if all(protected[start : start + length]):
                     continue
-                counts = index_hits(lexicon.index, fz[i:i + length])
+                counts = index_hits(lexicon.index, fz[i : i + length])
                 best: list[Scored] = []
-                has_digit = any(ch.isdigit() for ch in seg[i:i + length])
+                has_digit = any(ch.isdigit() for ch in seg[i : i + length])
                 for ti, hits in counts.items():
                     if hits < length - allowed:
                         continue
@@ -110,8 +128,16 @@ def window_candidates(text: str, lexicon: AsrLexicon, protected: list[bool], med
                     # text that already spells a known term may only be extended, never changed
                     if any(protected[start + k] and seg[i + k] != term.text[k] for k in range(length)):
                         continue
-                    m = _score(text, start, seg[i:i + length], plain[i:i + length], tones[i:i + length],
-                               term, medical_doc, protected[start:start + length])
+                    m = _score(
+                        text,
+                        start,
+                        seg[i : i + length],
+                        plain[i : i + length],
+                        tones[i : i + length],
+                        term,
+                        medical_doc,
+                        protected[start : start + length],
+                    )
                     if m is not None:
                         best.append(_prefer_longer(m, lexicon, ti, seg, plain, i, run.start(), protected))
                 if not best:
@@ -133,9 +159,16 @@ def _ambiguous(first: Scored, second: Scored) -> bool:
     return py1 == py2 and score1 == score2
 
 
-def _prefer_longer(found: Scored, lexicon: AsrLexicon, ti: int, seg: str,
-                   plain: tuple[str, ...], i: int, run_start: int, protected: list[bool]
-                   ) -> Scored:
+def _prefer_longer(
+    found: Scored,
+    lexicon: AsrLexicon,
+    ti: int,
+    seg: str,
+    plain: tuple[str, ...],
+    i: int,
+    run_start: int,
+    protected: list[bool],
+) -> Scored:
     """A longer drug name holding this one when the text around it sounds like the rest of it.
 
     三小三一山离职 must become 单硝酸异山梨酯 (isosorbide mononitrate), not 三 + 硝酸异山梨酯
@@ -147,20 +180,22 @@ def _prefer_longer(found: Scored, lexicon: AsrLexicon, ti: int, seg: str,
         sup = lexicon.terms[si]
         lo = i - k
         hi = lo + len(sup.text)
-        if lo < 0 or hi > len(seg) or all(protected[run_start + lo:run_start + hi]):
+        if lo < 0 or hi > len(seg) or all(protected[run_start + lo : run_start + hi]):
             continue
         if swallows_verb(seg, hi, sup.text):
             continue
         sims = [syllable_similarity(a, b) for a, b in zip(plain[lo:hi], sup.pinyin, strict=True)]
-        extra = sims[:k] + sims[k + length:]
+        extra = sims[:k] + sims[k + length :]
         total = sum(sims) / len(sims)
         if min(extra) >= 0.4 and total >= 0.75 and len(sup.text) > best[0][1]:
             window = seg[lo:hi]
             chars = sum(1 for a, b in zip(window, sup.text, strict=True) if a == b) / len(window)
             score = round(0.6 * total + 0.25 * chars + 0.15, 3)
             reason = f"pinyin {total:.2f}, chars {chars:.2f}, longer name holding {m.corrected}"
-            best = ((round(total, 3), len(sup.text), score),
-                    Match(run_start + lo, window, sup.text, sup.kind, sup.term_id, score, reason))
+            best = (
+                (round(total, 3), len(sup.text), score),
+                Match(run_start + lo, window, sup.text, sup.kind, sup.term_id, score, reason),
+            )
     return best
 
 
@@ -173,8 +208,16 @@ def swallows_verb(text: str, end: int, name: str) -> bool:
 _NUMERAL_BEFORE = re.compile(r"[0-9零〇一二两三四五六七八九十百千半]$")
 
 
-def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tuple[str, ...], term: Term,
-           medical_doc: bool, protected: list[bool]) -> Scored | None:
+def _score(
+    text: str,
+    start: int,
+    window: str,
+    plain: tuple[str, ...],
+    tones: tuple[str, ...],
+    term: Term,
+    medical_doc: bool,
+    protected: list[bool],
+) -> Scored | None:
     length = len(window)
     if window == term.text:
         return None
@@ -187,7 +230,7 @@ def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tu
     chars = shared / length
     if term.kind == "drug" and swallows_verb(text, start + length, term.text):
         return None
-    near = text[max(0, start - CONTEXT_SPAN): start + length + CONTEXT_SPAN]
+    near = text[max(0, start - CONTEXT_SPAN) : start + length + CONTEXT_SPAN]
     ctx = bool(DRUG_CONTEXT.search(near)) if term.kind in ("drug", "form") else medical_doc
     if length == 2:
         if term.kind == "unit":  # 5好课 → 5毫克: a unit right after a number
@@ -199,22 +242,34 @@ def _score(text: str, start: int, window: str, plain: tuple[str, ...], tones: tu
         # disease, symptom and record words, drugs outside the formulary, and any window extending
         # text that is already a known term: true homophones only (every syllable equal or a common
         # confusion)
-        ok = close == length and (length > 3 or same_tones >= 2) and (shared >= 1 or ctx) and (py >= 0.9 or ctx)
+        ok = (
+            close == length
+            and (length > 3 or same_tones >= 2)
+            and (shared >= 1 or ctx)
+            and (py >= 0.9 or ctx)
+        )
     elif length == 3:
-        ok = ((close == 3 and exact >= 2 and shared >= 1 and (py == 1.0 or ctx))
-              or (exact == 3 and shared == 0 and same_tones >= 2 and ctx)
-              or (exact == 2 and min(sims) >= 0.4 and shared >= 2 and ctx))
+        ok = (
+            (close == 3 and exact >= 2 and shared >= 1 and (py == 1.0 or ctx))
+            or (exact == 3 and shared == 0 and same_tones >= 2 and ctx)
+            or (exact == 2 and min(sims) >= 0.4 and shared >= 2 and ctx)
+        )
     else:
         # drug names: a syllable may be half-heard (same initial or final), one may be lost only
         # in long names; a drug missing from the formulary must not turn into one that is in it
         zeros = sum(1 for x in sims if x == 0.0)
-        ok = (py >= 0.75 and zeros <= (0 if length <= 5 else 1)
-              and ((shared >= 1 and (py >= 0.9 or ctx)) or (py >= 0.85 and ctx)))
+        ok = (
+            py >= 0.75
+            and zeros <= (0 if length <= 5 else 1)
+            and ((shared >= 1 and (py >= 0.9 or ctx)) or (py >= 0.85 and ctx))
+        )
     if not ok:
         return None
     score = round(0.6 * py + 0.25 * chars + 0.15 * ctx, 3)
     reason = f"pinyin {py:.2f}, chars {chars:.2f}, context {'yes' if ctx else 'no'}"
-    return (round(py, 3), length, score), Match(start, window, term.text, term.kind, term.term_id, score, reason)
+    return (round(py, 3), length, score), Match(
+        start, window, term.text, term.kind, term.term_id, score, reason
+    )
 
 
 def apply_matches(text: str, matches: list[Match]) -> str:
@@ -222,10 +277,11 @@ def apply_matches(text: str, matches: list[Match]) -> str:
     chars = list(text)
     for m in matches:
         if len(m.corrected) == len(m.original):
-            chars[m.offset:m.offset + len(m.original)] = list(m.corrected)
+            chars[m.offset : m.offset + len(m.original)] = list(m.corrected)
     out = "".join(chars)
     # misspellings may change length: apply them last, right to left
-    for m in sorted((m for m in matches if len(m.corrected) != len(m.original)),
-                    key=lambda m: m.offset, reverse=True):
-        out = out[:m.offset] + m.corrected + out[m.offset + len(m.original):]
+    for m in sorted(
+        (m for m in matches if len(m.corrected) != len(m.original)), key=lambda m: m.offset, reverse=True
+    ):
+        out = out[: m.offset] + m.corrected + out[m.offset + len(m.original) :]
     return out

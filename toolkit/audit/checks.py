@@ -21,23 +21,37 @@ from .resolve import ResolvedItem
 
 PSYCHOTROPIC_2 = "psychotropic_2"
 """Class id of 第二类精神药品 (formulary/classes.yaml): their days' supply is RX-DAYS-004."""
-SPECIAL_CONTROL = {"narcotic": "麻醉药品", "psychotropic_1": "第一类精神药品", PSYCHOTROPIC_2: "第二类精神药品"}
+SPECIAL_CONTROL = {
+    "narcotic": "麻醉药品",
+    "psychotropic_1": "第一类精神药品",
+    PSYCHOTROPIC_2: "第二类精神药品",
+}
 """Classes of 特殊管理药品 whose long prescription is RX-LONG-004 (点评 1-13), not RX-LONG-003 (1-14)."""
 _ROUTE_EQUIVALENT = {"含服": {"舌下含服"}, "舌下含服": {"含服"}, "嚼服": {"口服"}}
 _LEVEL_SEVERITY = {"contraindicated": Severity.BLOCK, "avoid": Severity.WARN, "caution": Severity.INFO}
 _LEVEL_TEXT = {"contraindicated": "禁用", "avoid": "不推荐使用", "caution": "慎用"}
-_MATCH_TEXT = {"homophone": "同音字", "typo": "错别字", "exact": "别名或常见错写", "stripped": "别名或常见错写",
-               "contained": "别名或常见错写", "code": "药品编码"}
+_MATCH_TEXT = {
+    "homophone": "同音字",
+    "typo": "错别字",
+    "exact": "别名或常见错写",
+    "stripped": "别名或常见错写",
+    "contained": "别名或常见错写",
+    "code": "药品编码",
+}
 
 
 # --------------------------------------------------------------------------- format
+
 
 def check_format(ctx: AuditContext) -> None:
     kb, p = ctx.kb, ctx.kb.params
     rx, patient = ctx.case.prescription, ctx.case.patient
     if len(rx.items) > p.max_items:
-        ctx.add(kb.check("RX-FMT-001"), evidence={"count": len(rx.items), "limit": p.max_items},
-                items=[r.index for r in ctx.items])
+        ctx.add(
+            kb.check("RX-FMT-001"),
+            evidence={"count": len(rx.items), "limit": p.max_items},
+            items=[r.index for r in ctx.items],
+        )
     if not patient.diagnoses:
         ctx.add(kb.check("RX-FMT-004"))
     if patient.age is None:
@@ -46,26 +60,59 @@ def check_format(ctx: AuditContext) -> None:
         ctx.add(kb.check("RX-FMT-009"), evidence={"age": patient.age})
     for r in ctx.items:
         item, name = r.item, r.name
-        vague_field = next((f for f in ("frequency", "note", "route") if getattr(item, f)
-                            and any(w in getattr(item, f) for w in p.vague_usage)), None)
+        vague_field = next(
+            (
+                f
+                for f in ("frequency", "note", "route")
+                if getattr(item, f) and any(w in getattr(item, f) for w in p.vague_usage)
+            ),
+            None,
+        )
         if vague_field:
-            ctx.add(kb.check("RX-FMT-002"), drugs=[name], items=[r.index],
-                    evidence={"field": vague_field, "text": getattr(item, vague_field)}, drug=name)
-        missing = [label for f, label in (("dose", "单次剂量"), ("unit", "剂量单位"), ("frequency", "给药频次"),
-                                          ("route", "给药途径"), ("days", "用药天数"))
-                   if getattr(item, f) in (None, "") and f != vague_field
-                   and not (f == "days" and r.frequency is not None and r.frequency.code == "st")]
+            ctx.add(
+                kb.check("RX-FMT-002"),
+                drugs=[name],
+                items=[r.index],
+                evidence={"field": vague_field, "text": getattr(item, vague_field)},
+                drug=name,
+            )
+        missing = [
+            label
+            for f, label in (
+                ("dose", "单次剂量"),
+                ("unit", "剂量单位"),
+                ("frequency", "给药频次"),
+                ("route", "给药途径"),
+                ("days", "用药天数"),
+            )
+            if getattr(item, f) in (None, "")
+            and f != vague_field
+            and not (f == "days" and r.frequency is not None and r.frequency.code == "st")
+        ]
         if missing:
-            ctx.add(kb.check("RX-FMT-003"), drugs=[name], items=[r.index],
-                    evidence={"missing": missing}, drug=name)
+            ctx.add(
+                kb.check("RX-FMT-003"),
+                drugs=[name],
+                items=[r.index],
+                evidence={"missing": missing},
+                drug=name,
+            )
         if r.drug is None:
             if r.code_unmapped:
-                ctx.add(kb.check("RX-FMT-011"), drugs=[item.drug], items=[r.index],
-                        evidence={"written": item.drug, "code": item.code})
+                ctx.add(
+                    kb.check("RX-FMT-011"),
+                    drugs=[item.drug],
+                    items=[r.index],
+                    evidence={"written": item.drug, "code": item.code},
+                )
                 continue
             if r.local_form:
-                ctx.add(kb.check("RX-FMT-010"), drugs=[item.drug], items=[r.index],
-                        evidence={"written": item.drug, "local": r.local_form})
+                ctx.add(
+                    kb.check("RX-FMT-010"),
+                    drugs=[item.drug],
+                    items=[r.index],
+                    evidence={"written": item.drug, "local": r.local_form},
+                )
                 continue
             evidence = {"written": item.drug}
             if r.known:
@@ -75,12 +122,21 @@ def check_format(ctx: AuditContext) -> None:
         assert r.match is not None
         if not r.match.standard:
             how = _MATCH_TEXT[r.match.kind] if r.match.source != "brand" else "商品名"
-            ctx.add(kb.check("RX-FMT-006"), drugs=[name], items=[r.index],
-                    evidence={"written": item.drug, "matched": r.match.matched, "how": how}, drug=name)
+            ctx.add(
+                kb.check("RX-FMT-006"),
+                drugs=[name],
+                items=[r.index],
+                evidence={"written": item.drug, "matched": r.match.matched, "how": how},
+                drug=name,
+            )
         if r.dose_problem:
-            ctx.add(kb.check("RX-FMT-008"), drugs=[name], items=[r.index],
-                    evidence={"reason": r.dose_problem, "strength": item.strength, "unit": item.unit},
-                    drug=name)
+            ctx.add(
+                kb.check("RX-FMT-008"),
+                drugs=[name],
+                items=[r.index],
+                evidence={"reason": r.dose_problem, "strength": item.strength, "unit": item.unit},
+                drug=name,
+            )
 
 
 # --------------------------------------------------------------------------- dose and frequency
@@ -109,12 +165,16 @@ def _form_dose(forms: list[Form | None]) -> FormDose | None:
         vals = [getattr(d, attr) for d in doses if getattr(d, attr) is not None]
         return min(vals) if vals else None
 
-    return FormDose(single_max=low("single_max"), daily_max=low("daily_max"),
-                    note="；".join(d.note for d in doses if d.note) or None)
+    return FormDose(
+        single_max=low("single_max"),
+        daily_max=low("daily_max"),
+        note="；".join(d.note for d in doses if d.note) or None,
+    )
 
 
-def _limits(drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = None,
-            info: dict | None = None) -> tuple[DoseLimit | None, str]:
+def _limits(
+    drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = None, info: dict | None = None
+) -> tuple[DoseLimit | None, str]:
     """The dose limits for this patient: child, elderly (from ``dose.elderly_from`` or the elderly age)
     or adult (an adult maximum still caps a child), replaced by the limits of the line's form when it
     has its own (``forms``: the forms of the lines of this single-ingredient drug), and tightened by
@@ -134,12 +194,16 @@ def _limits(drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = Non
     if form_dose is not None and population != "儿童":
         shown = "、".join(dict.fromkeys(f.form for f in forms or [] if f is not None and f.dose is not None))
         base = DoseLimit(
-            single_max=form_dose.single_max if form_dose.single_max is not None else
-            (base.single_max if base else None),
-            daily_max=form_dose.daily_max if form_dose.daily_max is not None else (base.daily_max if base else None),
+            single_max=form_dose.single_max
+            if form_dose.single_max is not None
+            else (base.single_max if base else None),
+            daily_max=form_dose.daily_max
+            if form_dose.daily_max is not None
+            else (base.daily_max if base else None),
             single_min=base.single_min if base else None,
             per_kg_daily_max=base.per_kg_daily_max if base else None,
-            note=form_dose.note or (base.note if base else None))
+            note=form_dose.note or (base.note if base else None),
+        )
         population = f"{population}（{shown}）"
         if info is not None:
             info["form_limit"] = shown
@@ -158,8 +222,11 @@ def _limits(drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = Non
     strictest, value, used, note = min(applicable, key=lambda a: a[0].below)
 
     def tighter(attr: str) -> float | None:
-        vals = [v for v in (getattr(base, attr) if base else None,
-                            *(getattr(a[0], attr) for a in applicable)) if v is not None]
+        vals = [
+            v
+            for v in (getattr(base, attr) if base else None, *(getattr(a[0], attr) for a in applicable))
+            if v is not None
+        ]
         return min(vals) if vals else None
 
     merged = DoseLimit(
@@ -181,8 +248,9 @@ def _limits(drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = Non
     return merged, f"{_MEASURE_TEXT[used]} {fmt(float(value))}（<{fmt(float(strictest.below))}）时"
 
 
-def _overdose_severity(ratio: float, amount: float, unadjusted: DoseLimit | None, attr: str,
-                       block_ratio: float) -> Severity | None:
+def _overdose_severity(
+    ratio: float, amount: float, unadjusted: DoseLimit | None, attr: str, block_ratio: float
+) -> Severity | None:
     """Block at ``block_ratio`` times the limit, except when only a renal step is exceeded: a dose not
     reduced for the kidneys is a warn (the review's probes: oseltamivir 75 bid at CrCl 20, colchicine
     1.5 mg/d at eGFR 40) unless it is also ``block_ratio`` times the unadjusted limit."""
@@ -211,9 +279,19 @@ def check_dose(ctx: AuditContext) -> None:
     for r in ctx.drug_items:
         if r.implausible is not None:
             im = r.implausible
-            ctx.add(kb.check("RX-DOSE-003"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={"dose": r.item.dose, "unit": r.item.unit, "strength": im.strength,
-                              "ratio": round(im.units_per_dose, 4), "form_unit": im.form_unit})
+            ctx.add(
+                kb.check("RX-DOSE-003"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                evidence={
+                    "dose": r.item.dose,
+                    "unit": r.item.unit,
+                    "strength": im.strength,
+                    "ratio": round(im.units_per_dose, 4),
+                    "form_unit": im.form_unit,
+                },
+            )
             continue  # a wrong unit makes every limit comparison meaningless
         for ing, amount in r.doses.items():
             drug = kb.drugs[ing]
@@ -223,15 +301,32 @@ def check_dose(ctx: AuditContext) -> None:
             unit = drug.dose.unit if drug.dose else ""
             if limits and limits.single_max and amount > limits.single_max * 1.0001:
                 ratio = amount / limits.single_max
-                ctx.add(kb.check("RX-DOSE-001"), drugs=[drug.name], items=[r.index],
-                        severity=_overdose_severity(ratio, amount, unadjusted, "single_max", p.overdose_block_ratio),
-                        evidence={"single": round(amount, 4), "unit": unit, "limit": limits.single_max,
-                                  "population": population, "ratio": round(ratio, 2),
-                                  "reason": ctx.case.prescription.reason, **info},
-                        drug=drug.name)
+                ctx.add(
+                    kb.check("RX-DOSE-001"),
+                    drugs=[drug.name],
+                    items=[r.index],
+                    severity=_overdose_severity(
+                        ratio, amount, unadjusted, "single_max", p.overdose_block_ratio
+                    ),
+                    evidence={
+                        "single": round(amount, 4),
+                        "unit": unit,
+                        "limit": limits.single_max,
+                        "population": population,
+                        "ratio": round(ratio, 2),
+                        "reason": ctx.case.prescription.reason,
+                        **info,
+                    },
+                    drug=drug.name,
+                )
             if limits and limits.single_min and amount < limits.single_min * 0.9999:
-                ctx.add(kb.check("RX-DOSE-004"), drugs=[drug.name], items=[r.index], drug=drug.name,
-                        evidence={"single": round(amount, 4), "unit": unit, "limit": limits.single_min})
+                ctx.add(
+                    kb.check("RX-DOSE-004"),
+                    drugs=[drug.name],
+                    items=[r.index],
+                    drug=drug.name,
+                    evidence={"single": round(amount, 4), "unit": unit, "limit": limits.single_min},
+                )
             per_day = r.daily(ing)
             if per_day is not None:
                 daily[ing].append((r, per_day))
@@ -245,20 +340,40 @@ def check_dose(ctx: AuditContext) -> None:
         idx = [r.index for r, _ in parts]
         if limits and limits.daily_max and total > limits.daily_max * 1.0001:
             ratio = total / limits.daily_max
-            ctx.add(kb.check("RX-DOSE-002"), drugs=[drug.name], items=idx,
-                    severity=_overdose_severity(ratio, total, unadjusted, "daily_max", p.overdose_block_ratio),
-                    evidence={"daily": round(total, 4), "unit": unit, "limit": limits.daily_max,
-                              "population": population, "ratio": round(ratio, 2),
-                              "products": [r.name for r, _ in parts], **info},
-                    drug=drug.name)
+            ctx.add(
+                kb.check("RX-DOSE-002"),
+                drugs=[drug.name],
+                items=idx,
+                severity=_overdose_severity(ratio, total, unadjusted, "daily_max", p.overdose_block_ratio),
+                evidence={
+                    "daily": round(total, 4),
+                    "unit": unit,
+                    "limit": limits.daily_max,
+                    "population": population,
+                    "ratio": round(ratio, 2),
+                    "products": [r.name for r, _ in parts],
+                    **info,
+                },
+                drug=drug.name,
+            )
         _check_maintenance(ctx, drug, parts, total)
         weight = ctx.case.patient.weight_kg
         if limits and limits.per_kg_daily_max and weight:
             per_kg = total / weight
             if per_kg > limits.per_kg_daily_max * 1.0001:
-                ctx.add(kb.check("RX-DOSE-005"), drugs=[drug.name], items=idx, drug=drug.name,
-                        evidence={"daily": round(total, 4), "unit": unit, "weight_kg": weight,
-                                  "per_kg": round(per_kg, 2), "limit": limits.per_kg_daily_max})
+                ctx.add(
+                    kb.check("RX-DOSE-005"),
+                    drugs=[drug.name],
+                    items=idx,
+                    drug=drug.name,
+                    evidence={
+                        "daily": round(total, 4),
+                        "unit": unit,
+                        "weight_kg": weight,
+                        "per_kg": round(per_kg, 2),
+                        "limit": limits.per_kg_daily_max,
+                    },
+                )
     _check_tool_limits(ctx, daily)
     _check_egfr_overstates(ctx)
     _check_unit_counts(ctx)
@@ -272,7 +387,12 @@ def _check_unit_counts(ctx: AuditContext) -> None:
     kb, p = ctx.kb, ctx.kb.params
     for r in ctx.drug_items:
         form, dose = r.form, r.item.dose
-        if form is None or dose is None or r.implausible is not None or normalize_unit(r.item.unit) != form.unit:
+        if (
+            form is None
+            or dose is None
+            or r.implausible is not None
+            or normalize_unit(r.item.unit) != form.unit
+        ):
             continue
         if not (form.units_single_max or form.units_daily_max):
             continue
@@ -280,32 +400,59 @@ def _check_unit_counts(ctx: AuditContext) -> None:
         # the product is counted in the same unit (补中益气丸: 8 浓缩丸 ≠ 8 大蜜丸)
         written = r.item.drug or ""
         others = [f for f in r.drug.forms if f is not form and f.unit == form.unit]  # type: ignore[union-attr]
-        named = form.form in written or any(b in written for b in form.brands) or (
-            r.item.strength is not None and parse_strength(r.item.strength) is not None
-            and parse_strength(r.item.strength) in {parse_strength(s) for s in form.strengths})
+        named = (
+            form.form in written
+            or any(b in written for b in form.brands)
+            or (
+                r.item.strength is not None
+                and parse_strength(r.item.strength) is not None
+                and parse_strength(r.item.strength) in {parse_strength(s) for s in form.strengths}
+            )
+        )
         if others and not named:
             continue
         ev = {"unit": form.unit, "population": "说明书"}
         if form.units_single_max and dose > form.units_single_max * 1.0001:
             ratio = dose / form.units_single_max
-            ctx.add(kb.check("RX-DOSE-001"), drugs=[r.name], items=[r.index], drug=r.name,
-                    severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
-                    evidence={**ev, "single": dose, "limit": form.units_single_max, "ratio": round(ratio, 2),
-                              "reason": ctx.case.prescription.reason})
+            ctx.add(
+                kb.check("RX-DOSE-001"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
+                evidence={
+                    **ev,
+                    "single": dose,
+                    "limit": form.units_single_max,
+                    "ratio": round(ratio, 2),
+                    "reason": ctx.case.prescription.reason,
+                },
+            )
         per_day = r.frequency.per_day if r.frequency is not None else None
         if form.units_daily_max and per_day and dose * per_day > form.units_daily_max * 1.0001:
             ratio = dose * per_day / form.units_daily_max
-            ctx.add(kb.check("RX-DOSE-002"), drugs=[r.name], items=[r.index], drug=r.name,
-                    severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
-                    evidence={**ev, "daily": round(dose * per_day, 4), "limit": form.units_daily_max,
-                              "ratio": round(ratio, 2), "products": [r.name]})
+            ctx.add(
+                kb.check("RX-DOSE-002"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                severity=Severity.BLOCK if ratio >= p.overdose_block_ratio else None,
+                evidence={
+                    **ev,
+                    "daily": round(dose * per_day, 4),
+                    "limit": form.units_daily_max,
+                    "ratio": round(ratio, 2),
+                    "products": [r.name],
+                },
+            )
 
 
 _LOADING_WORDS = ("负荷", "首剂", "冲击")
 
 
-def _check_maintenance(ctx: AuditContext, drug: Drug, parts: list[tuple[ResolvedItem, float]],
-                       total: float) -> None:
+def _check_maintenance(
+    ctx: AuditContext, drug: Drug, parts: list[tuple[ResolvedItem, float]], total: float
+) -> None:
     """RX-DOSE-007: a daily dose above the maintenance maximum beyond the loading days (clopidogrel
     300 mg qd × 28 d; amiodarone 600 mg/d × 28 d). A line that says 负荷/首剂, a single (st) dose, or a
     supply within ``loading_days`` is a loading dose; a line without days is left to the format check.
@@ -320,8 +467,12 @@ def _check_maintenance(ctx: AuditContext, drug: Drug, parts: list[tuple[Resolved
 
     def loading(r: ResolvedItem) -> bool:
         text = f"{r.item.note or ''}{r.item.frequency or ''}"
-        return (any(w in text for w in _LOADING_WORDS) or (r.frequency is not None and r.frequency.code == "st")
-                or r.item.days is None or r.item.days <= loading_days)
+        return (
+            any(w in text for w in _LOADING_WORDS)
+            or (r.frequency is not None and r.frequency.code == "st")
+            or r.item.days is None
+            or r.item.days <= loading_days
+        )
 
     kept = [(r, v) for r, v in parts if not loading(r)]
     total = sum(v for _, v in kept)
@@ -329,11 +480,22 @@ def _check_maintenance(ctx: AuditContext, drug: Drug, parts: list[tuple[Resolved
         return
     parts, days = kept, [r.item.days for r, _ in kept if r.item.days is not None]
     ratio = total / m.daily_max
-    ctx.add(ctx.kb.check("RX-DOSE-007"), drugs=[drug.name], items=[r.index for r, _ in parts], drug=drug.name,
-            severity=Severity.BLOCK if ratio >= ctx.kb.params.overdose_block_ratio else None,
-            evidence={"daily": round(total, 4), "unit": drug.dose.unit if drug.dose else "",
-                      "limit": m.daily_max, "days": max(days), "loading_days": m.loading_days,
-                      "ratio": round(ratio, 2), "note": m.note})
+    ctx.add(
+        ctx.kb.check("RX-DOSE-007"),
+        drugs=[drug.name],
+        items=[r.index for r, _ in parts],
+        drug=drug.name,
+        severity=Severity.BLOCK if ratio >= ctx.kb.params.overdose_block_ratio else None,
+        evidence={
+            "daily": round(total, 4),
+            "unit": drug.dose.unit if drug.dose else "",
+            "limit": m.daily_max,
+            "days": max(days),
+            "loading_days": m.loading_days,
+            "ratio": round(ratio, 2),
+            "note": m.note,
+        },
+    )
 
 
 def _check_tool_limits(ctx: AuditContext, daily: dict[str, list[tuple[ResolvedItem, float]]]) -> None:
@@ -342,14 +504,32 @@ def _check_tool_limits(ctx: AuditContext, daily: dict[str, list[tuple[ResolvedIt
     kb, weight = ctx.kb, ctx.case.patient.weight_kg
     rule = kb.check("RX-DOSE-008")
 
-    def add(drug: Drug, items: list[int], what: str, value: float, limit: float, unit: str,
-            names: list[str] | None = None) -> None:
+    def add(
+        drug: Drug,
+        items: list[int],
+        what: str,
+        value: float,
+        limit: float,
+        unit: str,
+        names: list[str] | None = None,
+    ) -> None:
         tool = drug.dose.tool  # type: ignore[union-attr]
         implausible = tool.block_ratio is not None and value >= limit * tool.block_ratio  # type: ignore[union-attr]
-        ctx.add(rule, drugs=names or [drug.name], items=items, drug="、".join(names or [drug.name]),
-                severity=Severity.BLOCK if implausible else Severity(tool.severity),  # type: ignore[union-attr]
-                evidence={"what": what, "value": round(value, 4), "unit": unit, "limit": limit,
-                          "note": tool.note, "weight_kg": weight})  # type: ignore[union-attr]
+        ctx.add(
+            rule,
+            drugs=names or [drug.name],
+            items=items,
+            drug="、".join(names or [drug.name]),
+            severity=Severity.BLOCK if implausible else Severity(tool.severity),  # type: ignore[union-attr]
+            evidence={
+                "what": what,
+                "value": round(value, 4),
+                "unit": unit,
+                "limit": limit,
+                "note": tool.note,
+                "weight_kg": weight,
+            },
+        )  # type: ignore[union-attr]
 
     for r in ctx.drug_items:
         if r.implausible is not None:
@@ -371,14 +551,28 @@ def _check_tool_limits(ctx: AuditContext, daily: dict[str, list[tuple[ResolvedIt
             add(drug, idx, "日剂量", total, tool.daily_max, drug.dose.unit)  # type: ignore[union-attr]
         if tool.per_kg_daily_max and weight:
             key = tool.group or ing
-            names, items, sum_, limit, unit, first = per_kg.get(key, ([], [], 0.0, tool.per_kg_daily_max,
-                                                                      drug.dose.unit, drug))  # type: ignore[union-attr]
-            per_kg[key] = ([*names, drug.name], [*items, *idx], sum_ + total, min(limit, tool.per_kg_daily_max),
-                           unit, first)
+            names, items, sum_, limit, unit, first = per_kg.get(
+                key, ([], [], 0.0, tool.per_kg_daily_max, drug.dose.unit, drug)
+            )  # type: ignore[union-attr]
+            per_kg[key] = (
+                [*names, drug.name],
+                [*items, *idx],
+                sum_ + total,
+                min(limit, tool.per_kg_daily_max),
+                unit,
+                first,
+            )
     for names, items, total, limit, unit, first in per_kg.values():
         if total / weight > limit * 1.0001:  # type: ignore[operator]
-            add(first, sorted(set(items)), f"按体重{fmt(weight)}kg每日", total / weight,  # type: ignore[operator]
-                limit, f"{unit}/kg", names)
+            add(
+                first,
+                sorted(set(items)),
+                f"按体重{fmt(weight)}kg每日",
+                total / weight,  # type: ignore[operator]
+                limit,
+                f"{unit}/kg",
+                names,
+            )
 
 
 def _check_egfr_overstates(ctx: AuditContext) -> None:
@@ -393,16 +587,29 @@ def _check_egfr_overstates(ctx: AuditContext) -> None:
         return
     # only where it can matter: eGFR below twice the label's highest CrCl threshold (in the very old and
     # light, CG CrCl can be about half the eGFR: 86 y, 45 kg, eGFR 52 → CrCl 28)
-    hits = [r for r in ctx.drug_items
-            if any(lim.measure == "crcl" and rf.egfr < 2 * lim.below
-                   for d in ctx.kb.ingredients(r.drug.id)  # type: ignore[union-attr]
-                   if ctx.kb.drugs[d].dose for lim in ctx.kb.drugs[d].dose.renal)]  # type: ignore[union-attr]
+    hits = [
+        r
+        for r in ctx.drug_items
+        if any(
+            lim.measure == "crcl" and rf.egfr < 2 * lim.below
+            for d in ctx.kb.ingredients(r.drug.id)  # type: ignore[union-attr]
+            if ctx.kb.drugs[d].dose
+            for lim in ctx.kb.drugs[d].dose.renal
+        )
+    ]  # type: ignore[union-attr]
     if not hits:
         return
     names = list(dict.fromkeys(r.name for r in hits))
-    why = "、".join(w for w, on in ((f"{fmt(patient.age)}岁", old), (f"体重{fmt(patient.weight_kg)}kg", light)) if on)
-    ctx.add(ctx.kb.check("RX-DOSE-006"), drugs=names, items=[r.index for r in hits], drug="、".join(names),
-            evidence={"egfr": rf.egfr, "why": why, "age": patient.age, "weight_kg": patient.weight_kg})
+    why = "、".join(
+        w for w, on in ((f"{fmt(patient.age)}岁", old), (f"体重{fmt(patient.weight_kg)}kg", light)) if on
+    )
+    ctx.add(
+        ctx.kb.check("RX-DOSE-006"),
+        drugs=names,
+        items=[r.index for r in hits],
+        drug="、".join(names),
+        evidence={"egfr": rf.egfr, "why": why, "age": patient.age, "weight_kg": patient.weight_kg},
+    )
 
 
 def check_frequency(ctx: AuditContext) -> None:
@@ -410,22 +617,41 @@ def check_frequency(ctx: AuditContext) -> None:
     for r in ctx.items:
         text = r.item.frequency
         if text and r.frequency is None and not any(w in text for w in vague):
-            ctx.add(kb.check("RX-FREQ-002"), drugs=[r.name], items=[r.index], evidence={"frequency": text},
-                    drug=r.name)
+            ctx.add(
+                kb.check("RX-FREQ-002"),
+                drugs=[r.name],
+                items=[r.index],
+                evidence={"frequency": text},
+                drug=r.name,
+            )
             continue
         if r.drug is None or r.frequency is None or r.frequency.per_day is None:
             continue
         drug_freq = r.drug.frequency
         form = r.form
-        high = (form.max_per_day if form and form.max_per_day else None) or (drug_freq and drug_freq.max_per_day)
-        low = (form.min_per_day if form and form.min_per_day else None) or (drug_freq and drug_freq.min_per_day)
+        high = (form.max_per_day if form and form.max_per_day else None) or (
+            drug_freq and drug_freq.max_per_day
+        )
+        low = (form.min_per_day if form and form.min_per_day else None) or (
+            drug_freq and drug_freq.min_per_day
+        )
         ev = {"frequency": text, "per_day": r.frequency.per_day, "form": form.form if form else None}
         if high and r.frequency.per_day > high + 1e-9:
-            ctx.add(kb.check("RX-FREQ-001"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={**ev, "limit": high})
+            ctx.add(
+                kb.check("RX-FREQ-001"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                evidence={**ev, "limit": high},
+            )
         elif low and not r.frequency.prn and r.frequency.per_day < low - 1e-9:
-            ctx.add(kb.check("RX-FREQ-003"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={**ev, "limit": low})
+            ctx.add(
+                kb.check("RX-FREQ-003"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                evidence={**ev, "limit": low},
+            )
 
 
 def check_route(ctx: AuditContext) -> None:
@@ -435,18 +661,29 @@ def check_route(ctx: AuditContext) -> None:
         if not text or any(w in text for w in kb.params.vague_usage):
             continue
         if r.route is None:
-            ctx.add(kb.check("RX-ROUTE-002"), drugs=[r.name], items=[r.index], evidence={"route": text},
-                    drug=r.name)
+            ctx.add(
+                kb.check("RX-ROUTE-002"),
+                drugs=[r.name],
+                items=[r.index],
+                evidence={"route": text},
+                drug=r.name,
+            )
             continue
         if r.drug is None:
             continue
         allowed = {rt for f in r.drug.forms for rt in f.routes}
         if r.route not in allowed and not (_ROUTE_EQUIVALENT.get(r.route, set()) & allowed):
-            ctx.add(kb.check("RX-ROUTE-001"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={"route": text, "allowed": sorted(allowed)})
+            ctx.add(
+                kb.check("RX-ROUTE-001"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                evidence={"route": text, "allowed": sorted(allowed)},
+            )
 
 
 # --------------------------------------------------------------------------- days supply
+
 
 def _chronic(ctx: AuditContext) -> bool:
     specs = ctx.kb.params.chronic_icd10
@@ -459,8 +696,9 @@ def _course_limit(ctx: AuditContext) -> float:
     p = ctx.kb.params
     limit = p.max_days
     for course in p.course_days:
-        if any(icd_matches(d.icd10, s) for d in ctx.case.patient.diagnoses for s in course.icd10) or \
-                any(w in d.name for d in ctx.case.patient.diagnoses for w in course.names):
+        if any(icd_matches(d.icd10, s) for d in ctx.case.patient.diagnoses for s in course.icd10) or any(
+            w in d.name for d in ctx.case.patient.diagnoses for w in course.names
+        ):
             limit = max(limit, course.days)
     return limit
 
@@ -478,8 +716,13 @@ def check_days(ctx: AuditContext) -> None:
         name = r.name
         ev = {"days": days}
         if days > p.long_rx_max_days:
-            ctx.add(kb.check("RX-LONG-001"), drugs=[name], items=[r.index], drug=name,
-                    evidence={**ev, "limit": p.long_rx_max_days})
+            ctx.add(
+                kb.check("RX-LONG-001"),
+                drugs=[name],
+                items=[r.index],
+                drug=name,
+                evidence={**ev, "limit": p.long_rx_max_days},
+            )
             continue
         drug = r.drug
         psychotropic_2 = drug is not None and PSYCHOTROPIC_2 in kb.classes_of(drug.id)
@@ -491,30 +734,55 @@ def check_days(ctx: AuditContext) -> None:
             # are filed under 点评 1-13 (RX-LONG-004), antimicrobials and the rest under 1-14 (RX-LONG-003)
             classes = kb.classes_of(drug.id)  # type: ignore[union-attr]
             special = [label for cls, label in SPECIAL_CONTROL.items() if cls in classes]
-            ctx.add(kb.check("RX-LONG-004" if special else "RX-LONG-003"), drugs=[name], items=[r.index],
-                    drug=name, evidence={**ev, "why": "、".join(special) if special else "抗微生物药物等"})
+            ctx.add(
+                kb.check("RX-LONG-004" if special else "RX-LONG-003"),
+                drugs=[name],
+                items=[r.index],
+                drug=name,
+                evidence={**ev, "why": "、".join(special) if special else "抗微生物药物等"},
+            )
         if rx.kind == "急诊" and days > p.max_days_emergency:
-            ctx.add(kb.check("RX-DAYS-002"), drugs=[name], items=[r.index], drug=name,
-                    evidence={**ev, "limit": p.max_days_emergency})
+            ctx.add(
+                kb.check("RX-DAYS-002"),
+                drugs=[name],
+                items=[r.index],
+                drug=name,
+                evidence={**ev, "limit": p.max_days_emergency},
+            )
             continue
         if psychotropic_2:
             # 处方管理办法 第二十三条: ≤ 7 days' usual dose; longer only with a written reason. A chronic
             # diagnosis is no reason. A long prescription of 精二 is RX-LONG-004 already (one finding).
             if days > p.max_days and not rx.reason and not long_blocked:
-                ctx.add(kb.check("RX-DAYS-004"), drugs=[name], items=[r.index], drug=name,
-                        evidence={**ev, "limit": p.max_days, "reason": rx.reason})
+                ctx.add(
+                    kb.check("RX-DAYS-004"),
+                    drugs=[name],
+                    items=[r.index],
+                    drug=name,
+                    evidence={**ev, "limit": p.max_days, "reason": rx.reason},
+                )
             continue
         if drug is not None and drug.acute_course and days > course_limit:
             # 处方管理办法 第十九条: a longer supply is allowed when the prescriber states why
-            ctx.add(kb.check("RX-DAYS-003"), drugs=[name], items=[r.index], drug=name,
-                    severity=Severity.INFO if rx.reason else None,
-                    evidence={**ev, "limit": course_limit, "reason": rx.reason})
+            ctx.add(
+                kb.check("RX-DAYS-003"),
+                drugs=[name],
+                items=[r.index],
+                drug=name,
+                severity=Severity.INFO if rx.reason else None,
+                evidence={**ev, "limit": course_limit, "reason": rx.reason},
+            )
             continue
         # a diagnosis with a standard longer course (14-day H. pylori quadruple: PPI and bismuth too) is the
         # 特殊情况 of 第十九条 for every line of that prescription, up to that course's length
         if days > course_limit and not chronic and not rx.reason and rx.kind != "长期":
-            ctx.add(kb.check("RX-DAYS-001"), drugs=[name], items=[r.index], drug=name,
-                    evidence={**ev, "limit": p.max_days})
+            ctx.add(
+                kb.check("RX-DAYS-001"),
+                drugs=[name],
+                items=[r.index],
+                drug=name,
+                evidence={**ev, "limit": p.max_days},
+            )
             continue
         if days > p.long_rx_usual_days:
             long_notes.append(r)
@@ -522,8 +790,13 @@ def check_days(ctx: AuditContext) -> None:
     # evaluation, RX-REC-004 (check_record) is that notice instead
     if long_notes and not _long_rx_unrecorded(ctx):
         names = list(dict.fromkeys(r.name for r in long_notes))
-        ctx.add(kb.check("RX-LONG-002"), drugs=names, items=[r.index for r in long_notes], drug="、".join(names),
-                evidence={"days": max(r.item.days or 0 for r in long_notes)})
+        ctx.add(
+            kb.check("RX-LONG-002"),
+            drugs=names,
+            items=[r.index for r in long_notes],
+            drug="、".join(names),
+            evidence={"days": max(r.item.days or 0 for r in long_notes)},
+        )
 
 
 def _long_rx_unrecorded(ctx: AuditContext) -> bool:
@@ -531,11 +804,13 @@ def _long_rx_unrecorded(ctx: AuditContext) -> bool:
     record, p = ctx.case.record, ctx.kb.params
     if not record:
         return False
-    return (any((r.item.days or 0) > p.long_rx_usual_days for r in ctx.items)
-            and not any(w in (record.get("处理") or "") for w in _LONG_RX_WORDS))
+    return any((r.item.days or 0) > p.long_rx_usual_days for r in ctx.items) and not any(
+        w in (record.get("处理") or "") for w in _LONG_RX_WORDS
+    )
 
 
 # --------------------------------------------------------------------------- interactions
+
 
 def check_interactions(ctx: AuditContext) -> None:
     rules, idx = ctx.kb.interactions, ctx.index
@@ -548,13 +823,18 @@ def check_interactions(ctx: AuditContext) -> None:
         for i in sorted(forward | backward):
             rule = rules[i]
             a, b = (x, y) if i in forward else (y, x)
-            ctx.add(rule, drugs=[a.name, b.name], items=[a.index, b.index],
-                    evidence={"mechanism": rule.mechanism, "effect": rule.effect,
-                              "management": rule.management},
-                    a=a.name, b=b.name)
+            ctx.add(
+                rule,
+                drugs=[a.name, b.name],
+                items=[a.index, b.index],
+                evidence={"mechanism": rule.mechanism, "effect": rule.effect, "management": rule.management},
+                a=a.name,
+                b=b.name,
+            )
 
 
 # --------------------------------------------------------------------------- duplicates
+
 
 def _in_role(member: Target, item: ResolvedItem, group_classes: frozenset[str], ctx: AuditContext) -> bool:
     """The item plays this exception member *in the duplicate group*: it is a product or ingredient the
@@ -576,14 +856,17 @@ def _in_role(member: Target, item: ResolvedItem, group_classes: frozenset[str], 
     return False
 
 
-def _covers(members: tuple, group: list[ResolvedItem], ctx: AuditContext,
-            group_classes: frozenset[str] = frozenset()) -> bool:
+def _covers(
+    members: tuple, group: list[ResolvedItem], ctx: AuditContext, group_classes: frozenset[str] = frozenset()
+) -> bool:
     """True when the items can be matched one-to-one to distinct exception members, each in its role
     within the group (:func:`_in_role`)."""
     if len(group) > len(members):
         return False
-    return any(all(_in_role(m, it, group_classes, ctx) for m, it in zip(perm, group, strict=False))
-               for perm in itertools.permutations(members, len(group)))
+    return any(
+        all(_in_role(m, it, group_classes, ctx) for m, it in zip(perm, group, strict=False))
+        for perm in itertools.permutations(members, len(group))
+    )
 
 
 def check_duplicates(ctx: AuditContext) -> None:
@@ -601,14 +884,26 @@ def check_duplicates(ctx: AuditContext) -> None:
         daily = [g.daily(ing) for g in group]
         total = sum(d for d in daily if d is not None) if all(d is not None for d in daily) else None
         limits, _ = _limits(drug, ctx)
-        over = total is not None and limits is not None and limits.daily_max is not None \
+        over = (
+            total is not None
+            and limits is not None
+            and limits.daily_max is not None
             and total > limits.daily_max * 1.0001
-        ctx.add(rule, drugs=[drug.name], items=[g.index for g in group],
-                severity=Severity.BLOCK if over else None,
-                evidence={"ingredient": drug.name, "count": len(group), "products": [g.name for g in group],
-                          "daily": round(total, 4) if total is not None else None,
-                          "unit": drug.dose.unit if drug.dose else None,
-                          "limit": limits.daily_max if limits else None})
+        )
+        ctx.add(
+            rule,
+            drugs=[drug.name],
+            items=[g.index for g in group],
+            severity=Severity.BLOCK if over else None,
+            evidence={
+                "ingredient": drug.name,
+                "count": len(group),
+                "products": [g.name for g in group],
+                "daily": round(total, 4) if total is not None else None,
+                "unit": drug.dose.unit if drug.dose else None,
+                "limit": limits.daily_max if limits else None,
+            },
+        )
     in_group = {r.index: ctx.index.rules("dup", r.drug.id) for r in items}  # type: ignore[union-attr]
     for g in sorted(set().union(*in_group.values())) if items else ():
         grp = kb.duplicate_groups[g]
@@ -616,18 +911,27 @@ def check_duplicates(ctx: AuditContext) -> None:
         if len(members) < 2:
             continue
         # pairs already reported as the same ingredient are not reported again as the same class
-        if all(not set(kb.ingredients(a.drug.id)).isdisjoint(kb.ingredients(b.drug.id))  # type: ignore[union-attr]
-               for a, b in itertools.combinations(members, 2)):
+        if all(
+            not set(kb.ingredients(a.drug.id)).isdisjoint(kb.ingredients(b.drug.id))  # type: ignore[union-attr]
+            for a, b in itertools.combinations(members, 2)
+        ):
             continue
         if any(_covers(exc.members, members, ctx, frozenset(grp.classes)) for exc in kb.duplicate_exceptions):
             continue
-        ctx.add(grp, drugs=[m.name for m in members], items=[m.index for m in members],
-                evidence={"group": grp.name, "products": [m.name for m in members]},
-                group=grp.name, products=[m.name for m in members], count=len(members),
-                drug="、".join(m.name for m in members))
+        ctx.add(
+            grp,
+            drugs=[m.name for m in members],
+            items=[m.index for m in members],
+            evidence={"group": grp.name, "products": [m.name for m in members]},
+            group=grp.name,
+            products=[m.name for m in members],
+            count=len(members),
+            drug="、".join(m.name for m in members),
+        )
 
 
 # --------------------------------------------------------------------------- contraindications
+
 
 def check_contraindications(ctx: AuditContext) -> None:
     rules, idx = ctx.kb.contraindications, ctx.index
@@ -650,6 +954,7 @@ def check_contraindications(ctx: AuditContext) -> None:
 
 # --------------------------------------------------------------------------- allergy
 
+
 def _allergic_drugs(allergen: str, ctx: AuditContext) -> set[str]:
     """Ingredients an allergy names. Leaning to over-match is deliberate here: 头孢呋辛 or
     阿莫西林过敏 must reach 头孢呋辛酯 and 阿莫西林 even though they are not exact names."""
@@ -665,8 +970,25 @@ def _allergic_drugs(allergen: str, ctx: AuditContext) -> set[str]:
     return found
 
 
-NON_DRUG_ALLERGENS = ("花粉", "尘螨", "海鲜", "虾", "蟹", "鸡蛋", "牛奶", "花生", "坚果", "芒果", "小麦", "食物",
-                      "动物毛", "乳胶", "胶布", "紫外线", "冷空气")
+NON_DRUG_ALLERGENS = (
+    "花粉",
+    "尘螨",
+    "海鲜",
+    "虾",
+    "蟹",
+    "鸡蛋",
+    "牛奶",
+    "花生",
+    "坚果",
+    "芒果",
+    "小麦",
+    "食物",
+    "动物毛",
+    "乳胶",
+    "胶布",
+    "紫外线",
+    "冷空气",
+)
 """Allergen words that name no medicine (food, environment, materials): no 过敏原未识别 notice for them.
 A pharmacist's list, not exhaustive: any other word that names no known drug or class gets RX-ALG-002."""
 
@@ -685,9 +1007,16 @@ def check_allergy(ctx: AuditContext) -> None:
         return
     hit: set[int] = set()
     for allergen in allergies:
-        groups = [g for g in kb.allergen_groups.values() if any(n in allergen or allergen in n for n in g.names)]
+        groups = [
+            g for g in kb.allergen_groups.values() if any(n in allergen or allergen in n for n in g.names)
+        ]
         allergic_ids = _allergic_drugs(allergen, ctx)
-        if not groups and not allergic_ids and ctx.items and not any(w in allergen for w in NON_DRUG_ALLERGENS):
+        if (
+            not groups
+            and not allergic_ids
+            and ctx.items
+            and not any(w in allergen for w in NON_DRUG_ALLERGENS)
+        ):
             # PCN, 消炎药…: nothing to check against, so say so rather than pass in silence
             ctx.add(kb.check("RX-ALG-002"), evidence={"allergen": allergen}, allergen=allergen)
             continue
@@ -695,19 +1024,32 @@ def check_allergy(ctx: AuditContext) -> None:
             direct = not r.keys.isdisjoint(allergic_ids) or any(ctx.matches(g.target, r) for g in groups)
             if direct:
                 hit.add(r.index)
-                ctx.add(kb.check("RX-ALG-001"), drugs=[r.name], items=[r.index], drug=r.name,
-                        evidence={"allergen": allergen}, allergen=_allergen_name(allergen))
+                ctx.add(
+                    kb.check("RX-ALG-001"),
+                    drugs=[r.name],
+                    items=[r.index],
+                    drug=r.name,
+                    evidence={"allergen": allergen},
+                    allergen=_allergen_name(allergen),
+                )
         group_ids = {g.id for g in groups}
         for i, rule in enumerate(kb.cross_reactivity):
             if rule.allergen not in group_ids:
                 continue
             for r in ctx.drug_items:
                 if r.index not in hit and i in ctx.index.rules("xr", r.drug.id):  # type: ignore[union-attr]
-                    ctx.add(rule, drugs=[r.name], items=[r.index], drug=r.name,
-                            evidence={"allergen": allergen}, allergen=_allergen_name(allergen))
+                    ctx.add(
+                        rule,
+                        drugs=[r.name],
+                        items=[r.index],
+                        drug=r.name,
+                        evidence={"allergen": allergen},
+                        allergen=_allergen_name(allergen),
+                    )
 
 
 # --------------------------------------------------------------------------- special populations
+
 
 def _for_diagnoses(note: PopulationNote, ctx: AuditContext) -> PopulationNote:
     """The note, or its ``unless`` level and note when a diagnosis it names is present."""
@@ -715,8 +1057,9 @@ def _for_diagnoses(note: PopulationNote, ctx: AuditContext) -> PopulationNote:
     if exc is None:
         return note
     dx = ctx.case.patient.diagnoses
-    if any(icd_matches(d.icd10, s) for d in dx for s in exc.icd10) or \
-            any(w in d.name for d in dx for w in exc.names):
+    if any(icd_matches(d.icd10, s) for d in dx for s in exc.icd10) or any(
+        w in d.name for d in dx for w in exc.names
+    ):
         return note.model_copy(update={"level": exc.level, "note": exc.note or note.note, "unless": None})
     return note
 
@@ -750,14 +1093,25 @@ def check_special_populations(ctx: AuditContext) -> None:
             note = _population_notes(ctx, r, attr)
             if note is None or not applies(note):
                 continue
-            ctx.add(rule, drugs=[r.name], items=[r.index], severity=_LEVEL_SEVERITY[note.level],
-                    evidence={"population": attr, "level": note.level, "age": age,
-                              "min_age": note.min_age or (p.adult_age if attr == "children" else None),
-                              "note": note.note},
-                    drug=r.name, level_text=_LEVEL_TEXT[note.level])
+            ctx.add(
+                rule,
+                drugs=[r.name],
+                items=[r.index],
+                severity=_LEVEL_SEVERITY[note.level],
+                evidence={
+                    "population": attr,
+                    "level": note.level,
+                    "age": age,
+                    "min_age": note.min_age or (p.adult_age if attr == "children" else None),
+                    "note": note.note,
+                },
+                drug=r.name,
+                level_text=_LEVEL_TEXT[note.level],
+            )
 
 
 # --------------------------------------------------------------------------- indication
+
 
 def check_indications(ctx: AuditContext) -> None:
     diagnoses = ctx.case.patient.diagnoses
@@ -769,20 +1123,34 @@ def check_indications(ctx: AuditContext) -> None:
             continue
         specs = {s for rule in rules for s in rule.icd10}
         words = {w for rule in rules for w in rule.names}
-        ok = any(icd_matches(d.icd10, s) for d in diagnoses for s in specs) or \
-            any(w in d.name for d in diagnoses for w in words) or \
-            any(ctx.matches(rule.with_drugs, other) for rule in rules if rule.with_drugs
-                for other in ctx.drug_items if other is not r)
+        ok = (
+            any(icd_matches(d.icd10, s) for d in diagnoses for s in specs)
+            or any(w in d.name for d in diagnoses for w in words)
+            or any(
+                ctx.matches(rule.with_drugs, other)
+                for rule in rules
+                if rule.with_drugs
+                for other in ctx.drug_items
+                if other is not r
+            )
+        )
         if ok:
             continue
         rule = rules[0]
         cls = next((ctx.kb.classes[c].name for c in rule.target.classes if c in r.keys), r.drug.name)
         shown = [f"{d.name}({d.icd10})" if d.icd10 else d.name for d in diagnoses]
-        ctx.add(rule, drugs=[r.name], items=[r.index], drug=r.name,
-                evidence={"diagnoses": shown, "accepted_icd10": sorted(specs)}, drug_class=cls)
+        ctx.add(
+            rule,
+            drugs=[r.name],
+            items=[r.index],
+            drug=r.name,
+            evidence={"diagnoses": shown, "accepted_icd10": sorted(specs)},
+            drug_class=cls,
+        )
 
 
 # --------------------------------------------------------------------------- skin test
+
 
 def check_skin_test(ctx: AuditContext) -> None:
     kb = ctx.kb
@@ -798,8 +1166,13 @@ def check_skin_test(ctx: AuditContext) -> None:
         if not result:
             ctx.add(kb.check("RX-SKIN-001"), drugs=[r.name], items=[r.index], drug=r.name)
         elif "阳" in result or result in {"+", "positive"}:
-            ctx.add(kb.check("RX-SKIN-002"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={"skin_test": result})
+            ctx.add(
+                kb.check("RX-SKIN-002"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                evidence={"skin_test": result},
+            )
 
 
 # --------------------------------------------------------------------------- record completeness
@@ -816,8 +1189,9 @@ def check_record(ctx: AuditContext) -> None:
         ctx.add(kb.check("RX-REC-001"), evidence={"missing": missing})
     complaint = (record.get("主诉") or "").strip()
     if len(complaint) > p.chief_complaint_max_chars:
-        ctx.add(kb.check("RX-REC-002"),
-                evidence={"length": len(complaint), "limit": p.chief_complaint_max_chars})
+        ctx.add(
+            kb.check("RX-REC-002"), evidence={"length": len(complaint), "limit": p.chief_complaint_max_chars}
+        )
     written = record.get("诊断") or ""
     if written.strip():
         for d in ctx.case.patient.diagnoses:
@@ -825,14 +1199,27 @@ def check_record(ctx: AuditContext) -> None:
                 ctx.add(kb.check("RX-REC-003"), evidence={"diagnosis": d.name})
     long_items = [r for r in ctx.items if (r.item.days or 0) > p.long_rx_usual_days]
     if long_items and not any(w in (record.get("处理") or "") for w in _LONG_RX_WORDS):
-        ctx.add(kb.check("RX-REC-004"), items=[r.index for r in long_items],
-                evidence={"days": max(r.item.days or 0 for r in long_items)})
+        ctx.add(
+            kb.check("RX-REC-004"),
+            items=[r.index for r in long_items],
+            evidence={"days": max(r.item.days or 0 for r in long_items)},
+        )
 
 
 CHECKS: tuple[Callable[[AuditContext], None], ...] = (
-    check_format, check_dose, check_frequency, check_route, check_days, check_interactions,
-    check_duplicates, check_contraindications, check_allergy, check_special_populations,
-    check_indications, check_skin_test, check_record,
+    check_format,
+    check_dose,
+    check_frequency,
+    check_route,
+    check_days,
+    check_interactions,
+    check_duplicates,
+    check_contraindications,
+    check_allergy,
+    check_special_populations,
+    check_indications,
+    check_skin_test,
+    check_record,
 )
 """Every check, in the order findings are listed (then sorted by severity)."""
 

@@ -40,8 +40,9 @@ def _dianping(rule: Any, kb: Knowledge) -> Dianping | None:
     key = (id(kb), rule.id)
     if key not in _DIANPING:
         ref = rule.dianping or kb.meta.dianping_defaults.get(rule.category)
-        _DIANPING[key] = (Dianping.model_validate({"class": ref.cls, "item": ref.item, "title": ref.title})
-                          if ref else None)
+        _DIANPING[key] = (
+            Dianping.model_validate({"class": ref.cls, "item": ref.item, "title": ref.title}) if ref else None
+        )
     return _DIANPING[key]
 
 
@@ -57,8 +58,10 @@ class AuditContext:
 
     def __post_init__(self) -> None:
         self.drug_items = [r for r in self.items if r.drug is not None]
-        self.facts = FactView(self.case, tuple((r.name, r.keys, {ing: r.daily(ing) for ing in r.doses})
-                                               for r in self.drug_items))
+        self.facts = FactView(
+            self.case,
+            tuple((r.name, r.keys, {ing: r.daily(ing) for ing in r.doses}) for r in self.drug_items),
+        )
         self.index = rule_index(self.kb)
 
     @property
@@ -66,8 +69,9 @@ class AuditContext:
         return self.case.patient.age
 
     def matches(self, target: Target, item: ResolvedItem) -> bool:
-        return bool(item.keys) and (not item.keys.isdisjoint(target.drugs)
-                                    or not item.keys.isdisjoint(target.classes))
+        return bool(item.keys) and (
+            not item.keys.isdisjoint(target.drugs) or not item.keys.isdisjoint(target.classes)
+        )
 
     def severity(self, rule: Any) -> tuple[Severity, dict[str, Any]]:
         """The rule's severity after its escalations, and the facts those escalations read."""
@@ -81,9 +85,16 @@ class AuditContext:
     def holds(self, cond: Condition) -> bool:
         return evaluate(cond, self.facts)
 
-    def add(self, rule: Any, *, drugs: tuple[str, ...] | list[str] = (), items: tuple[int, ...] | list[int] = (),
-            evidence: dict[str, Any] | None = None, severity: Severity | None = None,
-            **variables: Any) -> Finding | None:
+    def add(
+        self,
+        rule: Any,
+        *,
+        drugs: tuple[str, ...] | list[str] = (),
+        items: tuple[int, ...] | list[int] = (),
+        evidence: dict[str, Any] | None = None,
+        severity: Severity | None = None,
+        **variables: Any,
+    ) -> Finding | None:
         """Record a finding of ``rule`` unless the rule is disabled (local rules may disable any)."""
         if not rule.enabled:
             return None

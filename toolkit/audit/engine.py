@@ -40,8 +40,9 @@ class CaseReviewer(Protocol):
     @property
     def revision(self) -> str | None: ...
 
-    def review(self, case: AuditCase, items: Sequence[ResolvedItem],
-               rule_findings: Sequence[Finding]) -> ReviewResult: ...
+    def review(
+        self, case: AuditCase, items: Sequence[ResolvedItem], rule_findings: Sequence[Finding]
+    ) -> ReviewResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,9 @@ class AuditOptions:
     reviewer: CaseReviewer | None = None
 
 
-def audit(case: AuditCase, knowledge: Knowledge | None = None, options: AuditOptions | None = None) -> AuditReport:
+def audit(
+    case: AuditCase, knowledge: Knowledge | None = None, options: AuditOptions | None = None
+) -> AuditReport:
     """Audit one case against the knowledge base (the shipped one when ``knowledge`` is None).
 
     Pure: the same case and knowledge base always give the same report. Findings are
@@ -99,12 +102,19 @@ def unchecked_items(ctx: AuditContext) -> list[int]:
     """
     out = []
     for r in ctx.items:
-        impossible = [f"{label}{value:g}不是正数" for label, value in (("用药天数", r.item.days),
-                                                                   ("数量", r.item.quantity))
-                      if value is not None and value <= 0]
+        impossible = [
+            f"{label}{value:g}不是正数"
+            for label, value in (("用药天数", r.item.days), ("数量", r.item.quantity))
+            if value is not None and value <= 0
+        ]
         for reason in impossible:
-            ctx.add(ctx.kb.check("RX-FMT-008"), drugs=[r.name], items=[r.index], drug=r.name,
-                    evidence={"reason": reason, "days": r.item.days, "quantity": r.item.quantity})
+            ctx.add(
+                ctx.kb.check("RX-FMT-008"),
+                drugs=[r.name],
+                items=[r.index],
+                drug=r.name,
+                evidence={"reason": reason, "days": r.item.days, "quantity": r.item.quantity},
+            )
         if r.drug is None or r.dose_problem or impossible:
             out.append(r.index)
     return out
@@ -117,12 +127,14 @@ def provenance(kb: Knowledge, model: str | None = None) -> Provenance:
     """Knowledge-base version, engine version, local rules and reviewer model behind a report (built once)."""
     key = (id(kb), model)
     if key not in _PROVENANCE:
-        _PROVENANCE[key] = Provenance(kb_version=kb.version, engine_version=__version__,
-                                      local_rules=kb.local_rules, model=model)
+        _PROVENANCE[key] = Provenance(
+            kb_version=kb.version, engine_version=__version__, local_rules=kb.local_rules, model=model
+        )
     return _PROVENANCE[key]
 
 
 def error_report(case_id: str, message: str, knowledge: Knowledge | None = None) -> AuditReport:
     """The report of a case that could not be audited: nothing is dropped, the reason is kept."""
-    return AuditReport(id=case_id, status="error", error=message,
-                       provenance=provenance(knowledge) if knowledge else None)
+    return AuditReport(
+        id=case_id, status="error", error=message, provenance=provenance(knowledge) if knowledge else None
+    )

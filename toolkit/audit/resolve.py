@@ -76,15 +76,45 @@ class ResolvedItem:
 # words of a product name (or the written route) that make it a local product, and the kind of use:
 # such a line is audited as the formulary entry only when the entry declares a form of that kind
 _LOCAL_WORDS = (
-    ("滴眼", "眼用"), ("眼膏", "眼用"), ("眼用", "眼用"), ("眼液", "眼用"), ("滴耳", "耳用"), ("耳用", "耳用"),
-    ("鼻喷", "鼻用"), ("喷鼻", "鼻用"), ("滴鼻", "鼻用"), ("鼻用", "鼻用"), ("鼻腔", "鼻用"),
-    ("阴道", "阴道用"), ("栓", "直肠或阴道用"), ("灌肠", "直肠或阴道用"), ("直肠", "直肠或阴道用"),
-    ("透皮", "经皮"), ("贴片", "经皮"), ("贴剂", "经皮"), ("贴膏", "皮肤外用"),
-    ("乳膏", "皮肤外用"), ("软膏", "皮肤外用"), ("凝胶", "皮肤外用"), ("搽剂", "皮肤外用"), ("洗剂", "皮肤外用"),
-    ("涂剂", "皮肤外用"), ("乳胶剂", "皮肤外用"), ("酊", "皮肤外用"), ("霜", "皮肤外用"), ("外用", "皮肤外用"),
+    ("滴眼", "眼用"),
+    ("眼膏", "眼用"),
+    ("眼用", "眼用"),
+    ("眼液", "眼用"),
+    ("滴耳", "耳用"),
+    ("耳用", "耳用"),
+    ("鼻喷", "鼻用"),
+    ("喷鼻", "鼻用"),
+    ("滴鼻", "鼻用"),
+    ("鼻用", "鼻用"),
+    ("鼻腔", "鼻用"),
+    ("阴道", "阴道用"),
+    ("栓", "直肠或阴道用"),
+    ("灌肠", "直肠或阴道用"),
+    ("直肠", "直肠或阴道用"),
+    ("透皮", "经皮"),
+    ("贴片", "经皮"),
+    ("贴剂", "经皮"),
+    ("贴膏", "皮肤外用"),
+    ("乳膏", "皮肤外用"),
+    ("软膏", "皮肤外用"),
+    ("凝胶", "皮肤外用"),
+    ("搽剂", "皮肤外用"),
+    ("洗剂", "皮肤外用"),
+    ("涂剂", "皮肤外用"),
+    ("乳胶剂", "皮肤外用"),
+    ("酊", "皮肤外用"),
+    ("霜", "皮肤外用"),
+    ("外用", "皮肤外用"),
 )
-_ROUTE_LOCAL = {"滴眼": "眼用", "滴耳": "耳用", "滴鼻": "鼻用", "鼻喷": "鼻用", "外用": "皮肤外用",
-                "直肠给药": "直肠或阴道用", "阴道给药": "直肠或阴道用"}
+_ROUTE_LOCAL = {
+    "滴眼": "眼用",
+    "滴耳": "耳用",
+    "滴鼻": "鼻用",
+    "鼻喷": "鼻用",
+    "外用": "皮肤外用",
+    "直肠给药": "直肠或阴道用",
+    "阴道给药": "直肠或阴道用",
+}
 
 
 def local_route(text: str, route: str | None) -> str | None:
@@ -118,8 +148,10 @@ def _declares(drug: Drug, kind: str) -> bool:
     if kind == "注射":
         return any(p in r for form in drug.forms for r in form.routes for p in _PARENTERAL)
     """True when one of the entry's forms is of that local kind (by its form name or its routes)."""
-    return any(local_route(form.form, None) == kind or any(_ROUTE_LOCAL.get(r, r) == kind for r in form.routes)
-               for form in drug.forms)
+    return any(
+        local_route(form.form, None) == kind or any(_ROUTE_LOCAL.get(r, r) == kind for r in form.routes)
+        for form in drug.forms
+    )
 
 
 def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedItem:
@@ -145,8 +177,11 @@ def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedI
         r.known = kb.names.known_outside(item.drug)
         return r
     entry = kb.drugs[r.match.drug_id]
-    local = local_route(item.drug, r.route) or _oral_of_inhaled(item.drug, entry) or _injection_of_oral(
-        item.drug, entry)
+    local = (
+        local_route(item.drug, r.route)
+        or _oral_of_inhaled(item.drug, entry)
+        or _injection_of_oral(item.drug, entry)
+    )
     if local and not _declares(kb.drugs[r.match.drug_id], local):
         # 左氧氟沙星滴眼液 is not the oral entry: no dose, age or interaction check of that entry applies
         r.local_form, r.match = local, None
@@ -172,8 +207,9 @@ def _named_forms(drug: Drug, written: str) -> list[Form]:
     return [f for f in named if len(f.form) == longest]
 
 
-def _pick_form(drug: Drug, written_name: str, unit: str | None, strength_text: str | None
-               ) -> tuple[Form | None, Strength | None]:
+def _pick_form(
+    drug: Drug, written_name: str, unit: str | None, strength_text: str | None
+) -> tuple[Form | None, Strength | None]:
     """The form and strength a line refers to: by its name, unit and written strength, or the only one."""
     written = parse_strength(strength_text)
     candidates = _named_forms(drug, written_name)
@@ -204,14 +240,16 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
         r.dose_problem = f"剂量单位“{item.unit}”无法识别"
         return
     ingredients = [(i.drug, i.unit) for i in drug.ingredients] or (
-        [(drug.id, drug.dose.unit)] if drug.dose else [])
+        [(drug.id, drug.dose.unit)] if drug.dose else []
+    )
     if not ingredients:
         return  # no limits to check against
     targets = [kb.drugs[i].dose.unit if kb.drugs[i].dose else u for i, u in ingredients]
     # parts per unit the product's strengths name (amoxicillin/clavulanate: 2, though only
     # amoxicillin has limits in the formulary)
-    parts = max((len(st.amounts) for f in drug.forms for t in f.strengths if (st := parse_strength(t))),
-                default=1)
+    parts = max(
+        (len(st.amounts) for f in drug.forms for t in f.strengths if (st := parse_strength(t))), default=1
+    )
     strength = r.strength
     if strength is not None and len(strength.amounts) < max(len(ingredients), parts):
         # '0.625 g' for amoxicillin/clavulanate 500/125 mg: a combination written by its total
@@ -233,8 +271,11 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
 
     if unit in COUNT_UNITS or unit == "ml":
         if strength is None:
-            r.dose_problem = f"按“{item.unit}”开具但未写规格且有多个规格" if unit in COUNT_UNITS else \
-                "按毫升开具但规格无浓度"
+            r.dose_problem = (
+                f"按“{item.unit}”开具但未写规格且有多个规格"
+                if unit in COUNT_UNITS
+                else "按毫升开具但规格无浓度"
+            )
             return
         if unit == "ml" and not strength.per_ml:
             r.dose_problem = f"按毫升开具但规格“{item.strength or ''}”不是浓度"

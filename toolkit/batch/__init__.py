@@ -3,5 +3,12 @@
 from toolkit.batch.readers import DEFAULT_COLUMNS, CaseInput, iter_cases, load_column_map
 from toolkit.batch.runner import BatchOptions, BatchSummary, run_batch
 
-__all__ = ["DEFAULT_COLUMNS", "BatchOptions", "BatchSummary", "CaseInput", "iter_cases", "load_column_map",
-           "run_batch"]
+__all__ = [
+    "DEFAULT_COLUMNS",
+    "BatchOptions",
+    "BatchSummary",
+    "CaseInput",
+    "iter_cases",
+    "load_column_map",
+    "run_batch",
+]

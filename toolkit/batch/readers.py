@@ -44,13 +44,34 @@ HIS_COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     # prescription
     "rx_id": ("处方号", "处方编号", "处方ID", "处方单号", "处方流水号", "处方序号", "rx_id", "id"),
     "kind": ("处方类型", "处方类别", "处方分类", "kind"),
-    "prescriber": ("医生", "开方医生", "医生姓名", "开单医生", "处方医生", "开立医生", "医师", "开方医师",
-                   "处方医师", "医师姓名", "prescriber"),
+    "prescriber": (
+        "医生",
+        "开方医生",
+        "医生姓名",
+        "开单医生",
+        "处方医生",
+        "开立医生",
+        "医师",
+        "开方医师",
+        "处方医师",
+        "医师姓名",
+        "prescriber",
+    ),
     "department": ("科室", "科室名称", "就诊科室", "开方科室", "开单科室", "门诊科室", "department"),
     "date": ("开方日期", "处方日期", "开单日期", "开方时间", "处方时间", "开立时间", "就诊日期", "date"),
     "reason": ("理由", "备注理由", "超量理由", "reason"),
     # patient
-    "patient_id": ("患者", "患者ID", "患者编号", "病人ID", "病人编号", "门诊号", "病历号", "就诊卡号", "patient_id"),
+    "patient_id": (
+        "患者",
+        "患者ID",
+        "患者编号",
+        "病人ID",
+        "病人编号",
+        "门诊号",
+        "病历号",
+        "就诊卡号",
+        "patient_id",
+    ),
     "age": ("年龄", "患者年龄", "病人年龄", "age"),
     "birth_date": ("出生日期", "出生年月日", "生日", "birth_date"),
     "sex": ("性别", "患者性别", "病人性别", "sex"),
@@ -75,12 +96,23 @@ HIS_COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "skin_test": ("皮试", "皮试结果", "skin_test"),
     "note": ("备注", "用药说明", "嘱托", "医嘱备注", "note"),
     # labs (units as in toolkit.records.LAB_NAMES)
-    "egfr": ("eGFR", "肾小球滤过率", "估算肾小球滤过率"), "crcl": ("肌酐清除率", "CrCl", "Ccr"),
-    "scr": ("血肌酐", "肌酐", "Scr", "Cr"), "potassium": ("血钾", "钾", "K"), "sodium": ("血钠", "钠", "Na"),
-    "alt": ("ALT", "谷丙转氨酶", "丙氨酸氨基转移酶"), "ast": ("AST", "谷草转氨酶", "天门冬氨酸氨基转移酶"),
-    "tbil": ("总胆红素", "TBIL"), "hba1c": ("糖化血红蛋白", "HbA1c"), "fpg": ("空腹血糖", "FPG"),
-    "inr": ("INR", "国际标准化比值"), "uric_acid": ("尿酸", "血尿酸", "UA"), "hb": ("血红蛋白", "Hb", "HGB"),
-    "plt": ("血小板", "PLT"), "wbc": ("白细胞", "WBC"), "tsh": ("促甲状腺激素", "TSH"), "qtc": ("QTc",),
+    "egfr": ("eGFR", "肾小球滤过率", "估算肾小球滤过率"),
+    "crcl": ("肌酐清除率", "CrCl", "Ccr"),
+    "scr": ("血肌酐", "肌酐", "Scr", "Cr"),
+    "potassium": ("血钾", "钾", "K"),
+    "sodium": ("血钠", "钠", "Na"),
+    "alt": ("ALT", "谷丙转氨酶", "丙氨酸氨基转移酶"),
+    "ast": ("AST", "谷草转氨酶", "天门冬氨酸氨基转移酶"),
+    "tbil": ("总胆红素", "TBIL"),
+    "hba1c": ("糖化血红蛋白", "HbA1c"),
+    "fpg": ("空腹血糖", "FPG"),
+    "inr": ("INR", "国际标准化比值"),
+    "uric_acid": ("尿酸", "血尿酸", "UA"),
+    "hb": ("血红蛋白", "Hb", "HGB"),
+    "plt": ("血小板", "PLT"),
+    "wbc": ("白细胞", "WBC"),
+    "tsh": ("促甲状腺激素", "TSH"),
+    "qtc": ("QTc",),
 }
 """Field → the column names HIS exports use for it (see the README's table)."""
 
@@ -95,8 +127,20 @@ MAX_ITEMS = 100
 row naming the limit, because the interaction and duplicate checks grow with the square of the lines.
 Configurable: ``BatchOptions.max_items`` / ``clinic audit --max-items``."""
 
-_LINE_FIELDS = ("drug", "code", "strength", "dose", "unit", "frequency", "route", "days", "quantity", "quantity_unit",
-                "skin_test", "note")
+_LINE_FIELDS = (
+    "drug",
+    "code",
+    "strength",
+    "dose",
+    "unit",
+    "frequency",
+    "route",
+    "days",
+    "quantity",
+    "quantity_unit",
+    "skin_test",
+    "note",
+)
 _NUMBER_FIELDS = {"age", "weight_kg", "dose", "days", "quantity", *LAB_NAMES}
 
 
@@ -150,24 +194,39 @@ def load_column_map(path: str | Path | None) -> dict[str, str]:
         raise InputError("column map must be a mapping of source column to field", file=str(p))
     for src, dst in user.items():
         if dst not in allowed:
-            raise InputError(f"unknown field '{dst}' for column '{src}'; allowed: {', '.join(sorted(allowed))}",
-                             file=str(p), field=str(src))
+            raise InputError(
+                f"unknown field '{dst}' for column '{src}'; allowed: {', '.join(sorted(allowed))}",
+                file=str(p),
+                field=str(src),
+            )
         mapping[str(src)] = dst
     return mapping
 
 
 def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
-    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
-               ".xlsx": "excel", ".xls": "excel", ".xlsm": "excel", ".parquet": "parquet", ".pq": "parquet"}
+    formats = {
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "json",
+        ".csv": "csv",
+        ".tsv": "tsv",
+        ".xlsx": "excel",
+        ".xls": "excel",
+        ".xlsm": "excel",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+    }
     if suffix not in formats:
-        raise InputError(f"unsupported file type '{suffix}'; use one of {', '.join(sorted(formats))}",
-                         file=str(path))
+        raise InputError(
+            f"unsupported file type '{suffix}'; use one of {', '.join(sorted(formats))}", file=str(path)
+        )
     return formats[suffix]
 
 
 BAD_BYTES = "\ufffd"
 """Stands for bytes that are not valid in the file's encoding; a row holding it is reported as an error."""
+
 
 def _replace_and_count(exc: UnicodeError) -> tuple[str, int]:
     """Codec error handler: U+FFFD for the bad bytes, counted so readers only look for it when needed."""
@@ -214,14 +273,16 @@ _PLAUSIBLE_UTF8 = frozenset("µμ×°±·²³¹½¼¾÷αβγδεθλπσωΩ®�
 def _detect_encoding(head: bytes, path: Path) -> str:
     cut = len(head) >= _HEAD_BYTES  # a shorter head is the whole file: no character can be cut
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") > max(4, len(head) // 100):
-        raise InputError("file holds NUL bytes: not a UTF-8 or GBK text (UTF-16 or binary?); "
-                         "re-export as UTF-8 or GBK", file=str(path))
+        raise InputError(
+            "file holds NUL bytes: not a UTF-8 or GBK text (UTF-16 or binary?); re-export as UTF-8 or GBK",
+            file=str(path),
+        )
     for enc in ENCODINGS:
         try:
             text = head.decode(enc)
         except UnicodeDecodeError as exc:
             if cut and exc.start > len(head) - 4:  # a multi-byte character cut by the 64 KiB window
-                text = head[:exc.start].decode(enc, errors="replace")
+                text = head[: exc.start].decode(enc, errors="replace")
             else:
                 continue
         if enc != "gb18030" and _gbk_read_as_utf8(text, head, cut):
@@ -238,8 +299,9 @@ def _detect_encoding(head: bytes, path: Path) -> str:
 def _gbk_read_as_utf8(text: str, head: bytes, cut: bool) -> bool:
     """A short GBK text can be valid UTF-8 by chance ('一' is D2 BB, UTF-8 for 'һ'): prefer GB18030
     when the UTF-8 reading has characters no Chinese export holds and the GB18030 reading is clean."""
-    if head.startswith(b"\xef\xbb\xbf") or not any(0x80 <= ord(c) < 0x800 and c not in _PLAUSIBLE_UTF8
-                                                      for c in text):
+    if head.startswith(b"\xef\xbb\xbf") or not any(
+        0x80 <= ord(c) < 0x800 and c not in _PLAUSIBLE_UTF8 for c in text
+    ):
         return False
     try:
         head.decode("gb18030")
@@ -249,6 +311,7 @@ def _gbk_read_as_utf8(text: str, head: bytes, cut: bool) -> bool:
 
 
 # --------------------------------------------------------------------------- nested cases
+
 
 def _iter_nested(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
     if fmt == "json":
@@ -261,16 +324,21 @@ def _iter_nested(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
             raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=str(path)) from exc
         except RecursionError as exc:
             raise InputError("JSON nested too deeply", file=str(path)) from exc
-        records = data if isinstance(data, list) else data.get("cases", [data]) if isinstance(data, dict) else None
+        records = (
+            data if isinstance(data, list) else data.get("cases", [data]) if isinstance(data, dict) else None
+        )
         if records is None:
-            raise InputError("JSON must be a case, a list of cases or {\"cases\": [...]}", file=str(path))
+            raise InputError('JSON must be a case, a list of cases or {"cases": [...]}', file=str(path))
         yield from enumerate(records, start=1)
         return
     for n, line in enumerate(read_text_lines(path), start=1):
         if not line.strip():
             continue
         if BAD_BYTES in line:
-            yield n, InputError("bytes not valid in the file's encoding (UTF-8 or GBK)", file=path.name, row=n)
+            yield (
+                n,
+                InputError("bytes not valid in the file's encoding (UTF-8 or GBK)", file=path.name, row=n),
+            )
             continue
         try:
             value = json.loads(line)
@@ -281,8 +349,15 @@ def _iter_nested(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
             yield n, InputError("JSON nested too deeply", file=path.name, row=n)
             continue
         if _SURROGATE_ESCAPE.search(line) and not _encodable(value):
-            yield n, InputError("JSON holds a lone surrogate (\\ud800–\\udfff escape without its pair): "
-                                "not valid Unicode", file=path.name, row=n)
+            yield (
+                n,
+                InputError(
+                    "JSON holds a lone surrogate (\\ud800–\\udfff escape without its pair): "
+                    "not valid Unicode",
+                    file=path.name,
+                    row=n,
+                ),
+            )
             continue
         yield n, value
 
@@ -315,10 +390,20 @@ def _case_from_nested(n: int, raw: Any, path: Path, max_items: int = MAX_ITEMS) 
         return CaseInput(id=f"line-{n}", case=None, rows=[RowRef(line=n, error=msg)], error=msg)
     case_id = str(raw.get("id") or f"line-{n}")
     raw = {**raw, "id": case_id}
-    items = (raw.get("prescription") or {}).get("items") or [] if isinstance(raw.get("prescription"), dict) else []
+    items = (
+        (raw.get("prescription") or {}).get("items") or []
+        if isinstance(raw.get("prescription"), dict)
+        else []
+    )
     if isinstance(items, list) and len(items) > max_items:
-        msg = str(InputError(f"{len(items)} drug lines in one prescription: over the limit of {max_items} "
-                             "(max_items)", file=path.name, row=n, field="prescription.items"))
+        msg = str(
+            InputError(
+                f"{len(items)} drug lines in one prescription: over the limit of {max_items} (max_items)",
+                file=path.name,
+                row=n,
+                field="prescription.items",
+            )
+        )
         return CaseInput(id=case_id, case=None, rows=[RowRef(line=n, error=msg)], error=msg)
     remarks: list[str] = []
     raw = set_aside_extras(raw, remarks)
@@ -327,10 +412,18 @@ def _case_from_nested(n: int, raw: Any, path: Path, max_items: int = MAX_ITEMS) 
     except ValidationError as exc:
         msg = str(InputError(_validation_message(exc), file=path.name, row=n))
         return CaseInput(id=case_id, case=None, rows=[RowRef(line=n, error=msg)], error=msg, remarks=remarks)
-    rows = [RowRef(line=n, drug=str(it.get("drug", "")) if isinstance(it, dict) else "", item=i)
-            for i, it in enumerate(items)] or [RowRef(line=n)]
-    return CaseInput(id=case_id, case=case, rows=rows, prescriber=case.prescription.prescriber,
-                     department=case.prescription.department, remarks=remarks)
+    rows = [
+        RowRef(line=n, drug=str(it.get("drug", "")) if isinstance(it, dict) else "", item=i)
+        for i, it in enumerate(items)
+    ] or [RowRef(line=n)]
+    return CaseInput(
+        id=case_id,
+        case=case,
+        rows=rows,
+        prescriber=case.prescription.prescriber,
+        department=case.prescription.department,
+        remarks=remarks,
+    )
 
 
 def _known(model: type) -> set[str]:
@@ -364,26 +457,37 @@ def set_aside_extras(raw: dict[str, Any], remarks: list[str]) -> dict[str, Any]:
         if isinstance(labs, dict):
             unknown = [k for k in labs if k not in LAB_NAMES]
             if unknown:
-                remarks.append(f"{INPUT_ERRORS['unknown_lab']}：" + "、".join(f"{k}={labs[k]}" for k in unknown))
+                remarks.append(
+                    f"{INPUT_ERRORS['unknown_lab']}：" + "、".join(f"{k}={labs[k]}" for k in unknown)
+                )
                 patient = {**patient, "labs": {k: v for k, v in labs.items() if k in LAB_NAMES}}
         if isinstance(patient.get("lab_dates"), dict):
-            patient = {**patient, "lab_dates": keep(patient["lab_dates"], {*LAB_NAMES, *EXAM_NAMES},
-                                                      "patient.lab_dates.")}
+            patient = {
+                **patient,
+                "lab_dates": keep(patient["lab_dates"], {*LAB_NAMES, *EXAM_NAMES}, "patient.lab_dates."),
+            }
         out = {**out, "patient": patient}
     rx = out.get("prescription")
     if isinstance(rx, dict):
         rx = keep(rx, _known(Prescription), "prescription.")
         if isinstance(rx.get("items"), list):
-            rx = {**rx, "items": [keep(it, _known(PrescriptionItem), f"prescription.items[{i}].")
-                                  for i, it in enumerate(rx["items"])]}
+            rx = {
+                **rx,
+                "items": [
+                    keep(it, _known(PrescriptionItem), f"prescription.items[{i}].")
+                    for i, it in enumerate(rx["items"])
+                ],
+            }
         out = {**out, "prescription": rx}
     if isinstance(out.get("vitals"), dict):
         out = {**out, "vitals": keep(out["vitals"], _known(Vitals), "vitals.")}
     if isinstance(out.get("record"), dict):
         out = {**out, "record": keep(out["record"], set(RECORD_SECTIONS), "record.")}
     if dropped:
-        remarks.append(f"未识别的字段（已忽略，未参与审核）：{'、'.join(dropped[:20])}"
-                       + (f" 等 {len(dropped)} 个" if len(dropped) > 20 else ""))
+        remarks.append(
+            f"未识别的字段（已忽略，未参与审核）：{'、'.join(dropped[:20])}"
+            + (f" 等 {len(dropped)} 个" if len(dropped) > 20 else "")
+        )
     return out
 
 
@@ -412,13 +516,27 @@ def _open_table(path: Path, fmt: str) -> Table:
                 except StopIteration:
                     return
                 except csv.Error as exc:  # e.g. a cell over the field size limit: report the row, go on
-                    values = [_ROW_ERROR, str(InputError(f"unreadable CSV record: {exc}", file=path.name, row=n))]
-                if (decode_errors() != clean and values[:1] != [_ROW_ERROR]
-                        and any(BAD_BYTES in v for v in values)):  # only once a bad byte was met
-                    values = [_ROW_ERROR, str(InputError(
-                        "bytes not valid in the file's encoding (UTF-8 or GBK): re-export the file",
-                        file=path.name, row=n))]
+                    values = [
+                        _ROW_ERROR,
+                        str(InputError(f"unreadable CSV record: {exc}", file=path.name, row=n)),
+                    ]
+                if (
+                    decode_errors() != clean
+                    and values[:1] != [_ROW_ERROR]
+                    and any(BAD_BYTES in v for v in values)
+                ):  # only once a bad byte was met
+                    values = [
+                        _ROW_ERROR,
+                        str(
+                            InputError(
+                                "bytes not valid in the file's encoding (UTF-8 or GBK): re-export the file",
+                                file=path.name,
+                                row=n,
+                            )
+                        ),
+                    ]
                 yield n, values
+
         return header, records()
     if fmt == "excel":
         return _open_excel(path, _plan_xlsx(path) if zipfile.is_zipfile(path) else None)
@@ -438,6 +556,7 @@ def _open_table(path: Path, fmt: str) -> Table:
                 for values in zip(*columns, strict=True):
                     n += 1
                     yield n, list(values)
+
         return header, rows()
     raise InputError(f"format '{fmt}' is not a table", file=str(path))
 
@@ -489,7 +608,9 @@ def _sheet_parts(zf: Any) -> list[tuple[str, str]]:
     out = []
     for sheet in wb.iter(f"{ns_main}sheet"):
         target = targets.get(sheet.get(f"{ns_rel}id"), "")
-        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        part = (
+            target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        )
         out.append((sheet.get("name", ""), part))
     return out
 
@@ -548,8 +669,10 @@ def _plan_xlsx(path: Path) -> XlsxPlan:
     if max_col > MAX_XLSX_COLUMNS:
         refused = f"sheet '{name}' spans {max_col} columns: over the limit of {MAX_XLSX_COLUMNS}"
     elif max(declared, cells) > MAX_XLSX_CELLS:
-        refused = (f"sheet '{name}' declares or holds {max(declared, cells):,} cells: over the limit of "
-                   f"{MAX_XLSX_CELLS:,}")
+        refused = (
+            f"sheet '{name}' declares or holds {max(declared, cells):,} cells: over the limit of "
+            f"{MAX_XLSX_CELLS:,}"
+        )
     if refused:
         refused += " (MAX_XLSX_CELLS / MAX_XLSX_COLUMNS); export the sheet as CSV, which is read as a stream"
     stream = size > XLSX_IN_MEMORY_BYTES or span > _IN_MEMORY_CELLS or declared > _IN_MEMORY_CELLS
@@ -575,11 +698,27 @@ def _open_excel(path: Path, plan: XlsxPlan | None) -> Table:
     tail = []
     if plan is not None and plan.ignored:
         for other, n in plan.ignored:
-            log.warning("%s: worksheet '%s' (%d cells) not read: only the first worksheet is audited",
-                        path.name, other, n)
-            tail.append((0, [_ROW_ERROR, str(InputError(
-                f"worksheet '{other}' ({n} cells) was not read: only the first worksheet ('{plan.sheet}') is "
-                "audited; save each sheet as its own file", file=path.name))]))
+            log.warning(
+                "%s: worksheet '%s' (%d cells) not read: only the first worksheet is audited",
+                path.name,
+                other,
+                n,
+            )
+            tail.append(
+                (
+                    0,
+                    [
+                        _ROW_ERROR,
+                        str(
+                            InputError(
+                                f"worksheet '{other}' ({n} cells) was not read: only the first worksheet ('{plan.sheet}') is "
+                                "audited; save each sheet as its own file",
+                                file=path.name,
+                            )
+                        ),
+                    ],
+                )
+            )
     try:
         if plan is not None and plan.stream:
             from openpyxl import load_workbook
@@ -600,6 +739,7 @@ def _open_excel(path: Path, plan: XlsxPlan | None) -> Table:
         for n, values in enumerate(rows, start=2):
             yield n, _trimmed([_cell_text(v) for v in values])
         yield from tail
+
     return header, records()
 
 
@@ -612,7 +752,14 @@ def _flat_json_table(first: tuple[int, Any], rest: Iterator[tuple[int, Any]]) ->
             if isinstance(raw, dict):
                 yield n, ["" if raw.get(h) is None else str(raw.get(h)) for h in header]
             else:
-                yield n, [_ROW_ERROR, str(raw) if isinstance(raw, InputError) else "a drug line must be an object"]
+                yield (
+                    n,
+                    [
+                        _ROW_ERROR,
+                        str(raw) if isinstance(raw, InputError) else "a drug line must be an object",
+                    ],
+                )
+
     return header, rows()
 
 
@@ -646,7 +793,7 @@ def _parse_diagnoses(text: str, codes: str) -> tuple[tuple[str, str | None], ...
         if not icd and i < len(icds):
             icd = icds[i]
         out.append((name or part, icd))
-    for extra in icds[len(names):]:
+    for extra in icds[len(names) :]:
         out.append(("", extra))
     return tuple(out)
 
@@ -668,11 +815,15 @@ def _number(value: str, name: str) -> float | None:
         return None
     text = str(value).strip()
     if len(text) > MAX_NUMBER_CHARS:
-        raise ValueError(f"field {field_label(name)}: {len(text)} 个字符，数字过长（too long，上限 {MAX_NUMBER_CHARS}）")
+        raise ValueError(
+            f"field {field_label(name)}: {len(text)} 个字符，数字过长（too long，上限 {MAX_NUMBER_CHARS}）"
+        )
     if "," in text or "，" in text:
         if not _THOUSANDS.fullmatch(text):
-            raise ValueError(f"field {field_label(name)}: '{text}' 中的逗号（comma）不是千位分隔符；"
-                             f"如为小数请写小数点（如 {text.replace(',', '.').replace('，', '.')}）")
+            raise ValueError(
+                f"field {field_label(name)}: '{text}' 中的逗号（comma）不是千位分隔符；"
+                f"如为小数请写小数点（如 {text.replace(',', '.').replace('，', '.')}）"
+            )
         text = text.replace(",", "")
     try:
         x = float(text)
@@ -747,17 +898,30 @@ def _row_record(values: list[Any], fields: dict[str, int]) -> dict[str, str]:
     return out
 
 
-def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path,
-                max_items: int = MAX_ITEMS) -> CaseInput:
+def _build_case(
+    rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path, max_items: int = MAX_ITEMS
+) -> CaseInput:
     """Build one prescription from its rows; unreadable rows become error rows, the rest is audited."""
     first = rows[0][1]
     if len(rows) > max_items:
-        err = str(InputError(f"{len(rows)} drug lines share this 处方号 (rows {rows[0][0]}–{rows[-1][0]}): over "
-                             f"the limit of {max_items} lines per prescription (max_items)",
-                             file=path.name, row=rows[0][0], field="rx_id"))
+        err = str(
+            InputError(
+                f"{len(rows)} drug lines share this 处方号 (rows {rows[0][0]}–{rows[-1][0]}): over "
+                f"the limit of {max_items} lines per prescription (max_items)",
+                file=path.name,
+                row=rows[0][0],
+                field="rx_id",
+            )
+        )
         refs = [RowRef(line=n, drug=r.get("drug", ""), error=err) for n, r in rows]
-        return CaseInput(id=rx_id, case=None, rows=refs, error=err, prescriber=first.get("prescriber"),
-                         department=first.get("department"))
+        return CaseInput(
+            id=rx_id,
+            case=None,
+            rows=refs,
+            error=err,
+            prescriber=first.get("prescriber"),
+            department=first.get("department"),
+        )
     refs: list[RowRef] = []
     items: list[PrescriptionItem] = []
     for n, r in rows:
@@ -766,7 +930,9 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path,
             if not r.get("drug"):
                 raise ValueError(f"field {field_label('drug')}: {INPUT_ERRORS['empty_drug']}")
             item: dict[str, Any] = {}
-            fields = {**split_usage(r["usage"]), **r} if r.get("usage") else r  # own columns win over 用法用量
+            fields = (
+                {**split_usage(r["usage"]), **r} if r.get("usage") else r
+            )  # own columns win over 用法用量
             fields = with_units_split(fields)
             for f in _LINE_FIELDS:
                 if f in fields:
@@ -802,8 +968,14 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path,
             patient["diagnoses"] = parse_diagnoses(first.get("diagnoses", ""), first.get("icd10", ""))
         labs = {k: _number(first[k], k) for k in LAB_NAMES if k in first}
         patient["labs"] = {k: v for k, v in labs.items() if v is not None}
-        rx = {"id": rx_id, "items": items, "kind": first.get("kind") or None, "reason": first.get("reason"),
-              "date": first.get("date"), **base}
+        rx = {
+            "id": rx_id,
+            "items": items,
+            "kind": first.get("kind") or None,
+            "reason": first.get("reason"),
+            "date": first.get("date"),
+            **base,
+        }
         case = AuditCase.model_validate({"id": rx_id, "patient": patient, "prescription": rx})
     except (ValueError, ValidationError) as exc:
         msg = _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
@@ -815,7 +987,9 @@ def _build_case(rx_id: str, rows: list[tuple[int, dict[str, str]]], path: Path,
     return CaseInput(id=rx_id, case=case, rows=refs, remarks=remarks, **base)
 
 
-_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[T\s].*)?|(\d{4})(\d{2})(\d{2})")
+_DATE = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[T\s].*)?|(\d{4})(\d{2})(\d{2})"
+)
 
 
 def parse_date(text: str | None) -> dt.date | None:
@@ -913,8 +1087,13 @@ reappears; an id that comes back after more other prescriptions than this is not
 bounded: a few MB)."""
 
 
-def _iter_grouped(path: Path, table: Table, columns: dict[str, str], max_items: int = MAX_ITEMS,
-                  notes: list[str] | None = None) -> Iterator[RawUnit]:
+def _iter_grouped(
+    path: Path,
+    table: Table,
+    columns: dict[str, str],
+    max_items: int = MAX_ITEMS,
+    notes: list[str] | None = None,
+) -> Iterator[RawUnit]:
     """Group consecutive rows by prescription id; a row without an id or a reused id is reported.
 
     A 处方号 that reappears after other prescriptions is audited as a separate prescription (the file is
@@ -931,7 +1110,9 @@ def _iter_grouped(path: Path, table: Table, columns: dict[str, str], max_items: 
     if missing:
         raise InputError(
             f"required column(s) missing: {', '.join(missing)} (e.g. 处方号, 药品名称); columns found: "
-            f"{', '.join(header)}; map others with --columns", file=str(path))
+            f"{', '.join(header)}; map others with --columns",
+            file=str(path),
+        )
     _warn_unmapped(path, header, columns, notes)
     rx_col, width = fields["rx_id"], len(header)
     current: str | None = None
@@ -959,16 +1140,33 @@ def _iter_grouped(path: Path, table: Table, columns: dict[str, str], max_items: 
             if not any(str(v).strip() for v in values if v is not None):
                 continue  # an empty line in the export
             rx_id = str(values[rx_col]).strip() if rx_col < len(values) else ""
-            problem = (f"{INPUT_ERRORS['too_many_cells']}（more cells than the header）" if len(values) > width
-                       else None if rx_id else f"{INPUT_ERRORS['empty_rx_id']}（prescription id is empty）")
+            problem = (
+                f"{INPUT_ERRORS['too_many_cells']}（more cells than the header）"
+                if len(values) > width
+                else None
+                if rx_id
+                else f"{INPUT_ERRORS['empty_rx_id']}（prescription id is empty）"
+            )
         if problem:
             # reported after the prescription being read, so the output keeps file order
             record = _row_record(values, fields) if values[:1] != [_ROW_ERROR] else {}
-            msg = problem if values[:1] == [_ROW_ERROR] else str(
-                InputError(problem, file=path.name, row=n, field=None if rx_id else "rx_id"))
+            msg = (
+                problem
+                if values[:1] == [_ROW_ERROR]
+                else str(InputError(problem, file=path.name, row=n, field=None if rx_id else "rx_id"))
+            )
             # the row's doctor and department stay with it: statistics count the error under its doctor
-            pending.append(_error_unit(path, rx_id or f"row-{n}", n, record.get("drug", ""), msg,
-                                       record.get("prescriber"), record.get("department")))
+            pending.append(
+                _error_unit(
+                    path,
+                    rx_id or f"row-{n}",
+                    n,
+                    record.get("drug", ""),
+                    msg,
+                    record.get("prescriber"),
+                    record.get("department"),
+                )
+            )
             continue
         if rx_id != current:
             if group:
@@ -979,8 +1177,11 @@ def _iter_grouped(path: Path, table: Table, columns: dict[str, str], max_items: 
             if earlier:
                 reappeared += 1
                 if reappeared <= 10:  # a sorted-by-drug export would otherwise log every row
-                    log.warning("prescription id reappears after other prescriptions (row %d)%s", n,
-                                "; further ones not logged" if reappeared == 10 else "")
+                    log.warning(
+                        "prescription id reappears after other prescriptions (row %d)%s",
+                        n,
+                        "; further ones not logged" if reappeared == 10 else "",
+                    )
             current, group = rx_id, []
         # past the limit the case is an error row anyway: keep the row number, not the cells
         group.append((n, values if len(group) <= max_items else []))
@@ -994,22 +1195,45 @@ def _warn_unmapped(path: Path, header: list[Any], columns: dict[str, str], notes
     unmapped = unmapped_columns([str(h) for h in header], columns)
     if not unmapped:
         return
-    text = (f"{path.name}: {INPUT_ERRORS['unmapped_column']}：{'、'.join(unmapped)}"
-            "（如需使用请用 --columns 映射，见 README 的 HIS 列名表）")
+    text = (
+        f"{path.name}: {INPUT_ERRORS['unmapped_column']}：{'、'.join(unmapped)}"
+        "（如需使用请用 --columns 映射，见 README 的 HIS 列名表）"
+    )
     log.warning("%s", text)
     if notes is not None and text not in notes:
         notes.append(text)
 
 
-def _error_unit(path: Path, unit_id: str, line: int, drug: str, msg: str, prescriber: str | None = None,
-                department: str | None = None) -> RawUnit:
-    return RawUnit("error", path.name, CaseInput(id=unit_id, case=None,
-                                                 rows=[RowRef(line=line, drug=drug, error=msg)], error=msg,
-                                                 prescriber=prescriber, department=department))
+def _error_unit(
+    path: Path,
+    unit_id: str,
+    line: int,
+    drug: str,
+    msg: str,
+    prescriber: str | None = None,
+    department: str | None = None,
+) -> RawUnit:
+    return RawUnit(
+        "error",
+        path.name,
+        CaseInput(
+            id=unit_id,
+            case=None,
+            rows=[RowRef(line=line, drug=drug, error=msg)],
+            error=msg,
+            prescriber=prescriber,
+            department=department,
+        ),
+    )
 
 
-def iter_units(path: str | Path, columns: dict[str, str] | None = None, fmt: str | None = None,
-               max_items: int = MAX_ITEMS, notes: list[str] | None = None) -> Iterator[RawUnit]:
+def iter_units(
+    path: str | Path,
+    columns: dict[str, str] | None = None,
+    fmt: str | None = None,
+    max_items: int = MAX_ITEMS,
+    notes: list[str] | None = None,
+) -> Iterator[RawUnit]:
     """Every unit of work in a file, in file order, not yet validated (see :func:`build_unit`).
 
     Columns of a table that map to no field are logged once and, when ``notes`` is given, appended
@@ -1030,7 +1254,9 @@ def iter_units(path: str | Path, columns: dict[str, str] | None = None, fmt: str
             return
         _n, raw = first
         if isinstance(raw, dict) and "prescription" not in raw and "drug" in {columns.get(k) for k in raw}:
-            yield from _iter_grouped(path, _flat_json_table(first, it), columns, max_items, notes)  # flat lines
+            yield from _iter_grouped(
+                path, _flat_json_table(first, it), columns, max_items, notes
+            )  # flat lines
             return
         yield RawUnit("nested", path.name, first)
         for pair in it:
@@ -1052,18 +1278,26 @@ def build_unit(unit: RawUnit, max_items: int = MAX_ITEMS) -> CaseInput:
         n, raw = unit.payload
         return _case_from_nested(n, raw, Path(unit.file), max_items)
     rx_id, fields, rows, *rest = unit.payload
-    case = _build_case(rx_id, [(n, _row_record(values, fields)) for n, values in rows], Path(unit.file), max_items)
+    case = _build_case(
+        rx_id, [(n, _row_record(values, fields)) for n, values in rows], Path(unit.file), max_items
+    )
     earlier = rest[0] if rest else ()
     if earlier:
         where = "、".join(f"第{a}行" if a == b else f"第{a}–{b}行" for a, b in earlier)
         here = (rows[0][0], rows[-1][0])
         here_text = f"第{here[0]}行" if here[0] == here[1] else f"第{here[0]}–{here[1]}行"
-        case.notes.append(f"处方号“{rx_id}”已在{where}出现，本段（{here_text}）作为另一张处方单独审核，"
-                          "两段之间的相互作用、重复用药等未合并核对")
+        case.notes.append(
+            f"处方号“{rx_id}”已在{where}出现，本段（{here_text}）作为另一张处方单独审核，"
+            "两段之间的相互作用、重复用药等未合并核对"
+        )
     return case
 
 
-def iter_cases(path: str | Path, columns: dict[str, str] | None = None, fmt: str | None = None,
-               max_items: int = MAX_ITEMS) -> Iterator[CaseInput]:
+def iter_cases(
+    path: str | Path,
+    columns: dict[str, str] | None = None,
+    fmt: str | None = None,
+    max_items: int = MAX_ITEMS,
+) -> Iterator[CaseInput]:
     """:func:`iter_units` built into cases in this process (the batch runner builds in its workers)."""
     return (build_unit(u, max_items) for u in iter_units(path, columns, fmt, max_items))

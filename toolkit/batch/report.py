@@ -29,11 +29,36 @@ from toolkit.labels import (
 
 log = logging.getLogger(__name__)
 
-ROW_COLUMNS = ("行号", "处方号", "药品", "状态", "审核覆盖", "最高级别", "规则", "问题", "错误", "医生", "科室", "提示")
+ROW_COLUMNS = (
+    "行号",
+    "处方号",
+    "药品",
+    "状态",
+    "审核覆盖",
+    "最高级别",
+    "规则",
+    "问题",
+    "错误",
+    "医生",
+    "科室",
+    "提示",
+)
 """Columns of every row-level report. 审核覆盖: which checks ran for the line (完整审核 / 仅类别规则 / 未收录;
 未审核 for a row that could not be read)."""
-COLUMN_WIDTHS = {"行号": 7, "处方号": 16, "药品": 24, "状态": 11, "审核覆盖": 11, "最高级别": 9, "规则": 16,
-                 "问题": 60, "错误": 40, "医生": 10, "科室": 12, "提示": 40}
+COLUMN_WIDTHS = {
+    "行号": 7,
+    "处方号": 16,
+    "药品": 24,
+    "状态": 11,
+    "审核覆盖": 11,
+    "最高级别": 9,
+    "规则": 16,
+    "问题": 60,
+    "错误": 40,
+    "医生": 10,
+    "科室": 12,
+    "提示": 40,
+}
 """Excel column widths (characters; a CJK character counts about two)."""
 NOT_AUDITED = "未审核"
 Progress = Callable[[int], None]
@@ -51,8 +76,12 @@ def neutralise(value: Any) -> Any:
     other string starting with ``= + - @``, a tab or a carriage return is prefixed with ``'``, as the
     OWASP CSV-injection rule recommends, so it shows as text and never becomes a live formula.
     """
-    if (isinstance(value, str) and value and value[0] in FORMULA_LEADS
-            and not _NEGATIVE_NUMBER.fullmatch(value)):
+    if (
+        isinstance(value, str)
+        and value
+        and value[0] in FORMULA_LEADS
+        and not _NEGATIVE_NUMBER.fullmatch(value)
+    ):
         return "'" + value
     return value
 
@@ -85,15 +114,26 @@ def iter_rows(journal: Path, progress: Progress | None = None) -> Iterator[dict[
             top = max(fs, key=lambda f: ("info", "warn", "block").index(f["severity"]), default=None)
             level = row_coverage(case, r)
             yield {
-                "行号": r["line"], "处方号": case["id"], "药品": r["drug"], "状态": status_label(r["status"], row=True),
+                "行号": r["line"],
+                "处方号": case["id"],
+                "药品": r["drug"],
+                "状态": status_label(r["status"], row=True),
                 "审核覆盖": COVERAGE_LABELS[level] if level else NOT_AUDITED,
                 "最高级别": severity_label(top["severity"]) if top else "",
                 "规则": ";".join(dict.fromkeys(f["rule_id"] for f in fs)),
-                "问题": "；".join(dict.fromkeys(
-                    f"[{severity_label(f['severity'])}·{category_label(f['category'])}]{f['message']}" for f in fs)),
-                "错误": error_text(r["error"]) if r["error"] else "", "医生": case.get("prescriber") or "", "科室": case.get("department") or "",
+                "问题": "；".join(
+                    dict.fromkeys(
+                        f"[{severity_label(f['severity'])}·{category_label(f['category'])}]{f['message']}"
+                        for f in fs
+                    )
+                ),
+                "错误": error_text(r["error"]) if r["error"] else "",
+                "医生": case.get("prescriber") or "",
+                "科室": case.get("department") or "",
                 "提示": notes,
-                "_severity": top["severity"] if top else None, "_status": r["status"], "_coverage": level,
+                "_severity": top["severity"] if top else None,
+                "_status": r["status"],
+                "_coverage": level,
             }
         if progress is not None:
             progress(len(case["rows"]))
@@ -160,16 +200,28 @@ def collect_stats(journal: Path) -> tuple[DoctorStats, dict[str, DoctorStats]]:
     return total, dict(by_doctor)
 
 
-def write_report(journal: Path, output: Path, fmt: str, kb: Knowledge, notes: list[str] | None = None,
-                 progress: Progress | None = None) -> None:
+def write_report(
+    journal: Path,
+    output: Path,
+    fmt: str,
+    kb: Knowledge,
+    notes: list[str] | None = None,
+    progress: Progress | None = None,
+) -> None:
     """Render the journal as ``fmt``; ``notes`` (e.g. unmapped columns) are listed in the report,
     ``progress`` is called as rows are written."""
-    {"csv": write_csv, "xlsx": write_excel, "html": write_html}[fmt](journal, output, kb, notes=notes,
-                                                                     progress=progress)
+    {"csv": write_csv, "xlsx": write_excel, "html": write_html}[fmt](
+        journal, output, kb, notes=notes, progress=progress
+    )
 
 
-def write_csv(journal: Path, output: Path, kb: Knowledge | None = None, notes: list[str] | None = None,
-              progress: Progress | None = None) -> None:
+def write_csv(
+    journal: Path,
+    output: Path,
+    kb: Knowledge | None = None,
+    notes: list[str] | None = None,
+    progress: Progress | None = None,
+) -> None:
     """One row per input row; the CSV has no room for notes beyond the 提示 column (they go to stderr)."""
     # utf-8-sig: Excel on Chinese Windows opens it with the right encoding
     with output.open("w", encoding="utf-8-sig", newline="") as fh:
@@ -183,9 +235,15 @@ EXCEL_MAX_ROWS = 1_048_576
 """Rows of one Excel worksheet; Excel drops anything past it, so longer sheets are split."""
 
 
-def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_doctor_sheets: int = 50,
-                max_rows: int = EXCEL_MAX_ROWS, notes: list[str] | None = None,
-                progress: Progress | None = None) -> None:
+def write_excel(
+    journal: Path,
+    output: Path,
+    kb: Knowledge | None = None,
+    max_doctor_sheets: int = 50,
+    max_rows: int = EXCEL_MAX_ROWS,
+    notes: list[str] | None = None,
+    progress: Progress | None = None,
+) -> None:
     """Excel report as a pharmacist reads it: 统计 (per prescriber, 处方点评 classes, categories, 审核覆盖
     and the most frequent uncovered drugs, notes), 审方明细 (block rows red, warn rows yellow, 需人工审核
     blue, errors grey), and one sheet per prescriber. Every sheet has column widths, a frozen header and
@@ -197,8 +255,12 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    fills = {"block": PatternFill("solid", fgColor="FFC7CE"), "warn": PatternFill("solid", fgColor="FFEB9C"),
-             "error": PatternFill("solid", fgColor="D9D9D9"), "needs_review": PatternFill("solid", fgColor="CFE2F3")}
+    fills = {
+        "block": PatternFill("solid", fgColor="FFC7CE"),
+        "warn": PatternFill("solid", fgColor="FFEB9C"),
+        "error": PatternFill("solid", fgColor="D9D9D9"),
+        "needs_review": PatternFill("solid", fgColor="CFE2F3"),
+    }
     bold = Font(bold=True)
     wb = Workbook(write_only=True)
     names: set[str] = set()
@@ -220,12 +282,22 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
     out.append([_cell(summary, h, bold) for h in head])
     n = 1
     for name, s in sorted(doctors.items(), key=lambda kv: -kv[1].prescriptions):
-        out.append([name, s.prescriptions, s.irrational, pct(summary, s.rate), s.needs_review, s.errors,
-                          s.audited])
+        out.append(
+            [name, s.prescriptions, s.irrational, pct(summary, s.rate), s.needs_review, s.errors, s.audited]
+        )
         n += 1
     summary.auto_filter.ref = f"A1:G{min(n, max_rows)}"
-    out.append(["合计", total.prescriptions, total.irrational, pct(summary, total.rate),
-                      total.needs_review, total.errors, total.audited])
+    out.append(
+        [
+            "合计",
+            total.prescriptions,
+            total.irrational,
+            pct(summary, total.rate),
+            total.needs_review,
+            total.errors,
+            total.audited,
+        ]
+    )
     out.append(["注：不合理处方率 = 不合理处方数 ÷ 可审核处方数（处方数减去无法审核）"])
     out.append([])
     out.append([_cell(summary, "处方点评分类", bold), _cell(summary, "问题数", bold)])
@@ -237,19 +309,29 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
         out.append([category_label(key), k])
     out.append([])
     lines = sum(total.coverage.values())
-    out.append([_cell(summary, f"审核覆盖（已审核药品行 {lines} 行）", bold), _cell(summary, "行数", bold),
-                      _cell(summary, "占比", bold)])
+    out.append(
+        [
+            _cell(summary, f"审核覆盖（已审核药品行 {lines} 行）", bold),
+            _cell(summary, "行数", bold),
+            _cell(summary, "占比", bold),
+        ]
+    )
     for level in COVERAGE_LEVELS:
         out.append([COVERAGE_LABELS[level], total.coverage[level], pct(summary, total.coverage_share(level))])
     out.append([])
-    out.append([_cell(summary, f"最常见的未收录药品（前 {TOP_UNCOVERED} 种）", bold),
-                      _cell(summary, "行数", bold)])
+    out.append(
+        [_cell(summary, f"最常见的未收录药品（前 {TOP_UNCOVERED} 种）", bold), _cell(summary, "行数", bold)]
+    )
     for drug, k in total.uncovered.most_common(TOP_UNCOVERED):
         out.append([drug, k])
     if total.partial:
         out.append([])
-        out.append([_cell(summary, f"仅类别规则审核最多的药品（前 {TOP_UNCOVERED} 种）", bold),
-                          _cell(summary, "行数", bold)])
+        out.append(
+            [
+                _cell(summary, f"仅类别规则审核最多的药品（前 {TOP_UNCOVERED} 种）", bold),
+                _cell(summary, "行数", bold),
+            ]
+        )
         for drug, k in total.partial.most_common(TOP_UNCOVERED):
             out.append([drug, k])
     if notes:
@@ -260,7 +342,7 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
 
     if len(out) > max_rows:
         log.warning("Excel report: 统计 sheet cut at %d rows", max_rows)
-        out = [*out[:max_rows - 1], [f"另有 {len(out) - max_rows + 1} 行超出 Excel 单表行数上限，未列出"]]
+        out = [*out[: max_rows - 1], [f"另有 {len(out) - max_rows + 1} 行超出 Excel 单表行数上限，未列出"]]
     for values in out:
         _append(summary, values)
 
@@ -275,7 +357,9 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
 
     part, detail, used = 1, new_detail(1), 1
     per_doctor_rows: dict[str, list[list[Any]]] = defaultdict(list)
-    top_doctors = {d for d, _ in sorted(doctors.items(), key=lambda kv: -kv[1].prescriptions)[:max_doctor_sheets]}
+    top_doctors = {
+        d for d, _ in sorted(doctors.items(), key=lambda kv: -kv[1].prescriptions)[:max_doctor_sheets]
+    }
     for row in iter_rows(journal, progress):
         key = row["_status"] if row["_status"] in {"error", "needs_review"} else row["_severity"]
         fill = fills.get(key or "")
@@ -297,8 +381,21 @@ def write_excel(journal: Path, output: Path, kb: Knowledge | None = None, max_do
         widths(ws, detail_widths)
         header_row = len(s.dianping) + 3  # the summary line, one line per 点评 class, a blank line
         ws.freeze_panes = f"A{header_row + 1}"  # before any row: a write-only sheet writes its view first
-        _append(ws, ["医生", doctor, "处方数", s.prescriptions, "不合理处方数", s.irrational,
-                     "不合理处方率", pct(ws, s.rate), "需人工审核", s.needs_review])
+        _append(
+            ws,
+            [
+                "医生",
+                doctor,
+                "处方数",
+                s.prescriptions,
+                "不合理处方数",
+                s.irrational,
+                "不合理处方率",
+                pct(ws, s.rate),
+                "需人工审核",
+                s.needs_review,
+            ],
+        )
         head_rows = 1
         for key, k in s.dianping.most_common():
             _append(ws, ["点评分类", key, k])
@@ -337,7 +434,7 @@ def sheet_name(name: str, taken: set[str]) -> str:
     while candidate.lower() in taken:
         n += 1
         suffix = f"~{n}"
-        candidate = base[:31 - len(suffix)] + suffix
+        candidate = base[: 31 - len(suffix)] + suffix
     taken.add(candidate.lower())
     return candidate
 
@@ -405,8 +502,14 @@ th{background:#f3f3f3}.block{background:#ffc7ce}.warn{background:#ffeb9c}.error{
 """
 
 
-def write_html(journal: Path, output: Path, kb: Knowledge | None = None, max_rows: int = 5000,
-               notes: list[str] | None = None, progress: Progress | None = None) -> None:
+def write_html(
+    journal: Path,
+    output: Path,
+    kb: Knowledge | None = None,
+    max_rows: int = 5000,
+    notes: list[str] | None = None,
+    progress: Progress | None = None,
+) -> None:
     """A self-contained HTML page (no scripts, no external assets), all in Chinese: statistics with
     their denominators, categories, 审核覆盖 with the most frequent uncovered drugs, and flagged rows."""
     from jinja2 import Environment
@@ -420,16 +523,26 @@ def write_html(journal: Path, output: Path, kb: Knowledge | None = None, max_row
         if len(rows) >= max_rows:
             truncated = True
             break
-        row["_css"] = row["_status"] if row["_status"] in {"error", "needs_review"} else row["_severity"] or ""
+        row["_css"] = (
+            row["_status"] if row["_status"] in {"error", "needs_review"} else row["_severity"] or ""
+        )
         rows.append(row)
     env = Environment(autoescape=True)
     html = env.from_string(_HTML).render(
-        kb_version=kb.version if kb else "", total=total,
+        kb_version=kb.version if kb else "",
+        total=total,
         doctors=sorted(doctors.items(), key=lambda kv: -kv[1].prescriptions),
         categories=[(category_label(k), n) for k, n in total.categories.most_common()],
         max_cat=max(total.categories.values(), default=1),
-        coverage=[(COVERAGE_LABELS[lv], total.coverage[lv], total.coverage_share(lv)) for lv in COVERAGE_LEVELS],
-        coverage_lines=sum(total.coverage.values()), uncovered=total.uncovered.most_common(TOP_UNCOVERED),
-        notes=notes or [], dianping=total.dianping.most_common(), rows=rows, truncated=truncated,
-        columns=ROW_COLUMNS)
+        coverage=[
+            (COVERAGE_LABELS[lv], total.coverage[lv], total.coverage_share(lv)) for lv in COVERAGE_LEVELS
+        ],
+        coverage_lines=sum(total.coverage.values()),
+        uncovered=total.uncovered.most_common(TOP_UNCOVERED),
+        notes=notes or [],
+        dianping=total.dianping.most_common(),
+        rows=rows,
+        truncated=truncated,
+        columns=ROW_COLUMNS,
+    )
     output.write_text(html, encoding="utf-8")

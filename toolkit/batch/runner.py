@@ -66,8 +66,14 @@ UNCHECKED_RULES = frozenset({"RX-FMT-007", "RX-FMT-008"})
 
 def new_counts() -> dict[str, int]:
     """Rows by status and cases by status (``case_<status>``)."""
-    return {"cases": 0, "rows": 0, **dict.fromkeys(STATUSES, 0), **{f"case_{s}": 0 for s in STATUSES},
-            "max_block": 0, "max_warn": 0}
+    return {
+        "cases": 0,
+        "rows": 0,
+        **dict.fromkeys(STATUSES, 0),
+        **{f"case_{s}": 0 for s in STATUSES},
+        "max_block": 0,
+        "max_warn": 0,
+    }
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class BatchSummary:
 
 # --------------------------------------------------------------------------- per case
 
+
 def row_statuses(unit: CaseInput, report: AuditReport) -> list[dict[str, Any]]:
     """Every input row of a case with its status: error (with reason), flagged, needs_review or ok."""
     hits: set[int | None] = set()
@@ -113,7 +120,8 @@ def row_statuses(unit: CaseInput, report: AuditReport) -> list[dict[str, Any]]:
     # the report may not name the line (its info findings filtered out): then every row needs review
     # and a reappearing 处方号 (notes) leaves every row of this part unchecked against the other part
     anywhere = report.status == "needs_review" and (
-        bool(unit.notes) or not (unchecked or any(r.error for r in unit.rows)))
+        bool(unit.notes) or not (unchecked or any(r.error for r in unit.rows))
+    )
     out = []
     for r in unit.rows:
         if r.error or unit.error:
@@ -141,16 +149,19 @@ def _with_unread_rows(unit: CaseInput, report: AuditReport) -> AuditReport:
     return report
 
 
-def audit_unit(unit: CaseInput, kb: Knowledge, options: AuditOptions,
-               max_findings: int = MAX_FINDINGS) -> dict[str, Any]:
+def audit_unit(
+    unit: CaseInput, kb: Knowledge, options: AuditOptions, max_findings: int = MAX_FINDINGS
+) -> dict[str, Any]:
     """One journal line: the audit contract plus rows, prescriber, department and notes."""
     if unit.case is None:
         report = error_report(unit.id, unit.error or "unreadable", kb)
     else:
         report = _with_unread_rows(unit, audit(unit.case, kb, options))
         if len(report.findings) > max_findings:
-            unit.error = (f"{len(report.findings)} findings: over the limit of {max_findings} per prescription "
-                          "(max_findings); review this prescription by hand")
+            unit.error = (
+                f"{len(report.findings)} findings: over the limit of {max_findings} per prescription "
+                "(max_findings); review this prescription by hand"
+            )
             unit.case = None
             report = error_report(unit.id, unit.error, kb)
         elif unit.notes and report.status == "ok":
@@ -166,8 +177,13 @@ def audit_unit(unit: CaseInput, kb: Knowledge, options: AuditOptions,
     return line
 
 
-def audit_raw(raw: RawUnit, kb: Knowledge, options: AuditOptions, max_items: int = MAX_ITEMS,
-              max_findings: int = MAX_FINDINGS) -> tuple[dict[str, Any], str]:
+def audit_raw(
+    raw: RawUnit,
+    kb: Knowledge,
+    options: AuditOptions,
+    max_items: int = MAX_ITEMS,
+    max_findings: int = MAX_FINDINGS,
+) -> tuple[dict[str, Any], str]:
     """Build, audit and serialise one unit; never raises: any failure becomes that case's error line.
 
     Returns the journal line and its JSON text (checked to be writable as UTF-8).
@@ -204,10 +220,14 @@ def _failure_line(raw: RawUnit, unit: CaseInput | None, exc: Exception, kb: Know
         rx_id, refs = raw.payload.id, [RowRef(line=r.line) for r in raw.payload.rows]
     case_id = _safe_text(rx_id or (unit.id if unit else "") or f"row-{refs[0].line if refs else 0}", 128)
     msg = f"{raw.file}: {reason}"
-    failed = CaseInput(id=case_id, case=None, rows=[RowRef(line=r.line, error=msg) for r in refs] or
-                       [RowRef(line=0, error=msg)], error=msg,
-                       prescriber=_safe_text(unit.prescriber) if unit and unit.prescriber else None,
-                       department=_safe_text(unit.department) if unit and unit.department else None)
+    failed = CaseInput(
+        id=case_id,
+        case=None,
+        rows=[RowRef(line=r.line, error=msg) for r in refs] or [RowRef(line=0, error=msg)],
+        error=msg,
+        prescriber=_safe_text(unit.prescriber) if unit and unit.prescriber else None,
+        department=_safe_text(unit.department) if unit and unit.department else None,
+    )
     return audit_unit(failed, kb, AuditOptions())
 
 
@@ -216,8 +236,13 @@ def _failure_line(raw: RawUnit, unit: CaseInput | None, exc: Exception, kb: Know
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(rules_dir: str | None, local: str | None, options: AuditOptions | bytes,
-                 max_items: int = MAX_ITEMS, max_findings: int = MAX_FINDINGS) -> None:
+def _init_worker(
+    rules_dir: str | None,
+    local: str | None,
+    options: AuditOptions | bytes,
+    max_items: int = MAX_ITEMS,
+    max_findings: int = MAX_FINDINGS,
+) -> None:
     """Load the knowledge base and the audit options once per worker process.
 
     A pool worker gets the options pickled (bytes), so it loads a learned reviewer itself (its model
@@ -259,6 +284,7 @@ def _chunks(units: Iterable[RawUnit], size: int) -> Iterator[list[RawUnit]]:
 
 # --------------------------------------------------------------------------- journal and resume
 
+
 def _complete_lines(journal: Path) -> int:
     """Count complete journal lines and cut a torn last line left by a killed run."""
     if not journal.exists():
@@ -295,8 +321,13 @@ def journal_path(output: Path, fmt: str) -> Path:
     return output if fmt == "jsonl" else output.with_name(output.name + ".journal.jsonl")
 
 
-def run_batch(input_path: str | Path, output: str | Path, fmt: str = "jsonl",
-              columns: dict[str, str] | None = None, options: BatchOptions | None = None) -> BatchSummary:
+def run_batch(
+    input_path: str | Path,
+    output: str | Path,
+    fmt: str = "jsonl",
+    columns: dict[str, str] | None = None,
+    options: BatchOptions | None = None,
+) -> BatchSummary:
     """Audit every case of ``input_path`` and write the report ``output`` in ``fmt``.
 
     Every input row comes back with a status. With ``options.resume`` an interrupted run
@@ -325,15 +356,26 @@ def run_batch(input_path: str | Path, output: str | Path, fmt: str = "jsonl",
     progress = _progress(options.progress, total_lines, "审方")
     with journal.open("a", encoding="utf-8") as out:
         if workers == 1:
-            _init_worker(options.rules_dir, options.local_rules, options.audit, options.max_items,
-                         options.max_findings)
-            results: Iterable[tuple[list[str], dict[str, int]]] = map(_work, _chunks(units, options.chunk_size))
+            _init_worker(
+                options.rules_dir, options.local_rules, options.audit, options.max_items, options.max_findings
+            )
+            results: Iterable[tuple[list[str], dict[str, int]]] = map(
+                _work, _chunks(units, options.chunk_size)
+            )
             pool = None
         else:
             ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-            pool = ctx.Pool(workers, initializer=_init_worker,
-                            initargs=(options.rules_dir, options.local_rules, pickle.dumps(options.audit),
-                                      options.max_items, options.max_findings))
+            pool = ctx.Pool(
+                workers,
+                initializer=_init_worker,
+                initargs=(
+                    options.rules_dir,
+                    options.local_rules,
+                    pickle.dumps(options.audit),
+                    options.max_items,
+                    options.max_findings,
+                ),
+            )
             # ordered imap keeps the journal in input order, which is what makes resume exact
             results = pool.imap(_work, _chunks(units, options.chunk_size))
         try:
@@ -355,18 +397,32 @@ def run_batch(input_path: str | Path, output: str | Path, fmt: str = "jsonl",
 
         writing = _progress(options.progress, stats["rows"], "写报告")
         try:
-            write_report(journal, output, fmt, kb, notes=file_notes, progress=writing.advance if writing else None)
+            write_report(
+                journal, output, fmt, kb, notes=file_notes, progress=writing.advance if writing else None
+            )
         finally:
             if writing:
                 writing.stop()
         journal.unlink()
-    return BatchSummary(cases=stats["cases"], rows=stats["rows"], rows_ok=stats["ok"],
-                        rows_flagged=stats["flagged"], rows_error=stats["error"], resumed_cases=done,
-                        seconds=seconds, journal=journal, report=report,
-                        rows_needs_review=stats["needs_review"], cases_ok=stats["case_ok"],
-                        cases_flagged=stats["case_flagged"], cases_needs_review=stats["case_needs_review"],
-                        cases_error=stats["case_error"], notes=tuple(file_notes),
-                        cases_max_block=stats["max_block"], cases_max_warn=stats["max_warn"])
+    return BatchSummary(
+        cases=stats["cases"],
+        rows=stats["rows"],
+        rows_ok=stats["ok"],
+        rows_flagged=stats["flagged"],
+        rows_error=stats["error"],
+        resumed_cases=done,
+        seconds=seconds,
+        journal=journal,
+        report=report,
+        rows_needs_review=stats["needs_review"],
+        cases_ok=stats["case_ok"],
+        cases_flagged=stats["case_flagged"],
+        cases_needs_review=stats["case_needs_review"],
+        cases_error=stats["case_error"],
+        notes=tuple(file_notes),
+        cases_max_block=stats["max_block"],
+        cases_max_warn=stats["max_warn"],
+    )
 
 
 def summarize_journal(journal: Path) -> dict[str, int]:
@@ -384,8 +440,14 @@ class _Progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._p = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                           transient=False, console=Console(stderr=True))
+        self._p = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=False,
+            console=Console(stderr=True),
+        )
         self._task = self._p.add_task("rows", total=total)
         self._p.start()
 

@@ -129,16 +129,27 @@ def _row_outputs(journal_line: dict[str, Any]) -> list[dict[str, Any]]:
         if r["status"] == "error":
             fs: list[dict[str, Any]] = []
         else:
-            fs = [f for f in journal_line["findings"]
-                  if not f["items"] or (r["item"] is not None and r["item"] in f["items"])]
+            fs = [
+                f
+                for f in journal_line["findings"]
+                if not f["items"] or (r["item"] is not None and r["item"] in f["items"])
+            ]
         top = max((f["severity"] for f in fs), key=_SEVERITY_ORDER.index, default=None)
-        out.append({
-            "line": r["line"], "rx_id": journal_line["id"], "drug": r["drug"], "status": r["status"],
-            "max_severity": top, "rule_ids": list(dict.fromkeys(f["rule_id"] for f in fs)),
-            "findings": json.dumps(fs, ensure_ascii=False), "error": r["error"],
-            "prescriber": journal_line.get("prescriber"), "department": journal_line.get("department"),
-            "case_json": case_json,
-        })
+        out.append(
+            {
+                "line": r["line"],
+                "rx_id": journal_line["id"],
+                "drug": r["drug"],
+                "status": r["status"],
+                "max_severity": top,
+                "rule_ids": list(dict.fromkeys(f["rule_id"] for f in fs)),
+                "findings": json.dumps(fs, ensure_ascii=False),
+                "error": r["error"],
+                "prescriber": journal_line.get("prescriber"),
+                "department": journal_line.get("department"),
+                "case_json": case_json,
+            }
+        )
         case_json = None  # on the first row of the case only
     return out
 
@@ -149,8 +160,15 @@ def _too_many_cells(raw: str, width: int, sep: str) -> bool:
     return len(next(csv.reader([raw], delimiter=sep), [])) > width
 
 
-def make_audit_partition(header: list[str], columns: dict[str, str], file_name: str, rules_dir: str | None,
-                         local: str | None, audit_options: AuditOptions, sep: str = ",") -> Any:
+def make_audit_partition(
+    header: list[str],
+    columns: dict[str, str],
+    file_name: str,
+    rules_dir: str | None,
+    local: str | None,
+    audit_options: AuditOptions,
+    sep: str = ",",
+) -> Any:
     """The mapInPandas function: batches of rows sorted by (key, line) → result rows.
 
     Runs on executors; everything it needs is in its closure (plain, picklable values, and the
@@ -160,18 +178,28 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
     n_cols = len(header)
     path = Path(file_name)
 
-    def audit_error(line: int, values: list[str], problem: str, kb: Any, options: Any) -> list[dict[str, Any]]:
+    def audit_error(
+        line: int, values: list[str], problem: str, kb: Any, options: Any
+    ) -> list[dict[str, Any]]:
         msg = str(InputError(problem, file=file_name, row=line))
         drug = values[fields["drug"]] if fields["drug"] < len(values) else ""
         rx_id = values[fields["rx_id"]] if fields["rx_id"] < len(values) else ""
         unit = build_unit(_error_unit(path, rx_id or f"row-{line}", line, drug, msg))
         return _row_outputs(audit_unit(unit, kb, options))
 
-    def audit_group(key: str, group: list[tuple[int, list[str]]], kb: Any, options: Any) -> list[dict[str, Any]]:
+    def audit_group(
+        key: str, group: list[tuple[int, list[str]]], kb: Any, options: Any
+    ) -> list[dict[str, Any]]:
         if key.startswith(_ROW_PREFIX):
             line, values = group[0]
-            msg = str(InputError(f"{INPUT_ERRORS['empty_rx_id']}（prescription id is empty）", file=file_name, row=line,
-                                 field="rx_id"))
+            msg = str(
+                InputError(
+                    f"{INPUT_ERRORS['empty_rx_id']}（prescription id is empty）",
+                    file=file_name,
+                    row=line,
+                    field="rx_id",
+                )
+            )
             drug = values[fields["drug"]] if fields.get("drug", n_cols) < len(values) else ""
             unit = build_unit(_error_unit(path, f"row-{line}", line, drug, msg))
         else:
@@ -183,9 +211,14 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
             log.exception("audit failed for one case")
             from .readers import CaseInput
 
-            unit = CaseInput(id=unit.id, case=None, rows=unit.rows, prescriber=unit.prescriber,
-                             department=unit.department,
-                             error=f"internal error while auditing: {type(exc).__name__}: {exc}")
+            unit = CaseInput(
+                id=unit.id,
+                case=None,
+                rows=unit.rows,
+                prescriber=unit.prescriber,
+                department=unit.department,
+                error=f"internal error while auditing: {type(exc).__name__}: {exc}",
+            )
             journal_line = audit_unit(unit, kb, options)
         return _row_outputs(journal_line)
 
@@ -207,8 +240,15 @@ def make_audit_partition(header: list[str], columns: dict[str, str], file_name: 
                 if not any(row):
                     continue  # an empty line in the export, skipped as the local reader does
                 if isinstance(raw, str) and _too_many_cells(raw, n_cols, sep):
-                    out.extend(audit_error(int(line), row, f"{INPUT_ERRORS['too_many_cells']}（more cells than the header）", kb,
-                                               options))
+                    out.extend(
+                        audit_error(
+                            int(line),
+                            row,
+                            f"{INPUT_ERRORS['too_many_cells']}（more cells than the header）",
+                            kb,
+                            options,
+                        )
+                    )
                     continue
                 if key != carry_key and carry:
                     out.extend(audit_group(carry_key or "", carry, kb, options))
@@ -235,16 +275,22 @@ def _spark_session(master: str, app_name: str = "clinic-audit", driver_memory: s
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    builder = (SparkSession.builder.appName(app_name).master(master)
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               # Spark 4 accepts only a few charsets unless told otherwise; GBK exports need GB18030
-               .config("spark.sql.legacy.javaCharsets", "true")
-               .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"]))
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Spark 4 accepts only a few charsets unless told otherwise; GBK exports need GB18030
+        .config("spark.sql.legacy.javaCharsets", "true")
+        .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
+    )
     if master.startswith("local"):
         # local mode: the executors live in the driver's JVM, so give it more than Spark's 1g default
-        builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-                   .config("spark.driver.memory", driver_memory))
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.memory", driver_memory)
+        )
     return builder.getOrCreate()
 
 
@@ -258,17 +304,29 @@ def _read(spark: Any, source: str, fmt: str | None, table: str | None) -> tuple[
         encoding = "UTF-8"
         if path.is_file():
             with path.open("rb") as fh:
-                encoding = {"utf-8-sig": "UTF-8", "gb18030": "GB18030"}[_detect_encoding(fh.read(65536), path)]
+                encoding = {"utf-8-sig": "UTF-8", "gb18030": "GB18030"}[
+                    _detect_encoding(fh.read(65536), path)
+                ]
         from pyspark.sql.types import StringType, StructField, StructType
 
         def reader() -> Any:
-            return (spark.read.option("header", "true").option("inferSchema", "false")
-                    .option("encoding", encoding).option("sep", "\t" if fmt == "tsv" else ","))
+            return (
+                spark.read.option("header", "true")
+                .option("inferSchema", "false")
+                .option("encoding", encoding)
+                .option("sep", "\t" if fmt == "tsv" else ",")
+            )
 
         names = reader().csv(str(path)).columns  # reads the header line only
         schema = StructType([StructField(c, StringType()) for c in names] + [StructField(_BAD, StringType())])
-        df = (reader().option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", _BAD)
-              .option("enforceSchema", "true").schema(schema).csv(str(path)))
+        df = (
+            reader()
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", _BAD)
+            .option("enforceSchema", "true")
+            .schema(schema)
+            .csv(str(path))
+        )
         return df, path.name
     if fmt == "parquet":
         return spark.read.parquet(str(path)), path.name
@@ -285,7 +343,9 @@ def _with_line_numbers(df: Any) -> Any:
     from pyspark.sql import functions as F
 
     pid = F.spark_partition_id()
-    counts = {r["p"]: r["n"] for r in df.select(pid.alias("p")).groupBy("p").agg(F.count("*").alias("n")).collect()}
+    counts = {
+        r["p"]: r["n"] for r in df.select(pid.alias("p")).groupBy("p").agg(F.count("*").alias("n")).collect()
+    }
     offsets: dict[int, int] = {}
     total = 0
     for p in sorted(counts):
@@ -299,10 +359,17 @@ def _with_line_numbers(df: Any) -> Any:
     return df.withColumn(_LINE, (offset_expr + position + F.lit(2)).cast("long"))
 
 
-def run_spark(input_path: str | Path | None, output_dir: str | Path, fmt: str = "parquet",
-              columns: dict[str, str] | None = None, options: BatchOptions | None = None,
-              master: str = "local[*]", table: str | None = None, partitions: int | None = None,
-              spark: Any = None) -> SparkSummary:
+def run_spark(
+    input_path: str | Path | None,
+    output_dir: str | Path,
+    fmt: str = "parquet",
+    columns: dict[str, str] | None = None,
+    options: BatchOptions | None = None,
+    master: str = "local[*]",
+    table: str | None = None,
+    partitions: int | None = None,
+    spark: Any = None,
+) -> SparkSummary:
     """Audit a file (or ``table``) on Spark; write ``output_dir/rows.parquet`` and, unless ``fmt`` is
     ``parquet``, ``output_dir/report.<fmt>`` rendered by the local engine's report code.
 
@@ -336,25 +403,37 @@ def run_spark(input_path: str | Path | None, output_dir: str | Path, fmt: str = 
     if missing:
         raise InputError(
             f"required column(s) missing: {', '.join(missing)} (e.g. 处方号, 药品名称); columns found: "
-            f"{', '.join(header)}; map others with --columns", file=name)
+            f"{', '.join(header)}; map others with --columns",
+            file=name,
+        )
     # positional names: Chinese, dots and BOMs in column names are safe
-    df = df.select(*[F.col(f"`{c}`").alias(f"c{i}") for i, c in enumerate(raw_names)],
-                   (F.col(_BAD) if has_bad else F.lit(None).cast("string")).alias(_BAD))
+    df = df.select(
+        *[F.col(f"`{c}`").alias(f"c{i}") for i, c in enumerate(raw_names)],
+        (F.col(_BAD) if has_bad else F.lit(None).cast("string")).alias(_BAD),
+    )
     df = _with_line_numbers(df)
     rx = F.regexp_replace(F.col(f"c{fields['rx_id']}").cast("string"), r"^\s+|\s+$", "")
-    key = F.when(rx.isNull() | (rx == ""), F.concat(F.lit(_ROW_PREFIX), F.col(_LINE).cast("string"))).otherwise(rx)
+    key = F.when(
+        rx.isNull() | (rx == ""), F.concat(F.lit(_ROW_PREFIX), F.col(_LINE).cast("string"))
+    ).otherwise(rx)
     n_part = partitions or max(2, 2 * session.sparkContext.defaultParallelism)
-    grouped = (df.withColumn(_KEY, key).repartition(n_part, _KEY).sortWithinPartitions(_KEY, _LINE))
+    grouped = df.withColumn(_KEY, key).repartition(n_part, _KEY).sortWithinPartitions(_KEY, _LINE)
     sep = "\t" if name.lower().endswith(".tsv") else ","
-    fn = make_audit_partition(header, columns, name, options.rules_dir, options.local_rules, options.audit, sep)
+    fn = make_audit_partition(
+        header, columns, name, options.rules_dir, options.local_rules, options.audit, sep
+    )
     result = grouped.mapInPandas(fn, RESULT_SCHEMA)
     phases = {"read_number_lines": time.perf_counter() - start}
     result.write.mode("overwrite").parquet(str(parquet))
     phases["group_audit_write_parquet"] = time.perf_counter() - start - sum(phases.values())
     stats: dict[str, int] = {}
     cases = 0
-    for r in (session.read.parquet(str(parquet)).groupBy("status")
-              .agg(F.count("*").alias("n"), F.count("case_json").alias("cases")).collect()):
+    for r in (
+        session.read.parquet(str(parquet))
+        .groupBy("status")
+        .agg(F.count("*").alias("n"), F.count("case_json").alias("cases"))
+        .collect()
+    ):
         stats[r["status"]] = r["n"]
         cases += r["cases"]
     phases["count"] = time.perf_counter() - start - sum(phases.values())
@@ -375,10 +454,18 @@ def run_spark(input_path: str | Path | None, output_dir: str | Path, fmt: str = 
         session.stop()
     rows = sum(stats.values())
     log.info("spark audit: %d rows, %d cases in %.1fs", rows, cases, seconds)
-    return SparkSummary(cases=cases, rows=rows, rows_ok=stats.get("ok", 0), rows_flagged=stats.get("flagged", 0),
-                        rows_error=stats.get("error", 0), seconds=seconds, parquet=parquet, report=report,
-                        phases={k: round(v, 2) for k, v in phases.items()},
-                        rows_needs_review=stats.get("needs_review", 0))
+    return SparkSummary(
+        cases=cases,
+        rows=rows,
+        rows_ok=stats.get("ok", 0),
+        rows_flagged=stats.get("flagged", 0),
+        rows_error=stats.get("error", 0),
+        seconds=seconds,
+        parquet=parquet,
+        report=report,
+        phases={k: round(v, 2) for k, v in phases.items()},
+        rows_needs_review=stats.get("needs_review", 0),
+    )
 
 
 def write_journal(spark: Any, parquet: Path, journal: Path, n_cases: int | None = None) -> int:
@@ -399,5 +486,11 @@ def write_journal(spark: Any, parquet: Path, journal: Path, n_cases: int | None 
     return n
 
 
-__all__ = ["RESULT_SCHEMA", "SPARK_FORMATS", "SparkSummary", "make_audit_partition", "run_spark",
-           "write_journal"]
+__all__ = [
+    "RESULT_SCHEMA",
+    "SPARK_FORMATS",
+    "SparkSummary",
+    "make_audit_partition",
+    "run_spark",
+    "write_journal",
+]

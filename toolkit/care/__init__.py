@@ -11,5 +11,14 @@ from toolkit.care.facts import Control, Disease
 from toolkit.care.knowledge import CareKnowledge, get_care_rules, load_care_rules
 from toolkit.care.plan import CarePlan
 
-__all__ = ["CareKnowledge", "CarePlan", "Control", "Disease", "assess", "assess_lines", "assess_row",
-           "get_care_rules", "load_care_rules"]
+__all__ = [
+    "CareKnowledge",
+    "CarePlan",
+    "Control",
+    "Disease",
+    "assess",
+    "assess_lines",
+    "assess_row",
+    "get_care_rules",
+    "load_care_rules",
+]

@@ -104,8 +104,11 @@ def assess(data: Any, rules: CareKnowledge | None = None, *, case_id: str | None
     facts.counts = kb.count_rules()
     notes: list[str] = []
     if facts.visit is None:
-        notes.append("未记录就诊日期，无法核对检验结果时效和检查是否到期" if not case.visit_date
-                     else f"就诊日期“{case.visit_date}”无法识别，无法核对检验结果时效和检查是否到期")
+        notes.append(
+            "未记录就诊日期，无法核对检验结果时效和检查是否到期"
+            if not case.visit_date
+            else f"就诊日期“{case.visit_date}”无法识别，无法核对检验结果时效和检查是否到期"
+        )
     references: list[str] = []
 
     def cite(refs: Iterable[str]) -> None:
@@ -128,8 +131,15 @@ def assess(data: Any, rules: CareKnowledge | None = None, *, case_id: str | None
     for r in kb.referrals:
         if evaluate_care(r.when, facts):
             ev = care_evidence(r.when, facts)
-            referrals.append(Referral(rule_id=r.id, urgency=r.urgency, reason=_with(r.reason, ev), evidence=ev,
-                                      references=r.references))
+            referrals.append(
+                Referral(
+                    rule_id=r.id,
+                    urgency=r.urgency,
+                    reason=_with(r.reason, ev),
+                    evidence=ev,
+                    references=r.references,
+                )
+            )
             facts.referrals.add(r.urgency)
             cite(r.references)
 
@@ -137,13 +147,19 @@ def assess(data: Any, rules: CareKnowledge | None = None, *, case_id: str | None
     for m in kb.reminders:
         if evaluate_care(m.when, facts):
             ev = care_evidence(m.when, facts)
-            reminders.append(Reminder(rule_id=m.id, text=_with(m.text, ev), evidence=ev, references=m.references))
+            reminders.append(
+                Reminder(rule_id=m.id, text=_with(m.text, ev), evidence=ev, references=m.references)
+            )
             cite(m.references)
-    unrecognised = [d.written for d in facts.rx if d.drug_id is None] if facts.diseases and _reads_drugs(kb) else []
+    unrecognised = (
+        [d.written for d in facts.rx if d.drug_id is None] if facts.diseases and _reads_drugs(kb) else []
+    )
     if unrecognised:
         why = f"（{facts.rx_error}）" if facts.rx_error else "未能按名称确认"
-        notes.append(f"处方中以下药品{why}，未计入用药相关的判断（降压药种数、他汀/抗血小板等）："
-                     + "、".join(unrecognised))
+        notes.append(
+            f"处方中以下药品{why}，未计入用药相关的判断（降压药种数、他汀/抗血小板等）："
+            + "、".join(unrecognised)
+        )
 
     plan = CarePlan(
         id=case.id,
@@ -184,31 +200,44 @@ def _target_text(m: Measure, unit: str) -> str:
     return f"{_OP_TEXT[m.op]} {fmt(m.value)} {unit}".strip()
 
 
-def _check(rule: TargetRule, m: Measure, facts: CareFacts) -> tuple[TargetCheck, str | None, Statement | None]:
+def _check(
+    rule: TargetRule, m: Measure, facts: CareFacts
+) -> tuple[TargetCheck, str | None, Statement | None]:
     """Compare one target with the visit; returns the check, a 'missing' note, and an evidence statement."""
     label, unit = label_of(m.fact)
     target = _target_text(m, unit)
     actual = facts.get(m.fact)
     lab = m.fact[5:] if m.fact.startswith("labs.") else None
     measured = facts.case.patient.lab_dates.get(lab) if lab else None
-    base = dict(rule_id=rule.id, fact=m.fact, label=label, target=target, measured=measured, controls=m.controls)
+    base = dict(
+        rule_id=rule.id, fact=m.fact, label=label, target=target, measured=measured, controls=m.controls
+    )
     if actual is None:
         window = f"近{_months(m.max_age_days)}未记录" if m.max_age_days else "本次未记录"
         return TargetCheck(**base), f"{window}{label}", None
     if lab and m.max_age_days is not None:
         age = facts.lab_age_days(lab)
         if age is None:
-            return (TargetCheck(**base, actual=actual),
-                    f"{label}（{fmt(actual)} {unit}）的检测日期无法与就诊日期核对，未用于判断", None)
+            return (
+                TargetCheck(**base, actual=actual),
+                f"{label}（{fmt(actual)} {unit}）的检测日期无法与就诊日期核对，未用于判断",
+                None,
+            )
         if age > m.max_age_days:
-            return (TargetCheck(**base, actual=actual),
-                    f"近{_months(m.max_age_days)}未记录{label}（最近一次{measured}，{fmt(actual)} {unit}）", None)
+            return (
+                TargetCheck(**base, actual=actual),
+                f"近{_months(m.max_age_days)}未记录{label}（最近一次{measured}，{fmt(actual)} {unit}）",
+                None,
+            )
     met = m.met(actual)
     text = f"{label} {fmt(actual)} {unit}，目标 {target}：{'达标' if met else '未达标'}"
     if measured:
         text += f"（{measured}）"
-    return (TargetCheck(**base, actual=actual, met=met), None,
-            Statement(rule_id=rule.id, text=text, values={m.fact: actual}))
+    return (
+        TargetCheck(**base, actual=actual, met=met),
+        None,
+        Statement(rule_id=rule.id, text=text, values={m.fact: actual}),
+    )
 
 
 def _months(days: int | None) -> str:
@@ -225,7 +254,9 @@ def _every(days: int) -> str:
     return "年" if days in (360, 365) else _months(days)
 
 
-def _assess_disease(disease: str, name: str, kb: CareKnowledge, facts: CareFacts, cite: Any) -> ConditionStatus:
+def _assess_disease(
+    disease: str, name: str, kb: CareKnowledge, facts: CareFacts, cite: Any
+) -> ConditionStatus:
     evidence: list[Statement] = []
     checks: list[TargetCheck] = []
     missing: list[str] = []
@@ -242,9 +273,13 @@ def _assess_disease(disease: str, name: str, kb: CareKnowledge, facts: CareFacts
     if rule is not None:
         cite(rule.references)
         population = rule.population
-        evidence.append(Statement(rule_id=rule.id, text=f"目标人群：{rule.population}" +
-                                  (f"（{rule.note}）" if rule.note else ""),
-                                  values=care_evidence(rule.when, facts) if rule.when else {}))
+        evidence.append(
+            Statement(
+                rule_id=rule.id,
+                text=f"目标人群：{rule.population}" + (f"（{rule.note}）" if rule.note else ""),
+                values=care_evidence(rule.when, facts) if rule.when else {},
+            )
+        )
         for m in rule.measures:
             check, gap, statement = _check(rule, m, facts)
             checks.append(check)
@@ -275,11 +310,20 @@ def _assess_disease(disease: str, name: str, kb: CareKnowledge, facts: CareFacts
             cite(s.references)
     if control == Control.UNKNOWN and not missing:
         missing.append("本次记录中没有可用于判断控制情况的数据")
-    return ConditionStatus(disease=disease, name=name, control=control, population=population,  # type: ignore[arg-type]
-                           evidence=tuple(evidence), targets=tuple(checks), missing=tuple(missing))
+    return ConditionStatus(
+        disease=disease,
+        name=name,
+        control=control,
+        population=population,  # type: ignore[arg-type]
+        evidence=tuple(evidence),
+        targets=tuple(checks),
+        missing=tuple(missing),
+    )
 
 
-def _count_statements(rules: list[TargetRule], kb: CareKnowledge, facts: CareFacts, cite: Any) -> list[Statement]:
+def _count_statements(
+    rules: list[TargetRule], kb: CareKnowledge, facts: CareFacts, cite: Any
+) -> list[Statement]:
     """What the counted criteria the population rules read found (e.g. 严重ASCVD事件2项：…)."""
     names: list[str] = []
     for t in rules:
@@ -292,9 +336,13 @@ def _count_statements(rules: list[TargetRule], kb: CareKnowledge, facts: CareFac
         held, _ = facts.count_items(name)
         if held and name in defs:
             cite(defs[name].references)
-            out.append(Statement(rule_id=defs[name].id,
-                                 text=f"{label_of('count.' + name)[0]}{len(held)}项：{'、'.join(held)}",
-                                 values={f"count.{name}": held}))
+            out.append(
+                Statement(
+                    rule_id=defs[name].id,
+                    text=f"{label_of('count.' + name)[0]}{len(held)}项：{'、'.join(held)}",
+                    values={f"count.{name}": held},
+                )
+            )
     return out
 
 
@@ -315,12 +363,18 @@ def _population_gaps(skipped: list[TargetRule], facts: CareFacts, population: st
     if read & set(_DRUG_FACTS) and not facts.case.prescription.items:
         facts.optimistic = True
         try:
-            could = any(t.when is not None and any(f in _DRUG_FACTS for f in t.when.facts())
-                        and evaluate_care(t.when, facts) for t in skipped)
+            could = any(
+                t.when is not None
+                and any(f in _DRUG_FACTS for f in t.when.facts())
+                and evaluate_care(t.when, facts)
+                for t in skipped
+            )
         finally:
             facts.optimistic = False
         if could:
-            gaps.append(f"本次未提供处方，无法判断用药（如胰岛素、磺脲类）是否改变目标人群，按“{population}”的目标判断")
+            gaps.append(
+                f"本次未提供处方，无法判断用药（如胰岛素、磺脲类）是否改变目标人群，按“{population}”的目标判断"
+            )
     for name in sorted({f[6:] for f in read if f.startswith("count.")}):
         _, unknown = facts.count_items(name)
         if not unknown:
@@ -331,16 +385,21 @@ def _population_gaps(skipped: list[TargetRule], facts: CareFacts, population: st
         finally:
             facts.optimistic = False
         if could:
-            gaps.append(f"{label_of('count.' + name)[0]}中“{'、'.join(unknown)}”无法判断（未记录相关数据），"
-                        f"按“{population}”的目标判断")
+            gaps.append(
+                f"{label_of('count.' + name)[0]}中“{'、'.join(unknown)}”无法判断（未记录相关数据），"
+                f"按“{population}”的目标判断"
+            )
     return gaps
 
 
 def _follow_up(kb: CareKnowledge, facts: CareFacts, cite: Any) -> FollowUp:
     matched = [r for r in kb.follow_up if evaluate_care(r.when, facts)]
     if not matched:
-        reason = ("本次资料不足以确定随访间隔，请先补齐各病缺失的检查结果" if facts.diseases
-                  else "未识别到纳入管理的慢性病（高血压、2型糖尿病、慢阻肺、血脂异常、冠心病）")
+        reason = (
+            "本次资料不足以确定随访间隔，请先补齐各病缺失的检查结果"
+            if facts.diseases
+            else "未识别到纳入管理的慢性病（高血压、2型糖尿病、慢阻肺、血脂异常、冠心病）"
+        )
         return FollowUp(reason=reason)
     shortest = min(r.interval_days for r in matched)
     chosen = [r for r in matched if r.interval_days == shortest]
@@ -357,7 +416,9 @@ def _follow_up(kb: CareKnowledge, facts: CareFacts, cite: Any) -> FollowUp:
 def _screening(kb: CareKnowledge, facts: CareFacts, cite: Any, notes: list[str]) -> Iterator[ScreeningDue]:
     by_item: dict[str, Any] = {}
     for r in kb.screening:
-        if evaluate_care(r.when, facts) and (r.item not in by_item or r.interval_days < by_item[r.item].interval_days):
+        if evaluate_care(r.when, facts) and (
+            r.item not in by_item or r.interval_days < by_item[r.item].interval_days
+        ):
             by_item[r.item] = r
     for item, r in by_item.items():
         last = facts.case.patient.lab_dates.get(item)
@@ -372,15 +433,28 @@ def _screening(kb: CareKnowledge, facts: CareFacts, cite: Any, notes: list[str])
             continue
         when = f"上次{last}，距今{age}天" if last else "未见记录"
         cite(r.references)
-        yield ScreeningDue(rule_id=r.id, item=item, label=label, interval_days=r.interval_days, last_date=last,
-                           days_since=age, reason=f"{r.reason}（{when}；建议每{_every(r.interval_days)}一次）",
-                           references=r.references)
+        yield ScreeningDue(
+            rule_id=r.id,
+            item=item,
+            label=label,
+            interval_days=r.interval_days,
+            last_date=last,
+            days_since=age,
+            reason=f"{r.reason}（{when}；建议每{_every(r.interval_days)}一次）",
+            references=r.references,
+        )
 
 
 def _guidance(kb: CareKnowledge, facts: CareFacts, cite: Any) -> Iterator[Guidance]:
     v = facts.case.vitals
-    values = {"bmi": facts.bmi(), "age": facts.case.patient.age, "weight_kg": facts.case.patient.weight_kg,
-              "waist_cm": v.waist_cm if v else None, "sbp": v.sbp if v else None, "dbp": v.dbp if v else None}
+    values = {
+        "bmi": facts.bmi(),
+        "age": facts.case.patient.age,
+        "weight_kg": facts.case.patient.weight_kg,
+        "waist_cm": v.waist_cm if v else None,
+        "sbp": v.sbp if v else None,
+        "dbp": v.dbp if v else None,
+    }
     shown = {k: ("未记录" if x is None else fmt(x)) for k, x in values.items()}
     topics: set[str] = set()
     for g in kb.guidance:
@@ -392,6 +466,7 @@ def _guidance(kb: CareKnowledge, facts: CareFacts, cite: Any) -> Iterator[Guidan
 
 
 # --------------------------------------------------------------------------- rows and files
+
 
 def error_plan(ident: str, message: str) -> CarePlan:
     """The output line of a row that could not be assessed: status 'error' and the reason."""
@@ -405,8 +480,11 @@ def assess_row(raw: Any, row: int, rules: CareKnowledge | None = None) -> CarePl
         return assess(raw, rules)
     except ToolkitError as exc:
         log.warning("row %d: cannot assess: %s", row, getattr(exc, "reason", exc))
-        return error_plan(ident, f"row {row}: {getattr(exc, 'reason', exc)}"
-                          + (f" (field '{exc.field}')" if getattr(exc, "field", None) else ""))
+        return error_plan(
+            ident,
+            f"row {row}: {getattr(exc, 'reason', exc)}"
+            + (f" (field '{exc.field}')" if getattr(exc, "field", None) else ""),
+        )
 
 
 def assess_lines(lines: Iterable[str], rules: CareKnowledge | None = None) -> Iterator[CarePlan]:

@@ -37,13 +37,16 @@ def read_labelled(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", file=str(path), row=i) from exc
         if not isinstance(row, dict) or not isinstance(row.get("expected"), dict):
-            raise InputError("a labelled line needs an 'expected' object", file=str(path), row=i,
-                             field="expected")
+            raise InputError(
+                "a labelled line needs an 'expected' object", file=str(path), row=i, field="expected"
+            )
         rows.append(row)
     return rows
 
 
-def evaluate_care(path: str | Path, rules: CareKnowledge | None = None, split: str | None = None) -> dict[str, Any]:
+def evaluate_care(
+    path: str | Path, rules: CareKnowledge | None = None, split: str | None = None
+) -> dict[str, Any]:
     """Accuracy of control status (per disease), follow-up interval and referral on a labelled file.
 
     ``split`` keeps only lines whose ``split`` field equals it (``dev``: seen while the rules were
@@ -72,8 +75,14 @@ def evaluate_care(path: str | Path, rules: CareKnowledge | None = None, split: s
         if set(got_control) == set(exp_control):
             recog_ok += 1
         else:
-            mismatches.append({"id": ident, "field": "diseases", "expected": sorted(exp_control),
-                               "predicted": sorted(got_control)})
+            mismatches.append(
+                {
+                    "id": ident,
+                    "field": "diseases",
+                    "expected": sorted(exp_control),
+                    "predicted": sorted(got_control),
+                }
+            )
         for disease, want in exp_control.items():
             got = got_control.get(disease, "not_recognised")
             control_n += 1
@@ -83,15 +92,23 @@ def evaluate_care(path: str | Path, rules: CareKnowledge | None = None, split: s
                 control_ok += 1
                 by_disease[disease]["correct"] += 1
             else:
-                mismatches.append({"id": ident, "field": f"control.{disease}", "expected": want, "predicted": got})
+                mismatches.append(
+                    {"id": ident, "field": f"control.{disease}", "expected": want, "predicted": got}
+                )
         if "interval_days" in exp:
             interval_n += 1
             got_interval = plan.follow_up.interval_days
             if got_interval == exp["interval_days"]:
                 interval_ok += 1
             else:
-                mismatches.append({"id": ident, "field": "interval_days", "expected": exp["interval_days"],
-                                   "predicted": got_interval})
+                mismatches.append(
+                    {
+                        "id": ident,
+                        "field": "interval_days",
+                        "expected": exp["interval_days"],
+                        "predicted": got_interval,
+                    }
+                )
         if "referral" in exp:
             referral_n += 1
             got_ref = plan.referral_urgency or "none"
@@ -99,8 +116,9 @@ def evaluate_care(path: str | Path, rules: CareKnowledge | None = None, split: s
             if got_ref == exp["referral"]:
                 referral_ok += 1
             else:
-                mismatches.append({"id": ident, "field": "referral", "expected": exp["referral"],
-                                   "predicted": got_ref})
+                mismatches.append(
+                    {"id": ident, "field": "referral", "expected": exp["referral"], "predicted": got_ref}
+                )
             if (got_ref == "none") == (exp["referral"] == "none"):
                 yes_no_ok += 1
     report = {
@@ -111,20 +129,31 @@ def evaluate_care(path: str | Path, rules: CareKnowledge | None = None, split: s
         "n_errors": len(errors),
         "recognition": {"n": recog_n, "correct": recog_ok, "accuracy": _ratio(recog_ok, recog_n)},
         "control": {
-            "n": control_n, "correct": control_ok, "accuracy": _ratio(control_ok, control_n),
-            "by_disease": {d: {"n": c["n"], "correct": c["correct"], "accuracy": _ratio(c["correct"], c["n"])}
-                           for d, c in sorted(by_disease.items())},
+            "n": control_n,
+            "correct": control_ok,
+            "accuracy": _ratio(control_ok, control_n),
+            "by_disease": {
+                d: {"n": c["n"], "correct": c["correct"], "accuracy": _ratio(c["correct"], c["n"])}
+                for d, c in sorted(by_disease.items())
+            },
             "confusion": {k: dict(v) for k, v in sorted(control_confusion.items())},
         },
         "interval": {"n": interval_n, "correct": interval_ok, "accuracy": _ratio(interval_ok, interval_n)},
         "referral": {
-            "n": referral_n, "correct": referral_ok, "accuracy": _ratio(referral_ok, referral_n),
+            "n": referral_n,
+            "correct": referral_ok,
+            "accuracy": _ratio(referral_ok, referral_n),
             "yes_no_accuracy": _ratio(yes_no_ok, referral_n),
             "confusion": {k: dict(v) for k, v in sorted(referral_confusion.items())},
         },
         "mismatches": mismatches,
         "errors": errors,
     }
-    log.info("care eval on %d cases: control %s, interval %s, referral %s", len(rows),
-             report["control"]["accuracy"], report["interval"]["accuracy"], report["referral"]["accuracy"])
+    log.info(
+        "care eval on %d cases: control %s, interval %s, referral %s",
+        len(rows),
+        report["control"]["accuracy"],
+        report["interval"]["accuracy"],
+        report["referral"]["accuracy"],
+    )
     return report

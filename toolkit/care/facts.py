@@ -116,16 +116,26 @@ CARE_OPS: dict[CareFactKind, set[str]] = {
 }
 
 FACT_LABELS: dict[str, tuple[str, str]] = {
-    "age": ("年龄", "岁"), "bmi": ("BMI", "kg/m²"), "weight_kg": ("体重", "kg"),
-    "vitals.sbp": ("收缩压", "mmHg"), "vitals.dbp": ("舒张压", "mmHg"),
-    "vitals.heart_rate": ("心率", "次/分"), "vitals.temperature": ("体温", "℃"),
-    "vitals.resp_rate": ("呼吸", "次/分"), "vitals.spo2": ("血氧饱和度", "%"),
+    "age": ("年龄", "岁"),
+    "bmi": ("BMI", "kg/m²"),
+    "weight_kg": ("体重", "kg"),
+    "vitals.sbp": ("收缩压", "mmHg"),
+    "vitals.dbp": ("舒张压", "mmHg"),
+    "vitals.heart_rate": ("心率", "次/分"),
+    "vitals.temperature": ("体温", "℃"),
+    "vitals.resp_rate": ("呼吸", "次/分"),
+    "vitals.spo2": ("血氧饱和度", "%"),
     "vitals.waist_cm": ("腰围", "cm"),
-    "labs.hba1c": ("糖化血红蛋白", "%"), "labs.fpg": ("空腹血糖", "mmol/L"),
-    "labs.pbg": ("餐后2小时血糖", "mmol/L"), "labs.ldl_c": ("低密度脂蛋白胆固醇", "mmol/L"),
-    "labs.hdl_c": ("高密度脂蛋白胆固醇", "mmol/L"), "labs.tc": ("总胆固醇", "mmol/L"),
-    "labs.tg": ("甘油三酯", "mmol/L"), "labs.egfr": ("eGFR", "mL/min/1.73m²"),
-    "labs.uacr": ("尿白蛋白/肌酐比值", "mg/g"), "labs.potassium": ("血钾", "mmol/L"),
+    "labs.hba1c": ("糖化血红蛋白", "%"),
+    "labs.fpg": ("空腹血糖", "mmol/L"),
+    "labs.pbg": ("餐后2小时血糖", "mmol/L"),
+    "labs.ldl_c": ("低密度脂蛋白胆固醇", "mmol/L"),
+    "labs.hdl_c": ("高密度脂蛋白胆固醇", "mmol/L"),
+    "labs.tc": ("总胆固醇", "mmol/L"),
+    "labs.tg": ("甘油三酯", "mmol/L"),
+    "labs.egfr": ("eGFR", "mL/min/1.73m²"),
+    "labs.uacr": ("尿白蛋白/肌酐比值", "mg/g"),
+    "labs.potassium": ("血钾", "mmol/L"),
     "labs.scr": ("血肌酐", "μmol/L"),
     "ascvd_risk_factors": ("ASCVD危险因素个数", "个"),
     "prescription_items": ("处方药品数", "项"),
@@ -135,9 +145,19 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
 """Chinese label and unit of a fact, for evidence and messages."""
 
 ITEM_LABELS: dict[str, str] = {
-    "hba1c": "糖化血红蛋白", "fpg": "空腹血糖", "ldl_c": "血脂（低密度脂蛋白胆固醇）", "uacr": "尿白蛋白/肌酐比值",
-    "egfr": "肾功能（血肌酐/eGFR）", "scr": "血肌酐", "potassium": "血钾", "fundus": "眼底检查",
-    "foot": "足部检查", "ecg": "心电图", "spirometry": "肺功能检查", "tc": "总胆固醇", "alt": "转氨酶",
+    "hba1c": "糖化血红蛋白",
+    "fpg": "空腹血糖",
+    "ldl_c": "血脂（低密度脂蛋白胆固醇）",
+    "uacr": "尿白蛋白/肌酐比值",
+    "egfr": "肾功能（血肌酐/eGFR）",
+    "scr": "血肌酐",
+    "potassium": "血钾",
+    "fundus": "眼底检查",
+    "foot": "足部检查",
+    "ecg": "心电图",
+    "spirometry": "肺功能检查",
+    "tc": "总胆固醇",
+    "alt": "转氨酶",
 }
 
 
@@ -147,6 +167,7 @@ def label_of(fact: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- condition trees
+
 
 class CareCondition(ConditionTree):
     """A node of a care condition tree; validated against :data:`CARE_FACTS` and :data:`CARE_OPS`."""
@@ -169,8 +190,11 @@ def check_value(fact: str, kind: CareFactKind, op: str, value: Any) -> None:
             raise ValueError(f"op '{op}' takes no value")
         return
     if op == "between":
-        if not (isinstance(value, list | tuple) and len(value) == 2
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        if not (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        ):
             raise ValueError("op 'between' needs value [low, high] (low inclusive, high exclusive)")
         return
     if kind == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
@@ -196,9 +220,11 @@ def check_value(fact: str, kind: CareFactKind, op: str, value: Any) -> None:
     elif fact == "drug_class":
         allowed = set(formulary_classes())
     if allowed is not None:
-        for v in (value if isinstance(value, list | tuple) else [value]):
+        for v in value if isinstance(value, list | tuple) else [value]:
             if v not in allowed:
-                raise ValueError(f"'{v}' is not allowed for fact '{fact}'; allowed: {', '.join(sorted(allowed))}")
+                raise ValueError(
+                    f"'{v}' is not allowed for fact '{fact}'; allowed: {', '.join(sorted(allowed))}"
+                )
 
 
 @lru_cache(maxsize=1)
@@ -242,7 +268,7 @@ def _worsens(text: str, word: str) -> bool:
         start = clause.find(word)
         if start < 0 or any(cue in clause[:start] for cue in _NEGATION_CUES):
             continue
-        rest = clause[start + len(word):]
+        rest = clause[start + len(word) :]
         for cue in _WORSENING:
             at = rest.find(cue)
             # '气喘无加重', '咳嗽未见加重': a negation between the word and the cue cancels it.
@@ -300,9 +326,14 @@ def prescription_drugs(case: AuditCase) -> tuple[tuple[RxDrug, ...], str | None]
             out.append(RxDrug(written=item.drug))
             continue
         ingredients = kb.ingredients(drug_id)
-        out.append(RxDrug(written=item.drug, drug_id=drug_id, classes=kb.classes_of(drug_id),
-                          antihypertensives=tuple(i for i in ingredients
-                                                  if "antihypertensive" in kb.classes_of(i))))
+        out.append(
+            RxDrug(
+                written=item.drug,
+                drug_id=drug_id,
+                classes=kb.classes_of(drug_id),
+                antihypertensives=tuple(i for i in ingredients if "antihypertensive" in kb.classes_of(i)),
+            )
+        )
     return tuple(out), None
 
 
@@ -363,8 +394,9 @@ class CareFacts:
         for item in rule.items:
             if evaluate_care(item.when, self):
                 held.append(item.label)
-            elif any(CARE_FACTS[f] in {"number", "bool", "text"} and self.get(f) is None
-                     for f in item.when.facts()):
+            elif any(
+                CARE_FACTS[f] in {"number", "bool", "text"} and self.get(f) is None for f in item.when.facts()
+            ):
                 unknown.append(item.label)
         return held, unknown
 

@@ -94,8 +94,10 @@ def load_care_rules(care_dir: str | Path | None = None) -> CareKnowledge:
     _cross_check(sections, problems)
     if problems:
         raise KnowledgeError(problems)
-    kb = CareKnowledge(**{s: tuple(r for _, r in sections[s]) for s in SECTIONS},  # type: ignore[arg-type]
-                       fingerprint=digest.hexdigest())
+    kb = CareKnowledge(
+        **{s: tuple(r for _, r in sections[s]) for s in SECTIONS},  # type: ignore[arg-type]
+        fingerprint=digest.hexdigest(),
+    )
     log.info("care rules %s loaded: %d rules", kb.version, len(kb.rule_ids()))
     return kb
 
@@ -113,15 +115,17 @@ def _cross_check(sections: dict[str, list[tuple[str, Any]]], problems: list[str]
     for file, d in sections["diseases"]:
         key = d.disease.value
         if key in defined:
-            problems.append(f"{file} -> diseases ({d.id}) -> disease: '{key}' already defined in "
-                            f"{defined[key]}")
+            problems.append(
+                f"{file} -> diseases ({d.id}) -> disease: '{key}' already defined in {defined[key]}"
+            )
         defined.setdefault(key, file)
     assessed = {r.disease.value for s in ("targets", "status") for _, r in sections[s]}
     for s in ("targets", "status"):
         for file, r in sections[s]:
             if r.disease.value not in defined:
-                problems.append(f"{file} -> {s} ({r.id}) -> disease: '{r.disease.value}' has no entry "
-                                f"in diseases")
+                problems.append(
+                    f"{file} -> {s} ({r.id}) -> disease: '{r.disease.value}' has no entry in diseases"
+                )
     for key, file in defined.items():
         if key not in assessed:
             problems.append(f"{file} -> diseases: '{key}' has no targets or status rules")
@@ -131,7 +135,9 @@ def _cross_check(sections: dict[str, list[tuple[str, Any]]], problems: list[str]
     counted: dict[str, str] = {}
     for file, c in sections["counts"]:
         if c.count in counted:
-            problems.append(f"{file} -> counts ({c.id}) -> count: '{c.count}' already defined in {counted[c.count]}")
+            problems.append(
+                f"{file} -> counts ({c.id}) -> count: '{c.count}' already defined in {counted[c.count]}"
+            )
         counted.setdefault(c.count, file)
     for s in SECTIONS:
         for file, r in sections[s]:
@@ -139,13 +145,16 @@ def _cross_check(sections: dict[str, list[tuple[str, Any]]], problems: list[str]
             for tree in trees:
                 for fact in tree.facts():
                     if fact.startswith("count.") and fact[6:] not in counted:
-                        problems.append(f"{file} -> {s} ({r.id}) -> when: '{fact}' has no definition in a "
-                                        f"counts section")
+                        problems.append(
+                            f"{file} -> {s} ({r.id}) -> when: '{fact}' has no definition in a counts section"
+                        )
     for file, g in sections["guidance"]:
         names = {f for _, f, _, _ in string.Formatter().parse(g.text) if f}
         for unknown in sorted(names - GUIDANCE_FIELDS):
-            problems.append(f"{file} -> guidance ({g.id}) -> text: unknown placeholder '{{{unknown}}}'; "
-                            f"allowed: {', '.join(sorted(GUIDANCE_FIELDS))}")
+            problems.append(
+                f"{file} -> guidance ({g.id}) -> text: unknown placeholder '{{{unknown}}}'; "
+                f"allowed: {', '.join(sorted(GUIDANCE_FIELDS))}"
+            )
 
 
 @lru_cache(maxsize=4)

@@ -102,7 +102,9 @@ class CarePlan(Record):
     referral: tuple[Referral, ...] = ()
     screening_due: tuple[ScreeningDue, ...] = ()
     guidance: tuple[Guidance, ...] = ()
-    reminders: tuple[Reminder, ...] = Field(default=(), description="notes for the clinician, not the patient")
+    reminders: tuple[Reminder, ...] = Field(
+        default=(), description="notes for the clinician, not the patient"
+    )
     references: tuple[str, ...] = ()
     notes: tuple[str, ...] = Field(default=(), description="visit-level gaps, e.g. no visit date")
     error: str | None = None
@@ -134,17 +136,25 @@ class CarePlan(Record):
             lines.append(self.follow_up.reason)
         for c in self.conditions:
             words = _COPD_ZH if c.disease == Disease.COPD else _CONTROL_ZH
-            lines.append(f"{c.name}：{words[c.control]}" + (f"（{'；'.join(c.missing)}）" if c.missing else "") + "。")
+            lines.append(
+                f"{c.name}：{words[c.control]}" + (f"（{'；'.join(c.missing)}）" if c.missing else "") + "。"
+            )
         if self.screening_due:
             lines.append("待完成检查：" + "、".join(s.label for s in self.screening_due) + "。")
         return {"健康指导": guidance, "随访": "\n".join(lines)}
 
 
-_CONTROL_ZH = {Control.CONTROLLED: "控制达标", Control.UNCONTROLLED: "控制未达标",
-               Control.UNKNOWN: "本次资料不足，无法判断控制情况"}
+_CONTROL_ZH = {
+    Control.CONTROLLED: "控制达标",
+    Control.UNCONTROLLED: "控制未达标",
+    Control.UNKNOWN: "本次资料不足，无法判断控制情况",
+}
 # COPD has no numeric target: its status is stable (稳定期) or an exacerbation (急性加重).
-_COPD_ZH = {Control.CONTROLLED: "稳定期", Control.UNCONTROLLED: "急性加重或病情不稳定",
-            Control.UNKNOWN: "记录未描述症状变化，无法判断是否稳定"}
+_COPD_ZH = {
+    Control.CONTROLLED: "稳定期",
+    Control.UNCONTROLLED: "急性加重或病情不稳定",
+    Control.UNKNOWN: "记录未描述症状变化，无法判断是否稳定",
+}
 
 
 def _days(n: int) -> str:

@@ -16,8 +16,16 @@ from typing import Any
 HELP_OPTION_TEXT = "显示本帮助并退出"
 USAGE_PREFIX = "用法: "
 _USAGE_PIECES = {"[OPTIONS]": "[选项]", "COMMAND [ARGS]...": "命令 [参数]..."}
-_TYPE_METAVARS = {"bool": "开/关", "str": "文本", "int": "整数", "float": "数值", "path": "路径",
-                  "file": "文件", "directory": "目录", "datetime": "日期时间"}
+_TYPE_METAVARS = {
+    "bool": "开/关",
+    "str": "文本",
+    "int": "整数",
+    "float": "数值",
+    "path": "路径",
+    "file": "文件",
+    "directory": "目录",
+    "datetime": "日期时间",
+}
 
 _done = False
 
@@ -143,9 +151,18 @@ _VALUE_ERRORS: list[tuple[str, Any]] = [
     (r"Input should be less than (\S+)", r"应小于 \1"),
     (r"(?:Value error, )?('.*') is not one of (.*)\.", r"\1 不是可选值之一（\2）"),
     (r"(file|directory|path) ('.*') does not exist\.", lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 不存在"),
-    (r"(file|directory|path) ('.*') is a directory\.", lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 是目录，应为文件"),
-    (r"(file|directory|path) ('.*') is a file\.", lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 是文件，应为目录"),
-    (r"(file|directory|path) ('.*') is not readable\.", lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 不可读"),
+    (
+        r"(file|directory|path) ('.*') is a directory\.",
+        lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 是目录，应为文件",
+    ),
+    (
+        r"(file|directory|path) ('.*') is a file\.",
+        lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 是文件，应为目录",
+    ),
+    (
+        r"(file|directory|path) ('.*') is not readable\.",
+        lambda m: f"{_KINDS[m.group(1)]} {m.group(2)} 不可读",
+    ),
 ]
 _USAGE_ERRORS: list[tuple[str, Any]] = [
     (r"No such option: (\S+) \(Possible options: (.*)\)", r"没有选项 \1（可能是：\2）"),

@@ -25,8 +25,16 @@ class OutputFormat(StrEnum):
     JSONL = "jsonl"
 
 
-def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, correct: bool, vad: bool,
-             rules: Path | None = None, encoder_window: str = "content"):
+def _options(
+    model: str | None,
+    beam_size: int,
+    prompt: str,
+    hotwords: bool,
+    correct: bool,
+    vad: bool,
+    rules: Path | None = None,
+    encoder_window: str = "content",
+):
     from toolkit.asr import PromptMode, TranscribeOptions
     from toolkit.errors import InputError
 
@@ -38,8 +46,16 @@ def _options(model: str | None, beam_size: int, prompt: str, hotwords: bool, cor
     from toolkit.asr.model import check_encoder_window
 
     check_encoder_window(encoder_window, "--encoder-window")
-    return TranscribeOptions(model=model, beam_size=beam_size, prompt=mode, hotwords=hotwords, correct=correct,
-                             vad=vad, rules_dir=str(rules) if rules else None, encoder_window=encoder_window)
+    return TranscribeOptions(
+        model=model,
+        beam_size=beam_size,
+        prompt=mode,
+        hotwords=hotwords,
+        correct=correct,
+        vad=vad,
+        rules_dir=str(rules) if rules else None,
+        encoder_window=encoder_window,
+    )
 
 
 _MODEL_HELP = "CTranslate2 格式的 Whisper 模型目录（默认：随包模型）"
@@ -48,13 +64,21 @@ _WINDOW_HELP = "content：只编码每个窗口实际含有的音频（默认，
 
 
 def transcribe_command(
-    files: list[Path] = typer.Argument(..., metavar="音频文件", help="音频文件（.wav .mp3 .m4a .webm .ogg 等）"),
-    fmt: OutputFormat = typer.Option(OutputFormat.TEXT, "--format", "-f", metavar="格式", help="text（文本）、json 或 jsonl"),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
+    files: list[Path] = typer.Argument(
+        ..., metavar="音频文件", help="音频文件（.wav .mp3 .m4a .webm .ogg 等）"
+    ),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.TEXT, "--format", "-f", metavar="格式", help="text（文本）、json 或 jsonl"
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"
+    ),
     model: str | None = typer.Option(None, "--model", metavar="目录", help=_MODEL_HELP),
     beam_size: int = typer.Option(5, "--beam-size", min=1, max=10, metavar="数量", help="束搜索宽度"),
     prompt: str = typer.Option("none", "--prompt", metavar="方式", help=_PROMPT_HELP),
-    hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords", help="把药品目录中的药名作为热词提供给识别模型"),
+    hotwords: bool = typer.Option(
+        False, "--hotwords/--no-hotwords", help="把药品目录中的药名作为热词提供给识别模型"
+    ),
     correct: bool = typer.Option(True, "--correct/--no-correct", help="纠正听错的药名/病名"),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="用 Silero VAD 跳过非语音片段"),
     encoder_window: str = typer.Option("content", "--encoder-window", metavar="窗口", help=_WINDOW_HELP),
@@ -77,7 +101,9 @@ def transcribe_command(
                 result = transcribe(path, options)
             except ToolkitError as exc:
                 result = Transcript(file=str(path), error=str(exc))
-            if result.error:  # raised, or returned as the file's error: either way the file was not transcribed
+            if (
+                result.error
+            ):  # raised, or returned as the file's error: either way the file was not transcribed
                 failed += 1
                 typer.echo(f"错误: {error_text(result.error)}", err=True)
             if fmt is OutputFormat.JSONL:
@@ -92,11 +118,15 @@ def transcribe_command(
                 for c in result.corrections:
                     out.write(f"  [已纠正 {c.start:.1f} 秒] {c.original} → {c.corrected}（{c.reason}）\n")
         if fmt is OutputFormat.JSON:
-            out.write(json.dumps(results if len(results) != 1 else results[0], ensure_ascii=False, indent=2) + "\n")
+            out.write(
+                json.dumps(results if len(results) != 1 else results[0], ensure_ascii=False, indent=2) + "\n"
+            )
     finally:
         if output:
             out.close()
-    if failed:  # every file still has its line (with its error); the exit code tells a script something failed
+    if (
+        failed
+    ):  # every file still has its line (with its error); the exit code tells a script something failed
         from toolkit.cli.audit import EXIT_INPUT
 
         raise typer.Exit(code=EXIT_INPUT)
@@ -106,22 +136,34 @@ def _default_sets() -> dict[str, Path]:
     """Real clips (../shared/data/speech) and every synthetic set under eval/data/asr_medical, when present."""
     sets = {}
     medical = Path("eval/data/asr_medical")
-    for name, path in (("real", Path("../shared/data/speech")), ("medical_synth", medical),
-                       *((f"medical_{d.name}", d) for d in sorted(medical.glob("*/")) if d.is_dir())):
+    for name, path in (
+        ("real", Path("../shared/data/speech")),
+        ("medical_synth", medical),
+        *((f"medical_{d.name}", d) for d in sorted(medical.glob("*/")) if d.is_dir()),
+    ):
         if (path / "refs.tsv").is_file():
             sets[name] = path
     return sets
 
 
 def eval_asr_command(
-    data: list[Path] = typer.Option([], "--data", "-d", metavar="目录",
-                                    help="含 refs.tsv 的数据目录（可重复）；默认：共享语音片段和 eval/data/asr_medical（存在时）"),
-    json_out: Path | None = typer.Option(None, "--json", metavar="文件", help="完整报告（逐条片段）写入此 JSON 文件"),
+    data: list[Path] = typer.Option(
+        [],
+        "--data",
+        "-d",
+        metavar="目录",
+        help="含 refs.tsv 的数据目录（可重复）；默认：共享语音片段和 eval/data/asr_medical（存在时）",
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", metavar="文件", help="完整报告（逐条片段）写入此 JSON 文件"
+    ),
     model: str | None = typer.Option(None, "--model", metavar="目录", help=_MODEL_HELP),
     beam_size: int = typer.Option(5, "--beam-size", min=1, max=10, metavar="数量", help="束搜索宽度"),
     prompt: str = typer.Option("none", "--prompt", metavar="方式", help=_PROMPT_HELP),
     hotwords: bool = typer.Option(False, "--hotwords/--no-hotwords", help="把药品目录中的药名作为热词"),
-    rules: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录（默认：随包 rules/）"),
+    rules: Path | None = typer.Option(
+        None, "--rules", metavar="目录", help="知识库目录（默认：随包 rules/）"
+    ),
     encoder_window: str = typer.Option("content", "--encoder-window", metavar="窗口", help=_WINDOW_HELP),
 ) -> None:
     """语音识别评估：规范化后的字错误率（CER）与纠错前后的药名准确率（一次解码）。"""
@@ -138,12 +180,16 @@ def eval_asr_command(
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     report = evaluate(sets, lambda path: transcribe(path, options), options.used())
-    typer.echo("数据集\t片段数\t字数\tCER 纠错前\tCER 纠错后\t药名准确率 纠错前\t药名准确率 纠错后\t"
-               "纠错次数（错纠）\t音频秒数\t耗时秒数")
+    typer.echo(
+        "数据集\t片段数\t字数\tCER 纠错前\tCER 纠错后\t药名准确率 纠错前\t药名准确率 纠错后\t"
+        "纠错次数（错纠）\t音频秒数\t耗时秒数"
+    )
     for s in report.sets:
-        acc = (f"{s.raw_drug_accuracy:.1%}\t{s.drug_accuracy:.1%}" if s.drug_accuracy is not None else "-\t-")
-        typer.echo(f"{s.set}\t{s.clips}\t{s.ref_chars}\t{s.raw_cer:.1%}\t{s.cer:.1%}\t{acc}\t"
-                   f"{s.corrections} ({s.wrong_corrections})\t{s.audio_seconds}\t{s.wall_seconds}")
+        acc = f"{s.raw_drug_accuracy:.1%}\t{s.drug_accuracy:.1%}" if s.drug_accuracy is not None else "-\t-"
+        typer.echo(
+            f"{s.set}\t{s.clips}\t{s.ref_chars}\t{s.raw_cer:.1%}\t{s.cer:.1%}\t{acc}\t"
+            f"{s.corrections} ({s.wrong_corrections})\t{s.audio_seconds}\t{s.wall_seconds}"
+        )
     if json_out:
         json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
 

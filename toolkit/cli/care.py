@@ -17,8 +17,14 @@ import typer
 from toolkit.cli._zh import error_message
 
 _FIELDS = {"interval_days": "随访间隔（天）", "referral": "转诊", "diseases": "疾病识别"}
-_VALUES = {"controlled": "控制达标", "uncontrolled": "控制未达标", "unknown": "无法判断", "none": "不转诊",
-           "routine": "常规转诊", "urgent": "紧急转诊"}
+_VALUES = {
+    "controlled": "控制达标",
+    "uncontrolled": "控制未达标",
+    "unknown": "无法判断",
+    "none": "不转诊",
+    "routine": "常规转诊",
+    "urgent": "紧急转诊",
+}
 """Codes in a mismatch line → the words a clinician reads (the JSON report keeps the codes)."""
 
 
@@ -38,12 +44,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command("care")
     def care(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, metavar="文件", help="就诊病例，JSONL（UTF-8），与 clinic audit 的输入相同"),
-        fmt: CareFormat = typer.Option(CareFormat.JSONL, "--format", "-f", metavar="格式", help="jsonl：每次就诊一行；json：一个数组"),
-        output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
-        rules: Path | None = typer.Option(None, "--rules", metavar="目录", help="慢病管理规则目录（默认：随包规则）"),
-        record_fields: bool = typer.Option(False, "--record-fields",
-                                           help="每行附加病历字段 record_fields（健康指导、随访文字）"),
+        file: Path = typer.Argument(
+            ...,
+            exists=True,
+            dir_okay=False,
+            metavar="文件",
+            help="就诊病例，JSONL（UTF-8），与 clinic audit 的输入相同",
+        ),
+        fmt: CareFormat = typer.Option(
+            CareFormat.JSONL, "--format", "-f", metavar="格式", help="jsonl：每次就诊一行；json：一个数组"
+        ),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"
+        ),
+        rules: Path | None = typer.Option(
+            None, "--rules", metavar="目录", help="慢病管理规则目录（默认：随包规则）"
+        ),
+        record_fields: bool = typer.Option(
+            False, "--record-fields", help="每行附加病历字段 record_fields（健康指导、随访文字）"
+        ),
     ) -> None:
         """慢病管理：控制情况、随访间隔、转诊、到期检查和健康指导（每次就诊输出一行 JSON）。"""
         from toolkit.care import assess_lines, get_care_rules
@@ -78,18 +97,28 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"已评估 {n} 次就诊，其中 {errors} 行无法评估（错误）", err=True)
 
 
-
 def register_eval(eval_app: typer.Typer) -> None:
     """Add ``clinic eval care``."""
 
     @eval_app.command("care")
     def eval_care(
-        file: Path = typer.Argument(Path("eval/data/care_cases.jsonl"), exists=True, dir_okay=False, metavar="文件",
-                                    help="标注的就诊记录（JSONL）"),
-        output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="报告写入此 JSON 文件"),
-        rules: Path | None = typer.Option(None, "--rules", metavar="目录", help="慢病管理规则目录（默认：随包规则）"),
+        file: Path = typer.Argument(
+            Path("eval/data/care_cases.jsonl"),
+            exists=True,
+            dir_okay=False,
+            metavar="文件",
+            help="标注的就诊记录（JSONL）",
+        ),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", metavar="文件", help="报告写入此 JSON 文件"
+        ),
+        rules: Path | None = typer.Option(
+            None, "--rules", metavar="目录", help="慢病管理规则目录（默认：随包规则）"
+        ),
         show_mismatches: int = typer.Option(20, "--show", metavar="数量", help="最多打印这么多条不一致"),
-        split: str | None = typer.Option(None, "--split", metavar="子集", help="只评估该子集的行（dev 开发集 / holdout 留出集）"),
+        split: str | None = typer.Option(
+            None, "--split", metavar="子集", help="只评估该子集的行（dev 开发集 / holdout 留出集）"
+        ),
     ) -> None:
         """慢病管理评估：在标注就诊上统计控制情况、随访间隔与转诊的准确率。"""
         from rich.console import Console
@@ -107,9 +136,13 @@ def register_eval(eval_app: typer.Typer) -> None:
             raise typer.Exit(2) from exc
         console = Console()
         disease_names = {d.disease.value: d.name for d in kb.diseases}
-        split_name = {"dev": "开发集", "holdout": "留出集", "all": "全部"}.get(report["split"], report["split"] or "全部")
-        table = Table(title=f"慢病管理评估：{file}，子集 {split_name}（{report['n_cases']} 次就诊，"
-                            f"{report['n_errors']} 行错误）")
+        split_name = {"dev": "开发集", "holdout": "留出集", "all": "全部"}.get(
+            report["split"], report["split"] or "全部"
+        )
+        table = Table(
+            title=f"慢病管理评估：{file}，子集 {split_name}（{report['n_cases']} 次就诊，"
+            f"{report['n_errors']} 行错误）"
+        )
         for col in ("指标", "例数", "正确", "准确率"):
             table.add_column(col, justify="left" if col == "指标" else "right")
 
@@ -134,7 +167,9 @@ def register_eval(eval_app: typer.Typer) -> None:
                 field = f"控制情况（{name}）"
             else:
                 field = _FIELDS.get(field, field)
-            console.print(f"[yellow]{m['id']}[/] {field}：应为 {_value(m['expected'])}，实为 {_value(m['predicted'])}")
+            console.print(
+                f"[yellow]{m['id']}[/] {field}：应为 {_value(m['expected'])}，实为 {_value(m['predicted'])}"
+            )
         if output:
             output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
             console.print(f"报告已写入 {output}")

@@ -30,8 +30,10 @@ def load_demo_module() -> ModuleType:
     path = Path(toolkit.__file__).resolve().parent.parent / "demo" / "app.py"
     spec = importlib.util.spec_from_file_location("demo.app", path) if path.is_file() else None
     if spec is None or spec.loader is None:
-        raise ToolkitError(f"在 toolkit 包旁边找不到 demo/app.py（{path}）；请在源码目录中用 "
-                           "`pip install -e .[demo]` 安装后运行 `clinic demo`")
+        raise ToolkitError(
+            f"在 toolkit 包旁边找不到 demo/app.py（{path}）；请在源码目录中用 "
+            "`pip install -e .[demo]` 安装后运行 `clinic demo`"
+        )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -40,9 +42,15 @@ def load_demo_module() -> ModuleType:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
-        port: int = typer.Option(7860, "--port", metavar="端口", help="127.0.0.1 上的端口（演示只在本机监听）"),
-        db: str = typer.Option("sqlite:///./clinic.db", "--db", metavar="数据库",
-                               help="审方队列数据库，与 `clinic serve` 共用（SQLAlchemy URL）"),
+        port: int = typer.Option(
+            7860, "--port", metavar="端口", help="127.0.0.1 上的端口（演示只在本机监听）"
+        ),
+        db: str = typer.Option(
+            "sqlite:///./clinic.db",
+            "--db",
+            metavar="数据库",
+            help="审方队列数据库，与 `clinic serve` 共用（SQLAlchemy URL）",
+        ),
         no_asr: bool = typer.Option(False, "--no-asr-warmup", help="不预热语音模型，首次使用时再加载"),
     ) -> None:
         """语音病历、处方审核、批量审方与审方队列的网页演示（http://127.0.0.1:端口）。"""
@@ -74,8 +82,10 @@ class PortBusy(ToolkitError):
 
     def __init__(self, port: int):
         self.port = port
-        super().__init__(f"端口 {port} 已被占用（可能已有一个 clinic demo 在运行）；请关闭它，或用 --port 换一个端口，"
-                         f"例如 clinic demo --port {port + 1}")
+        super().__init__(
+            f"端口 {port} 已被占用（可能已有一个 clinic demo 在运行）；请关闭它，或用 --port 换一个端口，"
+            f"例如 clinic demo --port {port + 1}"
+        )
 
 
 def check_port_free(port: int, host: str = "127.0.0.1") -> None:

@@ -92,15 +92,28 @@ def _result(ident: str, text: str | None, error: str | None, fmt: OutputFormat) 
         return {"id": ident, "record": None, "entities": [], "error": f"internal error: {type(exc).__name__}"}
     if fmt is OutputFormat.fhir:
         return {"id": ident, "bundle": rec.to_fhir(patient_id=ident, encounter_id=ident), "error": None}
-    return {"id": ident, "record": rec.contract_dict(), "entities": [e.contract_dict() for e in rec.entities],
-            "error": None}
+    return {
+        "id": ident,
+        "record": rec.contract_dict(),
+        "entities": [e.contract_dict() for e in rec.entities],
+        "error": None,
+    }
 
 
 def extract_command(
-    file: Path = typer.Argument(..., metavar="文件", help="文本文件（.txt，一段口述）或 .jsonl 文件（每行 {\"id\", \"text\"}）"),
-    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f", metavar="格式",
-                                     help="jsonl：每个输入一行；json：缩进排版；fhir：每个输入一个 FHIR R4B Bundle"),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
+    file: Path = typer.Argument(
+        ..., metavar="文件", help='文本文件（.txt，一段口述）或 .jsonl 文件（每行 {"id", "text"}）'
+    ),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.jsonl,
+        "--format",
+        "-f",
+        metavar="格式",
+        help="jsonl：每个输入一行；json：缩进排版；fhir：每个输入一个 FHIR R4B Bundle",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"
+    ),
 ) -> None:
     """病历结构化：口述门诊记录 → 分段、实体（含位置）、生命体征、检验、诊断（ICD-10）、过敏与处方行；
     每个输入一行输出，无法处理时填 error。"""
@@ -122,9 +135,15 @@ def extract_command(
                 line.encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate (\ud800 …) in the id or text: not writable
                 safe_id = ident.encode("utf-8", "replace").decode("utf-8")
-                line = json.dumps({"id": safe_id, "record": None, "entities": [],
-                                   "error": "text or id holds a lone surrogate (not valid Unicode)"},
-                                  ensure_ascii=False)
+                line = json.dumps(
+                    {
+                        "id": safe_id,
+                        "record": None,
+                        "entities": [],
+                        "error": "text or id holds a lone surrogate (not valid Unicode)",
+                    },
+                    ensure_ascii=False,
+                )
                 result["error"] = "surrogate"
             failed += result["error"] is not None
             out.write(line + "\n")
@@ -136,11 +155,19 @@ def extract_command(
 
 
 def eval_extract_command(
-    gold: Path = typer.Option(Path("eval/data/extract_gold.jsonl"), "--gold", metavar="文件", help="金标准 JSONL"),
-    shared: Path | None = typer.Option(Path("../shared/data/ner"), "--shared", metavar="目录",
-                                       help="含 ccks2019_yidu/ 与 chineseblue/ 的目录（不存在时跳过）"),
+    gold: Path = typer.Option(
+        Path("eval/data/extract_gold.jsonl"), "--gold", metavar="文件", help="金标准 JSONL"
+    ),
+    shared: Path | None = typer.Option(
+        Path("../shared/data/ner"),
+        "--shared",
+        metavar="目录",
+        help="含 ccks2019_yidu/ 与 chineseblue/ 的目录（不存在时跳过）",
+    ),
     limit: int | None = typer.Option(None, "--limit", metavar="数量", help="每个外部语料最多评估的文档数"),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="完整报告写入此 JSON 文件"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="文件", help="完整报告写入此 JSON 文件"
+    ),
 ) -> None:
     """病历结构化评估：金标准集上各标签严格 span F1 与处方行字段；有数据时加 CCKS 2019 dev 与
     cMedQANER test 的药品/疾病 F1。"""

@@ -29,8 +29,19 @@ app.add_typer(eval_app, name="eval")
 
 # Modules that add commands: ``register(app)`` for ``clinic <command>``, ``register_eval(eval_app)``
 # for ``clinic eval <stage>``. A module missing from a partial checkout is skipped.
-COMMAND_MODULES = ("audit", "formulary", "evaluate", "extract", "asr", "care", "export", "reviewer", "serve", "demo",
-                   "visit")
+COMMAND_MODULES = (
+    "audit",
+    "formulary",
+    "evaluate",
+    "extract",
+    "asr",
+    "care",
+    "export",
+    "reviewer",
+    "serve",
+    "demo",
+    "visit",
+)
 
 
 def _version(value: bool) -> None:
@@ -42,12 +53,14 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="在标准错误输出记录运行日志"),
-          version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
-                                       help="显示版本后退出")) -> None:
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="在标准错误输出记录运行日志"),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="显示版本后退出"),
+) -> None:
     """退出码：0 完成；1 有 --fail-on 级别的问题；2 用法错误；3 输入错误。"""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 for _name in COMMAND_MODULES:

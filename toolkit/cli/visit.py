@@ -70,17 +70,32 @@ def _result(ident: str, file: str, kwargs: dict[str, Any], error: str | None) ->
     except ToolkitError as exc:
         return {"id": ident, "file": file, "status": "error", "visit": None, "error": str(exc)}
     except Exception as exc:  # one bad input must not abort the run
-        return {"id": ident, "file": file, "status": "error", "visit": None,
-                "error": f"internal error: {type(exc).__name__}"}
+        return {
+            "id": ident,
+            "file": file,
+            "status": "error",
+            "visit": None,
+            "error": f"internal error: {type(exc).__name__}",
+        }
     return {"id": ident, "file": file, "status": v.report.status, "visit": v.contract(), "error": None}
 
 
 def visit_command(
-    files: list[Path] = typer.Argument(..., metavar="文件", help="音频文件（.wav .mp3 等）、文本文件（.txt，一段口述）"
-                                                 "或 .jsonl 文件（每行 {\"id\", \"text\"}）"),
-    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f", metavar="格式",
-                                     help="jsonl：每个输入一行；json：一个缩进排版的数组"),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"),
+    files: list[Path] = typer.Argument(
+        ...,
+        metavar="文件",
+        help='音频文件（.wav .mp3 等）、文本文件（.txt，一段口述）或 .jsonl 文件（每行 {"id", "text"}）',
+    ),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.jsonl,
+        "--format",
+        "-f",
+        metavar="格式",
+        help="jsonl：每个输入一行；json：一个缩进排版的数组",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"
+    ),
 ) -> None:
     """一次口述就诊 → 病历草稿、处方行、处方前置审核与慢病管理计划，每条问题和处方行都指回原话
     （音频还指回秒数）。每个输入一条结果；出错的输入单独记 error。"""
@@ -100,9 +115,16 @@ def visit_command(
                         line = json.dumps(result, ensure_ascii=False)
                         line.encode("utf-8")
                     except UnicodeEncodeError:
-                        line = json.dumps({"id": ident.encode("utf-8", "replace").decode("utf-8"), "file": str(path),
-                                           "status": "error", "visit": None,
-                                           "error": "text or id holds a lone surrogate"}, ensure_ascii=False)
+                        line = json.dumps(
+                            {
+                                "id": ident.encode("utf-8", "replace").decode("utf-8"),
+                                "file": str(path),
+                                "status": "error",
+                                "visit": None,
+                                "error": "text or id holds a lone surrogate",
+                            },
+                            ensure_ascii=False,
+                        )
                     out.write(line + "\n")
                     out.flush()
                 else:

@@ -82,13 +82,26 @@ class AuditEvalReport:
 
     def to_json(self) -> dict[str, Any]:
         def score(s: CategoryScore) -> dict[str, Any]:
-            return {"tp": s.tp, "fp": s.fp, "fn": s.fn, "precision": s.precision, "recall": s.recall,
-                    "f1": s.f1, "severity_agreement": s.severity_agree / s.tp if s.tp else None}
+            return {
+                "tp": s.tp,
+                "fp": s.fp,
+                "fn": s.fn,
+                "precision": s.precision,
+                "recall": s.recall,
+                "f1": s.f1,
+                "severity_agreement": s.severity_agree / s.tp if s.tp else None,
+            }
 
-        return {"cases": self.cases, "clean_cases": self.clean_cases, "clean_passed": self.clean_passed,
-                "kb_version": self.kb_version, "micro": score(self.total),
-                "per_category": {k: score(v) for k, v in sorted(self.per_category.items())},
-                "errors": self.errors, "misses": self.misses}
+        return {
+            "cases": self.cases,
+            "clean_cases": self.clean_cases,
+            "clean_passed": self.clean_passed,
+            "kb_version": self.kb_version,
+            "micro": score(self.total),
+            "per_category": {k: score(v) for k, v in sorted(self.per_category.items())},
+            "errors": self.errors,
+            "misses": self.misses,
+        }
 
 
 def read_labelled(path: str | Path) -> list[LabelledCase]:
@@ -100,8 +113,9 @@ def read_labelled(path: str | Path) -> list[LabelledCase]:
         try:
             out.append(LabelledCase.model_validate_json(line))
         except ValidationError as exc:
-            raise InputError(str(exc.errors()[0]["msg"]) + f" at {exc.errors()[0]['loc']}", file=str(path),
-                             row=n) from exc
+            raise InputError(
+                str(exc.errors()[0]["msg"]) + f" at {exc.errors()[0]['loc']}", file=str(path), row=n
+            ) from exc
     return out
 
 
@@ -126,8 +140,11 @@ def score_case(lc: LabelledCase, findings: Sequence[Finding], kb: Knowledge, rep
         key = (f.category.value, frozenset(f.drugs))
         if key not in predicted or f.severity.rank > predicted[key].rank:
             predicted[key] = f.severity
-    expected = [e.model_copy(update={"drugs": tuple(_canonical(d, kb) for d in e.drugs)})
-                for e in lc.expected if e.severity is not Severity.INFO]
+    expected = [
+        e.model_copy(update={"drugs": tuple(_canonical(d, kb) for d in e.drugs)})
+        for e in lc.expected
+        if e.severity is not Severity.INFO
+    ]
     if not expected:
         report.clean_cases += 1
         report.clean_passed += int(not predicted)
@@ -143,16 +160,19 @@ def score_case(lc: LabelledCase, findings: Sequence[Finding], kb: Knowledge, rep
         s.severity_agree += int(unmatched.pop(hit) is e.severity)
     for (category, drugs), sev in unmatched.items():
         scores[category].fp += 1
-        report.misses.append({"id": lc.id, "extra": {"category": category, "drugs": sorted(drugs),
-                                                     "severity": sev.value}})
+        report.misses.append(
+            {"id": lc.id, "extra": {"category": category, "drugs": sorted(drugs), "severity": sev.value}}
+        )
 
 
-def evaluate_audit(cases: list[LabelledCase], kb: Knowledge, options: AuditOptions | None = None
-                   ) -> AuditEvalReport:
+def evaluate_audit(
+    cases: list[LabelledCase], kb: Knowledge, options: AuditOptions | None = None
+) -> AuditEvalReport:
     """Score the audit (rules, and the reviewer's findings when ``options.reviewer``) on labelled cases."""
     scores: dict[str, CategoryScore] = {c.value: CategoryScore() for c in Category}
-    report = AuditEvalReport(cases=len(cases), clean_cases=0, clean_passed=0, per_category=scores,
-                             kb_version=kb.version)
+    report = AuditEvalReport(
+        cases=len(cases), clean_cases=0, clean_passed=0, per_category=scores, kb_version=kb.version
+    )
     for lc in cases:
         try:
             case = AuditCase.model_validate({"id": lc.id, **lc.case})

@@ -63,14 +63,22 @@ class ReviewerEvalReport:
         rules, model = self.rules.to_json(), self.with_model.to_json()
         for d in (rules, model):
             d.pop("misses", None)
-        return {"cases": self.cases, "needs_intervention": self.needs_intervention, "model": self.model,
-                "mean_review_ms": self.mean_review_ms, "model_findings": self.model_findings,
-                "ranking": {"rules_only": self.ranking_rules.to_json(), "model": self.ranking_model.to_json()},
-                "rules": rules, "rules_plus_model": model,
-                "model_extras": [m for m in self.with_model.misses
-                                 if m not in self.rules.misses and "extra" in m],
-                "model_recovered": [m for m in self.rules.misses
-                                    if m not in self.with_model.misses and "missed" in m]}
+        return {
+            "cases": self.cases,
+            "needs_intervention": self.needs_intervention,
+            "model": self.model,
+            "mean_review_ms": self.mean_review_ms,
+            "model_findings": self.model_findings,
+            "ranking": {"rules_only": self.ranking_rules.to_json(), "model": self.ranking_model.to_json()},
+            "rules": rules,
+            "rules_plus_model": model,
+            "model_extras": [
+                m for m in self.with_model.misses if m not in self.rules.misses and "extra" in m
+            ],
+            "model_recovered": [
+                m for m in self.rules.misses if m not in self.with_model.misses and "missed" in m
+            ],
+        }
 
 
 def evaluate_reviewer(cases: Sequence[LabelledCase], kb: Knowledge, reviewer: Reviewer) -> ReviewerEvalReport:
@@ -78,8 +86,13 @@ def evaluate_reviewer(cases: Sequence[LabelledCase], kb: Knowledge, reviewer: Re
     import time
 
     def empty() -> AuditEvalReport:
-        return AuditEvalReport(cases=len(cases), clean_cases=0, clean_passed=0,
-                               per_category={c.value: CategoryScore() for c in Category}, kb_version=kb.version)
+        return AuditEvalReport(
+            cases=len(cases),
+            clean_cases=0,
+            clean_passed=0,
+            per_category={c.value: CategoryScore() for c in Category},
+            kb_version=kb.version,
+        )
 
     rules_report, model_report = empty(), empty()
     risk: list[float] = []
@@ -108,8 +121,13 @@ def evaluate_reviewer(cases: Sequence[LabelledCase], kb: Knowledge, reviewer: Re
         base.append(rules_only_score(findings))
         labels.append(any(e.severity is not Severity.INFO for e in lc.expected))
     return ReviewerEvalReport(
-        cases=len(cases), needs_intervention=sum(labels), rules=rules_report, with_model=model_report,
+        cases=len(cases),
+        needs_intervention=sum(labels),
+        rules=rules_report,
+        with_model=model_report,
         ranking_rules=RankingScore(auc(base, labels), precision_at(base, labels)),
         ranking_model=RankingScore(auc(risk, labels), precision_at(risk, labels)),
-        model=reviewer.revision, model_findings=dict(sorted(counts.items())),
-        mean_review_ms=spent / max(len(labels), 1) * 1000)
+        model=reviewer.revision,
+        model_findings=dict(sorted(counts.items())),
+        mean_review_ms=spent / max(len(labels), 1) * 1000,
+    )

@@ -11,5 +11,14 @@ from __future__ import annotations
 from toolkit.extract.extract import ExtractOptions, Extractor, extract, get_extractor
 from toolkit.extract.records import Entity, EntityLabel, ExtractedItem, OutpatientRecord, Section
 
-__all__ = ["Entity", "EntityLabel", "ExtractOptions", "ExtractedItem", "Extractor", "OutpatientRecord", "Section",
-           "extract", "get_extractor"]
+__all__ = [
+    "Entity",
+    "EntityLabel",
+    "ExtractOptions",
+    "ExtractedItem",
+    "Extractor",
+    "OutpatientRecord",
+    "Section",
+    "extract",
+    "get_extractor",
+]

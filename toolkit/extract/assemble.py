@@ -23,50 +23,132 @@ from toolkit.extract.values import Candidate
 from toolkit.knowledge.names import DOSAGE_FORMS
 from toolkit.records import LAB_NAMES, Diagnosis
 
-_EXTRA_FORMS = ("粉雾剂", "吸入粉雾剂", "鼻喷雾剂", "混悬滴剂", "乳胶剂", "口服溶液", "滴丸", "胶丸", "散", "贴", "含片",
-                "干混悬剂", "缓释胶囊", "咀嚼片", "注射液", "口服液", "颗粒", "混悬液", "贴膏", "凝胶贴膏", "滴耳液", "眼膏",
-                "洗剂", "搽剂", "雾化液", "吸入气雾剂", "眼用凝胶", "滴鼻液", "栓剂", "含漱液", "漱口液", "酊")
+_EXTRA_FORMS = (
+    "粉雾剂",
+    "吸入粉雾剂",
+    "鼻喷雾剂",
+    "混悬滴剂",
+    "乳胶剂",
+    "口服溶液",
+    "滴丸",
+    "胶丸",
+    "散",
+    "贴",
+    "含片",
+    "干混悬剂",
+    "缓释胶囊",
+    "咀嚼片",
+    "注射液",
+    "口服液",
+    "颗粒",
+    "混悬液",
+    "贴膏",
+    "凝胶贴膏",
+    "滴耳液",
+    "眼膏",
+    "洗剂",
+    "搽剂",
+    "雾化液",
+    "吸入气雾剂",
+    "眼用凝胶",
+    "滴鼻液",
+    "栓剂",
+    "含漱液",
+    "漱口液",
+    "酊",
+)
 # Forms for the skin, eye, ear or nose: the formulary entries are the systemic drug, so a name extended
 # over one of these (双氯芬酸钠凝胶, 左氧氟沙星滴眼液, 布地奈德鼻喷雾剂) keeps no formulary id.
-_LOCAL_FORMS = ("凝胶", "软膏", "乳膏", "眼膏", "滴眼液", "滴耳液", "滴鼻液", "鼻喷雾剂", "洗剂", "搽剂", "贴膏", "栓",
-                "含漱液", "漱口液", "酊")
+_LOCAL_FORMS = (
+    "凝胶",
+    "软膏",
+    "乳膏",
+    "眼膏",
+    "滴眼液",
+    "滴耳液",
+    "滴鼻液",
+    "鼻喷雾剂",
+    "洗剂",
+    "搽剂",
+    "贴膏",
+    "栓",
+    "含漱液",
+    "漱口液",
+    "酊",
+)
 _FORMS = tuple(sorted(set(DOSAGE_FORMS) | set(_EXTRA_FORMS), key=len, reverse=True))
 _SALT_SUFFIX = ("钙", "钠", "钾", "镁", "酯")
-_SALT_PREFIX = ("苯磺酸", "马来酸", "甲磺酸", "盐酸", "硫酸氢", "硫酸", "酒石酸", "琥珀酸", "富马酸", "枸橼酸", "门冬氨酸")
+_SALT_PREFIX = (
+    "苯磺酸",
+    "马来酸",
+    "甲磺酸",
+    "盐酸",
+    "硫酸氢",
+    "硫酸",
+    "酒石酸",
+    "琥珀酸",
+    "富马酸",
+    "枸橼酸",
+    "门冬氨酸",
+)
 _CONCENTRATION_BEFORE = re.compile(r"(?<![\d.])\d{1,2}(?:\.\d{1,2})?\s*%$")
 _GRADE = re.compile(r"(?:病)?(?:\s*([1-3一二三])\s*级|\s*([1-5一二三四五])\s*([abAB])?\s*期)")
 _CN_SMALL = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 
-_PRIORITY = {"vital": 0, "lab": 0, "drug": 1, "disease": 2, "allergen": 3, "symptom": 4, "body_part": 5,
-             "strength": 6, "dose": 6, "frequency": 6, "route": 6, "duration": 6}
+_PRIORITY = {
+    "vital": 0,
+    "lab": 0,
+    "drug": 1,
+    "disease": 2,
+    "allergen": 3,
+    "symptom": 4,
+    "body_part": 5,
+    "strength": 6,
+    "dose": 6,
+    "frequency": 6,
+    "route": 6,
+    "duration": 6,
+}
 
 _NEGATION = re.compile(r"(否认|没有|无|不伴|未见|未闻及|未触及|未及|没)([^，。；,;!！?？]{0,8})$")
 _NEGATION_BREAK = re.compile(r"出现|但|伴有|偶有|有时|还有")
 # used with match(pos) after the drug: X停用, X先停, X二十毫克停用, X立即停用, X也停掉
-_STOPPED_AFTER = re.compile(rf"\s*(?:(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)\s*)?(?:立即|马上|立刻)?(?:先|暂时|暂)?"
-                            r"(?:也|都|一起|同时|也先)?(?:可以|就)?(?:停(?:用|掉|药|服)?|不用了|不吃了|减停)"
-                            r"|\s*(?:以后|之后|今后)?(?:都|也)?(?:(?:不要|别|不|不能)再(?:吃|用|服|打)|不(?:吃|用|服|打)了)")
+_STOPPED_AFTER = re.compile(
+    rf"\s*(?:(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)\s*)?(?:立即|马上|立刻)?(?:先|暂时|暂)?"
+    r"(?:也|都|一起|同时|也先)?(?:可以|就)?(?:停(?:用|掉|药|服)?|不用了|不吃了|减停)"
+    r"|\s*(?:以后|之后|今后)?(?:都|也)?(?:(?:不要|别|不|不能)再(?:吃|用|服|打)|不(?:吃|用|服|打)了)"
+)
 # X换成Y / X改为Y: the drug said before the switch is not prescribed (when the next drug follows the cue)
 _SWITCH_CUE = re.compile(r"换成|换为|换用|改成|改为|改用|替换为|替换成")
 # 原来五毫克加到十毫克, 从一天一片改成一天两次, 每次两粒这个写错了改成每次一粒: what is said after the last
 # change or correction replaces what was said before it, field by field
-_CHANGE = re.compile(r"改成|改为|换成|换为|改用|加到|加至|增加到|增至|增加至|减到|减至|减少到|减少至|减为|减成|加成|调到|调为|调至|"
-                     r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|写错了|说错了|说错|写错|更正|纠正|不对|应该是|重说|"
-                     r"重新说|改一下")
-_AVOID_BEFORE = re.compile(r"(?:避免|不要|禁用|慎用|(?<!分)别|勿|不宜|不能|不可|忌)(?:再)?(?:使用|服用|用|吃|服|合用|自行服用)?$")
+_CHANGE = re.compile(
+    r"改成|改为|换成|换为|改用|加到|加至|增加到|增至|增加至|减到|减至|减少到|减少至|减为|减成|加成|调到|调为|调至|"
+    r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|写错了|说错了|说错|写错|更正|纠正|不对|应该是|重说|"
+    r"重新说|改一下"
+)
+_AVOID_BEFORE = re.compile(
+    r"(?:避免|不要|禁用|慎用|(?<!分)别|勿|不宜|不能|不可|忌)(?:再)?(?:使用|服用|用|吃|服|合用|自行服用)?$"
+)
 _STOPPED_BEFORE = re.compile(r"(?:停用|停掉|停)\s*$")
 _ALLERGY_AFTER = re.compile(r"^(?:类|等)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
 _ALLERGY_AND = re.compile(r"(?:类)?(?:和|、|及|以及|跟|与|还有|或)")
 _ALLERGY_NEG = re.compile(r"(否认|没有|无)对?$")
 _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
 # 早上八个单位, 早上加到二十个单位, 晚上还是十四个单位: a dose said for one time of the day
-_DOSE_AFTER = re.compile(rf"\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|仍然是|仍|照旧|是|打|吃)?\s*(?:{V.NUM}|半)\s*个?"
-                         r"(?:片|粒|袋|包|支|吸|喷|丸|单位)")
-_DILUENT = re.compile(rf".*?(?P<cue>加入|加到|加进|溶于|溶入|兑|配)(?:到)?(?P<name>生理盐水|0\.9%氯化钠注射液|氯化钠注射液|"
-                      rf"5%葡萄糖注射液|葡萄糖注射液|注射用水|NS|GS)(?:\s*(?:{V.NUM})\s*(?:毫升|ml|mL|ML)(?:里|中|内)?)?")
+_DOSE_AFTER = re.compile(
+    rf"\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|仍然是|仍|照旧|是|打|吃)?\s*(?:{V.NUM}|半)\s*个?"
+    r"(?:片|粒|袋|包|支|吸|喷|丸|单位)"
+)
+_DILUENT = re.compile(
+    rf".*?(?P<cue>加入|加到|加进|溶于|溶入|兑|配)(?:到)?(?P<name>生理盐水|0\.9%氯化钠注射液|氯化钠注射液|"
+    rf"5%葡萄糖注射液|葡萄糖注射液|注射用水|NS|GS)(?:\s*(?:{V.NUM})\s*(?:毫升|ml|mL|ML)(?:里|中|内)?)?"
+)
 _INJECTED = re.compile(r"(?:注射液|注射剂|注射笔|笔芯|针)$")
 _INJECTED_SIG = re.compile(r"皮下注射|皮下打|肌内注射|肌注")
-_TITRATE_BEFORE = re.compile(r"(?:加到|加至|增加到|增加至|增至|减到|减至|调到|调至|调整到|调整为|加量到|加量至)$")
+_TITRATE_BEFORE = re.compile(
+    r"(?:加到|加至|增加到|增加至|增至|减到|减至|调到|调至|调整到|调整为|加量到|加量至)$"
+)
 _TITRATE_FROM = re.compile(rf"从\s*(?:{V.NUM})\s*(?:mg|毫克|μg|微克)")
 _SLOT_BEFORE = re.compile(r"(?:早上|早晨|中午|晚上|睡前)$")
 _ORAL_FORM = re.compile(r"(?:片|胶囊|颗粒|散|丸|口服液|口服溶液|混悬液|糖浆)$")
@@ -90,7 +172,7 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
         if c.label == "drug":
             start, end = c.start, c.end
             for prefix in (*_SALT_PREFIX, "小儿", "注射用", "吸入用", "微粒化"):
-                if text[max(0, start - len(prefix)):start] == prefix:
+                if text[max(0, start - len(prefix)) : start] == prefix:
                     start -= len(prefix)
                     break
             conc = _CONCENTRATION_BEFORE.search(text, max(0, start - 8), start)
@@ -98,7 +180,11 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
                 start = conc.start()
             for _ in range(2):
                 moved = False
-                if end < len(text) and text[end] in _SALT_SUFFIX and not text[c.start:end].endswith(text[end]):
+                if (
+                    end < len(text)
+                    and text[end] in _SALT_SUFFIX
+                    and not text[c.start : end].endswith(text[end])
+                ):
                     end += 1
                     moved = True
                 for form in _FORMS:
@@ -111,7 +197,7 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
             if end < len(text) and text[end] in "ⅠⅡⅢⅣ":
                 end += 1
             norm = c.normalized
-            if norm and any(f in text[c.end:end] for f in _LOCAL_FORMS):
+            if norm and any(f in text[c.end : end] for f in _LOCAL_FORMS):
                 norm = None
             out.append(replace(c, start=start, end=end, normalized=norm))
         elif c.label == "disease":
@@ -133,18 +219,52 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
 
 # ------------------------------------------------------------------ drugs the vocabulary does not know
 
-_UNKNOWN_FORMS = re.compile(r"吸入气雾剂|吸入粉雾剂|粉吸入剂|鼻喷雾剂|气雾剂|喷雾剂|粉雾剂|吸入剂|滴眼液|滴耳液|眼用凝胶|凝胶贴膏|"
-                            r"贴膏|凝胶|软膏|乳膏|眼膏|洗剂|搽剂|口服液|口服溶液|混悬液|干混悬剂|注射液|缓释胶囊|肠溶胶囊|"
-                            r"软胶囊|胶囊|缓释片|控释片|肠溶片|分散片|咀嚼片|泡腾片|含片|颗粒|滴丸|胶丸|糖浆|片")
+_UNKNOWN_FORMS = re.compile(
+    r"吸入气雾剂|吸入粉雾剂|粉吸入剂|鼻喷雾剂|气雾剂|喷雾剂|粉雾剂|吸入剂|滴眼液|滴耳液|眼用凝胶|凝胶贴膏|"
+    r"贴膏|凝胶|软膏|乳膏|眼膏|洗剂|搽剂|口服液|口服溶液|混悬液|干混悬剂|注射液|缓释胶囊|肠溶胶囊|"
+    r"软胶囊|胶囊|缓释片|控释片|肠溶片|分散片|咀嚼片|泡腾片|含片|颗粒|滴丸|胶丸|糖浆|片"
+)
 # characters that do not occur in an unknown drug name said in a plan (numbers, sig words, verbs, diseases)
-_NOT_NAME = set("的了吗呢吃服用开给予加换改续每次天日周月年一两三四五六七八九十半个和及或与再先后前早晚餐饭时候等也都各共"
-                "在是有没无不要可以需病症炎痛伤疼查检测复诊拍胸照切名药物说讲嘱建议减增量为到至成原现从由")
+_NOT_NAME = set(
+    "的了吗呢吃服用开给予加换改续每次天日周月年一两三四五六七八九十半个和及或与再先后前早晚餐饭时候等也都各共"
+    "在是有没无不要可以需病症炎痛伤疼查检测复诊拍胸照切名药物说讲嘱建议减增量为到至成原现从由"
+)
 _DX_END = set("炎病症疮征伤")
-_NAME_CUES = ("处理", "医嘱", "带药", "加用", "改用", "换用", "换成", "改成", "改为", "继续", "另外", "还有", "外用", "处方", "联合", "配合",
-              "合用", "给予", "予以", "开", "给", "予", "加", "和", "及", "用", "吃", "服")
-_SIG_START = re.compile(rf"\s*(?:(?:{V.NUM}|半)\s*(?:mg|g|μg|ug|毫克|克|微克|片|粒|袋|包|支|吸|喷|揿|滴|贴|毫升|ml|个单位|单位)"
-                        r"|每次|一次|每日|每天|一天|一日|每晚|每早|早晚|睡前|必要时|外用|口服|吸入|含服|嚼服|滴眼|喷鼻|涂|"
-                        r"qd|bid|tid|qn|QD|BID|TID)")
+_NAME_CUES = (
+    "处理",
+    "医嘱",
+    "带药",
+    "加用",
+    "改用",
+    "换用",
+    "换成",
+    "改成",
+    "改为",
+    "继续",
+    "另外",
+    "还有",
+    "外用",
+    "处方",
+    "联合",
+    "配合",
+    "合用",
+    "给予",
+    "予以",
+    "开",
+    "给",
+    "予",
+    "加",
+    "和",
+    "及",
+    "用",
+    "吃",
+    "服",
+)
+_SIG_START = re.compile(
+    rf"\s*(?:(?:{V.NUM}|半)\s*(?:mg|g|μg|ug|毫克|克|微克|片|粒|袋|包|支|吸|喷|揿|滴|贴|毫升|ml|个单位|单位)"
+    r"|每次|一次|每日|每天|一天|一日|每晚|每早|早晚|睡前|必要时|外用|口服|吸入|含服|嚼服|滴眼|喷鼻|涂|"
+    r"qd|bid|tid|qn|QD|BID|TID)"
+)
 
 
 def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
@@ -159,8 +279,11 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
         start = m.start()
         boundary = False
         while start > 0 and m.start() - start < 7:
-            if start in ends or any(text.endswith(cue, 0, start) for cue in _NAME_CUES) \
-                    or _SIG_END_BEFORE.search(text, max(0, start - 5), start):
+            if (
+                start in ends
+                or any(text.endswith(cue, 0, start) for cue in _NAME_CUES)
+                or _SIG_END_BEFORE.search(text, max(0, start - 5), start)
+            ):
                 boundary = True
                 break
             ch = text[start - 1]
@@ -175,7 +298,11 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
             start -= 1
         else:
             boundary = start == 0
-        if boundary and 2 <= m.start() - start <= 7 and not any(c.start < m.end() and start < c.end for c in known):
+        if (
+            boundary
+            and 2 <= m.start() - start <= 7
+            and not any(c.start < m.end() and start < c.end for c in known)
+        ):
             out.append(Candidate(start, m.end(), "drug", None, "rule"))
     # no dosage form said: a name right after another mention or a plan cue, followed by a strength in mass
     # units and a frequency (…痛风急性发作 依托考昔一百二十毫克每天一次)
@@ -198,17 +325,25 @@ def unknown_drugs(text: str, known: Sequence[Candidate]) -> list[Candidate]:
             continue
         if start in drug_ends and end - start <= 2:
             continue  # 阿莫西林教囊0.5克: two characters glued to a drug name are its mis-heard form, not a drug
-        if boundary and 2 <= end - start <= 6 and not any(c.start < end and start < c.end for c in [*known, *out]):
+        if (
+            boundary
+            and 2 <= end - start <= 6
+            and not any(c.start < end and start < c.end for c in [*known, *out])
+        ):
             out.append(Candidate(start, end, "drug", None, "rule"))
     return out
 
 
 # the end of the previous line's sig (…一天两次鼻喷 奥洛他定滴眼液…): the next name starts here
-_SIG_END_BEFORE = re.compile(r"(?:[一两二三四]次|鼻喷|喷鼻|滴眼|滴耳|雾化|吸入|口服|含服|嚼服|皮下注射|静滴|静脉滴注)$")
+_SIG_END_BEFORE = re.compile(
+    r"(?:[一两二三四]次|鼻喷|喷鼻|滴眼|滴耳|雾化|吸入|口服|含服|嚼服|皮下注射|静滴|静脉滴注)$"
+)
 _NOT_A_NAME = re.compile(r"(?:首剂|首次|首日|负荷量|负荷剂量|维持量|剂量|单次|每次|一次|规格(?:是|为)?)$")
 _NUM_CHARS = set("零〇一二两三四五六七八九十百千点幺")
-_BARE_SIG = re.compile(rf"(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)(?=[^，。；]{{0,4}}?(?:每日|每天|一天|一日|每晚|睡前|qd|bid|tid|qn|"
-                       r"QD|BID|TID|QN|必要时))")
+_BARE_SIG = re.compile(
+    rf"(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)(?=[^，。；]{{0,4}}?(?:每日|每天|一天|一日|每晚|睡前|qd|bid|tid|qn|"
+    r"QD|BID|TID|QN|必要时))"
+)
 
 
 def _unit_dose_ok(name: str, drug_id: str | None) -> bool:
@@ -237,16 +372,19 @@ _DRUG_EXCLUDE = re.compile(r"^(?:血药)?浓度|^中毒")  # 查地高辛浓度 
 def _excluded(text: str, c: Candidate) -> bool:
     """Lexicon words that are something else in context: 空腹 (not 腹), 吞咽, 口腔科, 流感疫苗, 多饮水."""
     before = text[c.start - 1] if c.start else ""
-    after = text[c.end:c.end + 4]
+    after = text[c.end : c.end + 4]
     if c.label == "body_part":
-        return (text[c.start:c.end].startswith("腹") and before == "空") or (text[c.start:c.end] == "咽" and before == "吞") \
+        return (
+            (text[c.start : c.end].startswith("腹") and before == "空")
+            or (text[c.start : c.end] == "咽" and before == "吞")
             or bool(_BODY_EXCLUDE.match(after))
+        )
     if c.label == "disease":
         return bool(_DISEASE_EXCLUDE.match(after))
     if c.label == "drug":
         return bool(_DRUG_EXCLUDE.match(after))
     if c.label == "symptom":
-        word = text[c.start:c.end]
+        word = text[c.start : c.end]
         return (word == "多饮" and after.startswith("水")) or (word.startswith("腹") and before == "空")
     return False
 
@@ -278,15 +416,17 @@ def _switch_target(text: str, cue_end: int, next_start: int) -> bool:
 
 
 def _negated(text: str, start: int, section_start: int = 0) -> bool:
-    m = _NEGATION.search(text[max(0, section_start, start - 12):start])
+    m = _NEGATION.search(text[max(0, section_start, start - 12) : start])
     return bool(m) and not _NEGATION_BREAK.search(m.group(2))
 
 
 # 两周后减为一天一次, 一周后加到一片, 如果血压还高再加到十毫克: a later step, not today's prescription
 _LATER_BEFORE = re.compile(r"(?:后|以后|之后|然后|再|下次|下周|如果|若|要是)[^，。；]{0,2}$")
 # 首剂三百毫克以后每天七十五毫克, 第一天两片以后每天一片: the loading dose is said first, the regimen after it
-_LOADING = re.compile(r"(?:首剂|首次|首日|负荷(?:剂)?量?|第一天|头一天)[^，。；]{1,12}?(以后|之后|然后|此后|"
-                      r"(?:从)?(?:第二天|次日)(?:起|开始)?)")
+_LOADING = re.compile(
+    r"(?:首剂|首次|首日|负荷(?:剂)?量?|第一天|头一天)[^，。；]{1,12}?(以后|之后|然后|此后|"
+    r"(?:从)?(?:第二天|次日)(?:起|开始)?)"
+)
 _CHANGE_NOW = re.compile(r"(?:原来|以前|之前|本来)[^，。；]{1,12}?(现在|目前|从今天起|从今天开始|今天起)")
 
 
@@ -314,8 +454,10 @@ def _said_as_dose(text: str, strength: Candidate, drug_end: int) -> bool:
 
 
 # a prescribing verb right before a drug (加用依那普利, 给他开氨氯地平, 换成缬沙坦, 继续二甲双胍)
-_PRESCRIBE_BEFORE = re.compile(r"(?:加用|加上|加服|再加|开(?:点|了|上|些)?|给(?:予|他|她|你|患者|病人)?(?:开)?|予以?|换成|换用|"
-                               r"改用|改成|改为|处方|续开|继续(?:用|吃|服|打)?|带)\s*$")
+_PRESCRIBE_BEFORE = re.compile(
+    r"(?:加用|加上|加服|再加|开(?:点|了|上|些)?|给(?:予|他|她|你|患者|病人)?(?:开)?|予以?|换成|换用|"
+    r"改用|改成|改为|处方|续开|继续(?:用|吃|服|打)?|带)\s*$"
+)
 _NO_PLAN_SECTIONS = {"处理", "过敏史", "家族史"}
 
 
@@ -339,8 +481,11 @@ def _plan_windows(text: str, sections: Sequence[SectionSpan], drugs: Sequence[Ca
             if not cue:
                 continue
             nxt = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
-            if V.find_frequencies(text, d.end, nxt)[0] or V.find_doses(text, d.end, nxt) \
-                    or V.find_strengths(text, d.end, nxt):
+            if (
+                V.find_frequencies(text, d.end, nxt)[0]
+                or V.find_doses(text, d.end, nxt)
+                or V.find_strengths(text, d.end, nxt)
+            ):
                 out.append(_Window("处理", cue.start(), sec.end))
                 break
     return sorted(out, key=lambda w: w.start)
@@ -360,10 +505,17 @@ def _merge_repeats(text: str, items: list[ExtractedItem]) -> list[ExtractedItem]
             continue
         first = out[prev]
         corrected = bool(_CHANGE.search(text, first.start, it.start))
-        new = {f: getattr(it, f) for f in ("strength", "dose", "unit", "frequency", "route", "days", "note")
-               if getattr(it, f) is not None}
-        if not corrected and first.dose is not None and it.dose is not None and \
-                (first.dose, first.unit) != (it.dose, it.unit):
+        new = {
+            f: getattr(it, f)
+            for f in ("strength", "dose", "unit", "frequency", "route", "days", "note")
+            if getattr(it, f) is not None
+        }
+        if (
+            not corrected
+            and first.dose is not None
+            and it.dose is not None
+            and (first.dose, first.unit) != (it.dose, it.unit)
+        ):
             out.append(it)
             continue
         if not corrected:
@@ -382,7 +534,9 @@ def _after_last_change(cands: list[Candidate], change_end: int | None) -> list[C
     return after or cands
 
 
-_PRN_AFTER = re.compile(r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重|发作|不舒服)?(?:发作)?(?:的)?(?:时候|时)(?!间)")
+_PRN_AFTER = re.compile(
+    r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重|发作|不舒服)?(?:发作)?(?:的)?(?:时候|时)(?!间)"
+)
 
 
 def _symptom_prn(text: str, start: int, end: int, complaints: Sequence[tuple[int, int]]) -> list[Candidate]:
@@ -396,21 +550,35 @@ def _symptom_prn(text: str, start: int, end: int, complaints: Sequence[tuple[int
     return out
 
 
-def _sig_for_window(text: str, start: int, end: int,
-                    complaints: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
+def _sig_for_window(
+    text: str, start: int, end: int, complaints: Sequence[tuple[int, int]] = ()
+) -> dict[str, Any]:
     explicit, timing = V.find_frequencies(text, start, end)
     if complaints:
         taken = [(c.start, c.end) for c in explicit]
-        explicit = sorted([*explicit, *(c for c in _symptom_prn(text, start, end, complaints)
-                                        if not any(c.start < e and s < c.end for s, e in taken))],
-                          key=lambda c: c.start)
-    split = [t for t in timing if text[t.start:t.end] in ("早上", "晚上") and _DOSE_AFTER.match(text, t.end)]
+        explicit = sorted(
+            [
+                *explicit,
+                *(
+                    c
+                    for c in _symptom_prn(text, start, end, complaints)
+                    if not any(c.start < e and s < c.end for s, e in taken)
+                ),
+            ],
+            key=lambda c: c.start,
+        )
+    split = [
+        t for t in timing if text[t.start : t.end] in ("早上", "晚上") and _DOSE_AFTER.match(text, t.end)
+    ]
     if len(split) > 1:  # 早上八个单位晚上六个单位: doses split over the day, not a once-a-day timing
         timing = [t for t in timing if t not in split]
-    changes = [m.end() for m in _CHANGE.finditer(text, start, end)
-               if not _LATER_BEFORE.search(text, max(start, m.start() - 8), m.start())
-               # 早上六个单位…晚上加到八个单位: the change is for that time of the day only
-               and not (len(split) > 1 and _SLOT_BEFORE.search(text, max(start, m.start() - 2), m.start()))]
+    changes = [
+        m.end()
+        for m in _CHANGE.finditer(text, start, end)
+        if not _LATER_BEFORE.search(text, max(start, m.start() - 8), m.start())
+        # 早上六个单位…晚上加到八个单位: the change is for that time of the day only
+        and not (len(split) > 1 and _SLOT_BEFORE.search(text, max(start, m.start() - 2), m.start()))
+    ]
     changes += [m.end(1) for m in _CHANGE_NOW.finditer(text, start, end)]
     changes += [m.end(1) for m in _LOADING.finditer(text, start, end)]
     cut = max(changes) if changes else None
@@ -419,9 +587,15 @@ def _sig_for_window(text: str, start: int, end: int,
         explicit = []  # 从一天一次改成每晚睡前: the new timing phrase, not the old explicit count
     strengths = _after_last_change(V.find_strengths(text, start, end), cut)
     doses = _after_last_change(V.find_doses(text, start, end), cut)
-    if cut is not None and any(c.start >= cut and (c.normalized or "").endswith(("mg", " g", "μg")) for c in doses):
-        strengths = [c for c in strengths if c.start >= cut]  # 每天三毫克改成…三点七五毫克: the old amount is gone
-        if re.search(r"(?:周|星期)[一二三四五六日天]", text[cut:end]):  # a weekday schedule replaces the old one
+    if cut is not None and any(
+        c.start >= cut and (c.normalized or "").endswith(("mg", " g", "μg")) for c in doses
+    ):
+        strengths = [
+            c for c in strengths if c.start >= cut
+        ]  # 每天三毫克改成…三点七五毫克: the old amount is gone
+        if re.search(
+            r"(?:周|星期)[一二三四五六日天]", text[cut:end]
+        ):  # a weekday schedule replaces the old one
             explicit = [c for c in explicit if c.start >= cut]
             timing = [c for c in timing if c.start >= cut]
     return {
@@ -431,8 +605,9 @@ def _sig_for_window(text: str, start: int, end: int,
         "route": _after_last_change(V.find_routes(text, start, end), cut),
         "duration": _after_last_change(V.find_durations(text, start, end), cut),
         # 睡前打，不对，早上打的: the timing said after a correction replaces the one before it
-        "note": V.find_notes(text, cut, end) if cut is not None and (
-            V.find_notes(text, cut, end) or any(c.start >= cut for c in timing)) else V.find_notes(text, start, end),
+        "note": V.find_notes(text, cut, end)
+        if cut is not None and (V.find_notes(text, cut, end) or any(c.start >= cut for c in timing))
+        else V.find_notes(text, start, end),
     }
 
 
@@ -440,9 +615,14 @@ _SIG_KEYS = ("strength", "dose", "frequency", "route", "duration")
 _Line = tuple[Candidate, dict[str, Any]]  # a prescribed drug and the sig values said in its line
 
 
-def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable[Candidate] = (),
-            model_cands: Iterable[Candidate] = (), sections: Sequence[SectionSpan] | None = None,
-            raw_text: str | None = None) -> Analysis:
+def analyse(
+    text: str,
+    lexicon_cands: Iterable[Candidate],
+    value_cands: Iterable[Candidate] = (),
+    model_cands: Iterable[Candidate] = (),
+    sections: Sequence[SectionSpan] | None = None,
+    raw_text: str | None = None,
+) -> Analysis:
     """Resolve candidates into entities, sections and prescription items.
 
     ``text`` is what rules match on (width-folded); ``raw_text`` (same length) is the caller's input,
@@ -475,7 +655,7 @@ def analyse(text: str, lexicon_cands: Iterable[Candidate], value_cands: Iterable
 def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> bool:
     """X过敏, and X和Y都过敏 / X、Y过敏 (a list of substances before one allergy word)."""
     for _ in range(4):
-        if _ALLERGY_AFTER.match(text[end:end + 6]):
+        if _ALLERGY_AFTER.match(text[end : end + 6]):
             return True
         m = _ALLERGY_AND.match(text, end)
         if not m or m.end() not in substance_ends:
@@ -484,7 +664,9 @@ def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> b
     return False
 
 
-def _label_in_context(text: str, cands: Iterable[Candidate], sections: Sequence[SectionSpan]) -> list[Candidate]:
+def _label_in_context(
+    text: str, cands: Iterable[Candidate], sections: Sequence[SectionSpan]
+) -> list[Candidate]:
     """One candidate per span, its label decided by context: a drug or allergen in an allergy statement
     is an allergen (no entity when the allergy is denied); elsewhere the allergen reading is dropped,
     so are readings that name something else here (:func:`_excluded`), a string both a symptom and a
@@ -492,14 +674,17 @@ def _label_in_context(text: str, cands: Iterable[Candidate], sections: Sequence[
     by_span: dict[tuple[int, int], list[Candidate]] = {}
     for c in cands:
         by_span.setdefault((c.start, c.end), []).append(c)
-    substance_ends = {start: end for (start, end), group in by_span.items()
-                      if any(c.label in ("drug", "allergen") for c in group)}
+    substance_ends = {
+        start: end
+        for (start, end), group in by_span.items()
+        if any(c.label in ("drug", "allergen") for c in group)
+    }
     out: list[Candidate] = []
     for (s, e), group in by_span.items():
         labels = {c.label for c in group}
         allergy = _allergy_statement(text, e, substance_ends)
         if allergy and labels & {"drug", "allergen"}:
-            if _ALLERGY_NEG.search(text[max(0, s - 5):s]):
+            if _ALLERGY_NEG.search(text[max(0, s - 5) : s]):
                 continue
             out.append(Candidate(s, e, "allergen", None, "lexicon"))
             continue
@@ -514,8 +699,12 @@ def _label_in_context(text: str, cands: Iterable[Candidate], sections: Sequence[
     return out
 
 
-def _prescription_lines(text: str, sections: Sequence[SectionSpan], drugs: Sequence[Candidate],
-                        complaints: Sequence[tuple[int, int]]) -> tuple[list[_Line], list[Candidate]]:
+def _prescription_lines(
+    text: str,
+    sections: Sequence[SectionSpan],
+    drugs: Sequence[Candidate],
+    complaints: Sequence[tuple[int, int]],
+) -> tuple[list[_Line], list[Candidate]]:
     """The drugs prescribed, each with the sig said in its line, and every sig value read (also those of
     drugs not prescribed: their words are sig words, not symptoms).
 
@@ -535,32 +724,49 @@ def _prescription_lines(text: str, sections: Sequence[SectionSpan], drugs: Seque
     return lines, sig_cands
 
 
-def _undiluted(text: str, sec: Any, drugs: Sequence[Candidate]) -> tuple[list[Candidate], list[tuple[int, int]]]:
+def _undiluted(
+    text: str, sec: Any, drugs: Sequence[Candidate]
+) -> tuple[list[Candidate], list[tuple[int, int]]]:
     """The drugs said in ``sec`` but for the diluents, and the spans saying what a drug is diluted in
     (头孢曲松二克加入生理盐水一百毫升静滴: the diluent is part of the line, not an item of its own)."""
     sec_drugs = [d for d in drugs if sec.start <= d.start < sec.end]
-    diluted = [(m.start("cue"), m.end()) for d in sec_drugs
-               if (m := _DILUENT.match(text, max(sec.start, d.start - 4), d.end + 12)) and m.start("name") == d.start]
+    diluted = [
+        (m.start("cue"), m.end())
+        for d in sec_drugs
+        if (m := _DILUENT.match(text, max(sec.start, d.start - 4), d.end + 12)) and m.start("name") == d.start
+    ]
     return [d for d in sec_drugs if not any(s <= d.start < e for s, e in diluted)], diluted
 
 
-def _line_sig(text: str, d: Candidate, win_end: int, complaints: Sequence[tuple[int, int]],
-              diluted: Sequence[tuple[int, int]]) -> dict[str, Any]:
+def _line_sig(
+    text: str,
+    d: Candidate,
+    win_end: int,
+    complaints: Sequence[tuple[int, int]],
+    diluted: Sequence[tuple[int, int]],
+) -> dict[str, Any]:
     """The sig of the drug ``d`` from its end to ``win_end``: values inside a diluent phrase dropped, the
     titrated amount of an injection read as its dose, units dropped from a drug not dosed in units."""
     sig = _sig_for_window(text, d.end, win_end, complaints)
     if diluted:
-        sig = {k: [c for c in v if not any(s <= c.start < e for s, e in diluted)] if k != "note" else v
-               for k, v in sig.items()}
-    if _INJECTED.search(text[d.start:d.end]) or _INJECTED_SIG.search(text, d.end, win_end):
+        sig = {
+            k: [c for c in v if not any(s <= c.start < e for s, e in diluted)] if k != "note" else v
+            for k, v in sig.items()
+        }
+    if _INJECTED.search(text[d.start : d.end]) or _INJECTED_SIG.search(text, d.end, win_end):
         # 司美格鲁肽注射液从零点二五毫克加到零点五毫克: the titrated amount of an injection is its dose
-        titrated = [c for c in sig["strength"] if _TITRATE_BEFORE.search(text, max(d.end, c.start - 4), c.start)
-                    and _TITRATE_FROM.search(text, d.end, c.start)]
+        titrated = [
+            c
+            for c in sig["strength"]
+            if _TITRATE_BEFORE.search(text, max(d.end, c.start - 4), c.start)
+            and _TITRATE_FROM.search(text, d.end, c.start)
+        ]
         if titrated:
             sig["strength"] = [c for c in sig["strength"] if c not in titrated]
-            sig["dose"] = sorted([*sig["dose"], *(replace(c, label="dose") for c in titrated)],
-                                 key=lambda c: c.start)
-    if not _unit_dose_ok(text[d.start:d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
+            sig["dose"] = sorted(
+                [*sig["dose"], *(replace(c, label="dose") for c in titrated)], key=lambda c: c.start
+            )
+    if not _unit_dose_ok(text[d.start : d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
         sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
     return sig
 
@@ -569,26 +775,40 @@ def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
     """The ``k``-th drug of a plan is stopped, avoided, switched from, or a class word naming the drug
     said next: not an item."""
     d = sec_drugs[k]
-    before = _STOPPED_BEFORE.search(text[max(0, d.start - 3):d.start])
-    if before and re.search(r"(?:不要|不能|不可|不|别|勿|没|未)$", text[max(0, d.start - 6):d.start - len(before.group(0))]):
+    before = _STOPPED_BEFORE.search(text[max(0, d.start - 3) : d.start])
+    if before and re.search(
+        r"(?:不要|不能|不可|不|别|勿|没|未)$", text[max(0, d.start - 6) : d.start - len(before.group(0))]
+    ):
         before = None  # 不要停氨氯地平: keep taking it
-    if before and k and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end) and \
-            _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1:
+    if (
+        before
+        and k
+        and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end)
+        and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1
+    ):
         before = None  # 阿托伐他汀停掉 瑞舒伐他汀…: the stop word belongs to the drug before
-    avoid = _AVOID_BEFORE.search(text[max(0, d.start - 6):d.start])
+    avoid = _AVOID_BEFORE.search(text[max(0, d.start - 6) : d.start])
     if avoid and k:
         prev_stop = _STOPPED_AFTER.match(text, sec_drugs[k - 1].end)
         avoid_at = d.start - len(avoid.group(0))
-        if prev_stop and avoid_at - prev_stop.end() <= 4 and \
-                not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end():avoid_at]):
+        if (
+            prev_stop
+            and avoid_at - prev_stop.end() <= 4
+            and not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end() : avoid_at])
+        ):
             avoid = None  # 别嘌醇马上停以后都不能用 氯雷他定…: the ban is on the drug stopped before
     stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
     if _SKIN_TEST.match(text, d.end) and not _SIG_AFTER_SKIN.match(text, d.end):
         stopped = True  # 青霉素皮试阴性，阿莫西林…: the skin test is named by its allergen, not prescribed
     nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
-    if nxt is not None and nxt.start - d.end <= 1 and (
-            text[d.start:d.end] in text[nxt.start:nxt.end]
-            or (text[d.start:d.end].endswith("胰岛素") and "insulin" in (nxt.normalized or ""))):
+    if (
+        nxt is not None
+        and nxt.start - d.end <= 1
+        and (
+            text[d.start : d.end] in text[nxt.start : nxt.end]
+            or (text[d.start : d.end].endswith("胰岛素") and "insulin" in (nxt.normalized or ""))
+        )
+    ):
         stopped = True  # 基础胰岛素甘精胰岛素注射液: the class word names the drug said next
     if k + 1 < len(sec_drugs):  # X换成Y, X引起咳嗽换成Y: the cue right before the next drug
         cues = list(_SWITCH_CUE.finditer(text, d.end, sec_drugs[k + 1].start))
@@ -597,34 +817,50 @@ def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
     return stopped
 
 
-def _place_sig_values(cands: list[Candidate], sig_cands: list[Candidate]
-                      ) -> tuple[list[Candidate], set[tuple[int, int, str]]]:
+def _place_sig_values(
+    cands: list[Candidate], sig_cands: list[Candidate]
+) -> tuple[list[Candidate], set[tuple[int, int, str]]]:
     """The entities with the sig values added where nothing else was found (a symptom, body part or
     disease word inside a frequency or route phrase gives way to it), and the (start, end, label) of
     the sig values kept: an item only takes a value that became an entity."""
     if not sig_cands:
         return cands, set()
     freq_spans = [(c.start, c.end) for c in sig_cands if c.label in ("frequency", "route")]
-    cands = [c for c in cands if not (c.label in ("symptom", "body_part", "disease")
-                                      and any(c.start < e and s < c.end for s, e in freq_spans))]
+    cands = [
+        c
+        for c in cands
+        if not (
+            c.label in ("symptom", "body_part", "disease")
+            and any(c.start < e and s < c.end for s, e in freq_spans)
+        )
+    ]
     occupied = [(c.start, c.end) for c in cands]
-    sig_kept = [c for c in _resolve_overlaps(sig_cands)
-                if not any(c.start < e and s < c.end for s, e in occupied)]
+    sig_kept = [
+        c for c in _resolve_overlaps(sig_cands) if not any(c.start < e and s < c.end for s, e in occupied)
+    ]
     cands = sorted([*cands, *sig_kept], key=lambda c: c.start)
     return cands, {(c.start, c.end, c.label) for c in sig_kept}
 
 
-def _entities(text: str, raw: str, cands: Iterable[Candidate], sections: Sequence[SectionSpan]
-              ) -> tuple[Entity, ...]:
+def _entities(
+    text: str, raw: str, cands: Iterable[Candidate], sections: Sequence[SectionSpan]
+) -> tuple[Entity, ...]:
     """One :class:`Entity` per candidate: its text from ``raw``, negation (symptoms and diseases) and
     section from ``text``."""
     return tuple(
-        Entity(label=EntityLabel(c.label), start=c.start, end=c.end, text=raw[c.start:c.end],
-               normalized=c.normalized or None,
-               negated=c.label in ("symptom", "disease") and _negated(text, c.start, _section_start(c.start, sections)),
-               source=c.source if c.source in ("lexicon", "rule", "model") else "rule",  # type: ignore[arg-type]
-               section=_section_at(c.start, sections))
-        for c in cands)
+        Entity(
+            label=EntityLabel(c.label),
+            start=c.start,
+            end=c.end,
+            text=raw[c.start : c.end],
+            normalized=c.normalized or None,
+            negated=c.label in ("symptom", "disease")
+            and _negated(text, c.start, _section_start(c.start, sections)),
+            source=c.source if c.source in ("lexicon", "rule", "model") else "rule",  # type: ignore[arg-type]
+            section=_section_at(c.start, sections),
+        )
+        for c in cands
+    )
 
 
 def _first_kept(sig: dict[str, Any], key: str, kept_ids: set[tuple[int, int, str]]) -> Candidate | None:
@@ -632,8 +868,9 @@ def _first_kept(sig: dict[str, Any], key: str, kept_ids: set[tuple[int, int, str
     return next((c for c in sig[key] if (c.start, c.end, c.label) in kept_ids), None)
 
 
-def _build_item(text: str, raw: str, d: Candidate, sig: dict[str, Any],
-                kept_ids: set[tuple[int, int, str]]) -> ExtractedItem:
+def _build_item(
+    text: str, raw: str, d: Candidate, sig: dict[str, Any], kept_ids: set[tuple[int, int, str]]
+) -> ExtractedItem:
     """The prescription item of the drug ``d`` from the first kept value of each sig field."""
     strength, dose, freq, route, dur = (_first_kept(sig, k, kept_ids) for k in _SIG_KEYS)
     amount, unit = (None, None)
@@ -646,45 +883,70 @@ def _build_item(text: str, raw: str, d: Candidate, sig: dict[str, Any],
         amount, unit, strength = float(a), u, None
     last_end = max([d.end, *(c.end for c in (strength, dose, freq, route, dur) if c)])
     skin = _SKIN_TEST.search(text, d.end, min(len(text), last_end + 12))
-    if skin and skin.start() > last_end and _SKIN_GAP.sub("", text[last_end:skin.start()]):
+    if skin and skin.start() > last_end and _SKIN_GAP.sub("", text[last_end : skin.start()]):
         skin = None  # something else was said in between (another drug's test): not this line's
     if skin is None:  # 青霉素皮试阴性，阿莫西林…: said right before the line
-        before = [m for m in _SKIN_TEST.finditer(text, max(0, d.start - 16), d.start)
-                  if not _SKIN_GAP.sub("", text[m.end():d.start])]
+        before = [
+            m
+            for m in _SKIN_TEST.finditer(text, max(0, d.start - 16), d.start)
+            if not _SKIN_GAP.sub("", text[m.end() : d.start])
+        ]
         skin = before[-1] if before else None
     return ExtractedItem(
-        drug=raw[d.start:d.end], drug_id=d.normalized or None,
-        strength=strength.normalized if strength else None, dose=amount, unit=unit,
+        drug=raw[d.start : d.end],
+        drug_id=d.normalized or None,
+        strength=strength.normalized if strength else None,
+        dose=amount,
+        unit=unit,
         frequency=freq.normalized if freq else None,
         route=route.normalized if route else None,
         days=float(dur.normalized) if dur and dur.normalized else None,
-        note="，".join(sig["note"]) or None, start=d.start, end=last_end,
-        skin_test=(_SKIN_RESULT[skin.group(1)] if skin.group(1) else "免试") if skin else None)
+        note="，".join(sig["note"]) or None,
+        start=d.start,
+        end=last_end,
+        skin_test=(_SKIN_RESULT[skin.group(1)] if skin.group(1) else "免试") if skin else None,
+    )
 
 
 # 阿莫西林…口服，皮试阴性 / 青霉素皮试阴性: a skin-test result said with the line, right after it
 _SKIN_TEST = re.compile(r"皮试(?:结果)?(?:为|呈|是)?\s*(阴性|阳性|\(-\)|\(\+\)|（-）|（\+）)|(免皮试|免试)")
 _SIG_AFTER_SKIN = re.compile(r"皮试\S{0,6}?(?:\d|[一二两三四五六七八九十半]+(?:毫克|克|片|粒|次))")
 _SKIN_GAP = re.compile(r"[，,。；;、\s]|青霉素|已做|做了|已经|已|并且|并")
-_SKIN_RESULT = {"阴性": "阴性", "(-)": "阴性", "（-）": "阴性", "阳性": "阳性", "(+)": "阳性", "（+）": "阳性"}
+_SKIN_RESULT = {
+    "阴性": "阴性",
+    "(-)": "阴性",
+    "（-）": "阴性",
+    "阳性": "阳性",
+    "(+)": "阳性",
+    "（+）": "阳性",
+}
 
 
-def _apply_distributive(text: str, lines: Sequence[_Line], built: list[ExtractedItem],
-                        kept_ids: set[tuple[int, int, str]]) -> list[ExtractedItem]:
+def _apply_distributive(
+    text: str, lines: Sequence[_Line], built: list[ExtractedItem], kept_ids: set[tuple[int, int, str]]
+) -> list[ExtractedItem]:
     """都开一个月 / 均口服: a duration or route said for all lines applies to every line of the plan (the
     lines said so far, as the gold set reads it: a later line has its own)."""
     for idx, (_drug, sig) in enumerate(lines):
         for key, fieldname in (("duration", "days"), ("route", "route")):
             for c in sig[key]:
-                if (c.start, c.end, c.label) in kept_ids and _DISTRIBUTIVE.search(text[max(0, c.start - 6):c.start]):
+                if (c.start, c.end, c.label) in kept_ids and _DISTRIBUTIVE.search(
+                    text[max(0, c.start - 6) : c.start]
+                ):
                     value: Any = float(c.normalized) if fieldname == "days" and c.normalized else c.normalized
-                    built = [it if k > idx or getattr(it, fieldname) is not None
-                             else it.model_copy(update={fieldname: value}) for k, it in enumerate(built)]
+                    built = [
+                        it
+                        if k > idx or getattr(it, fieldname) is not None
+                        else it.model_copy(update={fieldname: value})
+                        for k, it in enumerate(built)
+                    ]
     return built
 
 
 def to_sections(text: str, spans: Iterable[SectionSpan]) -> tuple[Section, ...]:
-    return tuple(Section(name=s.name, start=s.start, end=s.end, text=text[s.start:s.end], cue=s.cue) for s in spans)
+    return tuple(
+        Section(name=s.name, start=s.start, end=s.end, text=text[s.start : s.end], cue=s.cue) for s in spans
+    )
 
 
 def parse_pairs(norm: str | None) -> dict[str, float]:
@@ -731,5 +993,13 @@ def record_fields(text: str, analysis: Analysis) -> dict[str, Any]:
     demo = V.find_demographics(text)
     weight = vitals.pop("weight_kg", None)
     height = vitals.pop("height_cm", None)
-    return {"vitals": vitals, "labs": labs, "diagnoses": tuple(diagnoses), "history": tuple(history),
-            "allergies": tuple(allergies), "weight_kg": weight, "height_cm": height, **demo}
+    return {
+        "vitals": vitals,
+        "labs": labs,
+        "diagnoses": tuple(diagnoses),
+        "history": tuple(history),
+        "allergies": tuple(allergies),
+        "weight_kg": weight,
+        "height_cm": height,
+        **demo,
+    }

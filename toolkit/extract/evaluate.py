@@ -36,12 +36,22 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn,
-            "support": tp + fn}
+    return {
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(f, 4),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "support": tp + fn,
+    }
 
 
-def span_scores(gold: Iterable[tuple[Any, int, int, str]], pred: Iterable[tuple[Any, int, int, str]],
-                labels: Iterable[str]) -> dict[str, dict[str, float | int]]:
+def span_scores(
+    gold: Iterable[tuple[Any, int, int, str]],
+    pred: Iterable[tuple[Any, int, int, str]],
+    labels: Iterable[str],
+) -> dict[str, dict[str, float | int]]:
     """Strict span P/R/F1 per label and micro over all; items are (doc id, start, end, label)."""
     g, p = set(gold), set(pred)
     out: dict[str, dict[str, float | int]] = {}
@@ -79,10 +89,15 @@ def as_said(items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
     for it in items:
         st = it.get("strength")
         parsed = parse_strength(st) if st else None
-        if it.get("dose") is None and parsed and len(parsed.amounts) == 1 and parsed.per_ml is None \
-                and parsed.amounts[0][1] in ("mg", "g", "μg"):
+        if (
+            it.get("dose") is None
+            and parsed
+            and len(parsed.amounts) == 1
+            and parsed.per_ml is None
+            and parsed.amounts[0][1] in ("mg", "g", "μg")
+        ):
             nxt = next((s for s in starts if s > it["start"]), len(text))
-            if not any(w in text[it["start"]:nxt] for w in _SPEC_WORDS):
+            if not any(w in text[it["start"] : nxt] for w in _SPEC_WORDS):
                 amount, unit = parsed.amounts[0]
                 it = {**it, "strength": None, "dose": amount, "unit": unit}
         out.append(it)
@@ -91,9 +106,14 @@ def as_said(items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
 
 def _item_values(item: dict[str, Any]) -> dict[str, Any]:
     dose = None if item.get("dose") is None else (round(float(item["dose"]), 3), item.get("unit"))
-    return {"drug": item.get("drug_id") or item.get("drug"), "strength": item.get("strength"), "dose": dose,
-            "frequency": item.get("frequency"), "route": item.get("route"),
-            "duration": None if item.get("days") is None else float(item["days"])}
+    return {
+        "drug": item.get("drug_id") or item.get("drug"),
+        "strength": item.get("strength"),
+        "dose": dose,
+        "frequency": item.get("frequency"),
+        "route": item.get("route"),
+        "duration": None if item.get("days") is None else float(item["days"]),
+    }
 
 
 def _equal(field: str, a: Any, b: Any) -> bool:
@@ -140,10 +160,15 @@ def item_scores(pairs: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]) 
             for f, v in _item_values(p).items():
                 if v is not None:
                     counts[f]["fp"] += 1
-    fields = {f: {**_prf(c["tp"], c["fp"], c["fn"]), "accuracy": round(exact[f] / n_gold, 4) if n_gold else 0.0}
-              for f, c in counts.items()}
-    return {"gold_items": n_gold, "fields": fields,
-            "items_all_fields_correct": round(complete / n_gold, 4) if n_gold else 0.0}
+    fields = {
+        f: {**_prf(c["tp"], c["fp"], c["fn"]), "accuracy": round(exact[f] / n_gold, 4) if n_gold else 0.0}
+        for f, c in counts.items()
+    }
+    return {
+        "gold_items": n_gold,
+        "fields": fields,
+        "items_all_fields_correct": round(complete / n_gold, 4) if n_gold else 0.0,
+    }
 
 
 def _set_scores(pairs: Iterable[tuple[set[Any], set[Any]]]) -> dict[str, float | int]:
@@ -179,17 +204,26 @@ def evaluate_gold(cases: list[dict[str, Any]], run: Callable[[str], OutpatientRe
         for name in gs | ps:
             c = section_counter.setdefault(name, Counter())
             c["tp" if name in gs and name in ps else ("fn" if name in gs else "fp")] += 1
-        dx_pairs.append(({d["icd10"] for d in exp["diagnoses"] if d["icd10"]},
-                         {d.icd10 for d in rec.diagnoses if d.icd10}))
+        dx_pairs.append(
+            (
+                {d["icd10"] for d in exp["diagnoses"] if d["icd10"]},
+                {d.icd10 for d in rec.diagnoses if d.icd10},
+            )
+        )
         pv = {k: v for k, v in rec.vitals.model_dump().items() if v is not None}
         if rec.weight_kg is not None:
             pv["weight_kg"] = rec.weight_kg
         if rec.height_cm is not None:
             pv["height_cm"] = rec.height_cm
-        vital_pairs.append(({(k, round(v, 2)) for k, v in exp["vitals"].items()},
-                            {(k, round(v, 2)) for k, v in pv.items()}))
-        lab_pairs.append(({(k, round(v, 3)) for k, v in exp["labs"].items()},
-                          {(k, round(v, 3)) for k, v in rec.labs.items()}))
+        vital_pairs.append(
+            ({(k, round(v, 2)) for k, v in exp["vitals"].items()}, {(k, round(v, 2)) for k, v in pv.items()})
+        )
+        lab_pairs.append(
+            (
+                {(k, round(v, 3)) for k, v in exp["labs"].items()},
+                {(k, round(v, 3)) for k, v in rec.labs.items()},
+            )
+        )
         allergy_pairs.append((set(exp["allergies"]), set(rec.allergies)))
     elapsed = time.perf_counter() - started
     return {
@@ -199,7 +233,9 @@ def evaluate_gold(cases: list[dict[str, Any]], run: Callable[[str], OutpatientRe
         "items": item_scores(item_pairs),
         "record": {
             "sections_present": _set_scores(sec_pairs),
-            "sections_by_name": {k: _prf(v["tp"], v["fp"], v["fn"]) for k, v in sorted(section_counter.items())},
+            "sections_by_name": {
+                k: _prf(v["tp"], v["fp"], v["fn"]) for k, v in sorted(section_counter.items())
+            },
             "diagnoses_icd10": _set_scores(dx_pairs),
             "vitals": _set_scores(vital_pairs),
             "labs": _set_scores(lab_pairs),
@@ -215,8 +251,12 @@ _CCKS_LABELS = {"药物": "drug", "疾病和诊断": "disease"}
 _QA_LABELS = {"drug": "drug", "disease": "disease", "symptom": "symptom", "body": "body_part"}
 
 
-def _external(docs: list[tuple[str, list[tuple[int, int, str]]]], labels: tuple[str, ...],
-              run: Callable[[str], OutpatientRecord], limit: int | None) -> dict[str, Any]:
+def _external(
+    docs: list[tuple[str, list[tuple[int, int, str]]]],
+    labels: tuple[str, ...],
+    run: Callable[[str], OutpatientRecord],
+    limit: int | None,
+) -> dict[str, Any]:
     gold, pred = [], []
     n = 0
     started = time.perf_counter()
@@ -230,8 +270,11 @@ def _external(docs: list[tuple[str, list[tuple[int, int, str]]]], labels: tuple[
         except ToolkitError:
             continue
         pred.extend((i, e.start, e.end, e.label.value) for e in rec.entities if e.label.value in labels)
-    return {"docs": n, "scores": span_scores(gold, pred, labels),
-            "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "docs": n,
+        "scores": span_scores(gold, pred, labels),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def load_ccks2019(path: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
@@ -242,8 +285,11 @@ def load_ccks2019(path: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
             if not line.strip():
                 continue
             d = json.loads(line)
-            ents = [(e["entity_index"]["begin"], e["entity_index"]["end"], _CCKS_LABELS[e["entity_type"]])
-                    for e in d.get("entity_list", []) if e["entity_type"] in _CCKS_LABELS]
+            ents = [
+                (e["entity_index"]["begin"], e["entity_index"]["end"], _CCKS_LABELS[e["entity_type"]])
+                for e in d.get("entity_list", [])
+                if e["entity_type"] in _CCKS_LABELS
+            ]
             docs.append((d["text"], ents))
     return docs
 
@@ -265,14 +311,18 @@ def load_cmedqaner(path: Path, *, checked: bool = False) -> list[tuple[str, list
                 lab = _QA_LABELS.get(m["type"])
                 if lab:
                     s = int(m["offset"])
-                    if not checked or d["text"][s:s + len(m["mention"])] == m["mention"]:
+                    if not checked or d["text"][s : s + len(m["mention"])] == m["mention"]:
                         ents.append((s, s + len(m["mention"]), lab))
             docs.append((d["text"], ents))
     return docs
 
 
-def evaluate_extract(gold_path: str | Path | None = DEFAULT_GOLD, shared_dir: str | Path | None = DEFAULT_SHARED,
-                     options: ExtractOptions | None = None, external_limit: int | None = None) -> dict[str, Any]:
+def evaluate_extract(
+    gold_path: str | Path | None = DEFAULT_GOLD,
+    shared_dir: str | Path | None = DEFAULT_SHARED,
+    options: ExtractOptions | None = None,
+    external_limit: int | None = None,
+) -> dict[str, Any]:
     """Evaluate the extractor; returns a JSON-ready report. Missing external corpora are reported as
     skipped with the reason; a missing gold file raises :class:`InputError`."""
     extractor = get_extractor(options or ExtractOptions())
@@ -286,13 +336,21 @@ def evaluate_extract(gold_path: str | Path | None = DEFAULT_GOLD, shared_dir: st
         report["gold"] = {"file": str(gp), **evaluate_gold(cases, run)}
         splits = sorted({c.get("split", "dev") for c in cases})
         if len(splits) > 1:
-            report["gold"]["splits"] = {name: evaluate_gold([c for c in cases if c.get("split", "dev") == name], run)
-                                        for name in splits}
+            report["gold"]["splits"] = {
+                name: evaluate_gold([c for c in cases if c.get("split", "dev") == name], run)
+                for name in splits
+            }
     external: dict[str, Any] = {}
     root = Path(shared_dir) if shared_dir else None
-    sources = (("ccks2019_dev", "ccks2019_yidu/dev.json", load_ccks2019, ("drug", "disease")),
-               ("cmedqaner_test", "chineseblue/cMedQANER/test.json", load_cmedqaner,
-                ("drug", "disease", "symptom", "body_part")))
+    sources = (
+        ("ccks2019_dev", "ccks2019_yidu/dev.json", load_ccks2019, ("drug", "disease")),
+        (
+            "cmedqaner_test",
+            "chineseblue/cMedQANER/test.json",
+            load_cmedqaner,
+            ("drug", "disease", "symptom", "body_part"),
+        ),
+    )
     for name, rel, loader, labels in sources:
         path = root / rel if root else None
         if path is None or not path.is_file():
@@ -314,21 +372,32 @@ def format_table(report: dict[str, Any]) -> str:
     gold = report.get("gold")
     if gold:
         parts = [("all", gold), *gold.get("splits", {}).items()]
-        lines.append(f"Gold set {gold['file']}: {gold['cases']} dictations, errors {len(gold['errors'])}; "
-                     + ", ".join(f"{n} {g['cases']}" for n, g in parts[1:]))
+        lines.append(
+            f"Gold set {gold['file']}: {gold['cases']} dictations, errors {len(gold['errors'])}; "
+            + ", ".join(f"{n} {g['cases']}" for n, g in parts[1:])
+        )
         head = "".join(f"{n + ' P/R/F1':>22}{'n':>6}" for n, _ in parts)
         lines.append(f"{'entity label':<14}{head}")
         for label in gold["entities"]:
-            row = "".join(f"{_prf_cell(g['entities'][label]):>22}{g['entities'][label]['support']:>6}" for _, g in parts)
+            row = "".join(
+                f"{_prf_cell(g['entities'][label]):>22}{g['entities'][label]['support']:>6}" for _, g in parts
+            )
             lines.append(f"{label:<14}{row}")
         lines.append("")
-        lines.append("Prescription items (fields aligned by drug mention): "
-                     + ", ".join(f"{n}: {g['items']['gold_items']} items, all fields correct "
-                                 f"{g['items']['items_all_fields_correct']:.3f}" for n, g in parts))
+        lines.append(
+            "Prescription items (fields aligned by drug mention): "
+            + ", ".join(
+                f"{n}: {g['items']['gold_items']} items, all fields correct "
+                f"{g['items']['items_all_fields_correct']:.3f}"
+                for n, g in parts
+            )
+        )
         lines.append(f"{'item field':<14}" + "".join(f"{n + ' P/R/F1':>22}{'acc':>6}" for n, _ in parts))
         for f in gold["items"]["fields"]:
-            row = "".join(f"{_prf_cell(g['items']['fields'][f]):>22}{g['items']['fields'][f]['accuracy']:>6.2f}"
-                          for _, g in parts)
+            row = "".join(
+                f"{_prf_cell(g['items']['fields'][f]):>22}{g['items']['fields'][f]['accuracy']:>6.2f}"
+                for _, g in parts
+            )
             lines.append(f"{f:<14}{row}")
         lines.append("")
         lines.append(f"{'record field':<18}" + "".join(f"{n + ' P/R/F1':>22}" for n, _ in parts))
@@ -341,5 +410,7 @@ def format_table(report: dict[str, Any]) -> str:
             continue
         lines.append(f"{name}: {ext['docs']} docs")
         for label, s in ext["scores"].items():
-            lines.append(f"  {label:<12}{s['precision']:>8.3f}{s['recall']:>8.3f}{s['f1']:>8.3f}{s['support']:>9}")
+            lines.append(
+                f"  {label:<12}{s['precision']:>8.3f}{s['recall']:>8.3f}{s['f1']:>8.3f}{s['support']:>9}"
+            )
     return "\n".join(lines)

@@ -57,9 +57,12 @@ class Extractor:
             model = _learned_model(self.options)
         self.nlp: Language = build_pipeline(self.lexicon, model)
         self._lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe
-        self._provenance = ExtractProvenance(kb_version=self.lexicon.kb_version, pipeline=tuple(self.nlp.pipe_names),
-                                             lexicons=dict(self.lexicon.counts),
-                                             options={k: v for k, v in asdict(self.options).items() if v is not None})
+        self._provenance = ExtractProvenance(
+            kb_version=self.lexicon.kb_version,
+            pipeline=tuple(self.nlp.pipe_names),
+            lexicons=dict(self.lexicon.counts),
+            options={k: v for k, v in asdict(self.options).items() if v is not None},
+        )
 
     @property
     def provenance(self) -> ExtractProvenance:
@@ -73,17 +76,29 @@ class Extractor:
         if not text.strip():
             raise InputError("text is empty: nothing to extract", field="text")
         if len(text) > self.options.max_chars:
-            raise InputError(f"text has {len(text)} characters; one outpatient note is expected "
-                             f"(limit {self.options.max_chars}); split the input into visits", field="text")
+            raise InputError(
+                f"text has {len(text)} characters; one outpatient note is expected "
+                f"(limit {self.options.max_chars}); split the input into visits",
+                field="text",
+            )
         with self._lock:
             doc = self.nlp(text)
         analysis = doc.user_data[ENTITIES_KEY]
         fields = record_fields(text, analysis)
-        log.debug("extracted %d entities, %d sections, %d items", len(analysis.entities), len(analysis.sections),
-                  len(analysis.items))
-        return OutpatientRecord(text_length=len(text), sections=to_sections(text, analysis.sections),
-                                entities=analysis.entities, items=analysis.items, provenance=self._provenance,
-                                **fields)
+        log.debug(
+            "extracted %d entities, %d sections, %d items",
+            len(analysis.entities),
+            len(analysis.sections),
+            len(analysis.items),
+        )
+        return OutpatientRecord(
+            text_length=len(text),
+            sections=to_sections(text, analysis.sections),
+            entities=analysis.entities,
+            items=analysis.items,
+            provenance=self._provenance,
+            **fields,
+        )
 
 
 def _learned_model(options: ExtractOptions) -> EntityModel:
@@ -91,9 +106,13 @@ def _learned_model(options: ExtractOptions) -> EntityModel:
     from toolkit.extract.model import GapFillModel, load_ner_model
 
     if options.ner_policy not in ("fill", "merge"):
-        raise InputError(f"unknown ner_policy {options.ner_policy!r}; allowed: fill, merge", field="ner_policy")
-    ner = load_ner_model(None if options.ner_model == "default" else options.ner_model,
-                         min_confidence=options.ner_min_confidence)
+        raise InputError(
+            f"unknown ner_policy {options.ner_policy!r}; allowed: fill, merge", field="ner_policy"
+        )
+    ner = load_ner_model(
+        None if options.ner_model == "default" else options.ner_model,
+        min_confidence=options.ner_min_confidence,
+    )
     if options.ner_policy == "merge":
         return ner
     rules = get_extractor(replace(options, ner_model=None))

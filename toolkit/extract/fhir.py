@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.extract.records import OutpatientRecord
 
 
-def record_to_fhir_bundle(record: OutpatientRecord, patient_id: str = "patient",
-                          encounter_id: str = "encounter") -> dict[str, Any]:
+def record_to_fhir_bundle(
+    record: OutpatientRecord, patient_id: str = "patient", encounter_id: str = "encounter"
+) -> dict[str, Any]:
     """A validated FHIR R4B ``document`` Bundle as a JSON-ready dict."""
     from toolkit.fhir.write import record_to_document
 

@@ -30,8 +30,20 @@ from typing import Any
 from toolkit.errors import InputError
 from toolkit.records import RECORD_SECTIONS
 
-ENTITY_LABELS = ("symptom", "disease", "drug", "strength", "dose", "frequency", "route", "duration", "vital",
-                 "lab", "allergen", "body_part")
+ENTITY_LABELS = (
+    "symptom",
+    "disease",
+    "drug",
+    "strength",
+    "dose",
+    "frequency",
+    "route",
+    "duration",
+    "vital",
+    "lab",
+    "allergen",
+    "body_part",
+)
 
 DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
 """Words before a duration or route that make it apply to every line (都开一个月, 均口服)."""
@@ -65,7 +77,7 @@ def parse_case(header: str, body: str, where: str) -> dict[str, Any]:
     pos = 0
     length = 0
     for m in _TOKEN.finditer(body):
-        plain = body[pos:m.start()]
+        plain = body[pos : m.start()]
         if any(c in plain for c in "[]|<>"):
             raise InputError(f"stray markup near {plain[:20]!r}", file=where, row=meta["id"])
         text_parts.append(plain)
@@ -73,16 +85,27 @@ def parse_case(header: str, body: str, where: str) -> dict[str, Any]:
         if m.group(5) is not None:
             name = m.group(5)
             if name not in RECORD_SECTIONS:
-                raise InputError(f"unknown section <{name}>; allowed: {', '.join(RECORD_SECTIONS)}",
-                                 file=where, row=meta["id"])
+                raise InputError(
+                    f"unknown section <{name}>; allowed: {', '.join(RECORD_SECTIONS)}",
+                    file=where,
+                    row=meta["id"],
+                )
             sections.append({"name": name, "start": length})
         else:
             span, label, norm, flag = m.group(1), m.group(2), m.group(3), m.group(4)
             if label not in ENTITY_LABELS:
-                raise InputError(f"unknown label {label!r}; allowed: {', '.join(ENTITY_LABELS)}",
-                                 file=where, row=meta["id"])
-            ent: dict[str, Any] = {"label": label, "start": length, "end": length + len(span), "text": span,
-                                   "normalized": norm or None}
+                raise InputError(
+                    f"unknown label {label!r}; allowed: {', '.join(ENTITY_LABELS)}",
+                    file=where,
+                    row=meta["id"],
+                )
+            ent: dict[str, Any] = {
+                "label": label,
+                "start": length,
+                "end": length + len(span),
+                "text": span,
+                "normalized": norm or None,
+            }
             if flag:
                 ent["not_prescribed"] = True
             entities.append(ent)
@@ -95,10 +118,15 @@ def parse_case(header: str, body: str, where: str) -> dict[str, Any]:
     text_parts.append(tail)
     text = "".join(text_parts)
     for e in entities:  # the invariant every consumer relies on
-        if text[e["start"]:e["end"]] != e["text"]:
+        if text[e["start"] : e["end"]] != e["text"]:
             raise InputError(f"offset mismatch for {e['text']!r}", file=where, row=meta["id"])
-    return {"id": meta["id"], "split": meta.get("split", "dev"), "text": text, "entities": entities,
-            "expected": _expected(meta, text, entities, sections)}
+    return {
+        "id": meta["id"],
+        "split": meta.get("split", "dev"),
+        "text": text,
+        "entities": entities,
+        "expected": _expected(meta, text, entities, sections),
+    }
 
 
 def _section_of(start: int, sections: list[dict[str, Any]]) -> str | None:
@@ -109,8 +137,9 @@ def _section_of(start: int, sections: list[dict[str, Any]]) -> str | None:
     return current
 
 
-def _expected(meta: dict[str, str], text: str, entities: list[dict[str, Any]],
-              sections: list[dict[str, Any]]) -> dict[str, Any]:
+def _expected(
+    meta: dict[str, str], text: str, entities: list[dict[str, Any]], sections: list[dict[str, Any]]
+) -> dict[str, Any]:
     vitals: dict[str, float] = {}
     labs: dict[str, float] = {}
     diagnoses: list[dict[str, Any]] = []
@@ -134,8 +163,17 @@ def _expected(meta: dict[str, str], text: str, entities: list[dict[str, Any]],
             if e.get("not_prescribed"):
                 current = None
                 continue
-            current = {"drug": e["text"], "drug_id": norm, "start": e["start"], "strength": None, "dose": None, "unit": None,
-                       "frequency": None, "route": None, "days": None}
+            current = {
+                "drug": e["text"],
+                "drug_id": norm,
+                "start": e["start"],
+                "strength": None,
+                "dose": None,
+                "unit": None,
+                "frequency": None,
+                "route": None,
+                "days": None,
+            }
             items.append(current)
         elif current is not None and label in ("strength", "dose", "frequency", "route", "duration"):
             if label == "strength" and current["strength"] is None:
@@ -147,12 +185,12 @@ def _expected(meta: dict[str, str], text: str, entities: list[dict[str, Any]],
                 current["frequency"] = norm
             elif label == "route" and current["route"] is None:
                 current["route"] = norm
-                if DISTRIBUTIVE.search(text[max(0, e["start"] - 6):e["start"]]):
+                if DISTRIBUTIVE.search(text[max(0, e["start"] - 6) : e["start"]]):
                     for other in items:
                         other["route"] = other["route"] or norm
             elif label == "duration" and current["days"] is None and norm:
                 current["days"] = float(norm)
-                if DISTRIBUTIVE.search(text[max(0, e["start"] - 6):e["start"]]):
+                if DISTRIBUTIVE.search(text[max(0, e["start"] - 6) : e["start"]]):
                     for other in items:  # 都开一个月 / 各开五天: every line of the prescription
                         other["days"] = other["days"] if other["days"] is not None else float(norm)
     patient: dict[str, Any] = {}
@@ -160,10 +198,17 @@ def _expected(meta: dict[str, str], text: str, entities: list[dict[str, Any]],
         patient["age"] = float(meta["age"])
     if "sex" in meta:
         patient["sex"] = meta["sex"]
-    return {"visit_type": meta.get("visit"), "patient": patient,
-            "sections": [s["name"] for s in sections],
-            "section_starts": {s["name"]: s["start"] for s in sections},
-            "vitals": vitals, "labs": labs, "diagnoses": diagnoses, "allergies": allergies, "items": items}
+    return {
+        "visit_type": meta.get("visit"),
+        "patient": patient,
+        "sections": [s["name"] for s in sections],
+        "section_starts": {s["name"]: s["start"] for s in sections},
+        "vitals": vitals,
+        "labs": labs,
+        "diagnoses": diagnoses,
+        "allergies": allergies,
+        "items": items,
+    }
 
 
 def _blocks(lines: Iterable[str]) -> Iterator[tuple[str, str, int]]:
@@ -211,9 +256,13 @@ def load_gold(path: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise InputError(f"not valid JSON: {exc.msg}", file=str(path), row=i) from exc
             for e in case.get("entities", []):
-                if case["text"][e["start"]:e["end"]] != e["text"]:
-                    raise InputError(f"entity {e['text']!r} does not match text at its offsets",
-                                     file=str(path), row=i, field="entities")
+                if case["text"][e["start"] : e["end"]] != e["text"]:
+                    raise InputError(
+                        f"entity {e['text']!r} does not match text at its offsets",
+                        file=str(path),
+                        row=i,
+                        field="entities",
+                    )
             out.append(case)
     return out
 

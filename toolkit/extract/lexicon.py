@@ -128,19 +128,27 @@ class Morphology:
         site = rf"(?:{_alt(spec.sites)})(?:{_alt(spec.subsites)})?" if spec.subsites else _alt(spec.sites)
         free, sited = _alt(spec.heads_free), _alt(spec.heads_site)
         # a head must not be the start of another word: 癌胚抗原, 肿瘤标志物, 胃癌根治术 (a procedure)
-        not_word = r"(?!胚|抗原|标志物|指标|筛查|根治术|切除术|细胞(?!癌)|性|术(?!后))(?!(?<=炎)症)"  # 肺炎症 ≠ 肺炎
+        not_word = (
+            r"(?!胚|抗原|标志物|指标|筛查|根治术|切除术|细胞(?!癌)|性|术(?!后))(?!(?<=炎)症)"  # 肺炎症 ≠ 肺炎
+        )
         sites = rf"(?:{site})"  # no coordination here: 肝脏及肝硬化 is two things
         lead = rf"(?:[（(](?:{side})?(?:{site})[）)])?(?:{side})?"
-        mention = (rf"{lead}(?:(?:{mod}){{0,2}}(?:{sites})(?:{mod}){{0,3}}(?:{free}|{sited})"
-                   rf"|(?:{sites})?(?:{mod}){{0,3}}(?:{free})){not_word}")
+        mention = (
+            rf"{lead}(?:(?:{mod}){{0,2}}(?:{sites})(?:{mod}){{0,3}}(?:{free}|{sited})"
+            rf"|(?:{sites})?(?:{mod}){{0,3}}(?:{free})){not_word}"
+        )
         prefix = rf"(?:{lead}(?:{mod}){{0,2}}(?:{site})?(?:{mod}){{1,3}}|{lead}(?:{mod}){{0,2}}(?:{site})(?:{mod}){{0,3}}|(?:{side}))$"
         tails = [t.format(site=site, modifier=mod) for t in spec.tails]
         tail = "|".join(f"(?:{t})" for t in tails) if tails else r"(?!)"
         lesion_end = rf"(?:{free}|{sited})$"
         complication = rf"性?(?:{_alt(spec.complications)})" if spec.complications else r"(?!)"
-        return cls(mention=re.compile(mention), prefix=re.compile(prefix), tail=re.compile(tail),
-                   lesion_end=re.compile(lesion_end), complication=re.compile(complication))
-
+        return cls(
+            mention=re.compile(mention),
+            prefix=re.compile(prefix),
+            tail=re.compile(tail),
+            lesion_end=re.compile(lesion_end),
+            complication=re.compile(complication),
+        )
 
 
 @dataclass(frozen=True)
@@ -227,16 +235,31 @@ def load_lexicon(kb: Knowledge, lexicon_dir: str | Path | None = None) -> Lexico
     hand_dx = {n for entry in dfile.diagnoses for n in entry.names}
     # CMeKG lists signs and symptoms with ICD-10 R codes (胸痛 R07.4, 呃逆 R06.6, 淋巴结肿大 R59.9) among its
     # diseases: they are symptoms too, so the assembler decides by section (a diagnosis only under 诊断)
-    r_coded = {n for entry in dfile.derived if entry.icd10.startswith("R") for n in entry.names if n not in hand_dx}
+    r_coded = {
+        n for entry in dfile.derived if entry.icd10.startswith("R") for n in entry.names if n not in hand_dx
+    }
     symptoms = frozenset({s for group in loaded["symptoms.yaml"].symptoms.values() for s in group} | r_coded)
     body_parts = frozenset(loaded["body_parts.yaml"].body_parts)
     allergens = frozenset(loaded["allergens.yaml"].allergens)
-    counts = {"drugs": len(drugs), "diseases": len(diseases), "symptoms": len(symptoms),
-              "body_parts": len(body_parts), "allergens": len(allergens)}
+    counts = {
+        "drugs": len(drugs),
+        "diseases": len(diseases),
+        "symptoms": len(symptoms),
+        "body_parts": len(body_parts),
+        "allergens": len(allergens),
+    }
     log.info("extraction lexicon loaded: %s", counts)
     morphology = Morphology.from_spec(loaded["disease_morphology.yaml"])
-    return Lexicon(drugs=drugs, diseases=diseases, symptoms=symptoms, body_parts=body_parts,
-                   allergens=allergens, morphology=morphology, kb_version=kb.version, counts=counts)
+    return Lexicon(
+        drugs=drugs,
+        diseases=diseases,
+        symptoms=symptoms,
+        body_parts=body_parts,
+        allergens=allergens,
+        morphology=morphology,
+        kb_version=kb.version,
+        counts=counts,
+    )
 
 
 def derive_cmekg_diseases(cmekg_json: str | Path, exclude: set[str]) -> dict[str, list[str]]:

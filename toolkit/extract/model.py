@@ -97,17 +97,22 @@ class NerVocab:
             raise InputError(f"cannot read the NER vocabulary: {exc}", file=str(path)) from exc
         unknown = sorted(set(data) - {"chars", "tags"})
         if unknown or "chars" not in data or "tags" not in data:
-            raise InputError(f"vocab.json must have exactly the keys ['chars', 'tags'], got {sorted(data)}",
-                             file=str(path))
+            raise InputError(
+                f"vocab.json must have exactly the keys ['chars', 'tags'], got {sorted(data)}", file=str(path)
+            )
         tags = tuple(data["tags"])
         bad = [t for t in tags if t != "O" and t.partition("-")[2] not in LABELS]
         if bad:
-            raise InputError(f"unknown tags {bad}; allowed labels: {list(LABELS)}", file=str(path), field="tags")
+            raise InputError(
+                f"unknown tags {bad}; allowed labels: {list(LABELS)}", file=str(path), field="tags"
+            )
         return cls(chars=tuple(data["chars"]), tags=tags)
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps({"chars": list(self.chars), "tags": list(self.tags)}, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps({"chars": list(self.chars), "tags": list(self.tags)}, ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
 
 
 class NerModel:
@@ -117,14 +122,21 @@ class NerModel:
     lexicon span coincides, and a model-only span stays un-normalised.
     """
 
-    def __init__(self, model_dir: str | Path, *, intra_op_threads: int = 1, file_name: str = "model.onnx",
-                 min_confidence: float = 0.0):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        intra_op_threads: int = 1,
+        file_name: str = "model.onnx",
+        min_confidence: float = 0.0,
+    ):
         ort = require("onnxruntime", "nlp")
         self.model_dir = Path(model_dir)
         path = self.model_dir / file_name
         if not path.is_file():
-            raise InputError(f"NER model file not found; expected {file_name} in the model directory",
-                             file=str(path))
+            raise InputError(
+                f"NER model file not found; expected {file_name} in the model directory", file=str(path)
+            )
         self.vocab = NerVocab.read(self.model_dir / "vocab.json")
         self.min_confidence = min_confidence
         self._index = self.vocab.char_index
@@ -141,17 +153,25 @@ class NerModel:
         # call, so a text's scores would depend on the texts batched with it: such a model runs one text per call
         detail = meta.get("quantization_detail") or {}
         self.batch_invariant = meta.get("quantization") is None or (
-            meta.get("quantization") == "int8-static" and not detail.get("dynamic_op_types"))
+            meta.get("quantization") == "int8-static" and not detail.get("dynamic_op_types")
+        )
         from toolkit.onnx.runtime import cpu_session
 
         # the session options the export measured F1 with (manifest ``session_options``: optimisers to disable)
-        self._session = cpu_session(ort, path, intra_op_threads,
-                                    (meta.get("session_options") or {}).get("disabled_optimizers", ()))
+        self._session = cpu_session(
+            ort, path, intra_op_threads, (meta.get("session_options") or {}).get("disabled_optimizers", ())
+        )
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         self.name = f"ner-charcnn:{file_name}" + (f"@{self.revision}" if self.revision else "")
-        log.info("NER model loaded from %s (%s, %d chars, %d tags, %d threads)", self.model_dir, self.quantization,
-                 len(self.vocab.chars), len(self.vocab.tags), intra_op_threads)
+        log.info(
+            "NER model loaded from %s (%s, %d chars, %d tags, %d threads)",
+            self.model_dir,
+            self.quantization,
+            len(self.vocab.chars),
+            len(self.vocab.tags),
+            intra_op_threads,
+        )
 
     def logits(self, ids: Sequence[Sequence[int]]) -> Any:
         """Raw scores (batch, length, tags) for a padded batch of character ids (numpy array)."""
@@ -160,7 +180,7 @@ class NerModel:
         width = max((len(x) for x in ids), default=0) or 1
         batch = np.zeros((len(ids), width), dtype=np.int64)
         for i, x in enumerate(ids):
-            batch[i, :len(x)] = x
+            batch[i, : len(x)] = x
         with self._lock:
             return self._session.run(None, {self._input: batch})[0]
 
@@ -170,14 +190,14 @@ class NerModel:
 
         ids = encode(text, self._index)
         if len(ids) <= MAX_CHUNK:
-            return _softmax(self.logits([ids])[0, :len(ids)])
+            return _softmax(self.logits([ids])[0, : len(ids)])
         parts = []
         step = MAX_CHUNK - 2 * _OVERLAP
         for pos in range(0, len(ids), step):
             lo = max(0, pos - _OVERLAP)
-            window = ids[lo:pos + step + _OVERLAP]
-            parts.append(_softmax(self.logits([window])[0, :len(window)])[pos - lo:pos - lo + step])
-        return np.concatenate(parts)[:len(ids)]
+            window = ids[lo : pos + step + _OVERLAP]
+            parts.append(_softmax(self.logits([window])[0, : len(window)])[pos - lo : pos - lo + step])
+        return np.concatenate(parts)[: len(ids)]
 
     def _spans(self, text: str, probs: Any) -> list[tuple[int, int, str, str | None]]:
         best = probs.argmax(-1)
@@ -225,12 +245,21 @@ def _softmax(x: Any) -> Any:
     return z / z.sum(-1, keepdims=True)
 
 
-def fill_gaps(spans: Sequence[tuple[int, int, str, str | None]], taken: Sequence[tuple[int, int]],
-              labels: Sequence[str] = LABELS, min_chars: int = 1) -> list[tuple[int, int, str, str | None]]:
+def fill_gaps(
+    spans: Sequence[tuple[int, int, str, str | None]],
+    taken: Sequence[tuple[int, int]],
+    labels: Sequence[str] = LABELS,
+    min_chars: int = 1,
+) -> list[tuple[int, int, str, str | None]]:
     """Model spans with a label in ``labels``, at least ``min_chars`` long, that overlap none of the
     ``taken`` (start, end) ranges."""
-    return [sp for sp in spans
-            if sp[2] in labels and sp[1] - sp[0] >= min_chars and not any(sp[0] < e and s < sp[1] for s, e in taken)]
+    return [
+        sp
+        for sp in spans
+        if sp[2] in labels
+        and sp[1] - sp[0] >= min_chars
+        and not any(sp[0] < e and s < sp[1] for s, e in taken)
+    ]
 
 
 class GapFillModel:
@@ -269,11 +298,18 @@ def default_model_dir() -> Path:
 
 @lru_cache(maxsize=4)
 def _cached(model_dir: str, intra_op_threads: int, file_name: str, min_confidence: float) -> NerModel:
-    return NerModel(model_dir, intra_op_threads=intra_op_threads, file_name=file_name, min_confidence=min_confidence)
+    return NerModel(
+        model_dir, intra_op_threads=intra_op_threads, file_name=file_name, min_confidence=min_confidence
+    )
 
 
-def load_ner_model(model_dir: str | Path | None = None, *, intra_op_threads: int = 1,
-                   file_name: str = "model.onnx", min_confidence: float = 0.0) -> NerModel:
+def load_ner_model(
+    model_dir: str | Path | None = None,
+    *,
+    intra_op_threads: int = 1,
+    file_name: str = "model.onnx",
+    min_confidence: float = 0.0,
+) -> NerModel:
     """The shipped NER model (built once per process, directory and settings)."""
     path = Path(model_dir) if model_dir is not None else default_model_dir()
     return _cached(str(path.resolve()), intra_op_threads, file_name, min_confidence)

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 import math
 
-CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-             "八": 8, "九": 9}
+CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "幺": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 CN_NUMERAL_CHARS = "零〇一二两三四五六七八九十百千点幺"
 
@@ -95,8 +108,9 @@ def parse_amount(text: str) -> float | None:
     return parse_number(t)
 
 
-def split_pair(text: str, first: tuple[float, float], second: tuple[float, float],
-               first_greater: bool = True) -> tuple[float, float] | None:
+def split_pair(
+    text: str, first: tuple[float, float], second: tuple[float, float], first_greater: bool = True
+) -> tuple[float, float] | None:
     """Split a run of spoken numerals into two numbers (一百六十九十五 → 160, 95; 一三二七八 → 132, 78).
 
     Tries every split point and keeps the readings where both halves are valid numbers inside
@@ -130,7 +144,18 @@ def split_pair(text: str, first: tuple[float, float], second: tuple[float, float
     return whole[0] if len(whole) == 1 else None
 
 
-_DURATION_UNIT_DAYS = {"天": 1, "日": 1, "d": 1, "周": 7, "星期": 7, "礼拜": 7, "w": 7, "月": 30, "个月": 30, "年": 365}
+_DURATION_UNIT_DAYS = {
+    "天": 1,
+    "日": 1,
+    "d": 1,
+    "周": 7,
+    "星期": 7,
+    "礼拜": 7,
+    "w": 7,
+    "月": 30,
+    "个月": 30,
+    "年": 365,
+}
 
 
 def duration_days(amount: str, unit: str) -> float | None:
@@ -148,5 +173,13 @@ def is_numeral_run(text: str) -> bool:
     return bool(text) and all(c in CN_NUMERAL_CHARS for c in text)
 
 
-__all__ = ["CN_NUMERAL_CHARS", "NUM", "duration_days", "fold_width", "is_numeral_run", "parse_amount",
-           "parse_number", "split_pair"]
+__all__ = [
+    "CN_NUMERAL_CHARS",
+    "NUM",
+    "duration_days",
+    "fold_width",
+    "is_numeral_run",
+    "parse_amount",
+    "parse_number",
+    "split_pair",
+]

@@ -80,8 +80,9 @@ def _register() -> None:
         text = V.fold_width(doc.text)
         lex = A.refine_lexicon(text, _cands(doc, LEXICON_KEY, "lexicon"))
         sections = split_sections(text, [*lex, *_cands(doc, VALUES_KEY, "rule")])
-        doc.spans[SECTIONS_KEY] = [doc.char_span(s.start, s.end, label=s.name, alignment_mode="expand")
-                                   for s in sections]
+        doc.spans[SECTIONS_KEY] = [
+            doc.char_span(s.start, s.end, label=s.name, alignment_mode="expand") for s in sections
+        ]
         doc.user_data[SECTIONS_KEY] = sections
         return doc
 
@@ -93,12 +94,19 @@ def _register() -> None:
     def clinic_assemble(doc: Doc) -> Doc:
         text = V.fold_width(doc.text)
         sections: list[SectionSpan] | None = doc.user_data.get(SECTIONS_KEY)
-        analysis = A.analyse(text, _cands(doc, LEXICON_KEY, "lexicon"), _cands(doc, VALUES_KEY, "rule"),
-                             _cands(doc, MODEL_KEY, "model") if MODEL_KEY in doc.spans else (), sections,
-                             raw_text=doc.text)
+        analysis = A.analyse(
+            text,
+            _cands(doc, LEXICON_KEY, "lexicon"),
+            _cands(doc, VALUES_KEY, "rule"),
+            _cands(doc, MODEL_KEY, "model") if MODEL_KEY in doc.spans else (),
+            sections,
+            raw_text=doc.text,
+        )
         doc.user_data[ENTITIES_KEY] = analysis
-        spans = [doc.char_span(e.start, e.end, label=e.label.value, alignment_mode="expand")
-                 for e in analysis.entities]
+        spans = [
+            doc.char_span(e.start, e.end, label=e.label.value, alignment_mode="expand")
+            for e in analysis.entities
+        ]
         doc.ents = [s for s in spans if s is not None]
         return doc
 
@@ -139,8 +147,9 @@ class _MorphologySlot:
         if self.morphology is None or LEXICON_KEY not in doc.spans:
             return doc
         text = V.fold_width(doc.text)
-        cands = refine_mentions(text, _cands(doc, LEXICON_KEY, "lexicon"), self.morphology, self.diseases,
-                                self.drugs)
+        cands = refine_mentions(
+            text, _cands(doc, LEXICON_KEY, "lexicon"), self.morphology, self.diseases, self.drugs
+        )
         doc.spans[LEXICON_KEY] = [s for s in (_span(doc, c) for c in cands) if s is not None]
         return doc
 
@@ -166,12 +175,17 @@ def _bad_boundary(text: str, c: Candidate) -> bool:
     first, last = text[c.start], text[c.end - 1]
     if _ASCII.match(first) and c.start > 0 and text[c.start - 1].isascii() and text[c.start - 1].isalpha():
         return True
-    return bool(_ASCII.match(last) and c.end < len(text) and text[c.end].isascii()
-                and (text[c.end].isalpha() or (last.isdigit() and text[c.end].isdigit())))
+    return bool(
+        _ASCII.match(last)
+        and c.end < len(text)
+        and text[c.end].isascii()
+        and (text[c.end].isalpha() or (last.isdigit() and text[c.end].isdigit()))
+    )
 
 
-def _extend_disease(text: str, s: int, e: int, morph: Morphology,
-                    others: Sequence[Candidate] = ()) -> tuple[int, int]:
+def _extend_disease(
+    text: str, s: int, e: int, morph: Morphology, others: Sequence[Candidate] = ()
+) -> tuple[int, int]:
     """(start, end) of the whole mention around [s, e): prefix (side, site, modifiers) and tails."""
     m = morph.prefix.search(text, max(0, s - 16), s)
     # the prefix must not cut into another word found there (慢阻肺 + 高血压 is not 肺高血压)
@@ -197,8 +211,10 @@ def _symptom_context(text: str, cands: list[Candidate]) -> list[Candidate]:
         if not {"symptom", "disease"} <= v:
             continue
         negated = bool(_NEG_BEFORE.search(text, max(0, s - 12), s))
-        listed = any((oe == s - 1 and text[oe] in _LIST_SEP) or (os_ == e + 1 and text[e] in _LIST_SEP)
-                     for os_, oe in symptom_only)
+        listed = any(
+            (oe == s - 1 and text[oe] in _LIST_SEP) or (os_ == e + 1 and text[e] in _LIST_SEP)
+            for os_, oe in symptom_only
+        )
         if negated or listed:
             drop.add((s, e))
     return [c for c in cands if not (c.label == "disease" and (c.start, c.end) in drop)]
@@ -211,23 +227,29 @@ def model_span_ok(text: str, c: Candidate) -> bool:
     """The context rules the lexicon spans obey, applied to a learned model's span: no punctuation at
     either edge or unbalanced brackets, no Latin word cut, no diagnosis naming a procedure (胃癌根治术)
     or the object of a treatment verb (抗感染)."""
-    word = text[c.start:c.end]
+    word = text[c.start : c.end]
     if not word or word[0] in _EDGE_PUNCT or word[-1] in _EDGE_PUNCT:
         return False
     if word.count("（") + word.count("(") != word.count("）") + word.count(")"):
         return False
     if _bad_boundary(text, c):
         return False
-    return not (c.label == "disease" and (_PROCEDURE_AFTER.match(text, c.end)
-                                          or _TREATED_BEFORE.search(text, max(0, c.start - 2), c.start)))
+    return not (
+        c.label == "disease"
+        and (
+            _PROCEDURE_AFTER.match(text, c.end) or _TREATED_BEFORE.search(text, max(0, c.start - 2), c.start)
+        )
+    )
 
 
 # a side said before a body part belongs to it (左肩, 双侧腹股沟, 右耳鼓膜); a bare one-character part (肩, 耳,
 # 腿) is a body part only with its side
 _SIDE = r"(?:左侧|右侧|双侧|两侧|左|右|双)"
 _SIDED_PART = re.compile(
-    _SIDE + r"(?:(?:肩|膝|踝|肘|腕|髋)(?:关节)?|耳(?:鼓膜)?|(?:腹股沟|前臂|上臂|大腿根|大腿|小腿|脚踝|足背|手背|下颌|额部|颞部|"
-    r"眼睑|手|足|脚|腿|胸|臂|额|颞|乳)(?:部|背|根)?)(?![\u4e00-\u9fff]{0,1}(?:炎|癌|瘤|病|症|综合征))")
+    _SIDE
+    + r"(?:(?:肩|膝|踝|肘|腕|髋)(?:关节)?|耳(?:鼓膜)?|(?:腹股沟|前臂|上臂|大腿根|大腿|小腿|脚踝|足背|手背|下颌|额部|颞部|"
+    r"眼睑|手|足|脚|腿|胸|臂|额|颞|乳)(?:部|背|根)?)(?![\u4e00-\u9fff]{0,1}(?:炎|癌|瘤|病|症|综合征))"
+)
 # a one-character complaint right after a body part (左肩痛, 右耳疼, 右腿麻): a symptom of its own
 _PART_COMPLAINT = re.compile(r"[疼痛痒麻肿]")
 
@@ -240,7 +262,7 @@ def _body_parts(text: str, cands: list[Candidate]) -> list[Candidate]:
         out.append(Candidate(m.start(), m.end(), "body_part", None, "lexicon"))
     side = re.compile(_SIDE + "$")
     for c in cands:
-        if c.label == "body_part" and not text[c.start:c.end].startswith(("左", "右", "双", "两")):
+        if c.label == "body_part" and not text[c.start : c.end].startswith(("左", "右", "双", "两")):
             m = side.search(text, max(0, c.start - 2), c.start)
             if m:
                 out.append(replace(c, start=m.start()))
@@ -251,9 +273,13 @@ def _body_parts(text: str, cands: list[Candidate]) -> list[Candidate]:
     return out
 
 
-def refine_mentions(text: str, cands: list[Candidate], morph: Morphology,
-                    diseases: dict[str, str] | None = None,
-                    drugs: dict[str, str | None] | None = None) -> list[Candidate]:
+def refine_mentions(
+    text: str,
+    cands: list[Candidate],
+    morph: Morphology,
+    diseases: dict[str, str] | None = None,
+    drugs: dict[str, str | None] | None = None,
+) -> list[Candidate]:
     """Lexicon candidates → candidates with whole-mention diagnoses and drugs (pure; tests call it).
 
     * drops Latin names inside longer Latin words and diagnoses that start or end inside a word
@@ -270,13 +296,19 @@ def refine_mentions(text: str, cands: list[Candidate], morph: Morphology,
         if _bad_boundary(text, c):
             continue
         if c.label == "disease":
-            word = text[c.start:c.end]
-            if word.endswith("病") and text[c.end:c.end + 1] in _NOT_DISEASE_AFTER_BING and c.end < len(text):
+            word = text[c.start : c.end]
+            if (
+                word.endswith("病")
+                and text[c.end : c.end + 1] in _NOT_DISEASE_AFTER_BING
+                and c.end < len(text)
+            ):
                 if word[:-1] in diseases and len(word) > 2:
                     c = replace(c, end=c.end - 1, normalized=diseases[word[:-1]])
                 else:
                     continue
-            if _PROCEDURE_AFTER.match(text, c.end) or _TREATED_BEFORE.search(text, max(0, c.start - 2), c.start):
+            if _PROCEDURE_AFTER.match(text, c.end) or _TREATED_BEFORE.search(
+                text, max(0, c.start - 2), c.start
+            ):
                 continue
             if word.endswith("炎") and text.startswith("症", c.end):
                 continue  # 肺炎症: inflammation of the lung, not 肺炎
@@ -286,10 +318,14 @@ def refine_mentions(text: str, cands: list[Candidate], morph: Morphology,
     for c in kept:
         if c.label == "drug":
             m = _DRUG_PREFIX.search(text, max(0, c.start - 8), c.start)
-            if m and m.start() < c.start and not text[c.start:c.end].startswith(("左", "右")):
+            if m and m.start() < c.start and not text[c.start : c.end].startswith(("左", "右")):
                 # an enantiomer is another drug (levamlodipine is not amlodipine): its own id or none
-                name = text[m.start():c.end].lower()
-                norm = (drugs or {}).get(name) if any(x in text[m.start():c.start] for x in "左右旋") else c.normalized
+                name = text[m.start() : c.end].lower()
+                norm = (
+                    (drugs or {}).get(name)
+                    if any(x in text[m.start() : c.start] for x in "左右旋")
+                    else c.normalized
+                )
                 out.append(replace(c, start=m.start(), normalized=norm))
     dis = [c for c in kept if c.label == "disease"]
     for m in morph.mention.finditer(text):
@@ -345,9 +381,16 @@ def build_pipeline(lexicon: Lexicon, model: EntityModel | None = None) -> Langua
     spacy = require("spacy", "nlp")
     _register()
     nlp = spacy.blank("zh")  # character segmentation by default: entity spans always align
-    ruler = nlp.add_pipe("span_ruler", name="clinic_lexicon",
-                         config={"spans_key": LEXICON_KEY, "phrase_matcher_attr": "LOWER", "validate": False,
-                                 "overwrite": True})
+    ruler = nlp.add_pipe(
+        "span_ruler",
+        name="clinic_lexicon",
+        config={
+            "spans_key": LEXICON_KEY,
+            "phrase_matcher_attr": "LOWER",
+            "validate": False,
+            "overwrite": True,
+        },
+    )
     ruler.add_patterns(lexicon.patterns())
     if lexicon.morphology is not None:
         morph = nlp.add_pipe("clinic_morphology")

@@ -66,8 +66,13 @@ class Entity(Record):
 
     def contract_dict(self) -> dict[str, Any]:
         """The stable JSONL shape: label, start, end, text, normalized."""
-        return {"label": self.label.value, "start": self.start, "end": self.end, "text": self.text,
-                "normalized": self.normalized}
+        return {
+            "label": self.label.value,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "normalized": self.normalized,
+        }
 
 
 class Section(Record):
@@ -88,7 +93,9 @@ class ExtractedItem(Record):
     strength: str | None = Field(default=None, description="per unit, canonical: '5 mg', '160/4.5 μg'")
     dose: float | None = None
     unit: str | None = None
-    frequency: str | None = Field(default=None, description="code: qd, bid, tid, qid, qn, qw, prn, st, q12h …")
+    frequency: str | None = Field(
+        default=None, description="code: qd, bid, tid, qid, qn, qw, prn, st, q12h …"
+    )
     route: str | None = None
     days: float | None = None
     note: str | None = Field(default=None, description="timing said with the drug: 饭后, 餐前, 睡前 …")
@@ -98,9 +105,18 @@ class ExtractedItem(Record):
 
     def to_prescription_item(self, line: int | None = None) -> PrescriptionItem:
         """The audit's item; the drug is sent as dictated so the audit can judge how it was written."""
-        return PrescriptionItem(drug=self.drug, strength=self.strength, dose=self.dose, unit=self.unit,
-                                frequency=self.frequency, route=self.route, days=self.days, note=self.note,
-                                skin_test=self.skin_test, line=line)
+        return PrescriptionItem(
+            drug=self.drug,
+            strength=self.strength,
+            dose=self.dose,
+            unit=self.unit,
+            frequency=self.frequency,
+            route=self.route,
+            days=self.days,
+            note=self.note,
+            skin_test=self.skin_test,
+            line=line,
+        )
 
 
 class ExtractProvenance(Record):
@@ -148,14 +164,27 @@ class OutpatientRecord(Record):
             if key not in seen:
                 seen.add(key)
                 diagnoses.append(d)
-        patient = Patient(age=self.age, sex=self.sex, weight_kg=self.weight_kg, height_cm=self.height_cm,
-                          pregnant=self.pregnant, allergies=self.allergies, diagnoses=tuple(diagnoses),
-                          labs=dict(self.labs))
-        prescription = Prescription(items=tuple(it.to_prescription_item(line=i + 1)
-                                                for i, it in enumerate(self.items)))
-        data: dict[str, Any] = {"id": id, "patient": patient, "prescription": prescription,
-                                "record": self.section_texts(), "vitals": self.vitals,
-                                "visit_type": self.visit_type}
+        patient = Patient(
+            age=self.age,
+            sex=self.sex,
+            weight_kg=self.weight_kg,
+            height_cm=self.height_cm,
+            pregnant=self.pregnant,
+            allergies=self.allergies,
+            diagnoses=tuple(diagnoses),
+            labs=dict(self.labs),
+        )
+        prescription = Prescription(
+            items=tuple(it.to_prescription_item(line=i + 1) for i, it in enumerate(self.items))
+        )
+        data: dict[str, Any] = {
+            "id": id,
+            "patient": patient,
+            "prescription": prescription,
+            "record": self.section_texts(),
+            "vitals": self.vitals,
+            "visit_type": self.visit_type,
+        }
         data.update(overrides)
         return AuditCase(**data)
 

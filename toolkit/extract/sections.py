@@ -27,33 +27,61 @@ _AFTER_DX = {"诊断", "处理", "健康指导", "随访"}
 _CUES: tuple[tuple[str, bool, str], ...] = (
     ("主诉", True, r"主诉(?:是|为|：|:)?"),
     ("现病史", True, r"现病史(?:是|为|：|:)?"),
-    ("现病史", False, r"(?:近|最近|这|此)?(?:[一二两三四五六七八九十半几\d]+)(?:个)?多?(?:天|周|星期|月|年|小时)(?:多|余)?"
-                     r"(?:前|来|以来)(?!复)|最近|近来|近期|平时|自述|自诉|病人说|患者说|一直吃|一直服|服用|吃了"),
-    ("既往史", True, r"既往史(?:是|为|：|:)?|既往(?:有|体健|无|身体|患有)?|以前有|以往有|过去有|否认[^，。；]{1,12}?病史"),
+    (
+        "现病史",
+        False,
+        r"(?:近|最近|这|此)?(?:[一二两三四五六七八九十半几\d]+)(?:个)?多?(?:天|周|星期|月|年|小时)(?:多|余)?"
+        r"(?:前|来|以来)(?!复)|最近|近来|近期|平时|自述|自诉|病人说|患者说|一直吃|一直服|服用|吃了",
+    ),
+    (
+        "既往史",
+        True,
+        r"既往史(?:是|为|：|:)?|既往(?:有|体健|无|身体|患有)?|以前有|以往有|过去有|否认[^，。；]{1,12}?病史",
+    ),
     ("过敏史", True, r"过敏史(?:是|为|：|:)?|(?:否认|没有|无)(?:药物|食物)?(?:及食物)?过敏"),
     ("个人史", True, r"个人史(?:是|为|：|:)?"),
     ("个人史", False, r"(?:不)?(?:吸烟|抽烟)|(?:不)?饮酒|烟酒"),
     ("家族史", True, r"家族史(?:是|为|：|:)?"),
     ("家族史", False, r"(?:父亲|母亲|父母|家里人|兄弟|姐妹|爸爸|妈妈)(?:有|患有|也有|死于)"),
     ("体格检查", True, r"体格检查|查体|专科检查"),
-    ("体格检查", False, r"(?:双肺|两肺)(?:[^，。；\d]{0,4}?(?:哮鸣音|湿啰音|干啰音|湿罗音|干罗音|啰音)|呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
-                     r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清"),
+    (
+        "体格检查",
+        False,
+        r"(?:双肺|两肺)(?:[^，。；\d]{0,4}?(?:哮鸣音|湿啰音|干啰音|湿罗音|干罗音|啰音)|呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
+        r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清",
+    ),
     ("辅助检查", True, r"辅助检查|化验(?:单|结果)?(?:示|显示)?|检查结果"),
     ("辅助检查", False, r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原"),
     ("诊断", True, r"(?:初步)?诊断(?:考虑|为|是|：|:)?|印象|(?<![A-Za-z])(?:Dx|DX)(?![A-Za-z])"),
-    ("处理", True, r"处理(?:意见)?(?:是|为|：|:)?|处方|治疗(?:方案|意见)|给(?:他|她|患者|病人)?开|开(?:了|点|药给)|医嘱"
-                  r"|(?<![A-Za-z])(?:Rx|RX)(?![A-Za-z])"),
-    ("处理", False, r"予以?|给予|继续|续开|续|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
-                   r"|先给|开(?!始)"),
+    (
+        "处理",
+        True,
+        r"处理(?:意见)?(?:是|为|：|:)?|处方|治疗(?:方案|意见)|给(?:他|她|患者|病人)?开|开(?:了|点|药给)|医嘱"
+        r"|(?<![A-Za-z])(?:Rx|RX)(?![A-Za-z])",
+    ),
+    (
+        "处理",
+        False,
+        r"予以?|给予|继续|续开|续|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
+        r"|先给|开(?!始)",
+    ),
     ("健康指导", True, r"健康指导|健康教育|(?<!医)嘱(?:咐)?(?:患者)?"),
-    ("健康指导", False, r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动|避免|睡眠卫生|教会|随身带|记录|"
-                     r"如果|出现|不要(?!再?(?:吃|用|服|打)了|嚼|掰|咬|碾|压碎|停)|喝水|饮水|及时|马上去医院|立即就医|休息|(?:每天|每日|定期|在家|家里|回家|自己)(?:监测|测)(?:空腹|餐后)?(?:血糖|血压)|"
-                     r"少吃|少喝|少熬夜|控制(?:体重|饮食|主食)|减轻体重|锻炼|散步|防跌倒|戴手套|打[^，。；]{0,4}疫苗|"
-                     r"直接去医院|马上来|随时来"),
+    (
+        "健康指导",
+        False,
+        r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动|避免|睡眠卫生|教会|随身带|记录|"
+        r"如果|出现|不要(?!再?(?:吃|用|服|打)了|嚼|掰|咬|碾|压碎|停)|喝水|饮水|及时|马上去医院|立即就医|休息|(?:每天|每日|定期|在家|家里|回家|自己)(?:监测|测)(?:空腹|餐后)?(?:血糖|血压)|"
+        r"少吃|少喝|少熬夜|控制(?:体重|饮食|主食)|减轻体重|锻炼|散步|防跌倒|戴手套|打[^，。；]{0,4}疫苗|"
+        r"直接去医院|马上来|随时来",
+    ),
     ("随访", False, r"随访|定期复查|再来|再复诊"),
-    ("随访", False, r"(?:[一二两三四五六七八九十\d]+|半)(?:到[一二两三四五六七八九十\d]+)?(?:个)?(?:天|周|星期|月)"
-                   r"(?:后|以后)(?:复查|复诊|随访|再来|门诊)|(?<![开吃用带拿服一二两三四五六七八九十\d])"
-                   r"(?:[一二两三四五六七八九十\d]+|半)(?:个)?(?:天|周|星期|月)(?:复查|复诊)|下次"),
+    (
+        "随访",
+        False,
+        r"(?:[一二两三四五六七八九十\d]+|半)(?:到[一二两三四五六七八九十\d]+)?(?:个)?(?:天|周|星期|月)"
+        r"(?:后|以后)(?:复查|复诊|随访|再来|门诊)|(?<![开吃用带拿服一二两三四五六七八九十\d])"
+        r"(?:[一二两三四五六七八九十\d]+|半)(?:个)?(?:天|周|星期|月)(?:复查|复诊)|下次",
+    ),
 )
 _CUE_RX = [(sec, strong, re.compile(rx)) for sec, strong, rx in _CUES]
 
@@ -86,9 +114,11 @@ class _Event:
     kind: str  # cue, vital, lab, allergy, dx_run, drug
 
 
-_SIG_AHEAD = re.compile(rf"[^，。；]{{0,8}}?(?:{NUM}\s*(?:mg|g|μg|毫克|克|微克|/|片|粒|吸|喷|袋|个单位)|每日|一日|每天|一天|"
-                        r"一次|每次|早晚|每晚|睡前|qd|bid|tid|QD|BID|TID|口服|肌注|肌内注射|静滴|静脉|皮下|外用|吸入|含化|"
-                        r"含服|皮试)")
+_SIG_AHEAD = re.compile(
+    rf"[^，。；]{{0,8}}?(?:{NUM}\s*(?:mg|g|μg|毫克|克|微克|/|片|粒|吸|喷|袋|个单位)|每日|一日|每天|一天|"
+    r"一次|每次|早晚|每晚|睡前|qd|bid|tid|QD|BID|TID|口服|肌注|肌内注射|静滴|静脉|皮下|外用|吸入|含化|"
+    r"含服|皮试)"
+)
 
 
 def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
@@ -97,7 +127,9 @@ def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
 
 _HISTORY_AFTER = re.compile(r"(?:病)?史")
 _YEARS_AFTER = re.compile(rf"(?:{NUM}|几|十几|好几)(?:个)?多?(?:年|个月)")
-_ALLERGY_AFTER = re.compile(r"^(?:类)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)|^(?:类)?(?:和|、|及|跟|与)[^，。；]{1,8}?(?:类)?(?:都|均)?过敏")
+_ALLERGY_AFTER = re.compile(
+    r"^(?:类)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)|^(?:类)?(?:和|、|及|跟|与)[^，。；]{1,8}?(?:类)?(?:都|均)?过敏"
+)
 
 
 def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
@@ -105,13 +137,15 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
     disease_spans = [(c.start, c.end) for c in ents if c.label == "disease"]
     events: list[_Event] = []
     for c in ents:
-        if c.label == "drug" and any(s <= c.start and c.end <= e and e - s > c.end - c.start for s, e in disease_spans):
+        if c.label == "drug" and any(
+            s <= c.start and c.end <= e and e - s > c.end - c.start for s, e in disease_spans
+        ):
             continue  # 地高辛中毒: the drug name is part of a diagnosis
         if c.label == "vital":
             events.append(_Event(c.start, "体格检查", False, None, "vital"))
         elif c.label == "lab":
             events.append(_Event(c.start, "辅助检查", False, None, "lab"))
-        elif c.label in ("drug", "allergen") and _ALLERGY_AFTER.match(text[c.end:c.end + 6]):
+        elif c.label in ("drug", "allergen") and _ALLERGY_AFTER.match(text[c.end : c.end + 6]):
             start = c.start - 1 if c.start > 0 and text[c.start - 1] in "对有" else c.start
             events.append(_Event(start, "过敏史", True, None, "allergy"))
         elif c.label == "drug":
@@ -119,7 +153,7 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
     for c in ents:
         if c.label != "disease":
             continue
-        has_before = text[max(0, c.start - 1):c.start] == "有"
+        has_before = text[max(0, c.start - 1) : c.start] == "有"
         if _HISTORY_AFTER.match(text, c.end) or (has_before and _YEARS_AFTER.match(text, c.end)):
             events.append(_Event(c.start - 1 if has_before else c.start, "既往史", False, None, "history"))
     # runs of diagnoses: disease mentions separated only by short fillers (、 ? 待排 很高危)
@@ -127,22 +161,33 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
     diseases = [c for c in ents if c.label == "disease"]
     i = 0
     while i < len(diseases):
-        if (diseases[i].start, diseases[i].end) in symptom_spans and i + 1 < len(diseases) and \
-                diseases[i + 1].start - diseases[i].end <= 6:
+        if (
+            (diseases[i].start, diseases[i].end) in symptom_spans
+            and i + 1 < len(diseases)
+            and diseases[i + 1].start - diseases[i].end <= 6
+        ):
             i += 1  # a symptom-or-diagnosis word right before a diagnosis: the run starts after it
             continue
         j = i
-        while j + 1 < len(diseases) and diseases[j + 1].start - diseases[j].end <= 6 and not any(
-                o.label not in ("disease",) and diseases[j].end <= o.start < diseases[j + 1].start for o in ents):
+        while (
+            j + 1 < len(diseases)
+            and diseases[j + 1].start - diseases[j].end <= 6
+            and not any(
+                o.label not in ("disease",) and diseases[j].end <= o.start < diseases[j + 1].start
+                for o in ents
+            )
+        ):
             j += 1
         run_start, run_end = diseases[i].start, diseases[j].end
-        before = text[max(0, run_start - 4):run_start]
-        dual_only = all((d.start, d.end) in symptom_spans for d in diseases[i:j + 1])
+        before = text[max(0, run_start - 4) : run_start]
+        dual_only = all((d.start, d.end) in symptom_spans for d in diseases[i : j + 1])
         kind = f"dx_run{'_dual' if dual_only else ''}:{run_end}"
         if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", before):
             events.append(_Event(run_start, "诊断", False, None, kind))
-        for d in diseases[i + 1:j + 1]:  # 否认高血压糖尿病 前列腺增生 坦索罗辛…: the run may start later
-            if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", text[max(0, d.start - 4):d.start]):
+        for d in diseases[i + 1 : j + 1]:  # 否认高血压糖尿病 前列腺增生 坦索罗辛…: the run may start later
+            if not re.search(
+                r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", text[max(0, d.start - 4) : d.start]
+            ):
                 events.append(_Event(d.start, "诊断", False, None, kind))
         i = j + 1
     return events
@@ -173,14 +218,21 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
         if pre.strip(" ，。,.;；:："):
             cc = _CC_DURATION.search(pre)
             follow_up = _FOLLOW_UP_CC.match(pre)
-            name = "主诉" if (starts and (len(pre.strip()) <= 12 or cc)) or (cc and cc.start() <= 20) or follow_up \
+            name = (
+                "主诉"
+                if (starts and (len(pre.strip()) <= 12 or cc)) or (cc and cc.start() <= 20) or follow_up
                 else "现病史"
+            )
             if starts and starts[0][1] == name:
                 starts[0] = (0, name, starts[0][2])
             else:
                 starts.insert(0, (0, name, None))
-            if follow_up and not cc and len(pre[follow_up.end():].strip(" ，。,.;；:：")) >= 2 \
-                    and not (len(starts) > 1 and starts[1][1] == "现病史" and starts[1][0] <= follow_up.end()):
+            if (
+                follow_up
+                and not cc
+                and len(pre[follow_up.end() :].strip(" ，。,.;；:：")) >= 2
+                and not (len(starts) > 1 and starts[1][1] == "现病史" and starts[1][0] <= follow_up.end())
+            ):
                 # 患者女六十五岁，血脂高复诊。近一个月…: the reason for the follow-up visit is the 主诉
                 starts.insert(1, (follow_up.end(), "现病史", None))
     starts = _split_chief_complaint(text, starts)
@@ -197,8 +249,9 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
     return out
 
 
-def _walk(events: list[_Event], text: str, entities: list[Candidate],
-          forced: _Event | None = None) -> list[tuple[int, str, str | None]]:
+def _walk(
+    events: list[_Event], text: str, entities: list[Candidate], forced: _Event | None = None
+) -> list[tuple[int, str, str | None]]:
     starts: list[tuple[int, str, str | None]] = []
     current: str | None = None
     last_pos = -1
@@ -215,16 +268,25 @@ def _walk(events: list[_Event], text: str, entities: list[Candidate],
     return starts
 
 
-_TAKING_BEFORE = re.compile(r"(?:(?<!预防)(?<!改)(?<!加)(?<!先)(?<!再)(?<!换)(?<!可)(?<!外)(?<!去)(?<!舒)(?:吃|用|服|打)|在吃|一直|吃了|用了|用过|服用|以前|"
-                            r"原来|还在|说|对)$")
-_PAST_USE_AHEAD = re.compile(rf"[^，。；]{{0,16}}?(?:吃了|用了|服了|吃着|用着|在吃|在用|已经|一直|多年|几年|效果|没效|不管用|"
-                             rf"控制不好|控制不佳|控制得|还是高|(?:{NUM}|几|十几)(?:个)?多?年)")
+_TAKING_BEFORE = re.compile(
+    r"(?:(?<!预防)(?<!改)(?<!加)(?<!先)(?<!再)(?<!换)(?<!可)(?<!外)(?<!去)(?<!舒)(?:吃|用|服|打)|在吃|一直|吃了|用了|用过|服用|以前|"
+    r"原来|还在|说|对)$"
+)
+_PAST_USE_AHEAD = re.compile(
+    rf"[^，。；]{{0,16}}?(?:吃了|用了|服了|吃着|用着|在吃|在用|已经|一直|多年|几年|效果|没效|不管用|"
+    rf"控制不好|控制不佳|控制得|还是高|(?:{NUM}|几|十几)(?:个)?多?年)"
+)
 _PLAN_AFTER = re.compile(r"\s*(?:继续|接着|照常)(?:吃|用|服)")
 _NOT_PLAN_AFTER = re.compile(r"\s*(?:以后|之后|后|的时候|时|过敏|以来|治疗后)")
 
 
-def _fallback_plan(events: list[_Event], starts: list[tuple[int, str, str | None]], text: str,
-                   entities: list[Candidate], before: int | None = None) -> _Event | None:
+def _fallback_plan(
+    events: list[_Event],
+    starts: list[tuple[int, str, str | None]],
+    text: str,
+    entities: list[Candidate],
+    before: int | None = None,
+) -> _Event | None:
     """The plan was not opened where it starts (the diagnosis was not recognised): the first drug said
     with its sig (剂量, 频次, 途径) outside the past history, with no verb of past use before it, opens
     the plan — when no plan was found at all, or when the plan found starts right after that drug's
@@ -243,16 +305,22 @@ def _fallback_plan(events: list[_Event], starts: list[tuple[int, str, str | None
         if section not in (None, "主诉", "现病史"):
             continue
         end = _drug_end(ev, entities)
-        if _TAKING_BEFORE.search(text[max(0, ev.pos - 3):ev.pos]) or _NOT_PLAN_AFTER.match(text, end) \
-                or _PAST_USE_AHEAD.match(text, end):
+        if (
+            _TAKING_BEFORE.search(text[max(0, ev.pos - 3) : ev.pos])
+            or _NOT_PLAN_AFTER.match(text, end)
+            or _PAST_USE_AHEAD.match(text, end)
+        ):
             continue
         if not (_SIG_AHEAD.match(text, end) or _PLAN_AFTER.match(text, end)):
             continue
         first = ev
         for prev in reversed(drugs[:i]):
-            gap = text[_drug_end(prev, entities):first.pos]
-            if len(gap) > 4 or re.search(rf"{NUM}|[，。；]", gap) or \
-                    _TAKING_BEFORE.search(text[max(0, prev.pos - 3):prev.pos]):
+            gap = text[_drug_end(prev, entities) : first.pos]
+            if (
+                len(gap) > 4
+                or re.search(rf"{NUM}|[，。；]", gap)
+                or _TAKING_BEFORE.search(text[max(0, prev.pos - 3) : prev.pos])
+            ):
                 break
             first = prev
         return first
@@ -260,11 +328,15 @@ def _fallback_plan(events: list[_Event], starts: list[tuple[int, str, str | None
 
 
 # the opening sentence of a follow-up visit (血脂高复诊, 来复查, 来拿药): the 主诉 of that visit
-_FOLLOW_UP_CC = re.compile(r"[^。；]{0,24}?(?:来|前来)?(?:复诊|复查|随诊|随访|开药|拿药|取药)(?:的)?[^。；，,]{0,6}?[。；，,]")
+_FOLLOW_UP_CC = re.compile(
+    r"[^。；]{0,24}?(?:来|前来)?(?:复诊|复查|随诊|随访|开药|拿药|取药)(?:的)?[^。；，,]{0,6}?[。；，,]"
+)
 _CC_DURATION = re.compile(rf"(?:{NUM}|几|半)\s*(?:个)?多?(?:天|日|周|星期|月|年)(?:多|余|半)?(?![前后以来])")
 
 
-def _split_chief_complaint(text: str, starts: list[tuple[int, str, str | None]]) -> list[tuple[int, str, str | None]]:
+def _split_chief_complaint(
+    text: str, starts: list[tuple[int, str, str | None]]
+) -> list[tuple[int, str, str | None]]:
     """A 主诉 is symptom + duration; what follows the first duration, when no 现病史 was opened, is the 现病史."""
     out = list(starts)
     for k, (pos, name, _cue) in enumerate(starts):
@@ -288,29 +360,50 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
             return False
         if current in ("体格检查", "辅助检查") and not ev.kind.startswith("dx_run_dual"):
             return True
-        if re.search(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$", text[max(0, ev.pos - 4):ev.pos]):
+        if re.search(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$", text[max(0, ev.pos - 4) : ev.pos]):
             return True  # 考虑腰肌劳损: said as the diagnosis
         # a run of diagnoses right before the plan (…抑郁状态 舍曲林…) is the diagnosis too
         run_end = int(ev.kind.split(":")[1])
-        after = text[run_end:run_end + 4]
+        after = text[run_end : run_end + 4]
         # a run of diagnoses right before the plan (…抑郁状态 舍曲林50毫克…) is the diagnosis too;
         # not "高脂血症吃阿托伐他汀" (history: a verb between) nor a drug without its sig
-        next_drug = next((c for c in entities if c.label == "drug" and run_end <= c.start <= run_end + 2
-                          and re.fullmatch(r"[\s，,。；;、?？]*", text[run_end:c.start])), None)
-        if next_drug is not None and (_SIG_AHEAD.match(text, next_drug.end)
-                                      or re.match(r"\s*(?:先|暂)?停", text[next_drug.end:next_drug.end + 3])):
+        next_drug = next(
+            (
+                c
+                for c in entities
+                if c.label == "drug"
+                and run_end <= c.start <= run_end + 2
+                and re.fullmatch(r"[\s，,。；;、?？]*", text[run_end : c.start])
+            ),
+            None,
+        )
+        if next_drug is not None and (
+            _SIG_AHEAD.match(text, next_drug.end)
+            or re.match(r"\s*(?:先|暂)?停", text[next_drug.end : next_drug.end + 3])
+        ):
             return True
-        return bool(re.match(r"[\s，,。?？]*(?:待排|待查)?[\s，,。]*(?:处理|处方|给予|予|暂不用药|建议转|转|续|继续|开|带药|拿|给(?:你|他|她|患者|病人)?开)", after))
+        return bool(
+            re.match(
+                r"[\s，,。?？]*(?:待排|待查)?[\s，,。]*(?:处理|处方|给予|予|暂不用药|建议转|转|续|继续|开|带药|拿|给(?:你|他|她|患者|病人)?开)",
+                after,
+            )
+        )
     if ev.kind == "drug":
         if current == "诊断":
             return True
         # no diagnosis said: a drug followed by its sig still opens the plan (…开药 二甲双胍0.5g tid)
-        taking = re.search(r"((?<![先再去改加换可外舒])(?:吃|用|服)|服用|在吃|一直|(?<!继续)打)$",
-                           text[max(0, ev.pos - 3):ev.pos])
+        taking = re.search(
+            r"((?<![先再去改加换可外舒])(?:吃|用|服)|服用|在吃|一直|(?<!继续)打)$",
+            text[max(0, ev.pos - 3) : ev.pos],
+        )
         early = current is None and ev.pos <= 12  # "开药 二甲双胍…" with nothing else said
         end = _drug_end(ev, entities)
-        return (current in ("主诉", "过敏史", "体格检查", "辅助检查") or early) and not taking and bool(
-            _SIG_AHEAD.match(text, end)) and not _PAST_USE_AHEAD.match(text, end)
+        return (
+            (current in ("主诉", "过敏史", "体格检查", "辅助检查") or early)
+            and not taking
+            and bool(_SIG_AHEAD.match(text, end))
+            and not _PAST_USE_AHEAD.match(text, end)
+        )
     if ev.kind == "history":
         return current in _EARLY and current != "既往史"
     if ev.kind == "vital":

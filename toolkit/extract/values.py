@@ -36,8 +36,20 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-__all__ = ["NUM", "Candidate", "find_demographics", "find_doses", "find_durations", "find_frequencies", "find_labs",
-           "find_notes", "find_routes", "find_strengths", "find_vitals", "fold_width"]
+__all__ = [
+    "NUM",
+    "Candidate",
+    "find_demographics",
+    "find_doses",
+    "find_durations",
+    "find_frequencies",
+    "find_labs",
+    "find_notes",
+    "find_routes",
+    "find_strengths",
+    "find_vitals",
+    "fold_width",
+]
 
 _CN = "零〇一二两三四五六七八九十百千幺"
 _HOME = re.compile(r"(家测|家里测|家里量|在家测|在家量|自测|自己测|自己量|家庭血压)[^，。；;]{0,4}$")
@@ -46,28 +58,53 @@ _HOME = re.compile(r"(家测|家里测|家里量|在家测|在家量|自测|自�
 
 _BP_NAME = r"(?:诊室血压|坐位血压|血压|BP|bp|Bp)"
 _BP_FILL = r"(?:是|为|：|:|\s|右上肢|左上肢|右侧|左侧|测得?|大概|今天|今日){0,4}"
-_BP_DIGITS = re.compile(_BP_NAME + _BP_FILL + r"(\d{2,3})\s*(?:/|比|\\)\s*(\d{2,3})(?:\s*(?:mmHg|mmhg|MMHG|毫米汞柱))?")
-_BP_SPOKEN = re.compile(_BP_NAME + _BP_FILL + rf"([{_CN}]+(?:(?:\s+|\s*[比/]\s*)[{_CN}]+)?)(?:\s*(?:mmHg|毫米汞柱))?")
+_BP_DIGITS = re.compile(
+    _BP_NAME + _BP_FILL + r"(\d{2,3})\s*(?:/|比|\\)\s*(\d{2,3})(?:\s*(?:mmHg|mmhg|MMHG|毫米汞柱))?"
+)
+_BP_SPOKEN = re.compile(
+    _BP_NAME + _BP_FILL + rf"([{_CN}]+(?:(?:\s+|\s*[比/]\s*)[{_CN}]+)?)(?:\s*(?:mmHg|毫米汞柱))?"
+)
 _BP_HALF = re.compile(rf"(高压|收缩压|低压|舒张压)(?:是|为|：|:|\s)*({NUM})(?:\s*(?:mmHg|毫米汞柱))?")
 _BP_RANGE = ((60.0, 280.0), (30.0, 160.0))
 
 _SIMPLE_VITALS: tuple[tuple[str, re.Pattern[str], tuple[float, float]], ...] = (
-    ("heart_rate", re.compile(rf"(?:心率|HR|脉搏|心跳|(?<![A-Za-z])P(?=[\s:：\d]))(?:是|为|：|:|\s|每分钟|大概|约)*({NUM})"
-                              r"(?:\s*(?:次/分钟|次/分|次每分钟|次每分|次/min|次|bpm))?"), (20, 250)),
-    ("resp_rate", re.compile(rf"(?:呼吸频率|呼吸|(?<![A-Za-z])R(?=[\s:：\d]))(?:是|为|：|:|\s)*({NUM})"
-                             r"(?:\s*(?:次/分钟|次/分|次每分钟|次每分|次))?"), (5, 70)),
-    ("spo2", re.compile(rf"(?:血氧饱和度|指脉氧|氧饱和度|血氧|SpO2|SPO2|spo2)(?:是|为|：|:|\s)*(?:百分之)?({NUM})\s*%?"),
-     (50, 100)),
+    (
+        "heart_rate",
+        re.compile(
+            rf"(?:心率|HR|脉搏|心跳|(?<![A-Za-z])P(?=[\s:：\d]))(?:是|为|：|:|\s|每分钟|大概|约)*({NUM})"
+            r"(?:\s*(?:次/分钟|次/分|次每分钟|次每分|次/min|次|bpm))?"
+        ),
+        (20, 250),
+    ),
+    (
+        "resp_rate",
+        re.compile(
+            rf"(?:呼吸频率|呼吸|(?<![A-Za-z])R(?=[\s:：\d]))(?:是|为|：|:|\s)*({NUM})"
+            r"(?:\s*(?:次/分钟|次/分|次每分钟|次每分|次))?"
+        ),
+        (5, 70),
+    ),
+    (
+        "spo2",
+        re.compile(
+            rf"(?:血氧饱和度|指脉氧|氧饱和度|血氧|SpO2|SPO2|spo2)(?:是|为|：|:|\s)*(?:百分之)?({NUM})\s*%?"
+        ),
+        (50, 100),
+    ),
     ("bmi", re.compile(rf"(?:BMI|bmi|体重指数)(?:是|为|：|:|\s)*({NUM})(?:\s*(?:kg/m2|kg/m²))?"), (10, 70)),
     ("waist_cm", re.compile(rf"腰围(?:是|为|：|:|\s)*({NUM})(?:\s*(?:厘米|公分|cm))?"), (40, 200)),
 )
-_TEMP = re.compile(rf"(?:体温|(?<![A-Za-z])T(?=[\s:：\d]))(?:是|为|：|:|\s)*({NUM})(?:\s*(?:度|℃|°C|°)([零一二三四五六七八九\d])?)?")
+_TEMP = re.compile(
+    rf"(?:体温|(?<![A-Za-z])T(?=[\s:：\d]))(?:是|为|：|:|\s)*({NUM})(?:\s*(?:度|℃|°C|°)([零一二三四五六七八九\d])?)?"
+)
 _WEIGHT = re.compile(rf"体重(?:是|为|：|:|\s)*({NUM})\s*(公斤|千克|kg|KG|斤)")
-_HEIGHT = re.compile(rf"身高(?:是|为|：|:|\s)*(?:({NUM})\s*(?:厘米|公分|cm)|([一1])米([零一二三四五六七八九\d]{{1,2}}))")
+_HEIGHT = re.compile(
+    rf"身高(?:是|为|：|:|\s)*(?:({NUM})\s*(?:厘米|公分|cm)|([一1])米([零一二三四五六七八九\d]{{1,2}}))"
+)
 
 
 def _home(text: str, start: int) -> bool:
-    return bool(_HOME.search(text[max(0, start - 10):start]))
+    return bool(_HOME.search(text[max(0, start - 10) : start]))
 
 
 def find_vitals(text: str) -> list[Candidate]:
@@ -76,9 +113,20 @@ def find_vitals(text: str) -> list[Candidate]:
     out: list[Candidate] = []
     for m in _BP_DIGITS.finditer(text):
         sbp, dbp = float(m.group(1)), float(m.group(2))
-        if _BP_RANGE[0][0] <= sbp <= _BP_RANGE[0][1] and _BP_RANGE[1][0] <= dbp <= _BP_RANGE[1][1] and sbp > dbp:
-            out.append(Candidate(m.start(), m.end(), "vital", f"sbp={_fmt(sbp)};dbp={_fmt(dbp)}",
-                                 data={"sbp": sbp, "dbp": dbp}))
+        if (
+            _BP_RANGE[0][0] <= sbp <= _BP_RANGE[0][1]
+            and _BP_RANGE[1][0] <= dbp <= _BP_RANGE[1][1]
+            and sbp > dbp
+        ):
+            out.append(
+                Candidate(
+                    m.start(),
+                    m.end(),
+                    "vital",
+                    f"sbp={_fmt(sbp)};dbp={_fmt(dbp)}",
+                    data={"sbp": sbp, "dbp": dbp},
+                )
+            )
     for m in _BP_SPOKEN.finditer(text):
         raw = m.group(1)
         parts = re.split(r"\s*[比/]\s*|\s+", raw)
@@ -90,8 +138,15 @@ def find_vitals(text: str) -> list[Candidate]:
         else:
             pair = split_pair(raw, *_BP_RANGE)
         if pair:
-            out.append(Candidate(m.start(), m.end(), "vital", f"sbp={_fmt(pair[0])};dbp={_fmt(pair[1])}",
-                                 data={"sbp": pair[0], "dbp": pair[1]}))
+            out.append(
+                Candidate(
+                    m.start(),
+                    m.end(),
+                    "vital",
+                    f"sbp={_fmt(pair[0])};dbp={_fmt(pair[1])}",
+                    data={"sbp": pair[0], "dbp": pair[1]},
+                )
+            )
     for m in _BP_HALF.finditer(text):
         v = parse_number(m.group(2))
         key = "sbp" if m.group(1) in ("高压", "收缩压") else "dbp"
@@ -109,14 +164,23 @@ def find_vitals(text: str) -> list[Candidate]:
             tenth = parse_number(m.group(2))
             v = v + (tenth or 0) / 10 if v == int(v) else None
         if v is not None and 34 <= v <= 43:
-            out.append(Candidate(m.start(), m.end(), "vital", f"temperature={_fmt(round(v, 1))}",
-                                 data={"temperature": round(v, 1)}))
+            out.append(
+                Candidate(
+                    m.start(),
+                    m.end(),
+                    "vital",
+                    f"temperature={_fmt(round(v, 1))}",
+                    data={"temperature": round(v, 1)},
+                )
+            )
     for m in _WEIGHT.finditer(text):
         v = parse_number(m.group(1))
         if v is not None:
             v = v / 2 if m.group(2) == "斤" else v
             if 2 <= v <= 300:
-                out.append(Candidate(m.start(), m.end(), "vital", f"weight_kg={_fmt(v)}", data={"weight_kg": v}))
+                out.append(
+                    Candidate(m.start(), m.end(), "vital", f"weight_kg={_fmt(v)}", data={"weight_kg": v})
+                )
     for m in _HEIGHT.finditer(text):
         if m.group(1):
             v = parse_number(m.group(1))
@@ -160,13 +224,21 @@ _LABS: tuple[tuple[str | None, tuple[str, ...], tuple[float, float]], ...] = (
     ("ck", ("肌酸激酶", "CK"), (5, 50000)),
     ("qtc", ("QTc",), (250, 700)),
 )
-_LAB_UNIT = (r"(?:\s*(?:毫摩尔每升|毫摩尔|微摩尔每升|微摩尔|%|mmol/L|mmol/l|μmol/L|umol/L|µmol/L|U/L|u/l|IU/L|g/L|pg/ml|pg/mL|ng/L|mIU/L|μIU/mL|uIU/ml"
-             r"|mg/g|mg/mmol|ml/min/1\.73m2|ml/min|mL/min|毫摩尔每升|微摩尔每升|个加号))?")
+_LAB_UNIT = (
+    r"(?:\s*(?:毫摩尔每升|毫摩尔|微摩尔每升|微摩尔|%|mmol/L|mmol/l|μmol/L|umol/L|µmol/L|U/L|u/l|IU/L|g/L|pg/ml|pg/mL|ng/L|mIU/L|μIU/mL|uIU/ml"
+    r"|mg/g|mg/mmol|ml/min/1\.73m2|ml/min|mL/min|毫摩尔每升|微摩尔每升|个加号))?"
+)
 _LAB_NAME_TO_KEY: dict[str, tuple[str | None, tuple[float, float]]] = {
-    name: (key, rng) for key, names, rng in _LABS for name in names}
+    name: (key, rng) for key, names, rng in _LABS for name in names
+}
 _LAB_RX = re.compile(
-    r"(?<![A-Za-z\-])(" + "|".join(re.escape(n) for n in sorted(_LAB_NAME_TO_KEY, key=len, reverse=True))
-    + r")(?![A-Za-z])(?:是|为|：|:|\s|有|大概|约|偏高|偏低|升高|降低){0,3}(" + NUM + r")(?![\d一二三四五六七八九零两](?![型级期]))(?![型级期.])" + _LAB_UNIT)
+    r"(?<![A-Za-z\-])("
+    + "|".join(re.escape(n) for n in sorted(_LAB_NAME_TO_KEY, key=len, reverse=True))
+    + r")(?![A-Za-z])(?:是|为|：|:|\s|有|大概|约|偏高|偏低|升高|降低){0,3}("
+    + NUM
+    + r")(?![\d一二三四五六七八九零两](?![型级期]))(?![型级期.])"
+    + _LAB_UNIT
+)
 
 
 def find_labs(text: str) -> list[Candidate]:
@@ -175,11 +247,11 @@ def find_labs(text: str) -> list[Candidate]:
     for m in _LAB_RX.finditer(text):
         name = m.group(1)
         key, (lo, hi) = _LAB_NAME_TO_KEY[name]
-        if name in ("空腹",) and m.group(0)[len(name):len(name) + 1].isspace():
+        if name in ("空腹",) and m.group(0)[len(name) : len(name) + 1].isspace():
             continue
         if name == "钾" and m.start() > 0 and text[m.start() - 1] in "化坦酸":  # 氯化钾, 氯沙坦钾
             continue
-        if name == "血红蛋白" and text[max(0, m.start() - 2):m.start()] == "糖化":
+        if name == "血红蛋白" and text[max(0, m.start() - 2) : m.start()] == "糖化":
             continue
         v = parse_number(m.group(2))
         if v is None or not lo <= v <= hi:
@@ -194,10 +266,13 @@ def find_labs(text: str) -> list[Candidate]:
 _MASS = r"(?:mg|MG|Mg|g|G|μg|µg|ug|mcg|毫克|克(?!拉)|微克)"
 _STRENGTH_UNIT = rf"(?:{_MASS}|万单位|IU|iu)"
 _STRENGTH = re.compile(
-    rf"({NUM})\s*({_STRENGTH_UNIT})?(?:\s*/\s*({NUM})\s*({_STRENGTH_UNIT})?)?(?:\s*/\s*({NUM})\s*({_STRENGTH_UNIT})?)?")
-_DOSE_PREFIX = re.compile(r"(每次|一次|每回|一回|每侧鼻孔|每侧|每晚|每早|早上|晚上"
-                          r"|(?<![一二两三四五六七八九十\d])周[一二三四五六日天](?:[、和及]?周?[一二三四五六日天])*|其[他余]的?(?:日子|天))"
-                          r"\s*(?:吃|服|用|口服|打|注射)?\s*$")
+    rf"({NUM})\s*({_STRENGTH_UNIT})?(?:\s*/\s*({NUM})\s*({_STRENGTH_UNIT})?)?(?:\s*/\s*({NUM})\s*({_STRENGTH_UNIT})?)?"
+)
+_DOSE_PREFIX = re.compile(
+    r"(每次|一次|每回|一回|每侧鼻孔|每侧|每晚|每早|早上|晚上"
+    r"|(?<![一二两三四五六七八九十\d])周[一二三四五六日天](?:[、和及]?周?[一二三四五六日天])*|其[他余]的?(?:日子|天))"
+    r"\s*(?:吃|服|用|口服|打|注射)?\s*$"
+)
 """Words before a mass that make it the amount per administration (每次 20 mg; 周一周四 3.75 mg)."""
 _COUNT = r"(?:片|粒|袋|包|支|吸|喷|揿|滴|丸|贴|枚|毫升|ml|mL|个单位|单位|IU|U(?![a-zA-Z]))"
 _DOSE = re.compile(rf"((?:{NUM})|半)\s*个?({_COUNT})(半)?")
@@ -207,68 +282,142 @@ _DOSE_MASS = re.compile(rf"({NUM})\s*({_MASS})")
 _EACH = r"(?:片|粒|袋|包|支|吸|喷|揿|丸|贴)儿?"
 _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
     # a Latin code right after a written unit counts too (5mgqd, 0.4gqd, 10mgqn)
-    (re.compile(r"(?:(?<![A-Za-z])|(?<=\d(?:mg|MG|ml|mL|μg|ug))|(?<=\dmcg)|(?<=\d[gG]))"
-                r"(qd|QD|Qd|bid|BID|Bid|tid|TID|Tid|qid|QID|Qid|qn|QN|qw|QW|qod|QOD|q12h|Q12h|q8h|Q8h|"
-                r"q6h|Q6h|prn|PRN|st|ST|[qQ]\.[dD]\.?|[bB]\.[iI]\.[dD]\.?|[tT]\.[iI]\.[dD]\.?|[qQ]\.[iI]\.[dD]\.?|"
-                r"[qQ]\.[nN]\.?)(?![A-Za-z])"), None),
+    (
+        re.compile(
+            r"(?:(?<![A-Za-z])|(?<=\d(?:mg|MG|ml|mL|μg|ug))|(?<=\dmcg)|(?<=\d[gG]))"
+            r"(qd|QD|Qd|bid|BID|Bid|tid|TID|Tid|qid|QID|Qid|qn|QN|qw|QW|qod|QOD|q12h|Q12h|q8h|Q8h|"
+            r"q6h|Q6h|prn|PRN|st|ST|[qQ]\.[dD]\.?|[bB]\.[iI]\.[dD]\.?|[tT]\.[iI]\.[dD]\.?|[qQ]\.[iI]\.[dD]\.?|"
+            r"[qQ]\.[nN]\.?)(?![A-Za-z])"
+        ),
+        None,
+    ),
     # 每三天一次, 两天一次, 隔一天吃一次: every few days (not 天一次 inside them)
-    (re.compile(r"(?:每隔|隔)(?:一)?(?:天|日)(?:吃|服|用)?(?:一|1)次|(?:每)?(?:两|二|2)(?:天|日)(?:吃|服|用)?(?:一|1)次"), "qod"),
+    (
+        re.compile(
+            r"(?:每隔|隔)(?:一)?(?:天|日)(?:吃|服|用)?(?:一|1)次|(?:每)?(?:两|二|2)(?:天|日)(?:吃|服|用)?(?:一|1)次"
+        ),
+        "qod",
+    ),
     (re.compile(r"每?((?:[三四五六七3-7]))(?:天|日)(?:吃|服|用)?(?:一|1)次"), "every_days"),
-    (re.compile(rf"(?<![零〇一二两三四五六七八九十\d隔])(?:每|一|1)?(?:天|日)(?:吃|服|用)?({NUM})(?:次|顿|回)"), "count_day"),
+    (
+        re.compile(
+            rf"(?<![零〇一二两三四五六七八九十\d隔])(?:每|一|1)?(?:天|日)(?:吃|服|用)?({NUM})(?:次|顿|回)"
+        ),
+        "count_day",
+    ),
     (re.compile(r"早(?:上|晨)?(?:一|1)次晚(?:上)?(?:一|1)次"), "bid"),
-    (re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}中(?:午|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"
-                rf"晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"), "tid"),
-    (re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"), "bid"),
+    (
+        re.compile(
+            rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}中(?:午|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"
+            rf"晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"
+        ),
+        "tid",
+    ),
+    (
+        re.compile(rf"早(?:上|晨|餐前|饭前)?(?:{NUM}|半)个?{_EACH}晚(?:上|餐前|饭前)?(?:{NUM}|半)个?{_EACH}"),
+        "bid",
+    ),
     (re.compile(rf"(?<![二两三四五六七八九十\d])(?:每|一)?(?:个)?(?:周|星期|礼拜)({NUM})次"), "count_week"),
     # 每两小时翻身一次 is nursing, not a dosing interval
-    (re.compile(rf"每({NUM})(?:个)?小时(?:一次|1次)?(?!\s*(?:翻身|测|监测|喝|饮|进食|拍背|活动|吸痰))"
-                rf"|(?<![每\d])({NUM})(?:个)?小时(?:一次|1次)"), "hours"),
+    (
+        re.compile(
+            rf"每({NUM})(?:个)?小时(?:一次|1次)?(?!\s*(?:翻身|测|监测|喝|饮|进食|拍背|活动|吸痰))"
+            rf"|(?<![每\d])({NUM})(?:个)?小时(?:一次|1次)"
+        ),
+        "hours",
+    ),
     (re.compile(r"(?:隔日|隔天)(?:一次|1次)?"), "qod"),
     (re.compile(r"早晚各(?:一次|1次)?|早中晚各(?:一次)?"), "bid_tid"),
-    (re.compile(rf"必要时|需要时|(?:体温|发热|发烧)超过[^，。；\s或及]{{1,10}}?(?:的)?(?:时候|时)"
-                rf"|(?:体温|发热|发烧|烧)(?:到|超过|达到|高于)(?:{NUM})度(?:{NUM}|半)?(?:以上(?:的)?(?:时候|时)?|(?:的)?(?:时候|时))"
-                r"|(?:血压|血糖|心率)(?:偏)?(?:高|低|快)(?:的)?(?:时候|时)|(?<![\u4e00-\u9fff])发作(?:的)?(?:时候|时)|(?<=[\d毫克片粒位])发作(?:的)?(?:时候|时)|(?:胸痛|胸闷|心绞痛|喘|气喘|气短|气促|憋气|喘憋|"
-                r"头痛发作|头痛|发烧|发热|疼痛|疼|痛|失眠|睡不着|咳嗽|烧心|反酸|胃痛|腹痛|心慌|恶心|过敏|瘙痒|痒|腹泻|难受|不舒服)"
-                r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重)?(?:发作)?(?:的)?(?:时候|时)"), "prn"),
+    (
+        re.compile(
+            rf"必要时|需要时|(?:体温|发热|发烧)超过[^，。；\s或及]{{1,10}}?(?:的)?(?:时候|时)"
+            rf"|(?:体温|发热|发烧|烧)(?:到|超过|达到|高于)(?:{NUM})度(?:{NUM}|半)?(?:以上(?:的)?(?:时候|时)?|(?:的)?(?:时候|时))"
+            r"|(?:血压|血糖|心率)(?:偏)?(?:高|低|快)(?:的)?(?:时候|时)|(?<![\u4e00-\u9fff])发作(?:的)?(?:时候|时)|(?<=[\d毫克片粒位])发作(?:的)?(?:时候|时)|(?:胸痛|胸闷|心绞痛|喘|气喘|气短|气促|憋气|喘憋|"
+            r"头痛发作|头痛|发烧|发热|疼痛|疼|痛|失眠|睡不着|咳嗽|烧心|反酸|胃痛|腹痛|心慌|恶心|过敏|瘙痒|痒|腹泻|难受|不舒服)"
+            r"(?:得(?:厉害|很|明显|严重)|厉害|明显|严重|加重)?(?:发作)?(?:的)?(?:时候|时)"
+        ),
+        "prn",
+    ),
     # 每天早上顿服 is a daily dose taken at once, not a single dose
     (re.compile(r"(?:每天|每日|一天|一日)(?:早上|早晨|晨起)?顿服|(?:早上|早晨|晨起)顿服"), "qd"),
-    (re.compile(r"立即(?!\s*(?:呼叫|拨打|转|停|就医|就诊|送|去|到|急诊|复诊|来|联系|告知|通知|报告|查|做|行))|单次|顿服"), "st"),
-    (re.compile(rf"(?:每天|每日|一天|一日)(?=\s*(?:{NUM}|半)(?:分之{NUM})?\s*个?(?:片|粒|袋|包|支|吸|喷|揿|丸|贴|枚|单位|毫克|微克|"
-                r"mg|μg|克(?!\s*(?:以上|以下|以内)))(?!\s*(?:以上|以下|以内)))"), "qd"),
+    (
+        re.compile(
+            r"立即(?!\s*(?:呼叫|拨打|转|停|就医|就诊|送|去|到|急诊|复诊|来|联系|告知|通知|报告|查|做|行))|单次|顿服"
+        ),
+        "st",
+    ),
+    (
+        re.compile(
+            rf"(?:每天|每日|一天|一日)(?=\s*(?:{NUM}|半)(?:分之{NUM})?\s*个?(?:片|粒|袋|包|支|吸|喷|揿|丸|贴|枚|单位|毫克|微克|"
+            r"mg|μg|克(?!\s*(?:以上|以下|以内)))(?!\s*(?:以上|以下|以内)))"
+        ),
+        "qd",
+    ),
     (re.compile(r"(?:每天|每日)(?:固定时间|定时)(?:一次)?"), "qd"),
 )
 _FREQ_TIMING: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"每晚(?:临|上床|睡觉)?睡前(?:一次)?|每晚(?:上床|睡觉)前(?:一次)?|(?:每天|每日)?(?:临|上床|睡觉)?睡前(?:一次)?|"
-                r"(?:临|上床|睡觉)前(?:一次)?|每晚(?:一次)?|(?:每天)?晚上(?:一次)?"), "qn"),
+    (
+        re.compile(
+            r"每晚(?:临|上床|睡觉)?睡前(?:一次)?|每晚(?:上床|睡觉)前(?:一次)?|(?:每天|每日)?(?:临|上床|睡觉)?睡前(?:一次)?|"
+            r"(?:临|上床|睡觉)前(?:一次)?|每晚(?:一次)?|(?:每天)?晚上(?:一次)?"
+        ),
+        "qn",
+    ),
     (re.compile(r"(?:早晚餐前|早晚饭前)(?:半小时|半个小时|一小时|[一二三]十分钟)?|早晚"), "bid"),
     (re.compile(r"三餐(?:前|时|后|中)?|每餐"), "tid"),
     (re.compile(r"(?:每天|每日)(?=\s*(?:吃|服|用|口服|外用|吸入|喷|滴|涂|贴|[，。；,;]|$))"), "qd"),
-    (re.compile(r"(?:每天|每日)?(?:早上|早晨|每早|晨起|早餐前|早饭前|早餐时|早饭时|早餐后|早饭后|早上空腹|晚饭时|晚餐时|"
-                r"晚饭后|晚餐后|中午|午饭前|午饭后|午餐前|午餐后)(?:半小时|半个小时|一小时|[一二三]十分钟)?(?:空腹)?(?:一次)?"), "qd"),
+    (
+        re.compile(
+            r"(?:每天|每日)?(?:早上|早晨|每早|晨起|早餐前|早饭前|早餐时|早饭时|早餐后|早饭后|早上空腹|晚饭时|晚餐时|"
+            r"晚饭后|晚餐后|中午|午饭前|午饭后|午餐前|午餐后)(?:半小时|半个小时|一小时|[一二三]十分钟)?(?:空腹)?(?:一次)?"
+        ),
+        "qd",
+    ),
 )
 _ST_ALONE = re.compile(rf"一次(?!\s*(?:{NUM}|半|性))(?=\s*(?:口服|顿服|静脉|肌注|肌内|皮下|[，。；,;]|$))")
 _NOTE = re.compile(r"饭后|餐后|饭前|餐前|随餐|餐中|空腹|睡前|嚼服|整片吞服")
 
 # spoken forms the audit's route table does not list (雾化 alone is nebulised inhalation)
-_SPOKEN_ROUTES = {"点眼": "滴眼", "雾化": "吸入", "外涂": "外用", "外搽": "外用", "涂抹": "外用", "涂于患处": "外用", "涂患处": "外用",
-                  "外洗": "外用", "局部涂抹": "外用", "皮下打": "皮下注射", "肌肉注射": "肌内注射", "静脉推注": "静脉注射"}
+_SPOKEN_ROUTES = {
+    "点眼": "滴眼",
+    "雾化": "吸入",
+    "外涂": "外用",
+    "外搽": "外用",
+    "涂抹": "外用",
+    "涂于患处": "外用",
+    "涂患处": "外用",
+    "外洗": "外用",
+    "局部涂抹": "外用",
+    "皮下打": "皮下注射",
+    "肌肉注射": "肌内注射",
+    "静脉推注": "静脉注射",
+}
 _ROUTES = {**_SPOKEN_ROUTES, **_ROUTE_ALIASES}
-_ROUTE_KEYS = sorted((k for k in _ROUTES if (not k.isascii() or len(k) >= 2) and not re.search("[饭餐]", k)),
-                     key=len, reverse=True)
-_ROUTE = re.compile("|".join(
-    (rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])" if k.isascii() else re.escape(k)) for k in _ROUTE_KEYS))
+_ROUTE_KEYS = sorted(
+    (k for k in _ROUTES if (not k.isascii() or len(k) >= 2) and not re.search("[饭餐]", k)),
+    key=len,
+    reverse=True,
+)
+_ROUTE = re.compile(
+    "|".join(
+        (rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])" if k.isascii() else re.escape(k)) for k in _ROUTE_KEYS
+    )
+)
 _ROUTE_EXCLUDE = {"h"}
 
 _DURATION = re.compile(
     rf"(?<![每隔第过于])((?:{NUM})|半)\s*(个)?(天|日|周|星期|礼拜|月)"
     r"(?!\s*(?:(?:以后|之后|后)(?!就?(?:停|不吃|不用))|前|以内|内(?!裤|衣)|左右))"
-    rf"|(?:(?<=[x×X*])|(?<![A-Za-z\d.]))(\d+)\s*(d|D|w|W)(?![A-Za-z])")
+    rf"|(?:(?<=[x×X*])|(?<![A-Za-z\d.]))(\d+)\s*(d|D|w|W)(?![A-Za-z])"
+)
 _RANGE_BEFORE_DURATION = re.compile(rf"(?:{NUM}|半)\s*(?:个)?(?:天|日|周|星期|月)?\s*(?:到|至|~|-|或)\s*$")
 _NOT_DURATION_BEFORE = re.compile(r"(?:隔离|休息|观察|卧床|禁食|病假|请假|住院|停|停药|停用)$")
-_NOT_DURATION_AFTER = re.compile(rf"\s*(?:吃|服|用)?\s*(?:{NUM}|半)\s*个?(?:次|顿|片|粒|袋|包|支|吸|喷|丸|毫克|克|单位)"
-                                 r"|\s*(?:不超过|最多|最大|不要超过)"
-                                 r"|\s*(?:还|仍|仍然|都)?(?:不好|不见好|没好|未好|无好转|没有好转|不缓解|没缓解|未缓解)"
-                                 rf"|\s*(?:{NUM})\s*(?:到|至|~|-)\s*(?:{NUM})\s*(?:次|片|粒)")
+_NOT_DURATION_AFTER = re.compile(
+    rf"\s*(?:吃|服|用)?\s*(?:{NUM}|半)\s*个?(?:次|顿|片|粒|袋|包|支|吸|喷|丸|毫克|克|单位)"
+    r"|\s*(?:不超过|最多|最大|不要超过)"
+    r"|\s*(?:还|仍|仍然|都)?(?:不好|不见好|没好|未好|无好转|没有好转|不缓解|没缓解|未缓解)"
+    rf"|\s*(?:{NUM})\s*(?:到|至|~|-)\s*(?:{NUM})\s*(?:次|片|粒)"
+)
 
 
 def _frequency_code(kind: str | None, m: re.Match[str]) -> str | None:
@@ -276,7 +425,9 @@ def _frequency_code(kind: str | None, m: re.Match[str]) -> str | None:
         code = m.group(1).lower().replace(".", "")
         return {"st": "st", "prn": "prn"}.get(code, code)
     if kind == "count_day":
-        f = parse_frequency(f"每日{m.group(1)}次") or parse_frequency(f"每日{_fmt(parse_number(m.group(1)) or 0)}次")
+        f = parse_frequency(f"每日{m.group(1)}次") or parse_frequency(
+            f"每日{_fmt(parse_number(m.group(1)) or 0)}次"
+        )
         return f.code if f else None
     if kind == "count_week":
         n = parse_number(m.group(1))
@@ -307,15 +458,17 @@ def find_frequencies(text: str, start: int, end: int) -> tuple[list[Candidate], 
             if code:
                 explicit.append(Candidate(start + m.start(), start + m.end(), "frequency", code))
     for i, c in enumerate(explicit):
-        if c.normalized == "st" and text[c.start:c.end] == "顿服":
-            daily = _DAILY_BEFORE.search(text[max(start, c.start - 10):c.start])
+        if c.normalized == "st" and text[c.start : c.end] == "顿服":
+            daily = _DAILY_BEFORE.search(text[max(start, c.start - 10) : c.start])
             if daily:  # 每天早上六片顿服, 晨起顿服: every day at one go
                 explicit[i] = Candidate(c.start, c.end, "frequency", "qd")
     for m in _ST_ALONE.finditer(window):
-        before = window[max(0, m.start() - 1):m.start()]
+        before = window[max(0, m.start() - 1) : m.start()]
         # 三克一次口服: after the drug's amount or name end; not 每晚一次, 翻身一次
-        if not before or (before not in "天日周晚早上前后时各餐次晨间"
-                          and (not "\u4e00" <= before <= "\u9fff" or before in _ST_AFTER_CHARS)):
+        if not before or (
+            before not in "天日周晚早上前后时各餐次晨间"
+            and (not "\u4e00" <= before <= "\u9fff" or before in _ST_AFTER_CHARS)
+        ):
             explicit.append(Candidate(start + m.start(), start + m.end(), "frequency", "st"))
     timing: list[Candidate] = []
     for rx, code in _FREQ_TIMING:
@@ -326,7 +479,9 @@ def find_frequencies(text: str, start: int, end: int) -> tuple[list[Candidate], 
     return explicit, timing
 
 
-_WEEKDAY = re.compile(r"(?<!\d)(?:周|星期)([一二三四五六日天])(?=周|星期|[、和及]|[一二两三四五六七八九十\d])")
+_WEEKDAY = re.compile(
+    r"(?<!\d)(?:周|星期)([一二三四五六日天])(?=周|星期|[、和及]|[一二两三四五六七八九十\d])"
+)
 
 
 def _mask_weekdays(window: str) -> str:
@@ -340,10 +495,10 @@ def find_strengths(text: str, start: int, end: int) -> list[Candidate]:
     window = text[start:end]
     for m in _STRENGTH.finditer(_mask_weekdays(window)):
         nums = [g for g in (m.group(1), m.group(3), m.group(5)) if g]
-        units = [normalize_unit(u) if u else None for u in (m.group(2), m.group(4), m.group(6))][:len(nums)]
+        units = [normalize_unit(u) if u else None for u in (m.group(2), m.group(4), m.group(6))][: len(nums)]
         if not any(units) and len(nums) < 2:
             continue
-        if _DOSE_PREFIX.search(window[:m.start()]):
+        if _DOSE_PREFIX.search(window[: m.start()]):
             continue
         values = [parse_number(n) for n in nums]
         if any(v is None for v in values):
@@ -358,8 +513,10 @@ def find_strengths(text: str, start: int, end: int) -> list[Candidate]:
     return out
 
 
-_DOSE_FRACTION = re.compile(r"([一二三四五六七八1-8])\s*分之\s*([一二三四五六七1-7])\s*个?(片|粒|袋|包)"
-                            r"|(?<![\d.])([1-7])\s*/\s*([2-8])\s*(片|粒|袋|包)")
+_DOSE_FRACTION = re.compile(
+    r"([一二三四五六七八1-8])\s*分之\s*([一二三四五六七1-7])\s*个?(片|粒|袋|包)"
+    r"|(?<![\d.])([1-7])\s*/\s*([2-8])\s*(片|粒|袋|包)"
+)
 
 
 _RANGE_BEFORE = re.compile(rf"(?:{NUM}|半)\s*个?(?:片|粒|袋|包|支|吸|喷|揿|滴|丸)?\s*(?:到|至|~|-|或)\s*$")
@@ -377,12 +534,14 @@ def find_doses(text: str, start: int, end: int) -> list[Candidate]:
         else:
             num, den, unit = float(m.group(4)), float(m.group(5)), m.group(6)
         if den and num and num < den:
-            out.append(Candidate(start + m.start(), start + m.end(), "dose", f"{_fmt(round(num / den, 3))} {unit}"))
+            out.append(
+                Candidate(start + m.start(), start + m.end(), "dose", f"{_fmt(round(num / den, 3))} {unit}")
+            )
             taken.append((m.start(), m.end()))
     for m in _DOSE.finditer(masked):
         if any(m.start() < e and s < m.end() for s, e in taken):
             continue
-        if _RANGE_BEFORE.search(window[:m.start()]):
+        if _RANGE_BEFORE.search(window[: m.start()]):
             continue  # 一到两喷: a range is not one dose
         amount = parse_amount(m.group(1) + ("半" if m.group(3) else ""))
         unit_raw = m.group(2)
@@ -395,7 +554,7 @@ def find_doses(text: str, start: int, end: int) -> list[Candidate]:
         if amount and 0 < amount <= 10 and not any(m.start(2) < e and s < m.end() for s, e in taken):
             out.append(Candidate(start + m.start(2), start + m.end(), "dose", f"{_fmt(amount)} {m.group(1)}"))
     for m in _DOSE_MASS.finditer(masked):
-        if not _DOSE_PREFIX.search(window[:m.start()]):
+        if not _DOSE_PREFIX.search(window[: m.start()]):
             continue
         amount = parse_number(m.group(1))
         unit = normalize_unit(m.group(2))
@@ -426,12 +585,13 @@ def find_durations(text: str, start: int, end: int) -> list[Candidate]:
         else:
             if _NOT_DURATION_AFTER.match(text, m.end()):
                 continue
-            if re.match(r"\s*(?:再|来)?(?:复查|复诊|随访|复测|查|门诊)", text[m.end():m.end() + 4]) and not re.search(
-                    r"(开|吃|用|带|拿|共|服)$", text[max(0, m.start() - 2):m.start()]):
+            if re.match(
+                r"\s*(?:再|来)?(?:复查|复诊|随访|复测|查|门诊)", text[m.end() : m.end() + 4]
+            ) and not re.search(r"(开|吃|用|带|拿|共|服)$", text[max(0, m.start() - 2) : m.start()]):
                 continue  # 一个月复查 / 两周查血常规 is the follow-up, 开四周 复查… is the supply
-            if _NOT_DURATION_BEFORE.search(text[max(0, m.start() - 4):m.start()]):
+            if _NOT_DURATION_BEFORE.search(text[max(0, m.start() - 4) : m.start()]):
                 continue  # 居家隔离两周, 卧床休息三天: not how long the drug is given
-            if _RANGE_BEFORE_DURATION.search(text[max(0, m.start() - 6):m.start()]):
+            if _RANGE_BEFORE_DURATION.search(text[max(0, m.start() - 6) : m.start()]):
                 continue  # 三到五天: a range is not one prescription length
             days = duration_days(m.group(1), (m.group(2) or "") + m.group(3))
         if days and 0 < days <= 400:
@@ -451,8 +611,12 @@ def find_notes(text: str, start: int, end: int) -> list[str]:
 # --------------------------------------------------------------------------- demographics
 
 _AGE = re.compile(rf"({NUM})\s*(?:周岁|岁)")
-_SEX = re.compile(rf"(?:患者|病人)\s*(男|女)|(男|女)(?:性|患者|病人)|(男|女)\s*[，,]?\s*(?={NUM}\s*岁)|岁\s*(?:的)?(男|女)")
-_PREGNANT = re.compile(rf"(?<!准备)(?<!计划)(?<!备)(?:孕\s*{NUM}\s*周|孕(?:早|中|晚)期|早孕|妊娠(?:期|状态)|怀孕了|已怀孕)")
+_SEX = re.compile(
+    rf"(?:患者|病人)\s*(男|女)|(男|女)(?:性|患者|病人)|(男|女)\s*[，,]?\s*(?={NUM}\s*岁)|岁\s*(?:的)?(男|女)"
+)
+_PREGNANT = re.compile(
+    rf"(?<!准备)(?<!计划)(?<!备)(?:孕\s*{NUM}\s*周|孕(?:早|中|晚)期|早孕|妊娠(?:期|状态)|怀孕了|已怀孕)"
+)
 _FOLLOW_UP = re.compile(r"(?<!后)复诊|来复查|续方|来拿药|来开药|拿药|老病人|老病号")
 _FIRST_VISIT = re.compile(r"初诊|首诊|第一次来")
 

@@ -107,8 +107,14 @@ def load_jwks_config(path: str | Path) -> dict[str, Any]:
 class JwtVerifier:
     """Verify CDS Client JWTs against per-issuer key sets."""
 
-    def __init__(self, keysets: Mapping[str, Any], *, audiences: Iterable[str] = (),
-                 replay: ReplayCache | None = None, clock: Any = time.time):
+    def __init__(
+        self,
+        keysets: Mapping[str, Any],
+        *,
+        audiences: Iterable[str] = (),
+        replay: ReplayCache | None = None,
+        clock: Any = time.time,
+    ):
         self.keysets = dict(keysets)
         self.audiences = frozenset(a.rstrip("/") for a in audiences)
         self.replay = replay or ReplayCache()

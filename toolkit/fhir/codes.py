@@ -103,29 +103,66 @@ CATEGORY_DISPLAY: dict[Category, str] = CATEGORY_LABELS  # one vocabulary: toolk
 assert set(CATEGORY_DISPLAY) == set(Category), "every category needs a display"
 
 ACT_DISPLAY: dict[str, str] = {
-    "DRG": "Drug Interaction Alert", "DUPTHPY": "Duplicate Therapy Alert", "ALGY": "Allergy Alert",
-    "COND": "Condition Alert", "AGE": "Age Alert", "PREG": "Pregnancy Alert", "LACT": "Lactation Alert",
-    "LAB": "Lab Alert", "DOSE": "Dosage problem", "DOSEH": "High Dose Alert", "DOSEL": "Low Dose Alert",
-    "DOSEIVL": "Dose-Interval Alert", "DOSEDUR": "Dose-Duration Alert", "DOSEDURH": "Dose-Duration High Alert",
+    "DRG": "Drug Interaction Alert",
+    "DUPTHPY": "Duplicate Therapy Alert",
+    "ALGY": "Allergy Alert",
+    "COND": "Condition Alert",
+    "AGE": "Age Alert",
+    "PREG": "Pregnancy Alert",
+    "LACT": "Lactation Alert",
+    "LAB": "Lab Alert",
+    "DOSE": "Dosage problem",
+    "DOSEH": "High Dose Alert",
+    "DOSEL": "Low Dose Alert",
+    "DOSEIVL": "Dose-Interval Alert",
+    "DOSEDUR": "Dose-Duration Alert",
+    "DOSEDURH": "Dose-Duration High Alert",
 }
 """HL7 v3 ActCode detected-issue codes used here, with their displays."""
 
-_POPULATION_ACT = {"pregnancy": "PREG", "pregnant": "PREG", "lactation": "LACT", "lactating": "LACT",
-                   "elderly": "AGE", "children": "AGE", "child": "AGE", "infant": "AGE", "age": "AGE",
-                   "renal": "LAB", "hepatic": "LAB"}
-_CATEGORY_ACT = {Category.INTERACTION: "DRG", Category.DUPLICATE_THERAPY: "DUPTHPY", Category.ALLERGY: "ALGY",
-                 Category.CONTRAINDICATION: "COND", Category.FREQUENCY: "DOSEIVL",
-                 Category.DAYS_SUPPLY: "DOSEDUR", Category.LONG_PRESCRIPTION: "DOSEDUR"}
-NO_ACTCODE = frozenset({Category.FORMAT, Category.ROUTE, Category.INDICATION, Category.SKIN_TEST, Category.RECORD})
+_POPULATION_ACT = {
+    "pregnancy": "PREG",
+    "pregnant": "PREG",
+    "lactation": "LACT",
+    "lactating": "LACT",
+    "elderly": "AGE",
+    "children": "AGE",
+    "child": "AGE",
+    "infant": "AGE",
+    "age": "AGE",
+    "renal": "LAB",
+    "hepatic": "LAB",
+}
+_CATEGORY_ACT = {
+    Category.INTERACTION: "DRG",
+    Category.DUPLICATE_THERAPY: "DUPTHPY",
+    Category.ALLERGY: "ALGY",
+    Category.CONTRAINDICATION: "COND",
+    Category.FREQUENCY: "DOSEIVL",
+    Category.DAYS_SUPPLY: "DOSEDUR",
+    Category.LONG_PRESCRIPTION: "DOSEDUR",
+}
+NO_ACTCODE = frozenset(
+    {Category.FORMAT, Category.ROUTE, Category.INDICATION, Category.SKIN_TEST, Category.RECORD}
+)
 """Categories without a v3 ActCode counterpart: they carry only the project's codes (there is no
 detected-issue code for a format problem, a route outside the label, a missing indication, a skin test
 or a record problem; a lookalike code would mislead the EHR)."""
 
 CATEGORY_OF_ACT: dict[str, Category] = {
-    "DRG": Category.INTERACTION, "DUPTHPY": Category.DUPLICATE_THERAPY, "ALGY": Category.ALLERGY,
-    "COND": Category.CONTRAINDICATION, "PREG": Category.SPECIAL_POPULATION, "LACT": Category.SPECIAL_POPULATION,
-    "AGE": Category.SPECIAL_POPULATION, "LAB": Category.SPECIAL_POPULATION, "DOSE": Category.DOSE,
-    "DOSEH": Category.DOSE, "DOSEL": Category.DOSE, "DOSEIVL": Category.FREQUENCY, "DOSEDUR": Category.DAYS_SUPPLY,
+    "DRG": Category.INTERACTION,
+    "DUPTHPY": Category.DUPLICATE_THERAPY,
+    "ALGY": Category.ALLERGY,
+    "COND": Category.CONTRAINDICATION,
+    "PREG": Category.SPECIAL_POPULATION,
+    "LACT": Category.SPECIAL_POPULATION,
+    "AGE": Category.SPECIAL_POPULATION,
+    "LAB": Category.SPECIAL_POPULATION,
+    "DOSE": Category.DOSE,
+    "DOSEH": Category.DOSE,
+    "DOSEL": Category.DOSE,
+    "DOSEIVL": Category.FREQUENCY,
+    "DOSEDUR": Category.DAYS_SUPPLY,
     "DOSEDURH": Category.DAYS_SUPPLY,
 }
 """ActCode → category, for reading DetectedIssues that carry only an ActCode."""
@@ -163,7 +200,11 @@ def actcode_for(finding: Finding) -> str | None:
 def issue_codings(finding: Finding) -> list[dict[str, Any]]:
     """DetectedIssue.code codings: our category, our rule id, and the v3 ActCode where one fits."""
     out: list[dict[str, Any]] = [
-        {"system": CODESYSTEM_CATEGORY, "code": finding.category.value, "display": CATEGORY_DISPLAY[finding.category]},
+        {
+            "system": CODESYSTEM_CATEGORY,
+            "code": finding.category.value,
+            "display": CATEGORY_DISPLAY[finding.category],
+        },
         {"system": CODESYSTEM_RULE, "code": finding.rule_id, "version": str(finding.rule_version)},
     ]
     if (act := actcode_for(finding)) is not None:
@@ -183,20 +224,38 @@ class TimingCode:
 
 
 TIMINGS: tuple[TimingCode, ...] = (
-    TimingCode("qd", 1, 1, "d", "QD"), TimingCode("bid", 2, 1, "d", "BID"), TimingCode("tid", 3, 1, "d", "TID"),
-    TimingCode("qid", 4, 1, "d", "QID"), TimingCode("qod", 1, 2, "d", "QOD"),
-    TimingCode("qn", 1, 1, "d", "QHS", "HS"), TimingCode("qam", 1, 1, "d", "AM", "MORN"),
+    TimingCode("qd", 1, 1, "d", "QD"),
+    TimingCode("bid", 2, 1, "d", "BID"),
+    TimingCode("tid", 3, 1, "d", "TID"),
+    TimingCode("qid", 4, 1, "d", "QID"),
+    TimingCode("qod", 1, 2, "d", "QOD"),
+    TimingCode("qn", 1, 1, "d", "QHS", "HS"),
+    TimingCode("qam", 1, 1, "d", "AM", "MORN"),
     TimingCode("qpm", 1, 1, "d", "PM", "EVE"),
-    TimingCode("qw", 1, 1, "wk", "WK"), TimingCode("biw", 2, 1, "wk", None), TimingCode("tiw", 3, 1, "wk", None),
-    TimingCode("q4h", 1, 4, "h", "Q4H"), TimingCode("q6h", 1, 6, "h", "Q6H"), TimingCode("q8h", 1, 8, "h", "Q8H"),
-    TimingCode("q12h", 1, 12, "h", None), TimingCode("q24h", 1, 24, "h", None),
+    TimingCode("qw", 1, 1, "wk", "WK"),
+    TimingCode("biw", 2, 1, "wk", None),
+    TimingCode("tiw", 3, 1, "wk", None),
+    TimingCode("q4h", 1, 4, "h", "Q4H"),
+    TimingCode("q6h", 1, 6, "h", "Q6H"),
+    TimingCode("q8h", 1, 8, "h", "Q8H"),
+    TimingCode("q12h", 1, 12, "h", None),
+    TimingCode("q24h", 1, 24, "h", None),
 )
 """The engine's frequency codes as FHIR Timing (repeat + GTSAbbreviation code where v3 has one)."""
 TIMING_BY_CODE = {t.code: t for t in TIMINGS}
 TIMING_BY_GTS = {t.gts: t for t in TIMINGS if t.gts}
-TIMING_BY_GTS.update({"QHS": TIMING_BY_CODE["qn"], "HS": TIMING_BY_CODE["qn"], "Q1D": TIMING_BY_CODE["qd"],
-                      "Q12H": TIMING_BY_CODE["q12h"], "BIW": TIMING_BY_CODE["biw"], "TIW": TIMING_BY_CODE["tiw"],
-                      "QW": TIMING_BY_CODE["qw"], "QN": TIMING_BY_CODE["qn"]})
+TIMING_BY_GTS.update(
+    {
+        "QHS": TIMING_BY_CODE["qn"],
+        "HS": TIMING_BY_CODE["qn"],
+        "Q1D": TIMING_BY_CODE["qd"],
+        "Q12H": TIMING_BY_CODE["q12h"],
+        "BIW": TIMING_BY_CODE["biw"],
+        "TIW": TIMING_BY_CODE["tiw"],
+        "QW": TIMING_BY_CODE["qw"],
+        "QN": TIMING_BY_CODE["qn"],
+    }
+)
 DAYS_PER_UNIT = {"d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0, "h": 1 / 24, "min": 1 / 1440, "s": 1 / 86400}
 _PER_DAY_CODE = {1.0: "qd", 2.0: "bid", 3.0: "tid", 4.0: "qid", 0.5: "qod"}
 
@@ -220,8 +279,11 @@ def frequency_from_repeat(frequency: float, period: float, unit: str, when: tupl
     if unit == "h" and frequency == 1:
         return f"q{period:g}h"
     if unit == "wk" and period == 1:
-        return {1: "qw", 2: "biw", 3: "tiw"}.get(int(frequency), f"每周{frequency:g}次") \
-            if frequency == int(frequency) else f"每周{frequency:g}次"
+        return (
+            {1: "qw", 2: "biw", 3: "tiw"}.get(int(frequency), f"每周{frequency:g}次")
+            if frequency == int(frequency)
+            else f"每周{frequency:g}次"
+        )
     per_day = frequency / (period * DAYS_PER_UNIT[unit])
     if per_day == 1.0 and when:
         w = {x.upper() for x in when}
@@ -236,16 +298,33 @@ def frequency_from_repeat(frequency: float, period: float, unit: str, when: tupl
 
 # ----------------------------------------------------------------------------- routes
 SNOMED_ROUTES: dict[str, str] = {
-    "26643006": "口服", "37839007": "舌下含服", "34206005": "皮下注射", "78421000": "肌内注射",
-    "47625008": "静脉注射", "37161004": "直肠给药", "6064005": "外用", "447694001": "吸入",
-    "54485002": "滴眼", "46713006": "滴鼻", "10547007": "滴耳", "16857009": "阴道给药",
+    "26643006": "口服",
+    "37839007": "舌下含服",
+    "34206005": "皮下注射",
+    "78421000": "肌内注射",
+    "47625008": "静脉注射",
+    "37161004": "直肠给药",
+    "6064005": "外用",
+    "447694001": "吸入",
+    "54485002": "滴眼",
+    "46713006": "滴鼻",
+    "10547007": "滴耳",
+    "16857009": "阴道给药",
 }
 """SNOMED CT route codes (R4 route value set) ↔ the engine's route names."""
 SNOMED_ROUTE_DISPLAY = {
-    "26643006": "Oral route", "37839007": "Sublingual route", "34206005": "Subcutaneous route",
-    "78421000": "Intramuscular route", "47625008": "Intravenous route", "37161004": "Rectal route",
-    "6064005": "Topical route", "447694001": "Respiratory tract route", "54485002": "Ophthalmic route",
-    "46713006": "Nasal route", "10547007": "Otic route", "16857009": "Vaginal route",
+    "26643006": "Oral route",
+    "37839007": "Sublingual route",
+    "34206005": "Subcutaneous route",
+    "78421000": "Intramuscular route",
+    "47625008": "Intravenous route",
+    "37161004": "Rectal route",
+    "6064005": "Topical route",
+    "447694001": "Respiratory tract route",
+    "54485002": "Ophthalmic route",
+    "46713006": "Nasal route",
+    "10547007": "Otic route",
+    "16857009": "Vaginal route",
 }
 ROUTE_SNOMED = {v: k for k, v in SNOMED_ROUTES.items()}
 
@@ -276,64 +355,216 @@ class LabCode:
 
 
 LABS: tuple[LabCode, ...] = (
-    LabCode("egfr", ("62238-1", "33914-3", "98979-8", "48642-3", "48643-1", "50044-7", "88293-6", "88294-4",
-                     "69405-9"),
-            "Glomerular filtration rate/1.73 sq M.predicted", "mL/min/{1.73_m2}",
-            names=("egfr", "估算肾小球滤过率", "肾小球滤过率", "估算的肾小球滤过率")),
+    LabCode(
+        "egfr",
+        ("62238-1", "33914-3", "98979-8", "48642-3", "48643-1", "50044-7", "88293-6", "88294-4", "69405-9"),
+        "Glomerular filtration rate/1.73 sq M.predicted",
+        "mL/min/{1.73_m2}",
+        names=("egfr", "估算肾小球滤过率", "肾小球滤过率", "估算的肾小球滤过率"),
+    ),
     LabCode("crcl", ("2164-2",), "Creatinine renal clearance", "mL/min", names=("crcl", "肌酐清除率")),
-    LabCode("scr", ("14682-9", "2160-0", "38483-4", "59826-8"), "Creatinine [Moles/volume] in Serum or Plasma",
-            "umol/L", molar_mass=113.12, names=("scr", "cr", "crea", "肌酐", "血肌酐", "血清肌酐")),
-    LabCode("bun", ("14937-7", "3094-0", "6299-2"), "Urea nitrogen [Moles/volume] in Serum or Plasma", "mmol/L",
-            molar_mass=28.014, names=("bun", "尿素氮", "血尿素氮", "尿素")),
-    LabCode("potassium", ("2823-3", "6298-4", "77142-8"), "Potassium [Moles/volume] in Serum or Plasma", "mmol/L",
-            names=("k", "k+", "钾", "血钾", "血清钾")),
-    LabCode("sodium", ("2951-2", "2947-0"), "Sodium [Moles/volume] in Serum or Plasma", "mmol/L",
-            names=("na", "na+", "钠", "血钠", "血清钠")),
-    LabCode("alt", ("1742-6", "1743-4", "1744-2", "76625-3"),
-            "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma", "U/L",
-            names=("alt", "gpt", "谷丙转氨酶", "丙氨酸氨基转移酶")),
-    LabCode("ast", ("1920-8", "30239-8"), "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
-            "U/L", names=("ast", "got", "谷草转氨酶", "天门冬氨酸氨基转移酶")),
-    LabCode("tbil", ("14631-6", "1975-2"), "Bilirubin.total [Moles/volume] in Serum or Plasma", "umol/L",
-            molar_mass=584.66, names=("tbil", "总胆红素")),
-    LabCode("hba1c", ("4548-4", "17856-6", "59261-8", "41995-2"), "Hemoglobin A1c/Hemoglobin.total in Blood", "%",
-            names=("hba1c", "糖化血红蛋白", "糖化血红蛋白a1c")),
-    LabCode("fpg", ("1558-6", "14771-0", "76629-5"), "Fasting glucose [Moles/volume] in Serum or Plasma", "mmol/L",
-            molar_mass=180.16, names=("fpg", "glu", "空腹血糖", "空腹血葡萄糖")),
-    LabCode("pbg", ("14760-3", "1521-4"), "Glucose [Moles/volume] in Serum or Plasma --2 hours post meal",
-            "mmol/L", molar_mass=180.16, names=("pbg", "2hpg", "餐后2小时血糖", "餐后血糖")),
-    LabCode("tc", ("14647-2", "2093-3"), "Cholesterol [Moles/volume] in Serum or Plasma", "mmol/L",
-            molar_mass=386.65, names=("tc", "chol", "总胆固醇")),
-    LabCode("tg", ("14927-8", "2571-8"), "Triglyceride [Moles/volume] in Serum or Plasma", "mmol/L",
-            molar_mass=885.7, names=("tg", "甘油三酯", "三酰甘油")),
-    LabCode("ldl_c", ("22748-8", "39469-2", "13457-7", "18262-6", "2089-1"),
-            "Cholesterol in LDL [Moles/volume] in Serum or Plasma", "mmol/L", molar_mass=386.65,
-            names=("ldl-c", "ldl", "ldlc", "低密度脂蛋白胆固醇")),
-    LabCode("hdl_c", ("14646-4", "2085-9"), "Cholesterol in HDL [Moles/volume] in Serum or Plasma", "mmol/L",
-            molar_mass=386.65, names=("hdl-c", "hdl", "hdlc", "高密度脂蛋白胆固醇")),
-    LabCode("inr", ("6301-6", "34714-6"), "INR in Platelet poor plasma by Coagulation assay", "{INR}",
-            names=("inr", "国际标准化比值")),
-    LabCode("uric_acid", ("14933-6", "3084-1"), "Urate [Moles/volume] in Serum or Plasma", "umol/L",
-            molar_mass=168.11, names=("ua", "尿酸", "血尿酸")),
-    LabCode("hb", ("718-7", "20509-6"), "Hemoglobin [Mass/volume] in Blood", "g/L", names=("hb", "hgb", "血红蛋白")),
-    LabCode("plt", ("777-3", "26515-7"), "Platelets [#/volume] in Blood", "10*9/L", names=("plt", "血小板", "血小板计数")),
-    LabCode("wbc", ("6690-2", "26464-8"), "Leukocytes [#/volume] in Blood", "10*9/L", names=("wbc", "白细胞", "白细胞计数")),
-    LabCode("uacr", ("14959-1", "9318-7", "32294-1"), "Microalbumin/Creatinine [Mass Ratio] in Urine", "mg/g",
-            names=("uacr", "acr", "尿白蛋白肌酐比", "尿微量白蛋白/肌酐")),
-    LabCode("ck", ("2157-6",), "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma", "U/L",
-            names=("ck", "肌酸激酶")),
-    LabCode("tsh", ("3016-3", "11580-8"), "Thyrotropin [Units/volume] in Serum or Plasma", "m[IU]/L",
-            names=("tsh", "促甲状腺激素")),
-    LabCode("qtc", ("8636-3", "8634-8"), "Q-T interval corrected", "ms", category="procedure",
-            names=("qtc", "qt间期(校正)", "校正qt间期")),
-    LabCode("bnp", ("30934-4", "42637-9"), "Natriuretic peptide B [Mass/volume] in Serum or Plasma", "pg/mL",
-            names=("bnp", "脑钠肽", "b型钠尿肽")),
-    LabCode("nt_probnp", ("33762-6", "71425-3"), "Natriuretic peptide.B prohormone N-Terminal [Mass/volume]",
-            "pg/mL", names=("nt-probnp", "ntprobnp", "n末端b型钠尿肽前体")),
-    LabCode("weight_kg", ("29463-7", "3141-9"), "Body weight", "kg", category="vital-signs",
-            names=("体重", "weight")),
-    LabCode("height_cm", ("8302-2", "8306-3"), "Body height", "cm", category="vital-signs",
-            names=("身高", "height")),
+    LabCode(
+        "scr",
+        ("14682-9", "2160-0", "38483-4", "59826-8"),
+        "Creatinine [Moles/volume] in Serum or Plasma",
+        "umol/L",
+        molar_mass=113.12,
+        names=("scr", "cr", "crea", "肌酐", "血肌酐", "血清肌酐"),
+    ),
+    LabCode(
+        "bun",
+        ("14937-7", "3094-0", "6299-2"),
+        "Urea nitrogen [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        molar_mass=28.014,
+        names=("bun", "尿素氮", "血尿素氮", "尿素"),
+    ),
+    LabCode(
+        "potassium",
+        ("2823-3", "6298-4", "77142-8"),
+        "Potassium [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        names=("k", "k+", "钾", "血钾", "血清钾"),
+    ),
+    LabCode(
+        "sodium",
+        ("2951-2", "2947-0"),
+        "Sodium [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        names=("na", "na+", "钠", "血钠", "血清钠"),
+    ),
+    LabCode(
+        "alt",
+        ("1742-6", "1743-4", "1744-2", "76625-3"),
+        "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        names=("alt", "gpt", "谷丙转氨酶", "丙氨酸氨基转移酶"),
+    ),
+    LabCode(
+        "ast",
+        ("1920-8", "30239-8"),
+        "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        names=("ast", "got", "谷草转氨酶", "天门冬氨酸氨基转移酶"),
+    ),
+    LabCode(
+        "tbil",
+        ("14631-6", "1975-2"),
+        "Bilirubin.total [Moles/volume] in Serum or Plasma",
+        "umol/L",
+        molar_mass=584.66,
+        names=("tbil", "总胆红素"),
+    ),
+    LabCode(
+        "hba1c",
+        ("4548-4", "17856-6", "59261-8", "41995-2"),
+        "Hemoglobin A1c/Hemoglobin.total in Blood",
+        "%",
+        names=("hba1c", "糖化血红蛋白", "糖化血红蛋白a1c"),
+    ),
+    LabCode(
+        "fpg",
+        ("1558-6", "14771-0", "76629-5"),
+        "Fasting glucose [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        molar_mass=180.16,
+        names=("fpg", "glu", "空腹血糖", "空腹血葡萄糖"),
+    ),
+    LabCode(
+        "pbg",
+        ("14760-3", "1521-4"),
+        "Glucose [Moles/volume] in Serum or Plasma --2 hours post meal",
+        "mmol/L",
+        molar_mass=180.16,
+        names=("pbg", "2hpg", "餐后2小时血糖", "餐后血糖"),
+    ),
+    LabCode(
+        "tc",
+        ("14647-2", "2093-3"),
+        "Cholesterol [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        molar_mass=386.65,
+        names=("tc", "chol", "总胆固醇"),
+    ),
+    LabCode(
+        "tg",
+        ("14927-8", "2571-8"),
+        "Triglyceride [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        molar_mass=885.7,
+        names=("tg", "甘油三酯", "三酰甘油"),
+    ),
+    LabCode(
+        "ldl_c",
+        ("22748-8", "39469-2", "13457-7", "18262-6", "2089-1"),
+        "Cholesterol in LDL [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        molar_mass=386.65,
+        names=("ldl-c", "ldl", "ldlc", "低密度脂蛋白胆固醇"),
+    ),
+    LabCode(
+        "hdl_c",
+        ("14646-4", "2085-9"),
+        "Cholesterol in HDL [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        molar_mass=386.65,
+        names=("hdl-c", "hdl", "hdlc", "高密度脂蛋白胆固醇"),
+    ),
+    LabCode(
+        "inr",
+        ("6301-6", "34714-6"),
+        "INR in Platelet poor plasma by Coagulation assay",
+        "{INR}",
+        names=("inr", "国际标准化比值"),
+    ),
+    LabCode(
+        "uric_acid",
+        ("14933-6", "3084-1"),
+        "Urate [Moles/volume] in Serum or Plasma",
+        "umol/L",
+        molar_mass=168.11,
+        names=("ua", "尿酸", "血尿酸"),
+    ),
+    LabCode(
+        "hb",
+        ("718-7", "20509-6"),
+        "Hemoglobin [Mass/volume] in Blood",
+        "g/L",
+        names=("hb", "hgb", "血红蛋白"),
+    ),
+    LabCode(
+        "plt",
+        ("777-3", "26515-7"),
+        "Platelets [#/volume] in Blood",
+        "10*9/L",
+        names=("plt", "血小板", "血小板计数"),
+    ),
+    LabCode(
+        "wbc",
+        ("6690-2", "26464-8"),
+        "Leukocytes [#/volume] in Blood",
+        "10*9/L",
+        names=("wbc", "白细胞", "白细胞计数"),
+    ),
+    LabCode(
+        "uacr",
+        ("14959-1", "9318-7", "32294-1"),
+        "Microalbumin/Creatinine [Mass Ratio] in Urine",
+        "mg/g",
+        names=("uacr", "acr", "尿白蛋白肌酐比", "尿微量白蛋白/肌酐"),
+    ),
+    LabCode(
+        "ck",
+        ("2157-6",),
+        "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        names=("ck", "肌酸激酶"),
+    ),
+    LabCode(
+        "tsh",
+        ("3016-3", "11580-8"),
+        "Thyrotropin [Units/volume] in Serum or Plasma",
+        "m[IU]/L",
+        names=("tsh", "促甲状腺激素"),
+    ),
+    LabCode(
+        "qtc",
+        ("8636-3", "8634-8"),
+        "Q-T interval corrected",
+        "ms",
+        category="procedure",
+        names=("qtc", "qt间期(校正)", "校正qt间期"),
+    ),
+    LabCode(
+        "bnp",
+        ("30934-4", "42637-9"),
+        "Natriuretic peptide B [Mass/volume] in Serum or Plasma",
+        "pg/mL",
+        names=("bnp", "脑钠肽", "b型钠尿肽"),
+    ),
+    LabCode(
+        "nt_probnp",
+        ("33762-6", "71425-3"),
+        "Natriuretic peptide.B prohormone N-Terminal [Mass/volume]",
+        "pg/mL",
+        names=("nt-probnp", "ntprobnp", "n末端b型钠尿肽前体"),
+    ),
+    LabCode(
+        "weight_kg",
+        ("29463-7", "3141-9"),
+        "Body weight",
+        "kg",
+        category="vital-signs",
+        names=("体重", "weight"),
+    ),
+    LabCode(
+        "height_cm",
+        ("8302-2", "8306-3"),
+        "Body height",
+        "cm",
+        category="vital-signs",
+        names=("身高", "height"),
+    ),
 )
 LAB_BY_KEY = {lab.key: lab for lab in LABS}
 LAB_BY_LOINC = {code: lab for lab in LABS for code in lab.loinc}
@@ -344,11 +575,13 @@ VITALS: dict[str, LabCode] = {
     "heart_rate": LabCode("heart_rate", ("8867-4",), "Heart rate", "/min", "vital-signs"),
     "temperature": LabCode("temperature", ("8310-5",), "Body temperature", "Cel", "vital-signs"),
     "resp_rate": LabCode("resp_rate", ("9279-1",), "Respiratory rate", "/min", "vital-signs"),
-    "spo2": LabCode("spo2", ("59408-5",), "Oxygen saturation in Arterial blood by Pulse oximetry", "%",
-                    "vital-signs"),
+    "spo2": LabCode(
+        "spo2", ("59408-5",), "Oxygen saturation in Arterial blood by Pulse oximetry", "%", "vital-signs"
+    ),
     "bmi": LabCode("bmi", ("39156-5",), "Body mass index (BMI) [Ratio]", "kg/m2", "vital-signs"),
-    "waist_cm": LabCode("waist_cm", ("8280-0",), "Waist Circumference at umbilicus by Tape measure", "cm",
-                        "vital-signs"),
+    "waist_cm": LabCode(
+        "waist_cm", ("8280-0",), "Waist Circumference at umbilicus by Tape measure", "cm", "vital-signs"
+    ),
 }
 BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
 BP_SYSTOLIC = ("8480-6", "Systolic blood pressure")
@@ -399,8 +632,9 @@ class LisMap:
             if not isinstance(row, Mapping) or not row.get("code") or not row.get("lab"):
                 raise ToolkitError(f"{path}: lis[{n}] needs code and lab")
             if row["lab"] not in LAB_BY_KEY:
-                raise ToolkitError(f"{path}: lis[{n}].lab: unknown lab {row['lab']!r}; known: "
-                                   f"{', '.join(LAB_BY_KEY)}")
+                raise ToolkitError(
+                    f"{path}: lis[{n}].lab: unknown lab {row['lab']!r}; known: {', '.join(LAB_BY_KEY)}"
+                )
             extra = set(row) - {"system", "code", "lab", "unit", "name"}
             if extra:
                 raise ToolkitError(f"{path}: lis[{n}]: unknown field(s) {sorted(extra)}")

@@ -21,8 +21,12 @@ from toolkit.errors import InputError
 
 from .read import SKIPPED_MR_STATUS, validate_resource
 
-PREFETCH_TYPES = {"patient": "Patient", "conditions": "Condition", "allergies": "AllergyIntolerance",
-                  "observations": "Observation"}
+PREFETCH_TYPES = {
+    "patient": "Patient",
+    "conditions": "Condition",
+    "allergies": "AllergyIntolerance",
+    "observations": "Observation",
+}
 
 
 @dataclass
@@ -43,8 +47,9 @@ def _outcome_text(res: Mapping[str, Any]) -> str:
     return "；".join(parts[:3]) or "OperationOutcome"
 
 
-def bundle_resources(value: Any, path: str, rtype: str, outcomes: list[tuple[str, str]] | None = None,
-                     key: str = "") -> list[tuple[Any, str, str | None]]:
+def bundle_resources(
+    value: Any, path: str, rtype: str, outcomes: list[tuple[str, str]] | None = None, key: str = ""
+) -> list[tuple[Any, str, str | None]]:
     """Resources of ``rtype`` in a prefetched searchset Bundle (or a single resource of that type); an
     OperationOutcome (as the value or an entry) is collected into ``outcomes``; other types are passed over."""
     if value is None:

@@ -41,18 +41,59 @@ SKIPPED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 SKIPPED_MR_STATUS = frozenset({"cancelled", "entered-in-error", "stopped", "completed"})
 # Required code value sets of the fields read here (fhir.resources does not enforce them).
 VALUE_SETS: dict[tuple[str, str], frozenset[str]] = {
-    ("Bundle", "type"): frozenset({"document", "message", "transaction", "transaction-response", "batch",
-                                   "batch-response", "history", "searchset", "collection"}),
-    ("MedicationRequest", "status"): frozenset({"active", "on-hold", "cancelled", "completed", "entered-in-error",
-                                                "stopped", "draft", "unknown"}),
-    ("MedicationRequest", "intent"): frozenset({"proposal", "plan", "order", "original-order", "reflex-order",
-                                                "filler-order", "instance-order", "option"}),
+    ("Bundle", "type"): frozenset(
+        {
+            "document",
+            "message",
+            "transaction",
+            "transaction-response",
+            "batch",
+            "batch-response",
+            "history",
+            "searchset",
+            "collection",
+        }
+    ),
+    ("MedicationRequest", "status"): frozenset(
+        {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"}
+    ),
+    ("MedicationRequest", "intent"): frozenset(
+        {
+            "proposal",
+            "plan",
+            "order",
+            "original-order",
+            "reflex-order",
+            "filler-order",
+            "instance-order",
+            "option",
+        }
+    ),
     ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
-    ("Observation", "status"): frozenset({"registered", "preliminary", "final", "amended", "corrected",
-                                          "cancelled", "entered-in-error", "unknown"}),
+    ("Observation", "status"): frozenset(
+        {
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
 }
-USED_TYPES = frozenset({"MedicationRequest", "Patient", "Condition", "AllergyIntolerance", "Observation",
-                        "Medication", "Composition"})
+USED_TYPES = frozenset(
+    {
+        "MedicationRequest",
+        "Patient",
+        "Condition",
+        "AllergyIntolerance",
+        "Observation",
+        "Medication",
+        "Composition",
+    }
+)
 LIS_MAP_ENV = "CLINIC_LIS_MAP"
 
 
@@ -114,8 +155,10 @@ def validate_resource(data: Any, path: str, expected: str | None = None) -> Any:
         raise InputError(f"{err['msg']}{more}", field=where) from exc
     for (rt, name), allowed in VALUE_SETS.items():
         if rt == rtype and (value := getattr(resource, name, None)) is not None and value not in allowed:
-            raise InputError(f"{value!r} is not a {rt}.{name} code; allowed: {', '.join(sorted(allowed))}",
-                             field=_loc([path, name]) if path else name)
+            raise InputError(
+                f"{value!r} is not a {rt}.{name} code; allowed: {', '.join(sorted(allowed))}",
+                field=_loc([path, name]) if path else name,
+            )
     return resource
 
 
@@ -171,22 +214,33 @@ def _entry(t: tuple[Any, ...]) -> tuple[Any, str, str | None]:
     return (t[0], t[1], t[2] if len(t) > 2 else None)
 
 
-def _one_patient(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[str, list[tuple[Any, ...]]],
-                 patient_keys: set[str]) -> None:
+def _one_patient(
+    mrs: list[tuple[Any, str, str | None]],
+    by_type: Mapping[str, list[tuple[Any, ...]]],
+    patient_keys: set[str],
+) -> None:
     """One request audits one patient: every MedicationRequest, Condition, Observation and allergy must
     refer to the same patient (and to the Bundle's Patient, when it has one)."""
     seen: dict[str, str] = {k: "Patient" for k in patient_keys}
     refs = [(mr.subject, f"{path}.subject") for mr, path, _ in mrs]
-    refs += [(getattr(r[0], "subject", None), f"{r[1]}.subject") for t in ("Condition", "Observation")
-             for r in by_type.get(t, [])]
-    refs += [(getattr(r[0], "patient", None), f"{r[1]}.patient") for r in by_type.get("AllergyIntolerance", [])]
+    refs += [
+        (getattr(r[0], "subject", None), f"{r[1]}.subject")
+        for t in ("Condition", "Observation")
+        for r in by_type.get(t, [])
+    ]
+    refs += [
+        (getattr(r[0], "patient", None), f"{r[1]}.patient") for r in by_type.get("AllergyIntolerance", [])
+    ]
     for ref, path in refs:
         key = _patient_key(getattr(ref, "reference", None)) if ref is not None else None
         if key is None:
             continue
         if seen and key not in seen:
-            raise InputError(f"the request refers to more than one patient ({', '.join([*seen, key])}); "
-                             "audit one patient's prescription per request", field=path)
+            raise InputError(
+                f"the request refers to more than one patient ({', '.join([*seen, key])}); "
+                "audit one patient's prescription per request",
+                field=path,
+            )
         seen.setdefault(key, path)
 
 
@@ -224,8 +278,10 @@ def _frequency(dosage: Any, path: str) -> str | None:
         if rep is not None and rep.frequency is not None and rep.period is not None and rep.periodUnit:
             unit = rep.periodUnit
             if unit not in C.DAYS_PER_UNIT:
-                raise InputError(f"unknown periodUnit {unit!r}; allowed: {', '.join(C.DAYS_PER_UNIT)}",
-                                 field=f"{path}.timing.repeat.periodUnit")
+                raise InputError(
+                    f"unknown periodUnit {unit!r}; allowed: {', '.join(C.DAYS_PER_UNIT)}",
+                    field=f"{path}.timing.repeat.periodUnit",
+                )
             f, p = float(rep.frequency), float(rep.period)
             if p <= 0 or f <= 0:
                 raise InputError("frequency and period must be positive", field=f"{path}.timing.repeat")
@@ -254,7 +310,9 @@ def _route(dosage: Any) -> str | None:
 
 _DOSE_TEXT = re.compile(
     r"(?:一次|每次|单次|次|1次|each|dose)?\s*[:：]?\s*(\d+(?:\.\d+)?)\s*"
-    r"(mg|g|μg|ug|mcg|µg|ml|mL|iu|IU|u|U|单位|万单位|片|粒|袋|支|丸|滴|喷|揿|吸|贴|包|枚)", re.I)
+    r"(mg|g|μg|ug|mcg|µg|ml|mL|iu|IU|u|U|单位|万单位|片|粒|袋|支|丸|滴|喷|揿|吸|贴|包|枚)",
+    re.I,
+)
 _SPLIT = re.compile(r"[，,；;、。\s]+")
 
 
@@ -265,14 +323,20 @@ def parse_dosage_text(text: str) -> dict[str, Any]:
     from toolkit.knowledge.units import normalize_route, parse_frequency
 
     out: dict[str, Any] = {}
-    text = re.sub(r"(\d)\s+(?=(?:mg|g|μg|ug|mcg|µg|ml|iu|u|单位|万单位|片|粒|袋|支|丸|滴|喷|揿|吸|贴|包|枚)\b)", r"\1",
-                  text.strip(), flags=re.I)
+    text = re.sub(
+        r"(\d)\s+(?=(?:mg|g|μg|ug|mcg|µg|ml|iu|u|单位|万单位|片|粒|袋|支|丸|滴|喷|揿|吸|贴|包|枚)\b)",
+        r"\1",
+        text.strip(),
+        flags=re.I,
+    )
     text = re.sub(r"(一次|每次|单次)\s*[:：]?\s+(?=\d)", r"\1", text)
     for part in _SPLIT.split(text):
         if not part:
             continue
-        if "dose" not in out and (m := _DOSE_TEXT.fullmatch(part) or
-                                  re.fullmatch(r"(?:一次|每次|单次)" + _DOSE_TEXT.pattern, part, re.I)):
+        if "dose" not in out and (
+            m := _DOSE_TEXT.fullmatch(part)
+            or re.fullmatch(r"(?:一次|每次|单次)" + _DOSE_TEXT.pattern, part, re.I)
+        ):
             out["dose"], out["unit"] = float(m.group(1)), m.group(2)
         elif "frequency" not in out and parse_frequency(part) is not None:
             out["frequency"] = part
@@ -289,11 +353,22 @@ def _days(mr: Any, path: str) -> float | None:
         return None
     dur = disp.expectedSupplyDuration
     unit = (dur.code or dur.unit or "d").lower()
-    unit = {"day": "d", "days": "d", "天": "d", "week": "wk", "weeks": "wk", "周": "wk", "month": "mo",
-            "months": "mo", "月": "mo"}.get(unit, unit)
+    unit = {
+        "day": "d",
+        "days": "d",
+        "天": "d",
+        "week": "wk",
+        "weeks": "wk",
+        "周": "wk",
+        "month": "mo",
+        "months": "mo",
+        "月": "mo",
+    }.get(unit, unit)
     if unit not in C.DAYS_PER_UNIT or dur.value is None:
-        raise InputError(f"expectedSupplyDuration needs a value and a unit in {', '.join(C.DAYS_PER_UNIT)}",
-                         field=f"{path}.dispenseRequest.expectedSupplyDuration")
+        raise InputError(
+            f"expectedSupplyDuration needs a value and a unit in {', '.join(C.DAYS_PER_UNIT)}",
+            field=f"{path}.dispenseRequest.expectedSupplyDuration",
+        )
     return round(float(dur.value) * C.DAYS_PER_UNIT[unit], 3)
 
 
@@ -321,15 +396,20 @@ def _medication_concepts(mr: Any, contained: Mapping[str, Any], medications: Map
         if key.startswith("#"):
             med = contained.get(key[1:])
         else:  # a Medication entry of the Bundle: by fullUrl, Medication/id or an absolute URL ending so
-            med = medications.get(key) or medications.get("/".join(key.split("/_history/")[0].split("/")[-2:]))
+            med = medications.get(key) or medications.get(
+                "/".join(key.split("/_history/")[0].split("/")[-2:])
+            )
         if med is not None and getattr(med, "code", None) is not None:
             concepts.append(med.code)
     return concepts
 
 
-_SALTS = re.compile(r"\b(hydrochloride|hcl|sodium|potassium|calcium|magnesium|besylate|besilate|maleate|mesylate|"
-                    r"tartrate|succinate|fumarate|citrate|sulfate|sulphate|phosphate|acetate|bromide|chloride|"
-                    r"trihydrate|monohydrate|dihydrate|anhydrous)\b", re.I)
+_SALTS = re.compile(
+    r"\b(hydrochloride|hcl|sodium|potassium|calcium|magnesium|besylate|besilate|maleate|mesylate|"
+    r"tartrate|succinate|fumarate|citrate|sulfate|sulphate|phosphate|acetate|bromide|chloride|"
+    r"trihydrate|monohydrate|dihydrate|anhydrous)\b",
+    re.I,
+)
 
 
 def _name_variants(name: str) -> list[str]:
@@ -344,8 +424,14 @@ def _name_variants(name: str) -> list[str]:
     return out
 
 
-def resolve_drug(mr: Any, path: str, kb: Any, contained: Mapping[str, Any], medications: Mapping[str, Any],
-                 notes: list[str]) -> dict[str, Any]:
+def resolve_drug(
+    mr: Any,
+    path: str,
+    kb: Any,
+    contained: Mapping[str, Any],
+    medications: Mapping[str, Any],
+    notes: list[str],
+) -> dict[str, Any]:
     """``{"drug": name, "code": 药品编码?}`` from every coding and name of a MedicationRequest."""
     names: list[str] = []
     codings: list[tuple[str, str, str | None]] = []
@@ -359,8 +445,9 @@ def resolve_drug(mr: Any, path: str, kb: Any, contained: Mapping[str, Any], medi
     # 1. the clinic's drug code (药品编码) through the pharmacist-confirmed drug dictionary
     if kb is not None and kb.drug_codes is not None:
         for system, code, _display in codings:
-            if code.strip() in kb.drug_codes and not (C.is_atc(system) or C.is_rxnorm(system)
-                                                      or C.is_snomed(system)):
+            if code.strip() in kb.drug_codes and not (
+                C.is_atc(system) or C.is_rxnorm(system) or C.is_snomed(system)
+            ):
                 out["code"] = code.strip()
                 break
     # 2. ATC through the formulary (a unique match only)
@@ -372,8 +459,10 @@ def resolve_drug(mr: Any, path: str, kb: Any, contained: Mapping[str, Any], medi
                 if len(hits) == 1:
                     atc_drug = hits[0]
                     break
-        formulary = next((code for system, code, _ in codings if system == C.CODESYSTEM_FORMULARY
-                          and code in kb.drugs), None)
+        formulary = next(
+            (code for system, code, _ in codings if system == C.CODESYSTEM_FORMULARY and code in kb.drugs),
+            None,
+        )
         if atc_drug is None and formulary is not None:
             atc_drug = kb.drugs[formulary]
     # 3. every name, the first the resolver knows (English clinical-drug names such as RxNorm's
@@ -393,7 +482,9 @@ def resolve_drug(mr: Any, path: str, kb: Any, contained: Mapping[str, Any], medi
         if atc_drug is not None and resolved is None:
             others = [n for n in names if kb.names.resolve(n) is not None]
             if others:
-                notes.append(f"{path}: 药品编码与名称不一致（{', '.join(others)}），按编码识别为{atc_drug.name}")
+                notes.append(
+                    f"{path}: 药品编码与名称不一致（{', '.join(others)}），按编码识别为{atc_drug.name}"
+                )
             resolved = atc_drug.name
     drug = resolved or (names[0] if names else None)
     if drug is None and codings:
@@ -401,8 +492,10 @@ def resolve_drug(mr: Any, path: str, kb: Any, contained: Mapping[str, Any], medi
         drug = code
         notes.append(f"{path}: 药品仅有编码 {system}|{code}，知识库无法识别")
     if not drug:
-        raise InputError("the drug is not named (medicationCodeableConcept.text/coding or "
-                         "medicationReference.display)", field=f"{path}.medication[x]")
+        raise InputError(
+            "the drug is not named (medicationCodeableConcept.text/coding or medicationReference.display)",
+            field=f"{path}.medication[x]",
+        )
     out["drug"] = drug
     cc = mr.medicationCodeableConcept
     for ext in (cc.extension or ()) if cc is not None else ():
@@ -411,8 +504,15 @@ def resolve_drug(mr: Any, path: str, kb: Any, contained: Mapping[str, Any], medi
     return out
 
 
-def medication_item(mr: Any, path: str, contained: Mapping[str, Any], *, kb: Any = None,
-                    medications: Mapping[str, Any] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+def medication_item(
+    mr: Any,
+    path: str,
+    contained: Mapping[str, Any],
+    *,
+    kb: Any = None,
+    medications: Mapping[str, Any] | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
     """One MedicationRequest as a PrescriptionItem dict (first dosageInstruction only)."""
     notes = notes if notes is not None else []
     item: dict[str, Any] = resolve_drug(mr, path, kb, contained, medications or {}, notes)
@@ -432,8 +532,10 @@ def medication_item(mr: Any, path: str, contained: Mapping[str, Any], *, kb: Any
                 item["dose"] = _num(rng.high.value)
                 item["unit"] = rng.high.unit or rng.high.code
                 low = _num(rng.low.value) if rng.low is not None and rng.low.value is not None else None
-                notes.append(f"{dpath}.doseAndRate: 剂量范围 {low if low is not None else '?'}–{item['dose']:g}"
-                             f"{item['unit'] or ''}，按上限审核")
+                notes.append(
+                    f"{dpath}.doseAndRate: 剂量范围 {low if low is not None else '?'}–{item['dose']:g}"
+                    f"{item['unit'] or ''}，按上限审核"
+                )
                 break
         item["frequency"] = _frequency(d, dpath)
         item["route"] = _route(d)
@@ -471,8 +573,12 @@ def _lab_of(obs: Any, lis: C.LisMap) -> tuple[C.LabCode | None, str | None, str 
     for system, code in codings:
         if not system and code in C.LAB_BY_LOINC:  # a LOINC code without its system
             return C.LAB_BY_LOINC[code], code, None
-    names = ([obs.code.text] if obs.code and obs.code.text else []) + \
-        [c.display for c in (obs.code.coding or ()) if c.display] if obs.code else []
+    names = (
+        ([obs.code.text] if obs.code and obs.code.text else [])
+        + [c.display for c in (obs.code.coding or ()) if c.display]
+        if obs.code
+        else []
+    )
     for n in names:
         lab = C.LAB_BY_NAME.get(n.strip().lower())
         if lab is not None:
@@ -530,8 +636,9 @@ def _vital(obs: Any, vitals: dict[str, float]) -> bool:
     return True
 
 
-def _observation(obs: Any, path: str, ref: str, labs: dict[str, tuple[str, float, str]], lis: C.LisMap,
-                 notes: list[str]) -> None:
+def _observation(
+    obs: Any, path: str, ref: str, labs: dict[str, tuple[str, float, str]], lis: C.LisMap, notes: list[str]
+) -> None:
     if obs.status in {"entered-in-error", "cancelled"}:
         return
     lab, loinc, local_unit = _lab_of(obs, lis)
@@ -554,8 +661,11 @@ def _observation(obs: Any, path: str, ref: str, labs: dict[str, tuple[str, float
     try:
         value = convert(float(q.value), unit or None, lab, loinc=loinc)
     except ValueError as exc:
-        raise InputError(f"unit {unit!r} not accepted for {lab.key}: {exc}; expected {lab.unit} "
-                         "(UCUM) or a unit of the same kind", field=f"{path}.valueQuantity.unit") from exc
+        raise InputError(
+            f"unit {unit!r} not accepted for {lab.key}: {exc}; expected {lab.unit} "
+            "(UCUM) or a unit of the same kind",
+            field=f"{path}.valueQuantity.unit",
+        ) from exc
     when = obs.effectiveDateTime or (obs.effectivePeriod.start if obs.effectivePeriod else None) or obs.issued
     day = parse_date(when)
     stamp = day.isoformat() if day else ""
@@ -606,7 +716,9 @@ def _default_kb() -> Any:
     return get_knowledge()
 
 
-def bundle_to_case(data: Any, today: date | None = None, *, kb: Any = None, lis: C.LisMap | None = None) -> FhirCase:
+def bundle_to_case(
+    data: Any, today: date | None = None, *, kb: Any = None, lis: C.LisMap | None = None
+) -> FhirCase:
     """Read a FHIR R4B Bundle into an audit case. Raises :class:`InputError` located at the field."""
     require("fhir.resources", "service")
     if not isinstance(data, Mapping) or data.get("resourceType") != "Bundle":
@@ -633,14 +745,23 @@ def bundle_to_case(data: Any, today: date | None = None, *, kb: Any = None, lis:
             mrs.append((res, path, full_url))
         else:
             by_type[rtype].append((res, path, full_url))
-    return resources_to_case(mrs, by_type, bundle_id=bundle.id, bundle_ts=bundle.timestamp, today=today,
-                             kb=kb, lis=lis)
+    return resources_to_case(
+        mrs, by_type, bundle_id=bundle.id, bundle_ts=bundle.timestamp, today=today, kb=kb, lis=lis
+    )
 
 
-def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[str, list[tuple[Any, ...]]],
-                      *, bundle_id: str | None = None, bundle_ts: Any = None, case_id: str | None = None,
-                      today: date | None = None, kb: Any = None, lis: C.LisMap | None = None,
-                      notes: list[str] | None = None) -> FhirCase:
+def resources_to_case(
+    mrs: list[tuple[Any, str, str | None]],
+    by_type: Mapping[str, list[tuple[Any, ...]]],
+    *,
+    bundle_id: str | None = None,
+    bundle_ts: Any = None,
+    case_id: str | None = None,
+    today: date | None = None,
+    kb: Any = None,
+    lis: C.LisMap | None = None,
+    notes: list[str] | None = None,
+) -> FhirCase:
     """Build the case from validated resources (shared by the FHIR endpoint and CDS Hooks)."""
     kb = kb if kb is not None else _default_kb()
     lis = lis if lis is not None else default_lis_map()
@@ -659,8 +780,16 @@ def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[s
     for mr, path, full_url in mrs:
         if mr.status in SKIPPED_MR_STATUS:
             continue
-        items.append(medication_item(mr, path, {c.id: c for c in (mr.contained or ()) if c.id}, kb=kb,
-                                     medications=medications, notes=notes))
+        items.append(
+            medication_item(
+                mr,
+                path,
+                {c.id: c for c in (mr.contained or ()) if c.id},
+                kb=kb,
+                medications=medications,
+                notes=notes,
+            )
+        )
         refs.append(ref_of(mr, full_url))
         if mr.authoredOn is not None and (d := parse_date(mr.authoredOn)) is not None:
             authored.append(d)
@@ -707,8 +836,13 @@ def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[s
         if {x for _, x in _codes(c.verificationStatus)} & SKIPPED_VERIFICATION:
             continue
         icd = next((C.normalise_icd10(code) for s, code in _codes(c.code) if C.is_icd10(s)), None)
-        name = c.code.text if c.code and c.code.text else next(
-            (x.display for x in (c.code.coding or ()) if x.display), "") if c.code else ""
+        name = (
+            c.code.text
+            if c.code and c.code.text
+            else next((x.display for x in (c.code.coding or ()) if x.display), "")
+            if c.code
+            else ""
+        )
         if icd or name:
             diagnoses.append({"name": name or "", "icd10": icd})
             cond_src.append((ref_of(c, url), name or "", icd))
@@ -728,8 +862,9 @@ def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[s
     status_refs: dict[str, str] = {}
     for t in by_type.get("Observation", []):
         o, path, url = _entry(t)
-        if o.status in {"entered-in-error", "cancelled"} or _status_observation(o, patient, ref_of(o, url),
-                                                                                  status_refs):
+        if o.status in {"entered-in-error", "cancelled"} or _status_observation(
+            o, patient, ref_of(o, url), status_refs
+        ):
             continue
         if _vital(o, vitals):
             continue
@@ -738,8 +873,12 @@ def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[s
     for key in ("weight_kg", "height_cm"):
         if key in labs:
             patient[key] = round(labs.pop(key)[1], 2)
-    patient.update(diagnoses=diagnoses, allergies=allergies, labs={k: v for k, (_, v, _) in labs.items()},
-                   lab_dates={k: d for k, (d, _, _) in labs.items() if d})
+    patient.update(
+        diagnoses=diagnoses,
+        allergies=allergies,
+        labs={k: v for k, (_, v, _) in labs.items()},
+        lab_dates={k: d for k, (d, _, _) in labs.items() if d},
+    )
     rx: dict[str, Any] = {"id": group_id, "items": items, "date": req_date.isoformat()}
     for mr, _path, _url in mrs:
         for ext in mr.extension or ():
@@ -757,10 +896,16 @@ def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[s
             notes.append(f"生命体征 {key}={vitals.pop(key):g} 超出合理范围，未使用")
     cid = case_id or group_id or bundle_id or "fhir-request"
     try:
-        case = AuditCase.model_validate({
-            "id": cid, "patient": patient, "visit_date": req_date.isoformat(),
-            "prescription": rx, "record": record, "vitals": vitals or None,
-        })
+        case = AuditCase.model_validate(
+            {
+                "id": cid,
+                "patient": patient,
+                "visit_date": req_date.isoformat(),
+                "prescription": rx,
+                "record": record,
+                "vitals": vitals or None,
+            }
+        )
     except Exception as exc:  # a value FHIR allows but the audit record does not (e.g. age > 130)
         import pydantic
 
@@ -768,7 +913,14 @@ def resources_to_case(mrs: list[tuple[Any, str, str | None]], by_type: Mapping[s
             err = exc.errors()[0]
             raise InputError(err["msg"], field="case." + _loc(err["loc"])) from exc
         raise
-    return FhirCase(case=case, item_refs=tuple(refs), patient_ref=patient_ref, request_date=req_date,
-                    request_date_source=source, notes=tuple(notes),
-                    sources=Sources(labs=lab_refs, conditions=tuple(cond_src), allergies=tuple(alg_src),
-                                    patient=patient_ref))
+    return FhirCase(
+        case=case,
+        item_refs=tuple(refs),
+        patient_ref=patient_ref,
+        request_date=req_date,
+        request_date_source=source,
+        notes=tuple(notes),
+        sources=Sources(
+            labs=lab_refs, conditions=tuple(cond_src), allergies=tuple(alg_src), patient=patient_ref
+        ),
+    )

@@ -69,8 +69,9 @@ def resource_problems(r: dict[str, Any], where: str = "") -> list[str]:
         if c.get("meta", {}).get("security"):
             out.append(f"{at}dom-5: contained[{n}] has meta.security")
         cid = c.get("id")
-        if not cid or not any(ref == f"#{cid}" for _, ref in _references({k: v for k, v in r.items()
-                                                                           if k != "contained"})):
+        if not cid or not any(
+            ref == f"#{cid}" for _, ref in _references({k: v for k, v in r.items() if k != "contained"})
+        ):
             out.append(f"{at}dom-3: contained[{n}] is not referenced from the resource")
     if contained and r.get("text") is None:
         pass  # dom-6 is a best-practice warning only
@@ -85,7 +86,9 @@ def resource_problems(r: dict[str, Any], where: str = "") -> list[str]:
     if rtype == "AllergyIntolerance":
         ver = _codes(r.get("verificationStatus"))
         if "entered-in-error" not in ver and not r.get("clinicalStatus"):
-            out.append(f"{at}ait-1: clinicalStatus missing although verificationStatus is not entered-in-error")
+            out.append(
+                f"{at}ait-1: clinicalStatus missing although verificationStatus is not entered-in-error"
+            )
         if "entered-in-error" in ver and r.get("clinicalStatus"):
             out.append(f"{at}ait-2: clinicalStatus present although verificationStatus is entered-in-error")
     if rtype == "Condition":
@@ -96,6 +99,7 @@ def resource_problems(r: dict[str, Any], where: str = "") -> list[str]:
         if "entered-in-error" in ver and r.get("clinicalStatus"):
             out.append(f"{at}con-5: clinicalStatus present although verificationStatus is entered-in-error")
     if rtype == "Composition":
+
         def walk(sections: list[dict[str, Any]], p: str) -> None:
             for i, s in enumerate(sections):
                 sp = f"{p}[{i}]"
@@ -104,6 +108,7 @@ def resource_problems(r: dict[str, Any], where: str = "") -> list[str]:
                 if s.get("emptyReason") and s.get("entry"):
                     out.append(f"{at}cmp-2: {sp} has an emptyReason and entries")
                 walk(s.get("section") or [], f"{sp}.section")
+
         walk(r.get("section") or [], "section")
     if rtype == "Bundle":
         out += bundle_problems(r, at)
@@ -161,7 +166,9 @@ def bundle_problems(b: dict[str, Any], at: str = "") -> list[str]:
                 if ref.startswith("#"):
                     continue
                 if ref not in known:
-                    out.append(f"{at}entry[{n}].resource.{p}: reference {ref!r} does not resolve in the document")
+                    out.append(
+                        f"{at}entry[{n}].resource.{p}: reference {ref!r} does not resolve in the document"
+                    )
     return out
 
 

@@ -104,7 +104,10 @@ def evidence_refs(finding: Finding, fc: FhirCase) -> list[str]:
             add(src.labs.get("egfr" if str(value).lower() == "egfr" else "crcl") or src.labs.get("scr"))
         elif k == "age":
             add(src.patient)
-    if finding.category is Category.SPECIAL_POPULATION and str(ev.get("population")) in {"elderly", "children"}:
+    if finding.category is Category.SPECIAL_POPULATION and str(ev.get("population")) in {
+        "elderly",
+        "children",
+    }:
         add(src.patient)
     if finding.category is Category.ALLERGY:
         allergen = str(ev.get("allergen", ""))
@@ -119,8 +122,9 @@ def evidence_refs(finding: Finding, fc: FhirCase) -> list[str]:
     return out
 
 
-def finding_to_issue(finding: Finding, fc: FhirCase, report: AuditReport, issue_id: str,
-                     identified: datetime) -> dict[str, Any]:
+def finding_to_issue(
+    finding: Finding, fc: FhirCase, report: AuditReport, issue_id: str, identified: datetime
+) -> dict[str, Any]:
     """One finding as a validated DetectedIssue (JSON dict)."""
     refs = [fc.item_refs[i] for i in finding.items if 0 <= i < len(fc.item_refs)]
     detail = finding.message
@@ -128,7 +132,9 @@ def finding_to_issue(finding: Finding, fc: FhirCase, report: AuditReport, issue_
         detail += "\n依据: " + "; ".join(finding.references)
     kb = report.provenance.kb_version if report.provenance else "?"
     data: dict[str, Any] = {
-        "resourceType": "DetectedIssue", "id": issue_id, "status": "final",
+        "resourceType": "DetectedIssue",
+        "id": issue_id,
+        "status": "final",
         "severity": SEVERITY_TO_FHIR[finding.severity],
         "code": {"coding": C.issue_codings(finding), "text": C.CATEGORY_DISPLAY[finding.category]},
         "identifiedDateTime": identified.isoformat(),
@@ -157,30 +163,63 @@ def report_to_bundle(report: AuditReport, fc: FhirCase, audit_id: str) -> dict[s
     entries = []
     for n, f in enumerate(report.findings):
         issue_id = f"{audit_id}-{n}"
-        entries.append({"fullUrl": f"urn:uuid:{uuid_for(issue_id)}",
-                        "resource": finding_to_issue(f, fc, report, issue_id, now)})
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid_for(issue_id)}",
+                "resource": finding_to_issue(f, fc, report, issue_id, now),
+            }
+        )
     if fc.notes:
-        entries.append({"fullUrl": f"urn:uuid:{uuid_for(audit_id + '-notes')}",
-                        "resource": operation_outcome([("information", "informational", n, None)
-                                                       for n in fc.notes])})
-    return _validated({"resourceType": "Bundle", "id": audit_id, "type": "collection",
-                       "timestamp": now.isoformat(), "entry": entries or None})
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid_for(audit_id + '-notes')}",
+                "resource": operation_outcome([("information", "informational", n, None) for n in fc.notes]),
+            }
+        )
+    return _validated(
+        {
+            "resourceType": "Bundle",
+            "id": audit_id,
+            "type": "collection",
+            "timestamp": now.isoformat(),
+            "entry": entries or None,
+        }
+    )
 
 
 def category_codesystem() -> dict[str, Any]:
     """Our finding-category CodeSystem as a FHIR R4B resource (published at /fhir/CodeSystem/…)."""
-    return _validated({
-        "resourceType": "CodeSystem", "id": "audit-category", "url": C.CODESYSTEM_CATEGORY,
-        "name": "ClinicToolkitAuditCategory", "title": "处方审核问题类别", "status": "active",
-        "content": "complete", "caseSensitive": True,
-        "concept": [{"code": c.value, "display": C.CATEGORY_DISPLAY[c]} for c in Category],
-    })
+    return _validated(
+        {
+            "resourceType": "CodeSystem",
+            "id": "audit-category",
+            "url": C.CODESYSTEM_CATEGORY,
+            "name": "ClinicToolkitAuditCategory",
+            "title": "处方审核问题类别",
+            "status": "active",
+            "content": "complete",
+            "caseSensitive": True,
+            "concept": [{"code": c.value, "display": C.CATEGORY_DISPLAY[c]} for c in Category],
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- OperationOutcome
-ISSUE_CODE_FOR_STATUS = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-                         409: "conflict", 413: "too-costly", 415: "not-supported", 421: "security",
-                         422: "invalid", 429: "throttled", 500: "exception", 503: "timeout"}
+ISSUE_CODE_FOR_STATUS = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    421: "security",
+    422: "invalid",
+    429: "throttled",
+    500: "exception",
+    503: "timeout",
+}
 
 
 def fhirpath(loc: str | None, root: str = "Bundle") -> str | None:
@@ -202,40 +241,61 @@ def operation_outcome(issues: Iterable[tuple[str, str, str, str | None]]) -> dic
         if expression:
             issue["expression"] = [expression]
         out.append(issue)
-    return _validated({"resourceType": "OperationOutcome", "issue": out or [
-        {"severity": "information", "code": "informational", "diagnostics": "ok"}]})
+    return _validated(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": out or [{"severity": "information", "code": "informational", "diagnostics": "ok"}],
+        }
+    )
 
 
 def outcome_for_error(status: int, loc: str | None, message: str, root: str = "Bundle") -> dict[str, Any]:
     """The OperationOutcome of an HTTP error (severity error, or fatal for a 5xx)."""
     severity = "fatal" if status >= 500 else "error"
-    return operation_outcome([(severity, ISSUE_CODE_FOR_STATUS.get(status, "processing"), message,
-                               fhirpath(loc, root))])
+    return operation_outcome(
+        [(severity, ISSUE_CODE_FOR_STATUS.get(status, "processing"), message, fhirpath(loc, root))]
+    )
 
 
 # ----------------------------------------------------------------------------- CapabilityStatement
-def capability_statement(version: str, kb_version: str, base_url: str | None = None, *,
-                         jwt: bool = False) -> dict[str, Any]:
+def capability_statement(
+    version: str, kb_version: str, base_url: str | None = None, *, jwt: bool = False
+) -> dict[str, Any]:
     """What the service offers, for ``GET /metadata`` (FHIR 4.3.0 = R4B, JSON only)."""
-    security = ("Bearer token (Authorization: Bearer <token>) for HIS clients; CDS Hooks clients "
-                + ("authenticate with a signed JWT verified against their configured JWKS." if jwt
-                   else "use the same token (configure --cds-jwks for signed JWT client authentication)."))
+    security = "Bearer token (Authorization: Bearer <token>) for HIS clients; CDS Hooks clients " + (
+        "authenticate with a signed JWT verified against their configured JWKS."
+        if jwt
+        else "use the same token (configure --cds-jwks for signed JWT client authentication)."
+    )
     data: dict[str, Any] = {
-        "resourceType": "CapabilityStatement", "status": "active", "date": date.today().isoformat(),
-        "publisher": "clinic-toolkit", "kind": "instance", "fhirVersion": "4.3.0",
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date.today().isoformat(),
+        "publisher": "clinic-toolkit",
+        "kind": "instance",
+        "fhirVersion": "4.3.0",
         "format": ["application/fhir+json", "json"],
         "software": {"name": "clinic-toolkit rx-preaudit", "version": version},
-        "implementation": {"description": f"处方前置审核 (knowledge base {kb_version}): POST a Bundle of "
-                                          "MedicationRequest + Patient/Condition/AllergyIntolerance/Observation "
-                                          "to /v1/fhir/audit; the answer is a Bundle of DetectedIssue."},
-        "rest": [{
-            "mode": "server", "documentation": "Not a FHIR server: one operation, no resource storage or search.",
-            "security": {"cors": False, "description": security},
-            "operation": [{"name": "audit",
-                           "definition": "http://clinic-toolkit.local/fhir/OperationDefinition/audit",
-                           "documentation": "POST /v1/fhir/audit: Bundle in, Bundle (collection) of "
-                                            "DetectedIssue out; errors as OperationOutcome."}],
-        }],
+        "implementation": {
+            "description": f"处方前置审核 (knowledge base {kb_version}): POST a Bundle of "
+            "MedicationRequest + Patient/Condition/AllergyIntolerance/Observation "
+            "to /v1/fhir/audit; the answer is a Bundle of DetectedIssue."
+        },
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Not a FHIR server: one operation, no resource storage or search.",
+                "security": {"cors": False, "description": security},
+                "operation": [
+                    {
+                        "name": "audit",
+                        "definition": "http://clinic-toolkit.local/fhir/OperationDefinition/audit",
+                        "documentation": "POST /v1/fhir/audit: Bundle in, Bundle (collection) of "
+                        "DetectedIssue out; errors as OperationOutcome.",
+                    }
+                ],
+            }
+        ],
     }
     if base_url:
         data["implementation"]["url"] = base_url
@@ -284,11 +344,18 @@ class _DocBuilder:
         return url
 
 
-def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: str = "门诊病历",
-                     status: str = "preliminary", patient_id: str | None = None,
-                     encounter_id: str | None = None, drug_ids: Mapping[int, str] | None = None,
-                     author: str = "clinic-toolkit 语音病历草稿", extra_conditions: Iterable[Any] = ()
-                     ) -> dict[str, Any]:
+def case_to_document(
+    case: AuditCase,
+    *,
+    vitals: Vitals | None = None,
+    title: str = "门诊病历",
+    status: str = "preliminary",
+    patient_id: str | None = None,
+    encounter_id: str | None = None,
+    drug_ids: Mapping[int, str] | None = None,
+    author: str = "clinic-toolkit 语音病历草稿",
+    extra_conditions: Iterable[Any] = (),
+) -> dict[str, Any]:
     """The case (patient, record sections, prescription) as a FHIR ``document`` Bundle.
 
     The Composition comes first (bdl-11) with the sections 主诉 … 处理 (an empty one carries
@@ -314,9 +381,11 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
     b.add(patient, patient_url)
 
     encounter: dict[str, Any] = {
-        "resourceType": "Encounter", "status": "finished",
+        "resourceType": "Encounter",
+        "status": "finished",
         "class": {"system": C.ACTCODE, "code": "AMB", "display": "ambulatory"},
-        "subject": b.subject, "period": {"start": when.isoformat()},
+        "subject": b.subject,
+        "period": {"start": when.isoformat()},
     }
     if encounter_id and _FHIR_ID.fullmatch(encounter_id):
         encounter["id"] = encounter_id
@@ -331,66 +400,129 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
         code: dict[str, Any] = {"text": dx.name or dx.icd10}
         if dx.icd10:
             code["coding"] = [{"system": C.ICD10, "code": dx.icd10}]
-        (history_urls if is_history else condition_urls).append(b.add({
-            "resourceType": "Condition", "id": f"condition-{n + 1}", "subject": b.subject, "encounter": b.encounter,
-            "clinicalStatus": _cc("active", C.CONDITION_CLINICAL),
-            "verificationStatus": _cc("provisional" if status == "preliminary" else "confirmed",
-                                      C.CONDITION_VERIFICATION),
-            "category": [_cc("problem-list-item" if is_history else "encounter-diagnosis", C.CONDITION_CATEGORY)],
-            "code": code,
-            "recordedDate": when.isoformat(),
-        }))
+        (history_urls if is_history else condition_urls).append(
+            b.add(
+                {
+                    "resourceType": "Condition",
+                    "id": f"condition-{n + 1}",
+                    "subject": b.subject,
+                    "encounter": b.encounter,
+                    "clinicalStatus": _cc("active", C.CONDITION_CLINICAL),
+                    "verificationStatus": _cc(
+                        "provisional" if status == "preliminary" else "confirmed", C.CONDITION_VERIFICATION
+                    ),
+                    "category": [
+                        _cc(
+                            "problem-list-item" if is_history else "encounter-diagnosis", C.CONDITION_CATEGORY
+                        )
+                    ],
+                    "code": code,
+                    "recordedDate": when.isoformat(),
+                }
+            )
+        )
     allergy_urls = []
     for n, allergen in enumerate(p.allergies):
-        allergy_urls.append(b.add({
-            "resourceType": "AllergyIntolerance", "id": f"allergy-{n + 1}", "patient": b.subject, "encounter": b.encounter,
-            "clinicalStatus": _cc("active", C.ALLERGY_CLINICAL),
-            "verificationStatus": _cc("unconfirmed", C.ALLERGY_VERIFICATION),
-            "code": {"text": allergen}, "recordedDate": when.isoformat(),
-        }))
+        allergy_urls.append(
+            b.add(
+                {
+                    "resourceType": "AllergyIntolerance",
+                    "id": f"allergy-{n + 1}",
+                    "patient": b.subject,
+                    "encounter": b.encounter,
+                    "clinicalStatus": _cc("active", C.ALLERGY_CLINICAL),
+                    "verificationStatus": _cc("unconfirmed", C.ALLERGY_VERIFICATION),
+                    "code": {"text": allergen},
+                    "recordedDate": when.isoformat(),
+                }
+            )
+        )
 
     exam_urls, lab_urls = [], []
     v = vitals or case.vitals
     if v is not None and v.sbp is not None and v.dbp is not None:
-        exam_urls.append(b.add({
-            "resourceType": "Observation", "id": "bp", "status": "final", "subject": b.subject,
-            "encounter": b.encounter, "category": [_cc("vital-signs", C.OBS_CATEGORY)],
-            "code": _cc(C.BP_PANEL[0], C.LOINC, C.BP_PANEL[1]),
-            "effectiveDateTime": when.isoformat(),
-            "component": [
-                {"code": _cc(C.BP_SYSTOLIC[0], C.LOINC, C.BP_SYSTOLIC[1]),
-                 "valueQuantity": {"value": v.sbp, "unit": "mmHg", "system": C.UCUM, "code": "mm[Hg]"}},
-                {"code": _cc(C.BP_DIASTOLIC[0], C.LOINC, C.BP_DIASTOLIC[1]),
-                 "valueQuantity": {"value": v.dbp, "unit": "mmHg", "system": C.UCUM, "code": "mm[Hg]"}},
-            ]}))
+        exam_urls.append(
+            b.add(
+                {
+                    "resourceType": "Observation",
+                    "id": "bp",
+                    "status": "final",
+                    "subject": b.subject,
+                    "encounter": b.encounter,
+                    "category": [_cc("vital-signs", C.OBS_CATEGORY)],
+                    "code": _cc(C.BP_PANEL[0], C.LOINC, C.BP_PANEL[1]),
+                    "effectiveDateTime": when.isoformat(),
+                    "component": [
+                        {
+                            "code": _cc(C.BP_SYSTOLIC[0], C.LOINC, C.BP_SYSTOLIC[1]),
+                            "valueQuantity": {
+                                "value": v.sbp,
+                                "unit": "mmHg",
+                                "system": C.UCUM,
+                                "code": "mm[Hg]",
+                            },
+                        },
+                        {
+                            "code": _cc(C.BP_DIASTOLIC[0], C.LOINC, C.BP_DIASTOLIC[1]),
+                            "valueQuantity": {
+                                "value": v.dbp,
+                                "unit": "mmHg",
+                                "system": C.UCUM,
+                                "code": "mm[Hg]",
+                            },
+                        },
+                    ],
+                }
+            )
+        )
     values: list[tuple[C.LabCode, float, str | None]] = []
     if v is not None:
-        values += [(C.VITALS[k], x, None) for k, x in v.model_dump().items() if x is not None and k in C.VITALS]
+        values += [
+            (C.VITALS[k], x, None) for k, x in v.model_dump().items() if x is not None and k in C.VITALS
+        ]
     if p.weight_kg is not None:
         values.append((C.LAB_BY_KEY["weight_kg"], p.weight_kg, None))
     if p.height_cm is not None:
         values.append((C.LAB_BY_KEY["height_cm"], p.height_cm, None))
     values += [(C.LAB_BY_KEY[k], x, p.lab_dates.get(k)) for k, x in p.labs.items() if k in C.LAB_BY_KEY]
     for lab, value, taken in values:
-        url = b.add({
-            "resourceType": "Observation", "id": f"obs-{lab.key.replace('_', '-')}", "status": "final",
-            "subject": b.subject, "encounter": b.encounter, "category": [_cc(lab.category, C.OBS_CATEGORY)],
-            "code": _cc(lab.loinc[0], C.LOINC, lab.display), "effectiveDateTime": taken or when.isoformat(),
-            "valueQuantity": _quantity(value, lab.unit),
-        })
+        url = b.add(
+            {
+                "resourceType": "Observation",
+                "id": f"obs-{lab.key.replace('_', '-')}",
+                "status": "final",
+                "subject": b.subject,
+                "encounter": b.encounter,
+                "category": [_cc(lab.category, C.OBS_CATEGORY)],
+                "code": _cc(lab.loinc[0], C.LOINC, lab.display),
+                "effectiveDateTime": taken or when.isoformat(),
+                "valueQuantity": _quantity(value, lab.unit),
+            }
+        )
         (exam_urls if lab.category == "vital-signs" else lab_urls).append(url)
 
-    for flag, code, system in ((p.pregnant, C.LOINC_PREGNANCY_STATUS, C.LOINC),
-                               (p.lactating, ("lactating", "哺乳期"), C.PATIENT_STATUS)):
+    for flag, code, system in (
+        (p.pregnant, C.LOINC_PREGNANCY_STATUS, C.LOINC),
+        (p.lactating, ("lactating", "哺乳期"), C.PATIENT_STATUS),
+    ):
         if flag is None:
             continue
         obs: dict[str, Any] = {
-            "resourceType": "Observation", "id": f"obs-{code[0]}", "status": "final", "subject": b.subject, "encounter": b.encounter,
-            "category": [_cc("social-history", C.OBS_CATEGORY)], "code": _cc(code[0], system, code[1]),
-            "effectiveDateTime": when.isoformat()}
+            "resourceType": "Observation",
+            "id": f"obs-{code[0]}",
+            "status": "final",
+            "subject": b.subject,
+            "encounter": b.encounter,
+            "category": [_cc("social-history", C.OBS_CATEGORY)],
+            "code": _cc(code[0], system, code[1]),
+            "effectiveDateTime": when.isoformat(),
+        }
         if code is C.LOINC_PREGNANCY_STATUS:
-            obs["valueCodeableConcept"] = _cc(*(C.SNOMED_PREGNANT if flag else C.SNOMED_NOT_PREGNANT)[:1], C.SNOMED,
-                                              (C.SNOMED_PREGNANT if flag else C.SNOMED_NOT_PREGNANT)[1])
+            obs["valueCodeableConcept"] = _cc(
+                *(C.SNOMED_PREGNANT if flag else C.SNOMED_NOT_PREGNANT)[:1],
+                C.SNOMED,
+                (C.SNOMED_PREGNANT if flag else C.SNOMED_NOT_PREGNANT)[1],
+            )
         else:
             obs["valueBoolean"] = bool(flag)
         exam_urls.append(b.add(obs))
@@ -402,14 +534,24 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
         if drug_ids and drug_ids.get(i):
             codings.append({"system": C.CODESYSTEM_FORMULARY, "code": drug_ids[i]})
         if item.code:
-            codings.append({"system": "urn:clinic-toolkit:drug-code", "code": item.code, "display": item.drug})
+            codings.append(
+                {"system": "urn:clinic-toolkit:drug-code", "code": item.code, "display": item.drug}
+            )
         if codings:
             med["coding"] = codings
         if item.strength:
             med["extension"] = [{"url": EXT_STRENGTH, "valueString": item.strength}]
-        text = " ".join(str(x) for x in (item.drug + (f"（规格{item.strength}）" if item.strength else ""),
-                                         _dose_text(item) and "一次" + _dose_text(item), item.frequency,
-                                         item.route, item.note) if x)
+        text = " ".join(
+            str(x)
+            for x in (
+                item.drug + (f"（规格{item.strength}）" if item.strength else ""),
+                _dose_text(item) and "一次" + _dose_text(item),
+                item.frequency,
+                item.route,
+                item.note,
+            )
+            if x
+        )
         dosage: dict[str, Any] = {"text": text}
         if item.dose is not None:
             dosage["doseAndRate"] = [{"doseQuantity": _dose_quantity(item.dose, item.unit)}]
@@ -428,15 +570,27 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
         if item.note:
             dosage["patientInstruction"] = item.note
         request: dict[str, Any] = {
-            "resourceType": "MedicationRequest", "id": f"medreq-{i + 1}", "status": "draft", "intent": "proposal", "subject": b.subject,
-            "encounter": b.encounter, "medicationCodeableConcept": med, "dosageInstruction": [dosage],
+            "resourceType": "MedicationRequest",
+            "id": f"medreq-{i + 1}",
+            "status": "draft",
+            "intent": "proposal",
+            "subject": b.subject,
+            "encounter": b.encounter,
+            "medicationCodeableConcept": med,
+            "dosageInstruction": [dosage],
             "authoredOn": when.isoformat(),
         }
         if case.prescription.id:
             request["groupIdentifier"] = {"value": case.prescription.id}
-        ext = [{"url": url, "valueString": value} for url, value in (
-            (C.EXT_SKIN_TEST, item.skin_test), (C.EXT_RX_KIND, case.prescription.kind),
-            (C.EXT_RX_REASON, case.prescription.reason)) if value]
+        ext = [
+            {"url": url, "valueString": value}
+            for url, value in (
+                (C.EXT_SKIN_TEST, item.skin_test),
+                (C.EXT_RX_KIND, case.prescription.kind),
+                (C.EXT_RX_REASON, case.prescription.reason),
+            )
+            if value
+        ]
         if ext:
             request["extension"] = ext
         if case.prescription.prescriber:
@@ -445,7 +599,10 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
         if item.days is not None:
             disp["expectedSupplyDuration"] = {"value": item.days, "unit": "d", "system": C.UCUM, "code": "d"}
         if item.quantity is not None:
-            disp["quantity"] = {"value": item.quantity, **({"unit": item.quantity_unit} if item.quantity_unit else {})}
+            disp["quantity"] = {
+                "value": item.quantity,
+                **({"unit": item.quantity_unit} if item.quantity_unit else {}),
+            }
         if disp:
             request["dispenseRequest"] = disp
         med_urls.append(b.add(request))
@@ -453,13 +610,31 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
     generated = {
         "过敏史": "过敏史：" + ("、".join(p.allergies) if p.allergies else ""),
         "诊断": "；".join(f"{d.name}({d.icd10})" if d.icd10 else d.name for d in p.diagnoses),
-        "处理": "\n".join(" ".join(str(x) for x in (it.drug, it.strength, _dose_text(it), it.frequency, it.route,
-                                                      it.days and f"{it.days:g}天") if x)
-                          for it in case.prescription.items),
+        "处理": "\n".join(
+            " ".join(
+                str(x)
+                for x in (
+                    it.drug,
+                    it.strength,
+                    _dose_text(it),
+                    it.frequency,
+                    it.route,
+                    it.days and f"{it.days:g}天",
+                )
+                if x
+            )
+            for it in case.prescription.items
+        ),
         "辅助检查": "；".join(f"{k} {x:g}" for k, x in p.labs.items()),
     }
-    section_entries = {"过敏史": allergy_urls, "诊断": condition_urls, "既往史": history_urls, "处理": med_urls, "辅助检查": lab_urls,
-                       "体格检查": exam_urls}
+    section_entries = {
+        "过敏史": allergy_urls,
+        "诊断": condition_urls,
+        "既往史": history_urls,
+        "处理": med_urls,
+        "辅助检查": lab_urls,
+        "体格检查": exam_urls,
+    }
     comp_sections = []
     names = [s for s in RECORD_SECTIONS if s in REQUIRED_SECTIONS or sections.get(s)]
     for name in names:
@@ -473,36 +648,53 @@ def case_to_document(case: AuditCase, *, vitals: Vitals | None = None, title: st
             sec["text"] = narrative(text, "generated" if name not in sections else "additional")
         elif not refs:
             sec["text"] = narrative("未记录")
-            sec["emptyReason"] = _cc("unavailable", "http://terminology.hl7.org/CodeSystem/list-empty-reason",
-                                     "Unavailable")
+            sec["emptyReason"] = _cc(
+                "unavailable", "http://terminology.hl7.org/CodeSystem/list-empty-reason", "Unavailable"
+            )
         else:
             sec["text"] = narrative(name)
         comp_sections.append(sec)
     composition = {
-        "resourceType": "Composition", "status": status,
+        "resourceType": "Composition",
+        "status": status,
         "type": _cc(C.LOINC_DOC_OUTPATIENT[0], C.LOINC, C.LOINC_DOC_OUTPATIENT[1]),
-        "subject": b.subject, "encounter": b.encounter, "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "author": [{"display": author}], "title": title, "section": comp_sections,
+        "subject": b.subject,
+        "encounter": b.encounter,
+        "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "author": [{"display": author}],
+        "title": title,
+        "section": comp_sections,
     }
     comp_url = new_uuid()
     comp = _validated(composition)
     bundle = {
-        "resourceType": "Bundle", "type": "document",
+        "resourceType": "Bundle",
+        "type": "document",
         "identifier": {"system": "urn:ietf:rfc:3986", "value": new_uuid()},
         "timestamp": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "entry": [{"fullUrl": comp_url, "resource": comp}] + [{"fullUrl": u, "resource": r} for u, r in b.entries],
+        "entry": [{"fullUrl": comp_url, "resource": comp}]
+        + [{"fullUrl": u, "resource": r} for u, r in b.entries],
     }
     return _validated(bundle)
 
 
-def record_to_document(record: Any, patient_id: str = "patient", encounter_id: str = "encounter",
-                       visit_date: str | None = None) -> dict[str, Any]:
+def record_to_document(
+    record: Any, patient_id: str = "patient", encounter_id: str = "encounter", visit_date: str | None = None
+) -> dict[str, Any]:
     """An :class:`~toolkit.extract.records.OutpatientRecord` as a FHIR ``document`` Bundle."""
     case = record.to_audit_case(id=encounter_id, **({"visit_date": visit_date} if visit_date else {}))
     # 诊断 as encounter diagnoses; conditions said elsewhere (既往史 …) as problem-list items
     seen = {(d.name, d.icd10) for d in record.diagnoses}
     history = [d for d in record.history if (d.name, d.icd10) not in seen]
-    case = case.model_copy(update={"patient": case.patient.model_copy(update={"diagnoses": record.diagnoses})})
+    case = case.model_copy(
+        update={"patient": case.patient.model_copy(update={"diagnoses": record.diagnoses})}
+    )
     drug_ids = {i: it.drug_id for i, it in enumerate(record.items) if it.drug_id}
-    return case_to_document(case, vitals=record.vitals, patient_id=patient_id, encounter_id=encounter_id,
-                            drug_ids=drug_ids, extra_conditions=history)
+    return case_to_document(
+        case,
+        vitals=record.vitals,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        drug_ids=drug_ids,
+        extra_conditions=history,
+    )

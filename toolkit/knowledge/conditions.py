@@ -95,8 +95,10 @@ class ConditionTree(BaseModel):
             raise ValueError(f"unknown fact '{self.fact}'; allowed: {', '.join(sorted(self.FACTS))}")
         kind = self.FACTS[self.fact]
         if self.op not in self.OPS[kind]:
-            raise ValueError(f"op: unknown '{self.op}' for fact '{self.fact}'; allowed: "
-                             f"{', '.join(sorted(self.OPS[kind]))}")
+            raise ValueError(
+                f"op: unknown '{self.op}' for fact '{self.fact}'; allowed: "
+                f"{', '.join(sorted(self.OPS[kind]))}"
+            )
         self.check_leaf(self.fact, kind, self.op, self.value)  # type: ignore[arg-type]
         return self
 
@@ -137,25 +139,45 @@ class Condition(ConditionTree):
 
 def _check_value(kind: FactKind, op: str, value: Any) -> None:
     if op == "name_contains_unless":
-        if not (isinstance(value, dict) and set(value) == {"words", "unless"}
-                and all(isinstance(v, list | tuple) and v and all(isinstance(w, str) and w for w in v)
-                        for v in value.values())):
-            raise ValueError("op 'name_contains_unless' needs value {words: [...], unless: [...]} "
-                             "(non-empty lists of strings)")
+        if not (
+            isinstance(value, dict)
+            and set(value) == {"words", "unless"}
+            and all(
+                isinstance(v, list | tuple) and v and all(isinstance(w, str) and w for w in v)
+                for v in value.values()
+            )
+        ):
+            raise ValueError(
+                "op 'name_contains_unless' needs value {words: [...], unless: [...]} "
+                "(non-empty lists of strings)"
+            )
         return
     if op in {"daily_dose_gt", "daily_dose_le"}:
         bound = op[-2:]
-        if not (isinstance(value, dict) and set(value) == {"drug", bound} and isinstance(value["drug"], str)
-                and isinstance(value[bound], int | float) and not isinstance(value[bound], bool)
-                and value[bound] >= 0):
-            raise ValueError(f"op '{op}' needs value {{drug: <drug id>, {bound}: <amount per day in the "
-                             "drug's dose unit>}")
+        if not (
+            isinstance(value, dict)
+            and set(value) == {"drug", bound}
+            and isinstance(value["drug"], str)
+            and isinstance(value[bound], int | float)
+            and not isinstance(value[bound], bool)
+            and value[bound] >= 0
+        ):
+            raise ValueError(
+                f"op '{op}' needs value {{drug: <drug id>, {bound}: <amount per day in the "
+                "drug's dose unit>}"
+            )
         return
     if op == "count_ge":
-        if not (isinstance(value, dict) and set(value) == {"of", "n"}
-                and isinstance(value["n"], int) and not isinstance(value["n"], bool) and value["n"] >= 1
-                and isinstance(value["of"], list | tuple) and value["of"]
-                and all(isinstance(v, str) for v in value["of"])):
+        if not (
+            isinstance(value, dict)
+            and set(value) == {"of", "n"}
+            and isinstance(value["n"], int)
+            and not isinstance(value["n"], bool)
+            and value["n"] >= 1
+            and isinstance(value["of"], list | tuple)
+            and value["of"]
+            and all(isinstance(v, str) for v in value["of"])
+        ):
             raise ValueError("op 'count_ge' needs value {of: [class or drug ids], n: <whole number ≥ 1>}")
         return
     if op in {"present", "absent"}:
@@ -163,8 +185,11 @@ def _check_value(kind: FactKind, op: str, value: Any) -> None:
             raise ValueError(f"op '{op}' takes no value")
         return
     if op == "between":
-        if not (isinstance(value, list | tuple) and len(value) == 2
-                and all(isinstance(v, int | float) for v in value)):
+        if not (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and all(isinstance(v, int | float) for v in value)
+        ):
             raise ValueError("op 'between' needs value [low, high] (low inclusive, high exclusive)")
         return
     if kind == "number" and not isinstance(value, int | float):
@@ -199,7 +224,11 @@ def icd_matches(code: str | None, spec: str) -> bool:
 def _leaves(cond: ConditionTree) -> list[ConditionTree]:
     if cond.fact is not None:
         return [cond]
-    return [x for c in (*(cond.all or ()), *(cond.any or ()), *((cond.not_,) if cond.not_ else ())) for x in _leaves(c)]
+    return [
+        x
+        for c in (*(cond.all or ()), *(cond.any or ()), *((cond.not_,) if cond.not_ else ()))
+        for x in _leaves(c)
+    ]
 
 
 def item_ids(cond: ConditionTree) -> list[str]:
@@ -258,8 +287,10 @@ def _diagnosis_ops(op: str, value: Any, diagnoses: Any) -> bool:
     if op == "icd_in":
         return any(icd_matches(d.icd10, spec) for d in diagnoses for spec in value)
     if op == "name_contains_unless":
-        return any(any(w in d.name for w in value["words"]) and not any(w in d.name for w in value["unless"])
-                   for d in diagnoses)
+        return any(
+            any(w in d.name for w in value["words"]) and not any(w in d.name for w in value["unless"])
+            for d in diagnoses
+        )
     return any(word in d.name for d in diagnoses for word in value)
 
 

@@ -30,15 +30,36 @@ from toolkit.labels import COVERAGE_LABELS, MATCH_LABELS
 
 # catalogue columns as HIS systems name them → field
 CATALOGUE_COLUMNS: dict[str, str] = {
-    "药品编码": "code", "药品代码": "code", "编码": "code", "药品ID": "code", "药品id": "code", "HIS编码": "code",
-    "院内编码": "code", "code": "code",
-    "通用名": "generic", "通用名称": "generic", "药品通用名": "generic", "药品名称": "generic", "品名": "generic",
-    "generic": "generic", "name": "generic",
-    "商品名": "brand", "商品名称": "brand", "brand": "brand",
-    "规格": "strength", "药品规格": "strength", "strength": "strength",
-    "剂型": "form", "form": "form",
-    "厂家": "maker", "生产厂家": "maker", "生产企业": "maker", "manufacturer": "maker",
-    "单位": "unit", "包装单位": "unit", "unit": "unit",
+    "药品编码": "code",
+    "药品代码": "code",
+    "编码": "code",
+    "药品ID": "code",
+    "药品id": "code",
+    "HIS编码": "code",
+    "院内编码": "code",
+    "code": "code",
+    "通用名": "generic",
+    "通用名称": "generic",
+    "药品通用名": "generic",
+    "药品名称": "generic",
+    "品名": "generic",
+    "generic": "generic",
+    "name": "generic",
+    "商品名": "brand",
+    "商品名称": "brand",
+    "brand": "brand",
+    "规格": "strength",
+    "药品规格": "strength",
+    "strength": "strength",
+    "剂型": "form",
+    "form": "form",
+    "厂家": "maker",
+    "生产厂家": "maker",
+    "生产企业": "maker",
+    "manufacturer": "maker",
+    "单位": "unit",
+    "包装单位": "unit",
+    "unit": "unit",
 }
 
 Confidence = Literal["高", "中", "低", "无"]
@@ -49,7 +70,9 @@ class DictionaryEntry(BaseModel):
 
     drug: str | None = Field(description="formulary drug id; null = confirmed not covered by the KB")
     name: str = Field(default="", description="the catalogue's generic name, for people reading the file")
-    strength: str | None = Field(default=None, description="the catalogue's strength, used when a line has none")
+    strength: str | None = Field(
+        default=None, description="the catalogue's strength, used when a line has none"
+    )
     form: str | None = None
     note: str | None = None
 
@@ -76,10 +99,14 @@ def load_dictionary(path: str | Path, drugs: dict[str, Any]) -> DrugDictionary:
     except yaml.YAMLError as exc:
         raise KnowledgeError([f"{path}: not valid YAML: {exc}"]) from exc
     except ValidationError as exc:
-        raise KnowledgeError([f"{path} -> {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-                             ) from exc
-    problems = [f"{path} -> entries -> {code} -> drug: unknown drug id '{e.drug}'"
-                for code, e in d.entries.items() if e.drug is not None and e.drug not in drugs]
+        raise KnowledgeError(
+            [f"{path} -> {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        ) from exc
+    problems = [
+        f"{path} -> entries -> {code} -> drug: unknown drug id '{e.drug}'"
+        for code, e in d.entries.items()
+        if e.drug is not None and e.drug not in drugs
+    ]
     if problems:
         raise KnowledgeError(problems)
     return d
@@ -100,7 +127,9 @@ class Proposal:
     unit: str
     drug: str | None = None  # proposed formulary id
     drug_name: str = ""
-    how: str = ""  # 通用名精确 / 去剂型盐基 / 商品名 / 名称包含 / 同音 / 错别字 / 剂型未收录 / 已知未收录 / 未识别
+    how: str = (
+        ""  # 通用名精确 / 去剂型盐基 / 商品名 / 名称包含 / 同音 / 错别字 / 剂型未收录 / 已知未收录 / 未识别
+    )
     confidence: Confidence = "无"
     form_match: str = ""  # the KB form and strength matched, or why not
     coverage: str = "none"  # full / class / none
@@ -108,8 +137,13 @@ class Proposal:
 
 
 _HOW = MATCH_LABELS  # one vocabulary: toolkit/labels.py
-_CONFIDENCE: dict[str, Confidence] = {"exact": "高", "stripped": "高", "contained": "中", "homophone": "低",
-                                      "typo": "低"}
+_CONFIDENCE: dict[str, Confidence] = {
+    "exact": "高",
+    "stripped": "高",
+    "contained": "中",
+    "homophone": "低",
+    "typo": "低",
+}
 
 
 def read_catalogue(path: str | Path, columns: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -123,16 +157,27 @@ def read_catalogue(path: str | Path, columns: dict[str, str] | None = None) -> l
     header, rows = _open_table(path, detect_format(path))
     index = {mapping[h]: i for i, h in enumerate(header) if h in mapping}
     if "generic" not in index and "brand" not in index:
-        raise InputError(f"no drug-name column: expected one of 通用名/药品名称/商品名, found {', '.join(header)}",
-                         file=str(path))
+        raise InputError(
+            f"no drug-name column: expected one of 通用名/药品名称/商品名, found {', '.join(header)}",
+            file=str(path),
+        )
     out = []
     for n, values in rows:
-        rec = {f: (str(values[i]).strip() if i < len(values) and values[i] is not None else "")
-               for f, i in index.items()}
+        rec = {
+            f: (str(values[i]).strip() if i < len(values) and values[i] is not None else "")
+            for f, i in index.items()
+        }
         if not any(rec.values()):
             continue
-        out.append({"row": n, **{f: rec.get(f, "") for f in ("code", "generic", "brand", "strength", "form",
-                                                               "maker", "unit")}})
+        out.append(
+            {
+                "row": n,
+                **{
+                    f: rec.get(f, "")
+                    for f in ("code", "generic", "brand", "strength", "form", "maker", "unit")
+                },
+            }
+        )
     return out
 
 
@@ -148,7 +193,9 @@ def propose(rows: list[dict[str, Any]], kb: Any) -> list[Proposal]:
         tries = [w for w in (written, p.generic, p.brand) if w]
         r = None
         for w in tries:
-            r = resolve_item(0, PrescriptionItem(drug=w, strength=p.strength or None, unit=p.unit or None), kb)
+            r = resolve_item(
+                0, PrescriptionItem(drug=w, strength=p.strength or None, unit=p.unit or None), kb
+            )
             if r.drug is not None or r.local_form:
                 break
         if r is not None and r.drug is not None and r.match is not None:
@@ -185,22 +232,49 @@ def coverage_summary(proposals: list[Proposal], kb: Any) -> dict[str, Any]:
         top = "未收录"
         if p.drug:
             d = kb.drugs[p.drug]
-            cid = d.classes[0] if d.classes else (kb.drugs[d.ingredients[0].drug].classes[0]
-                                                  if d.ingredients and kb.drugs[d.ingredients[0].drug].classes
-                                                  else "")
+            cid = (
+                d.classes[0]
+                if d.classes
+                else (
+                    kb.drugs[d.ingredients[0].drug].classes[0]
+                    if d.ingredients and kb.drugs[d.ingredients[0].drug].classes
+                    else ""
+                )
+            )
             while cid and kb.classes[cid].parent:
                 cid = kb.classes[cid].parent
             top = kb.classes[cid].name if cid else "其他"
         by_class.setdefault(top, Counter())[p.coverage] += 1
     total = len(proposals) or 1
-    return {"rows": len(proposals),
-            "levels": {k: {"rows": levels.get(k, 0), "share": round(levels.get(k, 0) / total, 4)}
-                       for k in ("full", "class", "none")},
-            "by_class": {k: dict(v) for k, v in sorted(by_class.items(), key=lambda kv: -sum(kv[1].values()))}}
+    return {
+        "rows": len(proposals),
+        "levels": {
+            k: {"rows": levels.get(k, 0), "share": round(levels.get(k, 0) / total, 4)}
+            for k in ("full", "class", "none")
+        },
+        "by_class": {k: dict(v) for k, v in sorted(by_class.items(), key=lambda kv: -sum(kv[1].values()))},
+    }
 
 
-SHEET_COLUMNS = ("行号", "药品编码", "通用名", "商品名", "规格", "剂型", "厂家", "单位", "建议药品ID", "建议药品名",
-                 "匹配方式", "可信度", "剂型规格", "审核覆盖", "说明", "确认(是/否)", "更正药品ID")
+SHEET_COLUMNS = (
+    "行号",
+    "药品编码",
+    "通用名",
+    "商品名",
+    "规格",
+    "剂型",
+    "厂家",
+    "单位",
+    "建议药品ID",
+    "建议药品名",
+    "匹配方式",
+    "可信度",
+    "剂型规格",
+    "审核覆盖",
+    "说明",
+    "确认(是/否)",
+    "更正药品ID",
+)
 _COVERAGE_TEXT = COVERAGE_LABELS  # one vocabulary: toolkit/labels.py
 
 
@@ -218,9 +292,27 @@ def write_review_sheet(proposals: list[Proposal], kb: Any, out: str | Path, sour
     rows = []
     for p in proposals:
         confirmed = "是" if p.confidence == "高" else ("否" if p.drug is None else "")
-        rows.append([p.row, p.code, p.generic, p.brand, p.strength, p.form, p.maker, p.unit, p.drug or "",
-                     p.drug_name, p.how, p.confidence, p.form_match, _COVERAGE_TEXT[p.coverage], p.note,
-                     confirmed, ""])
+        rows.append(
+            [
+                p.row,
+                p.code,
+                p.generic,
+                p.brand,
+                p.strength,
+                p.form,
+                p.maker,
+                p.unit,
+                p.drug or "",
+                p.drug_name,
+                p.how,
+                p.confidence,
+                p.form_match,
+                _COVERAGE_TEXT[p.coverage],
+                p.note,
+                confirmed,
+                "",
+            ]
+        )
     summary = coverage_summary(proposals, kb)
     if out.suffix.lower() == ".csv":
         import csv
@@ -241,8 +333,12 @@ def write_review_sheet(proposals: list[Proposal], kb: Any, out: str | Path, sour
     ws.append(list(SHEET_COLUMNS))
     for c in ws[1]:
         c.font = Font(bold=True)
-    fills = {"高": None, "中": PatternFill("solid", fgColor="FFF2CC"), "低": PatternFill("solid", fgColor="F8CBAD"),
-             "无": PatternFill("solid", fgColor="D9D9D9")}
+    fills = {
+        "高": None,
+        "中": PatternFill("solid", fgColor="FFF2CC"),
+        "低": PatternFill("solid", fgColor="F8CBAD"),
+        "无": PatternFill("solid", fgColor="D9D9D9"),
+    }
     for r in rows:
         ws.append([_safe(v) for v in r])
         fill = fills[r[11]]
@@ -287,6 +383,7 @@ def apply_review_sheet(sheet: str | Path, kb: Any, institution: str = "") -> tup
     errors: list[str] = []
     undecided = 0
     for n, values in rows:
+
         def get(name: str, values: list[Any] = values) -> str:
             i = col.get(name)
             v = values[i] if i is not None and i < len(values) else ""
@@ -309,22 +406,32 @@ def apply_review_sheet(sheet: str | Path, kb: Any, institution: str = "") -> tup
         if code in entries:
             warnings.append(f"{sheet.name} 第{n}行: 药品编码 {code} 重复，保留先出现的一行")
             continue
-        entries[code] = DictionaryEntry(drug=drug, name=get("通用名") or get("商品名"),
-                                        strength=get("规格") or None, form=get("剂型") or None)
+        entries[code] = DictionaryEntry(
+            drug=drug,
+            name=get("通用名") or get("商品名"),
+            strength=get("规格") or None,
+            form=get("剂型") or None,
+        )
     if errors:
         raise KnowledgeError(errors)
     if undecided:
         warnings.append(f"{undecided} 行尚未确认（确认列为空），未写入药品字典")
     digest = hashlib.sha256(sheet.read_bytes()).hexdigest()[:16]
-    return DrugDictionary(institution=institution, catalogue=f"{sheet.name} sha256:{digest}",
-                          confirmed=date.today().isoformat(), entries=entries), warnings
+    return DrugDictionary(
+        institution=institution,
+        catalogue=f"{sheet.name} sha256:{digest}",
+        confirmed=date.today().isoformat(),
+        entries=entries,
+    ), warnings
 
 
 def dump_dictionary(d: DrugDictionary, out: str | Path) -> Path:
     out = Path(out)
     data = d.model_dump(mode="json")
-    header = ("# 药品字典配对（clinic formulary apply 生成）：药品编码 → 审方知识库药品ID；drug: null 表示已确认知识库未收录。\n"
-              "# 在本机构 local 规则文件中以 drug_dictionary: <本文件名> 引用。\n")
+    header = (
+        "# 药品字典配对（clinic formulary apply 生成）：药品编码 → 审方知识库药品ID；drug: null 表示已确认知识库未收录。\n"
+        "# 在本机构 local 规则文件中以 drug_dictionary: <本文件名> 引用。\n"
+    )
     if out.suffix.lower() == ".json":
         import json
 

@@ -49,13 +49,32 @@ log = logging.getLogger(__name__)
 # thyroid and antithyroid drugs, antiepileptics, opioids, psycholeptics and psychoanaleptics,
 # antineoplastics and immunomodulators
 GUARDED_ATC = ("J", "A10", "B01", "C01A", "C01B", "H03", "N02A", "N03", "N05", "N06", "L")
-GUARDED_CLASSES = frozenset({
-    "antibacterial", "antiviral", "antifungal_azole", "antidiabetic", "insulin", "antiplatelet", "anticoagulant",
-    "antiarrhythmic", "cardiac_glycoside", "benzodiazepine", "z_drug", "ssri", "psychotropic_2",
-})
+GUARDED_CLASSES = frozenset(
+    {
+        "antibacterial",
+        "antiviral",
+        "antifungal_azole",
+        "antidiabetic",
+        "insulin",
+        "antiplatelet",
+        "anticoagulant",
+        "antiarrhythmic",
+        "cardiac_glycoside",
+        "benzodiazepine",
+        "z_drug",
+        "ssri",
+        "psychotropic_2",
+    }
+)
 
-_RULE_SECTIONS = ("interactions", "contraindications", "cross_reactivity", "duplicate_groups", "indications",
-                  "checks")
+_RULE_SECTIONS = (
+    "interactions",
+    "contraindications",
+    "cross_reactivity",
+    "duplicate_groups",
+    "indications",
+    "checks",
+)
 
 
 def default_rules_dir() -> Path:
@@ -93,8 +112,13 @@ class Knowledge:
     def names(self) -> NameIndex:
         written: dict[str, tuple[str, str]] = {}
         for d in self.drugs.values():
-            for source, names in (("alias", d.aliases), ("brand", d.brands), ("en", (d.en,)),
-                                  ("salt", d.salts), ("generic", (d.name,))):
+            for source, names in (
+                ("alias", d.aliases),
+                ("brand", d.brands),
+                ("en", (d.en,)),
+                ("salt", d.salts),
+                ("generic", (d.name,)),
+            ):
                 for n in names:
                     if n:
                         written[n] = (d.id, source)
@@ -105,7 +129,9 @@ class Knowledge:
         """Drugs a name guess (homophone, typo) may never land on: a swap there is dangerous."""
         out = set()
         for d in self.drugs.values():
-            atcs = [d.atc or ""] + [self.drugs[i.drug].atc or "" for i in d.ingredients if i.drug in self.drugs]
+            atcs = [d.atc or ""] + [
+                self.drugs[i.drug].atc or "" for i in d.ingredients if i.drug in self.drugs
+            ]
             if any(a.startswith(GUARDED_ATC) for a in atcs if a) or self.classes_of(d.id) & GUARDED_CLASSES:
                 out.add(d.id)
         return frozenset(out)
@@ -149,6 +175,7 @@ class Knowledge:
 
 # --------------------------------------------------------------------------- loading
 
+
 def _loc(loc: Iterable[Any]) -> str:
     out = ""
     for part in loc:
@@ -161,8 +188,9 @@ def _entry_label(section: str, i: int, raw: Any) -> str:
     return f"{section}[{i}]" + (f" ({ident})" if ident else "")
 
 
-def _validate_entries(file: str, data: dict[str, Any], model: type[BaseModel],
-                      problems: list[str]) -> dict[str, list[Any]]:
+def _validate_entries(
+    file: str, data: dict[str, Any], model: type[BaseModel], problems: list[str]
+) -> dict[str, list[Any]]:
     """Validate each list entry on its own so one bad rule does not hide the others."""
     out: dict[str, list[Any]] = {}
     fields = model.model_fields
@@ -183,8 +211,11 @@ def _validate_entries(file: str, data: dict[str, Any], model: type[BaseModel],
             except ValidationError as exc:
                 for err in exc.errors():
                     where = _loc(err["loc"])
-                    problems.append(f"{file} -> {_entry_label(key, i, entry)}"
-                                    + (f" -> {where}" if where else "") + f": {err['msg']}")
+                    problems.append(
+                        f"{file} -> {_entry_label(key, i, entry)}"
+                        + (f" -> {where}" if where else "")
+                        + f": {err['msg']}"
+                    )
     return out
 
 
@@ -223,8 +254,9 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
     rules: dict[str, list[tuple[str, Any]]] = {}
     # local/ holds institution overrides (applied on request); care/ (care plans) and
     # lexicon/ (ASR and extraction vocabularies) have loaders of their own.
-    paths = sorted(p for p in root.rglob("*.yaml")
-                   if not {"local", "care", "lexicon"} & set(p.relative_to(root).parts))
+    paths = sorted(
+        p for p in root.rglob("*.yaml") if not {"local", "care", "lexicon"} & set(p.relative_to(root).parts)
+    )
     for path in paths:
         digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
         name = rel(path)
@@ -245,7 +277,9 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
             drugs[d.id] = (name, d)
         for c in entries.get("classes", []):
             if c.id in classes:
-                problems.append(f"{name} -> classes ({c.id}): duplicate class id, first in {classes[c.id][0]}")
+                problems.append(
+                    f"{name} -> classes ({c.id}): duplicate class id, first in {classes[c.id][0]}"
+                )
             classes[c.id] = (name, c)
         for section in (*_RULE_SECTIONS, "allergen_groups", "duplicate_exceptions"):
             rules.setdefault(section, []).extend((name, r) for r in entries.get(section, []))
@@ -261,7 +295,8 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
     params = meta.parameters
     checks = {c.id: c for _, c in rules["checks"]}
     kb = Knowledge(
-        meta=meta, params=params,
+        meta=meta,
+        params=params,
         drugs={k: v for k, (_, v) in drugs.items()},
         classes={k: v for k, (_, v) in classes.items()},
         interactions=tuple(r for _, r in rules["interactions"]),
@@ -277,8 +312,12 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
     )
     if local:
         kb = apply_local_rules(kb, local)
-    log.info("knowledge base %s loaded: %d drugs, %d rules", kb.version, len(kb.drugs),
-             sum(len(rules[s]) for s in _RULE_SECTIONS))
+    log.info(
+        "knowledge base %s loaded: %d drugs, %d rules",
+        kb.version,
+        len(kb.drugs),
+        sum(len(rules[s]) for s in _RULE_SECTIONS),
+    )
     return kb
 
 
@@ -295,7 +334,7 @@ def _check_near_names(drugs: dict[str, tuple[str, Drug]], known: frozenset[str],
     def add(name: str, owner: str) -> None:
         if len(name) >= 3:
             for i in range(len(name)):
-                by_mask.setdefault(name[:i] + "?" + name[i + 1:], set()).add((name, owner))
+                by_mask.setdefault(name[:i] + "?" + name[i + 1 :], set()).add((name, owner))
 
     def ingredients(did: str) -> set[str]:
         return {i.drug for i in drugs[did][1].ingredients} | {did}
@@ -318,19 +357,31 @@ def _check_near_names(drugs: dict[str, tuple[str, Drug]], known: frozenset[str],
                 key = strip_form(clean_name(n))
                 if key in real or pinyin_key(key) in sounds or n in d.near_names_reviewed:
                     continue  # its own name with a form word, a listed homophone of it (颉沙坦), or reviewed
-                near = sorted({(other, owner) for i in range(len(key))
-                               for other, owner in by_mask.get(key[:i] + "?" + key[i + 1:], ())
-                               if other != key and one_edit_apart(key, other)
-                               and (owner == "" or not ingredients(owner) & ingredients(did))})
+                near = sorted(
+                    {
+                        (other, owner)
+                        for i in range(len(key))
+                        for other, owner in by_mask.get(key[:i] + "?" + key[i + 1 :], ())
+                        if other != key
+                        and one_edit_apart(key, other)
+                        and (owner == "" or not ingredients(owner) & ingredients(did))
+                    }
+                )
                 for other, owner in near[:3]:
                     whose = f"drug '{owner}'" if owner else "a known drug outside the formulary"
-                    problems.append(f"{file} -> drugs ({did}) -> {what}: '{n}' is one character from '{other}' "
-                                    f"({whose}); a written '{other}' could be taken for this drug — remove it, or list it "
-                                    f"under near_names_reviewed with the reason it stays")
+                    problems.append(
+                        f"{file} -> drugs ({did}) -> {what}: '{n}' is one character from '{other}' "
+                        f"({whose}); a written '{other}' could be taken for this drug — remove it, or list it "
+                        f"under near_names_reviewed with the reason it stays"
+                    )
 
 
-def _cross_check(drugs: dict[str, tuple[str, Drug]], classes: dict[str, tuple[str, DrugClass]],
-                 rules: dict[str, list[tuple[str, Any]]], problems: list[str]) -> None:
+def _cross_check(
+    drugs: dict[str, tuple[str, Drug]],
+    classes: dict[str, tuple[str, DrugClass]],
+    rules: dict[str, list[tuple[str, Any]]],
+    problems: list[str],
+) -> None:
     """References between files: class and drug ids exist, rule ids are unique, names are unambiguous."""
     for cid, (file, c) in classes.items():
         if c.parent and c.parent not in classes:
@@ -376,15 +427,18 @@ def _cross_check(drugs: dict[str, tuple[str, Drug]], classes: dict[str, tuple[st
             for where, tree in trees:
                 for x in item_ids(tree):
                     if x not in classes and x not in drugs:
-                        problems.append(f"{file} -> {label} -> {where}: prescription.items names unknown "
-                                        f"class or drug '{x}'")
+                        problems.append(
+                            f"{file} -> {label} -> {where}: prescription.items names unknown "
+                            f"class or drug '{x}'"
+                        )
     groups = {g.id for _, g in rules.get("allergen_groups", [])}
     for file, g in rules.get("allergen_groups", []):
         check_target(file, f"allergen_groups ({g.id}) -> target", g.target)
     for file, r in rules.get("cross_reactivity", []):
         if r.allergen not in groups:
-            problems.append(f"{file} -> cross_reactivity ({r.id}) -> allergen: unknown allergen group "
-                            f"'{r.allergen}'")
+            problems.append(
+                f"{file} -> cross_reactivity ({r.id}) -> allergen: unknown allergen group '{r.allergen}'"
+            )
     for file, e in rules.get("duplicate_exceptions", []):
         for i, m in enumerate(e.members):
             check_target(file, f"duplicate_exceptions ({e.id}) -> members[{i}]", m)
@@ -416,12 +470,23 @@ def apply_local_rules(kb: Knowledge, path: str | Path) -> Knowledge:
         update = {k: v for k, v in (("severity", o.severity), ("enabled", o.enabled)) if v is not None}
         return rule.model_copy(update=update)
 
-    known = {r.id for s in (kb.interactions, kb.contraindications, kb.cross_reactivity, kb.duplicate_groups,
-                            kb.indications) for r in s} | set(kb.checks)
+    known = {
+        r.id
+        for s in (
+            kb.interactions,
+            kb.contraindications,
+            kb.cross_reactivity,
+            kb.duplicate_groups,
+            kb.indications,
+        )
+        for r in s
+    } | set(kb.checks)
     for rid in local.rules:
         if rid in RENAMED_RULES and rid not in known:
-            problems.append(f"{path} -> rules -> {rid}: this rule id was retired; its rule is now "
-                            f"{RENAMED_RULES[rid]} (check the override still means what you intend)")
+            problems.append(
+                f"{path} -> rules -> {rid}: this rule id was retired; its rule is now "
+                f"{RENAMED_RULES[rid]} (check the override still means what you intend)"
+            )
         elif rid not in known:
             problems.append(f"{path} -> rules -> {rid}: unknown rule id")
     try:
@@ -440,7 +505,10 @@ def apply_local_rules(kb: Knowledge, path: str | Path) -> Knowledge:
     if problems:
         raise KnowledgeError(problems)
     return Knowledge(
-        meta=kb.meta, params=params, drugs=kb.drugs, classes=kb.classes,
+        meta=kb.meta,
+        params=params,
+        drugs=kb.drugs,
+        classes=kb.classes,
         interactions=tuple(map(patch, kb.interactions)),
         contraindications=tuple(map(patch, kb.contraindications)),
         allergen_groups=kb.allergen_groups,

@@ -27,20 +27,119 @@ from pypinyin import lazy_pinyin
 
 MatchKind = Literal["exact", "stripped", "contained", "homophone", "typo", "code"]
 
-DOSAGE_FORMS = tuple(sorted((
-    "片", "普通片", "薄膜衣片", "肠溶片", "缓释片", "控释片", "分散片", "咀嚼片", "泡腾片", "口崩片", "含片", "舌下片",
-    "胶囊", "肠溶胶囊", "缓释胶囊", "软胶囊", "颗粒", "干混悬剂", "混悬液", "口服液", "口服溶液", "糖浆", "滴剂",
-    "注射液", "注射剂", "注射用", "粉针", "预充笔", "笔芯", "特充", "吸入粉雾剂", "粉吸入剂", "吸入气雾剂", "气雾剂",
-    "吸入剂", "喷雾剂", "吸入溶液", "雾化溶液", "鼻喷雾剂", "乳膏", "软膏", "凝胶", "贴剂", "滴眼液", "栓",
-    "贴片", "眼膏", "滴耳液", "滴鼻液", "喷鼻剂", "搽剂", "洗剂", "涂剂", "乳胶剂", "栓剂", "阴道片", "阴道栓",
-    "滴眼剂", "眼用凝胶", "透皮贴剂", "贴膏", "酊", "凝胶剂", "口溶膜", "粉雾剂", "吸入用混悬液", "口服溶液剂",
-    "口服混悬液", "口服乳剂", "口服散", "干糖浆", "糖浆剂", "滴丸", "缓释颗粒", "肠溶微丸胶囊",
-    "控释", "缓释", "肠溶", "(控释)", "(缓释)", "片剂", "丸", "散",
-), key=len, reverse=True))
+DOSAGE_FORMS = tuple(
+    sorted(
+        (
+            "片",
+            "普通片",
+            "薄膜衣片",
+            "肠溶片",
+            "缓释片",
+            "控释片",
+            "分散片",
+            "咀嚼片",
+            "泡腾片",
+            "口崩片",
+            "含片",
+            "舌下片",
+            "胶囊",
+            "肠溶胶囊",
+            "缓释胶囊",
+            "软胶囊",
+            "颗粒",
+            "干混悬剂",
+            "混悬液",
+            "口服液",
+            "口服溶液",
+            "糖浆",
+            "滴剂",
+            "注射液",
+            "注射剂",
+            "注射用",
+            "粉针",
+            "预充笔",
+            "笔芯",
+            "特充",
+            "吸入粉雾剂",
+            "粉吸入剂",
+            "吸入气雾剂",
+            "气雾剂",
+            "吸入剂",
+            "喷雾剂",
+            "吸入溶液",
+            "雾化溶液",
+            "鼻喷雾剂",
+            "乳膏",
+            "软膏",
+            "凝胶",
+            "贴剂",
+            "滴眼液",
+            "栓",
+            "贴片",
+            "眼膏",
+            "滴耳液",
+            "滴鼻液",
+            "喷鼻剂",
+            "搽剂",
+            "洗剂",
+            "涂剂",
+            "乳胶剂",
+            "栓剂",
+            "阴道片",
+            "阴道栓",
+            "滴眼剂",
+            "眼用凝胶",
+            "透皮贴剂",
+            "贴膏",
+            "酊",
+            "凝胶剂",
+            "口溶膜",
+            "粉雾剂",
+            "吸入用混悬液",
+            "口服溶液剂",
+            "口服混悬液",
+            "口服乳剂",
+            "口服散",
+            "干糖浆",
+            "糖浆剂",
+            "滴丸",
+            "缓释颗粒",
+            "肠溶微丸胶囊",
+            "控释",
+            "缓释",
+            "肠溶",
+            "(控释)",
+            "(缓释)",
+            "片剂",
+            "丸",
+            "散",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
 
 # "左旋" is not here: levamlodipine is another drug at half the dose, not a salt of amlodipine
-SALT_WORDS = ("苯磺酸", "马来酸", "甲磺酸", "盐酸", "硫酸氢", "硫酸", "酒石酸", "琥珀酸", "富马酸", "磷酸", "枸橼酸",
-              "叔丁胺", "精氨酸", "钠", "钾", "钙", "镁", "水合物")
+SALT_WORDS = (
+    "苯磺酸",
+    "马来酸",
+    "甲磺酸",
+    "盐酸",
+    "硫酸氢",
+    "硫酸",
+    "酒石酸",
+    "琥珀酸",
+    "富马酸",
+    "磷酸",
+    "枸橼酸",
+    "叔丁胺",
+    "精氨酸",
+    "钠",
+    "钾",
+    "钙",
+    "镁",
+    "水合物",
+)
 
 _SALT_CHARS = set("钠钾钙镁酯盐")
 # strength or pack text with its unit (0.25g, 80mg/5mg, *24粒); a bare number is part of a name (诺和锐30)
@@ -63,7 +162,11 @@ class NameMatch:
     @property
     def standard(self) -> bool:
         """Written as a generic (or salt) name, as 处方管理办法 第十七条 asks."""
-        return self.kind in ("exact", "stripped", "contained", "code") and self.source in ("generic", "salt", "en")
+        return self.kind in ("exact", "stripped", "contained", "code") and self.source in (
+            "generic",
+            "salt",
+            "en",
+        )
 
 
 _ROMAN = re.compile(r"\((?:[ⅰⅱⅲⅳⅠⅡⅢⅣ]|i{1,3}|iv)\)|[ⅠⅡⅢⅣⅰⅱⅲⅳ]$")
@@ -90,7 +193,7 @@ def strip_form(name: str) -> str:
 def strip_salt(name: str) -> str:
     for salt in SALT_WORDS:
         if name.startswith(salt) and len(name) > len(salt) + 1:
-            name = name[len(salt):]
+            name = name[len(salt) :]
         if name.endswith(salt) and len(name) > len(salt) + 1:
             name = name[: -len(salt)]
     return name
@@ -103,8 +206,9 @@ def _all_cjk(text: str) -> bool:
 def _only_packaging_left(text: str, name: str) -> bool:
     """A name found inside a longer text counts only when what is left is dosage form, salt,
     strength or bracketed notes: 阿莫西林胶囊0.25g yes, 左西替利嗪 (another drug) no."""
-    rest = re.sub(r"\(([^()]*)\)", lambda m: m.group(0) if _MIX.search(m.group(1)) else "",
-                  text.replace(name, "", 1))  # a mixture bracket (30R) is not packaging
+    rest = re.sub(
+        r"\(([^()]*)\)", lambda m: m.group(0) if _MIX.search(m.group(1)) else "", text.replace(name, "", 1)
+    )  # a mixture bracket (30R) is not packaging
     rest = _STRENGTH_TEXT.sub("", rest).strip()
     for _ in range(3):
         rest = strip_salt(strip_form("药" + rest))[1:] if rest else rest
@@ -121,8 +225,12 @@ def pinyin_key(text: str) -> str:
 class NameIndex:
     """Lookup from every written form of a drug name to its formulary id."""
 
-    def __init__(self, names: dict[str, tuple[str, NameSource]], known: frozenset[str] = frozenset(),
-                 guarded: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        names: dict[str, tuple[str, NameSource]],
+        known: frozenset[str] = frozenset(),
+        guarded: frozenset[str] = frozenset(),
+    ):
         # names: written form → (drug id, source); ambiguity is rejected by the loader
         # known: cleaned names of drugs outside the formulary; guarded: drug ids never reached by a guess
         self._exact = {_clean(k).lower(): v[0] for k, v in names.items()}
@@ -131,11 +239,14 @@ class NameIndex:
         self._guarded = guarded
         self._by_length = sorted(
             ((k, v) for k, v in self._exact.items() if len(k) >= 2 and not k.isascii()),
-            key=lambda kv: len(kv[0]), reverse=True)
+            key=lambda kv: len(kv[0]),
+            reverse=True,
+        )
         # guesses (homophone, typo) aim only at standard names: a brand or a listed misspelling one
         # character from another real product (达力新/黛力新, 怡可安/胃可安) is no target
-        self._fuzzy_targets = [(k, v) for k, v in self._by_length
-                               if self._source[k] in ("generic", "salt") and v not in guarded]
+        self._fuzzy_targets = [
+            (k, v) for k, v in self._by_length if self._source[k] in ("generic", "salt") and v not in guarded
+        ]
         self._pinyin: dict[str, set[str]] = {}
         for k, v in self._exact.items():
             if not k.isascii() and len(k) >= 3 and self._source[k] in ("generic", "salt"):
@@ -207,8 +318,15 @@ class NameIndex:
             if len(ids) > 1:
                 # 胰岛素注射液(诺和灵R): the parts name different drugs; a product whose name holds the other
                 # part's (人胰岛素 ⊃ 胰岛素) is the more specific reading, otherwise refuse to guess
-                specific = [e for e in exact if all(strip_form(o[2]) in self._generic_of(self._exact[e[2]])
-                                                    for o in exact if self._exact[o[2]] != self._exact[e[2]])]
+                specific = [
+                    e
+                    for e in exact
+                    if all(
+                        strip_form(o[2]) in self._generic_of(self._exact[e[2]])
+                        for o in exact
+                        if self._exact[o[2]] != self._exact[e[2]]
+                    )
+                ]
                 if not specific:
                     return None
                 source, i, c = min(specific, key=lambda e: (_SOURCE_RANK[e[0]], -len(e[2]), e[1]))
@@ -239,7 +357,7 @@ class NameIndex:
                 if len(diff) != 1 or set(diff[0]) & _SALT_CHARS:
                     continue  # 头孢呋辛钠 vs 头孢呋辛酯: another salt or ester is another product
                 at = next(i for i, (x, y) in enumerate(zip(c, name, strict=True)) if x != y)
-                if c[at + 1:at + 2] == "酸" or "酸" in c[max(0, at - 1):at]:
+                if c[at + 1 : at + 2] == "酸" or "酸" in c[max(0, at - 1) : at]:
                     continue  # 糠酸氟替卡松 vs 丙酸氟替卡松: another acid salt or ester
                 if drug_id not in hits:
                     hits[drug_id] = (1, name)
@@ -271,10 +389,15 @@ class NameIndex:
 def _masks(name: str) -> set[str]:
     """The name with each character in turn replaced by a wildcard: two names of one length share a
     mask exactly when they differ in at most one character."""
-    return {name[:i] + "?" + name[i + 1:] for i in range(len(name))}
+    return {name[:i] + "?" + name[i + 1 :] for i in range(len(name))}
 
 
 def one_edit_apart(a: str, b: str) -> bool:
     """Same length, all Chinese, exactly one character different (the matcher's typo distance)."""
-    return (len(a) == len(b) and len(a) >= 3 and _all_cjk(a) and _all_cjk(b)
-            and sum(x != y for x, y in zip(a, b, strict=True)) == 1)
+    return (
+        len(a) == len(b)
+        and len(a) >= 3
+        and _all_cjk(a)
+        and _all_cjk(b)
+        and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    )

@@ -30,8 +30,9 @@ FORMULA = "Cockcroft-Gault: (140-年龄)×实际体重kg/(72×Scr mg/dL)，女�
 ScrUnit = Literal["umol/L", "mg/dL"]
 
 
-def cockcroft_gault(age: float, weight_kg: float, scr: float, sex: str | None,
-                    scr_unit: ScrUnit = "umol/L") -> float:
+def cockcroft_gault(
+    age: float, weight_kg: float, scr: float, sex: str | None, scr_unit: ScrUnit = "umol/L"
+) -> float:
     """Creatinine clearance in mL/min by Cockcroft–Gault with the weight given (actual body weight).
 
     ``sex`` is "F" for the ×0.85 factor; any other value (including unknown) is computed as male,
@@ -63,7 +64,11 @@ class RenalFunction:
             if self.crcl is not None:
                 return self.crcl, "crcl", None
             if self.egfr is not None:
-                return self.egfr, "egfr", "说明书按CrCl（Cockcroft-Gault）分级，缺少血肌酐/体重/年龄/性别，暂以eGFR代替"
+                return (
+                    self.egfr,
+                    "egfr",
+                    "说明书按CrCl（Cockcroft-Gault）分级，缺少血肌酐/体重/年龄/性别，暂以eGFR代替",
+                )
             return None, None, None
         if self.egfr is not None:
             return self.egfr, "egfr", None
@@ -86,8 +91,10 @@ def crcl_for(patient: Patient) -> tuple[float | None, str | None]:
     shown = f"Scr {scr:g} {'mg/dL' if unit == 'mg/dL' else 'μmol/L'}"
     if unit == "mg/dL":
         shown += "（数值<20按mg/dL理解）"
-    basis = (f"{FORMULA}；{age:g}岁、{'女' if sex == 'F' else '男'}、实际体重{weight:g} kg、{shown}"
-             f" → CrCl {value:g} mL/min（肥胖者实际体重会高估）")
+    basis = (
+        f"{FORMULA}；{age:g}岁、{'女' if sex == 'F' else '男'}、实际体重{weight:g} kg、{shown}"
+        f" → CrCl {value:g} mL/min（肥胖者实际体重会高估）"
+    )
     return value, basis
 
 

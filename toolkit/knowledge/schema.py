@@ -42,20 +42,27 @@ class Form(_Spec):
     form: str = Field(description="剂型, e.g. 片, 缓释片, 胶囊, 注射液, 吸入粉雾剂")
     unit: CountUnit | Literal["ml"] = Field(description="the countable unit a dose is written in")
     strengths: tuple[str, ...] = Field(
-        default=(), description="per unit, e.g. '80 mg' or '80 mg/5 mg'; required on full entries")
+        default=(), description="per unit, e.g. '80 mg' or '80 mg/5 mg'; required on full entries"
+    )
     routes: tuple[str, ...] = Field(min_length=1)
     brands: tuple[str, ...] = Field(default=(), description="brands that name this form (拜新同 → 控释片)")
     max_per_day: float | None = Field(default=None, gt=0, description="overrides the drug's frequency limit")
     min_per_day: float | None = Field(default=None, gt=0)
     dose: FormDose | None = Field(
-        default=None, description="limits of this form that override the drug's (gliclazide MR 120 mg/d)")
+        default=None, description="limits of this form that override the drug's (gliclazide MR 120 mg/d)"
+    )
     elderly: PopulationNote | None = Field(
-        default=None, description="an elderly note of this form only (nifedipine IR: Beers avoid)")
+        default=None, description="an elderly note of this form only (nifedipine IR: Beers avoid)"
+    )
     units_single_max: float | None = Field(
-        default=None, gt=0, description="label maximum per dose counted in this form's unit, for products "
-                                        "without mass limits (中成药: 一次4片 → 4)")
+        default=None,
+        gt=0,
+        description="label maximum per dose counted in this form's unit, for products "
+        "without mass limits (中成药: 一次4片 → 4)",
+    )
     units_daily_max: float | None = Field(
-        default=None, gt=0, description="label maximum per day in this form's unit (一次4片、一日3次 → 12)")
+        default=None, gt=0, description="label maximum per day in this form's unit (一次4片、一日3次 → 12)"
+    )
 
 
 class DoseLimit(_Spec):
@@ -74,8 +81,10 @@ class RenalLimit(DoseLimit):
 
     below: float = Field(gt=0, description="eGFR/CrCl (mL/min) below which these limits apply")
     measure: RenalMeasure = Field(
-        default="egfr", description="what the label's threshold is: eGFR (mL/min/1.73m²) or Cockcroft–Gault "
-                                    "CrCl (mL/min); the other measure is used only as a stated fallback")
+        default="egfr",
+        description="what the label's threshold is: eGFR (mL/min/1.73m²) or Cockcroft–Gault "
+        "CrCl (mL/min); the other measure is used only as a stated fallback",
+    )
 
 
 class MaintenanceLimit(_Spec):
@@ -94,10 +103,14 @@ class ToolLimit(DoseLimit):
     severity: Literal["warn", "info"] = "warn"
     note: str = Field(min_length=1, description="why the tool asks (shown in the finding)")
     group: str | None = Field(
-        default=None, description="ingredients sharing a group are summed for per_kg_daily_max (insulin)")
+        default=None, description="ingredients sharing a group are summed for per_kg_daily_max (insulin)"
+    )
     block_ratio: float | None = Field(
-        default=None, gt=1, description="a value this many times the threshold is no plausible dose at all "
-                                        "(U↔ml confusion is ×100): block instead of the severity")
+        default=None,
+        gt=1,
+        description="a value this many times the threshold is no plausible dose at all "
+        "(U↔ml confusion is ×100): block instead of the severity",
+    )
 
 
 class FormDose(_Spec):
@@ -114,8 +127,11 @@ class Dose(_Spec):
     adult: DoseLimit | None = None
     elderly: DoseLimit | None = Field(default=None, description="age ≥ elderly_age; overrides adult")
     elderly_from: float | None = Field(
-        default=None, gt=0, description="age from which `elderly` applies for this drug when the label "
-                                        "names one (dabigatran: 80); default the meta elderly_age")
+        default=None,
+        gt=0,
+        description="age from which `elderly` applies for this drug when the label "
+        "names one (dabigatran: 80); default the meta elderly_age",
+    )
     child: DoseLimit | None = None
     renal: tuple[RenalLimit, ...] = Field(default=(), description="stricter limits by renal function")
     maintenance: MaintenanceLimit | None = None
@@ -148,7 +164,8 @@ class PopulationNote(_Spec):
     min_age: float | None = Field(default=None, description="children: below this age the note applies")
     references: tuple[str, ...] = ()
     unless: PopulationException | None = Field(
-        default=None, description="the level and note when one of these diagnoses is present")
+        default=None, description="the level and note when one of these diagnoses is present"
+    )
 
 
 Form.model_rebuild()  # Form names FormDose and PopulationNote, defined after it
@@ -167,7 +184,8 @@ class Drug(_Spec):
     tier: Tier = Field(
         default="full",
         description="full: forms, strengths and dose limits, every check runs; class: identity, classes, "
-                    "forms/routes, population notes and class rules only (dose checks do not run)")
+        "forms/routes, population notes and class rules only (dose checks do not run)",
+    )
     name: str = Field(description="normalised Chinese generic name, used in findings")
     en: str = ""
     atc: str | None = None
@@ -176,8 +194,10 @@ class Drug(_Spec):
     brands: tuple[str, ...] = ()
     salts: tuple[str, ...] = Field(default=(), description="salt-form names, e.g. 苯磺酸氨氯地平")
     near_names_reviewed: dict[str, str] = Field(
-        default_factory=dict, description="alias → why it stays although it is one character from another "
-                                          "drug's name (the load-time check otherwise rejects it)")
+        default_factory=dict,
+        description="alias → why it stays although it is one character from another "
+        "drug's name (the load-time check otherwise rejects it)",
+    )
     ingredients: tuple[Ingredient, ...] = Field(default=(), description="combination products only")
     forms: tuple[Form, ...] = Field(min_length=1)
     dose: Dose | None = None
@@ -203,19 +223,24 @@ class Drug(_Spec):
         if self.tier == "full":
             for form in self.forms:
                 if not form.strengths:
-                    raise ValueError(f"form '{form.form}' of a full entry needs its strengths "
-                                     f"(or mark the entry tier: class)")
+                    raise ValueError(
+                        f"form '{form.form}' of a full entry needs its strengths "
+                        f"(or mark the entry tier: class)"
+                    )
         for form in self.forms:
             if form.dose is not None and (self.ingredients or self.dose is None):
-                raise ValueError(f"form '{form.form}' carries dose limits: only a single-ingredient entry "
-                                 f"with a `dose` may (they are in its dose.unit)")
+                raise ValueError(
+                    f"form '{form.form}' carries dose limits: only a single-ingredient entry "
+                    f"with a `dose` may (they are in its dose.unit)"
+                )
         if self.ingredients:
             for form in self.forms:
                 for s in form.strengths:
                     if len(s.split("/")) < len(self.ingredients):
                         raise ValueError(
                             f"strength '{s}' of a {len(self.ingredients)}-ingredient product must "
-                            f"give one amount per ingredient, e.g. '80 mg/5 mg'")
+                            f"give one amount per ingredient, e.g. '80 mg/5 mg'"
+                        )
         return self
 
 
@@ -232,6 +257,7 @@ class FormularyFile(_Spec):
 
 
 # --------------------------------------------------------------------------- rules
+
 
 class Target(_Spec):
     """Which drugs a rule applies to: by drug id and/or by class id (any ingredient matching)."""
@@ -262,7 +288,8 @@ class _Rule(_Spec):
     version: int = Field(default=1, ge=1)
     severity: Severity
     escalate: tuple[Escalation, ...] = Field(
-        default=(), description="first matching condition sets the severity instead")
+        default=(), description="first matching condition sets the severity instead"
+    )
     message: str
     references: tuple[str, ...] = Field(min_length=1)
     enabled: bool = True
@@ -302,8 +329,11 @@ class Contraindication(_Rule):
     population: Literal["pregnancy", "lactation", "children", "elderly", "renal", "hepatic"] | None = None
     target: Target
     when: Condition
-    once: bool = Field(default=False, description="one finding naming every matching item (a rule about "
-                                                   "the prescription as a whole, e.g. ≥ 3 CNS-active drugs)")
+    once: bool = Field(
+        default=False,
+        description="one finding naming every matching item (a rule about "
+        "the prescription as a whole, e.g. ≥ 3 CNS-active drugs)",
+    )
 
     @model_validator(mode="after")
     def _population(self) -> Contraindication:
@@ -343,8 +373,8 @@ class Indication(_Rule):
     icd10: tuple[IcdSpec, ...] = Field(min_length=1)
     names: tuple[str, ...] = Field(default=(), description="diagnosis words accepted when no ICD is given")
     with_drugs: Target | None = Field(
-        default=None, description="also indicated alongside these drugs (PPI with antiplatelets or NSAIDs)")
-
+        default=None, description="also indicated alongside these drugs (PPI with antiplatelets or NSAIDs)"
+    )
 
 
 class Check(_Rule):
@@ -417,4 +447,5 @@ class LocalRules(_Spec):
     rules: dict[str, RuleOverride] = {}
     parameters: dict[str, object] = {}
     drug_dictionary: str | None = Field(
-        default=None, description="药品字典配对 file (clinic formulary apply), relative to this file")
+        default=None, description="药品字典配对 file (clinic formulary apply), relative to this file"
+    )

@@ -13,8 +13,20 @@ from functools import lru_cache
 
 # --------------------------------------------------------------------------- numbers
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 
 
 def cn_small_number(text: str) -> float | None:
@@ -51,15 +63,50 @@ MASS_TO_MG = {"g": 1000.0, "mg": 1.0, "μg": 0.001, "ng": 0.000001}
 COUNT_UNITS = frozenset(["片", "粒", "丸", "袋", "支", "吸", "喷", "揿", "瓶", "贴", "滴", "包", "枚"])
 
 _UNIT_ALIASES = {
-    "g": "g", "克": "g", "gm": "g",
-    "mg": "mg", "毫克": "mg",
-    "μg": "μg", "µg": "μg", "ug": "μg", "mcg": "μg", "微克": "μg",
-    "ng": "ng", "纳克": "ng",
-    "u": "U", "iu": "U", "单位": "U", "国际单位": "U", "万u": "万U", "万单位": "万U",
-    "ml": "ml", "毫升": "ml", "l": "L", "升": "L",
-    "片": "片", "粒": "粒", "丸": "丸", "袋": "袋", "支": "支", "吸": "吸", "喷": "喷", "揿": "揿",
-    "瓶": "瓶", "贴": "贴", "滴": "滴", "包": "包", "枚": "枚", "胶囊": "粒", "s": "片", "t": "片",
-    "puff": "吸", "puffs": "吸", "tab": "片", "tabs": "片", "cap": "粒", "caps": "粒",
+    "g": "g",
+    "克": "g",
+    "gm": "g",
+    "mg": "mg",
+    "毫克": "mg",
+    "μg": "μg",
+    "µg": "μg",
+    "ug": "μg",
+    "mcg": "μg",
+    "微克": "μg",
+    "ng": "ng",
+    "纳克": "ng",
+    "u": "U",
+    "iu": "U",
+    "单位": "U",
+    "国际单位": "U",
+    "万u": "万U",
+    "万单位": "万U",
+    "ml": "ml",
+    "毫升": "ml",
+    "l": "L",
+    "升": "L",
+    "片": "片",
+    "粒": "粒",
+    "丸": "丸",
+    "袋": "袋",
+    "支": "支",
+    "吸": "吸",
+    "喷": "喷",
+    "揿": "揿",
+    "瓶": "瓶",
+    "贴": "贴",
+    "滴": "滴",
+    "包": "包",
+    "枚": "枚",
+    "胶囊": "粒",
+    "s": "片",
+    "t": "片",
+    "puff": "吸",
+    "puffs": "吸",
+    "tab": "片",
+    "tabs": "片",
+    "cap": "粒",
+    "caps": "粒",
 }
 
 
@@ -86,6 +133,7 @@ def to_canonical(amount: float, unit: str, target: str) -> float | None:
 
 # --------------------------------------------------------------------------- strengths
 
+
 @dataclass(frozen=True, slots=True)
 class Strength:
     """Amount of each ingredient per countable unit (or per ``per_ml`` ml for liquids)."""
@@ -94,8 +142,9 @@ class Strength:
     per_ml: float | None = None
 
 
-_NUM_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|g|μg|µg|ug|mcg|ng|iu|u|万u|ml|毫克|克|微克|单位|万单位|毫升)?",
-                       re.IGNORECASE)
+_NUM_UNIT = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(mg|g|μg|µg|ug|mcg|ng|iu|u|万u|ml|毫克|克|微克|单位|万单位|毫升)?", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=4096)
@@ -131,6 +180,7 @@ def parse_strength(text: str | None) -> Strength | None:
 
 # --------------------------------------------------------------------------- frequencies
 
+
 @dataclass(frozen=True, slots=True)
 class Frequency:
     code: str  # qd, bid, tid, qid, qn, q8h, qod, qw, prn, st, "q6h prn" …
@@ -140,11 +190,34 @@ class Frequency:
 
 
 _LATIN = {
-    "qd": 1, "od": 1, "qm": 1, "qam": 1, "qn": 1, "qhs": 1, "hs": 1, "qpm": 1,
-    "bid": 2, "tid": 3, "qid": 4,
-    "q4h": 6, "q6h": 4, "q8h": 3, "q12h": 2, "q24h": 1, "q48h": 0.5, "q72h": 1 / 3,
-    "qod": 0.5, "qw": 1 / 7, "biw": 2 / 7, "tiw": 3 / 7, "q2w": 1 / 14, "qow": 1 / 14, "q4w": 1 / 28,
-    "st": 1, "stat": 1, "once": 1,
+    "qd": 1,
+    "od": 1,
+    "qm": 1,
+    "qam": 1,
+    "qn": 1,
+    "qhs": 1,
+    "hs": 1,
+    "qpm": 1,
+    "bid": 2,
+    "tid": 3,
+    "qid": 4,
+    "q4h": 6,
+    "q6h": 4,
+    "q8h": 3,
+    "q12h": 2,
+    "q24h": 1,
+    "q48h": 0.5,
+    "q72h": 1 / 3,
+    "qod": 0.5,
+    "qw": 1 / 7,
+    "biw": 2 / 7,
+    "tiw": 3 / 7,
+    "q2w": 1 / 14,
+    "qow": 1 / 14,
+    "q4w": 1 / 28,
+    "st": 1,
+    "stat": 1,
+    "once": 1,
 }
 _CODE_FOR_PER_DAY = {1: "qd", 2: "bid", 3: "tid", 4: "qid", 6: "q4h", 0.5: "qod"}
 
@@ -155,8 +228,24 @@ _PRN = re.compile(r"\(?(prn|必要时|需要时|疼痛时|发热时|喘息时)\)
 _PAREN = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
 _PRN_WORDS = ("prn", "sos", "必要时", "需要时", "疼痛时", "发热时", "喘息时")
 # timing words HIS systems write into the frequency ("每晚睡前一次", "每日一次晨服"): kept as the note
-_TIMING_WORDS = ("睡前", "晨服", "晨起", "早晨", "空腹", "早餐前", "早餐后", "餐前", "餐后", "饭前", "饭后",
-                 "随餐", "餐中", "三餐前", "三餐后", "顿服")
+_TIMING_WORDS = (
+    "睡前",
+    "晨服",
+    "晨起",
+    "早晨",
+    "空腹",
+    "早餐前",
+    "早餐后",
+    "餐前",
+    "餐后",
+    "饭前",
+    "饭后",
+    "随餐",
+    "餐中",
+    "三餐前",
+    "三餐后",
+    "顿服",
+)
 
 
 @lru_cache(maxsize=2048)
@@ -179,6 +268,7 @@ def parse_frequency(text: str | None) -> Frequency | None:
         if inner:
             notes.append(inner)
         return " "
+
     t = _PAREN.sub(keep, t)
     found = _parse_bare(t)
     if found is None:
@@ -186,8 +276,10 @@ def parse_frequency(text: str | None) -> Frequency | None:
         for word in _TIMING_WORDS:
             if word in bare and bare != word:
                 found = _parse_bare(bare.replace(word, "", 1)) or (
-                    _parse_bare("每晚一次") if word == "睡前" and bare.replace(word, "", 1) in {"一次", "1次"}
-                    else None)
+                    _parse_bare("每晚一次")
+                    if word == "睡前" and bare.replace(word, "", 1) in {"一次", "1次"}
+                    else None
+                )
                 if found is not None:
                     notes.insert(0, word)
                     break
@@ -207,8 +299,11 @@ def _parse_bare(text: str) -> Frequency | None:
         return Frequency("prn", None, prn=True)
     if rest != t:  # "q6h prn", "必要时每8小时一次": as needed, at most this often
         inner = _parse_plain(rest)
-        found = None if inner is None or inner.per_day is None else \
-            Frequency(f"{inner.code} prn", inner.per_day, prn=True)
+        found = (
+            None
+            if inner is None or inner.per_day is None
+            else Frequency(f"{inner.code} prn", inner.per_day, prn=True)
+        )
     else:
         found = _parse_plain(t)
     # more than 24 administrations a day is not a frequency anyone prescribes: refuse, never guess
@@ -239,8 +334,11 @@ def _parse_plain(t: str) -> Frequency | None:
             return None
         period = {"日": 1, "天": 1, "周": 7, "星期": 7, "月": 30}[m.group(1)]
         per_day = n / period
-        code = _CODE_FOR_PER_DAY.get(per_day) if period == 1 else ("qw" if n == 1 and period == 7 else
-                                                                    f"{int(n)}/{m.group(1)}")
+        code = (
+            _CODE_FOR_PER_DAY.get(per_day)
+            if period == 1
+            else ("qw" if n == 1 and period == 7 else f"{int(n)}/{m.group(1)}")
+        )
         return Frequency(code or f"{n:g}/日", per_day)
     m = re.fullmatch(r"每(.+?)(小时|h)(一|1)?次?", t)
     if m:
@@ -252,23 +350,85 @@ def _parse_plain(t: str) -> Frequency | None:
 
 # --------------------------------------------------------------------------- routes
 
-ROUTES = ("口服", "舌下含服", "含服", "吸入", "皮下注射", "肌内注射", "静脉注射", "静脉滴注", "外用", "滴眼",
-          "滴鼻", "滴耳", "直肠给药", "阴道给药", "鼻喷", "嚼服")
+ROUTES = (
+    "口服",
+    "舌下含服",
+    "含服",
+    "吸入",
+    "皮下注射",
+    "肌内注射",
+    "静脉注射",
+    "静脉滴注",
+    "外用",
+    "滴眼",
+    "滴鼻",
+    "滴耳",
+    "直肠给药",
+    "阴道给药",
+    "鼻喷",
+    "嚼服",
+)
 
 _ROUTE_ALIASES = {
-    "po": "口服", "口服": "口服", "餐后口服": "口服", "饭后口服": "口服", "餐前口服": "口服", "饭前口服": "口服",
-    "内服": "口服", "整片吞服": "口服", "吞服": "口服", "嚼服": "嚼服", "咀嚼": "嚼服",
-    "sl": "舌下含服", "舌下": "舌下含服", "舌下含服": "舌下含服", "舌下含化": "舌下含服", "含化": "含服",
+    "po": "口服",
+    "口服": "口服",
+    "餐后口服": "口服",
+    "饭后口服": "口服",
+    "餐前口服": "口服",
+    "饭前口服": "口服",
+    "内服": "口服",
+    "整片吞服": "口服",
+    "吞服": "口服",
+    "嚼服": "嚼服",
+    "咀嚼": "嚼服",
+    "sl": "舌下含服",
+    "舌下": "舌下含服",
+    "舌下含服": "舌下含服",
+    "舌下含化": "舌下含服",
+    "含化": "含服",
     "含服": "含服",
-    "inh": "吸入", "吸入": "吸入", "雾化吸入": "吸入", "经口吸入": "吸入", "气雾吸入": "吸入", "干粉吸入": "吸入",
-    "ih": "皮下注射", "h": "皮下注射", "sc": "皮下注射", "皮下": "皮下注射", "皮下注射": "皮下注射",
-    "im": "肌内注射", "肌注": "肌内注射", "肌内注射": "肌内注射", "肌肉注射": "肌内注射",
-    "iv": "静脉注射", "静推": "静脉注射", "静脉注射": "静脉注射", "静注": "静脉注射",
-    "ivgtt": "静脉滴注", "ivdrip": "静脉滴注", "静滴": "静脉滴注", "静脉滴注": "静脉滴注", "静脉点滴": "静脉滴注",
-    "外用": "外用", "局部外用": "外用", "涂患处": "外用", "外敷": "外用", "贴敷": "外用",
-    "滴眼": "滴眼", "滴鼻": "滴鼻", "滴耳": "滴耳", "鼻喷": "鼻喷", "喷鼻": "鼻喷",
-    "鼻腔喷入": "鼻喷", "鼻腔喷雾": "鼻喷", "喷鼻腔": "鼻喷", "鼻腔喷": "鼻喷",
-    "pr": "直肠给药", "塞肛": "直肠给药", "直肠给药": "直肠给药", "阴道给药": "阴道给药",
+    "inh": "吸入",
+    "吸入": "吸入",
+    "雾化吸入": "吸入",
+    "经口吸入": "吸入",
+    "气雾吸入": "吸入",
+    "干粉吸入": "吸入",
+    "ih": "皮下注射",
+    "h": "皮下注射",
+    "sc": "皮下注射",
+    "皮下": "皮下注射",
+    "皮下注射": "皮下注射",
+    "im": "肌内注射",
+    "肌注": "肌内注射",
+    "肌内注射": "肌内注射",
+    "肌肉注射": "肌内注射",
+    "iv": "静脉注射",
+    "静推": "静脉注射",
+    "静脉注射": "静脉注射",
+    "静注": "静脉注射",
+    "ivgtt": "静脉滴注",
+    "ivdrip": "静脉滴注",
+    "静滴": "静脉滴注",
+    "静脉滴注": "静脉滴注",
+    "静脉点滴": "静脉滴注",
+    "外用": "外用",
+    "局部外用": "外用",
+    "涂患处": "外用",
+    "外敷": "外用",
+    "贴敷": "外用",
+    "滴眼": "滴眼",
+    "滴鼻": "滴鼻",
+    "滴耳": "滴耳",
+    "鼻喷": "鼻喷",
+    "喷鼻": "鼻喷",
+    "鼻腔喷入": "鼻喷",
+    "鼻腔喷雾": "鼻喷",
+    "喷鼻腔": "鼻喷",
+    "鼻腔喷": "鼻喷",
+    "pr": "直肠给药",
+    "塞肛": "直肠给药",
+    "直肠给药": "直肠给药",
+    "阴道给药": "阴道给药",
 }
 
 
@@ -303,6 +463,7 @@ def parse_route(text: str | None) -> tuple[str | None, str | None]:
 
 # --------------------------------------------------------------------------- ages
 
+
 @dataclass(frozen=True, slots=True)
 class Age:
     """An age as written: ``years`` for the checks, ``text`` as written (日/月龄 of infants, 处方管理办法 第六条)."""
@@ -312,8 +473,19 @@ class Age:
     infant: bool = False  # under one year, or under three written in months, weeks or days
 
 
-_AGE_UNITS = {"岁": 365.25, "y": 365.25, "年": 365.25, "个月": 30.4375, "月": 30.4375, "m": 30.4375,
-              "周": 7.0, "w": 7.0, "天": 1.0, "日": 1.0, "d": 1.0}
+_AGE_UNITS = {
+    "岁": 365.25,
+    "y": 365.25,
+    "年": 365.25,
+    "个月": 30.4375,
+    "月": 30.4375,
+    "m": 30.4375,
+    "周": 7.0,
+    "w": 7.0,
+    "天": 1.0,
+    "日": 1.0,
+    "d": 1.0,
+}
 _AGE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(岁|个月|月|周|天|日|年|y|m|w|d)?", re.IGNORECASE)
 MAX_AGE_YEARS = 130
 

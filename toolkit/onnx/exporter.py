@@ -56,10 +56,17 @@ class ParityError(ToolkitError):
 def source_revision(cwd: str | Path | None = None) -> str | None:
     """``git rev-parse HEAD`` (with ``+dirty`` when the tree has changes), or ``None`` outside git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
@@ -75,11 +82,17 @@ def _session(path: Path, session_options: Mapping[str, Any] | None = None) -> An
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     disabled = list((session_options or {}).get("disabled_optimizers", ()))
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+    return ort.InferenceSession(
+        str(path), so, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+    )
 
 
-def _run_onnx(path: Path, input_names: Sequence[str], inputs: Sequence[np.ndarray],
-              session_options: Mapping[str, Any] | None = None) -> list[np.ndarray]:
+def _run_onnx(
+    path: Path,
+    input_names: Sequence[str],
+    inputs: Sequence[np.ndarray],
+    session_options: Mapping[str, Any] | None = None,
+) -> list[np.ndarray]:
     sess = _session(path, session_options)
     return list(sess.run(None, dict(zip(input_names, inputs, strict=True))))
 
@@ -100,11 +113,15 @@ def _nodes(path: Path) -> dict[str, str]:
     return {n.name: n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
 
 
-def quantize_int8_static(fp32: str | Path, out: str | Path, input_names: Sequence[str],
-                         samples: Sequence[Sequence[np.ndarray]],
-                         static_op_types: Sequence[str] = ("Conv", "MatMul", "Gemm"),
-                         dynamic_op_types: Sequence[str] = ("LSTM", "GRU"),
-                         nodes_to_exclude: Sequence[str] = ()) -> dict[str, Any]:
+def quantize_int8_static(
+    fp32: str | Path,
+    out: str | Path,
+    input_names: Sequence[str],
+    samples: Sequence[Sequence[np.ndarray]],
+    static_op_types: Sequence[str] = ("Conv", "MatMul", "Gemm"),
+    dynamic_op_types: Sequence[str] = ("LSTM", "GRU"),
+    nodes_to_exclude: Sequence[str] = (),
+) -> dict[str, Any]:
     """Static QDQ int8 of ``fp32`` into ``out`` (per-channel int8 weights, uint8 activations with MinMax ranges
     from ``samples``, one tuple of arrays per input name and call), then dynamic int8 (per-channel weights)
     for ``dynamic_op_types`` present in the graph; returns what was done, for the manifest. ``export`` calls
@@ -126,21 +143,42 @@ def quantize_int8_static(fp32: str | Path, out: str | Path, input_names: Sequenc
     static = [t for t in static_op_types if t in present]
     dynamic = [t for t in dynamic_op_types if t in present]
     staged = out.with_suffix(".static.onnx") if dynamic else out
-    quantize_static(str(fp32), str(staged), _Calibration(input_names, samples), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=static, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-                    nodes_to_exclude=list(nodes_to_exclude))
+    quantize_static(
+        str(fp32),
+        str(staged),
+        _Calibration(input_names, samples),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=static,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=list(nodes_to_exclude),
+    )
     if dynamic:
-        quantize_dynamic(str(staged), str(out), op_types_to_quantize=dynamic, weight_type=QuantType.QInt8,
-                         per_channel=True, nodes_to_exclude=list(nodes_to_exclude))
-    return {"method": "onnxruntime.quantization.quantize_static, QDQ format",
-            "static_op_types": static, "weights": "int8, symmetric, per output channel",
-            "activations": "uint8, asymmetric, ranges calibrated (MinMax)",
-            "dynamic_op_types": dynamic,
-            "dynamic_note": ("no static int8 kernel for these op types: int8 weights per output channel, "
-                             "activations quantised at run time (quantize_dynamic)") if dynamic else "",
-            "nodes_excluded": list(nodes_to_exclude), "left_fp32": sorted(present - set(static) - set(dynamic)
-                                                                           - {"QuantizeLinear", "DequantizeLinear"})}
+        quantize_dynamic(
+            str(staged),
+            str(out),
+            op_types_to_quantize=dynamic,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=list(nodes_to_exclude),
+        )
+    return {
+        "method": "onnxruntime.quantization.quantize_static, QDQ format",
+        "static_op_types": static,
+        "weights": "int8, symmetric, per output channel",
+        "activations": "uint8, asymmetric, ranges calibrated (MinMax)",
+        "dynamic_op_types": dynamic,
+        "dynamic_note": (
+            "no static int8 kernel for these op types: int8 weights per output channel, "
+            "activations quantised at run time (quantize_dynamic)"
+        )
+        if dynamic
+        else "",
+        "nodes_excluded": list(nodes_to_exclude),
+        "left_fp32": sorted(present - set(static) - set(dynamic) - {"QuantizeLinear", "DequantizeLinear"}),
+    }
 
 
 def _run_torch(model: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -152,8 +190,10 @@ def _run_torch(model: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def _max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-    return max(float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) if x.size else 0.0
-               for x, y in zip(a, b, strict=True))
+    return max(
+        float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) if x.size else 0.0
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def export(
@@ -197,9 +237,13 @@ def export(
     torch = require("torch", "train")
     ort = require("onnxruntime", "export")
     if quantize is not None and quantize not in QUANTIZE_PRESETS:
-        raise ToolkitError(f"unknown quantisation preset {quantize!r}; allowed: {list(QUANTIZE_PRESETS)}, None")
+        raise ToolkitError(
+            f"unknown quantisation preset {quantize!r}; allowed: {list(QUANTIZE_PRESETS)}, None"
+        )
     if quantize == "int8-static" and (not calibration_inputs or not calibration_source):
-        raise ToolkitError("int8-static needs calibration_inputs (real samples) and calibration_source (what they are)")
+        raise ToolkitError(
+            "int8-static needs calibration_inputs (real samples) and calibration_source (what they are)"
+        )
     session_options = dict(session_options or {})
     unknown = sorted(set(session_options) - set(SESSION_OPTIONS))
     if unknown:
@@ -212,19 +256,34 @@ def export(
     try:
         fp32 = work / "model.fp32.onnx"
         with torch.no_grad():
-            torch.onnx.export(model, tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in sample_inputs),
-                              str(fp32), input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                model,
+                tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in sample_inputs),
+                str(fp32),
+                input_names=list(input_names),
+                output_names=list(output_names),
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
+            )
         reference = _run_torch(model, parity_inputs)
         got = _run_onnx(fp32, input_names, parity_inputs, session_options)
         diff32 = _max_abs_diff(reference, got)
-        log.info("fp32 parity on %d samples: max abs diff %.3g (tolerance %.3g)",
-                 len(parity_inputs[0]), diff32, tolerance)
+        log.info(
+            "fp32 parity on %d samples: max abs diff %.3g (tolerance %.3g)",
+            len(parity_inputs[0]),
+            diff32,
+            tolerance,
+        )
         if not diff32 <= tolerance:
-            raise ParityError(f"fp32 ONNX differs from torch by {diff32:.3g} > tolerance {tolerance:.3g} "
-                              f"on {len(parity_inputs[0])} parity samples; nothing was written to {out}")
-        def task_metric(run: Callable[[Sequence[np.ndarray]], list[np.ndarray]], batch_out: list[np.ndarray]
-                        ) -> dict[str, float]:
+            raise ParityError(
+                f"fp32 ONNX differs from torch by {diff32:.3g} > tolerance {tolerance:.3g} "
+                f"on {len(parity_inputs[0])} parity samples; nothing was written to {out}"
+            )
+
+        def task_metric(
+            run: Callable[[Sequence[np.ndarray]], list[np.ndarray]], batch_out: list[np.ndarray]
+        ) -> dict[str, float]:
             if metric_fn is None:
                 return {}
             if metric_inputs is None:
@@ -242,45 +301,83 @@ def export(
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
                 quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-                detail = {"method": "onnxruntime.quantization.quantize_dynamic", "weights": "int8",
-                          "activations": "quantised at run time", "dynamic_op_types": "all supported"}
+                detail = {
+                    "method": "onnxruntime.quantization.quantize_dynamic",
+                    "weights": "int8",
+                    "activations": "quantised at run time",
+                    "dynamic_op_types": "all supported",
+                }
             else:
                 assert calibration_inputs is not None
-                detail = quantize_int8_static(fp32, int8, input_names, calibration_inputs, static_op_types,
-                                          dynamic_op_types, nodes_to_exclude)
+                detail = quantize_int8_static(
+                    fp32,
+                    int8,
+                    input_names,
+                    calibration_inputs,
+                    static_op_types,
+                    dynamic_op_types,
+                    nodes_to_exclude,
+                )
                 detail["calibration"] = {"samples": len(calibration_inputs), "source": calibration_source}
             got8 = _run_onnx(int8, input_names, parity_inputs, session_options)
             diff8 = _max_abs_diff(reference, got8)
             if metric_fn:
                 sess8 = _session(int8, session_options)
-                m_int8 = task_metric(lambda x: list(sess8.run(None, dict(zip(input_names, x, strict=True)))), got8)
-                tol = (dict(metric_tolerance) if isinstance(metric_tolerance, Mapping)
-                       else dict.fromkeys(m_fp32, float(metric_tolerance)))
+                m_int8 = task_metric(
+                    lambda x: list(sess8.run(None, dict(zip(input_names, x, strict=True)))), got8
+                )
+                tol = (
+                    dict(metric_tolerance)
+                    if isinstance(metric_tolerance, Mapping)
+                    else dict.fromkeys(m_fp32, float(metric_tolerance))
+                )
                 drops = {k: m_fp32[k] - m_int8.get(k, float("-inf")) for k in m_fp32 if k in tol}
                 over = {k: round(d, 4) for k, d in drops.items() if not d <= tol[k]}
                 worst = max(drops.values(), default=0.0)
                 ok = not over
-                note = (f"{quantize} task metrics within tolerance of fp32 (largest drop {worst:.4g}; "
-                        f"tolerances {tol})" if ok
-                        else f"{quantize} rejected: task metrics dropped {over} > tolerances {tol}; fp32 kept")
+                note = (
+                    f"{quantize} task metrics within tolerance of fp32 (largest drop {worst:.4g}; "
+                    f"tolerances {tol})"
+                    if ok
+                    else f"{quantize} rejected: task metrics dropped {over} > tolerances {tol}; fp32 kept"
+                )
             else:
                 ok = diff8 <= tolerance
-                note = (f"{quantize} outputs within tolerance ({diff8:.3g} <= {tolerance:.3g})" if ok
-                        else f"{quantize} rejected: outputs differ by {diff8:.3g} > {tolerance:.3g}; fp32 kept")
+                note = (
+                    f"{quantize} outputs within tolerance ({diff8:.3g} <= {tolerance:.3g})"
+                    if ok
+                    else f"{quantize} rejected: outputs differ by {diff8:.3g} > {tolerance:.3g}; fp32 kept"
+                )
             if ok:
                 shipped, chosen = int8, quantize
             log.info(note)
         shutil.copyfile(shipped, out / MODEL_NAME)
         manifest = ExportManifest(
-            name=name or out.name, source=source, source_revision=source_revision(), opset=opset,
-            input_names=tuple(input_names), output_names=tuple(output_names), dynamic_axes=axes,
-            quantization=chosen, quantization_requested=quantize, quantization_note=note,
-            quantization_detail=detail, session_options=session_options, tolerance=tolerance,
-            max_abs_diff_fp32=diff32, max_abs_diff_int8=diff8, parity_samples=len(parity_inputs[0]),
-            metrics_torch=m_torch, metrics_fp32=m_fp32, metrics_int8=m_int8,
-            size_bytes=(out / MODEL_NAME).stat().st_size, size_bytes_fp32=fp32.stat().st_size,
-            created=datetime.now(UTC).isoformat(timespec="seconds"), torch_version=str(torch.__version__),
-            onnxruntime_version=str(ort.__version__), extra=dict(extra or {}),
+            name=name or out.name,
+            source=source,
+            source_revision=source_revision(),
+            opset=opset,
+            input_names=tuple(input_names),
+            output_names=tuple(output_names),
+            dynamic_axes=axes,
+            quantization=chosen,
+            quantization_requested=quantize,
+            quantization_note=note,
+            quantization_detail=detail,
+            session_options=session_options,
+            tolerance=tolerance,
+            max_abs_diff_fp32=diff32,
+            max_abs_diff_int8=diff8,
+            parity_samples=len(parity_inputs[0]),
+            metrics_torch=m_torch,
+            metrics_fp32=m_fp32,
+            metrics_int8=m_int8,
+            size_bytes=(out / MODEL_NAME).stat().st_size,
+            size_bytes_fp32=fp32.stat().st_size,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            torch_version=str(torch.__version__),
+            onnxruntime_version=str(ort.__version__),
+            extra=dict(extra or {}),
         )
         manifest.write(out)
         return manifest

@@ -69,7 +69,9 @@ class ExportManifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read the export manifest: {exc}", file=str(path)) from exc
-        data["dynamic_axes"] = {k: {int(a): n for a, n in v.items()} for k, v in data.get("dynamic_axes", {}).items()}
+        data["dynamic_axes"] = {
+            k: {int(a): n for a, n in v.items()} for k, v in data.get("dynamic_axes", {}).items()
+        }
         for key in ("input_names", "output_names"):
             data[key] = tuple(data.get(key, ()))
         known = set(cls.__dataclass_fields__)

@@ -79,7 +79,7 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
         j = i
         while j + 1 < len(allv) and allv[j + 1] == allv[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
@@ -114,23 +114,42 @@ class FittedModel:
         torch.save(self.model.state_dict(), path / CHECKPOINT_WEIGHTS)
         (path / CHECKPOINT_CONFIG).write_text(
             json.dumps({"model_class": self.model_class, "kwargs": self.kwargs}, ensure_ascii=False, indent=2)
-            + "\n", encoding="utf-8")
+            + "\n",
+            encoding="utf-8",
+        )
         arrays = {"inputs": parity.astype(np.float32)}
         if labels is not None:
             arrays["labels"] = labels.astype(np.int8)
         np.savez_compressed(path / CHECKPOINT_PARITY, **arrays)
         return path
 
-    def export(self, out_dir: str | Path, parity: np.ndarray, labels: np.ndarray | None = None, *,
-               source: str = "", extra: Mapping[str, Any] | None = None,
-               quantize: str | None = "int8") -> ExportManifest:
+    def export(
+        self,
+        out_dir: str | Path,
+        parity: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        source: str = "",
+        extra: Mapping[str, Any] | None = None,
+        quantize: str | None = "int8",
+    ) -> ExportManifest:
         """Save the checkpoint under ``out_dir/checkpoint`` and export it to ``out_dir``."""
         ckpt = self.save_checkpoint(Path(out_dir) / "checkpoint", parity, labels)
-        return export_checkpoint(ckpt, out_dir, source=source, extra=extra, model=self.model, quantize=quantize)
+        return export_checkpoint(
+            ckpt, out_dir, source=source, extra=extra, model=self.model, quantize=quantize
+        )
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, feature_names: Sequence[str], epochs: int = 300,
-                 weight_decay: float = 1e-3, seed: int = 0, lr: float = 0.05) -> FittedModel:
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    feature_names: Sequence[str],
+    epochs: int = 300,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+    lr: float = 0.05,
+) -> FittedModel:
     """Train :class:`LogisticReviewer` (full-batch Adam, L2 on the weights) on standardised features."""
     torch = require("torch", "train")
     torch.manual_seed(seed)
@@ -148,14 +167,17 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, feature_names: Sequence[str], 
     for epoch in range(epochs):
         opt.zero_grad()
         z = (xt - model.mean) / model.scale
-        loss = loss_fn(model.linear(z).squeeze(-1), yt) + weight_decay * (model.linear.weight ** 2).sum()
+        loss = loss_fn(model.linear(z).squeeze(-1), yt) + weight_decay * (model.linear.weight**2).sum()
         loss.backward()
         opt.step()
         if epoch % 100 == 0:
             log.info("epoch %d loss %.4f", epoch, float(loss.detach()))
     model.eval()
-    return FittedModel(model=model, model_class="logistic_reviewer",
-                       kwargs={"n_features": int(x.shape[1]), "feature_names": list(feature_names)})
+    return FittedModel(
+        model=model,
+        model_class="logistic_reviewer",
+        kwargs={"n_features": int(x.shape[1]), "feature_names": list(feature_names)},
+    )
 
 
 def load_checkpoint(ckpt_dir: str | Path) -> tuple[Any, str, dict[str, Any]]:
@@ -168,16 +190,25 @@ def load_checkpoint(ckpt_dir: str | Path) -> tuple[Any, str, dict[str, Any]]:
         raise InputError(f"not a model checkpoint: {exc}", file=str(path / CHECKPOINT_CONFIG)) from exc
     name = config.get("model_class")
     if name not in MODEL_CLASSES:
-        raise InputError(f"unknown model_class {name!r}; allowed: {sorted(MODEL_CLASSES)}",
-                         file=str(path / CHECKPOINT_CONFIG), field="model_class")
+        raise InputError(
+            f"unknown model_class {name!r}; allowed: {sorted(MODEL_CLASSES)}",
+            file=str(path / CHECKPOINT_CONFIG),
+            field="model_class",
+        )
     model = MODEL_CLASSES[name]()(**config.get("kwargs", {}))
     model.load_state_dict(torch.load(path / CHECKPOINT_WEIGHTS, map_location="cpu", weights_only=True))
     return model.eval(), name, config
 
 
-def export_checkpoint(ckpt_dir: str | Path, out_dir: str | Path, *, quantize: str | None = "int8",
-                      source: str = "", extra: Mapping[str, Any] | None = None,
-                      model: Any = None) -> ExportManifest:
+def export_checkpoint(
+    ckpt_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    quantize: str | None = "int8",
+    source: str = "",
+    extra: Mapping[str, Any] | None = None,
+    model: Any = None,
+) -> ExportManifest:
     """``clinic export``: load a checkpoint and export it with its class's declared axes and tolerance."""
     from .exporter import export
 
@@ -187,11 +218,23 @@ def export_checkpoint(ckpt_dir: str | Path, out_dir: str | Path, *, quantize: st
     try:
         parity = np.load(Path(ckpt_dir) / CHECKPOINT_PARITY)
     except OSError as exc:
-        raise InputError(f"no real parity inputs: {exc}", file=str(Path(ckpt_dir) / CHECKPOINT_PARITY)) from exc
+        raise InputError(
+            f"no real parity inputs: {exc}", file=str(Path(ckpt_dir) / CHECKPOINT_PARITY)
+        ) from exc
     inputs = parity["inputs"]
     metric = auc_metric(parity["labels"]) if "labels" in parity.files else None
-    return export(model, (inputs[:2],), out_dir, input_names=spec["input_names"],
-                  output_names=spec["output_names"], dynamic_axes=spec["dynamic_axes"],
-                  parity_inputs=(inputs,), tolerance=spec["tolerance"], quantize=quantize,  # type: ignore[arg-type]
-                  metric_fn=metric, source=source or f"{name} checkpoint {Path(ckpt_dir).name}",
-                  name=Path(out_dir).name, extra=extra)
+    return export(
+        model,
+        (inputs[:2],),
+        out_dir,
+        input_names=spec["input_names"],
+        output_names=spec["output_names"],
+        dynamic_axes=spec["dynamic_axes"],
+        parity_inputs=(inputs,),
+        tolerance=spec["tolerance"],
+        quantize=quantize,  # type: ignore[arg-type]
+        metric_fn=metric,
+        source=source or f"{name} checkpoint {Path(ckpt_dir).name}",
+        name=Path(out_dir).name,
+        extra=extra,
+    )

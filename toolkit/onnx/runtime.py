@@ -27,8 +27,12 @@ def cpu_session(ort: Any, path: Path, intra_op_threads: int, disabled_optimizers
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
-                                disabled_optimizers=[str(x) for x in disabled_optimizers])
+    return ort.InferenceSession(
+        str(path),
+        so,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=[str(x) for x in disabled_optimizers],
+    )
 
 
 class OnnxModel:
@@ -48,8 +52,9 @@ class OnnxModel:
             raise InputError("no model.onnx here; export one with `clinic export`", file=str(self.model_dir))
         self.manifest = ExportManifest.read(self.model_dir)
         self.intra_op_threads = intra_op_threads
-        self.session = cpu_session(ort, path, intra_op_threads,
-                                   self.manifest.session_options.get("disabled_optimizers", ()))
+        self.session = cpu_session(
+            ort, path, intra_op_threads, self.manifest.session_options.get("disabled_optimizers", ())
+        )
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
 
@@ -71,8 +76,9 @@ class OnnxModel:
         return self.run(dict(zip(self.input_names, arrays, strict=True)))
 
 
-def time_threads(model_dir: str | Path, inputs: Sequence[np.ndarray], candidates: Sequence[int] = (1, 2),
-                 repeat: int = 200) -> dict[int, float]:
+def time_threads(
+    model_dir: str | Path, inputs: Sequence[np.ndarray], candidates: Sequence[int] = (1, 2), repeat: int = 200
+) -> dict[int, float]:
     """Median milliseconds per call for each intra-op thread count (to pick one, not to guess)."""
     out: dict[int, float] = {}
     for n in candidates:

@@ -88,8 +88,9 @@ class CaseFeatures:
     rare_classes: tuple[tuple[int, str, float], ...]
 
 
-def case_features(case: AuditCase, items: Sequence[ResolvedItem], rule_findings: Sequence[Finding],
-                  profile: ClinicProfile) -> CaseFeatures:
+def case_features(
+    case: AuditCase, items: Sequence[ResolvedItem], rule_findings: Sequence[Finding], profile: ClinicProfile
+) -> CaseFeatures:
     """The :data:`FEATURES` vector of one case, plus the per-item facts behind it."""
     f = dict.fromkeys(FEATURES, 0.0)
     f["n_items"] = float(len(items))
@@ -115,9 +116,22 @@ def case_features(case: AuditCase, items: Sequence[ResolvedItem], rule_findings:
             f[f"{kind}_over_z"] = max(f[f"{kind}_over_z"], max(z, 0.0))
             f[f"{kind}_under_z"] = max(f[f"{kind}_under_z"], max(-z, 0.0))
             usual = math.exp(getattr(u, f"{kind}_median"))
-            unit = key.split("|", 1)[1] if "|" in key else (r.drug.dose.unit if r.drug and r.drug.dose else "")
-            outliers.append(ItemOutlier(index=r.index, drug=r.name, kind=kind, z=z, value=float(value or 0),
-                                        usual=usual, unit=unit, n=u.n, in_kb=r.drug is not None))
+            unit = (
+                key.split("|", 1)[1] if "|" in key else (r.drug.dose.unit if r.drug and r.drug.dose else "")
+            )
+            outliers.append(
+                ItemOutlier(
+                    index=r.index,
+                    drug=r.name,
+                    kind=kind,
+                    z=z,
+                    value=float(value or 0),
+                    usual=usual,
+                    unit=unit,
+                    n=u.n,
+                    in_kb=r.drug is not None,
+                )
+            )
         f["no_usual_items"] += float(not found)
         c = item_class(r)
         classes.append(c)
@@ -127,7 +141,7 @@ def case_features(case: AuditCase, items: Sequence[ResolvedItem], rule_findings:
             rare.append((r.index, c, rarity))
     uniq = sorted(set(classes))
     for i, a in enumerate(uniq):
-        for b in uniq[i + 1:]:
+        for b in uniq[i + 1 :]:
             f["class_pair_rarity"] = max(f["class_pair_rarity"], profile.pair_rarity(a, b))
     for fd in rule_findings:
         if fd.source != "rule":

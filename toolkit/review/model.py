@@ -69,13 +69,17 @@ class ReviewerConfig:
             raise InputError(f"unknown reviewer config fields {unknown}", file=str(path))
         data["features"] = tuple(data.get("features", FEATURES))
         if data["features"] != FEATURES:
-            raise InputError("the model was trained on other features; retrain it with `clinic train-reviewer`",
-                             file=str(path), field="features")
+            raise InputError(
+                "the model was trained on other features; retrain it with `clinic train-reviewer`",
+                file=str(path),
+                field="features",
+            )
         return cls(**data)
 
     def write(self, model_dir: Path) -> None:
-        (model_dir / CONFIG_NAME).write_text(json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n",
-                                             encoding="utf-8")
+        (model_dir / CONFIG_NAME).write_text(
+            json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +98,17 @@ _KIND = {
     "days": (Category.DAYS_SUPPLY, "RX-MODEL-003", "用药天数"),
 }
 _FEATURE_CATEGORY = {
-    "dose_over_z": Category.DOSE, "dose_under_z": Category.DOSE, "freq_over_z": Category.FREQUENCY,
-    "freq_under_z": Category.FREQUENCY, "days_over_z": Category.DAYS_SUPPLY,
-    "days_under_z": Category.DAYS_SUPPLY, "class_dx_rarity": Category.INDICATION,
-    "class_pair_rarity": Category.DUPLICATE_THERAPY, "no_diagnosis": Category.INDICATION,
-    "age_child": Category.SPECIAL_POPULATION, "age_elderly": Category.SPECIAL_POPULATION,
+    "dose_over_z": Category.DOSE,
+    "dose_under_z": Category.DOSE,
+    "freq_over_z": Category.FREQUENCY,
+    "freq_under_z": Category.FREQUENCY,
+    "days_over_z": Category.DAYS_SUPPLY,
+    "days_under_z": Category.DAYS_SUPPLY,
+    "class_dx_rarity": Category.INDICATION,
+    "class_pair_rarity": Category.DUPLICATE_THERAPY,
+    "no_diagnosis": Category.INDICATION,
+    "age_child": Category.SPECIAL_POPULATION,
+    "age_elderly": Category.SPECIAL_POPULATION,
     **{f"rule_{c.value}": c for c in Category},
 }
 _REFERENCE = "本机构历史处方统计（clinic reviewer 模型，非说明书限量）"
@@ -129,7 +139,9 @@ class Reviewer:
         out = self.model.run({"features": np.ascontiguousarray(vectors, dtype=np.float32)})
         return out["risk"].reshape(-1), out["contributions"]
 
-    def review(self, case: AuditCase, items: Sequence[ResolvedItem], rule_findings: Sequence[Finding]) -> Review:
+    def review(
+        self, case: AuditCase, items: Sequence[ResolvedItem], rule_findings: Sequence[Finding]
+    ) -> Review:
         """Score one case and raise ``model`` findings (never ``block``)."""
         feats = case_features(case, items, rule_findings, self.profile)
         risk, contrib = self.score(feats.vector[None, :])
@@ -140,19 +152,38 @@ class Reviewer:
 
     def _top(self, contributions: dict[str, float], values: dict[str, float]) -> list[dict[str, Any]]:
         top = sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[: self.config.top_k]
-        return [{"feature": k, "label": FEATURE_LABELS[k], "value": round(values[k], 3),
-                 "contribution": round(v, 3)} for k, v in top if abs(v) > 1e-6]
+        return [
+            {
+                "feature": k,
+                "label": FEATURE_LABELS[k],
+                "value": round(values[k], 3),
+                "contribution": round(v, 3),
+            }
+            for k, v in top
+            if abs(v) > 1e-6
+        ]
 
-    def _findings(self, risk: float, contributions: dict[str, float], values: dict[str, float],
-                  feats: CaseFeatures, rule_findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    def _findings(
+        self,
+        risk: float,
+        contributions: dict[str, float],
+        values: dict[str, float],
+        feats: CaseFeatures,
+        rule_findings: Sequence[Finding],
+    ) -> tuple[Finding, ...]:
         cfg = self.config
         top = self._top(contributions, values)
-        covered = {(fd.category, i) for fd in rule_findings if fd.severity is not Severity.INFO for i in fd.items}
+        covered = {
+            (fd.category, i) for fd in rule_findings if fd.severity is not Severity.INFO for i in fd.items
+        }
         out: list[Finding] = []
         for o in feats.outliers:
             ratio = o.value / o.usual if o.usual else float("inf")
-            if (abs(o.z) < cfg.outlier_z or o.n < cfg.min_history
-                    or cfg.outlier_ratio > ratio > 1 / cfg.outlier_ratio):
+            if (
+                abs(o.z) < cfg.outlier_z
+                or o.n < cfg.min_history
+                or cfg.outlier_ratio > ratio > 1 / cfg.outlier_ratio
+            ):
                 continue
             category, rule_id, what = _KIND[o.kind]
             if (category, o.index) in covered:
@@ -161,34 +192,70 @@ class Reviewer:
             # above usual is actionable (warn); below usual is a note (under-dosing is often deliberate)
             severity = Severity.WARN if high else Severity.INFO
             unit = {"freq": "次/日", "days": "天"}.get(o.kind, o.unit)
-            message = (f"{o.drug}{what}{o.value:g}{unit}为本机构常用量（中位数{o.usual:.3g}{unit}，"
-                       f"{o.n}张处方）的{ratio:.2g}倍，{'明显偏高' if high else '明显偏低'}，请核对"
-                       + ("" if o.in_kb else "（该药未收录于知识库，仅按本机构用药习惯判断）"))
-            out.append(Finding(
-                rule_id=rule_id, category=category, severity=severity, drugs=(o.drug,), message=message,
-                evidence={"value": o.value, "unit": unit, "clinic_median": round(o.usual, 4),
-                          "ratio_to_median": round(ratio, 3), "robust_z": round(o.z, 2), "history_n": o.n,
-                          "in_knowledge_base": o.in_kb, "risk": round(risk, 4), "contributions": top},
-                references=(_REFERENCE,), source="model", items=(o.index,)))
+            message = (
+                f"{o.drug}{what}{o.value:g}{unit}为本机构常用量（中位数{o.usual:.3g}{unit}，"
+                f"{o.n}张处方）的{ratio:.2g}倍，{'明显偏高' if high else '明显偏低'}，请核对"
+                + ("" if o.in_kb else "（该药未收录于知识库，仅按本机构用药习惯判断）")
+            )
+            out.append(
+                Finding(
+                    rule_id=rule_id,
+                    category=category,
+                    severity=severity,
+                    drugs=(o.drug,),
+                    message=message,
+                    evidence={
+                        "value": o.value,
+                        "unit": unit,
+                        "clinic_median": round(o.usual, 4),
+                        "ratio_to_median": round(ratio, 3),
+                        "robust_z": round(o.z, 2),
+                        "history_n": o.n,
+                        "in_knowledge_base": o.in_kb,
+                        "risk": round(risk, 4),
+                        "contributions": top,
+                    },
+                    references=(_REFERENCE,),
+                    source="model",
+                    items=(o.index,),
+                )
+            )
         flagged_ind = {i for fd in rule_findings if fd.category is Category.INDICATION for i in fd.items}
         for index, cls_id, rarity in feats.rare_classes:
             if rarity < cfg.rarity or index in flagged_ind:
                 continue
-            out.append(Finding(
-                rule_id="RX-MODEL-004", category=Category.INDICATION, severity=Severity.INFO,
-                message=f"第{index + 1}项药品类别（{cls_id}）在本机构很少用于本次诊断，建议核对适应证",
-                evidence={"class": cls_id, "rarity": round(rarity, 2), "risk": round(risk, 4),
-                          "contributions": top},
-                references=(_REFERENCE,), source="model", items=(index,)))
+            out.append(
+                Finding(
+                    rule_id="RX-MODEL-004",
+                    category=Category.INDICATION,
+                    severity=Severity.INFO,
+                    message=f"第{index + 1}项药品类别（{cls_id}）在本机构很少用于本次诊断，建议核对适应证",
+                    evidence={
+                        "class": cls_id,
+                        "rarity": round(rarity, 2),
+                        "risk": round(risk, 4),
+                        "contributions": top,
+                    },
+                    references=(_REFERENCE,),
+                    source="model",
+                    items=(index,),
+                )
+            )
         if risk >= cfg.risk_note and top:
             lead = next((t["feature"] for t in top if t["contribution"] > 0), top[0]["feature"])
             category = _FEATURE_CATEGORY.get(lead, Category.RECORD)
             reasons = "、".join(t["label"] for t in top if t["contribution"] > 0) or "—"
-            out.append(Finding(
-                rule_id="RX-MODEL-010", category=category, severity=Severity.INFO,
-                message=f"模型评估退方可能性{risk:.0%}，建议优先审核（主要因素：{reasons}）",
-                evidence={"risk": round(risk, 4), "threshold": cfg.risk_note, "contributions": top},
-                references=(_REFERENCE,), source="model"))
+            out.append(
+                Finding(
+                    rule_id="RX-MODEL-010",
+                    category=category,
+                    severity=Severity.INFO,
+                    message=f"模型评估退方可能性{risk:.0%}，建议优先审核（主要因素：{reasons}）",
+                    evidence={"risk": round(risk, 4), "threshold": cfg.risk_note, "contributions": top},
+                    references=(_REFERENCE,),
+                    source="model",
+                )
+            )
         return tuple(out)
 
 
@@ -209,7 +276,9 @@ def load_reviewer(model_dir: str | Path | None = None, intra_op_threads: int = 1
     """
     path = Path(model_dir) if model_dir else default_model_dir()
     if path is None:
-        raise InputError("no reviewer model: give its directory (--model) or train one with `clinic train-reviewer`")
+        raise InputError(
+            "no reviewer model: give its directory (--model) or train one with `clinic train-reviewer`"
+        )
     key = (os.getpid(), str(path.resolve()), intra_op_threads)
     if key not in _LOADED:
         _LOADED[key] = Reviewer(path, intra_op_threads)
@@ -221,8 +290,9 @@ def clear_loaded() -> None:
     _LOADED.clear()
 
 
-def review_case(case: AuditCase, kb: Knowledge, reviewer: Reviewer,
-                rule_findings: Sequence[Finding] | None = None) -> Review:
+def review_case(
+    case: AuditCase, kb: Knowledge, reviewer: Reviewer, rule_findings: Sequence[Finding] | None = None
+) -> Review:
     """Resolve, (run the rules when ``rule_findings`` is None) and review one case."""
     items = [resolve_item(i, it, kb) for i, it in enumerate(case.prescription.items)]
     if rule_findings is None:

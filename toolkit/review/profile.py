@@ -138,29 +138,52 @@ class ClinicProfile:
             for c in classes:
                 class_count[c] += 1
             for i, a in enumerate(classes):
-                for b in classes[i + 1:]:
+                for b in classes[i + 1 :]:
                     pair_count[f"{a}+{b}"] += 1
         usual = {}
         for key, count in counts.items():
             dm, ds = _robust(doses[key])
             fm, fs = _robust(freqs[key])
             ym, ys = _robust(days[key])
-            usual[key] = Usual(n=count, dose_median=dm, dose_spread=ds, freq_median=fm, freq_spread=fs,
-                               days_median=ym, days_spread=ys)
-        return cls(usual=usual, dx_class={k: dict(v) for k, v in dx_class.items()}, dx_count=dict(dx_count),
-                   class_count=dict(class_count), pair_count=dict(pair_count), cases=n)
+            usual[key] = Usual(
+                n=count,
+                dose_median=dm,
+                dose_spread=ds,
+                freq_median=fm,
+                freq_spread=fs,
+                days_median=ym,
+                days_spread=ys,
+            )
+        return cls(
+            usual=usual,
+            dx_class={k: dict(v) for k, v in dx_class.items()},
+            dx_count=dict(dx_count),
+            class_count=dict(class_count),
+            pair_count=dict(pair_count),
+            cases=n,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"cases": self.cases, "usual": {k: asdict(v) for k, v in sorted(self.usual.items())},
-                "dx_class": self.dx_class, "dx_count": self.dx_count, "class_count": self.class_count,
-                "pair_count": self.pair_count}
+        return {
+            "cases": self.cases,
+            "usual": {k: asdict(v) for k, v in sorted(self.usual.items())},
+            "dx_class": self.dx_class,
+            "dx_count": self.dx_count,
+            "class_count": self.class_count,
+            "pair_count": self.pair_count,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: str = PROFILE_NAME) -> ClinicProfile:
         try:
-            return cls(usual={k: Usual(**v) for k, v in data["usual"].items()}, dx_class=data["dx_class"],
-                       dx_count=data["dx_count"], class_count=data["class_count"],
-                       pair_count=data["pair_count"], cases=int(data["cases"]))
+            return cls(
+                usual={k: Usual(**v) for k, v in data["usual"].items()},
+                dx_class=data["dx_class"],
+                dx_count=data["dx_count"],
+                class_count=data["class_count"],
+                pair_count=data["pair_count"],
+                cases=int(data["cases"]),
+            )
         except (KeyError, TypeError) as exc:
             raise InputError(f"not a clinic profile: {exc}", file=source) from exc
 
@@ -181,7 +204,9 @@ class ClinicProfile:
         k = max(len(self.class_count), 1)
         best = None
         for dx in dxs:
-            p = (self.dx_class.get(dx, {}).get(cls_id, 0) + _SMOOTH) / (self.dx_count.get(dx, 0) + _SMOOTH * k)
+            p = (self.dx_class.get(dx, {}).get(cls_id, 0) + _SMOOTH) / (
+                self.dx_count.get(dx, 0) + _SMOOTH * k
+            )
             best = p if best is None else max(best, p)
         return -math.log(best) if best is not None else 0.0
 

@@ -66,8 +66,12 @@ def read_decisions(path: str | Path) -> list[Decision]:
     out = []
     for n, case, decision in rows:
         if decision not in DECISIONS:
-            raise InputError(f"decision {decision!r} is not one of {list(DECISIONS)}", file=str(path), row=n,
-                             field="decision")
+            raise InputError(
+                f"decision {decision!r} is not one of {list(DECISIONS)}",
+                file=str(path),
+                row=n,
+                field="decision",
+            )
         try:
             data = json.loads(case) if isinstance(case, str) else case
             if isinstance(data, dict) and "id" not in data:
@@ -92,11 +96,21 @@ class TrainReport:
     quantization: str | None
 
 
-def train_reviewer(decisions: Sequence[Decision], kb: Knowledge, out_dir: str | Path, *,
-                   profile_cases: Sequence[AuditCase] | None = None, test_fraction: float = 0.2,
-                   seed: int = 0, epochs: int = 300, weight_decay: float = 1e-3,
-                   config: ReviewerConfig | None = None, source: str = "",
-                   quantize: str | None = "int8", note: str = "") -> TrainReport:
+def train_reviewer(
+    decisions: Sequence[Decision],
+    kb: Knowledge,
+    out_dir: str | Path,
+    *,
+    profile_cases: Sequence[AuditCase] | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    epochs: int = 300,
+    weight_decay: float = 1e-3,
+    config: ReviewerConfig | None = None,
+    source: str = "",
+    quantize: str | None = "int8",
+    note: str = "",
+) -> TrainReport:
     """Learn the clinic profile and the logistic reviewer from reviewed prescriptions; export to ONNX.
 
     The profile is learned from ``profile_cases`` (all of the clinic's prescriptions,
@@ -110,7 +124,9 @@ def train_reviewer(decisions: Sequence[Decision], kb: Knowledge, out_dir: str | 
         raise InputError(f"only {len(decisions)} reviewed prescriptions; at least 20 are needed to train")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    profile = ClinicProfile.learn(profile_cases if profile_cases is not None else [d.case for d in decisions], kb)
+    profile = ClinicProfile.learn(
+        profile_cases if profile_cases is not None else [d.case for d in decisions], kb
+    )
     x = np.zeros((len(decisions), len(FEATURES)), dtype=np.float32)
     y = np.zeros(len(decisions), dtype=np.float32)
     base = np.zeros(len(decisions), dtype=np.float64)
@@ -124,21 +140,41 @@ def train_reviewer(decisions: Sequence[Decision], kb: Knowledge, out_dir: str | 
     order = rng.permutation(len(decisions))
     n_test = max(1, int(len(decisions) * test_fraction))
     test, train = order[:n_test], order[n_test:]
-    fitted = fit_logistic(x[train], y[train], feature_names=FEATURES, epochs=epochs, weight_decay=weight_decay,
-                          seed=seed)
+    fitted = fit_logistic(
+        x[train], y[train], feature_names=FEATURES, epochs=epochs, weight_decay=weight_decay, seed=seed
+    )
     p_test = fitted.predict(x[test])
     auc_test = auc(p_test.tolist(), (y[test] > 0.5).tolist())
     auc_base = auc(base[test].tolist(), (y[test] > 0.5).tolist())
     # the shipped model is refitted on every reviewed case; the held-out numbers describe the procedure
     final = fit_logistic(x, y, feature_names=FEATURES, epochs=epochs, weight_decay=weight_decay, seed=seed)
-    manifest = final.export(out, parity=x[test], labels=y[test] > 0.5, source=source or "clinic train-reviewer",
-                            extra={"train_cases": len(train), "test_cases": len(test),
-                                   "returned": int(y.sum()), "auc_test_holdout_fit": auc_test,
-                                   "auc_rules_only_test": auc_base, **({"note": note} if note else {})},
-                            quantize=quantize)
-    (out / PROFILE_NAME).write_text(json.dumps(profile.to_json(), ensure_ascii=False) + "\n", encoding="utf-8")
+    manifest = final.export(
+        out,
+        parity=x[test],
+        labels=y[test] > 0.5,
+        source=source or "clinic train-reviewer",
+        extra={
+            "train_cases": len(train),
+            "test_cases": len(test),
+            "returned": int(y.sum()),
+            "auc_test_holdout_fit": auc_test,
+            "auc_rules_only_test": auc_base,
+            **({"note": note} if note else {}),
+        },
+        quantize=quantize,
+    )
+    (out / PROFILE_NAME).write_text(
+        json.dumps(profile.to_json(), ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (config or ReviewerConfig()).write(out)
     clear_loaded()
-    return TrainReport(cases=len(decisions), returned=int(y.sum()), train_cases=len(train), test_cases=len(test),
-                       auc_test=auc_test, auc_rules_only_test=auc_base, model_dir=str(out),
-                       quantization=manifest.quantization)
+    return TrainReport(
+        cases=len(decisions),
+        returned=int(y.sum()),
+        train_cases=len(train),
+        test_cases=len(test),
+        auc_test=auc_test,
+        auc_rules_only_test=auc_base,
+        model_dir=str(out),
+        quantization=manifest.quantization,
+    )

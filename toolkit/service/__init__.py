@@ -60,8 +60,17 @@ def serve(config: ServiceConfig, *, on_started: Any = None) -> None:
     app = create_app(config)
     log.info("serving on %s:%d (auth %s)", config.host, config.port, "on" if config.token else "off")
     # Access logs are off: request lines could carry identifiers in query strings.
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, access_log=False,
-                                           log_level="warning", proxy_headers=False, server_header=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            access_log=False,
+            log_level="warning",
+            proxy_headers=False,
+            server_header=False,
+        )
+    )
     if on_started is not None:
         startup = server.startup
 

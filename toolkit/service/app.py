@@ -36,8 +36,12 @@ JSON = "application/json"
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None, media: str = JSON) -> Any:
     from fastapi import Response
 
-    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), status_code=status,
-                    media_type=media, headers=headers)
+    return Response(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type=media,
+        headers=headers,
+    )
 
 
 def _error(status: int, loc: str, msg: str) -> Any:
@@ -60,10 +64,12 @@ class DecisionIn(BaseModel):
     pharmacist: str = Field(min_length=1, max_length=64, description="pharmacist id or name (signature)")
     reason: str | None = Field(default=None, max_length=2000)
     reason_code: str | None = Field(default=None, max_length=64)
-    prescriber: str | None = Field(default=None, max_length=64,
-                                   description="prescriber's signature for an override (双签)")
-    rule_ids: list[str] | None = Field(default=None, max_length=200,
-                                       description="findings the decision is about; default: all")
+    prescriber: str | None = Field(
+        default=None, max_length=64, description="prescriber's signature for an override (双签)"
+    )
+    rule_ids: list[str] | None = Field(
+        default=None, max_length=200, description="findings the decision is about; default: all"
+    )
 
 
 class ApiError(Exception):
@@ -133,8 +139,12 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         cutoff = datetime.now(UTC) - timedelta(days=config.retention_days or 0)
         archive = Path(config.retention_archive) if config.retention_archive else None
         removed = store.purge(cutoff, archive=archive)
-        log.info("retention: %d audits older than %g days removed%s", removed, config.retention_days,
-                 " (archived)" if archive else "")
+        log.info(
+            "retention: %d audits older than %g days removed%s",
+            removed,
+            config.retention_days,
+            " (archived)" if archive else "",
+        )
         return removed
 
     async def retention_loop() -> None:
@@ -145,11 +155,15 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
                 log.error("retention run failed: %s", type(exc).__name__)
             await asyncio.sleep(config.retention_interval_s)
 
-    app = FastAPI(lifespan=lifespan, title="clinic-toolkit 处方前置审核服务", version=__version__,
-                  description="Prescription pre-audit for HIS/EMR: JSON, FHIR R4B (MedicationRequest → "
-                              "DetectedIssue), CDS Hooks (order-sign/order-select) and the pharmacist review "
-                              "queue. Severity: block/warn/info = DetectedIssue high/moderate/low = card "
-                              "critical/warning/info.")
+    app = FastAPI(
+        lifespan=lifespan,
+        title="clinic-toolkit 处方前置审核服务",
+        version=__version__,
+        description="Prescription pre-audit for HIS/EMR: JSON, FHIR R4B (MedicationRequest → "
+        "DetectedIssue), CDS Hooks (order-sign/order-select) and the pharmacist review "
+        "queue. Severity: block/warn/info = DetectedIssue high/moderate/low = card "
+        "critical/warning/info.",
+    )
     app.state.store, app.state.engine, app.state.knowledge, app.state.config = store, engine, kb, config
     app.state.purge_once = purge_once
 
@@ -161,8 +175,9 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
 
     def problem(request: Any, status: int, loc: str, msg: str, headers: dict[str, str] | None = None) -> Any:
         if is_fhir(request):
-            return _json(fhir_write.outcome_for_error(status, loc, msg), status, headers,
-                         media="application/fhir+json")
+            return _json(
+                fhir_write.outcome_for_error(status, loc, msg), status, headers, media="application/fhir+json"
+            )
         return _json({"detail": [{"loc": loc, "msg": msg}]}, status, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -170,9 +185,13 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         # The input value is deliberately not echoed back (it may be patient data).
         errors = exc.errors()[:20]
         if is_fhir(request):
-            return _json(fhir_write.operation_outcome(
-                ("error", "invalid", e["msg"], fhir_write.fhirpath(_loc(e["loc"]))) for e in errors), 422,
-                media="application/fhir+json")
+            return _json(
+                fhir_write.operation_outcome(
+                    ("error", "invalid", e["msg"], fhir_write.fhirpath(_loc(e["loc"]))) for e in errors
+                ),
+                422,
+                media="application/fhir+json",
+            )
         detail = [{"loc": _loc(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
         return _json({"detail": detail}, 422)
 
@@ -198,17 +217,34 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
 
     # ------------------------------------------------------------------ models
     def decision_json(d: Any) -> dict[str, Any]:
-        return {"id": d.id, "audit_id": d.audit_id, "decision": d.decision, "reason_code": d.reason_code,
-                "reason": d.reason, "pharmacist": d.pharmacist, "prescriber": d.prescriber,
-                "rule_ids": d.rule_ids, "kb_version": d.kb_version, "created_at": d.created_at.isoformat()}
+        return {
+            "id": d.id,
+            "audit_id": d.audit_id,
+            "decision": d.decision,
+            "reason_code": d.reason_code,
+            "reason": d.reason,
+            "pharmacist": d.pharmacist,
+            "prescriber": d.prescriber,
+            "rule_ids": d.rule_ids,
+            "kb_version": d.kb_version,
+            "created_at": d.created_at.isoformat(),
+        }
 
     def feedback_json(f: Any) -> dict[str, Any]:
-        return {"card": f.card_uuid, "audit_id": f.audit_id, "rule_id": f.rule_id, "kb_version": f.kb_version,
-                "outcome": f.outcome, "override_reason": None if f.override_code is None else
-                {"system": f.override_system, "code": f.override_code, "display": f.override_display},
-                "user_comment": f.user_comment, "accepted_suggestions": f.accepted_suggestions,
-                "outcome_timestamp": f.outcome_timestamp.isoformat() if f.outcome_timestamp else None,
-                "received_at": f.received_at.isoformat()}
+        return {
+            "card": f.card_uuid,
+            "audit_id": f.audit_id,
+            "rule_id": f.rule_id,
+            "kb_version": f.kb_version,
+            "outcome": f.outcome,
+            "override_reason": None
+            if f.override_code is None
+            else {"system": f.override_system, "code": f.override_code, "display": f.override_display},
+            "user_comment": f.user_comment,
+            "accepted_suggestions": f.accepted_suggestions,
+            "outcome_timestamp": f.outcome_timestamp.isoformat() if f.outcome_timestamp else None,
+            "received_at": f.received_at.isoformat(),
+        }
 
     _unset = object()
 
@@ -217,28 +253,44 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         created = row.created_at
         if created.tzinfo is None:  # a Core row from SQLite: the UTC zone is re-attached
             created = created.replace(tzinfo=UTC)
-        return {"audit_id": row.id, "case_id": row.case_id, "source": row.source, "status": row.status,
-                "max_severity": row.max_severity, "risk": row.risk, "awaiting_review": row.awaiting_review,
-                "kb_version": row.kb_version, "created_at": created.isoformat(),
-                "report": row.report if report is _unset else report}
+        return {
+            "audit_id": row.id,
+            "case_id": row.case_id,
+            "source": row.source,
+            "status": row.status,
+            "max_severity": row.max_severity,
+            "risk": row.risk,
+            "awaiting_review": row.awaiting_review,
+            "kb_version": row.kb_version,
+            "created_at": created.isoformat(),
+            "report": row.report if report is _unset else report,
+        }
 
     # CPU work runs on this pool, off the event loop, with a timeout per case: /healthz and every other
     # request keep being answered while an audit runs. (A thread cannot be stopped: a case past the
     # timeout is answered 503 and finishes in the background; max_items bounds how long that can be.)
-    pool = ThreadPoolExecutor(max_workers=config.audit_threads or max(2, (os.cpu_count() or 1)),
-                              thread_name_prefix="audit")
+    pool = ThreadPoolExecutor(
+        max_workers=config.audit_threads or max(2, (os.cpu_count() or 1)), thread_name_prefix="audit"
+    )
 
     def check_limits(case: AuditCase, where: str = "body") -> None:
         n = len(case.prescription.items)
         if n > config.max_items:
-            raise ApiError(422, f"{where}.prescription.items",
-                           f"{n} drug lines: over the limit of {config.max_items} per prescription (max_items)")
+            raise ApiError(
+                422,
+                f"{where}.prescription.items",
+                f"{n} drug lines: over the limit of {config.max_items} per prescription (max_items)",
+            )
 
     def audit_checked(case: AuditCase) -> AuditReport:
         report = audit(case, kb)
         if len(report.findings) > config.max_findings:
-            raise ApiError(422, "body", f"{len(report.findings)} findings: over the limit of {config.max_findings} "
-                                        "per prescription (max_findings); review this prescription by hand")
+            raise ApiError(
+                422,
+                "body",
+                f"{len(report.findings)} findings: over the limit of {config.max_findings} "
+                "per prescription (max_findings); review this prescription by hand",
+            )
         return report
 
     def timed_out() -> ApiError:
@@ -271,12 +323,18 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         """Liveness: versions only (open without a token; no data)."""
         return {"status": "ok", "kb_version": kb.version, "engine_version": __version__}
 
-    @app.post("/v1/audit", tags=["audit"], response_model=None,
-              responses={200: {"description": "AuditReport.to_json_dict(); X-Audit-Id header names the "
-                                              "stored audit"}})
-    async def audit_one(case: AuditCase,
-                        queue: bool = Query(True, description="put a flagged prescription in the pharmacist "
-                                                              "queue")) -> Any:
+    @app.post(
+        "/v1/audit",
+        tags=["audit"],
+        response_model=None,
+        responses={
+            200: {"description": "AuditReport.to_json_dict(); X-Audit-Id header names the stored audit"}
+        },
+    )
+    async def audit_one(
+        case: AuditCase,
+        queue: bool = Query(True, description="put a flagged prescription in the pharmacist queue"),
+    ) -> Any:
         """Audit one case; the answer is exactly the batch/JSONL report of that case."""
         # async: the audit runs in the audit pool (off the loop, with a timeout) and the write waits on
         # the group-commit writer, so no request thread is held.
@@ -284,14 +342,18 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         (audit_id,), (text,) = await store.add_audits_grouped([report], "json", review=queue)
         log.info("audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
         # the report text as stored: encoded once (store.report_text)
-        return Response(text.encode(), media_type=JSON,
-                        headers={"X-Audit-Id": audit_id, "Location": f"/v1/audits/{audit_id}"})
+        return Response(
+            text.encode(),
+            media_type=JSON,
+            headers={"X-Audit-Id": audit_id, "Location": f"/v1/audits/{audit_id}"},
+        )
 
     max_batch = config.max_batch
 
     @app.post("/v1/audit/batch", tags=["audit"], response_model=None)
-    def audit_batch(cases: Annotated[list[AuditCase], Body(min_length=1, max_length=max_batch)],
-                    queue: bool = Query(True)) -> Any:
+    def audit_batch(
+        cases: Annotated[list[AuditCase], Body(min_length=1, max_length=max_batch)], queue: bool = Query(True)
+    ) -> Any:
         """Audit up to ``max_batch`` cases: ``{"audits": [{"audit_id", "report"}]}`` in input order."""
         reports = [run(c, f"body[{n}]") for n, c in enumerate(cases)]
         ids, docs, job = store.prepare_audits(reports, "json-batch", review=queue)
@@ -304,10 +366,13 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         return _json(audit_json(store.get_audit(audit_id)))
 
     @app.get("/v1/review-queue", tags=["review"])
-    async def review_queue(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                           after: str | None = Query(None, max_length=200,
-                                                     description="keyset cursor: the `next` of the previous page")
-                           ) -> Any:
+    async def review_queue(
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+        after: str | None = Query(
+            None, max_length=200, description="keyset cursor: the `next` of the previous page"
+        ),
+    ) -> Any:
         """Audits awaiting a pharmacist decision: error, then block, warn / needs_review; oldest first within
         a level. Page with ``after`` (the ``next`` of the previous page: stable and fast at any depth) or
         ``offset`` (up to ``max_offset``)."""
@@ -337,15 +402,21 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
             return got
         page = store.queue_page(limit, offset, cursor)
         # the stored report JSON is spliced in as it is: no decode and re-encode of every report
-        items = [json.dumps(audit_json(r, None), ensure_ascii=False, separators=(",", ":"))[:-len("null}")]
-                 + report + "}" for r, report in page]
+        items = [
+            json.dumps(audit_json(r, None), ensure_ascii=False, separators=(",", ":"))[: -len("null}")]
+            + report
+            + "}"
+            for r, report in page
+        ]
         last = (page[-1][0].severity_rank, page[-1][0].created_at, page[-1][0].id) if page else None
         return "[" + ",".join(items) + "]", last, len(page)
 
     @app.post("/v1/audits/{audit_id}/decisions", tags=["review"], status_code=201)
-    def add_decision(audit_id: str, body: DecisionIn,
-                     idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1,
-                                                          max_length=128)) -> Any:
+    def add_decision(
+        audit_id: str,
+        body: DecisionIn,
+        idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1, max_length=128),
+    ) -> Any:
         """Record the one final decision on an audit awaiting review: 审核通过 (pass), 退回医师 (return) or
         双签放行 (override). 201 when stored; 409 when the audit is not awaiting review (already decided,
         or never queued); with an ``Idempotency-Key`` a retry answers 200 with the decision stored first.
@@ -359,30 +430,66 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         rule_ids = body.rule_ids if body.rule_ids is not None else list(dict.fromkeys(known))
         for n, rid in enumerate(rule_ids):
             if rid not in known:
-                raise ApiError(422, f"body.rule_ids[{n}]", f"rule {rid} is not a finding of this audit; "
-                                                         f"findings: {', '.join(dict.fromkeys(known)) or 'none'}")
-        d, replayed = store.add_decision(audit_id, decision=body.decision, pharmacist=body.pharmacist,
-                                         rule_ids=rule_ids, reason=body.reason, reason_code=body.reason_code,
-                                         prescriber=body.prescriber, idempotency_key=idempotency_key)
-        log.info("decision %s on audit %s rules=%s%s", body.decision, audit_id, ",".join(rule_ids),
-                 " (replayed)" if replayed else "")
+                raise ApiError(
+                    422,
+                    f"body.rule_ids[{n}]",
+                    f"rule {rid} is not a finding of this audit; "
+                    f"findings: {', '.join(dict.fromkeys(known)) or 'none'}",
+                )
+        d, replayed = store.add_decision(
+            audit_id,
+            decision=body.decision,
+            pharmacist=body.pharmacist,
+            rule_ids=rule_ids,
+            reason=body.reason,
+            reason_code=body.reason_code,
+            prescriber=body.prescriber,
+            idempotency_key=idempotency_key,
+        )
+        log.info(
+            "decision %s on audit %s rules=%s%s",
+            body.decision,
+            audit_id,
+            ",".join(rule_ids),
+            " (replayed)" if replayed else "",
+        )
         return _json(decision_json(d), 200 if replayed else 201)
 
     @app.get("/v1/audits/{audit_id}/decisions", tags=["review"])
     def get_decisions(audit_id: str) -> Any:
         """Pharmacist decisions and prescriber overrides (CDS feedback) on one audit, oldest first."""
         decisions, feedback = store.decisions(audit_id)
-        return _json({"audit_id": audit_id, "decisions": [decision_json(d) for d in decisions],
-                      "overrides": [feedback_json(f) for f in feedback]})
+        return _json(
+            {
+                "audit_id": audit_id,
+                "decisions": [decision_json(d) for d in decisions],
+                "overrides": [feedback_json(f) for f in feedback],
+            }
+        )
 
     # ------------------------------------------------------------------ FHIR
-    @app.post("/v1/fhir/audit", tags=["fhir"], response_model=None,
-              responses={200: {"content": {"application/fhir+json": {}},
-                               "description": "Bundle (collection) of DetectedIssue"}})
-    def fhir_audit(bundle: Annotated[dict[str, Any], Body(description="FHIR R4B Bundle: MedicationRequest "
-                                                                      "+ Patient, Condition, "
-                                                                      "AllergyIntolerance, Observation")],
-                   queue: bool = Query(True)) -> Any:
+    @app.post(
+        "/v1/fhir/audit",
+        tags=["fhir"],
+        response_model=None,
+        responses={
+            200: {
+                "content": {"application/fhir+json": {}},
+                "description": "Bundle (collection) of DetectedIssue",
+            }
+        },
+    )
+    def fhir_audit(
+        bundle: Annotated[
+            dict[str, Any],
+            Body(
+                description="FHIR R4B Bundle: MedicationRequest "
+                "+ Patient, Condition, "
+                "AllergyIntolerance, Observation"
+            ),
+        ],
+        queue: bool = Query(True),
+    ) -> Any:
         """Audit the MedicationRequests of a Bundle as one prescription; answer DetectedIssue resources.
 
         Age is taken on the request date: the earliest ``authoredOn``, else ``Bundle.timestamp``, else the
@@ -393,9 +500,15 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         (audit_id,) = store.add_audits([report], "fhir", review=queue)
         out = fhir_write.report_to_bundle(report, fc, audit_id)
         log.info("fhir audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
-        return _json(out, media="application/fhir+json",
-                     headers={"X-Audit-Id": audit_id, "X-Request-Date": fc.request_date.isoformat(),
-                              "X-Request-Date-Source": fc.request_date_source})
+        return _json(
+            out,
+            media="application/fhir+json",
+            headers={
+                "X-Audit-Id": audit_id,
+                "X-Request-Date": fc.request_date.isoformat(),
+                "X-Request-Date-Source": fc.request_date_source,
+            },
+        )
 
     @app.get("/v1/fhir/CodeSystem/audit-category", tags=["fhir"])
     def codesystem() -> Any:
@@ -406,8 +519,10 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     def metadata(request: Request) -> Any:
         """The CapabilityStatement (FHIR 4.3.0 = R4B): the audit operation, formats and security."""
         base = str(request.base_url).rstrip("/")
-        return _json(fhir_write.capability_statement(__version__, kb.version, base, jwt=verifier is not None),
-                     media="application/fhir+json")
+        return _json(
+            fhir_write.capability_statement(__version__, kb.version, base, jwt=verifier is not None),
+            media="application/fhir+json",
+        )
 
     # ------------------------------------------------------------------ CDS Hooks
     @app.get("/cds-services", tags=["cds-hooks"])
@@ -420,16 +535,23 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         if verifier is None:
             return
         given = request.headers.get("authorization")
-        if config.token and given is not None and hmac.compare_digest(given.encode(),
-                                                                       f"Bearer {config.token}".encode()):
+        if (
+            config.token
+            and given is not None
+            and hmac.compare_digest(given.encode(), f"Bearer {config.token}".encode())
+        ):
             return
         url = str(request.url).split("?", 1)[0]
         try:
             client = verifier.verify(given, url)
         except AuthError as exc:
             log.warning("cds jwt refused: %s", exc)
-            raise ApiError(401, "header.authorization", f"CDS client not authenticated: {exc}",
-                           {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+            raise ApiError(
+                401,
+                "header.authorization",
+                f"CDS client not authenticated: {exc}",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
         log.info("cds client %s (kid %s)", client.iss, client.kid)
 
     @app.post("/cds-services/{service_id}", tags=["cds-hooks"])
@@ -449,8 +571,9 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         fc, missing = hc.fc, hc.missing
         report = run(fc.case, "body.context.draftOrders")
         selections = req.context.selections if hook == "order-select" else None
-        cards, records = cds.build_cards(report, fc, label, missing=missing, selections=selections,
-                                         outcomes=hc.outcomes)
+        cards, records = cds.build_cards(
+            report, fc, label, missing=missing, selections=selections, outcomes=hc.outcomes
+        )
         (audit_id,) = store.add_audits([report], f"cds-{hook}", review=hook == "order-sign", cards=[records])
         log.info("cds %s audit %s cards=%d missing_prefetch=%d", hook, audit_id, len(cards), len(missing))
         return _json({"cards": cards}, headers={"X-Audit-Id": audit_id})
@@ -465,14 +588,23 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         try:
             rows = store.add_feedback(entries)
         except NotFound as exc:
-            raise ApiError(404, f"body.{exc.args[0]}", "unknown card uuid (not issued by this service)") from exc
-        log.info("cds feedback: %d entries (%d overridden)", len(rows),
-                 sum(r.outcome == "overridden" for r in rows))
+            raise ApiError(
+                404, f"body.{exc.args[0]}", "unknown card uuid (not issued by this service)"
+            ) from exc
+        log.info(
+            "cds feedback: %d entries (%d overridden)",
+            len(rows),
+            sum(r.outcome == "overridden" for r in rows),
+        )
         return _json({"recorded": len(rows)})
 
-    wrapped = Guard(app, token=config.token, max_body_bytes=config.max_body_bytes,
-                    app_auth_prefix="/cds-services" if verifier is not None else None,
-                    allowed_hosts=host_allow_list(config))
+    wrapped = Guard(
+        app,
+        token=config.token,
+        max_body_bytes=config.max_body_bytes,
+        app_auth_prefix="/cds-services" if verifier is not None else None,
+        allowed_hosts=host_allow_list(config),
+    )
     # Tests and the CLI reach the FastAPI object (state, openapi) through the guard.
     wrapped.fastapi = app  # type: ignore[attr-defined]
     return wrapped

@@ -28,7 +28,9 @@ from .store import CardRecord
 
 MAX_COMMENT = 500
 """Longest free-text override comment stored (characters); a longer one is a 422."""
-_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_UNSAFE_CHARS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def clean_comment(text: str | None) -> str | None:
@@ -54,16 +56,23 @@ INDICATOR = {Severity.BLOCK: "critical", Severity.WARN: "warning", Severity.INFO
 SEVERITY_ZH = SEVERITY_LABELS  # one vocabulary: toolkit/labels.py (拦截/警示/提示)
 SUMMARY_MAX = 139  # the spec asks for fewer than 140 characters
 
-LOINC_LABS = ",".join(f"http://loinc.org|{c}" for key in ("egfr", "scr", "potassium", "alt", "hba1c", "weight_kg")
-                      for c in __import__("toolkit.fhir.codes", fromlist=["LAB_BY_KEY"]).LAB_BY_KEY[key].loinc[:3])
+LOINC_LABS = ",".join(
+    f"http://loinc.org|{c}"
+    for key in ("egfr", "scr", "potassium", "alt", "hba1c", "weight_kg")
+    for c in __import__("toolkit.fhir.codes", fromlist=["LAB_BY_KEY"]).LAB_BY_KEY[key].loinc[:3]
+)
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     "observations": f"Observation?patient={{{{context.patientId}}}}&code={LOINC_LABS}&_sort=-date&_count=50",
 }
-PREFETCH_ZH = {"patient": "患者基本信息(年龄/性别)", "conditions": "诊断", "allergies": "过敏史",
-               "observations": "检验(eGFR/肌酐/血钾/ALT/HbA1c/体重)"}
+PREFETCH_ZH = {
+    "patient": "患者基本信息(年龄/性别)",
+    "conditions": "诊断",
+    "allergies": "过敏史",
+    "observations": "检验(eGFR/肌酐/血钾/ALT/HbA1c/体重)",
+}
 
 SERVICES: dict[str, str] = {"rx-preaudit": "order-sign", "rx-preaudit-select": "order-select"}
 """Service id → hook. Both run the same audit; order-select only returns cards about the new selections
@@ -71,14 +80,21 @@ and does not put the prescription in the pharmacist queue (it is not yet being s
 
 
 def discovery() -> dict[str, Any]:
-    return {"services": [
-        {"hook": hook, "id": sid, "title": "处方前置审核" + ("" if hook == "order-sign" else " (选药时)"),
-         "description": "Prescription pre-audit of draft MedicationRequests (剂量、相互作用、禁忌、过敏、"
-                        "特殊人群、适应证、处方规范) against the offline knowledge base.",
-         "prefetch": dict(PREFETCH), "usageRequirements": "prefetch patient, conditions, allergies and "
-                                                          "observations; the service never queries the EHR"}
-        for sid, hook in SERVICES.items()
-    ]}
+    return {
+        "services": [
+            {
+                "hook": hook,
+                "id": sid,
+                "title": "处方前置审核" + ("" if hook == "order-sign" else " (选药时)"),
+                "description": "Prescription pre-audit of draft MedicationRequests (剂量、相互作用、禁忌、过敏、"
+                "特殊人群、适应证、处方规范) against the offline knowledge base.",
+                "prefetch": dict(PREFETCH),
+                "usageRequirements": "prefetch patient, conditions, allergies and "
+                "observations; the service never queries the EHR",
+            }
+            for sid, hook in SERVICES.items()
+        ]
+    }
 
 
 class _Wire(BaseModel):
@@ -104,8 +120,10 @@ class HookRequest(_Wire):
     hookInstance: str = Field(min_length=1, max_length=128)
     context: HookContext
     prefetch: dict[str, dict[str, Any] | None] = Field(
-        default_factory=dict, description="a key sent as null = the EHR has no data for it; a missing key = "
-                                          "not sent (the checks that need it do not run)")
+        default_factory=dict,
+        description="a key sent as null = the EHR has no data for it; a missing key = "
+        "not sent (the checks that need it do not run)",
+    )
     fhirServer: str | None = None
     fhirAuthorization: dict[str, Any] | None = None
     extension: dict[str, Any] | None = None
@@ -143,24 +161,33 @@ def feedback_entries(req: FeedbackRequest) -> list[dict[str, Any]]:
     out = []
     for n, f in enumerate(req.feedback):
         reason = f.overrideReason.reason if f.overrideReason else None
-        if reason is not None and (reason.system not in {None, CODESYSTEM_OVERRIDE}
-                                   or reason.code not in OVERRIDE_CODES):
-            raise InputError(f"unknown override reason; allowed codes: {', '.join(sorted(OVERRIDE_CODES))} "
-                             f"(system {CODESYSTEM_OVERRIDE})", field=f"feedback[{n}].overrideReason.reason")
+        if reason is not None and (
+            reason.system not in {None, CODESYSTEM_OVERRIDE} or reason.code not in OVERRIDE_CODES
+        ):
+            raise InputError(
+                f"unknown override reason; allowed codes: {', '.join(sorted(OVERRIDE_CODES))} "
+                f"(system {CODESYSTEM_OVERRIDE})",
+                field=f"feedback[{n}].overrideReason.reason",
+            )
         if f.outcome == "accepted" and f.overrideReason is not None:
             raise InputError("an accepted card has no override reason", field=f"feedback[{n}].overrideReason")
         ts = f.outcomeTimestamp
         if ts.tzinfo is None:
             raise InputError("outcomeTimestamp needs a time zone", field=f"feedback[{n}].outcomeTimestamp")
-        out.append({
-            "card": f.card, "outcome": f.outcome, "outcome_timestamp": ts,
-            "override_system": CODESYSTEM_OVERRIDE if reason else None,
-            "override_code": reason.code if reason else None,
-            "override_display": next((r["display"] for r in OVERRIDE_REASONS if reason and r["code"] == reason.code),
-                                     None),
-            "user_comment": clean_comment(f.overrideReason.userComment) if f.overrideReason else None,
-            "accepted_suggestions": [s.id for s in f.acceptedSuggestions],
-        })
+        out.append(
+            {
+                "card": f.card,
+                "outcome": f.outcome,
+                "outcome_timestamp": ts,
+                "override_system": CODESYSTEM_OVERRIDE if reason else None,
+                "override_code": reason.code if reason else None,
+                "override_display": next(
+                    (r["display"] for r in OVERRIDE_REASONS if reason and r["code"] == reason.code), None
+                ),
+                "user_comment": clean_comment(f.overrideReason.userComment) if f.overrideReason else None,
+                "accepted_suggestions": [s.id for s in f.acceptedSuggestions],
+            }
+        )
     return out
 
 
@@ -183,8 +210,9 @@ def hook_to_case(req: HookRequest, kb: Any = None) -> HookCase:
     pats = pre.by_type.get("Patient", [])
     if pats and req.context.patientId and pats[0][0].id and pats[0][0].id != req.context.patientId:
         raise InputError("the prefetched Patient is not context.patientId", field="prefetch.patient.id")
-    fc = resources_to_case(mrs, pre.by_type, bundle_id=req.context.draftOrders.get("id") or req.hookInstance,
-                           kb=kb)
+    fc = resources_to_case(
+        mrs, pre.by_type, bundle_id=req.context.draftOrders.get("id") or req.hookInstance, kb=kb
+    )
     return HookCase(fc, tuple(pre.not_sent), tuple(pre.outcomes))
 
 
@@ -218,15 +246,32 @@ def _suggestions(f: Finding, fc: FhirCase) -> list[dict[str, Any]]:
         if not 0 <= i < len(fc.item_refs):
             continue
         drug = fc.case.prescription.items[i].drug
-        out.append({"label": f"删除医嘱：{drug}", "uuid": str(uuid.uuid4()), "isRecommended": False,
-                    "actions": [{"type": "delete", "description": f"从待签医嘱中移除 {drug}",
-                                 "resourceId": fc.item_refs[i]}]})
+        out.append(
+            {
+                "label": f"删除医嘱：{drug}",
+                "uuid": str(uuid.uuid4()),
+                "isRecommended": False,
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": f"从待签医嘱中移除 {drug}",
+                        "resourceId": fc.item_refs[i],
+                    }
+                ],
+            }
+        )
     return out
 
 
-def build_cards(report: AuditReport, fc: FhirCase, label: str, *, missing: Iterable[str] = (),
-                selections: Iterable[str] | None = None, outcomes: Iterable[tuple[str, str]] = ()
-                ) -> tuple[list[dict[str, Any]], list[CardRecord]]:
+def build_cards(
+    report: AuditReport,
+    fc: FhirCase,
+    label: str,
+    *,
+    missing: Iterable[str] = (),
+    selections: Iterable[str] | None = None,
+    outcomes: Iterable[tuple[str, str]] = (),
+) -> tuple[list[dict[str, Any]], list[CardRecord]]:
     """Cards for the EHR and the records to keep so feedback on each card uuid can be traced."""
     chosen = set(selections) if selections is not None else None
     cards: list[dict[str, Any]] = []
@@ -238,10 +283,18 @@ def build_cards(report: AuditReport, fc: FhirCase, label: str, *, missing: Itera
                 continue
         card_id = str(uuid.uuid4())
         card: dict[str, Any] = {
-            "uuid": card_id, "summary": _summary(f), "indicator": INDICATOR[f.severity],
+            "uuid": card_id,
+            "summary": _summary(f),
+            "indicator": INDICATOR[f.severity],
             "detail": _detail(f, report),
-            "source": {"label": label, "topic": {"system": CODESYSTEM_CATEGORY, "code": f.category.value,
-                                                 "display": CATEGORY_DISPLAY[f.category]}},
+            "source": {
+                "label": label,
+                "topic": {
+                    "system": CODESYSTEM_CATEGORY,
+                    "code": f.category.value,
+                    "display": CATEGORY_DISPLAY[f.category],
+                },
+            },
         }
         if f.severity is not Severity.INFO:
             card["overrideReasons"] = [dict(r) for r in OVERRIDE_REASONS]
@@ -249,31 +302,51 @@ def build_cards(report: AuditReport, fc: FhirCase, label: str, *, missing: Itera
             card["suggestions"] = sugg
             card["selectionBehavior"] = "at-most-one"
         cards.append(card)
-        records.append(CardRecord(uuid=card_id, rule_id=f.rule_id, rule_version=f.rule_version,
-                                  severity=f.severity.value))
+        records.append(
+            CardRecord(
+                uuid=card_id, rule_id=f.rule_id, rule_version=f.rule_version, severity=f.severity.value
+            )
+        )
     missing = list(missing)
     if missing:
-        cards.append({
-            "uuid": str(uuid.uuid4()), "indicator": "info", "source": {"label": label},
-            "summary": "未收到" + "、".join(PREFETCH_ZH[k] for k in missing) + "，相关审核未执行",
-            "detail": "本服务离线运行、不访问 EHR 的 FHIR 服务器；缺少的 prefetch 数据对应的检查"
-                      f"（{', '.join(missing)}）没有执行，不能视为已通过。",
-        })
+        cards.append(
+            {
+                "uuid": str(uuid.uuid4()),
+                "indicator": "info",
+                "source": {"label": label},
+                "summary": "未收到" + "、".join(PREFETCH_ZH[k] for k in missing) + "，相关审核未执行",
+                "detail": "本服务离线运行、不访问 EHR 的 FHIR 服务器；缺少的 prefetch 数据对应的检查"
+                f"（{', '.join(missing)}）没有执行，不能视为已通过。",
+            }
+        )
     outcomes = list(outcomes)
     if outcomes:
         keys = list(dict.fromkeys(k for k, _ in outcomes))
-        cards.append({
-            "uuid": str(uuid.uuid4()), "indicator": "info", "source": {"label": label},
-            "summary": _clip("EHR 获取" + "、".join(PREFETCH_ZH.get(k, k) for k in keys) + "时出错，相关审核未执行"),
-            "detail": "EHR 在 prefetch 中返回了 OperationOutcome：\n" + "\n".join(
-                f"- {k}: {text}" for k, text in outcomes) + "\n\n这些数据对应的检查没有执行，不能视为已通过。",
-        })
+        cards.append(
+            {
+                "uuid": str(uuid.uuid4()),
+                "indicator": "info",
+                "source": {"label": label},
+                "summary": _clip(
+                    "EHR 获取" + "、".join(PREFETCH_ZH.get(k, k) for k in keys) + "时出错，相关审核未执行"
+                ),
+                "detail": "EHR 在 prefetch 中返回了 OperationOutcome：\n"
+                + "\n".join(f"- {k}: {text}" for k, text in outcomes)
+                + "\n\n这些数据对应的检查没有执行，不能视为已通过。",
+            }
+        )
     if fc.notes:
-        cards.append({
-            "uuid": str(uuid.uuid4()), "indicator": "info", "source": {"label": label},
-            "summary": _clip(f"读取医嘱/检验时有 {len(fc.notes)} 条说明（如剂量范围按上限审核、未使用的检验项目）"),
-            "detail": "\n".join(f"- {n}" for n in fc.notes[:50]),
-        })
+        cards.append(
+            {
+                "uuid": str(uuid.uuid4()),
+                "indicator": "info",
+                "source": {"label": label},
+                "summary": _clip(
+                    f"读取医嘱/检验时有 {len(fc.notes)} 条说明（如剂量范围按上限审核、未使用的检验项目）"
+                ),
+                "detail": "\n".join(f"- {n}" for n in fc.notes[:50]),
+            }
+        )
     return cards, records
 
 

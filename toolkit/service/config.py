@@ -79,7 +79,7 @@ def host_allowed(header: str, allowed: tuple[str, ...]) -> bool:
     """True when a Host header (``name[:port]`` or ``[v6]:port``) names an allowed host."""
     value = header.strip().lower()
     if value.startswith("["):
-        name = value[1:value.find("]")] if "]" in value else value
+        name = value[1 : value.find("]")] if "]" in value else value
     else:
         name = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
     name = name.rstrip(".")

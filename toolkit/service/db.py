@@ -82,8 +82,10 @@ class AuditRow(Base):
     # The queue's order (rank descending, then oldest, then id) as one covering index: a page is read
     # from the index in order and stops at LIMIT — no sort, and the report blobs are never touched.
     # Retention (Store.purge) walks decided audits by age: created_at, then id.
-    __table_args__ = (Index("ix_audits_queue_order", "awaiting_review", severity_rank.desc(), "created_at", "id"),
-                      Index("ix_audits_created", "created_at", "id"))
+    __table_args__ = (
+        Index("ix_audits_queue_order", "awaiting_review", severity_rank.desc(), "created_at", "id"),
+        Index("ix_audits_created", "created_at", "id"),
+    )
 
 
 class DecisionRow(Base):

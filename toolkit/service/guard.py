@@ -24,27 +24,47 @@ _ISSUE_CODE = {400: "invalid", 401: "login", 413: "too-costly", 421: "security",
 
 def _outcome(status: int, body: dict[str, Any]) -> dict[str, Any]:
     detail = (body.get("detail") or [{}])[0]
-    return {"resourceType": "OperationOutcome", "issue": [{
-        "severity": "fatal" if status >= 500 else "error", "code": _ISSUE_CODE.get(status, "processing"),
-        "diagnostics": detail.get("msg", "")}]}
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "fatal" if status >= 500 else "error",
+                "code": _ISSUE_CODE.get(status, "processing"),
+                "diagnostics": detail.get("msg", ""),
+            }
+        ],
+    }
 
 
-async def _send_json(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(
+    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()
+) -> None:
     media = b"application/json"
     if _FHIR_REQUEST.get():
         body, media = _outcome(status, body), b"application/fhir+json"
     data = json.dumps(body, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", media), (b"content-length", str(len(data)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", media), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
 class Guard:
     """Refuse requests without the configured bearer token (401) or with a body over the limit (413)."""
 
-    def __init__(self, app: Any, *, token: str | None, max_body_bytes: int,
-                 allowed_hosts: tuple[str, ...] | None = None, app_auth_prefix: str | None = None):
+    def __init__(
+        self,
+        app: Any,
+        *,
+        token: str | None,
+        max_body_bytes: int,
+        allowed_hosts: tuple[str, ...] | None = None,
+        app_auth_prefix: str | None = None,
+    ):
         self.app = app
         # paths under this prefix are authenticated by the app itself (CDS Hooks: a signed JWT or the token)
         self.app_auth_prefix = app_auth_prefix
@@ -82,23 +102,38 @@ class Guard:
             host = headers.get(b"host", b"").decode("latin-1")
             if not host_allowed(host, self.allowed_hosts):
                 # DNS rebinding: a page served from another name must not reach the queue
-                await _send_json(send, 421, {"detail": [{"loc": "header.host", "msg": "host not allowed; "
-                                                         "configure allowed_hosts to serve other names"}]})
+                await _send_json(
+                    send,
+                    421,
+                    {
+                        "detail": [
+                            {
+                                "loc": "header.host",
+                                "msg": "host not allowed; configure allowed_hosts to serve other names",
+                            }
+                        ]
+                    },
+                )
                 return
         app_auth = self.app_auth_prefix is not None and scope["path"].startswith(self.app_auth_prefix)
         if self.expected is not None and scope["path"] not in OPEN_PATHS and not app_auth:
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                await _send_json(send, 401, {"detail": [{"loc": "header.authorization",
-                                                         "msg": "missing or wrong bearer token"}]},
-                                 [(b"www-authenticate", b"Bearer")])
+                await _send_json(
+                    send,
+                    401,
+                    {"detail": [{"loc": "header.authorization", "msg": "missing or wrong bearer token"}]},
+                    [(b"www-authenticate", b"Bearer")],
+                )
                 return
         length = headers.get(b"content-length")
         if length is not None:
             try:
                 too_big = int(length) > self.max_body
             except ValueError:
-                await _send_json(send, 400, {"detail": [{"loc": "header.content-length", "msg": "not a number"}]})
+                await _send_json(
+                    send, 400, {"detail": [{"loc": "header.content-length", "msg": "not a number"}]}
+                )
                 return
             if too_big:
                 await self._too_large(send)
@@ -133,5 +168,6 @@ class Guard:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Any) -> None:
-        await _send_json(send, 413, {"detail": [{"loc": "body",
-                                                 "msg": f"request body larger than {self.max_body} bytes"}]})
+        await _send_json(
+            send, 413, {"detail": [{"loc": "body", "msg": f"request body larger than {self.max_body} bytes"}]}
+        )

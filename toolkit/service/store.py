@@ -79,7 +79,7 @@ def new_audit_id() -> str:
         if pos + 16 > len(buf):
             buf, pos = os.urandom(4096), 0
         _ID_POOL[0], _ID_POOL[1] = buf, pos + 16
-    return uuid.UUID(bytes=buf[pos:pos + 16], version=4).hex
+    return uuid.UUID(bytes=buf[pos : pos + 16], version=4).hex
 
 
 def report_text(doc: dict[str, Any]) -> str:
@@ -87,8 +87,9 @@ def report_text(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def decision_problem(decision: str, reason: str | None, prescriber: str | None,
-                     blocked: bool = False) -> tuple[str, str] | None:
+def decision_problem(
+    decision: str, reason: str | None, prescriber: str | None, blocked: bool = False
+) -> tuple[str, str] | None:
     """The one rule for a pharmacist decision, shared by the API and the demo: ``return`` and
     ``override`` need a reason, and so does a ``pass`` of an audit with a block (拦截) finding
     (``blocked``); ``override`` (双签) also needs the prescriber's signature.
@@ -130,15 +131,18 @@ def _sqlite_time(when: datetime) -> str:
 
 _PAGE_COLS = "id, severity_rank, created_at"
 _PAGE_ORDER = "severity_rank DESC, created_at, id"
-_PAGE_KEYS_FIRST = (f"SELECT {_PAGE_COLS} FROM audits WHERE awaiting_review = 1 ORDER BY {_PAGE_ORDER} "
-                    "LIMIT :limit OFFSET :offset")
+_PAGE_KEYS_FIRST = (
+    f"SELECT {_PAGE_COLS} FROM audits WHERE awaiting_review = 1 ORDER BY {_PAGE_ORDER} "
+    "LIMIT :limit OFFSET :offset"
+)
 _PAGE_KEYS_AFTER = (
     f"SELECT {_PAGE_COLS} FROM ("
     f"SELECT * FROM (SELECT {_PAGE_COLS} FROM audits WHERE awaiting_review = 1 AND severity_rank = :rank "
     "AND (created_at, id) > (:created, :last) ORDER BY created_at, id LIMIT :n) "
     f"UNION ALL SELECT * FROM (SELECT {_PAGE_COLS} FROM audits WHERE awaiting_review = 1 "
     f"AND severity_rank < :rank ORDER BY {_PAGE_ORDER} LIMIT :n)) ORDER BY {_PAGE_ORDER} "
-    "LIMIT :limit OFFSET :offset")
+    "LIMIT :limit OFFSET :offset"
+)
 # the item JSON of the API (app.audit_json), concatenated (no JSON parse of the reports): same fields
 # and order; created_at as datetime.isoformat() writes it; the stored report text spliced as it is;
 # risk with the shortest of 15/17 digits that reads back as the same float
@@ -150,11 +154,12 @@ _PAGE_SQL = (
     "THEN 'null' WHEN CAST(printf('%!.15g', a.risk) AS REAL) = a.risk THEN printf('%!.15g', a.risk) "
     "ELSE printf('%!.17g', a.risk) END "
     "|| ',\"awaiting_review\":' || CASE WHEN a.awaiting_review THEN 'true' ELSE 'false' END "
-    "|| ',\"kb_version\":' || json_quote(a.kb_version) || ',\"created_at\":\"' "
+    '|| \',"kb_version":\' || json_quote(a.kb_version) || \',"created_at":"\' '
     "|| substr(a.created_at, 1, 10) || 'T' || CASE WHEN substr(a.created_at, 21) = '000000' "
-    "THEN substr(a.created_at, 12, 8) ELSE substr(a.created_at, 12) END || '+00:00\",\"report\":' "
+    'THEN substr(a.created_at, 12, 8) ELSE substr(a.created_at, 12) END || \'+00:00","report":\' '
     "|| coalesce(a.report, 'null') || '}}' AS item, k.severity_rank || '|' || k.created_at || '|' || k.id AS k "
-    "FROM ({keys}) AS k JOIN audits AS a ON a.id = k.id ORDER BY k.severity_rank DESC, k.created_at, k.id)")
+    "FROM ({keys}) AS k JOIN audits AS a ON a.id = k.id ORDER BY k.severity_rank DESC, k.created_at, k.id)"
+)
 
 
 class NotFound(LookupError):
@@ -181,16 +186,24 @@ class Store:
         # letting the JSON type encode the dict a second time (PostgreSQL gets the dict, for JSONB).
         self._report_as_text = sqlite
         self.page_in_sql = sqlite  # see queue_page_sql
-        self._insert_audits = (_AUDITS.insert().values(report=bindparam("report_json", type_=Text)) if sqlite
-                               else _AUDITS.insert())
+        self._insert_audits = (
+            _AUDITS.insert().values(report=bindparam("report_json", type_=Text))
+            if sqlite
+            else _AUDITS.insert()
+        )
 
     def session(self) -> Session:
         return self._sessions()
 
     # ------------------------------------------------------------------ audits
-    def prepare_audits(self, reports: Sequence[AuditReport], source: str, *, review: bool = True,
-                       cards: Sequence[Sequence[CardRecord]] | None = None
-                       ) -> tuple[list[str], list[dict[str, Any]], AuditJob]:
+    def prepare_audits(
+        self,
+        reports: Sequence[AuditReport],
+        source: str,
+        *,
+        review: bool = True,
+        cards: Sequence[Sequence[CardRecord]] | None = None,
+    ) -> tuple[list[str], list[dict[str, Any]], AuditJob]:
         """Rows for ``reports`` (flagged or failed ones join the review queue if ``review``).
 
         Returns the new audit ids, the report JSON of each (to answer with) and the job to write.
@@ -206,17 +219,34 @@ class Store:
             ids.append(audit_id)
             docs.append(doc)
             texts.append(text)
-            audits.append({
-                "id": audit_id, "case_id": report.id[:128], "source": source, "status": report.status,
-                "max_severity": doc["max_severity"], "severity_rank": severity_rank(report),
-                "awaiting_review": review and report.status != "ok", "risk": report.risk,
-                "kb_version": prov.kb_version if prov else "", "engine_version": prov.engine_version if prov else "",
-                report_key: text if self._report_as_text else doc, "created_at": now,
-            })
+            audits.append(
+                {
+                    "id": audit_id,
+                    "case_id": report.id[:128],
+                    "source": source,
+                    "status": report.status,
+                    "max_severity": doc["max_severity"],
+                    "severity_rank": severity_rank(report),
+                    "awaiting_review": review and report.status != "ok",
+                    "risk": report.risk,
+                    "kb_version": prov.kb_version if prov else "",
+                    "engine_version": prov.engine_version if prov else "",
+                    report_key: text if self._report_as_text else doc,
+                    "created_at": now,
+                }
+            )
             if cards:
-                card_rows += [{"uuid": c.uuid, "audit_id": audit_id, "rule_id": c.rule_id,
-                               "rule_version": c.rule_version, "severity": c.severity, "created_at": now}
-                              for c in cards[n]]
+                card_rows += [
+                    {
+                        "uuid": c.uuid,
+                        "audit_id": audit_id,
+                        "rule_id": c.rule_id,
+                        "rule_version": c.rule_version,
+                        "severity": c.severity,
+                        "created_at": now,
+                    }
+                    for c in cards[n]
+                ]
         return ids, docs, AuditJob(audits, card_rows, texts)
 
     def write_jobs(self, jobs: Sequence[AuditJob]) -> None:
@@ -229,16 +259,27 @@ class Store:
             if cards:
                 conn.execute(_CARDS.insert(), cards)
 
-    def add_audits(self, reports: Sequence[AuditReport], source: str, *, review: bool = True,
-                   cards: Sequence[Sequence[CardRecord]] | None = None) -> list[str]:
+    def add_audits(
+        self,
+        reports: Sequence[AuditReport],
+        source: str,
+        *,
+        review: bool = True,
+        cards: Sequence[Sequence[CardRecord]] | None = None,
+    ) -> list[str]:
         """Store reports and wait for the commit (from a worker thread, never the event loop)."""
         ids, _docs, job = self.prepare_audits(reports, source, review=review, cards=cards)
         self.writer.submit(job).result()
         return ids
 
-    async def add_audits_grouped(self, reports: Sequence[AuditReport], source: str, *, review: bool = True,
-                                 cards: Sequence[Sequence[CardRecord]] | None = None
-                                 ) -> tuple[list[str], list[str]]:
+    async def add_audits_grouped(
+        self,
+        reports: Sequence[AuditReport],
+        source: str,
+        *,
+        review: bool = True,
+        cards: Sequence[Sequence[CardRecord]] | None = None,
+    ) -> tuple[list[str], list[str]]:
         """Store reports through group commit; returns once they are committed: the new audit ids and
         each report as JSON text (:func:`report_text`, to answer with)."""
         import asyncio
@@ -257,8 +298,9 @@ class Store:
                 raise NotFound(audit_id)
             return row
 
-    def _queue_ids(self, s: Session, limit: int, offset: int, after: tuple[int, datetime, str] | None
-                   ) -> list[str]:
+    def _queue_ids(
+        self, s: Session, limit: int, offset: int, after: tuple[int, datetime, str] | None
+    ) -> list[str]:
         waiting = select(AuditRow.id).where(AuditRow.awaiting_review.is_(True))
         order = (AuditRow.severity_rank.desc(), AuditRow.created_at.asc(), AuditRow.id.asc())
         if after is None:
@@ -266,16 +308,25 @@ class Store:
         # keyset, as two index range scans (the order mixes directions, so one row-value comparison
         # cannot express it): the rest of the cursor's severity level, then the lower levels
         rank, created, last = after
-        ids = list(s.scalars(waiting.where(AuditRow.severity_rank == rank,
-                                           tuple_(AuditRow.created_at, AuditRow.id) > tuple_(created, last))
-                             .order_by(*order).limit(limit + offset)))
+        ids = list(
+            s.scalars(
+                waiting.where(
+                    AuditRow.severity_rank == rank,
+                    tuple_(AuditRow.created_at, AuditRow.id) > tuple_(created, last),
+                )
+                .order_by(*order)
+                .limit(limit + offset)
+            )
+        )
         if len(ids) < limit + offset:
-            ids += s.scalars(waiting.where(AuditRow.severity_rank < rank).order_by(*order)
-                             .limit(limit + offset - len(ids)))
-        return ids[offset:offset + limit]
+            ids += s.scalars(
+                waiting.where(AuditRow.severity_rank < rank).order_by(*order).limit(limit + offset - len(ids))
+            )
+        return ids[offset : offset + limit]
 
-    def queue_page_sql(self, limit: int, offset: int = 0, after: tuple[int, datetime, str] | None = None
-                       ) -> tuple[str, tuple[int, datetime, str] | None, int] | None:
+    def queue_page_sql(
+        self, limit: int, offset: int = 0, after: tuple[int, datetime, str] | None = None
+    ) -> tuple[str, tuple[int, datetime, str] | None, int] | None:
         """One page of the queue built inside SQLite, as a JSON array text (the items of
         ``GET /v1/review-queue``), with the key of its last row and its length; None when the store is
         not SQLite or :attr:`page_in_sql` is off (then use :meth:`queue_page`).
@@ -305,8 +356,9 @@ class Store:
         rank, created, last = rows[-1]
         return items, (int(rank), datetime.fromisoformat(created).replace(tzinfo=UTC), last), len(rows)
 
-    def queue_page(self, limit: int, offset: int = 0, after: tuple[int, datetime, str] | None = None
-                   ) -> list[tuple[AuditRow, str]]:
+    def queue_page(
+        self, limit: int, offset: int = 0, after: tuple[int, datetime, str] | None = None
+    ) -> list[tuple[AuditRow, str]]:
         """:meth:`queue` for the API: each row (report not loaded) with its report as stored JSON text,
         so a page is answered without decoding and re-encoding every report."""
         cols = [c for c in _AUDITS.c if c.name != "report"]
@@ -314,12 +366,19 @@ class Store:
             ids = self._queue_ids(s, limit, offset, after)
             if not ids:
                 return []
-            got = {r.id: r for r in s.execute(select(*cols, cast(AuditRow.report, Text).label("report_json"))
-                                               .where(AuditRow.id.in_(ids)))}
+            got = {
+                r.id: r
+                for r in s.execute(
+                    select(*cols, cast(AuditRow.report, Text).label("report_json")).where(
+                        AuditRow.id.in_(ids)
+                    )
+                )
+            }
         return [(got[i], got[i].report_json) for i in ids if i in got]
 
-    def queue(self, limit: int, offset: int = 0, after: tuple[int, datetime, str] | None = None
-              ) -> list[AuditRow]:
+    def queue(
+        self, limit: int, offset: int = 0, after: tuple[int, datetime, str] | None = None
+    ) -> list[AuditRow]:
         """Audits awaiting a pharmacist: highest severity first, then oldest first.
 
         A decision clears ``awaiting_review`` in the same transaction (see :meth:`add_decision`), so
@@ -350,8 +409,9 @@ class Store:
         after: tuple[datetime, str] | None = None
         while True:
             with self._engine.begin() as conn:
-                old = (select(AuditRow.id, AuditRow.created_at)
-                       .where(AuditRow.created_at < before, AuditRow.awaiting_review.is_(False)))
+                old = select(AuditRow.id, AuditRow.created_at).where(
+                    AuditRow.created_at < before, AuditRow.awaiting_review.is_(False)
+                )
                 if after is not None:
                     old = old.where(tuple_(AuditRow.created_at, AuditRow.id) > tuple_(*after))
                 rows = conn.execute(old.order_by(AuditRow.created_at, AuditRow.id).limit(batch)).all()
@@ -361,25 +421,35 @@ class Store:
                 ids = [r.id for r in rows]
                 if archive is not None:
                     self._archive(conn, ids, archive)
-                for table, column in ((FeedbackRow.__table__, "audit_id"), (DecisionRow.__table__, "audit_id"),
-                                      (_CARDS, "audit_id")):
+                for table, column in (
+                    (FeedbackRow.__table__, "audit_id"),
+                    (DecisionRow.__table__, "audit_id"),
+                    (_CARDS, "audit_id"),
+                ):
                     conn.execute(delete(table).where(table.c[column].in_(ids)))
-                removed += conn.execute(delete(_AUDITS).where(_AUDITS.c.id.in_(ids),
-                                                              _AUDITS.c.awaiting_review.is_(False))).rowcount
+                removed += conn.execute(
+                    delete(_AUDITS).where(_AUDITS.c.id.in_(ids), _AUDITS.c.awaiting_review.is_(False))
+                ).rowcount
 
     @staticmethod
     def _archive(conn: Any, ids: list[str], path: Path) -> None:
         def plain(row: Any) -> dict[str, Any]:
             return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
 
-        related: dict[str, dict[str, list[dict[str, Any]]]] = {i: {"decisions": [], "cards": [], "feedback": []}
-                                                               for i in ids}
-        for name, table in (("decisions", DecisionRow.__table__), ("cards", _CARDS),
-                            ("feedback", FeedbackRow.__table__)):
+        related: dict[str, dict[str, list[dict[str, Any]]]] = {
+            i: {"decisions": [], "cards": [], "feedback": []} for i in ids
+        }
+        for name, table in (
+            ("decisions", DecisionRow.__table__),
+            ("cards", _CARDS),
+            ("feedback", FeedbackRow.__table__),
+        ):
             for row in conn.execute(select(table).where(table.c.audit_id.in_(ids))):
                 related[row.audit_id][name].append(plain(row))
-        lines = [json.dumps({"audit": plain(row), **related[row.id]}, ensure_ascii=False) + "\n"
-                 for row in conn.execute(select(_AUDITS).where(_AUDITS.c.id.in_(ids)))]
+        lines = [
+            json.dumps({"audit": plain(row), **related[row.id]}, ensure_ascii=False) + "\n"
+            for row in conn.execute(select(_AUDITS).where(_AUDITS.c.id.in_(ids)))
+        ]
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, "".join(lines).encode())
@@ -392,9 +462,18 @@ class Store:
         with self._sessions() as s:
             return s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key)).first()
 
-    def add_decision(self, audit_id: str, *, decision: str, pharmacist: str, rule_ids: Sequence[str],
-                     reason: str | None, reason_code: str | None, prescriber: str | None,
-                     idempotency_key: str | None = None) -> tuple[DecisionRow, bool]:
+    def add_decision(
+        self,
+        audit_id: str,
+        *,
+        decision: str,
+        pharmacist: str,
+        rule_ids: Sequence[str],
+        reason: str | None,
+        reason_code: str | None,
+        prescriber: str | None,
+        idempotency_key: str | None = None,
+    ) -> tuple[DecisionRow, bool]:
         """Record the one final decision on an audit awaiting review.
 
         The transition ``awaiting_review: true → false`` is an UPDATE checked in the database, in the
@@ -412,19 +491,29 @@ class Store:
             with self._sessions.begin() as s:
                 # the write first: it takes the write lock before anything is read (SQLite WAL would
                 # refuse to upgrade a read snapshot that a concurrent decision has overtaken)
-                moved = s.execute(update(AuditRow).where(AuditRow.id == audit_id,
-                                                         AuditRow.awaiting_review.is_(True))
-                                  .values(awaiting_review=False)
-                                  .execution_options(synchronize_session=False)).rowcount
+                moved = s.execute(
+                    update(AuditRow)
+                    .where(AuditRow.id == audit_id, AuditRow.awaiting_review.is_(True))
+                    .values(awaiting_review=False)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
                 audit = s.get(AuditRow, audit_id)
                 if audit is None:
                     raise NotFound(audit_id)
                 if moved != 1:
                     raise Conflict("this audit is not awaiting review (already decided, or never queued)")
-                row = DecisionRow(audit_id=audit_id, decision=decision, reason_code=reason_code, reason=reason,
-                                  pharmacist=pharmacist, prescriber=prescriber, rule_ids=list(rule_ids),
-                                  kb_version=audit.kb_version, created_at=utcnow(),
-                                  idempotency_key=idempotency_key)
+                row = DecisionRow(
+                    audit_id=audit_id,
+                    decision=decision,
+                    reason_code=reason_code,
+                    reason=reason,
+                    pharmacist=pharmacist,
+                    prescriber=prescriber,
+                    rule_ids=list(rule_ids),
+                    kb_version=audit.kb_version,
+                    created_at=utcnow(),
+                    idempotency_key=idempotency_key,
+                )
                 s.add(row)
         except (Conflict, IntegrityError):
             # a concurrent retry with the same key may have won: answer with its decision
@@ -438,10 +527,20 @@ class Store:
         with self._sessions() as s:
             if s.get(AuditRow, audit_id) is None:
                 raise NotFound(audit_id)
-            decisions = list(s.scalars(select(DecisionRow).where(DecisionRow.audit_id == audit_id)
-                                       .order_by(DecisionRow.created_at, DecisionRow.id)))
-            feedback = list(s.scalars(select(FeedbackRow).where(FeedbackRow.audit_id == audit_id)
-                                      .order_by(FeedbackRow.received_at, FeedbackRow.id)))
+            decisions = list(
+                s.scalars(
+                    select(DecisionRow)
+                    .where(DecisionRow.audit_id == audit_id)
+                    .order_by(DecisionRow.created_at, DecisionRow.id)
+                )
+            )
+            feedback = list(
+                s.scalars(
+                    select(FeedbackRow)
+                    .where(FeedbackRow.audit_id == audit_id)
+                    .order_by(FeedbackRow.received_at, FeedbackRow.id)
+                )
+            )
         return decisions, feedback
 
     # ---------------------------------------------------------------- feedback
@@ -456,13 +555,21 @@ class Store:
                     raise NotFound(f"feedback[{n}].card")
                 audit = s.get(AuditRow, card.audit_id)
                 ts: datetime | None = e.get("outcome_timestamp")
-                rows.append(FeedbackRow(
-                    card_uuid=card.uuid, audit_id=card.audit_id, rule_id=card.rule_id,
-                    kb_version=audit.kb_version if audit else "", outcome=e["outcome"],
-                    override_system=e.get("override_system"), override_code=e.get("override_code"),
-                    override_display=e.get("override_display"), user_comment=e.get("user_comment"),
-                    accepted_suggestions=list(e.get("accepted_suggestions", ())), outcome_timestamp=ts,
-                    received_at=now,
-                ))
+                rows.append(
+                    FeedbackRow(
+                        card_uuid=card.uuid,
+                        audit_id=card.audit_id,
+                        rule_id=card.rule_id,
+                        kb_version=audit.kb_version if audit else "",
+                        outcome=e["outcome"],
+                        override_system=e.get("override_system"),
+                        override_code=e.get("override_code"),
+                        override_display=e.get("override_display"),
+                        user_comment=e.get("user_comment"),
+                        accepted_suggestions=list(e.get("accepted_suggestions", ())),
+                        outcome_timestamp=ts,
+                        received_at=now,
+                    )
+                )
             s.add_all(rows)
         return rows

@@ -27,7 +27,11 @@ KNOWN_FAILURES = {
 
 
 def _param(row: dict[str, Any]) -> Any:
-    marks = [pytest.mark.xfail(reason=KNOWN_FAILURES[row["id"]], strict=True)] if row["id"] in KNOWN_FAILURES else []
+    marks = (
+        [pytest.mark.xfail(reason=KNOWN_FAILURES[row["id"]], strict=True)]
+        if row["id"] in KNOWN_FAILURES
+        else []
+    )
     return pytest.param(row, id=row["id"], marks=marks)
 
 

@@ -24,12 +24,17 @@ def upgrade() -> None:
     with op.batch_alter_table("decisions") as batch:
         batch.add_column(sa.Column("idempotency_key", sa.String(128), nullable=True))
         batch.create_unique_constraint("uq_decisions_idempotency_key", ["idempotency_key"])
-    op.execute("UPDATE audits SET awaiting_review = false WHERE awaiting_review = true AND EXISTS "
-               "(SELECT 1 FROM decisions WHERE decisions.audit_id = audits.id)")
+    op.execute(
+        "UPDATE audits SET awaiting_review = false WHERE awaiting_review = true AND EXISTS "
+        "(SELECT 1 FROM decisions WHERE decisions.audit_id = audits.id)"
+    )
     # the queue page in index order (rank descending): no sort of the waiting audits
     op.drop_index("ix_audits_queue", table_name="audits")
-    op.create_index("ix_audits_queue_order", "audits",
-                    ["awaiting_review", sa.text("severity_rank DESC"), "created_at", "id"])
+    op.create_index(
+        "ix_audits_queue_order",
+        "audits",
+        ["awaiting_review", sa.text("severity_rank DESC"), "created_at", "id"],
+    )
 
 
 def downgrade() -> None:
