@@ -428,7 +428,7 @@ def test_keyboard_only_prescription(demo_url: str):
             page.get_by_role("tab", name="处方审核").click()
             page.locator("#single-id input, #single-id textarea").first.focus()
             seen = []
-            for _ in range(40):
+            for _ in range(13 + 8 * 8 + 10):  # the fields, every cell of the 8 × 8 drug grid, then the button
                 page.keyboard.press("Tab")
                 where = page.evaluate(
                     "() => { const e = document.activeElement; const c = e.closest('[id]');"
