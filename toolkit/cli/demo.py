@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
@@ -16,23 +16,17 @@ log = logging.getLogger(__name__)
 
 
 def load_demo_module() -> ModuleType:
-    """``demo.app`` from the source checkout (the demo is UI code, kept out of the installed package)."""
+    """``demo/app.py`` (the Gradio views), found through ``importlib.resources`` as the package carries it:
+    ``demo/`` stays at the top of the repository and ``toolkit/demo_app`` is a link to it, the way
+    ``toolkit/rules`` links ``rules/`` (an editable install reads the checkout, a wheel its copy)."""
     if importlib.util.find_spec("gradio") is None:
         raise MissingExtraError("gradio", "demo")
-    try:
-        return importlib.import_module("demo.app")
-    except ModuleNotFoundError as exc:
-        if exc.name not in {"demo", "demo.app"}:
-            raise
-    import toolkit
-
-    # An editable install (the README's set-up) keeps toolkit/ beside demo/ in the checkout.
-    path = Path(toolkit.__file__).resolve().parent.parent / "demo" / "app.py"
+    path = Path(str(resources.files("toolkit") / "demo_app" / "app.py"))
     spec = importlib.util.spec_from_file_location("demo.app", path) if path.is_file() else None
     if spec is None or spec.loader is None:
         raise ToolkitError(
-            f"在 toolkit 包旁边找不到 demo/app.py（{path}）；请在源码目录中用 "
-            "`pip install -e .[demo]` 安装后运行 `clinic demo`"
+            f"安装的 toolkit 包中找不到演示界面 demo_app/app.py（{path}）；请在源码目录中用 "
+            "`pip install -e .[demo]` 重新安装后运行 `clinic demo`"
         )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
