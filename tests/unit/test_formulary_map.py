@@ -9,8 +9,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from toolkit.audit import audit
+from toolkit.batch.catalogue import apply_review_sheet, propose, read_catalogue
 from toolkit.cli.main import app
-from toolkit.knowledge.dictionary import apply_review_sheet, propose, read_catalogue
 from toolkit.knowledge.loader import load_knowledge
 from toolkit.records import AuditCase
 

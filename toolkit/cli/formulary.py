@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         summary: Path | None = typer.Option(None, "--summary", metavar="文件", help="覆盖统计另存为 JSON"),
     ) -> None:
         """为目录中每个药品建议知识库药品与剂型（匹配方式与可信度），标出未收录的药品，写出供药师审核的表。"""
-        from toolkit.knowledge.dictionary import coverage_summary, propose, read_catalogue, write_review_sheet
+        from toolkit.batch.catalogue import coverage_summary, propose, read_catalogue, write_review_sheet
         from toolkit.knowledge.loader import load_knowledge
 
         try:
@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """把确认后的审核表转成药品字典（药品编码 → 知识库药品ID），加载时校验。"""
-        from toolkit.knowledge.dictionary import apply_review_sheet, dump_dictionary
+        from toolkit.batch.catalogue import apply_review_sheet
+        from toolkit.knowledge.dictionary import dump_dictionary
         from toolkit.knowledge.loader import load_knowledge
 
         try:
