@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from toolkit.audit.resolve import resolve_item
-from toolkit.knowledge.known import clean_name, name_variants, nrdl_names
+from toolkit.knowledge.known import name_variants, nrdl_names
 from toolkit.knowledge.loader import default_rules_dir
-from toolkit.knowledge.names import strip_form, strip_salt
+from toolkit.knowledge.names import clean_name, strip_form, strip_salt
 from toolkit.records import PrescriptionItem
 
 # the list's dosage-form class → a word a prescription writes for it

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from toolkit.knowledge.names import clean_name
+
 try:  # the C loader reads the 11,000-line drugs_extra.yaml in a fraction of the time
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - PyYAML without libyaml
@@ -29,12 +31,6 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
 
 _ROMAN = re.compile(r"[(（][ⅠⅡⅢⅣⅤⅥIVX]+[)）]|[ⅠⅡⅢⅣ]$")
 _BRACKETS = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
-
-
-def clean_name(text: str) -> str:
-    """The key names are compared by: full-width brackets folded, white space removed, lower case."""
-    t = text.strip().replace("（", "(").replace("）", ")").replace("【", "(").replace("】", ")")
-    return re.sub(r"\s+", "", t).lower()
 
 
 def name_variants(name: str) -> list[str]:

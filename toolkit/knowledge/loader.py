@@ -21,8 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from toolkit.errors import KnowledgeError
 from toolkit.knowledge.conditions import Condition, item_ids
-from toolkit.knowledge.known import clean_name, known_drug_names
-from toolkit.knowledge.names import NameIndex, one_edit_apart, pinyin_key, strip_form
+from toolkit.knowledge.known import known_drug_names
+from toolkit.knowledge.names import NameIndex, clean_name, one_edit_apart, pinyin_key, strip_form
 from toolkit.knowledge.schema import (
     AllergenGroup,
     Check,

@@ -178,6 +178,11 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", "", t)
 
 
+def clean_name(text: str) -> str:
+    """The key names are compared by: full-width brackets folded, white space removed, lower case."""
+    return _clean(text).lower()
+
+
 def strip_form(name: str) -> str:
     """Remove a trailing dosage-form word (缬沙坦胶囊 → 缬沙坦), once or twice (…缓释片)."""
     for _ in range(2):
@@ -233,8 +238,8 @@ class NameIndex:
     ):
         # names: written form → (drug id, source); ambiguity is rejected by the loader
         # known: cleaned names of drugs outside the formulary; guarded: drug ids never reached by a guess
-        self._exact = {_clean(k).lower(): v[0] for k, v in names.items()}
-        self._source = {_clean(k).lower(): v[1] for k, v in names.items()}
+        self._exact = {clean_name(k): v[0] for k, v in names.items()}
+        self._source = {clean_name(k): v[1] for k, v in names.items()}
         self._known = frozenset(k for k in known if k not in self._exact)
         self._guarded = guarded
         self._by_length = sorted(
@@ -260,7 +265,7 @@ class NameIndex:
         key = text
         if key in self._cache:
             return self._cache[key]
-        match = self._resolve(_clean(text).lower())
+        match = self._resolve(clean_name(text))
         if len(self._cache) < 100_000:
             self._cache[key] = match
         return match
@@ -268,7 +273,7 @@ class NameIndex:
     def known_outside(self, text: str) -> str | None:
         """The known drug name a written name is (or is a form/salt of) when the formulary does not cover
         it: ``注射用青霉素钠`` → ``青霉素钠``; ``None`` for a formulary drug or an unknown name."""
-        t = _clean(text).lower()
+        t = clean_name(text)
         candidates = self._candidates(t)
         if any(c in self._exact for c in candidates):
             return None
