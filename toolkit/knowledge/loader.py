@@ -219,10 +219,16 @@ def _validate_entries(
     return out
 
 
+try:  # libyaml's safe loader: the same documents, several times faster on a thousand-drug formulary
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader  # type: ignore[assignment]
+
+
 def _read_yaml(path: Path, root: Path, problems: list[str]) -> dict[str, Any] | None:
     rel = path.relative_to(root.parent).as_posix() if path.is_relative_to(root.parent) else str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
     except yaml.YAMLError as exc:
         problems.append(f"{rel}: not valid YAML: {exc}")
         return None
