@@ -24,6 +24,7 @@ from toolkit.knowledge.conditions import Condition, item_ids
 from toolkit.knowledge.known import known_drug_names
 from toolkit.knowledge.names import NameIndex, clean_name, one_edit_apart, pinyin_key, strip_form
 from toolkit.knowledge.schema import (
+    CONTROLLED_CLASSES,
     AllergenGroup,
     Check,
     Contraindication,
@@ -148,7 +149,8 @@ class Knowledge:
         return tuple(i.drug for i in d.ingredients) or (drug_id,)
 
     def classes_of(self, drug_id: str) -> frozenset[str]:
-        """Every class of a drug, its ancestors and (for combinations) its ingredients' classes."""
+        """Every class of a drug, its ancestors and (for combinations) its ingredients' classes — except the
+        麻醉/精神药品 classes, which a combination product states itself (`controlled`), never inherits."""
         if drug_id in self._class_cache:
             return self._class_cache[drug_id]
         d = self.drugs[drug_id]
@@ -158,7 +160,9 @@ class Knowledge:
                 out.add(c)
                 c = self.classes[c].parent or ""
         for ing in d.ingredients:
-            out |= self.classes_of(ing.drug)
+            out |= self.classes_of(ing.drug) - CONTROLLED_CLASSES
+        if d.controlled not in (None, "none"):
+            out.add(d.controlled)  # type: ignore[arg-type]
         result = frozenset(out)
         self._class_cache[drug_id] = result
         return result
@@ -400,6 +404,20 @@ def _cross_check(
         for ing in d.ingredients:
             if ing.drug not in drugs:
                 problems.append(f"{file} -> drugs ({did}) -> ingredients: unknown drug '{ing.drug}'")
+        # a combination with a 麻醉/精神药品 ingredient states its own class: the regulation decides it per
+        # compound preparation (含羟考酮复方制剂 ≤5 mg/单位 are 精二), so inheriting the ingredient's is wrong
+        controlled_ings = sorted(
+            f"{ing.drug}: {c}"
+            for ing in d.ingredients
+            if ing.drug in drugs
+            for c in CONTROLLED_CLASSES.intersection(drugs[ing.drug][1].classes)
+        )
+        if controlled_ings and d.controlled is None:
+            problems.append(
+                f"{file} -> drugs ({did}) -> controlled: the product has a controlled ingredient "
+                f"({', '.join(controlled_ings)}); state its own class under the regulation "
+                f"(narcotic, psychotropic_1, psychotropic_2 or none)"
+            )
         for n in {d.name, *d.aliases, *d.brands, *d.salts}:
             key = n.strip().lower()
             if key in written and written[key] != did:

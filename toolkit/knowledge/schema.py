@@ -178,6 +178,12 @@ class Ingredient(_Spec):
 
 Tier = Literal["full", "class"]
 
+CONTROLLED_CLASSES = frozenset({"narcotic", "psychotropic_1", "psychotropic_2"})
+"""Class ids of 麻醉药品 and 第一/二类精神药品. A combination product never inherits them from its
+ingredients: the catalogue lists compound preparations by their own announcements (含羟考酮复方制剂
+2019年第63号, 含可待因复方口服液体制剂 2015年第10号 …), so the product states its class in `controlled`."""
+Controlled = Literal["narcotic", "psychotropic_1", "psychotropic_2", "none"]
+
 
 class Drug(_Spec):
     id: str
@@ -208,6 +214,12 @@ class Drug(_Spec):
     elderly: PopulationNote | None = None
     skin_test: bool = False
     long_rx_excluded: bool = Field(default=False, description="长期处方管理规范: may not be a long Rx")
+    controlled: Controlled | None = Field(
+        default=None,
+        description="combination products only: the product's own 麻醉药品/精神药品 class (or none) under "
+        "the catalogue and its announcements; replaces its ingredients' controlled classes, which are "
+        "never inherited. Required (load-time check) when an ingredient is controlled",
+    )
     acute_course: bool = Field(default=False, description="short-course drug: >7 days needs a reason")
     references: tuple[str, ...] = Field(min_length=1)
 
@@ -233,6 +245,15 @@ class Drug(_Spec):
                     f"form '{form.form}' carries dose limits: only a single-ingredient entry "
                     f"with a `dose` may (they are in its dose.unit)"
                 )
+        if self.controlled is not None and not self.ingredients:
+            raise ValueError(
+                "`controlled` is for combination products; a single drug lists its class in `classes`"
+            )
+        if self.ingredients and CONTROLLED_CLASSES.intersection(self.classes):
+            raise ValueError(
+                "a combination product states its 麻醉/精神药品 class in `controlled`, not in `classes` "
+                f"(found {sorted(CONTROLLED_CLASSES.intersection(self.classes))})"
+            )
         if self.ingredients:
             for form in self.forms:
                 for s in form.strengths:
