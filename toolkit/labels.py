@@ -159,10 +159,12 @@ def error_text(message: str) -> str:
 
 
 def status_label(status: str, *, row: bool = False) -> str:
+    """The Chinese label of a case status, or of a row status with ``row`` (KeyError if unknown)."""
     return (ROW_STATUS_LABELS if row else STATUS_LABELS)[status]
 
 
 def severity_label(severity: str | Severity | None) -> str:
+    """The Chinese label of a severity; an empty string for None or an empty value."""
     return SEVERITY_LABELS[Severity(severity)] if severity else ""
 
 
@@ -175,4 +177,5 @@ def category_label(category: str | Category) -> str:
 
 
 def coverage_label(level: str) -> str:
+    """The Chinese label of a coverage level (full, class, none); an unknown level comes back unchanged."""
     return COVERAGE_LABELS.get(level, level)

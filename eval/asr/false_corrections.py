@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from toolkit.asr.correct import default_lexicon, find_corrections
+from toolkit.evaluation.data import SHARED_DATA, eval_data
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data" / "ner" / "chineseblue" / "cMedQANER"
+SHARED = SHARED_DATA / "ner" / "chineseblue" / "cMedQANER"
 
 
 def sources(limit: int | None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    gold = ROOT / "eval" / "data" / "extract_gold.jsonl"
+    gold = eval_data("extract_gold.jsonl")
     out["gold dictations"] = [
         c["text"]
         for c in map(json.loads, gold.open(encoding="utf-8"))
         if c.get("split", "dev") in ("dev", "test", "test2")
     ]
     lines = []
-    for c in map(json.loads, (ROOT / "eval" / "data" / "audit_cases.jsonl").open(encoding="utf-8")):
+    for c in map(json.loads, eval_data("audit_cases.jsonl").open(encoding="utf-8")):
         for it in c["case"]["prescription"]["items"]:
             parts = [
                 it.get("drug", ""),

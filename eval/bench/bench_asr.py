@@ -36,8 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DIRS = (ROOT.parent / "shared" / "data" / "speech", ROOT / "eval" / "data" / "asr_medical")
+from toolkit.evaluation.data import SHARED_DATA, eval_data
+
+DEFAULT_DIRS = (SHARED_DATA / "speech", eval_data("asr_medical", must_exist=False))
 CONFIGS = ("plain-default", "plain-int8-zh", "toolkit", "toolkit-full-window", "toolkit-text-only")
 
 
@@ -112,7 +113,7 @@ def child(config: str, files: list[str]) -> dict[str, object]:
     chars = sum(len(t) for t in texts)
     from rapidfuzz.distance import Levenshtein
 
-    from toolkit.asr.evaluate import cer_form
+    from toolkit.evaluation.asr import cer_form
 
     refs = _references(files)
     ref_forms = [cer_form(refs.get(f, "")) for f in files]

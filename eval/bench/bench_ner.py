@@ -36,12 +36,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "eval" / "ner"))
-
-from toolkit.extract.evaluate import load_cmedqaner, span_scores  # noqa: E402
-from toolkit.extract.model import LABELS, NerVocab, decode_tags, encode  # noqa: E402
+from toolkit.evaluation.extract import load_cmedqaner, span_scores
+from toolkit.extract.model import LABELS, NerVocab, decode_tags, encode
 
 log = logging.getLogger("eval.bench.ner")
 
@@ -107,12 +103,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     import torch
-    from charcnn import CharCNN
-    from data import chunk
-    from data import load_cmedqaner as load_train
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from train import CHUNK, STATIC_OPS, calibration_docs
 
+    from toolkit.evaluation.ner_charcnn import STATIC_OPS, CharCNN
+    from toolkit.evaluation.ner_data import CHUNK, calibration_docs, chunk
+    from toolkit.evaluation.ner_data import load_cmedqaner as load_train
     from toolkit.onnx import ExportManifest, quantize_int8_static
 
     torch.set_num_threads(args.threads)

@@ -115,12 +115,13 @@ PIPELINE = textwrap.dedent("""
     from toolkit.audit.resolve import resolve_item
     from toolkit.review import load_reviewer
     from toolkit.evaluation.audit import read_labelled
+    from toolkit.evaluation.data import eval_data
     from toolkit.knowledge import get_knowledge
     from toolkit.records import AuditCase
     kb = get_knowledge()
     reviewer = load_reviewer(model_dir)
     out["rss_after_kb_reviewer_mib"] = rss()
-    labelled = read_labelled(root + "/eval/data/audit_cases.jsonl") + read_labelled(root + "/eval/data/audit_holdout.jsonl")
+    labelled = read_labelled(eval_data("audit_cases.jsonl")) + read_labelled(eval_data("audit_holdout.jsonl"))
     cases = [AuditCase.model_validate({"id": c.id, **c.case}) for c in labelled][:n]
     texts = ["\\n".join(f"{k}：{v}" for k, v in c.record.items()) for c in cases if c.record]
     try:

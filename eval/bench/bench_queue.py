@@ -30,8 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_service import cpu_seconds, free_port, load, wait_ready  # the sibling script
+from bench_service import cpu_seconds, free_port, load, wait_ready  # sibling script (its own directory)
 
 
 def seed(db_url: str, n: int) -> None:

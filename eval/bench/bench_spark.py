@@ -16,18 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_audit import generate
-
 from toolkit.batch import BatchOptions, run_batch
 from toolkit.batch.spark import _spark_session, run_spark
+from toolkit.evaluation.bench_data import generate
 
 
 def _statuses_from_journal(journal: Path) -> dict[int, str]:

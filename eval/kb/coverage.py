@@ -16,8 +16,9 @@ dosage forms, ★ cross-references) counts once per class.
 Usage:
     python eval/kb/coverage.py [CSV] [--prefix XA10 --prefix XC ...] [--list] [--rules DIR]
 
-CSV defaults to ``../shared/reference/nrdl2024_western.csv`` relative to the repository; when it is
-absent the script says so and exits 0.
+CSV defaults to ``../shared/reference/nrdl2024_western.csv`` relative to the working directory (run from
+the repository root, like the ``--shared`` options; :mod:`toolkit.evaluation.data`); when it is absent the
+script says so and exits 0.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "nrdl2024_western.csv"
+from toolkit.evaluation.data import SHARED_DATA
+
+DEFAULT_CSV = SHARED_DATA.parent / "reference" / "nrdl2024_western.csv"
 # issue 18 §1, full-entry classes (chronic disease)
 DEFAULT_PREFIXES = ("XA10", "XC", "XB01", "XR03", "XH03", "XG04", "XM04", "XM05")
 
@@ -124,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_file():
         print(f"{path}: not found; nothing to measure (the NRDL list is not part of the repository)")
         return 0
-    sys.path.insert(0, str(ROOT))
     from toolkit.knowledge import load_knowledge
 
     kb = load_knowledge(args.rules)

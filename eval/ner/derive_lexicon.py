@@ -29,12 +29,10 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from toolkit.evaluation.data import SHARED_DATA, repository_root
+from toolkit.knowledge.names import DOSAGE_FORMS
 
-from toolkit.knowledge.names import DOSAGE_FORMS  # noqa: E402
-
-LEX = ROOT / "rules" / "lexicon"
+LEX = repository_root() / "rules" / "lexicon"
 _TCM = re.compile(
     r"中成药|益气|活血|清热|补|祛|化痰|安神|利咽|通络|解表|理气|温|滋|养|润|散寒|化瘀|止血剂|固涩|开窍|"
     r"消导|驱虫剂|调经|消食|和解|泻下|利湿|熄风|平肝|清化|保健品"
@@ -129,7 +127,7 @@ def write_stems(stems: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cmekg", type=Path, default=ROOT.parent / "shared/data/ner/lexicon/cmekg_lexicon.json")
+    ap.add_argument("--cmekg", type=Path, default=SHARED_DATA / "ner/lexicon/cmekg_lexicon.json")
     ap.add_argument("--write", action="store_true", help="rewrite the stems part of drugs_extra.yaml")
     args = ap.parse_args()
     stems = derive_stems(args.cmekg, _exclude())

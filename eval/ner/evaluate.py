@@ -6,7 +6,7 @@ Run from the repository root (no torch needed)::
 
 Scores: the gold set (``eval/data/extract_gold.jsonl``, per split), CCKS 2019 dev (drug, disease)
 and cMedQANER test (drug, disease, symptom, body_part) through
-:func:`toolkit.extract.evaluate.evaluate_gold` and the same external loaders as
+:func:`toolkit.evaluation.extract.evaluate_gold` and the same external loaders as
 ``clinic eval extract``; plus the model alone on the external corpora (no rules, no assembler).
 """
 
@@ -19,10 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from toolkit.extract.evaluate import (
-    DEFAULT_GOLD,
+from toolkit.evaluation.data import SHARED_DATA, eval_data
+from toolkit.evaluation.extract import (
+    GOLD_NAME,
     _external,
     evaluate_gold,
     load_ccks2019,
@@ -152,8 +151,10 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gold", default=DEFAULT_GOLD, type=Path)
-    ap.add_argument("--shared", default=Path("../shared/data/ner"), type=Path)
+    ap.add_argument(
+        "--gold", default=None, type=Path, help="gold JSONL (default: eval/data/extract_gold.jsonl)"
+    )
+    ap.add_argument("--shared", default=SHARED_DATA / "ner", type=Path)
     ap.add_argument("--model", default=Path("models/ner"), type=Path)
     ap.add_argument("--file", default="model.onnx", help="ONNX file inside --model")
     ap.add_argument("--json", type=Path, help="write the full report here")
@@ -164,7 +165,12 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     report = run(
-        args.gold, args.shared, args.model, args.file, tuple(args.systems.split(";")), args.min_confidence
+        args.gold or eval_data(GOLD_NAME),
+        args.shared,
+        args.model,
+        args.file,
+        tuple(args.systems.split(";")),
+        args.min_confidence,
     )
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -5,7 +5,8 @@ Run from the repository root (needs ``pip install torch==2.13.0 onnx``)::
     nice -n 10 python eval/ner/train.py --shared ../shared/data --out models/ner --work /tmp/ner_work
 
 Training data (licences allow a shipped model): cMedQANER train (+ a punctuation-free copy of
-half of it), synthetic dictation sentences from :mod:`data` (project vocabularies + CMeKG, MIT).
+half of it), synthetic dictation sentences from :mod:`toolkit.evaluation.ner_data` (project vocabularies + CMeKG,
+MIT); the torch model is :mod:`toolkit.evaluation.ner_charcnn`.
 cMedQANER dev selects the epoch and decides int8 vs fp32; cMedQANER test, CCKS 2019 and the
 gold set are never read here. The torch checkpoint goes to ``--work`` (not committed).
 """
@@ -16,7 +17,6 @@ import argparse
 import json
 import logging
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -24,18 +24,23 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from charcnn import CharCNN
-from data import Doc, Vocabulary, check, chunk, load_cmedqaner, strip_punct, synthesise
-
+from toolkit.evaluation.ner_charcnn import STATIC_OPS, CharCNN
+from toolkit.evaluation.ner_data import (
+    CHUNK,
+    Doc,
+    Vocabulary,
+    calibration_docs,
+    check,
+    chunk,
+    load_cmedqaner,
+    strip_punct,
+    synthesise,
+)
 from toolkit.extract.model import LABELS, PAD, NerVocab, decode_tags, encode, normalise_text
 
 log = logging.getLogger("eval.ner.train")
 
 TAGS = ("O", *(f"{p}-{lab}" for lab in LABELS for p in ("B", "I")))
-CHUNK = 160
 
 
 def tag_ids(doc: Doc) -> list[int]:
@@ -70,7 +75,7 @@ def batches(
 
 
 def span_f1(docs: list[Doc], pred_tags: list[list[int]]) -> dict[str, float]:
-    """Strict span F1 per label and micro (same definition as toolkit.extract.evaluate)."""
+    """Strict span F1 per label and micro (same definition as toolkit.evaluation.extract)."""
     tp: dict[str, int] = dict.fromkeys(LABELS, 0)
     fp = dict(tp)
     fn = dict(tp)
@@ -262,14 +267,6 @@ def main() -> None:
     )
 
 
-CALIB_SOURCE = (
-    "all {n} cMedQANER train chunks (the labelled real training text), one text per sample (batch 1), "
-    "MinMax ranges; never dev, test, CCKS or the gold set"
-)
-STATIC_OPS = ("Conv", "Relu")
-"""Statically quantised: the four dilated convolutions (ReLU fused, ~80 % of the non-LSTM FLOPs). The BiLSTM is
-quantised dynamically (per-channel int8 weights; no static LSTM kernel); the first projection (raw embedding rows
-in) and the 9-tag output layer stay fp32 (small; the usual first/last-layer exception)."""
 SESSION_OPTIONS = {"disabled_optimizers": ["SkipLayerNormFusion"]}
 """onnxruntime's Add + LayerNormalization → SkipLayerNormalization fusion made the first static int8 graphs (ReLU
 not yet fused into the convolution) 30–40 % slower (eval/ner/runs/int8_static.md §3). On the shipped graph the
@@ -285,12 +282,6 @@ GATE = {"cmedqaner_dev_f1_micro": 0.005, **{f"cmedqaner_dev_f1_{lab}": 0.015 for
 """int8 is kept when cMedQANER dev micro F1 (batch 1, how the model runs) drops ≤ 0.5 points and no label drops
 > 1.5 points. Per label a 0.5-point bound is below one span for drug (45 dev spans: one span = 1.1 points) and
 about one span for body_part (206); calibration draws alone moved labels by ±1 point (eval/ner/runs/int8_static.md)."""
-
-
-def calibration_docs(train_qa: list[Doc]) -> dict[str, object]:
-    """Calibration texts for static int8: every cMedQANER train chunk (deterministic, training data only)."""
-    texts = [t for t, _ in train_qa if t.strip()]
-    return {"texts": texts, "source": CALIB_SOURCE.format(n=len(texts))}
 
 
 def export_checkpoint(
@@ -341,7 +332,7 @@ def export_checkpoint(
         metric_fn=metric,
         metric_tolerance=GATE,
         metric_inputs=[(np.asarray([encode(t, index)], dtype=np.int64),) for t, _ in dev],
-        source="eval/ner/train.py (CharCNN, eval/ner/charcnn.py)",
+        source="eval/ner/train.py (CharCNN, toolkit/evaluation/ner_charcnn.py)",
         name="ner-charcnn",
         session_options=SESSION_OPTIONS,
         static_op_types=STATIC_OPS,

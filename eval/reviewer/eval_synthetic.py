@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth import NOT_IN_KB, generate
+from synth import NOT_IN_KB, generate  # sibling script (its own directory)
 
 from toolkit.audit import audit
 from toolkit.audit.resolve import resolve_item
+from toolkit.evaluation.reviewer import precision_at
 from toolkit.knowledge import get_knowledge
 from toolkit.review import auc, load_reviewer, rules_only_score
-from toolkit.review.evaluate import precision_at
 
 
 def main() -> None:

@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth import generate
+from synth import generate  # sibling script (its own directory)
 
 from toolkit.knowledge import get_knowledge
 from toolkit.review import Decision, train_reviewer

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from toolkit.audit import audit
+from toolkit.evaluation.data import eval_data
 from toolkit.knowledge import get_knowledge
 from toolkit.visit import visit
 
@@ -31,12 +32,12 @@ def _names(kb, f) -> set[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("file", nargs="?", default="eval/data/visit_cases.jsonl", type=Path)
+    ap.add_argument("file", nargs="?", default=None, type=Path, help="default: eval/data/visit_cases.jsonl")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
     kb = get_knowledge()
     rows = []
-    for line in args.file.open(encoding="utf-8"):
+    for line in (args.file or eval_data("visit_cases.jsonl")).open(encoding="utf-8"):
         c = json.loads(line)
         hint = c.get("patient_hint", {})
         v = visit(text=c["text"], id=c["id"], header={k: hint[k] for k in ("age", "sex") if k in hint})

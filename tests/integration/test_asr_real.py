@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from toolkit.asr import TranscribeOptions, WarningCode, transcribe
-from toolkit.asr.evaluate import cer_form
+from toolkit.evaluation.asr import cer_form
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

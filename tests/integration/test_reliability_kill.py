@@ -3,15 +3,11 @@ against an uninterrupted run (issue 7). ~50k lines; the 1M-line run is in eval/r
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "eval"))
-from reliability import kill_and_resume
+from toolkit.evaluation.reliability import kill_and_resume
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -3,17 +3,14 @@ no acknowledged decision lost (issue 7). Short here; the 60-second run is in eva
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-sys.path.insert(0, str(ROOT / "eval"))
-from reliability import check_service
+
+from toolkit.evaluation.reliability import check_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

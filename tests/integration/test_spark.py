@@ -6,6 +6,7 @@ Slow: starts a JVM (~15 s). Needs the [spark] extra and Java 17; skipped without
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,9 @@ from toolkit.errors import InputError
 from toolkit.labels import error_text
 
 pytest.importorskip("pyspark")
-sys.path.insert(0, str(ROOT / "eval" / "bench"))
-from bench_audit import HEADER, generate
 
 from toolkit.batch.spark import _spark_session, make_audit_partition, run_spark
+from toolkit.evaluation.bench_data import HEADER, generate
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -38,6 +38,9 @@ BAD_LINES = [
     "99999995,P9,50,男,急性支气管炎(J20.9),阿莫西林胶囊,0.5g,1,g,tid,口服,NaN,王医生,全科",  # NaN days
 ]
 DUPLICATE = "00000003,P3,50,男,原发性高血压(I10),苯磺酸氨氯地平片,5mg,5,mg,qd,口服,28,王医生,全科"
+
+
+_PYSPARK_PYTHON_PRESET = "PYSPARK_PYTHON" in os.environ  # before the session below is created
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +203,12 @@ def test_spark_with_the_reviewer_matches_local_row_for_row(tmp_path: Path, spark
         model_findings += sum(f["source"] == "model" for f in case["findings"])
     assert model_findings > 0  # the executors ran the reviewer, not only the rules
     assert summary.rows == 207
+
+
+def test_python_workers_run_this_interpreter_set_without_the_environment(spark: Any) -> None:
+    """The workers' interpreter is given to the SparkContext, not written to os.environ (issue 15)."""
+    if _PYSPARK_PYTHON_PRESET:
+        pytest.skip("PYSPARK_PYTHON is set for this run: PySpark uses it, as documented")
+    assert "PYSPARK_PYTHON" not in os.environ and "PYSPARK_DRIVER_PYTHON" not in os.environ
+    ran = spark.sparkContext.parallelize([0], 1).map(lambda _: sys.executable).collect()
+    assert ran == [sys.executable]

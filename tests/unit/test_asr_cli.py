@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 import toolkit.asr
-from toolkit.asr.evaluate import cer_form, numerals_to_digits, score_clip, undo_corrections
 from toolkit.asr.records import Correction, Transcript, TranscriptSegment
 from toolkit.errors import InputError
+from toolkit.evaluation.asr import cer_form, numerals_to_digits, score_clip, undo_corrections
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 

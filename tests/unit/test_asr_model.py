@@ -69,9 +69,17 @@ def test_damaged_part_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
     assert not (target / "model.bin").exists()
 
 
-def test_cache_dir_follows_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLINIC_CACHE", str(tmp_path))
-    assert asr_model.cache_dir() == tmp_path
+def test_cache_dir_is_an_argument_not_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLINIC_CACHE", str(tmp_path / "env"))  # read by the commands only
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert asr_model.cache_dir(tmp_path) == tmp_path
+    assert asr_model.cache_dir() == tmp_path / "home" / ".cache" / "clinic-toolkit"
+
+
+def test_the_packaged_model_is_joined_under_the_cache_given(tmp_path, monkeypatch):
+    _fake_packages(tmp_path, monkeypatch)
+    out = asr_model.resolve_model_dir(None, tmp_path / "mine")
+    assert out == tmp_path / "mine" / "whisper-base" and (out / "model.bin").read_bytes() == b"hello world"
 
 
 def test_a_directory_without_a_model_is_an_input_error(tmp_path):

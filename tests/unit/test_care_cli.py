@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from toolkit.care.evaluate import evaluate_care
 from toolkit.cli.main import app
 from toolkit.errors import InputError
+from toolkit.evaluation.care import evaluate_care
 
 CONTRACT = {
     "id",

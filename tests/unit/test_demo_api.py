@@ -11,6 +11,7 @@ import pytest
 
 from toolkit import demo_api as api
 from toolkit.asr.records import Correction, Transcript, TranscriptSegment
+from toolkit.demo_app import forms, views
 from toolkit.errors import InputError
 from toolkit.extract.records import Entity, EntityLabel, ExtractedItem, OutpatientRecord, Section
 from toolkit.records import AuditReport, Diagnosis, Finding, PrescriptionItem
@@ -166,7 +167,7 @@ def _finding(sev: str, message: str = "问题", rule: str = "RX-X-001") -> Findi
 
 
 def test_cards_are_coloured_by_severity_and_ordered_block_first():
-    html = api.findings_html(
+    html = views.findings_html(
         _report(_finding("info", rule="RX-I"), _finding("block", rule="RX-B"), _finding("warn", rule="RX-W"))
     )
     assert html.index('data-rule="RX-B"') < html.index('data-rule="RX-W"') < html.index('data-rule="RX-I"')
@@ -187,24 +188,24 @@ def test_long_evidence_lists_are_summarised():
             "evidence": {"accepted_icd10": codes},
         }
     )
-    html = api.findings_html(_report(f))
+    html = views.findings_html(_report(f))
     assert "E00、E01、E02、E03、E04、E05 等共 50 项" in html and "E49" not in html
 
 
 def test_no_emoji_status_mark():
-    html = api.findings_html(_report(status="ok"))
+    html = views.findings_html(_report(status="ok"))
     assert "【通过】" in html and not any(ord(ch) > 0xFFFF or 0x2600 <= ord(ch) <= 0x27BF for ch in html)
 
 
 def test_card_text_is_escaped():
-    html = api.findings_html(_report(_finding("warn", message="<script>alert(1)</script>")))
+    html = views.findings_html(_report(_finding("warn", message="<script>alert(1)</script>")))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
 def test_no_findings_and_audit_errors_say_so():
-    assert "未发现问题" in api.findings_html(_report(status="ok"))
+    assert "未发现问题" in views.findings_html(_report(status="ok"))
     err = AuditReport(id="T", status="error", error="patient.age: <bad>")
-    assert "无法审核" in api.findings_html(err) and "&lt;bad&gt;" in api.findings_html(err)
+    assert "无法审核" in views.findings_html(err) and "&lt;bad&gt;" in views.findings_html(err)
 
 
 # --------------------------------------------------------------------------- drafts (no spaCy: records built by hand)
@@ -267,7 +268,7 @@ def test_section_values_fill_guidance_and_follow_up_from_the_care_plan():
 
 
 def test_care_html_shows_control_status_and_escapes():
-    html = api.care_html(_draft().plan)
+    html = views.care_html(_draft().plan)
     assert "高血压" in html and "随访" in html
 
 
@@ -289,15 +290,15 @@ def test_export_writes_json_and_fhir(tmp_path):
 
 def test_pasted_json_errors_name_the_field():
     with pytest.raises(InputError, match=r"patient\.age"):
-        api.case_from_json('{"patient": {"age": 300}}')
+        forms.case_from_json('{"patient": {"age": 300}}')
     with pytest.raises(InputError, match="JSON 格式错误：第1行"):
-        api.case_from_json("{bad")
+        forms.case_from_json("{bad")
     with pytest.raises(InputError, match="一个对象"):
-        api.case_from_json("[]")
+        forms.case_from_json("[]")
 
 
 def test_the_form_becomes_a_case_and_the_json_box_is_merged_over_it():
-    form = api.PrescriptionForm(
+    form = forms.PrescriptionForm(
         case_id="F-1",
         age=45,
         sex="F",
@@ -307,7 +308,7 @@ def test_the_form_becomes_a_case_and_the_json_box_is_merged_over_it():
         items=[["阿莫西林胶囊", "0.25 g", 0.5, "g", "tid", "口服", 5, ""]],
         extra_json='{"patient": {"labs": {"potassium": 4.1}}, "record": {"主诉": "咽痛"}}',
     )
-    case = api.case_from_form(form)
+    case = forms.case_from_form(form)
     assert case.id == "F-1" and case.patient.allergies == ("青霉素", "磺胺")
     assert case.patient.labs == {"potassium": 4.1}  # the JSON box's labs replace the form's, as documented
     assert case.patient.diagnoses[0].icd10 == "J06.9" and case.record == {"主诉": "咽痛"}
@@ -337,9 +338,9 @@ def test_audit_file_reports_progress_and_writes_both_reports(tmp_path):
     assert {"写 Excel 报告", "写 HTML 报告"} <= {stage for _, stage in seen}
     assert result.excel.is_file() and result.html.is_file()
     assert result.cases == 5 and result.total.prescriptions == 5 and result.total.irrational == 3
-    charts = api.batch_charts_html(result)
+    charts = views.batch_charts_html(result)
     assert "不合理处方率 60.0%（3/5 张可审核处方）" in charts and "问题类别" in charts
-    assert sum(r[1] for r in api.doctor_rows(result)) == 5
+    assert sum(r[1] for r in views.doctor_rows(result)) == 5
 
 
 # --------------------------------------------------------------------------- pharmacist queue
@@ -360,10 +361,10 @@ def test_queue_orders_by_severity_and_passed_audits_stay_out(store):
     warn = _report(_finding("warn", rule="RX-W"))
     warn_id = api.submit_for_review(store, warn)
     block_id = api.submit_for_review(store, api.audit_case(cases["RX-2"]))
-    rows = api.queue_rows(store)
+    rows = views.queue_rows(store)
     assert [r[0] for r in rows] == [block_id, warn_id]
     assert rows[0][1] == "RX-2" and rows[0][2] == "拦截"
-    assert "RX-2" in api.queue_detail_html(store, block_id)
+    assert "RX-2" in views.queue_detail_html(store, block_id)
 
 
 def test_decisions_are_checked_then_stored_and_leave_the_queue(store):
@@ -377,14 +378,14 @@ def test_decisions_are_checked_then_stored_and_leave_the_queue(store):
         api.decide(store, audit_id, "pass", " ")
     with pytest.raises(InputError, match="未知的审核结论"):
         api.decide(store, audit_id, "approve", "李药师")
-    assert api.queue_rows(store)[0][0] == audit_id
+    assert views.queue_rows(store)[0][0] == audit_id
     msg = api.decide(
         store, audit_id, "override", "李药师", reason="病情需要，已告知患者", prescriber="王医生"
     )
     assert msg.startswith("已记录：双签放行")
     decisions, _ = store.decisions(audit_id)
     assert [(d.decision, d.prescriber, d.rule_ids) for d in decisions] == [("override", "王医生", ["RX-B"])]
-    assert api.queue_rows(store) == []
+    assert views.queue_rows(store) == []
 
 
 def test_empty_form_numbers_are_unknown_not_zero():
@@ -478,7 +479,7 @@ def test_print_view_has_the_header_the_record_and_the_prescription_escaped():
         DICTATED,
         header={"name": "<b>张三</b>", "department": "全科", "date": "2026-12-07", "doctor": "李医生"},
     )
-    page = api.print_html(draft)
+    page = views.print_html(draft)
     assert "门诊病历" in page and "处方笺" in page and "Rp" in page
     assert "&lt;b&gt;张三&lt;/b&gt;" in page and "<b>张三</b>" not in page
     assert "阿莫西林胶囊" in page and "每次0.5g" in page and "共5天" in page and "急性扁桃体炎" in page
@@ -500,29 +501,29 @@ def test_batch_tables_name_flagged_cases_and_error_rows(tmp_path):
     src = tmp_path / "his.csv"
     src.write_text(BATCH_CSV, encoding="utf-8")
     result = api.audit_file(src, tmp_path / "out", poll_seconds=0.05)
-    flagged = api.flagged_rows(result)
+    flagged = views.flagged_rows(result)
     assert [r[1] for r in flagged] == ["B1", "", "B3"]  # the empty 处方号 row is not "(未填写)"
     assert flagged[0][4] == "拦截" and flagged[1][3] == "无法审核"
-    errors = api.error_rows(result)
+    errors = views.error_rows(result)
     assert [(r[1], r[2]) for r in errors] == [(3, ""), (4, "B3")]
     assert errors[0][4] == "第3行 处方号：处方号为空" and "不是数字" in errors[1][4]
     assert not [r for r in errors if re.search(r"[A-Za-z]{4,}", r[4])]  # no English, no file path
-    assert [r[1] for r in api.flagged_rows(result, level="无法审核")] == ["", "B3"]
-    assert [r[1] for r in api.flagged_rows(result, text="青霉素")] == ["B1"]
-    opened = api.batch_case_html(result, 1)
+    assert [r[1] for r in views.flagged_rows(result, level="无法审核")] == ["", "B3"]
+    assert [r[1] for r in views.flagged_rows(result, text="青霉素")] == ["B1"]
+    opened = views.batch_case_html(result, 1)
     assert "处方号 B1" in opened and 'data-rule="RX-ALG-001"' in opened
-    assert api.batch_case_html(result, 99) == ""
-    charts = api.batch_charts_html(result)
+    assert views.batch_case_html(result, 99) == ""
+    charts = views.batch_charts_html(result)
     assert "不合理处方率 50.0%（1/2 张可审核处方）" in charts and "无法审核 2 张" in charts
 
 
 def test_error_text_drops_paths_and_english_asides():
     assert (
-        api.error_text("file /tmp/x/his.csv row 4: field 'dose'（单次剂量）: '两片' 不是数字")
+        views.error_text("file /tmp/x/his.csv row 4: field 'dose'（单次剂量）: '两片' 不是数字")
         == "第4行 单次剂量：'两片' 不是数字"
     )
     assert (
-        api.error_text("file a.csv row 3 field 'rx_id': 处方号为空（prescription id is empty）")
+        views.error_text("file a.csv row 3 field 'rx_id': 处方号为空（prescription id is empty）")
         == "第3行 处方号：处方号为空"
     )
 
@@ -576,20 +577,20 @@ def test_demo_examples_are_named_by_what_they_show_and_fill_the_form():
         "老年人多重用药（84 岁，5 种药）": "RX-POP-004",
         "过敏原写法未识别（PCN）": "RX-ALG-002",
     }
-    for title, case in api.demo_examples():
-        v = api.form_values(case)
-        form = api.PrescriptionForm(
+    for title, case in forms.demo_examples():
+        v = forms.form_values(case)
+        form = forms.PrescriptionForm(
             case_id=v["case_id"],
             age=api.parse_number(v["age"], "年龄"),
             sex=v["sex"],
             allergies=v["allergies"],
             diagnoses=v["diagnoses"],
             items=v["items"],
-            labs=dict(zip(api.FORM_LABS, [api.parse_number(x, "x") for x in v["labs"]], strict=True)),
+            labs=dict(zip(forms.FORM_LABS, [api.parse_number(x, "x") for x in v["labs"]], strict=True)),
             prescriber=v["prescriber"],
             extra_json=v["extra"],
         )
-        from_form, direct = api.audit_case(api.case_from_form(form)), api.audit_case(case)
+        from_form, direct = api.audit_case(forms.case_from_form(form)), api.audit_case(case)
         assert sorted(f.rule_id for f in from_form.findings) == sorted(f.rule_id for f in direct.findings), (
             title
         )
@@ -601,9 +602,9 @@ def test_demo_examples_are_named_by_what_they_show_and_fill_the_form():
 
 def test_a_pass_of_a_blocked_prescription_needs_a_reason_and_a_second_decision_conflicts(store):
     audit_id = api.submit_for_review(store, _report(_finding("block", rule="RX-B")))
-    assert "含拦截问题" in api.decision_target_html(
+    assert "含拦截问题" in views.decision_target_html(
         store, audit_id
-    ) and "处方号 T" in api.decision_target_html(store, audit_id)
+    ) and "处方号 T" in views.decision_target_html(store, audit_id)
     with pytest.raises(InputError, match="拦截问题，审核通过需要填写理由"):
         api.decide(store, audit_id, "pass", "李药师")
     with pytest.raises(InputError, match="未知的理由代码"):
@@ -634,18 +635,19 @@ def test_decisions_view_filters_and_exports_formula_safe(store, tmp_path):
         reason_code="benefit-outweighs-risk",
     )
     api.decide(store, b, "return", "张药师", reason="剂量过大")
-    rows = api.decision_rows(store)
+    rows = views.decision_rows(store)
     assert [r[2] for r in rows] == ["退回医师", "双签放行"]  # newest first
-    assert [r[3] for r in api.decision_rows(store, person="李")] == ["李药师"]
-    assert [r[3] for r in api.decision_rows(store, person="王医生")] == ["李药师"]  # the co-signer counts too
-    assert [r[2] for r in api.decision_rows(store, decision="return")] == ["退回医师"]
-    assert api.decision_rows(store, since="2000-01-01", until="2000-01-02") == []
+    assert [r[3] for r in views.decision_rows(store, person="李")] == ["李药师"]
+    by_cosigner = views.decision_rows(store, person="王医生")
+    assert [r[3] for r in by_cosigner] == ["李药师"]  # the co-signer counts too
+    assert [r[2] for r in views.decision_rows(store, decision="return")] == ["退回医师"]
+    assert views.decision_rows(store, since="2000-01-01", until="2000-01-02") == []
     today = api.today()
-    assert len(api.decision_rows(store, since=today, until=today)) == 2
+    assert len(views.decision_rows(store, since=today, until=today)) == 2
     with pytest.raises(InputError, match="应为日期"):
-        api.decision_rows(store, since="昨天")
+        views.decision_rows(store, since="昨天")
     assert rows[1][4] == "已评估获益大于风险"
-    csv_path, xlsx_path = api.export_decisions(rows, tmp_path)
+    csv_path, xlsx_path = views.export_decisions(rows, tmp_path)
     text = csv_path.read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in text and "'@王医生" in text
     from openpyxl import load_workbook
@@ -659,7 +661,7 @@ def test_decisions_view_filters_and_exports_formula_safe(store, tmp_path):
 def test_override_reasons_are_the_services_codes():
     from toolkit.service.cds import OVERRIDE_REASONS
 
-    choices = api.override_reason_choices()
+    choices = views.override_reason_choices()
     assert choices[0] == ("（不选）", "") and [c for _, c in choices[1:]] == [
         r["code"] for r in OVERRIDE_REASONS
     ]

@@ -342,7 +342,7 @@ def test_prescription_item_fields_on_the_dev_split_stay_above_the_floor() -> Non
     """Measured 0.99-1.00 per field on dev (2026-11-23); the floor leaves room for vocabulary changes."""
     from pathlib import Path
 
-    from toolkit.extract.evaluate import ITEM_FIELDS, evaluate_gold
+    from toolkit.evaluation.extract import ITEM_FIELDS, evaluate_gold
     from toolkit.extract.extract import ExtractOptions, get_extractor
     from toolkit.extract.gold import load_gold
 

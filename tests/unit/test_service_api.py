@@ -288,14 +288,15 @@ def test_bind_and_token_rules(tmp_path: Path) -> None:
     check_bind(ServiceConfig(host="0.0.0.0", token=TOKEN))
     f = tmp_path / "token"
     f.write_text(TOKEN + "\n")
-    assert read_token(f, environ={}) == TOKEN
-    assert read_token(None, environ={"CLINIC_API_TOKEN": TOKEN}) == TOKEN
-    assert read_token(None, environ={}) is None
+    assert read_token(f) == TOKEN
+    assert read_token(f, token="another-token-of-16+") == TOKEN  # the file wins over the variable's value
+    assert read_token(None, token=TOKEN) == TOKEN
+    assert read_token(None) is None and read_token(None, token="  ") is None
     with pytest.raises(ToolkitError, match="16"):
-        read_token(None, environ={"CLINIC_API_TOKEN": "short"})
+        read_token(None, token="short")
     f.write_text("")
     with pytest.raises(ToolkitError, match="empty"):
-        read_token(f, environ={})
+        read_token(f)
 
 
 def test_schema_must_be_migrated_when_auto_migrate_is_off(tmp_path: Path, kb: Any) -> None:

@@ -20,6 +20,7 @@ from tests.conftest import item, make_case
 from tests.unit.test_service_api import block_case, locs, ok_case, warn_case
 from tests.unit.test_service_cds import hook_request
 from tests.unit.test_service_fhir import fhir_bundle
+from toolkit.evaluation.hostile import many_items
 from toolkit.service import ServiceConfig, create_app
 
 
@@ -55,9 +56,10 @@ def test_too_many_items_is_an_error_naming_the_limit_and_the_service_stays_respo
     make_client: Any,
 ) -> None:
     client = make_client(max_body_bytes=4 << 20)
-    big = make_case(*[item("阿司匹林肠溶片", dose=100, unit="mg", days=7)] * 3000, case_id="BIG").model_dump(
+    one = make_case(item("阿司匹林肠溶片", dose=100, unit="mg", days=7), case_id="BIG").model_dump(
         mode="json"
     )
+    big = many_items(one, 3000)
     start = time.perf_counter()
     r = client.post("/v1/audit", json=big)
     assert r.status_code == 422 and "limit of 100" in r.json()["detail"][0]["msg"]

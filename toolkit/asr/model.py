@@ -74,10 +74,15 @@ MODEL_BIN_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c
 _STAMP = "clinic-assembled.sha256"
 
 
-def cache_dir() -> Path:
-    """Where assembled models live: ``$CLINIC_CACHE`` or ``~/.cache/clinic-toolkit``."""
-    root = os.environ.get("CLINIC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "clinic-toolkit")
-    return Path(root)
+def cache_dir(root: str | os.PathLike[str] | None = None) -> Path:
+    """Where assembled models live: ``root`` when given, else ``~/.cache/clinic-toolkit``.
+
+    Nothing is read from the environment: the commands pass ``--cache-dir`` (or their fallback variable
+    ``CLINIC_CACHE``) down as ``root``.
+    """
+    if root:
+        return Path(root).expanduser()
+    return Path(os.path.expanduser("~")) / ".cache" / "clinic-toolkit"
 
 
 def _sha256(path: Path) -> str:
@@ -111,7 +116,8 @@ def _check(path: Path, size: int, sha256: str) -> None:
 
 
 def packaged_model_dir(target: Path | None = None) -> Path:
-    """The default Whisper base model, joined from the two PyPI packages into ``target`` once.
+    """The default Whisper base model, joined from the two PyPI packages into ``target`` once
+    (default: ``cache_dir() / "whisper-base"``).
 
     Later calls find the stamp file and return at once (one ``stat`` per file).
     Raises :class:`MissingExtraError` when the packages are not installed and
@@ -171,10 +177,13 @@ def _atomic_write_text(dest: Path, text: str) -> None:
     os.replace(tmp, dest)
 
 
-def resolve_model_dir(model: str | os.PathLike[str] | None) -> Path:
-    """A model directory: the packaged default for ``None``/``"whisper-base"``, else the given path."""
+def resolve_model_dir(
+    model: str | os.PathLike[str] | None, cache: str | os.PathLike[str] | None = None
+) -> Path:
+    """A model directory: the packaged default for ``None``/``"whisper-base"`` (joined under
+    :func:`cache_dir` of ``cache``), else the given path."""
     if model is None or str(model) == DEFAULT_MODEL:
-        return packaged_model_dir()
+        return packaged_model_dir(cache_dir(cache) / DEFAULT_MODEL)
     path = Path(model).expanduser()
     if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
         raise InputError(
@@ -249,10 +258,12 @@ def load_model(
     compute_type: str = "int8",
     cpu_threads: int = 0,
     encoder_window: str = "content",
+    cache: str | os.PathLike[str] | None = None,
 ) -> tuple[Any, ModelSpec]:
-    """The ``faster_whisper.WhisperModel`` for these settings, built once per process and reused."""
+    """The ``faster_whisper.WhisperModel`` for these settings, built once per process and reused
+    (``cache``: where the packaged default is joined, see :func:`cache_dir`)."""
     check_encoder_window(encoder_window)
-    spec = ModelSpec(str(resolve_model_dir(model)), compute_type, cpu_threads, encoder_window)
+    spec = ModelSpec(str(resolve_model_dir(model, cache)), compute_type, cpu_threads, encoder_window)
     with _LOCK:
         if spec not in _MODELS:
             fw = require("faster_whisper", "asr")

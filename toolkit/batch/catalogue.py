@@ -69,6 +69,8 @@ Confidence = Literal["高", "中", "低", "无"]
 
 @dataclass
 class Proposal:
+    """One catalogue row with the KB drug and form proposed for it, how it matched and how sure it is."""
+
     row: int
     code: str
     generic: str

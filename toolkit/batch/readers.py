@@ -204,6 +204,7 @@ def load_column_map(path: str | Path | None) -> dict[str, str]:
 
 
 def detect_format(path: Path) -> str:
+    """The input format named by the file's suffix (jsonl, json, csv, tsv, excel, parquet), or InputError."""
     suffix = path.suffix.lower()
     formats = {
         ".jsonl": "jsonl",

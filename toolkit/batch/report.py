@@ -87,6 +87,7 @@ def neutralise(value: Any) -> Any:
 
 
 def iter_journal(journal: Path) -> Iterator[dict[str, Any]]:
+    """The journal's lines, one audited case each, as dicts (read lazily)."""
     with journal.open(encoding="utf-8") as fh:
         for line in fh:
             yield json.loads(line)
@@ -156,6 +157,7 @@ class DoctorStats:
 
     @property
     def rate(self) -> float:
+        """不合理处方率: prescriptions with a warn/block finding over those audited (0.0 when none was)."""
         audited = self.prescriptions - self.errors
         return self.irrational / audited if audited else 0.0
 
@@ -165,11 +167,13 @@ class DoctorStats:
         return self.prescriptions - self.errors
 
     def coverage_share(self, level: str) -> float:
+        """Share of the audited drug lines at coverage ``level`` (full, class, none); 0.0 without lines."""
         lines = sum(self.coverage.values())
         return self.coverage[level] / lines if lines else 0.0
 
 
 def collect_stats(journal: Path) -> tuple[DoctorStats, dict[str, DoctorStats]]:
+    """Statistics of a journal: the totals and a :class:`DoctorStats` per prescriber (``(未填写)``: none)."""
     total = DoctorStats()
     by_doctor: dict[str, DoctorStats] = defaultdict(DoctorStats)
     for case in iter_journal(journal):

@@ -78,6 +78,8 @@ def new_counts() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class BatchSummary:
+    """What :func:`run_batch` did: cases and rows by status, cases resumed, wall time and output paths."""
+
     cases: int
     rows: int
     rows_ok: int
@@ -98,6 +100,7 @@ class BatchSummary:
 
     @property
     def rows_per_second(self) -> float:
+        """Rows audited per second of wall time (0.0 for a run that took no measurable time)."""
         return self.rows / self.seconds if self.seconds else 0.0
 
 
@@ -318,6 +321,7 @@ def _count_lines(path: Path) -> int | None:
 
 
 def journal_path(output: Path, fmt: str) -> Path:
+    """The journal of an output: the output itself for jsonl, else ``<output>.journal.jsonl`` beside it."""
     return output if fmt == "jsonl" else output.with_name(output.name + ".journal.jsonl")
 
 
@@ -426,6 +430,7 @@ def run_batch(
 
 
 def summarize_journal(journal: Path) -> dict[str, int]:
+    """Row and case counts by status (:func:`new_counts`) over a journal file."""
     counts = new_counts()
     with journal.open(encoding="utf-8") as fh:
         for line in fh:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -93,6 +92,7 @@ class SparkSummary:
 
     @property
     def rows_per_second(self) -> float:
+        """Rows audited per second of wall time (0.0 for a run that took no measurable time)."""
         return self.rows / self.seconds if self.seconds else 0.0
 
 
@@ -264,17 +264,29 @@ def make_audit_partition(
     return run
 
 
-def _spark_session(master: str, app_name: str = "clinic-audit", driver_memory: str = "2g") -> Any:
-    """A Spark session whose Python workers run this interpreter (the project's environment).
+PYSPARK_DEFAULT_PYTHON = "python3"
+"""The interpreter PySpark's driver gives the Python workers when it was told none (neither spark-submit's
+``spark.pyspark.python`` nor ``PYSPARK_PYTHON``, which PySpark itself reads): replaced by this interpreter."""
 
-    ``driver_memory`` applies in local mode. PYSPARK_PYTHON is PySpark's own interface for the
-    workers' interpreter (its driver reads it from the environment), not a toolkit setting.
+
+def _spark_session(
+    master: str, app_name: str = "clinic-audit", driver_memory: str = "2g", python: str | None = None
+) -> Any:
+    """A Spark session whose Python workers run ``python``: when not given, the interpreter PySpark was
+    told (spark-submit's ``spark.pyspark.python`` / ``PYSPARK_PYTHON``, read by PySpark, not here), else
+    this one (``sys.executable``, the project's environment).
+
+    ``driver_memory`` applies in local mode. Nothing is read from or written to the process environment
+    here: PySpark 4 takes the workers' interpreter from its ``SparkContext.pythonExec`` (set from its own
+    environment at start; a ``spark.pyspark.python`` setting made in the builder does not reach it), so
+    the context this call creates is given it, and its executor environment (``spark.executorEnv.*``)
+    the same ``PYSPARK_PYTHON``. A context that already runs is left as it is.
     """
     require("pyspark", "spark")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
+    fresh = SparkContext._active_spark_context is None
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master)
@@ -282,8 +294,9 @@ def _spark_session(master: str, app_name: str = "clinic-audit", driver_memory: s
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         # Spark 4 accepts only a few charsets unless told otherwise; GBK exports need GB18030
         .config("spark.sql.legacy.javaCharsets", "true")
-        .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
     )
+    if python:
+        builder = builder.config("spark.pyspark.python", python).config("spark.pyspark.driver.python", python)
     if master.startswith("local"):
         # local mode: the executors live in the driver's JVM, so give it more than Spark's 1g default
         builder = (
@@ -291,7 +304,13 @@ def _spark_session(master: str, app_name: str = "clinic-audit", driver_memory: s
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.memory", driver_memory)
         )
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if fresh:
+        sc = session.sparkContext
+        if python or sc.pythonExec == PYSPARK_DEFAULT_PYTHON:
+            sc.pythonExec = python or sys.executable
+        sc.environment.setdefault("PYSPARK_PYTHON", sc.pythonExec)
+    return session
 
 
 def _read(spark: Any, source: str, fmt: str | None, table: str | None) -> tuple[Any, str]:
@@ -369,12 +388,15 @@ def run_spark(
     table: str | None = None,
     partitions: int | None = None,
     spark: Any = None,
+    python: str | None = None,
 ) -> SparkSummary:
     """Audit a file (or ``table``) on Spark; write ``output_dir/rows.parquet`` and, unless ``fmt`` is
     ``parquet``, ``output_dir/report.<fmt>`` rendered by the local engine's report code.
 
     ``partitions`` is the number of shuffle partitions for the grouping (default: 2 per core of
-    the session). Pass a ``spark`` session to reuse one; otherwise one is created on ``master``.
+    the session). Pass a ``spark`` session to reuse one; otherwise one is created on ``master``, its
+    Python workers running ``python`` (default: see :func:`_spark_session`). Executors audit with
+    ``options`` as given here (shipped with the function, nothing taken from their environment).
     """
     options = options or BatchOptions()
     if fmt not in SPARK_FORMATS:
@@ -390,7 +412,7 @@ def run_spark(
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parquet = out_dir / "rows.parquet"
-    session = spark or _spark_session(master)
+    session = spark or _spark_session(master, python=python)
     from pyspark.sql import functions as F
 
     start = time.perf_counter()

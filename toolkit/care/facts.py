@@ -177,6 +177,7 @@ class CareCondition(ConditionTree):
 
     @classmethod
     def check_leaf(cls, fact: str, kind: str, op: str, value: Any) -> None:
+        """Raise ValueError (at load) when the value does not fit the care fact's kind and the operator."""
         check_value(fact, kind, op, value)  # type: ignore[arg-type]
 
 
@@ -359,16 +360,19 @@ class CareFacts:
 
     @property
     def rx(self) -> tuple[RxDrug, ...]:
+        """The visit's prescription lines with their classes, resolved once (see ``rx_error``)."""
         if self._rx is None:
             self._rx, self.rx_error = prescription_drugs(self.case)
         return self._rx
 
     def drug_classes(self) -> set[str]:
+        """Classes of the prescribed drugs; every class when optimistic and nothing is prescribed."""
         if self.optimistic and not self.case.prescription.items:
             return set(formulary_classes())  # no prescription given: any drug might be taken
         return {c for d in self.rx for c in d.classes}
 
     def antihypertensive_count(self) -> int:
+        """Distinct antihypertensive ingredients prescribed (99 when optimistic and nothing prescribed)."""
         if self.optimistic and not self.case.prescription.items:
             return 99
         return len(self.antihypertensives())
@@ -401,18 +405,22 @@ class CareFacts:
         return held, unknown
 
     def count(self, name: str) -> int:
+        """How many items of counted criterion ``name`` hold (plus the unassessable ones when optimistic)."""
         held, unknown = self.count_items(name)
         return len(held) + (len(unknown) if self.optimistic else 0)
 
     @classmethod
     def of(cls, case: AuditCase) -> CareFacts:
+        """The facts of ``case``, with the visit date parsed (None when missing or unreadable)."""
         return cls(case=case, visit=parse_date(case.visit_date))
 
     @property
     def text(self) -> str:
+        """主诉, 现病史 and 体格检查 joined with 。 (what symptom words are searched in)."""
         return "。".join(self.case.record.get(s, "") for s in _TEXT_SECTIONS if self.case.record.get(s))
 
     def bmi(self) -> float | None:
+        """BMI from the vitals, else from weight and height (kg/m², 1 decimal); None when neither is known."""
         v = self.case.vitals
         if v is not None and v.bmi is not None:
             return v.bmi
@@ -455,6 +463,7 @@ class CareFacts:
         return count, unknown
 
     def get(self, fact: str) -> Any:
+        """The value of a care fact (``vitals.sbp``, ``labs.<name>``, ``count.<name>``, ``bmi``), or None."""
         p = self.case.patient
         if fact.startswith("vitals."):
             return getattr(self.case.vitals, fact[7:]) if self.case.vitals else None

@@ -58,6 +58,7 @@ class CareKnowledge:
 
     @property
     def version(self) -> str:
+        """The care rules' version for reports: ``care+`` and 8 hex digits of their fingerprint."""
         return f"care+{self.fingerprint[:8]}"
 
     def rule_ids(self) -> list[str]:

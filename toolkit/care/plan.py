@@ -52,12 +52,16 @@ class ConditionStatus(Record):
 
 
 class FollowUp(Record):
+    """The proposed follow-up: the shortest interval among the matching rules (None: no rule matched)."""
+
     interval_days: int | None = None
     reason: str = ""
     rule_ids: tuple[str, ...] = ()
 
 
 class Referral(Record):
+    """A 转诊 (referral) raised by a rule, with its urgency, reason and the values it used."""
+
     rule_id: str
     urgency: Urgency
     reason: str
@@ -66,6 +70,8 @@ class Referral(Record):
 
 
 class ScreeningDue(Record):
+    """A screening or monitoring check that is due: never recorded or older than ``interval_days``."""
+
     rule_id: str
     item: str
     label: str
@@ -77,6 +83,8 @@ class ScreeningDue(Record):
 
 
 class Guidance(Record):
+    """Non-drug advice for the patient on one topic (the first matching guidance rule's text)."""
+
     rule_id: str
     topic: str
     text: str
@@ -117,6 +125,7 @@ class CarePlan(Record):
         return "urgent" if "urgent" in urgencies else ("routine" if urgencies else None)
 
     def control_of(self, disease: str) -> Control | None:
+        """The control status of ``disease`` at this visit, or None when it is not among the conditions."""
         return next((c.control for c in self.conditions if c.disease == disease), None)
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -101,12 +101,16 @@ Urgency = Literal["urgent", "routine"]
 
 
 class ReferralRule(_Rule):
+    """A 转诊 criterion (``referrals``): when ``when`` holds, refer with this urgency and reason."""
+
     urgency: Urgency
     when: CareCondition
     reason: str
 
 
 class FollowUpRule(_Rule):
+    """A follow-up interval (``follow_up``) proposed when ``when`` holds; the shortest match is used."""
+
     when: CareCondition
     interval_days: int = Field(gt=0)
     reason: str
@@ -129,6 +133,8 @@ class ScreeningRule(_Rule):
 
 
 class GuidanceRule(_Rule):
+    """Non-drug advice for the patient (``guidance``); one text per ``topic``, the first match wins."""
+
     topic: str = Field(description="one text per topic is given (the first matching rule)")
     when: CareCondition
     text: str = Field(min_length=1, description="plain Chinese for the patient; {bmi} etc. filled from facts")
@@ -172,6 +178,8 @@ class CountRule(_Rule):
 
 
 class CareRulesFile(_Spec):
+    """One file of ``rules/care/``: its sections, each optional, validated by the care loader."""
+
     diseases: tuple[DiseaseDef, ...] = ()
     targets: tuple[TargetRule, ...] = ()
     status: tuple[StatusRule, ...] = ()

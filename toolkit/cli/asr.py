@@ -11,6 +11,7 @@ import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,6 +35,7 @@ def _options(
     vad: bool,
     rules: Path | None = None,
     encoder_window: str = "content",
+    cache: Path | None = None,
 ):
     from toolkit.asr import PromptMode, TranscribeOptions
     from toolkit.errors import InputError
@@ -46,6 +48,11 @@ def _options(
     from toolkit.asr.model import check_encoder_window
 
     check_encoder_window(encoder_window, "--encoder-window")
+    if model is None and cache is not None:
+        # the packaged model joined under --cache-dir / $CLINIC_CACHE, passed down as a directory
+        from toolkit.asr.model import DEFAULT_MODEL, cache_dir, packaged_model_dir
+
+        model = str(packaged_model_dir(cache_dir(cache) / DEFAULT_MODEL))
     return TranscribeOptions(
         model=model,
         beam_size=beam_size,
@@ -61,6 +68,14 @@ def _options(
 _MODEL_HELP = "CTranslate2 格式的 Whisper 模型目录（默认：随包模型）"
 _PROMPT_HELP = "初始提示（initial_prompt）：none、simplified 或 clinic（提示中从不含临床事实）"
 _WINDOW_HELP = "content：只编码每个窗口实际含有的音频（默认，更快）；full：Whisper 固定 30 秒窗口"
+CACHE_ENV = "CLINIC_CACHE"
+"""Environment variable the speech commands fall back to for ``--cache-dir`` (the library takes it as an
+argument: :func:`toolkit.asr.model.cache_dir`)."""
+_CACHE_HELP = "随包模型首次拼合后存放的目录（默认：~/.cache/clinic-toolkit）；指定 --model 时不用"
+
+
+def _cache_option() -> Any:
+    return typer.Option(None, "--cache-dir", envvar=CACHE_ENV, metavar="目录", help=_CACHE_HELP)
 
 
 def transcribe_command(
@@ -82,6 +97,7 @@ def transcribe_command(
     correct: bool = typer.Option(True, "--correct/--no-correct", help="纠正听错的药名/病名"),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="用 Silero VAD 跳过非语音片段"),
     encoder_window: str = typer.Option("content", "--encoder-window", metavar="窗口", help=_WINDOW_HELP),
+    cache: Path | None = _cache_option(),
 ) -> None:
     """语音转写：普通话口述 → 简体中文草稿（每个文件一条结果，出错的文件带 error；有文件出错时退出码 3）。"""
     from toolkit.asr import Transcript, transcribe
@@ -89,9 +105,16 @@ def transcribe_command(
     from toolkit.labels import error_text
 
     try:
-        options = _options(model, beam_size, prompt, hotwords, correct, vad, encoder_window=encoder_window)
+        options = _options(
+            model, beam_size, prompt, hotwords, correct, vad, encoder_window=encoder_window, cache=cache
+        )
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    except ToolkitError as exc:  # the packaged model could not be joined under --cache-dir
+        from toolkit.cli.audit import EXIT_INPUT
+
+        typer.echo(f"错误: {error_text(str(exc))}", err=True)
+        raise typer.Exit(code=EXIT_INPUT) from exc
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     failed = 0
     results = []
@@ -133,11 +156,14 @@ def transcribe_command(
 
 
 def _default_sets() -> dict[str, Path]:
-    """Real clips (../shared/data/speech) and every synthetic set under eval/data/asr_medical, when present."""
+    """Real clips (../shared/data/speech, relative to the working directory) and every synthetic set under
+    the repository's eval/data/asr_medical (:func:`toolkit.evaluation.data.eval_data`), when present."""
+    from toolkit.evaluation.data import SHARED_DATA, eval_data
+
     sets = {}
-    medical = Path("eval/data/asr_medical")
+    medical = eval_data("asr_medical", must_exist=False)
     for name, path in (
-        ("real", Path("../shared/data/speech")),
+        ("real", SHARED_DATA / "speech"),
         ("medical_synth", medical),
         *((f"medical_{d.name}", d) for d in sorted(medical.glob("*/")) if d.is_dir()),
     ):
@@ -165,18 +191,19 @@ def eval_asr_command(
         None, "--rules", metavar="目录", help="知识库目录（默认：随包 rules/）"
     ),
     encoder_window: str = typer.Option("content", "--encoder-window", metavar="窗口", help=_WINDOW_HELP),
+    cache: Path | None = _cache_option(),
 ) -> None:
     """语音识别评估：规范化后的字错误率（CER）与纠错前后的药名准确率（一次解码）。"""
     from toolkit.asr import transcribe
-    from toolkit.asr.evaluate import evaluate
     from toolkit.errors import InputError
+    from toolkit.evaluation.asr import evaluate
 
     sets = {p.name: p for p in data} if data else _default_sets()
     if not sets:
         typer.echo("未找到评估数据（需要含 refs.tsv 的目录），已跳过", err=True)
         raise typer.Exit(code=0)
     try:
-        options = _options(model, beam_size, prompt, hotwords, True, True, rules, encoder_window)
+        options = _options(model, beam_size, prompt, hotwords, True, True, rules, encoder_window, cache)
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     report = evaluate(sets, lambda path: transcribe(path, options), options.used())

@@ -66,6 +66,7 @@ def _fail_on_code(threshold: str | None, blocks: int, warns: int) -> int:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``audit`` command and the ``rules`` group (``rules validate``) to ``app``."""
     rules_app = typer.Typer(help="知识库：校验规则文件。", no_args_is_help=True)
     app.add_typer(rules_app, name="rules")
 

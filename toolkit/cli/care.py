@@ -35,6 +35,8 @@ def _value(v: object) -> str:
 
 
 class CareFormat(StrEnum):
+    """Output format of ``clinic care``: JSONL (one plan per line) or one JSON array."""
+
     JSONL = "jsonl"
     JSON = "json"
 
@@ -102,12 +104,12 @@ def register_eval(eval_app: typer.Typer) -> None:
 
     @eval_app.command("care")
     def eval_care(
-        file: Path = typer.Argument(
-            Path("eval/data/care_cases.jsonl"),
+        file: Path | None = typer.Argument(
+            None,
             exists=True,
             dir_okay=False,
             metavar="文件",
-            help="标注的就诊记录（JSONL）",
+            help="标注的就诊记录（JSONL）；默认 eval/data/care_cases.jsonl",
         ),
         output: Path | None = typer.Option(
             None, "--output", "-o", metavar="文件", help="报告写入此 JSON 文件"
@@ -125,10 +127,12 @@ def register_eval(eval_app: typer.Typer) -> None:
         from rich.table import Table
 
         from toolkit.care import get_care_rules
-        from toolkit.care.evaluate import evaluate_care
         from toolkit.errors import ToolkitError
+        from toolkit.evaluation.care import evaluate_care
+        from toolkit.evaluation.data import eval_data
 
         try:
+            file = file or eval_data("care_cases.jsonl")
             kb = get_care_rules(str(rules) if rules else None)
             report = evaluate_care(file, kb, split=split)
         except ToolkitError as exc:

@@ -14,6 +14,11 @@ from toolkit.errors import MissingExtraError, ToolkitError
 
 log = logging.getLogger(__name__)
 
+USERS_ENV = "CLINIC_DEMO_USERS"
+"""Environment variable ``clinic demo`` falls back to for ``--users`` (a file of ``用户名:sha256(密码)`` lines)."""
+HOSTS_ENV = "CLINIC_DEMO_ALLOWED_HOSTS"
+"""Environment variable ``clinic demo`` falls back to for ``--allowed-host`` (comma-separated; ``*``: any)."""
+
 
 def load_demo_module() -> ModuleType:
     """``demo/app.py`` (the Gradio views), found through ``importlib.resources`` as the package carries it:
@@ -46,6 +51,22 @@ def register(app: typer.Typer) -> None:
             help="审方队列数据库，与 `clinic serve` 共用（SQLAlchemy URL）",
         ),
         no_asr: bool = typer.Option(False, "--no-asr-warmup", help="不预热语音模型，首次使用时再加载"),
+        allowed_hosts: list[str] | None = typer.Option(
+            None,
+            "--allowed-host",
+            envvar=HOSTS_ENV,
+            metavar="主机名",
+            help="除本机回环名称外还应答的 Host 请求头（可重复，或逗号分隔；* 表示不检查）（防 DNS 重绑定）",
+        ),
+        users: Path | None = typer.Option(
+            None,
+            "--users",
+            envvar=USERS_ENV,
+            exists=True,
+            dir_okay=False,
+            metavar="文件",
+            help="审方药师账号文件（每行 `用户名:sha256(密码)`）：设置后需登录，审核决定记在登录账号名下",
+        ),
     ) -> None:
         """语音病历、处方审核、批量审方与审方队列的网页演示（http://127.0.0.1:端口）。"""
         try:
@@ -55,7 +76,8 @@ def register(app: typer.Typer) -> None:
 
             warm_up(asr=not no_asr)  # once, before the first visitor: spaCy ~10 s, Whisper ~2 s
             blocks = module.build_app(db, warm=False)
-            module.launch(blocks, port, block=False)  # returns once the server listens
+            # returns once the server listens; the options (or their variables) are passed down explicitly
+            module.launch(blocks, port, block=False, hosts=allowed_hosts or (), users=users)
             typer.echo(f"clinic demo 已启动：http://127.0.0.1:{port}（Ctrl+C 停止）", err=True)
             blocks.block_thread()
         except PortBusy as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import typer
@@ -11,12 +10,6 @@ import typer
 from toolkit.cli._zh import error_message
 from toolkit.errors import ToolkitError
 from toolkit.labels import category_label
-
-
-def _default(name: str) -> Path:
-    """Labelled samples live in eval/data/ of the repository (not shipped in the wheel)."""
-    here = Path(str(resources.files("toolkit"))).resolve().parent
-    return here / "eval" / "data" / name
 
 
 def _pct(x: float | None) -> str:
@@ -47,10 +40,11 @@ def register_eval(eval_app: typer.Typer) -> None:
 
         from toolkit.audit import AuditOptions
         from toolkit.evaluation.audit import evaluate_audit, read_labelled
+        from toolkit.evaluation.data import eval_data
         from toolkit.knowledge import get_knowledge
 
-        path = file or _default("audit_cases.jsonl")
         try:
+            path = file or eval_data("audit_cases.jsonl")
             kb = get_knowledge(str(rules_dir) if rules_dir else None)
             reviewer = None
             if with_model:

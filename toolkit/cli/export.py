@@ -11,6 +11,8 @@ from toolkit.errors import ToolkitError
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``export`` command (checkpoint → ONNX with manifest) to ``app``."""
+
     @app.command("export")
     def export_command(
         model_dir: Path = typer.Argument(

@@ -155,8 +155,8 @@ def extract_command(
 
 
 def eval_extract_command(
-    gold: Path = typer.Option(
-        Path("eval/data/extract_gold.jsonl"), "--gold", metavar="文件", help="金标准 JSONL"
+    gold: Path | None = typer.Option(
+        None, "--gold", metavar="文件", help="金标准 JSONL；默认 eval/data/extract_gold.jsonl"
     ),
     shared: Path | None = typer.Option(
         Path("../shared/data/ner"),
@@ -173,9 +173,11 @@ def eval_extract_command(
     cMedQANER test 的药品/疾病 F1。"""
     from toolkit.cli._zh import error_message
     from toolkit.errors import ToolkitError
-    from toolkit.extract.evaluate import evaluate_extract, format_table
+    from toolkit.evaluation.data import eval_data
+    from toolkit.evaluation.extract import GOLD_NAME, evaluate_extract, format_table
 
     try:
+        gold = gold or eval_data(GOLD_NAME, must_exist=False)
         report = evaluate_extract(gold, shared, external_limit=limit)
     except ToolkitError as exc:
         typer.secho(f"错误: {error_message(exc)}", fg="red", err=True)

@@ -18,6 +18,7 @@ def _fail(exc: Exception) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``formulary`` group (``map``, ``apply``: 药品字典配对) to ``app``."""
     formulary_app = typer.Typer(
         help="药品字典配对: 把本机构HIS药品目录与审方知识库对应一次。", no_args_is_help=True
     )

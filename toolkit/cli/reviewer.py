@@ -18,6 +18,8 @@ def _fail(exc: Exception) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``train-reviewer`` command to ``app``."""
+
     @app.command("train-reviewer")
     def train_command(
         decisions: Path = typer.Argument(
@@ -65,6 +67,8 @@ def register(app: typer.Typer) -> None:
 
 
 def register_eval(eval_app: typer.Typer) -> None:
+    """Add ``reviewer`` (rules vs rules + model on labelled cases) to the ``eval`` group."""
+
     @eval_app.command("reviewer")
     def eval_reviewer(
         files: list[Path] = typer.Argument(
@@ -80,17 +84,18 @@ def register_eval(eval_app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from toolkit.cli.evaluate import _default, _pct
+        from toolkit.cli.evaluate import _pct
         from toolkit.evaluation.audit import read_labelled
+        from toolkit.evaluation.data import eval_data
         from toolkit.evaluation.reviewer import evaluate_reviewer
         from toolkit.knowledge import get_knowledge
         from toolkit.labels import category_label
         from toolkit.review.model import load_reviewer
 
-        paths = files or [_default("audit_cases.jsonl"), _default("audit_holdout.jsonl")]
         console = Console()
         results = {}
         try:
+            paths = files or [eval_data("audit_cases.jsonl"), eval_data("audit_holdout.jsonl")]
             kb = get_knowledge(str(rules_dir) if rules_dir else None)
             reviewer = load_reviewer(model)
             for path in paths:

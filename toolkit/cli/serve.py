@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,10 @@ import typer
 
 from toolkit.cli._zh import error_message
 from toolkit.errors import ToolkitError
+
+LIS_MAP_ENV = "CLINIC_LIS_MAP"
+"""Environment variable ``clinic serve`` falls back to for ``--lis-map`` (the service takes
+``ServiceConfig.lis_map``)."""
 
 
 def describe_db(url: str) -> str:
@@ -84,6 +89,14 @@ def register(app: typer.Typer) -> None:
         ),
         rules_dir: Path | None = typer.Option(None, "--rules", metavar="目录", help="知识库目录"),
         local: Path | None = typer.Option(None, "--local", metavar="文件", help="本院规则覆盖（YAML）"),
+        lis_map: Path | None = typer.Option(
+            None,
+            "--lis-map",
+            envvar=LIS_MAP_ENV,
+            metavar="文件",
+            help="本院检验系统项目编码与检验项目的对照表（YAML 文件，格式见 README），"
+            "用于读取 FHIR 与 CDS Hooks 请求中的检验结果",
+        ),
         max_body: int = typer.Option(
             1 << 20, "--max-body", metavar="字节数", help="请求体最大字节数（超过返回 413）"
         ),
@@ -139,7 +152,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """处方前置审核 HTTP 服务: JSON、FHIR R4B、CDS Hooks 与药师审核队列。"""
-        from toolkit.service.config import ServiceConfig, check_bind, read_token
+        from toolkit.service.config import TOKEN_ENV, ServiceConfig, check_bind, read_token
 
         try:
             if migrate_only:
@@ -152,7 +165,8 @@ def register(app: typer.Typer) -> None:
                 db_url=db,
                 host=host,
                 port=port,
-                token=read_token(token_file),
+                # the service reads no environment: the documented variable is read here, as the fallback
+                token=read_token(token_file, token=os.environ.get(TOKEN_ENV)),
                 max_body_bytes=max_body,
                 max_batch=max_batch,
                 max_items=max_items,
@@ -161,6 +175,7 @@ def register(app: typer.Typer) -> None:
                 allowed_hosts=tuple(allowed_hosts) if allowed_hosts else None,
                 rules_dir=str(rules_dir) if rules_dir else None,
                 local_rules=str(local) if local else None,
+                lis_map=str(lis_map) if lis_map else None,
                 auto_migrate=auto_migrate,
                 cds_jwks=str(cds_jwks) if cds_jwks else None,
                 cds_audiences=tuple(cds_audience or ()),

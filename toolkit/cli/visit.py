@@ -11,6 +11,7 @@ only the format; messages go to stderr. spaCy, Whisper and the audit are importe
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from enum import StrEnum
@@ -58,6 +59,16 @@ def _inputs(path: Path) -> list[tuple[str, dict[str, Any], str | None]]:
     return out
 
 
+@functools.cache
+def _asr_options(cache: Path) -> Any:
+    """Speech options whose model is the packaged one joined under ``cache`` (``--cache-dir`` /
+    ``CLINIC_CACHE``), passed down explicitly: the library reads no environment variable."""
+    from toolkit.asr import TranscribeOptions
+    from toolkit.asr.model import DEFAULT_MODEL, cache_dir, packaged_model_dir
+
+    return TranscribeOptions(model=str(packaged_model_dir(cache_dir(cache) / DEFAULT_MODEL)))
+
+
 def _result(ident: str, file: str, kwargs: dict[str, Any], error: str | None) -> dict[str, Any]:
     """One output line; never raises."""
     from toolkit.errors import ToolkitError
@@ -96,9 +107,18 @@ def visit_command(
     output: Path | None = typer.Option(
         None, "--output", "-o", metavar="文件", help="写入此文件（默认：标准输出）"
     ),
+    cache: Path | None = typer.Option(
+        None,
+        "--cache-dir",
+        envvar="CLINIC_CACHE",
+        metavar="目录",
+        help="随包语音模型首次拼合后存放的目录（默认：~/.cache/clinic-toolkit）",
+    ),
 ) -> None:
     """一次口述就诊 → 病历草稿、处方行、处方前置审核与慢病管理计划，每条问题和处方行都指回原话
     （音频还指回秒数）。每个输入一条结果；出错的输入单独记 error。"""
+    from toolkit.errors import ToolkitError
+
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     failed = total = 0
     statuses: list[str] = []
@@ -107,6 +127,11 @@ def visit_command(
         for path in files:
             for ident, kwargs, error in _inputs(path):
                 total += 1
+                if cache is not None and "audio" in kwargs and error is None:
+                    try:
+                        kwargs["asr_options"] = _asr_options(cache)
+                    except ToolkitError as exc:  # the packaged model could not be joined there
+                        error = str(exc)
                 result = _result(ident, str(path), kwargs, error)
                 failed += result["status"] == "error"
                 statuses.append(result["status"])

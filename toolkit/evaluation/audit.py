@@ -26,6 +26,8 @@ from toolkit.records import AuditCase, Category, Finding, Severity
 
 
 class Expected(BaseModel):
+    """One finding a pharmacist expects on a labelled case: category, severity and the drugs it names."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     category: Category
     severity: Severity
@@ -33,6 +35,8 @@ class Expected(BaseModel):
 
 
 class LabelledCase(BaseModel):
+    """One line of a labelled JSONL set: an AuditCase (without its id) and the findings it should raise."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
     case: dict[str, Any]
@@ -43,6 +47,8 @@ class LabelledCase(BaseModel):
 
 @dataclass
 class CategoryScore:
+    """True/false positive and false negative counts of one finding category, with severity agreement."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -50,20 +56,25 @@ class CategoryScore:
 
     @property
     def precision(self) -> float | None:
+        """tp / (tp + fp), or None when nothing was predicted."""
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
 
     @property
     def recall(self) -> float | None:
+        """tp / (tp + fn), or None when nothing was expected."""
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
     @property
     def f1(self) -> float | None:
+        """Harmonic mean of precision and recall; 0.0 when either is 0, None when either is undefined."""
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p and r else (0.0 if p is not None and r is not None else None)
 
 
 @dataclass
 class AuditEvalReport:
+    """The scores of one labelled set: per category, clean cases passed, input errors and misses."""
+
     cases: int
     clean_cases: int
     clean_passed: int
@@ -74,6 +85,7 @@ class AuditEvalReport:
 
     @property
     def total(self) -> CategoryScore:
+        """Counts summed over every category (the micro average)."""
         t = CategoryScore()
         for s in self.per_category.values():
             t.tp, t.fp, t.fn = t.tp + s.tp, t.fp + s.fp, t.fn + s.fn
@@ -81,6 +93,8 @@ class AuditEvalReport:
         return t
 
     def to_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict: micro and per-category scores, errors and misses."""
+
         def score(s: CategoryScore) -> dict[str, Any]:
             return {
                 "tp": s.tp,
@@ -105,6 +119,7 @@ class AuditEvalReport:
 
 
 def read_labelled(path: str | Path) -> list[LabelledCase]:
+    """Read a labelled JSONL file (blank lines skipped); InputError names the row of an invalid case."""
     path = Path(path)
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -185,4 +200,5 @@ def evaluate_audit(
 
 
 def category_counts(cases: list[LabelledCase]) -> Counter:
+    """Number of expected warn/block findings per category over ``cases`` (info findings are not scored)."""
     return Counter(e.category.value for c in cases for e in c.expected if e.severity is not Severity.INFO)

@@ -16,18 +16,21 @@ Two questions, measured on the same cases:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from toolkit.audit import audit
 from toolkit.audit.resolve import resolve_item
 from toolkit.knowledge.loader import Knowledge
+from toolkit.onnx.models import auc
 from toolkit.records import AuditCase, Category, Severity
-from toolkit.review.evaluate import auc, precision_at, rules_only_score
 from toolkit.review.model import Reviewer
+from toolkit.review.queue import rules_only_score
 
 from .audit import AuditEvalReport, CategoryScore, LabelledCase, score_case
 
@@ -36,12 +39,31 @@ __all__ = ["RankingScore", "ReviewerEvalReport", "evaluate_reviewer", "precision
 log = logging.getLogger(__name__)
 
 
+def precision_at(scores: Sequence[float], labels: Sequence[bool], fraction: float = 0.1) -> float | None:
+    """Precision of the top ``fraction`` of a queue ordered by score; a tie at the cut counts at its mean."""
+    n = len(scores)
+    if not n:
+        return None
+    k = max(1, math.ceil(n * fraction))
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    cut = np.sort(s)[::-1][k - 1]
+    above = s > cut
+    tied = s == cut
+    take = k - int(above.sum())
+    positives = y[above].sum() + (y[tied].mean() * take if take else 0.0)
+    return float(positives / k)
+
+
 @dataclass
 class RankingScore:
+    """How well one queue order ranks the cases that need intervention: ROC AUC and top-10 % precision."""
+
     auc: float | None
     precision_top10: float | None
 
     def to_json(self) -> dict[str, Any]:
+        """The score as a JSON-ready dict (None stays null)."""
         return {"auc": self.auc, "precision_top10": self.precision_top10}
 
 
@@ -60,6 +82,7 @@ class ReviewerEvalReport:
     mean_review_ms: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict; ``model_extras``: model findings the labels do not hold."""
         rules, model = self.rules.to_json(), self.with_model.to_json()
         for d in (rules, model):
             d.pop("misses", None)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,9 +37,6 @@ from toolkit.errors import InputError, require
 from toolkit.extract.numbers import fold_width
 
 log = logging.getLogger(__name__)
-
-MODEL_ENV = "CLINIC_NER_MODEL_DIR"
-"""Environment variable naming a model directory; overrides the default location."""
 
 LABELS = ("symptom", "disease", "drug", "body_part")
 """Entity labels the shipped model predicts (a subset of :class:`EntityLabel`)."""
@@ -286,10 +282,11 @@ class GapFillModel:
 
 
 def default_model_dir() -> Path:
-    """``$CLINIC_NER_MODEL_DIR``, else ``toolkit/models/ner`` in the installed package, else ``models/ner``."""
-    env = os.environ.get(MODEL_ENV)
-    if env:
-        return Path(env)
+    """``toolkit/models/ner`` in the installed package, else ``models/ner``.
+
+    Another model is chosen by passing its directory (``load_ner_model(model_dir)``,
+    ``ExtractOptions(ner_model=DIR)``), never through the environment.
+    """
     packaged = Path(str(resources.files("toolkit") / "models" / "ner"))
     if (packaged / "model.onnx").is_file():
         return packaged
@@ -310,6 +307,7 @@ def load_ner_model(
     file_name: str = "model.onnx",
     min_confidence: float = 0.0,
 ) -> NerModel:
-    """The shipped NER model (built once per process, directory and settings)."""
+    """The NER model in ``model_dir`` (``None``: the shipped one), built once per process, directory and
+    settings."""
     path = Path(model_dir) if model_dir is not None else default_model_dir()
     return _cached(str(path.resolve()), intra_op_threads, file_name, min_confidence)

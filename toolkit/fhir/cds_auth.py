@@ -42,6 +42,8 @@ class AuthError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Client:
+    """The caller of an accepted CDS Hooks JWT: issuer, subject, token id and signing key id."""
+
     iss: str
     sub: str | None
     jti: str
@@ -122,6 +124,7 @@ class JwtVerifier:
 
     @classmethod
     def from_file(cls, path: str | Path, audiences: Iterable[str] = ()) -> JwtVerifier:
+        """A verifier with the per-issuer key sets of a JWKS config file (see :func:`load_jwks_config`)."""
         return cls(load_jwks_config(path), audiences=audiences)
 
     def verify(self, authorization: str | None, service_url: str) -> Client:

@@ -80,20 +80,24 @@ def normalise_icd10(code: str) -> str:
 
 
 def is_atc(system: str | None) -> bool:
+    """True when a coding system URI (or OID) is the WHO ATC classification."""
     s = (system or "").lower()
     return "whocc.no/atc" in s or s.endswith("/atc") or s == "atc" or s == "urn:oid:2.16.840.1.113883.6.73"
 
 
 def is_rxnorm(system: str | None) -> bool:
+    """True when a coding system URI names RxNorm."""
     return "rxnorm" in (system or "").lower()
 
 
 def is_loinc(system: str | None) -> bool:
+    """True when a coding system URI (or OID) is LOINC."""
     s = (system or "").lower()
     return "loinc" in s or s == "urn:oid:2.16.840.1.113883.6.1"
 
 
 def is_snomed(system: str | None) -> bool:
+    """True when a coding system URI (or OID) is SNOMED CT."""
     s = (system or "").lower()
     return "snomed" in s or s == "urn:oid:2.16.840.1.113883.6.96"
 
@@ -215,6 +219,8 @@ def issue_codings(finding: Finding) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- frequencies
 @dataclass(frozen=True, slots=True)
 class TimingCode:
+    """An engine frequency code as FHIR ``Timing.repeat`` (frequency per period) and its v3 GTS code."""
+
     code: str  # the engine's frequency code
     frequency: int
     period: float
@@ -330,6 +336,10 @@ ROUTE_SNOMED = {v: k for k, v in SNOMED_ROUTES.items()}
 
 
 def route_concept(route: str | None) -> dict[str, Any] | None:
+    """A ``Dosage.route`` CodeableConcept: the text as written, plus a SNOMED CT coding when known.
+
+    None when no route is written.
+    """
     if not route:
         return None
     from toolkit.knowledge.units import normalize_route
@@ -345,6 +355,8 @@ def route_concept(route: str | None) -> dict[str, Any] | None:
 # ----------------------------------------------------------------------------- labs
 @dataclass(frozen=True, slots=True)
 class LabCode:
+    """A lab the audit reads, with its LOINC codes, UCUM unit and the names a local LIS may use."""
+
     key: str  # the audit's lab key (patient.labs) or "weight_kg" / "height_cm"
     loinc: tuple[str, ...]  # the first one is written
     display: str
@@ -590,6 +602,8 @@ BP_DIASTOLIC = ("8462-4", "Diastolic blood pressure")
 
 @dataclass(frozen=True, slots=True)
 class LocalLabCode:
+    """One row of a LIS code map: a local code (in ``system``, or any system) → an audit lab key."""
+
     system: str | None  # None: any system
     code: str
     lab: str
@@ -599,7 +613,7 @@ class LocalLabCode:
 class LisMap:
     """A laboratory's own codes (LIS 项目编码) → the audit's lab keys.
 
-    YAML (``--lis-map FILE`` / env ``CLINIC_LIS_MAP``)::
+    YAML (``clinic serve --lis-map FILE``, or the variable ``CLINIC_LIS_MAP`` read by ``clinic serve``)::
 
         lis:
           - {system: "urn:oid:1.2.156.112604.1.2.1", code: "K", lab: potassium}
@@ -611,11 +625,13 @@ class LisMap:
         self._by = {((e.system or "").lower() or None, e.code.lower()): e for e in entries}
 
     def get(self, system: str | None, code: str) -> LocalLabCode | None:
+        """The mapping of a local code (system-specific first, then any system), or None; case-insensitive."""
         s = (system or "").lower() or None
         return self._by.get((s, code.lower())) or self._by.get((None, code.lower()))
 
     @classmethod
     def load(cls, path: str | Path) -> LisMap:
+        """Read a LIS code map YAML file (``lis:`` rows); raise ToolkitError naming what is wrong."""
         import yaml
 
         from toolkit.errors import ToolkitError

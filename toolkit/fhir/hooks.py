@@ -31,6 +31,8 @@ PREFETCH_TYPES = {
 
 @dataclass
 class Prefetch:
+    """The prefetched resources by type, with the keys not sent, sent as null, or sent an OperationOutcome."""
+
     by_type: dict[str, list[tuple[Any, str, str | None]]] = field(default_factory=dict)
     not_sent: list[str] = field(default_factory=list)
     no_data: list[str] = field(default_factory=list)

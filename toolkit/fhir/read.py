@@ -21,7 +21,6 @@ the codes read here are checked here. Age is computed on the *request date*: the
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -94,7 +93,6 @@ USED_TYPES = frozenset(
         "Composition",
     }
 )
-LIS_MAP_ENV = "CLINIC_LIS_MAP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +161,7 @@ def validate_resource(data: Any, path: str, expected: str | None = None) -> Any:
 
 
 def check_type(rtype: Any, field: str) -> None:
+    """Raise InputError (at ``field``) unless ``rtype`` is a FHIR R4B resource type."""
     from fhir.resources.R4B import get_fhir_model_class
 
     try:
@@ -245,6 +244,7 @@ def _one_patient(
 
 
 def parse_date(value: Any) -> date | None:
+    """A FHIR date or dateTime as a date; a year alone is 1 July, a year-month the 15th; None if invalid."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -698,16 +698,6 @@ def _record_sections(compositions: list[tuple[Any, ...]]) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- the case
-_LIS_CACHE: dict[str, C.LisMap] = {}
-
-
-def default_lis_map() -> C.LisMap:
-    path = os.environ.get(LIS_MAP_ENV)
-    if not path:
-        return C.LisMap()
-    if path not in _LIS_CACHE:
-        _LIS_CACHE[path] = C.LisMap.load(path)
-    return _LIS_CACHE[path]
 
 
 def _default_kb() -> Any:
@@ -762,9 +752,13 @@ def resources_to_case(
     lis: C.LisMap | None = None,
     notes: list[str] | None = None,
 ) -> FhirCase:
-    """Build the case from validated resources (shared by the FHIR endpoint and CDS Hooks)."""
+    """Build the case from validated resources (shared by the FHIR endpoint and CDS Hooks).
+
+    ``lis``: the laboratory's own codes (:class:`~toolkit.fhir.codes.LisMap`, loaded once by the caller,
+    e.g. ``ServiceConfig.lis_map``); ``None``: none, labs are read by LOINC and name only.
+    """
     kb = kb if kb is not None else _default_kb()
-    lis = lis if lis is not None else default_lis_map()
+    lis = lis if lis is not None else C.LisMap()  # no local codes: LOINC and lab names only
     notes = list(notes or ())
     medications: dict[str, Any] = {}
     for t in by_type.get("Medication", []):

@@ -57,6 +57,10 @@ def _narratives(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]
 
 
 def resource_problems(r: dict[str, Any], where: str = "") -> list[str]:
+    """Invariant violations of one resource (its contained resources, narratives, statuses, sections).
+
+    A Bundle is also checked with :func:`bundle_problems`; each message starts with ``where``.
+    """
     out: list[str] = []
     at = f"{where}: " if where else ""
     rtype = r.get("resourceType")
@@ -116,6 +120,10 @@ def resource_problems(r: dict[str, Any], where: str = "") -> list[str]:
 
 
 def bundle_problems(b: dict[str, Any], at: str = "") -> list[str]:
+    """Violations of the Bundle invariants (bdl-*, fullUrls, document references) and of its entries.
+
+    ``at`` prefixes each message.
+    """
     out: list[str] = []
     btype = b.get("type")
     entries = b.get("entry") or []

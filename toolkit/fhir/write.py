@@ -53,10 +53,12 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def new_uuid() -> str:
+    """A fresh random ``urn:uuid:`` for a resource's fullUrl."""
     return f"urn:uuid:{uuid.uuid4()}"
 
 
 def uuid_for(text: str) -> str:
+    """A stable UUID (v5 of the URL ``<rule code system>/<text>``): same text, same id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, C.CODESYSTEM_RULE + "/" + text))
 
 
@@ -79,6 +81,7 @@ def _cc(code: str, system: str, display: str | None = None, text: str | None = N
 
 
 def narrative(text: str, status: str = "generated") -> dict[str, Any]:
+    """A FHIR Narrative: each non-empty line of ``text`` as an escaped XHTML paragraph."""
     paras = "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines() if line.strip()) or "<p>-</p>"
     return {"status": status, "div": f'<div xmlns="{XHTML}">{paras}</div>'}
 

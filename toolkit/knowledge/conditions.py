@@ -134,6 +134,7 @@ class Condition(ConditionTree):
 
     @classmethod
     def check_leaf(cls, fact: str, kind: str, op: str, value: Any) -> None:
+        """Raise ValueError (at load) when the value does not fit the fact's kind and the operator."""
         _check_value(kind, op, value)  # type: ignore[arg-type]
 
 
@@ -267,6 +268,10 @@ class FactView:
         return sum(amounts)  # type: ignore[arg-type]
 
     def get(self, fact: str) -> Any:
+        """The value of one fact (``labs.egfr``, ``diagnosis``, ``prescription.items`` …) for this case.
+
+        An unknown lab is None; ``labs.crcl`` falls back to Cockcroft–Gault when no CrCl lab is given.
+        """
         if fact == "prescription.items":
             return self.items
         p = self.case.patient

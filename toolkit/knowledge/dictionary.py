@@ -18,6 +18,8 @@ from toolkit.errors import KnowledgeError
 
 
 class DictionaryEntry(BaseModel):
+    """One 药品编码 of a drug dictionary: the formulary drug it maps to (None: confirmed not in the KB)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     drug: str | None = Field(description="formulary drug id; null = confirmed not covered by the KB")
@@ -65,6 +67,7 @@ def load_dictionary(path: str | Path, drugs: dict[str, Any]) -> DrugDictionary:
 
 
 def dump_dictionary(d: DrugDictionary, out: str | Path) -> Path:
+    """Write a dictionary as YAML with a Chinese header (JSON when ``out`` ends in .json); return the path."""
     out = Path(out)
     data = d.model_dump(mode="json")
     header = (

@@ -107,10 +107,12 @@ class Knowledge:
 
     @property
     def version(self) -> str:
+        """The KB version for reports: the ``meta.yaml`` version, ``+``, 8 hex digits of the fingerprint."""
         return f"{self.meta.version}+{self.fingerprint[:8]}"
 
     @cached_property
     def names(self) -> NameIndex:
+        """Index of every written name (generic, salt, English, brand, alias) of the formulary's drugs."""
         written: dict[str, tuple[str, str]] = {}
         for d in self.drugs.values():
             for source, names in (
@@ -174,6 +176,7 @@ class Knowledge:
         return bool(target.classes) and not self.classes_of(drug_id).isdisjoint(target.classes)
 
     def check(self, rule_id: str) -> Check:
+        """The code check with id ``rule_id`` (``checks.yaml``); KeyError when it is not defined."""
         return self.checks[rule_id]
 
 

@@ -154,6 +154,8 @@ _SOURCE_RANK = {"generic": 0, "salt": 1, "en": 2, "brand": 3, "alias": 4}
 
 @dataclass(frozen=True, slots=True)
 class NameMatch:
+    """A drug name resolved to a formulary id: how it matched and which name of the entry it matched."""
+
     drug_id: str
     kind: MatchKind
     matched: str  # the formulary name that matched
@@ -196,6 +198,7 @@ def strip_form(name: str) -> str:
 
 
 def strip_salt(name: str) -> str:
+    """Remove a leading or trailing salt word (苯磺酸氨氯地平 → 氨氯地平), keeping at least two characters."""
     for salt in SALT_WORDS:
         if name.startswith(salt) and len(name) > len(salt) + 1:
             name = name[len(salt) :]
@@ -224,6 +227,7 @@ def _only_packaging_left(text: str, name: str) -> bool:
 
 
 def pinyin_key(text: str) -> str:
+    """Toneless pinyin of ``text``, syllables separated by spaces (the key homophones are matched on)."""
     return " ".join(lazy_pinyin(text))
 
 

@@ -99,6 +99,7 @@ def crcl_for(patient: Patient) -> tuple[float | None, str | None]:
 
 
 def renal_function(patient: Patient) -> RenalFunction:
+    """The patient's renal function: eGFR from the labs, CrCl (lab, else Cockcroft–Gault) and its basis."""
     crcl, basis = crcl_for(patient)
     source = None if crcl is None else ("lab" if patient.labs.get("crcl") is not None else "cockcroft_gault")
     return RenalFunction(egfr=patient.labs.get("egfr"), crcl=crcl, crcl_source=source, crcl_basis=basis)

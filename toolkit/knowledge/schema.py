@@ -39,6 +39,8 @@ CountUnit = Literal["片", "粒", "丸", "袋", "支", "吸", "喷", "揿", "瓶
 
 
 class Form(_Spec):
+    """A dosage form of a formulary drug (``forms[]``): its unit, strengths, routes and form-level limits."""
+
     form: str = Field(description="剂型, e.g. 片, 缓释片, 胶囊, 注射液, 吸入粉雾剂")
     unit: CountUnit | Literal["ml"] = Field(description="the countable unit a dose is written in")
     strengths: tuple[str, ...] = Field(
@@ -66,6 +68,8 @@ class Form(_Spec):
 
 
 class DoseLimit(_Spec):
+    """Label dose limits of one population, per ingredient in the drug's ``dose.unit`` (None: no limit)."""
+
     single_max: float | None = Field(default=None, gt=0)
     daily_max: float | None = Field(default=None, gt=0)
     single_min: float | None = Field(default=None, gt=0)
@@ -123,6 +127,8 @@ class FormDose(_Spec):
 
 
 class Dose(_Spec):
+    """A drug's dose limits (formulary ``dose``): adult, elderly, child, renal, maintenance, tool."""
+
     unit: MassUnit = Field(description="the unit the limits below are in (per ingredient)")
     adult: DoseLimit | None = None
     elderly: DoseLimit | None = Field(default=None, description="age ≥ elderly_age; overrides adult")
@@ -140,6 +146,8 @@ class Dose(_Spec):
 
 
 class Frequency(_Spec):
+    """How often a drug may be taken per day (formulary ``frequency``); None means no limit."""
+
     max_per_day: float | None = Field(default=None, gt=0)
     min_per_day: float | None = Field(default=None, gt=0, description="below this the drug under-doses")
     usual: tuple[str, ...] = ()
@@ -159,6 +167,8 @@ class PopulationException(_Spec):
 
 
 class PopulationNote(_Spec):
+    """A drug's note for one population (pregnancy, lactation, children, elderly) with its level."""
+
     level: PopulationLevel
     note: str = ""
     min_age: float | None = Field(default=None, description="children: below this age the note applies")
@@ -172,6 +182,8 @@ Form.model_rebuild()  # Form names FormDose and PopulationNote, defined after it
 
 
 class Ingredient(_Spec):
+    """One ingredient of a combination product: the single-ingredient drug id and its strength unit."""
+
     drug: str = Field(description="id of the single-ingredient drug")
     unit: MassUnit
 
@@ -186,6 +198,8 @@ Controlled = Literal["narcotic", "psychotropic_1", "psychotropic_2", "none"]
 
 
 class Drug(_Spec):
+    """A formulary entry (``rules/formulary/*.yaml`` ``drugs[]``): identity, forms, limits and notes."""
+
     id: str
     tier: Tier = Field(
         default="full",
@@ -266,6 +280,8 @@ class Drug(_Spec):
 
 
 class DrugClass(_Spec):
+    """A node of the drug-class tree (``rules/formulary/classes.yaml``), with its ATC codes."""
+
     id: str
     name: str
     parent: str | None = None
@@ -273,6 +289,8 @@ class DrugClass(_Spec):
 
 
 class FormularyFile(_Spec):
+    """One file of ``rules/formulary/``: its drugs and/or classes."""
+
     drugs: tuple[Drug, ...] = ()
     classes: tuple[DrugClass, ...] = ()
 
@@ -294,12 +312,16 @@ class Target(_Spec):
 
 
 class DianpingRef(_Spec):
+    """The 处方点评 class and item a finding is filed under (``class`` in YAML)."""
+
     cls: DianpingClass = Field(alias="class")
     item: str
     title: str
 
 
 class Escalation(_Spec):
+    """A rule's escalation: the severity it takes when ``when`` holds."""
+
     when: Condition
     severity: Severity
 
@@ -337,6 +359,8 @@ class _Rule(_Spec):
 
 
 class Interaction(_Rule):
+    """A drug–drug interaction rule (``RX-DDI-nnn``) between targets ``a`` and ``b``."""
+
     category: ClassVar[Category] = Category.INTERACTION
     a: Target
     b: Target
@@ -346,6 +370,8 @@ class Interaction(_Rule):
 
 
 class Contraindication(_Rule):
+    """A drug–disease, drug–lab or special-population rule (``RX-CI-nnn``): ``target`` when ``when`` holds."""
+
     category: Literal[Category.CONTRAINDICATION, Category.SPECIAL_POPULATION]
     population: Literal["pregnancy", "lactation", "children", "elderly", "renal", "hepatic"] | None = None
     target: Target
@@ -364,24 +390,32 @@ class Contraindication(_Rule):
 
 
 class AllergenGroup(_Spec):
+    """What patients and doctors write in 过敏史 for an allergen, and the drugs it names."""
+
     id: str
     names: tuple[str, ...] = Field(min_length=1, description="what patients and doctors write")
     target: Target
 
 
 class CrossReactivity(_Rule):
+    """A cross-reactivity rule: ``target`` drugs are flagged when the patient is allergic to ``allergen``."""
+
     category: ClassVar[Category] = Category.ALLERGY
     allergen: str = Field(description="id of an allergen group")
     target: Target
 
 
 class DuplicateGroup(_Rule):
+    """A same-class duplication rule: two or more distinct items in ``classes`` on one prescription."""
+
     category: ClassVar[Category] = Category.DUPLICATE_THERAPY
     name: str
     classes: tuple[str, ...] = Field(min_length=1)
 
 
 class DuplicateException(_Spec):
+    """An allowed combination within duplicate groups (``duplicate_exceptions``): not reported."""
+
     id: str
     name: str
     members: tuple[Target, ...] = Field(min_length=2, description="each item matches a distinct member")
@@ -389,6 +423,8 @@ class DuplicateException(_Spec):
 
 
 class Indication(_Rule):
+    """An indication rule: ``target`` needs a matching diagnosis (``icd10``/``names``) or ``with_drugs``."""
+
     category: ClassVar[Category] = Category.INDICATION
     target: Target
     icd10: tuple[IcdSpec, ...] = Field(min_length=1)
@@ -406,6 +442,8 @@ class Check(_Rule):
 
 
 class RulesFile(_Spec):
+    """One rule file of ``rules/`` (every section optional), as validated by ``load_knowledge``."""
+
     interactions: tuple[Interaction, ...] = ()
     contraindications: tuple[Contraindication, ...] = ()
     allergen_groups: tuple[AllergenGroup, ...] = ()
@@ -447,6 +485,8 @@ class Parameters(_Spec):
 
 
 class Meta(_Spec):
+    """``rules/meta.yaml``: the KB's name and version, regulation parameters and 点评 defaults."""
+
     name: str
     version: str
     description: str = ""
@@ -455,6 +495,8 @@ class Meta(_Spec):
 
 
 class RuleOverride(_Spec):
+    """A local override of one rule's severity, enablement or note (``LocalRules.rules``); None keeps it."""
+
     severity: Severity | None = None
     enabled: bool | None = None
     note: str | None = None

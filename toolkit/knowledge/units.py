@@ -183,6 +183,8 @@ def parse_strength(text: str | None) -> Strength | None:
 
 @dataclass(frozen=True, slots=True)
 class Frequency:
+    """A parsed administration frequency (qd, bid, q8h, prn …): administrations per day and any note."""
+
     code: str  # qd, bid, tid, qid, qn, q8h, qod, qw, prn, st, "q6h prn" …
     per_day: float | None  # None for a bare prn; st counts as a single administration
     prn: bool = False  # as needed: per_day is then the most allowed ("q6h prn" → 4)

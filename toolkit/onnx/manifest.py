@@ -53,17 +53,20 @@ class ExportManifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The manifest as a JSON-ready dict (dynamic axis indexes as strings)."""
         data = asdict(self)
         data["dynamic_axes"] = {k: {str(a): n for a, n in v.items()} for k, v in self.dynamic_axes.items()}
         return data
 
     def write(self, out_dir: str | Path) -> Path:
+        """Write ``manifest.json`` into ``out_dir``; return its path."""
         path = Path(out_dir) / MANIFEST_NAME
         path.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
     def read(cls, model_dir: str | Path) -> ExportManifest:
+        """Read ``manifest.json`` from ``model_dir``; InputError if unreadable or with unknown fields."""
         path = Path(model_dir) / MANIFEST_NAME
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

@@ -103,11 +103,13 @@ class FittedModel:
     kwargs: dict[str, Any]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        """The model's first output for ``x`` (float32), with gradients off."""
         torch = require("torch", "train")
         with torch.no_grad():
             return self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))[0].numpy()
 
     def save_checkpoint(self, ckpt_dir: str | Path, parity: np.ndarray, labels: np.ndarray | None) -> Path:
+        """Save weights, config and parity inputs (and labels) under ``ckpt_dir``; return the directory."""
         torch = require("torch", "train")
         path = Path(ckpt_dir)
         path.mkdir(parents=True, exist_ok=True)

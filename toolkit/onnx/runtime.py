@@ -73,6 +73,7 @@ class OnnxModel:
         return dict(zip(self.output_names, outs, strict=True))
 
     def __call__(self, *arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the graph with ``arrays`` given in input order; outputs by name."""
         return self.run(dict(zip(self.input_names, arrays, strict=True)))
 
 

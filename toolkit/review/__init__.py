@@ -3,9 +3,9 @@
 Two learned parts, both from a clinic's own history: the clinic profile
 (:mod:`toolkit.review.profile`) and a logistic model over :data:`FEATURES`
 (:mod:`toolkit.review.features`), run with onnxruntime (:mod:`toolkit.review.model`),
-trained with torch (:mod:`toolkit.review.train`), its queue order measured by
-:mod:`toolkit.review.evaluate`. The audit engine calls a loaded reviewer through
-:class:`toolkit.audit.CaseReviewer`::
+trained with torch (:mod:`toolkit.review.train`); the rules-only queue order it is compared
+with is :mod:`toolkit.review.queue` (both measured by :mod:`toolkit.evaluation.reviewer`). The audit
+engine calls a loaded reviewer through :class:`toolkit.audit.CaseReviewer`::
 
     AuditOptions(reviewer=load_reviewer(model_dir))
 
@@ -13,7 +13,7 @@ trained with torch (:mod:`toolkit.review.train`), its queue order measured by
 Importing it never imports torch or onnxruntime.
 """
 
-from toolkit.review.evaluate import auc, precision_at, rules_only_score
+from toolkit.onnx.models import auc
 from toolkit.review.features import FEATURE_LABELS, FEATURES, CaseFeatures, ItemOutlier, case_features
 from toolkit.review.model import (
     CONFIG_NAME,
@@ -26,6 +26,7 @@ from toolkit.review.model import (
     review_case,
 )
 from toolkit.review.profile import PROFILE_NAME, ClinicProfile, Usual, diagnosis_keys, item_class, item_key
+from toolkit.review.queue import rules_only_score
 from toolkit.review.train import DECISIONS, Decision, TrainReport, read_decisions, train_reviewer
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
     "item_class",
     "item_key",
     "load_reviewer",
-    "precision_at",
     "read_decisions",
     "review_case",
     "rules_only_score",

@@ -83,6 +83,8 @@ class ItemOutlier:
 
 @dataclass(frozen=True, slots=True)
 class CaseFeatures:
+    """One case's feature vector, its unusual lines and its rare (item index, class, −log P) classes."""
+
     vector: np.ndarray
     outliers: tuple[ItemOutlier, ...]
     rare_classes: tuple[tuple[int, str, float], ...]

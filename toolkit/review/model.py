@@ -59,6 +59,7 @@ class ReviewerConfig:
 
     @classmethod
     def read(cls, model_dir: Path) -> ReviewerConfig:
+        """Read ``reviewer.json`` from ``model_dir``; InputError if unreadable or not for these features."""
         path = model_dir / CONFIG_NAME
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -77,6 +78,7 @@ class ReviewerConfig:
         return cls(**data)
 
     def write(self, model_dir: Path) -> None:
+        """Write the config as ``reviewer.json`` into ``model_dir``."""
         (model_dir / CONFIG_NAME).write_text(
             json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )

@@ -164,6 +164,7 @@ class ClinicProfile:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The profile as a JSON-ready dict (read back by :meth:`from_json`)."""
         return {
             "cases": self.cases,
             "usual": {k: asdict(v) for k, v in sorted(self.usual.items())},
@@ -175,6 +176,7 @@ class ClinicProfile:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: str = PROFILE_NAME) -> ClinicProfile:
+        """A profile from :meth:`to_json` output; InputError (naming ``source``) when a key is missing."""
         try:
             return cls(
                 usual={k: Usual(**v) for k, v in data["usual"].items()},

@@ -21,10 +21,10 @@ from toolkit.knowledge.loader import Knowledge
 from toolkit.onnx.models import auc, fit_logistic
 from toolkit.records import AuditCase
 
-from .evaluate import rules_only_score
 from .features import FEATURES, case_features
 from .model import ReviewerConfig, clear_loaded
 from .profile import PROFILE_NAME, ClinicProfile
+from .queue import rules_only_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ class Decision:
 
     @property
     def returned(self) -> bool:
+        """True when the pharmacist returned the prescription (an override counts as not returned)."""
         return self.decision == "return"
 
 

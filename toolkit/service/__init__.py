@@ -23,11 +23,11 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 =========================================  ==========================================================
 
 Safety: binds 127.0.0.1 by default and refuses any other host unless a bearer token is set
-(``CLINIC_API_TOKEN`` or ``--token-file``); bodies over ``--max-body`` (1 MiB) get 413; invalid input
-gets 4xx with ``{"detail": [{"loc": "body.patient.age", "msg": …}]}`` and the submitted values are
-not echoed; logs carry ids, counts and rule ids only. The database keeps the report JSON and the case
-id as sent by the HIS (send a prescription key, not a name or ID-card number); ``patient.id`` and the
-record text are never stored.
+(``ServiceConfig.token``: ``clinic serve`` reads ``--token-file`` or ``CLINIC_API_TOKEN``); bodies over
+``--max-body`` (1 MiB) get 413; invalid input gets 4xx with ``{"detail": [{"loc": "body.patient.age",
+"msg": …}]}`` and the submitted values are not echoed; logs carry ids, counts and rule ids only. The
+database keeps the report JSON and the case id as sent by the HIS (send a prescription key, not a name or
+ID-card number); ``patient.id`` and the record text are never stored.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from toolkit.knowledge.loader import Knowledge
 from toolkit.records import AuditCase, AuditReport
 
 from .config import ServiceConfig
-from .store import Conflict, NotFound, Store, decision_problem, parse_queue_cursor, queue_cursor_key
+from .decisions import DecisionRefused, record_decision
+from .store import Conflict, NotFound, Store, parse_queue_cursor, queue_cursor_key
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     from toolkit.fhir import read as fhir_read
     from toolkit.fhir import write as fhir_write
     from toolkit.fhir.cds_auth import AuthError
+    from toolkit.fhir.codes import LisMap
     from toolkit.knowledge import get_knowledge
 
     from . import cds
@@ -102,6 +104,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
     config = config or ServiceConfig()
     check_retention(config)
     kb = knowledge or get_knowledge(config.rules_dir, config.local_rules)
+    lis = LisMap.load(config.lis_map) if config.lis_map else None  # a bad map fails here, not per request
     engine = make_engine(config.db_url)
     if config.auto_migrate:
         migrate(engine)
@@ -421,39 +424,28 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         双签放行 (override). 201 when stored; 409 when the audit is not awaiting review (already decided,
         or never queued); with an ``Idempotency-Key`` a retry answers 200 with the decision stored first.
         Passing or overriding a 拦截 (block) finding needs a reason."""
-        row = store.get_audit(audit_id)
-        blocked = any(f.get("severity") == "block" for f in row.report.get("findings", []))
-        problem = decision_problem(body.decision, body.reason, body.prescriber, blocked=blocked)
-        if problem:
-            raise ApiError(422, f"body.{problem[0]}", problem[1])
-        known = [f["rule_id"] for f in row.report.get("findings", [])]
-        rule_ids = body.rule_ids if body.rule_ids is not None else list(dict.fromkeys(known))
-        for n, rid in enumerate(rule_ids):
-            if rid not in known:
-                raise ApiError(
-                    422,
-                    f"body.rule_ids[{n}]",
-                    f"rule {rid} is not a finding of this audit; "
-                    f"findings: {', '.join(dict.fromkeys(known)) or 'none'}",
-                )
-        d, replayed = store.add_decision(
-            audit_id,
-            decision=body.decision,
-            pharmacist=body.pharmacist,
-            rule_ids=rule_ids,
-            reason=body.reason,
-            reason_code=body.reason_code,
-            prescriber=body.prescriber,
-            idempotency_key=idempotency_key,
-        )
+        try:  # the one decision workflow (toolkit.service.decisions), shared with the demo
+            done = record_decision(
+                store,
+                audit_id,
+                decision=body.decision,
+                pharmacist=body.pharmacist,
+                reason=body.reason,
+                reason_code=body.reason_code,
+                prescriber=body.prescriber,
+                rule_ids=body.rule_ids,
+                idempotency_key=idempotency_key,
+            )
+        except DecisionRefused as exc:
+            raise ApiError(422, f"body.{exc.field}", exc.reason) from exc
         log.info(
             "decision %s on audit %s rules=%s%s",
             body.decision,
             audit_id,
-            ",".join(rule_ids),
-            " (replayed)" if replayed else "",
+            ",".join(done.rule_ids),
+            " (replayed)" if done.replayed else "",
         )
-        return _json(decision_json(d), 200 if replayed else 201)
+        return _json(decision_json(done.decision), 200 if done.replayed else 201)
 
     @app.get("/v1/audits/{audit_id}/decisions", tags=["review"])
     def get_decisions(audit_id: str) -> Any:
@@ -495,7 +487,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         Age is taken on the request date: the earliest ``authoredOn``, else ``Bundle.timestamp``, else the
         server's date (UTC); the ``X-Request-Date`` and ``X-Request-Date-Source`` headers say which.
         """
-        fc = fhir_read.bundle_to_case(bundle, kb=kb)
+        fc = fhir_read.bundle_to_case(bundle, kb=kb, lis=lis)
         report = run(fc.case, "body.entry")
         (audit_id,) = store.add_audits([report], "fhir", review=queue)
         out = fhir_write.report_to_bundle(report, fc, audit_id)
@@ -564,7 +556,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
             raise ApiError(404, "path.service_id", f"unknown service; known: {', '.join(cds.SERVICES)}")
         if req.hook != hook:
             raise ApiError(422, "body.hook", f"service {service_id} answers '{hook}', not '{req.hook}'")
-        hc = cds.hook_to_case(req, kb)
+        hc = cds.hook_to_case(req, kb, lis)
         if hc.fc is None:
             log.info("cds %s: no medication order to audit", hook)
             return _json({"cards": []})

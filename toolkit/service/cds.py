@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.errors import InputError
-from toolkit.fhir.codes import CATEGORY_DISPLAY, CODESYSTEM_CATEGORY
+from toolkit.fhir.codes import CATEGORY_DISPLAY, CODESYSTEM_CATEGORY, LisMap
 from toolkit.fhir.hooks import PREFETCH_TYPES, draft_medication_requests, read_prefetch
 from toolkit.fhir.read import FhirCase, resources_to_case
 from toolkit.labels import SEVERITY_LABELS
@@ -80,6 +80,7 @@ and does not put the prescription in the pharmacist queue (it is not yet being s
 
 
 def discovery() -> dict[str, Any]:
+    """The CDS Hooks discovery document (``GET /cds-services``): one entry per service with its prefetch."""
     return {
         "services": [
             {
@@ -130,21 +131,29 @@ class HookRequest(_Wire):
 
 
 class Coding(_Wire):
+    """A FHIR Coding as sent in CDS Hooks feedback (the override reason's code)."""
+
     system: str | None = None
     code: str = Field(min_length=1, max_length=64)
     display: str | None = Field(default=None, max_length=255)
 
 
 class OverrideReason(_Wire):
+    """Why the prescriber overrode a card: one of the card's offered reasons and an optional comment."""
+
     reason: Coding | None = None
     userComment: str | None = Field(default=None, max_length=MAX_COMMENT)
 
 
 class AcceptedSuggestion(_Wire):
+    """A suggestion the prescriber accepted, by its id."""
+
     id: str = Field(max_length=64)
 
 
 class FeedbackItem(_Wire):
+    """Feedback on one card: accepted (with suggestions) or overridden (with a reason), and when."""
+
     card: str = Field(min_length=1, max_length=36)
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] = Field(default_factory=list, max_length=20)
@@ -153,6 +162,8 @@ class FeedbackItem(_Wire):
 
 
 class FeedbackRequest(_Wire):
+    """The body of ``POST /cds-services/{service_id}/feedback``: 1–100 feedback items."""
+
     feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)
 
 
@@ -201,8 +212,9 @@ class HookCase:
     outcomes: tuple[tuple[str, str], ...] = ()
 
 
-def hook_to_case(req: HookRequest, kb: Any = None) -> HookCase:
-    """The audit case of a hook call (CDS Hooks 2.0 prefetch semantics: :mod:`toolkit.fhir.hooks`)."""
+def hook_to_case(req: HookRequest, kb: Any = None, lis: LisMap | None = None) -> HookCase:
+    """The audit case of a hook call (CDS Hooks 2.0 prefetch semantics: :mod:`toolkit.fhir.hooks`);
+    ``lis``: the laboratory's own codes (``ServiceConfig.lis_map``, loaded once)."""
     mrs = draft_medication_requests(req.context.draftOrders)
     if not mrs:
         return HookCase(None)
@@ -211,7 +223,7 @@ def hook_to_case(req: HookRequest, kb: Any = None) -> HookCase:
     if pats and req.context.patientId and pats[0][0].id and pats[0][0].id != req.context.patientId:
         raise InputError("the prefetched Patient is not context.patientId", field="prefetch.patient.id")
     fc = resources_to_case(
-        mrs, pre.by_type, bundle_id=req.context.draftOrders.get("id") or req.hookInstance, kb=kb
+        mrs, pre.by_type, bundle_id=req.context.draftOrders.get("id") or req.hookInstance, kb=kb, lis=lis
     )
     return HookCase(fc, tuple(pre.not_sent), tuple(pre.outcomes))
 

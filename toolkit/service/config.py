@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.errors import ToolkitError
 
 TOKEN_ENV = "CLINIC_API_TOKEN"
-"""Environment variable holding the bearer token clients must present."""
+"""Environment variable ``clinic serve`` reads the bearer token from when no ``--token-file`` is given
+(the service itself takes it as ``ServiceConfig.token``)."""
 
 DEFAULT_DB_URL = "sqlite:///./clinic.db"
 
@@ -56,6 +56,9 @@ class ServiceConfig:
     allowed_hosts: tuple[str, ...] | None = None
     rules_dir: str | None = None
     local_rules: str | None = None
+    # the laboratory's own codes → lab keys (YAML, see toolkit.fhir.codes.LisMap), read once at start for
+    # POST /v1/fhir/audit and CDS Hooks; None: labs are read by LOINC and by name only
+    lis_map: str | None = None
     auto_migrate: bool = True
     source_label: str = "clinic-toolkit 处方前置审核"
     # CDS Hooks client authentication: a JSON file mapping each EHR issuer (iss) to its JWKS. When set,
@@ -103,9 +106,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_token(token_file: Path | None = None, environ: dict[str, str] | None = None) -> str | None:
-    """The bearer token from ``token_file`` (first line) or the ``CLINIC_API_TOKEN`` environment variable."""
-    env = os.environ if environ is None else environ
+def read_token(token_file: Path | None = None, token: str | None = None) -> str | None:
+    """The bearer token: the first line of ``token_file`` when given, else ``token``.
+
+    Nothing is read from the environment here: ``clinic serve`` passes ``$CLINIC_API_TOKEN`` as ``token``.
+    """
     if token_file is not None:
         try:
             text = token_file.read_text(encoding="utf-8").strip()
@@ -115,7 +120,7 @@ def read_token(token_file: Path | None = None, environ: dict[str, str] | None = 
         if not token:
             raise ToolkitError(f"token file {token_file} is empty")
     else:
-        token = env.get(TOKEN_ENV, "").strip()
+        token = (token or "").strip()
     if token and len(token) < 16:
         raise ToolkitError("the API token must be at least 16 characters")
     return token or None

@@ -41,6 +41,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store an aware datetime as UTC; raise ValueError for a naive one."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -48,16 +49,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Return the stored value as an aware UTC datetime (SQLite's naive values are taken as UTC)."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (what the store writes into timestamp columns)."""
     return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
+    """The SQLAlchemy declarative base; its metadata is the schema the migrations create."""
+
     pass
 
 
@@ -202,6 +207,7 @@ def migrate(engine: Engine) -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None when it has never been migrated."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
@@ -209,10 +215,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision(engine: Engine) -> str | None:
+    """The newest revision among the shipped migrations."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
 def session_factory(engine: Engine) -> sessionmaker:
+    """A session factory for ``engine``; loaded objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

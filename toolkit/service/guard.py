@@ -73,6 +73,7 @@ class Guard:
         self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """ASGI entry: guard HTTP requests; an unexpected error becomes a 500 without its message logged."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -87,22 +87,6 @@ def report_text(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def decision_problem(
-    decision: str, reason: str | None, prescriber: str | None, blocked: bool = False
-) -> tuple[str, str] | None:
-    """The one rule for a pharmacist decision, shared by the API and the demo: ``return`` and
-    ``override`` need a reason, and so does a ``pass`` of an audit with a block (拦截) finding
-    (``blocked``); ``override`` (双签) also needs the prescriber's signature.
-    Returns (field, message) of the first problem, or None."""
-    if decision in {"return", "override"} and not (reason or "").strip():
-        return "reason", f"a reason is required for '{decision}'"
-    if blocked and decision == "pass" and not (reason or "").strip():
-        return "reason", "a reason is required to pass a prescription with a block (拦截) finding"
-    if decision == "override" and not (prescriber or "").strip():
-        return "prescriber", "an override needs the prescriber's signature (双签)"
-    return None
-
-
 def queue_cursor(row: AuditRow) -> str:
     """The opaque keyset cursor after ``row`` (``GET /v1/review-queue?after=…``)."""
     return queue_cursor_key((row.severity_rank, row.created_at, row.id))

@@ -12,6 +12,7 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
+    """Run the migrations in one transaction on the engine from ``db.migrate`` (else ``sqlalchemy.url``)."""
     engine = config.attributes.get("engine")
     if engine is None:  # run from the alembic CLI with sqlalchemy.url set in alembic.ini
         engine = create_engine(config.get_main_option("sqlalchemy.url"))

@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the audits, decisions, cds_cards and cds_feedback tables and their indexes."""
     op.create_table(
         "audits",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -80,6 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the four tables of the initial schema (all stored audits and decisions are lost)."""
     op.drop_table("cds_feedback")
     op.drop_table("cds_cards")
     op.drop_table("decisions")

@@ -21,6 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add ``decisions.idempotency_key`` (unique), take decided audits out of the queue, reorder its index."""
     with op.batch_alter_table("decisions") as batch:
         batch.add_column(sa.Column("idempotency_key", sa.String(128), nullable=True))
         batch.create_unique_constraint("uq_decisions_idempotency_key", ["idempotency_key"])
@@ -38,6 +39,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Restore the 0001 queue index and drop ``decisions.idempotency_key`` (queue flags stay as they are)."""
     op.drop_index("ix_audits_queue_order", table_name="audits")
     op.create_index("ix_audits_queue", "audits", ["awaiting_review", "severity_rank", "created_at"])
     with op.batch_alter_table("decisions") as batch:

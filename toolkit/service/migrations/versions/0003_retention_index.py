@@ -16,8 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create ``ix_audits_created`` on audits (created_at, id) for the retention purge."""
     op.create_index("ix_audits_created", "audits", ["created_at", "id"])
 
 
 def downgrade() -> None:
+    """Drop ``ix_audits_created``."""
     op.drop_index("ix_audits_created", table_name="audits")

@@ -1,10 +1,11 @@
-"""Training data for the NER tagger: only corpora a shipped model may learn from.
+"""Training data for the NER tagger (``eval/ner/train.py``, ``eval/bench/bench_ner.py``): only corpora a
+shipped model may learn from.
 
 * cMedQANER train + dev (alibaba-research/ChineseBLUE, Apache-2.0): consumer health questions with
   disease / symptom / drug / body spans (other types → O). The *test* split is evaluation only.
 * Sentences written here from project vocabularies: the KB formulary and ``rules/lexicon`` (this
   project's text; drug, disease and symptom lists partly from CMeKG, MIT) and the CMeKG lexicon's
-  frequent symptom strings. The phrasings below are written for this script (outpatient
+  frequent symptom strings. The phrasings below are written for this module (outpatient
   dictation register, with and without punctuation, Chinese and Arabic numerals); they are not
   the gold-set dictations in ``eval/data/extract_gold.jsonl``, which is never read here.
 
@@ -18,9 +19,16 @@ import random
 import re
 from pathlib import Path
 
-from toolkit.extract.evaluate import load_cmedqaner as load_cmedqaner_corpus
+from .extract import load_cmedqaner as load_cmedqaner_corpus
 
 Doc = tuple[str, list[tuple[int, int, str]]]
+
+CHUNK = 160
+"""Training texts are cut into chunks of at most this many characters (:func:`chunk`)."""
+CALIB_SOURCE = (
+    "all {n} cMedQANER train chunks (the labelled real training text), one text per sample (batch 1), "
+    "MinMax ranges; never dev, test, CCKS or the gold set"
+)
 
 PUNCT = re.compile(r"[，。；、,.;：:！!？?\s]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -196,6 +204,10 @@ class Vocabulary:
 
     @classmethod
     def from_sources(cls, patterns: list[dict[str, str]], cmekg_path: Path | None) -> Vocabulary:
+        """Collect names from spaCy-style ``patterns`` ({label, pattern}) and frequent CMeKG symptoms.
+
+        Only CJK patterns of 2–14 characters are kept; ``cmekg_path`` None or missing adds no symptoms.
+        """
         names: dict[str, list[str]] = {"drug": [], "disease": [], "symptom": [], "body_part": []}
         for p in patterns:
             lab, pat = p["label"], p["pattern"]
@@ -215,6 +227,7 @@ class Vocabulary:
         return cls(names)
 
     def pick(self, rng: random.Random, label: str) -> str:
+        """A random name of ``label`` (drug, disease, symptom, body_part) drawn with ``rng``."""
         return rng.choice(self.names[label])
 
 
@@ -269,3 +282,9 @@ def check(docs: list[Doc]) -> None:
         for s, e, _ in sorted(ents):
             assert 0 <= s < e <= len(text) and s >= last, (s, e, len(text))
             last = e
+
+
+def calibration_docs(train_qa: list[Doc]) -> dict[str, object]:
+    """Calibration texts for static int8: every cMedQANER train chunk (deterministic, training data only)."""
+    texts = [t for t, _ in train_qa if t.strip()]
+    return {"texts": texts, "source": CALIB_SOURCE.format(n=len(texts))}

@@ -1,4 +1,6 @@
-"""The character CNN tagger (torch; training and the latency bench only, never imported by the library).
+"""The character CNN tagger (torch, the ``[train]`` extra; imported only by ``eval/ner/train.py`` and
+``eval/bench/bench_ner.py``, never by the library: importing ``toolkit`` or ``toolkit.evaluation`` does not
+import torch).
 
 Embedding → 1×1 projection → residual blocks of dilated 1-D convolutions (kernel 3, dilations
 1, 2, 4, 1: a receptive field of 17 characters) with ReLU and layer norm → per-character tag
@@ -10,6 +12,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+STATIC_OPS = ("Conv", "Relu")
+"""Statically quantised: the four dilated convolutions (ReLU fused, ~80 % of the non-LSTM FLOPs). The BiLSTM is
+quantised dynamically (per-channel int8 weights; no static LSTM kernel); the first projection (raw embedding rows
+in) and the 9-tag output layer stay fp32 (small; the usual first/last-layer exception)."""
 
 
 class _Block(nn.Module):
@@ -67,6 +74,7 @@ class CharCNN(nn.Module):
         self.out = nn.Linear(width, n_tags)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Tag logits of shape (batch, length, n_tags) for character ids (batch, length); id 0 is padding."""
         # padding is zeroed after every layer, so a text scores the same alone or in a padded batch
         mask = (ids != 0).unsqueeze(-1).to(torch.float32)
         x = self.drop(self.proj(self.emb(ids))) * mask

@@ -25,11 +25,15 @@ from toolkit.extract.gold import ENTITY_LABELS, load_gold
 from toolkit.extract.records import OutpatientRecord
 from toolkit.knowledge.units import parse_strength
 
+from .data import SHARED_DATA, eval_data
+
 log = logging.getLogger(__name__)
 
 ITEM_FIELDS = ("drug", "strength", "dose", "frequency", "route", "duration")
-DEFAULT_GOLD = Path("eval/data/extract_gold.jsonl")
-DEFAULT_SHARED = Path("../shared/data/ner")
+GOLD_NAME = "extract_gold.jsonl"
+"""The default gold set, ``eval/data/extract_gold.jsonl`` (found by :func:`toolkit.evaluation.data.eval_data`)."""
+DEFAULT_SHARED = SHARED_DATA / "ner"
+_DEFAULT = object()
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
@@ -318,18 +322,21 @@ def load_cmedqaner(path: Path, *, checked: bool = False) -> list[tuple[str, list
 
 
 def evaluate_extract(
-    gold_path: str | Path | None = DEFAULT_GOLD,
+    gold_path: str | Path | object | None = _DEFAULT,
     shared_dir: str | Path | None = DEFAULT_SHARED,
     options: ExtractOptions | None = None,
     external_limit: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the extractor; returns a JSON-ready report. Missing external corpora are reported as
-    skipped with the reason; a missing gold file raises :class:`InputError`."""
+    """Evaluate the extractor; returns a JSON-ready report. ``gold_path`` defaults to the repository's
+    ``eval/data/extract_gold.jsonl``; ``None`` skips the gold set. Missing external corpora are reported
+    as skipped with the reason; a missing gold file raises :class:`InputError`."""
+    if gold_path is _DEFAULT:
+        gold_path = eval_data(GOLD_NAME, must_exist=False)
     extractor = get_extractor(options or ExtractOptions())
     run = extractor.extract
     report: dict[str, Any] = {"provenance": extractor.provenance.model_dump(mode="json")}
     if gold_path is not None:
-        gp = Path(gold_path)
+        gp = Path(gold_path)  # type: ignore[arg-type]
         if not gp.is_file():
             raise InputError("gold file not found", file=str(gp))
         cases = load_gold(gp)
