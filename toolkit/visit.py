@@ -97,7 +97,8 @@ class VisitItem(Record):
     origin: Literal["dictation", "edited", "added"] = "dictation"
     defaults: tuple[str, ...] = Field(
         default=(),
-        description="fields filled from the formulary, not said (route when the product has only one)",
+        description="fields filled, not said for the line: route from the formulary when the product has only "
+        "one; days from the course said once for the prescription after it (…开一个月)",
     )
     start: int | None = Field(default=None, description="offset of the words in Visit.text (None: typed)")
     end: int | None = None
@@ -321,6 +322,51 @@ def _item_from_extracted(line: int, it: Any, segments: Sequence[Segment], kb: Kn
     )
 
 
+def _dictated_sections(dictated: OutpatientRecord) -> dict[str, str]:
+    """The record's sections as dictated; when no 诊断 was said as such but diagnoses were read (王师傅
+    高血压糖尿病来复查), the 诊断 section lists them, so the draft shows them and no 诊断 is reported missing."""
+    sections = dictated.section_texts()
+    if "诊断" not in sections and dictated.diagnoses:
+        names = "、".join(dict.fromkeys(d.name for d in dictated.diagnoses))
+        sections = {
+            k: sections[k] if k != "诊断" else names for k in RECORD_SECTIONS if k in sections or k == "诊断"
+        }
+    return sections
+
+
+# 开一个月, 带两周, 续开28天, 一个月的量: a course said as what is dispensed, for the prescription
+_DISPENSED_BEFORE = re.compile(r"(?:开|带|拿|取|续开|共|再开|先开)(?:了|上)?\s*$")
+_DISPENSED_AFTER = re.compile(r"\s*(?:的)?量")
+
+
+def _plan_days(items: Sequence[VisitItem], dictated: OutpatientRecord, text: str) -> tuple[VisitItem, ...]:
+    """A line with no days, said before a line whose course is said as what is dispensed (…二甲双胍…开
+    一个月): the course is the prescription's, so the line gets those days, marked as a default for the
+    doctor to confirm. The extraction itself keeps the days where they were said."""
+    courses: dict[int, bool] = {}  # item index → its days were said as dispensed
+    for k, it in enumerate(items):
+        if it.days is None or it.start is None or it.end is None:
+            continue
+        courses[k] = any(
+            e.label.value == "duration"
+            and it.start <= e.start < it.end + 1
+            and (
+                _DISPENSED_BEFORE.search(text, max(0, e.start - 3), e.start)
+                or _DISPENSED_AFTER.match(text, e.end)
+            )
+            for e in dictated.entities
+        )
+    out = list(items)
+    for k, it in enumerate(items):
+        if it.days is not None or it.frequency == "st" or it.origin != "dictation":
+            continue
+        nxt = next((j for j in range(k + 1, len(items)) if items[j].days is not None), None)
+        if nxt is None or not courses.get(nxt):
+            continue
+        out[k] = it.model_copy(update={"days": items[nxt].days, "defaults": (*it.defaults, "days")})
+    return tuple(out)
+
+
 def _same_row(a: VisitItem | PrescriptionItem, b: VisitItem | PrescriptionItem) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in ITEM_FIELDS)
 
@@ -427,7 +473,7 @@ def _reread(name: str, text: str) -> OutpatientRecord | None:
 def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Header) -> dict[str, Any]:
     """The structured facts of the record as edited: what the dictation said in sections the doctor did
     not touch, re-read from the text of those the doctor edited, the header's age and sex over both."""
-    dictated_texts = dictated.section_texts()
+    dictated_texts = _dictated_sections(dictated)
     edited = {
         n for n in FACT_SECTIONS if n in sections and sections[n].strip() != dictated_texts.get(n, "").strip()
     }
@@ -614,7 +660,8 @@ def _from_text(
     segments = _segments(transcript, text)
     kb = _kb()
     items = tuple(_item_from_extracted(i + 1, it, segments, kb) for i, it in enumerate(dictated.items))
-    sections = dictated.section_texts()
+    items = _plan_days(items, dictated, text)
+    sections = _dictated_sections(dictated)
     return _assemble(
         vid,
         text,
@@ -645,6 +692,7 @@ def from_record(
     segments = _segments(transcript, text)
     kb = _kb()
     items = tuple(_item_from_extracted(i + 1, it, segments, kb) for i, it in enumerate(record.items))
+    items = _plan_days(items, record, text)
     return _assemble(
         id,
         text,
@@ -652,7 +700,7 @@ def from_record(
         transcript,
         segments,
         hdr,
-        record.section_texts(),
+        _dictated_sections(record),
         items,
         items,
         "audio" if transcript is not None else "text",
@@ -851,7 +899,7 @@ def redictate(v: Visit, text: str) -> Visit:
         file=v.provenance.file,
         seconds={},
     )
-    old_dictated = v.dictated.section_texts()
+    old_dictated = _dictated_sections(v.dictated)
     edited_sections = {n: t for n, t in v.sections.items() if t.strip() != old_dictated.get(n, "").strip()}
     sections = {**fresh.sections, **edited_sections}
     rows: list[VisitItem] = []

@@ -124,17 +124,21 @@ _SWITCH_CUE = re.compile(r"换成|换为|换用|改成|改为|改用|替换为|�
 # change or correction replaces what was said before it, field by field
 _CHANGE = re.compile(
     r"改成|改为|换成|换为|改用|加到|加至|增加到|增至|增加至|减到|减至|减少到|减少至|减为|减成|加成|调到|调为|调至|"
-    r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|写错了|说错了|说错|写错|更正|纠正|不对|应该是|重说|"
+    r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|升到|升至|降到|降至|降为|写错了|说错了|说错|写错|更正|纠正|"
+    r"不对|应该是|重说|(?:哦|噢|喔|啊|呃)不是|"
     r"重新说|改一下"
 )
 _AVOID_BEFORE = re.compile(
     r"(?:避免|不要|禁用|慎用|(?<!分)别|勿|不宜|不能|不可|忌)(?:再)?(?:使用|服用|用|吃|服|合用|自行服用)?$"
+    r"|(?:^|[^要能可])不(?:用|开|给)$"
 )
 _STOPPED_BEFORE = re.compile(r"(?:停用|停掉|停)\s*$")
 _ALLERGY_AFTER = re.compile(r"^(?:类|等)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
 _ALLERGY_AND = re.compile(r"(?:类)?(?:和|、|及|以及|跟|与|还有|或)")
 _ALLERGY_NEG = re.compile(r"(否认|没有|无)对?$")
 _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
+# 以上均一日两次, 都是一天一次: a frequency said for all lines (not 早晚各一次, 每侧鼻孔各一喷: one line's own)
+_DISTRIBUTIVE_FREQ = re.compile(r"(?:都|均|全部|统一)(?:是|为|按)?$")
 # 早上八个单位, 早上加到二十个单位, 晚上还是十四个单位: a dose said for one time of the day
 _DOSE_AFTER = re.compile(
     rf"\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|仍然是|仍|照旧|是|打|吃)?\s*(?:{V.NUM}|半)\s*个?"
@@ -168,6 +172,7 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
     """Extend drug names over salts and dosage forms (阿托伐他汀钙片, 苯磺酸左旋氨氯地平片) and
     diagnoses over grades and stages (高血压3级, 慢性肾脏病3b期 → N18.3)."""
     out: list[Candidate] = []
+    said: dict[tuple[int, int], int] = {}  # refined drug span → length of the longest name read in it
     for c in cands:
         if c.label == "drug":
             start, end = c.start, c.end
@@ -199,6 +204,11 @@ def refine_lexicon(text: str, cands: Iterable[Candidate]) -> list[Candidate]:
             norm = c.normalized
             if norm and any(f in text[c.end : end] for f in _LOCAL_FORMS):
                 norm = None
+            if said.get((start, end), -1) >= c.length:
+                continue  # 头孢呋辛+酯片 vs 头孢呋辛酯+片: the name read whole decides the drug
+            if (start, end) in said:
+                out = [o for o in out if not (o.label == "drug" and (o.start, o.end) == (start, end))]
+            said[(start, end)] = c.length
             out.append(replace(c, start=start, end=end, normalized=norm))
         elif c.label == "disease":
             if text[c.end - 1] == "病" and text.startswith("史", c.end) and c.length > 3:
@@ -526,6 +536,15 @@ def _merge_repeats(text: str, items: list[ExtractedItem]) -> list[ExtractedItem]
     return out
 
 
+def _after_changes(cands: list[Candidate], change_ends: Sequence[int]) -> tuple[list[Candidate], int | None]:
+    """The values said after the last change/correction cue that has any after it, and that cue's end."""
+    for cut in sorted(set(change_ends), reverse=True):
+        after = [c for c in cands if c.start >= cut]
+        if after:
+            return after, cut
+    return cands, None
+
+
 def _after_last_change(cands: list[Candidate], change_end: int | None) -> list[Candidate]:
     """Keep only the values said after the last change/correction cue when there are any."""
     if change_end is None:
@@ -582,8 +601,10 @@ def _sig_for_window(
     changes += [m.end(1) for m in _CHANGE_NOW.finditer(text, start, end)]
     changes += [m.end(1) for m in _LOADING.finditer(text, start, end)]
     cut = max(changes) if changes else None
-    explicit, timing = _after_last_change(explicit, cut), _after_last_change(timing, cut)
-    if cut is not None and any(c.start >= cut for c in timing) and not any(c.start >= cut for c in explicit):
+    # 睡前打不对早上打的加到十二个单位: each field takes what was said after the last change that says it
+    explicit, explicit_cut = _after_changes(explicit, changes)
+    timing, timing_cut = _after_changes(timing, changes)
+    if timing_cut is not None and (explicit_cut is None or timing_cut > explicit_cut):
         explicit = []  # 从一天一次改成每晚睡前: the new timing phrase, not the old explicit count
     strengths = _after_last_change(V.find_strengths(text, start, end), cut)
     doses = _after_last_change(V.find_doses(text, start, end), cut)
@@ -649,7 +670,28 @@ def analyse(
     entities = _entities(text, raw, cands, sections)
     built = [_build_item(text, raw, d, sig, kept_ids) for d, sig in lines]
     built = _apply_distributive(text, lines, built, kept_ids)
-    return Analysis(sections=sections, entities=entities, items=tuple(_merge_repeats(text, built)))
+    items = _skin_tests_said_apart(text, drugs, _merge_repeats(text, built))
+    return Analysis(sections=sections, entities=entities, items=tuple(items))
+
+
+def _skin_tests_said_apart(
+    text: str, drugs: Sequence[Candidate], items: list[ExtractedItem]
+) -> list[ExtractedItem]:
+    """…以上均口服都吃十四天，阿莫西林皮试阴性: a skin-test result said for a drug named again apart from its
+    line is that line's result."""
+    results: dict[str, str] = {}
+    for d in drugs:
+        m = _SKIN_TEST.match(text, d.end)
+        if d.normalized and m:
+            results.setdefault(d.normalized, _SKIN_RESULT[m.group(1)] if m.group(1) else "免试")
+    if not results:
+        return items
+    return [
+        it.model_copy(update={"skin_test": results[it.drug_id]})
+        if it.skin_test is None and it.drug_id in results
+        else it
+        for it in items
+    ]
 
 
 def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> bool:
@@ -714,14 +756,50 @@ def _prescription_lines(
     lines: list[_Line] = []
     for sec in _plan_windows(text, sections, drugs):
         sec_drugs, diluted = _undiluted(text, sec, drugs)
+        lead_route: list[Candidate] = []
         for k, d in enumerate(sec_drugs):
             win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
             sig = _line_sig(text, d, win_end, complaints, diluted)
+            if k == 0:  # 处理口服阿莫西林胶囊…, 皮下注射甘精胰岛素…: the route said before the first drug
+                lead_route = [
+                    c for c in V.find_routes(text, max(0, d.start - 6), d.start) if d.start - c.end <= 1
+                ]
+                lead_route = lead_route[-1:]
+            if lead_route and not sig["route"]:
+                sig["route"] = lead_route
+            lead_route = []
+            if k + 1 < len(sec_drugs):
+                lead_route = _route_of_next(text, sig, win_end)
+                if lead_route:
+                    sig["route"] = [c for c in sig["route"] if c not in lead_route]
             for key in _SIG_KEYS:
                 sig_cands.extend(sig[key])
-            if not _not_prescribed(text, sec_drugs, k):
+            if not _not_prescribed(text, sec_drugs, k, sig):
                 lines.append((d, sig))
     return lines, sig_cands
+
+
+def _route_of_next(text: str, sig: dict[str, Any], win_end: int) -> list[Candidate]:
+    """A route said right before the next drug after this line's course (…吃五天 外用双氯芬酸…): it is
+    the next drug's route, not this line's."""
+    at_end = [c for c in sig["route"] if win_end - c.end <= 1]
+    if not at_end:
+        return []
+    r = at_end[-1]
+    if re.search(r"(?:都|均|全部|统一)(?:是|为)?$", text[max(0, r.start - 3) : r.start]):
+        return []  # 以上都吃十四天均口服: said for all the lines
+    if re.search(r"[，,；;。]\s*$", text[max(0, r.start - 2) : r.start]):
+        return [r]  # …一天两次，口服氯雷他定…: the route opens the next line
+    if any(c.end <= r.start for c in sig["route"] if c is not r):
+        return [r]  # 外用…涂患处 口服氯雷他定: this line has its route already
+    prev = max(
+        (c for key in ("duration", "frequency", "dose", "strength") for c in sig[key] if c.end <= r.start),
+        key=lambda c: c.end,
+        default=None,
+    )
+    if prev is None or prev.label != "duration" or r.start - prev.end > 1:
+        return []
+    return [r]
 
 
 def _undiluted(
@@ -766,15 +844,74 @@ def _line_sig(
             sig["dose"] = sorted(
                 [*sig["dose"], *(replace(c, label="dose") for c in titrated)], key=lambda c: c.start
             )
+    spec_ends = {c.end for c in sig["strength"]}
+    sig["dose"] = [
+        c
+        for c in sig["dose"]
+        if not (
+            _SPEC_COUNT_AFTER.match(text, c.end)
+            and any(0 <= c.start - e <= 1 for e in spec_ends)
+            and (c.normalized or "").startswith("1 ")
+        )
+    ]
     if not _unit_dose_ok(text[d.start : d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
         sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
     return sig
 
 
-def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
-    """The ``k``-th drug of a plan is stopped, avoided, switched from, or a class word naming the drug
-    said next: not an item."""
+# X上次已经停了, X一年到了就停了, X嫌放屁多不吃了, 开始吃X后来咳嗽换掉了, X肾功能这样不能再吃了: the drug
+# is said as stopped a few words after its name (no amount or count said before the stop word)
+_STOPPED_LATER = re.compile(
+    r"[^，。；,;\d]{0,14}?(?<!不要)(?<!不能)(?<!别)(?<![不没])(?:停(?:了|掉|用|药)|早就停|就停|"
+    r"不(?:用|吃)了|(?:不用|不要|不能|别)再(?:吃|用|服|打)|换掉了?|不吃|不用了|(?:吃|用|服)完了|"
+    r"(?:先|暂时?|暂且|这次)不(?:用|吃|开)(?!停|换|改|担心|管))"
+)
+_NOT_STOP_GAP = re.compile(
+    rf"{V.NUM}\s*(?:毫克|克|mg|g|片|粒|单位)|一天|每天|一日|每日|改|换成|换用|加到|继续|接着|如果|要是|的话|万一|否则|不然"
+)
+# 以前吃过格列吡嗪, 以前还吃过阿卡波糖, 开始吃卡托普利: a drug of the past, not prescribed when no sig follows
+_PAST_BEFORE = re.compile(
+    r"(?:以前|之前|过去|曾经|早年|那时|当时|开始|刚开始|原先)(?:还|也|一直|都)?(?:吃|服|用|打)(?:过|了|的是)?$"
+    r"|(?:后来|然后|之后)(?:就|才)?(?:换|改)(?:的|了|成|用|为)?$"
+)
+_NAME_CORRECTED = re.compile(r"不对|说错|错了|口误|哦不是|不是(?:这个|那个)?$|应该是|我是说")
+# 络活喜就是苯磺酸氨氯地平片: the brand said first, the name it stands for next; the item is the latter
+_ALIAS_GAP = re.compile(r"\s*(?:也就是|就是|即)(?:那个)?\s*")
+
+
+def _stopped_later(text: str, d: Candidate, win_end: int) -> re.Match[str] | None:
+    """A stop word said a few words after the drug, before any amount, count or change of the line."""
+    m = _STOPPED_LATER.match(text, d.end, win_end)
+    if m is None or _NOT_STOP_GAP.search(text, d.end, m.end()) or text.startswith(("饭", "东西"), m.end()):
+        return None
+    return m
+
+
+def _alias_of_next(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
+    """The ``k``-th drug is followed right away by 就是 and the next drug (a brand and its name)."""
+    if k + 1 >= len(sec_drugs):
+        return False
+    m = _ALIAS_GAP.fullmatch(text, sec_drugs[k].end, sec_drugs[k + 1].start)
+    return m is not None
+
+
+def _not_prescribed(
+    text: str, sec_drugs: Sequence[Candidate], k: int, sig: dict[str, Any] | None = None
+) -> bool:
+    """The ``k``-th drug of a plan is stopped, avoided, switched from, a drug of the past said with no
+    sig, a brand named again right after (络活喜就是氨氯地平: the item is the second name), or a class word
+    naming the drug said next: not an item."""
     d = sec_drugs[k]
+    win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else len(text)
+    if _alias_of_next(text, sec_drugs, k):
+        return True
+    said = bool(sig) and any(sig[key] for key in ("strength", "dose", "frequency"))
+    if not said and _PAST_BEFORE.search(text, max(0, d.start - 8), d.start):
+        return True
+    if _stopped_later(text, d, win_end):
+        return True
+    if not said and k + 1 < len(sec_drugs) and _NAME_CORRECTED.search(text, d.end, win_end):
+        return True  # 还是开缬沙坦哎不对她吃的是厄贝沙坦…: the name said first was corrected
     before = _STOPPED_BEFORE.search(text[max(0, d.start - 3) : d.start])
     if before and re.search(
         r"(?:不要|不能|不可|不|别|勿|没|未)$", text[max(0, d.start - 6) : d.start - len(before.group(0))]
@@ -787,6 +924,10 @@ def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
         and _STOPPED_AFTER.match(text, sec_drugs[k - 1].end).end() >= d.start - 1
     ):
         before = None  # 阿托伐他汀停掉 瑞舒伐他汀…: the stop word belongs to the drug before
+    if before and k:
+        prev_stop = _stopped_later(text, sec_drugs[k - 1], d.start)
+        if prev_stop and d.start - prev_stop.end() <= 4:
+            before = None  # 二甲双胍…不能再吃了停掉 利格列汀…: the stop word belongs to the drug before
     avoid = _AVOID_BEFORE.search(text[max(0, d.start - 6) : d.start])
     if avoid and k:
         prev_stop = _STOPPED_AFTER.match(text, sec_drugs[k - 1].end)
@@ -797,6 +938,9 @@ def _not_prescribed(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
             and not re.search(rf"{V.NUM}|[，。；]", text[prev_stop.end() : avoid_at])
         ):
             avoid = None  # 别嘌醇马上停以后都不能用 氯雷他定…: the ban is on the drug stopped before
+        prev_later = _stopped_later(text, sec_drugs[k - 1], d.start)
+        if avoid is not None and prev_later and prev_later.end() >= d.start - 1:
+            avoid = None  # 非布司他先不用 秋水仙碱…: the 不用 closes the line before
     stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
     if _SKIN_TEST.match(text, d.end) and not _SIG_AFTER_SKIN.match(text, d.end):
         stopped = True  # 青霉素皮试阴性，阿莫西林…: the skin test is named by its allergen, not prescribed
@@ -868,13 +1012,29 @@ def _first_kept(sig: dict[str, Any], key: str, kept_ids: set[tuple[int, int, str
     return next((c for c in sig[key] if (c.start, c.end, c.label) in kept_ids), None)
 
 
+_SAME_AS = re.compile(r"\s*(?:也就是|就是|即|相当于)\s*")
+# 零点五克一片的: the count names the unit the strength is for, it is not the dose
+_SPEC_COUNT_AFTER = re.compile(r"的|装")
+
+
 def _build_item(
     text: str, raw: str, d: Candidate, sig: dict[str, Any], kept_ids: set[tuple[int, int, str]]
 ) -> ExtractedItem:
     """The prescription item of the drug ``d`` from the first kept value of each sig field."""
     strength, dose, freq, route, dur = (_first_kept(sig, k, kept_ids) for k in _SIG_KEYS)
     amount, unit = (None, None)
-    if dose and dose.normalized:
+    if (
+        dose
+        and dose.normalized
+        and strength is not None
+        and strength.end <= dose.start
+        and _SAME_AS.fullmatch(text, strength.end, dose.start)
+        and _said_as_dose(text, strength, d.end)
+    ):
+        # 三点七五毫克就是一片半: the amount is the dose, the count only says it again
+        a, _, u = (strength.normalized or "").partition(" ")
+        amount, unit, strength = float(a), u, None
+    elif dose and dose.normalized:
         a, _, u = dose.normalized.partition(" ")
         amount, unit = float(a), u or None
     elif strength is not None and _said_as_dose(text, strength, d.end):
@@ -922,16 +1082,40 @@ _SKIN_RESULT = {
 }
 
 
+# 以上均一日两次口服开两周, 都是吸入的每样开两周: the values said after a cue for all lines, in one run
+_DIST_RUN_CUE = re.compile(
+    r"(?<![零〇一二两三四五六七八九十百千点度\d岁])以上|(?<![大首])(?<!每次)(?<!每天)都(?!不|没|还|在|挺|很|好|行|可以)"
+    r"|均(?!匀)|全部|统一|每样|每种|各(?=开|吃|用|拿|带|服)"
+)
+_DIST_RUN_BREAK = re.compile(r"[，。；,;]|的时候|时(?!间)|如果|要是|以后|之后|然后|再|另外|还有")
+
+
+def _distributive_run(text: str, line_start: int, value_start: int) -> bool:
+    """A cue for all lines (以上, 都, 均, 每样…) said in the same run of sig words before the value."""
+    lo = max(line_start, value_start - 14)
+    cues = list(_DIST_RUN_CUE.finditer(text, lo, value_start))
+    if not cues:
+        return False
+    gap = text[cues[-1].end() : value_start]
+    return not _DIST_RUN_BREAK.search(gap)
+
+
 def _apply_distributive(
     text: str, lines: Sequence[_Line], built: list[ExtractedItem], kept_ids: set[tuple[int, int, str]]
 ) -> list[ExtractedItem]:
-    """都开一个月 / 均口服: a duration or route said for all lines applies to every line of the plan (the
-    lines said so far, as the gold set reads it: a later line has its own)."""
-    for idx, (_drug, sig) in enumerate(lines):
-        for key, fieldname in (("duration", "days"), ("route", "route")):
+    """都开一个月 / 均口服 / 均一日两次: a duration, route or frequency said for all lines applies to every
+    line of the plan that did not say its own (the lines said so far, as the gold set reads it: a later
+    line has its own)."""
+    for idx, (drug, sig) in enumerate(lines):
+        for key, fieldname, cue in (
+            ("duration", "days", _DISTRIBUTIVE),
+            ("route", "route", _DISTRIBUTIVE),
+            ("frequency", "frequency", _DISTRIBUTIVE_FREQ),
+        ):
             for c in sig[key]:
-                if (c.start, c.end, c.label) in kept_ids and _DISTRIBUTIVE.search(
-                    text[max(0, c.start - 6) : c.start]
+                if (c.start, c.end, c.label) in kept_ids and (
+                    cue.search(text[max(0, c.start - 6) : c.start])
+                    or _distributive_run(text, drug.end, c.start)
                 ):
                     value: Any = float(c.normalized) if fieldname == "days" and c.normalized else c.normalized
                     built = [
@@ -962,6 +1146,37 @@ def parse_pairs(norm: str | None) -> dict[str, float]:
     return out
 
 
+# 王师傅高血压糖尿病来复查, 慢阻肺来开药: the conditions the follow-up visit is for, said in the opening
+_OPENING_VISIT = re.compile(
+    r"(?:今天|这次)?(?:来|前来|过来|又来)?(?:复诊|复查|随诊|随访|开药|拿药|取药|配药|续药|开点药)"
+)
+_OPENING_NOT_DX = re.compile(r"(?:病)?史|以前|既往|去年|前年|(?:多)?年前")
+
+
+def _opening_diagnoses(text: str, entities: Sequence[Entity]) -> list[Diagnosis]:
+    """No diagnosis was said as such: the diagnoses named in the opening sentence right before the reason
+    for a follow-up visit (王师傅高血压糖尿病来复查) are the diagnoses of the visit."""
+    m = _OPENING_VISIT.search(text, 0, min(len(text), 40))
+    if m is None or re.search(r"[。；;！!？?]", text[: m.start()]):
+        return []
+    ds = [
+        e
+        for e in entities
+        if e.label is EntityLabel.DISEASE
+        and not e.negated
+        and e.end <= m.start()
+        and m.start() - e.end <= 12
+        and not _OPENING_NOT_DX.match(text, e.end)
+        and not _OPENING_NOT_DX.search(text, max(0, e.start - 3), e.start)
+    ]
+    out: list[Diagnosis] = []
+    for e in ds:
+        dx = Diagnosis(name=e.text, icd10=e.normalized)
+        if dx not in out:
+            out.append(dx)
+    return out
+
+
 def record_fields(text: str, analysis: Analysis) -> dict[str, Any]:
     """Vitals, labs, diagnoses, history, allergies and demographics for :class:`OutpatientRecord`."""
     vitals: dict[str, float] = {}
@@ -989,6 +1204,9 @@ def record_fields(text: str, analysis: Analysis) -> dict[str, Any]:
                 history.append(dx)
         elif e.label is EntityLabel.ALLERGEN and e.text not in allergies:
             allergies.append(e.text)
+    if not diagnoses:
+        diagnoses = _opening_diagnoses(text, analysis.entities)
+        history = [h for h in history if h not in diagnoses]  # said as the reason of the visit
     vitals.update(exam_vitals)
     demo = V.find_demographics(text)
     weight = vitals.pop("weight_kg", None)

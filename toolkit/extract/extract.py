@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from toolkit.errors import InputError
+from toolkit.extract import spoken_strength
 from toolkit.extract.assemble import record_fields, to_sections
 from toolkit.extract.lexicon import Lexicon, load_lexicon
 from toolkit.extract.pipeline import ENTITIES_KEY, EntityModel, build_pipeline
@@ -52,6 +53,7 @@ class Extractor:
     def __init__(self, options: ExtractOptions | None = None, model: EntityModel | None = None):
         self.options = options or ExtractOptions()
         kb = get_knowledge(self.options.rules_dir, self.options.local_rules)
+        self._kb = kb
         self.lexicon: Lexicon = load_lexicon(kb, self.options.lexicon_dir)
         if model is None and self.options.ner_model:
             model = _learned_model(self.options)
@@ -95,7 +97,7 @@ class Extractor:
             text_length=len(text),
             sections=to_sections(text, analysis.sections),
             entities=analysis.entities,
-            items=analysis.items,
+            items=spoken_strength.apply(text, analysis.items, self._kb),
             provenance=self._provenance,
             **fields,
         )

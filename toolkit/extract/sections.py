@@ -11,6 +11,7 @@ does not open the examination.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,13 +64,13 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
         "处理",
         False,
         r"予以?|给予|继续|续开|续|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
-        r"|先给|开(?!始)",
+        r"|先给|开(?!始|的|过)",
     ),
     ("健康指导", True, r"健康指导|健康教育|(?<!医)嘱(?:咐)?(?:患者)?"),
     (
         "健康指导",
         False,
-        r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动|避免|睡眠卫生|教会|随身带|记录|"
+        r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动(?!前)|避免|睡眠卫生|教会|随身带|记录|"
         r"如果|出现|不要(?!再?(?:吃|用|服|打)了|嚼|掰|咬|碾|压碎|停)|喝水|饮水|及时|马上去医院|立即就医|休息|(?:每天|每日|定期|在家|家里|回家|自己)(?:监测|测)(?:空腹|餐后)?(?:血糖|血压)|"
         r"少吃|少喝|少熬夜|控制(?:体重|饮食|主食)|减轻体重|锻炼|散步|防跌倒|戴手套|打[^，。；]{0,4}疫苗|"
         r"直接去医院|马上来|随时来",
@@ -115,10 +116,19 @@ class _Event:
 
 
 _SIG_AHEAD = re.compile(
-    rf"[^，。；]{{0,8}}?(?:{NUM}\s*(?:mg|g|μg|毫克|克|微克|/|片|粒|吸|喷|袋|个单位)|每日|一日|每天|一天|"
-    r"一次|每次|早晚|每晚|睡前|qd|bid|tid|QD|BID|TID|口服|肌注|肌内注射|静滴|静脉|皮下|外用|吸入|含化|"
+    rf"[^，。；]{{0,10}}?(?:{NUM}\s*(?:mg|g|μg|毫克|克|微克|/|片|粒|吸|喷|袋|个单位|IU|U(?![A-Za-z]))|每日|一日|每天|"
+    r"一天|一次|每次|早晚|每晚|睡前|qd|bid|tid|qn|QD|BID|TID|QN|口服|肌注|肌内注射|静滴|静脉|皮下|外用|吸入|含化|"
     r"含服|皮试)"
 )
+
+
+def _sig_ahead(text: str, end: int, entities: list[Candidate]) -> bool:
+    """The drug ending at ``end`` is followed by its own sig: no other drug said before it
+    (胰岛素调整她打来得时十四个单位: the units are 来得时's, not 胰岛素's)."""
+    # overlapping readings of one name (乌美溴铵 / 乌美溴铵维兰特罗吸入粉雾剂): from the end of the longest
+    end = max([end, *(c.end for c in entities if c.label == "drug" and c.start < end <= c.end)])
+    m = _SIG_AHEAD.match(text, end)
+    return m is not None and not any(c.label == "drug" and end <= c.start < m.end() for c in entities)
 
 
 def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
@@ -158,6 +168,10 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
             events.append(_Event(c.start - 1 if has_before else c.start, "既往史", False, None, "history"))
     # runs of diagnoses: disease mentions separated only by short fillers (、 ? 待排 很高危)
     symptom_spans = {(c.start, c.end) for c in ents if c.label == "symptom"}
+    # 幽门螺杆菌阳性: a test result named as a diagnosis; like a symptom word, it opens no 诊断 on its own
+    symptom_spans |= {
+        (c.start, c.end) for c in ents if c.label == "disease" and text[c.start : c.end].endswith("阳性")
+    }
     diseases = [c for c in ents if c.label == "disease"]
     i = 0
     while i < len(diseases):
@@ -172,6 +186,8 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
         while (
             j + 1 < len(diseases)
             and diseases[j + 1].start - diseases[j].end <= 6
+            # 既往史高血压 过敏史无 诊断冠心病: a section named in between ends the run
+            and not re.search(r"史|诊断|处理|查体|检查|印象", text[diseases[j].end : diseases[j + 1].start])
             and not any(
                 o.label not in ("disease",) and diseases[j].end <= o.start < diseases[j + 1].start
                 for o in ents
@@ -182,11 +198,11 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
         before = text[max(0, run_start - 4) : run_start]
         dual_only = all((d.start, d.end) in symptom_spans for d in diseases[i : j + 1])
         kind = f"dx_run{'_dual' if dual_only else ''}:{run_end}"
-        if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", before):
+        if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴|过|见|示)$", before):
             events.append(_Event(run_start, "诊断", False, None, kind))
         for d in diseases[i + 1 : j + 1]:  # 否认高血压糖尿病 前列腺增生 坦索罗辛…: the run may start later
             if not re.search(
-                r"(否认|没有|无|有|既往|父亲|母亲|合并|伴)$", text[max(0, d.start - 4) : d.start]
+                r"(否认|没有|无|有|既往|父亲|母亲|合并|伴|过|见|示)$", text[max(0, d.start - 4) : d.start]
             ):
                 events.append(_Event(d.start, "诊断", False, None, kind))
         i = j + 1
@@ -311,7 +327,7 @@ def _fallback_plan(
             or _PAST_USE_AHEAD.match(text, end)
         ):
             continue
-        if not (_SIG_AHEAD.match(text, end) or _PLAN_AFTER.match(text, end)):
+        if not (_sig_ahead(text, end, entities) or _PLAN_AFTER.match(text, end)):
             continue
         first = ev
         for prev in reversed(drugs[:i]):
@@ -352,10 +368,45 @@ def _split_chief_complaint(
     return out
 
 
+# what may stand between a run of diagnoses and the first drug of the plan: punctuation, fillers,
+# the phase of the disease, a prescribing verb (…高尿酸血症换成科素亚, …哮喘 那个 舒利迭)
+_DX_TO_DRUG = re.compile(
+    r"(?:[\s，,。；;、?？]|嗯|啊|那个|这个|那|就是|就|还是|现在就|现在|先|稳定期|急性期|恢复期|缓解期|"
+    r"急性加重期?|急性发作期?|待排|待查|改用|换成|换用|改成|加用|预防|治疗|用|开|继续|给(?:他|她|你)?|予)*"
+)
+_ALIAS_AFTER = re.compile(r"\s*(?:也就是|就是|即)(?:那个)?\s*")
+_STOP_AFTER_DRUG = re.compile(r"\s*(?:(?:先|暂|早就|已经|就)?停|(?:先|暂时?|这次)不(?:用|吃|开)(?!停))")
+# a run of diagnoses closing the dictation after the plan (…最近没什么不舒服 2型糖尿病高脂血症)
+_DX_AT_END = re.compile(r"[\s，,。；;、?？!！嗯啊]*$")
+# …妇科看月经过多, 防止体位性低血压, 警惕消化道出血: advice about a condition, not the diagnosis
+_NOT_DX_BEFORE = re.compile(
+    r"(?:看|查|防止|预防|避免|以免|小心|注意|警惕|排除|除外|评估|复查|筛查|转|去|怕|会|可能|引起|导致|出现|有无|是否)$"
+)
+
+
+_RUN_JOIN = re.compile(r"[\s，,、;；]*(?:和|及|以及|合并|伴|伴有|还有|并)?[\s，,、;；]*")
+
+
+def _tight_run(text: str, start: int, end: int, entities: list[Candidate]) -> bool:
+    """The diagnoses from ``start`` to ``end`` are said one after the other (高血压2型糖尿病, 慢阻肺合并
+    高血压), not across the history (冠心病支架术后三年糖尿病也控制得还行…)."""
+    ds = sorted(
+        (c for c in entities if c.label == "disease" and start <= c.start and c.end <= end),
+        key=lambda c: c.start,
+    )
+    return all(
+        _RUN_JOIN.fullmatch(text, a.end, b.start) for a, b in itertools.pairwise(ds) if b.start > a.end
+    )
+
+
 def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate]) -> bool:
     if ev.kind == "allergy":
         return current not in ("处理", "健康指导", "随访", "诊断")
     if ev.kind.startswith("dx_run"):
+        if current in ("处理", "健康指导", "随访") and not ev.kind.startswith("dx_run_dual"):
+            return bool(_DX_AT_END.fullmatch(text, int(ev.kind.split(":")[1]))) and not _NOT_DX_BEFORE.search(
+                text, max(0, ev.pos - 4), ev.pos
+            )
         if current in ("诊断", "处理", "健康指导", "随访"):
             return False
         if current in ("体格检查", "辅助检查") and not ev.kind.startswith("dx_run_dual"):
@@ -372,16 +423,20 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
                 c
                 for c in entities
                 if c.label == "drug"
-                and run_end <= c.start <= run_end + 2
-                and re.fullmatch(r"[\s，,。；;、?？]*", text[run_end : c.start])
+                and run_end <= c.start <= run_end + 12
+                and _DX_TO_DRUG.fullmatch(text, run_end, c.start)
             ),
             None,
         )
-        if next_drug is not None and (
-            _SIG_AHEAD.match(text, next_drug.end)
-            or re.match(r"\s*(?:先|暂)?停", text[next_drug.end : next_drug.end + 3])
-        ):
-            return True
+        if next_drug is not None and _tight_run(text, ev.pos, run_end, entities):
+            sig_from = next_drug
+            alias = _ALIAS_AFTER.match(text, next_drug.end)
+            if alias:  # 施慧达就是苯磺酸左旋氨氯地平加到五毫克: the sig follows the name it stands for
+                sig_from = next(
+                    (c for c in entities if c.label == "drug" and c.start == alias.end()), next_drug
+                )
+            if _sig_ahead(text, sig_from.end, entities) or _STOP_AFTER_DRUG.match(text, next_drug.end):
+                return True
         return bool(
             re.match(
                 r"[\s，,。?？]*(?:待排|待查)?[\s，,。]*(?:处理|处方|给予|予|暂不用药|建议转|转|续|继续|开|带药|拿|给(?:你|他|她|患者|病人)?开)",
@@ -401,7 +456,7 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
         return (
             (current in ("主诉", "过敏史", "体格检查", "辅助检查") or early)
             and not taking
-            and bool(_SIG_AHEAD.match(text, end))
+            and _sig_ahead(text, end, entities)
             and not _PAST_USE_AHEAD.match(text, end)
         )
     if ev.kind == "history":
