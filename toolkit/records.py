@@ -39,6 +39,7 @@ class Severity(StrEnum):
 
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.BLOCK: 2}
+_BY_RANK_DESC = sorted(_SEVERITY_RANK, key=_SEVERITY_RANK.__getitem__, reverse=True)
 
 
 class Category(StrEnum):
@@ -315,7 +316,8 @@ class AuditReport(_AuditRecord):
 
     @property
     def max_severity(self) -> Severity | None:
-        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+        present = {f.severity for f in self.findings}
+        return next((s for s in _BY_RANK_DESC if s in present), None)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The stable JSONL contract: id, status, max_severity, findings, error, provenance."""

@@ -8,8 +8,11 @@ rule id from the rule; the others use the ids of ``rules/checks.yaml``.
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from toolkit.knowledge.conditions import evidence_for, icd_matches
 from toolkit.knowledge.renal import RenalFunction, renal_function
@@ -173,6 +176,22 @@ def _form_dose(forms: list[Form | None]) -> FormDose | None:
 
 
 def _limits(
+    drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = None, info: dict | None = None
+) -> tuple[DoseLimit | None, str]:
+    """:func:`_patient_limits`, worked out once per drug and forms in one audit (the per-line and the
+    daily check of a line ask for the same limits). ``info``, when given, is an empty dict to fill."""
+    key = ("limits", drug.id, tuple(map(id, forms or ())))
+    got = ctx.memo.get(key)
+    if got is None:
+        found: dict = {}
+        got = (*_patient_limits(drug, ctx, forms, found), found)
+        ctx.memo[key] = got
+    if info is not None:
+        info.update(got[2])
+    return got[0], got[1]
+
+
+def _patient_limits(
     drug: Drug, ctx: AuditContext, forms: list[Form | None] | None = None, info: dict | None = None
 ) -> tuple[DoseLimit | None, str]:
     """The dose limits for this patient: child, elderly (from ``dose.elderly_from`` or the elderly age)
@@ -686,19 +705,18 @@ def check_route(ctx: AuditContext) -> None:
 
 
 def _chronic(ctx: AuditContext) -> bool:
-    specs = ctx.kb.params.chronic_icd10
-    return any(icd_matches(d.icd10, s) for d in ctx.case.patient.diagnoses for s in specs)
+    specs = _icd_specs(ctx, ("chronic",), ctx.kb.params.chronic_icd10)
+    return any(specs.matches(d.icd10) for d in ctx.case.patient.diagnoses)
 
 
 def _course_limit(ctx: AuditContext) -> float:
     """Days a short-course drug may be given: 7, or longer for a diagnosis whose standard course is
     longer (e.g. 14-day H. pylori eradication), per ``course_days`` in the parameters."""
-    p = ctx.kb.params
+    p, dx = ctx.kb.params, ctx.case.patient.diagnoses
     limit = p.max_days
-    for course in p.course_days:
-        if any(icd_matches(d.icd10, s) for d in ctx.case.patient.diagnoses for s in course.icd10) or any(
-            w in d.name for d in ctx.case.patient.diagnoses for w in course.names
-        ):
+    for n, course in enumerate(p.course_days):
+        icd = _icd_specs(ctx, ("course", n), course.icd10)
+        if any(icd.matches(d.icd10) for d in dx) or any(w in d.name for d in dx for w in course.names):
             limit = max(limit, course.days)
     return limit
 
@@ -1000,6 +1018,22 @@ def _allergen_name(allergen: str) -> str:
     return name.removesuffix("过敏史").removesuffix("过敏").strip() or allergen
 
 
+def _allergen_targets(allergen: str, ctx: AuditContext) -> tuple[list, set[str]]:
+    """The allergen groups and the ingredients an allergy word names: a lookup in the knowledge base
+    (a scan of every group and, for a word no name resolves, of every drug), kept per word."""
+    key = ("allergen", allergen)
+    got = ctx.index.memo.get(key)
+    if got is None:
+        kb = ctx.kb
+        groups = [
+            g for g in kb.allergen_groups.values() if any(n in allergen or allergen in n for n in g.names)
+        ]
+        got = (groups, frozenset(_allergic_drugs(allergen, ctx)))
+        if len(ctx.index.memo) < 100_000:  # allergy words are a small vocabulary; never grow unbounded
+            ctx.index.memo[key] = got
+    return got[0], got[1]
+
+
 def check_allergy(ctx: AuditContext) -> None:
     kb = ctx.kb
     allergies = [a for a in ctx.case.patient.allergies if a and a not in {"无", "否认", "不详"}]
@@ -1007,10 +1041,7 @@ def check_allergy(ctx: AuditContext) -> None:
         return
     hit: set[int] = set()
     for allergen in allergies:
-        groups = [
-            g for g in kb.allergen_groups.values() if any(n in allergen or allergen in n for n in g.names)
-        ]
-        allergic_ids = _allergic_drugs(allergen, ctx)
+        groups, allergic_ids = _allergen_targets(allergen, ctx)
         if (
             not groups
             and not allergic_ids
@@ -1113,19 +1144,80 @@ def check_special_populations(ctx: AuditContext) -> None:
 # --------------------------------------------------------------------------- indication
 
 
+@dataclass(frozen=True, slots=True)
+class _IcdSpecs:
+    """ICD-10 specs (prefixes and ranges) split once for a fast test of a code."""
+
+    prefixes: frozenset[str]  # specs without a range: a code matches when it starts with one
+    prefix_lengths: tuple[int, ...]
+    ranges: tuple[str, ...]
+
+    @classmethod
+    def of(cls, specs: Any) -> _IcdSpecs:
+        prefixes = frozenset(s for s in specs if "-" not in s)
+        ranges = tuple(sorted({s for s in specs if "-" in s}))
+        return cls(prefixes, tuple(sorted({len(s) for s in prefixes})), ranges)
+
+    def matches(self, code: str | None) -> bool:
+        """``any(icd_matches(code, s) for s in specs)``."""
+        if not code:
+            return False
+        up = code.upper()
+        return any(up[:n] in self.prefixes for n in self.prefix_lengths) or any(
+            icd_matches(code, s) for s in self.ranges
+        )
+
+
+def _icd_specs(ctx: AuditContext, key: Any, specs: Any) -> _IcdSpecs:
+    """:class:`_IcdSpecs` of a knowledge-base spec list, made once per KB under ``key``."""
+    got = ctx.index.memo.get(key)
+    if got is None:
+        got = ctx.index.memo[key] = _IcdSpecs.of(specs)
+    return got
+
+
+@dataclass(frozen=True, slots=True)
+class _Indications:
+    """The indication rules of one drug, with what they accept."""
+
+    rules: list
+    specs: frozenset[str]
+    icd: _IcdSpecs
+    words: frozenset[str]
+    # any word as one search (re alternation of the escaped words): ``any(w in name for w in words)``
+    word_search: Callable[[str], Any] | None
+
+
+def _indications(ctx: AuditContext, drug_id: str) -> _Indications:
+    key = ("ind", drug_id)
+    got = ctx.index.memo.get(key)
+    if got is None:
+        rules = [ctx.kb.indications[i] for i in sorted(ctx.index.rules("ind", drug_id))]
+        specs = frozenset(s for rule in rules for s in rule.icd10)
+        words = frozenset(w for rule in rules for w in rule.names)
+        got = _Indications(
+            rules=rules,
+            specs=specs,
+            icd=_IcdSpecs.of(specs),
+            words=words,
+            word_search=re.compile("|".join(map(re.escape, sorted(words)))).search if words else None,
+        )
+        ctx.index.memo[key] = got
+    return got
+
+
 def check_indications(ctx: AuditContext) -> None:
     diagnoses = ctx.case.patient.diagnoses
     if not diagnoses:
         return  # reported once as RX-FMT-004
     for r in ctx.drug_items:
-        rules = [ctx.kb.indications[i] for i in sorted(ctx.index.rules("ind", r.drug.id))]  # type: ignore[union-attr]
+        ind = _indications(ctx, r.drug.id)  # type: ignore[union-attr]
+        rules, specs, search = ind.rules, ind.specs, ind.word_search
         if not rules:
             continue
-        specs = {s for rule in rules for s in rule.icd10}
-        words = {w for rule in rules for w in rule.names}
         ok = (
-            any(icd_matches(d.icd10, s) for d in diagnoses for s in specs)
-            or any(w in d.name for d in diagnoses for w in words)
+            any(ind.icd.matches(d.icd10) for d in diagnoses)
+            or (search is not None and any(search(d.name) for d in diagnoses))
             or any(
                 ctx.matches(rule.with_drugs, other)
                 for rule in rules

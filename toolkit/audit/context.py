@@ -19,6 +19,8 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
 def fmt(value: Any) -> str:
     """Numbers as a pharmacist writes them (80, 0.5, 2.55), lists joined with 、."""
+    if type(value) is str:  # the most common value: as str() would give it
+        return value
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float):
@@ -28,9 +30,40 @@ def fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+_TEMPLATES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
+
+
+def _parsed(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A message template split once into its leading text and (placeholder key, following text) pairs."""
+    got = _TEMPLATES.get(template)
+    if got is None:
+        parts = _PLACEHOLDER.split(template)  # text, name, text, name, …, text
+        got = (parts[0], tuple((parts[i].replace(".", "_"), parts[i + 1]) for i in range(1, len(parts), 2)))
+        if len(_TEMPLATES) < 65536:  # templates come from the knowledge base: a bounded set
+            _TEMPLATES[template] = got
+    return got
+
+
 def render(template: str, values: dict[str, Any]) -> str:
     """Fill ``{name}`` placeholders; a fact such as ``labs.egfr`` is also reachable as ``labs_egfr``."""
-    return _PLACEHOLDER.sub(lambda m: fmt(values.get(m.group(1).replace(".", "_"))), template)
+    head, rest = _parsed(template)
+    if not rest:
+        return head
+    return head + "".join(fmt(values.get(key)) + text for key, text in rest)
+
+
+_set = object.__setattr__
+
+
+def _construct(cls: type[Finding], values: dict[str, Any]) -> Finding:
+    """``cls.model_construct(**values)`` for ``values`` that name every field of ``cls`` in declaration order,
+    without model_construct's per-field alias and default lookups (it is the batch's hot path)."""
+    m = cls.__new__(cls)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
 
 
 _DIANPING: dict[tuple[int, str], Dianping | None] = {}
@@ -55,6 +88,8 @@ class AuditContext:
     index: RuleIndex = field(init=False)
     drug_items: list[ResolvedItem] = field(init=False)
     findings: list[Finding] = field(default_factory=list)
+    # what the checks work out once per audit and share (e.g. the dose limits of a drug for this patient)
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.drug_items = [r for r in self.items if r.drug is not None]
@@ -98,26 +133,32 @@ class AuditContext:
         """Record a finding of ``rule`` unless the rule is disabled (local rules may disable any)."""
         if not rule.enabled:
             return None
-        evidence = dict(evidence or {})
+        evidence = evidence or {}
         if severity is None:
-            severity, esc_evidence = self.severity(rule)
-            evidence.update(esc_evidence)
+            if getattr(rule, "escalate", ()):
+                severity, esc_evidence = self.severity(rule)
+                evidence = {**evidence, **esc_evidence}  # a new dict: the caller's is left as it was
+            else:
+                severity = rule.severity
         values = {k.replace(".", "_"): v for k, v in evidence.items()}
         values.update(variables)
         # rules were validated when the KB loaded and every value here is typed by the engine,
         # so the finding is built without validating it again (this is the batch's hot path)
-        finding = Finding.model_construct(
-            rule_id=rule.id,
-            rule_version=rule.version,
-            category=rule.category,
-            severity=severity,
-            drugs=tuple(drugs),
-            message=render(rule.message, values),
-            evidence={k: v for k, v in evidence.items() if v is not None},
-            references=rule.references,
-            source="rule",
-            items=tuple(items),
-            dianping=_dianping(rule, self.kb),
+        finding = _construct(
+            Finding,
+            {
+                "rule_id": rule.id,
+                "rule_version": rule.version,
+                "category": rule.category,
+                "severity": severity,
+                "drugs": tuple(drugs),
+                "message": render(rule.message, values),
+                "evidence": {k: v for k, v in evidence.items() if v is not None},
+                "references": rule.references,
+                "source": "rule",
+                "items": tuple(items),
+                "dianping": _dianping(rule, self.kb),
+            },
         )
         self.findings.append(finding)
         return finding

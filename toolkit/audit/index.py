@@ -32,6 +32,8 @@ class RuleIndex:
             "dup": (kb.duplicate_groups, lambda g: Target(classes=g.classes)),
         }
         self._cache: dict[tuple[str, str], frozenset[int]] = {}
+        # other per-drug (or per-word) facts of this knowledge base that the checks derive once, by key
+        self.memo: dict[Any, Any] = {}
 
     def keys(self, drug_id: str) -> frozenset[str]:
         return frozenset((drug_id, *self.kb.ingredients(drug_id))) | self.kb.classes_of(drug_id)

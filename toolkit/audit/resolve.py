@@ -26,6 +26,8 @@ from toolkit.knowledge.units import (
 )
 from toolkit.records import PrescriptionItem
 
+from .index import rule_index
+
 
 @dataclass(frozen=True, slots=True)
 class ImplausibleDose:
@@ -117,31 +119,81 @@ _ROUTE_LOCAL = {
 }
 
 
+_LOCAL_FIRST_CHARS = frozenset(word[0] for word, _ in _LOCAL_WORDS)
+
+
 def local_route(text: str, route: str | None) -> str | None:
     """The local use a product name or its route states (眼用, 鼻用, 皮肤外用 …), or ``None`` (systemic)."""
     if route in _ROUTE_LOCAL:
         return _ROUTE_LOCAL[route]
     if route == "口服" and "凝胶" in text and not any(w in text for w in ("眼", "鼻", "外用")):
         return None  # an oral gel (磷酸铝凝胶) is swallowed
+    if _LOCAL_FIRST_CHARS.isdisjoint(text):
+        return None  # no local word can be in a text without any of their first characters
     return next((kind for word, kind in _LOCAL_WORDS if word in text), None)
 
 
-def _oral_of_inhaled(text: str, drug: Drug) -> str | None:
-    """布地奈德肠溶胶囊 is swallowed: an oral product of a drug the formulary has only for inhalation."""
-    inhaled_only = all(set(form.routes) <= {"吸入"} for form in drug.forms)
+def _oral_of_inhaled(text: str, drug: Drug, inhaled_only: bool | None = None) -> str | None:
+    """布地奈德肠溶胶囊 is swallowed: an oral product of a drug the formulary has only for inhalation.
+    (``inhaled_only``: :func:`_inhaled_only` of the drug, when already known.)"""
+    if inhaled_only is None:
+        inhaled_only = _inhaled_only(drug)
+    if not inhaled_only:
+        return None
     oral = any(w in text for w in ("片", "胶囊", "颗粒", "口服")) and "吸入" not in text
-    return "口服" if inhaled_only and oral else None
+    return "口服" if oral else None
+
+
+def _inhaled_only(drug: Drug) -> bool:
+    return all(set(form.routes) <= {"吸入"} for form in drug.forms)
 
 
 _PARENTERAL = ("注射", "静脉滴注")
 
 
-def _injection_of_oral(text: str, drug: Drug) -> str | None:
+def _injection_of_oral(text: str, drug: Drug, injectable: bool | None = None) -> str | None:
     """双黄连注射液, 盐酸可乐定注射液: an injectable product of a drug the formulary has no injectable form of
-    (its oral label's doses, ages and interactions are not the injection's)."""
+    (its oral label's doses, ages and interactions are not the injection's). (``injectable``:
+    :func:`_injectable` of the drug, when already known.)"""
     named = any(w in text for w in ("注射", "粉针", "针剂"))
-    injectable = any(p in r for form in drug.forms for r in form.routes for p in _PARENTERAL)
-    return "注射" if named and not injectable else None
+    if not named:
+        return None
+    if injectable is None:
+        injectable = _injectable(drug)
+    return None if injectable else "注射"
+
+
+def _injectable(drug: Drug) -> bool:
+    return any(p in r for form in drug.forms for r in form.routes for p in _PARENTERAL)
+
+
+@dataclass(frozen=True, slots=True)
+class _DrugFacts:
+    """What resolving a line needs to know of a formulary entry, worked out once per entry."""
+
+    inhaled_only: bool
+    injectable: bool
+    parts: int  # the most ingredient amounts any of its strengths names (see _resolve_dose)
+
+
+def _drug_facts(drug: Drug, kb: Knowledge) -> _DrugFacts:
+    memo = rule_index(kb).memo
+    key = ("resolve", drug.id)
+    got = memo.get(key)
+    if got is None or got[0] is not drug:
+        got = (
+            drug,
+            _DrugFacts(
+                inhaled_only=_inhaled_only(drug),
+                injectable=_injectable(drug),
+                parts=max(
+                    (len(st.amounts) for f in drug.forms for t in f.strengths if (st := parse_strength(t))),
+                    default=1,
+                ),
+            ),
+        )
+        memo[key] = got
+    return got[1]
 
 
 def _declares(drug: Drug, kind: str) -> bool:
@@ -177,10 +229,11 @@ def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedI
         r.known = kb.names.known_outside(item.drug)
         return r
     entry = kb.drugs[r.match.drug_id]
+    facts = _drug_facts(entry, kb)
     local = (
         local_route(item.drug, r.route)
-        or _oral_of_inhaled(item.drug, entry)
-        or _injection_of_oral(item.drug, entry)
+        or _oral_of_inhaled(item.drug, entry, facts.inhaled_only)
+        or _injection_of_oral(item.drug, entry, facts.injectable)
     )
     if local and not _declares(kb.drugs[r.match.drug_id], local):
         # 左氧氟沙星滴眼液 is not the oral entry: no dose, age or interaction check of that entry applies
@@ -247,9 +300,7 @@ def _resolve_dose(r: ResolvedItem, kb: Knowledge) -> None:
     targets = [kb.drugs[i].dose.unit if kb.drugs[i].dose else u for i, u in ingredients]
     # parts per unit the product's strengths name (amoxicillin/clavulanate: 2, though only
     # amoxicillin has limits in the formulary)
-    parts = max(
-        (len(st.amounts) for f in drug.forms for t in f.strengths if (st := parse_strength(t))), default=1
-    )
+    parts = _drug_facts(drug, kb).parts
     strength = r.strength
     if strength is not None and len(strength.amounts) < max(len(ingredients), parts):
         # '0.625 g' for amoxicillin/clavulanate 500/125 mg: a combination written by its total

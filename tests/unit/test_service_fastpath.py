@@ -1,0 +1,154 @@
+"""The fast ways through ``POST /v1/audit`` (issue 16) give exactly what the general ones give.
+
+* the request: a JSON case validated straight from the bytes vs FastAPI's own parse and validation;
+* the report text: orjson / ``model_dump_json`` vs ``json.dumps(report.to_json_dict())``;
+* the engine: findings built without ``model_construct``, per-KB memos of indications, allergens and
+  drug facts, per-audit memo of dose limits (the regression rule cases check their outcomes too).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from tests.unit.test_service_api import block_case, ok_case, warn_case
+from toolkit.audit import audit
+from toolkit.audit.context import _construct
+from toolkit.knowledge.conditions import icd_matches
+from toolkit.records import AuditCase, AuditReport, Category, Finding, Severity
+from toolkit.service import ServiceConfig, create_app
+from toolkit.service.store import _plain_json, report_json, report_text
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.fixture
+def client(tmp_path: Path, kb: Any) -> TestClient:
+    cfg = ServiceConfig(db_url=f"sqlite:///{tmp_path / 'clinic.db'}")
+    return TestClient(create_app(cfg, knowledge=kb), base_url="http://127.0.0.1")
+
+
+@pytest.mark.parametrize("make", [block_case, warn_case, ok_case])
+def test_fast_and_standard_request_paths_answer_the_same(client: TestClient, make: Any) -> None:
+    body = json.dumps(make(), ensure_ascii=False).encode()
+    fast = client.post("/v1/audit", content=body, headers={"content-type": "application/json"})
+    # a query or another spelling of the content type takes FastAPI's own handler
+    slow_query = client.post(
+        "/v1/audit?queue=true", content=body, headers={"content-type": "application/json"}
+    )
+    slow_type = client.post(
+        "/v1/audit", content=body, headers={"content-type": "application/json; charset=utf-8"}
+    )
+    assert fast.status_code == slow_query.status_code == slow_type.status_code == 200
+    assert fast.content == slow_query.content == slow_type.content
+    ids = {r.headers["x-audit-id"] for r in (fast, slow_query, slow_type)}
+    assert len(ids) == 3  # each stored
+    for r in (fast, slow_query, slow_type):
+        stored = client.get(f"/v1/audits/{r.headers['x-audit-id']}").json()
+        assert stored["report"] == json.loads(fast.content)
+        assert stored["awaiting_review"] == (stored["status"] != "ok")
+
+
+def test_queue_false_still_honoured(client: TestClient) -> None:
+    r = client.post("/v1/audit?queue=false", json=block_case())
+    assert r.status_code == 200
+    assert client.get(f"/v1/audits/{r.headers['x-audit-id']}").json()["awaiting_review"] is False
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"id": "x", ', b'{"patient": {}}', b'{"id": "x", "patient": {"age": 500}}', b"", b"[1, 2]"],
+)
+def test_bodies_the_fast_path_refuses_get_fastapis_answer(client: TestClient, content: bytes) -> None:
+    a = client.post("/v1/audit", content=content, headers={"content-type": "application/json"})
+    b = client.post("/v1/audit?queue=true", content=content, headers={"content-type": "application/json"})
+    assert a.status_code == b.status_code == 422
+    assert a.json() == b.json()
+
+
+class _Level(StrEnum):
+    HIGH = "high"
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        {"x": 1e-5, "y": 0.5},
+        {"x": 1e16},
+        {"x": float("nan"), "y": [float("inf"), -0.0]},
+        {"x": 2**70},
+        {"x": _Level.HIGH},
+        {"x": {"nested": [0.0001, 123.25, "中文\n\x01\u2028", None, True]}},
+        {"x": (1, 2.5)},
+        {"labs.egfr": 25.0},
+    ],
+)
+def test_report_json_is_exactly_json_dumps_of_to_json_dict(evidence: dict[str, Any]) -> None:
+    finding = Finding(
+        rule_id="RX-T-001",
+        category=Category.DOSE,
+        severity=Severity.WARN,
+        message="m",
+        evidence=evidence,
+        references=("ref",),
+    )
+    report = AuditReport(id="c", status="flagged", findings=(finding,), risk=0.25)
+    want = _dumps(report.to_json_dict())
+    assert report_text(report.to_json_dict()) == want
+    assert report_json(report) == want
+
+
+def test_report_json_of_real_reports(kb: Any) -> None:
+    for body in (block_case(), warn_case(), ok_case()):
+        report = audit(AuditCase.model_validate(body), kb)
+        assert report_json(report) == _dumps(report.to_json_dict())
+
+
+def test_plain_json_rejects_what_encoders_write_differently() -> None:
+    assert _plain_json({"a": [1, "x", None, True, 0.5, 0.0, {"b": 1e15}]})
+    for value in (1e-5, 1e16, float("nan"), -math.inf, _Level.HIGH, {1: "x"}, {3.0}):
+        assert not _plain_json({"a": [value]}), value
+
+
+def test_fast_finding_construction_equals_model_construct() -> None:
+    values = {
+        "rule_id": "RX-T-001",
+        "rule_version": 2,
+        "category": Category.DOSE,
+        "severity": Severity.BLOCK,
+        "drugs": ("a",),
+        "message": "m",
+        "evidence": {"k": 1},
+        "references": ("r",),
+        "source": "rule",
+        "items": (0,),
+        "dianping": None,
+    }
+    assert list(values) == list(Finding.model_fields)  # _construct relies on this order
+    fast, slow = _construct(Finding, dict(values)), Finding.model_construct(**values)
+    assert fast == slow
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_dump_json() == slow.model_dump_json()
+
+
+def test_icd_spec_test_matches_icd_matches() -> None:
+    from toolkit.audit.checks import _IcdSpecs
+
+    specs = frozenset({"E11", "I10", "I20-I25", "J45.9", "K21"})
+    fast = _IcdSpecs.of(specs)
+    codes = [None, "", "E11", "e11.9", "E1", "I10", "I21.4", "I25", "I26", "J45", "J45.9", "J45.90", "K21.0"]
+    for code in codes:
+        assert fast.matches(code) == any(icd_matches(code, s) for s in specs), code
