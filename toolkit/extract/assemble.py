@@ -18,6 +18,7 @@ from typing import Any
 
 from toolkit.extract import values as V
 from toolkit.extract.records import Entity, EntityLabel, ExtractedItem, Section
+from toolkit.extract.sections import ALLERGY_FILLER as _ALLERGY_FILLER
 from toolkit.extract.sections import SectionSpan, split_sections
 from toolkit.extract.values import Candidate
 from toolkit.knowledge.names import DOSAGE_FORMS
@@ -125,7 +126,7 @@ _SWITCH_CUE = re.compile(r"换成|换为|换用|改成|改为|改用|替换为|�
 _CHANGE = re.compile(
     r"改成|改为|换成|换为|改用|加到|加至|增加到|增至|增加至|减到|减至|减少到|减少至|减为|减成|加成|调到|调为|调至|"
     r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|升到|升至|降到|降至|降为|写错了|说错了|说错|写错|更正|纠正|"
-    r"不对|应该是|重说|(?:哦|噢|喔|啊|呃)不是|"
+    r"不对|应该是|重说|(?:哦|噢|喔|啊|呃)不是|(?:哦|噢|喔|呃)不(?=[，,。；\s])|"
     r"重新说|改一下"
 )
 _AVOID_BEFORE = re.compile(
@@ -133,9 +134,9 @@ _AVOID_BEFORE = re.compile(
     r"|(?:^|[^要能可])不(?:用|开|给)$"
 )
 _STOPPED_BEFORE = re.compile(r"(?:停用|停掉|停)\s*$")
-_ALLERGY_AFTER = re.compile(r"^(?:类|等)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)")
+_ALLERGY_AFTER = re.compile(rf"^{_ALLERGY_FILLER}(?:过敏|皮试(?:呈)?阳性)")
 _ALLERGY_AND = re.compile(r"(?:类)?(?:和|、|及|以及|跟|与|还有|或)")
-_ALLERGY_NEG = re.compile(r"(否认|没有|无)对?$")
+_ALLERGY_NEG = re.compile(r"(否认|没有|无|没)(?:对|(?:打|吃|用|服)(?:过)?)?$")
 _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
 # 以上均一日两次, 都是一天一次: a frequency said for all lines (not 早晚各一次, 每侧鼻孔各一喷: one line's own)
 _DISTRIBUTIVE_FREQ = re.compile(r"(?:都|均|全部|统一)(?:是|为|按)?$")
@@ -501,39 +502,85 @@ def _plan_windows(text: str, sections: Sequence[SectionSpan], drugs: Sequence[Ca
     return sorted(out, key=lambda w: w.start)
 
 
-def _merge_repeats(text: str, items: list[ExtractedItem]) -> list[ExtractedItem]:
+_ITEM_FIELDS = ("strength", "dose", "unit", "frequency", "route", "days", "note")
+# 再加苯磺酸氨氯地平片…, 另外加…: the drug is added as a line of its own
+_ADD_BEFORE = re.compile(
+    r"(?:再|另外|还要|还得|同时)(?:加|开|用|给)(?:上|用|一个|一种|点)?\s*$|加用\s*$|加上\s*$"
+)
+
+
+def _own(it: ExtractedItem, filled: set[str]) -> set[str]:
+    """The fields the mention said itself (not filled from a statement for all lines)."""
+    return {f for f in _ITEM_FIELDS if getattr(it, f) is not None and f not in filled}
+
+
+def _merge_repeats(
+    text: str, items: list[ExtractedItem], filled: Sequence[set[str]] | None = None
+) -> list[ExtractedItem]:
     """One drug said twice is one item: a split mention (瑞舒伐他汀十毫克…就是可定), a mention in the advice
     (用完信必可要漱口), a repeat. A later mention after a correction (不对, 改成) replaces the values it
-    says; otherwise it only fills what the first mention left unsaid. Two mentions with different doses
-    and no correction stay two lines (the audit will ask)."""
-    out: list[ExtractedItem] = []
-    for it in items:
+    says; otherwise it only fills what the first mention left unsaid, and its own values win over those
+    the first took from a statement for all lines (``filled``). A first mention that said nothing of a
+    sig (含硝酸甘油能缓解, told in the history) gives way to the mention prescribed with its sig. Two
+    mentions with different doses and no correction stay two lines (the audit will ask), and so do two
+    names of one ingredient each said with its own amount and frequency (络活喜五毫克一天一次…再加苯磺酸氨氯
+    地平片五毫克一天一次: a duplicate the audit must see), unless said as one (就是, 也就是, 即)."""
+    fills = list(filled) if filled is not None else [set() for _ in items]
+    out: list[tuple[ExtractedItem, set[str]]] = []
+    for it, it_fill in zip(items, fills, strict=True):
         key = it.drug_id or it.drug
-        prev = next((k for k, o in enumerate(out) if (o.drug_id or o.drug) == key), None)
+        prev = next((k for k, (o, _) in enumerate(out) if (o.drug_id or o.drug) == key), None)
         if prev is None:
-            out.append(it)
+            out.append((it, set(it_fill)))
             continue
-        first = out[prev]
+        first, first_fill = out[prev]
         corrected = bool(_CHANGE.search(text, first.start, it.start))
-        new = {
-            f: getattr(it, f)
-            for f in ("strength", "dose", "unit", "frequency", "route", "days", "note")
-            if getattr(it, f) is not None
-        }
-        if (
-            not corrected
-            and first.dose is not None
-            and it.dose is not None
-            and (first.dose, first.unit) != (it.dose, it.unit)
+        own_first, own_it = _own(first, first_fill), _own(it, it_fill)
+        if not corrected and (
+            (
+                first.dose is not None
+                and it.dose is not None
+                and (first.dose, first.unit) != (it.dose, it.unit)
+            )
+            or _two_lines(text, first, it, own_first, own_it)
         ):
-            out.append(it)
+            out.append((it, set(it_fill)))
             continue
+        if not own_first & {"strength", "dose", "frequency", "route"} and own_it & {"dose", "frequency"}:
+            # the first mention was no prescription line: the item is the later one, where it was said
+            merged = it.model_copy(update={f: getattr(first, f) for f in own_first if getattr(it, f) is None})
+            out.pop(prev)
+            out.append((merged, set(it_fill)))
+            continue
+        new = {f: getattr(it, f) for f in _ITEM_FIELDS if getattr(it, f) is not None}
         if not corrected:
-            new = {f: v for f, v in new.items() if getattr(first, f) is None}
+            new = {
+                f: v
+                for f, v in new.items()
+                if getattr(first, f) is None or (f in first_fill and f not in it_fill)
+            }
         if "dose" in new or "unit" in new:
             new["dose"], new["unit"] = it.dose, it.unit
-        out[prev] = first.model_copy(update={**new, "end": max(first.end, it.end)})
-    return out
+        out[prev] = (
+            first.model_copy(update={**new, "end": max(first.end, it.end)}),
+            first_fill - {f for f in new if f not in it_fill},
+        )
+    return [o for o, _ in out]
+
+
+def _two_lines(
+    text: str, first: ExtractedItem, it: ExtractedItem, own_first: set[str], own_it: set[str]
+) -> bool:
+    """Two mentions of one ingredient that are two lines: each said with its own amount and frequency,
+    under different names or the second said as added (再加…), and not said as one (…就是Y)."""
+    full = {"frequency"} <= own_first and {"frequency"} <= own_it
+    amounts = bool(own_first & {"dose", "strength"}) and bool(own_it & {"dose", "strength"})
+    if not (full and amounts):
+        return False
+    if _ALIAS_GAP.search(text, first.start, it.start) or _SAME_AS.search(text, first.start, it.start):
+        return False
+    added = bool(_ADD_BEFORE.search(text, max(0, it.start - 6), it.start))
+    return added or first.drug != it.drug
 
 
 def _after_changes(cands: list[Candidate], change_ends: Sequence[int]) -> tuple[list[Candidate], int | None]:
@@ -669,8 +716,8 @@ def analyse(
     cands, kept_ids = _place_sig_values(cands, sig_cands)
     entities = _entities(text, raw, cands, sections)
     built = [_build_item(text, raw, d, sig, kept_ids) for d, sig in lines]
-    built = _apply_distributive(text, lines, built, kept_ids)
-    items = _skin_tests_said_apart(text, drugs, _merge_repeats(text, built))
+    built, filled = _apply_distributive(text, lines, built, kept_ids)
+    items = _skin_tests_said_apart(text, drugs, _merge_repeats(text, built, filled))
     return Analysis(sections=sections, entities=entities, items=tuple(items))
 
 
@@ -697,7 +744,7 @@ def _skin_tests_said_apart(
 def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> bool:
     """X过敏, and X和Y都过敏 / X、Y过敏 (a list of substances before one allergy word)."""
     for _ in range(4):
-        if _ALLERGY_AFTER.match(text[end : end + 6]):
+        if _ALLERGY_AFTER.match(text[end : end + 12]):
             return True
         m = _ALLERGY_AND.match(text, end)
         if not m or m.end() not in substance_ends:
@@ -776,7 +823,29 @@ def _prescription_lines(
                 sig_cands.extend(sig[key])
             if not _not_prescribed(text, sec_drugs, k, sig):
                 lines.append((d, sig))
-    return lines, sig_cands
+    return _shared_sigs(text, lines), sig_cands
+
+
+# 氨氯地平和美托洛尔开四周, 阿司匹林、氯吡格雷一天一次: drugs named together before one sig
+_NAMED_JOIN = re.compile(r"\s*(?:和|跟|与|及|以及|、|还有)\s*")
+_SHARED_KEYS = ("frequency", "route", "duration")
+
+
+def _shared_sigs(text: str, lines: list[_Line]) -> list[_Line]:
+    """A drug said with nothing of its own and joined (和, 、) to the next drug shares the frequency,
+    route and course said after the next one: those were said for both (X和Y开四周)."""
+    out = list(lines)
+    for k in range(len(out) - 2, -1, -1):
+        d, sig = out[k]
+        nd, nsig = out[k + 1]
+        if any(sig[key] for key in _SIG_KEYS) or not _NAMED_JOIN.fullmatch(text, d.end, nd.start):
+            continue
+        shared = {key: nsig[key] for key in _SHARED_KEYS}
+        each = [c for c in nsig["dose"] if re.search(r"各\s*$", text[max(0, c.start - 2) : c.start])]
+        if each:  # 阿司匹林和氯吡格雷各一片: the dose said for each
+            shared["dose"] = each
+        out[k] = (d, {**sig, **shared})
+    return out
 
 
 def _route_of_next(text: str, sig: dict[str, Any], win_end: int) -> list[Candidate]:
@@ -874,6 +943,17 @@ _PAST_BEFORE = re.compile(
     r"(?:以前|之前|过去|曾经|早年|那时|当时|开始|刚开始|原先)(?:还|也|一直|都)?(?:吃|服|用|打)(?:过|了|的是)?$"
     r"|(?:后来|然后|之后)(?:就|才)?(?:换|改)(?:的|了|成|用|为)?$"
 )
+# 生理盐水洗鼻, 用温水泡脚: a use said as advice (no amount, frequency or route of a dispensed drug)
+_ADVICE_USE = re.compile(
+    r"\s*(?:来|用来|做|进行|给他|给她)?(?:洗鼻|冲洗鼻腔|鼻腔冲洗|冲鼻|漱口|含漱|泡脚|热敷|冷敷|湿敷|洗脸|洗澡|擦身|"
+    r"坐浴|清洗|冲洗|洗手|洗眼|擦洗)"
+)
+# 复方氯己定含漱液, 炉甘石洗剂: a product made for that use is prescribed even when its sig is missing
+_FOR_THAT_USE = re.compile(r"(?:含漱液|漱口液|漱口水|洗剂|洗液|冲洗液|湿敷液)$")
+# 含硝酸甘油两三分钟能缓解, 吃了布洛芬就好了: what the drug did, not a line
+_HISTORY_USE_AFTER = re.compile(
+    r"[^，。；\d]{0,8}?(?:能|可以|就|才|会)?(?:缓解|好转|好了|好一点|管用|有效|没效|不管用|效果)"
+)
 _NAME_CORRECTED = re.compile(r"不对|说错|错了|口误|哦不是|不是(?:这个|那个)?$|应该是|我是说")
 # 络活喜就是苯磺酸氨氯地平片: the brand said first, the name it stands for next; the item is the latter
 _ALIAS_GAP = re.compile(r"\s*(?:也就是|就是|即)(?:那个)?\s*")
@@ -908,6 +988,11 @@ def _not_prescribed(
     said = bool(sig) and any(sig[key] for key in ("strength", "dose", "frequency"))
     if not said and _PAST_BEFORE.search(text, max(0, d.start - 8), d.start):
         return True
+    unsaid = sig is not None and not any(sig[key] for key in _SIG_KEYS)
+    if unsaid and _ADVICE_USE.match(text, d.end, win_end) and not _FOR_THAT_USE.search(text, d.start, d.end):
+        return True  # 生理盐水洗鼻, 淡盐水漱口: a use advised, no dispensing sig
+    if unsaid and _HISTORY_USE_AFTER.match(text, d.end, win_end):
+        return True  # 含硝酸甘油两三分钟能缓解: how a drug worked, told in the history
     if _stopped_later(text, d, win_end):
         return True
     if not said and k + 1 < len(sec_drugs) and _NAME_CORRECTED.search(text, d.end, win_end):
@@ -1100,12 +1185,27 @@ def _distributive_run(text: str, line_start: int, value_start: int) -> bool:
     return not _DIST_RUN_BREAK.search(gap)
 
 
+# 都口服，开四周 / 均口服，开四周: a statement for all lines goes on after a comma with only the verb said
+_DIST_GO_ON = re.compile(r"[，,]\s*(?:也|都|均|各|共)?(?:开|吃|用|拿|带|服)?(?:药)?\s*$")
+
+
+def _distributive(text: str, line_start: int, value_start: int) -> bool:
+    """The value is said for all lines: in a run after 以上/都/均… (:func:`_distributive_run`), or in a
+    clause of its own right after such a run (都口服，开四周)."""
+    if _distributive_run(text, line_start, value_start):
+        return True
+    m = _DIST_GO_ON.search(text, max(line_start, value_start - 8), value_start)
+    return bool(m) and m.start() > line_start and _distributive_run(text, line_start, m.start())
+
+
 def _apply_distributive(
     text: str, lines: Sequence[_Line], built: list[ExtractedItem], kept_ids: set[tuple[int, int, str]]
-) -> list[ExtractedItem]:
+) -> tuple[list[ExtractedItem], list[set[str]]]:
     """都开一个月 / 均口服 / 均一日两次: a duration, route or frequency said for all lines applies to every
     line of the plan that did not say its own (the lines said so far, as the gold set reads it: a later
-    line has its own)."""
+    line has its own). Also returns, per line, the fields filled this way (a line's own value said in
+    another mention of the drug wins over them)."""
+    filled: list[set[str]] = [set() for _ in built]
     for idx, (drug, sig) in enumerate(lines):
         for key, fieldname, cue in (
             ("duration", "days", _DISTRIBUTIVE),
@@ -1114,17 +1214,14 @@ def _apply_distributive(
         ):
             for c in sig[key]:
                 if (c.start, c.end, c.label) in kept_ids and (
-                    cue.search(text[max(0, c.start - 6) : c.start])
-                    or _distributive_run(text, drug.end, c.start)
+                    cue.search(text[max(0, c.start - 6) : c.start]) or _distributive(text, drug.end, c.start)
                 ):
                     value: Any = float(c.normalized) if fieldname == "days" and c.normalized else c.normalized
-                    built = [
-                        it
-                        if k > idx or getattr(it, fieldname) is not None
-                        else it.model_copy(update={fieldname: value})
-                        for k, it in enumerate(built)
-                    ]
-    return built
+                    for k, it in enumerate(built):
+                        if k < idx and getattr(it, fieldname) is None:
+                            built[k] = it.model_copy(update={fieldname: value})
+                            filled[k].add(fieldname)
+    return built, filled
 
 
 def to_sections(text: str, spans: Iterable[SectionSpan]) -> tuple[Section, ...]:

@@ -240,7 +240,19 @@ def load_lexicon(kb: Knowledge, lexicon_dir: str | Path | None = None) -> Lexico
     }
     symptoms = frozenset({s for group in loaded["symptoms.yaml"].symptoms.values() for s in group} | r_coded)
     body_parts = frozenset(loaded["body_parts.yaml"].body_parts)
-    allergens = frozenset(loaded["allergens.yaml"].allergens)
+    # the names the audit reads as allergens (rules/allergy.yaml: 盘尼西林, 先锋霉素, …) are read in allergy
+    # statements too, so that what the audit understands is also what the extractor picks up
+    allergens = frozenset(
+        {
+            *loaded["allergens.yaml"].allergens,
+            *(
+                n
+                for g in kb.allergen_groups.values()
+                for n in g.names
+                if len(n) >= 2 and re.search(r"[\u4e00-\u9fff]", n)
+            ),
+        }
+    )
     counts = {
         "drugs": len(drugs),
         "diseases": len(diseases),

@@ -37,7 +37,10 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
     (
         "既往史",
         True,
-        r"既往史(?:是|为|：|:)?|既往(?:有|体健|无|身体|患有)?|以前有|以往有|过去有|否认[^，。；]{1,12}?病史",
+        r"既往史(?:是|为|：|:)?|既往(?:有|体健|无|身体|患有)?|以前有|以往有|过去有|否认[^，。；]{1,12}?病史"
+        # 平时身体挺好, 以前身体很健康: the past history said without its name
+        r"|(?:平时|平素|以前|以往|过去|一向|向来)身体(?:一直|一向|都|还|也)?(?:挺|很|比较|还|都|也|算)?"
+        r"(?:好|健康|可以|不错|还行|硬朗)",
     ),
     ("过敏史", True, r"过敏史(?:是|为|：|:)?|(?:否认|没有|无)(?:药物|食物)?(?:及食物)?过敏"),
     ("个人史", True, r"个人史(?:是|为|：|:)?"),
@@ -53,7 +56,13 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
     ),
     ("辅助检查", True, r"辅助检查|化验(?:单|结果)?(?:示|显示)?|检查结果"),
     ("辅助检查", False, r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原"),
-    ("诊断", True, r"(?:初步)?诊断(?:考虑|为|是|：|:)?|印象|(?<![A-Za-z])(?:Dx|DX)(?![A-Za-z])"),
+    (
+        "诊断",
+        True,
+        # 一年前诊断冠心病, 医院诊断, 当时诊断, 已经诊断: a diagnosis of the past told in the history
+        r"(?<!前)(?<!曾)(?<!经)(?<!已)(?<!被)(?<!院)(?<!时)(?<!来)(?<!确)(?:初步)?诊断(?:考虑|为|是|：|:)?|印象"
+        r"|(?<![A-Za-z])(?:Dx|DX)(?![A-Za-z])",
+    ),
     (
         "处理",
         True,
@@ -136,9 +145,19 @@ def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
 
 
 _HISTORY_AFTER = re.compile(r"(?:病)?史")
+_PAST_SAID_BEFORE = re.compile(
+    r"(?:以前|以往|过去|从前|平时|平素|既往|一向)(?:也|都|还|从来)?(?:没有|没|无|有|有过|得过|患过|患有|查出(?:过|有)?)"
+    r"(?:过|什么)?$"
+)
 _YEARS_AFTER = re.compile(rf"(?:{NUM}|几|十几|好几)(?:个)?多?(?:年|个月)")
+# 青霉素过敏, 头孢类的药都过敏, 盘尼西林打了过敏, 阿司匹林一吃就过敏: words of taking or of time between the
+# substance and 过敏 (never a negation: 青霉素不过敏, 对头孢没有过敏 are not allergies)
+ALLERGY_FILLER = (
+    r"(?:类|等)?(?:的)?(?:药物|药)?(?:以前|之前|曾经|也|都|均|会|有点|"
+    r"一(?:打|吃|用|输)就|(?:打|吃|用|输|服|注射)(?:了|过|完|后)?(?:就|会|也)?|打针|输液|就)?"
+)
 _ALLERGY_AFTER = re.compile(
-    r"^(?:类)?(?:都|均|也)?(?:药物|药)?(?:过敏|皮试(?:呈)?阳性)|^(?:类)?(?:和|、|及|跟|与)[^，。；]{1,8}?(?:类)?(?:都|均)?过敏"
+    rf"^{ALLERGY_FILLER}(?:过敏|皮试(?:呈)?阳性)|^(?:类)?(?:和|、|及|跟|与)[^，。；]{{1,8}}?(?:类)?(?:都|均)?过敏"
 )
 
 
@@ -155,7 +174,7 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
             events.append(_Event(c.start, "体格检查", False, None, "vital"))
         elif c.label == "lab":
             events.append(_Event(c.start, "辅助检查", False, None, "lab"))
-        elif c.label in ("drug", "allergen") and _ALLERGY_AFTER.match(text[c.end : c.end + 6]):
+        elif c.label in ("drug", "allergen") and _ALLERGY_AFTER.match(text[c.end : c.end + 12]):
             start = c.start - 1 if c.start > 0 and text[c.start - 1] in "对有" else c.start
             events.append(_Event(start, "过敏史", True, None, "allergy"))
         elif c.label == "drug":
@@ -163,6 +182,9 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
     for c in ents:
         if c.label != "disease":
             continue
+        said = _PAST_SAID_BEFORE.search(text, max(0, c.start - 10), c.start)
+        if said:  # 以前没有高血压糖尿病, 平时没有胃病: the past history said without its name
+            events.append(_Event(said.start(), "既往史", True, None, "history_said"))
         has_before = text[max(0, c.start - 1) : c.start] == "有"
         if _HISTORY_AFTER.match(text, c.end) or (has_before and _YEARS_AFTER.match(text, c.end)):
             events.append(_Event(c.start - 1 if has_before else c.start, "既往史", False, None, "history"))
@@ -461,6 +483,8 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
         )
     if ev.kind == "history":
         return current in _EARLY and current != "既往史"
+    if ev.kind == "history_said":  # said in so many words: also after the examination's first values
+        return current not in (*_AFTER_DX, "既往史")
     if ev.kind == "vital":
         return current in _EARLY
     if ev.kind == "lab":
