@@ -35,6 +35,7 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
+        """Order for comparing severities: info 0, warn 1, block 2."""
         return _SEVERITY_RANK[self]
 
 
@@ -123,6 +124,9 @@ EXAM_NAMES = ("fundus", "foot", "ecg", "spirometry")
 
 
 class Diagnosis(_AuditRecord):
+    """One diagnosis in ``patient.diagnoses``: the name as written and its ICD-10 code (upper-cased;
+    blank → ``None``)."""
+
     name: str = ""
     icd10: str | None = None
 
@@ -146,6 +150,13 @@ class Vitals(_AuditRecord):
 
 
 class Patient(_AuditRecord):
+    """The patient of an audit case, as the HIS request or case file gives it; ``None``: not recorded.
+
+    ``sex`` also takes 男/女, ``allergies`` a string such as "青霉素;磺胺" (无/否认 dropped), ``labs``
+    only the keys of :data:`LAB_NAMES` (units there) and ``lab_dates`` ISO dates of those labs or of
+    :data:`EXAM_NAMES` examinations.
+    """
+
     id: str | None = None
     age: float | None = Field(default=None, ge=0, le=130, description="years; infants as fractions")
     sex: Literal["M", "F"] | None = None
@@ -228,6 +239,9 @@ class PrescriptionItem(_AuditRecord):
 
 
 class Prescription(_AuditRecord):
+    """The prescription of an audit case: its drug lines in written order, with prescriber, department,
+    date, kind (普通/急诊/儿科/长期) and the prescriber's stated reason for exceeding limits."""
+
     id: str | None = None
     kind: Literal["普通", "急诊", "儿科", "长期"] | None = None
     items: tuple[PrescriptionItem, ...] = ()
@@ -287,6 +301,9 @@ class Finding(_AuditRecord):
 
 
 class Provenance(_AuditRecord):
+    """What produced a report: knowledge-base version, engine version, the local rule set (institution
+    and file) and the reviewer model revision, if any (built by :func:`toolkit.audit.engine.provenance`)."""
+
     kb_version: str
     engine_version: str
     local_rules: str | None = None
@@ -316,6 +333,7 @@ class AuditReport(_AuditRecord):
 
     @property
     def max_severity(self) -> Severity | None:
+        """The highest severity among the findings, or ``None`` when there are none."""
         present = {f.severity for f in self.findings}
         return next((s for s in _BY_RANK_DESC if s in present), None)
 

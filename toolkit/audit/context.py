@@ -81,6 +81,9 @@ def _dianping(rule: Any, kb: Knowledge) -> Dianping | None:
 
 @dataclass
 class AuditContext:
+    """The state the checks of one audit share: the case, its resolved lines, the knowledge base, the
+    case's facts for rule conditions, the rule index, and the findings recorded so far."""
+
     case: AuditCase
     kb: Knowledge
     items: list[ResolvedItem]
@@ -101,9 +104,12 @@ class AuditContext:
 
     @property
     def age(self) -> float | None:
+        """The patient's age in years, or ``None`` when the case does not give it."""
         return self.case.patient.age
 
     def matches(self, target: Target, item: ResolvedItem) -> bool:
+        """True when the line's keys (product, ingredients, classes) meet ``target``'s drugs or classes;
+        a line not resolved to a formulary drug never matches."""
         return bool(item.keys) and (
             not item.keys.isdisjoint(target.drugs) or not item.keys.isdisjoint(target.classes)
         )
@@ -118,6 +124,7 @@ class AuditContext:
         return rule.severity, evidence
 
     def holds(self, cond: Condition) -> bool:
+        """Whether the knowledge-base condition ``cond`` holds on this case's facts."""
         return evaluate(cond, self.facts)
 
     def add(

@@ -23,10 +23,12 @@ class ReviewResult(Protocol):
     """What a reviewer says about one case: its ``model`` findings and the risk of return."""
 
     @property
-    def findings(self) -> tuple[Finding, ...]: ...
+    def findings(self) -> tuple[Finding, ...]:
+        """The reviewer's findings (``source`` ``model``), added to the rule findings."""
 
     @property
-    def risk(self) -> float | None: ...
+    def risk(self) -> float | None:
+        """Probability (0–1) that a pharmacist returns the prescription, or ``None`` when not given."""
 
 
 class CaseReviewer(Protocol):
@@ -38,11 +40,13 @@ class CaseReviewer(Protocol):
     """
 
     @property
-    def revision(self) -> str | None: ...
+    def revision(self) -> str | None:
+        """The model revision the report's ``provenance.model`` names, or ``None`` when unknown."""
 
     def review(
         self, case: AuditCase, items: Sequence[ResolvedItem], rule_findings: Sequence[Finding]
-    ) -> ReviewResult: ...
+    ) -> ReviewResult:
+        """Review one case after the rules, from its resolved lines and the rule findings."""
 
 
 @dataclass(frozen=True, slots=True)

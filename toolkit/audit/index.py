@@ -36,6 +36,8 @@ class RuleIndex:
         self.memo: dict[Any, Any] = {}
 
     def keys(self, drug_id: str) -> frozenset[str]:
+        """What rule targets are matched against for ``drug_id``: the id, its ingredients and all their
+        classes."""
         return frozenset((drug_id, *self.kb.ingredients(drug_id))) | self.kb.classes_of(drug_id)
 
     def rules(self, family: str, drug_id: str) -> frozenset[int]:

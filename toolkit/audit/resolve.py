@@ -40,6 +40,9 @@ class ImplausibleDose:
 
 @dataclass(slots=True)
 class ResolvedItem:
+    """One prescription line (``index``: 0-based) resolved against the knowledge base, or kept with the
+    reason it could not be: ``drug`` is ``None`` when the line is not audited as a formulary drug."""
+
     index: int
     item: PrescriptionItem
     drug: Drug | None = None
@@ -66,6 +69,7 @@ class ResolvedItem:
 
     @property
     def name(self) -> str:
+        """The formulary name of the drug, or the name as written when the line did not resolve."""
         return self.drug.name if self.drug else self.item.drug
 
     def daily(self, ingredient: str) -> float | None:
@@ -207,6 +211,14 @@ def _declares(drug: Drug, kind: str) -> bool:
 
 
 def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedItem:
+    """Resolve line ``index`` (0-based) of a prescription against ``kb``: by 药品编码 first when the
+    clinic's drug dictionary is loaded and the line has a code, else by name.
+
+    A line not resolved to a formulary drug has no ``drug``; ``code_unmapped``, ``known`` (a drug known
+    outside the formulary) or ``local_form`` (a local product of an entry without that form) says why,
+    none of them when the name is not recognised. A dose that cannot be checked keeps the drug and sets
+    ``dose_problem``.
+    """
     r = ResolvedItem(index=index, item=item)
     r.frequency = parse_frequency(item.frequency)
     r.route = normalize_route(item.route)

@@ -39,6 +39,8 @@ def load_demo_module() -> ModuleType:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``demo`` command to ``app``."""
+
     @app.command("demo")
     def demo_cmd(
         port: int = typer.Option(

@@ -16,6 +16,8 @@ import typer
 
 
 class OutputFormat(StrEnum):
+    """``--format`` of ``clinic extract``: a JSON line per input, the same indented, or a FHIR Bundle each."""
+
     jsonl = "jsonl"
     json = "json"
     fhir = "fhir"

@@ -69,6 +69,8 @@ def start_lines(config: Any, kb_version: str) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to ``app``."""
+
     @app.command("serve")
     def serve_cmd(
         host: str = typer.Option(

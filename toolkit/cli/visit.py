@@ -22,6 +22,8 @@ import typer
 
 
 class OutputFormat(StrEnum):
+    """``--format`` of ``clinic visit``: one JSON line per input, or one indented JSON array."""
+
     jsonl = "jsonl"
     json = "json"
 

@@ -241,6 +241,7 @@ class Store:
         )
 
     def session(self) -> Session:
+        """A new ORM session on the store's database (the caller closes it, e.g. ``with``)."""
         return self._sessions()
 
     # ------------------------------------------------------------------ audits
@@ -347,6 +348,7 @@ class Store:
         return ids, job.texts
 
     def get_audit(self, audit_id: str) -> AuditRow:
+        """The stored audit row; raises :class:`NotFound` for an unknown id."""
         with self._sessions() as s:
             row = s.get(AuditRow, audit_id)
             if row is None:
@@ -514,6 +516,7 @@ class Store:
 
     # --------------------------------------------------------------- decisions
     def decision_by_key(self, key: str) -> DecisionRow | None:
+        """The decision stored with idempotency key ``key``, or ``None``."""
         with self._sessions() as s:
             return s.scalars(select(DecisionRow).where(DecisionRow.idempotency_key == key)).first()
 
@@ -579,6 +582,8 @@ class Store:
         return row, False
 
     def decisions(self, audit_id: str) -> tuple[list[DecisionRow], list[FeedbackRow]]:
+        """The decisions and the CDS Hooks feedback on an audit, each oldest first; raises
+        :class:`NotFound` for an unknown id."""
         with self._sessions() as s:
             if s.get(AuditRow, audit_id) is None:
                 raise NotFound(audit_id)

@@ -92,6 +92,7 @@ class LoopBatcher:
         self._scheduled = False
 
     async def submit(self, job: Any) -> None:
+        """Queue ``job`` and return once the batch holding it is written (raises what the write raised)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
