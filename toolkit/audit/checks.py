@@ -662,6 +662,8 @@ def check_frequency(ctx: AuditContext) -> None:
                 items=[r.index],
                 drug=r.name,
                 evidence={**ev, "limit": high},
+                rate=rate_text(r.frequency.per_day),
+                limit_rate=rate_text(high),
             )
         elif low and not r.frequency.prn and r.frequency.per_day < low - 1e-9:
             ctx.add(
@@ -670,7 +672,23 @@ def check_frequency(ctx: AuditContext) -> None:
                 items=[r.index],
                 drug=r.name,
                 evidence={**ev, "limit": low},
+                rate=rate_text(r.frequency.per_day),
+                limit_rate=rate_text(low),
             )
+
+
+def rate_text(per_day: float) -> str:
+    """Administrations per day as a pharmacist says them: 每日3次, and below once a day by the week or the
+    interval (0.1429 → 每周1次, 0.5 → 每2日1次), never a fraction of a time per day."""
+    if per_day >= 1 - 1e-3:
+        return f"每日{per_day:.3g}次"
+    week = per_day * 7
+    if abs(week - round(week)) < 0.02:
+        return f"每周{round(week)}次"
+    days = 1 / per_day
+    if abs(days - round(days)) < 0.02:
+        return f"每{round(days)}日1次"
+    return f"每周{week:.2g}次"
 
 
 def check_route(ctx: AuditContext) -> None:
