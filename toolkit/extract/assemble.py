@@ -885,6 +885,12 @@ def _undiluted(
     return [d for d in sec_drugs if not any(s <= d.start < e for s, e in diluted)], diluted
 
 
+# 碳酸氢钠片一克一天三次…每天喝两千毫升水: a volume is not the dose of a tablet or capsule, and the water
+# drunk or taken with the drug (两千毫升水, 一百毫升温水) is not a dose at all
+_SOLID_FORM = re.compile(r"(?:片|胶囊|丸)$")
+_WATER_AFTER = re.compile(r"\s*(?:的)?(?:温|开|凉|白|清)?水")
+
+
 def _line_sig(
     text: str,
     d: Candidate,
@@ -925,6 +931,12 @@ def _line_sig(
     ]
     if not _unit_dose_ok(text[d.start : d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
         sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
+    solid = bool(_SOLID_FORM.search(text, d.start, d.end))
+    sig["dose"] = [
+        c
+        for c in sig["dose"]
+        if not ((c.normalized or "").endswith(" ml") and (solid or _WATER_AFTER.match(text, c.end)))
+    ]
     return sig
 
 

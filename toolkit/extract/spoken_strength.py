@@ -2,6 +2,13 @@
 四点五微克): the speaker drops the "/" between the two amounts. The run is read against the strengths
 the formulary lists for the drug: it is taken only when it splits into exactly one listed combination
 (160 μg/4.5 μg → "160/4.5 μg"); otherwise the item is left as read.
+
+The same listing gives the unit of a strength said without one (issue 13):
+
+* a combination read without a unit (舒利迭50/250的, 八十/四点五的) or said with 加 between the amounts
+  (安博诺规格一百五加十二点五的) takes the unit of the one listed combination with those amounts;
+* a single amount said as 规格 or as "X的" before the count of tablets (倍他乐克缓释片四十七点五的，一次一片)
+  takes the unit of the one listed single strength with that amount.
 """
 
 from __future__ import annotations
@@ -18,6 +25,21 @@ _RUN = re.compile(r"[零〇一二两三四五六七八九十百千点幺\d.]{3,}
 # what may stand between the name and the run (规格是, 那个, 用) and what closes it (的, 微克, 规格)
 _LEAD = re.compile(r"(?:那个|这个|规格(?:是|为)?|用|是|的)*$")
 _CLOSE = re.compile(r"\s*(?:的|微克|μg|ug|mcg|毫克|mg|规格)")
+_NUMERAL = r"[零〇一二两三四五六七八九十百千点幺\d.]+"
+# 规格一百五加十二点五的, 八十/四点五的: two amounts said with a separator and no unit
+_PAIR = re.compile(rf"({_NUMERAL})\s*(?:加|/|／)\s*({_NUMERAL})")
+# 四十七点五的, 规格四十七点五: one amount with no unit
+_SINGLE = re.compile(_NUMERAL)
+_UNITLESS_PAIR = re.compile(r"([\d.]+)/([\d.]+)")
+_SPEC_LEAD = re.compile(r"规格(?:是|为)?$")
+# what may stand between the name and an amount said without a unit (还是用规格, 那个)
+_LEAD_FWD = re.compile(r"(?:[，,\s]|那个|这个|还是|继续|规格(?:是|为)?|用|是)*")
+# the count of tablets said right after the amount (的，一次一片 / 的一片): the amount is the strength
+_COUNT_AFTER = re.compile(
+    r"\s*的?[，,\s]*(?:每次|一次|一回)?\s*(?:吃|服|用)?\s*(?:[零〇一二两三四五六七八九十\d.]+|半)个?"
+    r"(?:片|粒|袋|包|支|吸|喷|揿|丸|贴)"
+)
+_COUNT_UNITS = ("片", "粒", "袋", "包", "支", "吸", "喷", "揿", "丸", "贴")
 
 
 def _fmt(x: float) -> str:
@@ -40,6 +62,64 @@ def combinations(kb: Knowledge, drug_id: str | None) -> list[tuple[tuple[float, 
     return out
 
 
+def singles(kb: Knowledge, drug_id: str | None) -> list[tuple[float, str]]:
+    """The one-amount strengths (not concentrations) the formulary lists for ``drug_id``; one in g is
+    listed in mg too (0.5 g: 五百的)."""
+    drug = kb.drugs.get(drug_id) if drug_id else None
+    if drug is None:
+        return []
+    out: list[tuple[float, str]] = []
+    for form in drug.forms:
+        for s in form.strengths:
+            parsed = parse_strength(s)
+            if parsed and len(parsed.amounts) == 1 and parsed.per_ml is None:
+                amount, unit = parsed.amounts[0]
+                keys = [(amount, unit)]
+                if unit == "g":  # 0.5 g is said as 五百的 too
+                    keys.append((round(amount * 1000, 6), "mg"))
+                out.extend(k for k in keys if k not in out)
+    return out
+
+
+def _listed_pair(
+    a: float | None, b: float | None, combos: Sequence[tuple[tuple[float, float], str]]
+) -> str | None:
+    """``a/b unit`` when exactly one listed combination has those amounts."""
+    units = {unit for (x, y), unit in combos if (x, y) == (a, b)}
+    return (
+        f"{_fmt(a)}/{_fmt(b)} {units.pop()}" if a is not None and b is not None and len(units) == 1 else None
+    )
+
+
+def _listed_single(a: float | None, listed: Sequence[tuple[float, str]]) -> str | None:
+    """``a unit`` when the listed single strengths with that amount all have one unit."""
+    units = {unit for x, unit in listed if x == a}
+    return f"{_fmt(a)} {units.pop()}" if a is not None and len(units) == 1 else None
+
+
+def _said_unit(text: str, it: ExtractedItem, kb: Knowledge, name_end: int, window_end: int) -> str | None:
+    """The strength of ``it`` said without a unit, with the unit of the matching listed strength."""
+    if it.strength:  # 舒利迭50/250的: read as a combination without a unit
+        m = _UNITLESS_PAIR.fullmatch(it.strength.strip())
+        if m is None:
+            return None
+        return _listed_pair(float(m.group(1)), float(m.group(2)), combinations(kb, it.drug_id))
+    # the amount is said before the count of tablets: 规格一百五加十二点五的一次一片, 四十七点五的，一次一片
+    if it.dose is None or it.unit not in _COUNT_UNITS:
+        return None
+    at = _LEAD_FWD.match(text, name_end, window_end).end()
+    spec = _SPEC_LEAD.search(text, name_end, at) is not None
+    if m := _PAIR.match(text, at, window_end):
+        if not (_COUNT_AFTER.match(text, m.end()) and (spec or text.startswith("的", m.end()))):
+            return None
+        return _listed_pair(parse_number(m.group(1)), parse_number(m.group(2)), combinations(kb, it.drug_id))
+    if m := _SINGLE.match(text, at, window_end):
+        if not (_COUNT_AFTER.match(text, m.end()) and (spec or text.startswith("的", m.end()))):
+            return None
+        return _listed_single(parse_number(m.group(0)), singles(kb, it.drug_id))
+    return None
+
+
 def split_run(run: str, combos: Sequence[tuple[tuple[float, float], str]]) -> tuple[float, float, str] | None:
     """The one listed combination the numeral run splits into, if exactly one does."""
     found = set()
@@ -54,29 +134,38 @@ def split_run(run: str, combos: Sequence[tuple[tuple[float, float], str]]) -> tu
 
 
 def apply(text: str, items: Sequence[ExtractedItem], kb: Knowledge) -> tuple[ExtractedItem, ...]:
-    """The items with a combination strength said as one run of numerals read as that combination."""
+    """The items with a combination strength said as one run of numerals read as that combination, and a
+    strength said without a unit given the unit of the listed strength it matches."""
     out = []
     for it in items:
-        combos = combinations(kb, it.drug_id)
-        current = parse_strength(it.strength) if it.strength else None
-        if not combos or (current is not None and len(current.amounts) == 2):
-            out.append(it)
-            continue
         name_end = it.start + len(it.drug)
         window_end = min(len(text), max(it.end, name_end) + 6, name_end + 24)
-        m = _RUN.search(text, name_end, window_end)
-        if (
-            m is None
-            or not _LEAD.fullmatch(text, name_end, m.start())
-            or not _CLOSE.match(text, m.end())
-            or (split := split_run(m.group(0), combos)) is None
-        ):
-            out.append(it)
-            continue
-        a, b, unit = split
-        update: dict[str, object] = {"strength": f"{_fmt(a)}/{_fmt(b)} {unit}"}
-        whole = parse_number(m.group(0))
-        if it.dose is not None and whole is not None and it.unit in ("mg", "μg", "g") and it.dose == whole:
-            update.update(dose=None, unit=None)  # the run was read as one amount: it was the strength
-        out.append(it.model_copy(update=update))
+        read = _read_run(text, it, kb, name_end, window_end)
+        if read is None and (strength := _said_unit(text, it, kb, name_end, window_end)):
+            read = it.model_copy(update={"strength": strength})
+        out.append(read or it)
     return tuple(out)
+
+
+def _read_run(
+    text: str, it: ExtractedItem, kb: Knowledge, name_end: int, window_end: int
+) -> ExtractedItem | None:
+    """``it`` with the combination said as one run of numerals (信必可一百六四点五的), or ``None``."""
+    combos = combinations(kb, it.drug_id)
+    current = parse_strength(it.strength) if it.strength else None
+    if not combos or (current is not None and len(current.amounts) == 2):
+        return None
+    m = _RUN.search(text, name_end, window_end)
+    if (
+        m is None
+        or not _LEAD.fullmatch(text, name_end, m.start())
+        or not _CLOSE.match(text, m.end())
+        or (split := split_run(m.group(0), combos)) is None
+    ):
+        return None
+    a, b, unit = split
+    update: dict[str, object] = {"strength": f"{_fmt(a)}/{_fmt(b)} {unit}"}
+    whole = parse_number(m.group(0))
+    if it.dose is not None and whole is not None and it.unit in ("mg", "μg", "g") and it.dose == whole:
+        update.update(dose=None, unit=None)  # the run was read as one amount: it was the strength
+    return it.model_copy(update=update)

@@ -406,6 +406,8 @@ _SPOKEN_ROUTES = {
     "皮下打": "皮下注射",
     "肌肉注射": "肌内注射",
     "静脉推注": "静脉注射",
+    # 开水冲服, 温水冲服: a granule or powder dissolved in water and drunk (the formulary says 口服)
+    "冲服": "口服",
 }
 _ROUTES = {**_SPOKEN_ROUTES, **_ROUTE_ALIASES}
 _ROUTE_KEYS = sorted(
