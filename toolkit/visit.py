@@ -129,8 +129,8 @@ class VisitFinding(Record):
 
 class UncertainName(Record):
     """A drug name the speech corrector changed with low confidence: shown for one-click confirmation, with
-    the formulary names that sound closest to what was heard (ranked here by syllable similarity; the
-    corrector's own candidate list is not exposed by toolkit.asr)."""
+    the other formulary names the corrector found about as close (``Correction.alternatives``), else those
+    that sound closest to what was heard (ranked here by syllable similarity)."""
 
     heard: str
     chosen: str
@@ -440,8 +440,9 @@ def _uncertain(transcript: Transcript | None, text: str, kb: Knowledge) -> tuple
         at = mapper(c.offset)
         if text[at : at + len(c.corrected)] != c.corrected:
             continue  # undone by the doctor
+        alts = tuple(getattr(c, "alternatives", ()))  # the drugs the corrector found about as close
         try:
-            alts = _alternatives(c.original, c.corrected, kb)
+            alts = alts or _alternatives(c.original, c.corrected, kb)
         except Exception:  # pypinyin missing ([asr] extra): no alternatives, still shown
             alts = ()
         out.append(

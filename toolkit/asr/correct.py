@@ -26,7 +26,9 @@ A drug name held in a longer one (硝酸异山梨酯 in 单硝酸异山梨酯) g
 longer name when the text around it sounds like the rest. Two different drugs
 within 0.1 of each other on one window are ambiguous (头包克过: 头孢克洛 or
 头孢克肟?) and nothing is replaced on sound alone: a wrong drug name is worse
-than a misspelt one. Such places are returned by :func:`slot_choices`, and the
+than a misspelt one (:func:`find_uncertain` lists such places for the doctor). A
+drug correction carries the other drugs within 0.2 of it as ``alternatives``, for
+the doctor to confirm with one click; they never change what is replaced. Such places are returned by :func:`slot_choices`, and the
 transcriber asks the audio which candidate, if any, was said (Whisper's own
 likelihood of each reading; see ``toolkit.asr.transcribe``). Drug slots (a name
 before a strength or after a prescribing verb) are aligned with gaps and may
@@ -66,6 +68,7 @@ from toolkit.asr.windows import (
     medical_document,
     misspelling_candidates,
     protected_spans,
+    record_document,
     window_candidates,
 )
 
@@ -85,6 +88,7 @@ __all__ = [
     "drug_mentions",
     "drug_slots",
     "find_corrections",
+    "find_uncertain",
     "lazy_pinyin",
     "load_lexicon_terms",
     "load_other_drug_names",
@@ -112,14 +116,43 @@ def find_corrections(text: str, lexicon: AsrLexicon, *, context: str | None = No
     )
 
 
+def find_uncertain(
+    text: str, lexicon: AsrLexicon, matches: list[Match], *, context: str | None = None
+) -> list[Match]:
+    """Windows of ``text`` left alone because two formulary drugs fitted them about equally well
+    (头包克过: 头孢克洛 or 头孢克肟?), for the doctor to settle: one per place, best first among
+    overlapping ones, none where ``matches`` (the corrections made on ``text``) changed a character.
+    Each is a :class:`Match` with ``corrected`` equal to the text as heard and the drugs in
+    ``alternatives``, best first. Nothing here changes the corrector's decisions."""
+    protected = protected_spans(text, lexicon)
+    medical_doc = medical_document(context if context is not None else text, protected)
+    refused: list[Match] = []
+    record_doc = record_document(context if context is not None else text)
+    window_candidates(text, lexicon, protected, medical_doc, refused, record_doc=record_doc)
+    taken = [False] * len(text)
+    for m in matches:
+        for k in range(m.offset, min(len(text), m.offset + len(m.original))):
+            taken[k] = True
+    out: list[Match] = []
+    for m in sorted(refused, key=lambda m: (m.score, len(m.original)), reverse=True):
+        span = range(m.offset, m.offset + len(m.original))
+        if not m.alternatives or any(taken[k] for k in span):
+            continue
+        for k in span:
+            taken[k] = True
+        out.append(m)
+    return sorted(out, key=lambda m: m.offset)
+
+
 def _find_corrections(text: str, lexicon: AsrLexicon, context: str | None) -> list[Match]:
     """One pass: candidates from the formulary's misspellings, the same-length windows and the drug
     slots, in that order (ties keep it), then the best of each overlapping group."""
     protected = protected_spans(text, lexicon)
     medical_doc = medical_document(context if context is not None else text, protected)
+    record_doc = record_document(context if context is not None else text)
     candidates = [
         *misspelling_candidates(text, lexicon),
-        *window_candidates(text, lexicon, protected, medical_doc),
+        *window_candidates(text, lexicon, protected, medical_doc, record_doc=record_doc),
         *slot_candidates(text, lexicon, protected),
     ]
     return _non_overlapping(candidates, len(text))

@@ -176,7 +176,7 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
         for d in getattr(knowledge, "drugs", {}).values():
             forms = (d.name, *getattr(d, "salts", ()), *getattr(d, "brands", ()))
             generics.update((d.name, *getattr(d, "salts", ())))
-            for form in forms:
+            for form in (*forms, *_short_brand_names(d)):
                 if form and CJK_RUN.fullmatch(form) and len(form) >= 2:
                     terms.setdefault(form, make_term(form, "drug", d.id))
             generic = terms.get(d.name)
@@ -198,6 +198,23 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
             terms[name] = make_term(name, "drug")
     others = frozenset(n for n in load_other_drug_names(lexicon_path) if n not in terms)
     return AsrLexicon(list(terms.values()), misspellings, version, others, frozenset(generics))
+
+
+def _short_brand_names(drug: object) -> list[str]:
+    """The names a brand is said by when it is not all Chinese characters or has a device after it:
+    the Chinese part of 诺和灵R / 诺和灵30R (诺和灵) and an alias that begins a brand (信必可 of
+    信必可都保). Only names of 3+ characters: a short part would be a word of ordinary speech."""
+    brands = tuple(getattr(drug, "brands", ()))
+    out = []
+    for brand in brands:
+        if not CJK_RUN.fullmatch(brand):
+            out.extend(r for r in CJK_RUN.findall(brand) if len(r) >= 3 and brand.startswith(r))
+    out.extend(
+        a
+        for a in getattr(drug, "aliases", ())
+        if len(a) >= 3 and CJK_RUN.fullmatch(a) and any(b != a and b.startswith(a) for b in brands)
+    )
+    return out
 
 
 @lru_cache(maxsize=4)

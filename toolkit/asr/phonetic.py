@@ -36,7 +36,14 @@ def pinyin_syllables(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if len(plain) != len(text) or len(tones) != len(text):  # a character pypinyin cannot split
         plain = [lazy_pinyin(ch)[0] for ch in text]
         tones = [lazy_pinyin(ch, style=tone3, neutral_tone_with_five=True)[0] for ch in text]
+    # 得 is read dei by pypinyin inside some phrases (芬必得 fen bi dei) and de elsewhere (分毕得):
+    # one reading for both, so a term and the text heard for it compare alike
+    plain = [_ONE_READING.get(s, s) for s in plain]
+    tones = [_ONE_READING.get(s, s) for s in tones]
     return tuple(plain), tuple(tones)
+
+
+_ONE_READING = {"dei": "de", "dei3": "de2"}
 
 
 def fuzzy_syllable(syllable: str) -> str:

@@ -3,7 +3,10 @@
 The JSON form of :class:`Transcript` is a stable contract (one line per file in
 ``clinic transcribe --format jsonl``): ``file``, ``text``, ``segments`` (each
 ``start``, ``end``, ``text``), ``corrections``, ``warnings`` and ``error``.
-Fields are only ever added, never renamed.
+Fields are only ever added, never renamed. Each drug correction carries ``alternatives`` (the other
+formulary names the corrector found about as close; empty when the match was clear).
+:attr:`Transcript.uncertain` (drug names left as heard: two drugs fitted equally) is in the full
+model dump, not in the jsonl line, whose keys stay as listed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class WarningCode(StrEnum):
     KNOWN_HALLUCINATION = "known_hallucination"  # a stock phrase whisper invents (subtitle credits …)
     IMPLAUSIBLE_RATE = "implausible_rate"  # more characters per second than anyone speaks
     CLIPPED = "clipped"  # the recording is clipped (too loud); words may be lost
+    AUDIO_LOST = "audio_lost"  # part of a live recording never reached the recogniser (busy computer)
 
 
 class AsrWarning(Record):
@@ -52,6 +56,24 @@ class Correction(Record):
     term_id: str | None = Field(default=None, description="formulary drug id when kind is drug")
     reason: str = Field(description="how the match was made, e.g. 'pinyin 1.00, chars 0.50'")
     score: float = Field(ge=0, le=1)
+    alternatives: tuple[str, ...] = Field(
+        default=(),
+        description="other formulary drug names the corrector found about as close, best first (drug only)",
+    )
+
+
+class Uncertain(Record):
+    """A place where a drug name was heard but two or more formulary drugs fitted it about equally
+    well, so nothing was replaced: the text stays as heard and the doctor picks one (or none)."""
+
+    original: str = Field(description="the text as heard (unchanged in Transcript.text)")
+    start: float = Field(description="start (s) of the segment holding it")
+    end: float = Field(description="end (s) of the segment holding it")
+    offset: int = Field(ge=0, description="character offset of the heard text in Transcript.text")
+    kind: str = "drug"
+    alternatives: tuple[str, ...] = Field(description="the drug names it could be, best first")
+    score: float = Field(ge=0, le=1, description="the best candidate's score")
+    reason: str = ""
 
 
 class TranscriptSegment(Record):
@@ -73,10 +95,16 @@ class Transcript(Record):
     corrections: tuple[Correction, ...] = ()
     warnings: tuple[AsrWarning, ...] = ()
     error: str | None = None
+    uncertain: tuple[Uncertain, ...] = Field(
+        default=(), description="drug names left as heard: two formulary drugs about equally close"
+    )
     duration: float | None = Field(default=None, description="seconds of audio")
     language: str | None = None
     model: str | None = Field(default=None, description="model directory name and compute type")
     options: dict[str, object] = Field(default_factory=dict, description="options actually used")
+
+    def __hash__(self) -> int:  # by content (``options`` is a dict): a UI state holding it can tell a change
+        return hash(self.model_dump_json())
 
     def contract(self) -> dict[str, object]:
         """The stable JSON contract of one transcribed file (the jsonl line)."""

@@ -19,6 +19,8 @@ from toolkit.asr.phonetic import (
     syllable_similarity,
 )
 from toolkit.asr.windows import (
+    ALTERNATIVE_LIMIT,
+    ALTERNATIVE_MARGIN,
     CONTEXT_SPAN,
     DRUG_CONTEXT,
     NAME_RUN,
@@ -354,6 +356,7 @@ def slot_candidates(text: str, lexicon: AsrLexicon, protected: list[bool]) -> li
     for slot in _slots(text, lexicon, protected):
         match = _clear_winner(slot.ranked, slot.threshold)
         if match is not None:
+            match = _with_alternatives(match, slot.ranked)
             out.append(((match.score - 1.5, len(match.corrected), match.score), match))
         if slot.why != "before a strength":
             continue
@@ -377,6 +380,21 @@ def slot_candidates(text: str, lexicon: AsrLexicon, protected: list[bool]) -> li
                 )
             )
     return out
+
+
+def _with_alternatives(match: Match, ranked: list[tuple[float, Match]]) -> Match:
+    """The winner with the other drugs of its slot within ``ALTERNATIVE_MARGIN`` of it (for the doctor
+    to confirm; the winner is unchanged)."""
+    top = ranked[0][0]
+    names: list[str] = []
+    for mean, m in ranked[1:]:
+        if (
+            top - mean < ALTERNATIVE_MARGIN
+            and m.term_id not in (None, match.term_id)
+            and m.corrected not in names
+        ):
+            names.append(m.corrected)
+    return replace(match, alternatives=tuple(names[:ALTERNATIVE_LIMIT])) if names else match
 
 
 _LISTEN_FLOOR = _SLOT_THRESHOLD - _SLOT_MARGIN  # farther from the heard syllables: not worth asking the audio

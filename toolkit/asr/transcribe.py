@@ -28,6 +28,7 @@ from toolkit.asr.correct import (
     drug_mentions,
     drug_slots,
     find_corrections,
+    find_uncertain,
     slot_choices,
     starts_alike,
 )
@@ -40,6 +41,7 @@ from toolkit.asr.records import (
     PartialTranscript,
     Transcript,
     TranscriptSegment,
+    Uncertain,
     WarningCode,
 )
 
@@ -147,6 +149,7 @@ class _Decoder:
         )
         self.language: str | None = options.language
         self.lexicon_version = self.lexicon.version if self.lexicon is not None else None
+        self.uncertain: list[Uncertain] = []  # drug names left as heard, added to by correct()
 
     def segments(
         self, samples: np.ndarray, offset: float = 0.0
@@ -252,15 +255,39 @@ class _Decoder:
                         term_id=m.term_id,
                         reason=m.reason,
                         score=m.score,
+                        alternatives=m.alternatives,
                     )
                 )
                 shift += len(m.corrected) - len(m.original)
+            self.uncertain.extend(self._doubts(seg, matches, offset, full))
             new_text = apply_matches(seg.text, matches) if matches else seg.text
             out.append(seg.model_copy(update={"text": new_text}))
             offset += len(new_text)
         if corrections:
             log.info("%d medical correction(s) applied", len(corrections))
         return out, corrections
+
+    def _doubts(
+        self, seg: TranscriptSegment, matches: list[Match], offset: int, context: str
+    ) -> list[Uncertain]:
+        """Drug names left as heard in ``seg`` because two drugs fitted about equally (see
+        :func:`find_uncertain`), with offsets in the corrected text (``offset``: where ``seg`` starts)."""
+        assert self.lexicon is not None
+        out = []
+        for d in find_uncertain(seg.text, self.lexicon, matches, context=context):
+            shift = sum(len(m.corrected) - len(m.original) for m in matches if m.offset < d.offset)
+            out.append(
+                Uncertain(
+                    original=d.original,
+                    start=seg.start,
+                    end=seg.end,
+                    offset=offset + d.offset + shift,
+                    alternatives=d.alternatives,
+                    score=d.score,
+                    reason=d.reason,
+                )
+            )
+        return out
 
     def _segment_audio(self, seg: TranscriptSegment) -> np.ndarray | None:
         audio = getattr(self, "_audio", None)
@@ -330,8 +357,11 @@ class _Decoder:
             lead = (
                 f"{best - runner_up:.1f} nats over the next drug" if len(ranked) > 1 else "the only candidate"
             )
+            others = [options[i].corrected for _, i in ranked if i != k and i < len(choice.candidates)]
             c = replace(
-                c, reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard"
+                c,
+                reason=f"{c.reason}; audio: {lead}, {best - base:+.1f} nats against the text as heard",
+                alternatives=tuple(dict.fromkeys(n for n in others if n != c.corrected))[:3],
             )
             matches = sorted([m for m in matches if not _overlaps(m, c)] + [c], key=lambda m: m.offset)
         return matches
@@ -513,6 +543,7 @@ def _stream(
         segments=tuple(committed),
         corrections=tuple(corrections),
         warnings=tuple(warnings),
+        uncertain=tuple(decoder.uncertain),
         duration=round(duration, 3),
         language=decoder.language,
         model=decoder.model_label,
@@ -558,12 +589,15 @@ class LiveTranscriber:
     def audio_seconds(self) -> float:
         return self._buffer_start + self._buffer.size / SAMPLE_RATE
 
-    def feed(self, chunk: np.ndarray) -> PartialTranscript | None:
-        """Add audio; returns a new partial result when a decode ran, else ``None``."""
+    def feed(self, chunk: np.ndarray, *, decode: bool = True) -> PartialTranscript | None:
+        """Add audio; returns a new partial result when a decode ran, else ``None``.
+
+        ``decode=False`` only buffers the audio (the recording has ended and :meth:`finish` comes next:
+        a decode now would be thrown away)."""
         chunk = load_audio(chunk)
         self._buffer = self._np.concatenate([self._buffer, chunk])
         self._since_decode += chunk.size / SAMPLE_RATE
-        if self._since_decode < self.step:
+        if not decode or self._since_decode < self.step:
             return None
         self._since_decode = 0.0
         self._decode(final=False)
@@ -591,6 +625,7 @@ class LiveTranscriber:
             segments=tuple(self.committed),
             corrections=tuple(self.corrections),
             warnings=tuple(warnings),
+            uncertain=tuple(self._decoder.uncertain),
             duration=round(self.audio_seconds, 3),
             language=self._decoder.language,
             model=self._decoder.model_label,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from toolkit.asr.lexicon import AsrLexicon, Term, index_hits
 from toolkit.asr.phonetic import SPOKEN_AS, fuzzy_syllable, pinyin_syllables, syllable_similarity
@@ -26,7 +26,7 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 NAME_RUN = re.compile(rf"(?:(?<![0-9.])[0-9](?=[{_CJK}]))?[{_CJK}]+(?:(?<![0-9.])[0-9](?![0-9.])[{_CJK}]*)*")
 DRUG_CONTEXT = re.compile(
     r"毫克|克|mg|g\b|片|粒|支|单位|口服|每日|一日|每天|每晚|一次|两次|三次|服用|予以|给予|继续|停用|加用|换用|改为|"
-    r"联合|用药|注射|吸入|含服|控释|缓释|肠溶|胶囊|qd|bid|tid",
+    r"联合|用药|注射|吸入|含服|控释|缓释|肠溶|胶囊|qd|bid|tid|[0-9一二两三四]天[0-9一二两三四]次",
     re.IGNORECASE,
 )
 _MEDICAL_CONTEXT = re.compile(
@@ -48,6 +48,9 @@ class Match:
     term_id: str | None
     score: float
     reason: str
+    alternatives: tuple[str, ...] = ()
+    """Other formulary drug names about as close to the heard text, best first (drug matches only;
+    shown to the doctor for one-click confirmation, never applied)."""
 
 
 # (pinyin similarity, window length, score) and the match: candidates sort best first on the key
@@ -69,6 +72,16 @@ def protected_spans(text: str, lexicon: AsrLexicon) -> list[bool]:
 def medical_document(context: str, protected: list[bool]) -> bool:
     """Any medical word in the transcript, or text already spelling a known term."""
     return bool(_MEDICAL_CONTEXT.search(context)) or any(protected)
+
+
+_SECTION_WORD = re.compile(r"主诉|既往|过敏|查体|体格检查|辅助检查|诊断|处理|复诊|现病")
+
+
+def record_document(context: str) -> bool:
+    """The transcript is a dictated record: two different section words in it (主诉, 既往, 查体 …).
+    Record words heard with a syllable off are corrected only there (性病是 in a health question
+    stays)."""
+    return len(set(_SECTION_WORD.findall(context))) >= 2
 
 
 def misspelling_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
@@ -96,13 +109,27 @@ def misspelling_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
 
 
 _AMBIGUITY_MARGIN = 0.1  # a second drug this close in pinyin makes the window ambiguous
+ALTERNATIVE_MARGIN = 0.2  # other drugs this close in pinyin to the chosen one are shown as alternatives
+_ALTERNATIVE_FLOOR = 0.6  # … when at least this close to the heard syllables
+ALTERNATIVE_LIMIT = 3
 
 
 def window_candidates(
-    text: str, lexicon: AsrLexicon, protected: list[bool], medical_doc: bool
+    text: str,
+    lexicon: AsrLexicon,
+    protected: list[bool],
+    medical_doc: bool,
+    refused: list[Match] | None = None,
+    *,
+    record_doc: bool = False,
 ) -> list[Scored]:
     """For every window of ``text`` as long as a known term: the closest term that passes the rules,
-    unless two different terms are about equally close (nothing is proposed there)."""
+    unless two different terms are about equally close (nothing is proposed there).
+
+    A drug match carries the other formulary drugs about as close (:data:`ALTERNATIVE_MARGIN`) as
+    ``alternatives``; they change nothing here. ``refused``, when given, collects the windows left
+    alone because two drugs were about equally close: a :class:`Match` whose ``corrected`` is the
+    text as heard and whose ``alternatives`` are those drugs, best first."""
     candidates: list[Scored] = []
     for run in NAME_RUN.finditer(text):
         seg = run.group()
@@ -137,6 +164,7 @@ def window_candidates(
                         term,
                         medical_doc,
                         protected[start : start + length],
+                        record_doc,
                     )
                     if m is not None:
                         best.append(_prefer_longer(m, lexicon, ti, seg, plain, i, run.start(), protected))
@@ -145,9 +173,85 @@ def window_candidates(
                 best.sort(key=lambda c: c[0], reverse=True)
                 if len(best) > 1 and _ambiguous(best[0], best[1]):
                     log.debug("ambiguous window at %d: %d terms close", start, len(best))
+                    if refused is not None:
+                        doubt = _refused_window(best, start, seg[i : i + length])
+                        if doubt is not None:
+                            refused.append(doubt)
                     continue
-                candidates.append(best[0])
+                top = best[0]
+                if top[1].kind == "drug" and top[1].offset == start and len(top[1].original) == length:
+                    alts = _alternatives(top, best, counts, lexicon, plain[i : i + length], length - allowed)
+                    if alts:
+                        top = (top[0], replace(top[1], alternatives=alts))
+                candidates.append(top)
     return candidates
+
+
+def _drug_names_by_closeness(ranked: list[tuple[float, Term | Match]], skip: set[str | None]) -> list[str]:
+    """Names best first, one per formulary drug (the closest of its names), none of the drugs in
+    ``skip``."""
+    out: list[str] = []
+    seen = set(skip)
+    for _, t in sorted(ranked, key=lambda x: x[0], reverse=True):
+        name = t.text if isinstance(t, Term) else t.corrected
+        if t.term_id is None or t.term_id in seen or name in out:
+            continue
+        seen.add(t.term_id)
+        out.append(name)
+    return out
+
+
+def _alternatives(
+    top: Scored,
+    best: list[Scored],
+    counts: dict[int, int],
+    lexicon: AsrLexicon,
+    plain: tuple[str, ...],
+    min_hits: int,
+) -> tuple[str, ...]:
+    """Other formulary drugs within :data:`ALTERNATIVE_MARGIN` of the chosen one on this window:
+    those that passed the rules, and the others scored here (their syllables as close)."""
+    (py, _, _), m = top
+    floor = max(py - ALTERNATIVE_MARGIN, _ALTERNATIVE_FLOOR)
+    ranked: list[tuple[float, Term | Match]] = [
+        (p, c)
+        for (p, n, _), c in best
+        if c.kind == "drug" and c.offset == m.offset and n == len(plain) and p >= floor
+    ]
+    for ti, hits in counts.items():
+        term = lexicon.terms[ti]
+        if hits < min_hits or term.kind != "drug" or term.term_id is None or term.term_id == m.term_id:
+            continue
+        sims = [syllable_similarity(a, b) for a, b in zip(plain, term.pinyin, strict=True)]
+        p = sum(sims) / len(sims)
+        if p >= floor:
+            ranked.append((p, term))
+    return tuple(_drug_names_by_closeness(ranked, {m.term_id})[:ALTERNATIVE_LIMIT])
+
+
+def _refused_window(best: list[Scored], start: int, window: str) -> Match | None:
+    """A window two formulary drugs fit about equally well (nothing replaced): the drugs, best first,
+    kept for the doctor; ``None`` when the tie is not between two drug names of this very window."""
+    same = [
+        (k, c) for k, c in best if c.kind == "drug" and c.offset == start and len(c.original) == len(window)
+    ]
+    if len(same) < 2 or same[0][1] is not best[0][1]:
+        return None
+    (py, _, score), _ = same[0]
+    close = [(p, c) for (p, _, _), c in same if py - p < ALTERNATIVE_MARGIN]
+    names = _drug_names_by_closeness(close, set())
+    if len(names) < 2:
+        return None
+    return Match(
+        start,
+        window,
+        window,
+        "drug",
+        None,
+        score,
+        f"ambiguous: {' or '.join(names[:2])} within {_AMBIGUITY_MARGIN} in pinyin",
+        tuple(names[: ALTERNATIVE_LIMIT + 1]),
+    )
 
 
 def _ambiguous(first: Scored, second: Scored) -> bool:
@@ -206,6 +310,41 @@ def swallows_verb(text: str, end: int, name: str) -> bool:
 
 
 _NUMERAL_BEFORE = re.compile(r"[0-9零〇一二两三四五六七八九十百千半]$")
+# 五 before a unit, heard as a word of the same syllable (安律地品武豪客 for 氨氯地平五毫克): the
+# numeral and the unit are corrected together, only when the unit's syllables are heard
+_FIVE_HEARD_AS = "武舞误午伍"
+# where a clause begins: record section names and result phrases are said there (限定是，… for 现病史)
+_CLAUSE_BREAK = "，。；：、,.;:！？!? \n"
+# a 2-character drug name is said at the start of a clause, after a prescribing verb or before a dose
+_SHORT_DRUG_BEFORE = re.compile(r"(?:处理|加用|给予|予以|继续|改为|改成|换成|换用|停用|联用|吃|用)$")
+
+
+def _clause_start(text: str, start: int) -> bool:
+    return start == 0 or text[start - 1] in _CLAUSE_BREAK
+
+
+def _said_as_short_drug(text: str, start: int, length: int) -> bool:
+    """A 2-character window where a drug name stands: a clause start, after a prescribing verb, or
+    right before a number (代文80毫克)."""
+    after = text[start + length : start + length + 1]
+    return _clause_start(text, start) or bool(_SHORT_DRUG_BEFORE.search(text[:start])) or after.isdigit()
+
+
+def _heard_section(
+    text: str, start: int, length: int, term: Term, sims: list[float], record_doc: bool
+) -> bool:
+    """A record word at the start of a clause with one syllable half heard (限定是 → 现病史,
+    近往时 → 既往史, 提示阴性 → 皮试阴性): the other syllables equal or merged and the last one
+    heard; only in a dictated record (:func:`record_document`). Section names (…史) anywhere there;
+    longer record phrases (皮试阴性) only right after a drug line (a dose or frequency word just
+    before)."""
+    if term.kind != "record" or not record_doc or not _clause_start(text, start):
+        return False
+    if sum(1 for x in sims if x < 0.8) > 1 or min(sims) < 0.4 or sims[-1] < 0.8:
+        return False
+    if length == 3:
+        return term.text.endswith("史")
+    return length >= 4 and bool(DRUG_CONTEXT.search(text[max(0, start - CONTEXT_SPAN) : start]))
 
 
 def _score(
@@ -217,6 +356,7 @@ def _score(
     term: Term,
     medical_doc: bool,
     protected: list[bool],
+    record_doc: bool = False,
 ) -> Scored | None:
     length = len(window)
     if window == term.text:
@@ -226,6 +366,7 @@ def _score(
     exact = sum(1 for x in sims if x == 1.0)
     close = sum(1 for x in sims if x >= 0.8)
     same_tones = sum(1 for a, b in zip(tones, term.tones, strict=True) if a == b)
+    tone_digits = sum(1 for a, b in zip(tones, term.tones, strict=True) if a[-1:] == b[-1:])
     shared = sum(1 for a, b in zip(window, term.text, strict=True) if a == b)
     chars = shared / length
     if term.kind == "drug" and swallows_verb(text, start + length, term.text):
@@ -235,24 +376,42 @@ def _score(
     if length == 2:
         if term.kind == "unit":  # 5好课 → 5毫克: a unit right after a number
             ctx = bool(_NUMERAL_BEFORE.search(text[:start]))
+            five = not ctx and start > 0 and text[start - 1] in _FIVE_HEARD_AS and medical_doc
+            if close == 2 and five:  # 武豪客 → 五毫克: the numeral with its unit
+                return _five_with_unit(text, start, window, term, py, chars)
             ok = close == 2 and ctx
+        elif term.kind == "drug":
+            # a 2-character formulary name (代文): same pinyin with tones, beside a dose or frequency
+            # word, where a drug name is said
+            ok = (
+                tones == term.tones
+                and term.term_id is not None
+                and ctx
+                and _said_as_short_drug(text, start, length)
+            )
+        elif term.kind == "record" and record_doc and _clause_start(text, start):
+            # a record word opening a clause (整段 → 诊断): merged syllables with the same tone numbers
+            ok = close == 2 and [t[-1] for t in tones] == [t[-1] for t in term.tones] and ctx
         else:
-            ok = tones == term.tones and ctx and term.kind != "drug"
+            ok = tones == term.tones and ctx
     elif term.kind != "drug" or any(protected) or term.term_id is None:
         # disease, symptom and record words, drugs outside the formulary, and any window extending
         # text that is already a known term: true homophones only (every syllable equal or a common
-        # confusion)
+        # confusion); record words at the start of a clause may have one syllable half heard
         ok = (
             close == length
             and (length > 3 or same_tones >= 2)
             and (shared >= 1 or ctx)
             and (py >= 0.9 or ctx)
-        )
+        ) or (not any(protected) and _heard_section(text, start, length, term, sims, record_doc))
     elif length == 3:
         ok = (
             (close == 3 and exact >= 2 and shared >= 1 and (py == 1.0 or ctx))
             or (exact == 3 and shared == 0 and same_tones >= 2 and ctx)
             or (exact == 2 and min(sims) >= 0.4 and shared >= 2 and ctx)
+            # every syllable equal or merged with the same tone numbers, no character shared:
+            # 不诺分 (bu4 nuo4 fen1) for 布洛芬 beside a dose
+            or (close == 3 and exact >= 2 and tone_digits == 3 and ctx)
         )
     else:
         # drug names: a syllable may be half-heard (same initial or final), one may be lost only
@@ -269,6 +428,20 @@ def _score(
     reason = f"pinyin {py:.2f}, chars {chars:.2f}, context {'yes' if ctx else 'no'}"
     return (round(py, 3), length, score), Match(
         start, window, term.text, term.kind, term.term_id, score, reason
+    )
+
+
+def _five_with_unit(text: str, start: int, window: str, term: Term, py: float, chars: float) -> Scored:
+    """武豪客 → 五毫克: the character before the unit is the numeral 五 heard as a word."""
+    score = round(0.6 * py + 0.25 * chars + 0.15, 3)
+    return (round(py, 3), len(window) + 1, score), Match(
+        start - 1,
+        text[start - 1] + window,
+        "五" + term.text,
+        term.kind,
+        term.term_id,
+        score,
+        f"pinyin {py:.2f}, unit after 五 heard as {text[start - 1]}",
     )
 
 
