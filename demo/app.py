@@ -118,6 +118,7 @@ PHARMACIST_TYPED_LABEL = "审方药师（手填姓名：本演示未配置账号
 PHARMACIST_LOGIN_LABEL = "审方药师（已登录账号）"
 
 SEX_CHOICES = [("未填", ""), ("男", "M"), ("女", "F")]
+CONFIRM_SLOTS = 4  # drug names to confirm shown at once (药名待确认); more are rare in one dictation
 KIND_CHOICES = [("未填", ""), ("普通", "普通"), ("急诊", "急诊"), ("儿科", "儿科"), ("长期", "长期")]
 LAB_FIELDS = (
     ("egfr", "eGFR (mL/min/1.73m²)"),
@@ -215,6 +216,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             # ------------------------------------------------------------ 语音病历
             with gr.Tab("语音病历", id="voice"):
                 transcript_state = gr.State(None)
+                live_state = gr.State(None)  # the recording in progress (toolkit.asr.live.LiveSession)
                 draft_state = gr.State(None)
                 with gr.Row():
                     h_name = gr.Textbox(label="姓名", elem_id="header-name")
@@ -225,10 +227,19 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     h_doctor = gr.Textbox(label="医师", elem_id="header-doctor")
                 with gr.Row():
                     with gr.Column(scale=2):
-                        audio = gr.Audio(
-                            sources=["upload", "microphone"],
+                        # two boxes: a streaming box shows no player, so files (upload, sample, the finished
+                        # recording) go to one that plays them, and the microphone streams to the other
+                        mic = gr.Audio(
+                            sources=["microphone"],
                             type="filepath",
-                            label="录音或上传音频",
+                            streaming=True,  # chunks reach on_live_chunk while the doctor speaks
+                            label="录音（边说边出字，停止后自动生成病历）",
+                            elem_id="voice-mic",
+                        )
+                        audio = gr.Audio(
+                            sources=["upload"],
+                            type="filepath",
+                            label="上传录音文件（或录音完成后在此回放）",
                             elem_id="voice-audio",
                         )
                         with gr.Row():
@@ -242,6 +253,14 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                             choices=[],
                             elem_id="voice-corrections",
                         )
+                        # low-confidence drug names: one click puts another close name (or the text as heard)
+                        with gr.Group(visible=False, elem_id="voice-confirm") as confirm_box:
+                            gr.Markdown("**药名待确认**：点选正确的药名，病历与处方随即按所选重新生成")
+                            confirm_radios = [
+                                gr.Radio(choices=[], visible=False, elem_id=f"voice-confirm-{k}")
+                                for k in range(CONFIRM_SLOTS)
+                            ]
+                        confirm_keys = gr.State([])
                         asr_warnings = gr.Markdown(elem_id="voice-warnings")
                         redraft_btn = gr.Button("按转写文本重新生成病历", elem_id="voice-redraft")
                     with gr.Column(scale=3):
@@ -512,6 +531,29 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 final,
             )
 
+        @_shown
+        def on_live_chunk(chunk: str | None, session: Any) -> tuple[Any, ...]:
+            # returns at once: the chunk is decoded in the session's background thread
+            session, text = api.live_feed(session, chunk)
+            return text, session
+
+        @_shown
+        def on_live_start(session: Any) -> tuple[Any, ...]:
+            return api.live_begin(session), api.LIVE_STATUS
+
+        @_shown
+        def on_live_stop(session: Any) -> tuple[Any, ...]:
+            transcript, wav = api.live_finish(session, tempfile.mkdtemp(dir=export_root))
+            choices = api.correction_choices(transcript)
+            return (
+                transcript.text,
+                gr.CheckboxGroup(choices=choices, value=[v for _, v in choices]),
+                api.warnings_markdown(transcript),
+                transcript,
+                str(wav) if wav else gr.skip(),  # the whole recording, to play back or 识别 again
+                None,  # the next recording starts a new session
+            )
+
         header_inputs = [h_name, h_sex, h_age, h_dept, h_date, h_doctor]
 
         def draft_outputs(draft: api.Draft, transcript: Any) -> tuple[Any, ...]:
@@ -608,13 +650,29 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             [transcript_box, corrections, asr_warnings, transcript_state],
             api_name="transcribe",
         ).then(on_draft, draft_in, draft_out, api_name="draft_from_transcript")
-        # a finished microphone recording is transcribed at once (no extra click for the doctor)
-        audio.stop_recording(
-            on_transcribe,
-            [audio],
-            [transcript_box, corrections, asr_warnings, transcript_state],
+        # the microphone streams 1 s chunks: the transcript box shows the text while the doctor speaks.
+        # gradio keeps only the newest chunk of a stream while the handler runs, so the handler only queues
+        # the chunk (decoding is in the session's thread) and chunks are 1 s, not 0.5: fewer round trips to
+        # lose one on a busy computer (a loss is detected and shown, see toolkit.asr.live)
+        mic.stream(
+            on_live_chunk,
+            [mic, live_state],
+            [transcript_box, live_state],
+            stream_every=1.0,
+            time_limit=None,
+            show_progress="hidden",
             api_name=False,
-        ).then(on_draft, draft_in, draft_out, api_name=False)
+        )
+        mic.start_recording(
+            on_live_start, [live_state], [live_state, asr_warnings], show_progress="hidden", api_name=False
+        )
+        # when the recording stops only the uncommitted tail is decoded, then the record is drafted at once
+        mic.stop_recording(
+            on_live_stop,
+            [live_state],
+            [transcript_box, corrections, asr_warnings, transcript_state, audio, live_state],
+            api_name=False,
+        ).success(on_draft, draft_in, draft_out, api_name=False)
         # toggling a correction re-reads the dictation and puts the doctor's edits back on top
         corrections.input(
             on_corrections,
@@ -622,6 +680,62 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             [transcript_box, *draft_out],
             api_name=False,
         )
+
+        # 药名待确认: listed from the transcript and the ticked corrections, whichever path changed them
+        def confirm_updates(transcript: Any, kept: list[int] | None) -> tuple[Any, ...]:
+            shown = api.drug_confirmations(transcript, kept or [])[:CONFIRM_SLOTS]
+            radios = [
+                gr.Radio(choices=list(d.choices), value=d.value, label=d.label, visible=True) for d in shown
+            ]
+            radios += [
+                gr.Radio(choices=[], value=None, visible=False) for _ in range(CONFIRM_SLOTS - len(shown))
+            ]
+            return (gr.Group(visible=bool(shown)), *radios, [d.key for d in shown])
+
+        confirm_out = [confirm_box, *confirm_radios, confirm_keys]
+        for trigger in (transcript_state, corrections):
+            trigger.change(confirm_updates, [transcript_state, corrections], confirm_out, api_name=False)
+
+        def confirm_handler(slot: int) -> Callable[..., tuple[Any, ...]]:
+            @_shown
+            def on_confirm(
+                choice: str | None,
+                keys: list[str],
+                draft: api.Draft | None,
+                transcript: Any,
+                kept: list[int] | None,
+                table: list[list[Any]],
+                *sections: str,
+            ) -> tuple[Any, ...]:
+                if transcript is None or not choice or slot >= len(keys or []):
+                    return gr.skip()
+                new_t, keep, new = api.confirm_drug(
+                    draft,
+                    transcript,
+                    kept or [],
+                    keys[slot],
+                    choice,
+                    dict(zip(RECORD_SECTIONS, sections, strict=True)) if draft is not None else None,
+                    (table or []) if draft is not None else None,
+                )
+                head = (
+                    api.apply_corrections(new_t, keep),
+                    gr.CheckboxGroup(choices=api.correction_choices(new_t), value=keep),
+                    new_t,
+                )
+                if new is None:
+                    return (*head, *([gr.skip()] * len(draft_out)))
+                return (*head, *draft_outputs(new, new_t))
+
+            return on_confirm
+
+        for k, radio in enumerate(confirm_radios):
+            radio.input(
+                confirm_handler(k),
+                [radio, confirm_keys, draft_state, transcript_state, corrections, items, *section_list],
+                [transcript_box, corrections, transcript_state, *draft_out],
+                api_name=False,
+            )
         redraft_btn.click(on_draft, draft_in, draft_out, api_name="draft")
         reaudit_btn.click(
             on_reaudit,

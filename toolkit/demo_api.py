@@ -30,6 +30,7 @@ from toolkit.visit import Header, Visit, redictate, revise, visit
 
 if TYPE_CHECKING:  # pragma: no cover
     from toolkit.asr import PartialTranscript, TranscribeOptions, Transcript
+    from toolkit.asr.live import LiveSession
     from toolkit.batch.report import DoctorStats
     from toolkit.extract import Entity, OutpatientRecord
     from toolkit.service.store import Store
@@ -86,6 +87,9 @@ def warm_up(*, asr: bool = True) -> list[str]:
             from toolkit.asr.model import load_model
 
             load_model()
+            from toolkit.asr.lexicon import default_lexicon
+
+            default_lexicon()  # built once (seconds): not under the doctor's first recording
             ready.append("asr")
         except (ImportError, ToolkitError) as exc:
             log.warning("speech recognition unavailable: %s", type(exc).__name__)
@@ -102,6 +106,82 @@ def transcript_events(
     from toolkit.asr import transcribe_events
 
     yield from transcribe_events(str(audio), options)
+
+
+LIVE_STATUS = "录音中，边录边识别：文末有“…”时最后一句为暂定文字，停止录音后定稿并生成病历"
+"""What the voice tab says while a microphone recording is transcribed live."""
+
+
+def live_start(options: TranscribeOptions | None = None, *, model: Any | None = None) -> LiveSession:
+    """A new microphone recording: a :class:`toolkit.asr.live.LiveSession` decoding in the background."""
+    from toolkit.asr.live import LiveSession
+
+    return LiveSession(options, model=model)
+
+
+def live_begin(
+    session: LiveSession | None, options: TranscribeOptions | None = None, *, model: Any | None = None
+) -> LiveSession:
+    """The microphone started recording: the session for it (a new one unless its first chunk came first),
+    marked with the start time so audio lost before the first chunk is reported too."""
+    if session is None or session.closed:
+        session = live_start(options, model=model)
+    session.mark_start()
+    return session
+
+
+def live_feed(
+    session: LiveSession | None,
+    chunk: Any,
+    options: TranscribeOptions | None = None,
+    *,
+    model: Any | None = None,
+) -> tuple[LiveSession, str]:
+    """One chunk of a microphone recording (a browser's WAV chunk or 16 kHz samples): returns at once with
+    the session (a new one when ``session`` is absent or already finished) and the text to show now:
+    committed text, then the tentative tail followed by ' …'."""
+    if session is None or session.closed:
+        session = live_start(options, model=model)
+    if chunk is not None:
+        session.feed(chunk)
+    return session, live_text(session)
+
+
+def live_text(session: LiveSession | None) -> str:
+    """The transcript so far while recording ('' before anything is recognised)."""
+    if session is None:
+        return ""
+    text = session.text()
+    return text + " …" if text and not session.partial().final else text
+
+
+def live_finish(
+    session: LiveSession | None, out_dir: str | Path | None = None
+) -> tuple[Transcript, Path | None]:
+    """The recording has stopped: the whole :class:`Transcript` (only the uncommitted tail is decoded now)
+    and, with ``out_dir``, the recording as a 16 kHz WAV there (to play back or transcribe again).
+
+    Raises :class:`InputError` when no audio arrived."""
+    if session is None or session.chunks == 0:
+        raise InputError("没有收到录音：请检查麦克风后重新录音")
+    transcript = session.finish()
+    wav = None
+    if out_dir is not None:
+        samples = session.recording()
+        if samples.size:
+            import wave
+
+            import numpy as np
+
+            from toolkit.asr.audio import SAMPLE_RATE
+
+            wav = Path(out_dir) / "recording.wav"
+            with wave.open(str(wav), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(SAMPLE_RATE)
+                w.writeframes((np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+    return transcript, wav
 
 
 CORRECTION_KINDS = {
@@ -226,6 +306,200 @@ def toggle_corrections(
     return redictate(current, apply_corrections(transcript, kept))
 
 
+KEEP_HEARD = "保留原文"
+"""The last choice of every drug name to confirm: the text as heard, no drug name put in."""
+
+
+@dataclass(frozen=True)
+class DrugConfirmation:
+    """One drug name for the doctor to confirm (药名待确认): a drug correction the corrector was unsure of
+    (scored below :data:`toolkit.visit.LOW_CONFIDENCE`, or other drugs about as close), or a place it left
+    as heard because two drugs fitted equally. ``key`` is ``c<n>`` (``Transcript.corrections[n]``) or
+    ``u<n>`` (``Transcript.uncertain[n]``); ``choices`` are (label, value) pairs: the current name first,
+    then the alternatives, then 保留原文 (value: the text as heard); ``value`` is what the text says now."""
+
+    key: str
+    label: str
+    choices: tuple[tuple[str, str], ...]
+    value: str
+
+
+def drug_confirmations(transcript: Transcript | None, kept: Iterable[int] = ()) -> list[DrugConfirmation]:
+    """The 药名待确认 list of the voice tab, in the order the names were said (``kept``: the ticked
+    corrections; an unticked one currently reads as heard)."""
+    if transcript is None:
+        return []
+    from toolkit.visit import LOW_CONFIDENCE
+
+    keep = set(kept)
+    timed = len(transcript.segments) > 1
+    found: list[tuple[int, DrugConfirmation]] = []
+    for i, c in enumerate(transcript.corrections):
+        if c.kind != "drug" or not (c.alternatives or c.score < LOW_CONFIDENCE):
+            continue
+        names = list(dict.fromkeys([c.corrected, *c.alternatives]))
+        when = f"，{c.start:.1f} 秒" if timed else ""
+        how = "已确认" if "；医师确认" in c.reason else "识别为"  # see confirm_drug
+        found.append(
+            (
+                c.offset,
+                DrugConfirmation(
+                    key=f"c{i}",
+                    label=f"听到“{c.original}”（{how}“{c.corrected}”{when}）",
+                    choices=(*((n, n) for n in names), (f"{KEEP_HEARD}“{c.original}”", c.original)),
+                    value=c.corrected if i in keep else c.original,
+                ),
+            )
+        )
+    for j, u in enumerate(transcript.uncertain):
+        when = f"，{u.start:.1f} 秒" if timed else ""
+        found.append(
+            (
+                u.offset,
+                DrugConfirmation(
+                    key=f"u{j}",
+                    label=f"听到“{u.original}”（几种药名同样接近，未更正{when}）",
+                    choices=(
+                        *((n, n) for n in dict.fromkeys(u.alternatives) if n != u.original),
+                        (f"{KEEP_HEARD}“{u.original}”", u.original),
+                    ),
+                    value=u.original,
+                ),
+            )
+        )
+    return [d for _, d in sorted(found, key=lambda x: x[0])]
+
+
+def _segment_replace(transcript: Transcript, offset: int, old: str, new: str) -> Transcript:
+    """``transcript`` with ``old`` at ``offset`` of its text replaced by ``new`` (in the segment too), and
+    the offsets of the corrections and uncertain names after it moved by the change in length."""
+    text = transcript.text
+    if text[offset : offset + len(old)] != old:
+        raise InputError(f"转写文本已变化，找不到“{old}”，请重新识别")
+    from toolkit.asr.records import SENTENCE_END
+
+    delta = len(new) - len(old)
+    segments = list(transcript.segments)
+    at = 0
+    for k, seg in enumerate(segments):
+        if k > 0 and segments[k - 1].text and segments[k - 1].text[-1] not in SENTENCE_END:
+            at += 1  # the '，' the segments were joined with (toolkit.asr.transcribe.join_segments)
+        if at <= offset and offset + len(old) <= at + len(seg.text):
+            i = offset - at
+            segments[k] = seg.model_copy(update={"text": seg.text[:i] + new + seg.text[i + len(old) :]})
+            break
+        at += len(seg.text)
+
+    def moved(x: Any) -> Any:
+        return x.model_copy(update={"offset": x.offset + delta}) if x.offset > offset else x
+
+    return transcript.model_copy(
+        update={
+            "text": text[:offset] + new + text[offset + len(old) :],
+            "segments": tuple(segments),
+            "corrections": tuple(moved(c) for c in transcript.corrections),
+            "uncertain": tuple(moved(u) for u in transcript.uncertain),
+        }
+    )
+
+
+def confirm_drug(
+    draft: Visit | None,
+    transcript: Transcript,
+    kept: Iterable[int],
+    key: str,
+    choice: str,
+    sections: Mapping[str, str] | None = None,
+    item_rows: Sequence[Sequence[Any]] | None = None,
+) -> tuple[Transcript, list[int], Visit | None]:
+    """One click in 药名待确认 (``key`` from :func:`drug_confirmations`, ``choice`` one of its values).
+
+    The chosen name replaces the one in the transcript at its offset (kept as a correction of what was
+    heard, marked as the doctor's choice, the other names as its alternatives); 保留原文 unticks the
+    correction. Returns the new transcript, the ticked corrections and, when a record was drafted, the
+    visit re-read like :func:`toggle_corrections`: the doctor's edits (boxes and table as they are now)
+    are put back on top, never dropped."""
+    keep = sorted(set(kept))
+    if not key or key[0] not in "cu" or not key[1:].isdigit():
+        raise InputError(f"unknown drug name to confirm: {key!r}")
+    n = int(key[1:])
+    if key[0] == "c":
+        if n >= len(transcript.corrections):
+            raise InputError(f"unknown drug name to confirm: {key!r}")
+        c = transcript.corrections[n]
+        if choice not in (c.original, c.corrected, *c.alternatives):
+            raise InputError(f"“{choice}”不在可选药名中")
+        if choice == c.original:
+            keep = [i for i in keep if i != n]
+        else:
+            others = tuple(x for x in dict.fromkeys([c.corrected, *c.alternatives]) if x != choice)
+            note = (
+                f"；医师确认（原为{c.corrected}，{c.score:.2f}）" if choice != c.corrected else "；医师确认"
+            )
+            transcript = _segment_replace(transcript, c.offset, c.corrected, choice)
+            fixed = transcript.corrections[n].model_copy(
+                update={
+                    "corrected": choice,
+                    "term_id": c.term_id if choice == c.corrected else None,
+                    "alternatives": others,
+                    "score": 1.0,
+                    "reason": c.reason if c.reason.endswith(note) else c.reason + note,
+                }
+            )
+            transcript = transcript.model_copy(
+                update={
+                    "corrections": tuple(fixed if i == n else x for i, x in enumerate(transcript.corrections))
+                }
+            )
+            keep = sorted({*keep, n})
+    else:
+        if n >= len(transcript.uncertain):
+            raise InputError(f"unknown drug name to confirm: {key!r}")
+        u = transcript.uncertain[n]
+        if choice not in (u.original, *u.alternatives):
+            raise InputError(f"“{choice}”不在可选药名中")
+        if choice != u.original:
+            from toolkit.asr.records import Correction
+
+            transcript = _segment_replace(transcript, u.offset, u.original, choice)
+            u = transcript.uncertain[n]
+            added = Correction(
+                original=u.original,
+                corrected=choice,
+                start=u.start,
+                end=u.end,
+                offset=u.offset,
+                kind="drug",
+                reason=f"{u.reason}；医师确认",
+                score=1.0,
+                alternatives=tuple(x for x in u.alternatives if x != choice),
+            )
+            transcript = transcript.model_copy(
+                update={
+                    "corrections": (
+                        *transcript.corrections,
+                        added,
+                    ),  # appended: the ticked indices stay valid
+                    "uncertain": tuple(x for i, x in enumerate(transcript.uncertain) if i != n),
+                }
+            )
+            keep = sorted({*keep, len(transcript.corrections) - 1})
+    if draft is None:
+        return transcript, keep, None
+    current = draft
+    if sections is not None or item_rows is not None:
+        current = revise(
+            draft,
+            sections=None
+            if sections is None
+            else {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
+            items=None if item_rows is None else items_from_rows(item_rows),
+        )
+    if current.transcript is not None:
+        current = current.model_copy(update={"transcript": transcript})
+    return transcript, keep, redictate(current, apply_corrections(transcript, keep))
+
+
 def header_from_form(
     name: str = "",
     sex: str = "",
@@ -267,7 +541,7 @@ def facts_markdown(draft: Visit) -> str:
         when = f"（{u.start_s:.1f} 秒）" if u.start_s is not None else ""
         lines.append(
             f"- ⚠️ 请确认药名：听到“{_md(u.heard)}”，识别为“{_md(u.chosen)}”{when}；相近药名：{_md(alts)}"
-            "（如不对，请在上方取消该更正或在处方表中修改）"
+            "（如不对，请在“药名待确认”中选择，或取消该更正、在处方表中修改）"
         )
     return "\n".join(lines)
 
