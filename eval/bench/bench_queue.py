@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench_service import cpu_seconds, free_port, load, wait_ready  # sibling script (its own directory)
+from toolkit.evaluation.bench import cpu_seconds, free_port, load, wait_ready
 
 
 def seed(db_url: str, n: int) -> None:

@@ -25,15 +25,15 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from toolkit.evaluation.bench import cpu_seconds, free_port, load, wait_ready
 
 KINDS = ("bare", "audit-only", "service")
 SERVER_OPTS: dict[str, Any] = {
@@ -95,89 +95,6 @@ def serve(kind: str, port: int, db: str) -> None:
 
         app = create_app(ServiceConfig(db_url=db, port=port))
     uvicorn.run(app, port=port, **SERVER_OPTS)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
-async def _connection(
-    port: int, request: bytes, until: float, record_from: float, lat: list[float], warm: list[int]
-) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= until:
-                break
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            t1 = time.perf_counter()
-            if status != 200:
-                errors += 1
-            elif t0 >= record_from:
-                lat.append(t1 - t0)
-            else:
-                warm.append(1)
-    finally:
-        writer.close()
-    return errors
-
-
-async def load(port: int, body: bytes, concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
-    request = (
-        b"POST /v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
-    start = time.perf_counter()
-    record_from, until = start + warmup, start + warmup + seconds
-    lat: list[float] = []
-    warm: list[int] = []
-    errors = sum(
-        await asyncio.gather(
-            *(_connection(port, request, until, record_from, lat, warm) for _ in range(concurrency))
-        )
-    )
-    lat.sort()
-    n = len(lat)
-    return {
-        "requests": n,
-        "warmup_requests": len(warm) + errors,
-        "errors": errors,
-        "rps": n / seconds,
-        "p50_ms": 1000 * lat[n // 2] if n else None,
-        "p99_ms": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
-        "mean_ms": 1000 * statistics.fmean(lat) if n else None,
-    }
 
 
 def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:

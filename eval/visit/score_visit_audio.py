@@ -3,13 +3,14 @@
 For every case of a visit-case file (``eval/data/visit_cases*.jsonl``, format in eval/data/README.md) that
 has a clip in ``eval/data/visit_audio/<file stem>/`` (built by ``eval/visit/synth_visit_audio.py``; the
 clip named in ``refs.tsv``), the case is scored twice with the same rules as
-``eval/visit/score_visit_cases.py``: once from its text (``visit(text=…)``) and once from its clip
-(``visit(audio=…)``, the packaged Whisper model, loaded once). Each visit gets the hint's facts merged
-into the case it built (typed age/sex header; age, sex, weight, pregnancy, labs and allergies added) and
-is audited again; a planted finding is found when a warn/block finding has the expected category and
-drugs; on clean cases every warn/block finding is a false alarm, split into those caused by extraction
-(:data:`EXTRACTION_RULES`: a said field missed, a duplicate, a fake drug) and the rest, and (audio) into
-those the text visit also raised and those only the speech route raised (a mis-heard word).
+``eval/visit/score_visit_cases.py`` (:mod:`toolkit.evaluation.visit`): once from its text
+(``visit(text=…)``) and once from its clip (``visit(audio=…)``, the packaged Whisper model, loaded
+once). Each visit gets the hint's facts merged into the case it built (typed age/sex header; age, sex,
+weight, pregnancy, labs and allergies added) and is audited again; a planted finding is found when a
+warn/block finding has the expected category and drugs; on clean cases every warn/block finding is a
+false alarm, split into those caused by extraction (:data:`toolkit.evaluation.visit.EXTRACTION_RULES`: a
+said field missed, a duplicate, a fake drug) and the rest, and (audio) into those the text visit also
+raised and those only the speech route raised (a mis-heard word).
 
 For each planted finding missed from audio, the report says why, comparing the audio visit with the
 text visit: the expected drugs the audio prescription does not have, with what the ASR heard where the
@@ -37,80 +38,15 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from toolkit.audit import audit
 from toolkit.errors import ToolkitError
 from toolkit.evaluation.asr import cer_form, read_refs, undo_corrections
 from toolkit.evaluation.data import eval_data
+from toolkit.evaluation.visit import hint_header, read_visit_cases, score_case, summarize
 from toolkit.knowledge import get_knowledge
 from toolkit.visit import Visit, visit
 
-# as eval/visit/score_visit_cases.py: findings that come from a field the extractor missed or invented
-EXTRACTION_RULES = ("RX-FMT-003", "RX-FMT-007", "RX-FMT-008", "RX-DUP-001", "RX-FMT-010", "RX-SKIN-001")
 FILES = ("visit_cases.jsonl", "visit_cases_test2.jsonl")
 ITEM_FIELDS = ("strength", "dose", "unit", "frequency", "days")
-
-
-def hint_header(case: dict[str, Any]) -> dict[str, Any]:
-    """The header the doctor types (age, sex from the hint)."""
-    hint = case.get("patient_hint", {})
-    return {k: hint[k] for k in ("age", "sex") if k in hint}
-
-
-def audit_with_hint(case: dict[str, Any], v: Visit, kb):
-    """The visit's case with the hint's facts added (as score_visit_cases.py), audited again."""
-    hint = case.get("patient_hint", {})
-    patient = v.case.patient.model_copy(
-        update={
-            **{k: hint[k] for k in ("age", "sex", "weight_kg", "pregnant") if k in hint},
-            "labs": {**v.case.patient.labs, **hint.get("labs", {})},
-            "allergies": tuple(dict.fromkeys((*v.case.patient.allergies, *hint.get("allergies", ())))),
-        }
-    )
-    return audit(v.case.model_copy(update={"patient": patient}), kb)
-
-
-def score_case(case: dict[str, Any], v: Visit, kb) -> dict[str, Any]:
-    """Expected findings found / missed and extra warn/block findings (the row of score_visit_cases.py)."""
-    report = audit_with_hint(case, v, kb)
-    got = [f for f in report.findings if f.severity.value in ("warn", "block")]
-
-    def hits(e: dict[str, Any]) -> list:
-        return [f for f in got if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)]
-
-    found = [e for e in case["expected"] if hits(e)]
-    missed = [e for e in case["expected"] if not hits(e)]
-    expected_ids = {f.rule_id for e in found for f in hits(e)}
-    return {
-        "found": len(found),
-        "missed": missed,
-        "extra": [
-            {
-                "rule": f.rule_id,
-                "severity": f.severity.value,
-                "drugs": list(f.drugs),
-                "message": f.message,
-                "extraction": f.rule_id in EXTRACTION_RULES,
-            }
-            for f in got
-            if f.rule_id not in expected_ids
-        ],
-        "items": [it.drug for it in v.case.prescription.items],
-    }
-
-
-def summarize(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """The summary of score_visit_cases.py over rows with ``clean`` and a scored side."""
-    clean = [r for r in rows if r["clean"]]
-    planted = [r for r in rows if not r["clean"]]
-    return {
-        "cases": len(rows),
-        "clean_cases": len(clean),
-        "clean_with_any_warn_block": sum(bool(r["extra"]) for r in clean),
-        "clean_warn_block_findings": sum(len(r["extra"]) for r in clean),
-        "clean_findings_from_extraction": sum(x["extraction"] for r in clean for x in r["extra"]),
-        "planted_cases": len(planted),
-        "planted_found": sum(not r["missed"] for r in planted),
-    }
 
 
 def aligned(src: str, dst: str, start: int, end: int) -> str:
@@ -205,14 +141,13 @@ def main() -> None:
         clips_dir = audio_dir / file.stem
         refs = {Path(r["file"]).stem: r for r in read_refs(clips_dir)}
         rows = []
-        for line in file.open(encoding="utf-8"):
-            c = json.loads(line)
+        for c in read_visit_cases(file):
             ref = refs.get(c["id"])
             if ref is None:
                 continue
             vt = visit(text=c["text"], id=c["id"], header=hint_header(c))
             row: dict[str, Any] = {"id": c["id"], "clean": c["clean"], "clip": str(clips_dir / ref["file"])}
-            row["text"] = score_case(c, vt, kb)
+            row["text"] = score_case(c, vt.case, kb)
             t0 = time.perf_counter()
             try:
                 va = visit(audio=clips_dir / ref["file"], id=c["id"], header=hint_header(c))
@@ -223,7 +158,7 @@ def main() -> None:
                 continue
             row["wall_s"] = round(time.perf_counter() - t0, 2)
             row["audio_s"] = va.transcript.duration
-            row["audio"] = score_case(c, va, kb)
+            row["audio"] = score_case(c, va.case, kb)
             from_text = {(x["rule"], tuple(x["drugs"])) for x in row["text"]["extra"]}
             for x in row["audio"]["extra"]:
                 x["also_from_text"] = (x["rule"], tuple(x["drugs"])) in from_text

@@ -6,6 +6,7 @@ through `toolkit.visit.visit`; the hint's facts are added to the case the visit 
 lab values, as the doctor would fill them in) and the case is audited again. Reports per case: expected
 findings found (category + drugs), extra warn/block findings (on clean cases: false alarms, split into
 those caused by extraction — missing fields that were said, duplicates, fake drugs — and the rest).
+The scoring is :mod:`toolkit.evaluation.visit` (shared with ``eval/visit/score_visit_audio.py``).
 
     python eval/visit/score_visit_cases.py [eval/data/visit_cases.jsonl] [-o out.json]
 """
@@ -16,18 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
-from toolkit.audit import audit
 from toolkit.evaluation.data import eval_data
+from toolkit.evaluation.visit import hint_header, read_visit_cases, score_case, summarize
 from toolkit.knowledge import get_knowledge
 from toolkit.visit import visit
-
-# findings that come from a field the extractor missed or invented (a said dose, days, skin test result; a
-# duplicate of one drug; a fake drug name)
-EXTRACTION_RULES = ("RX-FMT-003", "RX-FMT-007", "RX-FMT-008", "RX-DUP-001", "RX-FMT-010", "RX-SKIN-001")
-
-
-def _names(kb, f) -> set[str]:
-    return set(f.drugs)
 
 
 def main() -> None:
@@ -37,60 +30,10 @@ def main() -> None:
     args = ap.parse_args()
     kb = get_knowledge()
     rows = []
-    for line in (args.file or eval_data("visit_cases.jsonl")).open(encoding="utf-8"):
-        c = json.loads(line)
-        hint = c.get("patient_hint", {})
-        v = visit(text=c["text"], id=c["id"], header={k: hint[k] for k in ("age", "sex") if k in hint})
-        patient = v.case.patient.model_copy(
-            update={
-                **{k: hint[k] for k in ("age", "sex", "weight_kg", "pregnant") if k in hint},
-                "labs": {**v.case.patient.labs, **hint.get("labs", {})},
-                "allergies": tuple(dict.fromkeys((*v.case.patient.allergies, *hint.get("allergies", ())))),
-            }
-        )
-        report = audit(v.case.model_copy(update={"patient": patient}), kb)
-        got = [f for f in report.findings if f.severity.value in ("warn", "block")]
-        found, missed = [], []
-        for e in c["expected"]:
-            hit = [f for f in got if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)]
-            (found if hit else missed).append(e)
-        expected_ids = {
-            f.rule_id
-            for f in got
-            for e in found
-            if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)
-        }
-        extra = [f for f in got if f.rule_id not in expected_ids]
-        rows.append(
-            {
-                "id": c["id"],
-                "clean": c["clean"],
-                "found": len(found),
-                "missed": missed,
-                "extra": [
-                    {
-                        "rule": f.rule_id,
-                        "severity": f.severity.value,
-                        "drugs": list(f.drugs),
-                        "message": f.message,
-                        "extraction": f.rule_id in EXTRACTION_RULES,
-                    }
-                    for f in extra
-                ],
-                "items": [it.drug for it in v.case.prescription.items],
-            }
-        )
-    clean = [r for r in rows if r["clean"]]
-    planted = [r for r in rows if not r["clean"]]
-    summary = {
-        "cases": len(rows),
-        "clean_cases": len(clean),
-        "clean_with_any_warn_block": sum(bool(r["extra"]) for r in clean),
-        "clean_warn_block_findings": sum(len(r["extra"]) for r in clean),
-        "clean_findings_from_extraction": sum(x["extraction"] for r in clean for x in r["extra"]),
-        "planted_cases": len(planted),
-        "planted_found": sum(not r["missed"] for r in planted),
-    }
+    for c in read_visit_cases(args.file or eval_data("visit_cases.jsonl")):
+        v = visit(text=c["text"], id=c["id"], header=hint_header(c))
+        rows.append({"id": c["id"], "clean": c["clean"], **score_case(c, v.case, kb)})
+    summary = summarize(rows)
     for r in rows:
         mark = "ok" if not r["missed"] and not (r["clean"] and r["extra"]) else "!!"
         print(f"{mark} {r['id']:6} items={r['items']}")

@@ -3,6 +3,7 @@ and the scripts in ``eval/`` import the installed package instead of editing ``s
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -15,8 +16,15 @@ from toolkit.evaluation.data import eval_data, repository_root
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PENDING_SYS_PATH: set[str] = {"eval/bench/bench_visit.py"}
+PENDING_SYS_PATH: set[str] = set()
 """Scripts that still edit sys.path (owned by another change); remove each once it imports the package."""
+
+PENDING_SIBLING_IMPORTS: dict[str, list[str]] = {
+    "eval/reviewer/eval_synthetic.py": ["synth"],
+    "eval/reviewer/train_default.py": ["synth"],
+}
+"""Scripts that still import a sibling script (``eval/reviewer/synth.py``); remove each once it imports the
+shared code from ``toolkit/evaluation/``."""
 
 
 def test_eval_data_is_the_repositorys_eval_data_from_any_directory(tmp_path: Path, monkeypatch) -> None:
@@ -49,3 +57,26 @@ def test_eval_scripts_do_not_edit_sys_path() -> None:
     }
     assert edits - PENDING_SYS_PATH == set(), "import the installed package (pip install -e) instead"
     assert PENDING_SYS_PATH - edits == set(), "no longer edits sys.path: remove it from PENDING_SYS_PATH"
+
+
+def test_eval_scripts_do_not_import_each_other() -> None:
+    """A script importing a sibling script (``from bench_service import …``) relies on its own directory being
+    on sys.path; what scripts share belongs in ``toolkit/evaluation/``."""
+    scripts = {p.stem for p in (ROOT / "eval").rglob("*.py")}
+    imports = {}
+    for p in (ROOT / "eval").rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            hits = [n for n in names if n.split(".")[0] in scripts]
+            if hits:
+                imports[p.relative_to(ROOT).as_posix()] = hits
+    assert {k: v for k, v in imports.items() if PENDING_SIBLING_IMPORTS.get(k) != v} == {}, (
+        "move the shared code to toolkit/evaluation/ and import it from there"
+    )
+    assert PENDING_SIBLING_IMPORTS.keys() - imports.keys() == set(), "no longer imports a sibling: remove it"

@@ -10,8 +10,9 @@ service under load and restarted, and the harness behind them.
 * :func:`check_service` — ``clinic serve`` under load, then SIGKILLed and restarted while clients retry
   decisions; every acknowledged decision is read back.
 * :class:`Server` — ``clinic serve`` on 127.0.0.1 with a SQLite file, in its own session;
-  :func:`load` — a bounded keep-alive load client; :func:`free_port`, :func:`kill_group` (SIGKILL a
-  process group), :func:`rss_kib`, :func:`journal_rows` (id, line, status of a JSONL report).
+  :func:`load` — a bounded keep-alive load client; :func:`free_port` (from :mod:`toolkit.evaluation.bench`),
+  :func:`kill_group` (SIGKILL a process group), :func:`rss_kib`, :func:`journal_rows` (id, line, status of
+  a JSONL report).
 * :data:`CASE_OK`, :data:`CASE_BLOCK` — a clean case and one with blocking findings.
 
 Subprocesses run ``python -m toolkit.cli.main`` in the source checkout; servers listen on 127.0.0.1
@@ -24,7 +25,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.evaluation.bench import free_port  # shared with eval/bench (re-exported)
 from toolkit.evaluation.bench_data import generate
 from toolkit.evaluation.data import repository_root
 
@@ -90,13 +91,6 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 just now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:
