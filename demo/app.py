@@ -1025,6 +1025,7 @@ class HostCheck:
         self.hosts = hosts
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Refuse a request whose Host is not allowed (HTTP 421, websocket close 1008); pass on the rest."""
         if scope["type"] in ("http", "websocket"):
             from toolkit.service.config import host_allowed
 

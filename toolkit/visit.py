@@ -106,12 +106,15 @@ class VisitItem(Record):
     end_s: float | None = None
 
     def to_prescription_item(self) -> PrescriptionItem:
+        """The audit's item for this line: its prescription fields, ``line`` and ``skin_test``."""
         return PrescriptionItem(
             line=self.line, skin_test=self.skin_test, **{f: getattr(self, f) for f in ITEM_FIELDS}
         )
 
 
 class Span(Record):
+    """Characters of ``Visit.text`` a finding is about, with their seconds in the audio when known."""
+
     start: int
     end: int
     text: str
@@ -142,6 +145,9 @@ class UncertainName(Record):
 
 
 class VisitProvenance(Record):
+    """Where a visit came from: typed text or a recording (its file), and the knowledge-base, engine and
+    speech-model versions that read it."""
+
     source: Literal["text", "audio"]
     file: str | None = None
     kb_version: str | None = None
@@ -182,9 +188,11 @@ class Visit(BaseModel):
 
     @property
     def plan(self) -> CarePlan:
+        """The care plan, typed (the ``care`` field is declared ``Any``)."""
         return self.care
 
     def prescription(self) -> Prescription:
+        """The prescription that was audited (``case.prescription``), as edited."""
         return self.case.prescription
 
     def contract(self) -> dict[str, Any]:

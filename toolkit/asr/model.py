@@ -227,6 +227,7 @@ class ModelSpec:
 
     @property
     def label(self) -> str:
+        """Short name for logs and reports: ``<model directory name>/<compute type>``."""
         return f"{Path(self.path).name}/{self.compute_type}"
 
 

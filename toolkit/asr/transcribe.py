@@ -587,6 +587,7 @@ class LiveTranscriber:
 
     @property
     def audio_seconds(self) -> float:
+        """Seconds of audio fed so far: committed plus still buffered."""
         return self._buffer_start + self._buffer.size / SAMPLE_RATE
 
     def feed(self, chunk: np.ndarray, *, decode: bool = True) -> PartialTranscript | None:

@@ -201,9 +201,11 @@ def _drug_facts(drug: Drug, kb: Knowledge) -> _DrugFacts:
 
 
 def _declares(drug: Drug, kind: str) -> bool:
+    """True when one of the entry's forms is of that local kind (by its form name or its routes).
+
+    ``注射``: any form with a parenteral route (one containing 注射 or 静脉滴注)."""
     if kind == "注射":
         return any(p in r for form in drug.forms for r in form.routes for p in _PARENTERAL)
-    """True when one of the entry's forms is of that local kind (by its form name or its routes)."""
     return any(
         local_route(form.form, None) == kind or any(_ROUTE_LOCAL.get(r, r) == kind for r in form.routes)
         for form in drug.forms

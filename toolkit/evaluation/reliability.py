@@ -212,6 +212,9 @@ class Server:
         self.proc: subprocess.Popen[Any] | None = None
 
     def start(self, timeout: float = 120) -> float:
+        """Launch the server in its own session and wait for ``/healthz``; returns the seconds it took.
+
+        Raises ``RuntimeError`` when the server exits or does not answer within ``timeout`` seconds."""
         import httpx
 
         t = time.perf_counter()
@@ -241,12 +244,14 @@ class Server:
         raise RuntimeError("clinic serve did not answer /healthz")
 
     def kill(self) -> None:
+        """SIGKILL the server with its workers (no clean shutdown); does nothing when it is not running."""
         if self.proc is not None:
             kill_group(self.proc)
             self.proc = None
 
     @property
     def rss_kib(self) -> int:
+        """Resident memory of the server's main process in KiB (0 when it is not running)."""
         return rss_kib(self.proc.pid) if self.proc else 0
 
 

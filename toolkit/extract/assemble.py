@@ -1237,6 +1237,7 @@ def _apply_distributive(
 
 
 def to_sections(text: str, spans: Iterable[SectionSpan]) -> tuple[Section, ...]:
+    """The record's sections from the splitter's spans, each with its text cut from ``text``."""
     return tuple(
         Section(name=s.name, start=s.start, end=s.end, text=text[s.start : s.end], cue=s.cue) for s in spans
     )

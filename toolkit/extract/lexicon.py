@@ -31,6 +31,8 @@ class _Spec(BaseModel):
 
 
 class DiagnosisEntry(_Spec):
+    """One ICD-10 code (its form checked) and the diagnosis names that map to it."""
+
     icd10: str
     names: tuple[str, ...] = Field(min_length=1)
 
@@ -43,27 +45,37 @@ class DiagnosisEntry(_Spec):
 
 
 class DiagnosesFile(_Spec):
+    """Schema of ``diagnoses.yaml``: hand-written entries, then those derived from CMeKG (hand wins)."""
+
     version: int
     diagnoses: tuple[DiagnosisEntry, ...]
     derived: tuple[DiagnosisEntry, ...] = ()
 
 
 class SymptomsFile(_Spec):
+    """Schema of ``symptoms.yaml``: symptom names in groups (only the names are used, not the groups)."""
+
     version: int
     symptoms: dict[str, tuple[str, ...]]
 
 
 class BodyPartsFile(_Spec):
+    """Schema of ``body_parts.yaml``: anatomical site names (label ``body_part``)."""
+
     version: int
     body_parts: tuple[str, ...]
 
 
 class AllergensFile(_Spec):
+    """Schema of ``allergens.yaml``: allergens that are not formulary drugs (foods, contrast media, ...)."""
+
     version: int
     allergens: tuple[str, ...]
 
 
 class DrugsExtraFile(_Spec):
+    """Schema of ``drugs_extra.yaml``: drug names outside the formulary, in parts by source."""
+
     version: int
     hand: tuple[str, ...] = ()
     oncology: tuple[str, ...] = ()
@@ -72,6 +84,8 @@ class DrugsExtraFile(_Spec):
 
 
 class MorphologyFile(_Spec):
+    """Schema of ``disease_morphology.yaml``: word parts of diagnosis mentions; tails must compile."""
+
     version: int
     sides: tuple[str, ...]
     sites: tuple[str, ...] = Field(min_length=1)
@@ -124,6 +138,7 @@ class Morphology:
 
     @classmethod
     def from_spec(cls, spec: MorphologyFile) -> Morphology:
+        """Compile the patterns from a validated ``disease_morphology.yaml``."""
         side, mod = _alt(spec.sides), _alt(spec.modifiers)
         site = rf"(?:{_alt(spec.sites)})(?:{_alt(spec.subsites)})?" if spec.subsites else _alt(spec.sites)
         free, sited = _alt(spec.heads_free), _alt(spec.heads_site)

@@ -83,10 +83,15 @@ class NerVocab:
 
     @property
     def char_index(self) -> dict[str, int]:
+        """Character → id (position in ``chars``)."""
         return {c: i for i, c in enumerate(self.chars)}
 
     @classmethod
     def read(cls, path: Path) -> NerVocab:
+        """Load ``vocab.json``.
+
+        :class:`InputError` when it is unreadable, its keys are not exactly ``chars`` and ``tags``, or a tag
+        names a label outside :data:`LABELS`."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -105,6 +110,7 @@ class NerVocab:
         return cls(chars=tuple(data["chars"]), tags=tags)
 
     def write(self, path: Path) -> None:
+        """Write ``vocab.json`` (UTF-8, one JSON line) in the form :meth:`read` accepts."""
         path.write_text(
             json.dumps({"chars": list(self.chars), "tags": list(self.tags)}, ensure_ascii=False) + "\n",
             encoding="utf-8",

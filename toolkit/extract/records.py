@@ -120,6 +120,8 @@ class ExtractedItem(Record):
 
 
 class ExtractProvenance(Record):
+    """What produced an extraction: KB version, spaCy pipe names, lexicon sizes, the options set."""
+
     kb_version: str
     pipeline: tuple[str, ...]
     lexicons: dict[str, int] = Field(default_factory=dict, description="entries per lexicon")

@@ -109,6 +109,8 @@ _ALLOWED_WEAK_FROM: dict[str, set[str | None]] = {
 
 @dataclass(frozen=True)
 class SectionSpan:
+    """A section from :func:`split_sections`: name, span (blanks and punctuation trimmed), opening cue."""
+
     name: str
     start: int
     end: int

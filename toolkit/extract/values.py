@@ -29,6 +29,7 @@ class Candidate:
 
     @property
     def length(self) -> int:
+        """Number of characters in the span."""
         return self.end - self.start
 
 
