@@ -62,6 +62,24 @@ class AuditOptions:
     reviewer: CaseReviewer | None = None
 
 
+def with_diagnosis_codes(case: AuditCase, kb: Knowledge) -> AuditCase:
+    """``case`` with the ICD-10 code of each diagnosis written by name only filled in from the KB's
+    diagnosis lexicon (原发性高血压 → I10), so checks keyed on codes (chronic diseases, course lengths,
+    ``icd_in`` conditions) see it; the case itself when nothing is missing or known."""
+    dx = case.patient.diagnoses
+    if all(d.icd10 for d in dx):
+        return case
+    filled = tuple(
+        d
+        if d.icd10 or not (code := kb.diagnosis_codes.icd_of(d.name))
+        else d.model_copy(update={"icd10": code})
+        for d in dx
+    )
+    if all(a is b for a, b in zip(filled, dx, strict=True)):
+        return case
+    return case.model_copy(update={"patient": case.patient.model_copy(update={"diagnoses": filled})})
+
+
 def audit(
     case: AuditCase, knowledge: Knowledge | None = None, options: AuditOptions | None = None
 ) -> AuditReport:
@@ -72,6 +90,7 @@ def audit(
     """
     kb = knowledge or get_knowledge()
     options = options or AuditOptions()
+    case = with_diagnosis_codes(case, kb)
     items = [resolve_item(i, item, kb) for i, item in enumerate(case.prescription.items)]
     ctx = AuditContext(case=case, kb=kb, items=items)
     for check in CHECKS:
