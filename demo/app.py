@@ -644,7 +644,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             draft_state,
         ]
         draft_in = [transcript_box, transcript_state, *header_inputs]
-        run_btn.click(
+        transcribed = run_btn.click(
             on_transcribe,
             [audio],
             [transcript_box, corrections, asr_warnings, transcript_state],
@@ -667,14 +667,14 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             on_live_start, [live_state], [live_state, asr_warnings], show_progress="hidden", api_name=False
         )
         # when the recording stops only the uncommitted tail is decoded, then the record is drafted at once
-        mic.stop_recording(
+        live_stopped = mic.stop_recording(
             on_live_stop,
             [live_state],
             [transcript_box, corrections, asr_warnings, transcript_state, audio, live_state],
             api_name=False,
         ).success(on_draft, draft_in, draft_out, api_name=False)
         # toggling a correction re-reads the dictation and puts the doctor's edits back on top
-        corrections.input(
+        toggled = corrections.input(
             on_corrections,
             [draft_state, transcript_state, corrections, items, *section_list],
             [transcript_box, *draft_out],
@@ -693,8 +693,11 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             return (gr.Group(visible=bool(shown)), *radios, [d.key for d in shown])
 
         confirm_out = [confirm_box, *confirm_radios, confirm_keys]
-        for trigger in (transcript_state, corrections):
-            trigger.change(confirm_updates, [transcript_state, corrections], confirm_out, api_name=False)
+        confirm_in = [transcript_state, corrections]
+        # listed once the event that changed the transcript or the ticks has finished (.then), never from a
+        # .change of one of the two while the other may still hold its previous value
+        for chain in (transcribed, live_stopped, toggled):
+            chain.then(confirm_updates, confirm_in, confirm_out, api_name=False)
 
         def confirm_handler(slot: int) -> Callable[..., tuple[Any, ...]]:
             @_shown
@@ -735,7 +738,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 [radio, confirm_keys, draft_state, transcript_state, corrections, items, *section_list],
                 [transcript_box, corrections, transcript_state, *draft_out],
                 api_name=False,
-            )
+            ).then(confirm_updates, confirm_in, confirm_out, api_name=False)
         redraft_btn.click(on_draft, draft_in, draft_out, api_name="draft")
         reaudit_btn.click(
             on_reaudit,

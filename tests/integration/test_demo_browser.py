@@ -246,6 +246,14 @@ def test_doctor_confirms_a_low_confidence_drug_name_with_one_click(demo_url: str
             options = [t.strip() for t in confirm.locator("label").all_inner_texts()]
             assert len(options) >= 3 and options[-1].startswith("保留原文"), options
             current, alternative = options[0], options[1]
+            # the name the text reads now is the one selected (was 保留原文 when the list was built from the
+            # ticks of the previous recording)
+            page.wait_for_function(
+                "([sel, word]) => { const c = document.querySelector(sel + ' input:checked');"
+                " return !!c && c.closest('label').innerText.trim() === word }",
+                arg=["#voice-confirm-0", current],
+                timeout=30_000,
+            )
             assert current in page.input_value("#voice-transcript textarea")
             assert current in page.inner_text("#voice-items")
             assert alternative not in page.inner_text("#voice-items")
