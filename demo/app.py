@@ -38,6 +38,7 @@ from typing import Any, TypeVar  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from toolkit import demo_api as api  # noqa: E402
+from toolkit.asr.edit import apply_corrections  # noqa: E402
 from toolkit.demo_app import forms, views  # noqa: E402
 from toolkit.errors import InputError, ToolkitError  # noqa: E402
 from toolkit.records import RECORD_SECTIONS  # noqa: E402
@@ -223,7 +224,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     h_sex = gr.Dropdown(SEX_CHOICES, value="", label="性别", elem_id="header-sex")
                     h_age = gr.Textbox(label="年龄（岁）", placeholder="按病历", elem_id="header-age")
                     h_dept = gr.Textbox(label="科别", value="全科", elem_id="header-dept")
-                    h_date = gr.Textbox(label="日期", value=api.today(), elem_id="header-date")
+                    h_date = gr.Textbox(label="日期", value=views.today(), elem_id="header-date")
                     h_doctor = gr.Textbox(label="医师", elem_id="header-doctor")
                 with gr.Row():
                     with gr.Column(scale=2):
@@ -281,7 +282,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                                     )
                         facts = gr.Markdown(elem_id="voice-facts")
                         diagnoses = gr.Dataframe(
-                            headers=list(api.DIAGNOSIS_COLUMNS),
+                            headers=list(views.DIAGNOSIS_COLUMNS),
                             label="诊断与 ICD-10 编码",
                             interactive=False,
                             type="array",
@@ -523,11 +524,11 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             except InputError as exc:  # not a sound file: say so without the server's temp path
                 raise _fail(AUDIO_UNREADABLE) from exc
             assert final is not None
-            choices = api.correction_choices(final)
+            choices = views.correction_choices(final)
             yield (
                 final.text,
                 gr.CheckboxGroup(choices=choices, value=[v for _, v in choices]),
-                api.warnings_markdown(final),
+                views.warnings_markdown(final),
                 final,
             )
 
@@ -539,16 +540,16 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
 
         @_shown
         def on_live_start(session: Any) -> tuple[Any, ...]:
-            return api.live_begin(session), api.LIVE_STATUS
+            return api.live_begin(session), views.LIVE_STATUS
 
         @_shown
         def on_live_stop(session: Any) -> tuple[Any, ...]:
             transcript, wav = api.live_finish(session, tempfile.mkdtemp(dir=export_root))
-            choices = api.correction_choices(transcript)
+            choices = views.correction_choices(transcript)
             return (
                 transcript.text,
                 gr.CheckboxGroup(choices=choices, value=[v for _, v in choices]),
-                api.warnings_markdown(transcript),
+                views.warnings_markdown(transcript),
                 transcript,
                 str(wav) if wav else gr.skip(),  # the whole recording, to play back or 识别 again
                 None,  # the next recording starts a new session
@@ -557,15 +558,15 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         header_inputs = [h_name, h_sex, h_age, h_dept, h_date, h_doctor]
 
         def draft_outputs(draft: api.Draft, transcript: Any) -> tuple[Any, ...]:
-            values = api.section_values(draft)
+            values = views.section_values(draft)
             out_dir = tempfile.mkdtemp(dir=export_root)
             json_path, fhir_path = api.export_draft(draft, out_dir, transcript)
             return (
                 *[values[n] for n in RECORD_SECTIONS],
-                api.highlight(draft.text, draft.dictated.entities),
-                api.facts_markdown(draft),
-                api.diagnosis_rows(draft.record),
-                api.item_rows(draft.case.prescription.items),
+                views.highlight(draft.text, draft.dictated.entities),
+                views.facts_markdown(draft),
+                views.diagnosis_rows(draft.record),
+                views.item_rows(draft.case.prescription.items),
                 views.findings_html(draft.report),
                 views.care_html(draft.plan),
                 str(json_path),
@@ -580,7 +581,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 raise _fail("没有可用的转写文本")
             usable = transcript if transcript is not None and transcript.segments else None
             return draft_outputs(
-                api.draft_record(text, transcript=usable, header=api.header_from_form(*header)), transcript
+                api.draft_record(text, transcript=usable, header=forms.header_from_form(*header)), transcript
             )
 
         @_shown
@@ -589,7 +590,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         ) -> tuple[Any, ...]:
             if transcript is None:
                 return gr.skip()
-            text = api.apply_corrections(transcript, kept)
+            text = apply_corrections(transcript, kept)
             if draft is None:
                 return (text, *([gr.skip()] * (len(section_list) + 10)))
             new = api.toggle_corrections(
@@ -608,13 +609,13 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 draft,
                 dict(zip(RECORD_SECTIONS, sections, strict=True)),
                 table or [],
-                header=api.header_from_form(*header),
+                header=forms.header_from_form(*header),
             )
             out_dir = tempfile.mkdtemp(dir=export_root)
             json_path, fhir_path = api.export_draft(new, out_dir, transcript)
             return (
-                api.facts_markdown(new),
-                api.diagnosis_rows(new.record),
+                views.facts_markdown(new),
+                views.diagnosis_rows(new.record),
                 views.findings_html(new.report),
                 views.care_html(new.plan),
                 str(json_path),
@@ -683,7 +684,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
 
         # 药名待确认: listed from the transcript and the ticked corrections, whichever path changed them
         def confirm_updates(transcript: Any, kept: list[int] | None) -> tuple[Any, ...]:
-            shown = api.drug_confirmations(transcript, kept or [])[:CONFIRM_SLOTS]
+            shown = views.drug_confirmations(transcript, kept or [])[:CONFIRM_SLOTS]
             radios = [
                 gr.Radio(choices=list(d.choices), value=d.value, label=d.label, visible=True) for d in shown
             ]
@@ -722,8 +723,8 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                     (table or []) if draft is not None else None,
                 )
                 head = (
-                    api.apply_corrections(new_t, keep),
-                    gr.CheckboxGroup(choices=api.correction_choices(new_t), value=keep),
+                    apply_corrections(new_t, keep),
+                    gr.CheckboxGroup(choices=views.correction_choices(new_t), value=keep),
                     new_t,
                 )
                 if new is None:
@@ -797,14 +798,14 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             table = [list(cells[i : i + width]) for i in range(0, len(cells), width)]
             form = forms.PrescriptionForm(
                 case_id=case_id,
-                age=api.parse_number(age, "年龄"),
+                age=forms.parse_number(age, "年龄"),
                 sex=sex,
-                weight_kg=api.parse_number(weight, "体重"),
+                weight_kg=forms.parse_number(weight, "体重"),
                 pregnant=pregnant,
                 lactating=lactating,
                 allergies=allergies or "",
                 diagnoses=dx or "",
-                labs={key: api.parse_number(value, dict(LAB_FIELDS)[key]) for key, value in labs.items()},
+                labs={key: forms.parse_number(value, dict(LAB_FIELDS)[key]) for key, value in labs.items()},
                 items=table,
                 kind=kind,
                 prescriber=doctor or "",

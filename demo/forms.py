@@ -1,5 +1,5 @@
 """The 处方审核 form: its values as an :class:`~toolkit.records.AuditCase` and back, pasted JSON, and the
-examples it offers — no gradio.
+examples it offers; the voice tab's header form as a :class:`~toolkit.visit.Header` — no gradio.
 
 Moved here from the library root (issue 15): only the Gradio views (``demo/app.py``) use them. The
 drug table's rows are read by :func:`toolkit.demo_api.items_from_rows`, the one rule the voice tab's
@@ -15,9 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolkit.demo_api import ITEM_COLUMNS, _cell, item_rows, items_from_rows
+from toolkit.demo_api import ITEM_COLUMNS, items_from_rows
+from toolkit.demo_app.views import item_rows, table_cell
 from toolkit.errors import InputError
 from toolkit.records import AuditCase, Diagnosis, Patient, Prescription
+from toolkit.visit import Header
 
 # --------------------------------------------------------------------------- the 处方审核 form
 
@@ -273,16 +275,51 @@ def form_values(case: AuditCase) -> dict[str, Any]:
         )
     return {
         "case_id": case.id,
-        "age": _cell(p.age),
+        "age": table_cell(p.age),
         "sex": p.sex or "",
-        "weight": _cell(p.weight_kg),
+        "weight": table_cell(p.weight_kg),
         "pregnant": bool(p.pregnant),
         "lactating": bool(p.lactating),
         "allergies": "；".join(p.allergies),
         "diagnoses": "；".join(f"{d.name} {d.icd10}".strip() if d.icd10 else d.name for d in p.diagnoses),
-        "labs": [_cell(labs.get(k)) for k in FORM_LABS],
+        "labs": [table_cell(labs.get(k)) for k in FORM_LABS],
         "kind": rx.kind or "",
         "prescriber": rx.prescriber or "",
         "items": item_rows(rx.items) or [[""] * len(ITEM_COLUMNS)],
         "extra": json.dumps(extra, ensure_ascii=False) if extra else "",
     }
+
+
+# --------------------------------------------------------------------------- the voice tab's header
+
+
+def header_from_form(
+    name: str = "",
+    sex: str = "",
+    age: Any = None,
+    department: str = "",
+    visit_date: str = "",
+    doctor: str = "",
+) -> Header:
+    """The header fields as typed (empty means not given)."""
+    return Header(
+        name=(name or "").strip() or None,
+        sex=(sex or None),
+        age=parse_number(age, "年龄"),  # type: ignore[arg-type]
+        department=(department or "").strip() or None,
+        date=(visit_date or "").strip() or None,
+        doctor=(doctor or "").strip() or None,
+    )
+
+
+def parse_number(value: Any, label: str) -> float | None:
+    """A form field as a number; empty means *not known* (never 0: an eGFR of 0 is a finding)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError as exc:
+        raise InputError(f"「{label}」应为数字，实际为 '{value}'", field=label) from exc
+    if number != number:
+        raise InputError(f"「{label}」应为数字", field=label)
+    return number

@@ -1,5 +1,7 @@
 """How the demo shows things: audit and care-plan cards, the print view of a visit, the batch tables and
-charts, and the pharmacist's queue and decision tables — HTML and table rows, no gradio.
+charts, the pharmacist's queue and decision tables, and the voice tab's pieces (ASR corrections and
+warnings, 药名待确认, the highlighted dictation, facts, section boxes, diagnosis and drug tables) — HTML,
+Markdown and table rows, no gradio.
 
 Moved here from the library root (issue 15): only the Gradio views (``demo/app.py``) use them. They
 call library verbs (:mod:`toolkit.demo_api`, the decision log of :mod:`toolkit.service.decisions`) and
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.demo_api import DECISIONS, written_rx_id
+from toolkit.demo_api import DECISIONS, ITEM_FIELDS, written_rx_id
 from toolkit.errors import InputError
 from toolkit.labels import (
     CATEGORY_LABELS,
@@ -30,8 +33,11 @@ from toolkit.records import RECORD_SECTIONS, AuditReport
 from toolkit.service.decisions import has_block
 
 if TYPE_CHECKING:  # pragma: no cover
+    from toolkit.asr import Transcript
     from toolkit.care import CarePlan
     from toolkit.demo_api import BatchResult
+    from toolkit.extract import Entity, OutpatientRecord
+    from toolkit.records import PrescriptionItem
     from toolkit.service.store import Store
     from toolkit.visit import Visit
 
@@ -670,3 +676,221 @@ def export_decisions(rows: Sequence[Sequence[Any]], out_dir: str | Path) -> tupl
                 cell.data_type = "s"  # never a formula, whatever the text
     wb.save(xlsx_path)
     return csv_path, xlsx_path
+
+
+# --------------------------------------------------------------------------- voice tab
+
+LIVE_STATUS = "录音中，边录边识别：文末有“…”时最后一句为暂定文字，停止录音后定稿并生成病历"
+"""What the voice tab says while a microphone recording is transcribed live."""
+
+
+ENTITY_ZH = {
+    "symptom": "症状",
+    "disease": "疾病",
+    "drug": "药品",
+    "strength": "规格",
+    "dose": "剂量",
+    "frequency": "频次",
+    "route": "途径",
+    "duration": "疗程",
+    "vital": "体征",
+    "lab": "检验",
+    "allergen": "过敏原",
+    "body_part": "部位",
+}
+"""Entity label → Chinese label shown in the highlighted transcript."""
+
+DIAGNOSIS_COLUMNS = ("诊断", "ICD-10", "来源")
+"""Columns of the diagnosis table (name, ICD-10 code, where it was said)."""
+
+CORRECTION_KINDS = {
+    "drug": "药名同音",
+    "disease": "疾病名",
+    "symptom": "症状",
+    "exam": "检查",
+    "record": "病历用语",
+    "usage": "用法",
+    "form": "剂型",
+    "unit": "单位",
+    "segment": "整句重读",
+    "number": "数字",
+}
+"""Correction kind → what sort of correction the doctor is looking at."""
+
+_NUMBER_CHARS = set("零〇一二三四五六七八九十百千万两点0123456789.")
+
+
+def correction_kind(original: str, corrected: str, kind: str) -> str:
+    """The label of a correction: a change that only touches numerals (舞→五, 舞毫克→五毫克) is 数字,
+    whatever lexicon kind matched it; otherwise the kind's label."""
+    changed = [c for o, c in zip(original, corrected, strict=False) if o != c]
+    if len(original) == len(corrected) and changed and all(c in _NUMBER_CHARS for c in changed):
+        return CORRECTION_KINDS["number"]
+    return CORRECTION_KINDS.get(kind, "术语")
+
+
+def correction_choices(transcript: Transcript) -> list[tuple[str, int]]:
+    """(label, index) per ASR correction, e.g. ``('二甲双呱 → 二甲双胍（药名同音，3.2 秒）', 0)``; the time is
+    left out when the clip is one segment (every correction would read 0.0 秒)."""
+    timed = len(transcript.segments) > 1
+    out = []
+    for i, c in enumerate(transcript.corrections):
+        what = correction_kind(c.original, c.corrected, c.kind)
+        when = f"，{c.start:.1f} 秒" if timed else ""
+        out.append((f"{c.original} → {c.corrected}（{what}{when}）", i))
+    return out
+
+
+def warnings_markdown(transcript: Transcript) -> str:
+    """The ASR warnings as a short Markdown list (empty string when there are none)."""
+    return "\n".join(
+        f"- ⚠️ {w.message}"
+        + (f"（{w.start:.1f}–{w.end:.1f} 秒）" if w.start is not None and w.end is not None else "")
+        for w in transcript.warnings
+    )
+
+
+KEEP_HEARD = "保留原文"
+"""The last choice of every drug name to confirm: the text as heard, no drug name put in."""
+
+
+@dataclass(frozen=True)
+class DrugConfirmation:
+    """One drug name for the doctor to confirm (药名待确认): a drug correction the corrector was unsure of
+    (scored below :data:`toolkit.visit.LOW_CONFIDENCE`, or other drugs about as close), or a place it left
+    as heard because two drugs fitted equally. ``key`` is ``c<n>`` (``Transcript.corrections[n]``) or
+    ``u<n>`` (``Transcript.uncertain[n]``); ``choices`` are (label, value) pairs: the current name first,
+    then the alternatives, then 保留原文 (value: the text as heard); ``value`` is what the text says now."""
+
+    key: str
+    label: str
+    choices: tuple[tuple[str, str], ...]
+    value: str
+
+
+def drug_confirmations(transcript: Transcript | None, kept: Iterable[int] = ()) -> list[DrugConfirmation]:
+    """The 药名待确认 list of the voice tab, in the order the names were said (``kept``: the ticked
+    corrections; an unticked one currently reads as heard)."""
+    if transcript is None:
+        return []
+    from toolkit.visit import LOW_CONFIDENCE
+
+    keep = set(kept)
+    timed = len(transcript.segments) > 1
+    found: list[tuple[int, DrugConfirmation]] = []
+    for i, c in enumerate(transcript.corrections):
+        if c.kind != "drug" or not (c.alternatives or c.score < LOW_CONFIDENCE):
+            continue
+        names = list(dict.fromkeys([c.corrected, *c.alternatives]))
+        when = f"，{c.start:.1f} 秒" if timed else ""
+        how = "已确认" if "；医师确认" in c.reason else "识别为"  # see confirm_drug
+        found.append(
+            (
+                c.offset,
+                DrugConfirmation(
+                    key=f"c{i}",
+                    label=f"听到“{c.original}”（{how}“{c.corrected}”{when}）",
+                    choices=(*((n, n) for n in names), (f"{KEEP_HEARD}“{c.original}”", c.original)),
+                    value=c.corrected if i in keep else c.original,
+                ),
+            )
+        )
+    for j, u in enumerate(transcript.uncertain):
+        when = f"，{u.start:.1f} 秒" if timed else ""
+        found.append(
+            (
+                u.offset,
+                DrugConfirmation(
+                    key=f"u{j}",
+                    label=f"听到“{u.original}”（几种药名同样接近，未更正{when}）",
+                    choices=(
+                        *((n, n) for n in dict.fromkeys(u.alternatives) if n != u.original),
+                        (f"{KEEP_HEARD}“{u.original}”", u.original),
+                    ),
+                    value=u.original,
+                ),
+            )
+        )
+    return [d for _, d in sorted(found, key=lambda x: x[0])]
+
+
+def today() -> str:
+    """Today's date (ISO) for the header's 日期 box."""
+    from datetime import date
+
+    return date.today().isoformat()
+
+
+def facts_markdown(draft: Visit) -> str:
+    """The structured facts the audit used, as read from the record as edited (shown under the boxes)."""
+    p = draft.case.patient
+    sex = {"M": "男", "F": "女"}.get(p.sex or "", "未知")
+    age = f"{p.age:g} 岁" if p.age is not None else "未知"
+    allergies = "、".join(p.allergies) or "无记录"
+    dx = "、".join(d.name for d in p.diagnoses) or "无"
+    edited = draft.provenance.edited_sections
+    tail = f"（已按修改重读：{'、'.join(edited)}）" if edited else ""
+    lines = [f"**审核所用信息**：性别 {sex}；年龄 {age}；过敏 {_md(allergies)}；诊断/病史 {_md(dx)}{tail}"]
+    for u in draft.uncertain:  # low-confidence drug names from speech: the doctor confirms or picks another
+        alts = "、".join(u.alternatives) or "无"
+        when = f"（{u.start_s:.1f} 秒）" if u.start_s is not None else ""
+        lines.append(
+            f"- ⚠️ 请确认药名：听到“{_md(u.heard)}”，识别为“{_md(u.chosen)}”{when}；相近药名：{_md(alts)}"
+            "（如不对，请在“药名待确认”中选择，或取消该更正、在处方表中修改）"
+        )
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return html.escape(text).replace("*", "\\*").replace("_", "\\_")
+
+
+def section_values(draft: Visit) -> dict[str, str]:
+    """Text for every section box (RECORD_SECTIONS order); 健康指导/随访 come from the care plan when
+    the dictation did not say them."""
+    values = {name: draft.case.record.get(name, "") for name in RECORD_SECTIONS}
+    for name, text in draft.plan.to_record_fields().items():
+        if not values.get(name):
+            values[name] = text
+    return values
+
+
+def highlight(text: str, entities: Sequence[Entity]) -> list[tuple[str, str | None]]:
+    """(fragment, Chinese label or None) pieces covering ``text``, for a highlighted-text widget.
+
+    Overlapping entities keep the first (by start, then the longest); negated mentions are marked.
+    """
+    out: list[tuple[str, str | None]] = []
+    pos = 0
+    for e in sorted(entities, key=lambda e: (e.start, -(e.end - e.start))):
+        if e.start < pos or e.end > len(text):
+            continue
+        if e.start > pos:
+            out.append((text[pos : e.start], None))
+        label = ENTITY_ZH.get(e.label.value, e.label.value)
+        out.append((text[e.start : e.end], f"{label}(否定)" if e.negated else label))
+        pos = e.end
+    if pos < len(text):
+        out.append((text[pos:], None))
+    return out
+
+
+def diagnosis_rows(record: OutpatientRecord) -> list[list[str]]:
+    """One row per diagnosis of the visit and per condition mentioned elsewhere, with its ICD-10 code."""
+    rows = [[d.name, d.icd10 or "（未编码）", "诊断"] for d in record.diagnoses]
+    rows += [[d.name, d.icd10 or "（未编码）", "病史"] for d in record.history]
+    return rows
+
+
+def table_cell(value: Any) -> Any:
+    """A value as a table or form cell: empty for ``None``, a whole float as an int (``5.0`` → ``5``)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def item_rows(items: Iterable[PrescriptionItem]) -> list[list[Any]]:
+    """Prescription items as rows of :data:`toolkit.demo_api.ITEM_COLUMNS` (empty cells for what was not said)."""
+    return [[table_cell(getattr(it, f)) for f in ITEM_FIELDS] for it in items]

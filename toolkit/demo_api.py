@@ -1,17 +1,17 @@
 """What the Gradio demo (``demo/``, shipped as :mod:`toolkit.demo_app`) calls to act: library verbs.
 
-The speech and record steps (:func:`toolkit.visit.visit` and its revisions, Whisper's transcripts), one
+The speech and record steps (:func:`toolkit.visit.visit` and its revisions, Whisper's transcripts and the
+doctor's edits of them in :mod:`toolkit.asr.edit`), one
 audit (:func:`toolkit.audit.audit`), a batch over :mod:`toolkit.batch`, and the pharmacist's queue and
 decisions over the service's store and its one decision workflow
 (:func:`toolkit.service.decisions.record_decision`, the same as ``POST /v1/audits/{id}/decisions``).
-How any of it is shown (cards, tables, charts, the print view, the 处方审核 form and its examples) lives
-with the views in ``demo/`` (:mod:`toolkit.demo_app.views`, :mod:`toolkit.demo_app.forms`). Everything
+How any of it is shown (cards, tables, charts, the print view, the voice tab's corrections, highlights and
+facts, the header and 处方审核 forms and their examples) lives with the views in ``demo/`` (:mod:`toolkit.demo_app.views`, :mod:`toolkit.demo_app.forms`). Everything
 here is tested without a browser; nothing here imports gradio.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import threading
@@ -32,34 +32,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from toolkit.asr import PartialTranscript, TranscribeOptions, Transcript
     from toolkit.asr.live import LiveSession
     from toolkit.batch.report import DoctorStats
-    from toolkit.extract import Entity, OutpatientRecord
     from toolkit.service.store import Store
 
 log = logging.getLogger(__name__)
 
-ENTITY_ZH = {
-    "symptom": "症状",
-    "disease": "疾病",
-    "drug": "药品",
-    "strength": "规格",
-    "dose": "剂量",
-    "frequency": "频次",
-    "route": "途径",
-    "duration": "疗程",
-    "vital": "体征",
-    "lab": "检验",
-    "allergen": "过敏原",
-    "body_part": "部位",
-}
-"""Entity label → Chinese label shown in the highlighted transcript."""
-
 ITEM_COLUMNS = ("药品", "规格", "单次剂量", "单位", "频次", "途径", "天数", "备注")
 """Columns of the editable prescription table, in order."""
 
-_ITEM_FIELDS = ("drug", "strength", "dose", "unit", "frequency", "route", "days", "note")
+ITEM_FIELDS = ("drug", "strength", "dose", "unit", "frequency", "route", "days", "note")
+"""The :class:`~toolkit.records.PrescriptionItem` field of each of :data:`ITEM_COLUMNS`."""
 _NUMERIC_FIELDS = {"dose", "days"}
 
-DIAGNOSIS_COLUMNS = ("诊断", "ICD-10", "来源")
 DECISIONS = {"pass": "审核通过", "return": "退回医师", "override": "双签放行"}
 """Pharmacist decisions (the service's values) → the words on the buttons."""
 
@@ -106,10 +89,6 @@ def transcript_events(
     from toolkit.asr import transcribe_events
 
     yield from transcribe_events(str(audio), options)
-
-
-LIVE_STATUS = "录音中，边录边识别：文末有“…”时最后一句为暂定文字，停止录音后定稿并生成病历"
-"""What the voice tab says while a microphone recording is transcribed live."""
 
 
 def live_start(options: TranscribeOptions | None = None, *, model: Any | None = None) -> LiveSession:
@@ -184,76 +163,8 @@ def live_finish(
     return transcript, wav
 
 
-CORRECTION_KINDS = {
-    "drug": "药名同音",
-    "disease": "疾病名",
-    "symptom": "症状",
-    "exam": "检查",
-    "record": "病历用语",
-    "usage": "用法",
-    "form": "剂型",
-    "unit": "单位",
-    "segment": "整句重读",
-    "number": "数字",
-}
-"""Correction kind → what sort of correction the doctor is looking at."""
-
-_NUMBER_CHARS = set("零〇一二三四五六七八九十百千万两点0123456789.")
-
-
-def correction_kind(original: str, corrected: str, kind: str) -> str:
-    """The label of a correction: a change that only touches numerals (舞→五, 舞毫克→五毫克) is 数字,
-    whatever lexicon kind matched it; otherwise the kind's label."""
-    changed = [c for o, c in zip(original, corrected, strict=False) if o != c]
-    if len(original) == len(corrected) and changed and all(c in _NUMBER_CHARS for c in changed):
-        return CORRECTION_KINDS["number"]
-    return CORRECTION_KINDS.get(kind, "术语")
-
-
-def correction_choices(transcript: Transcript) -> list[tuple[str, int]]:
-    """(label, index) per ASR correction, e.g. ``('二甲双呱 → 二甲双胍（药名同音，3.2 秒）', 0)``; the time is
-    left out when the clip is one segment (every correction would read 0.0 秒)."""
-    timed = len(transcript.segments) > 1
-    out = []
-    for i, c in enumerate(transcript.corrections):
-        what = correction_kind(c.original, c.corrected, c.kind)
-        when = f"，{c.start:.1f} 秒" if timed else ""
-        out.append((f"{c.original} → {c.corrected}（{what}{when}）", i))
-    return out
-
-
-def apply_corrections(transcript: Transcript, kept: Iterable[int]) -> str:
-    """The transcript text with every correction *not* in ``kept`` undone (original words restored).
-
-    Offsets point at the corrected term in ``transcript.text``; undoing runs from the end so
-    earlier offsets stay valid. A correction whose text is no longer at its offset is left alone.
-    """
-    keep = set(kept)
-    text = transcript.text
-    for i in sorted(
-        range(len(transcript.corrections)), key=lambda n: transcript.corrections[n].offset, reverse=True
-    ):
-        if i in keep:
-            continue
-        c = transcript.corrections[i]
-        end = c.offset + len(c.corrected)
-        if text[c.offset : end] != c.corrected:
-            log.warning("correction %d does not match the transcript at offset %d; not undone", i, c.offset)
-            continue
-        text = text[: c.offset] + c.original + text[end:]
-    return text
-
-
-def warnings_markdown(transcript: Transcript) -> str:
-    """The ASR warnings as a short Markdown list (empty string when there are none)."""
-    return "\n".join(
-        f"- ⚠️ {w.message}"
-        + (f"（{w.start:.1f}–{w.end:.1f} 秒）" if w.start is not None and w.end is not None else "")
-        for w in transcript.warnings
-    )
-
-
 # --------------------------------------------------------------------------- record
+# (how a draft is shown: toolkit.demo_app.views; the header form: toolkit.demo_app.forms)
 
 Draft = Visit
 """The drafted visit the voice tab shows and edits: :class:`toolkit.visit.Visit` (one source of truth)."""
@@ -303,104 +214,9 @@ def toggle_corrections(
             else {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
             items=None if item_rows is None else items_from_rows(item_rows),
         )
+    from toolkit.asr.edit import apply_corrections
+
     return redictate(current, apply_corrections(transcript, kept))
-
-
-KEEP_HEARD = "保留原文"
-"""The last choice of every drug name to confirm: the text as heard, no drug name put in."""
-
-
-@dataclass(frozen=True)
-class DrugConfirmation:
-    """One drug name for the doctor to confirm (药名待确认): a drug correction the corrector was unsure of
-    (scored below :data:`toolkit.visit.LOW_CONFIDENCE`, or other drugs about as close), or a place it left
-    as heard because two drugs fitted equally. ``key`` is ``c<n>`` (``Transcript.corrections[n]``) or
-    ``u<n>`` (``Transcript.uncertain[n]``); ``choices`` are (label, value) pairs: the current name first,
-    then the alternatives, then 保留原文 (value: the text as heard); ``value`` is what the text says now."""
-
-    key: str
-    label: str
-    choices: tuple[tuple[str, str], ...]
-    value: str
-
-
-def drug_confirmations(transcript: Transcript | None, kept: Iterable[int] = ()) -> list[DrugConfirmation]:
-    """The 药名待确认 list of the voice tab, in the order the names were said (``kept``: the ticked
-    corrections; an unticked one currently reads as heard)."""
-    if transcript is None:
-        return []
-    from toolkit.visit import LOW_CONFIDENCE
-
-    keep = set(kept)
-    timed = len(transcript.segments) > 1
-    found: list[tuple[int, DrugConfirmation]] = []
-    for i, c in enumerate(transcript.corrections):
-        if c.kind != "drug" or not (c.alternatives or c.score < LOW_CONFIDENCE):
-            continue
-        names = list(dict.fromkeys([c.corrected, *c.alternatives]))
-        when = f"，{c.start:.1f} 秒" if timed else ""
-        how = "已确认" if "；医师确认" in c.reason else "识别为"  # see confirm_drug
-        found.append(
-            (
-                c.offset,
-                DrugConfirmation(
-                    key=f"c{i}",
-                    label=f"听到“{c.original}”（{how}“{c.corrected}”{when}）",
-                    choices=(*((n, n) for n in names), (f"{KEEP_HEARD}“{c.original}”", c.original)),
-                    value=c.corrected if i in keep else c.original,
-                ),
-            )
-        )
-    for j, u in enumerate(transcript.uncertain):
-        when = f"，{u.start:.1f} 秒" if timed else ""
-        found.append(
-            (
-                u.offset,
-                DrugConfirmation(
-                    key=f"u{j}",
-                    label=f"听到“{u.original}”（几种药名同样接近，未更正{when}）",
-                    choices=(
-                        *((n, n) for n in dict.fromkeys(u.alternatives) if n != u.original),
-                        (f"{KEEP_HEARD}“{u.original}”", u.original),
-                    ),
-                    value=u.original,
-                ),
-            )
-        )
-    return [d for _, d in sorted(found, key=lambda x: x[0])]
-
-
-def _segment_replace(transcript: Transcript, offset: int, old: str, new: str) -> Transcript:
-    """``transcript`` with ``old`` at ``offset`` of its text replaced by ``new`` (in the segment too), and
-    the offsets of the corrections and uncertain names after it moved by the change in length."""
-    text = transcript.text
-    if text[offset : offset + len(old)] != old:
-        raise InputError(f"转写文本已变化，找不到“{old}”，请重新识别")
-    from toolkit.asr.records import SENTENCE_END
-
-    delta = len(new) - len(old)
-    segments = list(transcript.segments)
-    at = 0
-    for k, seg in enumerate(segments):
-        if k > 0 and segments[k - 1].text and segments[k - 1].text[-1] not in SENTENCE_END:
-            at += 1  # the '，' the segments were joined with (toolkit.asr.transcribe.join_segments)
-        if at <= offset and offset + len(old) <= at + len(seg.text):
-            i = offset - at
-            segments[k] = seg.model_copy(update={"text": seg.text[:i] + new + seg.text[i + len(old) :]})
-            break
-        at += len(seg.text)
-
-    def moved(x: Any) -> Any:
-        return x.model_copy(update={"offset": x.offset + delta}) if x.offset > offset else x
-
-    return transcript.model_copy(
-        update={
-            "text": text[:offset] + new + text[offset + len(old) :],
-            "segments": tuple(segments),
-            "corrections": tuple(moved(c) for c in transcript.corrections),
-            "uncertain": tuple(moved(u) for u in transcript.uncertain),
-        }
-    )
 
 
 def confirm_drug(
@@ -412,78 +228,14 @@ def confirm_drug(
     sections: Mapping[str, str] | None = None,
     item_rows: Sequence[Sequence[Any]] | None = None,
 ) -> tuple[Transcript, list[int], Visit | None]:
-    """One click in 药名待确认 (``key`` from :func:`drug_confirmations`, ``choice`` one of its values).
-
-    The chosen name replaces the one in the transcript at its offset (kept as a correction of what was
-    heard, marked as the doctor's choice, the other names as its alternatives); 保留原文 unticks the
-    correction. Returns the new transcript, the ticked corrections and, when a record was drafted, the
+    """One click in 药名待确认 (``key`` from :func:`toolkit.demo_app.views.drug_confirmations`, ``choice``
+    one of its values): the transcript edited by :func:`toolkit.asr.edit.choose_drug` (the chosen name put
+    in at its offset, marked as the doctor's choice; 保留原文 unticks the correction). Returns the new transcript, the ticked corrections and, when a record was drafted, the
     visit re-read like :func:`toggle_corrections`: the doctor's edits (boxes and table as they are now)
     are put back on top, never dropped."""
-    keep = sorted(set(kept))
-    if not key or key[0] not in "cu" or not key[1:].isdigit():
-        raise InputError(f"unknown drug name to confirm: {key!r}")
-    n = int(key[1:])
-    if key[0] == "c":
-        if n >= len(transcript.corrections):
-            raise InputError(f"unknown drug name to confirm: {key!r}")
-        c = transcript.corrections[n]
-        if choice not in (c.original, c.corrected, *c.alternatives):
-            raise InputError(f"“{choice}”不在可选药名中")
-        if choice == c.original:
-            keep = [i for i in keep if i != n]
-        else:
-            others = tuple(x for x in dict.fromkeys([c.corrected, *c.alternatives]) if x != choice)
-            note = (
-                f"；医师确认（原为{c.corrected}，{c.score:.2f}）" if choice != c.corrected else "；医师确认"
-            )
-            transcript = _segment_replace(transcript, c.offset, c.corrected, choice)
-            fixed = transcript.corrections[n].model_copy(
-                update={
-                    "corrected": choice,
-                    "term_id": c.term_id if choice == c.corrected else None,
-                    "alternatives": others,
-                    "score": 1.0,
-                    "reason": c.reason if c.reason.endswith(note) else c.reason + note,
-                }
-            )
-            transcript = transcript.model_copy(
-                update={
-                    "corrections": tuple(fixed if i == n else x for i, x in enumerate(transcript.corrections))
-                }
-            )
-            keep = sorted({*keep, n})
-    else:
-        if n >= len(transcript.uncertain):
-            raise InputError(f"unknown drug name to confirm: {key!r}")
-        u = transcript.uncertain[n]
-        if choice not in (u.original, *u.alternatives):
-            raise InputError(f"“{choice}”不在可选药名中")
-        if choice != u.original:
-            from toolkit.asr.records import Correction
+    from toolkit.asr.edit import apply_corrections, choose_drug
 
-            transcript = _segment_replace(transcript, u.offset, u.original, choice)
-            u = transcript.uncertain[n]
-            added = Correction(
-                original=u.original,
-                corrected=choice,
-                start=u.start,
-                end=u.end,
-                offset=u.offset,
-                kind="drug",
-                reason=f"{u.reason}；医师确认",
-                score=1.0,
-                alternatives=tuple(x for x in u.alternatives if x != choice),
-            )
-            transcript = transcript.model_copy(
-                update={
-                    "corrections": (
-                        *transcript.corrections,
-                        added,
-                    ),  # appended: the ticked indices stay valid
-                    "uncertain": tuple(x for i, x in enumerate(transcript.uncertain) if i != n),
-                }
-            )
-            keep = sorted({*keep, len(transcript.corrections) - 1})
+    transcript, keep = choose_drug(transcript, kept, key, choice)
     if draft is None:
         return transcript, keep, None
     current = draft
@@ -500,106 +252,6 @@ def confirm_drug(
     return transcript, keep, redictate(current, apply_corrections(transcript, keep))
 
 
-def header_from_form(
-    name: str = "",
-    sex: str = "",
-    age: Any = None,
-    department: str = "",
-    visit_date: str = "",
-    doctor: str = "",
-) -> Header:
-    """The header fields as typed (empty means not given)."""
-    return Header(
-        name=(name or "").strip() or None,
-        sex=(sex or None),
-        age=parse_number(age, "年龄"),  # type: ignore[arg-type]
-        department=(department or "").strip() or None,
-        date=(visit_date or "").strip() or None,
-        doctor=(doctor or "").strip() or None,
-    )
-
-
-def today() -> str:
-    """Today's date (ISO) for the header's 日期 box."""
-    from datetime import date
-
-    return date.today().isoformat()
-
-
-def facts_markdown(draft: Visit) -> str:
-    """The structured facts the audit used, as read from the record as edited (shown under the boxes)."""
-    p = draft.case.patient
-    sex = {"M": "男", "F": "女"}.get(p.sex or "", "未知")
-    age = f"{p.age:g} 岁" if p.age is not None else "未知"
-    allergies = "、".join(p.allergies) or "无记录"
-    dx = "、".join(d.name for d in p.diagnoses) or "无"
-    edited = draft.provenance.edited_sections
-    tail = f"（已按修改重读：{'、'.join(edited)}）" if edited else ""
-    lines = [f"**审核所用信息**：性别 {sex}；年龄 {age}；过敏 {_md(allergies)}；诊断/病史 {_md(dx)}{tail}"]
-    for u in draft.uncertain:  # low-confidence drug names from speech: the doctor confirms or picks another
-        alts = "、".join(u.alternatives) or "无"
-        when = f"（{u.start_s:.1f} 秒）" if u.start_s is not None else ""
-        lines.append(
-            f"- ⚠️ 请确认药名：听到“{_md(u.heard)}”，识别为“{_md(u.chosen)}”{when}；相近药名：{_md(alts)}"
-            "（如不对，请在“药名待确认”中选择，或取消该更正、在处方表中修改）"
-        )
-    return "\n".join(lines)
-
-
-def _md(text: str) -> str:
-    return html.escape(text).replace("*", "\\*").replace("_", "\\_")
-
-
-def section_values(draft: Draft) -> dict[str, str]:
-    """Text for every section box (RECORD_SECTIONS order); 健康指导/随访 come from the care plan when
-    the dictation did not say them."""
-    values = {name: draft.case.record.get(name, "") for name in RECORD_SECTIONS}
-    for name, text in draft.plan.to_record_fields().items():
-        if not values.get(name):
-            values[name] = text
-    return values
-
-
-def highlight(text: str, entities: Sequence[Entity]) -> list[tuple[str, str | None]]:
-    """(fragment, Chinese label or None) pieces covering ``text``, for a highlighted-text widget.
-
-    Overlapping entities keep the first (by start, then the longest); negated mentions are marked.
-    """
-    out: list[tuple[str, str | None]] = []
-    pos = 0
-    for e in sorted(entities, key=lambda e: (e.start, -(e.end - e.start))):
-        if e.start < pos or e.end > len(text):
-            continue
-        if e.start > pos:
-            out.append((text[pos : e.start], None))
-        label = ENTITY_ZH.get(e.label.value, e.label.value)
-        out.append((text[e.start : e.end], f"{label}(否定)" if e.negated else label))
-        pos = e.end
-    if pos < len(text):
-        out.append((text[pos:], None))
-    return out
-
-
-def diagnosis_rows(record: OutpatientRecord) -> list[list[str]]:
-    """One row per diagnosis of the visit and per condition mentioned elsewhere, with its ICD-10 code."""
-    rows = [[d.name, d.icd10 or "（未编码）", "诊断"] for d in record.diagnoses]
-    rows += [[d.name, d.icd10 or "（未编码）", "病史"] for d in record.history]
-    return rows
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def item_rows(items: Iterable[PrescriptionItem]) -> list[list[Any]]:
-    """Prescription items as rows of :data:`ITEM_COLUMNS` (empty cells for what was not said)."""
-    return [[_cell(getattr(it, f)) for f in _ITEM_FIELDS] for it in items]
-
-
 def _number(value: Any, row: int, column: str) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -614,27 +266,14 @@ def _number(value: Any, row: int, column: str) -> float | None:
     return number
 
 
-def parse_number(value: Any, label: str) -> float | None:
-    """A form field as a number; empty means *not known* (never 0: an eGFR of 0 is a finding)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = float(str(value).strip())
-    except ValueError as exc:
-        raise InputError(f"「{label}」应为数字，实际为 '{value}'", field=label) from exc
-    if number != number:
-        raise InputError(f"「{label}」应为数字", field=label)
-    return number
-
-
 def items_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[PrescriptionItem, ...]:
     """Rows of the edited table → prescription items. Blank rows are skipped; a bad cell raises
     :class:`InputError` naming the row (1-based) and column."""
     items: list[PrescriptionItem] = []
     for n, row in enumerate(rows, 1):
-        cells = list(row) + [None] * (len(_ITEM_FIELDS) - len(row))
+        cells = list(row) + [None] * (len(ITEM_FIELDS) - len(row))
         data: dict[str, Any] = {}
-        for f, column, value in zip(_ITEM_FIELDS, ITEM_COLUMNS, cells, strict=False):
+        for f, column, value in zip(ITEM_FIELDS, ITEM_COLUMNS, cells, strict=False):
             if f in _NUMERIC_FIELDS:
                 data[f] = _number(value, n, column)
             else:

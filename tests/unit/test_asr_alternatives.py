@@ -10,7 +10,9 @@ import pytest
 from tests.unit.test_asr_fakes import FakeModel, FakeSegment, fake_drug
 from toolkit import demo_api as api
 from toolkit.asr.correct import build_lexicon, find_corrections, find_uncertain
+from toolkit.asr.edit import apply_corrections
 from toolkit.asr.records import Correction, Transcript, TranscriptSegment, Uncertain
+from toolkit.demo_app import views
 from toolkit.errors import InputError
 
 pytest.importorskip("pypinyin")
@@ -112,13 +114,13 @@ def _unsure() -> Correction:
 
 def test_drug_confirmations_list_current_name_alternatives_then_the_text_as_heard():
     t = _transcript(corrections=(_unsure(),))
-    [d] = api.drug_confirmations(t, [0])
+    [d] = views.drug_confirmations(t, [0])
     assert d.key == "c0" and "头包克末" in d.label
     assert [v for _, v in d.choices] == ["头孢克洛", "头孢克肟", "头包克末"]
-    assert d.choices[-1][0].startswith(api.KEEP_HEARD) and d.value == "头孢克洛"
-    assert api.drug_confirmations(t, [])[0].value == "头包克末"  # unticked: the text reads as heard
+    assert d.choices[-1][0].startswith(views.KEEP_HEARD) and d.value == "头孢克洛"
+    assert views.drug_confirmations(t, [])[0].value == "头包克末"  # unticked: the text reads as heard
     sure = _unsure().model_copy(update={"score": 0.95, "alternatives": ()})
-    assert api.drug_confirmations(_transcript(corrections=(sure,)), [0]) == []
+    assert views.drug_confirmations(_transcript(corrections=(sure,)), [0]) == []
 
 
 def test_confirming_an_alternative_redrafts_and_keeps_the_doctors_edits():
@@ -126,12 +128,12 @@ def test_confirming_an_alternative_redrafts_and_keeps_the_doctors_edits():
     t = _transcript(corrections=(_unsure(),))
     draft = api.draft_record(TEXT, transcript=t)
     assert next(i.drug for i in draft.items) == "头孢克洛"
-    sections = {**api.section_values(draft), "过敏史": "磺胺过敏"}
-    rows = api.item_rows(draft.case.prescription.items)
+    sections = {**views.section_values(draft), "过敏史": "磺胺过敏"}
+    rows = views.item_rows(draft.case.prescription.items)
     ibu = next(k for k, r in enumerate(rows) if "布洛芬" in str(r[0]))
     rows[ibu][6] = 2  # the doctor shortens ibuprofen to 2 days
     new_t, kept, new = api.confirm_drug(draft, t, [0], "c0", "头孢克肟", sections, rows)
-    assert "头孢克肟0.25克" in new_t.text and new_t.text == api.apply_corrections(new_t, kept)
+    assert "头孢克肟0.25克" in new_t.text and new_t.text == apply_corrections(new_t, kept)
     c = new_t.corrections[0]
     assert (c.original, c.corrected, c.alternatives, c.score) == ("头包克末", "头孢克肟", ("头孢克洛",), 1.0)
     assert new is not None and next(i.drug for i in new.items) == "头孢克肟"
@@ -145,8 +147,8 @@ def test_confirming_an_alternative_redrafts_and_keeps_the_doctors_edits():
         kept,
         "c0",
         "头包克末",
-        api.section_values(new),
-        api.item_rows(new.case.prescription.items),
+        views.section_values(new),
+        views.item_rows(new.case.prescription.items),
     )
     assert kept == [] and "头包克末" in back.text and "头孢克" not in back.text
     assert all("头孢" not in i.drug for i in back.items)
@@ -156,7 +158,7 @@ def test_confirming_an_alternative_redrafts_and_keeps_the_doctors_edits():
     )
     # and the toggle still works on the confirmed transcript: ticking it again brings the doctor's choice
     again = api.toggle_corrections(
-        back, back_t, [0], api.section_values(back), api.item_rows(back.case.prescription.items)
+        back, back_t, [0], views.section_values(back), views.item_rows(back.case.prescription.items)
     )
     assert "头孢克肟" in [i.drug for i in again.items]  # the restored line (after the doctor's rows)
     assert next(i.days for i in again.items if "布洛芬" in i.drug) == 2.0
@@ -183,7 +185,7 @@ def test_picking_a_drug_for_a_near_tie_adds_a_correction_after_the_others():
         score=0.9,
     )
     t = _transcript(heard, corrections=(other,), uncertain=(u,))
-    [d] = api.drug_confirmations(t, [0])
+    [d] = views.drug_confirmations(t, [0])
     assert (
         d.key == "u0"
         and [v for _, v in d.choices] == ["头孢克洛", "头孢克肟", "头包克过"]
@@ -194,9 +196,9 @@ def test_picking_a_drug_for_a_near_tie_adds_a_correction_after_the_others():
     assert new_t.corrections[0] == other  # indices of the ticked corrections stay valid
     added = new_t.corrections[1]
     assert (added.original, added.corrected, added.alternatives) == ("头包克过", "头孢克肟", ("头孢克洛",))
-    assert new_t.text == heard.replace("头包克过", "头孢克肟") == api.apply_corrections(new_t, kept)
-    assert api.apply_corrections(new_t, [0]) == heard  # unticking it restores the text as heard
-    [d] = api.drug_confirmations(new_t, kept)
+    assert new_t.text == heard.replace("头包克过", "头孢克肟") == apply_corrections(new_t, kept)
+    assert apply_corrections(new_t, [0]) == heard  # unticking it restores the text as heard
+    [d] = views.drug_confirmations(new_t, kept)
     assert d.key == "c1" and d.value == "头孢克肟" and "已确认" in d.label
     with pytest.raises(InputError):
         api.confirm_drug(None, t, [0], "u7", "头孢克肟")
@@ -226,6 +228,6 @@ def test_a_longer_or_shorter_name_moves_the_later_offsets():
     new_t, _kept, _ = api.confirm_drug(None, t, [0], "u0", "头孢克洛钠")  # one character longer
     assert new_t.corrections[0].offset == 14 and new_t.text[14:18] == "氨氯地平"
     assert "".join(s.text for s in new_t.segments) == new_t.text
-    assert api.apply_corrections(new_t, []) == "甲：头包克过0.1克。乙：安律地平5毫克。"
+    assert apply_corrections(new_t, []) == "甲：头包克过0.1克。乙：安律地平5毫克。"
     with pytest.raises(InputError):  # only a name that was offered
         api.confirm_drug(None, t, [0], "u0", "阿司匹林")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import demo_api as api
+from toolkit.asr.edit import apply_corrections
 from toolkit.asr.records import Correction, Transcript, TranscriptSegment
 from toolkit.demo_app import forms, views
 from toolkit.errors import InputError
@@ -47,13 +48,13 @@ def _transcript() -> Transcript:
 
 def test_all_corrections_kept_leaves_the_transcript_as_is():
     t = _transcript()
-    assert api.apply_corrections(t, [0, 1]) == t.text
+    assert apply_corrections(t, [0, 1]) == t.text
 
 
 def test_unticking_a_correction_restores_its_original_words_only():
     t = _transcript()
-    assert api.apply_corrections(t, [1]) == "二型糖尿病，二甲双呱0.5克每日三次，加用阿卡波糖50毫克"
-    assert api.apply_corrections(t, [0]) == "二型糖尿病，二甲双胍0.5克每日三次，加用阿卡波唐50毫克"
+    assert apply_corrections(t, [1]) == "二型糖尿病，二甲双呱0.5克每日三次，加用阿卡波糖50毫克"
+    assert apply_corrections(t, [0]) == "二型糖尿病，二甲双胍0.5克每日三次，加用阿卡波唐50毫克"
 
 
 def test_undoing_a_correction_of_different_length_keeps_later_offsets_valid():
@@ -65,16 +66,16 @@ def test_undoing_a_correction_of_different_length_keeps_later_offsets_valid():
             _correction("阿斯匹林", "阿司匹林", text.index("阿司匹林")),
         ),
     )
-    assert api.apply_corrections(t, []) == "给予美托和阿斯匹林"
+    assert apply_corrections(t, []) == "给予美托和阿斯匹林"
 
 
 def test_a_correction_that_no_longer_matches_its_offset_is_left_alone():
     t = Transcript(text="加用阿卡波糖", corrections=(_correction("二甲双呱", "二甲双胍", 0),))
-    assert api.apply_corrections(t, []) == "加用阿卡波糖"
+    assert apply_corrections(t, []) == "加用阿卡波糖"
 
 
 def test_correction_choices_show_original_arrow_corrected_with_index_values():
-    choices = api.correction_choices(_transcript())
+    choices = views.correction_choices(_transcript())
     assert [v for _, v in choices] == [0, 1]
     assert choices[0][0].startswith("二甲双呱 → 二甲双胍")
 
@@ -90,13 +91,13 @@ def test_highlight_covers_the_text_and_labels_entities_in_chinese():
         Entity(label=EntityLabel.DRUG, start=8, end=10, text="氯地"),  # overlaps: dropped
         Entity(label=EntityLabel.STRENGTH, start=11, end=14, text="5mg"),
     )
-    pieces = api.highlight(text, ents)
+    pieces = views.highlight(text, ents)
     assert "".join(p for p, _ in pieces) == text
     assert [(p, lab) for p, lab in pieces if lab] == [("头晕", "症状"), ("氨氯地平", "药品"), ("5mg", "规格")]
 
 
 def test_negated_entities_are_marked():
-    pieces = api.highlight(
+    pieces = views.highlight(
         "否认胸痛", (Entity(label=EntityLabel.SYMPTOM, start=2, end=4, text="胸痛", negated=True),)
     )
     assert pieces == [("否认", None), ("胸痛", "症状(否定)")]
@@ -115,7 +116,7 @@ def test_item_rows_round_trip_through_the_editable_table():
             note="晨服",
         ),
     )
-    rows = api.item_rows(items)
+    rows = views.item_rows(items)
     assert rows == [["硝苯地平控释片", "30 mg", 30, "mg", "qd", "口服", 28, "晨服"]]
     back = api.items_from_rows(rows)
     assert back[0].model_dump(exclude={"line"}) == items[0].model_dump(exclude={"line"})
@@ -246,23 +247,23 @@ def _draft() -> api.Draft:
 def test_editing_the_table_is_what_gets_audited():
     draft = _draft()
     assert "RX-FMT-003" in {f.rule_id for f in draft.report.findings}  # dose, unit, days not in this record
-    rows = api.item_rows(draft.case.prescription.items)
+    rows = views.item_rows(draft.case.prescription.items)
     rows[0][2], rows[0][3], rows[0][6] = 5, "mg", 28
-    new = api.redraft(draft, api.section_values(draft), rows)
+    new = api.redraft(draft, views.section_values(draft), rows)
     assert new.case.prescription.items[0].dose == 5 and new.case.prescription.items[0].days == 28
     assert "RX-FMT-003" not in {f.rule_id for f in new.report.findings}
 
 
 def test_section_edits_reach_the_audit_and_empty_sections_are_dropped():
     draft = _draft()
-    sections = {**api.section_values(draft), "主诉": "头晕3天", "现病史": "   "}
-    new = api.redraft(draft, sections, api.item_rows(draft.case.prescription.items))
+    sections = {**views.section_values(draft), "主诉": "头晕3天", "现病史": "   "}
+    new = api.redraft(draft, sections, views.item_rows(draft.case.prescription.items))
     assert new.case.record["主诉"] == "头晕3天" and "现病史" not in new.case.record
 
 
 def test_section_values_fill_guidance_and_follow_up_from_the_care_plan():
     draft = _draft()
-    values = api.section_values(draft)
+    values = views.section_values(draft)
     assert list(values) == list(api.RECORD_SECTIONS)
     assert values["诊断"] == "诊断原发性高血压" and values["随访"] == draft.plan.to_record_fields()["随访"]
 
@@ -389,10 +390,10 @@ def test_decisions_are_checked_then_stored_and_leave_the_queue(store):
 
 
 def test_empty_form_numbers_are_unknown_not_zero():
-    assert api.parse_number("", "eGFR") is None and api.parse_number(None, "eGFR") is None
-    assert api.parse_number(" 52 ", "eGFR") == 52.0
+    assert forms.parse_number("", "eGFR") is None and forms.parse_number(None, "eGFR") is None
+    assert forms.parse_number(" 52 ", "eGFR") == 52.0
     with pytest.raises(InputError, match="「eGFR」应为数字"):
-        api.parse_number("五十", "eGFR")
+        forms.parse_number("五十", "eGFR")
 
 
 # --------------------------------------------------------------------------- one source of truth (issue 13)
@@ -407,11 +408,11 @@ def test_an_allergy_typed_into_the_record_blocks_on_re_audit():
     pytest.importorskip("spacy")
     draft = api.draft_record(DICTATED)
     assert not any(f.category.value == "allergy" for f in draft.report.findings)
-    sections = {**api.section_values(draft), "过敏史": "青霉素过敏"}
-    new = api.redraft(draft, sections, api.item_rows(draft.case.prescription.items))
+    sections = {**views.section_values(draft), "过敏史": "青霉素过敏"}
+    new = api.redraft(draft, sections, views.item_rows(draft.case.prescription.items))
     assert new.case.patient.allergies == ("青霉素",)
     assert any(f.category.value == "allergy" and f.severity.value == "block" for f in new.report.findings)
-    assert "青霉素" in api.facts_markdown(new)
+    assert "青霉素" in views.facts_markdown(new)
 
 
 def test_age_typed_into_the_header_reaches_the_audit():
@@ -420,9 +421,9 @@ def test_age_typed_into_the_header_reaches_the_audit():
     assert draft.case.patient.age is None
     new = api.redraft(
         draft,
-        api.section_values(draft),
-        api.item_rows(draft.case.prescription.items),
-        header=api.header_from_form("王五", "F", "7", "全科", "2026-12-07", "李医生"),
+        views.section_values(draft),
+        views.item_rows(draft.case.prescription.items),
+        header=forms.header_from_form("王五", "F", "7", "全科", "2026-12-07", "李医生"),
     )
     assert new.case.patient.age == 7 and new.header.name == "王五"
 
@@ -430,10 +431,10 @@ def test_age_typed_into_the_header_reaches_the_audit():
 def test_exports_are_the_table_as_edited_one_prescription(tmp_path):
     pytest.importorskip("spacy")
     draft = api.draft_record(DICTATED)
-    rows = api.item_rows(draft.case.prescription.items)
+    rows = views.item_rows(draft.case.prescription.items)
     rows.append(["布洛芬缓释胶囊", "", 0.3, "g", "bid", "口服", 3, ""])
     rows.append(["对乙酰氨基酚片", "", 0.5, "g", "prn", "口服", 3, ""])
-    new = api.redraft(draft, api.section_values(draft), rows)
+    new = api.redraft(draft, views.section_values(draft), rows)
     json_path, fhir_path = api.export_draft(new, tmp_path)
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     table = [r[0] for r in rows]
@@ -456,15 +457,15 @@ def test_toggling_a_correction_keeps_the_doctors_edits():
     c1 = _correction("二甲双呱", "二甲双胍", text.index("二甲双胍"))
     t = Transcript(text=text, segments=(TranscriptSegment(start=0, end=9, text=text),), corrections=(c1,))
     draft = api.draft_record(text, transcript=t)
-    sections = {**api.section_values(draft), "过敏史": "磺胺过敏"}
-    rows = api.item_rows(draft.case.prescription.items)
+    sections = {**views.section_values(draft), "过敏史": "磺胺过敏"}
+    rows = views.item_rows(draft.case.prescription.items)
     rows[1][6] = 14  # the doctor shortens acarbose to 14 days
     new = api.toggle_corrections(draft, t, [], sections, rows)  # untick the correction
     assert "二甲双呱" in new.text
     assert new.sections["过敏史"] == "磺胺过敏" and new.case.patient.allergies == ("磺胺",)
     assert [(i.drug, i.days) for i in new.items][1] == ("阿卡波糖", 14.0)
     back = api.toggle_corrections(
-        new, t, [0], api.section_values(new), api.item_rows(new.case.prescription.items)
+        new, t, [0], views.section_values(new), views.item_rows(new.case.prescription.items)
     )
     assert (
         back.items[0].drug == "二甲双胍"
@@ -560,12 +561,12 @@ def test_correction_labels_name_the_kind_and_leave_out_seconds_of_a_one_segment_
             ),
         ),
     )
-    labels = [label for label, _ in api.correction_choices(one)]
+    labels = [label for label, _ in views.correction_choices(one)]
     assert labels == ["阿莫西林舞 → 阿莫西林五（数字）", "二甲双呱 → 二甲双胍（药名同音）"]
     two = one.model_copy(
         update={"segments": (*one.segments, TranscriptSegment(start=2.0, end=3.5, text="x"))}
     )
-    assert "0.0 秒" in api.correction_choices(two)[0][0]
+    assert "0.0 秒" in views.correction_choices(two)[0][0]
 
 
 def test_demo_examples_are_named_by_what_they_show_and_fill_the_form():
@@ -581,12 +582,12 @@ def test_demo_examples_are_named_by_what_they_show_and_fill_the_form():
         v = forms.form_values(case)
         form = forms.PrescriptionForm(
             case_id=v["case_id"],
-            age=api.parse_number(v["age"], "年龄"),
+            age=forms.parse_number(v["age"], "年龄"),
             sex=v["sex"],
             allergies=v["allergies"],
             diagnoses=v["diagnoses"],
             items=v["items"],
-            labs=dict(zip(forms.FORM_LABS, [api.parse_number(x, "x") for x in v["labs"]], strict=True)),
+            labs=dict(zip(forms.FORM_LABS, [forms.parse_number(x, "x") for x in v["labs"]], strict=True)),
             prescriber=v["prescriber"],
             extra_json=v["extra"],
         )
@@ -642,7 +643,7 @@ def test_decisions_view_filters_and_exports_formula_safe(store, tmp_path):
     assert [r[3] for r in by_cosigner] == ["李药师"]  # the co-signer counts too
     assert [r[2] for r in views.decision_rows(store, decision="return")] == ["退回医师"]
     assert views.decision_rows(store, since="2000-01-01", until="2000-01-02") == []
-    today = api.today()
+    today = views.today()
     assert len(views.decision_rows(store, since=today, until=today)) == 2
     with pytest.raises(InputError, match="应为日期"):
         views.decision_rows(store, since="昨天")

@@ -20,6 +20,7 @@ from tests.unit.test_asr_fakes import FakeSegment, fake_lexicon
 from toolkit import demo_api as api
 from toolkit.asr import TranscribeOptions, Transcript, transcribe
 from toolkit.asr.live import LiveSession
+from toolkit.demo_app import views
 from toolkit.errors import InputError
 
 pytest.importorskip("opencc")
@@ -250,7 +251,7 @@ def test_audio_that_never_arrived_is_reported_not_hidden():
     lost = [w for w in hurt.warnings if w.code == "audio_lost"]
     assert len(lost) == 1 and lossy.lost_seconds == 3.0
     assert "约 3 秒录音" in lost[0].message and "核对" in lost[0].message
-    assert "约 3 秒录音" in api.warnings_markdown(hurt)  # the voice tab shows it
+    assert "约 3 秒录音" in views.warnings_markdown(hurt)  # the voice tab shows it
 
 
 def test_a_short_delay_at_the_end_is_not_called_a_loss():
