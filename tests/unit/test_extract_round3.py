@@ -3,9 +3,12 @@ read without a unit (舒利迭50/250的) or said with 加 (规格一百五加十
 combination with those amounts; a single amount said as 规格 or as "X的" before the count of tablets
 (四十七点五的，一次一片) takes the unit of the listed strength it matches; a volume is not the dose of a
 tablet, and the water drunk (每天喝两千毫升水) is no dose at all, so the amount said for the tablet stays
-its dose; 开水冲服 is an oral route. Each rule has a case that changes and one that must not."""
+its dose; 开水冲服 is an oral route; a route closed by a clause end (…皮下注射；) is its own line's (test6).
+Each rule has a case that changes and one that must not."""
 
 from __future__ import annotations
+
+import pytest
 
 from toolkit.extract import extract
 
@@ -93,3 +96,24 @@ def test_dissolved_in_water_is_oral() -> None:
 
 def test_no_route_said_stays_none() -> None:
     assert _item("处理 感冒清热颗粒一次一袋，一天两次；右美沙芬十五毫克一天三次")["route"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "routes"),
+    [
+        # a clause end after the route closes the line it ends: the route is that line's, not the next one's
+        (
+            "诊断2型糖尿病处理诺和泰零点五毫克，每周一次，皮下注射；二甲双胍肠溶片零点五克一天两次。以上都开四周。",
+            ["皮下注射", None],
+        ),
+        (
+            "诊断慢阻肺高血压处理思力华每天一粒，一天一次，吸入；替米沙坦片四十毫克一天一次。都开四周。",
+            ["吸入", None],
+        ),
+        # must not: a route that opens the next line after a comma stays the next line's
+        ("诊断高血压处理氨氯地平五毫克一天一次，口服缬沙坦八十毫克一天一次", [None, "口服"]),
+    ],
+)
+def test_a_route_closed_by_a_clause_end_belongs_to_its_line(text: str, routes: list[str | None]) -> None:
+    rec = extract(text)
+    assert [it.route for it in rec.items] == routes

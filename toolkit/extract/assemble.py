@@ -857,6 +857,8 @@ def _route_of_next(text: str, sig: dict[str, Any], win_end: int) -> list[Candida
     r = at_end[-1]
     if re.search(r"(?:都|均|全部|统一)(?:是|为)?$", text[max(0, r.start - 3) : r.start]):
         return []  # 以上都吃十四天均口服: said for all the lines
+    if re.match(r"\s*[；;。]", text[r.end : win_end]):
+        return []  # …每周一次，皮下注射；二甲双胍…: a clause end after the route closes this line
     if re.search(r"[，,；;。]\s*$", text[max(0, r.start - 2) : r.start]):
         return [r]  # …一天两次，口服氯雷他定…: the route opens the next line
     if any(c.end <= r.start for c in sig["route"] if c is not r):
