@@ -188,10 +188,23 @@ def redraft(
 ) -> Visit:
     """The doctor's edits re-read and re-audited (:func:`toolkit.visit.revise`): typed section text becomes
     facts (过敏史 → allergies, 诊断 → diagnoses, 主诉 → age/sex), the table is the prescription."""
+    return _with_edits(draft, sections, item_rows, header)
+
+
+def _with_edits(
+    draft: Visit,
+    sections: Mapping[str, str] | None,
+    item_rows: Sequence[Sequence[Any]] | None,
+    header: Header | Mapping[str, Any] | None = None,
+) -> Visit:
+    """``draft`` with the doctor's edits as the widgets hold them now (the record's section boxes, the
+    table's rows, the header), re-read by :func:`toolkit.visit.revise`; ``draft`` itself when none given."""
+    if sections is None and item_rows is None and header is None:
+        return draft
     return revise(
         draft,
-        sections={k: v for k, v in sections.items() if k in RECORD_SECTIONS},
-        items=items_from_rows(item_rows),
+        sections=None if sections is None else {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
+        items=None if item_rows is None else items_from_rows(item_rows),
         header=header,
     )
 
@@ -205,15 +218,7 @@ def toggle_corrections(
 ) -> Visit:
     """An ASR correction ticked or unticked: the dictation re-read with the doctor's edits (the boxes and
     the table as they are now) put back on top of it, never silently dropped."""
-    current = draft
-    if sections is not None or item_rows is not None:
-        current = revise(
-            draft,
-            sections=None
-            if sections is None
-            else {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
-            items=None if item_rows is None else items_from_rows(item_rows),
-        )
+    current = _with_edits(draft, sections, item_rows)
     from toolkit.asr.edit import apply_corrections
 
     return redictate(current, apply_corrections(transcript, kept))
@@ -238,15 +243,7 @@ def confirm_drug(
     transcript, keep = choose_drug(transcript, kept, key, choice)
     if draft is None:
         return transcript, keep, None
-    current = draft
-    if sections is not None or item_rows is not None:
-        current = revise(
-            draft,
-            sections=None
-            if sections is None
-            else {k: v for k, v in sections.items() if k in RECORD_SECTIONS},
-            items=None if item_rows is None else items_from_rows(item_rows),
-        )
+    current = _with_edits(draft, sections, item_rows)
     if current.transcript is not None:
         current = current.model_copy(update={"transcript": transcript})
     return transcript, keep, redictate(current, apply_corrections(transcript, keep))
