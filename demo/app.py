@@ -756,7 +756,8 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
         sample_btn.click(on_sample, None, [audio], api_name=False)
 
         # ------------------------------------------------------------ 处方审核 handlers
-        form_inputs = [
+        # the form's fields in the order the handlers read and the examples fill them
+        form_fields = [
             f_id,
             f_age,
             f_sex,
@@ -769,9 +770,8 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
             f_kind,
             f_doctor,
             f_extra,
-            to_queue,
-            *f_cells,
         ]
+        form_inputs = [*form_fields, to_queue, *f_cells]
 
         @_shown
         def on_form(
@@ -850,22 +850,7 @@ def build_app(db_url: str = "sqlite:///./clinic.db", *, warm: bool = True) -> gr
                 case.model_dump_json(indent=2, exclude_none=True),
             )
 
-        example_outputs = [
-            f_id,
-            f_age,
-            f_sex,
-            f_weight,
-            f_preg,
-            f_lact,
-            f_allergy,
-            f_dx,
-            *f_labs,
-            f_kind,
-            f_doctor,
-            f_extra,
-            *f_cells,
-            json_box,
-        ]
+        example_outputs = [*form_fields, *f_cells, json_box]
         form_btn.click(
             on_form,
             form_inputs,
