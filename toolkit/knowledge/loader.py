@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from toolkit.errors import KnowledgeError
 from toolkit.knowledge.conditions import Condition, item_ids
-from toolkit.knowledge.diagnoses import NO_CODES, DiagnosisCodes, diagnosis_codes
+from toolkit.knowledge.diagnoses import NO_CODES, DiagnosisCodes, LexiconCodes
 from toolkit.knowledge.known import known_drug_names
 from toolkit.knowledge.names import NameIndex, clean_name, one_edit_apart, pinyin_key, strip_form
 from toolkit.knowledge.schema import (
@@ -104,7 +104,9 @@ class Knowledge:
     local_rules: str | None = None
     known_names: frozenset[str] = frozenset()  # drugs outside the formulary (lexicon, reimbursement list)
     drug_codes: dict[str, Any] | None = None  # 药品编码 → DictionaryEntry, from the local drug dictionary
-    diagnosis_codes: DiagnosisCodes = NO_CODES  # diagnosis name → ICD-10 (lexicon/diagnoses.yaml)
+    diagnosis_codes: DiagnosisCodes | LexiconCodes = (
+        NO_CODES  # diagnosis name → ICD-10 (lexicon/diagnoses.yaml)
+    )
     _class_cache: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -324,7 +326,7 @@ def load_knowledge(rules_dir: str | Path | None = None, local: str | Path | None
         checks=checks,
         fingerprint=digest.hexdigest(),
         known_names=known,
-        diagnosis_codes=diagnosis_codes(root),
+        diagnosis_codes=LexiconCodes(root),
     )
     if local:
         kb = apply_local_rules(kb, local)
