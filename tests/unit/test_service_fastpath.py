@@ -145,10 +145,10 @@ def test_fast_finding_construction_equals_model_construct() -> None:
 
 
 def test_icd_spec_test_matches_icd_matches() -> None:
-    from toolkit.audit.checks import _IcdSpecs
+    from toolkit.knowledge.conditions import IcdSpecs  # shared by the checks and compiled icd_in leaves
 
     specs = frozenset({"E11", "I10", "I20-I25", "J45.9", "K21"})
-    fast = _IcdSpecs.of(specs)
+    fast = IcdSpecs.of(specs)
     codes = [None, "", "E11", "e11.9", "E1", "I10", "I21.4", "I25", "I26", "J45", "J45.9", "J45.90", "K21.0"]
     for code in codes:
         assert fast.matches(code) == any(icd_matches(code, s) for s in specs), code

@@ -8,15 +8,15 @@ rule id from the rule; the others use the ids of ``rules/checks.yaml``.
 from __future__ import annotations
 
 import itertools
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.knowledge.conditions import evidence_for, icd_matches
+from toolkit.knowledge.conditions import IcdSpecs, evidence_for, icd_matches, word_search
 from toolkit.knowledge.renal import RenalFunction, renal_function
 from toolkit.knowledge.schema import DoseLimit, Drug, Form, FormDose, PopulationNote, Target
+from toolkit.knowledge.units import normalize_unit, parse_strength
 from toolkit.records import Severity
 
 from .context import AuditContext, fmt
@@ -46,8 +46,19 @@ _MATCH_TEXT = {
 # --------------------------------------------------------------------------- format
 
 
+def _vague(ctx: AuditContext) -> Callable[[str], Any]:
+    """``any(w in text for w in params.vague_usage)`` as one search, made once per knowledge base."""
+    words = ctx.kb.params.vague_usage
+    key = ("vague", words)
+    got = ctx.index.memo.get(key)
+    if got is None:
+        got = ctx.index.memo[key] = word_search(words) or (lambda _text: None)
+    return got
+
+
 def check_format(ctx: AuditContext) -> None:
     kb, p = ctx.kb, ctx.kb.params
+    vague = _vague(ctx)
     rx, patient = ctx.case.prescription, ctx.case.patient
     if len(rx.items) > p.max_items:
         ctx.add(
@@ -64,11 +75,7 @@ def check_format(ctx: AuditContext) -> None:
     for r in ctx.items:
         item, name = r.item, r.name
         vague_field = next(
-            (
-                f
-                for f in ("frequency", "note", "route")
-                if getattr(item, f) and any(w in getattr(item, f) for w in p.vague_usage)
-            ),
+            (f for f in ("frequency", "note", "route") if getattr(item, f) and vague(getattr(item, f))),
             None,
         )
         if vague_field:
@@ -401,8 +408,6 @@ def check_dose(ctx: AuditContext) -> None:
 def _check_unit_counts(ctx: AuditContext) -> None:
     """RX-DOSE-001/002 for a line written in its form's countable unit when the form states a label
     maximum in units (中成药 without mass limits: 一次4片、一日3次 → 4 per dose, 12 per day)."""
-    from toolkit.knowledge.units import normalize_unit, parse_strength
-
     kb, p = ctx.kb, ctx.kb.params
     for r in ctx.drug_items:
         form, dose = r.form, r.item.dose
@@ -632,10 +637,10 @@ def _check_egfr_overstates(ctx: AuditContext) -> None:
 
 
 def check_frequency(ctx: AuditContext) -> None:
-    kb, vague = ctx.kb, ctx.kb.params.vague_usage
+    kb, vague = ctx.kb, _vague(ctx)
     for r in ctx.items:
         text = r.item.frequency
-        if text and r.frequency is None and not any(w in text for w in vague):
+        if text and r.frequency is None and not vague(text):
             ctx.add(
                 kb.check("RX-FREQ-002"),
                 drugs=[r.name],
@@ -692,10 +697,10 @@ def rate_text(per_day: float) -> str:
 
 
 def check_route(ctx: AuditContext) -> None:
-    kb = ctx.kb
+    kb, vague = ctx.kb, _vague(ctx)
     for r in ctx.items:
         text = r.item.route
-        if not text or any(w in text for w in kb.params.vague_usage):
+        if not text or vague(text):
             continue
         if r.route is None:
             ctx.add(
@@ -1162,35 +1167,11 @@ def check_special_populations(ctx: AuditContext) -> None:
 # --------------------------------------------------------------------------- indication
 
 
-@dataclass(frozen=True, slots=True)
-class _IcdSpecs:
-    """ICD-10 specs (prefixes and ranges) split once for a fast test of a code."""
-
-    prefixes: frozenset[str]  # specs without a range: a code matches when it starts with one
-    prefix_lengths: tuple[int, ...]
-    ranges: tuple[str, ...]
-
-    @classmethod
-    def of(cls, specs: Any) -> _IcdSpecs:
-        prefixes = frozenset(s for s in specs if "-" not in s)
-        ranges = tuple(sorted({s for s in specs if "-" in s}))
-        return cls(prefixes, tuple(sorted({len(s) for s in prefixes})), ranges)
-
-    def matches(self, code: str | None) -> bool:
-        """``any(icd_matches(code, s) for s in specs)``."""
-        if not code:
-            return False
-        up = code.upper()
-        return any(up[:n] in self.prefixes for n in self.prefix_lengths) or any(
-            icd_matches(code, s) for s in self.ranges
-        )
-
-
-def _icd_specs(ctx: AuditContext, key: Any, specs: Any) -> _IcdSpecs:
-    """:class:`_IcdSpecs` of a knowledge-base spec list, made once per KB under ``key``."""
+def _icd_specs(ctx: AuditContext, key: Any, specs: Any) -> IcdSpecs:
+    """:class:`IcdSpecs` of a knowledge-base spec list, made once per KB under ``key``."""
     got = ctx.index.memo.get(key)
     if got is None:
-        got = ctx.index.memo[key] = _IcdSpecs.of(specs)
+        got = ctx.index.memo[key] = IcdSpecs.of(specs)
     return got
 
 
@@ -1200,7 +1181,7 @@ class _Indications:
 
     rules: list
     specs: frozenset[str]
-    icd: _IcdSpecs
+    icd: IcdSpecs
     words: frozenset[str]
     # any word as one search (re alternation of the escaped words): ``any(w in name for w in words)``
     word_search: Callable[[str], Any] | None
@@ -1216,9 +1197,9 @@ def _indications(ctx: AuditContext, drug_id: str) -> _Indications:
         got = _Indications(
             rules=rules,
             specs=specs,
-            icd=_IcdSpecs.of(specs),
+            icd=IcdSpecs.of(specs),
             words=words,
-            word_search=re.compile("|".join(map(re.escape, sorted(words)))).search if words else None,
+            word_search=word_search(words),
         )
         ctx.index.memo[key] = got
     return got

@@ -44,12 +44,16 @@ def _parsed(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return got
 
 
-def render(template: str, values: dict[str, Any]) -> str:
-    """Fill ``{name}`` placeholders; a fact such as ``labs.egfr`` is also reachable as ``labs_egfr``."""
+def render(template: str, evidence: dict[str, Any], variables: dict[str, Any]) -> str:
+    """Fill ``{name}`` placeholders from ``evidence`` (a fact such as ``labs.egfr`` is reachable as
+    ``labs_egfr``), then ``variables`` (which win). The lookup table is built only for a template with
+    placeholders."""
     head, rest = _parsed(template)
     if not rest:
         return head
-    return head + "".join(fmt(values.get(key)) + text for key, text in rest)
+    values = {(k.replace(".", "_") if "." in k else k): v for k, v in evidence.items()}
+    values.update(variables)
+    return head + "".join([fmt(values.get(key)) + text for key, text in rest])
 
 
 _set = object.__setattr__
@@ -147,8 +151,6 @@ class AuditContext:
                 evidence = {**evidence, **esc_evidence}  # a new dict: the caller's is left as it was
             else:
                 severity = rule.severity
-        values = {k.replace(".", "_"): v for k, v in evidence.items()}
-        values.update(variables)
         # rules were validated when the KB loaded and every value here is typed by the engine,
         # so the finding is built without validating it again (this is the batch's hot path)
         finding = _construct(
@@ -159,7 +161,7 @@ class AuditContext:
                 "category": rule.category,
                 "severity": severity,
                 "drugs": tuple(drugs),
-                "message": render(rule.message, values),
+                "message": render(rule.message, evidence, variables),
                 "evidence": {k: v for k, v in evidence.items() if v is not None},
                 "references": rule.references,
                 "source": "rule",

@@ -238,10 +238,50 @@ def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedI
         if item.strength is None and entry.strength:
             item = r.item = item.model_copy(update={"strength": entry.strength})
     else:
-        r.match = kb.names.resolve(item.drug)
-    if r.match is None:
-        r.known = kb.names.known_outside(item.drug)
+        product = _product(item.drug, r.route, item.unit, item.strength, kb)
+        r.match, r.known, r.local_form, r.drug, r.keys, r.form, r.strength = product
+        if r.drug is None:
+            return r
+        _resolve_dose(r, kb)
         return r
+    return _resolve_entry(r, kb)
+
+
+_Product = tuple[
+    NameMatch | None, str | None, str | None, Drug | None, frozenset[str], Form | None, Strength | None
+]
+
+
+def _product(name: str, route: str | None, unit: str | None, strength: str | None, kb: Knowledge) -> _Product:
+    """What a line written by name is, before its dose: (match, known, local_form, drug, keys, form,
+    strength) as :func:`_resolve_entry` sets them. A pure function of the written product (name, route,
+    unit, strength) and the knowledge base, the same few thousand products written again and again, so
+    it is worked out once per product and kept with the KB's rule index (bounded). Nothing of the patient
+    or the dose is in the key or the value."""
+    memo = rule_index(kb).memo
+    key = ("product", name, route, unit, strength)
+    got = memo.get(key)
+    if got is None:
+        r = ResolvedItem(
+            index=0, item=PrescriptionItem.model_construct(drug=name, unit=unit, strength=strength)
+        )
+        r.route = route
+        r.match = kb.names.resolve(name)
+        if r.match is None:
+            r.known = kb.names.known_outside(name)
+        else:
+            _resolve_entry(r, kb, dose=False)
+        got = (r.match, r.known, r.local_form, r.drug, r.keys, r.form, r.strength)
+        if len(memo) < 100_000:  # written products are a bounded vocabulary; never grow without end
+            memo[key] = got
+    return got
+
+
+def _resolve_entry(r: ResolvedItem, kb: Knowledge, dose: bool = True) -> ResolvedItem:
+    """Resolve a line whose ``match`` is set: a local product of an entry without that form keeps the
+    reason only; else the drug, its keys, form and strength and (with ``dose``) the dose."""
+    assert r.match is not None
+    item = r.item
     entry = kb.drugs[r.match.drug_id]
     facts = _drug_facts(entry, kb)
     local = (
@@ -249,16 +289,17 @@ def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedI
         or _oral_of_inhaled(item.drug, entry, facts.inhaled_only)
         or _injection_of_oral(item.drug, entry, facts.injectable)
     )
-    if local and not _declares(kb.drugs[r.match.drug_id], local):
+    if local and not _declares(entry, local):
         # 左氧氟沙星滴眼液 is not the oral entry: no dose, age or interaction check of that entry applies
         r.local_form, r.match = local, None
         return r
-    r.drug = kb.drugs[r.match.drug_id]
+    r.drug = entry
     # the product id too, so a target may name a combination product itself (酚麻美敏: pseudoephedrine)
     r.keys = frozenset((r.drug.id, *kb.ingredients(r.drug.id))) | kb.classes_of(r.drug.id)
     unit = normalize_unit(item.unit)
     r.form, r.strength = _pick_form(r.drug, item.drug, unit if unit in COUNT_UNITS else None, item.strength)
-    _resolve_dose(r, kb)
+    if dose:
+        _resolve_dose(r, kb)
     return r
 
 

@@ -6,7 +6,7 @@ with ``bench_service.py --serve`` on 127.0.0.1.
   :mod:`toolkit.evaluation.reliability`);
 * :func:`wait_ready` — wait until a server accepts connections on a port;
 * :func:`cpu_seconds` — a process's user + system CPU time (Linux ``/proc``), robust to other load;
-* :func:`load` — an asyncio HTTP/1.1 keep-alive client posting one body to ``/v1/audit`` for a bounded
+* :func:`load` — an asyncio HTTP/1.1 keep-alive client posting one body (or a rotation of bodies) to ``/v1/audit`` for a bounded
   time on ``concurrency`` connections, with a warm-up, returning latency percentiles and throughput.
 
 :func:`load` is not :func:`toolkit.evaluation.reliability.load`: that one is a thread-per-connection
@@ -57,18 +57,27 @@ def wait_ready(port: int, timeout: float = 60) -> None:
 
 
 async def _connection(
-    port: int, request: bytes, until: float, record_from: float, lat: list[float], warm: list[int]
+    port: int,
+    requests: list[bytes],
+    start: int,
+    until: float,
+    record_from: float,
+    lat: list[float],
+    warm: list[int],
 ) -> int:
-    """One keep-alive connection sending ``request`` until ``until``; latencies of 200 answers sent after
-    ``record_from`` go to ``lat``, earlier ones count in ``warm``. Returns the non-200 answers."""
+    """One keep-alive connection sending ``requests`` in turn (from position ``start``) until ``until``;
+    latencies of 200 answers sent after ``record_from`` go to ``lat``, earlier ones count in ``warm``.
+    Returns the non-200 answers."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
+    n = start
     try:
         while True:
             t0 = time.perf_counter()
             if t0 >= until:
                 break
-            writer.write(request)
+            writer.write(requests[n % len(requests)])
+            n += 1
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length = 0
@@ -88,21 +97,26 @@ async def _connection(
     return errors
 
 
-async def load(port: int, body: bytes, concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
+async def load(
+    port: int, body: bytes | list[bytes], concurrency: int, seconds: float, warmup: float
+) -> dict[str, Any]:
     """``POST /v1/audit`` with ``body`` on ``concurrency`` keep-alive connections for ``warmup`` then
-    ``seconds`` seconds. Returns requests measured, warm-up requests (plus errors), errors, requests per
-    second and p50/p99/mean latency in ms (None when nothing was measured)."""
-    request = (
+    ``seconds`` seconds. ``body`` may be a list: each connection then posts the bodies in turn, starting
+    at its own position (so concurrent requests carry different cases). Returns requests measured,
+    warm-up requests (plus errors), errors, requests per second and p50/p99/mean latency in ms (None
+    when nothing was measured)."""
+    requests = [
         b"POST /v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
+        b"Content-Length: " + str(len(b)).encode() + b"\r\n\r\n" + b
+        for b in ([body] if isinstance(body, bytes) else body)
+    ]
     start = time.perf_counter()
     record_from, until = start + warmup, start + warmup + seconds
     lat: list[float] = []
     warm: list[int] = []
     errors = sum(
         await asyncio.gather(
-            *(_connection(port, request, until, record_from, lat, warm) for _ in range(concurrency))
+            *(_connection(port, requests, i * 7, until, record_from, lat, warm) for i in range(concurrency))
         )
     )
     lat.sort()

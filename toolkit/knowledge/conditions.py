@@ -222,6 +222,42 @@ def icd_matches(code: str | None, spec: str) -> bool:
     return low[: len(head)] <= head <= high or code.startswith(low) or code.startswith(high)
 
 
+@dataclass(frozen=True, slots=True)
+class IcdSpecs:
+    """ICD-10 specs (prefixes and ranges) split once for a fast test of a code (:func:`icd_matches` on each)."""
+
+    prefixes: frozenset[str]  # specs without a range: a code matches when it starts with one
+    prefix_lengths: tuple[int, ...]
+    ranges: tuple[str, ...]
+
+    @classmethod
+    def of(cls, specs: Any) -> IcdSpecs:
+        """Split ``specs`` (``E11``, ``I20-I25`` …) into prefixes and ranges."""
+        prefixes = frozenset(s for s in specs if "-" not in s)
+        ranges = tuple(sorted({s for s in specs if "-" in s}))
+        return cls(prefixes, tuple(sorted({len(s) for s in prefixes})), ranges)
+
+    def matches(self, code: str | None) -> bool:
+        """``any(icd_matches(code, s) for s in specs)``."""
+        if not code:
+            return False
+        up, prefixes = code.upper(), self.prefixes
+        for n in self.prefix_lengths:  # loops, not any(genexpr): this runs for every diagnosis tested
+            if up[:n] in prefixes:
+                return True
+        for spec in self.ranges:  # noqa: SIM110
+            if icd_matches(code, spec):
+                return True
+        return False
+
+
+def word_search(words: Any) -> Callable[[str], Any] | None:
+    """``any(w in text for w in words)`` as one regex search (an alternation of the escaped words, longest
+    first so the same text is found), or None when there are no words."""
+    words = sorted(set(words), key=lambda w: (-len(w), w))
+    return re.compile("|".join(map(re.escape, words))).search if words else None
+
+
 def _leaves(cond: ConditionTree) -> list[ConditionTree]:
     if cond.fact is not None:
         return [cond]
@@ -274,29 +310,7 @@ class FactView:
         """
         if fact == "prescription.items":
             return self.items
-        p = self.case.patient
-        if fact == "labs.crcl":  # a CrCl lab, else Cockcroft–Gault from Scr, age, weight and sex
-            return crcl_for(p)[0]
-        if fact.startswith("labs."):
-            return p.labs.get(fact[5:])
-        if fact == "diagnosis":
-            return p.diagnoses
-        if fact == "allergy":
-            return p.allergies
-        if fact == "prescription.kind":
-            return self.case.prescription.kind
-        return getattr(p, fact)
-
-
-def _diagnosis_ops(op: str, value: Any, diagnoses: Any) -> bool:
-    if op == "icd_in":
-        return any(icd_matches(d.icd10, spec) for d in diagnoses for spec in value)
-    if op == "name_contains_unless":
-        return any(
-            any(w in d.name for w in value["words"]) and not any(w in d.name for w in value["unless"])
-            for d in diagnoses
-        )
-    return any(word in d.name for d in diagnoses for word in value)
+        return _reader(fact)(self)
 
 
 NUMERIC_OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -314,35 +328,157 @@ NUMERIC_OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 def evaluate(cond: Condition, facts: FactView) -> bool:
     """Evaluate a tree. A leaf whose fact is unknown is false, except ``absent``."""
-    return cond.holds(lambda leaf: _leaf(leaf, facts))
+    return compiled(cond)(facts)
 
 
-def _leaf(cond: Condition, facts: FactView) -> bool:
+Compiled = Callable[[FactView], bool]
+
+_COMPILED: dict[int, tuple[Condition, Compiled]] = {}
+
+
+def compiled(cond: Condition) -> Compiled:
+    """``cond`` as one Python function of the case's facts, built on its first use and kept while the
+    tree lives (a knowledge base's trees are a bounded set): the tree is walked, and each leaf's fact
+    reader and operator looked up, once instead of on every case. A leaf whose fact is unknown (None or
+    empty) is false, except ``absent``."""
+    entry = _COMPILED.get(id(cond))
+    if entry is None or entry[0] is not cond:
+        if len(_COMPILED) >= 65536:  # trees of knowledge bases no longer used (tests load many)
+            _COMPILED.clear()
+        entry = (cond, _compile(cond))
+        _COMPILED[id(cond)] = entry  # the tree is held here, so its id is not reused while cached
+    return entry[1]
+
+
+def _compile(cond: Condition) -> Compiled:
+    if cond.all is not None:
+        parts = tuple(_compile(c) for c in cond.all)
+
+        def all_of(facts: FactView) -> bool:
+            # a plain loop, not all(genexpr): no generator to build on every evaluation
+            for part in parts:  # noqa: SIM110
+                if not part(facts):
+                    return False
+            return True
+
+        return all_of
+    if cond.any is not None:
+        parts = tuple(_compile(c) for c in cond.any)
+
+        def any_of(facts: FactView) -> bool:
+            for part in parts:  # noqa: SIM110
+                if part(facts):
+                    return True
+            return False
+
+        return any_of
+    if cond.not_ is not None:
+        inner = _compile(cond.not_)
+        return lambda facts: not inner(facts)
+    return _compile_leaf(cond)
+
+
+@lru_cache(maxsize=256)  # facts are a fixed vocabulary (FACTS): every reader stays cached
+def _reader(fact: str) -> Callable[[FactView], Any]:
+    """A function reading one fact (other than ``prescription.items``) of a case, the dispatch on the name
+    done once. An unknown lab is None; ``labs.crcl`` falls back to Cockcroft–Gault when no CrCl lab is
+    given."""
+    if fact == "labs.crcl":
+        return lambda facts: crcl_for(facts.case.patient)[0]
+    if fact.startswith("labs."):
+        lab = fact[5:]
+        return lambda facts: facts.case.patient.labs.get(lab)
+    if fact == "diagnosis":
+        return lambda facts: facts.case.patient.diagnoses
+    if fact == "allergy":
+        return lambda facts: facts.case.patient.allergies
+    if fact == "prescription.kind":
+        return lambda facts: facts.case.prescription.kind
+    return lambda facts: getattr(facts.case.patient, fact)
+
+
+def _compile_diagnoses(op: str, value: Any, read: Callable[[FactView], Any]) -> Compiled:
+    """A diagnosis leaf, false without diagnoses: ``icd_in`` (a code under one of the specs),
+    ``name_contains`` (a name with one of the words) or ``name_contains_unless`` (a name with one of
+    ``words`` and none of ``unless``), with its specs and words prepared once."""
+    # plain loops over the diagnoses (no generator per evaluation); none, or an empty list, is false
+    if op == "icd_in":
+        matches = IcdSpecs.of(value).matches
+
+        def holds(facts: FactView) -> bool:
+            for d in read(facts) or ():  # noqa: SIM110
+                if matches(d.icd10):
+                    return True
+            return False
+
+    elif op == "name_contains_unless":
+        has, unless = word_search(value["words"]), word_search(value["unless"])
+
+        def holds(facts: FactView) -> bool:
+            for d in read(facts) or ():  # noqa: SIM110
+                if has(d.name) and not unless(d.name):  # type: ignore[misc]
+                    return True
+            return False
+
+    else:
+        has = word_search(value)
+
+        def holds(facts: FactView) -> bool:
+            for d in read(facts) or ():  # noqa: SIM110
+                if has(d.name):  # type: ignore[misc]
+                    return True
+            return False
+
+    return holds
+
+
+def _compile_leaf(cond: Condition) -> Compiled:
+    op, value = cond.op, cond.value
     if cond.fact == "prescription.items":
-        if cond.op == "count_ge":
-            return len(facts.matching(cond.value["of"])) >= cond.value["n"]
-        if cond.op == "daily_dose_gt":
-            amount = facts.daily_dose(cond.value["drug"])
-            return amount is not None and amount > cond.value["gt"] * 1.0001
-        if cond.op == "daily_dose_le":
-            amount = facts.daily_dose(cond.value["drug"])
-            return amount is not None and amount <= cond.value["le"] * 1.0001
-        found = bool(facts.matching(cond.value))
-        return found if cond.op == "includes" else not found
-    value = facts.get(cond.fact)  # type: ignore[arg-type]
-    empty = value is None or value == () or value == []
-    if cond.op == "present":
-        return not empty
-    if cond.op == "absent":
-        return empty
-    if empty:
-        return False
+        if op == "count_ge":
+            of, n = frozenset(value["of"]), value["n"]  # frozen once: matching() then reuses the set
+            return lambda facts: len(facts.matching(of)) >= n
+        if op in {"daily_dose_gt", "daily_dose_le"}:
+            drug = value["drug"]
+            if op == "daily_dose_gt":
+                gt = value["gt"] * 1.0001
+
+                def above(facts: FactView) -> bool:
+                    amount = facts.daily_dose(drug)
+                    return amount is not None and amount > gt
+
+                return above
+            le = value["le"] * 1.0001
+
+            def within(facts: FactView) -> bool:
+                amount = facts.daily_dose(drug)
+                return amount is not None and amount <= le
+
+            return within
+        ids = frozenset(value)
+
+        def named(facts: FactView) -> bool:
+            return any(not keys.isdisjoint(ids) for _, keys, _ in facts.items)
+
+        if op == "includes":
+            return named
+        return lambda facts: not named(facts)
+    read = _reader(cond.fact)  # type: ignore[arg-type]
+
+    def empty(v: Any) -> bool:
+        return v is None or v == () or v == []
+
+    if op == "present":
+        return lambda facts: not empty(read(facts))
+    if op == "absent":
+        return lambda facts: empty(read(facts))
     kind = FACTS[cond.fact]  # type: ignore[index]
     if kind == "diagnoses":
-        return _diagnosis_ops(cond.op, cond.value, value)  # type: ignore[arg-type]
+        return _compile_diagnoses(op, value, read)
     if kind == "allergies":
-        return any(word in a for a in value for word in cond.value)
-    return NUMERIC_OPS[cond.op](value, cond.value)  # type: ignore[index]
+        return lambda facts: not empty(v := read(facts)) and any(word in a for a in v for word in value)
+    test = NUMERIC_OPS[op]  # type: ignore[index]
+    return lambda facts: not empty(v := read(facts)) and test(v, value)
 
 
 def evidence_for(cond: Condition, facts: FactView) -> dict[str, Any]:
