@@ -155,7 +155,12 @@ _TITRATE_BEFORE = re.compile(
     r"(?:加到|加至|增加到|增加至|增至|减到|减至|调到|调至|调整到|调整为|加量到|加量至)$"
 )
 _TITRATE_FROM = re.compile(rf"从\s*(?:{V.NUM})\s*(?:mg|毫克|μg|微克)")
-_SLOT_BEFORE = re.compile(r"(?:早上|早晨|中午|晚上|睡前)$")
+_SLOT_BEFORE = re.compile(r"(?:早上|早晨|中午|晚上|睡前|[早午晚][餐饭]前)$")
+# 早餐前十六个单位晚餐前加到十六个…: amounts said for two times of the day (the doses split over the day)
+_SLOT_DOSE = re.compile(
+    rf"(早上|早晨|中午|晚上|睡前|[早午晚][餐饭]前)\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|是|打)?\s*"
+    rf"(?:{V.NUM}|半)\s*(?:个单位|单位|个|片|粒|袋|包|支|吸|喷|丸)"
+)
 _ORAL_FORM = re.compile(r"(?:片|胶囊|颗粒|散|丸|口服液|口服溶液|混悬液|糖浆)$")
 _HISTORY_SECTIONS = {"主诉", "现病史", "既往史"}
 
@@ -643,7 +648,10 @@ def _sig_for_window(
         for m in _CHANGE.finditer(text, start, end)
         if not _LATER_BEFORE.search(text, max(start, m.start() - 8), m.start())
         # 早上六个单位…晚上加到八个单位: the change is for that time of the day only
-        and not (len(split) > 1 and _SLOT_BEFORE.search(text, max(start, m.start() - 2), m.start()))
+        and not (
+            (len(split) > 1 or len(_SLOT_DOSE.findall(text, start, end)) > 1)
+            and _SLOT_BEFORE.search(text, max(start, m.start() - 3), m.start())
+        )
     ]
     changes += [m.end(1) for m in _CHANGE_NOW.finditer(text, start, end)]
     changes += [m.end(1) for m in _LOADING.finditer(text, start, end)]
@@ -666,6 +674,13 @@ def _sig_for_window(
         ):  # a weekday schedule replaces the old one
             explicit = [c for c in explicit if c.start >= cut]
             timing = [c for c in timing if c.start >= cut]
+    slots = {
+        {"午": "中", "睡": "晚"}.get(m.group(1)[0], m.group(1)[0])
+        for m in _SLOT_DOSE.finditer(text, start, end)
+    }
+    if not explicit and len(slots) > 1:  # 早餐前十六个单位晚餐前十四个单位: one dose at each time said
+        first = next(m for m in _SLOT_DOSE.finditer(text, start, end))
+        timing = [Candidate(first.start(1), first.end(1), "frequency", "bid" if len(slots) == 2 else "tid")]
     return {
         "strength": strengths,
         "dose": doses,
@@ -804,25 +819,58 @@ def _prescription_lines(
     for sec in _plan_windows(text, sections, drugs):
         sec_drugs, diluted = _undiluted(text, sec, drugs)
         lead_route: list[Candidate] = []
+        given_back: _Line | None = None  # the line a route was taken from for the next drug
+        forward: Candidate | None = None  # 以下都是口服 / 口服药：…: a route said for the lines after it
+        lead_freq: list[Candidate] = []  # …，喘的时候万托林…: an as-needed frequency said before its drug
         for k, d in enumerate(sec_drugs):
             win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
             sig = _line_sig(text, d, win_end, complaints, diluted)
-            if k == 0:  # 处理口服阿莫西林胶囊…, 皮下注射甘精胰岛素…: the route said before the first drug
+            if lead_freq and not sig["frequency"]:
+                sig["frequency"] = lead_freq
+            lead_freq = []
+            prn_next = [
+                c
+                for c in sig["frequency"]
+                if c.normalized == "prn"
+                and k + 1 < len(sec_drugs)
+                and _PRN_TO_NEXT.fullmatch(text, c.end, win_end)
+            ]
+            if prn_next:
+                sig["frequency"] = _sig_for_window(text, d.end, prn_next[-1].start, complaints)["frequency"]
+                nxt = sec_drugs[k + 1]
+                key = nxt.normalized or text[nxt.start : nxt.end]
+                if not any((o.normalized or text[o.start : o.end]) == key for o in sec_drugs[: k + 1]):
+                    lead_freq = prn_next[-1:]
+                # else …憋得厉害的时候信必可可以多吸一吸: advice on a line said before, not a new line's sig
+            if k == 0:  # 处理口服阿莫西林胶囊…, 皮下注射甘精胰岛素…, 口服药：…: said before the first drug
                 lead_route = [
-                    c for c in V.find_routes(text, max(0, d.start - 6), d.start) if d.start - c.end <= 1
+                    c
+                    for c in V.find_routes(text, max(0, d.start - 8), d.start)
+                    if d.start - c.end <= 1 or _LEAD_GAP.fullmatch(text, c.end, d.start)
                 ]
                 lead_route = lead_route[-1:]
+            if lead_route and _route_header(text, lead_route[0], d.start):
+                forward = lead_route[0]
             if lead_route and not sig["route"]:
                 sig["route"] = lead_route
-            lead_route = []
+            elif forward is not None and not sig["route"] and not lead_route:
+                sig["route"] = [forward]
+            if lead_route and given_back is not None and _not_prescribed(text, sec_drugs, k, sig):
+                # …一天两次，吸入，思力华和信必可都停掉: the route went to a drug that is stopped; it was the
+                # line before's after all
+                given_back[1]["route"] = sorted([*given_back[1]["route"], *lead_route], key=lambda c: c.start)
+                sig_cands.extend(lead_route)
+                sig["route"] = [c for c in sig["route"] if c not in lead_route]
+            lead_route, given_back = [], None
             if k + 1 < len(sec_drugs):
-                lead_route = _route_of_next(text, sig, win_end)
+                lead_route = _route_of_next(text, sig, win_end, sec_drugs[k], sec_drugs[k + 1])
                 if lead_route:
                     sig["route"] = [c for c in sig["route"] if c not in lead_route]
             for key in _SIG_KEYS:
                 sig_cands.extend(sig[key])
             if not _not_prescribed(text, sec_drugs, k, sig):
                 lines.append((d, sig))
+                given_back = (d, sig) if lead_route else None
     return _shared_sigs(text, lines), sig_cands
 
 
@@ -848,17 +896,75 @@ def _shared_sigs(text: str, lines: list[_Line]) -> list[_Line]:
     return out
 
 
-def _route_of_next(text: str, sig: dict[str, Any], win_end: int) -> list[Candidate]:
+# the routes a product's dosage form allows, by the end of its name (a name with no form allows any)
+_FORM_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (re.compile(r"(?:滴眼液|眼药水|眼膏|眼用凝胶)$"), frozenset({"滴眼", "外用"})),
+    (re.compile(r"(?:鼻喷雾剂|鼻喷剂|滴鼻液)$"), frozenset({"鼻喷", "滴鼻"})),
+    (re.compile(r"(?:乳膏|软膏|凝胶|乳胶剂|洗剂|洗液|搽剂|酊|贴膏|贴剂|膏药)$"), frozenset({"外用"})),
+    (re.compile(r"(?:注射液|注射剂|笔芯|针)$"), frozenset({"皮下注射", "肌内注射", "静脉注射", "静脉滴注"})),
+    (re.compile(r"(?:气雾剂|粉雾剂|吸入剂|雾化液|混悬液|吸入溶液)$"), frozenset({"吸入"})),
+    (
+        re.compile(r"(?:片|胶囊|丸|颗粒|散|口服液|口服溶液|糖浆)$"),
+        frozenset({"口服", "嚼服", "含服", "舌下含服"}),
+    ),
+)
+
+
+def _form_allows(name: str, route: str | None) -> bool:
+    """The drug named ``name`` can be given by ``route`` (外用 does not fit 甲钴胺片)."""
+    for rx, routes in _FORM_ROUTES:
+        if rx.search(name):
+            return route in routes
+    return True
+
+
+# …，喘的时候用万托林, 疼的时候吃布洛芬: what may stand between an as-needed frequency and the drug it is for
+_PRN_TO_NEXT = re.compile(r"\s*(?:再|就|可以|可)?(?:吃|用|服|喷|吸|含|打|给|来)?(?:一下|点|上)?\s*")
+# what may stand between a route said before a drug and the drug: 口服药：, 吸入的有, 口服，
+_LEAD_GAP = re.compile(r"\s*(?:的|药|的药|类)?(?:的有|有|：|:)?\s*[，,。；;：:]?\s*")
+# a route said as a heading of the lines after it: 口服药：…, 皮下注射：…, 吸入的有…
+_HEADER_GAP = re.compile(r"\s*(?:的|药|的药|类)?(?:的有|有|：|:)\s*")
+# 以下都是口服, 下面几个药均口服: said for the lines that follow
+_FORWARD_CUE = re.compile(
+    r"(?:以下|下面|下列|后面)(?:的|这些|几个|这几个|几种)?(?:药)?(?:都|均|全部|一律|统一)?(?:是|为|用)?$"
+)
+
+
+def _route_header(text: str, r: Candidate, drug_start: int) -> bool:
+    """The route ``r`` said before the drug at ``drug_start`` heads the lines after it, not that one line."""
+    return bool(
+        _HEADER_GAP.fullmatch(text, r.end, drug_start)
+        or _FORWARD_CUE.search(text, max(0, r.start - 9), r.start)
+    )
+
+
+def _route_of_next(
+    text: str, sig: dict[str, Any], win_end: int, this: Candidate | None = None, nxt: Candidate | None = None
+) -> list[Candidate]:
     """A route said right before the next drug after this line's course (…吃五天 外用双氯芬酸…): it is
-    the next drug's route, not this line's."""
-    at_end = [c for c in sig["route"] if win_end - c.end <= 1]
+    the next drug's route, not this line's — unless the next drug's form cannot be given that way while
+    this one's can (…涂患处一天四五次外用 甲钴胺片…)."""
+    at_end = [c for c in sig["route"] if win_end - c.end <= 1 or _HEADER_GAP.fullmatch(text, c.end, win_end)]
     if not at_end:
         return []
     r = at_end[-1]
+    if _HEADER_GAP.fullmatch(text, r.end, win_end):
+        return [r]  # …；皮下注射：甘精胰岛素…, 吸入的有…: the route heads the lines after it
+    if (
+        this is not None
+        and nxt is not None
+        and not _form_allows(text[nxt.start : nxt.end], r.normalized)
+        and _form_allows(text[this.start : this.end], r.normalized)
+    ):
+        return []
     if re.search(r"(?:都|均|全部|统一)(?:是|为)?$", text[max(0, r.start - 3) : r.start]):
         return []  # 以上都吃十四天均口服: said for all the lines
     if re.match(r"\s*[；;。]", text[r.end : win_end]):
         return []  # …每周一次，皮下注射；二甲双胍…: a clause end after the route closes this line
+    if re.match(r"\s*[，,]", text[r.end : win_end]) and re.search(
+        r"[，,]\s*$", text[max(0, r.start - 2) : r.start]
+    ):
+        return []  # …每天一吸，吸入，沙美特罗替卡松…: a route said as a clause of its own closes this line
     if re.search(r"[，,；;。]\s*$", text[max(0, r.start - 2) : r.start]):
         return [r]  # …一天两次，口服氯雷他定…: the route opens the next line
     if any(c.end <= r.start for c in sig["route"] if c is not r):
@@ -946,8 +1052,8 @@ def _line_sig(
 # is said as stopped a few words after its name (no amount or count said before the stop word)
 _STOPPED_LATER = re.compile(
     r"[^，。；,;\d]{0,14}?(?<!不要)(?<!不能)(?<!别)(?<![不没])(?:停(?:了|掉|用|药)|早就停|就停|"
-    r"不(?:用|吃)了|(?:不用|不要|不能|别)再(?:吃|用|服|打)|换掉了?|不吃|不用了|(?:吃|用|服)完了|"
-    r"(?:先|暂时?|暂且|这次)不(?:用|吃|开)(?!停|换|改|担心|管))"
+    r"不(?:用|吃)了|(?:不用|不要|不能|别)再(?:吃|用|服|打|买)|别(?:吃|用|服|打)了|换掉了?|不吃|不用了|(?:吃|用|服)完了|"
+    r"(?:先|暂时?|暂且|这次)不(?:用|吃|开|打)(?!停|换|改|担心|管))"
 )
 _NOT_STOP_GAP = re.compile(
     rf"{V.NUM}\s*(?:毫克|克|mg|g|片|粒|单位)|一天|每天|一日|每日|改|换成|换用|加到|继续|接着|如果|要是|的话|万一|否则|不然"
@@ -957,6 +1063,12 @@ _PAST_BEFORE = re.compile(
     r"(?:以前|之前|过去|曾经|早年|那时|当时|开始|刚开始|原先)(?:还|也|一直|都)?(?:吃|服|用|打)(?:过|了|的是)?$"
     r"|(?:后来|然后|之后)(?:就|才)?(?:换|改)(?:的|了|成|用|为)?$"
 )
+# 这次不开, 不用开, 家里还有: the drug is not dispensed this time (said in the drug's sentence)
+_NOT_DISPENSED = re.compile(
+    r"(?:这次|本次|今天|先|就)?不(?:用)?(?:开|拿|配)(?:了|药)?(?!始|心|刀)"
+    r"|家里(?:还|也)?有(?:药|的|剩的)?(?=[，,。；;\s]|$)"
+)
+_HOME_BEFORE = re.compile(r"(?:家里|家中|自己|手头|手上)(?:还|也)?有(?:的)?(?:那个|这个)?\s*$")
 # 生理盐水洗鼻, 用温水泡脚: a use said as advice (no amount, frequency or route of a dispensed drug)
 _ADVICE_USE = re.compile(
     r"\s*(?:来|用来|做|进行|给他|给她)?(?:洗鼻|冲洗鼻腔|鼻腔冲洗|冲鼻|漱口|含漱|泡脚|热敷|冷敷|湿敷|洗脸|洗澡|擦身|"
@@ -1000,6 +1112,10 @@ def _not_prescribed(
     if _alias_of_next(text, sec_drugs, k):
         return True
     said = bool(sig) and any(sig[key] for key in ("strength", "dose", "frequency"))
+    if not said and k >= 2 and _ALIAS_GAP.fullmatch(text, sec_drugs[k - 1].end, d.start):
+        named = text[sec_drugs[k - 1].start : sec_drugs[k - 1].end]
+        if any(text[o.start : o.end] == named for o in sec_drugs[: k - 1]):
+            return True  # …雷诺考特就是布地奈德鼻喷剂: a line said before, explained again by its other name
     if not said and _PAST_BEFORE.search(text, max(0, d.start - 8), d.start):
         return True
     unsaid = sig is not None and not any(sig[key] for key in _SIG_KEYS)
@@ -1009,6 +1125,22 @@ def _not_prescribed(
         return True  # 含硝酸甘油两三分钟能缓解: how a drug worked, told in the history
     if _stopped_later(text, d, win_end):
         return True
+    if not said:  # 噻托溴铵照旧用，家里还有，这次不开: kept from home, not dispensed now
+        clause = re.search(r"[。；;]", text[d.end : win_end])
+        if _NOT_DISPENSED.search(text, d.end, d.end + clause.start() if clause else win_end):
+            return True
+    amount = bool(sig) and any(sig[key] for key in ("strength", "dose"))
+    if not amount and _HOME_BEFORE.search(text, max(0, d.start - 8), d.start):
+        return True  # 家里有布洛芬疼得厉害可以吃两天, 家里有布洛芬的话…: the patient's own supply
+    if (
+        not said
+        and k + 1 < len(sec_drugs)
+        and _NAMED_JOIN.fullmatch(text, d.end, win_end)
+        and _stopped_later(
+            text, sec_drugs[k + 1], sec_drugs[k + 2].start if k + 2 < len(sec_drugs) else len(text)
+        )
+    ):
+        return True  # 思力华和信必可都停掉: the stop is said for both drugs named together
     if not said and k + 1 < len(sec_drugs) and _NAME_CORRECTED.search(text, d.end, win_end):
         return True  # 还是开缬沙坦哎不对她吃的是厄贝沙坦…: the name said first was corrected
     before = _STOPPED_BEFORE.search(text[max(0, d.start - 3) : d.start])

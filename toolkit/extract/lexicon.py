@@ -107,6 +107,26 @@ class MorphologyFile(_Spec):
         return v
 
 
+# Short names doctors say for a drug whose full name is in the formulary (打甘精和优泌乐, 瑞舒十毫克): the
+# short name → the full name it stands for. Only names no other common drug starts with are listed;
+# the extractor reads them only before a number, a sig word, a joining word or a clause end (阿托品,
+# 二甲硅油, 门冬氨酸钾镁 and 十二甲… are not these drugs), see ``toolkit.extract.pipeline``.
+COLLOQUIAL_DRUGS: dict[str, str] = {
+    "门冬30": "门冬胰岛素30",
+    "门冬50": "门冬胰岛素50",
+    "赖脯25": "赖脯胰岛素25",
+    "赖脯50": "赖脯胰岛素50",
+    "甘精": "甘精胰岛素",
+    "地特": "地特胰岛素",
+    "德谷": "德谷胰岛素",
+    "门冬": "门冬胰岛素",
+    "赖脯": "赖脯胰岛素",
+    "谷赖": "谷赖胰岛素",
+    "二甲": "二甲双胍",
+    "阿托": "阿托伐他汀",
+    "瑞舒": "瑞舒伐他汀",
+}
+
 _FILES: dict[str, type[_Spec]] = {
     "diagnoses.yaml": DiagnosesFile,
     "symptoms.yaml": SymptomsFile,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from toolkit.errors import require
 from toolkit.extract import assemble as A
 from toolkit.extract import values as V
-from toolkit.extract.lexicon import Lexicon, Morphology
+from toolkit.extract.lexicon import COLLOQUIAL_DRUGS, Lexicon, Morphology
 from toolkit.extract.sections import SectionSpan
 from toolkit.extract.values import Candidate
 
@@ -173,7 +173,14 @@ _JOIN = re.compile(r"(?:伴有|伴|并)(?!发症)")
 def _bad_boundary(text: str, c: Candidate) -> bool:
     """A Latin name inside a longer Latin word (CF in CFDA, DDP in DDPX)."""
     first, last = text[c.start], text[c.end - 1]
-    if _ASCII.match(first) and c.start > 0 and text[c.start - 1].isascii() and text[c.start - 1].isalpha():
+    if (
+        _ASCII.match(first)
+        and c.start > 0
+        and text[c.start - 1].isascii()
+        and text[c.start - 1].isalpha()
+        # …qdpoValsartan: a capitalised name right after a lowercase code starts a word of its own
+        and not (first.isupper() and text[c.start - 1].islower() and len(text[c.start : c.end]) >= 4)
+    ):
         return True
     return bool(
         _ASCII.match(last)
@@ -273,6 +280,32 @@ def _body_parts(text: str, cands: list[Candidate]) -> list[Candidate]:
     return out
 
 
+_COLLOQUIAL = re.compile(
+    r"(?<![零〇一二两三四五六七八九十百千点\d])("
+    + "|".join(re.escape(k) for k in sorted(COLLOQUIAL_DRUGS, key=len, reverse=True))
+    + r")(?=$|[^\u4e00-\u9fff\d]|[零〇一二两三四五六七八九十百半几每一早中晚睡饭餐和跟与及、还再加改减打吃用照继都也各先就的停换针"
+    r"皮注])"
+)
+
+
+def _colloquial_drugs(text: str, cands: Sequence[Candidate], drugs: dict[str, str | None]) -> list[Candidate]:
+    """Drug mentions by a short name (甘精二十个单位, 打甘精和优泌乐, 瑞舒十毫克): the drug of the full
+    name it stands for (:data:`COLLOQUIAL_DRUGS`), where no longer name was found over it and what follows
+    is a number, a sig word, a joining word or a clause end (not 阿托品, 二甲硅油, 门冬氨酸钾镁)."""
+    out = []
+    for m in _COLLOQUIAL.finditer(text):
+        full = COLLOQUIAL_DRUGS[m.group(1)]
+        drug_id = drugs.get(full.lower())
+        if drug_id is None or any(
+            c.start < m.end() and m.start() < c.end for c in cands if c.label == "drug"
+        ):
+            continue
+        if m.group(1) in ("门冬", "赖脯") and re.match(r"\s*(?:\d|[二三五]十)", text[m.end() : m.end() + 3]):
+            continue  # 门冬三十: a premix the short name does not say
+        out.append(Candidate(m.start(), m.end(), "drug", drug_id, "lexicon"))
+    return out
+
+
 def refine_mentions(
     text: str,
     cands: list[Candidate],
@@ -313,6 +346,7 @@ def refine_mentions(
             if word.endswith("炎") and text.startswith("症", c.end):
                 continue  # 肺炎症: inflammation of the lung, not 肺炎
         kept.append(c)
+    kept = [*kept, *_colloquial_drugs(text, kept, drugs or {})]
     kept = _symptom_context(text, kept)
     out = [*kept, *_body_parts(text, kept)]
     for c in kept:

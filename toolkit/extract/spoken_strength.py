@@ -31,6 +31,8 @@ _PAIR = re.compile(rf"({_NUMERAL})\s*(?:加|/|／)\s*({_NUMERAL})")
 # 四十七点五的, 规格四十七点五: one amount with no unit
 _SINGLE = re.compile(_NUMERAL)
 _UNITLESS_PAIR = re.compile(r"([\d.]+)/([\d.]+)")
+_SPEC_IN_LEAD = re.compile(r"规格")
+_SIG_CLOSE = re.compile(r"\s*(?:[，,。；;]|每次|每天|每日|一天|一日|$)")
 _SPEC_LEAD = re.compile(r"规格(?:是|为)?$")
 # what may stand between the name and an amount said without a unit (还是用规格, 那个)
 _LEAD_FWD = re.compile(r"(?:[，,\s]|那个|这个|还是|继续|规格(?:是|为)?|用|是)*")
@@ -159,7 +161,11 @@ def _read_run(
     if (
         m is None
         or not _LEAD.fullmatch(text, name_end, m.start())
-        or not _CLOSE.match(text, m.end())
+        or not (
+            _CLOSE.match(text, m.end())
+            # 规格五十二百五十每次一吸: after 规格 the run is the strength, closed by the sig or a pause
+            or (_SPEC_IN_LEAD.search(text, name_end, m.start()) and _SIG_CLOSE.match(text, m.end()))
+        )
         or (split := split_run(m.group(0), combos)) is None
     ):
         return None

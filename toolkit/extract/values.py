@@ -289,6 +289,9 @@ _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
             r"(qd|QD|Qd|bid|BID|Bid|tid|TID|Tid|qid|QID|Qid|qn|QN|qw|QW|qod|QOD|q12h|Q12h|q8h|Q8h|"
             r"q6h|Q6h|prn|PRN|st|ST|[qQ]\.[dD]\.?|[bB]\.[iI]\.[dD]\.?|[tT]\.[iI]\.[dD]\.?|[qQ]\.[iI]\.[dD]\.?|"
             r"[qQ]\.[nN]\.?)(?![A-Za-z])"
+            # 5mgqdpoValsartan: a code glued to the route code written after it
+            r"|(?<=\d(?:mg|MG|ml|mL|μg|ug))(qd|bid|tid|qid|qn)(?=(?:po|ih|sc|im|iv)(?![a-z]))"
+            r"|(?<=\d[gG])(qd|bid|tid|qid|qn)(?=(?:po|ih|sc|im|iv)(?![a-z]))"
         ),
         None,
     ),
@@ -300,9 +303,17 @@ _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
         "qod",
     ),
     (re.compile(r"每?((?:[三四五六七3-7]))(?:天|日)(?:吃|服|用)?(?:一|1)次"), "every_days"),
+    # 一天四五次, 一天两三次: two neighbouring counts said as one — the larger is the most it may be given
     (
         re.compile(
-            rf"(?<![零〇一二两三四五六七八九十\d隔])(?:每|一|1)?(?:天|日)(?:吃|服|用)?({NUM})(?:次|顿|回)"
+            r"(?<![零〇一二两三四五六七八九十\d隔])(?:每|一)?(?:天|日)(?:吃|服|用|涂|抹|滴|喷)?"
+            r"([一两二三四五六七八])([二三四五六七八九])(?:次|回)"
+        ),
+        "count_day_range",
+    ),
+    (
+        re.compile(
+            rf"(?<![零〇一二两三四五六七八九十\d隔])(?:每|一|1)?(?:天|日)(?:只|就|仅)?(?:吃|服|用)?({NUM})(?:次|顿|回)"
         ),
         "count_day",
     ),
@@ -388,12 +399,26 @@ _FREQ_TIMING: tuple[tuple[re.Pattern[str], str], ...] = (
         "qd",
     ),
 )
-_ST_ALONE = re.compile(rf"一次(?!\s*(?:{NUM}|半|性))(?=\s*(?:口服|顿服|静脉|肌注|肌内|皮下|[，。；,;]|$))")
+_ST_ALONE = re.compile(
+    rf"一次(?!\s*(?:{NUM}|半|性))(?=\s*(?:口服|顿服|静脉|肌注|肌内|皮下|[，。；,;]|$)|\s+(?!就|(?:{NUM})))"
+)
+# 只吃这一次, 就吃一次, 只用一次, 仅服一次, 一次性口服, 吃一次就行/就可以: a single dose said as such
+_ST_ONLY = re.compile(
+    r"(?<![天日周晚早月年次])(?:只|仅|就)(?:需|要)?(?:吃|服|用|喝|打|口服|服用)?(?:这|这么)?(?:一次|一回|一顿|一剂)"
+    r"(?!\s*(?:就|再))"
+    r"|一次性(?:口服|服用|服下|吃|喝|顿服|冲服)"
+    r"|(?:吃|服|用|喝)(?:这)?一次就(?:行|可以|好)"
+)
 _NOTE = re.compile(r"饭后|餐后|饭前|餐前|随餐|餐中|空腹|睡前|嚼服|整片吞服")
 
 # spoken forms the audit's route table does not list (雾化 alone is nebulised inhalation)
 _SPOKEN_ROUTES = {
     "点眼": "滴眼",
+    "滴双眼": "滴眼",
+    "滴左眼": "滴眼",
+    "滴右眼": "滴眼",
+    "滴患眼": "滴眼",
+    "点双眼": "滴眼",
     "雾化": "吸入",
     "外涂": "外用",
     "外搽": "外用",
@@ -422,6 +447,13 @@ _ROUTE = re.compile(
     )
 )
 _ROUTE_EXCLUDE = {"h"}
+_ROUTE_NEGATED = re.compile(r"(?:不要|不能|不可|不宜|不得|别|勿|禁止|避免|严禁)(?:再|直接)?$")
+# 5mgqdpoValsartan…: a Latin route code written right after a Latin frequency code, before the next name
+_ROUTE_GLUED = re.compile(
+    "(?:" + "|".join(f"(?<={c})" for c in ("qd", "bid", "tid", "qid", "qn", "qw", "qod", "prn", "st")) + ")"
+    r"(po|ih|sc|im|iv|inh)(?![a-z])",
+    re.IGNORECASE,
+)
 
 _DURATION = re.compile(
     rf"(?<![每隔第过于])((?:{NUM})|半)\s*(个)?(天|日|周|星期|礼拜|月)"
@@ -440,12 +472,18 @@ _NOT_DURATION_AFTER = re.compile(
 
 def _frequency_code(kind: str | None, m: re.Match[str]) -> str | None:
     if kind is None:
-        code = m.group(1).lower().replace(".", "")
+        code = next(g for g in m.groups() if g).lower().replace(".", "")
         return {"st": "st", "prn": "prn"}.get(code, code)
     if kind == "count_day":
         f = parse_frequency(f"每日{m.group(1)}次") or parse_frequency(
             f"每日{_fmt(parse_number(m.group(1)) or 0)}次"
         )
+        return f.code if f else None
+    if kind == "count_day_range":
+        low, high = parse_number(m.group(1)), parse_number(m.group(2))
+        if low is None or high is None or high != low + 1:
+            return None
+        f = parse_frequency(f"每日{_fmt(high)}次")
         return f.code if f else None
     if kind == "count_week":
         n = parse_number(m.group(1))
@@ -480,8 +518,11 @@ def find_frequencies(text: str, start: int, end: int) -> tuple[list[Candidate], 
             daily = _DAILY_BEFORE.search(text[max(start, c.start - 10) : c.start])
             if daily:  # 每天早上六片顿服, 晨起顿服: every day at one go
                 explicit[i] = Candidate(c.start, c.end, "frequency", "qd")
+    for m in _ST_ONLY.finditer(window):  # 只吃这一次, 一次性口服, 吃一次就行: one dose, no repeat
+        explicit.append(Candidate(start + m.start(), start + m.end(), "frequency", "st"))
     for m in _ST_ALONE.finditer(window):
-        before = window[max(0, m.start() - 1) : m.start()]
+        # the character said before 一次, blanks skipped (三克 一次 睡前…: an ASR pause is no word)
+        before = window[: m.start()].rstrip()[-1:]
         # 三克一次口服: after the drug's amount or name end; not 每晚一次, 翻身一次
         if not before or (
             before not in "天日周晚早上前后时各餐次晨间"
@@ -586,12 +627,22 @@ def find_routes(text: str, start: int, end: int) -> list[Candidate]:
     out = []
     for m in _ROUTE.finditer(text, start, end):
         key = m.group(0).lower()
-        if key in _ROUTE_EXCLUDE or text.startswith(("器", "装置"), m.end()):
-            continue  # 吸入器: the device, not the route
+        if (
+            key in _ROUTE_EXCLUDE
+            or text.startswith(("器", "装置", "剂", "雾剂"), m.end())
+            or (key in ("口服", "吸入", "雾化") and text.startswith("液", m.end()))
+            or (key == "吸入" and text.startswith("用", m.end()))
+        ):
+            continue  # 吸入器, 鼻喷剂, 口服液, 吸入用…: the device or the product's name, not the route said
+        if _ROUTE_NEGATED.search(text, max(0, m.start() - 4), m.start()):
+            continue  # 不要嚼服, 不能口服: a way the drug must not be taken
         route = _ROUTES.get(key)
         if route:
             out.append(Candidate(m.start(), m.end(), "route", route))
-    return out
+    for m in _ROUTE_GLUED.finditer(text, start, end):
+        if not any(c.start < m.end() and m.start() < c.end for c in out):
+            out.append(Candidate(m.start(1), m.end(1), "route", _ROUTES[m.group(1).lower()]))
+    return sorted(out, key=lambda c: c.start)
 
 
 def find_durations(text: str, start: int, end: int) -> list[Candidate]:
