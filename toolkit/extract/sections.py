@@ -26,13 +26,21 @@ _AFTER_DX = {"诊断", "处理", "健康指导", "随访"}
 
 # (section, strong?, regex). Strong cues name the section; weak ones usually open it.
 _CUES: tuple[tuple[str, bool, str], ...] = (
-    ("主诉", True, r"主诉(?:是|为|：|:)?"),
+    ("主诉", True, r"主[诉述](?:是|为|：|:)?"),
+    # 病人主要是…, 这次来主要是…, 今天来是因为…: the complaint said without its name, only to open the dictation
+    (
+        "主诉",
+        False,
+        r"(?:(?:病人|患者|他|她|老人|孩子)?(?:这次|今天|这回)?(?:来|过来)?(?:主要|就)?是(?:因为|因)"
+        r"|(?:病人|患者|他|她|老人|孩子)?(?:这次|今天|这回)?(?:来|过来)?主要是)",
+    ),
     ("现病史", True, r"现病史(?:是|为|：|:)?"),
+    ("现病史", False, r"现在(?:的)?情况(?:是)?|(?:这次|这回)(?:的)?情况(?:是)?"),
     (
         "现病史",
         False,
         r"(?:近|最近|这|此)?(?:[一二两三四五六七八九十半几\d]+)(?:个)?多?(?:天|周|星期|月|年|小时)(?:多|余)?"
-        r"(?:前|来|以来)(?!复)|最近|近来|近期|平时|自述|自诉|病人说|患者说|一直吃|一直服|服用|吃了",
+        r"(?:前|以来|来(?!看|就诊|门诊|医院|这里|我这|拿|开))(?!复)|最近|近来|近期|平时|自述|自诉|病人说|患者说|一直吃|一直服|服用|吃了",
     ),
     (
         "既往史",
@@ -42,20 +50,35 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
         r"|(?:平时|平素|以前|以往|过去|一向|向来)身体(?:一直|一向|都|还|也)?(?:挺|很|比较|还|都|也|算)?"
         r"(?:好|健康|可以|不错|还行|硬朗)",
     ),
-    ("过敏史", True, r"过敏史(?:是|为|：|:)?|(?:否认|没有|无)(?:药物|食物)?(?:及食物)?过敏"),
-    ("个人史", True, r"个人史(?:是|为|：|:)?"),
+    (
+        "过敏史",
+        True,
+        r"(?:药物|食物)?过敏史(?:是|为|：|:)?|(?:否认|没有|无)(?:药物|食物)?(?:及食物)?过敏(?!反应|症状|的表现)"
+        # said without its name, as a negative (a said negative fills the section): 没有对什么药过敏,
+        # 对什么药都不过敏, 没啥过敏的, 药物过敏没有, 过敏的话没有, 对别嘌醇不过敏
+        r"|(?:(?:也|从来|从)?(?:没有|没)(?:发现)?)(?:对)?(?:什么|啥|任何)(?:药物|药|东西|食物)?(?:都|也)?过敏"
+        r"|对(?:什么|啥|任何)?[^，。；,\s]{0,8}?(?:都|也)?(?:不|没有?)过敏(?!反应|症状|的表现)"
+        r"|(?<!不)(?:药物|食物|药)?过敏(?:的话|的|方面|这块)?(?:没有|无|否认|也没有)(?![^，。；,\s]{0,3}(?:反应|症状|好转|缓解))",
+    ),
+    # 脑梗死个人史: a history of the disease said as a diagnosis, not the section's name
+    ("个人史", True, r"(?<![死塞病症炎癌瘤折伤])个人史(?:是|为|：|:)?"),
     ("个人史", False, r"(?:不)?(?:吸烟|抽烟)|(?:不)?饮酒|烟酒"),
     ("家族史", True, r"家族史(?:是|为|：|:)?"),
     ("家族史", False, r"(?:父亲|母亲|父母|家里人|兄弟|姐妹|爸爸|妈妈)(?:有|患有|也有|死于)"),
-    ("体格检查", True, r"体格检查|查体|专科检查"),
+    # 查题/茶体: 查体 as ASR hears it (the corrector's record words do not include 查体)
+    ("体格检查", True, r"体格检查|查体|体查|查题|茶体|专科检查|体检(?:示|见|：|:)"),
     (
         "体格检查",
         False,
         r"(?:双肺|两肺)(?:[^，。；\d]{0,4}?(?:哮鸣音|湿啰音|干啰音|湿罗音|干罗音|啰音)|呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
         r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清",
     ),
-    ("辅助检查", True, r"辅助检查|化验(?:单|结果)?(?:示|显示)?|检查结果"),
-    ("辅助检查", False, r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原"),
+    ("辅助检查", True, r"辅助检查|辅查|辅检|化验(?:单|结果)?(?:示|显示)?|检查结果|检验结果"),
+    (
+        "辅助检查",
+        False,
+        r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原|片子(?:显示|示|提示|看)",
+    ),
     (
         "诊断",
         True,
@@ -66,21 +89,25 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
     (
         "处理",
         True,
-        r"处理(?:意见)?(?:是|为|：|:)?|处方|治疗(?:方案|意见)|给(?:他|她|患者|病人)?开|开(?:了|点|药给)|医嘱"
+        r"处理(?:意见)?(?:是|为|：|:)?|处置(?:是|为|：|:)?|处方|治疗(?:方案|意见|上|方面)|用药(?:上|方面|方案)"
+        r"|给(?:他|她|患者|病人)?开|开(?:了|点|药给)|医嘱"
         r"|(?<![A-Za-z])(?:Rx|RX)(?![A-Za-z])",
     ),
     (
         "处理",
         False,
         r"予以?|给予|继续|续开|续|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
-        r"|先给|开(?!始|的|过)",
+        r"|先给|开(?!始|的|过)"
+        # treatment without a drug: 冷敷四十八小时后再热敷, 抬高患肢 (not 不用开药: a drug said after it,
+        # 家里有布洛芬疼得厉害可以吃, would be read as prescribed)
+        r"|冷敷|热敷|抬高患肢|制动",
     ),
     ("健康指导", True, r"健康指导|健康教育|(?<!医)嘱(?:咐)?(?:患者)?"),
     (
         "健康指导",
         False,
         r"注意|低盐|低脂|饮食|戒烟|戒酒|限酒|多喝水|多饮水|减重|运动(?!前)|避免|睡眠卫生|教会|随身带|记录|"
-        r"如果|出现|不要(?!再?(?:吃|用|服|打)了|嚼|掰|咬|碾|压碎|停)|喝水|饮水|及时|马上去医院|立即就医|休息|(?:每天|每日|定期|在家|家里|回家|自己)(?:监测|测)(?:空腹|餐后)?(?:血糖|血压)|"
+        r"如果|出现|不要(?!再?(?:吃|用|服|打)了|嚼|掰|咬|碾|压碎|停|加那么|加这么|减那么|减这么)|喝水|饮水|及时|马上去医院|立即就医|休息|(?:每天|每日|定期|在家|家里|回家|自己)(?:监测|测)(?:空腹|餐后)?(?:血糖|血压)|"
         r"少吃|少喝|少熬夜|控制(?:体重|饮食|主食)|减轻体重|锻炼|散步|防跌倒|戴手套|打[^，。；]{0,4}疫苗|"
         r"直接去医院|马上来|随时来",
     ),
@@ -96,6 +123,7 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
 _CUE_RX = [(sec, strong, re.compile(rx)) for sec, strong, rx in _CUES]
 
 _ALLOWED_WEAK_FROM: dict[str, set[str | None]] = {
+    "主诉": {None},
     "现病史": {None, "主诉"},
     "体格检查": _EARLY,
     "个人史": _EARLY,
@@ -163,6 +191,14 @@ _ALLERGY_AFTER = re.compile(
 )
 
 
+# a drug reaction of the past (以前吃别嘌醇起过皮疹, 之前用头孢出过疹子): the allergy history said without
+# its name; a reaction of this illness (吃了阿莫西林以后起了皮疹) is the present history
+_ADR_BEFORE = re.compile(r"(?:以前|之前|曾经|过去|以往|从前)(?:也|还)?(?:吃|用|打|输|服用?)(?:了|过)?$")
+_ADR_AFTER = re.compile(
+    r"(?:的时候|以后|之后|后)?(?:就|也|都)?(?:起|出|长)(?:过|了)?(?:一身|全身)?(?:皮疹|疹子|红疹|荨麻疹|风团)"
+)
+
+
 def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
     ents = sorted(entities, key=lambda c: c.start)
     disease_spans = [(c.start, c.end) for c in ents if c.label == "disease"]
@@ -179,6 +215,11 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
         elif c.label in ("drug", "allergen") and _ALLERGY_AFTER.match(text[c.end : c.end + 12]):
             start = c.start - 1 if c.start > 0 and text[c.start - 1] in "对有" else c.start
             events.append(_Event(start, "过敏史", True, None, "allergy"))
+        elif c.label == "drug" and (said := _ADR_BEFORE.search(text, max(0, c.start - 8), c.start)):
+            if _ADR_AFTER.match(text, c.end):  # 以前吃别嘌醇起过皮疹: a reaction of the past, told as history
+                events.append(_Event(said.start(), "过敏史", True, None, "allergy"))
+            else:
+                events.append(_Event(c.start, "处理", False, None, "drug"))
         elif c.label == "drug":
             events.append(_Event(c.start, "处理", False, None, "drug"))
     for c in ents:
@@ -230,7 +271,133 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
             ):
                 events.append(_Event(d.start, "诊断", False, None, kind))
         i = j + 1
+    events.extend(_late_history_events(text, ents))
+    events.extend(_exam_finding_events(text, ents))
     return events
+
+
+# signs only an examination finds, said without 查体 (腰部肌肉紧张，压痛，直腿抬高试验阴性; 双膝骨擦感;
+# 双足针刺觉减退足背动脉搏动可; 右侧T6到T8皮节簇集性水疱): the examination starts at the body part
+# named right before the first of them
+_EXAM_FINDING = re.compile(
+    r"(?<!按)(?<!没有)压痛|反跳痛|叩击痛|叩痛|骨擦感|骨擦音|(?:肌肉|肌)紧张|肌力[一二三四五\dⅠⅡⅢⅣⅤ]级|病理征|"
+    r"直腿抬高试验|浮髌试验|墨菲征|(?:足背|桡)动脉搏动|针刺觉|振动觉|[踝膝]反射|凹陷性水肿|簇集(?:性)?(?:水疱|丘疹)|"
+    r"Dix-Hallpike|变位试验|滚转试验|颈软|心率齐|心律不齐|杂音|浅表淋巴结|鼓膜|鼻黏膜|鼻甲|咽后壁|"
+    r"心肺(?:听着|听诊)?(?:没什么|没啥|无异常|未见异常|正常|阴性)|桶状胸"
+)
+_EXAM_LEAD = re.compile(r"(?:[左右双两]?(?:侧)?[胸背腰腹颈肩]{0,2})$")
+
+
+def _exam_finding_events(text: str, ents: list[Candidate]) -> list[_Event]:
+    out: list[_Event] = []
+    parts = [c for c in ents if c.label == "body_part"]
+    for m in _EXAM_FINDING.finditer(text):
+        pos = m.start()
+        clause = max(text.rfind(ch, 0, pos) for ch in "。；;，,！!？? \t\n")
+        part = next(
+            (
+                c
+                for c in reversed(parts)
+                if clause < c.start
+                and c.end <= pos
+                and pos - c.end <= 6
+                # 吞咽时疼咽后壁…: a one-character part inside a word is no body part named
+                and (c.end - c.start >= 2 or _EXAM_LEAD.search(text, max(0, c.start - 2), c.start).group(0))
+            ),
+            None,
+        )
+        if part is not None:
+            pos = part.start
+            lead = _EXAM_LEAD.search(text, max(0, clause + 1, pos - 4), pos)
+            pos = lead.start() if lead else pos
+        elif 0 <= pos - clause - 1 <= 8:
+            pos = clause + 1  # 右外踝轻度肿胀压痛: from the start of the clause
+        out.append(_Event(pos, "体格检查", False, m.group(0), "cue"))
+    return out
+
+
+# the history told after the plan (药先开上：…四周。受凉后鼻塞、流涕、咳嗽三天，低热…): a run of symptoms
+# (or a condition) with its duration, an age said of the patient, or 最近…, at the start of a clause
+_LATE_JOIN = re.compile(r"[、，,\s]*(?:和|伴|伴有|还有|及)?[、，,\s]*")
+_LATE_DURATION = re.compile(
+    rf"[^，。；,\s]{{0,4}}?(?:{NUM}|几|半)\s*(?:来)?(?:个)?多?(?:天|日|周|星期|月|年|小时)"
+)
+_LATE_OTHER = re.compile(r"(?:[一二三四五六七八九十\d]{1,3}岁|最近|近来|这几天|这段时间|这两天)")
+_LATE_ONSET = re.compile(
+    r"(?:昨天|前天|今天|昨晚|今早|上周|上个月|前几天)(?:早上|晚上|下午|上午|夜里|半夜)?(?:开始|起)(?:有|出现)?"
+)
+_CLAUSE_BEFORE = re.compile(r"(?:^|[。；;！!？?]\s*)$")
+_LATE_NOT_AFTER = re.compile(
+    r"\s*(?:还|仍|都|也)?(?:不好|没好|不退|不缓解|不见好|无好转|没有好转|不能缓解|以上|以后|之后|后|再|就|要|需|的话)"
+)
+_LATE_NOT_BEFORE = re.compile(r"(?:如果|要是|若|万一|超过|再|还|等|防止|预防|治疗|用于|除了)$")
+
+
+def _late_history_events(text: str, ents: list[Candidate]) -> list[_Event]:
+    out: list[_Event] = []
+    by_start = {o.start: o for o in ents if o.label in ("symptom", "disease")}
+    for c in ents:
+        if c.label not in ("symptom", "disease"):
+            continue
+        # the run of symptoms this one ends: 鼻塞、流涕、咳嗽三天
+        end = c.end
+        nxt = c
+        while True:
+            join = _LATE_JOIN.match(text, end)
+            after = by_start.get(join.end()) if join else None
+            if after is None or after is nxt or after.end <= end:
+                break
+            nxt, end = after, after.end
+        dur = _LATE_DURATION.match(text, end)
+        if not dur or _LATE_NOT_AFTER.match(text, dur.end()):
+            continue  # 咳嗽三天不好再来: advice said with a symptom, not its history
+        pos = c.start
+        clause = max(text.rfind(ch, 0, c.start) for ch in "。；;！!？?")
+        if clause >= 0 and c.start - clause <= 10:
+            pos = clause + 1  # 受凉后鼻塞…: from the start of the sentence
+        while pos < c.start and text[pos] in " \t\n":
+            pos += 1
+        if not _LATE_NOT_BEFORE.search(text, max(0, pos - 3), pos):
+            # 发热咳嗽四天: a symptom with its duration is the 主诉 (稳定型心绞痛三年: a condition, the history)
+            section = "主诉" if c.label == "symptom" else "现病史"
+            out.append(_Event(pos, section, False, None, "late_history"))
+    symptoms = {c.start for c in ents if c.label == "symptom"}
+    for m in _LATE_ONSET.finditer(text):  # 昨天开始高热: the onset of a symptom
+        if any(m.end() <= st <= m.end() + 3 for st in symptoms):
+            out.append(_Event(m.start(), "现病史", False, None, "late_history"))
+    for m in _LATE_OTHER.finditer(text):
+        before = text[max(0, m.start() - 1) : m.start()]
+        if _CLAUSE_BEFORE.search(text, max(0, m.start() - 3), m.start()) or before in ("，", ",", " "):
+            out.append(_Event(m.start(), "现病史", False, None, "late_history"))
+    return out
+
+
+_SIG_LABELS = ("dose", "frequency", "duration", "route", "strength")
+_SIG_END_BEFORE = re.compile(r"(?:时|吃|用|次|天|周|片|粒|克|袋)$")
+
+
+def _late_history_ok(ev: _Event, text: str, entities: list[Candidate]) -> bool:
+    """After the plan, the history opens again only where the plan is over: no drug said from there on,
+    and the record goes on (a vital, a lab value or a diagnosis said later)."""
+    if any(
+        c.label == "drug" and c.start >= ev.pos and not _ALLERGY_AFTER.match(text[c.end : c.end + 12])
+        for c in entities
+    ):
+        return False  # (青霉素过敏 said in that history is no drug of the plan)
+    clause_start = (
+        ev.pos == 0
+        or bool(_CLAUSE_BEFORE.search(text, max(0, ev.pos - 3), ev.pos))
+        or text[ev.pos - 1] in "，, \t\n"
+    )
+    # unpunctuated: right after the last sig word (…零点五克发热时发热咳嗽四天)
+    after_sig = any(c.end == ev.pos and c.label in _SIG_LABELS for c in entities) or bool(
+        _SIG_END_BEFORE.search(text, max(0, ev.pos - 1), ev.pos)
+    )
+    if not (clause_start or after_sig):
+        return False
+    return any(c.label in ("vital", "lab") and c.start > ev.pos for c in entities) or any(
+        c.label == "disease" and c.start > ev.pos for c in entities
+    )
 
 
 def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[SectionSpan]:
@@ -255,9 +422,12 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
     if not starts or starts[0][0] > 0:
         first = starts[0][0] if starts else len(text)
         pre = text[:first]
-        if pre.strip(" ，。,.;；:："):
+        if starts and starts[0][1] == "处理" and _PLAN_OPENER.fullmatch(pre):
+            starts[0] = (0, "处理", starts[0][2])  # 药先开上：…, 先开药…: the plan said first
+        elif pre.strip(" ，。,.;；:："):
             cc = _CC_DURATION.search(pre)
             follow_up = _FOLLOW_UP_CC.match(pre)
+            fu_end = _reason_end(pre, follow_up.end(), entity_list) if follow_up else 0
             name = (
                 "主诉"
                 if (starts and (len(pre.strip()) <= 12 or cc)) or (cc and cc.start() <= 20) or follow_up
@@ -267,14 +437,12 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
                 starts[0] = (0, name, starts[0][2])
             else:
                 starts.insert(0, (0, name, None))
-            if (
-                follow_up
-                and not cc
-                and len(pre[follow_up.end() :].strip(" ，。,.;；:：")) >= 2
-                and not (len(starts) > 1 and starts[1][1] == "现病史" and starts[1][0] <= follow_up.end())
-            ):
+            if follow_up and not cc and len(starts) > 1 and starts[1][1] == "现病史":
+                if starts[1][0] > fu_end:  # 来复查高血压和糖尿病他说最近…: the 现病史 starts after the reason
+                    starts[1] = (fu_end, "现病史", starts[1][2])
+            elif follow_up and not cc and len(pre[fu_end:].strip(" ，。,.;；:：")) >= 2:
                 # 患者女六十五岁，血脂高复诊。近一个月…: the reason for the follow-up visit is the 主诉
-                starts.insert(1, (follow_up.end(), "现病史", None))
+                starts.insert(1, (fu_end, "现病史", None))
     starts = _split_chief_complaint(text, starts)
     out: list[SectionSpan] = []
     for k, (pos, name, cue) in enumerate(starts):
@@ -295,11 +463,13 @@ def _walk(
     starts: list[tuple[int, str, str | None]] = []
     current: str | None = None
     last_pos = -1
+    planned = False
     for ev in events:
         if ev.pos < last_pos:
             continue
-        if ev is not forced and not _accept(ev, current, text, entities):
+        if ev is not forced and not _accept(ev, current, text, entities, planned):
             continue
+        planned = planned or ev.section == "处理"
         if ev.section == current:
             continue
         starts.append((ev.pos, ev.section, ev.cue))
@@ -367,11 +537,45 @@ def _fallback_plan(
     return None
 
 
-# the opening sentence of a follow-up visit (血脂高复诊, 来复查, 来拿药): the 主诉 of that visit
-_FOLLOW_UP_CC = re.compile(
-    r"[^。；]{0,24}?(?:来|前来)?(?:复诊|复查|随诊|随访|开药|拿药|取药)(?:的)?[^。；，,]{0,6}?[。；，,]"
+# the opening sentence of a follow-up visit (血脂高复诊, 来复查, 来拿药, 来开高血脂的药, 配胰岛素): the
+# 主诉 of that visit. It ends at a pause (punctuation or, in a transcript, a space) said within a few
+# characters of the visit's reason, or at the end of the reason itself (来拿降压药嗯他说…: what follows
+# is the 现病史)
+# (风湿科开的药, 上次开过的药: a drug of the history, not the reason for the visit)
+_FOLLOW_UP_VERB = (
+    r"(?:复诊|复查|随诊|随访|(?:开|拿|取|配|代开)(?!的|过)(?:点|些|一些)?"
+    r"(?:[^，。；,\s]{0,6}?(?:药|胰岛素)(?:(?:和|跟|及|还有)[^，。；,\s]{0,6}?(?:药|胰岛素))?))"
 )
-_CC_DURATION = re.compile(rf"(?:{NUM}|几|半)\s*(?:个)?多?(?:天|日|周|星期|月|年)(?:多|余|半)?(?![前后以来])")
+_FOLLOW_UP_CC = re.compile(
+    rf"[^。；]{{0,24}}?(?:(?:来|前来|过来)?{_FOLLOW_UP_VERB})+(?:(?:的)?[^。；，,\s]{{0,6}}?[。；，,\s])?"
+)
+# 咳嗽三天, 头痛两小时, 咳嗽十来天, 头晕三天来看: symptom + duration (not 三天前, 三天来一直…: the 现病史)
+_CC_DURATION = re.compile(
+    rf"(?:{NUM}|几|半)\s*(?:来)?(?:个)?多?(?:天|日|周|星期|月|年|小时|钟头)(?:多|余|半)?"
+    r"(?![前后以]|来(?!看|就诊|门诊|医院|这|我们|我这|拿|开|复))"
+)
+
+
+_PLAN_OPENER = re.compile(
+    r"[\s，。,:：]*(?:嗯|那个|好)?[\s，,]*(?:药|处方)?(?:先|再|就)?(?:开|说|写)(?:上|了|一下)?"
+    r"(?:[一二两三四五六\d]+(?:个|种|样))?(?:[^，。：:\s]{0,4}?的)?(?:药|处方)?(?:先开上|先说|吧)?[\s，。,:：]*"
+)
+_REASON_JOIN = re.compile(r"(?:和|跟|及|、|还有)?")
+_CHECK_VISIT = ("复查", "复诊", "随访", "随诊")
+
+
+def _reason_end(text: str, end: int, entities: list[Candidate]) -> int:
+    """The follow-up reason ending at ``end`` without a pause goes on over the diseases named right after
+    it (来复查高血压和糖尿病他说…: the reason is 复查高血压和糖尿病)."""
+    if end == 0 or text[end - 1] in " \t\n，。,.;；:：" or text[max(0, end - 2) : end] not in _CHECK_VISIT:
+        return end  # 来拿药高血压糖尿病都好多年了: after a drug fetched, the diseases are the history
+    diseases = sorted((c for c in entities if c.label == "disease"), key=lambda c: c.start)
+    while True:
+        join = _REASON_JOIN.match(text, end)
+        nxt = next((c for c in diseases if c.start in (end, join.end() if join else end)), None)
+        if nxt is None or nxt.end > len(text):
+            return end
+        end = nxt.end
 
 
 def _split_chief_complaint(
@@ -423,7 +627,9 @@ def _tight_run(text: str, start: int, end: int, entities: list[Candidate]) -> bo
     )
 
 
-def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate]) -> bool:
+def _accept(
+    ev: _Event, current: str | None, text: str, entities: list[Candidate], planned: bool = False
+) -> bool:
     if ev.kind == "allergy":
         return current not in ("处理", "健康指导", "随访", "诊断")
     if ev.kind.startswith("dx_run"):
@@ -433,6 +639,8 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
             )
         if current in ("诊断", "处理", "健康指导", "随访"):
             return False
+        if planned and _DX_AT_END.fullmatch(text, int(ev.kind.split(":")[1])):
+            return True  # the plan said first, the history after it, the diagnosis last
         if current in ("体格检查", "辅助检查") and not ev.kind.startswith("dx_run_dual"):
             return True
         if re.search(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$", text[max(0, ev.pos - 4) : ev.pos]):
@@ -483,6 +691,8 @@ def _accept(ev: _Event, current: str | None, text: str, entities: list[Candidate
             and _sig_ahead(text, end, entities)
             and not _PAST_USE_AHEAD.match(text, end)
         )
+    if ev.kind == "late_history":
+        return current == "处理" and _late_history_ok(ev, text, entities)
     if ev.kind == "history":
         return current in _EARLY and current != "既往史"
     if ev.kind == "history_said":  # said in so many words: also after the examination's first values
