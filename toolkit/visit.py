@@ -309,10 +309,13 @@ def _default_route(kb: Knowledge, name: str) -> str | None:
 
 
 def _item_from_extracted(line: int, it: Any, segments: Sequence[Segment], kb: Knowledge) -> VisitItem:
+    from toolkit.extract.lexicon import prescription_name
+
     data = {f: getattr(it, f) for f in ITEM_FIELDS}
+    data["drug"] = prescription_name(it.drug)  # 甘精 said, 甘精胰岛素 on the prescription
     defaults: tuple[str, ...] = ()
     if data["route"] is None:
-        route = _default_route(kb, it.drug)
+        route = _default_route(kb, data["drug"])
         if route:
             data["route"], defaults = route, ("route",)
     s, e = _seconds(segments, it.start, it.end)

@@ -47,6 +47,19 @@ def test_a_dictation_becomes_items_with_the_dose_said_and_the_pair_is_checked():
     )
 
 
+def test_a_colloquial_short_name_is_prescribed_and_audited_by_its_full_name():
+    text = "诊断2型糖尿病 处理 甘精十二个单位睡前皮下注射 二甲零点五克一天三次 都开一个月"
+    v = visit(text=text, id="v-short")
+    assert [(i.drug, i.drug_id, text[i.start : i.start + 2]) for i in v.items] == [
+        ("甘精胰岛素", "insulin_glargine", "甘精"),
+        ("二甲双胍", "metformin", "二甲"),
+    ]
+    assert "RX-FMT-007" not in _rules(v)  # both known to the audit, none left for manual review
+    # a name that only starts like a short name stays as said (阿托品 is not 阿托伐他汀)
+    other = visit(text="处理 阿托品零点五毫克肌注一次", id="v-near")
+    assert [i.drug for i in other.items] == ["阿托品"]
+
+
 def test_every_item_and_finding_points_back_to_the_words():
     v = visit(text=HTN)
     for it in v.items:

@@ -127,6 +127,14 @@ COLLOQUIAL_DRUGS: dict[str, str] = {
     "瑞舒": "瑞舒伐他汀",
 }
 
+
+def prescription_name(said: str) -> str:
+    """The name a prescription line carries for a drug said as ``said``: the full name of a colloquial
+    short name (甘精 → 甘精胰岛素; 处方管理办法 第六条: 药品名称应当使用规范的中文名称书写, and the audit
+    knows the full name), else the name as said (brands and generics are judged as written)."""
+    return COLLOQUIAL_DRUGS.get(said, said)
+
+
 _FILES: dict[str, type[_Spec]] = {
     "diagnoses.yaml": DiagnosesFile,
     "symptoms.yaml": SymptomsFile,

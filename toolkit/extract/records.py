@@ -104,9 +104,12 @@ class ExtractedItem(Record):
     end: int = Field(ge=0, description="end offset of the last part of this item")
 
     def to_prescription_item(self, line: int | None = None) -> PrescriptionItem:
-        """The audit's item; the drug is sent as dictated so the audit can judge how it was written."""
+        """The audit's item; the drug is sent as dictated so the audit can judge how it was written (a
+        colloquial short name as its full name: :func:`toolkit.extract.lexicon.prescription_name`)."""
+        from toolkit.extract.lexicon import prescription_name
+
         return PrescriptionItem(
-            drug=self.drug,
+            drug=prescription_name(self.drug),
             strength=self.strength,
             dose=self.dose,
             unit=self.unit,
