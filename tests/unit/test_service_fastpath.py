@@ -152,3 +152,42 @@ def test_icd_spec_test_matches_icd_matches() -> None:
     codes = [None, "", "E11", "e11.9", "E1", "I10", "I21.4", "I25", "I26", "J45", "J45.9", "J45.90", "K21.0"]
     for code in codes:
         assert fast.matches(code) == any(icd_matches(code, s) for s in specs), code
+
+
+def test_the_wal_is_checkpointed_off_the_event_loop_and_truncated_at_shutdown(
+    tmp_path: Path, kb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits on the loop never checkpoint (wal_autocheckpoint=0); the service's own task does, in a
+    thread, and the last one at shutdown leaves an empty WAL with every audit in the database file."""
+    import sqlite3
+    import threading
+    import time
+
+    from toolkit.service import app as app_module
+    from toolkit.service import db as db_module
+
+    calls: list[tuple[str, bool]] = []
+    real = db_module.checkpoint
+
+    def spy(engine: Any, mode: str = "PASSIVE") -> None:
+        calls.append((mode, threading.current_thread() is threading.main_thread()))
+        real(engine, mode)
+
+    monkeypatch.setattr(db_module, "checkpoint", spy)
+    monkeypatch.setattr(app_module, "CHECKPOINT_INTERVAL_S", 0.05)
+    path = tmp_path / "clinic.db"
+    cfg = ServiceConfig(db_url=f"sqlite:///{path}")
+    with TestClient(create_app(cfg, knowledge=kb), base_url="http://127.0.0.1") as client:
+        for k in range(30):
+            assert client.post("/v1/audit", json=ok_case(f"RX-WAL-{k}")).status_code == 200
+        with sqlite3.connect(path) as con:
+            assert con.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # a fresh connection
+        deadline = time.monotonic() + 5
+        while not any(mode == "PASSIVE" for mode, _ in calls) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert ("PASSIVE", False) in calls  # from a worker thread, while serving
+    assert calls[-1][0] == "TRUNCATE"
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT count(*) FROM audits").fetchone()[0] == 30

@@ -32,6 +32,8 @@ from .store import Conflict, NotFound, Store, parse_queue_cursor, queue_cursor_k
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+CHECKPOINT_INTERVAL_S = 1.0
+"""How often the service copies a SQLite WAL into the database file (off the event loop)."""
 GC_YOUNG_THRESHOLD = 10_000
 """First-generation threshold of the cyclic collector while serving (Python's default: 700)."""
 
@@ -101,14 +103,14 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
 
     from . import cds
     from .config import check_retention, host_allow_list
-    from .db import current_revision, head_revision, make_engine, migrate, session_factory
+    from .db import checkpoint, current_revision, head_revision, make_engine, migrate, session_factory
     from .guard import Guard
 
     config = config or ServiceConfig()
     check_retention(config)
     kb = knowledge or get_knowledge(config.rules_dir, config.local_rules)
     lis = LisMap.load(config.lis_map) if config.lis_map else None  # a bad map fails here, not per request
-    engine = make_engine(config.db_url)
+    engine = make_engine(config.db_url, autocheckpoint=False)  # checkpointed by checkpoint_loop()
     if config.auto_migrate:
         migrate(engine)
     elif current_revision(engine) != head_revision(engine):
@@ -130,6 +132,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         if config.switch_interval_s:  # while serving (see ServiceConfig.switch_interval_s)
             sys.setswitchinterval(config.switch_interval_s)
         keeper = asyncio.create_task(retention_loop()) if config.retention_days else None
+        checkpointer = asyncio.create_task(checkpoint_loop())
         # What lives for the whole process (knowledge base with its name index, built here rather than
         # on the first request, app, modules: ~300,000 objects) is moved out of the cyclic collector's
         # reach. Otherwise every full collection walks all of it: 40–90 ms with the event loop stopped,
@@ -147,9 +150,14 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         gc.unfreeze()
         if keeper is not None:
             keeper.cancel()
+        checkpointer.cancel()
         sys.setswitchinterval(before)
         pool.shutdown(wait=False, cancel_futures=True)
         store.writer.close()  # commit what is queued before the process ends
+        try:
+            checkpoint(engine, "TRUNCATE")
+        except Exception as exc:  # the WAL stays and is replayed on the next start: nothing is lost
+            log.warning("final checkpoint failed: %s", type(exc).__name__)
         engine.dispose()
 
     def purge_once() -> int:
@@ -167,6 +175,17 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
             " (archived)" if archive else "",
         )
         return removed
+
+    async def checkpoint_loop() -> None:
+        # SQLite: the WAL is copied into the database file here, in a thread, once a second, not by
+        # whichever audit's commit crosses the auto-checkpoint size on the event loop (an fsync with
+        # every request waiting: that set the service's p99). Durability is the WAL's either way.
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            try:
+                await asyncio.to_thread(checkpoint, engine)
+            except Exception as exc:  # keep serving; the next run catches up
+                log.error("checkpoint failed: %s", type(exc).__name__)
 
     async def retention_loop() -> None:
         while True:

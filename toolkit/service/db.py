@@ -145,7 +145,7 @@ class FeedbackRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, autocheckpoint: bool = True) -> None:
     # WAL lets the review queue be read while audits are written; NORMAL sync is durable across
     # process crashes (not power loss of the last transaction), which is the trade-off WAL documents.
     cur = dbapi_connection.cursor()
@@ -153,18 +153,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
+    if not autocheckpoint:
+        # the commit that crosses 1,000 WAL pages would copy them into the database and fsync it on the
+        # service's event loop (a few ms with every request waiting); the service checkpoints from a
+        # thread instead (checkpoint())
+        cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; ``postgresql://`` is read as psycopg 3 (``postgresql+psycopg://``)."""
+def checkpoint(engine: Engine, mode: str = "PASSIVE") -> None:
+    """Copy a SQLite WAL into the database file (``PASSIVE``: without waiting for readers or writers;
+    ``TRUNCATE`` at shutdown). A no-op for other databases. Blocking: call it from a thread."""
+    if engine.dialect.name != "sqlite":
+        return
+    assert mode in ("PASSIVE", "TRUNCATE")
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute(f"PRAGMA wal_checkpoint({mode})")
+    finally:
+        raw.close()
+
+
+def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
+    """An engine for ``url``; ``postgresql://`` is read as psycopg 3 (``postgresql+psycopg://``).
+    ``autocheckpoint=False``: a SQLite file's WAL is not checkpointed by the commits (the caller runs
+    :func:`checkpoint`)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"check_same_thread": False})
             if ":memory:" not in url and url not in {"sqlite://", "sqlite:///"}:
-                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(
+                    engine, "connect", lambda c, r: _sqlite_pragmas(c, r, autocheckpoint=autocheckpoint)
+                )
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # bad URL or missing driver: say which, without echoing a password
