@@ -322,7 +322,7 @@ def _choice_kb():
             ["头孢克洛", "头孢克肟"],
         ),  # siblings: sound cannot tell
         ("改用萝卜梅素150毫克，每日两次", "before a strength", ["罗红霉素"]),  # one syllable heard as another
-        ("加用飞膜贝克200毫克，每日一次", "before a strength", ["非诺贝特"]),
+        ("加用飞恩贝克200毫克，每日一次", "before a strength", ["非诺贝特"]),  # 恩 shares nothing with 诺
         ("一天两次，敷3米继续服用", "at the start of a dose line", ["呋塞米"]),
     ],
 )

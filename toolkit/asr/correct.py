@@ -36,6 +36,12 @@ change the window's length; correction offsets follow. Two passes run, because
 one correction can give another its context. Every replacement is returned as a
 :class:`~toolkit.asr.records.Correction` with the original text; none is silent.
 
+Issue 13 (the visit from audio) added: brand names in drug slots where no generic wins
+(:mod:`toolkit.asr.slots`); a drug the transcript names elsewhere, heard again with one syllable
+merged; polyphonic characters also read their other way (长荣片 → 肠溶片); the one-character units and
+durations of a dose line (:mod:`toolkit.asr.sig`: 每次两星 → 每次两吸, 1可 → 1克, 开四中 → 开四周);
+diagnosis names after 诊断 (:mod:`toolkit.asr.diagnosis`); the audit's allergen names (盘尼西林).
+
 This module is the corrector's entry point (:func:`find_corrections`) and re-exports its public
 names; the work is done, one concern each, in :mod:`toolkit.asr.phonetic` (pinyin and syllable
 similarity), :mod:`toolkit.asr.lexicon` (:class:`AsrLexicon`, the terms and how they load),
@@ -47,6 +53,7 @@ the extractor's, another thing).
 
 from __future__ import annotations
 
+from toolkit.asr.diagnosis import diagnosis_candidates
 from toolkit.asr.lexicon import (
     LEXICON_KINDS,
     AsrLexicon,
@@ -55,11 +62,13 @@ from toolkit.asr.lexicon import (
     default_lexicon,
     default_lexicon_path,
     drug_mentions,
+    drug_spans,
     load_lexicon_terms,
     load_other_drug_names,
     make_term,
 )
 from toolkit.asr.phonetic import lazy_pinyin, syllable_similarity
+from toolkit.asr.sig import sig_candidates
 from toolkit.asr.slots import SlotChoice, drug_slots, slot_candidates, slot_choices, starts_alike
 from toolkit.asr.windows import (
     Match,
@@ -150,10 +159,17 @@ def _find_corrections(text: str, lexicon: AsrLexicon, context: str | None) -> li
     protected = protected_spans(text, lexicon)
     medical_doc = medical_document(context if context is not None else text, protected)
     record_doc = record_document(context if context is not None else text)
+    named = frozenset(name for _, name in drug_spans(context if context is not None else text, lexicon))
+    at = context.find(text) if context else -1
+    lead = context[max(0, at - 12) : at] if at > 0 else ""  # the transcript just before this segment
     candidates = [
         *misspelling_candidates(text, lexicon),
-        *window_candidates(text, lexicon, protected, medical_doc, record_doc=record_doc),
+        *window_candidates(
+            text, lexicon, protected, medical_doc, record_doc=record_doc, named=named, lead=lead
+        ),
         *slot_candidates(text, lexicon, protected),
+        *sig_candidates(text, lexicon),
+        *diagnosis_candidates(text, protected),
     ]
     return _non_overlapping(candidates, len(text))
 

@@ -88,6 +88,17 @@ class AsrLexicon:
             for i, t in enumerate(self.terms)
             if t.kind == "drug" and t.text in self.generic_names and len(t.text) >= 3
         )
+        # the formulary's brand names of 3+ characters (西力欣, 洛汀新: doctors prescribe by brand): a
+        # drug slot snaps to one only where no generic name wins (see toolkit.asr.slots)
+        self.brand_slot_terms = [
+            t
+            for t in self.terms
+            if t.kind == "drug"
+            and t.term_id is not None
+            and len(t.text) >= 3
+            and t.text not in self.generic_names
+            and bool(self.generic_names)
+        ]
         self.form_terms = [t for t in self.terms if t.kind == "form"]
         self.lengths = sorted({len(t.text) for t in self.terms}, reverse=True)
         self.index: dict[tuple[int, int, str], list[int]] = defaultdict(list)
@@ -190,6 +201,17 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
                     misspellings[alias] = generic
     for t in load_lexicon_terms(lexicon_path):
         terms.setdefault(t.text, t)
+    # allergen names the audit reads in 过敏史 (rules/allergy.yaml: 盘尼西林, 先锋霉素): a misheard one
+    # loses the allergy; true homophones of 4+ characters only (小时候打盘泥西林过敏), as other drugs
+    # (a spelling of a known name, 阿斯匹林 for 阿司匹林, would only make that name ambiguous: left out)
+    groups = getattr(knowledge, "allergen_groups", None) or {}
+    sounds = {t.pinyin for t in terms.values()}
+    for group in groups.values() if isinstance(groups, dict) else groups:
+        for name in getattr(group, "names", ()):
+            if isinstance(name, str) and len(name) >= 4 and CJK_RUN.fullmatch(name) and name not in terms:
+                term = make_term(name, "drug")
+                if term.pinyin not in sounds:
+                    terms[name] = term
     # common primary-care drugs outside the formulary (no id): true homophones of 4+ characters only
     for name in load_other_drug_names(lexicon_path, part="hand"):
         if (

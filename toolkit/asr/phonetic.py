@@ -46,6 +46,56 @@ def pinyin_syllables(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 _ONE_READING = {"dei": "de", "dei3": "de2"}
 
 
+def other_reading(text: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Toneless and tone-numbered pinyin of ``text`` with every common polyphonic character read its
+    other way (长 chang for zhang), or ``None`` when ``text`` has none of them.
+
+    A transcript's characters were chosen by sound, not meaning, so the reading pypinyin picks from
+    the words around a character may not be the sound heard: 长荣片 is 肠溶片 heard, said chang."""
+    if not any(ch in POLYPHONES for ch in text):
+        return None
+    plain, tones = pinyin_syllables(text)
+    alt_plain, alt_tones = list(plain), list(tones)
+    for k, ch in enumerate(text):
+        for reading in POLYPHONES.get(ch, ()):
+            if reading.rstrip("12345") != plain[k]:
+                alt_plain[k], alt_tones[k] = reading.rstrip("12345"), reading
+                break
+    return tuple(alt_plain), tuple(alt_tones)
+
+
+# the two everyday readings of common polyphonic characters (《现代汉语词典》), tone-numbered
+POLYPHONES = {
+    "长": ("chang2", "zhang3"),
+    "行": ("xing2", "hang2"),
+    "重": ("zhong4", "chong2"),
+    "还": ("hai2", "huan2"),
+    "便": ("bian4", "pian2"),
+    "乐": ("le4", "yue4"),
+    "调": ("tiao2", "diao4"),
+    "传": ("chuan2", "zhuan4"),
+    "降": ("jiang4", "xiang2"),
+    "和": ("he2", "huo2"),
+    "朝": ("chao2", "zhao1"),
+    "单": ("dan1", "shan4"),
+    "参": ("can1", "shen1"),
+    "都": ("dou1", "du1"),
+    "会": ("hui4", "kuai4"),
+    "率": ("lv4", "shuai4"),
+    "给": ("gei3", "ji3"),
+    "着": ("zhe5", "zhao2"),
+    "没": ("mei2", "mo4"),
+    "血": ("xue4", "xie3"),
+    "薄": ("bo2", "bao2"),
+    "似": ("si4", "shi4"),
+    "地": ("di4", "de5"),
+    "得": ("de2", "de5"),
+    "石": ("shi2", "dan4"),
+    "区": ("qu1", "ou1"),
+    "解": ("jie3", "xie4"),
+}
+
+
 def fuzzy_syllable(syllable: str) -> str:
     """Merge the confusions common in Mandarin ASR and southern accents (zh/z, n/l, -ng/-n …)."""
     s = syllable
@@ -113,24 +163,36 @@ _SEMIVOWEL_FINALS = {
 
 
 def _split(syllable: str) -> tuple[str, str]:
-    """(initial, final); y-/w- syllables are finals alone (肟 wo has the final of 过 guo)."""
+    """(initial, final); y-/w- syllables are finals alone (肟 wo has the final of 过 guo). After b, p,
+    m and f the final spelt o is the uo of other initials (默 mo and 洛 luo share their vowel)."""
     if syllable in _SEMIVOWEL_FINALS:
         return "", _SEMIVOWEL_FINALS[syllable]
     for ini in _INITIALS:
         if syllable.startswith(ini) and len(syllable) > len(ini):
-            return ini, syllable[len(ini) :]
+            rest = syllable[len(ini) :]
+            return ini, "uo" if rest == "o" and ini in _LABIALS else rest
     return "", syllable
 
 
+_LABIALS = frozenset("bpmf")
+# initials a southern accent or the ASR swaps (f/h: 福/胡, r/l: 瑞/类): nearly the same syllable
+_NEAR_INITIALS = frozenset({("f", "h"), ("h", "f"), ("r", "l"), ("l", "r")})
+
+
 def syllable_similarity(a: str, b: str) -> float:
-    """1 same syllable, 0.8 same after merging common confusions, 0.5 same final, 0.4 same initial,
-    0.3 same final but for the glide (uai/ai), else 0."""
+    """1 same syllable, 0.8 same after merging common confusions, 0.7 same but for f/h or r/l, 0.6
+    same but for a nasal ending (xin/xi), 0.5 same final, 0.4 same initial, 0.3 same final but for
+    the glide (uai/ai), else 0."""
     if a == b:
         return 1.0
     fa, fb = fuzzy_syllable(a), fuzzy_syllable(b)
     if fa == fb:
         return 0.8
     (ia, ra), (ib, rb) = _split(fa), _split(fb)
+    if ra == rb and (ia, ib) in _NEAR_INITIALS:
+        return 0.7  # f/h, r/l swapped, the rest the same (芬 fen / 很 hen)
+    if ia == ib and ra != rb and ra.rstrip("n") == rb.rstrip("n") != "":
+        return 0.6  # a nasal ending heard or lost (欣 xin / 西 xi)
     if ra == rb:
         return 0.5
     if ia and ia == ib:

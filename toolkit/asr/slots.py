@@ -73,6 +73,8 @@ _SLOT_FORMS = (
     "口服液",
 )
 _SLOT_STOP_CHARS = re.compile(r"[次每吃的和及或]")  # words of the dose line, not of a drug name
+# a dose change said between a drug and its new strength (二甲双胍减量为五百毫克): not a drug name
+_SLOT_VERBS = re.compile(r"改为|改成|改用|加到|加量|减为|减到|减量|换成|换用|停用|调整|增加|减少|增至|减至")
 _SLOT_THRESHOLD = 0.6  # mean syllable similarity after gap penalties
 _SLOT_MARGIN = 0.1  # over the closest other drug
 _GAP = 0.5
@@ -193,6 +195,7 @@ def _rank_slot(
     whole: bool,
     why: str,
     loose: bool = False,
+    terms: Sequence[Term] | None = None,
 ) -> list[tuple[float, Match]]:
     """Best window per drug ending at one of ``ends`` (``whole``: the window must start at ``run_start``).
 
@@ -209,7 +212,7 @@ def _rank_slot(
         heard = list(pinyin_syllables(region.translate(SPOKEN_AS))[0])
         if len(heard) != len(region):
             continue
-        for term in lexicon.slot_terms:
+        for term in lexicon.slot_terms if terms is None else terms:
             n = len(term.text)
             score, used = _align_right(
                 term.pinyin, heard, 2 if loose or n > 5 else 1, loose=loose, whole=whole
@@ -231,6 +234,7 @@ def _rank_slot(
                     not loose and syllable_similarity(heard[len(heard) - used], term.pinyin[0]) == 0
                 )  # starts like
                 or _SLOT_STOP_CHARS.search(window)
+                or _SLOT_VERBS.search(window)
                 or _inside_other_drug(text, run_start, start + known, end, lexicon)
             ):
                 continue
@@ -272,6 +276,35 @@ class _Slot:
     threshold: float  # the best drug needs this mean syllable similarity to win on sound alone
     run_start: int
     protected_before: bool  # a known drug name ends within 8 characters of the anchor
+    ends: tuple[int, ...] = ()  # where the name may end (before a dosage form said after it)
+    whole: bool = False  # the name fills the slot from run_start
+
+
+def _slot_winner(slot: _Slot, text: str, lexicon: AsrLexicon, protected: list[bool]) -> Match | None:
+    """The drug a slot's sound settles: a generic name that clearly wins, else a brand name that
+    clearly wins over every generic and brand name of another drug (其力心0.25克 → 西力欣)."""
+    match = _clear_winner(slot.ranked, slot.threshold)
+    if match is not None or not lexicon.brand_slot_terms or not slot.ends:
+        return match
+    brands = _rank_slot(
+        text,
+        lexicon,
+        protected,
+        slot.run_start,
+        list(slot.ends),
+        slot.whole,
+        slot.why,
+        terms=lexicon.brand_slot_terms,
+    )
+    if not brands:
+        return None
+    merged: dict[str | None, tuple[float, Match]] = {}
+    for mean, m in [*slot.ranked, *brands]:
+        if m.term_id not in merged or mean > merged[m.term_id][0]:
+            merged[m.term_id] = (mean, m)
+    ranked = sorted(merged.values(), key=lambda c: c[0], reverse=True)
+    winner = _clear_winner(ranked, slot.threshold)
+    return winner if winner is not None and winner.corrected not in lexicon.generic_names else None
 
 
 def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = False) -> Iterator[_Slot]:
@@ -300,6 +333,8 @@ def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = 
             _SLOT_THRESHOLD,
             run_start,
             any(protected[max(run_start, a - 8) : a]),
+            tuple(ends),
+            False,
         )
     for i in range(len(text) - 1):  # the name said between a prescribing verb and how it is taken
         if not _is_cue(text, i):
@@ -322,6 +357,8 @@ def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = 
             _CUE_THRESHOLD,
             start,
             any(protected[start:end]),
+            tuple(ends),
+            True,
         )
     if not loose:
         return
@@ -354,9 +391,10 @@ def slot_candidates(text: str, lexicon: AsrLexicon, protected: list[bool]) -> li
     character (时好课 → 十毫克) when the drug before it is known or won."""
     out: list[Scored] = []
     for slot in _slots(text, lexicon, protected):
-        match = _clear_winner(slot.ranked, slot.threshold)
+        match = _slot_winner(slot, text, lexicon, protected)
         if match is not None:
-            match = _with_alternatives(match, slot.ranked)
+            if slot.ranked:
+                match = _with_alternatives(match, slot.ranked)
             out.append(((match.score - 1.5, len(match.corrected), match.score), match))
         if slot.why != "before a strength":
             continue
@@ -436,7 +474,9 @@ def slot_choices(text: str, lexicon: AsrLexicon, named: Sequence[Match] = ()) ->
       布地奈德福末顿罗 → 布地奈德福莫特罗).
     """
     protected = protected_spans(text, lexicon)
-    settled = {s.anchor for s in _slots(text, lexicon, protected) if _clear_winner(s.ranked, s.threshold)}
+    settled = {
+        s.anchor for s in _slots(text, lexicon, protected) if _slot_winner(s, text, lexicon, protected)
+    }
     out = []
     for slot in _slots(text, lexicon, protected, loose=True):
         if slot.anchor in settled:
@@ -550,6 +590,14 @@ def _longer_names(text: str, lexicon: AsrLexicon, named: Sequence[Match]) -> lis
 _NEAR_FLOOR = 0.7  # every syllable at least half heard (same initial or final), most of them better
 
 
+_DOSE_IN_WINDOW = re.compile(r"[一二两三四五六七八九十半][片粒支袋吸丸]")
+
+
+def _holds_a_dose(window: str, name: str) -> bool:
+    """``window`` holds a count of tablets the name does not spell (每天早上一片: 上一片 is not 三七片)."""
+    return any(name[m.start() : m.end()] != m.group() for m in _DOSE_IN_WINDOW.finditer(window))
+
+
 def _near_window(
     text: str,
     lexicon: AsrLexicon,
@@ -570,6 +618,7 @@ def _near_window(
     if (
         not DRUG_CONTEXT.search(near)
         or _SLOT_STOP_CHARS.search(window)
+        or _holds_a_dose(window, term.text)
         or swallows_verb(text, start + n, term.text)
         or _inside_other_drug(text, run_start, start, start + n, lexicon)
     ):

@@ -15,7 +15,13 @@ import re
 from dataclasses import dataclass, replace
 
 from toolkit.asr.lexicon import AsrLexicon, Term, index_hits
-from toolkit.asr.phonetic import SPOKEN_AS, fuzzy_syllable, pinyin_syllables, syllable_similarity
+from toolkit.asr.phonetic import (
+    SPOKEN_AS,
+    fuzzy_syllable,
+    other_reading,
+    pinyin_syllables,
+    syllable_similarity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +128,8 @@ def window_candidates(
     refused: list[Match] | None = None,
     *,
     record_doc: bool = False,
+    named: frozenset[str] = frozenset(),
+    lead: str = "",
 ) -> list[Scored]:
     """For every window of ``text`` as long as a known term: the closest term that passes the rules,
     unless two different terms are about equally close (nothing is proposed there).
@@ -133,58 +141,99 @@ def window_candidates(
     candidates: list[Scored] = []
     for run in NAME_RUN.finditer(text):
         seg = run.group()
-        plain, tones = pinyin_syllables(seg.translate(SPOKEN_AS))
-        fz = [fuzzy_syllable(s) for s in plain]
-        for length in lexicon.lengths:
-            if length > len(seg) or length < 2:
-                continue
-            allowed = 1 if length <= 4 else (2 if length < 8 else 3)
-            for i in range(len(seg) - length + 1):
-                start = run.start() + i
-                if all(protected[start : start + length]):
-                    continue
-                counts = index_hits(lexicon.index, fz[i : i + length])
-                best: list[Scored] = []
-                has_digit = any(ch.isdigit() for ch in seg[i : i + length])
-                for ti, hits in counts.items():
-                    if hits < length - allowed:
-                        continue
-                    term = lexicon.terms[ti]
-                    if has_digit and term.kind != "drug":
-                        continue  # 2型糖尿病 is written as said: only a drug name may hold a misheard digit
-                    # text that already spells a known term may only be extended, never changed
-                    if any(protected[start + k] and seg[i + k] != term.text[k] for k in range(length)):
-                        continue
-                    m = _score(
-                        text,
-                        start,
-                        seg[i : i + length],
-                        plain[i : i + length],
-                        tones[i : i + length],
-                        term,
-                        medical_doc,
-                        protected[start : start + length],
-                        record_doc,
-                    )
-                    if m is not None:
-                        best.append(_prefer_longer(m, lexicon, ti, seg, plain, i, run.start(), protected))
-                if not best:
-                    continue
-                best.sort(key=lambda c: c[0], reverse=True)
-                if len(best) > 1 and _ambiguous(best[0], best[1]):
-                    log.debug("ambiguous window at %d: %d terms close", start, len(best))
-                    if refused is not None:
-                        doubt = _refused_window(best, start, seg[i : i + length])
-                        if doubt is not None:
-                            refused.append(doubt)
-                    continue
-                top = best[0]
-                if top[1].kind == "drug" and top[1].offset == start and len(top[1].original) == length:
-                    alts = _alternatives(top, best, counts, lexicon, plain[i : i + length], length - allowed)
-                    if alts:
-                        top = (top[0], replace(top[1], alternatives=alts))
-                candidates.append(top)
+        heard = seg.translate(SPOKEN_AS)
+        readings = [pinyin_syllables(heard)]
+        other = other_reading(heard)  # 长荣片 read chang rong pian, as 肠溶片 is said
+        if other is not None:
+            readings.append(other)
+        for plain, tones in readings:
+            _run_candidates(
+                text,
+                run.start(),
+                seg,
+                plain,
+                tones,
+                lexicon,
+                protected,
+                medical_doc,
+                refused,
+                record_doc,
+                candidates,
+                named,
+                lead,
+            )
     return candidates
+
+
+def _run_candidates(
+    text: str,
+    run_start: int,
+    seg: str,
+    plain: tuple[str, ...],
+    tones: tuple[str, ...],
+    lexicon: AsrLexicon,
+    protected: list[bool],
+    medical_doc: bool,
+    refused: list[Match] | None,
+    record_doc: bool,
+    candidates: list[Scored],
+    named: frozenset[str] = frozenset(),
+    lead: str = "",
+) -> None:
+    """:func:`window_candidates` on one run of Chinese text read one way (``plain``, ``tones``)."""
+
+    fz = [fuzzy_syllable(s) for s in plain]
+    for length in lexicon.lengths:
+        if length > len(seg) or length < 2:
+            continue
+        allowed = 1 if length <= 4 else (2 if length < 8 else 3)
+        for i in range(len(seg) - length + 1):
+            start = run_start + i
+            if all(protected[start : start + length]):
+                continue
+            counts = index_hits(lexicon.index, fz[i : i + length])
+            best: list[Scored] = []
+            has_digit = any(ch.isdigit() for ch in seg[i : i + length])
+            for ti, hits in counts.items():
+                if hits < length - allowed:
+                    continue
+                term = lexicon.terms[ti]
+                if has_digit and term.kind != "drug":
+                    continue  # 2型糖尿病 is written as said: only a drug name may hold a misheard digit
+                # text that already spells a known term may only be extended, never changed
+                if any(protected[start + k] and seg[i + k] != term.text[k] for k in range(length)):
+                    continue
+                m = _score(
+                    text,
+                    start,
+                    seg[i : i + length],
+                    plain[i : i + length],
+                    tones[i : i + length],
+                    term,
+                    medical_doc,
+                    protected[start : start + length],
+                    record_doc,
+                    named,
+                    lead,
+                )
+                if m is not None:
+                    best.append(_prefer_longer(m, lexicon, ti, seg, plain, i, run_start, protected))
+            if not best:
+                continue
+            best.sort(key=lambda c: c[0], reverse=True)
+            if len(best) > 1 and _ambiguous(best[0], best[1]):
+                log.debug("ambiguous window at %d: %d terms close", start, len(best))
+                if refused is not None:
+                    doubt = _refused_window(best, start, seg[i : i + length])
+                    if doubt is not None:
+                        refused.append(doubt)
+                continue
+            top = best[0]
+            if top[1].kind == "drug" and top[1].offset == start and len(top[1].original) == length:
+                alts = _alternatives(top, best, counts, lexicon, plain[i : i + length], length - allowed)
+                if alts:
+                    top = (top[0], replace(top[1], alternatives=alts))
+            candidates.append(top)
 
 
 def _drug_names_by_closeness(ranked: list[tuple[float, Term | Match]], skip: set[str | None]) -> list[str]:
@@ -331,7 +380,7 @@ def _said_as_short_drug(text: str, start: int, length: int) -> bool:
 
 
 def _heard_section(
-    text: str, start: int, length: int, term: Term, sims: list[float], record_doc: bool
+    text: str, start: int, length: int, term: Term, sims: list[float], record_doc: bool, lead: str = ""
 ) -> bool:
     """A record word at the start of a clause with one syllable half heard (限定是 → 现病史,
     近往时 → 既往史, 提示阴性 → 皮试阴性): the other syllables equal or merged and the last one
@@ -340,11 +389,20 @@ def _heard_section(
     before)."""
     if term.kind != "record" or not record_doc or not _clause_start(text, start):
         return False
+    if length >= 4 and all(x == 1.0 for x in sims[1:]) and _after_drug_line(text, start, lead):
+        return True  # 于是阴性 after a drug line: all but the first syllable said as written (皮试阴性)
     if sum(1 for x in sims if x < 0.8) > 1 or min(sims) < 0.4 or sims[-1] < 0.8:
         return False
     if length == 3:
         return term.text.endswith("史")
-    return length >= 4 and bool(DRUG_CONTEXT.search(text[max(0, start - CONTEXT_SPAN) : start]))
+    return length >= 4 and _after_drug_line(text, start, lead)
+
+
+def _after_drug_line(text: str, start: int, lead: str = "") -> bool:
+    """A dose or frequency word just before ``start`` (``lead``: the transcript's text before
+    ``text``, when ``text`` is one segment of it)."""
+    before = (lead + text[:start])[-CONTEXT_SPAN:]
+    return bool(DRUG_CONTEXT.search(before))
 
 
 def _score(
@@ -357,6 +415,8 @@ def _score(
     medical_doc: bool,
     protected: list[bool],
     record_doc: bool = False,
+    named: frozenset[str] = frozenset(),
+    lead: str = "",
 ) -> Scored | None:
     length = len(window)
     if window == term.text:
@@ -392,6 +452,9 @@ def _score(
         elif term.kind == "record" and record_doc and _clause_start(text, start):
             # a record word opening a clause (整段 → 诊断): merged syllables with the same tone numbers
             ok = close == 2 and [t[-1] for t in tones] == [t[-1] for t in term.tones] and ctx
+        elif term.kind == "usage" and plain == term.pinyin:
+            # how a drug is taken, heard with another tone (口腐 for 口服): only in a dose line
+            ok = (tones == term.tones and ctx) or bool(DRUG_CONTEXT.search(near.replace(window, "", 1)))
         else:
             ok = tones == term.tones and ctx
     elif term.kind != "drug" or any(protected) or term.term_id is None:
@@ -403,7 +466,7 @@ def _score(
             and (length > 3 or same_tones >= 2)
             and (shared >= 1 or ctx)
             and (py >= 0.9 or ctx)
-        ) or (not any(protected) and _heard_section(text, start, length, term, sims, record_doc))
+        ) or (not any(protected) and _heard_section(text, start, length, term, sims, record_doc, lead))
     elif length == 3:
         ok = (
             (close == 3 and exact >= 2 and shared >= 1 and (py == 1.0 or ctx))
@@ -412,6 +475,9 @@ def _score(
             # every syllable equal or merged with the same tone numbers, no character shared:
             # 不诺分 (bu4 nuo4 fen1) for 布洛芬 beside a dose
             or (close == 3 and exact >= 2 and tone_digits == 3 and ctx)
+            # a drug the transcript names elsewhere, heard again with one syllable merged: 被零打 for
+            # 倍林达 when 倍林达 was said (and heard right) in the history
+            or (close == 3 and exact >= 2 and term.text in named)
         )
     else:
         # drug names: a syllable may be half-heard (same initial or final), one may be lost only
