@@ -135,8 +135,46 @@ _AVOID_BEFORE = re.compile(
 )
 _STOPPED_BEFORE = re.compile(r"(?:停用|停掉|停)\s*$")
 _ALLERGY_AFTER = re.compile(rf"^{_ALLERGY_FILLER}(?:过敏|皮试(?:呈)?阳性)")
+# 对阿莫西林有过敏反应, 吃了头孢以后过敏, 青霉素皮试过敏: allergy statements the shared filler does not cover
+_ALLERGY_MORE = re.compile(
+    r"(?:类)?(?:的)?(?:药物|药)?(?:(?:以前|之前|曾经)?(?:有|出现|发生|出)过?|皮试(?:结果)?|"
+    r"(?:(?:吃|用|打|输|服)(?:了|过|完)?)?(?:以后|之后|后))(?:就|也|都)?(?:过敏)"
+)
+_IF_ALLERGIC_AFTER = re.compile(r"(?:反应)?(?:的话|了?(?:就|要)?(?:马上|立即|立刻|赶紧)?停)")
 _ALLERGY_AND = re.compile(r"(?:类)?(?:和|、|及|以及|跟|与|还有|或)")
 _ALLERGY_NEG = re.compile(r"(否认|没有|无|没)(?:对|(?:打|吃|用|服)(?:过)?)?$")
+# A drug reaction told without the word 过敏 (以前吃别嘌醇起过皮疹, 上次打头孢曲松全身起红疹, 阿司匹林吃了会喘,
+# 吃了阿莫西林以后起了皮疹): the drug is an allergen, so that the audit sees it. A taking word next to the drug
+# (吃/用/打/输/服 before it, or 吃了/用了 after it), then within the clause the onset of an allergic sign.
+_TAKE_BEFORE = re.compile(r"(?:吃|用|打|输|服|服用|使用|注射|静点|挂)(?:了|过)?(?:点|一次|一回|几次)?$")
+_TAKE_AFTER = re.compile(r"(?:片|针|药)?(?:一|以前|之前|上次)?(?:吃|用|打|输|服|服用|注射|挂)(?:了|过|完)?")
+_RASH = r"(?:皮疹|疹子|红疹|荨麻疹|风团|风疙瘩|疙瘩|红点|红斑|水疱|水泡|药疹|疹)"
+_REACTION = re.compile(
+    rf"(?:起|出|长|发|冒|出现|出了|起了)(?:了|过)?[^，。；;,]{{0,4}}?{_RASH}"
+    r"|(?:会|就|马上|立刻|立马|开始|还|都)(?:喘|气喘|憋气|憋得慌|喘不上气|呼吸困难|哮喘发作|犯哮喘|发哮喘)"
+    r"|(?:喘|憋)(?:不上气|起来了|得厉害)|诱发(?:了)?哮喘|哮喘(?:就)?(?:发作|犯了)"
+    r"|(?:嘴唇|眼皮|脸|面部|喉头|喉咙|嗓子)(?:都|就|一下)?(?:肿|水肿)"
+    r"|(?:过敏性)?休克|(?:全身|浑身|身上)(?:都|就)?(?:发)?痒"
+)
+# what ends the clause of a reaction; what makes it no reaction (吃了没起过疹子) or a hypothetical one (如果起皮疹马上停)
+_REACTION_STOP = re.compile(r"[。；;！!？?\n]")
+_REACTION_NOT = re.compile(
+    r"[没不未无别]|否认|如果|要是|假如|万一|一旦|若|如有|如出现|的话|注意|观察|留意|警惕|可能|有没有|会不会|是否"
+)
+_REACTION_INSTRUCTION_AFTER = re.compile(
+    r"(?:的话|就|要|请)?(?:马上|立即|立刻|及时|赶紧|赶快)?(?:停|来|复诊|就诊|去医院|告诉)"
+)
+_REACTION_PAST = re.compile(r"以前|之前|上次|曾经|以往|过去|小时候|那次|去年|前年|年轻时|早年|原来|从前|过")
+# foods and things around us named as allergens: their reactions are no drug allergy read here
+_NOT_A_DRUG = re.compile(
+    r"花粉|尘螨|螨虫|猫毛|狗毛|动物毛|海鲜|鱼虾|虾|蟹|鸡蛋|牛奶|奶粉|花生|坚果|芒果|菠萝|小麦|大豆|乳胶|酒精|胶布"
+)
+# a relative's allergy (他妈妈青霉素过敏, 家里人对头孢过敏) is no allergy of the patient
+_RELATIVE_BEFORE = re.compile(
+    r"(?:妈妈|母亲|父亲|爸爸|老伴|爱人|丈夫|老公|妻子|老婆|儿子|女儿|哥哥|姐姐|弟弟|妹妹|家里人|家人|家属|亲戚|"
+    r"家族|家里有人|(?:他|她|的|孩子)(?:爷爷|奶奶|外公|外婆|姥姥|姥爷|爸|妈))"
+    r"(?:(?!说|讲|诉|称|反映|孩子|患者|病人|本人|自己|他|她)[^，。；;,]){0,6}$"
+)
 _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
 # 以上均一日两次, 都是一天一次: a frequency said for all lines (not 早晚各一次, 每侧鼻孔各一喷: one line's own)
 _DISTRIBUTIVE_FREQ = re.compile(r"(?:都|均|全部|统一)(?:是|为|按)?$")
@@ -761,11 +799,61 @@ def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> b
     for _ in range(4):
         if _ALLERGY_AFTER.match(text[end : end + 12]):
             return True
+        more = _ALLERGY_MORE.match(text, end)
+        if more and not _IF_ALLERGIC_AFTER.match(text, more.end()):
+            return True
         m = _ALLERGY_AND.match(text, end)
         if not m or m.end() not in substance_ends:
             return False
         end = substance_ends[m.end()]
     return False
+
+
+def _drug_reaction(text: str, start: int, end: int, section: str | None) -> bool:
+    """以前吃别嘌醇起过皮疹, 用头孢出过疹子, 上次打头孢曲松全身起红疹, 阿司匹林吃了会喘, 吃了阿莫西林以后起了皮疹:
+    a drug taken, then within the same clause the onset of an allergic sign (rash, wheals, wheeze, swelling
+    of the lips or throat, shock). Not when the sign is denied or hypothetical (吃了两年没有皮疹, 如果起皮疹
+    马上停), an instruction (吃了起皮疹就停药来看), or, in the plan, without a word of the past."""
+    if _NOT_A_DRUG.search(text, start, end):
+        return False
+    clause_start = start
+    while clause_start > 0 and text[clause_start - 1] not in "，。；;,！!？?\n":
+        clause_start -= 1
+    before = text[clause_start:start]
+    took_before = _TAKE_BEFORE.search(before[-6:]) is not None
+    after = _TAKE_AFTER.match(text, end)
+    if not took_before and after is None:
+        return False
+    stop = _REACTION_STOP.search(text, end)
+    limit = min(stop.start() if stop else len(text), end + 20)
+    # one comma may come between (上次打头孢曲松，全身起红疹), not two
+    commas = [i for i in range(end, limit) if text[i] in "，,"]
+    if len(commas) > 1:
+        limit = commas[1]
+    m = _REACTION.search(text, end, limit)
+    if m is None:
+        return False
+    gap = text[end : m.start()]
+    if not re.search(_RASH, m.group()) and (len(gap) > 6 or re.search(r"[，,、]", gap)):
+        return False  # 在吃缬沙坦、螺内酯，走一百米就喘: wheeze said apart from the drug is the illness
+    if _REACTION_NOT.search(gap) or _REACTION_NOT.search(before[-4:]):
+        return False
+    if _REACTION_INSTRUCTION_AFTER.match(text, m.end()):
+        return False
+    # in the plan only a reaction of the past (处理：…吃了起皮疹就停: an instruction)
+    return (
+        section not in ("处理", "健康指导") or _REACTION_PAST.search(text, clause_start, m.end()) is not None
+    )
+
+
+def _not_the_patients(text: str, start: int, sections: Sequence[SectionSpan]) -> bool:
+    """An allergy denied (没有青霉素过敏) or a relative's (他妈妈青霉素过敏, 家族史 …): not the patient's, and no
+    drug prescribed either."""
+    return bool(
+        _ALLERGY_NEG.search(text[max(0, start - 5) : start])
+        or _RELATIVE_BEFORE.search(text, max(0, start - 10), start)
+        or _section_at(start, sections) == "家族史"
+    )
 
 
 def _label_in_context(
@@ -783,12 +871,22 @@ def _label_in_context(
         for (start, end), group in by_span.items()
         if any(c.label in ("drug", "allergen") for c in group)
     }
+    stated = {
+        text[s:e]
+        for s, e in substance_ends.items()
+        if _allergy_statement(text, e, substance_ends) and not _not_the_patients(text, s, sections)
+    }
     out: list[Candidate] = []
     for (s, e), group in by_span.items():
         labels = {c.label for c in group}
-        allergy = _allergy_statement(text, e, substance_ends)
+        allergy = _allergy_statement(text, e, substance_ends) or (
+            # 吃别嘌醇起了皮疹…考虑别嘌醇过敏: the allergy is read where it is said
+            bool(labels & {"drug", "allergen"})
+            and text[s:e] not in stated
+            and _drug_reaction(text, s, e, _section_at(s, sections))
+        )
         if allergy and labels & {"drug", "allergen"}:
-            if _ALLERGY_NEG.search(text[max(0, s - 5) : s]):
+            if _not_the_patients(text, s, sections):
                 continue
             out.append(Candidate(s, e, "allergen", None, "lexicon"))
             continue
