@@ -1,7 +1,9 @@
 """Issue 13, the visit: record sections read the way doctors dictate them — the reason of a follow-up
 visit as the 主诉 (with or without a pause after it), a 主诉 of symptom + duration in hours or 十来天,
 allergy negatives said without the section's name, colloquial or misheard section names, and the plan
-said first with the history after it. Each reading has a case that reads and a near case that must not."""
+said first with the history after it; in unsectioned dictations, bare allergy negatives (也不过敏), the past
+history said without a disease (其他没病, 没什么基础病), the story of a follow-up visit, and the examination said
+as the doctor's act (听了一下肺没啥). Each reading has a case that reads and a near case that must not."""
 
 from __future__ import annotations
 
@@ -221,3 +223,155 @@ def test_the_record_check_still_reports_an_allergy_history_never_said() -> None:
     )
     missing = [f.finding.evidence.get("missing", []) for f in v.findings if f.finding.rule_id == "RX-REC-001"]
     assert any("过敏史" in m for m in missing)
+
+
+# --------------------------------------------------------------------------- unsectioned dictations (round 2)
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["也不过敏", "药物不过敏", "啥也不过敏", "对药不过敏", "啥药都不过敏", "青霉素不过敏"],
+)
+def test_a_bare_allergy_negative_in_the_history_fills_the_allergy_section(said: str) -> None:
+    rec = extract(
+        f"老李六十岁，头晕一周，血压在家一百五十多，以前有高血压，{said}。血压一百五十二九十。高血压。"
+    )
+    assert rec.section_texts()["过敏史"] == said
+    assert rec.allergies == ()
+
+
+@pytest.mark.parametrize(
+    "plan_words",
+    ["吃了不过敏的话继续", "先皮试不过敏再用", "如果不过敏就吃完"],
+)
+def test_an_allergy_negative_said_of_the_drug_prescribed_is_not_the_allergy_history(plan_words: str) -> None:
+    text = f"咳嗽三天，查体咽红。急性咽炎。阿莫西林胶囊零点五克一天三次吃五天，{plan_words}。"
+    assert "过敏史" not in _sections(text)
+
+
+def test_a_drug_tolerated_this_illness_is_not_the_allergy_history() -> None:
+    s = _sections("咳嗽两天，上次开的阿莫西林吃了不过敏，查体咽红。急性咽炎。")
+    assert "过敏史" not in s
+
+
+def test_a_drug_tolerated_in_the_past_is_the_allergy_history() -> None:
+    s = _sections("发热一天，三十八度五，以前吃头孢不过敏，其他没病。咽红。急性扁桃体炎。")
+    assert s["过敏史"] == "以前吃头孢不过敏"
+    assert s["既往史"] == "其他没病"
+
+
+def test_an_allergy_negative_in_an_unpunctuated_transcript_starts_at_its_own_words() -> None:
+    text = "王阿姨五十八岁糖尿病六年最近空腹血糖八点几以前没有别的慢性病也不过敏看了一下脚足背动脉搏动好考虑二型糖尿病"
+    s = _sections(text)
+    assert s["过敏史"] == "也不过敏"
+    assert s["既往史"] == "以前没有别的慢性病"
+    assert s["主诉"].startswith("王阿姨")
+
+
+@pytest.mark.parametrize(
+    ("said", "history"),
+    [
+        ("以前没有别的慢性病", "以前没有别的慢性病"),
+        ("其他没病", "其他没病"),
+        ("别的没啥病", "别的没啥病"),
+        ("没什么基础病", "没什么基础病"),
+        ("身体一向挺好", "身体一向挺好"),
+    ],
+)
+def test_the_past_history_said_without_a_disease_named_opens_the_past_history(
+    said: str, history: str
+) -> None:
+    rec = extract(f"周先生四十五岁，咳嗽五天，有点痰，{said}，药物过敏没有。咽部充血。急性支气管炎。")
+    assert rec.section_texts()["既往史"] == history
+
+
+def test_no_past_history_is_read_from_a_virus_nor_after_the_plan() -> None:
+    assert "既往史" not in _sections("咳嗽三天，以前没有病毒感染过，查体咽红。急性咽炎。")
+    text = "发热两天，查体咽红，诊断上感，对乙酰氨基酚零点五克发热时吃，其他没病就不用管。"
+    assert "既往史" not in _sections(text)
+
+
+def test_a_disease_denied_right_before_the_allergy_negative_is_the_past_history() -> None:
+    s = _sections("胃疼两天，没有胃病，不过敏。上腹部压痛。急性胃炎。")
+    assert s["既往史"] == "没有胃病"
+    assert s["体格检查"] == "上腹部压痛"
+    # denied in the story, with no history said after it, it stays the 现病史
+    assert "既往史" not in _sections("胃疼两天，没有发烧，没有胃病。上腹部压痛。急性胃炎。")
+
+
+def test_the_value_after_a_follow_up_reason_and_its_story_are_the_present_history() -> None:
+    text = (
+        "刘师傅来复查血脂，低密度三点四，吃着瑞舒伐他汀十毫克，不疼不痒，以前有高血压，啥也不过敏。"
+        "查体心率七十二。高脂血症。瑞舒伐他汀钙片十毫克每晚一次，开四周。"
+    )
+    s = _sections(text)
+    assert s["主诉"] == "刘师傅来复查血脂"
+    assert s["现病史"] == "低密度三点四，吃着瑞舒伐他汀十毫克，不疼不痒"  # 吃着: the drug taken, no plan
+    assert s["处理"].startswith("瑞舒伐他汀钙片")
+    # said alone before the diagnosis, the value is the examination of the record (辅助检查)
+    s = _sections("刘师傅来复查血脂，低密度三点四。高脂血症。瑞舒伐他汀钙片十毫克每晚一次，开四周。")
+    assert "低密度三点四" in s["辅助检查"] and "现病史" not in s
+
+
+def test_a_short_story_after_the_complaint_is_the_present_history() -> None:
+    assert _sections("患者咳嗽一周，痰黄，青霉素过敏。听了一下肺没啥。急性支气管炎。")["现病史"] == "痰黄"
+    assert _names("头晕三天来看 血压一百六十九十五") == ["主诉", "体格检查"]
+
+
+@pytest.mark.parametrize(
+    ("said", "exam"),
+    [
+        ("看了一下脚，足背动脉搏动好", "看了一下脚，足背动脉搏动好"),
+        ("听了一下肺没啥，咽有点红", "听了一下肺没啥，咽有点红"),
+        ("摸了一下肚子，软的", "摸了一下肚子，软的"),
+    ],
+)
+def test_the_examination_said_as_the_doctors_act_opens_the_examination(said: str, exam: str) -> None:
+    s = _sections(f"张阿姨五十八岁，咳嗽三天，以前没什么病，也不过敏。{said}。急性支气管炎。")
+    assert s["体格检查"] == exam
+
+
+@pytest.mark.parametrize("said", ["去诊所看了一下嗓子说没事", "自己看了一下脚有点肿"])
+def test_a_look_told_by_the_patient_is_the_history_not_the_examination(said: str) -> None:
+    s = _sections(f"头痛两天，{said}，以前没有高血压。血压一百二十八十。紧张性头痛。")
+    assert "体格检查" in s and said not in s["体格检查"]
+
+
+def test_the_word_saying_the_diagnosis_belongs_to_the_diagnosis() -> None:
+    s = _sections(
+        "头晕一周，以前有高血压，不过敏。听了一下心肺没啥。考虑原发性高血压。氨氯地平五毫克一天一次。"
+    )
+    assert s["体格检查"] == "听了一下心肺没啥"
+    assert s["诊断"] == "考虑原发性高血压"
+
+
+def test_a_persistent_condition_is_not_a_continued_prescription() -> None:
+    text = "房颤的病人复诊今天INR一点七持续性心房颤动华法林钠片三毫克一天一次开两周"
+    assert _sections(text)["诊断"] == "持续性心房颤动"
+
+
+def test_the_record_check_passes_an_unsectioned_clean_visit() -> None:
+    v = visit(
+        "赵女士四十岁，咳嗽五天，有点痰，不发烧，平时身体还行，没有胃病，不过敏。听了一下肺没啥，咽有点红。"
+        "急性支气管炎。氨溴索片三十毫克一天三次，吃五天。"
+    )
+    assert not [f for f in v.findings if f.finding.rule_id == "RX-REC-001"]
+
+
+def test_nothing_else_said_after_the_examination_is_the_examinations_negative() -> None:
+    s = _sections("咳嗽三天，以前没有高血压，不过敏。查体咽红，其他没什么毛病。急性咽炎。")
+    assert s["体格检查"] == "查体咽红，其他没什么毛病"
+    assert s["既往史"] == "以前没有高血压"
+
+
+def test_a_test_of_the_heart_told_in_the_history_is_no_examination() -> None:
+    s = _sections(
+        "胸闷一周，上个月查了一下心电图没事，以前没有别的病，不过敏。听了一下心脏没杂音。冠心病待排。"
+    )
+    assert s["体格检查"] == "听了一下心脏没杂音"
+    assert "心电图" not in s["体格检查"]
+
+
+def test_nothing_else_said_after_a_value_of_the_history_is_the_past_history() -> None:
+    text = "张阿姨五十八岁，糖尿病六年，最近空腹血糖八点几，没有低血糖，其他没病，药物不过敏。看了一下脚。二型糖尿病。"
+    assert _sections(text)["既往史"] == "其他没病"

@@ -71,13 +71,16 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
         "体格检查",
         False,
         r"(?:双肺|两肺)(?:[^，。；\d]{0,4}?(?:哮鸣音|湿啰音|干啰音|湿罗音|干罗音|啰音)|呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
-        r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清",
+        r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清"
+        r"|肚子(?:是)?软"
+        r"|(?<![会怕])(?:双肺|两肺|肺)(?:部|里)?(?:听着|听诊|听)?(?:没啥|没什么|干净|挺干净|挺好|没事)"
+        r"|(?:咽|嗓子)(?:部)?(?:有点|有些|稍|稍微|略|轻度)(?:红|充血)",
     ),
     ("辅助检查", True, r"辅助检查|辅查|辅检|化验(?:单|结果)?(?:示|显示)?|检查结果|检验结果"),
     (
         "辅助检查",
         False,
-        r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|呼气试验|抗原|片子(?:显示|示|提示|看)",
+        r"心电图|胃镜|肠镜|B超|彩超|X线|胸片|CT|肺功能|尿常规|血常规|(?:碳|C)?(?:十三|十四|13|14)?呼气试验|抗原|片子(?:显示|示|提示|看)",
     ),
     (
         "诊断",
@@ -96,7 +99,7 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
     (
         "处理",
         False,
-        r"予以?|给予|继续|续开|续|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
+        r"予以?|给予|继续|续开|(?<![持连陆手])续(?!性)|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
         r"|先给|开(?!始|的|过)"
         # treatment without a drug: 冷敷四十八小时后再热敷, 抬高患肢 (not 不用开药: a drug said after it,
         # 家里有布洛芬疼得厉害可以吃, would be read as prescribed)
@@ -175,6 +178,7 @@ def _drug_end(ev: _Event, entities: list[Candidate]) -> int:
 
 
 _HISTORY_AFTER = re.compile(r"(?:病)?史")
+_DX_SAID_BEFORE = re.compile(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$")
 _PAST_SAID_BEFORE = re.compile(
     r"(?:以前|以往|过去|从前|平时|平素|既往|一向)(?:也|都|还|从来)?(?:没有|没|无|有|有过|得过|患过|患有|查出(?:过|有)?)"
     r"(?:过|什么)?$"
@@ -264,7 +268,9 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
         dual_only = all((d.start, d.end) in symptom_spans for d in diseases[i : j + 1])
         kind = f"dx_run{'_dual' if dual_only else ''}:{run_end}"
         if not re.search(r"(否认|没有|无|有|既往|父亲|母亲|合并|伴|过|见|示)$", before):
-            events.append(_Event(run_start, "诊断", False, None, kind))
+            # 考虑二型糖尿病: the word that says the diagnosis belongs to it, not to the examination before
+            said = _DX_SAID_BEFORE.search(text, max(0, run_start - 4), run_start)
+            events.append(_Event(said.start() if said else run_start, "诊断", False, None, kind))
         for d in diseases[i + 1 : j + 1]:  # 否认高血压糖尿病 前列腺增生 坦索罗辛…: the run may start later
             if not re.search(
                 r"(否认|没有|无|有|既往|父亲|母亲|合并|伴|过|见|示)$", text[max(0, d.start - 4) : d.start]
@@ -273,7 +279,92 @@ def _entity_events(text: str, entities: Iterable[Candidate]) -> list[_Event]:
         i = j + 1
     events.extend(_late_history_events(text, ents))
     events.extend(_exam_finding_events(text, ents))
+    events.extend(_said_history_events(text, ents))
     return events
+
+
+# the history said in the flow without a heading or a named disease (以前没有别的慢性病, 其他没病, 没什么
+# 基础病, 身体一直挺好): the past history, read only before the plan (kind ``history_said``)
+_PAST_SAID_PLAIN = re.compile(
+    r"(?:以前|以往|过去|平时|平素|既往|从前|之前)(?:也|都|还|从来)?(?:没有|没|无)(?:得过|患过|有过|查出过?)?"
+    r"(?:别的|其他|其它|什么|啥)?(?:别的|其他)?(?:的)?(?:慢性病|基础病|基础疾病|大病|疾病|病(?![毒菌人情因灶变理例])|毛病)"
+    r"|(?:也|都|还)?(?:没有|没|无)(?:得过|患过|有过)?(?:什么|啥)?(?:别的|其他|其它)?(?:的)?"
+    r"(?:慢性病|基础病|基础疾病|大病)"
+    r"|身体(?:一直|一向|向来|素来)(?:都|还|也)?(?:挺|很|比较|算)?(?:好|健康|不错|还行|可以|硬朗)"
+)
+# an allergy negative said bare (不过敏, 也不过敏, 药物不过敏, 啥也不过敏): the allergy history, but not
+# a condition of the plan (吃了不过敏的话继续, 皮试不过敏就打) nor a drug tolerated this time
+# 其他没病, 没有别的病: the past history when said in the history; after the physical examination (查体咽红，
+# 其他没什么毛病) it is the examination's own negative (kind ``history_other``)
+_PAST_SAID_OTHER = re.compile(
+    r"(?:没有|没|无)(?:得过|患过|有过)?(?:什么|啥)?(?:别的|其他|其它)(?:的)?(?:疾病|病(?![毒菌人情因灶变理例])|毛病)"
+    r"|(?:其他|其它|别的)(?:也|都|倒|就)?(?:没有|没|无)(?:什么|啥)?(?:疾病|病(?![毒菌人情因灶变理例])|毛病|慢性病|基础病)"
+)
+_ALLERGY_BARE = re.compile(
+    r"(?:(?:药物|药品|药|食物|食品)(?:方面|上|的话)?|(?:啥|什么|任何)(?:药|东西)?)?(?:也|都|从来|倒|还)?"
+    r"(?:都|也)?(?:不|没)过敏(?!反应|症状|的表现|的话|就|再|了就|吗|不|的药|性)"
+)
+_ALLERGY_NOT_IN_CLAUSE = re.compile(r"吃|用|服|打|输|涂|擦|如果|要是|若|万一|皮试|试|看看|观察|问|换")
+
+
+_DENIED_BEFORE = re.compile(
+    r"(?:(?<=[，,。；;\s])|^)(?:也|还|都)?(?:没有|没|无|否认)(?=[^，,。；;\s]{2,12}$)"
+)
+_ALLERGY_PAST_IN_CLAUSE = re.compile(r"以前|之前|过去|以往|既往|从来|平时")
+# 以前吃头孢不过敏, 以前打过青霉素也不过敏: a drug taken in the past and tolerated (not 以前没有…也不过敏)
+_ALLERGY_TAKEN_AFTER_PAST = re.compile(r"(?:也|都|还)?(?:吃|用|服|打|输)")
+# 听了一下肺没啥, 看了一下脚, 摸了一下肚子: the examination said as the doctor's act (not 去诊所看了一下嗓子)
+_EXAM_ACT = re.compile(
+    r"(?:听|摸|按|看|瞧)(?:了)?一下(?:[左右双两]?(?:侧)?)"
+    r"(?:心肺|双肺|两肺|肺(?!功能)|心脏(?!彩超|超声)|心(?![电脏超彩功])|肚子|腹部|双脚|双足|脚|足|嗓子|咽|喉咙|扁桃体|耳朵|鼻子|皮肤|关节|膝盖|腿|腰|后背)"
+)
+_EXAM_ACT_NOT_IN_CLAUSE = re.compile(r"去|到|在|医院|诊所|卫生院|药店|别人|人家|说|自己|家里|家人")
+
+
+def _said_history_events(text: str, ents: list[Candidate]) -> list[_Event]:
+    out = [
+        _Event(m.start(), "既往史", True, m.group(0), "history_said") for m in _PAST_SAID_PLAIN.finditer(text)
+    ]
+    taken = {e.pos for e in out}
+    out += [
+        _Event(m.start(), "既往史", True, m.group(0), "history_other")
+        for m in _PAST_SAID_OTHER.finditer(text)
+        if m.start() not in taken
+    ]
+    named = [c for c in ents if c.label in ("drug", "allergen")]
+    for m in _ALLERGY_BARE.finditer(text):
+        # the clause said with it: back to a pause, at most ten characters in an unpunctuated transcript
+        clause = max(m.start() - 11, *(text.rfind(ch, 0, m.start()) for ch in "。；;，,！!？? \t\n"))
+        past = _ALLERGY_PAST_IN_CLAUSE.search(text, clause + 1, m.start())
+        taken = _ALLERGY_NOT_IN_CLAUSE.search(text, past.end() if past else clause + 1, m.start())
+        if taken and not (past and _ALLERGY_TAKEN_AFTER_PAST.match(text, past.end())):
+            continue  # 吃了不过敏, 皮试不过敏: said of a drug taken or tested now (以前吃头孢不过敏: the history)
+        start = m.start()
+        if past and taken:
+            start = past.start()
+        else:  # 青霉素不过敏, 对头孢也不过敏: from the substance named
+            sub = next((c for c in named if clause < c.start and c.end <= start and start - c.end <= 2), None)
+            if sub is not None:
+                start = sub.start - 1 if sub.start > clause + 1 and text[sub.start - 1] == "对" else sub.start
+        out.append(_Event(start, "过敏史", True, m.group(0), "allergy"))
+        # 没有胃病，不过敏: a disease denied right before the allergy negative is the past history
+        prev_end = start
+        while prev_end > 0 and text[prev_end - 1] in "，, \t\n、":
+            prev_end -= 1
+        prev = _DENIED_BEFORE.search(text, max(0, prev_end - 14), prev_end)
+        if (
+            prev
+            and prev_end < start
+            and any(c.label == "disease" and prev.end() <= c.start and c.end <= prev_end for c in ents)
+        ):
+            denied = text[prev.end() : prev_end]
+            if not re.search(r"[，,。；;\s]", denied):
+                out.append(_Event(prev.start(), "既往史", True, prev.group(0), "history_said"))
+    for m in _EXAM_ACT.finditer(text):
+        clause = max(text.rfind(ch, 0, m.start()) for ch in "。；;，,！!？? \t\n")
+        if not _EXAM_ACT_NOT_IN_CLAUSE.search(text, clause + 1, m.start()):
+            out.append(_Event(m.start(), "体格检查", False, m.group(0), "cue"))
+    return out
 
 
 # signs only an examination finds, said without 查体 (腰部肌肉紧张，压痛，直腿抬高试验阴性; 双膝骨擦感;
@@ -285,7 +376,7 @@ _EXAM_FINDING = re.compile(
     r"Dix-Hallpike|变位试验|滚转试验|颈软|心率齐|心律不齐|杂音|浅表淋巴结|鼓膜|鼻黏膜|鼻甲|咽后壁|"
     r"心肺(?:听着|听诊)?(?:没什么|没啥|无异常|未见异常|正常|阴性)|桶状胸"
 )
-_EXAM_LEAD = re.compile(r"(?:[左右双两]?(?:侧)?[胸背腰腹颈肩]{0,2})$")
+_EXAM_LEAD = re.compile(r"(?:[左右双两]?(?:侧)?[上下中]?[胸背腰腹颈肩]{0,2})$")
 
 
 def _exam_finding_events(text: str, ents: list[Candidate]) -> list[_Event]:
@@ -437,7 +528,20 @@ def split_sections(text: str, entities: Iterable[Candidate] = ()) -> list[Sectio
                 starts[0] = (0, name, starts[0][2])
             else:
                 starts.insert(0, (0, name, None))
-            if follow_up and not cc and len(starts) > 1 and starts[1][1] == "现病史":
+            if (
+                follow_up
+                and not cc
+                and len(starts) > 2
+                and starts[1][1] == "辅助检查"
+                and starts[1][2] is None
+                and starts[2][1] not in ("诊断", "处理")
+                and not pre[fu_end:].strip(" ，。,.;；:：")
+                and all(n != "现病史" for _, n, _ in starts)
+            ):
+                # 来复查血脂，低密度三点四，吃着瑞舒伐他汀…: the value right after the reason of a follow-up
+                # visit, and what is told with it, is the course of the disease (the 现病史)
+                starts[1] = (starts[1][0], "现病史", None)
+            elif follow_up and not cc and len(starts) > 1 and starts[1][1] == "现病史":
                 if starts[1][0] > fu_end:  # 来复查高血压和糖尿病他说最近…: the 现病史 starts after the reason
                     starts[1] = (fu_end, "现病史", starts[1][2])
             elif follow_up and not cc and len(pre[fu_end:].strip(" ，。,.;；:：")) >= 2:
@@ -480,6 +584,7 @@ def _walk(
 
 _TAKING_BEFORE = re.compile(
     r"(?:(?<!预防)(?<!改)(?<!加)(?<!先)(?<!再)(?<!换)(?<!可)(?<!外)(?<!去)(?<!舒)(?:吃|用|服|打)|在吃|一直|吃了|用了|用过|服用|以前|"
+    r"吃着|用着|服着|打着|"
     r"原来|还在|说|对)$"
 )
 _PAST_USE_AHEAD = re.compile(
@@ -578,6 +683,9 @@ def _reason_end(text: str, end: int, entities: list[Candidate]) -> int:
         end = nxt.end
 
 
+_CC_VISIT_AFTER = re.compile(r"\s*(?:来|过来|前来)(?:看|就诊|门诊|看看|看一下|看病)?(?:的|了)?")
+
+
 def _split_chief_complaint(
     text: str, starts: list[tuple[int, str, str | None]]
 ) -> list[tuple[int, str, str | None]]:
@@ -590,7 +698,10 @@ def _split_chief_complaint(
         if k + 1 < len(starts) and starts[k + 1][1] == "现病史":
             continue
         m = _CC_DURATION.search(text, pos, end)
-        if m and end - m.end() > 4:
+        # 咳嗽一周，痰黄: the story goes on after the complaint, however short
+        rest = text[m.end() : end] if m else ""
+        said = _CC_VISIT_AFTER.match(rest)  # 头晕三天来看: the visit itself, no story
+        if m and len(rest[said.end() if said else 0 :].strip(" \t\n，。,.;；:：、")) >= 2:
             out.insert(k + 1, (m.end(), "现病史", None))
         break
     return out
@@ -643,7 +754,9 @@ def _accept(
             return True  # the plan said first, the history after it, the diagnosis last
         if current in ("体格检查", "辅助检查") and not ev.kind.startswith("dx_run_dual"):
             return True
-        if re.search(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$", text[max(0, ev.pos - 4) : ev.pos]):
+        if re.search(r"(?:考虑|拟诊|怀疑|印象)(?:为|是)?$", text[max(0, ev.pos - 4) : ev.pos]) or re.match(
+            r"(?:考虑|拟诊|怀疑|印象)", text[ev.pos : ev.pos + 2]
+        ):
             return True  # 考虑腰肌劳损: said as the diagnosis
         # a run of diagnoses right before the plan (…抑郁状态 舍曲林…) is the diagnosis too
         run_end = int(ev.kind.split(":")[1])
@@ -680,7 +793,7 @@ def _accept(
             return True
         # no diagnosis said: a drug followed by its sig still opens the plan (…开药 二甲双胍0.5g tid)
         taking = re.search(
-            r"((?<![先再去改加换可外舒])(?:吃|用|服)|服用|在吃|一直|(?<!继续)打)$",
+            r"((?<![先再去改加换可外舒])(?:吃|用|服)|服用|在吃|一直|(?<!继续)打|(?:吃|用|服|打)着)$",
             text[max(0, ev.pos - 3) : ev.pos],
         )
         early = current is None and ev.pos <= 12  # "开药 二甲双胍…" with nothing else said
@@ -695,6 +808,9 @@ def _accept(
         return current == "处理" and _late_history_ok(ev, text, entities)
     if ev.kind == "history":
         return current in _EARLY and current != "既往史"
+    if ev.kind == "history_other":
+        # after a value said in the history (空腹血糖八点几，其他没病) it is still the history
+        return (current in _EARLY or current == "辅助检查") and current != "既往史"
     if ev.kind == "history_said":  # said in so many words: also after the examination's first values
         return current not in (*_AFTER_DX, "既往史")
     if ev.kind == "vital":
