@@ -195,8 +195,8 @@ def _slot_kb():
         ("加用了被杀胎150毫克每日一次", "加用厄贝沙坦150毫克每日一次"),  # every syllable half heard
         (
             "即与商律分散那怀事片75毫克",
-            "即与双氯芬酸钠怀事片75毫克",
-        ),  # a dosage form between name and strength
+            "即与双氯芬酸钠缓释片75毫克",
+        ),  # a dosage form between name and strength (怀事片 restored too: toolkit.asr.sig form after a drug)
         (
             "过敏性皮炎，七天力情势好客，每晚一次",
             "过敏性皮炎，西替利嗪十毫克，每晚一次",

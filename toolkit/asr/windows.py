@@ -83,11 +83,38 @@ def medical_document(context: str, protected: list[bool]) -> bool:
 _SECTION_WORD = re.compile(r"主诉|既往|过敏|查体|体格检查|辅助检查|诊断|处理|复诊|现病")
 
 
+# section headers as said at a clause start, heard with every syllable the same or merged (主宿, 宪病使, 整段)
+_HEADERS_HEARD = ("主诉", "现病史", "既往史", "过敏史", "查体", "诊断", "处理")
+_CLAUSE_AT = re.compile(r"(?:^|(?<=[，。；：,;:！？\s]))(?=[\u4e00-\u9fff])")
+
+
+def _headers_heard(context: str) -> set[str]:
+    """The section headers said at a clause start of ``context``, by sound (toneless, merged)."""
+    fuzzy = {h: tuple(fuzzy_syllable(x) for x in pinyin_syllables(h)[0]) for h in _HEADERS_HEARD}
+    out = set()
+    for m in _CLAUSE_AT.finditer(context):
+        for h, want in fuzzy.items():
+            heard = context[m.start() : m.start() + len(h)]
+            if (
+                len(heard) == len(h)
+                and re.fullmatch(r"[\u4e00-\u9fff]+", heard)
+                and tuple(fuzzy_syllable(x) for x in pinyin_syllables(heard)[0]) == want
+            ):
+                out.add(h)
+    return out
+
+
 def record_document(context: str) -> bool:
-    """The transcript is a dictated record: two different section words in it (主诉, 既往, 查体 …).
+    """The transcript is a dictated record: two different section words in it (主诉, 既往, 查体 …),
+    spelled or heard at a clause start (主宿, 宪病使, 整段: a record whose headers were all misheard).
     Record words heard with a syllable off are corrected only there (性病是 in a health question
     stays)."""
-    return len(set(_SECTION_WORD.findall(context))) >= 2
+    spelled = set(_SECTION_WORD.findall(context))
+    if len(spelled) >= 2:
+        return True
+    full = {"现病": "现病史", "既往": "既往史", "过敏": "过敏史"}
+    spelled = {full.get(w, w) for w in spelled}
+    return len(spelled | _headers_heard(context)) >= 2
 
 
 def misspelling_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:

@@ -132,6 +132,7 @@ _CHANGE = re.compile(
 _AVOID_BEFORE = re.compile(
     r"(?:避免|不要|禁用|慎用|(?<!分)别|勿|不宜|不能|不可|忌)(?:再)?(?:使用|服用|用|吃|服|合用|自行服用)?$"
     r"|(?:^|[^要能可])不(?:用|开|给)$"
+    r"|不再(?:吃|用|服|打)$"  # 不再吃阿卡波糖了
 )
 _STOPPED_BEFORE = re.compile(r"(?:停用|停掉|停)\s*$")
 _ALLERGY_AFTER = re.compile(rf"^{_ALLERGY_FILLER}(?:过敏|皮试(?:呈)?阳性)")
@@ -398,6 +399,9 @@ _BARE_SIG = re.compile(
     rf"(?:{V.NUM})\s*(?:mg|毫克|g|克|μg|微克)(?=[^，。；]{{0,4}}?(?:每日|每天|一天|一日|每晚|睡前|qd|bid|tid|qn|"
     r"QD|BID|TID|QN|必要时))"
 )
+
+
+_CLAUSE_BREAK = re.compile(r"[，,。；;]")
 
 
 def _unit_dose_ok(name: str, drug_id: str | None) -> bool:
@@ -947,6 +951,8 @@ def _prescription_lines(
                     if d.start - c.end <= 1 or _LEAD_GAP.fullmatch(text, c.end, d.start)
                 ]
                 lead_route = lead_route[-1:]
+                if lead_route and _closes_unread_line(text, lead_route[0], d.start, complaints):
+                    lead_route = []
             if lead_route and _route_header(text, lead_route[0], d.start):
                 forward = lead_route[0]
             if lead_route and not sig["route"]:
@@ -970,6 +976,20 @@ def _prescription_lines(
                 lines.append((d, sig))
                 given_back = (d, sig) if lead_route else None
     return _shared_sigs(text, lines), sig_cands
+
+
+def _closes_unread_line(
+    text: str, r: Candidate, drug_start: int, complaints: Sequence[tuple[int, int]]
+) -> bool:
+    """The route ``r`` said before the plan's first drug, as a clause of its own, ends a dose line said
+    before it whose drug was not read (…二百五灯，一次一吸，早晚各一次，吸入，顺尔宁十毫克…: 舒利迭 misheard):
+    it is that line's route, not the next drug's."""
+    if not re.search(r"[，,]", text[r.end : drug_start]) or _route_header(text, r, drug_start):
+        return False
+    start = max(0, r.start - 16)
+    ends = [m.end() for m in re.finditer(r"[。；;：:\n]", text[start : r.start])]
+    before = _sig_for_window(text, start + (ends[-1] if ends else 0), r.start, complaints)
+    return bool(before["frequency"] or before["dose"])
 
 
 # 氨氯地平和美托洛尔开四周, 阿司匹林、氯吡格雷一天一次: drugs named together before one sig
@@ -1136,7 +1156,13 @@ def _line_sig(
         )
     ]
     if not _unit_dose_ok(text[d.start : d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
-        sig["dose"] = [c for c in sig["dose"] if not (c.normalized or "").endswith(" U")]
+        units = [c for c in sig["dose"] if (c.normalized or "").endswith(" U")]
+        sig["dose"] = [c for c in sig["dose"] if c not in units]
+        if units and _CLAUSE_BREAK.search(text, d.end, units[0].start):
+            # 格华止0.5克1天3次饭后吃，来本时睡前打12个单位，皮下注射 (来得时 misheard): a clause dosed in units
+            # is an unread insulin's line; the injection route said after it is that line's, not this drug's
+            after = units[0].start
+            sig["route"] = [c for c in sig["route"] if not (c.start > after and "注射" in c.normalized)]
     solid = bool(_SOLID_FORM.search(text, d.start, d.end))
     sig["dose"] = [
         c
@@ -1150,8 +1176,15 @@ def _line_sig(
 # is said as stopped a few words after its name (no amount or count said before the stop word)
 _STOPPED_LATER = re.compile(
     r"[^，。；,;\d]{0,14}?(?<!不要)(?<!不能)(?<!别)(?<![不没])(?:停(?:了|掉|用|药)|早就停|就停|"
-    r"不(?:用|吃)了|(?:不用|不要|不能|别)再(?:吃|用|服|打|买)|别(?:吃|用|服|打)了|换掉了?|不吃|不用了|(?:吃|用|服)完了|"
+    r"不(?:用|吃)了|(?:不用|不要|不能|别|不)再(?:吃|用|服|打|买)|别(?:吃|用|服|打)了|换掉了?|不吃|不用了|(?:吃|用|服)完了|"
     r"(?:先|暂时?|暂且|这次)不(?:用|吃|开|打)(?!停|换|改|担心|管))"
+)
+# 二甲双胍已经停了，不再吃 (停了 heard as 停冷): the stop said as a clause of its own right after a drug said
+# with no sig; the stop words end their clause (不再吃阿卡波糖 is said of the drug after it)
+_STOPPED_NEXT_CLAUSE = re.compile(
+    r"[^，。；,;\d]{0,8}?[，,]\s*(?:以后|之后|今后|就|也|都)?"
+    r"(?:(?:不用|不要|不能|别|不)再(?:吃|用|服|打)|以后不(?:吃|用|服|打)|不(?:吃|用)了)(?:了|啦)?"
+    r"(?=\s*(?:[，。；,;！!]|$))"
 )
 _NOT_STOP_GAP = re.compile(
     rf"{V.NUM}\s*(?:毫克|克|mg|g|片|粒|单位)|一天|每天|一日|每日|改|换成|换用|加到|继续|接着|如果|要是|的话|万一|否则|不然"
@@ -1223,6 +1256,9 @@ def _not_prescribed(
         return True  # 含硝酸甘油两三分钟能缓解: how a drug worked, told in the history
     if _stopped_later(text, d, win_end):
         return True
+    nxt = _STOPPED_NEXT_CLAUSE.match(text, d.end) if unsaid else None  # no endpos: $ is the text's end
+    if nxt and nxt.end() <= win_end and not _NOT_STOP_GAP.search(text, d.end, nxt.end()):
+        return True  # 二甲双胍已经停冷，不再吃: the stop is the next clause
     if not said:  # 噻托溴铵照旧用，家里还有，这次不开: kept from home, not dispensed now
         clause = re.search(r"[。；;]", text[d.end : win_end])
         if _NOT_DISPENSED.search(text, d.end, d.end + clause.start() if clause else win_end):
