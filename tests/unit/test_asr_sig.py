@@ -101,6 +101,9 @@ def test_sig_words_of_a_dose_line(heard, said):
         "休息两星期再来",
         "这周开三次会",
         "吃了口腐的东西",  # 口腐 outside a dose line
+        # 1可 where 1颗 is as likely: 1克 would double a 0.5 g capsule's dose (review)
+        "阿莫西林胶囊0.5克，每次1可，一天三次",
+        "阿莫西林胶囊，每次1可，一天三次",
     ],
 )
 def test_sig_words_left_alone(text):

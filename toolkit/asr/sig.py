@@ -144,8 +144,14 @@ def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
         inside_word = m.start() > 0 and re.match(f"[{_CJK}]", text[m.start() - 1]) is not None
         if not m.group(1)[0].isdigit() and inside_word and m.start() not in ends:
             continue  # a numeral inside a word (统一可以), not after a drug name
-        if word == "颗" and "." not in m.group(1) and "点" not in m.group(1):
+        whole = "." not in m.group(1) and "点" not in m.group(1)
+        if word == "颗" and whole:
             continue
+        if whole and (
+            re.search(r"(?:每次|一次|每回|一回)\s*$", text[max(0, m.start() - 3) : m.start()])
+            or re.search(r"克[，,、\s]*$", text[max(0, m.start() - 12) : m.start()])
+        ):
+            continue  # 每次1可, 0.5克，1可: a count said where 颗 is as likely as 克 (1克 would double the dose)
         after = text[m.end(2) :]
         if not _FREQ_AFTER.match(after):
             continue

@@ -307,9 +307,6 @@ def _slot_winner(slot: _Slot, text: str, lexicon: AsrLexicon, protected: list[bo
     return winner if winner is not None and winner.corrected not in lexicon.generic_names else None
 
 
-_DIGIT_SLOT = "before a strength, its last syllable heard as a digit"
-
-
 def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = False) -> Iterator[_Slot]:
     for anchor in _SLOT_ANCHOR.finditer(text):  # the name said before a strength
         a = anchor.start()
@@ -339,19 +336,6 @@ def _slots(text: str, lexicon: AsrLexicon, protected: list[bool], loose: bool = 
             tuple(ends),
             False,
         )
-        if text[a : a + 2].isascii() and text[a : a + 2].isdigit() and a - run_start >= 2:
-            # 立法杀820毫克 (利伐沙班二十毫克), 滑法03毫克 (华法林三毫克): the name's last syllable written as
-            # the strength's first digit; the slot may end after it (kept only where it sounds closer)
-            yield _Slot(
-                a + 1,
-                _DIGIT_SLOT,
-                _rank_slot(text, lexicon, protected, run_start, [a + 1], False, _DIGIT_SLOT, loose),
-                _SLOT_THRESHOLD,
-                run_start,
-                any(protected[max(run_start, a - 8) : a]),
-                (a + 1,),
-                False,
-            )
     for i in range(len(text) - 1):  # the name said between a prescribing verb and how it is taken
         if not _is_cue(text, i):
             continue
@@ -406,18 +390,8 @@ def slot_candidates(text: str, lexicon: AsrLexicon, protected: list[bool]) -> li
     """Drug slots one formulary name wins on sound alone, and a strength's number heard as a homophone
     character (时好课 → 十毫克) when the drug before it is known or won."""
     out: list[Scored] = []
-    plain: dict[int, dict[str | None, float]] = {}  # anchor → drug → its mean in the slot before it
     for slot in _slots(text, lexicon, protected):
-        if slot.why == "before a strength":
-            plain[slot.anchor] = {m.term_id: mean for mean, m in slot.ranked}
         match = _slot_winner(slot, text, lexicon, protected)
-        if match is not None and slot.why == _DIGIT_SLOT:
-            # a brand that won through the brand fallback is not in the ranking: 0, never kept
-            mean = next((mean for mean, m in slot.ranked if m.term_id == match.term_id), 0.0)
-            if mean <= plain.get(slot.anchor - 1, {}).get(match.term_id, 0.0) or not _digit_heard_for(
-                text[slot.anchor - 1], match.corrected
-            ):
-                match = None
         if match is not None:
             if slot.ranked:
                 match = _with_alternatives(match, slot.ranked)
@@ -444,13 +418,6 @@ def slot_candidates(text: str, lexicon: AsrLexicon, protected: list[bool]) -> li
                 )
             )
     return out
-
-
-def _digit_heard_for(digit: str, name: str) -> bool:
-    """The digit, read aloud, sounds like the last syllable of ``name`` (8 ba for 班 ban, 0 ling for 林 lin)."""
-    (spoken,), _ = pinyin_syllables(digit.translate(SPOKEN_AS))
-    (last,), _ = pinyin_syllables(name[-1])
-    return syllable_similarity(spoken, last) >= 0.6
 
 
 def _with_alternatives(match: Match, ranked: list[tuple[float, Match]]) -> Match:
