@@ -316,8 +316,14 @@ def test_an_as_needed_frequency_said_before_its_drug(text: str, freqs: list[str]
     ("text", "drugs"),
     [
         (
-            "诊断慢阻肺处理吸入用布地奈德混悬液一毫克一天两次，雾化吸入，都开一周；噻托溴铵照旧用，家里还有，这次不开。",
+            "诊断慢阻肺处理吸入用布地奈德混悬液一毫克一天两次，雾化吸入，都开一周；噻托溴铵家里还有，这次不开。",
             ["吸入用布地奈德混悬液"],
+        ),
+        # must not: said to continue (照旧用) the patient still takes it, so it stays a line for the audit
+        # (clinical-safety review: a continued home warfarin must still meet the interaction checks)
+        (
+            "诊断慢阻肺处理吸入用布地奈德混悬液一毫克一天两次，雾化吸入，都开一周；噻托溴铵照旧用，家里还有，这次不开。",
+            ["吸入用布地奈德混悬液", "噻托溴铵"],
         ),
         ("诊断高脂血症处理阿托伐他汀二十毫克睡前都开一个月那个辛伐他汀家里剩的别吃了", ["阿托伐他汀"]),
         (

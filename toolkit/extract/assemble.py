@@ -152,11 +152,26 @@ _TAKE_AFTER = re.compile(r"(?:片|针|药)?(?:一|以前|之前|上次)?(?:吃|�
 _RASH = r"(?:皮疹|疹子|红疹|荨麻疹|风团|风疙瘩|疙瘩|红点|红斑|水疱|水泡|药疹|疹)"
 _REACTION = re.compile(
     rf"(?:起|出|长|发|冒|出现|出了|起了)(?:了|过)?[^，。；;,]{{0,4}}?{_RASH}"
-    r"|(?:会|就|马上|立刻|立马|开始|还|都)(?:喘|气喘|憋气|憋得慌|喘不上气|呼吸困难|哮喘发作|犯哮喘|发哮喘)"
+    r"|(?:会|就|马上|立刻|立马|开始|都)(?:喘|气喘|憋气|憋得慌|喘不上气|呼吸困难|哮喘发作|犯哮喘|发哮喘)"
     r"|(?:喘|憋)(?:不上气|起来了|得厉害)|诱发(?:了)?哮喘|哮喘(?:就)?(?:发作|犯了)"
-    r"|(?:嘴唇|眼皮|脸|面部|喉头|喉咙|嗓子)(?:都|就|一下)?(?:肿|水肿)"
+    # swelling of the lips, eyelids or face, or a tight throat (not 嗓子肿: a sore throat's own sign)
+    r"|(?:嘴唇|眼皮|眼睑|脸|面部|喉头)(?:都|就|一下)?(?:肿|水肿)|(?:嗓子|喉咙)(?:眼)?(?:都|就|一下)?(?:发紧|紧得|憋得)"
     r"|(?:过敏性)?休克|(?:全身|浑身|身上)(?:都|就)?(?:发)?痒"
 )
+# signs where a drug was injected (打胰岛素的地方起了红点, 打甘精胰岛素肚皮上起了疙瘩, 针眼发红, 硬结,
+# 脂肪增生: lipohypertrophy or a local reaction) are no allergy, unless said of the whole body (全身起红疹)
+_INJECTION_SITE = re.compile(
+    r"(?:打|注射|扎)[^，。；;,]{0,12}?(?:的地方|的位置|的部位)|打针处|针眼|针口|注射(?:部位|处|点)|局部|"
+    r"硬结|硬块|脂肪增生|皮下结节"
+)
+_INJECTED_PART = re.compile(r"肚皮|肚子|腹部|腹壁|肚脐|大腿|胳膊|上臂|屁股|臀部")
+_INJECTION_WORD = re.compile(r"打|注射|扎|皮下")
+_SYSTEMIC = re.compile(r"全身|浑身|满身|身上|四肢|躯干|脸上|面部|前胸|后背|风团|风疙瘩|荨麻疹")
+# given under the skin: a bare lump or red spot after them is the injection site's
+_SUBCUTANEOUS = re.compile(r"胰岛素|鲁肽|那肽|肝素")
+# an anti-infective taken for the illness: wheeze after it is the illness's own when the story has it
+_ANTI_INFECTIVE = re.compile(r"西林|头孢|霉素|沙星|环素|硝唑|磺胺|培南|他韦|洛韦|抗生素|消炎药")
+_RESPIRATORY_STORY = re.compile(r"咳|喘|憋|气促|气短|气急|支气管|肺炎|慢阻肺|哮喘|咽痛|嗓子")
 # what ends the clause of a reaction; what makes it no reaction (吃了没起过疹子) or a hypothetical one (如果起皮疹马上停)
 _REACTION_STOP = re.compile(r"[。；;！!？?\n]")
 _REACTION_NOT = re.compile(
@@ -404,11 +419,18 @@ _BARE_SIG = re.compile(
 _CLAUSE_BREAK = re.compile(r"[，,。；;]")
 
 
+# drugs dosed in units (依诺肝素4000单位, 促红素3000单位, 干扰素, 胰激肽原酶, 尿激酶), by formulary id or name
+_UNIT_DOSED_ID = re.compile(
+    r"insulin|heparin|parin$|poetin|interferon|kallidinogenase|urokinase|streptokinase|batroxobin|defibrase"
+)
+_UNIT_DOSED_NAME = re.compile(r"胰岛素|肝素(?!癸)|促红|干扰素|胰激肽原酶|尿激酶|链激酶|巴曲酶|降纤酶")
+
+
 def _unit_dose_ok(name: str, drug_id: str | None) -> bool:
     """A dose in units (十个单位) belongs to an insulin (or another unknown injectable), not to a tablet or a
     formulary drug dosed by mass."""
     if drug_id:
-        return "insulin" in drug_id
+        return bool(_UNIT_DOSED_ID.search(drug_id)) or bool(_UNIT_DOSED_NAME.search(name))
     return not _ORAL_FORM.search(name)
 
 
@@ -798,14 +820,29 @@ def _skin_tests_said_apart(
     ]
 
 
+# 青霉素过敏吗？不过敏。 对青霉素过敏吗？没有。: a question, the answer decides (an answer of yes, or none, stays an allergy)
+_ALLERGY_QUESTION = re.compile(r"\s*(?:吗|么|嘛|不|没有?)?\s*[？?]|\s*(?:吗|么|嘛)")
+_ALLERGY_DENIED_ANSWER = re.compile(
+    r"[\s，,。？?]*(?:(?:他|她|患者|病人)?(?:说|讲|回答|答|表示)(?:是|了)?)?[\s，,：:]*"
+    r"(?:(?:都|也|从来)?(?:不|没|没有|没有过)过敏|否认|(?:没有|没|无|不是|不)(?=[\s，,。；;！!]|$))"
+)
+
+
+def _asked_and_denied(text: str, pos: int) -> bool:
+    """The allergy said up to ``pos`` is a question (…过敏吗？) answered no (不过敏, 没有)."""
+    q = _ALLERGY_QUESTION.match(text, pos)
+    return q is not None and _ALLERGY_DENIED_ANSWER.match(text, q.end()) is not None
+
+
 def _allergy_statement(text: str, end: int, substance_ends: dict[int, int]) -> bool:
     """X过敏, and X和Y都过敏 / X、Y过敏 (a list of substances before one allergy word)."""
     for _ in range(4):
-        if _ALLERGY_AFTER.match(text[end : end + 12]):
-            return True
+        said = _ALLERGY_AFTER.match(text[end : end + 12])
+        if said:
+            return not _asked_and_denied(text, end + said.end())
         more = _ALLERGY_MORE.match(text, end)
         if more and not _IF_ALLERGIC_AFTER.match(text, more.end()):
-            return True
+            return not _asked_and_denied(text, more.end())
         m = _ALLERGY_AND.match(text, end)
         if not m or m.end() not in substance_ends:
             return False
@@ -844,6 +881,24 @@ def _drug_reaction(text: str, start: int, end: int, section: str | None) -> bool
         return False
     if _REACTION_INSTRUCTION_AFTER.match(text, m.end()):
         return False
+    said = text[clause_start : m.end()]
+    if not _SYSTEMIC.search(said) and (
+        _INJECTION_SITE.search(said)
+        or (_INJECTION_WORD.search(said) and _INJECTED_PART.search(gap))
+        or (
+            _SUBCUTANEOUS.search(text, start, end)
+            and re.fullmatch(
+                r"(?:起|出|长|冒|出现|出了|起了)(?:了|过)?[^，。；;,]{0,4}?(?:疙瘩|红点)", m.group()
+            )
+        )
+    ):
+        return False  # at the injection site
+    if (
+        not re.search(_RASH, m.group())
+        and _ANTI_INFECTIVE.search(text, start, end)
+        and _RESPIRATORY_STORY.search(text, 0, clause_start)
+    ):
+        return False  # 咳嗽三天，吃阿莫西林以后喘得厉害: the infection's own sign
     # in the plan only a reaction of the past (处理：…吃了起皮疹就停: an instruction)
     return (
         section not in ("处理", "健康指导") or _REACTION_PAST.search(text, clause_start, m.end()) is not None
@@ -955,9 +1010,17 @@ def _prescription_lines(
                     lead_route = []
             if lead_route and _route_header(text, lead_route[0], d.start):
                 forward = lead_route[0]
+            name = "注射液" if d.normalized and _INJECTED_ID.search(d.normalized) else text[d.start : d.end]
+            if lead_route and lead_route[0] is forward and not _form_allows(name, forward.normalized):
+                lead_route = []  # 口服药：…滴眼液…: a heading's route is not given to a form it rules out
             if lead_route and not sig["route"]:
                 sig["route"] = lead_route
-            elif forward is not None and not sig["route"] and not lead_route:
+            elif (
+                forward is not None
+                and not sig["route"]
+                and not lead_route
+                and _form_allows(name, forward.normalized)
+            ):
                 sig["route"] = [forward]
             if lead_route and given_back is not None and _not_prescribed(text, sec_drugs, k, sig):
                 # …一天两次，吸入，思力华和信必可都停掉: the route went to a drug that is stopped; it was the
@@ -1020,12 +1083,24 @@ _FORM_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
     (re.compile(r"(?:鼻喷雾剂|鼻喷剂|滴鼻液)$"), frozenset({"鼻喷", "滴鼻"})),
     (re.compile(r"(?:乳膏|软膏|凝胶|乳胶剂|洗剂|洗液|搽剂|酊|贴膏|贴剂|膏药)$"), frozenset({"外用"})),
     (re.compile(r"(?:注射液|注射剂|笔芯|针)$"), frozenset({"皮下注射", "肌内注射", "静脉注射", "静脉滴注"})),
+    # insulins (甘精胰岛素, 门冬胰岛素30, brands) and heparins (依诺肝素钠) are injections whatever the name's end
+    (
+        re.compile(
+            r"(?:胰岛素(?:\s*\d{2}R?)?|肝素(?:钠|钙)?|来得时|诺和锐(?:30|50)?|诺和灵(?:30R|50R|R|N)?|优泌乐(?:25|50)?|"
+            r"优泌林(?:70/30|R|N)?|诺和平|长秀霖|甘舒霖(?:30R|R|N)?|优思灵|重和林|克赛|速碧林|法安明)$"
+        ),
+        frozenset({"皮下注射", "肌内注射", "静脉注射", "静脉滴注"}),
+    ),
     (re.compile(r"(?:气雾剂|粉雾剂|吸入剂|雾化液|混悬液|吸入溶液)$"), frozenset({"吸入"})),
     (
         re.compile(r"(?:片|胶囊|丸|颗粒|散|口服液|口服溶液|糖浆)$"),
         frozenset({"口服", "嚼服", "含服", "舌下含服"}),
     ),
 )
+
+
+# formulary ids of drugs given only by injection (甘精 said for 甘精胰岛素: the name has no form word)
+_INJECTED_ID = re.compile(r"insulin|heparin|parin$")
 
 
 def _form_allows(name: str, route: str | None) -> bool:
@@ -1176,15 +1251,20 @@ def _line_sig(
 # is said as stopped a few words after its name (no amount or count said before the stop word)
 _STOPPED_LATER = re.compile(
     r"[^，。；,;\d]{0,14}?(?<!不要)(?<!不能)(?<!别)(?<![不没])(?:停(?:了|掉|用|药)|早就停|就停|"
-    r"不(?:用|吃)了|(?:不用|不要|不能|别|不)再(?:吃|用|服|打|买)|别(?:吃|用|服|打)了|换掉了?|不吃|不用了|(?:吃|用|服)完了|"
+    r"不(?:用|吃)了|(?:不用|不要|不能|别|不)再(?:吃|用|服|打|买)|别(?:吃|用|服|打)了|换掉了?|不吃|不用了|(?:吃|用|服)完了(?!\s*(?:再|就|以后|后)?\s*(?:来|回来|复查|复诊|开|拿))|"
     r"(?:先|暂时?|暂且|这次)不(?:用|吃|开|打)(?!停|换|改|担心|管))"
 )
 # 二甲双胍已经停了，不再吃 (停了 heard as 停冷): the stop said as a clause of its own right after a drug said
 # with no sig; the stop words end their clause (不再吃阿卡波糖 is said of the drug after it)
 _STOPPED_NEXT_CLAUSE = re.compile(
-    r"[^，。；,;\d]{0,8}?[，,]\s*(?:以后|之后|今后|就|也|都)?"
+    r"[^，。；,;\d]{0,8}?[，,]\s*(?:以后|之后|今后)?(?:就|也|都)?"
     r"(?:(?:不用|不要|不能|别|不)再(?:吃|用|服|打)|以后不(?:吃|用|服|打)|不(?:吃|用)了)(?:了|啦)?"
     r"(?=\s*(?:[，。；,;！!]|$))"
+)
+# 思力华和信必可都停掉, 两个都不吃了: a stop said explicitly for both drugs named together
+_BOTH_STOPPED = re.compile(
+    r"\s*(?:这两个|这两种|两个|两种|两样)?(?:都|全|全部|一起)(?:先|暂时)?"
+    r"(?:停(?:掉|了|用|药)?|不(?:吃|用|要)了|不再(?:吃|用)|别(?:吃|用)了)"
 )
 _NOT_STOP_GAP = re.compile(
     rf"{V.NUM}\s*(?:毫克|克|mg|g|片|粒|单位)|一天|每天|一日|每日|改|换成|换用|加到|继续|接着|如果|要是|的话|万一|否则|不然"
@@ -1194,12 +1274,20 @@ _PAST_BEFORE = re.compile(
     r"(?:以前|之前|过去|曾经|早年|那时|当时|开始|刚开始|原先)(?:还|也|一直|都)?(?:吃|服|用|打)(?:过|了|的是)?$"
     r"|(?:后来|然后|之后)(?:就|才)?(?:换|改)(?:的|了|成|用|为)?$"
 )
-# 这次不开, 不用开, 家里还有: the drug is not dispensed this time (said in the drug's sentence)
+# 这次不开, 不用开, 家里还有: the drug is not dispensed this time (said in the drug's sentence); 不开 is about
+# this drug only when it ends its clause (not 不开车, 这次不开输液了, 不用开别的药了, 别的药不开了)
 _NOT_DISPENSED = re.compile(
-    r"(?:这次|本次|今天|先|就)?不(?:用)?(?:开|拿|配)(?:了|药)?(?!始|心|刀)"
+    r"(?:这次|本次|今天|先|就)?(?<!别的)(?<!别的药)(?<!其他)(?<!其它)(?<!其他药)(?<!其它药)"
+    r"不(?:用)?(?:开|拿|配)(?:了|药)?(?:了|啦)?(?=\s*(?:[，,。；;！!]|$))"
     r"|家里(?:还|也)?有(?:药|的|剩的)?(?=[，,。；;\s]|$)"
 )
 _HOME_BEFORE = re.compile(r"(?:家里|家中|自己|手头|手上)(?:还|也)?有(?:的)?(?:那个|这个)?\s*$")
+# 再开两盒, 不够了, 这次开一盒: dispensed after all (a 再开 said right before the next drug is that drug's); 继续吃, 照旧, 接着吃, 还在吃: the patient keeps taking it, so the
+# audit must see it (there is no current-medication list in the record): either keeps the line
+_DISPENSED_AFTER_ALL = re.compile(
+    rf"(?:再|还要|多)开(?!(?:点|些|上|了)?\s*$)|不够了?|开(?:上|了)?\s*(?:{V.NUM})\s*(?:盒|支|瓶|板|袋|周|个月|天|个星期)"
+)
+_CONTINUED = re.compile(r"继续|照旧|照常|接着(?:吃|用|服|打)|还在(?:吃|用|服|打)|一直(?:吃|用|服|打)")
 # 生理盐水洗鼻, 用温水泡脚: a use said as advice (no amount, frequency or route of a dispensed drug)
 _ADVICE_USE = re.compile(
     r"\s*(?:来|用来|做|进行|给他|给她)?(?:洗鼻|冲洗鼻腔|鼻腔冲洗|冲鼻|漱口|含漱|泡脚|热敷|冷敷|湿敷|洗脸|洗澡|擦身|"
@@ -1259,22 +1347,25 @@ def _not_prescribed(
     nxt = _STOPPED_NEXT_CLAUSE.match(text, d.end) if unsaid else None  # no endpos: $ is the text's end
     if nxt and nxt.end() <= win_end and not _NOT_STOP_GAP.search(text, d.end, nxt.end()):
         return True  # 二甲双胍已经停冷，不再吃: the stop is the next clause
-    if not said:  # 噻托溴铵照旧用，家里还有，这次不开: kept from home, not dispensed now
-        clause = re.search(r"[。；;]", text[d.end : win_end])
-        if _NOT_DISPENSED.search(text, d.end, d.end + clause.start() if clause else win_end):
-            return True
+    clause = re.search(r"[。；;]", text[d.end : win_end])
+    clause_end = d.end + clause.start() if clause else win_end
+    kept = bool(
+        _DISPENSED_AFTER_ALL.search(text, d.end, clause_end)
+        or _CONTINUED.search(text, d.end, clause_end)
+        or _CONTINUED.search(text, max(0, d.start - 4), d.start)
+    )  # 华法林继续吃，家里还有，这次不开 / 家里有，再开两盒: a line (taken or dispensed)
+    if not said and not kept and _NOT_DISPENSED.search(text, d.end, clause_end):
+        return True  # 家里还有，这次不开: kept from home, not dispensed now
     amount = bool(sig) and any(sig[key] for key in ("strength", "dose"))
-    if not amount and _HOME_BEFORE.search(text, max(0, d.start - 8), d.start):
+    if not amount and not kept and _HOME_BEFORE.search(text, max(0, d.start - 8), d.start):
         return True  # 家里有布洛芬疼得厉害可以吃两天, 家里有布洛芬的话…: the patient's own supply
     if (
         not said
         and k + 1 < len(sec_drugs)
         and _NAMED_JOIN.fullmatch(text, d.end, win_end)
-        and _stopped_later(
-            text, sec_drugs[k + 1], sec_drugs[k + 2].start if k + 2 < len(sec_drugs) else len(text)
-        )
+        and _BOTH_STOPPED.match(text, sec_drugs[k + 1].end)
     ):
-        return True  # 思力华和信必可都停掉: the stop is said for both drugs named together
+        return True  # 思力华和信必可都停掉: the stop is said for both drugs named together (never 吃完了)
     if not said and k + 1 < len(sec_drugs) and _NAME_CORRECTED.search(text, d.end, win_end):
         return True  # 还是开缬沙坦哎不对她吃的是厄贝沙坦…: the name said first was corrected
     before = _STOPPED_BEFORE.search(text[max(0, d.start - 3) : d.start])
@@ -1434,7 +1525,11 @@ def _build_item(
 
 
 # 阿莫西林…口服，皮试阴性 / 青霉素皮试阴性: a skin-test result said with the line, right after it
-_SKIN_TEST = re.compile(r"皮试(?:结果)?(?:为|呈|是)?\s*(阴性|阳性|\(-\)|\(\+\)|（-）|（\+）)|(免皮试|免试)")
+# (青霉素皮试不过敏: said as a negative result, not as a condition: 皮试不过敏的话再用)
+_SKIN_TEST = re.compile(
+    r"皮试(?:结果)?(?:为|呈|是)?\s*(阴性|阳性|\(-\)|\(\+\)|（-）|（\+）|(?:不|没有?)过敏(?!的话|就|再|才|后|了再))"
+    r"|(免皮试|免试)"
+)
 _SIG_AFTER_SKIN = re.compile(r"皮试\S{0,6}?(?:\d|[一二两三四五六七八九十半]+(?:毫克|克|片|粒|次))")
 _SKIN_GAP = re.compile(r"[，,。；;、\s]|青霉素|已做|做了|已经|已|并且|并")
 _SKIN_RESULT = {
@@ -1444,6 +1539,9 @@ _SKIN_RESULT = {
     "阳性": "阳性",
     "(+)": "阳性",
     "（+）": "阳性",
+    "不过敏": "阴性",
+    "没过敏": "阴性",
+    "没有过敏": "阴性",
 }
 
 

@@ -283,9 +283,13 @@ def _body_parts(text: str, cands: list[Candidate]) -> list[Candidate]:
 _COLLOQUIAL = re.compile(
     r"(?<![零〇一二两三四五六七八九十百千点\d])("
     + "|".join(re.escape(k) for k in sorted(COLLOQUIAL_DRUGS, key=len, reverse=True))
-    + r")(?=$|[^\u4e00-\u9fff\d]|[零〇一二两三四五六七八九十百半几每一早中晚睡饭餐和跟与及、还再加改减打吃用照继都也各先就的停换针"
+    + r")(?=$|[^\u4e00-\u9fff]|[零〇一二两三四五六七八九十百半几每一早中晚睡饭餐和跟与及、还再加改减打吃用照继都也各先就的停换针"
     r"皮注])"
 )
+
+
+# what follows 阿托 when it is atropine: a fraction of a milligram, or an injection in its clause
+_ATROPINE_SIG = re.compile(r"\s*(?:零点|0\s*\.|点)|[^，。；,;]{0,8}?(?:注射|肌注|静注|静推|皮下|打针|一针)")
 
 
 def _colloquial_drugs(text: str, cands: Sequence[Candidate], drugs: dict[str, str | None]) -> list[Candidate]:
@@ -300,8 +304,12 @@ def _colloquial_drugs(text: str, cands: Sequence[Candidate], drugs: dict[str, st
             c.start < m.end() and m.start() < c.end for c in cands if c.label == "drug"
         ):
             continue
-        if m.group(1) in ("门冬", "赖脯") and re.match(r"\s*(?:\d|[二三五]十)", text[m.end() : m.end() + 3]):
-            continue  # 门冬三十: a premix the short name does not say
+        if m.group(1) in ("门冬", "赖脯") and re.match(
+            r"\s*(?:(?:25|30|50)(?!\d)|\d\s*[/／]|[二三五]十)", text[m.end() :]
+        ):
+            continue  # 门冬三十, 门冬 30: a premix the short name does not say (门冬10个单位 is 门冬胰岛素)
+        if m.group(1) == "阿托" and _ATROPINE_SIG.match(text, m.end()):
+            continue  # 阿托0.5毫克肌注: 阿托品 said short (an injection, a fraction of a milligram), not 阿托伐他汀
         out.append(Candidate(m.start(), m.end(), "drug", drug_id, "lexicon"))
     return out
 

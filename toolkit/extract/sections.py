@@ -587,6 +587,11 @@ _TAKING_BEFORE = re.compile(
     r"吃着|用着|服着|打着|"
     r"原来|还在|说|对)$"
 )
+# a drug opening its own clause (…复查血压，阿托伐他汀…, …，再开阿卡波糖…) and no condition said before it
+_PLAN_AGAIN_BEFORE = re.compile(r"[，,、]\s*(?:另外|然后|还有|同时|再|加|加用|开|再开|继续)?\s*$")
+_PLAN_AGAIN_NOT = re.compile(
+    r"如果|要是|假如|万一|一旦|的话|出现|高于|低于|超过|时候|时(?:再|加|吃|服|用)|不舒服|必要时"
+)
 _PAST_USE_AHEAD = re.compile(
     rf"[^，。；]{{0,16}}?(?:吃了|用了|服了|吃着|用着|在吃|在用|已经|一直|多年|几年|效果|没效|不管用|"
     rf"控制不好|控制不佳|控制得|还是高|(?:{NUM}|几|十几)(?:个)?多?年)"
@@ -798,6 +803,18 @@ def _accept(
         )
         early = current is None and ev.pos <= 12  # "开药 二甲双胍…" with nothing else said
         end = _drug_end(ev, entities)
+        if current in ("随访", "健康指导") and planned:
+            # 处理：氨氯地平…，两周后复查血压，阿托伐他汀20毫克每晚一次: a drug with its sig opening a clause
+            # after a follow-up or advice clause is the plan again (not 如果血压高加服硝苯地平10毫克: a condition)
+            sentence = text[max(0, ev.pos - 40) : ev.pos]
+            sentence = re.split(r"[。；;！!？?\n]", sentence)[-1]
+            return (
+                _PLAN_AGAIN_BEFORE.search(sentence) is not None
+                and not _PLAN_AGAIN_NOT.search(sentence)
+                and not taking
+                and _sig_ahead(text, end, entities)
+                and not _PAST_USE_AHEAD.match(text, end)
+            )
         return (
             (current in ("主诉", "过敏史", "体格检查", "辅助检查") or early)
             and not taking
