@@ -130,7 +130,19 @@ def test_parse_frequency(text: str, code: str, per_day: float | None) -> None:
     assert f.per_day == pytest.approx(per_day) if per_day is not None else f.per_day is None
 
 
-@pytest.mark.parametrize("text", ["遵医嘱", "偶尔", "每日零次", "q0h", "", None])
+@pytest.mark.parametrize(
+    "text", ["每周3次", "每周两次", "一天五次", "每月一次", "每周一次", "3次/日", "一天三次"]
+)
+def test_a_frequency_code_reads_back_as_itself(text: str) -> None:
+    """The code parse_frequency gives (3/周, 5/日 …) is what the visit sends to the audit: it must read back
+    (it did not: 促红素 一周三次 got RX-FREQ-002 "无法识别" on its own code)."""
+    f = parse_frequency(text)
+    assert f is not None
+    again = parse_frequency(f.code)
+    assert again is not None and again.code == f.code and again.per_day == pytest.approx(f.per_day)
+
+
+@pytest.mark.parametrize("text", ["遵医嘱", "偶尔", "每日零次", "q0h", "", None, "1/2", "0/周", "3/周期"])
 def test_parse_frequency_refuses_what_it_cannot_read(text: str | None) -> None:
     assert parse_frequency(text) is None
 

@@ -326,7 +326,8 @@ def _parse_plain(t: str) -> Frequency | None:
         return Frequency("qd", 1.0)
     if re.fullmatch(r"(隔日|隔天)(一|1)次", t) or t in {"隔日", "隔天"}:
         return Frequency("qod", 0.5)
-    m = re.fullmatch(r"(.+?)次/(日|天|周|星期|月)", t)  # "3次/日", "1次/周" (HIS frequency dictionaries)
+    # "3次/日", "1次/周" (HIS frequency dictionaries); "3/周", "5/日": the codes this function gives
+    m = re.fullmatch(r"(.+?)次?/(日|天|周|星期|月)", t)
     if m:
         t = f"每{m.group(2)}{m.group(1)}次"
     m = re.fullmatch(r"(?:每|一|1)(日|天|周|星期|月)(.+?)次", t)
