@@ -101,25 +101,34 @@ def _form_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
     return out
 
 
+def _in_drug_line(text: str, at: int) -> bool:
+    """A drug line's words (a dose, a sig, a prescribing verb) in the 30 characters before ``at``."""
+    return DRUG_CONTEXT.search(text[max(0, at - 30) : at]) is not None
+
+
+def _units_heard(
+    text: str, pattern: re.Pattern[str], units: str, floor: float, in_line: bool, said: str
+) -> list[Scored]:
+    """The character of group 2 of each ``pattern`` match heard for the closest of ``units`` (with
+    ``in_line``, only inside a drug line); ``said`` tells where, for the correction's reason."""
+    out: list[Scored] = []
+    for m in pattern.finditer(text):
+        ch = m.group(2)
+        if ch in _NOT_HEARD or (in_line and not _in_drug_line(text, m.start())):
+            continue
+        unit = _closest(ch, units, floor)
+        if unit is not None:
+            out.append(_match(m.start(2), ch, unit, f"{said}: {ch} heard for {unit}"))
+    return out
+
+
 def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
     """Units and durations of dose lines heard as other characters (see the module docstring)."""
     out: list[Scored] = _form_candidates(text, lexicon)
-    for m in _COUNT.finditer(text):
-        ch = m.group(2)
-        if ch in _NOT_HEARD:
-            continue
-        unit = _closest(ch, COUNT_UNITS, 0.6)
-        if unit is not None:
-            why = f"count unit after 每次/一次 and a number: {ch} heard for {unit}"
-            out.append(_match(m.start(2), ch, unit, why))
-    for m in _DAILY_COUNT.finditer(text):
-        ch = m.group(2)
-        if ch in _NOT_HEARD or not DRUG_CONTEXT.search(text[max(0, m.start() - 30) : m.start()]):
-            continue
-        unit = _closest(ch, COUNT_UNITS, 0.6)
-        if unit is not None:
-            why = f"count after a daily time, at the line's end: {ch} heard for {unit}"
-            out.append(_match(m.start(2), ch, unit, why))
+    out += _units_heard(text, _COUNT, COUNT_UNITS, 0.6, False, "count unit after 每次/一次 and a number")
+    out += _units_heard(
+        text, _DAILY_COUNT, COUNT_UNITS, 0.6, True, "count after a daily time, at the line's end"
+    )
     for m in _TEN_BEFORE_UNIT.finditer(text):
         out.append(_match(m.start(1), m.group(1), "十", f"十 between 一次 and a unit, heard as {m.group(1)}"))
     for m in _MEAL_ELEVEN.finditer(text):
@@ -135,12 +144,12 @@ def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
         if first >= 0.4 and second >= 0.6 and first + second >= 1.0:
             out.append(_match(m.start(1), heard, "过敏", f"不过敏 said as a clause, 过敏 heard as {heard}"))
     for m in _BEDTIME_AFTER_DOSE.finditer(text):
-        if DRUG_CONTEXT.search(text[max(0, m.start() - 30) : m.start()]):
+        if _in_drug_line(text, m.start()):
             out.append(_match(m.start(1), m.group(1), "睡", f"睡前 after a dose heard as {m.group(1)}前"))
     spans = drug_spans(text, lexicon)
+    ends = {s + len(n) for s, n in spans}
     for m in _GRAM.finditer(text):
         word = m.group(2)
-        ends = {s + len(n) for s, n in spans}
         inside_word = m.start() > 0 and re.match(f"[{_CJK}]", text[m.start() - 1]) is not None
         if not m.group(1)[0].isdigit() and inside_word and m.start() not in ends:
             continue  # a numeral inside a word (统一可以), not after a drug name
@@ -160,12 +169,5 @@ def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
         if not drug_before and not DRUG_CONTEXT.search(before):
             continue
         out.append(_match(m.start(2), word, "克", f"克 after a number in a drug line, heard as {word}"))
-    for m in _DURATION.finditer(text):
-        ch = m.group(2)
-        if ch in _NOT_HEARD or not DRUG_CONTEXT.search(text[max(0, m.start() - 30) : m.start()]):
-            continue
-        unit = _closest(ch, _DURATION_UNITS, 0.4)
-        if unit is not None:
-            why = f"duration after 开/吃/用 and a number: {ch} heard for {unit}"
-            out.append(_match(m.start(2), ch, unit, why))
+    out += _units_heard(text, _DURATION, _DURATION_UNITS, 0.4, True, "duration after 开/吃/用 and a number")
     return out
