@@ -25,23 +25,10 @@ from rapidfuzz.distance import Levenshtein
 from toolkit.asr.normalize import cer_normalize
 from toolkit.asr.records import Transcript
 from toolkit.errors import InputError
+from toolkit.knowledge.units import CN_DIGITS as _DIGITS
 
 log = logging.getLogger(__name__)
 
-_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
 _UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _NUMERAL_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+(?:点[零〇一二三四五六七八九]+)?")
 

@@ -9,21 +9,9 @@ from __future__ import annotations
 
 import math
 
-CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "幺": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
+from toolkit.knowledge.units import CN_DIGITS as _WRITTEN_DIGITS
+
+CN_DIGITS = {**_WRITTEN_DIGITS, "幺": 1}  # 幺: 1 as said in numbers read digit by digit (幺三二)
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 CN_NUMERAL_CHARS = "零〇一二两三四五六七八九十百千点幺"
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 # --------------------------------------------------------------------------- numbers
 
-_CN_DIGITS = {
+CN_DIGITS = {
     "零": 0,
     "〇": 0,
     "一": 1,
@@ -27,6 +27,7 @@ _CN_DIGITS = {
     "八": 8,
     "九": 9,
 }
+"""The Chinese digits, written and spoken (两 = 2); the one table of them (the dictation reader adds 幺)."""
 
 
 def cn_small_number(text: str) -> float | None:
@@ -45,14 +46,14 @@ def cn_small_number(text: str) -> float | None:
     if text.endswith("半"):
         base = cn_small_number(text[:-1].removesuffix("个"))
         return None if base is None else base + 0.5
-    if all(ch in _CN_DIGITS or ch == "十" for ch in text):
+    if all(ch in CN_DIGITS or ch == "十" for ch in text):
         if "十" not in text:
-            return float(int("".join(str(_CN_DIGITS[c]) for c in text))) if len(text) <= 3 else None
+            return float(int("".join(str(CN_DIGITS[c]) for c in text))) if len(text) <= 3 else None
         tens, _, ones = text.partition("十")
         if "十" in ones:
             return None
-        t = _CN_DIGITS.get(tens) if tens else 1
-        o = _CN_DIGITS.get(ones) if ones else 0
+        t = CN_DIGITS.get(tens) if tens else 1
+        o = CN_DIGITS.get(ones) if ones else 0
         return None if t is None or o is None else float(t * 10 + o)
     return None
 
