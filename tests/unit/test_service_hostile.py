@@ -106,12 +106,84 @@ def test_slow_audit_times_out_while_healthz_answers(
     r = result["r"]
     assert r.status_code == 503 and "audit_timeout_s" in r.json()["detail"][0]["msg"]
     assert client.post("/v1/audit", json=ok_case()).status_code == 200
-    inline = make_client(audit_timeout_s=0.5, inline_items=8)  # small cases on the loop: no timeout for them
-    assert inline.post("/v1/audit", json=ok_case("SLOW")).status_code == 200
-    slow_big = make_case(*[item("缬沙坦胶囊", dose=80, unit="mg", days=28)] * 9, case_id="SLOW").model_dump(
+
+
+def _fastapi(app: Any) -> Any:
+    while not hasattr(app, "router") and hasattr(app, "app"):  # inside the guard
+        app = app.app
+    return app
+
+
+def test_a_small_case_is_audited_on_the_loop_within_its_budget_then_in_the_pool(
+    tmp_path: Path, kb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As under uvicorn, the event loop runs in the main thread here (an ASGI transport, no test-client
+    thread): a case of at most ``inline_items`` lines is audited on the loop; one still running after
+    ``inline_budget_s`` is interrupted there and audited again in the pool, where the timeout answers 503;
+    a longer case goes straight to the pool. SIGALRM is given back at shutdown."""
+    import asyncio
+    import signal
+
+    import httpx
+
+    import toolkit.audit as audit_pkg
+
+    real = audit_pkg.audit
+    calls: list[tuple[str, bool]] = []
+
+    def spy(case: Any, *a: Any, **k: Any) -> Any:
+        calls.append((case.id, threading.current_thread() is threading.main_thread()))
+        if case.id == "SLOW":
+            time.sleep(1.5)
+        return real(case, *a, **k)
+
+    monkeypatch.setattr(audit_pkg, "audit", spy)
+    before = signal.getsignal(signal.SIGALRM)
+    cfg = ServiceConfig(db_url=f"sqlite:///{tmp_path / 'c.db'}", audit_timeout_s=0.5, inline_budget_s=0.05)
+    app = create_app(cfg, knowledge=kb)
+    six = make_case(*[item("缬沙坦胶囊", dose=80, unit="mg", days=28)] * 6, case_id="SIX").model_dump(
         mode="json"
     )
-    assert inline.post("/v1/audit", json=slow_big).status_code == 503  # over inline_items: in the pool
+
+    async def visit() -> tuple[Any, ...]:
+        inner = _fastapi(app)
+        async with inner.router.lifespan_context(inner):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                ok = await c.post("/v1/audit", json=ok_case())
+                start = time.perf_counter()
+                slow = await c.post("/v1/audit", json=ok_case("SLOW"))
+                took = time.perf_counter() - start
+                big = await c.post("/v1/audit", json=six)
+        return ok, slow, took, big
+
+    ok, slow, took, big = asyncio.run(visit())
+    assert ok.status_code == 200 and big.status_code == 200
+    assert slow.status_code == 503 and "audit_timeout_s" in slow.json()["detail"][0]["msg"]
+    assert took < 1.4  # cut on the loop after 0.05 s, then 0.5 s in the pool: not the 1.5 s sleep
+    assert calls[0] == ("RX-OK", True)  # on the loop
+    assert calls[1:3] == [("SLOW", True), ("SLOW", False)]  # interrupted there, then in the pool
+    assert calls[3] == ("SIX", False)  # over inline_items (5)
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_without_the_main_thread_every_audit_keeps_its_timeout(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop outside the main thread (a test client, an embedding app) cannot take SIGALRM: no inline
+    audit there, so even a one-line case has the timeout."""
+    import toolkit.audit as audit_pkg
+
+    real = audit_pkg.audit
+
+    def slow(case: Any, *a: Any, **k: Any) -> Any:
+        if case.id == "SLOW":
+            time.sleep(1.0)
+        return real(case, *a, **k)
+
+    monkeypatch.setattr(audit_pkg, "audit", slow)
+    with make_client(audit_timeout_s=0.3, inline_items=8) as inline:  # lifespan runs, in its own thread
+        assert inline.post("/v1/audit", json=ok_case("SLOW")).status_code == 503
 
 
 def test_huge_offset_is_400(client: TestClient) -> None:

@@ -38,6 +38,65 @@ GC_YOUNG_THRESHOLD = 10_000
 """First-generation threshold of the cyclic collector while serving (Python's default: 700)."""
 
 
+class OverBudget(BaseException):
+    """Raised inside an inline audit when its time budget runs out (a BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` inside the audit can swallow it)."""
+
+
+class InlineBudget:
+    """Run a function on the event loop for at most ``seconds`` of wall time (a SIGALRM timer; the handler
+    raises :class:`OverBudget` in the main thread, between two bytecodes of the function)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.installed = False
+        self._active = False
+        self._previous: Any = None
+
+    def install(self) -> bool:
+        """Take SIGALRM for the budget; False (nothing changed) when that is not possible here: not the
+        main thread, no setitimer (Windows), or a zero budget."""
+        import signal
+        import threading
+
+        if self.seconds <= 0 or not hasattr(signal, "setitimer"):
+            return False
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        try:
+            self._previous = signal.signal(signal.SIGALRM, self._fire)
+        except ValueError:
+            return False
+        self.installed = True
+        return True
+
+    def uninstall(self) -> None:
+        """Give SIGALRM back."""
+        import signal
+
+        if self.installed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+            self.installed = False
+
+    def _fire(self, _signum: int, _frame: Any) -> None:
+        if self._active:  # a late signal, after the function returned, is ignored
+            self._active = False
+            raise OverBudget
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, or :class:`OverBudget` when it took longer than the budget."""
+        import signal
+
+        self._active = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            return fn(*args)
+        finally:
+            self._active = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None, media: str = JSON) -> Any:
     from fastapi import Response
 
@@ -129,6 +188,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         import sys
 
         before = sys.getswitchinterval()
+        budget.install()  # under uvicorn: the loop's thread is the main thread (not under a test client)
         if config.switch_interval_s:  # while serving (see ServiceConfig.switch_interval_s)
             sys.setswitchinterval(config.switch_interval_s)
         keeper = asyncio.create_task(retention_loop()) if config.retention_days else None
@@ -137,7 +197,8 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         # on the first request, app, modules: ~300,000 objects) is moved out of the cyclic collector's
         # reach. Otherwise every full collection walks all of it: 40–90 ms with the event loop stopped,
         # a few times a minute under load, which alone set the p99. Garbage is still freed as before.
-        kb.names  # noqa: B018 (a cached property: built now, not on the first request)
+        kb.names.prepare()  # the name index (a cached property) and its fuzzy-guess sets: built now,
+        # not inside the first request that names an unknown drug
         gc.freeze()
         # A young-generation collection ran whenever the requests in flight held over 700 new objects
         # (every few requests at 16 connections), walked them all and promoted them, feeding the older
@@ -151,6 +212,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         if keeper is not None:
             keeper.cancel()
         checkpointer.cancel()
+        budget.uninstall()
         sys.setswitchinterval(before)
         pool.shutdown(wait=False, cancel_futures=True)
         store.writer.close()  # commit what is queued before the process ends
@@ -345,12 +407,19 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         except FutureTimeout:
             raise timed_out() from None
 
+    budget = InlineBudget(config.inline_budget_s)
+
     async def run_async(case: AuditCase) -> AuditReport:
-        """Audit in the pool without blocking the event loop (async routes); a small case (at most
-        ``inline_items`` lines, bounded work) is audited right here."""
+        """Audit in the pool without blocking the event loop (async routes), with the timeout; a small case
+        (at most ``inline_items`` lines) is first audited right here, for at most ``inline_budget_s``."""
         check_limits(case)
-        if len(case.prescription.items) <= config.inline_items:
-            return audit_checked(case)
+        if budget.installed and len(case.prescription.items) <= config.inline_items:
+            try:
+                return budget.run(audit_checked, case)
+            except OverBudget:
+                log.info(
+                    "audit over the inline budget of %.3fs: audited off the loop", config.inline_budget_s
+                )
         try:
             async with asyncio.timeout(config.audit_timeout_s):  # no extra task, unlike wait_for
                 return await asyncio.wrap_future(pool.submit(audit_checked, case))
