@@ -828,9 +828,14 @@ def facts_markdown(draft: Visit) -> str:
     age = f"{p.age:g} 岁" if p.age is not None else "未知"
     allergies = "、".join(p.allergies) or "无记录"
     dx = "、".join(d.name for d in p.diagnoses) or "无"
+    # 在用药品: drugs the history says the patient takes (not prescribed now), checked against the lines
+    current = "、".join(p.current_medications) or "无记录"
     edited = draft.provenance.edited_sections
     tail = f"（已按修改重读：{'、'.join(edited)}）" if edited else ""
-    lines = [f"**审核所用信息**：性别 {sex}；年龄 {age}；过敏 {_md(allergies)}；诊断/病史 {_md(dx)}{tail}"]
+    lines = [
+        f"**审核所用信息**：性别 {sex}；年龄 {age}；过敏 {_md(allergies)}；诊断/病史 {_md(dx)}；"
+        f"在用药品 {_md(current)}{tail}"
+    ]
     for u in draft.uncertain:  # low-confidence drug names from speech: the doctor confirms or picks another
         alts = "、".join(u.alternatives) or "无"
         when = f"（{u.start_s:.1f} 秒）" if u.start_s is not None else ""

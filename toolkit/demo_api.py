@@ -187,7 +187,8 @@ def redraft(
     header: Header | Mapping[str, Any] | None = None,
 ) -> Visit:
     """The doctor's edits re-read and re-audited (:func:`toolkit.visit.revise`): typed section text becomes
-    facts (过敏史 → allergies, 诊断 → diagnoses, 主诉 → age/sex), the table is the prescription."""
+    facts (过敏史 → allergies, 诊断 → diagnoses, 主诉 → age/sex, 现病史/既往史 → current medications 在用药品),
+    the table is the prescription."""
     return _with_edits(draft, sections, item_rows, header)
 
 

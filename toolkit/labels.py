@@ -101,6 +101,7 @@ FIELD_LABELS: dict[str, str] = {
     "pregnant": "妊娠",
     "lactating": "哺乳",
     "allergies": "过敏史",
+    "current_medications": "在用药品",
     "diagnoses": "诊断",
     "icd10": "诊断编码",
     "drug": "药品名称",

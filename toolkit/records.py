@@ -169,6 +169,14 @@ class Patient(_AuditRecord):
     labs: dict[str, float] = Field(default_factory=dict)
     lab_dates: dict[str, str] = Field(default_factory=dict, description="ISO date each lab was taken")
     smoker: bool | None = None
+    current_medications: tuple[str, ...] = Field(
+        default=(),
+        max_length=100,
+        description="在用药品: drugs the patient already takes that this prescription does not dispense "
+        "(the HIS medication list, or the record's history); checked for interactions and duplicate "
+        "therapy with the prescribed lines, never dose-checked. At most 100 (each is compared with every "
+        "line)",
+    )
 
     @field_validator("sex", mode="before")
     @classmethod
@@ -201,6 +209,16 @@ class Patient(_AuditRecord):
                 dt.date.fromisoformat(date)
             except ValueError as exc:
                 raise ValueError(f"lab_dates.{key}: '{date}' is not an ISO date (YYYY-MM-DD)") from exc
+        return v
+
+    @field_validator("current_medications", mode="before")
+    @classmethod
+    def _current_medications(cls, v: Any) -> Any:
+        if isinstance(v, str):  # HIS exports give "华法林;阿司匹林"
+            import re
+
+            parts = (p.strip() for p in re.split(r"[;；,，、/]+", v))
+            return tuple(p for p in parts if p and p not in {"无", "否认"})
         return v
 
     @field_validator("allergies", mode="before")

@@ -6,9 +6,9 @@ the structured record, the prescription items, the audit report with every findi
 the words (text offsets) and, from audio, the seconds they were said, the care plan and provenance.
 
 While the doctor edits, :func:`revise` keeps one source of truth: text typed into a section
-(过敏史, 主诉, 诊断 …) is re-read into the structured facts the audit uses (allergies, diagnoses, age,
-sex, labs, vitals), the prescription table wins over the dictation, and the case, report, care plan
-and exports are all of the record as edited. :func:`redictate` re-reads a changed transcript (an ASR
+(过敏史, 主诉, 诊断 …) is re-read into the structured facts the audit uses (allergies, current
+medications said in the history, diagnoses, age, sex, labs, vitals), the prescription table wins over
+the dictation, and the case, report, care plan and exports are all of the record as edited. :func:`redictate` re-reads a changed transcript (an ASR
 correction undone or re-applied) and puts the doctor's edits back on top of it.
 
 Nothing here imports gradio; the demo (``toolkit/demo_api.py``) and ``clinic visit`` call these.
@@ -207,6 +207,7 @@ class Visit(BaseModel):
             "entities": [e.contract_dict() for e in self.dictated.entities],
             "items": [it.model_dump(mode="json") for it in self.items],
             "prescription": self.case.prescription.model_dump(mode="json", exclude_none=True),
+            "patient": self.case.patient.model_dump(mode="json", exclude_none=True),
             "audit": self.report.to_json_dict(),
             "findings": [
                 {
@@ -414,6 +415,23 @@ def _find_spans(
             ):
                 s, t = _seconds(segments, e.start, e.end)
                 spans.append(Span(start=e.start, end=e.end, text=e.text, start_s=s, end_s=t))
+    current = finding.evidence.get("current_medication") if finding.evidence else None
+    if current:  # the drug the patient already takes (在用药品), where the dictation said it
+        from toolkit.extract.current_meds import medication_name
+
+        names = {current} if isinstance(current, str) else set(current)
+        kb = _kb()
+        said = {it.start for it in items if it.start is not None}
+        for e in record.entities:
+            if (
+                e.label.value == "drug"
+                and e.start not in said
+                and e.end <= len(visit_text)
+                and visit_text[e.start : e.end] == e.text
+                and medication_name(e, kb) in names
+            ):
+                s, t = _seconds(segments, e.start, e.end)
+                spans.append(Span(start=e.start, end=e.end, text=e.text, start_s=s, end_s=t))
     return tuple(lines), tuple(spans)
 
 
@@ -482,6 +500,24 @@ def _reread(name: str, text: str) -> OutpatientRecord | None:
     return extract(f"{name}：{text.strip()}")
 
 
+def _kept_current(dictated: OutpatientRecord, edited: set[str]) -> tuple[str, ...]:
+    """The dictation's current medications (在用药品) said in a section the doctor did not edit: a name is
+    kept when a mention of that drug stands in an untouched section (like the history's conditions)."""
+    if not dictated.current_medications:
+        return ()
+    if not edited:
+        return tuple(dictated.current_medications)
+    from toolkit.extract.current_meds import medication_name
+
+    kb = _kb()
+    kept = {
+        medication_name(e, kb)
+        for e in dictated.entities
+        if e.label.value == "drug" and e.section not in edited
+    }
+    return tuple(m for m in dictated.current_medications if m in kept)
+
+
 def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Header) -> dict[str, Any]:
     """The structured facts of the record as edited: what the dictation said in sections the doctor did
     not touch, re-read from the text of those the doctor edited, the header's age and sex over both."""
@@ -506,6 +542,8 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
         e.text for e in dictated.entities if e.label.value == "disease" and e.section not in edited
     }
     history.extend(d for d in dictated.history if d.name in kept_history)
+    # 在用药品 said in sections the doctor did not touch, as dictated; those of edited sections are re-read
+    current: list[str] = list(_kept_current(dictated, edited))
     if not ({"体格检查", "辅助检查"} & edited):
         vitals.update({k: v for k, v in dictated.vitals.model_dump().items() if v is not None})
         labs.update(dictated.labs)
@@ -518,6 +556,9 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
         for a in rec.allergies:
             if a not in allergies:
                 allergies.append(a)
+        for m in rec.current_medications:
+            if m not in current:
+                current.append(m)
         target = diagnoses if name == "诊断" else history
         for d in (*rec.diagnoses, *rec.history):
             if d not in target:
@@ -537,6 +578,7 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
         sex = header.sex
     return {
         "allergies": tuple(allergies),
+        "current_medications": tuple(current),
         "diagnoses": tuple(diagnoses),
         "history": tuple(history),
         "vitals": Vitals(**vitals),

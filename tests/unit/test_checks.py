@@ -52,6 +52,11 @@ CASES: dict[str, tuple[AuditCase, Severity, AuditCase]] = {
         make_case(item("盐酸二甲双胍片", strength="0.5 g"), diagnoses=DM_DX),
     ),
     "RX-FMT-007": (make_case(item("某某不存在的药片")), Severity.INFO, make_case(item("苯磺酸氨氯地平片"))),
+    "RX-REC-005": (  # a current medication (在用药品) the knowledge base cannot identify was not compared
+        make_case(item("苯磺酸氨氯地平片"), current_medications=["某某不存在的药片"]),
+        Severity.INFO,
+        make_case(item("苯磺酸氨氯地平片"), current_medications=["苯磺酸氨氯地平片"]),
+    ),
     "RX-FMT-008": (
         make_case(item("代文", dose=1, unit="粒")),
         Severity.INFO,

@@ -31,7 +31,7 @@ def test_absent_null_and_error_keys_are_told_apart() -> None:
             "patient": {"resourceType": "Patient", "id": "p1"},
         }
     )
-    assert pre.no_data == ["allergies"] and pre.not_sent == []
+    assert pre.no_data == ["allergies"] and pre.not_sent == ["medicationStatements", "medicationRequests"]
     assert [k for k, _ in pre.outcomes] == ["conditions", "observations"] and pre.outcomes[0][1] == "超时"
     assert len(pre.by_type["Patient"]) == 1 and pre.by_type["AllergyIntolerance"] == []
     pre = read_prefetch(
@@ -43,7 +43,14 @@ def test_absent_null_and_error_keys_are_told_apart() -> None:
             }
         }
     )
-    assert pre.not_sent == ["patient", "conditions", "observations"] and pre.no_data == []
+    assert pre.no_data == []
+    assert pre.not_sent == [
+        "patient",
+        "conditions",
+        "observations",
+        "medicationStatements",
+        "medicationRequests",
+    ]
     assert pre.by_type["AllergyIntolerance"][0][2] == "urn:uuid:a"
 
 

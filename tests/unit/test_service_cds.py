@@ -63,6 +63,8 @@ def hook_request(hook: str = "order-sign", prefetch: bool = True) -> dict[str, A
             "conditions": searchset(by["Condition"]),
             "allergies": searchset(by["AllergyIntolerance"]),
             "observations": searchset(by["Observation"]),
+            "medicationStatements": searchset([]),  # 在用药品: none
+            "medicationRequests": searchset([]),
         }
     return req
 
@@ -82,6 +84,8 @@ def test_discovery_lists_the_services_with_prefetch(client: TestClient) -> None:
         "conditions",
         "allergies",
         "observations",
+        "medicationStatements",
+        "medicationRequests",
     }
 
 

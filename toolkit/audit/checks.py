@@ -853,6 +853,15 @@ def _long_rx_unrecorded(ctx: AuditContext) -> bool:
 # --------------------------------------------------------------------------- interactions
 
 
+CURRENT_MARK = "（在用药品）"
+"""Appended to the name of a drug the patient already takes (``patient.current_medications``) in a message."""
+
+
+def _label(r: ResolvedItem) -> str:
+    """The drug's name in a message: a current medication (negative index) is marked （在用药品）."""
+    return r.name + CURRENT_MARK if r.index < 0 else r.name
+
+
 def check_interactions(ctx: AuditContext) -> None:
     rules, idx = ctx.kb.interactions, ctx.index
     for x, y in itertools.combinations(ctx.drug_items, 2):
@@ -872,6 +881,48 @@ def check_interactions(ctx: AuditContext) -> None:
                 a=a.name,
                 b=b.name,
             )
+    # 在用药品: each prescribed line against each drug the patient already takes, by the same rules with
+    # the same severity and message (the current medication marked in it). Two current medications are
+    # not compared with each other: they are not this prescription's decision (their prescriber owns
+    # them), and the audit is of what is prescribed now.
+    for x in ctx.drug_items:
+        xa, xb = idx.rules("ddi_a", x.drug.id), idx.rules("ddi_b", x.drug.id)  # type: ignore[union-attr]
+        for c in ctx.current_drugs:
+            ca, cb = idx.rules("ddi_a", c.drug.id), idx.rules("ddi_b", c.drug.id)  # type: ignore[union-attr]
+            forward, backward = xa & cb, ca & xb
+            for i in sorted(forward | backward):
+                rule = rules[i]
+                a, b = (x, c) if i in forward else (c, x)
+                ctx.add(
+                    rule,
+                    drugs=[a.name, b.name],
+                    items=[x.index],
+                    evidence={
+                        "mechanism": rule.mechanism,
+                        "effect": rule.effect,
+                        "management": rule.management,
+                        "current_medication": c.item.drug,
+                    },
+                    a=_label(a),
+                    b=_label(b),
+                )
+
+
+def check_current_medications(ctx: AuditContext) -> None:
+    """A current medication (在用药品) the knowledge base cannot identify was not compared with the lines:
+    said as an info finding (RX-REC-005), never silence. It is not a line being dispensed, so it does not
+    make the case needs_review; nothing else (dose, allergy, days) is checked for current medications."""
+    seen: set[str] = set()
+    for c in ctx.current:
+        if c.drug is not None or c.item.drug in seen:
+            continue
+        seen.add(c.item.drug)
+        evidence: dict[str, Any] = {"written": c.item.drug}
+        if c.known:
+            evidence["known_as"] = c.known
+        if c.local_form:
+            evidence["local"] = c.local_form
+        ctx.add(ctx.kb.check("RX-REC-005"), drugs=[c.item.drug], evidence=evidence)
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -917,9 +968,16 @@ def check_duplicates(ctx: AuditContext) -> None:
     for r in items:
         for ing in kb.ingredients(r.drug.id):  # type: ignore[union-attr]
             by_ingredient[ing].append(r)
+    # 在用药品 sharing an ingredient or a duplicate group with a line are reported with it (one finding
+    # per problem); the items of a finding are the prescribed lines only
+    home_by_ingredient: dict[str, list[ResolvedItem]] = defaultdict(list)
+    for c in ctx.current_drugs:
+        for ing in kb.ingredients(c.drug.id):  # type: ignore[union-attr]
+            home_by_ingredient[ing].append(c)
     rule = kb.check("RX-DUP-001")
     for ing, group in by_ingredient.items():
-        if len(group) < 2:
+        home = home_by_ingredient.get(ing, [])
+        if len(group) + len(home) < 2:
             continue
         drug = kb.drugs[ing]
         daily = [g.daily(ing) for g in group]
@@ -931,24 +989,36 @@ def check_duplicates(ctx: AuditContext) -> None:
             and limits.daily_max is not None
             and total > limits.daily_max * 1.0001
         )
+        evidence = {
+            "ingredient": drug.name,
+            "count": len(group) + len(home),
+            "products": [_label(g) for g in (*group, *home)],
+            "daily": round(total, 4) if total is not None else None,
+            "unit": drug.dose.unit if drug.dose else None,
+            "limit": limits.daily_max if limits else None,
+        }
+        shown: dict[str, Any] = {}
+        if home:  # the current medication's dose is not known: the total is of the prescribed lines
+            evidence["current_medication"] = "、".join(c.item.drug for c in home)
+            shown = (
+                {"unit": f"{fmt(evidence['unit'])}（不含在用药品）"}
+                if total is not None
+                else {"daily": "不详", "unit": "（在用药品剂量未知）"}
+            )
         ctx.add(
             rule,
             drugs=[drug.name],
             items=[g.index for g in group],
             severity=Severity.BLOCK if over else None,
-            evidence={
-                "ingredient": drug.name,
-                "count": len(group),
-                "products": [g.name for g in group],
-                "daily": round(total, 4) if total is not None else None,
-                "unit": drug.dose.unit if drug.dose else None,
-                "limit": limits.daily_max if limits else None,
-            },
+            evidence=evidence,
+            **shown,
         )
     in_group = {r.index: ctx.index.rules("dup", r.drug.id) for r in items}  # type: ignore[union-attr]
+    home_in = {c.index: ctx.index.rules("dup", c.drug.id) for c in ctx.current_drugs}  # type: ignore[union-attr]
     for g in sorted(set().union(*in_group.values())) if items else ():
         grp = kb.duplicate_groups[g]
         members = [r for r in items if g in in_group[r.index]]
+        members += [c for c in ctx.current_drugs if g in home_in[c.index]]
         if len(members) < 2:
             continue
         # pairs already reported as the same ingredient are not reported again as the same class
@@ -959,15 +1029,19 @@ def check_duplicates(ctx: AuditContext) -> None:
             continue
         if any(_covers(exc.members, members, ctx, frozenset(grp.classes)) for exc in kb.duplicate_exceptions):
             continue
+        names = [_label(m) for m in members]
+        evidence = {"group": grp.name, "products": names}
+        if home := [m.item.drug for m in members if m.index < 0]:
+            evidence["current_medication"] = "、".join(home)
         ctx.add(
             grp,
             drugs=[m.name for m in members],
-            items=[m.index for m in members],
-            evidence={"group": grp.name, "products": [m.name for m in members]},
+            items=[m.index for m in members if m.index >= 0],
+            evidence=evidence,
             group=grp.name,
-            products=[m.name for m in members],
+            products=names,
             count=len(members),
-            drug="、".join(m.name for m in members),
+            drug="、".join(names),
         )
 
 
@@ -1305,6 +1379,7 @@ CHECKS: tuple[Callable[[AuditContext], None], ...] = (
     check_days,
     check_interactions,
     check_duplicates,
+    check_current_medications,
     check_contraindications,
     check_allergy,
     check_special_populations,

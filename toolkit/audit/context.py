@@ -97,9 +97,21 @@ class AuditContext:
     findings: list[Finding] = field(default_factory=list)
     # what the checks work out once per audit and share (e.g. the dose limits of a drug for this patient)
     memo: dict[Any, Any] = field(default_factory=dict)
+    # 在用药品: the patient's current medications resolved by name (:func:`resolve.resolve_current`), in
+    # the order of ``patient.current_medications``; ``current_drugs`` those the interaction and duplicate
+    # checks compare with the lines: resolved, not the drug of a prescribed line (continuing it: the line
+    # covers it), each drug once
+    current: list[ResolvedItem] = field(default_factory=list)
+    current_drugs: list[ResolvedItem] = field(init=False)
 
     def __post_init__(self) -> None:
         self.drug_items = [r for r in self.items if r.drug is not None]
+        seen = {r.drug.id for r in self.drug_items}  # type: ignore[union-attr]
+        self.current_drugs = []
+        for c in self.current:
+            if c.drug is not None and c.drug.id not in seen:
+                seen.add(c.drug.id)
+                self.current_drugs.append(c)
         self.facts = FactView(
             self.case,
             tuple((r.name, r.keys, {ing: r.daily(ing) for ing in r.doses}) for r in self.drug_items),

@@ -14,7 +14,7 @@ from toolkit.records import AuditCase, AuditReport, Finding, Provenance, Severit
 
 from .checks import CHECKS
 from .context import AuditContext
-from .resolve import ResolvedItem, resolve_item
+from .resolve import ResolvedItem, resolve_current, resolve_item
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ def audit(
     options = options or AuditOptions()
     case = with_diagnosis_codes(case, kb)
     items = [resolve_item(i, item, kb) for i, item in enumerate(case.prescription.items)]
-    ctx = AuditContext(case=case, kb=kb, items=items)
+    current = [resolve_current(i, name, kb) for i, name in enumerate(case.patient.current_medications)]
+    ctx = AuditContext(case=case, kb=kb, items=items, current=current)
     for check in CHECKS:
         check(ctx)
     unchecked = unchecked_items(ctx)

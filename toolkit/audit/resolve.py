@@ -487,3 +487,15 @@ def _check_plausible(r: ResolvedItem, amount: float, target: str, kb: Knowledge)
         if worst is None or abs(ratio - 1) < abs(worst.units_per_dose - 1):
             worst = ImplausibleDose(ratio, form_unit, text)
     r.implausible = worst
+
+
+def resolve_current(position: int, name: str, kb: Knowledge) -> ResolvedItem:
+    """A drug the patient already takes (``patient.current_medications[position]``, 在用药品) resolved by
+    name through the same resolver as a written line (brand names, salts, 中成药, local products), without
+    dose, frequency or route: it is not dispensed here, only compared with the prescribed lines.
+
+    ``index`` is ``-1 - position`` so it can never be taken for a prescription line; ``drug`` is ``None``
+    when the name is not a formulary drug (``known`` / ``local_form`` say why, as for a line)."""
+    r = ResolvedItem(index=-1 - position, item=PrescriptionItem.model_construct(drug=name))
+    r.match, r.known, r.local_form, r.drug, r.keys, r.form, r.strength = _product(name, None, None, None, kb)
+    return r

@@ -79,6 +79,15 @@ HIS_COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "pregnant": ("妊娠", "是否妊娠", "孕妇", "pregnant"),
     "lactating": ("哺乳", "是否哺乳", "哺乳期", "lactating"),
     "allergies": ("过敏史", "药物过敏史", "过敏药物", "过敏信息", "allergies"),
+    "current_medications": (
+        "在用药品",
+        "在用药物",
+        "当前用药",
+        "目前用药",
+        "合并用药",
+        "长期用药",
+        "current_medications",
+    ),
     "diagnoses": ("诊断", "诊断名称", "临床诊断", "门诊诊断", "diagnoses"),
     "icd10": ("诊断编码", "诊断代码", "ICD编码", "ICD10", "ICD-10", "icd10"),
     # drug line
@@ -965,6 +974,8 @@ def _build_case(
             patient["id"] = first["patient_id"]
         if "allergies" in first:
             patient["allergies"] = first["allergies"]
+        if "current_medications" in first:  # 在用药品 "华法林;阿司匹林": split by the Patient record
+            patient["current_medications"] = first["current_medications"]
         if "diagnoses" in first or "icd10" in first:
             patient["diagnoses"] = parse_diagnoses(first.get("diagnoses", ""), first.get("icd10", ""))
         labs = {k: _number(first[k], k) for k in LAB_NAMES if k in first}

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from toolkit.errors import InputError
 from toolkit.extract import spoken_strength
 from toolkit.extract.assemble import record_fields, to_sections
+from toolkit.extract.current_meds import current_medications
 from toolkit.extract.lexicon import Lexicon, load_lexicon
+from toolkit.extract.numbers import fold_width
 from toolkit.extract.pipeline import ENTITIES_KEY, EntityModel, build_pipeline
 from toolkit.extract.records import ExtractProvenance, OutpatientRecord
 from toolkit.knowledge import get_knowledge
@@ -93,11 +95,16 @@ class Extractor:
             len(analysis.sections),
             len(analysis.items),
         )
+        sections = to_sections(text, analysis.sections)
+        items = spoken_strength.apply(text, analysis.items, self._kb)
         return OutpatientRecord(
             text_length=len(text),
-            sections=to_sections(text, analysis.sections),
+            sections=sections,
             entities=analysis.entities,
-            items=spoken_strength.apply(text, analysis.items, self._kb),
+            items=items,
+            current_medications=current_medications(
+                fold_width(text), analysis.entities, sections, items, self._kb
+            ),
             provenance=self._provenance,
             **fields,
         )

@@ -148,6 +148,11 @@ class OutpatientRecord(Record):
     diagnoses: tuple[Diagnosis, ...] = Field(default=(), description="from the 诊断 section")
     history: tuple[Diagnosis, ...] = Field(default=(), description="conditions said elsewhere, not negated")
     allergies: tuple[str, ...] = ()
+    current_medications: tuple[str, ...] = Field(
+        default=(),
+        description="在用药品: drugs said as taken now (平时吃着华法林) and not prescribed in this visit, as "
+        "generic names where the lexicon knows them (toolkit.extract.current_meds)",
+    )
     items: tuple[ExtractedItem, ...] = ()
     provenance: ExtractProvenance | None = None
 
@@ -157,6 +162,32 @@ class OutpatientRecord(Record):
         for s in self.sections:
             out[s.name] = (out[s.name] + " " + s.text) if s.name in out else s.text
         return {k: out[k] for k in RECORD_SECTIONS if k in out}
+
+    def unprescribed_medications(self) -> tuple[str, ...]:
+        """``current_medications`` less the drugs the record's items prescribe (by formulary id or name): a
+        drug taken at home and prescribed now is covered by its line."""
+        if not self.current_medications:
+            return ()
+        from toolkit.extract.lexicon import prescription_name
+        from toolkit.knowledge import get_knowledge
+
+        names = get_knowledge().names
+        ids = {it.drug_id for it in self.items if it.drug_id}
+        said = {prescription_name(it.drug) for it in self.items} | {it.drug for it in self.items}
+        for it in self.items:
+            if (
+                not it.drug_id
+                and (m := names.resolve(it.drug)) is not None
+                and m.kind in ("exact", "stripped")
+            ):
+                ids.add(m.drug_id)
+        out = []
+        for name in self.current_medications:
+            m = names.resolve(name)
+            if name in said or (m is not None and m.drug_id in ids):
+                continue
+            out.append(name)
+        return tuple(out)
 
     def to_audit_case(self, id: str, **overrides: Any) -> AuditCase:
         """The audit's input: patient (age, sex, weight, pregnancy, allergies, diagnoses incl. history,
@@ -178,6 +209,7 @@ class OutpatientRecord(Record):
             allergies=self.allergies,
             diagnoses=tuple(diagnoses),
             labs=dict(self.labs),
+            current_medications=self.unprescribed_medications(),
         )
         prescription = Prescription(
             items=tuple(it.to_prescription_item(line=i + 1) for i, it in enumerate(self.items))

@@ -26,6 +26,10 @@ PREFETCH_TYPES = {
     "conditions": "Condition",
     "allergies": "AllergyIntolerance",
     "observations": "Observation",
+    # 在用药品: what the patient already takes (active statements, and active orders other than the
+    # draft ones), checked for interactions and duplicate therapy with the draft orders
+    "medicationStatements": "MedicationStatement",
+    "medicationRequests": "MedicationRequest",
 }
 
 
@@ -105,3 +109,19 @@ def draft_medication_requests(draft_orders: Any) -> list[tuple[Any, str, str | N
         raise InputError("draftOrders must be a Bundle", field="context.draftOrders.resourceType")
     mrs = bundle_resources(draft_orders, "context.draftOrders", "MedicationRequest")
     return [m for m in mrs if m[0].status not in SKIPPED_MR_STATUS]
+
+
+def _keys(resource: Any, url: str | None) -> set[str]:
+    out = {url} if url else set()
+    if getattr(resource, "id", None):
+        out.add(f"MedicationRequest/{resource.id}")
+    return out
+
+
+def current_medication_requests(
+    prefetched: list[tuple[Any, str, str | None]], drafts: list[tuple[Any, str, str | None]]
+) -> list[tuple[Any, str, str | None]]:
+    """Prefetched MedicationRequests that are not among the draft orders (by ``MedicationRequest/id`` or
+    fullUrl): the orders the patient is already on. Their status is read by the case reader (active only)."""
+    ordered = set().union(*(_keys(r, u) for r, _p, u in drafts)) if drafts else set()
+    return [t for t in prefetched if not _keys(t[0], t[2]) & ordered]

@@ -38,6 +38,8 @@ DETECTED_ISSUE_SEVERITIES = frozenset({"high", "moderate", "low"})
 SKIPPED_CONDITION_STATUS = frozenset({"inactive", "resolved", "remission"})
 SKIPPED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 SKIPPED_MR_STATUS = frozenset({"cancelled", "entered-in-error", "stopped", "completed"})
+CURRENT_STATUS = frozenset({"active"})
+"""Status of a MedicationStatement or (prefetched) MedicationRequest read as a current medication (在用药品)."""
 # Required code value sets of the fields read here (fhir.resources does not enforce them).
 VALUE_SETS: dict[tuple[str, str], frozenset[str]] = {
     ("Bundle", "type"): frozenset(
@@ -68,6 +70,9 @@ VALUE_SETS: dict[tuple[str, str], frozenset[str]] = {
             "option",
         }
     ),
+    ("MedicationStatement", "status"): frozenset(
+        {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"}
+    ),
     ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
     ("Observation", "status"): frozenset(
         {
@@ -85,6 +90,7 @@ VALUE_SETS: dict[tuple[str, str], frozenset[str]] = {
 USED_TYPES = frozenset(
     {
         "MedicationRequest",
+        "MedicationStatement",
         "Patient",
         "Condition",
         "AllergyIntolerance",
@@ -103,6 +109,7 @@ class Sources:
     conditions: tuple[tuple[str, str, str | None], ...] = ()  # (reference, name, icd10)
     allergies: tuple[tuple[str, str], ...] = ()  # (reference, substance as read)
     patient: str | None = None
+    current_medications: tuple[tuple[str, str], ...] = ()  # (reference, drug as read): 在用药品
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +225,14 @@ def _one_patient(
     by_type: Mapping[str, list[tuple[Any, ...]]],
     patient_keys: set[str],
 ) -> None:
-    """One request audits one patient: every MedicationRequest, Condition, Observation and allergy must
+    """One request audits one patient: every MedicationRequest, Condition, Observation, allergy and
+    MedicationStatement must
     refer to the same patient (and to the Bundle's Patient, when it has one)."""
     seen: dict[str, str] = {k: "Patient" for k in patient_keys}
     refs = [(mr.subject, f"{path}.subject") for mr, path, _ in mrs]
     refs += [
         (getattr(r[0], "subject", None), f"{r[1]}.subject")
-        for t in ("Condition", "Observation")
+        for t in ("Condition", "Observation", "MedicationStatement")
         for r in by_type.get(t, [])
     ]
     refs += [
@@ -697,6 +705,37 @@ def _record_sections(compositions: list[tuple[Any, ...]]) -> dict[str, str]:
     return out
 
 
+def current_medications(
+    resources: Iterable[tuple[Any, ...]],
+    kb: Any,
+    medications: Mapping[str, Any],
+    notes: list[str],
+) -> list[tuple[str, str]]:
+    """在用药品: (drug name, reference) of active MedicationStatements and of active MedicationRequests that are
+    not being ordered now, read by every coding and name the way a draft order is (药品编码, ATC, text,
+    displays, a contained or bundled Medication). A resource that names no drug is noted, never an error
+    (it is not an order being audited); other statuses (completed, stopped, intended …) are passed over."""
+    out: list[tuple[str, str]] = []
+    for t in resources:
+        res, path, url = _entry(t)
+        if res.status not in CURRENT_STATUS:
+            continue
+        contained = {c.id: c for c in (res.contained or ()) if c.id}
+        try:
+            got = resolve_drug(res, path, kb, contained, medications, notes)
+        except InputError:
+            notes.append(f"{path}: {res.get_resource_type()} 未写药品名称，未作为在用药品核对")
+            continue
+        name = got["drug"]
+        if got.get("code") and kb is not None and kb.drug_codes is not None:
+            entry = kb.drug_codes.get(got["code"])
+            if entry is not None and entry.drug is not None and entry.drug in kb.drugs:
+                name = kb.drugs[entry.drug].name  # the clinic's confirmed code names the drug
+        if name not in [n for n, _ in out]:
+            out.append((name, ref_of(res, url)))
+    return out
+
+
 # ----------------------------------------------------------------------------- the case
 
 
@@ -751,11 +790,14 @@ def resources_to_case(
     kb: Any = None,
     lis: C.LisMap | None = None,
     notes: list[str] | None = None,
+    current_requests: Iterable[tuple[Any, ...]] = (),
 ) -> FhirCase:
     """Build the case from validated resources (shared by the FHIR endpoint and CDS Hooks).
 
     ``lis``: the laboratory's own codes (:class:`~toolkit.fhir.codes.LisMap`, loaded once by the caller,
     e.g. ``ServiceConfig.lis_map``); ``None``: none, labs are read by LOINC and name only.
+    ``current_requests``: MedicationRequests the patient is already on (CDS Hooks prefetch, the draft
+    orders left out); with ``by_type["MedicationStatement"]`` they are the case's current medications.
     """
     kb = kb if kb is not None else _default_kb()
     lis = lis if lis is not None else C.LisMap()  # no local codes: LOINC and lab names only
@@ -810,7 +852,8 @@ def resources_to_case(
             keys.add(f"Patient/{p.id}")
         if p_url:
             keys.add(p_url)
-    _one_patient(mrs, by_type, keys)
+    current_requests = [_entry(t) for t in current_requests]
+    _one_patient([*mrs, *current_requests], by_type, keys)
     if pats:
         p, path, p_url = pats[0]
         patient_ref = ref_of(p, p_url)
@@ -867,7 +910,11 @@ def resources_to_case(
     for key in ("weight_kg", "height_cm"):
         if key in labs:
             patient[key] = round(labs.pop(key)[1], 2)
+    current = current_medications(
+        [*by_type.get("MedicationStatement", []), *current_requests], kb, medications, notes
+    )
     patient.update(
+        current_medications=[name for name, _ in current],
         diagnoses=diagnoses,
         allergies=allergies,
         labs={k: v for k, (_, v, _) in labs.items()},
@@ -915,6 +962,10 @@ def resources_to_case(
         request_date_source=source,
         notes=tuple(notes),
         sources=Sources(
-            labs=lab_refs, conditions=tuple(cond_src), allergies=tuple(alg_src), patient=patient_ref
+            labs=lab_refs,
+            conditions=tuple(cond_src),
+            allergies=tuple(alg_src),
+            patient=patient_ref,
+            current_medications=tuple((ref, name) for name, ref in current),
         ),
     )

@@ -1,7 +1,7 @@
 """FHIR R4B out: DetectedIssue (with v3 ActCode and ``evidence.detail`` references), OperationOutcome for
 errors, the service's CapabilityStatement, and the case/record as a ``document`` Bundle (Composition with
 the record's sections and narrative, Patient, Encounter, Condition, AllergyIntolerance, MedicationRequest,
-Observation; every fullUrl a ``urn:uuid:``, every reference to an entry of the Bundle).
+MedicationStatement (在用药品), Observation; every fullUrl a ``urn:uuid:``, every reference to an entry of the Bundle).
 
 Every resource is validated with ``fhir.resources.R4B`` before it is returned; the code tables are
 those of :mod:`toolkit.fhir.codes`, shared with the reader, so :func:`case_to_document` read back with
@@ -88,7 +88,8 @@ def narrative(text: str, status: str = "generated") -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- DetectedIssue
 def evidence_refs(finding: Finding, fc: FhirCase) -> list[str]:
-    """References of the Observation/Condition/AllergyIntolerance/Patient a finding used."""
+    """References of the Observation/Condition/AllergyIntolerance/Patient and of the current medication
+    (MedicationStatement or active MedicationRequest: 在用药品) a finding used."""
     src = fc.sources
     out: list[str] = []
 
@@ -117,6 +118,10 @@ def evidence_refs(finding: Finding, fc: FhirCase) -> list[str]:
         hits = [r for r, name in src.allergies if allergen and (allergen in name or name in allergen)]
         for r in hits or [r for r, _ in src.allergies]:
             add(r)
+    if home := str(ev.get("current_medication") or ""):
+        for r, name in src.current_medications:
+            if name in home.split("、"):
+                add(r)
     if finding.category in (Category.CONTRAINDICATION, Category.INDICATION, Category.SPECIAL_POPULATION):
         blob = " ".join(str(v) for v in ev.values())
         for r, name, icd in src.conditions:
@@ -281,7 +286,7 @@ def capability_statement(
         "software": {"name": "clinic-toolkit rx-preaudit", "version": version},
         "implementation": {
             "description": f"处方前置审核 (knowledge base {kb_version}): POST a Bundle of "
-            "MedicationRequest + Patient/Condition/AllergyIntolerance/Observation "
+            "MedicationRequest + Patient/Condition/AllergyIntolerance/Observation/MedicationStatement "
             "to /v1/fhir/audit; the answer is a Bundle of DetectedIssue."
         },
         "rest": [
@@ -421,6 +426,22 @@ def case_to_document(
                     ],
                     "code": code,
                     "recordedDate": when.isoformat(),
+                }
+            )
+        )
+    # 在用药品: what the patient already takes, as active MedicationStatements under 既往史 (read back
+    # by toolkit.fhir.read as the case's current medications)
+    for n, name in enumerate(p.current_medications):
+        history_urls.append(
+            b.add(
+                {
+                    "resourceType": "MedicationStatement",
+                    "id": f"medstmt-{n + 1}",
+                    "status": "active",
+                    "subject": b.subject,
+                    "context": b.encounter,
+                    "medicationCodeableConcept": {"text": name},
+                    "dateAsserted": when.isoformat(),
                 }
             )
         )
@@ -630,6 +651,8 @@ def case_to_document(
         ),
         "辅助检查": "；".join(f"{k} {x:g}" for k, x in p.labs.items()),
     }
+    if p.current_medications:
+        generated["既往史"] = "在用药品：" + "、".join(p.current_medications)
     section_entries = {
         "过敏史": allergy_urls,
         "诊断": condition_urls,

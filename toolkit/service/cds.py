@@ -19,7 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.errors import InputError
 from toolkit.fhir.codes import CATEGORY_DISPLAY, CODESYSTEM_CATEGORY, LisMap
-from toolkit.fhir.hooks import PREFETCH_TYPES, draft_medication_requests, read_prefetch
+from toolkit.fhir.hooks import (
+    PREFETCH_TYPES,
+    current_medication_requests,
+    draft_medication_requests,
+    read_prefetch,
+)
 from toolkit.fhir.read import FhirCase, resources_to_case
 from toolkit.labels import SEVERITY_LABELS
 from toolkit.records import AuditReport, Finding, Severity
@@ -66,12 +71,18 @@ PREFETCH = {
     "conditions": "Condition?patient={{context.patientId}}",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     "observations": f"Observation?patient={{{{context.patientId}}}}&code={LOINC_LABS}&_sort=-date&_count=50",
+    # 在用药品: the drugs the patient already takes, for interactions and duplicate therapy with the draft
+    # orders (the draft orders themselves, if the EHR returns them here, are left out by id/fullUrl)
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&status=active",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&status=active",
 }
 PREFETCH_ZH = {
     "patient": "患者基本信息(年龄/性别)",
     "conditions": "诊断",
     "allergies": "过敏史",
     "observations": "检验(eGFR/肌酐/血钾/ALT/HbA1c/体重)",
+    "medicationStatements": "在用药品(MedicationStatement)",
+    "medicationRequests": "在用医嘱(MedicationRequest)",
 }
 
 SERVICES: dict[str, str] = {"rx-preaudit": "order-sign", "rx-preaudit-select": "order-select"}
@@ -90,8 +101,9 @@ def discovery() -> dict[str, Any]:
                 "description": "Prescription pre-audit of draft MedicationRequests (剂量、相互作用、禁忌、过敏、"
                 "特殊人群、适应证、处方规范) against the offline knowledge base.",
                 "prefetch": dict(PREFETCH),
-                "usageRequirements": "prefetch patient, conditions, allergies and "
-                "observations; the service never queries the EHR",
+                "usageRequirements": "prefetch patient, conditions, allergies, observations and the "
+                "patient's current medications (medicationStatements, medicationRequests: active, read as "
+                "在用药品 for interactions and duplicate therapy); the service never queries the EHR",
             }
             for sid, hook in SERVICES.items()
         ]
@@ -222,8 +234,14 @@ def hook_to_case(req: HookRequest, kb: Any = None, lis: LisMap | None = None) ->
     pats = pre.by_type.get("Patient", [])
     if pats and req.context.patientId and pats[0][0].id and pats[0][0].id != req.context.patientId:
         raise InputError("the prefetched Patient is not context.patientId", field="prefetch.patient.id")
+    current = current_medication_requests(pre.by_type.pop("MedicationRequest", []), mrs)
     fc = resources_to_case(
-        mrs, pre.by_type, bundle_id=req.context.draftOrders.get("id") or req.hookInstance, kb=kb, lis=lis
+        mrs,
+        pre.by_type,
+        bundle_id=req.context.draftOrders.get("id") or req.hookInstance,
+        kb=kb,
+        lis=lis,
+        current_requests=current,
     )
     return HookCase(fc, tuple(pre.not_sent), tuple(pre.outcomes))
 

@@ -1,0 +1,196 @@
+"""在用药品 read from the dictation: the drugs the patient already takes (平时吃着华法林) reach the record, the
+visit's AuditCase (``patient.current_medications``), the demo's facts, the JSONL line and the FHIR export;
+drugs stopped, switched away, denied, a relative's, an allergy, asked about, advised or prescribed now do not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("spacy")
+
+from typer.testing import CliRunner
+
+from toolkit.extract import extract
+from toolkit.visit import revise, visit
+
+WARFARIN_NSAID = (
+    "主诉：右膝关节疼痛一周。现病史：房颤五年，平时吃着华法林，二点五毫克每天一片，最近INR二点三。既往史：高血压。"
+    "过敏史：否认药物过敏。查体：血压一百三十二八十。诊断：右膝骨关节炎。处理：布洛芬缓释胶囊零点三克一天两次口服，开五天。"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # sectioned, a marker before the drug, the amount in Chinese numbers
+        ("现病史：房颤五年，平时吃着华法林，二点五毫克每天一片。诊断：心房颤动。", ("华法林",)),
+        # unsectioned dictation
+        ("王大爷糖尿病十年，一直在用二甲双胍零点五克一天两次，空腹血糖七点多，今天来复查。", ("二甲双胍",)),
+        ("既往冠心病，长期服用阿司匹林一百毫克每天一次，没有胃病。", ("阿司匹林",)),
+        ("现病史 房颤三年 目前规律服用利伐沙班二十毫克一天一次 没有出血", ("利伐沙班",)),
+        # the marker after the drug and its amounts; a brand resolved to its generic name
+        ("现病史：高血压六年，心内科开的代文八十毫克一天一片，一直在吃。", ("缬沙坦",)),
+        # a list after one marker, brands resolved
+        (
+            "主诉血压血糖复查 现病史高血压六年 平时吃络活喜和格华止 家里量血压一百三十左右",
+            ("氨氯地平", "二甲双胍"),
+        ),
+        ("半年前心梗放了支架，一直吃倍林达和阿司匹林，没有黑便。", ("替格瑞洛", "阿司匹林")),
+        # insulin said with 在打/现在打
+        ("现病史：糖尿病十年，现在打甘精十二个单位，空腹七左右。", ("甘精胰岛素",)),
+        ("家里有华法林在吃，最近没有出血。", ("华法林",)),
+        # a chronic condition right before a plain 吃
+        ("既往史：高血压十年，吃氨氯地平。过敏史：无。", ("氨氯地平",)),
+    ],
+)
+def test_drugs_said_as_taken_now_are_read(text, expected):
+    assert extract(text).current_medications == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "现病史：以前吃过硝苯地平，后来停了，血压一百三十多。",  # the past, stopped
+        "现病史：以前一直吃硝苯地平，脚踝肿，上次已经停掉了。",  # the past marker, stopped
+        "现病史：一直吃硝苯地平，效果不好换了，血压一百五。",  # switched away
+        "现病史：平时吃着硝苯地平，上个月不吃了。",  # stopped
+        "现病史：平时没在吃华法林，也没吃过阿司匹林。",  # negated
+        "现病史：他妈妈也在吃华法林，他自己身体挺好。",  # a relative's drug
+        "家族史：母亲一直吃华法林。",  # the family history
+        "现病史：平时在吃华法林吗？",  # a question
+        "现病史：膝盖疼，如果疼得厉害可以吃布洛芬。",  # conditional advice
+        "现病史：一直吃别嘌醇，吃了起疹子。",  # an adverse reaction / allergy
+        "现病史：吃了阿莫西林起疹子，没有发烧。",  # an allergy, no marker
+    ],
+)
+def test_drugs_stopped_switched_denied_or_not_the_patients_are_not_read(text):
+    assert extract(text).current_medications == ()
+
+
+def test_a_drug_switched_from_is_not_current():
+    rec = extract("现病史：平时吃着硝苯地平，后来换成氨氯地平了。")
+    assert "硝苯地平" not in rec.current_medications
+    # the drug of the past is not current, the one said now is
+    assert extract("现病史：以前吃华法林，现在吃利伐沙班二十毫克。").current_medications == ("利伐沙班",)
+
+
+def test_a_stop_or_allergy_said_of_one_drug_of_a_list_leaves_the_others():
+    text = "现病史：血压高，一直吃着硝苯地平和美托洛尔，美托洛尔上周停了。"
+    assert extract(text).current_medications == ("硝苯地平",)
+    assert extract("现病史：一直吃着华法林和阿司匹林，都停了一周。").current_medications == ()
+    assert extract("现病史：一直吃着华法林和阿司匹林，阿司匹林过敏。").current_medications == ("华法林",)
+    # 没停过, 不能停: kept taking
+    assert extract("现病史：华法林一直吃着，没停过。").current_medications == ("华法林",)
+
+
+def test_a_drug_prescribed_now_is_not_a_current_medication():
+    # the same drug (also by its brand) is a line of this visit: the line covers it
+    rec = extract("现病史：一直吃二甲双胍。诊断：2型糖尿病。处理：二甲双胍零点五克一天两次，开四周。")
+    assert rec.current_medications == () and [i.drug for i in rec.items] == ["二甲双胍"]
+    rec = extract(
+        "现病史：高血压三年，一直吃络活喜五毫克。诊断：高血压。处理：氨氯地平五毫克每天一次，开四周。"
+    )
+    assert rec.current_medications == ()
+
+
+def test_a_home_drug_the_doctor_replaces_or_stops_is_not_current():
+    rec = extract(
+        "现病史：高血压，一直吃硝苯地平。诊断：高血压。处理：硝苯地平换成氨氯地平五毫克每天一次，开四周。"
+    )
+    assert rec.current_medications == ()
+    rec = extract(
+        "现病史：糖尿病十年，长期服用二甲双胍零点五克一天两次，还一直吃着阿司匹林。诊断：糖尿病。"
+        "处理：二甲双胍停掉，改用西格列汀一百毫克每天一次。"
+    )
+    assert rec.current_medications == ("阿司匹林",)
+
+
+def test_a_class_word_naming_an_insulin_said_elsewhere_is_not_read():
+    rec = extract(
+        "主诉 糖尿病打胰岛素复诊 现病史 现在打来得时睡前十四个单位 处理 来得时睡前十六个单位皮下注射"
+    )
+    assert rec.current_medications == ()
+
+
+def test_the_audit_case_of_the_record_carries_them():
+    rec = extract(WARFARIN_NSAID)
+    assert rec.current_medications == ("华法林",)
+    assert rec.to_audit_case("x").patient.current_medications == ("华法林",)
+
+
+def test_warfarin_at_home_and_a_prescribed_nsaid_reach_the_visits_audit():
+    v = visit(text=WARFARIN_NSAID, id="v-warfarin")
+    assert v.case.patient.current_medications == ("华法林",)
+    assert [i.drug for i in v.items] == ["布洛芬缓释胶囊"]
+    hits = [
+        f for f in v.findings if f.finding.category.value == "interaction" and "华法林" in f.finding.drugs
+    ]
+    assert hits, [f.finding.rule_id for f in v.findings]
+    # the finding points at the prescribed line and at the words where the home drug was said
+    assert hits[0].lines == (1,)
+    assert any(s.text == "华法林" and v.text[s.start : s.end] == "华法林" for s in hits[0].spans)
+    doc = v.contract()
+    assert doc["patient"]["current_medications"] == ["华法林"]
+    assert doc["record"]["current_medications"] == ["华法林"]
+
+
+def test_text_typed_into_the_history_is_re_read_like_allergies():
+    v = visit(text=WARFARIN_NSAID)
+    # the doctor deletes the home drug from 现病史: it is no longer a current medication
+    v2 = revise(v, sections={"现病史": "房颤五年，最近INR二点三。"})
+    assert v2.case.patient.current_medications == ()
+    assert not any("华法林" in f.finding.drugs for f in v2.findings)
+    # and types one into 既往史: read on re-audit
+    v3 = revise(v2, sections={"既往史": "高血压十年，一直吃氨氯地平五毫克一天一次。"})
+    assert v3.case.patient.current_medications == ("氨氯地平",)
+    assert v3.provenance.edited_sections == ("现病史", "既往史")
+    # a section left untouched keeps what was dictated
+    v4 = revise(v, sections={"既往史": "高血压。糖尿病。"})
+    assert v4.case.patient.current_medications == ("华法林",)
+
+
+def test_a_home_drug_added_to_the_table_is_no_longer_a_current_medication():
+    v = visit(text=WARFARIN_NSAID)
+    assert v.case.patient.current_medications == ("华法林",)
+    rows = [
+        v.items[0].to_prescription_item(),
+        {"drug": "华法林", "dose": 2.5, "unit": "mg", "frequency": "qd"},
+    ]
+    v2 = revise(v, items=rows)
+    assert v2.case.patient.current_medications == ()
+
+
+def test_the_demo_shows_them_in_the_facts():
+    from toolkit.demo_app import views
+
+    v = visit(text=WARFARIN_NSAID)
+    assert "在用药品 华法林" in views.facts_markdown(v)
+    plain = visit(text="诊断高血压。处理氨氯地平五毫克每天一次，开四周。")
+    assert plain.case.patient.current_medications == ()
+    assert "在用药品 无记录" in views.facts_markdown(plain)
+
+
+def test_clinic_visit_jsonl_carries_them(tmp_path):
+    from toolkit.cli.main import app
+
+    src = tmp_path / "a.txt"
+    src.write_text(WARFARIN_NSAID, encoding="utf-8")
+    result = CliRunner().invoke(app, ["visit", str(src), "--format", "jsonl"])
+    (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line["visit"]["patient"]["current_medications"] == ["华法林"]
+    assert line["visit"]["record"]["current_medications"] == ["华法林"]
+
+
+def test_the_fhir_export_has_an_active_medication_statement_per_current_medication():
+    pytest.importorskip("fhir.resources")
+    from toolkit.fhir import validate
+
+    v = visit(text=WARFARIN_NSAID, id="v-warfarin")
+    bundle = v.to_fhir()
+    assert validate.problems(bundle) == []
+    stmts = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationStatement"]
+    assert [(s["status"], s["medicationCodeableConcept"]["text"]) for s in stmts] == [("active", "华法林")]
+    reqs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    assert len(reqs) == 1

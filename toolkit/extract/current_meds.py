@@ -1,0 +1,406 @@
+"""在用药品: the drugs the patient already takes, read from what the dictation says about them.
+
+A drug told in the history ("平时吃着华法林", "一直在用二甲双胍", "长期服用阿司匹林") is no prescription line,
+but the audit must see it: warfarin at home with a prescribed NSAID is an interaction all the same. This
+module reads those drugs, and only those the dictation says are taken *now*:
+
+* a present marker is said with the drug: before it (一直吃, 平时吃, 吃着, 在吃, 长期服用, 规律服用, 目前用,
+  现在打 …, possibly with other drugs and their amounts between: 平时吃络活喜和格华止), or right after it
+  and its amounts (代文八十毫克一天一片，一直在吃; 家里有华法林在吃);
+* and nothing in its words takes it back: a negation (没在吃, 没吃过), the past (以前一直吃…), a stop, a
+  switch away or an allergy said after it (停了, 不吃了, 换成, 改用, 吃了过敏, 起疹子, 效果不好换了), a
+  relative's drug (他妈妈在吃), a question (在吃华法林吗？), conditional advice (如果疼可以吃…), the
+  same drug stopped or switched away anywhere else in the dictation (处理：二甲双胍停掉，改用…) or
+  named as an allergy; a switch target (…换成氨氯地平) is not read either.
+
+A drug prescribed in this visit is no current medication (its line covers it). When unsure, a drug is
+left out: a false current medication makes a false interaction warning on a clean visit.
+
+Names are written as the extractor writes item drugs, resolved to the formulary's generic name where the
+lexicon knows the drug (络活喜 → 氨氯地平).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from toolkit.extract.numbers import NUM
+from toolkit.extract.records import Entity, EntityLabel, ExtractedItem, Section
+
+if TYPE_CHECKING:  # pragma: no cover
+    from toolkit.knowledge import Knowledge
+
+# sections a current medication is not read from: a relative's drugs, allergy statements, advice
+_NOT_FROM = frozenset({"家族史", "过敏史", "健康指导", "随访"})
+
+_TAKE = r"(?:吃|服用|服|口服|用|使用|打|注射|皮下注射|吸入|吸|喷|含服|贴)"
+# a present marker said before the drug (anchored at the end of the text before the drug or its list)
+_PRESENT_BEFORE = re.compile(
+    r"(?:"
+    r"(?:一直|平时|平常|平素|平日|长期|常年|长年|多年来?|目前|现在|如今|仍然|仍|还|一向|每天|天天|规律|按时|坚持|日常|"
+    r"每日|常规)(?:都|还|也|是|在|一直|坚持|规律)*" + _TAKE + r"(?:着|的是|的)?"
+    r"|(?:正在|在)" + _TAKE + r"(?:着|的是|的)?"
+    r"|(?:吃|服|用|打|吸|喷)着(?:的是|的)?"
+    r"|(?:目前|现在|平时|长期)(?:的)?用药(?:是|有|为)?"
+    r")(?:的)?(?:药物|药|降压药|降糖药|降脂药|抗凝药|胰岛素)?(?:是|有|为|：|:)?\s*$"
+)
+# a present marker said after the drug and its amounts (代文八十毫克一天一片，一直在吃; 华法林在吃)
+_PRESENT_AFTER = re.compile(
+    r"(?:(?:一直|平时|平常|长期|目前|现在|还|仍|也|都|每天)(?:都|还|也|是|在)*(?:在)?" + _TAKE + r"(?:着)?"
+    r"|(?:正在|在)" + _TAKE + r"(?:着)?"
+    r"|(?:吃|服|用|打|吸|喷)着)"
+)
+# what may stand between a marker and the drug (or the drug and a marker after it): other drugs (masked as
+# \x00), amounts, frequencies, times, routes and joining words — nothing else
+_SIG_TOKEN = (
+    rf"(?:{NUM}|半)\s*(?:个)?(?:毫克|mg|MG|克|g|微克|μg|ug|个单位|单位|IU|片|粒|袋|包|支|吸|喷|毫升|ml|mL|丸|贴)(?:的片子|的片|的)?"
+    r"|(?:一天|每天|每日|一日|每晚|每早|每周|一周|隔天|天天|一次|每次|每回)(?:"
+    + NUM
+    + r")?(?:次|片|粒|个单位|单位)?"
+    r"|" + NUM + r"次"
+    r"|早上|早晨|中午|晚上|睡前|早晚|早中晚|三餐|饭前|饭后|饭中|餐前|餐后|空腹|随餐|[早中晚]"
+    r"|口服|皮下注射|皮下|吸入|含服|外用|各|都是|都|也|一起|一片|一粒|的片子|的"
+    r"|qd|bid|tid|qn|QD|BID|TID|QN"
+)
+_SEP = r"[\s、，,/+]|和|及|与|跟|加上|加|还有|以及|并|同时"
+_GAP = re.compile(rf"(?:\x00|{_SEP}|{_SIG_TOKEN})*")
+_GAP_LIST = re.compile(rf"(?:{_SEP})*")  # only joining words: the next drug continues a list
+_MAX_GAP = 40
+_SENTENCE_END = re.compile(r"[。；;！!？?\n]")
+_SUBCLAUSE_END = re.compile(r"[。；;！!？?\n，,\s]")
+
+# said right before the marker: the marker is denied (没在吃, 也没有在用, 不在吃)
+_NEGATED_BEFORE = re.compile(
+    r"(?:没|没有|未|不|否认|从不|从没|从来没有?|并没有?|也没有?|也不)(?:再|在|怎么)?$"
+)
+# the past said before the marker in its sub-clause: 以前一直吃, 去年吃着 (unless now is said after it)
+_PAST = re.compile(
+    r"以前|之前|原来|原先|过去|曾经|早年|那时|当时|刚开始|起初|去年|前年|"
+    r"(?:" + NUM + r"|几|好几|十几)(?:个)?多?(?:月|年|周|星期|天)前"
+)
+_NOW = re.compile(r"现在|目前|如今|至今|到现在|一直到现在|还在|仍在|一直")
+_RELATIVE = re.compile(
+    r"父亲|母亲|爸爸|妈妈|[他她]爸|[他她]妈|老爸|老妈|老伴|爱人|丈夫|妻子|老婆|老公|儿子|女儿|孩子|家人|家里人|"
+    r"兄弟|姐妹|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆|姥姥|姥爷|邻居|朋友|同事|别人|病友|亲戚"
+)
+_QUESTION = re.compile(r"[？?]|吗|嘛|有没有|是不是|[吃用打服]不[吃用打服]|在不在|要不要|能不能|可不可以")
+_CONDITIONAL = re.compile(
+    r"如果|要是|假如|假设|万一|若是?|的话|必要时|需要时|需要的时候|不舒服时|的时候|可以吃|可以用|可以服|"
+    r"建议|嘱|叫他|叫她|让他|让她|告诉他|告诉她"
+)
+# said after the drug (before the next drug of another list): stopped, switched away, an allergy, avoided
+_STOP_AFTER = re.compile(
+    r"停|不吃了|不用了|不打了|没吃了|没再吃|没有再吃|没在吃|不再吃|不再用|不吃|没吃|没用|换成|换了|换为|换用|换掉|"
+    r"改成|改为|改用|改吃|改打|替换|过敏|起疹|皮疹|疹子|红疹|瘙痒|荨麻疹|风团|副作用|不良反应|不耐受|"
+    r"效果不好|没效果|没有效果|不管用|没用了|吃完就没|禁用|避免|不能吃|不能用|别吃|别用|不要吃|不要用|不宜|慎用"
+)
+# 不要停, 别停, 不能停: keep taking it (no stop)
+_KEEP_BEFORE_STOP = re.compile(r"(?:不要|不能|不可|别|勿|不准|不许|千万别|没|没有|未|从未|从没|不敢)$")
+# said right before the drug: 停用X, 停掉X, 不再吃X, 没吃X, 把X (a stop after it), 换成X (a switch target)
+_STOP_BEFORE = re.compile(
+    r"(?:停用|停掉|停了|停服|停|不再吃|不再用|没再吃|不吃|没吃|没有吃|没在吃|没用|没有用|未用|未服用?|"
+    r"换掉|别吃|不要吃|不能吃|禁用|避免)(?:了)?(?:那个|这个)?\s*$"
+)
+_SWITCH_TO_BEFORE = re.compile(r"(?:换成|换为|换用|改成|改为|改用|改吃|替换为|替换成)(?:了)?\s*$")
+_STOP_WINDOW = 24
+_BOTH = re.compile(r"都|全|一起|均|两个|俩|两种|这些|同时")
+# a class word read as a drug, and what the formulary ids of its class contain
+_CLASS_WORDS = {"胰岛素": "insulin"}
+# 高血压吃氨氯地平, 糖尿病，吃二甲双胍: a plain taking word right after a chronic condition
+_CONDITION_TAKES = re.compile(
+    rf"\s*(?:(?:{NUM}|几|好几|十几|多)(?:个)?多?(?:年|个月)(?:了|多)?)?[，,\s]?(?:一直|也|还|都|在)?"
+    r"(?:吃|服用|服|口服|用|打)\s*"
+)
+# conditions that are no reason for a drug taken every day (an acute infection, a symptom, an injury)
+_NOT_CHRONIC_ICD = re.compile(r"^(?:A|B|J0|J1|J2|R|S|T|H6|K52|N30|L0)")
+
+
+@dataclass(frozen=True)
+class CurrentMedication:
+    """One drug read as taken now: the name written and the mention it was read from."""
+
+    name: str
+    drug_id: str | None
+    start: int
+    end: int
+    section: str | None
+
+
+def medication_name(e: Entity, kb: Knowledge | None) -> str:
+    """The name a drug mention is written as: the formulary's generic name when the lexicon knows the drug
+    (络活喜 → 氨氯地平), else the name as said (a colloquial short name as its full name)."""
+    from toolkit.extract.lexicon import prescription_name
+
+    if kb is not None and e.normalized and e.normalized in kb.drugs:
+        return kb.drugs[e.normalized].name
+    return prescription_name(e.text)
+
+
+def _mask(text: str, start: int, end: int, drugs: Sequence[Entity]) -> str:
+    """text[start:end] with every drug mention in it replaced by \\x00 characters."""
+    chars = list(text[start:end])
+    for d in drugs:
+        for i in range(max(d.start, start), min(d.end, end)):
+            chars[i - start] = "\x00"
+    return "".join(chars)
+
+
+def _sentence_start(text: str, pos: int, floor: int) -> int:
+    for i in range(pos - 1, floor - 1, -1):
+        if _SENTENCE_END.match(text[i]):
+            return i + 1
+    return floor
+
+
+def _sentence_end(text: str, pos: int, ceil: int) -> int:
+    m = _SENTENCE_END.search(text, pos, ceil)
+    return m.start() if m else ceil
+
+
+def _subclause_start(text: str, pos: int, floor: int) -> int:
+    i = pos
+    while i > floor and text[i - 1].isspace():
+        i -= 1
+    for j in range(i - 1, floor - 1, -1):
+        if _SUBCLAUSE_END.match(text[j]):
+            return j + 1
+    return floor
+
+
+def _marker_before(
+    text: str, d: Entity, drugs: Sequence[Entity], floor: int, chronic_ends: frozenset[int] = frozenset()
+) -> int | None:
+    """Start of the present marker said before ``d`` (directly, or before a list of drugs and amounts); a
+    chronic condition said right before a plain 吃/用 is one too (高血压吃氨氯地平, 甲减吃优甲乐)."""
+    lo = max(floor, d.start - _MAX_GAP)
+    for p in range(d.start, lo - 1, -1):
+        if p < d.start and not _GAP.fullmatch(_mask(text, p, d.start, drugs)):
+            continue
+        if any(o.start < p < o.end for o in drugs):
+            continue
+        m = _PRESENT_BEFORE.search(text, max(floor, p - 14), p)
+        if m:
+            return m.start()
+        for e in range(max(floor, p - 12), p):
+            if e in chronic_ends and _CONDITION_TAKES.fullmatch(text, e, p):
+                return e
+    return None
+
+
+def _marker_after(text: str, d: Entity, drugs: Sequence[Entity], ceil: int) -> tuple[int, int] | None:
+    """Span of the present marker said after ``d`` and its amounts (…八十毫克一天一片，一直在吃)."""
+    hi = min(ceil, d.end + _MAX_GAP)
+    for p in range(d.end, hi + 1):
+        if p > d.end and not _GAP.fullmatch(_mask(text, d.end, p, drugs)):
+            continue
+        m = _PRESENT_AFTER.match(text, p, ceil)
+        if m and not any(m.end() <= o.start <= m.end() + 3 for o in drugs):
+            return m.start(), m.end()  # (…，现在吃利伐沙班: the marker of the drug said next)
+    return None
+
+
+def _stop_in(text: str, start: int, stop: int, both: bool = False) -> bool:
+    for m in _STOP_AFTER.finditer(text, start, stop):
+        if m.group(0).startswith("停") and _KEEP_BEFORE_STOP.search(text, max(0, m.start() - 4), m.start()):
+            continue  # 华法林不能停, 没停过: keep taking it
+        if both and not _BOTH.search(text, start, m.start()):
+            continue  # …和美托洛尔，美托洛尔上周停了: the stop is the other drug's
+        return True
+    return False
+
+
+def _stopped_after(text: str, d: Entity, drugs: Sequence[Entity], ceil: int) -> bool:
+    """A stop, switch, allergy or ban said after ``d`` before another drug; or after the drugs listed with
+    it when said of them all (华法林和阿司匹林都停了)."""
+    later = sorted((o for o in drugs if o.start >= d.end), key=lambda o: o.start)
+    own_end = min(
+        later[0].start if later else ceil, ceil, d.end + _STOP_WINDOW, _sentence_end(text, d.end, ceil)
+    )
+    if _stop_in(text, d.end, own_end):
+        return True
+    end, names = d.end, {d.normalized or d.text}
+    for o in later:  # the list goes on
+        if _GAP_LIST.fullmatch(text, end, o.start) and (o.normalized or o.text) not in names:
+            end = o.end
+            names.add(o.normalized or o.text)
+        else:
+            break
+    if end == d.end:
+        return False
+    nxt = next((o.start for o in later if o.start >= end), ceil)
+    stop = min(nxt, ceil, end + _STOP_WINDOW, _sentence_end(text, end, ceil))
+    return _stop_in(text, end, stop, both=True)
+
+
+def _stopped_before(text: str, d: Entity) -> bool:
+    return bool(
+        _STOP_BEFORE.search(text, max(0, d.start - 8), d.start)
+        and not _KEEP_BEFORE_STOP.search(text, max(0, d.start - 10), max(0, d.start - 2))
+    )
+
+
+def _said_away(text: str, d: Entity, drugs: Sequence[Entity], ceil: int) -> bool:
+    """The mention says the drug is stopped, switched from, avoided or an allergy (wherever it is said)."""
+    if _stopped_before(text, d):
+        return True
+    return _stopped_after(text, d, drugs, ceil)
+
+
+def _section_bounds(pos: int, sections: Sequence[Section], length: int) -> tuple[int, int]:
+    lo, hi = 0, length
+    for s in sections:
+        if s.start <= pos:
+            lo = s.start
+            hi = length
+        elif hi == length:
+            hi = s.start
+    return lo, hi
+
+
+def _read_current(
+    text: str,
+    d: Entity,
+    drugs: Sequence[Entity],
+    sections: Sequence[Section],
+    chronic_ends: frozenset[int] = frozenset(),
+) -> bool:
+    """``d`` is said as a drug the patient takes now."""
+    if d.negated or d.section in _NOT_FROM:
+        return False
+    lo, hi = _section_bounds(d.start, sections, len(text))
+    s_start = _sentence_start(text, d.start, lo)
+    s_end = _sentence_end(text, d.end, hi)
+    marker = _marker_before(text, d, drugs, s_start, chronic_ends if d.section != "处理" else frozenset())
+    if marker is not None:
+        if _NEGATED_BEFORE.search(text, max(s_start, marker - 4), marker):
+            return False
+        sub = _subclause_start(text, marker, s_start)
+        said_before = text[sub:marker]
+        past = _PAST.search(said_before)
+        if past and not _NOW.search(said_before, past.end()):
+            return False
+        scope = text[max(s_start, marker - 12) : marker]
+    else:
+        after = _marker_after(text, d, drugs, s_end)
+        if after is None:
+            return False
+        if _NEGATED_BEFORE.search(text, max(d.end, after[0] - 4), after[0]) or re.match(
+            r"(?:过|了)", text[after[1] : after[1] + 1]
+        ):
+            return False  # 华法林没在吃, 华法林吃过
+        if _NOW.search(text, after[0], after[1]) is None and _PAST.search(
+            text, _subclause_start(text, d.start, s_start), d.start
+        ):
+            return False  # 以前华法林在吃
+        sub = _subclause_start(text, d.start, s_start)
+        scope = text[max(s_start, sub - 12) : d.start]
+    if _RELATIVE.search(scope):
+        return False  # 他妈妈也在吃华法林
+    clause = text[s_start:s_end]
+    if _QUESTION.search(clause.replace("什么", "").replace("吗啡", "")):
+        return False  # 平时在吃华法林吗？
+    sub_start = _subclause_start(text, marker if marker is not None else d.start, s_start)
+    sub_end = _SUBCLAUSE_END.search(text, d.end, s_end)
+    if _CONDITIONAL.search(text, sub_start, sub_end.start() if sub_end else s_end):
+        return False  # 如果疼可以吃布洛芬
+    if _stopped_before(text, d):
+        return False
+    if _SWITCH_TO_BEFORE.search(text, max(0, d.start - 6), d.start):
+        return False  # 换成氨氯地平: a switch target is not read (the switch may be today's plan)
+    return not _stopped_after(text, d, drugs, hi)
+
+
+def find_current_medications(
+    text: str,
+    entities: Sequence[Entity],
+    sections: Sequence[Section],
+    items: Sequence[ExtractedItem] = (),
+    kb: Knowledge | None = None,
+) -> list[CurrentMedication]:
+    """The drugs the dictation says the patient takes now and this visit does not prescribe, in the order
+    said (one per drug). ``text`` is the (width-folded) text the entities were read from."""
+    drugs = sorted((e for e in entities if e.label is EntityLabel.DRUG), key=lambda e: e.start)
+    if not drugs:
+        return []
+    items_as_drugs = [
+        Entity(label=EntityLabel.DRUG, start=it.start, end=it.start + 1, text="x", normalized=it.drug_id)
+        for it in items
+        if it.drug_id
+    ]
+    prescribed_ids = {it.drug_id for it in items if it.drug_id}
+    prescribed_names = {it.drug for it in items}
+    item_starts = {it.start for it in items}
+
+    def key(e: Entity) -> str:
+        return e.normalized or medication_name(e, kb)
+
+    chronic_ends = frozenset(
+        e.end
+        for e in entities
+        if e.label is EntityLabel.DISEASE
+        and not e.negated
+        and e.normalized
+        and not _NOT_CHRONIC_ICD.match(e.normalized)
+    )
+    # a drug the dictation names as an allergy (阿司匹林过敏) is not read as taken
+    allergic = {e.text for e in entities if e.label is EntityLabel.ALLERGEN}
+    if kb is not None:
+        for a in list(allergic):
+            m = kb.names.resolve(a)
+            if m is not None and m.kind in ("exact", "stripped") and m.drug_id:
+                allergic.add(m.drug_id)
+    away = {
+        key(d) for d in drugs if _said_away(text, d, drugs, _section_bounds(d.start, sections, len(text))[1])
+    }
+    out: list[CurrentMedication] = []
+    seen: set[str] = set()
+    for d in drugs:
+        k = key(d)
+        name = medication_name(d, kb)
+        if k in seen or k in away or d.start in item_starts or k in allergic or d.text in allergic:
+            continue
+        if (
+            (d.normalized and d.normalized in prescribed_ids)
+            or name in prescribed_names
+            or d.text in prescribed_names
+        ):
+            continue
+        if not _known(d, kb):
+            continue
+        if d.text.strip() in _CLASS_WORDS and any(
+            o is not d and _CLASS_WORDS[d.text.strip()] in (o.normalized or "")
+            for o in [*drugs, *items_as_drugs]
+        ):
+            continue  # 打胰岛素…现在打来得时: the class word names the insulin said elsewhere
+        if _read_current(text, d, drugs, sections, chronic_ends):
+            seen.add(k)
+            out.append(
+                CurrentMedication(
+                    name=name, drug_id=d.normalized, start=d.start, end=d.end, section=d.section
+                )
+            )
+    return out
+
+
+def _known(d: Entity, kb: Knowledge | None) -> bool:
+    """Only drugs the formulary or the name resolver knows are read (a guessed stem is left out)."""
+    if d.normalized:
+        return True
+    if kb is None:
+        return False
+    match = kb.names.resolve(d.text)
+    return bool(match and match.kind in ("exact", "stripped"))
+
+
+def current_medications(
+    text: str,
+    entities: Sequence[Entity],
+    sections: Sequence[Section],
+    items: Sequence[ExtractedItem] = (),
+    kb: Any = None,
+) -> tuple[str, ...]:
+    """Names of :func:`find_current_medications`."""
+    return tuple(m.name for m in find_current_medications(text, entities, sections, items, kb))
