@@ -650,6 +650,30 @@ def _check_hostile_service(work: Path) -> list[Check]:
                 ok,
             )
         )
+        # one drug name of 150,000 characters, also as a current medication (900 KB)
+        huge = json.loads(json.dumps(CASE_OK))
+        name = "华" * 150_000
+        huge["id"] = "HUGE-NAME"
+        huge["prescription"]["items"][0]["drug"] = name
+        huge.setdefault("patient", {})["current_medications"] = [name]
+        body = json.dumps(huge, ensure_ascii=False).encode()
+        t = time.perf_counter()
+        r = httpx.post(
+            url + "/v1/audit", content=body, headers={"content-type": "application/json"}, timeout=120
+        )
+        secs = time.perf_counter() - t
+        alive = httpx.get(url + "/healthz", timeout=30).status_code == 200
+        status = r.json().get("status") if r.status_code == 200 else r.text[:60]
+        ok = r.status_code == 200 and status == "needs_review" and secs < 5 and alive
+        out.append(
+            Check(
+                "hostile",
+                "POST /v1/audit with one 150,000-character drug name, also as 在用药品",
+                f"{len(body) / 1024:.0f} KB",
+                f"{r.status_code} {status} in {secs:.2f}s; service alive: {alive}",
+                ok,
+            )
+        )
         # 20 concurrent conflicting decisions on one audit
         audit_id = httpx.post(url + "/v1/audit", json=CASE_BLOCK, timeout=30).headers["x-audit-id"]
         codes: list[int] = []

@@ -186,6 +186,35 @@ def test_without_the_main_thread_every_audit_keeps_its_timeout(
         assert inline.post("/v1/audit", json=ok_case("SLOW")).status_code == 503
 
 
+def test_a_huge_drug_name_is_an_unchecked_line_not_a_dead_process(client: TestClient) -> None:
+    """A 150,000-character drug name (450 KB, under the body limit) used to make the name matcher's
+    one-character-wildcard set grow with the square of its length until the machine ran out of memory.
+    Now a name over MAX_NAME_CHARS resolves to nothing: the line is not covered, so the case is 需人工审核
+    (needs_review), at once; the same for a huge current medication (RX-REC-005)."""
+    import resource
+
+    from toolkit.knowledge.names import MAX_NAME_CHARS
+
+    name = "华" * 150_000  # twice: 900 KB
+    case = make_case(item(name, dose=5, unit="mg", days=7), case_id="HUGE").model_dump(mode="json")
+    case["patient"]["current_medications"] = [name]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    r = client.post("/v1/audit", json=case)
+    assert r.status_code == 200 and r.json()["status"] == "needs_review"
+    assert {"RX-FMT-007", "RX-REC-005"} <= {f["rule_id"] for f in r.json()["findings"]}
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: < 0.5 GB more
+    assert len("精蛋白生物合成人胰岛素注射液(预混30R)(3ml:300单位*1支/盒)") < MAX_NAME_CHARS
+
+
+def test_more_than_100_current_medications_is_a_located_422(client: TestClient) -> None:
+    case = ok_case("MANY")
+    case["patient"]["current_medications"] = [f"药{n}" for n in range(101)]
+    r = client.post("/v1/audit", json=case)
+    assert r.status_code == 422 and locs(r) == ["body.patient.current_medications"]
+
+
 def test_huge_offset_is_400(client: TestClient) -> None:
     r = client.get("/v1/review-queue?offset=99999999999999999999")
     assert r.status_code == 400 and locs(r) == ["query.offset"]

@@ -231,6 +231,13 @@ def pinyin_key(text: str) -> str:
     return " ".join(lazy_pinyin(text))
 
 
+MAX_NAME_CHARS = 200
+"""A written drug name longer than this is resolved to nothing (the line is then not covered: 需人工审核).
+The longest real product names (精蛋白生物合成人胰岛素注射液(预混30R)(3ml:300单位*1支/盒)) are well under
+it, and the fuzzy match's work grows with the square of the length: a 300,000-character name sent in
+one request used to take all the memory of the machine."""
+
+
 class NameIndex:
     """Lookup from every written form of a drug name to its formulary id."""
 
@@ -269,6 +276,8 @@ class NameIndex:
         key = text
         if key in self._cache:
             return self._cache[key]
+        if len(text) > MAX_NAME_CHARS:
+            return None
         match = self._resolve(clean_name(text))
         if len(self._cache) < 100_000:
             self._cache[key] = match
@@ -277,6 +286,8 @@ class NameIndex:
     def known_outside(self, text: str) -> str | None:
         """The known drug name a written name is (or is a form/salt of) when the formulary does not cover
         it: ``注射用青霉素钠`` → ``青霉素钠``; ``None`` for a formulary drug or an unknown name."""
+        if len(text) > MAX_NAME_CHARS:
+            return None
         t = clean_name(text)
         candidates = self._candidates(t)
         if any(c in self._exact for c in candidates):
