@@ -94,9 +94,10 @@ def test_a_unit_dose_is_not_given_to_a_tablet() -> None:
     )  # not 2 U
 
 
-def test_doses_split_over_the_day_keep_the_first_slot_when_one_slot_is_changed() -> None:
+def test_doses_split_over_the_day_give_the_larger_dose_when_one_slot_is_changed() -> None:
     items = _items("诊断2型糖尿病处理诺和锐三餐前皮下注射早上六个单位中午六个单位晚上加到八个单位")
-    assert (items[0]["dose"], items[0]["frequency"]) == (6.0, "tid")
+    # issue 13 (sig5): different doses over the day are the larger single dose, each time's dose in the note
+    assert (items[0]["dose"], items[0]["frequency"]) == (8.0, "tid")
 
 
 def test_a_change_without_a_time_of_day_replaces_the_dose() -> None:

@@ -196,7 +196,7 @@ _DISTRIBUTIVE = re.compile(r"(都|各|均|全部|统一)[^，。；]{0,3}$")
 _DISTRIBUTIVE_FREQ = re.compile(r"(?:都|均|全部|统一)(?:是|为|按)?$")
 # 早上八个单位, 早上加到二十个单位, 晚上还是十四个单位: a dose said for one time of the day
 _DOSE_AFTER = re.compile(
-    rf"\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|仍然是|仍|照旧|是|打|吃)?\s*(?:{V.NUM}|半)\s*个?"
+    rf"\s*(?:加到|加至|减到|减至|改成|改为|调到|也是|还是|仍是|仍然是|仍|照旧|是|也|打|吃)?\s*(?:{V.NUM}|半)\s*个?"
     r"(?:片|粒|袋|包|支|吸|喷|丸|单位)"
 )
 _DILUENT = re.compile(
@@ -212,10 +212,61 @@ _TITRATE_FROM = re.compile(rf"从\s*(?:{V.NUM})\s*(?:mg|毫克|μg|微克)")
 _SLOT_BEFORE = re.compile(r"(?:早上|早晨|中午|晚上|睡前|[早午晚][餐饭]前)$")
 # 早餐前十六个单位晚餐前加到十六个…: amounts said for two times of the day (the doses split over the day)
 _SLOT_DOSE = re.compile(
-    rf"(早上|早晨|中午|晚上|睡前|[早午晚][餐饭]前)\s*(?:加到|加至|减到|减至|改成|改为|调到|还是|仍是|是|打)?\s*"
+    rf"(早上|早晨|中午|晚上|睡前|[早午晚][餐饭]前)\s*(?:加到|加至|减到|减至|改成|改为|调到|也是|还是|仍是|仍然是|是|也|打)?\s*"
     rf"(?:{V.NUM}|半)\s*(?:个单位|单位|个|片|粒|袋|包|支|吸|喷|丸)"
 )
 _ORAL_FORM = re.compile(r"(?:片|胶囊|颗粒|散|丸|口服液|口服溶液|混悬液|糖浆)$")
+# the times of the day a dose is said for (早餐前十六个单位晚餐前十八个单位, 早上两片晚上一片, 早一片晚半片)
+_SLOT_MARK = re.compile(
+    r"(早上|早晨|早餐前|早饭前|早餐后|早饭后|中午|午餐前|午饭前|午餐后|午饭后|晚上|晚餐前|晚饭前|晚餐后|晚饭后|睡前|"
+    r"(?<![早每])早(?!晚|餐|饭)|(?<![早每傍])晚(?!餐|饭))"
+    rf"(?=\s*(?:加到|加至|减到|减至|改成|改为|调到|也是|还是|仍是|仍然是|是|也|打|吃|服)?\s*(?:{V.NUM}|半)\s*个?"
+    r"(?:片|粒|袋|包|支|吸|喷|丸|单位|个单位))"
+)
+_SLOT_SEGMENT_END = re.compile(r"[。；;]")
+_UNIT_SAID = {"U": "单位"}
+
+
+def _split_doses(text: str, start: int, end: int, cut: int | None) -> tuple[Candidate, str] | None:
+    """Different doses said for two or three times of the day (门冬胰岛素30早餐前十六个单位晚餐前十八个单位,
+    早上两片晚上一片): the larger single dose, and what was said for each time (早餐前16单位，晚餐前18单位).
+
+    The item has one dose. A pharmacist accepts the line written as the larger single dose with the
+    frequency of the times said (bid/tid) and the doses per time in its note: the audit's single-dose and
+    daily limits are then checked against the larger dose (conservative: a daily total read as larger × n is
+    never below the real one), and the note keeps the regimen as said for the label. Equal doses at each
+    time are no split (None). A time whose dose cannot be read leaves the line as read (None)."""
+    marks = [m for m in _SLOT_MARK.finditer(text, start, end) if cut is None or m.start() >= cut]
+    if len(marks) < 2:
+        return None
+    doses = V.find_doses(text, start, end)
+    said: list[tuple[str, Candidate]] = []
+    for k, m in enumerate(marks):
+        seg_end = marks[k + 1].start() if k + 1 < len(marks) else end
+        stop = _SLOT_SEGMENT_END.search(text, m.end(), seg_end)
+        seg_end = stop.start() if stop else seg_end
+        in_seg = [c for c in doses if m.end() <= c.start < seg_end]
+        if not in_seg:
+            return None
+        changes = [c.end() for c in _CHANGE.finditer(text, m.end(), seg_end)]
+        after = [c for c in in_seg if changes and c.start >= changes[-1]]
+        said.append((m.group(1), after[0] if after else in_seg[0]))
+    parsed = []
+    for slot, c in said:
+        amount, _, unit = (c.normalized or "").partition(" ")
+        try:
+            parsed.append((slot, float(amount), unit, c))
+        except ValueError:
+            return None
+    if len({p[2] for p in parsed}) != 1 or len({p[1] for p in parsed}) == 1:
+        return None
+    if len({p[0][0] for p in parsed}) != len(parsed):
+        return None  # the same time said twice (a change said again): not a split over the day
+    chosen = max(parsed, key=lambda p: p[1])[3]
+    note = "，".join(f"{slot}{amount:g}{_UNIT_SAID.get(unit, unit)}" for slot, amount, unit, _ in parsed)
+    return chosen, note
+
+
 _HISTORY_SECTIONS = {"主诉", "现病史", "既往史"}
 
 
@@ -510,9 +561,9 @@ _LOADING = re.compile(
 _CHANGE_NOW = re.compile(r"(?:原来|以前|之前|本来)[^，。；]{1,12}?(现在|目前|从今天起|从今天开始|今天起)")
 
 
-# 规格五毫克, 五毫克规格, 五毫克的片子 / 五毫克一片的: said as the strength of the product
+# 规格五毫克, 五毫克规格, 五毫克的片子 / 五毫克一片的 / 五毫克的那种: said as the strength of the product
 _SPEC_BEFORE = re.compile(r"规格(?:是|为|：|:)?\s*$")
-_SPEC_AFTER = re.compile(r"\s*(?:的)?(?:规格|的片|的胶囊|的粒|一片的|一粒的|每片|每粒)")
+_SPEC_AFTER = re.compile(r"\s*(?:的)?(?:规格|的片|的胶囊|的粒|一片的|一粒的|每片|每粒|那种|那一种)")
 _MASS_UNITS = ("mg", "g", "μg")
 
 
@@ -745,7 +796,9 @@ def _sig_for_window(
     if not explicit and len(slots) > 1:  # 早餐前十六个单位晚餐前十四个单位: one dose at each time said
         first = next(m for m in _SLOT_DOSE.finditer(text, start, end))
         timing = [Candidate(first.start(1), first.end(1), "frequency", "bid" if len(slots) == 2 else "tid")]
+    split = _split_doses(text, start, end, cut)
     return {
+        "split": split,
         "strength": strengths,
         "dose": doses,
         "frequency": explicit or timing[:1],
@@ -973,6 +1026,7 @@ def _prescription_lines(
     elsewhere (既往… 加用依那普利十毫克每天一次: the splitter left the plan inside the history)."""
     sig_cands: list[Candidate] = []
     lines: list[_Line] = []
+    conditional: list[tuple[Candidate, dict[str, Any], tuple[str, bool]]] = []
     for sec in _plan_windows(text, sections, drugs):
         sec_drugs, diluted = _undiluted(text, sec, drugs)
         lead_route: list[Candidate] = []
@@ -982,7 +1036,8 @@ def _prescription_lines(
         for k, d in enumerate(sec_drugs):
             win_end = sec_drugs[k + 1].start if k + 1 < len(sec_drugs) else sec.end
             sig = _line_sig(text, d, win_end, complaints, diluted)
-            if lead_freq and not sig["frequency"]:
+            lead_used = bool(lead_freq) and not sig["frequency"]
+            if lead_used:
                 sig["frequency"] = lead_freq
             lead_freq = []
             prn_next = [
@@ -1036,9 +1091,143 @@ def _prescription_lines(
             for key in _SIG_KEYS:
                 sig_cands.extend(sig[key])
             if not _not_prescribed(text, sec_drugs, k, sig):
+                cond = _conditional(
+                    text, sec.start, sec_drugs, k, sig, lead_used, in_plan=not isinstance(sec, _Window)
+                )
+                if cond is not None:
+                    conditional.append((d, sig, cond))
+                    continue
                 lines.append((d, sig))
                 given_back = (d, sig) if lead_route else None
-    return _shared_sigs(text, lines), sig_cands
+    return _shared_sigs(text, _place_conditional(text, lines, conditional)), sig_cands
+
+
+# …一天一次，血压高的时候加一片 / 如果还疼再吃一片: an extra amount said under a condition in the line
+_EXTRA_BEFORE = re.compile(
+    r"(?:再|就|可以|可|则|另外)*(?:加服|加用|加吃|追加|另加|加|多)(?:吃|服|用|打|含)?\s*$"
+    r"|(?:再|就|可以|可|则)+(?:吃|服|用|打|含)\s*$"
+)
+
+
+def _conditional_extra(text: str, start: int, end: int, sig: dict[str, Any]) -> dict[str, Any]:
+    """The line's sig without an extra amount said under a condition (氨氯地平五毫克一天一次，血压高的时候加
+    一片): that clause is the line's as-needed note, not its dose nor its frequency."""
+    amounts = sorted([*sig["dose"], *sig["strength"]], key=lambda c: c.start)
+    for c in amounts:
+        verb = _EXTRA_BEFORE.search(text, max(start, c.start - 8), c.start)
+        if verb is None:
+            continue
+        breaks = list(_COND_BREAK.finditer(text, start, verb.start()))
+        if not breaks:
+            continue  # said in the line's own run: not a clause of its own
+        clause_start = breaks[-1].end()
+        if not _COND_CUE.search(text, clause_start, verb.start()):
+            continue
+        clause_end = next((m.start() for m in _COND_BREAK.finditer(text, c.end, end)), end)
+        inside = [x for key in ("dose", "strength") for x in sig[key] if clause_start <= x.start < clause_end]
+        freqs = [x for x in sig["frequency"] if clause_start <= x.start < clause_end]
+        said = text[clause_start:clause_end].strip()
+        return {
+            **sig,
+            "dose": [x for x in sig["dose"] if x not in inside],
+            "strength": [x for x in sig["strength"] if x not in inside],
+            "frequency": [x for x in sig["frequency"] if x not in freqs],
+            "note": [*sig["note"], said] if said and said not in sig["note"] else sig["note"],
+        }
+    return sig
+
+
+# 如果血压高于一百六加服硝苯地平十毫克, 疼得厉害再吃布洛芬, 发烧超过三十八度五吃…: a drug said under a condition
+_COND_CUE = re.compile(
+    r"如果|要是|假如|万一|倘若|若|一旦|如有|的话|(?:的)?时候|(?<![餐饭])时(?!间)|厉害|高于|低于|超过|大于|小于|"
+    r"不降|降不下来|还高|还是高|偏高|偏低|不舒服|难受|发作"
+)
+_COND_OPEN = re.compile(r"如果|要是|假如|万一|倘若|若|一旦|如有")
+# the verb right before the drug: taking or adding it (再吃, 加服, 可以吃), or prescribing it (给他开, 带)
+_COND_VERB = re.compile(
+    r"(?:再|就|可以|可|则|才|先|另外|马上|立即)*"
+    r"(?:(?P<rx>(?:给(?:他|她|你|患者|病人)?)?开(?:上|点|一盒|一支|一瓶)?|给(?:他|她|你|患者|病人)?|带(?:上|点|着)?|备(?:上|点|着)?)"
+    r"|加服|加用|加吃|加上|加|吃|服|用|含|喷|吸|打|口服|含服|舌下含服|来)"
+    r"(?:一片|一粒|一下|一点|点|些|上|块|颗)?\s*$"
+)
+_COND_BREAK = re.compile(r"[，,。；;！!？?：:]")
+
+
+def _conditional(
+    text: str,
+    sec_start: int,
+    sec_drugs: Sequence[Candidate],
+    k: int,
+    sig: dict[str, Any],
+    lead_used: bool,
+    in_plan: bool = True,
+) -> tuple[str, bool] | None:
+    """The ``k``-th drug said under a condition (如果血压高于一百六加服硝苯地平十毫克, 疼得厉害再吃布洛芬) with no
+    frequency or course of its own: ``(what was said, prescribed)``, ``prescribed`` when a prescribing verb
+    (开, 给, 带, 备) names it, or when it is said with its amount in the 处理 section itself (``in_plan``) with a
+    verb of taking (吃, 用; not 加服); ``None`` when it is an ordinary line.
+
+    Such a mention is advice on when to take a drug, not a line of its own (:func:`_place_conditional`):
+    for a drug prescribed as a line elsewhere in the dictation it is that line's as-needed note; for a drug
+    not prescribed elsewhere it is no line (加服 of a tablet the patient has at home is not dispensed), unless
+    a prescribing verb names it: then it is an as-needed (prn) line, what a 处方 needs for it to be dispensed.
+    A conditional line said with its own frequency or course (疼得厉害再加双氯芬酸钠缓释片七十五毫克一天一次吃三天,
+    要是憋得慌用沙丁胺醇一次两喷必要时用) is a line as before."""
+    d = sec_drugs[k]
+    own_freq = [] if lead_used else sig["frequency"]
+    if own_freq or sig["duration"]:
+        return None
+    verb = _COND_VERB.search(text, max(sec_start, d.start - 12), d.start)
+    if verb is None:
+        return None
+    # the clause may open before the window (…随访：如果血压高于一百六加服…: the window starts at 加服)
+    lo = max(0, d.start - 24, sec_drugs[k - 1].end if k else 0)
+    breaks = list(_COND_BREAK.finditer(text, lo, verb.start()))
+    clause_start = breaks[-1].end() if breaks else lo
+    # a frequency of the line before said in its run (…零点五克必要时加用布洛芬…) is no condition of this drug,
+    # unless it was given to it (…，疼的时候吃布洛芬) or opens a clause of its own (…，胸痛的时候舌下含服…)
+    before = [] if breaks else V.find_frequencies(text, clause_start, verb.start())[0]
+    cues = [
+        m
+        for m in _COND_CUE.finditer(text, clause_start, verb.start())
+        if lead_used or not any(c.start <= m.start() < c.end for c in before)
+    ]
+    if not cues and not lead_used:
+        return None
+    opened = next((m for m in _COND_OPEN.finditer(text, clause_start, verb.start())), None)
+    start = opened.start() if opened else clause_start
+    while start < d.start and text[start].isspace():
+        start += 1
+    amounts = [c for key in ("strength", "dose") for c in sig[key]]
+    said_end = max([d.end, *(c.end for c in amounts)])
+    # in the plan itself, a drug said with its amount under a condition (处理：…，疼的时候吃对乙酰氨基酚零点五克)
+    # is prescribed as needed; 加服 (an extra dose of a drug at hand) and advice sections prescribe nothing
+    prescribed = verb.group("rx") is not None or (
+        in_plan
+        and bool(amounts)
+        and not re.match(r"(?:再|就|可以|可|则|才|先|另外|马上|立即)*加", verb.group(0))
+    )
+    return text[start:said_end][:40], prescribed
+
+
+def _place_conditional(
+    text: str, lines: list[_Line], conditional: Sequence[tuple[Candidate, dict[str, Any], tuple[str, bool]]]
+) -> list[_Line]:
+    """The drugs said under a condition (:func:`_conditional`): the condition is the note of the drug's line
+    said elsewhere; a drug not prescribed elsewhere is a prn line when a prescribing verb named it, else no
+    line."""
+    if not conditional:
+        return lines
+    out = list(lines)
+    for d, sig, (said, prescribed) in conditional:
+        key = d.normalized or text[d.start : d.end]
+        target = next((ln for ln in out if (ln[0].normalized or text[ln[0].start : ln[0].end]) == key), None)
+        if target is not None:
+            if said not in target[1]["note"]:
+                target[1]["note"] = [*target[1]["note"], said]
+        elif prescribed:
+            out.append((d, {**sig, "prn": True, "note": [*sig["note"], said]}))
+    return sorted(out, key=lambda ln: ln[0].start)
 
 
 def _closes_unread_line(
@@ -1204,7 +1393,9 @@ def _line_sig(
     sig = _sig_for_window(text, d.end, win_end, complaints)
     if diluted:
         sig = {
-            k: [c for c in v if not any(s <= c.start < e for s, e in diluted)] if k != "note" else v
+            k: [c for c in v if not any(s <= c.start < e for s, e in diluted)]
+            if k not in ("note", "split")
+            else v
             for k, v in sig.items()
         }
     if _INJECTED.search(text[d.start : d.end]) or _INJECTED_SIG.search(text, d.end, win_end):
@@ -1233,11 +1424,14 @@ def _line_sig(
     if not _unit_dose_ok(text[d.start : d.end], d.normalized):  # 阿卡波糖…每三天加两个单位: not its dose
         units = [c for c in sig["dose"] if (c.normalized or "").endswith(" U")]
         sig["dose"] = [c for c in sig["dose"] if c not in units]
+        if sig.get("split") and (sig["split"][0].normalized or "").endswith(" U"):
+            sig["split"] = None
         if units and _CLAUSE_BREAK.search(text, d.end, units[0].start):
             # 格华止0.5克1天3次饭后吃，来本时睡前打12个单位，皮下注射 (来得时 misheard): a clause dosed in units
             # is an unread insulin's line; the injection route said after it is that line's, not this drug's
             after = units[0].start
             sig["route"] = [c for c in sig["route"] if not (c.start > after and "注射" in c.normalized)]
+    sig = _conditional_extra(text, d.end, win_end, sig)
     solid = bool(_SOLID_FORM.search(text, d.start, d.end))
     sig["dose"] = [
         c
@@ -1261,6 +1455,45 @@ _STOPPED_NEXT_CLAUSE = re.compile(
     r"(?:(?:不用|不要|不能|别|不)再(?:吃|用|服|打)|以后不(?:吃|用|服|打)|不(?:吃|用)了)(?:了|啦)?"
     r"(?=\s*(?:[，。；,;！!]|$))"
 )
+# 二甲双胍零点五克，不再吃 / …一天两次，先不吃了 / …，停掉: after the line's sig, a clause that is only a stop
+# word (nothing else said in it: not 不再吃别的药, 吃完不用再来, 不舒服就停) stops the drug said before it;
+# it ends at a pause, or at a blank when it closes itself (…不吃了 阿卡波糖…; a bare 停掉 before the next
+# drug is that drug's, read by _STOPPED_BEFORE)
+_STOP_CLAUSE = re.compile(
+    r"(?:[，,]|\s)\s*(?:那个|这个|这个药|这药|这个就)?(?:以后|之后|今后|从今天起|从现在起|现在)?"
+    r"(?:就|也|都|先|暂时|暂|可以|马上|立即)*"
+    r"(?:停(?:掉|用|药|服)?|暂停(?:使用|服用|用药)?|减停|不(?:用|要|能)?(?:吃|用|服|打)(?=了)"
+    r"|(?:不要|不用|不能|别|不)再(?:吃|用|服|打)|别(?:吃|用|服|打)(?=了)|(?P<done>不用了|停一停|停一段时间))"
+    r"(?P<particle>了|吧|啦)?"
+)
+_STOP_CLAUSE_END = re.compile(r"\s*(?:[，,。；;！!]|$)")
+# 吃五天，停 / 用到周日，停: a course said in the clause before: the stop is its end, not a stop of the line
+_COURSE_BEFORE = re.compile(rf"(?:{V.NUM}|半)\s*(?:个)?(?:天|日|周|星期|礼拜|月)(?:以后|后)?\s*$|吃完|用完")
+
+
+def _stop_clause(text: str, d: Candidate, win_end: int, sig: dict[str, Any] | None) -> re.Match[str] | None:
+    """The stop said as a clause of its own after the line's sig (二甲双胍零点五克，不再吃): no amount, count
+    or frequency of the drug is said after it (…，不再吃，改成一克… is a change, not a stop)."""
+    said = [c for key in ("strength", "dose", "frequency") for c in (sig or {}).get(key, ())]
+    for m in _STOP_CLAUSE.finditer(text, d.end, win_end):
+        closed = bool(m.group("particle") or m.group("done"))
+        end = _STOP_CLAUSE_END.match(text, m.end())
+        if end is None and not (closed and text[m.end() : m.end() + 1].isspace()):
+            continue  # 不再吃别的药, 停掉格列美脲: the clause goes on
+        if not closed and end is not None and not end.group(0).strip() and end.end() < len(text):
+            continue  # …停掉 阿卡波糖: the bare stop word before the next drug is that drug's
+        if any(c.start >= m.end() for c in said):
+            continue
+        if _COURSE_BEFORE.search(text, max(d.end, m.start() - 8), m.start()):
+            continue
+        if _NOT_STOP_GAP.search(text, m.end(), win_end) and re.search(
+            rf"{V.NUM}\s*(?:毫克|克|mg|g|片|粒|单位)|改|换成|换用|加到|继续|接着", text[m.end() : win_end]
+        ):
+            continue
+        return m
+    return None
+
+
 # 思力华和信必可都停掉, 两个都不吃了: a stop said explicitly for both drugs named together
 _BOTH_STOPPED = re.compile(
     r"\s*(?:这两个|这两种|两个|两种|两样)?(?:都|全|全部|一起)(?:先|暂时)?"
@@ -1347,6 +1580,8 @@ def _not_prescribed(
     nxt = _STOPPED_NEXT_CLAUSE.match(text, d.end) if unsaid else None  # no endpos: $ is the text's end
     if nxt and nxt.end() <= win_end and not _NOT_STOP_GAP.search(text, d.end, nxt.end()):
         return True  # 二甲双胍已经停冷，不再吃: the stop is the next clause
+    if sig is not None and not unsaid and _stop_clause(text, d, win_end, sig):
+        return True  # 二甲双胍零点五克，不再吃 / …一天两次，先不吃了: the stop is the clause after its sig
     clause = re.search(r"[。；;]", text[d.end : win_end])
     clause_end = d.end + clause.start() if clause else win_end
     kept = bool(
@@ -1479,7 +1714,14 @@ def _build_item(
     """The prescription item of the drug ``d`` from the first kept value of each sig field."""
     strength, dose, freq, route, dur = (_first_kept(sig, k, kept_ids) for k in _SIG_KEYS)
     amount, unit = (None, None)
-    if (
+    split = sig.get("split")
+    notes = list(sig["note"])
+    if split is not None:
+        # 早餐前十六个单位晚餐前十八个单位: the larger single dose, each time's dose in the note (_split_doses)
+        a, _, u = (split[0].normalized or "").partition(" ")
+        amount, unit = float(a), u or None
+        notes = [n for n in notes if n not in split[1]] + [split[1]]
+    elif (
         dose
         and dose.normalized
         and strength is not None
@@ -1514,10 +1756,10 @@ def _build_item(
         strength=strength.normalized if strength else None,
         dose=amount,
         unit=unit,
-        frequency=freq.normalized if freq else None,
+        frequency=freq.normalized if freq else ("prn" if sig.get("prn") else None),
         route=route.normalized if route else None,
         days=float(dur.normalized) if dur and dur.normalized else None,
-        note="，".join(sig["note"]) or None,
+        note="，".join(notes) or None,
         start=d.start,
         end=last_end,
         skin_test=(_SKIN_RESULT[skin.group(1)] if skin.group(1) else "免试") if skin else None,

@@ -9,6 +9,18 @@ The same listing gives the unit of a strength said without one (issue 13):
   (安博诺规格一百五加十二点五的) takes the unit of the one listed combination with those amounts;
 * a single amount said as 规格 or as "X的" before the count of tablets (倍他乐克缓释片四十七点五的，一次一片)
   takes the unit of the one listed single strength with that amount.
+
+A combination product's strength is both amounts (issue 13, sig5):
+
+* two masses said one after the other (多达一五毫克十毫克的, 倍博特八十毫克五毫克) are the listed combination
+  with those amounts, not a strength of the first amount;
+* one mass said for a combination product (多达一五毫克一天一次) that is a component amount of its listed
+  strengths is no dose in mg: it names the combination (5 → 5/10 mg) when exactly one listed combination
+  has it, else it stays as said in the strength (the audit then asks for each component, RX-FMT-008).
+  A mass said after 每次/一次 (每次三百毫克) is the dose as said and is left alone; so is an amount that is
+  no component (零点六二五克 for 500/125 mg: the total, which the audit reads itself);
+* a run said for a combination the formulary does not list (维格列汀二甲双胍五十五百的) is read when it splits
+  into two numbers in exactly one way and one of them is a listed component amount in its place.
 """
 
 from __future__ import annotations
@@ -16,14 +28,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from toolkit.extract.numbers import parse_number
+from toolkit.extract.numbers import NUM, parse_number
 from toolkit.extract.records import ExtractedItem
+from toolkit.extract.values import _DOSE_PREFIX
 from toolkit.knowledge import Knowledge
-from toolkit.knowledge.units import parse_strength
+from toolkit.knowledge.units import normalize_unit, parse_strength, to_canonical
 
 _RUN = re.compile(r"[零〇一二两三四五六七八九十百千点幺\d.]{3,}")
 # what may stand between the name and the run (规格是, 那个, 用) and what closes it (的, 微克, 规格)
-_LEAD = re.compile(r"(?:那个|这个|规格(?:是|为)?|用|是|的)*$")
+_LEAD = re.compile(r"(?:[，,\s]|那个|这个|规格(?:是|为)?|用|是|的)*$")
 _CLOSE = re.compile(r"\s*(?:的|微克|μg|ug|mcg|毫克|mg|规格)")
 _NUMERAL = r"[零〇一二两三四五六七八九十百千点幺\d.]+"
 # 规格一百五加十二点五的, 八十/四点五的: two amounts said with a separator and no unit
@@ -42,6 +55,13 @@ _COUNT_AFTER = re.compile(
     r"(?:片|粒|袋|包|支|吸|喷|揿|丸|贴)"
 )
 _COUNT_UNITS = ("片", "粒", "袋", "包", "支", "吸", "喷", "揿", "丸", "贴")
+_MASS_WORD = r"(?:毫克|mg|MG|微克|μg|ug|mcg|克(?!拉)|g|G)"
+# 五毫克十毫克, 八十毫克/五毫克, 一百五十毫克加十二点五毫克: two masses said one after the other
+_MASS_PAIR = re.compile(rf"({NUM})\s*({_MASS_WORD})\s*(?:加|和|/|／|、)?\s*({NUM})\s*({_MASS_WORD})")
+_MASS_ONE = re.compile(rf"({NUM})\s*({_MASS_WORD})")
+# 每次五毫克, 一次三百毫克: the amount said as the dose per administration
+_PER_DOSE_BEFORE = re.compile(r"(?:每次|一次|每回|一回|按体重每次|每侧)\s*(?:吃|服|用|口服|打|注射)?\s*$")
+_MASS_UNITS = ("mg", "g", "μg")
 
 
 def _fmt(x: float) -> str:
@@ -135,6 +155,30 @@ def split_run(run: str, combos: Sequence[tuple[tuple[float, float], str]]) -> tu
     return found.pop() if len(found) == 1 else None
 
 
+def _unlisted_split(
+    run: str, combos: Sequence[tuple[tuple[float, float], str]]
+) -> tuple[float, float, str] | None:
+    """A combination the formulary does not list (维格列汀二甲双胍五十五百的 → 50/500 mg): the run splits into
+    two numbers in exactly one way, one of them is a listed component amount in its place, and the listed
+    combinations share one unit."""
+    units = {unit for _, unit in combos}
+    if len(units) != 1:
+        return None
+    readings = set()
+    for i in range(1, len(run)):
+        if run[i] in "零〇点":
+            continue
+        a, b = parse_number(run[:i]), parse_number(run[i:])
+        if a is not None and b is not None and a > 0 and b > 0:
+            readings.add((a, b))
+    if len(readings) != 1:
+        return None
+    a, b = readings.pop()
+    if not any(x == a or y == b for (x, y), _ in combos):
+        return None
+    return a, b, units.pop()
+
+
 def apply(text: str, items: Sequence[ExtractedItem], kb: Knowledge) -> tuple[ExtractedItem, ...]:
     """The items with a combination strength said as one run of numerals read as that combination, and a
     strength said without a unit given the unit of the listed strength it matches."""
@@ -142,11 +186,101 @@ def apply(text: str, items: Sequence[ExtractedItem], kb: Knowledge) -> tuple[Ext
     for it in items:
         name_end = it.start + len(it.drug)
         window_end = min(len(text), max(it.end, name_end) + 6, name_end + 24)
-        read = _read_run(text, it, kb, name_end, window_end)
+        read = _read_run(text, it, kb, name_end, window_end) or _said_pair(text, it, kb, name_end)
         if read is None and (strength := _said_unit(text, it, kb, name_end, window_end)):
             read = it.model_copy(update={"strength": strength})
-        out.append(read or it)
+        read = read or it
+        out.append(_one_component(text, read, kb, name_end) or read)
     return tuple(out)
+
+
+def _in_unit(amount: float, unit: str, target: str) -> float | None:
+    value = to_canonical(amount, unit, target)
+    return None if value is None else round(value, 6)
+
+
+def _said_pair(text: str, it: ExtractedItem, kb: Knowledge, name_end: int) -> ExtractedItem | None:
+    """``it`` with two masses said one after the other (多达一五毫克十毫克的) read as the listed combination
+    with those amounts (in the order listed, else the other way round), or ``None``."""
+    combos = combinations(kb, it.drug_id)
+    current = parse_strength(it.strength) if it.strength else None
+    if not combos or (current is not None and len(current.amounts) >= 2):
+        return None
+    end = min(len(text), name_end + 30)
+    at = _LEAD_FWD.match(text, name_end, end).end()
+    m = _MASS_PAIR.match(text, at, end)
+    if m is None:
+        return None
+    a, b = parse_number(m.group(1)), parse_number(m.group(3))
+    ua, ub = normalize_unit(m.group(2)), normalize_unit(m.group(4))
+    if a is None or b is None or ua is None or ub is None:
+        return None
+    for first, fu, second, su in ((a, ua, b, ub), (b, ub, a, ua)):
+        found = {
+            (x, y, unit)
+            for (x, y), unit in combos
+            if (_in_unit(first, fu, unit), _in_unit(second, su, unit)) == (x, y)
+        }
+        if len(found) == 1:
+            x, y, unit = found.pop()
+            update: dict[str, object] = {"strength": f"{_fmt(x)}/{_fmt(y)} {unit}"}
+            if it.dose is not None and it.unit in _MASS_UNITS:
+                said = {_in_unit(a, ua, it.unit), _in_unit(b, ub, it.unit)}
+                if round(it.dose, 6) in said:
+                    update.update(dose=None, unit=None)  # the first amount was read as the dose
+            return it.model_copy(update=update)
+    return None
+
+
+def _one_component(text: str, it: ExtractedItem, kb: Knowledge, name_end: int) -> ExtractedItem | None:
+    """``it`` when one mass was said for a combination product and it is a component amount of the listed
+    strengths: the combination it names (exactly one listed has it), or the amount kept as said in the
+    strength; never a dose in mg (多达一五毫克一天一次 → 5/10 mg, no dose). ``None``: left as read."""
+    combos = combinations(kb, it.drug_id)
+    if not combos:
+        return None
+    current = parse_strength(it.strength) if it.strength else None
+    from_dose = False
+    if current is not None:
+        if (
+            len(current.amounts) != 1
+            or current.per_ml is not None
+            or current.amounts[0][1] not in _MASS_UNITS
+        ):
+            return None
+        amount, unit = current.amounts[0]
+    elif it.dose is not None and it.unit in _MASS_UNITS:
+        amount, unit = it.dose, it.unit
+        end = min(len(text), max(it.end, name_end) + 1)
+        said = next(
+            (
+                m
+                for m in _MASS_ONE.finditer(text, name_end, end)
+                if (v := parse_number(m.group(1))) is not None
+                and (u := normalize_unit(m.group(2))) is not None
+                and _in_unit(v, u, unit) == round(amount, 6)
+            ),
+            None,
+        )
+        if said is None or _DOSE_PREFIX.search(text[name_end : said.start()]):
+            return None  # 每次三百毫克: said as the amount per administration
+        from_dose = True
+    else:
+        return None
+    having = {(x, y, u) for (x, y), u in combos if _in_unit(amount, unit, u) in (x, y)}
+    if not having:
+        return None  # not a component amount (the total 0.625 g of 500/125 mg): left as said
+    if len(having) == 1:
+        x, y, u = having.pop()
+        strength = f"{_fmt(x)}/{_fmt(y)} {u}"
+    elif from_dose:
+        strength = f"{_fmt(amount)} {unit}"
+    else:
+        return None
+    update: dict[str, object] = {"strength": strength}
+    if from_dose:
+        update.update(dose=None, unit=None)
+    return it.model_copy(update=update)
 
 
 def _read_run(
@@ -166,7 +300,7 @@ def _read_run(
             # 规格五十二百五十每次一吸: after 规格 the run is the strength, closed by the sig or a pause
             or (_SPEC_IN_LEAD.search(text, name_end, m.start()) and _SIG_CLOSE.match(text, m.end()))
         )
-        or (split := split_run(m.group(0), combos)) is None
+        or (split := split_run(m.group(0), combos) or _unlisted_split(m.group(0), combos)) is None
     ):
         return None
     a, b, unit = split
