@@ -300,13 +300,23 @@ def _seconds(
     return min(s.start_s for s in hit), max(s.end_s for s in hit)
 
 
-def _default_route(kb: Knowledge, name: str) -> str | None:
-    """The route of a product that has only one (片 → 口服): what the HIS fills in for the doctor."""
-    match = kb.names.resolve(name)
-    if match is None:
+def _default_route(kb: Knowledge, name: str, unit: str | None = None) -> str | None:
+    """The route of the product when it can have only one, what the HIS fills in for the doctor: the
+    route of the form the name says (碳酸钙片, 曲马多缓释片 → 口服) when that form has one; otherwise the one
+    route every form of the drug shares (a plain and a chewable tablet: 口服), among the forms dosed in the
+    unit said when there are such (叶酸 一次一片: the tablet, not the injection). None when the forms
+    differ (叶酸 5 mg: tablet or injection) — the route is then the doctor's to say."""
+    from toolkit.audit.resolve import resolve_current
+
+    product = resolve_current(0, name, kb)  # the product as written, as the audit reads it
+    drug, form = product.drug, product.form
+    if drug is None:
         return None
-    routes = {r for f in kb.drugs[match.drug_id].forms for r in f.routes}
-    return next(iter(routes)) if len(routes) == 1 else None
+    if form is not None and len(form.routes) == 1:
+        return form.routes[0]
+    forms = [f for f in drug.forms if unit and f.unit == unit] or list(drug.forms)
+    common = set(forms[0].routes).intersection(*(f.routes for f in forms[1:]))
+    return next(iter(common)) if len(common) == 1 else None
 
 
 def _item_from_extracted(line: int, it: Any, segments: Sequence[Segment], kb: Knowledge) -> VisitItem:
@@ -316,7 +326,7 @@ def _item_from_extracted(line: int, it: Any, segments: Sequence[Segment], kb: Kn
     data["drug"] = prescription_name(it.drug)  # 甘精 said, 甘精胰岛素 on the prescription
     defaults: tuple[str, ...] = ()
     if data["route"] is None:
-        route = _default_route(kb, data["drug"])
+        route = _default_route(kb, data["drug"], data["unit"])
         if route:
             data["route"], defaults = route, ("route",)
     s, e = _seconds(segments, it.start, it.end)
@@ -879,7 +889,7 @@ def _visit_items(
             tuple(f for f in near.defaults if data.get(f) == getattr(near, f)) if near is not None else ()
         )
         if data["route"] is None:
-            route = _default_route(kb, data["drug"])
+            route = _default_route(kb, data["drug"], data.get("unit"))
             if route:
                 data["route"], defaults = route, (*defaults, "route")
         if near is not None:

@@ -161,6 +161,24 @@ def test_a_default_route_is_marked_as_not_said():
     assert v.dictated.items[0].route is None  # the record keeps what was said
 
 
+@pytest.mark.parametrize(
+    ("text", "route"),
+    [
+        # the form said in the name has one route, though the drug also has an injection
+        ("诊断骨关节炎。曲马多缓释片五十毫克一天两次，开七天。", "口服"),
+        # every form can be swallowed (a plain and a chewable tablet)
+        ("诊断骨质疏松。碳酸钙片零点六克一天一次，开四周。", "口服"),
+        # dosed in tablets: the tablet, not the injection
+        ("诊断贫血。叶酸一次一片一天三次，开四周。", "口服"),
+        # 5 mg of folic acid: a tablet or an injection — the doctor's to say
+        ("诊断贫血。叶酸五毫克一天三次，开四周。", None),
+    ],
+)
+def test_the_default_route_is_the_one_the_product_can_have(text, route):
+    (it,) = visit(text=text).items
+    assert it.route == route and (it.defaults == ("route",)) == (route is not None)
+
+
 def test_header_and_input_errors():
     v = visit(text=HTN, header=Header(name="张三", department="全科", doctor="李医生", date="2026-12-07"))
     assert v.header.name == "张三" and v.header.age == 72 and v.header.sex == "M"

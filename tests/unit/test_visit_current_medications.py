@@ -41,6 +41,9 @@ WARFARIN_NSAID = (
         # insulin said with 在打/现在打
         ("现病史：糖尿病十年，现在打甘精十二个单位，空腹七左右。", ("甘精胰岛素",)),
         ("家里有华法林在吃，最近没有出血。", ("华法林",)),
+        # 家里吃X, 家里每晚吃X (blind visit_cases_test5: three home drugs missed this way)
+        ("既往史：高脂血症，家里每晚吃辛伐他汀四十毫克。过敏史：无。", ("辛伐他汀",)),
+        ("既往史：抑郁症，家里吃舍曲林五十毫克每天一次。过敏史：无。", ("舍曲林",)),
         # a chronic condition right before a plain 吃
         ("既往史：高血压十年，吃氨氯地平。过敏史：无。", ("氨氯地平",)),
     ],
@@ -58,6 +61,7 @@ def test_drugs_said_as_taken_now_are_read(text, expected):
         "现病史：平时吃着硝苯地平，上个月不吃了。",  # stopped
         "现病史：平时没在吃华法林，也没吃过阿司匹林。",  # negated
         "现病史：他妈妈也在吃华法林，他自己身体挺好。",  # a relative's drug
+        "现病史：家里人吃华法林，他自己没吃过药。",  # 家里人: a relative, not 家里吃
         "家族史：母亲一直吃华法林。",  # the family history
         "现病史：平时在吃华法林吗？",  # a question
         "现病史：膝盖疼，如果疼得厉害可以吃布洛芬。",  # conditional advice

@@ -80,7 +80,8 @@ def audit_with_hint(case: dict[str, Any], built: AuditCase, kb: Knowledge) -> Au
 def score_case(case: dict[str, Any], built: AuditCase, kb: Knowledge) -> dict[str, Any]:
     """One case scored on the case a visit built (hint merged, audited again).
 
-    An expected finding is found when a warn/block finding has its category and at least its drugs.
+    An expected finding is found when a warn/block finding has its category and at least its drugs (a drug
+    is named by its own name, the drug it resolves to, or a combination product holding it).
     Returns ``found`` (count), ``missed`` (the expected findings not found, as in the file), ``extra``
     (every warn/block finding whose rule matched no found expectation: rule, severity, drugs, message,
     ``extraction``) and ``items`` (the built prescription's drug names).
@@ -88,8 +89,18 @@ def score_case(case: dict[str, Any], built: AuditCase, kb: Knowledge) -> dict[st
     report = audit_with_hint(case, built, kb)
     got = [f for f in report.findings if f.severity.value in ("warn", "block")]
 
+    def ids(name: str) -> set[str]:
+        """The drug a name resolves to and, for a combination product, its ingredients (an expected
+        贝那普利 is named by a finding on 氨氯地平贝那普利)."""
+        m = kb.names.resolve(name)
+        return {name} if m is None else {name, m.drug_id, *kb.ingredients(m.drug_id)}
+
+    def names(e_drug: str, f: Any) -> bool:
+        want = ids(e_drug) - {e_drug}
+        return e_drug in f.drugs or any(want & ids(d) for d in f.drugs)
+
     def hits(e: dict[str, Any]) -> list:
-        return [f for f in got if f.category.value == e["category"] and set(e["drugs"]) <= set(f.drugs)]
+        return [f for f in got if f.category.value == e["category"] and all(names(d, f) for d in e["drugs"])]
 
     found = [e for e in case["expected"] if hits(e)]
     missed = [e for e in case["expected"] if not hits(e)]
