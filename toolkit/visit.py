@@ -501,36 +501,62 @@ def _uncertain(transcript: Transcript | None, text: str, kb: Knowledge) -> tuple
 # --------------------------------------------------------------------------- facts
 
 
+def _reread_text(name: str, text: str) -> str:
+    return f"{name}：{text.strip()}"
+
+
 def _reread(name: str, text: str) -> OutpatientRecord | None:
     """A section's text as the doctor typed it, read with its heading so it lands in that section."""
     from toolkit.extract import extract
 
     if not text.strip():
         return None
-    return extract(f"{name}：{text.strip()}")
+    return extract(_reread_text(name, text))
 
 
-def _kept_current(dictated: OutpatientRecord, edited: set[str]) -> tuple[str, ...]:
-    """The dictation's current medications (在用药品) said in a section the doctor did not edit: a name is
-    kept when a mention of that drug stands in an untouched section (like the history's conditions)."""
+def _kept_current(dictated: OutpatientRecord, edited: set[str], text: str | None = None) -> tuple[str, ...]:
+    """The dictation's current medications (在用药品) read from a section the doctor did not edit: a drug
+    is kept when a mention it is read from (平时吃着华法林) stands in an untouched section — not when the
+    drug is only named there (既往史 房颤，华法林抗凝) and the section it was read from was edited. ``text``
+    is the text the record was read from; without it (or when the record's mentions do not read from it)
+    a drug is kept when any mention of it stands in an untouched section."""
     if not dictated.current_medications:
         return ()
     if not edited:
         return tuple(dictated.current_medications)
-    from toolkit.extract.current_meds import medication_name
+    from toolkit.extract.current_meds import find_current_medications, medication_name
+    from toolkit.extract.numbers import fold_width
 
     kb = _kb()
-    kept = {
+    read: dict[str, set[str | None]] = {}
+    if text is not None and len(text) == dictated.text_length:
+        for m in find_current_medications(
+            fold_width(text), dictated.entities, dictated.sections, dictated.items, kb, every_mention=True
+        ):
+            read.setdefault(m.name, set()).add(m.section)
+    named = {
         medication_name(e, kb)
         for e in dictated.entities
         if e.label.value == "drug" and e.section not in edited
     }
-    return tuple(m for m in dictated.current_medications if m in kept)
+    return tuple(m for m in dictated.current_medications if (read[m] - edited if m in read else m in named))
 
 
-def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Header) -> dict[str, Any]:
+def _said_away_in(name: str, text: str, rec: OutpatientRecord) -> set[str]:
+    """Names and formulary ids of the drugs the doctor's text of a section says are stopped, switched from,
+    avoided or an allergy."""
+    from toolkit.extract.current_meds import said_away
+    from toolkit.extract.numbers import fold_width
+
+    return said_away(fold_width(_reread_text(name, text)), rec.entities, rec.sections, _kb())
+
+
+def _facts(
+    dictated: OutpatientRecord, sections: Mapping[str, str], header: Header, text: str | None = None
+) -> dict[str, Any]:
     """The structured facts of the record as edited: what the dictation said in sections the doctor did
-    not touch, re-read from the text of those the doctor edited, the header's age and sex over both."""
+    not touch, re-read from the text of those the doctor edited, the header's age and sex over both.
+    ``text`` is the text the record was read from (where each 在用药品 was read)."""
     dictated_texts = _dictated_sections(dictated)
     edited = {
         n for n in FACT_SECTIONS if n in sections and sections[n].strip() != dictated_texts.get(n, "").strip()
@@ -553,7 +579,8 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
     }
     history.extend(d for d in dictated.history if d.name in kept_history)
     # 在用药品 said in sections the doctor did not touch, as dictated; those of edited sections are re-read
-    current: list[str] = list(_kept_current(dictated, edited))
+    current: list[str] = list(_kept_current(dictated, edited, text))
+    away: set[str] = set()  # drugs the doctor's text says are stopped (华法林上个月已停用)
     if not ({"体格检查", "辅助检查"} & edited):
         vitals.update({k: v for k, v in dictated.vitals.model_dump().items() if v is not None})
         labs.update(dictated.labs)
@@ -566,6 +593,7 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
         for a in rec.allergies:
             if a not in allergies:
                 allergies.append(a)
+        away |= _said_away_in(name, sections[name], rec)
         for m in rec.current_medications:
             if m not in current:
                 current.append(m)
@@ -582,6 +610,13 @@ def _facts(dictated: OutpatientRecord, sections: Mapping[str, str], header: Head
             pregnant = rec.pregnant if rec.pregnant is not None else pregnant
         weight = rec.weight_kg if rec.weight_kg is not None else weight
         height = rec.height_cm if rec.height_cm is not None else height
+    if away:  # the doctor's text says it is stopped: no current medication, whatever else was dictated
+        names = _kb().names
+        current = [
+            m
+            for m in current
+            if m not in away and not ((r := names.resolve(m)) is not None and r.drug_id in away)
+        ]
     if header.age is not None:
         age = header.age
     if header.sex is not None:
@@ -626,7 +661,7 @@ def _assemble(
 
     kb = _kb()
     t0 = time.perf_counter()
-    facts = _facts(dictated, sections, header)
+    facts = _facts(dictated, sections, header, text)
     edited_sections = facts.pop("edited")
     record_sections = {n: v.strip() for n, v in sections.items() if n in RECORD_SECTIONS and v and v.strip()}
     ex_items = tuple(

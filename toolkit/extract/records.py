@@ -150,8 +150,9 @@ class OutpatientRecord(Record):
     allergies: tuple[str, ...] = ()
     current_medications: tuple[str, ...] = Field(
         default=(),
-        description="在用药品: drugs said as taken now (平时吃着华法林) and not prescribed in this visit, as "
-        "generic names where the lexicon knows them (toolkit.extract.current_meds)",
+        description="在用药品: drugs said as taken now (平时吃着华法林), as generic names where the lexicon "
+        "knows them (toolkit.extract.current_meds); a drug also prescribed in this visit is listed here, the "
+        "audit case takes those the items do not prescribe (unprescribed_medications)",
     )
     items: tuple[ExtractedItem, ...] = ()
     provenance: ExtractProvenance | None = None
