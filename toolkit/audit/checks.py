@@ -914,7 +914,7 @@ def check_current_medications(ctx: AuditContext) -> None:
     make the case needs_review; nothing else (dose, allergy, days) is checked for current medications."""
     seen: set[str] = set()
     for c in ctx.current:
-        if c.drug is not None or c.item.drug in seen:
+        if (c.drug is not None and not c.class_word) or c.item.drug in seen:
             continue
         seen.add(c.item.drug)
         evidence: dict[str, Any] = {"written": c.item.drug}
@@ -922,7 +922,25 @@ def check_current_medications(ctx: AuditContext) -> None:
             evidence["known_as"] = c.known
         if c.local_form:
             evidence["local"] = c.local_form
-        ctx.add(ctx.kb.check("RX-REC-005"), drugs=[c.item.drug], evidence=evidence)
+        unchecked = _UNIDENTIFIED
+        if c.class_word:  # 胰岛素: the class's interactions were checked, duplicates could not be
+            evidence["class"] = c.class_word
+            unchecked = _CLASS_ONLY.format(cls=c.class_word)
+        ctx.add(ctx.kb.check("RX-REC-005"), drugs=[c.item.drug], evidence=evidence, unchecked=unchecked)
+
+
+_UNIDENTIFIED = "未能在审方知识库中识别（或为未收录的剂型），未核对其与本处方药品的相互作用和重复用药"
+_CLASS_ONLY = (
+    "只写了类别名（{cls}），未写明具体品种：已按该类别核对相互作用，未核对其与本处方药品的重复用药"
+    "（如胰岛素方案重复）"
+)
+
+
+def _home_comparable(ctx: AuditContext) -> list[ResolvedItem]:
+    """Current medications compared with the lines for duplicate therapy: not those written as a class
+    word only (胰岛素 names no insulin: it would be one product of the class, a false 胰岛素方案重复 with
+    a prescribed analogue; RX-REC-005 says the duplicate check was not done)."""
+    return [c for c in ctx.current_drugs if not c.class_word]
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -971,7 +989,8 @@ def check_duplicates(ctx: AuditContext) -> None:
     # 在用药品 sharing an ingredient or a duplicate group with a line are reported with it (one finding
     # per problem); the items of a finding are the prescribed lines only
     home_by_ingredient: dict[str, list[ResolvedItem]] = defaultdict(list)
-    for c in ctx.current_drugs:
+    home_drugs = _home_comparable(ctx)
+    for c in home_drugs:
         for ing in kb.ingredients(c.drug.id):  # type: ignore[union-attr]
             home_by_ingredient[ing].append(c)
     rule = kb.check("RX-DUP-001")
@@ -1005,6 +1024,22 @@ def check_duplicates(ctx: AuditContext) -> None:
                 if total is not None
                 else {"daily": "不详", "unit": "（在用药品剂量未知）"}
             )
+            reached = (
+                total is not None
+                and limits is not None
+                and limits.daily_max is not None
+                and total >= limits.daily_max * 0.9999
+            )
+            if reached and not over:
+                # the prescribed lines alone reach the daily maximum: any dose of the home product with
+                # the same ingredient takes the day's total over it (RX-DUP-001 blocks a total over the max)
+                over = True
+                evidence["over_with_current"] = True
+                shown = {
+                    "unit": f"{fmt(evidence['unit'])}（不含在用药品），仅本处方已达每日最大剂量"
+                    f"{fmt(limits.daily_max)}{fmt(evidence['unit'])}，加上在用药品"  # type: ignore[union-attr]
+                    f"{'、'.join(c.item.drug for c in home)}即超过最大剂量"
+                }
         ctx.add(
             rule,
             drugs=[drug.name],
@@ -1014,11 +1049,11 @@ def check_duplicates(ctx: AuditContext) -> None:
             **shown,
         )
     in_group = {r.index: ctx.index.rules("dup", r.drug.id) for r in items}  # type: ignore[union-attr]
-    home_in = {c.index: ctx.index.rules("dup", c.drug.id) for c in ctx.current_drugs}  # type: ignore[union-attr]
+    home_in = {c.index: ctx.index.rules("dup", c.drug.id) for c in home_drugs}  # type: ignore[union-attr]
     for g in sorted(set().union(*in_group.values())) if items else ():
         grp = kb.duplicate_groups[g]
         members = [r for r in items if g in in_group[r.index]]
-        members += [c for c in ctx.current_drugs if g in home_in[c.index]]
+        members += [c for c in home_drugs if g in home_in[c.index]]
         if len(members) < 2:
             continue
         # pairs already reported as the same ingredient are not reported again as the same class

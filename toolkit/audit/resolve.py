@@ -61,6 +61,9 @@ class ResolvedItem:
     known: str | None = None
     local_form: str | None = None
     code_unmapped: bool = False  # a 药品编码 the clinic's drug dictionary does not hold
+    # a current medication (在用药品) written as a class word only (胰岛素): which product is not known,
+    # so it takes part in the class's interactions but in no duplicate check (see resolve_current)
+    class_word: str | None = None
 
     @property
     def coverage(self) -> str:
@@ -489,13 +492,39 @@ def _check_plausible(r: ResolvedItem, amount: float, target: str, kb: Knowledge)
     r.implausible = worst
 
 
-def resolve_current(position: int, name: str, kb: Knowledge) -> ResolvedItem:
+# 在用药品 written as a class word only: the name resolves to one product of the class (胰岛素 →
+# the porcine regular insulin), but a medication list saying 胰岛素 does not say which insulin is taken
+CLASS_WORDS = {"胰岛素": "胰岛素类", "胰岛素针": "胰岛素类", "胰岛素笔": "胰岛素类", "打胰岛素": "胰岛素类"}
+
+
+def resolve_current(position: int, name: str, kb: Knowledge, route: str | None = None) -> ResolvedItem:
     """A drug the patient already takes (``patient.current_medications[position]``, 在用药品) resolved by
     name through the same resolver as a written line (brand names, salts, 中成药, local products), without
-    dose, frequency or route: it is not dispensed here, only compared with the prescribed lines.
+    dose or frequency: it is not dispensed here, only compared with the prescribed lines.
+
+    The entry is read as HIS and FHIR write it (:func:`~toolkit.records.current_medication_name`): its
+    dose, count and frequency are dropped (``华法林钠片 2.5mg 1片 qd``) and a route said with it
+    (``红霉素 外用``, ``红霉素（外用）``; or ``route``, e.g. a MedicationStatement's ``dosage.route``)
+    resolves it as a line with that route would: a topical, eye, ear, nasal or vaginal use of a drug the
+    formulary has only for systemic use is a local product (``local_form``), compared with nothing.
+    A class word alone (``胰岛素``) sets ``class_word``.
 
     ``index`` is ``-1 - position`` so it can never be taken for a prescription line; ``drug`` is ``None``
     when the name is not a formulary drug (``known`` / ``local_form`` say why, as for a line)."""
+    from toolkit.records import current_medication_name
+
     r = ResolvedItem(index=-1 - position, item=PrescriptionItem.model_construct(drug=name))
-    r.match, r.known, r.local_form, r.drug, r.keys, r.form, r.strength = _product(name, None, None, None, kb)
+    core, said = current_medication_name(name)
+    canon = normalize_route(route) or normalize_route(said)
+    if canon is None and (route or said):  # 眼用, 阴道, 经皮 …: a local word, read as a written note
+        core = f"{core}（{route or said}）"
+    got = _product(core, canon, None, None, kb)
+    if got[0] is None and got[1] is None and got[2] is None and core != name:
+        whole = _product(name, canon, None, None, kb)  # a name the stripping spoilt: as written
+        if whole[0] is not None or whole[1] is not None or whole[2] is not None:
+            got = whole
+    r.match, r.known, r.local_form, r.drug, r.keys, r.form, r.strength = got
+    r.route = canon
+    if r.drug is not None and core.strip() in CLASS_WORDS:
+        r.class_word = CLASS_WORDS[core.strip()]
     return r

@@ -705,20 +705,78 @@ def _record_sections(compositions: list[tuple[Any, ...]]) -> dict[str, str]:
     return out
 
 
+NOT_CURRENT_INTENT = frozenset({"proposal", "plan", "option"})
+"""MedicationRequest intents that are no order the patient is on (a suggestion or a care plan's intention)."""
+
+
+def _current_on(res: Any, today: date | None) -> bool:
+    """Active, and (a MedicationStatement) its effectivePeriod not ended before ``today``, (a MedicationRequest)
+    an order, not a proposal or plan."""
+    if res.status not in CURRENT_STATUS:
+        return False
+    if getattr(res, "intent", None) in NOT_CURRENT_INTENT:
+        return False
+    period = getattr(res, "effectivePeriod", None)
+    end = parse_date(period.end) if period is not None and period.end is not None else None
+    return not (end is not None and today is not None and end < today)
+
+
+def _medication_form(res: Any, contained: Mapping[str, Any], medications: Mapping[str, Any]) -> str | None:
+    """``Medication.form`` (text or a display) of the contained or bundled Medication the resource names."""
+    ref = res.medicationReference
+    if ref is None or not ref.reference:
+        return None
+    key = ref.reference
+    med = (
+        contained.get(key[1:])
+        if key.startswith("#")
+        else medications.get(key) or medications.get("/".join(key.split("/_history/")[0].split("/")[-2:]))
+    )
+    form = getattr(med, "form", None) if med is not None else None
+    return _text(form) if form is not None else None
+
+
+def _local_use(name: str, res: Any, contained: Mapping[str, Any], medications: Mapping[str, Any]) -> str:
+    """The name with the local route or form the resource states and the name does not (红霉素 with
+    ``dosage.route`` 外用 → 红霉素（外用）): the audit resolves it as a line with that route, a local
+    product (眼用, 皮肤外用 …), not the systemic drug."""
+    from toolkit.audit.resolve import local_route
+    from toolkit.knowledge.units import normalize_route
+
+    if local_route(name, None) is not None:
+        return name  # 红霉素软膏, 左氧氟沙星滴眼液: the name says it
+    dosages = list(getattr(res, "dosage", None) or getattr(res, "dosageInstruction", None) or ())
+    for d in dosages[:1]:
+        route = _route(d) or (parse_dosage_text(d.text).get("route") if d.text else None)
+        if route and (local_route("", normalize_route(route)) or local_route(route, None)):
+            return f"{name}（{route}）"
+    form = _medication_form(res, contained, medications)
+    if form and local_route(form, None) is not None:
+        return f"{name}（{form}）"
+    return name
+
+
 def current_medications(
     resources: Iterable[tuple[Any, ...]],
     kb: Any,
     medications: Mapping[str, Any],
     notes: list[str],
+    today: date | None = None,
 ) -> list[tuple[str, str]]:
     """在用药品: (drug name, reference) of active MedicationStatements and of active MedicationRequests that are
     not being ordered now, read by every coding and name the way a draft order is (药品编码, ATC, text,
     displays, a contained or bundled Medication). A resource that names no drug is noted, never an error
-    (it is not an order being audited); other statuses (completed, stopped, intended …) are passed over."""
+    (it is not an order being audited); other statuses (completed, stopped, intended …), a statement whose
+    effectivePeriod ended before ``today`` and a request that is only a proposal or plan are passed over.
+    A local route (``dosage.route`` 外用, 滴眼 …) or a local Medication.form is kept with the name
+    (:func:`_local_use`); a text holding several drugs or a dose (``华法林钠片 3mg qd``) is split and read
+    as a HIS list is (:func:`toolkit.records.split_current_medications`)."""
+    from toolkit.records import split_current_medications
+
     out: list[tuple[str, str]] = []
     for t in resources:
         res, path, url = _entry(t)
-        if res.status not in CURRENT_STATUS:
+        if not _current_on(res, today):
             continue
         contained = {c.id: c for c in (res.contained or ()) if c.id}
         try:
@@ -731,8 +789,10 @@ def current_medications(
             entry = kb.drug_codes.get(got["code"])
             if entry is not None and entry.drug is not None and entry.drug in kb.drugs:
                 name = kb.drugs[entry.drug].name  # the clinic's confirmed code names the drug
-        if name not in [n for n, _ in out]:
-            out.append((name, ref_of(res, url)))
+        for part in split_current_medications(name):
+            part = _local_use(part, res, contained, medications)
+            if part not in [n for n, _ in out]:
+                out.append((part, ref_of(res, url)))
     return out
 
 
@@ -911,7 +971,7 @@ def resources_to_case(
         if key in labs:
             patient[key] = round(labs.pop(key)[1], 2)
     current = current_medications(
-        [*by_type.get("MedicationStatement", []), *current_requests], kb, medications, notes
+        [*by_type.get("MedicationStatement", []), *current_requests], kb, medications, notes, req_date
     )
     patient.update(
         current_medications=[name for name, _ in current],
