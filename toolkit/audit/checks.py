@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -862,9 +862,23 @@ def _label(r: ResolvedItem) -> str:
     return r.name + CURRENT_MARK if r.index < 0 else r.name
 
 
+def _interaction_pairs(ctx: AuditContext) -> Iterator[tuple[ResolvedItem, ResolvedItem]]:
+    """The pairs the interaction rules are checked on: every two prescribed lines, then each line with each
+    drug the patient already takes (在用药品). Two current medications are not compared with each other:
+    they are not this prescription's decision (their prescriber owns them), and the audit is of what is
+    prescribed now."""
+    yield from itertools.combinations(ctx.drug_items, 2)
+    for x in ctx.drug_items:
+        for c in ctx.current_drugs:
+            yield x, c
+
+
 def check_interactions(ctx: AuditContext) -> None:
+    """Interaction rules on each pair of :func:`_interaction_pairs`, with the rule's severity and message; a
+    current medication is marked in the message (（在用药品）) and named in the evidence, and ``items`` holds
+    the prescribed lines only."""
     rules, idx = ctx.kb.interactions, ctx.index
-    for x, y in itertools.combinations(ctx.drug_items, 2):
+    for x, y in _interaction_pairs(ctx):
         if x.drug.id == y.drug.id:  # type: ignore[union-attr]
             continue  # the same drug twice is RX-DUP-001, not an interaction with itself
         xa, xb = idx.rules("ddi_a", x.drug.id), idx.rules("ddi_b", x.drug.id)  # type: ignore[union-attr]
@@ -873,39 +887,17 @@ def check_interactions(ctx: AuditContext) -> None:
         for i in sorted(forward | backward):
             rule = rules[i]
             a, b = (x, y) if i in forward else (y, x)
+            evidence = {"mechanism": rule.mechanism, "effect": rule.effect, "management": rule.management}
+            if y.index < 0:  # y is a current medication (x is always a line)
+                evidence["current_medication"] = y.item.drug
             ctx.add(
                 rule,
                 drugs=[a.name, b.name],
-                items=[a.index, b.index],
-                evidence={"mechanism": rule.mechanism, "effect": rule.effect, "management": rule.management},
-                a=a.name,
-                b=b.name,
+                items=[r.index for r in (a, b) if r.index >= 0],
+                evidence=evidence,
+                a=_label(a),
+                b=_label(b),
             )
-    # 在用药品: each prescribed line against each drug the patient already takes, by the same rules with
-    # the same severity and message (the current medication marked in it). Two current medications are
-    # not compared with each other: they are not this prescription's decision (their prescriber owns
-    # them), and the audit is of what is prescribed now.
-    for x in ctx.drug_items:
-        xa, xb = idx.rules("ddi_a", x.drug.id), idx.rules("ddi_b", x.drug.id)  # type: ignore[union-attr]
-        for c in ctx.current_drugs:
-            ca, cb = idx.rules("ddi_a", c.drug.id), idx.rules("ddi_b", c.drug.id)  # type: ignore[union-attr]
-            forward, backward = xa & cb, ca & xb
-            for i in sorted(forward | backward):
-                rule = rules[i]
-                a, b = (x, c) if i in forward else (c, x)
-                ctx.add(
-                    rule,
-                    drugs=[a.name, b.name],
-                    items=[x.index],
-                    evidence={
-                        "mechanism": rule.mechanism,
-                        "effect": rule.effect,
-                        "management": rule.management,
-                        "current_medication": c.item.drug,
-                    },
-                    a=_label(a),
-                    b=_label(b),
-                )
 
 
 def check_current_medications(ctx: AuditContext) -> None:
