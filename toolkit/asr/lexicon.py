@@ -69,6 +69,8 @@ class AsrLexicon:
     version: str = ""
     other_drugs: frozenset[str] = frozenset()  # drug names outside the formulary: never renamed into it
     generic_names: frozenset[str] = frozenset()  # formulary generic and salt names (drug slots snap to these)
+    # the knowledge base the drug names came from (its doses and strengths tell a plausible dose: toolkit.asr.sig)
+    knowledge: Any = field(default=None, repr=False, compare=False)
 
     def rivals(self) -> tuple[dict[tuple[int, int, str], list[str]], dict[str, tuple[str, ...]]]:
         """Drug names outside the formulary (3–10 characters) by (length, position, fuzzy syllable),
@@ -219,7 +221,7 @@ def build_lexicon(knowledge: object | None = None, lexicon_path: Path | None = N
         ):  # 双歧杆菌: microbes are talked of
             terms[name] = make_term(name, "drug")
     others = frozenset(n for n in load_other_drug_names(lexicon_path) if n not in terms)
-    return AsrLexicon(list(terms.values()), misspellings, version, others, frozenset(generics))
+    return AsrLexicon(list(terms.values()), misspellings, version, others, frozenset(generics), knowledge)
 
 
 def _short_brand_names(drug: object) -> list[str]:

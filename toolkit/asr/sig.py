@@ -12,7 +12,20 @@ these are corrected only where the dose line's grammar leaves no other reading:
 * the unit of a duration after 开/吃/用 and a number at the end of a clause (都开四中 → 都开四周):
   天 周 月, the one whose syllable is closest (at least its initial).
 
-Each is returned as a :class:`~toolkit.asr.windows.Match` of kind ``unit`` with the text as heard.
+* a count right after a drug name (its form or strength between), heard as a homophone where the
+  line goes on with a frequency or route (连花清瘟胶囊四立一天三次 → 四粒, 三金片三骗 → 三片, 思力华医西一天一次
+  → 一吸, the numeral 一 heard too): the unit must be one the drug is counted in (its forms in the
+  knowledge base: 胶囊 粒, 颗粒 袋/包, inhalers 吸/喷) and sound the same (at least merged);
+* the first character of a number heard with another tone before 点 or 十 and a unit, in a drug line
+  (领点二毫克 → 零点二毫克, 舞十毫克 → 五十毫克), never a character of a drug name;
+* the drug name's last syllable written as a digit before the dose (利伐沙班820毫克 → 利伐沙班20毫克,
+  利伐沙820毫克 → 利伐沙班20毫克), only where the knowledge base makes the number as heard implausible (at
+  least 3 times the largest single dose) and the number without that digit plausible (at most the
+  largest single dose, a multiple of a listed strength), and the digit sounds like the syllable
+  (班/八, 尔/二, 因/一, 林/零): 美托洛尔25, 可待因15 (no dose limit known) stay.
+
+Each is returned as a :class:`~toolkit.asr.windows.Match` of kind ``unit`` with the text as heard
+(kind ``drug`` where a name's lost syllable is restored).
 """
 
 from __future__ import annotations
@@ -20,8 +33,8 @@ from __future__ import annotations
 import re
 
 from toolkit.asr.lexicon import AsrLexicon, drug_spans
-from toolkit.asr.phonetic import pinyin_syllables, syllable_similarity
-from toolkit.asr.windows import DRUG_CONTEXT, Match, Scored
+from toolkit.asr.phonetic import SPOKEN_AS, pinyin_syllables, syllable_similarity
+from toolkit.asr.windows import DRUG_CONTEXT, Match, Scored, protected_spans
 
 _NUM = "0-9.零〇一二两三四五六七八九十百半点"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
@@ -170,4 +183,255 @@ def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
             continue
         out.append(_match(m.start(2), word, "克", f"克 after a number in a drug line, heard as {word}"))
     out += _units_heard(text, _DURATION, _DURATION_UNITS, 0.4, True, "duration after 开/吃/用 and a number")
+    out += _counts_after_drug(text, lexicon, spans)
+    out += _numerals_heard(text, lexicon, spans)
+    out += _name_syllable_as_digit(text, lexicon, spans)
+    return out
+
+
+# --------------------------------------------------------------------------- doses after a drug name
+
+# what may stand between a drug name and the count said for it: its form, its strength, a route
+_AFTER_NAME = re.compile(
+    r"(?:(?:缓释|控释|肠溶|分散|咀嚼|泡腾)?(?:软胶囊|胶囊|颗粒|滴丸|片|丸|散|口服液|贴剂|(?:吸入)?(?:粉雾剂|气雾剂|喷雾剂)|吸入剂))?"
+    r"(?:(?:[0-9.]+|[零〇一二两三四五六七八九十百点]+)\s*(?:毫克|微克|克|mg|μg|ug|g))?"
+    r"[，,、\s]?(?:口服|吸入|含服|舌下含服)?"
+)
+# a count: a numeral and the character heard for its unit, or (思力华医西) 一/两 heard too
+_COUNT_HEARD = re.compile(rf"([1-9]|[一二两三四五六七八九十半]{{1,2}})([{_CJK}])")
+_NUMERAL_HEARD_AS = {"一": "衣医依伊壹揖", "两": "俩"}
+_BOTH_HEARD = re.compile(rf"([{''.join(_NUMERAL_HEARD_AS.values())}])([{_CJK}])")
+# the line goes on with how often or how the drug is taken: a dose was said
+_SIG_AFTER = re.compile(
+    r"[，,、\s]?(?:[一二两三四1-4][天日次]|每[天日晚]|一日|早晚|早上|晚上|睡前|饭[前后]|餐[前后]|口服|吸入|含服|外用|必要时|需要时|按需)"
+)
+# numeral words whose second character sounds like a unit (一直 支, 一例 粒, 一代 袋), and 万/晚 (八十万单位,
+# 每晚): never read as a count
+_COUNT_WORDS = frozenset(
+    {"一直", "一致", "一只", "一起", "一律", "一代", "一带", "一例", "一系", "一席", "一批", "一线"}
+)
+_NEVER_UNIT = set("万晚") | set(_NUM)
+
+
+def _drug(lexicon: AsrLexicon, name: str) -> object | None:
+    """The knowledge base's entry for a drug name of the lexicon, if the lexicon has the KB."""
+    term = lexicon.by_text.get(name)
+    drugs = getattr(getattr(lexicon, "knowledge", None), "drugs", None) or {}
+    return drugs.get(term.term_id) if term is not None and term.term_id else None
+
+
+def _count_units(drug: object | None) -> str:
+    """The count units a drug is taken in, from its forms (胶囊 粒, 颗粒 袋/包, inhalers 吸/喷 …); every
+    count unit when the knowledge base has no forms for it."""
+    units: set[str] = set()
+    for form in getattr(drug, "forms", ()) or ():
+        units.add(str(getattr(form, "unit", "")))
+        kind = str(getattr(form, "form", ""))
+        if "吸入" in kind or "雾" in kind:
+            units.update("吸喷")
+        if "颗粒" in kind or kind.endswith("散"):
+            units.update("袋包")
+        if "胶囊" in kind:
+            units.add("粒")
+        if "丸" in kind:
+            units.update("丸粒")
+    found = "".join(u for u in COUNT_UNITS if u in units)
+    return found or COUNT_UNITS
+
+
+def _counts_after_drug(text: str, lexicon: AsrLexicon, spans: list[tuple[int, str]]) -> list[Scored]:
+    """A count said right after a drug name (its form, strength or route between), its unit heard as
+    a homophone, where a frequency or route follows (see the module docstring)."""
+    out: list[Scored] = []
+    for start, name in spans:
+        at = _AFTER_NAME.match(text, start + len(name)).end()
+        units = _count_units(_drug(lexicon, name))
+        m = _COUNT_HEARD.match(text, at)
+        if m and m.group(2) not in _NEVER_UNIT and m.group(2) not in _NOT_HEARD:
+            if m.group(0) not in _COUNT_WORDS and _SIG_AFTER.match(text, m.end()):
+                unit = _closest(m.group(2), units, 0.8)
+                if unit is not None:
+                    why = f"count after a drug name, before its frequency: {m.group(2)} heard for {unit}"
+                    out.append(_match(m.start(2), m.group(2), unit, why))
+            continue
+        m = _BOTH_HEARD.match(text, at)
+        if not m or m.group(2) in _NEVER_UNIT or not _SIG_AFTER.match(text, m.end()):
+            continue
+        said = m.group(2) in units  # 医吸: only the numeral heard as another word
+        if m.group(2) in _NOT_HEARD and not said:
+            continue
+        unit = m.group(2) if said else _closest(m.group(2), units, 0.8)
+        numeral = next(n for n, heard in _NUMERAL_HEARD_AS.items() if m.group(1) in heard)
+        if unit is not None:
+            why = f"count after a drug name, before its frequency: {m.group(0)} heard for {numeral}{unit}"
+            out.append(_match(m.start(), m.group(0), numeral + unit, why))
+    return out
+
+
+# a number's first syllable heard with another tone (领点二 for 零点二, 舞十 for 五十), before a unit
+_NUMERAL_SYLLABLES = {
+    "ling": "零", "yi": "一", "er": "二", "liang": "两", "san": "三", "si": "四",
+    "wu": "五", "liu": "六", "qi": "七", "ba": "八", "jiu": "九",
+}  # fmt: skip
+_DOSE_UNIT = r"\s*(毫克|微克|克|毫升|单位|mg|μg|ug|g|ml)"
+_DECIMAL_HEARD = re.compile(
+    rf"(?<![{_NUM}])([{_CJK}])(?=(点[零〇一二两三四五六七八九0-9]{{1,3}}){_DOSE_UNIT})"
+)
+_TENS_HEARD = re.compile(rf"(?<![{_NUM}])([{_CJK}])(?=(十[一二三四五六七八九]?){_DOSE_UNIT})")
+# where a number begins: right after a drug name (its form or route between) or these words
+_BEFORE_NUMBER = re.compile(r"(?:每次|一次|每回|改为|加到|加至|加量至|增至|减到|减至|减为|减量至)$")
+_FORM_OR_ROUTE = re.compile(
+    r"(?:(?:缓释|控释|肠溶|分散|咀嚼|泡腾)?(?:软胶囊|胶囊|颗粒|滴丸|片|丸|散|口服液|(?:吸入)?(?:粉雾剂|气雾剂|喷雾剂))|"
+    r"口服|吸入|含服|舌下含服|[，,、\s])*"
+)
+# words of speech that sound like a numeral (那就十毫克吧, 把十毫克改成五毫克): never read as one
+_NOT_NUMERAL = set("就把吧爸而儿其起期似以已")
+
+
+def _spoken_number(text: str) -> float | None:
+    """零点二 → 0.2, 五十 → 50 (a small number said in Chinese, with a decimal part after 点)."""
+    from toolkit.knowledge.units import CN_DIGITS, cn_small_number
+
+    whole, dot, decimals = text.partition("点")
+    value = cn_small_number(whole)
+    digits = [str(CN_DIGITS.get(c, c)) for c in decimals]
+    if value is None or not all(d.isdigit() for d in digits):
+        return None
+    return value + float(f"0.{''.join(digits)}") if dot and digits else value
+
+
+def _over_limit(lexicon: AsrLexicon, name: str, amount: float | None, unit_text: str) -> bool:
+    """``amount unit_text`` is more than the drug's largest single dose (as far as the KB tells)."""
+    from toolkit.knowledge.units import normalize_unit, to_canonical
+
+    drug = _drug(lexicon, name)
+    facts = _single_dose_limit(drug) if drug is not None else None
+    unit = normalize_unit(unit_text)
+    if facts is None or unit is None or amount is None:
+        return False
+    value = to_canonical(amount, unit, facts[0])
+    return value is not None and value > facts[1] + 1e-9
+
+
+def _numerals_heard(text: str, lexicon: AsrLexicon, spans: list[tuple[int, str]]) -> list[Scored]:
+    """The first character of a number heard with another tone, before 点 or 十 and a unit, in a drug
+    line; never a character of a drug name or other known term (美托洛尔十毫克 stays)."""
+    out: list[Scored] = []
+    protected: list[bool] = []
+    for pattern, where in ((_DECIMAL_HEARD, "点"), (_TENS_HEARD, "十")):
+        for m in pattern.finditer(text):
+            ch, at = m.group(1), m.start(1)
+            if ch in _NUM or ch in _NOT_NUMERAL or any(s <= at < s + len(n) for s, n in spans):
+                continue
+            after_name = [n for s, n in spans if _FORM_OR_ROUTE.fullmatch(text, s + len(n), at)]
+            if not after_name and not _BEFORE_NUMBER.search(text, 0, at):
+                continue  # not where a number begins
+            protected = protected or protected_spans(text, lexicon)
+            if protected[at]:
+                continue
+            (syllable,), _ = pinyin_syllables(ch)
+            numeral = _NUMERAL_SYLLABLES.get(syllable)
+            if numeral is None or (where == "十" and numeral in "零一"):
+                continue
+            before = after_name or [n for s, n in spans if at - 16 <= s + len(n) <= at]
+            if not before and not _in_drug_line(text, at):
+                continue
+            if before and _over_limit(lexicon, before[-1], _spoken_number(numeral + m.group(2)), m.group(3)):
+                continue  # 舞十毫克 after a drug taken 10 mg at most: not 五十
+            why = f"a number's first syllable heard as {ch}{where} (said {numeral})"
+            out.append(_match(at, ch, numeral, why))
+    return out
+
+
+# a drug name's last syllable written as a digit before the dose (利伐沙班820毫克: 班 said, 8 written)
+_DIGITS_UNIT = re.compile(
+    r"(?<![0-9.])([0-9])([1-9][0-9]*(?:\.[0-9]+)?)\s*(毫克|微克|克|mg|μg|ug|mcg|g)(?![a-z])"
+)
+_IMPLAUSIBLE = 3.0  # times the largest single dose
+_COUNTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # counts of a strength one dose may be
+_SENSIBLE_COUNT = 4.0  # units per dose, where the knowledge base gives no single maximum
+
+
+def _single_dose_limit(drug: object) -> tuple[str, float, tuple[float, ...]] | None:
+    """(mass unit, largest single dose, listed strengths in that unit) of a drug of the knowledge base:
+    the label's single maximum (adult, elderly, per form), else the largest strength times the most
+    units a dose may be; ``None`` when neither is known."""
+    from toolkit.knowledge.units import MASS_TO_MG, parse_strength, to_canonical
+
+    dose = getattr(drug, "dose", None)
+    unit = getattr(dose, "unit", None)
+    forms = tuple(getattr(drug, "forms", ()) or ())
+    amounts: list[tuple[float, str, float]] = []  # (amount, unit, units per dose)
+    for form in forms:
+        count = getattr(form, "units_single_max", None) or _SENSIBLE_COUNT
+        for text in getattr(form, "strengths", ()) or ():
+            parsed = parse_strength(text)
+            if parsed is not None:
+                amounts.extend((a, u, count) for a, u in parsed.amounts if u in MASS_TO_MG)
+    unit = unit or (amounts[0][1] if amounts else None)
+    if unit not in MASS_TO_MG:
+        return None
+    per_unit = [(to_canonical(a, u, unit) or 0.0, count) for a, u, count in amounts]
+    strengths = tuple(v for v, _ in per_unit if v)
+    maxes = [
+        getattr(limit, "single_max", None)
+        for limit in (getattr(dose, "adult", None), getattr(dose, "elderly", None))
+    ]
+    maxes += [getattr(getattr(form, "dose", None), "single_max", None) for form in forms]
+    known = [float(m) for m in maxes if m]
+    if not known:
+        known = [v * count for v, count in per_unit if v]
+    return (unit, max(known), strengths) if known else None
+
+
+def _syllable(ch: str) -> str:
+    (s,), _ = pinyin_syllables(ch.translate(SPOKEN_AS))
+    return s
+
+
+def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[int, str]]) -> list[Scored]:
+    """利伐沙班820毫克 → 利伐沙班20毫克, 利伐沙820毫克 → 利伐沙班20毫克: the first digit of an implausible
+    dose is the drug name's last syllable (see the module docstring)."""
+    from toolkit.knowledge.units import normalize_unit, to_canonical
+
+    out: list[Scored] = []
+    ends = {s + len(n): n for s, n in spans}
+    for m in _DIGITS_UNIT.finditer(text):
+        at, digit, rest = m.start(), m.group(1), m.group(2)
+        said = _syllable(digit)
+        whole = ends.get(at)
+        if whole is not None:  # the name complete before the digit: the digit is its last syllable again
+            candidates = [(whole, at - 1, whole[-1] + digit, whole[-1])]
+        else:  # the digit stands for the name's last syllable
+            candidates = [
+                (n, at - len(n) + 1, n[:-1] + digit, n)
+                for n in sorted(lexicon.drug_names)
+                if len(n) >= 3 and at - len(n) + 1 >= 0 and text.startswith(n[:-1], at - len(n) + 1)
+            ]
+        for name, offset, original, corrected in candidates:
+            if syllable_similarity(said, _syllable(name[-1])) < 0.6:
+                continue
+            drug = _drug(lexicon, name)
+            facts = _single_dose_limit(drug) if drug is not None else None
+            unit = normalize_unit(m.group(3))
+            if facts is None or unit is None:
+                continue
+            dose_unit, limit, strengths = facts
+            heard = to_canonical(float(digit + rest), unit, dose_unit)
+            meant = to_canonical(float(rest), unit, dose_unit)
+            if heard is None or meant is None or heard < _IMPLAUSIBLE * limit or meant > limit + 1e-9:
+                continue
+            if strengths and not any(abs(meant - k * v) < 1e-6 * v for v in strengths for k in _COUNTS):
+                continue  # not a count of a listed strength
+            said_as = f"{digit}{rest}{m.group(3)}"
+            why = (
+                f"{name}'s last syllable written as the digit {digit} before the dose: {said_as} is at least "
+                f"{_IMPLAUSIBLE:g} times its largest single dose ({limit:g} {dose_unit}), {rest}{m.group(3)} is not"
+            )
+            term = lexicon.by_text.get(name)
+            drug_id = term.term_id if term is not None and whole is None else None
+            kind = "unit" if whole is not None else "drug"  # the name completed: a drug correction
+            match = Match(offset, original, corrected, kind, drug_id, 0.9, why)
+            out.append(((0.9, len(original), 0.9), match))
+            break
     return out
