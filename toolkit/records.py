@@ -211,7 +211,7 @@ def _cm_tokens(text: str) -> list[str]:
 
 def _cm_sig(token: str) -> bool:
     """A token that belongs to the drug before it: dose, unit, frequency, route, form word, note, stop mark."""
-    from toolkit.knowledge.units import normalize_route, parse_frequency
+    from toolkit.units import normalize_route, parse_frequency
 
     t = token.strip()
     if not t or t[0] in _CM_OPEN or _CM_STOPPED.search(t):
@@ -322,7 +322,7 @@ def current_medication_name(entry: str) -> tuple[str, str | None]:
     (``华法林钠片 2.5mg 1片 qd`` → 华法林钠片, ``华法林3mg`` → 华法林), a route said with it kept apart
     (``红霉素 外用``, ``红霉素（外用）``, ``外用红霉素`` → (红霉素, 外用)). Form words stay in the name
     (``阿司匹林 肠溶片`` → 阿司匹林肠溶片, ``红霉素软膏``), as do a brand in brackets (``(拜新同)``)."""
-    from toolkit.knowledge.units import normalize_route
+    from toolkit.units import normalize_route
 
     def is_route(t: str) -> bool:
         return normalize_route(t) is not None or t in _CM_LOCAL_ROUTE_WORDS

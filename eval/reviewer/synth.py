@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from toolkit.audit import audit
 from toolkit.knowledge.loader import Knowledge
-from toolkit.knowledge.units import MASS_TO_MG, parse_strength
 from toolkit.records import AuditCase, Severity
+from toolkit.units import MASS_TO_MG, parse_strength
 
 # acute: infections, symptoms, injuries, skin/eye/ear, insomnia, acute pain; everything else is chronic
 ACUTE = re.compile(r"^(J0|J1|J20|J21|J22|A|B|N3|R|H|L|S|T|K52|K59|M54|M79|G43|F51)")

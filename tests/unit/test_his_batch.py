@@ -18,7 +18,7 @@ from toolkit.batch.readers import (
     split_usage,
     unmapped_columns,
 )
-from toolkit.knowledge.units import parse_age, parse_frequency, parse_route
+from toolkit.units import parse_age, parse_frequency, parse_route
 
 
 def opts(**kw: Any) -> BatchOptions:  # the shipped knowledge base: coverage needs real tiers

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "toolkit"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"toolkit", "errors"}),
+    frozenset({"toolkit", "errors", "units"}),
     frozenset({"records"}),
     frozenset({"labels"}),
     frozenset({"knowledge", "onnx"}),

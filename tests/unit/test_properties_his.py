@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolkit.batch.readers import parse_date, patient_age
-from toolkit.knowledge.units import (
+from toolkit.units import (
     _LATIN,
     _PRN_WORDS,
     _ROUTE_ALIASES,

@@ -1,4 +1,4 @@
-"""Property-based tests of the prescription parsers in toolkit/knowledge/units.py (issue 7).
+"""Property-based tests of the prescription parsers in toolkit/units.py (issue 7).
 
 No parser may crash on arbitrary text, and none may return a silently wrong number or unit:
 a generated "<number><unit>" must come back as exactly that number and unit, and every
@@ -12,7 +12,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit.knowledge.units import (
+from toolkit.units import (
     _UNIT_ALIASES,
     ROUTES,
     Frequency,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.knowledge.units import (
+from toolkit.units import (
     Strength,
     cn_small_number,
     normalize_route,
@@ -170,7 +170,7 @@ def test_normalize_route(text: str | None, route: str | None) -> None:
 
 
 def test_small_numbers_refuse_what_float_alone_would_read():
-    from toolkit.knowledge.units import cn_small_number
+    from toolkit.units import cn_small_number
 
     assert [cn_small_number(t) for t in ("NAN", "inf", "1e3", "1.5", "两", "二十")] == [
         None,

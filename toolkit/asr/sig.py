@@ -290,7 +290,7 @@ _NOT_NUMERAL = set("就把吧爸而儿其起期似以已")
 
 def _spoken_number(text: str) -> float | None:
     """零点二 → 0.2, 五十 → 50 (a small number said in Chinese, with a decimal part after 点)."""
-    from toolkit.knowledge.units import CN_DIGITS, cn_small_number
+    from toolkit.units import CN_DIGITS, cn_small_number
 
     whole, dot, decimals = text.partition("点")
     value = cn_small_number(whole)
@@ -302,7 +302,7 @@ def _spoken_number(text: str) -> float | None:
 
 def _over_limit(lexicon: AsrLexicon, name: str, amount: float | None, unit_text: str) -> bool:
     """``amount unit_text`` is more than the drug's largest single dose (as far as the KB tells)."""
-    from toolkit.knowledge.units import normalize_unit, to_canonical
+    from toolkit.units import normalize_unit, to_canonical
 
     drug = _drug(lexicon, name)
     facts = _single_dose_limit(drug) if drug is not None else None
@@ -356,7 +356,7 @@ def _single_dose_limit(drug: object) -> tuple[str, float, tuple[float, ...]] | N
     """(mass unit, largest single dose, listed strengths in that unit) of a drug of the knowledge base:
     the label's single maximum (adult, elderly, per form), else the largest strength times the most
     units a dose may be; ``None`` when neither is known."""
-    from toolkit.knowledge.units import MASS_TO_MG, parse_strength, to_canonical
+    from toolkit.units import MASS_TO_MG, parse_strength, to_canonical
 
     dose = getattr(drug, "dose", None)
     unit = getattr(dose, "unit", None)
@@ -392,7 +392,7 @@ def _syllable(ch: str) -> str:
 def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[int, str]]) -> list[Scored]:
     """利伐沙班820毫克 → 利伐沙班20毫克, 利伐沙820毫克 → 利伐沙班20毫克: the first digit of an implausible
     dose is the drug name's last syllable (see the module docstring)."""
-    from toolkit.knowledge.units import normalize_unit, to_canonical
+    from toolkit.units import normalize_unit, to_canonical
 
     out: list[Scored] = []
     ends = {s + len(n): n for s, n in spans}

@@ -16,8 +16,8 @@ from typing import Any
 from toolkit.knowledge.conditions import IcdSpecs, evidence_for, icd_matches, word_search
 from toolkit.knowledge.renal import RenalFunction, renal_function
 from toolkit.knowledge.schema import DoseLimit, Drug, Form, FormDose, PopulationNote, Target
-from toolkit.knowledge.units import normalize_unit, parse_strength
 from toolkit.records import Severity
+from toolkit.units import normalize_unit, parse_strength
 
 from .context import AuditContext, fmt
 from .resolve import ResolvedItem

@@ -14,7 +14,8 @@ from typing import Any
 from toolkit.knowledge.loader import Knowledge
 from toolkit.knowledge.names import NameMatch
 from toolkit.knowledge.schema import Drug, Form
-from toolkit.knowledge.units import (
+from toolkit.records import PrescriptionItem
+from toolkit.units import (
     COUNT_UNITS,
     Frequency,
     Strength,
@@ -24,7 +25,6 @@ from toolkit.knowledge.units import (
     parse_strength,
     to_canonical,
 )
-from toolkit.records import PrescriptionItem
 
 from .index import rule_index
 

@@ -29,9 +29,9 @@ import yaml
 from pydantic import ValidationError
 
 from toolkit.errors import InputError, require
-from toolkit.knowledge.units import normalize_route, normalize_unit, parse_age, parse_frequency
 from toolkit.labels import INPUT_ERRORS, field_label
 from toolkit.records import LAB_NAMES, AuditCase, PrescriptionItem
+from toolkit.units import normalize_route, normalize_unit, parse_age, parse_frequency
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from rapidfuzz.distance import Levenshtein
 from toolkit.asr.normalize import cer_normalize
 from toolkit.asr.records import Transcript
 from toolkit.errors import InputError
-from toolkit.knowledge.units import CN_DIGITS as _DIGITS
+from toolkit.units import CN_DIGITS as _DIGITS
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from toolkit.errors import InputError, ToolkitError
 from toolkit.extract.extract import ExtractOptions, get_extractor
 from toolkit.extract.gold import ENTITY_LABELS, load_gold
 from toolkit.extract.records import OutpatientRecord
-from toolkit.knowledge.units import normalize_route, parse_strength
+from toolkit.units import normalize_route, parse_strength
 
 from .data import SHARED_DATA, eval_data
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from toolkit.knowledge.units import CN_DIGITS as _WRITTEN_DIGITS
+from toolkit.units import CN_DIGITS as _WRITTEN_DIGITS
 
 CN_DIGITS = {**_WRITTEN_DIGITS, "幺": 1}  # 幺: 1 as said in numbers read digit by digit (幺三二)
 _UNITS = {"十": 10, "百": 100, "千": 1000}

@@ -32,7 +32,7 @@ from toolkit.extract.numbers import NUM, parse_number
 from toolkit.extract.records import ExtractedItem
 from toolkit.extract.values import _DOSE_PREFIX
 from toolkit.knowledge import Knowledge
-from toolkit.knowledge.units import normalize_unit, parse_strength, to_canonical
+from toolkit.units import normalize_unit, parse_strength, to_canonical
 
 _RUN = re.compile(r"[零〇一二两三四五六七八九十百千点幺\d.]{3,}")
 # what may stand between the name and the run (规格是, 那个, 用) and what closes it (的, 微克, 规格)

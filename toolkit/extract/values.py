@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.extract.numbers import NUM, duration_days, fold_width, parse_amount, parse_number, split_pair
-from toolkit.knowledge.units import _ROUTE_ALIASES, normalize_unit, parse_frequency
+from toolkit.units import _ROUTE_ALIASES, normalize_unit, parse_frequency
 
 
 @dataclass(frozen=True)

@@ -342,7 +342,7 @@ def route_concept(route: str | None) -> dict[str, Any] | None:
     """
     if not route:
         return None
-    from toolkit.knowledge.units import normalize_route
+    from toolkit.units import normalize_route
 
     canon = normalize_route(route) or route
     code = ROUTE_SNOMED.get(canon)

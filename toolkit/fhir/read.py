@@ -328,7 +328,7 @@ def parse_dosage_text(text: str) -> dict[str, Any]:
     """Dose, frequency and route from a free ``dosageInstruction.text``: ``一次0.5g，一日3次，口服``,
     ``0.5 g tid po``. Only the parts recognised are returned; the frequency and route texts are passed
     on as written (the engine parses them)."""
-    from toolkit.knowledge.units import normalize_route, parse_frequency
+    from toolkit.units import normalize_route, parse_frequency
 
     out: dict[str, Any] = {}
     text = re.sub(
@@ -741,7 +741,7 @@ def _local_use(name: str, res: Any, contained: Mapping[str, Any], medications: M
     ``dosage.route`` 外用 → 红霉素（外用）): the audit resolves it as a line with that route, a local
     product (眼用, 皮肤外用 …), not the systemic drug."""
     from toolkit.audit.resolve import local_route
-    from toolkit.knowledge.units import normalize_route
+    from toolkit.units import normalize_route
 
     if local_route(name, None) is not None:
         return name  # 红霉素软膏, 左氧氟沙星滴眼液: the name says it

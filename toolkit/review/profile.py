@@ -19,8 +19,8 @@ import numpy as np
 from toolkit.audit.resolve import ResolvedItem, resolve_item
 from toolkit.errors import InputError
 from toolkit.knowledge.loader import Knowledge
-from toolkit.knowledge.units import MASS_TO_MG, normalize_unit
 from toolkit.records import AuditCase
+from toolkit.units import MASS_TO_MG, normalize_unit
 
 PROFILE_NAME = "profile.json"
 
