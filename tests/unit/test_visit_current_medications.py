@@ -41,8 +41,6 @@ WARFARIN_NSAID = (
         # insulin said with 在打/现在打
         ("现病史：糖尿病十年，现在打甘精十二个单位，空腹七左右。", ("甘精胰岛素",)),
         ("家里有华法林在吃，最近没有出血。", ("华法林",)),
-        # the base drug of an add-on (在X基础上加用Y) is taken now, though no line
-        ("诊断二型糖尿病。在二甲双胍的基础上加用西格列汀一百毫克一天一次，开四周。", ("二甲双胍",)),
         # 家里吃X, 家里每晚吃X (blind visit_cases_test5: three home drugs missed this way)
         ("既往史：高脂血症，家里每晚吃辛伐他汀四十毫克。过敏史：无。", ("辛伐他汀",)),
         ("既往史：抑郁症，家里吃舍曲林五十毫克每天一次。过敏史：无。", ("舍曲林",)),

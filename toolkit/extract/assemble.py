@@ -4,12 +4,7 @@ The spaCy components in :mod:`toolkit.extract.pipeline` call these; tests call t
 Steps: refine lexicon spans (drug dosage forms, diagnosis grades; a name ending in a dosage form
 and followed by its sig is a drug even when the vocabulary does not know it), split sections, read
 the prescription lines inside 处理 (what is said after a change or correction — 加到, 改成, 写错了 —
-replaces what was said before it; a drug stopped, avoided or switched to another is not an item — the
-stop, switch and present-marker words are :mod:`toolkit.extract.current_meds`'s: 硝苯地平暂不服用, 不再服用X,
-X改Y, 以Y代替X, 去掉X; a drug with no sig said as the base of an added one (在二甲双胍基础上加用…) is context,
-not an item; a drug told with a present marker in a plan the splitter inferred (…波立维每天一片一直在吃) is a
-home drug, not an item; a stop followed by a resume or change word and a new sig (先停，改成一克一天两次;
-停用X一周后再吃，零点五克…) is a line with that sig, a resume with no sig (停用X一周后再吃) is none),
+replaces what was said before it; a drug stopped, avoided or switched to another is not an item),
 decide labels from context (allergy statements, 失眠 as a symptom or a diagnosis), resolve overlaps
 (longest first), flag negation, build the items.
 """
@@ -21,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from toolkit.extract import current_meds as CM  # the stop, switch and present-marker vocabulary of home drugs
 from toolkit.extract import values as V
 from toolkit.extract.records import Entity, EntityLabel, ExtractedItem, Section
 from toolkit.extract.sections import ALLERGY_FILLER as _ALLERGY_FILLER
@@ -1083,8 +1077,7 @@ def _prescription_lines(
                 and _form_allows(name, forward.normalized)
             ):
                 sig["route"] = [forward]
-            loose = isinstance(sec, _Window) or sec.cue is None  # a plan the splitter inferred or found
-            if lead_route and given_back is not None and _not_prescribed(text, sec_drugs, k, sig, loose):
+            if lead_route and given_back is not None and _not_prescribed(text, sec_drugs, k, sig):
                 # …一天两次，吸入，思力华和信必可都停掉: the route went to a drug that is stopped; it was the
                 # line before's after all
                 given_back[1]["route"] = sorted([*given_back[1]["route"], *lead_route], key=lambda c: c.start)
@@ -1097,7 +1090,7 @@ def _prescription_lines(
                     sig["route"] = [c for c in sig["route"] if c not in lead_route]
             for key in _SIG_KEYS:
                 sig_cands.extend(sig[key])
-            if not _not_prescribed(text, sec_drugs, k, sig, loose):
+            if not _not_prescribed(text, sec_drugs, k, sig):
                 cond = _conditional(
                     text, sec.start, sec_drugs, k, sig, lead_used, in_plan=not isinstance(sec, _Window)
                 )
@@ -1560,110 +1553,8 @@ def _alias_of_next(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
     return m is not None
 
 
-# words of the home-drug stop vocabulary (current_meds) that are no stop of a plan's line: an allergy or a
-# side effect (labelled elsewhere), advice on how to take it (慎用, 不宜, 避免空腹)
-_NOT_A_LINE_STOP = re.compile(
-    r"过敏|疹|瘙痒|风团|副作用|不良反应|不耐受|效果|没效|管用|没用了|慎用|不宜|避免"
-)
-# 以氨氯地平代替硝苯地平, 氨氯地平代替硝苯地平: the replacing word right before the next drug is that drug's stop
-_REPLACING = re.compile(r"代替|替代|取代|替换$")
-_SWITCH_WORD = re.compile(r"换成|换为|换用|换了|换掉|改成|改为|改用|改吃|改打|改服|替换")
-# what may open the clause of a stop said after a pause (硝苯地平，暂不服用)
-_STOP_OPENER = re.compile(r"(?:那个|这个|这个药|这药|就|也|都|先|暂时|以后|之后|今后|现在|从今天起)*")
-_CLAUSE_END = re.compile(r"[。；;！!？?\n]")
-# the doctor keeps the drug on (继续吃, 照旧) or dispenses it (再开两盒): a line even when told as a home drug
-_KEPT_ON = re.compile(rf"继续|照旧|照常|接着|原方案|{_DISPENSED_AFTER_ALL.pattern}")
-_NO_NEED_BEFORE = re.compile(r"(?:不用|不必|无需|无须|不需要|用不着)$")
-_TAKE_OR_END = re.compile(r"(?:吃|服|用|使用|打|开|[，,。；;！!\s]|$)")
-_IF_GAP = re.compile(r"如果|要是|的话|万一|否则|不然|不行|假如|必要时")
-# 在二甲双胍基础上加用…, 在原来二甲双胍的基础上: the drug the new one is added to
-_BASE_AFTER = re.compile(r"\s*(?:的)?基础上")
-# a present marker that says the drug is taken now (not 每天吃: a sig)
-_NOW_MARKER = re.compile(r"一直|还|仍|现在|目前|如今|正在|在|着|平时|平常|长期")
-
-
-def _said_away(text: str, sec_drugs: Sequence[Candidate], k: int, win_end: int) -> bool:
-    """The ``k``-th drug, said with no sig of its own, is said stopped, avoided or switched away with the
-    words :mod:`toolkit.extract.current_meds` reads for home drugs: before it (不再服用X, 去掉X, 以Y代替X),
-    in its own clause after it (X暂不服用, X先停一下, X，暂不服用), or with a bare 改/换 right before the next
-    drug (X改Y). A stop after a condition, an amount or a change (X如果头痛就停, X改成一克) is not one."""
-    d = sec_drugs[k]
-    nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
-    if CM._stopped_before(text, d):  # type: ignore[arg-type]  # only .start is read
-        prev_stop = _STOPPED_AFTER.match(text, sec_drugs[k - 1].end) if k else None
-        if not (prev_stop and prev_stop.end() >= d.start - 1):  # 阿托伐他汀停掉 瑞舒伐他汀: the stop before
-            return True
-    end = min(win_end, d.end + CM._STOP_WINDOW)
-    stop = _CLAUSE_END.search(text, d.end, end)
-    end = stop.start() if stop else end
-    if (
-        nxt is not None
-        and nxt.start <= end
-        and CM._SWITCH_BEFORE_NEXT.search(text, d.end, nxt.start)
-        and not _IF_GAP.search(text, d.end, nxt.start)
-    ):
-        return True  # 硝苯地平改氨氯地平…, 硝苯地平换氨氯地平 (not 硝苯地平不行再换氨氯地平的话)
-    for m in CM._STOP_AFTER.finditer(text, d.end, end):
-        word = m.group(0)
-        if _NOT_STOP_GAP.search(text, d.end, m.start()):
-            return False  # 硝苯地平如果头痛就停: a condition or an amount comes first
-        if _NOT_A_LINE_STOP.search(word):
-            continue
-        if word.startswith("停") and (
-            CM._KEEP_BEFORE_STOP.search(text, max(0, m.start() - 4), m.start())
-            or _NO_NEED_BEFORE.search(text, max(0, m.start() - 4), m.start())
-        ):
-            continue  # 硝苯地平不要停, 二甲双胍不用停
-        if word.endswith("不") and not _TAKE_OR_END.match(text, m.end()):
-            continue  # 二甲双胍，暂不调整: not said of taking it
-        pause = max(text.rfind("，", d.end, m.start()), text.rfind(",", d.end, m.start()))
-        if pause >= 0 and not _STOP_OPENER.fullmatch(text, pause + 1, m.start()):
-            return False  # 硝苯地平，头晕的时候不吃: the clause after the pause is about something else
-        to_next = nxt is not None and nxt.start - m.end() <= 2
-        if _REPLACING.match(word) and to_next:
-            continue  # 氨氯地平代替硝苯地平: 硝苯地平 is replaced
-        if _SWITCH_WORD.match(word) and not to_next:
-            continue  # 二甲双胍换成缓释的: no drug switched to
-        return True
-    return False
-
-
-def _home_drug_told(text: str, sec_drugs: Sequence[Candidate], k: int, win_end: int) -> bool:
-    """The ``k``-th drug is told with a present marker after it (波立维每天一片一直在吃) and no prescribing
-    word before it: a drug the patient takes (:mod:`toolkit.extract.current_meds` reads it), not a line."""
-    d = sec_drugs[k]
-    if _PRESCRIBE_BEFORE.search(text, max(0, d.start - 6), d.start) or _ADD_BEFORE.search(
-        text, max(0, d.start - 6), d.start
-    ):
-        return False
-    stop = _CLAUSE_END.search(text, d.end, win_end)
-    after = CM._marker_after(text, d, sec_drugs, stop.start() if stop else win_end)  # type: ignore[arg-type]
-    if after is None or not _NOW_MARKER.search(text, after[0], after[1]):
-        return False
-    return not re.match(r"(?:过|了)", text[after[1] : after[1] + 1])  # 波立维吃过: no marker of now
-
-
-# 先停，改成一克…, 停一周后再吃…: the drug stopped is taken again, with the sig said after these words
-_RESUME = re.compile(
-    r"改成|改为|改用|换成|调整为|调成|调到|再(?:吃|用|服|打|开始)|恢复|重新(?:吃|用|服|开始)"
-)
-
-
-def _resumed(text: str, start: int, win_end: int, sig: dict[str, Any] | None) -> bool:
-    """A resume or change word after ``start`` with an amount or a frequency of the line said after it (a
-    stop with no new sig after it, 停用二甲双胍一周后再吃, stays a stop: no line, nothing prescribed now)."""
-    cue = _RESUME.search(text, start, win_end)
-    if cue is None or not sig:
-        return False
-    return any(c.start >= cue.end() for key in ("strength", "dose", "frequency") for c in sig[key])
-
-
 def _not_prescribed(
-    text: str,
-    sec_drugs: Sequence[Candidate],
-    k: int,
-    sig: dict[str, Any] | None = None,
-    loose: bool = False,
+    text: str, sec_drugs: Sequence[Candidate], k: int, sig: dict[str, Any] | None = None
 ) -> bool:
     """The ``k``-th drug of a plan is stopped, avoided, switched from, a drug of the past said with no
     sig, a brand named again right after (络活喜就是氨氯地平: the item is the second name), or a class word
@@ -1700,17 +1591,6 @@ def _not_prescribed(
     )  # 华法林继续吃，家里还有，这次不开 / 家里有，再开两盒: a line (taken or dispensed)
     if not said and not kept and _NOT_DISPENSED.search(text, d.end, clause_end):
         return True  # 家里还有，这次不开: kept from home, not dispensed now
-    if not said and not kept and _said_away(text, sec_drugs, k, win_end):
-        return True  # 硝苯地平暂不服用, 不再服用硝苯地平, 以氨氯地平代替硝苯地平, 硝苯地平改氨氯地平
-    if not said and not kept and _BASE_AFTER.match(text, d.end, win_end):
-        return True  # 在二甲双胍基础上加用西格列汀…: the drug added to, no line of its own
-    if (
-        loose
-        and _home_drug_told(text, sec_drugs, k, win_end)
-        and not _KEPT_ON.search(text, d.end, clause_end)
-    ):
-        # (还在吃, 一直吃 are the present marker itself here: only 继续/照旧 or a dispensing keeps the line)
-        return True  # 现病史 …波立维每天一片一直在吃 (read as a plan): a home drug, not a line
     amount = bool(sig) and any(sig[key] for key in ("strength", "dose"))
     if not amount and not kept and _HOME_BEFORE.search(text, max(0, d.start - 8), d.start):
         return True  # 家里有布洛芬疼得厉害可以吃两天, 家里有布洛芬的话…: the patient's own supply
@@ -1752,12 +1632,7 @@ def _not_prescribed(
         prev_later = _stopped_later(text, sec_drugs[k - 1], d.start)
         if avoid is not None and prev_later and prev_later.end() >= d.start - 1:
             avoid = None  # 非布司他先不用 秋水仙碱…: the 不用 closes the line before
-    stop_after = _STOPPED_AFTER.match(text, d.end)
-    if stop_after and _resumed(text, stop_after.end(), win_end, sig):
-        stop_after = None  # 二甲双胍先停，改成一克一天两次: stopped and prescribed again with a new sig
-    if before and _resumed(text, d.end, win_end, sig):
-        before = None  # 停用二甲双胍一周后再吃，零点五克一天两次
-    stopped = bool(stop_after or before or avoid)
+    stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
     if _SKIN_TEST.match(text, d.end) and not _SIG_AFTER_SKIN.match(text, d.end):
         stopped = True  # 青霉素皮试阴性，阿莫西林…: the skin test is named by its allergen, not prescribed
     nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None

@@ -66,9 +66,7 @@ _PRESENT_BEFORE = re.compile(
 _PRESENT_AFTER = re.compile(
     r"(?:(?:一直|平时|平常|长期|目前|现在|还|仍|也|都|每天)(?:都|还|也|是|在)*(?:在)?" + _TAKE + r"(?:着)?"
     r"|(?:正在|在)" + _TAKE + r"(?:着)?"
-    r"|(?:吃|服|用|打|吸|喷)着"
-    # 在二甲双胍基础上加用西格列汀: the base drug is taken now (a drug follows this marker by design)
-    r"|(?:的)?基础上)"
+    r"|(?:吃|服|用|打|吸|喷)着)"
 )
 # what may stand between a marker and the drug (or the drug and a marker after it): other drugs (masked as
 # \x00), amounts, frequencies, times, routes and joining words — nothing else
@@ -256,7 +254,7 @@ def _marker_after(text: str, d: Entity, drugs: Sequence[Entity], ceil: int) -> t
         if p > d.end and not _GAP_AFTER.fullmatch(_mask(text, d.end, p, drugs)):
             continue
         m = _PRESENT_AFTER.match(text, p, ceil)
-        if m and (m.group(0).endswith("基础上") or not any(m.end() <= o.start <= m.end() + 3 for o in drugs)):
+        if m and not any(m.end() <= o.start <= m.end() + 3 for o in drugs):
             return m.start(), m.end()  # (…，现在吃利伐沙班: the marker of the drug said next)
     return None
 
