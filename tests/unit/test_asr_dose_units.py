@@ -179,3 +179,26 @@ def test_through_the_transcriber_corrections_are_recorded_and_undone(lex):
     assert t.text == "房颤，阿哌沙班2.5毫克一天两次。蒙脱石散一包一天三次，二甲双胍零点五克一天三次。"
     assert [(c.original, c.corrected) for c in t.corrections] == [("班8", "班"), ("报", "包"), ("领", "零")]
     assert undo_corrections(t) == "".join(heard)
+
+
+def test_a_second_pass_correction_after_a_length_change_lands_where_it_was_heard() -> None:
+    """The second pass reads the text the first corrected: after 美托洛 → 美托洛尔 (one character longer) its
+    matches sit one character later than in the text as heard. They are moved back (they used to be
+    dropped, so 三立 after a completed drug name stayed); one touching a first-pass correction is dropped."""
+    from toolkit.asr.correct import _in_original
+    from toolkit.asr.windows import Match
+
+    heard = "美托洛25毫克，乌灵胶囊三立一天三次"
+    first = [Match(0, "美托洛", "美托洛尔", "drug", None, 0.9, "")]
+    fixed = "美托洛尔25毫克，乌灵胶囊三立一天三次"
+    at = fixed.index("立")
+    second = [Match(at, "立", "粒", "unit", None, 0.9, ""), Match(2, "洛尔", "洛尔", "drug", None, 0.9, "")]
+    (moved,) = _in_original(second, first, heard)
+    assert moved.offset == heard.index("立") == at - 1 and moved.original == "立"
+
+
+@pytest.mark.parametrize("text", ["处理：普萘洛尔240毫克每天，开一个月。", "处理：普萘洛尔240毫克一天两次。"])
+def test_a_daily_dose_of_the_label_is_not_a_name_syllable(text: str, lex) -> None:
+    """普萘洛尔240毫克: 240 mg is a label daily dose (尔 is no 2 there), though over 3× the single maximum; an
+    overdose said so is the audit's to flag, not the corrector's to turn into 40 mg."""
+    assert _fixed(text, lex) == text

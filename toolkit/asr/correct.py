@@ -119,10 +119,32 @@ def find_corrections(text: str, lexicon: AsrLexicon, *, context: str | None = No
     if not first:
         return first
     second = _find_corrections(apply_matches(text, first), lexicon, context)
-    return sorted(
-        [*first, *(m for m in second if m.original == text[m.offset : m.offset + len(m.original)])],
-        key=lambda m: m.offset,
-    )
+    return sorted([*first, *_in_original(second, first, text)], key=lambda m: m.offset)
+
+
+def _in_original(second: list[Match], first: list[Match], text: str) -> list[Match]:
+    """The second pass's matches (found in the text the first pass corrected) placed back in ``text``: an
+    offset moves by what the first-pass corrections before it changed in length (立法砂 → 利伐沙班 makes
+    everything after it one character later); a match touching a first-pass correction is dropped (it
+    would correct a correction)."""
+    import dataclasses
+
+    out: list[Match] = []
+    for m in second:
+        shift, inside = 0, False
+        start, end = m.offset, m.offset + len(m.original)
+        for f in sorted(first, key=lambda f: f.offset):
+            f_start = f.offset + shift  # where f's correction sits in the corrected text
+            f_end = f_start + len(f.corrected)
+            if f_end <= start:
+                shift += len(f.corrected) - len(f.original)
+            elif f_start < end:
+                inside = True
+                break
+        at = start - shift
+        if not inside and text[at : at + len(m.original)] == m.original:
+            out.append(m if at == m.offset else dataclasses.replace(m, offset=at))
+    return out
 
 
 def find_uncertain(

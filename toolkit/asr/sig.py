@@ -384,6 +384,15 @@ def _single_dose_limit(drug: object) -> tuple[str, float, tuple[float, ...]] | N
     return (unit, max(known), strengths) if known else None
 
 
+def _daily_dose_limit(drug: object) -> float | None:
+    """The largest daily maximum of a drug (adult, elderly, per form) in its dose unit, or ``None``."""
+    dose = getattr(drug, "dose", None)
+    limits = [getattr(dose, "adult", None), getattr(dose, "elderly", None)]
+    limits += [getattr(form, "dose", None) for form in getattr(drug, "forms", ()) or ()]
+    known = [float(m) for m in (getattr(x, "daily_max", None) for x in limits) if m]
+    return max(known) if known else None
+
+
 def _syllable(ch: str) -> str:
     (s,), _ = pinyin_syllables(ch.translate(SPOKEN_AS))
     return s
@@ -419,7 +428,9 @@ def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[in
             dose_unit, limit, strengths = facts
             heard = to_canonical(float(digit + rest), unit, dose_unit)
             meant = to_canonical(float(rest), unit, dose_unit)
-            if heard is None or meant is None or heard < _IMPLAUSIBLE * limit or meant > limit + 1e-9:
+            # implausible even as a daily amount (普萘洛尔240毫克每天 is a label daily dose: 尔 is no 2 there)
+            ceiling = max(limit, _daily_dose_limit(drug) or 0.0)
+            if heard is None or meant is None or heard < _IMPLAUSIBLE * ceiling or meant > limit + 1e-9:
                 continue
             if strengths and not any(abs(meant - k * v) < 1e-6 * v for v in strengths for k in _COUNTS):
                 continue  # not a count of a listed strength
