@@ -176,6 +176,8 @@ _CM_FORM_TOKEN = re.compile(
 )
 # a stop mark on an entry: 华法林（已停）, 已停用, 停用, 暂停, (停); not a bare 停 (遗尿停胶囊, 虚汗停颗粒)
 _CM_STOPPED = re.compile(r"已停|停用|暂停|停药|停服|停止|[(（]\s*停\s*[)）]")
+# …but said to go on (华法林（停用阿司匹林后继续服用）, 暂停服用3天后恢复, 未停, 不能停): still taken
+_CM_GOES_ON = re.compile(r"继续|恢复|仍在|仍用|在用|未停|没停|不能停|不可停|勿停")
 # a placeholder, not a drug: 无, 暂无, 否认, 不详, 无特殊, 未服用药物, 否认长期用药史, none
 _CM_PLACEHOLDER = re.compile(
     r"^(?:(?:否认|暂无|无|未|没有)(?:长期|规律|特殊|其他|其它|任何|服用|使用|口服|用)*"
@@ -214,7 +216,7 @@ def _cm_sig(token: str) -> bool:
     from toolkit.units import normalize_route, parse_frequency
 
     t = token.strip()
-    if not t or t[0] in _CM_OPEN or _CM_STOPPED.search(t):
+    if not t or t[0] in _CM_OPEN or _CM_STOPPED.search(t) or _CM_GOES_ON.match(t):
         return True
     if any(p.match(t) for p in (_CM_DOSE_TOKEN, _CM_UNIT_TOKEN, _CM_FORM_TOKEN, _CM_FREQ_WORDS)):
         return True
@@ -278,7 +280,11 @@ def split_current_medications(value: str) -> tuple[str, ...]:
             out.append(" ".join(entry))
     kept = ((e, e.strip(" .。")) for e in out)
     return tuple(
-        e for e, bare in kept if bare and not _CM_STOPPED.search(e) and not _CM_PLACEHOLDER.match(bare)
+        e
+        for e, bare in kept
+        if bare
+        and not (_CM_STOPPED.search(e) and not _CM_GOES_ON.search(e))
+        and not _CM_PLACEHOLDER.match(bare)
     )
 
 

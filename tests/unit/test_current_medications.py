@@ -522,3 +522,19 @@ def test_repeated_names_are_one_and_the_limit_applies_to_distinct_drugs() -> Non
     assert many.patient.current_medications == ("华法林",)
     with pytest.raises(ValueError):
         make_case(IBUPROFEN, current_medications=[f"药{i}" for i in range(101)])
+
+
+@pytest.mark.parametrize(
+    ("cell", "entries"),
+    [
+        # a stop word that is not about this drug, or a pause said to end: still taken (review-2)
+        ("华法林（停用阿司匹林后继续服用）", ("华法林（停用阿司匹林后继续服用）",)),
+        ("阿托伐他汀 20mg qn 暂停服用3天后恢复", ("阿托伐他汀 20mg qn 暂停服用3天后恢复",)),
+        ("华法林 不能停", ("华法林 不能停",)),
+        ("华法林 未停；阿司匹林（已停）", ("华法林 未停",)),
+    ],
+)
+def test_an_entry_said_to_go_on_is_kept(cell: str, entries: tuple[str, ...]) -> None:
+    from toolkit.records import Patient
+
+    assert Patient(current_medications=cell).current_medications == entries

@@ -397,3 +397,16 @@ def test_the_demo_table_keeps_the_audit_right_both_ways():
 )
 def test_a_switch_target_said_as_done_in_the_history_is_current(text, expected):
     assert extract(text).current_medications == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # review-2: the teller of the history, a relative named before the patient again, a likeness
+        "家属代诉：患者华法林一直在吃。",
+        "她婆婆去世了，本人房颤，华法林一直在吃。",
+        "跟她婆婆一样，也在吃华法林。",
+    ],
+)
+def test_the_patients_drug_is_read_though_a_relative_is_named(text):
+    assert extract(text).current_medications == ("华法林",)

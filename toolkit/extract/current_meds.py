@@ -313,9 +313,24 @@ def _said_away(text: str, d: Entity, drugs: Sequence[Entity], ceil: int) -> bool
     return _stopped_after(text, d, drugs, ceil)
 
 
+# the patient named again after someone else (她婆婆去世了，本人房颤…): what comes after is the patient's
+_PATIENT_AGAIN = re.compile(r"本人|患者|病人|他自己|她自己|自己")
+# who tells the history (家属代诉, 老伴说) or whom the patient is like (跟她婆婆一样, 也在吃): not whose drug it is
+_NOT_THE_TAKER = re.compile(
+    r"(?:" + _RELATIVE.pattern + r"|" + _ADDRESS_FORMS + r")(?:代诉|代述|诉|述|说|反映|陪诊|陪同)"
+    r"|(?:跟|和|与|同|像)(?:[他她]的?|患者的?)?(?:" + _RELATIVE.pattern + r"|" + _ADDRESS_FORMS + r")一样"
+)
+
+
 def _relative_in(scope: str) -> bool:
     """Someone else than the patient is named in ``scope`` (the words said before the marker or the drug):
-    a relative, or an address form said as someone's (他家老人, 她婆婆; not 王阿姨, 老人家一直吃…)."""
+    a relative, or an address form said as someone's (他家老人, 她婆婆; not 王阿姨, 老人家一直吃…). Not: the
+    teller of the history (家属代诉), a likeness (跟她婆婆一样), or someone named before the patient is
+    named again (她婆婆去世了，本人…)."""
+    again = [m for m in _PATIENT_AGAIN.finditer(scope) if scope[m.end() : m.end() + 1] != "的"]
+    if again:
+        scope = scope[again[-1].end() :]
+    scope = _NOT_THE_TAKER.sub(lambda m: "\x00" * len(m.group(0)), scope)
     masked = scope
     for m in _ADDRESS_RX.finditer(scope):
         before = scope[: m.start()]
