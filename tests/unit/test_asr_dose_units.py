@@ -193,7 +193,8 @@ def test_a_second_pass_correction_after_a_length_change_lands_where_it_was_heard
     fixed = "美托洛尔25毫克，乌灵胶囊三立一天三次"
     at = fixed.index("立")
     second = [Match(at, "立", "粒", "unit", None, 0.9, ""), Match(2, "洛尔", "洛尔", "drug", None, 0.9, "")]
-    (moved,) = _in_original(second, first, heard)
+    kept, moved = _in_original(second, first, heard, fixed)
+    assert kept == first[0]
     assert moved.offset == heard.index("立") == at - 1 and moved.original == "立"
 
 
@@ -202,3 +203,15 @@ def test_a_daily_dose_of_the_label_is_not_a_name_syllable(text: str, lex) -> Non
     """普萘洛尔240毫克: 240 mg is a label daily dose (尔 is no 2 there), though over 3× the single maximum; an
     overdose said so is the audit's to flag, not the corrector's to turn into 40 mg."""
     assert _fixed(text, lex) == text
+
+
+def test_a_digit_after_a_name_the_first_pass_completed_is_merged_into_that_correction(lex) -> None:
+    """立法砂820毫克 (said 利伐沙班二十毫克): the first pass makes the name 利伐沙班, the second reads 820 as 班 + 20;
+    the two are one correction of what was heard (立法砂8 → 利伐沙班), so the doctor sees and can undo it
+    (it used to be dropped as touching the first correction, and the audit blocked 820 mg on a clean visit)."""
+    text = "诊断心房颤动。处理，立法砂820毫克1天1次，每脱落耳缓适片47.5毫克1天1次。"
+    ms = find_corrections(text, lex)
+    assert (
+        apply_matches(text, ms) == "诊断心房颤动。处理，利伐沙班20毫克1天1次，美托洛尔缓释片47.5毫克1天1次。"
+    )
+    assert ("立法砂8", "利伐沙班") in [(m.original, m.corrected) for m in ms]

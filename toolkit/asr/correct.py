@@ -118,33 +118,48 @@ def find_corrections(text: str, lexicon: AsrLexicon, *, context: str | None = No
     first = _find_corrections(text, lexicon, context)
     if not first:
         return first
-    second = _find_corrections(apply_matches(text, first), lexicon, context)
-    return sorted([*first, *_in_original(second, first, text)], key=lambda m: m.offset)
+    fixed = apply_matches(text, first)
+    second = _find_corrections(fixed, lexicon, context)
+    return sorted(_in_original(second, first, text, fixed), key=lambda m: m.offset)
 
 
-def _in_original(second: list[Match], first: list[Match], text: str) -> list[Match]:
-    """The second pass's matches (found in the text the first pass corrected) placed back in ``text``: an
-    offset moves by what the first-pass corrections before it changed in length (立法砂 → 利伐沙班 makes
-    everything after it one character later); a match touching a first-pass correction is dropped (it
-    would correct a correction)."""
+def _in_original(second: list[Match], first: list[Match], text: str, fixed: str) -> list[Match]:
+    """The first pass's matches and the second pass's (found in ``fixed``, the text the first pass
+    corrected) placed back in ``text``: an offset moves by what the first-pass corrections before it changed
+    in length (立法砂 → 利伐沙班 makes everything after it one character later). A second-pass match that
+    starts inside a first-pass correction and ends after it is merged with it (立法砂8 → 利伐沙班8 → 利伐沙班:
+    one correction of what was heard); any other overlap is dropped (it would correct a correction)."""
     import dataclasses
 
+    ordered = sorted(first, key=lambda f: f.offset)  # the geometry of ``fixed``: never changed below
+    merged: dict[int, Match] = {}  # position in ``ordered`` → the first-pass match merged with a second
     out: list[Match] = []
     for m in second:
-        shift, inside = 0, False
+        shift, overlap = 0, None
         start, end = m.offset, m.offset + len(m.original)
-        for f in sorted(first, key=lambda f: f.offset):
+        for n, f in enumerate(ordered):
             f_start = f.offset + shift  # where f's correction sits in the corrected text
             f_end = f_start + len(f.corrected)
             if f_end <= start:
                 shift += len(f.corrected) - len(f.original)
             elif f_start < end:
-                inside = True
+                overlap = (n, f, f_start, f_end)
                 break
-        at = start - shift
-        if not inside and text[at : at + len(m.original)] == m.original:
-            out.append(m if at == m.offset else dataclasses.replace(m, offset=at))
-    return out
+        if overlap is None:
+            at = start - shift
+            if text[at : at + len(m.original)] == m.original:
+                out.append(m if at == m.offset else dataclasses.replace(m, offset=at))
+            continue
+        n, f, f_start, f_end = overlap
+        if f_start <= start < f_end < end and n not in merged:
+            tail = end - f_end  # heard after the first-pass correction, unchanged by it
+            merged[n] = dataclasses.replace(
+                f,
+                original=text[f.offset : f.offset + len(f.original) + tail],
+                corrected=fixed[f_start:start] + m.corrected,
+                reason=f"{f.reason}; {m.reason}",
+            )
+    return [*(merged.get(n, f) for n, f in enumerate(ordered)), *out]
 
 
 def find_uncertain(
