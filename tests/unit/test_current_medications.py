@@ -350,7 +350,7 @@ def test_his_cell_with_doses_spaces_lines_and_bars_names_each_drug(
 
 
 def test_split_keeps_the_sig_with_its_drug_and_is_idempotent() -> None:
-    from toolkit.records import current_medication_list
+    from toolkit.medication_lists import current_medication_list
 
     got = current_medication_list("华法林3mg qd；二甲双胍0.5g tid")
     assert got == ("华法林3mg qd", "二甲双胍0.5g tid")  # the pharmacist still reads the dose written

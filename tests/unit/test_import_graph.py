@@ -16,6 +16,7 @@ PACKAGE = ROOT / "toolkit"
 
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"toolkit", "errors", "units"}),
+    frozenset({"medication_lists"}),
     frozenset({"records"}),
     frozenset({"labels"}),
     frozenset({"knowledge", "onnx"}),

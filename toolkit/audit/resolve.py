@@ -502,7 +502,7 @@ def resolve_current(position: int, name: str, kb: Knowledge, route: str | None =
     name through the same resolver as a written line (brand names, salts, 中成药, local products), without
     dose or frequency: it is not dispensed here, only compared with the prescribed lines.
 
-    The entry is read as HIS and FHIR write it (:func:`~toolkit.records.current_medication_name`): its
+    The entry is read as HIS and FHIR write it (:func:`~toolkit.medication_lists.current_medication_name`): its
     dose, count and frequency are dropped (``华法林钠片 2.5mg 1片 qd``) and a route said with it
     (``红霉素 外用``, ``红霉素（外用）``; or ``route``, e.g. a MedicationStatement's ``dosage.route``)
     resolves it as a line with that route would: a topical, eye, ear, nasal or vaginal use of a drug the
@@ -511,7 +511,7 @@ def resolve_current(position: int, name: str, kb: Knowledge, route: str | None =
 
     ``index`` is ``-1 - position`` so it can never be taken for a prescription line; ``drug`` is ``None``
     when the name is not a formulary drug (``known`` / ``local_form`` say why, as for a line)."""
-    from toolkit.records import current_medication_name
+    from toolkit.medication_lists import current_medication_name
 
     r = ResolvedItem(index=-1 - position, item=PrescriptionItem.model_construct(drug=name))
     core, said = current_medication_name(name)

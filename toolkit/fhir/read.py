@@ -770,8 +770,8 @@ def current_medications(
     effectivePeriod ended before ``today`` and a request that is only a proposal or plan are passed over.
     A local route (``dosage.route`` 外用, 滴眼 …) or a local Medication.form is kept with the name
     (:func:`_local_use`); a text holding several drugs or a dose (``华法林钠片 3mg qd``) is split and read
-    as a HIS list is (:func:`toolkit.records.split_current_medications`)."""
-    from toolkit.records import split_current_medications
+    as a HIS list is (:func:`toolkit.medication_lists.split_current_medications`)."""
+    from toolkit.medication_lists import split_current_medications
 
     out: list[tuple[str, str]] = []
     for t in resources:
