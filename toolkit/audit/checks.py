@@ -971,20 +971,23 @@ def _covers(
     )
 
 
+def _by_ingredient(kb: Any, resolved: list[ResolvedItem]) -> dict[str, list[ResolvedItem]]:
+    """The resolved drugs under each single ingredient they hold (a combination under each of its)."""
+    out: dict[str, list[ResolvedItem]] = defaultdict(list)
+    for r in resolved:
+        for ing in kb.ingredients(r.drug.id):  # type: ignore[union-attr]
+            out[ing].append(r)
+    return out
+
+
 def check_duplicates(ctx: AuditContext) -> None:
     kb = ctx.kb
     items = ctx.drug_items
-    by_ingredient: dict[str, list[ResolvedItem]] = defaultdict(list)
-    for r in items:
-        for ing in kb.ingredients(r.drug.id):  # type: ignore[union-attr]
-            by_ingredient[ing].append(r)
+    by_ingredient = _by_ingredient(kb, items)
     # 在用药品 sharing an ingredient or a duplicate group with a line are reported with it (one finding
     # per problem); the items of a finding are the prescribed lines only
-    home_by_ingredient: dict[str, list[ResolvedItem]] = defaultdict(list)
     home_drugs = _home_comparable(ctx)
-    for c in home_drugs:
-        for ing in kb.ingredients(c.drug.id):  # type: ignore[union-attr]
-            home_by_ingredient[ing].append(c)
+    home_by_ingredient = _by_ingredient(kb, home_drugs)
     rule = kb.check("RX-DUP-001")
     for ing, group in by_ingredient.items():
         home = home_by_ingredient.get(ing, [])
@@ -994,19 +997,15 @@ def check_duplicates(ctx: AuditContext) -> None:
         daily = [g.daily(ing) for g in group]
         total = sum(d for d in daily if d is not None) if all(d is not None for d in daily) else None
         limits, _ = _limits(drug, ctx)
-        over = (
-            total is not None
-            and limits is not None
-            and limits.daily_max is not None
-            and total > limits.daily_max * 1.0001
-        )
+        limit = limits.daily_max if limits else None
+        over = total is not None and limit is not None and total > limit * 1.0001
         evidence = {
             "ingredient": drug.name,
             "count": len(group) + len(home),
             "products": [_label(g) for g in (*group, *home)],
             "daily": round(total, 4) if total is not None else None,
             "unit": drug.dose.unit if drug.dose else None,
-            "limit": limits.daily_max if limits else None,
+            "limit": limit,
         }
         shown: dict[str, Any] = {}
         if home:  # the current medication's dose is not known: the total is of the prescribed lines
@@ -1016,20 +1015,14 @@ def check_duplicates(ctx: AuditContext) -> None:
                 if total is not None
                 else {"daily": "不详", "unit": "（在用药品剂量未知）"}
             )
-            reached = (
-                total is not None
-                and limits is not None
-                and limits.daily_max is not None
-                and total >= limits.daily_max * 0.9999
-            )
-            if reached and not over:
+            if not over and total is not None and limit is not None and total >= limit * 0.9999:
                 # the prescribed lines alone reach the daily maximum: any dose of the home product with
                 # the same ingredient takes the day's total over it (RX-DUP-001 blocks a total over the max)
                 over = True
                 evidence["over_with_current"] = True
                 shown = {
                     "unit": f"{fmt(evidence['unit'])}（不含在用药品），仅本处方已达每日最大剂量"
-                    f"{fmt(limits.daily_max)}{fmt(evidence['unit'])}，加上在用药品"  # type: ignore[union-attr]
+                    f"{fmt(limit)}{fmt(evidence['unit'])}，加上在用药品"
                     f"{'、'.join(c.item.drug for c in home)}即超过最大剂量"
                 }
         ctx.add(
@@ -1040,12 +1033,11 @@ def check_duplicates(ctx: AuditContext) -> None:
             evidence=evidence,
             **shown,
         )
-    in_group = {r.index: ctx.index.rules("dup", r.drug.id) for r in items}  # type: ignore[union-attr]
-    home_in = {c.index: ctx.index.rules("dup", c.drug.id) for c in home_drugs}  # type: ignore[union-attr]
-    for g in sorted(set().union(*in_group.values())) if items else ():
+    compared = (*items, *home_drugs)  # lines, then current medications (negative indices: no clash)
+    in_group = {r.index: ctx.index.rules("dup", r.drug.id) for r in compared}  # type: ignore[union-attr]
+    for g in sorted(set().union(*(in_group[r.index] for r in items))) if items else ():
         grp = kb.duplicate_groups[g]
-        members = [r for r in items if g in in_group[r.index]]
-        members += [c for c in home_drugs if g in home_in[c.index]]
+        members = [r for r in compared if g in in_group[r.index]]
         if len(members) < 2:
             continue
         # pairs already reported as the same ingredient are not reported again as the same class
