@@ -306,10 +306,9 @@ def _default_route(kb: Knowledge, name: str, unit: str | None = None) -> str | N
     route every form of the drug shares (a plain and a chewable tablet: 口服), among the forms dosed in the
     unit said when there are such (叶酸 一次一片: the tablet, not the injection). None when the forms
     differ (叶酸 5 mg: tablet or injection) — the route is then the doctor's to say."""
-    from toolkit.audit.resolve import resolve_current
+    from toolkit.audit.resolve import written_product
 
-    product = resolve_current(0, name, kb)  # the product as written, as the audit reads it
-    drug, form = product.drug, product.form
+    drug, form = written_product(name, kb)  # the product as written, as the audit reads a line
     if drug is None:
         return None
     if form is not None and len(form.routes) == 1:

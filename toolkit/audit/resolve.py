@@ -280,6 +280,13 @@ def _product(name: str, route: str | None, unit: str | None, strength: str | Non
     return got
 
 
+def written_product(name: str, kb: Knowledge) -> tuple[Drug | None, Form | None]:
+    """The formulary drug and form a product name written on a line is (碳酸钙片 → calcium carbonate, its
+    tablet), as the audit reads a line before its dose (:func:`_product`, memoised)."""
+    got = _product(name, None, None, None, kb)
+    return got[3], got[5]
+
+
 def _resolve_entry(r: ResolvedItem, kb: Knowledge, dose: bool = True) -> ResolvedItem:
     """Resolve a line whose ``match`` is set: a local product of an entry without that form keeps the
     reason only; else the drug, its keys, form and strength and (with ``dose``) the dose."""
