@@ -14,6 +14,8 @@ import hmac
 import json
 import logging
 import os
+import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC
@@ -56,9 +58,6 @@ class InlineBudget:
     def install(self) -> bool:
         """Take SIGALRM for the budget; False (nothing changed) when that is not possible here: not the
         main thread, no setitimer (Windows), or a zero budget."""
-        import signal
-        import threading
-
         if self.seconds <= 0 or not hasattr(signal, "setitimer"):
             return False
         if threading.current_thread() is not threading.main_thread():
@@ -72,8 +71,6 @@ class InlineBudget:
 
     def uninstall(self) -> None:
         """Give SIGALRM back."""
-        import signal
-
         if self.installed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
@@ -86,8 +83,6 @@ class InlineBudget:
 
     def run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)``, or :class:`OverBudget` when it took longer than the budget."""
-        import signal
-
         self._active = True
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
