@@ -6,7 +6,10 @@ Three apps, each in its own uvicorn process (1 worker, same options) on 127.0.0.
 * ``audit-only``: the same framework validating the body as an AuditCase, auditing it in a thread
   pool and answering the report JSON, with no storage, queue, limits or guard (what the audit engine
   alone costs through the framework: the floor for the service);
-* ``service``: the real ``create_app`` (SQLite in a fresh file, the case stored and queued).
+* ``service-fastapi``: the real ``create_app`` with ``fast_audit_path=False`` (every request through
+  FastAPI's middleware stack and router, as before 2026-12-08), to show in the same run what the lean ASGI
+  path in front of FastAPI (``toolkit.service.app.AuditFastPath``) changes;
+* ``service``: the real ``create_app`` as shipped (SQLite in a fresh file, the case stored and queued).
 
 A small asyncio HTTP/1.1 keep-alive client posts realistic cases for a bounded time per scenario, at 1
 and 16 concurrent connections: by default a rotation over the packaged example cases and every case of
@@ -44,7 +47,7 @@ from typing import Any
 
 from toolkit.evaluation.bench import cpu_seconds, free_port, load, wait_ready
 
-KINDS = ("bare", "audit-only", "service")
+KINDS = ("bare", "audit-only", "service-fastapi", "service")
 SERVER_OPTS: dict[str, Any] = {
     "host": "127.0.0.1",
     "access_log": False,
@@ -103,7 +106,7 @@ def serve(kind: str, port: int, db: str) -> None:
     else:
         from toolkit.service import ServiceConfig, create_app
 
-        app = create_app(ServiceConfig(db_url=db, port=port))
+        app = create_app(ServiceConfig(db_url=db, port=port, fast_audit_path=kind == "service"))
     # every app runs with the collector settings the service's lifespan sets for itself: what was loaded
     # kept out of the cyclic collector (a full collection over the knowledge base stops the loop for tens
     # of ms), and a first-generation threshold that requests in flight do not cross every few requests
@@ -225,12 +228,12 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}, python {platform.python_version()}"
     )
     print(
-        f"{'app':11} {'conc':>4} {'requests':>9} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'app':15} {'conc':>4} {'requests':>9} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'CPU ms/req':>10}"
     )
     for r in results:
         print(
-            f"{r['kind']:11} {r['concurrency']:>4} {r['requests']:>9} {r['errors']:>4} {r['rps']:>8.0f} "
+            f"{r['kind']:15} {r['concurrency']:>4} {r['requests']:>9} {r['errors']:>4} {r['rps']:>8.0f} "
             f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_request']:>10.3f}"
             + (f"   p99 of each round {r['p99_ms_each']}" if r["rounds"] > 1 else "")
         )

@@ -79,6 +79,49 @@ def test_bodies_the_fast_path_refuses_get_fastapis_answer(client: TestClient, co
     assert a.json() == b.json()
 
 
+def _without_id(r: Any) -> tuple[int, bytes, dict[str, str]]:
+    headers = {k: v for k, v in r.headers.items() if k not in ("x-audit-id", "location")}
+    return r.status_code, r.content, headers
+
+
+@pytest.mark.parametrize("make", [block_case, ok_case])
+def test_the_asgi_fast_path_answers_as_fastapis_route(tmp_path: Path, kb: Any, make: Any) -> None:
+    """AuditFastPath (in front of FastAPI) and the FastAPI route give the same status, headers and body;
+    both store the audit and point to it."""
+    answers = []
+    for fast in (True, False):
+        cfg = ServiceConfig(db_url=f"sqlite:///{tmp_path / f'{fast}.db'}", fast_audit_path=fast)
+        with TestClient(create_app(cfg, knowledge=kb), base_url="http://127.0.0.1") as c:
+            r = c.post("/v1/audit", json=make())
+            assert r.headers["location"] == f"/v1/audits/{r.headers['x-audit-id']}"
+            assert c.get(r.headers["location"]).json()["report"] == r.json()
+            answers.append(_without_id(r))
+    assert answers[0] == answers[1]
+
+
+def test_the_asgi_fast_path_answers_limits_and_chunked_bodies_as_fastapi(tmp_path: Path, kb: Any) -> None:
+    """A case over max_items is the same located 422 either way; a body sent without Content-Length
+    (chunked) is read whole by the fast path."""
+    case = block_case()
+    case["prescription"]["items"] = case["prescription"]["items"] * 3
+    body = json.dumps(case, ensure_ascii=False).encode()
+    answers = []
+    for fast in (True, False):
+        cfg = ServiceConfig(db_url=f"sqlite:///{tmp_path / f'{fast}.db'}", fast_audit_path=fast, max_items=2)
+        with TestClient(create_app(cfg, knowledge=kb), base_url="http://127.0.0.1") as c:
+            over = c.post("/v1/audit", content=body, headers={"content-type": "application/json"})
+            assert over.status_code == 422
+            assert "max_items" in over.json()["detail"][0]["msg"]
+            answers.append(_without_id(over))
+            chunked = c.post(
+                "/v1/audit",
+                content=iter([body[:10], body[10:]]),
+                headers={"content-type": "application/json"},
+            )
+            assert chunked.status_code == 422 and chunked.json() == over.json()
+    assert answers[0] == answers[1]
+
+
 class _Level(StrEnum):
     HIGH = "high"
 
@@ -191,3 +234,35 @@ def test_the_wal_is_checkpointed_off_the_event_loop_and_truncated_at_shutdown(
     assert not wal.exists() or wal.stat().st_size == 0
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT count(*) FROM audits").fetchone()[0] == 30
+
+
+def test_sqlite_audit_rows_written_raw_are_what_sqlalchemy_writes(tmp_path: Path, kb: Any) -> None:
+    """Store.write_jobs writes SQLite audit rows through the driver (_sqlite_row): every column holds the
+    same value of the same SQLite type as SQLAlchemy's insert of the same row, and reads back the same."""
+    import sqlite3
+
+    from toolkit.service.db import AuditRow, make_engine, migrate, session_factory
+    from toolkit.service.store import Store
+
+    reports = [audit(AuditCase.model_validate(make()), kb) for make in (block_case, warn_case, ok_case)]
+    reports.append(reports[0].model_copy(update={"risk": 0.25, "id": "x" * 300}))
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    migrate(engine)
+    store = Store(session_factory(engine), engine)
+    _, _, job = store.prepare_audits(reports, "json", want_docs=False)
+    store.write_jobs([job])  # the raw path
+    with engine.begin() as conn:  # SQLAlchemy's insert of the same rows under other ids
+        conn.execute(store._insert_audits, [{**row, "id": "s" + row["id"][1:]} for row in job.audits])
+    db = sqlite3.connect(tmp_path / "a.db")
+    cols = [c.name for c in AuditRow.__table__.c]
+    typed = ", ".join(f"{c}, typeof({c})" for c in cols if c != "id")
+    for row in job.audits:
+        raw, alchemy = (
+            db.execute(f"SELECT {typed} FROM audits WHERE id = ?", (i,)).fetchone()
+            for i in (row["id"], "s" + row["id"][1:])
+        )
+        assert raw == alchemy
+        with store.session() as s:
+            a, b = s.get(AuditRow, row["id"]), s.get(AuditRow, "s" + row["id"][1:])
+            assert [getattr(a, c) for c in cols if c != "id"] == [getattr(b, c) for c in cols if c != "id"]
+            assert a.awaiting_review is (row["awaiting_review"]) and a.created_at.tzinfo is not None

@@ -139,6 +139,86 @@ class ApiError(Exception):
         self.status, self.loc, self.msg, self.headers = status, loc, msg, headers
 
 
+class AuditFastPath:
+    """ASGI: ``POST /v1/audit`` the usual way (``Content-Type: application/json``, no query, a body that is
+    a valid case) answered here, without FastAPI's middleware stack, router and response wrappers: the
+    hot call of a HIS. ``answer(case)`` audits and stores the case and returns the audit id and the
+    report text; an :class:`ApiError` it raises is answered as the app's handler answers it. Anything
+    else (another path or method, a query, another content type, a body that does not validate) goes to
+    the app unchanged, the body read here handed on in one piece, so every other answer and error
+    (422 with located fields) is FastAPI's own. Sits inside :class:`~toolkit.service.guard.Guard`, so
+    the host allow-list, the token and the body limit apply before it."""
+
+    def __init__(self, app: Any, answer: Any):
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: the usual audit request here, anything else to the app."""
+        if (
+            scope["type"] != "http"
+            or scope["path"] != "/v1/audit"
+            or scope["method"] != "POST"
+            or scope["query_string"]
+            or dict(scope["headers"]).get(b"content-type") != _JSON_BYTES
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            case = AuditCase.model_validate_json(body)
+        except ValueError:  # ValidationError: FastAPI reports it with located fields
+
+            async def replay() -> Any:
+                nonlocal body
+                if body is not None:
+                    message, body = {"type": "http.request", "body": body, "more_body": False}, None
+                    return message
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        try:
+            audit_id, text = await self.answer(case)
+        except ApiError as exc:
+            data = json.dumps(
+                {"detail": [{"loc": exc.loc, "msg": exc.msg}]}, ensure_ascii=False, separators=(",", ":")
+            ).encode()
+            extra = [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()
+            ]
+            await _send(send, exc.status, data, extra)
+            return
+        ident = audit_id.encode()
+        await _send(send, 200, text.encode(), [(b"x-audit-id", ident), (b"location", b"/v1/audits/" + ident)])
+
+
+_JSON_BYTES = JSON.encode()
+
+
+async def _send(send: Any, status: int, data: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-length", str(len(data)).encode()),
+                (b"content-type", _JSON_BYTES),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
 def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None = None) -> Any:
     """Build the service. Migrates the database first when ``config.auto_migrate``."""
     require("fastapi", "service")
@@ -212,7 +292,8 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         pool.shutdown(wait=False, cancel_futures=True)
         store.writer.close()  # commit what is queued before the process ends
         try:
-            checkpoint(engine, "TRUNCATE")
+            with checkpoint_lock:  # after a periodic one still running in its thread (cancelling the
+                checkpoint(engine, "TRUNCATE")  # task does not stop the thread: both would be busy)
         except Exception as exc:  # the WAL stays and is replayed on the next start: nothing is lost
             log.warning("final checkpoint failed: %s", type(exc).__name__)
         engine.dispose()
@@ -233,6 +314,12 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         )
         return removed
 
+    checkpoint_lock = threading.Lock()
+
+    def locked_checkpoint() -> None:
+        with checkpoint_lock:
+            checkpoint(engine)
+
     async def checkpoint_loop() -> None:
         # SQLite: the WAL is copied into the database file here, in a thread, once a second, not by
         # whichever audit's commit crosses the auto-checkpoint size on the event loop (an fsync with
@@ -240,7 +327,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             try:
-                await asyncio.to_thread(checkpoint, engine)
+                await asyncio.to_thread(locked_checkpoint)
             except Exception as exc:  # keep serving; the next run catches up
                 log.error("checkpoint failed: %s", type(exc).__name__)
 
@@ -719,8 +806,14 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         )
         return _json({"recorded": len(rows)})
 
+    async def fast_answer(case: AuditCase) -> tuple[str, str]:
+        report = await run_async(case)
+        (audit_id,), (text,) = await store.add_audits_grouped([report], "json", review=True)
+        log.info("audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
+        return audit_id, text
+
     wrapped = Guard(
-        app,
+        AuditFastPath(app, fast_answer) if config.fast_audit_path else app,
         token=config.token,
         max_body_bytes=config.max_body_bytes,
         app_auth_prefix="/cds-services" if verifier is not None else None,

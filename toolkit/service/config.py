@@ -42,6 +42,10 @@ class ServiceConfig:
     # expression, runs to its end: the pool holds the GIL through it too).
     inline_items: int = 5
     inline_budget_s: float = 0.05
+    # POST /v1/audit with a JSON body that is a valid case is answered by a lean ASGI path in front of
+    # FastAPI (service.app.AuditFastPath: same answer, same errors; everything else goes through
+    # FastAPI). False: every request takes FastAPI's router (to compare, or to debug a middleware).
+    fast_audit_path: bool = True
     # threads auditing off the loop (0 = the number of CPUs, at least 2). The audit is pure Python, so
     # more threads add no speed under the GIL; they only keep slow cases from holding up the others.
     audit_threads: int = 0

@@ -172,6 +172,42 @@ def parse_queue_cursor(cursor: str) -> tuple[int, datetime, str]:
     return int(rank), when, audit_id
 
 
+_SQLITE_AUDIT_COLS = (
+    "id",
+    "case_id",
+    "source",
+    "status",
+    "max_severity",
+    "severity_rank",
+    "awaiting_review",
+    "risk",
+    "kb_version",
+    "engine_version",
+    "report",
+    "created_at",
+)
+_SQLITE_INSERT_AUDIT = f"INSERT INTO audits ({', '.join(_SQLITE_AUDIT_COLS)}) VALUES ({', '.join('?' * len(_SQLITE_AUDIT_COLS))})"
+
+
+def _sqlite_row(a: dict[str, Any]) -> tuple[Any, ...]:
+    """An audit row (:meth:`Store.prepare_audits`, SQLite: the report as text) as the values SQLAlchemy
+    binds for it in SQLite: a bool as 0/1, the time as :func:`_sqlite_time` text."""
+    return (
+        a["id"],
+        a["case_id"],
+        a["source"],
+        a["status"],
+        a["max_severity"],
+        a["severity_rank"],
+        1 if a["awaiting_review"] else 0,
+        a["risk"],
+        a["kb_version"],
+        a["engine_version"],
+        a["report_json"],
+        _sqlite_time(a["created_at"]),
+    )
+
+
 def _sqlite_time(when: datetime) -> str:
     """A datetime as SQLAlchemy stores it in SQLite (UTC, no zone, always six fraction digits)."""
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -309,6 +345,16 @@ class Store:
         """Insert the rows of several jobs in one transaction (audits before the cards that cite them)."""
         audits = [row for job in jobs for row in job.audits]
         cards = [row for job in jobs for row in job.cards]
+        if self._report_as_text and not cards:
+            # SQLite, audits only (POST /v1/audit): the driver's executemany with the values as
+            # SQLAlchemy would bind them (_sqlite_row), without its per-row parameter processing
+            raw = self._engine.raw_connection()
+            try:
+                raw.cursor().executemany(_SQLITE_INSERT_AUDIT, [_sqlite_row(a) for a in audits])
+                raw.commit()
+            finally:
+                raw.close()
+            return
         with self._engine.begin() as conn:
             if audits:
                 conn.execute(self._insert_audits, audits)
