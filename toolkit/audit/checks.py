@@ -19,7 +19,7 @@ from toolkit.knowledge.schema import DoseLimit, Drug, Form, FormDose, Population
 from toolkit.records import Severity
 from toolkit.units import normalize_unit, parse_strength
 
-from .context import AuditContext, fmt
+from .context import CURRENT_MARK, AuditContext, fmt
 from .resolve import ResolvedItem
 
 PSYCHOTROPIC_2 = "psychotropic_2"
@@ -853,10 +853,6 @@ def _long_rx_unrecorded(ctx: AuditContext) -> bool:
 # --------------------------------------------------------------------------- interactions
 
 
-CURRENT_MARK = "（在用药品）"
-"""Appended to the name of a drug the patient already takes (``patient.current_medications``) in a message."""
-
-
 def _label(r: ResolvedItem) -> str:
     """The drug's name in a message: a current medication (negative index) is marked （在用药品）."""
     return r.name + CURRENT_MARK if r.index < 0 else r.name
@@ -1075,15 +1071,26 @@ def check_contraindications(ctx: AuditContext) -> None:
         hits = [r for r in ctx.drug_items if i in candidates[r.index]]
         if not hits or not ctx.holds(rule.when):  # the condition reads case facts, not the item
             continue
+        # the condition holds only with a drug the patient already takes (a home aspirin beside a
+        # prescribed clopidogrel): the finding names it; the target is always a prescribed line
+        behind = ctx.current_behind(rule.when)
         ev = evidence_for(rule.when, ctx.facts)
         if rule.population:
             ev["population"] = rule.population
         if rule.once:  # one finding about the prescription as a whole
             names = list(dict.fromkeys(r.name for r in hits))
-            ctx.add(rule, drugs=names, items=[r.index for r in hits], evidence=ev, drug="、".join(names))
+            shown = names + [c.name + CURRENT_MARK for c in behind if ctx.matches(rule.target, c)]
+            ctx.add(
+                rule,
+                drugs=names + [c.name for c in behind if ctx.matches(rule.target, c)],
+                items=[r.index for r in hits],
+                evidence=ev,
+                behind=behind,
+                drug="、".join(shown),
+            )
             continue
         for r in hits:
-            ctx.add(rule, drugs=[r.name], items=[r.index], evidence=dict(ev), drug=r.name)
+            ctx.add(rule, drugs=[r.name], items=[r.index], evidence=dict(ev), behind=behind, drug=r.name)
 
 
 # --------------------------------------------------------------------------- allergy
@@ -1314,7 +1321,7 @@ def check_indications(ctx: AuditContext) -> None:
                 ctx.matches(rule.with_drugs, other)
                 for rule in rules
                 if rule.with_drugs
-                for other in ctx.drug_items
+                for other in (*ctx.drug_items, *(ctx.condition_current if rule.with_current else ()))
                 if other is not r
             )
         )

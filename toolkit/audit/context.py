@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.knowledge.conditions import Condition, FactView, evaluate, evidence_for
+from toolkit.knowledge.conditions import Condition, FactView, evaluate, evidence_for, item_ids
 from toolkit.knowledge.loader import Knowledge
 from toolkit.knowledge.schema import Target
 from toolkit.records import AuditCase, Dianping, Finding, Severity
@@ -15,6 +15,11 @@ from .index import RuleIndex, rule_index
 from .resolve import ResolvedItem
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+
+CURRENT_MARK = "（在用药品）"
+"""Appended to the name of a drug the patient already takes (``patient.current_medications``) in a message."""
+CURRENT_BEHIND = "_current_behind"
+"""Key of :meth:`AuditContext.severity`'s evidence for the current medications that changed the severity."""
 
 
 def fmt(value: Any) -> str:
@@ -83,6 +88,14 @@ def _dianping(rule: Any, kb: Knowledge) -> Dianping | None:
     return _DIANPING[key]
 
 
+def _current_names(evidence: dict[str, Any], behind: list[ResolvedItem]) -> str:
+    """``evidence.current_medication``: the names as written of the current medications a finding rests on
+    (a pair's partner already there first), each once, joined with 、."""
+    said = evidence.get("current_medication")
+    names = [*(said.split("、") if isinstance(said, str) else ()), *(c.item.drug for c in behind)]
+    return "、".join(dict.fromkeys(names))
+
+
 @dataclass
 class AuditContext:
     """The state the checks of one audit share: the case, its resolved lines, the knowledge base, the
@@ -103,6 +116,11 @@ class AuditContext:
     # covers it), each drug once
     current: list[ResolvedItem] = field(default_factory=list)
     current_drugs: list[ResolvedItem] = field(init=False)
+    # the current medications rule conditions (``prescription.items``) and indications' ``with_drugs`` see
+    # beside the lines: ``current_drugs`` but those written as a class word only (胰岛素 names no product);
+    # ``line_facts`` are the facts without them, to tell when one made or changed a finding
+    condition_current: list[ResolvedItem] = field(init=False)
+    line_facts: FactView = field(init=False)
 
     def __post_init__(self) -> None:
         self.drug_items = [r for r in self.items if r.drug is not None]
@@ -112,9 +130,19 @@ class AuditContext:
             if c.drug is not None and c.drug.id not in seen:
                 seen.add(c.drug.id)
                 self.current_drugs.append(c)
-        self.facts = FactView(
+        self.condition_current = [c for c in self.current_drugs if not c.class_word]
+        self.line_facts = FactView(
             self.case,
             tuple((r.name, r.keys, {ing: r.daily(ing) for ing in r.doses}) for r in self.drug_items),
+        )
+        self.facts = (
+            FactView(
+                self.case,
+                self.line_facts.items,
+                tuple((c.name + CURRENT_MARK, c.keys) for c in self.condition_current),
+            )
+            if self.condition_current
+            else self.line_facts
         )
         self.index = rule_index(self.kb)
 
@@ -131,17 +159,43 @@ class AuditContext:
         )
 
     def severity(self, rule: Any) -> tuple[Severity, dict[str, Any]]:
-        """The rule's severity after its escalations, and the facts those escalations read."""
+        """The rule's severity after its escalations, and the facts those escalations read. When a current
+        medication changed it (a home anticoagulant escalates it), the evidence holds those the escalations
+        name under :data:`CURRENT_BEHIND` (:meth:`add` moves them to ``current_medication``)."""
         evidence: dict[str, Any] = {}
-        for esc in getattr(rule, "escalate", ()):
+        escalations = getattr(rule, "escalate", ())
+        severity = rule.severity
+        for esc in escalations:
             evidence.update(evidence_for(esc.when, self.facts))
             if evaluate(esc.when, self.facts):
-                return esc.severity, evidence
-        return rule.severity, evidence
+                severity = esc.severity
+                break
+        if self.facts is not self.line_facts:
+            lines_only = next(
+                (esc.severity for esc in escalations if evaluate(esc.when, self.line_facts)), rule.severity
+            )
+            if lines_only is not severity:
+                names = self.current_named([esc.when for esc in escalations])
+                if names:
+                    evidence[CURRENT_BEHIND] = names
+        return severity, evidence
 
     def holds(self, cond: Condition) -> bool:
-        """Whether the knowledge-base condition ``cond`` holds on this case's facts."""
+        """Whether the knowledge-base condition ``cond`` holds on this case's facts (the prescribed lines
+        and the identified current medications)."""
         return evaluate(cond, self.facts)
+
+    def current_named(self, conds: Any) -> list[ResolvedItem]:
+        """The current medications the ``prescription.items`` leaves of ``conds`` name."""
+        ids = frozenset(i for cond in conds for i in item_ids(cond))
+        return [c for c in self.condition_current if not c.keys.isdisjoint(ids)]
+
+    def current_behind(self, cond: Condition) -> list[ResolvedItem]:
+        """The current medications that make ``cond`` hold where the prescribed lines alone do not (or
+        fail where the lines alone hold); empty when the lines decide it."""
+        if self.facts is self.line_facts or evaluate(cond, self.facts) == evaluate(cond, self.line_facts):
+            return []
+        return self.current_named([cond])
 
     def add(
         self,
@@ -151,18 +205,32 @@ class AuditContext:
         items: tuple[int, ...] | list[int] = (),
         evidence: dict[str, Any] | None = None,
         severity: Severity | None = None,
+        behind: list[ResolvedItem] | tuple[()] = (),
         **variables: Any,
     ) -> Finding | None:
-        """Record a finding of ``rule`` unless the rule is disabled (local rules may disable any)."""
+        """Record a finding of ``rule`` unless the rule is disabled (local rules may disable any).
+
+        ``behind``: current medications (在用药品) that made the finding (its condition holds only with
+        them); they, and those that changed its severity through an escalation, are named in
+        ``evidence.current_medication`` and, when the message does not mark them already, after it."""
         if not rule.enabled:
             return None
         evidence = evidence or {}
+        behind = list(behind)
         if severity is None:
             if getattr(rule, "escalate", ()):
                 severity, esc_evidence = self.severity(rule)
+                if CURRENT_BEHIND in esc_evidence:
+                    behind = [*behind, *esc_evidence.pop(CURRENT_BEHIND)]
                 evidence = {**evidence, **esc_evidence}  # a new dict: the caller's is left as it was
             else:
                 severity = rule.severity
+        message = render(rule.message, evidence, variables)
+        if behind:  # a current medication made or changed this finding: named in the evidence and message
+            evidence = {**evidence, "current_medication": _current_names(evidence, behind)}
+            unsaid = [n for n in dict.fromkeys(c.name for c in behind) if n + CURRENT_MARK not in message]
+            if unsaid:
+                message += f"（依据在用药品：{'、'.join(unsaid)}）"
         # rules were validated when the KB loaded and every value here is typed by the engine,
         # so the finding is built without validating it again (this is the batch's hot path)
         finding = _construct(
@@ -173,7 +241,7 @@ class AuditContext:
                 "category": rule.category,
                 "severity": severity,
                 "drugs": tuple(drugs),
-                "message": render(rule.message, evidence, variables),
+                "message": message,
                 "evidence": {k: v for k, v in evidence.items() if v is not None},
                 "references": rule.references,
                 "source": "rule",

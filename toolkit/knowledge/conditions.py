@@ -53,7 +53,9 @@ holds when that ingredient's daily amount summed over the items (in the drug's `
 products count their share) is known and above ``gt``; ``daily_dose_le`` takes ``{drug, le}`` and holds when that
 amount is known and at most ``le`` (an unknown amount satisfies neither, so a rule can keep its stricter severity
 for an unknown dose and lower it only for a dose known to be within the limit). The ids are checked against the formulary when the
-KB loads."""
+KB loads. The drugs the patient already takes (在用药品, :attr:`FactView.current`) count as items for
+``includes``, ``excludes`` and ``count_ge``; their dose is not known, so they add nothing to a
+``daily_dose_gt`` amount and make a ``daily_dose_le`` amount unknown (false) when they hold the ingredient."""
 
 
 class ConditionTree(BaseModel):
@@ -290,11 +292,21 @@ class FactView:
 
     case: AuditCase
     items: tuple[tuple[str, frozenset[str], Mapping[str, float | None]], ...] = ()
+    # the drugs the patient already takes (在用药品) as (name marked 在用药品, keys): identified drugs only, not
+    # those of a prescribed line; ``prescription.items`` leaves see them beside the items, without a dose
+    current: tuple[tuple[str, frozenset[str]], ...] = ()
 
     def matching(self, ids: Any) -> list[str]:
-        """Names of the prescription's drug items that one of ``ids`` (class or drug ids) names."""
+        """Names of the prescription's drug items that one of ``ids`` (class or drug ids) names, then those
+        of the current medications (marked)."""
         wanted = frozenset(ids)
-        return [name for name, keys, _ in self.items if not keys.isdisjoint(wanted)]
+        return [name for name, keys, _ in self.items if not keys.isdisjoint(wanted)] + [
+            name for name, keys in self.current if not keys.isdisjoint(wanted)
+        ]
+
+    def current_has(self, drug: str) -> bool:
+        """Whether a current medication holds the ingredient ``drug`` (its amount is not known)."""
+        return any(drug in keys for _, keys in self.current)
 
     def daily_dose(self, drug: str) -> float | None:
         """Amount per day of one ingredient over all items, or None when any item's amount is unknown."""
@@ -451,14 +463,17 @@ def _compile_leaf(cond: Condition) -> Compiled:
             le = value["le"] * 1.0001
 
             def within(facts: FactView) -> bool:
+                # a current medication with the ingredient adds an unknown amount: the total is not known
                 amount = facts.daily_dose(drug)
-                return amount is not None and amount <= le
+                return amount is not None and amount <= le and not facts.current_has(drug)
 
             return within
         ids = frozenset(value)
 
         def named(facts: FactView) -> bool:
-            return any(not keys.isdisjoint(ids) for _, keys, _ in facts.items)
+            return any(not keys.isdisjoint(ids) for _, keys, _ in facts.items) or any(
+                not keys.isdisjoint(ids) for _, keys in facts.current
+            )
 
         if op == "includes":
             return named

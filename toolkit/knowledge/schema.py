@@ -432,6 +432,10 @@ class Indication(_Rule):
     with_drugs: Target | None = Field(
         default=None, description="also indicated alongside these drugs (PPI with antiplatelets or NSAIDs)"
     )
+    with_current: bool = Field(
+        default=True,
+        description="a drug the patient already takes (在用药品) may meet with_drugs too; false: prescribed lines only",
+    )
 
 
 class Check(_Rule):
