@@ -1545,6 +1545,102 @@ def _stopped_later(text: str, d: Candidate, win_end: int) -> re.Match[str] | Non
     return m
 
 
+# The stop or switch said in the drug's own clause (the narrow rule: a26895d read stop words beyond it and
+# lost prescribed drugs). A clause ends at a pause or a stop; the rule reads only a drug with no amount,
+# frequency or days of its own, and every stop word it reads is a stop (不要去掉, 别停, 不能停, 继续 are not).
+_OWN_CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
+_OWN_FILLER = r"(?:这个药|这个|那个|这药)?(?:就|也|都|先|暂时|暂且|暂|以后|今后|之后|从今天起|从现在起|现在)*"
+# 硝苯地平暂不服用, 格列本脲去掉, 硝苯地平不再服用: the rest of the drug's clause is only the stop
+_OWN_STOP_AFTER = re.compile(
+    rf"\s*(?:片|胶囊)?\s*{_OWN_FILLER}"
+    r"(?:去掉|换掉|撤掉|拿掉|停掉|停用|停服|停药|暂停(?:服用|使用|用药)?|不用了|不吃了|不服了"
+    r"|暂不(?:服用|使用|吃|用|服)|(?:不再|不要再|别再)(?:服用|使用|吃|用|服))"
+    r"(?:了|吧|啦)?\s*"
+)
+# 不再服用硝苯地平, 去掉格列本脲, 换掉硝苯地平, 暂停硝苯地平: the clause opens with the stop said of the drug
+_OWN_STOP_BEFORE = re.compile(
+    rf"\s*(?:另外|同时|并且|并|然后|还有)?{_OWN_FILLER}"
+    r"(?:把)?(?:去掉|换掉|撤掉|拿掉|停掉|停用|停服|暂停(?:服用|使用)?|暂不(?:服用|使用|吃|用)"
+    r"|(?:不再|不要再|别再)(?:服用|使用|吃|用|服))\s*"
+)
+# 以氨氯地平代替硝苯地平, 用氨氯地平五毫克一天一次替换硝苯地平, …，代替硝苯地平: the drug replaced
+_REPLACED_BEFORE = re.compile(r"(?:代替|替代|取代|替换)(?:掉)?\s*$")
+_REPLACE_NEGATED = re.compile(r"不能|不要|不可|不用|不必|别|勿|无法|没法")
+# 卡托普利换依那普利…, 硝苯地平改氨氯地平…: a bare 改/换 is all that is said between the drug and the next
+_BARE_SWITCH = re.compile(r"\s*(?:改|换)(?:成|为|用|服|吃)?\s*")
+_KEEP_WORD = re.compile(r"继续|照旧|照常|接着|不变|保留|维持|依然|仍然|还是")
+# 血压低于一百的时候，硝苯地平暂不服用 / 硝苯地平改氨氯地平的话…: a hold or a switch under a condition, a line
+_OWN_IF = re.compile(
+    r"如果|要是|的话|万一|假如|倘若|若是|时候|(?<![一同])时(?!间)|低于|高于|超过|不到|期间|术前|检查前|是否|考虑|再说|不行|不改|不换"
+)
+
+
+def _own_clause(text: str, start: int, end: int, lo: int, hi: int) -> tuple[int, int]:
+    """The clause a span lies in: from the boundary before ``start`` (not before ``lo``) to the one after
+    ``end`` (not after ``hi``)."""
+    before = max((text.rfind(ch, lo, start) for ch in "，,。；;！!？?\n：:"), default=-1)
+    after = _OWN_CLAUSE_END.search(text, end, hi)
+    return (before + 1 if before >= lo else lo), (after.start() if after else hi)
+
+
+def _switched_away_own(
+    text: str, sec_drugs: Sequence[Candidate], k: int, sig: dict[str, Any] | None, lo: int, win_end: int
+) -> bool:
+    """The ``k``-th drug, said with no amount, frequency or days of its own, is stopped or switched away in
+    its own clause: 硝苯地平暂不服用 / 格列本脲去掉 (the rest of its clause is the stop), 不再服用硝苯地平 /
+    换掉硝苯地平 (its clause opens with the stop), 以氨氯地平代替硝苯地平 / 氨氯地平…，代替硝苯地平 (it is
+    what is replaced, not under a negation: 不能用保健品代替…), 卡托普利换依那普利 (a bare 改/换 is all that
+    is said before the next drug). A stop word of another clause never removes it (氨氯地平片两盒，改氢氯噻嗪
+    为隔天一次: amlodipine stays), and 不要去掉, 别停, 不能停, 继续 are no stop."""
+    if sig and any(sig[key] for key in ("strength", "dose", "frequency", "duration")):
+        return False  # 改氢氯噻嗪为隔天一次: its own sig is said, it is a line
+    d = sec_drugs[k]
+    c_start, c_end = _own_clause(text, d.start, d.end, lo, win_end)
+    if _KEEP_WORD.search(text, c_start, c_end) or _OWN_IF.search(text, c_start, c_end):
+        return False
+    p_start, _ = _own_clause(text, max(lo, c_start - 1), max(lo, c_start - 1), lo, c_start)
+    if c_start > lo and text[c_start - 1] in "，," and _OWN_IF.search(text, p_start, c_start):
+        return False  # the clause before is a condition: the stop is a hold, not a stop
+    if _OWN_STOP_AFTER.fullmatch(text, d.end, c_end):
+        return True
+    if _OWN_STOP_BEFORE.fullmatch(text, c_start, d.start):
+        return True
+    rep = _REPLACED_BEFORE.search(text, c_start, d.start)
+    if rep is not None and not _REPLACE_NEGATED.search(text, c_start, rep.start()):
+        opener = text[c_start : rep.start()].strip()
+        prev_in = k > 0 and sec_drugs[k - 1].start >= c_start
+        # 氨氯地平代替硝苯地平 (not the bare 替换: 硝苯地平替换氨氯地平 could be said either way)
+        by_prev = (
+            prev_in and not text[c_start : sec_drugs[k - 1].start].strip() and "替换" not in rep.group(0)
+        )
+        if not opener or (prev_in and re.match(r"(?:以|用|拿|改用|换用)", opener)) or by_prev:
+            return True
+    nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
+    if nxt is None or not _BARE_SWITCH.fullmatch(text, d.end, nxt.start):
+        return False
+    _, n_end = _own_clause(text, nxt.start, nxt.end, lo, len(text))
+    return not _OWN_IF.search(text, nxt.end, n_end)  # 硝苯地平改氨氯地平的话…: a switch considered
+
+
+# 二甲双胍先停，三天后再吃 / 停用二甲双胍一周后再吃 / 阿司匹林停七天，手术后再吃: a pause said to end (the drug is
+# taken again, so the audit must see it: the line is kept, with the sig said for it if any)
+_RESUME_AFTER_PAUSE = re.compile(
+    rf"(?:(?:后|以后|之后|过后)|(?:{V.NUM}|半|几)\s*(?:个)?(?:天|日|周|星期|礼拜|月))\s*[，,]?\s*"
+    r"(?:再(?:接着)?(?:吃|用|服|打|开始)|恢复(?:服用|使用|用药)?|重新(?:吃|用|服|开始))"
+)
+
+
+def _resumed_after_pause(text: str, sec_drugs: Sequence[Candidate], k: int, win_end: int) -> bool:
+    """A resume word said after a pause in the drug's window, not of the drug said next (…，三天后再吃阿司匹林)."""
+    d = sec_drugs[k]
+    stop = re.search(r"[。；;！!？?\n]", text[d.end : win_end])
+    end = d.end + stop.start() if stop else win_end
+    m = _RESUME_AFTER_PAUSE.search(text, d.end, end)
+    if m is None:
+        return False
+    return not (k + 1 < len(sec_drugs) and end == win_end and win_end - m.end() <= 2)
+
+
 def _alias_of_next(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
     """The ``k``-th drug is followed right away by 就是 and the next drug (a brand and its name)."""
     if k + 1 >= len(sec_drugs):
@@ -1575,12 +1671,13 @@ def _not_prescribed(
         return True  # 生理盐水洗鼻, 淡盐水漱口: a use advised, no dispensing sig
     if unsaid and _HISTORY_USE_AFTER.match(text, d.end, win_end):
         return True  # 含硝酸甘油两三分钟能缓解: how a drug worked, told in the history
-    if _stopped_later(text, d, win_end):
+    resumed = _resumed_after_pause(text, sec_drugs, k, win_end)  # 先停，三天后再吃: a pause, the line kept
+    if _stopped_later(text, d, win_end) and not resumed:
         return True
     nxt = _STOPPED_NEXT_CLAUSE.match(text, d.end) if unsaid else None  # no endpos: $ is the text's end
-    if nxt and nxt.end() <= win_end and not _NOT_STOP_GAP.search(text, d.end, nxt.end()):
+    if nxt and nxt.end() <= win_end and not _NOT_STOP_GAP.search(text, d.end, nxt.end()) and not resumed:
         return True  # 二甲双胍已经停冷，不再吃: the stop is the next clause
-    if sig is not None and not unsaid and _stop_clause(text, d, win_end, sig):
+    if sig is not None and not unsaid and not resumed and _stop_clause(text, d, win_end, sig):
         return True  # 二甲双胍零点五克，不再吃 / …一天两次，先不吃了: the stop is the clause after its sig
     clause = re.search(r"[。；;]", text[d.end : win_end])
     clause_end = d.end + clause.start() if clause else win_end
@@ -1591,6 +1688,8 @@ def _not_prescribed(
     )  # 华法林继续吃，家里还有，这次不开 / 家里有，再开两盒: a line (taken or dispensed)
     if not said and not kept and _NOT_DISPENSED.search(text, d.end, clause_end):
         return True  # 家里还有，这次不开: kept from home, not dispensed now
+    if not kept and not resumed and _switched_away_own(text, sec_drugs, k, sig, 0, win_end):
+        return True  # 硝苯地平暂不服用, 不再服用硝苯地平, 以氨氯地平代替硝苯地平, 卡托普利换依那普利
     amount = bool(sig) and any(sig[key] for key in ("strength", "dose"))
     if not amount and not kept and _HOME_BEFORE.search(text, max(0, d.start - 8), d.start):
         return True  # 家里有布洛芬疼得厉害可以吃两天, 家里有布洛芬的话…: the patient's own supply
@@ -1632,7 +1731,9 @@ def _not_prescribed(
         prev_later = _stopped_later(text, sec_drugs[k - 1], d.start)
         if avoid is not None and prev_later and prev_later.end() >= d.start - 1:
             avoid = None  # 非布司他先不用 秋水仙碱…: the 不用 closes the line before
-    stopped = bool(_STOPPED_AFTER.match(text, d.end) or before or avoid)
+    if resumed:
+        before = None  # 停用二甲双胍一周后再吃: a pause said to end
+    stopped = bool((_STOPPED_AFTER.match(text, d.end) and not resumed) or before or avoid)
     if _SKIN_TEST.match(text, d.end) and not _SIG_AFTER_SKIN.match(text, d.end):
         stopped = True  # 青霉素皮试阴性，阿莫西林…: the skin test is named by its allergen, not prescribed
     nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
