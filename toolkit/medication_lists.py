@@ -1,9 +1,11 @@
 """在用药品 lists as HIS and FHIR write them: one cell or text split into one entry per drug, and the drug
 name (and a local route) of one entry. Used by ``Patient.current_medications`` (toolkit.records), the FHIR
-reader and the audit's resolver; of the package it needs only :mod:`toolkit.units`."""
+reader and the audit's resolver; of the package it needs only :mod:`toolkit.units` (and, to keep a combination
+product written ``A/B`` whole, the names of the shipped formulary's combination products, read from its files)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -111,6 +113,126 @@ def _ascii_word(token: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z][A-Za-z\-'.]*", token))
 
 
+# --------------------------------------------------------------------------- combination products
+# HIS and FHIR write a combination product with a slash between its ingredients (氨氯地平/贝那普利 1片 qd,
+# 缬沙坦/氢氯噻嗪, 布地奈德/福莫特罗, Amlodipine/Benazepril) or a space (氨氯地平 贝那普利): one drug, not
+# two. ``A/B`` is kept whole when it names a combination product of the shipped formulary (rules/formulary:
+# an entry with ingredients), by one of its names (氨氯地平贝那普利, 贝那普利氨氯地平, 沙美特罗替卡松,
+# amlodipine/benazepril) or by its two ingredients in either order (二甲双胍/西格列汀); otherwise it is
+# split as before (华法林/阿司匹林 are two drugs). This module sits below the knowledge package, so it reads
+# those entries' names from the formulary files itself (once, on the first slash between two names).
+_CM_JOINED = {"/": "\x00", "／": "\x01"}  # stand for a kept slash while the list is split
+# name/name (the second name looked ahead at, so 华法林/阿司匹林/氯吡格雷 is read pair by pair)
+_CM_COMBO_SLASH = re.compile(
+    r"([^\s;；,，、|｜/／\x00\x01]*[A-Za-z\u4e00-\u9fff])[/／](?=([A-Za-z\u4e00-\u9fff][^\s;；,，、|｜/／\x00\x01]*))"
+)
+_CM_RUNS = re.compile(r"([\s;；,，、|｜]+)")  # the separators _CM_COMBO_SLASH's names never cross (kept)
+_CM_FORM_SUFFIX = re.compile(
+    r"(?:肠溶|缓释|控释|分散|泡腾|咀嚼|口崩|薄膜衣|软|硬|吸入|干粉|粉)?"
+    r"(?:片|胶囊|颗粒|注射液|吸入剂|粉雾剂|吸入粉雾剂|气雾剂|吸入气雾剂|粉吸入剂|干粉吸入剂|混悬液|"
+    r"吸入用混悬液|溶液|口服液)$"
+)
+_CM_BRACKETED = re.compile(r"[(（\[【][^()（）\[\]【】]*[)）\]】]")
+
+
+def _cm_key(text: str) -> str:
+    return re.sub(r"\s+", "", text.replace("（", "(").replace("）", ")")).lower()
+
+
+def _cm_bare(token: str) -> tuple[str, str]:
+    """(name key, form word) of one side of ``A/B``: brackets, a dose and a form word taken off
+    (贝那普利片 → 贝那普利, 片; 氢氯噻嗪12.5mg → 氢氯噻嗪)."""
+    t = _CM_BRACKETED.sub("", token)
+    tail = _CM_DOSE_TAIL.search(t)
+    if tail is not None and tail.start() > 0:
+        t = t[: tail.start()]
+    t = _cm_key(t)
+    form = _CM_FORM_SUFFIX.search(t)
+    if form is not None and form.start() >= 2:
+        return t[: form.start()], form.group(0)
+    return t, ""
+
+
+def _formulary_entries() -> list[dict[str, Any]]:
+    from importlib import resources
+
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root = resources.files("toolkit") / "rules" / "formulary"
+    out: list[dict[str, Any]] = []
+    for path in sorted((p for p in root.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name):
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+        out.extend(d for d in data.get("drugs") or () if isinstance(d, dict) and d.get("id"))
+    return out
+
+
+@functools.cache
+def _combinations() -> tuple[dict[str, str], dict[str, frozenset[str]], dict[frozenset[str], str | None]]:
+    """(a combination product's spellings → its formulary name, a drug's spellings → drug ids, the pair
+    of ingredient ids of a two-ingredient product → its formulary name, ``None`` when two products share
+    the pair). Only products of exactly two ingredients named by two parts (``en`` a/b) are found by
+    their ingredients: a 复方 whose entry lists only some of its ingredients is never one of them."""
+    spellings: dict[str, str] = {}
+    names: dict[str, set[str]] = {}
+    pairs: dict[frozenset[str], str | None] = {}
+    for d in _formulary_entries():
+        words = [d.get("name"), d.get("en"), *(d.get("aliases") or ()), *(d.get("salts") or ())]
+        keys = {_cm_key(w) for w in words if isinstance(w, str) and w.strip()}
+        for k in keys:
+            names.setdefault(k, set()).add(d["id"])
+        ingredients = [i.get("drug") for i in d.get("ingredients") or () if isinstance(i, dict)]
+        if len(ingredients) < 2 or not isinstance(d.get("name"), str):
+            continue
+        for k in keys:
+            spellings.setdefault(k, d["name"])
+            bare = _cm_bare(k)[0]
+            spellings.setdefault(bare, d["name"])
+        en = d.get("en") if isinstance(d.get("en"), str) else ""
+        if len(ingredients) == 2 and len(en.split("/")) == 2 and "(" not in en:
+            pair = frozenset(ingredients)
+            pairs[pair] = d["name"] if pair not in pairs else None
+    return spellings, {k: frozenset(v) for k, v in names.items()}, pairs
+
+
+def combination_name(a: str, b: str) -> str | None:
+    """The formulary name of the combination product ``a/b`` (or ``a b``) names, with the form word
+    written after it (氨氯地平, 贝那普利片 → 氨氯地平贝那普利片), or ``None`` when ``a`` and ``b`` are not
+    one product of the shipped formulary (华法林, 阿司匹林)."""
+    if not (_has_name(a) and _has_name(b)):
+        return None
+    (ka, _), (kb, form) = _cm_bare(a), _cm_bare(b)
+    if not ka or not kb:
+        return None
+    spellings, names, pairs = _combinations()
+    found = next((spellings[k] for k in (f"{ka}/{kb}", ka + kb, kb + ka) if k in spellings), None)
+    if found is None:
+        hits = {
+            pairs.get(frozenset((x, y)))
+            for x in names.get(ka, ())
+            for y in names.get(kb, ())
+            if frozenset((x, y)) in pairs
+        }
+        found = next(iter(hits)) if len(hits) == 1 else None
+    return None if found is None else found + form
+
+
+def _has_name(token: str) -> bool:
+    """A drug name (letters or CJK), not a dose, count or frequency token."""
+    return bool(re.search(r"[A-Za-z\u4e00-\u9fff]", token)) and not _cm_sig(token)
+
+
+def _keep_combination(m: re.Match[str]) -> str:
+    """``a/`` of ``a/b`` kept (the slash replaced by :data:`_CM_JOINED`) when ``a/b`` is one product; a run
+    of three or more names by slashes (华法林/阿司匹林/氯吡格雷) is a list, never joined."""
+    a, b = m.group(1), m.group(2)
+    before, after = m.string[: m.start()], m.string[m.end() + len(b) :]
+    listed_before = re.search(r"[A-Za-z\u4e00-\u9fff][/／\x00\x01]$", before)
+    if listed_before or re.match(r"[/／][A-Za-z\u4e00-\u9fff]", after):
+        return m.group(0)
+    return a + _CM_JOINED[m.group(0)[-1]] if combination_name(a, b) is not None else m.group(0)
+
+
 def split_current_medications(value: str) -> tuple[str, ...]:
     """One 在用药品 text (a HIS cell, a FHIR name) as one entry per drug, as written with its sig.
 
@@ -121,13 +243,27 @@ def split_current_medications(value: str) -> tuple[str, ...]:
     stopped (``华法林（已停）``, ``停用``, ``暂停``, ``(停)``) and placeholders (``无``, ``暂无``, ``不详``,
     ``无特殊``, ``未服用药物``, ``否认``, ``none``) are dropped. Idempotent: an entry splits into itself."""
     out: list[str] = []
+    if ("/" in value or "／" in value) and "\x00" not in value and "\x01" not in value:
+        # 氨氯地平/贝那普利: one product. Run by run between separators, and only runs a name pair can be
+        # (the pattern backtracks over a run: over a 150,000-character one it took minutes)
+        value = "".join(
+            _CM_COMBO_SLASH.sub(_keep_combination, run)
+            if len(run) <= 2 * _CM_LONG and ("/" in run or "／" in run)
+            else run
+            for run in _CM_RUNS.split(value)
+        )
     for part in re.split(_CM_SEPARATORS, value):
+        part = part.replace("\x00", "/").replace("\x01", "／")
         if len(part) > _CM_LONG:  # no drug name is this long: kept whole (RX-REC-005), never parsed
             out.append(part.strip())
             continue
         entry: list[str] = []
         for tok in _cm_tokens(part):
-            if entry and (_cm_sig(tok) or (_ascii_word(tok) and _ascii_word(entry[-1]))):
+            if entry and (
+                _cm_sig(tok)
+                or (_ascii_word(tok) and _ascii_word(entry[-1]))
+                or (len(entry) == 1 and combination_name(entry[0], tok) is not None)  # 氨氯地平 贝那普利
+            ):
                 entry.append(tok)
                 continue
             if entry:
@@ -221,4 +357,8 @@ def current_medication_name(entry: str) -> tuple[str, str | None]:
             break
     if re.fullmatch(r"[\u4e00-\u9fff（）()\s]+", name) and " " in name:
         name = name.replace(" ", "")  # 阿司匹林 肠溶片
+    combo = _CM_COMBO_SLASH.match(name)
+    if combo is not None and combo.end() + len(combo.group(2)) == len(name):
+        # 氨氯地平/贝那普利 → 氨氯地平贝那普利, the name the formulary knows
+        name = combination_name(combo.group(1), combo.group(2)) or name
     return (name or entry.strip()), route

@@ -197,7 +197,8 @@ def test_a_line_explained_again_by_its_other_name_is_no_new_line() -> None:
             "血压一百五十二甲状腺不大 诊断高血压 处理 氨氯地平五毫克一天一次",
             [("氨氯地平", "amlodipine", None)],
         ),
-        ("处理 门冬三十早十六个单位", []),
+        # a premix said with its number in words is the premix (test_combo_names.py)
+        ("处理 门冬三十早十六个单位", [("门冬三十", "insulin_aspart_30", None)]),
     ],
 )
 def test_colloquial_short_names(text: str, drugs: list[tuple[str, str, str | None]]) -> None:

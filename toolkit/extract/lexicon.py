@@ -128,10 +128,37 @@ COLLOQUIAL_DRUGS: dict[str, str] = {
 }
 
 
+# a premix insulin said with its number in words or as ASR writes it (门冬胰岛素三十, 诺和灵三十R, 门冬胰岛素3-0,
+# 精蛋白人胰岛素预混三十): see ``toolkit.extract.pipeline`` (the mention is the premix only when no unit follows)
+_SAID_PREMIX = re.compile(
+    r"^(?P<name>.*?[\u4e00-\u9fff])\s*(?P<open>[(（])?\s*(?P<mix>预混|混合)?\s*"
+    r"(?P<num>二十五|[二三四五七]十|\d\s*[-－—–]\s*\d|\d{2})(?:\s*(?P<r>[rRＲ]))?(?:\s*[)）])?$"
+)
+_SAID_PREMIX_WORDS = {"二十五": "25", "二十": "20", "三十": "30", "四十": "40", "五十": "50", "七十": "70"}
+
+
+def premix_name(said: str) -> str:
+    """A premix insulin said with its number in words written as the formulary writes it: 门冬胰岛素三十 →
+    门冬胰岛素30, 门冬三十 → 门冬30, 优泌乐二十五 → 优泌乐25, 诺和灵三十R → 诺和灵30R, 门冬胰岛素3-0 → 门冬胰岛素30;
+    a human insulin said 预混/混合 and a number is the NNR premix (精蛋白人胰岛素预混三十 → 精蛋白人胰岛素预混30R).
+    Any other name is returned as said."""
+    m = _SAID_PREMIX.match(said.strip())
+    if m is None:
+        return said
+    num = m.group("num")
+    digits = _SAID_PREMIX_WORDS.get(num) or re.sub(r"[\s\-－—–]", "", num)
+    if num.isdigit() and not m.group("open") and not m.group("mix"):
+        return said  # 门冬胰岛素30, 诺和灵30R: already written as the formulary does
+    r = "R" if m.group("r") or (m.group("mix") and "人胰岛素" in m.group("name")) else ""
+    return f"{m.group('name')}{m.group('mix') or ''}{digits}{r}"
+
+
 def prescription_name(said: str) -> str:
     """The name a prescription line carries for a drug said as ``said``: the full name of a colloquial
     short name (甘精 → 甘精胰岛素; 处方管理办法 第六条: 药品名称应当使用规范的中文名称书写, and the audit
-    knows the full name), else the name as said (brands and generics are judged as written)."""
+    knows the full name), a premix said with its number in words in digits (门冬三十 → 门冬胰岛素30:
+    :func:`premix_name`), else the name as said (brands and generics are judged as written)."""
+    said = premix_name(said)
     return COLLOQUIAL_DRUGS.get(said, said)
 
 

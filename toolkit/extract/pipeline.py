@@ -304,13 +304,109 @@ def _colloquial_drugs(text: str, cands: Sequence[Candidate], drugs: dict[str, st
             c.start < m.end() and m.start() < c.end for c in cands if c.label == "drug"
         ):
             continue
-        if m.group(1) in ("门冬", "赖脯") and re.match(
-            r"\s*(?:(?:25|30|50)(?!\d)|\d\s*[/／]|[二三五]十)", text[m.end() :]
+        if (
+            m.group(1) in ("门冬", "赖脯")
+            and re.match(r"\s*(?:(?:25|30|50)(?!\d)|\d\s*[/／]|[二三五]十)", text[m.end() :])
+            and not _PREMIX_DOSE_AFTER.match(text, m.end())
         ):
-            continue  # 门冬三十, 门冬 30: a premix the short name does not say (门冬10个单位 is 门冬胰岛素)
+            # 门冬三十, 门冬 30: a premix (read by _premix_mentions when the formulary has it), not the
+            # short name; 门冬10个单位, 门冬三十个单位 is 门冬胰岛素 and its dose
+            continue
         if m.group(1) == "阿托" and _ATROPINE_SIG.match(text, m.end()):
             continue  # 阿托0.5毫克肌注: 阿托品 said short (an injection, a fraction of a milligram), not 阿托伐他汀
         out.append(Candidate(m.start(), m.end(), "drug", drug_id, "lexicon"))
+    return out
+
+
+# A premix insulin said with its number in words (门冬胰岛素三十, 门冬三十, 诺和锐三十, 优泌乐二十五, 诺和灵三十R,
+# 精蛋白人胰岛素预混三十) or as ASR writes it (门冬胰岛素3-0): the premix, not the rapid-acting or NPH insulin
+# the name before the number is. The number is the premix only when no unit follows it: 门冬胰岛素三十个单位,
+# 门冬胰岛素30单位 are 30 U of 门冬胰岛素 (a dose, the name as said; the speaker who means the premix says
+# the number before the dose: 门冬胰岛素三十 早餐前十四个单位).
+_PREMIX_NUMBER = r"(?P<num>二十五|[二三四五七]十|\d\s*[-－—–]\s*\d|\d{2})"
+_PREMIX_WORDS = {"二十五": 25, "二十": 20, "三十": 30, "四十": 40, "五十": 50, "七十": 70}
+# what may not follow the premix number: more numerals (三十五), a unit of dose (三十个单位, 30U, 三十毫升) or
+# of mass (天门冬三十克 is the herb)
+_PREMIX_NOT_AFTER = (
+    r"(?![零〇一二两三四五六七八九十百千点.\d/])"
+    r"(?!\s*(?:个|单位|[uU](?![a-zA-Z])|iu|IU|毫升|ml|mL|克|毫克|微克|g(?![a-zA-Z])|mg|μg))"
+)
+# a premix product name as the formulary writes it: a name, the mixture word, two digits (30R, 预混30R, (25R))
+_PREMIX_KEY = re.compile(
+    r"^(?P<prefix>[^\d]*?[\u4e00-\u9fff])[(（]?(?:预混|混合)?(?P<n>\d{2})(?:/\d{2})?r?[)）]?$", re.I
+)
+# a number and a unit of dose after a short name (门冬三十个单位): the dose, not a premix number
+_PREMIX_DOSE_AFTER = re.compile(
+    r"\s*(?:\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百]+)\s*个?\s*(?:单位|[uU](?![a-zA-Z])|iu|IU)"
+)
+_PREMIX_SAID_UNIT = re.compile(r"\s*个?\s*(?:单位|[uU](?![a-zA-Z])|iu|IU)")
+_premix_cache: tuple[dict[str, str | None] | None, Any, dict[tuple[str, int], str]] = (None, None, {})
+
+
+def _premix_index(drugs: dict[str, str | None]) -> tuple[Any, dict[tuple[str, int], str]]:
+    """(pattern of a premix said by its name and number, (name, number) → drug id), from the premix names
+    of the lexicon's drugs (门冬胰岛素30, 甘舒霖30R, 精蛋白人胰岛素混合30R) and the short names (门冬30)."""
+    global _premix_cache
+    if _premix_cache[0] is drugs:
+        return _premix_cache[1], _premix_cache[2]
+    found: dict[tuple[str, int], set[str]] = {}
+    keys = [(k, v) for k, v in drugs.items()]
+    keys += [(k.lower(), drugs.get(full.lower())) for k, full in COLLOQUIAL_DRUGS.items()]
+    for key, drug_id in keys:
+        m = _PREMIX_KEY.match(key)
+        if m is None or drug_id is None or len(m.group("prefix")) < 2:
+            continue
+        prefix = re.sub(r"(?:预混|混合)$", "", m.group("prefix"))
+        if len(prefix) >= 2:
+            found.setdefault((prefix, int(m.group("n"))), set()).add(drug_id)
+    index = {k: next(iter(v)) for k, v in found.items() if len(v) == 1}
+    prefixes = sorted({p for p, _ in index}, key=len, reverse=True)
+    pattern = (
+        re.compile(
+            rf"(?<![天麦])(?P<name>{'|'.join(re.escape(p) for p in prefixes)})\s*[(（]?\s*(?:预混|混合)?\s*"
+            rf"{_PREMIX_NUMBER}(?:\s*(?P<r>[rRＲ](?![a-zA-Z])))?(?:\s*[)）])?{_PREMIX_NOT_AFTER}",
+            re.I,
+        )
+        if prefixes
+        else None
+    )
+    _premix_cache = (drugs, pattern, index)
+    return pattern, index
+
+
+def _premix_number(said: str) -> int | None:
+    said = re.sub(r"\s+", "", said)
+    if said in _PREMIX_WORDS:
+        return _PREMIX_WORDS[said]
+    digits = re.sub(r"[-－—–]", "", said)
+    return int(digits) if digits.isdigit() else None
+
+
+def _premix_mentions(text: str, cands: list[Candidate], drugs: dict[str, str | None]) -> list[Candidate]:
+    """Premix insulins said by name and number (门冬胰岛素三十 → 门冬胰岛素30) added as drug mentions over the
+    name and the number; a premix name the lexicon found whose number is a dose (门冬胰岛素30个单位) read as
+    the name before the number."""
+    pattern, index = _premix_index(drugs)
+    out: list[Candidate] = []
+    for c in cands:
+        if c.label != "drug":
+            out.append(c)
+            continue
+        said = text[c.start : c.end]
+        tail = re.search(r"\d{2}$", said)
+        prefix = said[: tail.start()].strip().lower() if tail else ""
+        if tail and _PREMIX_SAID_UNIT.match(text, c.end) and drugs.get(prefix):
+            # 门冬胰岛素30个单位: 30 U of 门冬胰岛素, not the premix
+            out.append(replace(c, end=c.start + len(said[: tail.start()].rstrip()), normalized=drugs[prefix]))
+            continue
+        out.append(c)
+    if pattern is None:
+        return out
+    for m in pattern.finditer(text):
+        n = _premix_number(m.group("num"))
+        drug_id = index.get((m.group("name").lower(), n)) if n is not None else None
+        if drug_id is not None:
+            out.append(Candidate(m.start(), m.end(), "drug", drug_id, "lexicon"))
     return out
 
 
@@ -355,6 +451,7 @@ def refine_mentions(
                 continue  # 肺炎症: inflammation of the lung, not 肺炎
         kept.append(c)
     kept = [*kept, *_colloquial_drugs(text, kept, drugs or {})]
+    kept = _premix_mentions(text, kept, drugs or {})
     kept = _symptom_context(text, kept)
     out = [*kept, *_body_parts(text, kept)]
     for c in kept:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.errors import InputError, ToolkitError, require
 from toolkit.knowledge.loader import Knowledge
+from toolkit.medication_lists import _combinations as combination_names
 from toolkit.records import AuditCase, AuditReport
 
 from .config import ServiceConfig
@@ -274,6 +275,7 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         # a few times a minute under load, which alone set the p99. Garbage is still freed as before.
         kb.names.prepare()  # the name index (a cached property) and its fuzzy-guess sets: built now,
         # not inside the first request that names an unknown drug
+        combination_names()  # and the combination products 在用药品 lists are split by (A/B: one product)
         gc.freeze()
         # A young-generation collection ran whenever the requests in flight held over 700 new objects
         # (every few requests at 16 connections), walked them all and promoted them, feeding the older
