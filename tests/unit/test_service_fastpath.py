@@ -266,3 +266,39 @@ def test_sqlite_audit_rows_written_raw_are_what_sqlalchemy_writes(tmp_path: Path
             a, b = s.get(AuditRow, row["id"]), s.get(AuditRow, "s" + row["id"][1:])
             assert [getattr(a, c) for c in cols if c != "id"] == [getattr(b, c) for c in cols if c != "id"]
             assert a.awaiting_review is (row["awaiting_review"]) and a.created_at.tzinfo is not None
+
+
+def test_memoised_dose_resolution_equals_a_fresh_one(kb: Any) -> None:
+    """resolve_item's per-KB memo of a written product's dose (_dose_of_product) gives what _resolve_dose
+    gives: the same line resolved cold, warm, and with the memo bypassed, for every line of the labelled
+    cases (doses in mg, in tablets with and without a strength, impossible and implausible ones)."""
+    from dataclasses import asdict
+
+    from toolkit.audit import resolve as R
+    from toolkit.audit.index import rule_index
+
+    root = Path(__file__).resolve().parents[2]
+    rows = [json.loads(line) for line in (root / "eval/data/audit_cases.jsonl").read_text().splitlines()]
+    cases = [AuditCase.model_validate({"id": row["id"], **row["case"]}) for row in rows]
+    items = [item for case in cases for item in case.prescription.items]
+    extra = [
+        items[0].model_copy(update={"dose": d, "unit": u}) for d, u in ((-5, "mg"), (0.001, "g"), (40, "片"))
+    ]
+    memo = rule_index(kb).memo
+    for key in [k for k in memo if k[0] == "dose"]:
+        del memo[key]
+
+    def fields(r: Any) -> dict[str, Any]:
+        return {k: v for k, v in asdict(r).items() if k != "item"} | {"item": r.item}
+
+    for item in items + extra:
+        cold = fields(R.resolve_item(0, item, kb))
+        warm = fields(R.resolve_item(0, item, kb))
+        bare = R.ResolvedItem(index=0, item=item)
+        bare.frequency, bare.route = R.parse_frequency(item.frequency), R.normalize_route(item.route)
+        product = R._product(item.drug, bare.route, item.unit, item.strength, kb)
+        bare.match, bare.known, bare.local_form, bare.drug, bare.keys, bare.form, bare.strength = product
+        if bare.drug is not None:
+            R._resolve_dose(bare, kb)
+        assert cold == warm == fields(bare), item
+    assert any(k[0] == "dose" for k in memo)

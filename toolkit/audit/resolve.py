@@ -245,7 +245,7 @@ def resolve_item(index: int, item: PrescriptionItem, kb: Knowledge) -> ResolvedI
         r.match, r.known, r.local_form, r.drug, r.keys, r.form, r.strength = product
         if r.drug is None:
             return r
-        _resolve_dose(r, kb)
+        _dose_of_product(r, kb)
         return r
     return _resolve_entry(r, kb)
 
@@ -278,6 +278,25 @@ def _product(name: str, route: str | None, unit: str | None, strength: str | Non
         if len(memo) < 100_000:  # written products are a bounded vocabulary; never grow without end
             memo[key] = got
     return got
+
+
+def _dose_of_product(r: ResolvedItem, kb: Knowledge) -> None:
+    """:func:`_resolve_dose` of a line written by name, memoised like :func:`_product`: what it sets (the
+    amount per ingredient, the dose problem, the strength read, an implausible dose) is a pure function of
+    the written product (name, route, unit, strength: :func:`_product`'s key, which gives ``drug``, ``form``
+    and ``strength``) and the dose, and the same lines (氨氯地平片 5 mg) are written again and again."""
+    item = r.item
+    memo = rule_index(kb).memo
+    key = ("dose", item.drug, r.route, item.unit, item.strength, item.dose)
+    got = memo.get(key)
+    if got is None:
+        _resolve_dose(r, kb)
+        got = (tuple(r.doses.items()), r.dose_problem, r.strength, r.implausible)
+        if len(memo) < 100_000:
+            memo[key] = got
+        return
+    doses, r.dose_problem, r.strength, r.implausible = got
+    r.doses.update(doses)
 
 
 def written_product(name: str, kb: Knowledge) -> tuple[Drug | None, Form | None]:
