@@ -22,6 +22,7 @@ import pytest
         ("颉沙坦", "valsartan"),
         ("瑞舒伐他汀钙片10mg", "rosuvastatin"),
         ("信必可都保", "budesonide_formoterol"),
+        ("欧乐欣", "umeclidinium_vilanterol"),  # brand added in KB 2026.12.5
         ("诺和益", "insulin_degludec_liraglutide"),
         (
             "诺和灵N",
