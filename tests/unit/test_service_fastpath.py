@@ -302,3 +302,26 @@ def test_memoised_dose_resolution_equals_a_fresh_one(kb: Any) -> None:
             R._resolve_dose(bare, kb)
         assert cold == warm == fields(bare), item
     assert any(k[0] == "dose" for k in memo)
+
+
+def test_the_asgi_fast_path_answers_a_crash_as_fastapi(
+    tmp_path: Path, kb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error inside the audit is the app's 500 byte for byte (status, headers, body), and the
+    guard still sees the exception (it logs its type)."""
+    import toolkit.audit as audit_module
+
+    def crash(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(audit_module, "audit", crash)
+    answers = []
+    for fast in (True, False):
+        cfg = ServiceConfig(db_url=f"sqlite:///{tmp_path / f'{fast}.db'}", fast_audit_path=fast)
+        with TestClient(
+            create_app(cfg, knowledge=kb), base_url="http://127.0.0.1", raise_server_exceptions=False
+        ) as c:
+            r = c.post("/v1/audit", json=ok_case())
+            assert r.status_code == 500 and r.json() == {"detail": [{"loc": "", "msg": "internal error"}]}
+            answers.append(_without_id(r))
+    assert answers[0] == answers[1]

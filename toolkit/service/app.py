@@ -190,19 +190,29 @@ class AuditFastPath:
         try:
             audit_id, text = await self.answer(case)
         except ApiError as exc:
-            data = json.dumps(
-                {"detail": [{"loc": exc.loc, "msg": exc.msg}]}, ensure_ascii=False, separators=(",", ":")
-            ).encode()
-            extra = [
-                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()
-            ]
-            await _send(send, exc.status, data, extra)
+            await _send(send, exc.status, _detail(exc.loc, exc.msg), _latin1(exc.headers))
             return
+        except Exception:
+            # the app's answer to a crash (its Exception handler: 500, no message), then the exception goes
+            # on to the guard, which logs its type, as it does after FastAPI's ServerErrorMiddleware
+            await _send(send, 500, _detail("", "internal error"), [])
+            raise
         ident = audit_id.encode()
         await _send(send, 200, text.encode(), [(b"x-audit-id", ident), (b"location", b"/v1/audits/" + ident)])
 
 
 _JSON_BYTES = JSON.encode()
+
+
+def _detail(loc: str, msg: str) -> bytes:
+    """The body of ``_error(status, loc, msg)``, as bytes."""
+    return json.dumps(
+        {"detail": [{"loc": loc, "msg": msg}]}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def _latin1(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
 
 
 async def _send(send: Any, status: int, data: bytes, headers: list[tuple[bytes, bytes]]) -> None:
