@@ -34,7 +34,13 @@ _CM_FORM_TOKEN = re.compile(
     r"滴眼液|眼膏|滴耳液|滴鼻液|贴剂|贴|栓|栓剂|气雾剂|喷雾剂|吸入剂|粉雾剂|混悬液|干混悬剂|散|合剂)$"
 )
 # a stop mark on an entry: 华法林（已停）, 已停用, 停用, 暂停, (停); not a bare 停 (遗尿停胶囊, 虚汗停颗粒)
-_CM_STOPPED = re.compile(r"已停|停用|暂停|停药|停服|停止|[(（]\s*停\s*[)）]")
+_CM_STOPPED = re.compile(r"已停|停用|暂停|停药|停服|停止|[(（]\s*停\s*[)）]|(?:^|\s)停(?:了|掉了?)?\s*$")
+# how it is taken, as needed or irregularly (泮托拉唑 偶服, 奥美拉唑 必要时服): stays with the drug
+_CM_AS_NEEDED = re.compile(
+    r"^(?:偶服|偶用|偶尔(?:服用?|吃)?|必要时(?:服用?|吃)?|按需(?:服用?)?|不规律(?:服用?)?|间断(?:服用?)?)$"
+)
+# a stop word written alone after the drug, as its own token or item (泮托拉唑 停, 泮托拉唑，停了)
+_CM_BARE_STOP = re.compile(r"^\s*(?:已?停(?:了|掉了?)?|停掉了?)\s*$")
 # …but said to go on (华法林（停用阿司匹林后继续服用）, 暂停服用3天后恢复, 未停, 不能停): still taken
 _CM_GOES_ON = re.compile(r"继续|恢复|仍在|仍用|在用|未停|没停|不能停|不可停|勿停")
 # a placeholder, not a drug: 无, 暂无, 否认, 不详, 无特殊, 未服用药物, 否认长期用药史, none
@@ -77,7 +83,9 @@ def _cm_sig(token: str) -> bool:
     t = token.strip()
     if not t or t[0] in _CM_OPEN or _CM_STOPPED.search(t) or _CM_GOES_ON.match(t):
         return True
-    if any(p.match(t) for p in (_CM_DOSE_TOKEN, _CM_UNIT_TOKEN, _CM_FORM_TOKEN, _CM_FREQ_WORDS)):
+    if any(
+        p.match(t) for p in (_CM_DOSE_TOKEN, _CM_UNIT_TOKEN, _CM_FORM_TOKEN, _CM_FREQ_WORDS, _CM_AS_NEEDED)
+    ):
         return True
     if normalize_route(t) is not None or t in _CM_LOCAL_ROUTE_WORDS:
         return True
@@ -254,6 +262,9 @@ def split_current_medications(value: str) -> tuple[str, ...]:
         )
     for part in re.split(_CM_SEPARATORS, value):
         part = part.replace("\x00", "/").replace("\x01", "／")
+        if out and _CM_BARE_STOP.match(part):  # 泮托拉唑，停: the stop belongs to the drug before
+            out[-1] += " 停"
+            continue
         if len(part) > _CM_LONG:  # no drug name is this long: kept whole (RX-REC-005), never parsed
             out.append(part.strip())
             continue

@@ -253,3 +253,52 @@ def test_potassium_chloride_is_not_indicated_by_a_home_diuretic(shipped_kb: Any)
     rule = next(r for r in shipped_kb.indications if r.id == "RX-IND-017")
     assert rule.with_current is False
     assert all(r.with_current for r in shipped_kb.indications if r.id != "RX-IND-017")
+
+
+# --------------------------------------------------------------------------- review of 2026-12-08
+
+
+@pytest.mark.parametrize(
+    ("home", "silenced"),
+    [
+        ("泮托拉唑钠肠溶片", True),  # the product named: gastroprotection
+        ("奥美拉唑肠溶胶囊 20mg qd", True),
+        ("潘妥洛克", True),  # a brand names the product
+        ("泮托拉唑", False),  # a bare name: which product and whether taken is not said
+        ("泮托拉唑（偶尔胃痛时吃）", False),  # as needed: no gastroprotection
+        ("奥美拉唑肠溶胶囊 prn", False),
+        ("雷贝拉唑钠肠溶片 偶服", False),
+        ("泮托拉唑钠肠溶片 停", False),  # a bare 停 after the name: stopped (was split off as an entry)
+        ("泮托拉唑钠肠溶片，停了", False),
+    ],
+)
+def test_only_a_regular_named_home_ppi_silences_dapt_without_ppi(
+    shipped_kb: Any, home: str, silenced: bool
+) -> None:
+    case = make_case(CLOPIDOGREL, ASPIRIN, diagnoses=CHD, age=78, current_medications=[home])
+    assert (not _hits(case, shipped_kb, "RX-CI-122")) is silenced
+
+
+@pytest.mark.parametrize(
+    ("home", "silenced"),
+    [
+        ("丙酸氟替卡松吸入气雾剂", True),
+        ("辅舒酮", True),
+        ("普米克令舒", True),
+        ("氟替卡松", False),
+        ("布地奈德", False),
+    ],
+)
+def test_a_bare_steroid_name_does_not_silence_laba_without_ics(
+    shipped_kb: Any, home: str, silenced: bool
+) -> None:
+    """氟替卡松 / 布地奈德 on a list may be the nasal spray: only a named inhaled product answers RX-CI-120."""
+    laba = item("沙美特罗", dose=50, unit="μg", frequency="bid", route="吸入")
+    case = make_case(laba, diagnoses=[("支气管哮喘", "J45.9")], age=40, current_medications=[home])
+    assert (not _hits(case, shipped_kb, "RX-CI-120")) is silenced
+
+
+def test_an_as_needed_home_drug_still_escalates(shipped_kb: Any) -> None:
+    """Where a home drug raises a finding (includes), an as-needed or bare entry counts as before."""
+    case = make_case(CLOPIDOGREL, diagnoses=CHD, age=78, current_medications=["阿司匹林 必要时"])
+    assert _hits(case, shipped_kb, "RX-CI-122")

@@ -88,6 +88,25 @@ def _dianping(rule: Any, kb: Knowledge) -> Dianping | None:
     return _DIANPING[key]
 
 
+# a 在用药品 entry taken as needed or irregularly (泮托拉唑（偶尔胃痛时吃）, 奥美拉唑 prn, 不规律服用)
+_AS_NEEDED = re.compile(r"必要时|prn|偶尔|偶服|偶用|不规律|间断|按需|[痛疼喘咳]时|时[吃服用]|不舒服", re.I)
+
+
+def _settled(c: ResolvedItem) -> bool:
+    """Whether a current medication may answer an ``excludes`` condition (silence a finding): the entry
+    names the product (a form of the drug, a brand, 吸入) and does not say it is taken as needed. A bare
+    generic name may be another product of the drug (氟替卡松: the nasal spray as often as the inhaler) and
+    an as-needed PPI is no gastroprotection: such an entry still counts where it makes a finding or raises
+    its severity (``includes``), never where it would remove one (review of 2026-12-08)."""
+    written = c.item.drug
+    if c.drug is None or _AS_NEEDED.search(written):
+        return False
+    brands = (*getattr(c.drug, "brands", ()), *(b for f in c.drug.forms for b in f.brands))
+    return (
+        "吸入" in written or any(f.form in written for f in c.drug.forms) or any(b in written for b in brands)
+    )
+
+
 def _current_names(evidence: dict[str, Any], behind: list[ResolvedItem]) -> str:
     """``evidence.current_medication``: the names as written of the current medications a finding rests on
     (a pair's partner already there first), each once, joined with 、."""
@@ -140,6 +159,7 @@ class AuditContext:
                 self.case,
                 self.line_facts.items,
                 tuple((c.name + CURRENT_MARK, c.keys) for c in self.condition_current),
+                tuple(_settled(c) for c in self.condition_current),
             )
             if self.condition_current
             else self.line_facts

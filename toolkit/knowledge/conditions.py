@@ -295,6 +295,10 @@ class FactView:
     # the drugs the patient already takes (在用药品) as (name marked 在用药品, keys): identified drugs only, not
     # those of a prescribed line; ``prescription.items`` leaves see them beside the items, without a dose
     current: tuple[tuple[str, frozenset[str]], ...] = ()
+    # which of ``current`` may answer an ``excludes`` (a home drug the list names by its product and does
+    # not say is taken as needed); ``None``: all. The others count for ``includes`` and ``count_ge`` only,
+    # so a bare 氟替卡松 (maybe the nasal spray) or a PPI taken 偶尔 never silences a finding
+    settled: tuple[bool, ...] | None = None
 
     def matching(self, ids: Any) -> list[str]:
         """Names of the prescription's drug items that one of ``ids`` (class or drug ids) names, then those
@@ -477,7 +481,15 @@ def _compile_leaf(cond: Condition) -> Compiled:
 
         if op == "includes":
             return named
-        return lambda facts: not named(facts)
+
+        def named_settled(facts: FactView) -> bool:
+            flags = facts.settled
+            return any(not keys.isdisjoint(ids) for _, keys, _ in facts.items) or any(
+                not keys.isdisjoint(ids) and (flags is None or flags[k])
+                for k, (_, keys) in enumerate(facts.current)
+            )
+
+        return lambda facts: not named_settled(facts)
     read = _reader(cond.fact)  # type: ignore[arg-type]
 
     def empty(v: Any) -> bool:
