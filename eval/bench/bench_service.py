@@ -185,7 +185,7 @@ def main() -> None:
             port = free_port()
             procs[kind] = (
                 subprocess.Popen(
-                    [sys.executable, __file__, "--serve", kind, "--port", str(port), "--db", db]
+                    [sys.executable, __file__, "--serve", kind, "--port", str(port), "--db", f"{db}.{kind}"]
                 ),
                 port,
             )
