@@ -68,6 +68,7 @@ from toolkit.asr.lexicon import (
     make_term,
 )
 from toolkit.asr.phonetic import lazy_pinyin, syllable_similarity
+from toolkit.asr.record_words import record_word_candidates
 from toolkit.asr.sig import sig_candidates
 from toolkit.asr.slots import SlotChoice, drug_slots, slot_candidates, slot_choices, starts_alike
 from toolkit.asr.windows import (
@@ -111,8 +112,8 @@ __all__ = [
 def find_corrections(text: str, lexicon: AsrLexicon, *, context: str | None = None) -> list[Match]:
     """Every homophone of a known term in ``text``, non-overlapping, sorted by position.
 
-    Two passes: a correction can create the context another needs (5好课 → 5毫克
-    makes the drug name before it a dose line). ``context`` is the whole
+    Two passes, and a third when the second corrected something: a correction can create the context
+    another needs (5好课 → 5毫克 makes the drug name before it a dose line). ``context`` is the whole
     transcript (medical context for short record words); it defaults to ``text``.
     """
     first = _find_corrections(text, lexicon, context)
@@ -120,7 +121,14 @@ def find_corrections(text: str, lexicon: AsrLexicon, *, context: str | None = No
         return first
     fixed = apply_matches(text, first)
     second = _find_corrections(fixed, lexicon, context)
-    return sorted(_in_original(second, first, text, fixed), key=lambda m: m.offset)
+    done = sorted(_in_original(second, first, text, fixed), key=lambda m: m.offset)
+    if not second:
+        return done
+    # a third pass where the second corrected something: 任输罚他天时好客 → 瑞舒伐他汀时好客 (drug) →
+    # 瑞舒伐他汀十好客 (a number between the drug and its unit) → 瑞舒伐他汀十毫克 (a unit after a number)
+    fixed = apply_matches(text, done)
+    third = _find_corrections(fixed, lexicon, context)
+    return sorted(_in_original(third, done, text, fixed), key=lambda m: m.offset)
 
 
 def _in_original(second: list[Match], first: list[Match], text: str, fixed: str) -> list[Match]:
@@ -207,6 +215,7 @@ def _find_corrections(text: str, lexicon: AsrLexicon, context: str | None) -> li
         *slot_candidates(text, lexicon, protected),
         *sig_candidates(text, lexicon),
         *diagnosis_candidates(text, protected),
+        *record_word_candidates(text),
     ]
     return _non_overlapping(candidates, len(text))
 

@@ -31,6 +31,7 @@ Each is returned as a :class:`~toolkit.asr.windows.Match` of kind ``unit`` with 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from toolkit.asr.lexicon import AsrLexicon, drug_spans
 from toolkit.asr.phonetic import SPOKEN_AS, pinyin_syllables, syllable_similarity
@@ -76,6 +77,7 @@ def _match(offset: int, original: str, corrected: str, reason: str) -> Scored:
     return (0.9, len(original), 0.9), Match(offset, original, corrected, "unit", None, 0.9, reason)
 
 
+_FORM_AFTER_NAME = re.compile(r"(?:缓释|控释|肠溶|分散|咀嚼|泡腾)?(?:软胶囊|胶囊|颗粒|滴丸|片|丸)")
 # dosage-form words said right after a drug name (the formulary lists names without their release form)
 _FORMS_AFTER_DRUG = ("缓释片", "控释片", "肠溶片", "分散片", "咀嚼片", "缓释胶囊", "肠溶胶囊")
 _AFTER_FORM = re.compile(rf"[{_NUM}]|[，,。；;]|$")
@@ -102,16 +104,47 @@ def _form_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
             score = sum(syllable_similarity(x, y) for x, y in zip(a, b, strict=True)) / len(form)
             shared = any(x == y for x, y in zip(heard, form, strict=True))
             ranked.append((score, form, heard, shared))
-        if not ranked or any(text.startswith(f, end) for f in _FORMS_AFTER_DRUG):
+        if any(text.startswith(f, end) for f in (*_FORMS_AFTER_DRUG, "胶囊")):
+            continue
+        kb_forms = {str(getattr(f, "form", "")) for f in getattr(_drug(lexicon, name), "forms", ()) or ()}
+        capsule = _capsule_heard(text, end, kb_forms)
+        if capsule is not None:
+            out.append(capsule)
+            continue
+        if not ranked:
             continue
         ranked.sort(reverse=True)
         score, form, heard, shared = ranked[0]
         rival = max((r[0] for r in ranked[1:] if r[1] != form and len(r[1]) == len(form)), default=0.0)
-        if score + 1e-9 < (_FORM_FLOOR if shared else 0.8) or score - rival < _FORM_MARGIN:
+        # a form the knowledge base lists for this drug, a character of it heard: every syllable at least
+        # half heard is enough (奥美拉唑常用胶脑 → 肠溶胶囊)
+        floor = _FORM_FLOOR if shared else 0.8
+        if shared and form in kb_forms and len(form) >= 4:
+            floor = 0.65
+        if score + 1e-9 < floor or score - rival < _FORM_MARGIN:
             continue
         why = f"dosage form after a drug name, before its strength: {heard} heard for {form}"
         out.append(((0.9, len(heard), 0.9), Match(end, heard, form, "unit", None, 0.9, why)))
     return out
+
+
+# a count or a strength right after the form (连花清瘟胶囊四粒, 阿莫西林胶囊0.5克)
+_AFTER_CAPSULE = re.compile(r"[0-9一两二三四五六七八九十半零]")
+
+
+def _capsule_heard(text: str, end: int, kb_forms: set[str]) -> Scored | None:
+    """胶囊 right after the name of a drug the knowledge base lists as a capsule, before a count or a
+    strength, heard as two characters with its initials (将能 jiang neng, 胶脑 jiao nao)."""
+    heard = text[end : end + 2]
+    if "胶囊" not in kb_forms or len(heard) < 2 or not re.fullmatch(f"[{_CJK}]{{2}}", heard):
+        return None
+    if not _AFTER_CAPSULE.match(text, end + 2):
+        return None
+    a, _ = pinyin_syllables(heard)
+    if not (a[0].startswith("j") and a[1].startswith("n")) or heard[0] in _NUM or heard[1] in _NUM:
+        return None
+    why = f"胶囊 after the name of a drug made as capsules, before its count or strength: {heard} heard"
+    return (0.9, 2, 0.9), Match(end, heard, "胶囊", "unit", None, 0.9, why)
 
 
 def _in_drug_line(text: str, at: int) -> bool:
@@ -161,6 +194,9 @@ def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
             out.append(_match(m.start(1), m.group(1), "睡", f"睡前 after a dose heard as {m.group(1)}前"))
     spans = drug_spans(text, lexicon)
     ends = {s + len(n) for s, n in spans}
+    ends |= {
+        m.end() for e in ends if (m := _FORM_AFTER_NAME.match(text, e)) and m.end() > e
+    }  # 碳酸钙片零点六可
     for m in _GRAM.finditer(text):
         word = m.group(2)
         inside_word = m.start() > 0 and re.match(f"[{_CJK}]", text[m.start() - 1]) is not None
@@ -184,6 +220,7 @@ def sig_candidates(text: str, lexicon: AsrLexicon) -> list[Scored]:
         out.append(_match(m.start(2), word, "克", f"克 after a number in a drug line, heard as {word}"))
     out += _units_heard(text, _DURATION, _DURATION_UNITS, 0.4, True, "duration after 开/吃/用 and a number")
     out += _counts_after_drug(text, lexicon, spans)
+    out += _line_words_heard(text, lexicon, spans)
     out += _numerals_heard(text, lexicon, spans)
     out += _name_syllable_as_digit(text, lexicon, spans)
     return out
@@ -398,6 +435,20 @@ def _syllable(ch: str) -> str:
     return s
 
 
+def _heard_as(text: str, start: int, end: int, said: str) -> bool:
+    """``text[start:end]`` is ``said`` heard as other characters of the same toneless syllables (滑法 for
+    华法, at least two characters, none a digit)."""
+    heard = text[start:end]
+    if len(said) < 2 or len(heard) != len(said) or not re.fullmatch(f"[{_CJK}]+", heard):
+        return False
+    return _toneless(heard) == _toneless(said)
+
+
+@lru_cache(maxsize=8192)
+def _toneless(text: str) -> tuple[str, ...]:
+    return pinyin_syllables(text)[0]
+
+
 def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[int, str]]) -> list[Scored]:
     """利伐沙班820毫克 → 利伐沙班20毫克, 利伐沙820毫克 → 利伐沙班20毫克: the first digit of an implausible
     dose is the drug name's last syllable (see the module docstring)."""
@@ -413,9 +464,11 @@ def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[in
             candidates = [(whole, at - 1, whole[-1] + digit, whole[-1])]
         else:  # the digit stands for the name's last syllable
             candidates = [
-                (n, at - len(n) + 1, n[:-1] + digit, n)
+                (n, at - len(n) + 1, text[at - len(n) + 1 : at] + digit, n)
                 for n in sorted(lexicon.drug_names)
-                if len(n) >= 3 and at - len(n) + 1 >= 0 and text.startswith(n[:-1], at - len(n) + 1)
+                if len(n) >= 3
+                and at - len(n) + 1 >= 0
+                and (text.startswith(n[:-1], at - len(n) + 1) or _heard_as(text, at - len(n) + 1, at, n[:-1]))
             ]
         for name, offset, original, corrected in candidates:
             if syllable_similarity(said, _syllable(name[-1])) < 0.6:
@@ -430,7 +483,9 @@ def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[in
             meant = to_canonical(float(rest), unit, dose_unit)
             # implausible even as a daily amount (普萘洛尔240毫克每天 is a label daily dose: 尔 is no 2 there)
             ceiling = max(limit, _daily_dose_limit(drug) or 0.0)
-            if heard is None or meant is None or heard < _IMPLAUSIBLE * ceiling or meant > limit + 1e-9:
+            # 03毫克 is no number anyone writes: a leading zero is a syllable (华法林3毫克 heard 滑法03好可)
+            implausible = heard is not None and (digit == "0" or heard >= _IMPLAUSIBLE * ceiling)
+            if heard is None or meant is None or not implausible or meant > limit + 1e-9:
                 continue
             if strengths and not any(abs(meant - k * v) < 1e-6 * v for v in strengths for k in _COUNTS):
                 continue  # not a count of a listed strength
@@ -445,4 +500,121 @@ def _name_syllable_as_digit(text: str, lexicon: AsrLexicon, spans: list[tuple[in
             match = Match(offset, original, corrected, kind, drug_id, 0.9, why)
             out.append(((0.9, len(original), 0.9), match))
             break
+    return out
+
+
+# --------------------------------------------------------------------------- words of a dose line
+
+# 每周一次 said of a weekly drug, heard as 美中一次 (mei zhong / mei zhou)
+_WEEKLY_HEARD = re.compile(r"([美没每妹媒梅煤])([中钟终忠州舟粥洲周])(?=一次|1次)")
+# 一次一粒 heard as 以此伊力: 一次 heard as 以此 right before a count (the numeral heard too)
+_ONCE_BEFORE_COUNT = re.compile(
+    rf"(以此|一此|以次)(?=([一两二{''.join(_NUMERAL_HEARD_AS['一'])}])([{_CJK}]))"
+)
+# a two-character name (a brand: 可定) right before its strength (高血压肯定十毫克); never words of a dose line
+_NOT_SHORT_NAME = re.compile(r"[次每吃的和及或为到至量服用加减改换成是从先再各共了片粒支袋]")
+_SHORT_NAME_SLOT = re.compile(
+    rf"([{_CJK}]{{2}})(?=(?:[0-9]+(?:\.[0-9]+)?|[零一二两三四五六七八九十百点]+|[时是事使世])"
+    r"(?:毫克|微克|mg|好课|好客|好克|毫课|豪克))"
+)
+# 一天一次 heard as 一天一字: 次 of a frequency at the end of a line
+_TIMES_HEARD = re.compile(r"(?<=[一每][天日])([一两二三四])([字自子此词刺])(?=[，。；,;]|$|口服|饭[前后]|开)")
+# 一次吃三片 heard as 以此吃三片
+_ONCE_BEFORE_TAKING = re.compile(r"(以此|一此|以次)(?=(?:吃|服|用)[一两二三四半1-4])")
+# 一天两次 heard as 一贴两次 (tian / tie): a day before a count of times
+_DAY_HEARD = re.compile(r"(?<![0-9零一二两三四五六七八九十])一([贴铁帖])(?=[一两二三四1-4]次)")
+# 开四周 heard as 开始中 at the end of a clause (始 si/shi, 中 zhong/zhou)
+_WEEKS_HEARD = re.compile(r"(?<=开)(始|是|事|使|世)(中|钟|终|州|舟)(?=[，。；！,;!]|$)")
+
+# 都开十二周 heard as 都开始二周: 十 of a duration after 开 (not 两: 开始两周 is the first two weeks)
+_TEN_IN_DURATION = re.compile(
+    r"(?<=开)(始|是|事|使|世|时)(?=[一二三四五六七八九][天周月](?:[，。；！,;!]|$))"
+)
+
+
+def _freq_usual(drug: object | None) -> tuple[str, ...]:
+    return tuple(getattr(getattr(drug, "frequency", None), "usual", ()) or ())
+
+
+def _line_words_heard(text: str, lexicon: AsrLexicon, spans: list[tuple[int, str]]) -> list[Scored]:
+    """Words of a dose line heard as others where the line leaves no other reading: 每周 of a weekly
+    drug (阿仑膦酸钠七十毫克美中一次), 一次 before a count (以此伊力 → 一次一粒), 一天 before a count of
+    times (一贴两次), 四周 after 开 at a clause end (都开始中). Each only after a drug named in the line."""
+    out: list[Scored] = []
+
+    def drug_before(at: int, span: int = 30) -> str | None:
+        names = [n for s, n in spans if at - span <= s and s + len(n) <= at]
+        return names[-1] if names else None
+
+    for m in _WEEKLY_HEARD.finditer(text):
+        name = drug_before(m.start(), 16)
+        if m.group(0) != "每周" and name is not None and "qw" in _freq_usual(_drug(lexicon, name)):
+            why = f"每周 of a drug taken weekly ({name}), heard as {m.group(0)}"
+            out.append(_match(m.start(), m.group(0), "每周", why))
+    for m in _ONCE_BEFORE_COUNT.finditer(text):
+        name = drug_before(m.start())
+        if name is None:
+            continue
+        unit = m.group(3) if m.group(3) in _count_units(_drug(lexicon, name)) else None
+        unit = unit or (
+            None
+            if m.group(3) in _NEVER_UNIT | _NOT_HEARD
+            else _closest(m.group(3), _count_units(_drug(lexicon, name)), 0.8)
+        )
+        if unit is None:
+            continue
+        numeral = "两" if m.group(2) in "两二" else "一"
+        heard = m.group(1) + m.group(2) + m.group(3)
+        why = f"一次 and a count of {name} heard as {heard}"
+        out.append(_match(m.start(), heard, f"一次{numeral}{unit}", why))
+    for m in _DAY_HEARD.finditer(text):
+        name = drug_before(m.start())
+        drug = _drug(lexicon, name) if name else None
+        if name is None or ("贴" in _count_units(drug) and _count_units(drug) != COUNT_UNITS):
+            continue  # a patch is counted in 贴
+        out.append(
+            _match(m.start(1), m.group(1), "天", f"一天 before a count of times, heard as 一{m.group(1)}")
+        )
+    for m in _SHORT_NAME_SLOT.finditer(text):
+        heard = m.group(1)
+        if (
+            heard in lexicon.drug_names
+            or _NOT_SHORT_NAME.search(heard)
+            or any(s <= m.start(1) < s + len(n) for s, n in spans)
+        ):
+            continue
+        a, tones = pinyin_syllables(heard)
+        close = []
+        for name in lexicon.drug_names:
+            term = lexicon.by_text.get(name)
+            if len(name) != 2 or term is None or term.term_id is None:
+                continue
+            if [t[-1] for t in tones] != [t[-1] for t in term.tones]:
+                continue
+            sims = [syllable_similarity(x, y) for x, y in zip(a, term.pinyin, strict=True)]
+            if min(sims) >= 0.6 and max(sims) == 1.0:
+                close.append(name)
+        if len(close) == 1:
+            why = f"a two-character drug name opening a clause before its strength, heard as {heard}"
+            term = lexicon.by_text[close[0]]
+            match = Match(m.start(1), heard, close[0], "drug", term.term_id, 0.9, why)
+            out.append(((0.9, 2, 0.9), match))
+    for m in _TIMES_HEARD.finditer(text):
+        if drug_before(m.start(), 40) is not None:
+            out.append(_match(m.start(2), m.group(2), "次", f"次 of a frequency, heard as {m.group(2)}"))
+    for m in _ONCE_BEFORE_TAKING.finditer(text):
+        if drug_before(m.start(), 40) is not None:
+            out.append(
+                _match(m.start(), m.group(1), "一次", f"一次 before a count taken, heard as {m.group(1)}")
+            )
+    for m in _TEN_IN_DURATION.finditer(text):
+        if drug_before(m.start(), 80) is None:
+            continue
+        why = f"十 of a duration after 开, heard as {m.group(1)}"
+        out.append(_match(m.start(1), m.group(1), "十", why))
+    for m in _WEEKS_HEARD.finditer(text):
+        if drug_before(m.start(), 80) is None:
+            continue
+        heard = m.group(0)
+        out.append(_match(m.start(), heard, "四周", f"开四周 at a clause end, heard as 开{heard}"))
     return out

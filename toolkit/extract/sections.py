@@ -71,10 +71,12 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
         "体格检查",
         False,
         r"(?:双肺|两肺)(?:[^，。；\d]{0,4}?(?:哮鸣音|湿啰音|干啰音|湿罗音|干罗音|啰音)|呼吸音|可闻|未闻)|心律齐|腹软|腹部平软|双下肢不肿|双下肢无水肿|咽部?充血|咽红|"
-        r"扁桃体(?:[一二三Ⅰ]度)?(?:肿大|不大)|神清"
+        r"扁桃体(?:[一二三Ⅰ1-3]度)?(?:肿大|不大)|神清"
         r"|肚子(?:是)?软"
         r"|(?<![会怕])(?:双肺|两肺|肺)(?:部|里)?(?:听着|听诊|听)?(?:没啥|没什么|干净|挺干净|挺好|没事)"
-        r"|(?:咽|嗓子)(?:部)?(?:有点|有些|稍|稍微|略|轻度)(?:红|充血)",
+        r"|(?:咽|嗓子)(?:部)?(?:有点|有些|稍|稍微|略|轻度)(?:红|充血)"
+        # 听诊双肺…: the doctor's own listening (a transcript may mishear what was heard: 听诊商废没有消民音)
+        r"|(?<![外院前])听诊(?!器)",
     ),
     ("辅助检查", True, r"辅助检查|辅查|辅检|化验(?:单|结果)?(?:示|显示)?|检查结果|检验结果"),
     (
@@ -93,14 +95,14 @@ _CUES: tuple[tuple[str, bool, str], ...] = (
         "处理",
         True,
         r"处理(?:意见)?(?:是|为|：|:)?|处置(?:是|为|：|:)?|处方|治疗(?:方案|意见|上|方面)|用药(?:上|方面|方案)"
-        r"|给(?:他|她|患者|病人)?开|开(?:了|点|药给)|医嘱"
+        r"|给(?:他|她|患者|病人)?开|(?<![科院生夫所诊])开(?:了|点|药给)|医嘱"
         r"|(?<![A-Za-z])(?:Rx|RX)(?![A-Za-z])",
     ),
     (
         "处理",
         False,
         r"予以?|给予|继续|续开|(?<![持连陆手])续(?!性)|加用|改为|改成|改用|换成|停用|原方案|暂不用药|带药|拿点|立即转|建议转|转诊|转上级"
-        r"|先给|开(?!始|的|过)"
+        r"|先给|(?<![科院生夫所诊])开(?!始|的|过)"
         # treatment without a drug: 冷敷四十八小时后再热敷, 抬高患肢 (not 不用开药: a drug said after it,
         # 家里有布洛芬疼得厉害可以吃, would be read as prescribed)
         r"|冷敷|热敷|抬高患肢|制动",
@@ -304,6 +306,11 @@ _ALLERGY_BARE = re.compile(
     r"(?:(?:药物|药品|药|食物|食品)(?:方面|上|的话)?|(?:啥|什么|任何)(?:药|东西)?)?(?:也|都|从来|倒|还)?"
     r"(?:都|也)?(?:不|没)过敏(?!反应|症状|的表现|的话|就|再|了就|吗|不|的药|性)"
 )
+# 对尘螨过敏, 对皇暗过敏 (磺胺 misheard): an allergy said with its substance, known or not, opening a clause
+_ALLERGY_TO = re.compile(
+    r"(?:也|还|都)?对(?P<what>[^，。；;,\s]{1,6}?)(?:都|也)?过敏(?!反应|症状|的表现|的话|就|吗|不)"
+)
+_ALLERGY_TO_NOT = re.compile(r"[不没无否]|如果|要是|若|万一|是否|有无|会不会|可能")
 _ALLERGY_NOT_IN_CLAUSE = re.compile(r"吃|用|服|打|输|涂|擦|如果|要是|若|万一|皮试|试|看看|观察|问|换")
 
 
@@ -360,6 +367,11 @@ def _said_history_events(text: str, ents: list[Candidate]) -> list[_Event]:
             denied = text[prev.end() : prev_end]
             if not re.search(r"[，,。；;\s]", denied):
                 out.append(_Event(prev.start(), "既往史", True, prev.group(0), "history_said"))
+    for m in _ALLERGY_TO.finditer(text):
+        clause = max(text.rfind(ch, 0, m.start()) for ch in "。；;，,！!？? \t\n")
+        if text[clause + 1 : m.start()].strip() or _ALLERGY_TO_NOT.search(m.group("what")):
+            continue  # only at a clause start, never a negative or a condition (对什么都不过敏 is read above)
+        out.append(_Event(m.start(), "过敏史", True, m.group(0), "allergy"))
     for m in _EXAM_ACT.finditer(text):
         clause = max(text.rfind(ch, 0, m.start()) for ch in "。；;，,！!？? \t\n")
         if not _EXAM_ACT_NOT_IN_CLAUSE.search(text, clause + 1, m.start()):
@@ -374,7 +386,7 @@ _EXAM_FINDING = re.compile(
     r"(?<!按)(?<!没有)压痛|反跳痛|叩击痛|叩痛|骨擦感|骨擦音|(?:肌肉|肌)紧张|肌力[一二三四五\dⅠⅡⅢⅣⅤ]级|病理征|"
     r"直腿抬高试验|浮髌试验|墨菲征|(?:足背|桡)动脉搏动|针刺觉|振动觉|[踝膝]反射|凹陷性水肿|簇集(?:性)?(?:水疱|丘疹)|"
     r"Dix-Hallpike|变位试验|滚转试验|颈软|心率齐|心律不齐|杂音|浅表淋巴结|鼓膜|鼻黏膜|鼻甲|咽后壁|"
-    r"心肺(?:听着|听诊)?(?:没什么|没啥|无异常|未见异常|正常|阴性)|桶状胸"
+    r"心肺(?:听着|听诊)?(?:没什么|没啥|无异常|未见异常|没有异常|没异常|正常|阴性)|桶状胸"
 )
 _EXAM_LEAD = re.compile(r"(?:[左右双两]?(?:侧)?[上下中]?[胸背腰腹颈肩]{0,2})$")
 
