@@ -126,7 +126,7 @@ _SWITCH_CUE = re.compile(r"换成|换为|换用|改成|改为|改用|替换为|�
 _CHANGE = re.compile(
     r"改成|改为|换成|换为|改用|加到|加至|增加到|增至|增加至|减到|减至|减少到|减少至|减为|减成|加成|调到|调为|调至|"
     r"调整为|调整到|加量到|加量为|加量至|减量到|减量为|减量至|升到|升至|降到|降至|降为|写错了|说错了|说错|写错|更正|纠正|"
-    r"不对|应该是|重说|(?:哦|噢|喔|啊|呃)不是|(?:哦|噢|喔|呃)不(?=[，,。；\s])|"
+    r"不对|应该是|重说|(?:哦|噢|喔|啊|呃)不是|(?:哦|噢|喔|呃)不(?=[，,。；\s])|(?<=[，,\s])不是(?=\s*[，,])|"
     r"重新说|改一下"
 )
 _AVOID_BEFORE = re.compile(
@@ -586,7 +586,7 @@ def _said_as_dose(text: str, strength: Candidate, drug_end: int) -> bool:
 
 # a prescribing verb right before a drug (加用依那普利, 给他开氨氯地平, 换成缬沙坦, 继续二甲双胍)
 _PRESCRIBE_BEFORE = re.compile(
-    r"(?:加用|加上|加服|再加|开(?:点|了|上|些)?|给(?:予|他|她|你|患者|病人)?(?:开)?|予以?|换成|换用|"
+    r"(?:加用|加上|加服|再加|(?<![科院生夫所诊])开(?:点|了|上|些)?|给(?:予|他|她|你|患者|病人)?(?:开)?|予以?|换成|换用|"
     r"改用|改成|改为|处方|续开|继续(?:用|吃|服|打)?|带)\s*$"
 )
 _NO_PLAN_SECTIONS = {"处理", "过敏史", "家族史"}
@@ -1445,8 +1445,8 @@ def _line_sig(
 # is said as stopped a few words after its name (no amount or count said before the stop word)
 _STOPPED_LATER = re.compile(
     r"[^，。；,;\d]{0,14}?(?<!不要)(?<!不能)(?<!别)(?<![不没])(?:停(?:了|掉|用|药)|早就停|就停|"
-    r"不(?:用|吃)了|(?:不用|不要|不能|别|不)再(?:吃|用|服|打|买)|别(?:吃|用|服|打)了|换掉了?|不吃|不用了|(?:吃|用|服)完了(?!\s*(?:再|就|以后|后)?\s*(?:来|回来|复查|复诊|开|拿))|"
-    r"(?:先|暂时?|暂且|这次)不(?:用|吃|开|打)(?!停|换|改|担心|管))"
+    r"不(?:用|吃)了|(?:不用|不要|不能|别|不)再(?:单独|分开)?(?:吃|用|服|打|买|喝|做了)|别(?:吃|用|服|打)了|不要(?:吃|用|服|打|喝)了|换掉了?|不吃|不用了|(?:吃|用|服)完了(?!\s*(?:再|就|以后|后)?\s*(?:来|回来|复查|复诊|开|拿))|"
+    r"(?:先|暂时?|暂且|这次)不(?:用|吃|开|打|喝)(?!停|换|改|担心|管))"
 )
 # 二甲双胍已经停了，不再吃 (停了 heard as 停冷): the stop said as a clause of its own right after a drug said
 # with no sig; the stop words end their clause (不再吃阿卡波糖 is said of the drug after it)
@@ -1497,8 +1497,10 @@ def _stop_clause(text: str, d: Candidate, win_end: int, sig: dict[str, Any] | No
 # 思力华和信必可都停掉, 两个都不吃了: a stop said explicitly for both drugs named together
 _BOTH_STOPPED = re.compile(
     r"\s*(?:这两个|这两种|两个|两种|两样)?(?:都|全|全部|一起)(?:先|暂时)?"
-    r"(?:停(?:掉|了|用|药)?|不(?:吃|用|要)了|不再(?:吃|用)|别(?:吃|用)了)"
+    r"(?:停(?:掉|了|用|药)?|不(?:吃|用|要)了|(?:不用|不要|别|不)再(?:单独|分开)?(?:吃|用|服|喝)|别(?:吃|用)了)"
 )
+# 捷诺维和单片二甲双胍都不再单独吃: the join of two drugs stopped together (单片: the single product)
+_BOTH_JOIN = re.compile(r"\s*(?:和|跟|与|及|以及|、|还有)\s*(?:原来的|单片的?|单独的)?\s*")
 _NOT_STOP_GAP = re.compile(
     rf"{V.NUM}\s*(?:毫克|克|mg|g|片|粒|单位)|一天|每天|一日|每日|改|换成|换用|加到|继续|接着|如果|要是|的话|万一|否则|不然"
 )
@@ -1531,6 +1533,13 @@ _FOR_THAT_USE = re.compile(r"(?:含漱液|漱口液|漱口水|洗剂|洗液|冲�
 # 含硝酸甘油两三分钟能缓解, 吃了布洛芬就好了: what the drug did, not a line
 _HISTORY_USE_AFTER = re.compile(
     r"[^，。；\d]{0,8}?(?:能|可以|就|才|会)?(?:缓解|好转|好了|好一点|管用|有效|没效|不管用|效果)"
+)
+# 青霉素不过敏, 头孢也过敏, 青霉素没有过敏: an allergy statement said of the drug
+_ALLERGY_SAID_AFTER = re.compile(r"\s*(?:类|类的)?(?:也|都|是|倒是|从来|从不)?(?:不|没|没有|无|未)?过敏")
+# 心内科开了多沙唑嗪, 外院开的, 社区医生给开了: a drug another department, hospital or doctor prescribed
+_OTHER_PRESCRIBER = re.compile(
+    r"(?:科|医院|外院|他院|医生|大夫|诊所|卫生院|门诊|专家)(?:的)?(?:医生|大夫)?(?:给(?:他|她|我|你)?)?"
+    r"(?:开了|开的|开过|开)(?:点|些)?(?:的)?\s*$"
 )
 _NAME_CORRECTED = re.compile(r"不对|说错|错了|口误|哦不是|不是(?:这个|那个)?$|应该是|我是说")
 # 络活喜就是苯磺酸氨氯地平片: the brand said first, the name it stands for next; the item is the latter
@@ -1615,6 +1624,13 @@ def _switched_away_own(
         )
         if not opener or (prev_in and re.match(r"(?:以|用|拿|改用|换用)", opener)) or by_prev:
             return True
+    if rep is not None and k > 0 and c_start <= sec_drugs[k - 1].start and sec_drugs[k - 1].end < rep.start():
+        # …用非布司他片…开一个月代替别嘌醇 (no pause said): the line of the drug before, then what it replaces;
+        # a negation is read near that line only (the clause may hold the history: 原来吃别嘌醇…)
+        p = sec_drugs[k - 1]
+        near = text[max(c_start, p.start - 6) : p.start] + "\x00" + text[p.end : rep.start()]
+        if rep.group(0).strip() != "替换" and not _REPLACE_NEGATED.search(near):
+            return True
     nxt = sec_drugs[k + 1] if k + 1 < len(sec_drugs) else None
     if nxt is None or not _BARE_SWITCH.fullmatch(text, d.end, nxt.start):
         return False
@@ -1630,15 +1646,24 @@ _RESUME_AFTER_PAUSE = re.compile(
 )
 
 
+# 布洛芬暂不服用，疼了再吃 / 如果疼得厉害再吃一粒 / 硝苯地平暂不服用，血压高了再吃: the pause ends on a symptom; the
+# patient will take it, so the audit must see it (review of 2026-12-08: the line was dropped, RX-DDI-038 lost)
+_RESUME_ON_NEED = re.compile(
+    r"(?:了|的话|时|时候|厉害|严重|不好|发作|需要)\s*[，,]?\s*再(?:接着)?(?:吃|用|服|喷|含|打)"
+)
+
+
 def _resumed_after_pause(text: str, sec_drugs: Sequence[Candidate], k: int, win_end: int) -> bool:
-    """A resume word said after a pause in the drug's window, not of the drug said next (…，三天后再吃阿司匹林)."""
+    """A resume word said after a pause in the drug's window, after a time or on a symptom, not of the drug
+    said next (…，三天后再吃阿司匹林)."""
     d = sec_drugs[k]
     stop = re.search(r"[。；;！!？?\n]", text[d.end : win_end])
     end = d.end + stop.start() if stop else win_end
-    m = _RESUME_AFTER_PAUSE.search(text, d.end, end)
+    m = _RESUME_AFTER_PAUSE.search(text, d.end, end) or _RESUME_ON_NEED.search(text, d.end, end)
     if m is None:
         return False
-    return not (k + 1 < len(sec_drugs) and end == win_end and win_end - m.end() <= 2)
+    of_next = k + 1 < len(sec_drugs) and end == win_end and win_end - m.end() <= 2
+    return not (of_next and not re.search(r"[，,、\s]", text[m.end() : win_end]))
 
 
 def _alias_of_next(text: str, sec_drugs: Sequence[Candidate], k: int) -> bool:
@@ -1666,6 +1691,14 @@ def _not_prescribed(
             return True  # …雷诺考特就是布地奈德鼻喷剂: a line said before, explained again by its other name
     if not said and _PAST_BEFORE.search(text, max(0, d.start - 8), d.start):
         return True
+    # 胰岛素代替格列吡嗪, 开胰岛素: the class word alone names no product, and no dose is said
+    if not said and text[d.start : d.end] == "胰岛素":
+        return True
+    # 青霉素不过敏，皮试做过: a drug named in an allergy statement (negated or not) is no line
+    if not said and _ALLERGY_SAID_AFTER.match(text, d.end, win_end):
+        return True
+    if not said and _OTHER_PRESCRIBER.search(text, max(0, d.start - 12), d.start):
+        return True  # 另外心内科开了多沙唑嗪: another doctor's prescription, a current medication, not a line
     unsaid = sig is not None and not any(sig[key] for key in _SIG_KEYS)
     if unsaid and _ADVICE_USE.match(text, d.end, win_end) and not _FOR_THAT_USE.search(text, d.start, d.end):
         return True  # 生理盐水洗鼻, 淡盐水漱口: a use advised, no dispensing sig
@@ -1696,7 +1729,7 @@ def _not_prescribed(
     if (
         not said
         and k + 1 < len(sec_drugs)
-        and _NAMED_JOIN.fullmatch(text, d.end, win_end)
+        and _BOTH_JOIN.fullmatch(text, d.end, win_end)
         and _BOTH_STOPPED.match(text, sec_drugs[k + 1].end)
     ):
         return True  # 思力华和信必可都停掉: the stop is said for both drugs named together (never 吃完了)

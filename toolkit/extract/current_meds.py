@@ -60,13 +60,17 @@ _PRESENT_BEFORE = re.compile(
     r"|(?:正在|在)" + _TAKE + r"(?:着|的是|的)?"
     r"|(?:吃|服|用|打|吸|喷)着(?:的是|的)?"
     r"|(?:目前|现在|平时|长期)(?:的)?用药(?:是|有|为)?"
+    # 另外心内科开了多沙唑嗪, 外院开的X: another department's or hospital's prescription, taken now
+    r"|(?:科|医院|外院|他院|医生|大夫|诊所|卫生院|门诊|专家)(?:的)?(?:医生|大夫)?(?:给(?:他|她|我|你)?)?开(?:了|的)(?:点|些)?"
     r")(?:的)?(?:药物|药|降压药|降糖药|降脂药|抗凝药|胰岛素)?(?:是|有|为|：|:)?\s*$"
 )
 # a present marker said after the drug and its amounts (代文八十毫克一天一片，一直在吃; 华法林在吃)
 _PRESENT_AFTER = re.compile(
     r"(?:(?:一直|平时|平常|长期|目前|现在|还|仍|也|都|每天)(?:都|还|也|是|在)*(?:在)?" + _TAKE + r"(?:着)?"
     r"|(?:正在|在)" + _TAKE + r"(?:着)?"
-    r"|(?:吃|服|用|打|吸|喷)着)"
+    r"|(?:吃|服|用|打|吸|喷)着"
+    # 自己在外面买西地那非，一周吃两三次: a regular use said after the drug (每天 is read above)
+    r"|(?:一周|每周|一个星期|每个星期|每晚|每早|天天)(?:都|也|还)?(?:吃|服|用|打|吸|喷|含))"
 )
 # what may stand between a marker and the drug (or the drug and a marker after it): other drugs (masked as
 # \x00), amounts, frequencies, times, routes and joining words — nothing else
@@ -567,3 +571,41 @@ def current_medications(
 ) -> tuple[str, ...]:
     """Names of :func:`find_current_medications`."""
     return tuple(m.name for m in find_current_medications(text, entities, sections, items, kb))
+
+
+# 氨氯地平接着吃, 继续吃二甲双胍, 阿托伐他汀照旧: the plan says a drug is continued, and nothing of a line
+_CONTINUED_WORD = re.compile(r"接着|继续|照旧|照常")
+_CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
+
+
+def without_continued_home_drugs(
+    text: str,
+    entities: Sequence[Entity],
+    sections: Sequence[Section],
+    items: Sequence[ExtractedItem],
+    kb: Knowledge | None = None,
+) -> list[ExtractedItem]:
+    """``items`` without a bare continued home drug: a line said with a continue word only (氨氯地平接着吃:
+    no strength, dose, frequency or days) of a drug the history says is taken now (家里一直吃氨氯地平) is that
+    current medication (the audit sees it so), not a new prescription. A continued drug the history does not
+    read as taken stays a line (非布司他继续吃: the audit must see it)."""
+    bare = [
+        it
+        for it in items
+        if it.drug_id and it.strength is None and it.dose is None and it.frequency is None and it.days is None
+    ]
+    if not bare:
+        return list(items)
+    current = find_current_medications(text, entities, sections, items, kb)
+    home = {m.drug_id for m in current if m.drug_id}
+    drop: set[int] = set()
+    for it in bare:
+        if it.drug_id not in home:
+            continue
+        end = _CLAUSE_END.search(text, it.start)
+        lead = text[max(0, it.start - 4) : it.start]
+        lead = _CLAUSE_END.split(lead)[-1]  # 继续吃氨氯地平, never the word of the clause before
+        clause = lead + text[it.start : end.start() if end else len(text)]
+        if _CONTINUED_WORD.search(clause):
+            drop.add(id(it))
+    return [it for it in items if id(it) not in drop]

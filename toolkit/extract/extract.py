@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from toolkit.errors import InputError
 from toolkit.extract import spoken_strength
 from toolkit.extract.assemble import record_fields, to_sections
-from toolkit.extract.current_meds import current_medications
+from toolkit.extract.current_meds import current_medications, without_continued_home_drugs
 from toolkit.extract.lexicon import Lexicon, load_lexicon
 from toolkit.extract.numbers import fold_width
 from toolkit.extract.pipeline import ENTITIES_KEY, EntityModel, build_pipeline
@@ -97,6 +97,8 @@ class Extractor:
         )
         sections = to_sections(text, analysis.sections)
         items = spoken_strength.apply(text, analysis.items, self._kb)
+        # 氨氯地平接着吃 (家里一直吃氨氯地平): a home drug continued, a current medication, not a line
+        items = without_continued_home_drugs(fold_width(text), analysis.entities, sections, items, self._kb)
         return OutpatientRecord(
             text_length=len(text),
             sections=sections,
