@@ -21,6 +21,16 @@ A combination product's strength is both amounts (issue 13, sig5):
   no component (零点六二五克 for 500/125 mg: the total, which the audit reads itself);
 * a run said for a combination the formulary does not list (维格列汀二甲双胍五十五百的) is read when it splits
   into two numbers in exactly one way and one of them is a listed component amount in its place.
+
+Blind split test9 (strengths said as numbers, never a strength the speech did not say):
+
+* two masses said for a two-part product that match no listed combination (多达一五毫克二十毫克的 when only
+  5/10 mg is listed; 瑞舒伐他汀依折麦布十毫克十毫克的 with none listed) are taken as said (5/20 mg), never
+  mapped to a listed one through the first amount;
+* a run that is no one number and splits into exactly one listed combination is read when a pause closes
+  it (舒利迭五十五百，一次一吸 → 50/500 μg); with no pause (五十二百五十每次一吸) it stays unread;
+* a three-part strength said as one run (倍择瑞一百六十七点二四点八的 → 160/7.2/4.8 μg) is read against the
+  listed three-part strengths the same way.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ _UNITLESS_PAIR = re.compile(r"([\d.]+)/([\d.]+)")
 _SPEC_IN_LEAD = re.compile(r"规格")
 _SIG_CLOSE = re.compile(r"\s*(?:[，,。；;]|每次|每天|每日|一天|一日|$)")
 _SPEC_LEAD = re.compile(r"规格(?:是|为)?$")
+_PAUSE_CLOSE = re.compile(r"\s*[，,。；;]")
 # what may stand between the name and an amount said without a unit (还是用规格, 那个)
 _LEAD_FWD = re.compile(r"(?:[，,\s]|那个|这个|还是|继续|规格(?:是|为)?|用|是)*")
 # the count of tablets said right after the amount (的，一次一片 / 的一片): the amount is the strength
@@ -82,6 +93,59 @@ def combinations(kb: Knowledge, drug_id: str | None) -> list[tuple[tuple[float, 
                 if key not in out:
                     out.append(key)
     return out
+
+
+def triples(kb: Knowledge, drug_id: str | None) -> list[tuple[tuple[float, float, float], str]]:
+    """The three-amount strengths (same unit) the formulary lists for ``drug_id`` (160/7.2/4.8 μg)."""
+    drug = kb.drugs.get(drug_id) if drug_id else None
+    if drug is None:
+        return []
+    out: list[tuple[tuple[float, float, float], str]] = []
+    for form in drug.forms:
+        for s in form.strengths:
+            parsed = parse_strength(s)
+            if parsed and len(parsed.amounts) == 3 and len({u for _, u in parsed.amounts}) == 1:
+                amounts = parsed.amounts
+                key = ((amounts[0][0], amounts[1][0], amounts[2][0]), amounts[0][1])
+                if key not in out:
+                    out.append(key)
+    return out
+
+
+def split_run3(
+    run: str, listed: Sequence[tuple[tuple[float, float, float], str]]
+) -> tuple[tuple[float, float, float], str] | None:
+    """The one listed three-part strength the numeral run splits into, if exactly one does."""
+    found = set()
+    for i in range(1, len(run) - 1):
+        for j in range(i + 1, len(run)):
+            parts = (parse_number(run[:i]), parse_number(run[i:j]), parse_number(run[j:]))
+            for amounts, unit in listed:
+                if parts == amounts:
+                    found.add((amounts, unit))
+    return found.pop() if len(found) == 1 else None
+
+
+def _read_run3(
+    text: str, it: ExtractedItem, kb: Knowledge, name_end: int, window_end: int
+) -> ExtractedItem | None:
+    """``it`` with a three-part strength said as one run of numerals (倍择瑞一百六十七点二四点八的 →
+    160/7.2/4.8 μg), or ``None``."""
+    listed = triples(kb, it.drug_id)
+    current = parse_strength(it.strength) if it.strength else None
+    if not listed or (current is not None and len(current.amounts) == 3):
+        return None
+    m = _RUN.search(text, name_end, min(len(text), window_end + 6))
+    if (
+        m is None
+        or not _LEAD.fullmatch(text, name_end, m.start())
+        or not (_CLOSE.match(text, m.end()) or _PAUSE_CLOSE.match(text, m.end()))
+        or parse_number(m.group(0)) is not None
+        or (split := split_run3(m.group(0), listed)) is None
+    ):
+        return None
+    (a, b, c), unit = split
+    return it.model_copy(update={"strength": f"{_fmt(a)}/{_fmt(b)}/{_fmt(c)} {unit}"})
 
 
 def singles(kb: Knowledge, drug_id: str | None) -> list[tuple[float, str]]:
@@ -186,7 +250,11 @@ def apply(text: str, items: Sequence[ExtractedItem], kb: Knowledge) -> tuple[Ext
     for it in items:
         name_end = it.start + len(it.drug)
         window_end = min(len(text), max(it.end, name_end) + 6, name_end + 24)
-        read = _read_run(text, it, kb, name_end, window_end) or _said_pair(text, it, kb, name_end)
+        read = (
+            _read_run3(text, it, kb, name_end, window_end)
+            or _read_run(text, it, kb, name_end, window_end)
+            or _said_pair(text, it, kb, name_end)
+        )
         if read is None and (strength := _said_unit(text, it, kb, name_end, window_end)):
             read = it.model_copy(update={"strength": strength})
         read = read or it
@@ -204,7 +272,7 @@ def _said_pair(text: str, it: ExtractedItem, kb: Knowledge, name_end: int) -> Ex
     with those amounts (in the order listed, else the other way round), or ``None``."""
     combos = combinations(kb, it.drug_id)
     current = parse_strength(it.strength) if it.strength else None
-    if not combos or (current is not None and len(current.amounts) >= 2):
+    if not (combos or _parts(kb, it.drug_id) == 2) or (current is not None and len(current.amounts) >= 2):
         return None
     end = min(len(text), name_end + 30)
     at = _LEAD_FWD.match(text, name_end, end).end()
@@ -222,14 +290,35 @@ def _said_pair(text: str, it: ExtractedItem, kb: Knowledge, name_end: int) -> Ex
             if (_in_unit(first, fu, unit), _in_unit(second, su, unit)) == (x, y)
         }
         if len(found) == 1:
-            x, y, unit = found.pop()
-            update: dict[str, object] = {"strength": f"{_fmt(x)}/{_fmt(y)} {unit}"}
-            if it.dose is not None and it.unit in _MASS_UNITS:
-                said = {_in_unit(a, ua, it.unit), _in_unit(b, ub, it.unit)}
-                if round(it.dose, 6) in said:
-                    update.update(dose=None, unit=None)  # the first amount was read as the dose
-            return it.model_copy(update=update)
+            return _with_pair(it, found.pop(), (a, ua, b, ub))
+    # 多达一五毫克二十毫克的, 瑞舒伐他汀依折麦布十毫克十毫克的: a two-part product with no listed combination of
+    # those amounts takes the two amounts as said (never a listed one the speech did not say)
+    second = _in_unit(b, ub, ua)
+    if _parts(kb, it.drug_id) == 2 and ua in _MASS_UNITS and second is not None and a > 0 and second > 0:
+        return _with_pair(it, (a, second, ua), (a, ua, b, ub))
     return None
+
+
+def _with_pair(
+    it: ExtractedItem, pair: tuple[float, float, str], said: tuple[float, str, float, str]
+) -> ExtractedItem:
+    """``it`` with the combination ``pair``; a dose that was one of the two amounts said is dropped."""
+    x, y, unit = pair
+    a, ua, b, ub = said
+    update: dict[str, object] = {"strength": f"{_fmt(x)}/{_fmt(y)} {unit}"}
+    if (
+        it.dose is not None
+        and it.unit in _MASS_UNITS
+        and round(it.dose, 6) in {_in_unit(a, ua, it.unit), _in_unit(b, ub, it.unit)}
+    ):
+        update.update(dose=None, unit=None)  # the first amount was read as the dose
+    return it.model_copy(update=update)
+
+
+def _parts(kb: Knowledge, drug_id: str | None) -> int:
+    """How many active ingredients the formulary lists for ``drug_id`` (0: not a listed combination)."""
+    drug = kb.drugs.get(drug_id) if drug_id else None
+    return len(drug.ingredients) if drug is not None else 0
 
 
 def _one_component(text: str, it: ExtractedItem, kb: Knowledge, name_end: int) -> ExtractedItem | None:
@@ -299,6 +388,13 @@ def _read_run(
             _CLOSE.match(text, m.end())
             # 规格五十二百五十每次一吸: after 规格 the run is the strength, closed by the sig or a pause
             or (_SPEC_IN_LEAD.search(text, name_end, m.start()) and _SIG_CLOSE.match(text, m.end()))
+            # 舒利迭五十五百，一次一吸: a run that is no one number, said as a phrase of its own (a pause after
+            # it; 五十二百五十每次一吸 with no pause stays unread), split into exactly one listed combination
+            or (
+                _PAUSE_CLOSE.match(text, m.end())
+                and parse_number(m.group(0)) is None
+                and split_run(m.group(0), combos) is not None
+            )
         )
         or (split := split_run(m.group(0), combos) or _unlisted_split(m.group(0), combos)) is None
     ):

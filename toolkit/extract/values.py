@@ -280,6 +280,68 @@ _DOSE = re.compile(rf"((?:{NUM})|半)\s*个?({_COUNT})(半)?")
 _DOSE_PUFFS = re.compile(rf"(喷|吸|揿)\s*({NUM})\s*下")
 _DOSE_MASS = re.compile(rf"({NUM})\s*({_MASS})")
 
+_VOLUME = r"(?:毫升|ml|mL|ML)"
+_PEN_UNIT = r"个?(?:单位|IU|U(?![a-zA-Z]))"
+# 三百单位三毫升的笔, 三百单位的笔芯, 三百单位一支的笔, 三百单位的注射笔, 三百单位一支，: what a pen or cartridge
+# holds is the product's strength, never the amount injected
+_PEN_CONTENT = re.compile(
+    rf"(?:({NUM})\s*{_VOLUME}\s*)?({NUM})\s*{_PEN_UNIT}(?:\s*({NUM})\s*{_VOLUME})?"
+    # the words after the amount say what it is the content of; the span is the amount (三百单位三毫升)
+    r"(?=\s*(?:(?:一支\s*)?的?\s*(?:预填充|注射)?(?:笔芯|笔)|一支\s*(?:的|[，,。；;]|$)|每支|/支))"
+)
+# 每支三百单位, 规格三百单位三毫升, 笔芯三百单位: the content said after what holds it
+_PEN_AMOUNT = re.compile(rf"({NUM})\s*{_PEN_UNIT}(?:\s*({NUM})\s*{_VOLUME})?")
+_PEN_LEAD = re.compile(r"(?:每支|每一支|每个笔芯|每支笔|笔芯|规格(?:是|为)?)\s*$")
+_PEN_TAIL = re.compile(r"\s*(?:一支\s*)?的?\s*(?:预填充|注射)?(?:笔芯|笔)?")
+# 十五毫克五毫升的, 十五毫克每五毫升, 一百毫升两克的: a liquid's concentration (mass per volume)
+_CONCENTRATION = re.compile(
+    rf"({NUM})\s*({_MASS})\s*(?:(?:每|/)\s*({NUM})\s*{_VOLUME}|({NUM})\s*{_VOLUME}(?=\s*的))"
+    # 一百毫升两克的, 每五毫升含十五毫克
+    rf"|每\s*({NUM})\s*{_VOLUME}\s*(?:含有?|里面?有?)?\s*({NUM})\s*({_MASS})"
+    rf"|({NUM})\s*{_VOLUME}\s*(?:含有?|里面?有?)?\s*({NUM})\s*({_MASS})(?=\s*的)"
+)
+
+
+def _contents(window: str) -> list[tuple[int, int, str, int]]:
+    """The pen contents and liquid concentrations said in ``window``, (start, end, strength, end of the
+    words saying what holds it): 300 U/3 ml (三百单位三毫升|一支的笔), 15 mg/5 ml. Not after 每次/一次
+    (每次十五毫克五毫升的: said as the dose)."""
+    out: list[tuple[int, int, str, int]] = []
+    for m in _PEN_CONTENT.finditer(window):
+        if _DOSE_PREFIX.search(window[: m.start()]):
+            continue
+        amount = parse_number(m.group(2))
+        volume = m.group(1) or m.group(3)
+        ml = parse_number(volume) if volume else None
+        if not amount or (volume and not ml):
+            continue
+        norm = f"{_fmt(amount)} U" + (f"/{_fmt(ml)} ml" if ml else "")
+        out.append((m.start(), m.end(), norm, _PEN_TAIL.match(window, m.end()).end()))
+    for m in _PEN_AMOUNT.finditer(window):
+        taken = any(m.start() < e and s < m.end() for s, _, _, e in out)
+        if taken or not _PEN_LEAD.search(window[: m.start()]):
+            continue
+        amount = parse_number(m.group(1))
+        ml = parse_number(m.group(2)) if m.group(2) else None
+        if amount and amount >= 100 and (ml or not m.group(2)):  # a pen or vial holds 300 U, not 10 U
+            norm = f"{_fmt(amount)} U" + (f"/{_fmt(ml)} ml" if ml else "")
+            out.append((m.start(), m.end(), norm, m.end()))
+    for m in _CONCENTRATION.finditer(window):
+        taken = any(m.start() < e and s < m.end() for s, _, _, e in out)
+        if taken or _DOSE_PREFIX.search(window[: m.start()]):
+            continue
+        if m.group(1):
+            mass, unit, volume = m.group(1), m.group(2), m.group(3) or m.group(4)
+        elif m.group(5):
+            mass, unit, volume = m.group(6), m.group(7), m.group(5)
+        else:
+            mass, unit, volume = m.group(9), m.group(10), m.group(8)
+        amount, ml, unit_norm = parse_number(mass), parse_number(volume), normalize_unit(unit)
+        if amount and ml and unit_norm:
+            out.append((m.start(), m.end(), f"{_fmt(amount)} {unit_norm}/{_fmt(ml)} ml", m.end()))
+    return out
+
+
 _EACH = r"(?:片|粒|袋|包|支|吸|喷|揿|丸|贴)儿?"
 _FREQ_EXPLICIT: tuple[tuple[re.Pattern[str], str | None], ...] = (
     # a Latin code right after a written unit counts too (5mgqd, 0.4gqd, 10mgqn)
@@ -550,9 +612,12 @@ def _mask_weekdays(window: str) -> str:
 
 def find_strengths(text: str, start: int, end: int) -> list[Candidate]:
     """Amounts per unit (5mg, 零点五克, 160/4.5μg, 150毫克/12.5毫克); mass after 每次/一次 is a dose instead."""
-    out: list[Candidate] = []
     window = text[start:end]
+    contents = _contents(_mask_weekdays(window))
+    out = [Candidate(start + s, start + e, "strength", norm) for s, e, norm, _ in contents]
     for m in _STRENGTH.finditer(_mask_weekdays(window)):
+        if any(m.start() < e and s < m.end() for s, _, _, e in contents):
+            continue  # part of a pen's content or a liquid's concentration
         nums = [g for g in (m.group(1), m.group(3), m.group(5)) if g]
         units = [normalize_unit(u) if u else None for u in (m.group(2), m.group(4), m.group(6))][: len(nums)]
         if not any(units) and len(nums) < 2:
@@ -569,7 +634,7 @@ def find_strengths(text: str, start: int, end: int) -> list[Candidate]:
             norm = "/".join(_fmt(v) for v in values) + (f" {unit_set.pop()}" if unit_set else "")
         # trim a trailing numeral that belongs to the next phrase (…5mg 一天…) — the regex stops at units
         out.append(Candidate(start + m.start(), start + m.end(), "strength", norm))
-    return out
+    return sorted(out, key=lambda c: c.start)
 
 
 _DOSE_FRACTION = re.compile(
@@ -586,7 +651,8 @@ def find_doses(text: str, start: int, end: int) -> list[Candidate]:
     out: list[Candidate] = []
     window = text[start:end]
     masked = _mask_weekdays(window)
-    taken: list[tuple[int, int]] = []
+    # 三百单位的笔, 十五毫克五毫升的: the product's content or concentration is no dose
+    taken: list[tuple[int, int]] = [(s, tail) for s, _, _, tail in _contents(masked)]
     for m in _DOSE_FRACTION.finditer(masked):
         if m.group(1):
             den, num, unit = parse_number(m.group(1)), parse_number(m.group(2)), m.group(3)
