@@ -76,7 +76,6 @@ def test_record_words_leave_correct_text(lex, text: str) -> None:
         ("西格列汀一百毫克一天一字，开一个月", "西格列汀一百毫克一天一次，开一个月"),
         # durations after 开
         ("代文80毫克，一天一次，两个都开始中", "代文80毫克，一天一次，两个都开四周"),
-        ("碳酸钙片0.6克一天一次，都开始二周", "碳酸钙片0.6克一天一次，都开十二周"),
         # the name's last syllable written as a leading zero (华法林3毫克 heard 滑法03毫克)
         ("房颤，滑法03毫克一天一次", "房颤，华法林3毫克一天一次"),
         # a two-character brand before its strength
@@ -102,6 +101,14 @@ def test_dose_line_words_heard(lex, heard: str, said: str) -> None:
         "改为十毫克每晚一次",
         "开始两周每天一次",
         "统一可以一天两次",
+        # review of 2026-12-08: each of these was changed
+        "阿托伐他汀钙片二十毫克每晚一次，血脂肯定二十毫克够了",  # was 可定: a second statin line
+        "硝苯地平控释片一可一天一次",  # was 一克 (一颗 as likely): a false dose block
+        "二甲双胍片两可一天两次",
+        "泼尼松片三十毫克每天一次，开始五天",  # was 开十五天
+        "头孢呋辛酯片零点二五克一天两次，开始三天",
+        "二甲双胍零点五克一天两次，开始一周，以后一天三次",
+        "心里七八天一直发慌",  # was 心率
     ],
 )
 def test_dose_line_words_leave_correct_text(lex, text: str) -> None:

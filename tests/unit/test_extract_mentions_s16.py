@@ -184,3 +184,29 @@ def test_a_correction_said_as_bushi(text: str, frequency: str) -> None:
     items = extract(text).items
     assert len(items) == 1
     assert items[0].frequency == frequency
+
+
+# review of 2026-12-08 (second): each of these lost a prescribed drug
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [
+        (
+            "诊断：流感。处理：奥司他韦胶囊七十五毫克一天两次，开五天；连花清瘟颗粒可以先不喝，发烧了再喝。",
+            "连花清瘟",
+        ),
+        (
+            "诊断：流感。处理：奥司他韦胶囊七十五毫克一天两次，开五天；布洛芬混悬液可以先不喝，烧起来再喝。",
+            "布洛芬",
+        ),
+        ("诊断：冠心病。处理：上级医院开的氯吡格雷继续吃，这次在我们这里开一个月。", "氯吡格雷"),
+        ("诊断：高脂血症。处理：专家开的阿托伐他汀继续吃，开一个月。", "阿托伐他汀"),
+        (
+            "现病史：一直在吃氨氯地平片五毫克一天一次。诊断：高血压。处理：缬沙坦八十毫克一天一次，氨氯地平继续，开两盒。",
+            "氨氯地平",
+        ),
+    ],
+)
+def test_a_renewed_or_resumed_drug_stays_a_line(text: str, drug: str) -> None:
+    from toolkit.visit import visit
+
+    assert any(drug in it.drug for it in visit(text=text).case.prescription.items)

@@ -35,7 +35,10 @@ _BP_HEARD = re.compile(
 )
 # 扁桃体 before its degree or size (便逃体2度肿大): the examination's words; not 扁桃体炎 (a diagnosis)
 _TONSIL_HEARD = re.compile(rf"([{_CJK}]{{3}})(?=(?:[一二三1-3Ⅰ]度)?(?:肿大|种大|不大|充血|有脓))")
-_HR_HEARD = re.compile(r"(心)([力立理里利例丽])(?=\s*(?:[0-9]|[一二三四五六七八九十百两]{2}))")
+# …the value a rate (七十六, 76, 76次), not a span of time (心里七八天一直发慌: review of 2026-12-08)
+_HR_HEARD = re.compile(
+    r"(心)([力立理里利例丽])(?=\s*(?:[0-9]+|[一二三四五六七八九十百两]{2,})(?![0-9一二三四五六七八九十百两]*(?:天|年|月|周|个|岁|点|分钟)))"
+)
 
 
 def _match(offset: int, original: str, corrected: str, kind: str, reason: str) -> Scored:

@@ -1537,6 +1537,17 @@ _HISTORY_USE_AFTER = re.compile(
 # 青霉素不过敏, 头孢也过敏, 青霉素没有过敏: an allergy statement said of the drug
 _ALLERGY_SAID_AFTER = re.compile(r"\s*(?:类|类的)?(?:也|都|是|倒是|从来|从不)?(?:不|没|没有|无|未)?过敏")
 # 心内科开了多沙唑嗪, 外院开的, 社区医生给开了: a drug another department, hospital or doctor prescribed
+# …开的氯吡格雷继续吃，这次在我们这里开一个月: another doctor's drug renewed here is a line (review 2026-12-08)
+_RENEWED = re.compile(
+    r"继续|接着|照旧|照常|续开|再开|这次|这里开|开[一两三四五六七八九十\d]|带[一两三四五六七八九十\d]"
+)
+
+
+def _sentence_end(text: str, start: int, limit: int) -> int:
+    m = re.search(r"[。；;\n]", text[start:limit])
+    return start + m.start() if m else limit
+
+
 _OTHER_PRESCRIBER = re.compile(
     r"(?:科|医院|外院|他院|医生|大夫|诊所|卫生院|门诊|专家)(?:的)?(?:医生|大夫)?(?:给(?:他|她|我|你)?)?"
     r"(?:开了|开的|开过|开)(?:点|些)?(?:的)?\s*$"
@@ -1649,7 +1660,7 @@ _RESUME_AFTER_PAUSE = re.compile(
 # 布洛芬暂不服用，疼了再吃 / 如果疼得厉害再吃一粒 / 硝苯地平暂不服用，血压高了再吃: the pause ends on a symptom; the
 # patient will take it, so the audit must see it (review of 2026-12-08: the line was dropped, RX-DDI-038 lost)
 _RESUME_ON_NEED = re.compile(
-    r"(?:了|的话|时|时候|厉害|严重|不好|发作|需要)\s*[，,]?\s*再(?:接着)?(?:吃|用|服|喷|含|打)"
+    r"(?:了|的话|时|时候|厉害|严重|不好|发作|需要|起来)\s*[，,]?\s*再(?:接着)?(?:吃|喝|用|服|喷|含|打)"
 )
 
 
@@ -1697,7 +1708,11 @@ def _not_prescribed(
     # 青霉素不过敏，皮试做过: a drug named in an allergy statement (negated or not) is no line
     if not said and _ALLERGY_SAID_AFTER.match(text, d.end, win_end):
         return True
-    if not said and _OTHER_PRESCRIBER.search(text, max(0, d.start - 12), d.start):
+    if (
+        not said
+        and _OTHER_PRESCRIBER.search(text, max(0, d.start - 12), d.start)
+        and not _RENEWED.search(text, d.end, _sentence_end(text, d.end, win_end))
+    ):
         return True  # 另外心内科开了多沙唑嗪: another doctor's prescription, a current medication, not a line
     unsaid = sig is not None and not any(sig[key] for key in _SIG_KEYS)
     if unsaid and _ADVICE_USE.match(text, d.end, win_end) and not _FOR_THAT_USE.search(text, d.start, d.end):

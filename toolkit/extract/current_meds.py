@@ -578,6 +578,9 @@ _CONTINUED_WORD = re.compile(r"接着|继续|照旧|照常")
 _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
 
 
+_DISPENSED = re.compile(r"开|带|拿|配|盒|瓶|板")
+
+
 def without_continued_home_drugs(
     text: str,
     entities: Sequence[Entity],
@@ -606,6 +609,10 @@ def without_continued_home_drugs(
         lead = text[max(0, it.start - 4) : it.start]
         lead = _CLAUSE_END.split(lead)[-1]  # 继续吃氨氯地平, never the word of the clause before
         clause = lead + text[it.start : end.start() if end else len(text)]
-        if _CONTINUED_WORD.search(clause):
+        # …氨氯地平继续，开两盒 / 继续吃，再带一个月的: dispensed here too, a line (review of 2026-12-08)
+        nxt = min((o.start for o in items if o.start > it.start), default=len(text))
+        stop = re.search(r"[。；;\n]", text[it.start : nxt])
+        rest = text[it.start : it.start + stop.start() if stop else nxt]
+        if _CONTINUED_WORD.search(clause) and not _DISPENSED.search(rest):
             drop.add(id(it))
     return [it for it in items if id(it) not in drop]
