@@ -121,3 +121,34 @@ def test_pen_line_gives_no_dose_alarm() -> None:
     assert (item.strength, item.dose, item.unit) == ("300 U", 14.0, "U")
     ids = {f.rule_id for f in v.report.findings}
     assert not ids & {"RX-DOSE-008", "RX-FMT-003"}
+
+
+@pytest.mark.parametrize(
+    ("text", "dose", "unit"),
+    [
+        # the amount said after 一次/每次 is the dose, not a count or content said before it (review 2026-12-08)
+        (
+            "诊断：2型糖尿病。处理：甘精胰岛素一支三百单位，一次三百单位，睡前，皮下注射，开一个月。",
+            300.0,
+            "U",
+        ),
+        (
+            "诊断：急性支气管炎。处理：氨溴索口服溶液，十五毫克五毫升，一次一百毫升，一天三次，开五天。",
+            100.0,
+            "ml",
+        ),
+        ("诊断：高血压。处理：氨氯地平五毫克，一次一片，一天一次，开一个月。", 1.0, "片"),
+    ],
+)
+def test_the_amount_said_after_yici_is_the_dose(text: str, dose: float, unit: str) -> None:
+    from toolkit.visit import visit
+
+    (item,) = visit(text=text).case.prescription.items
+    assert (item.dose, item.unit) == (dose, unit)
+
+
+def test_a_real_300_unit_insulin_dose_is_flagged() -> None:
+    from toolkit.visit import visit
+
+    v = visit(text="诊断：2型糖尿病。处理：甘精胰岛素一支三百单位，一次三百单位，睡前，皮下注射，开一个月。")
+    assert any(f.rule_id == "RX-DOSE-008" for f in v.report.findings)

@@ -1432,6 +1432,11 @@ def _line_sig(
             after = units[0].start
             sig["route"] = [c for c in sig["route"] if not (c.start > after and "注射" in c.normalized)]
     sig = _conditional_extra(text, d.end, win_end, sig)
+    # 甘精胰岛素一支三百单位，一次三百单位: the amount said after 一次/每次 is the dose; a count or content said
+    # before it in the line (一支, 两支笔芯) is not (review of 2026-12-08: the real 300 U was never checked)
+    per_admin = [c for c in sig["dose"] if _PER_ADMIN_BEFORE.search(text, max(d.end, c.start - 6), c.start)]
+    if per_admin and len(sig["dose"]) > 1:
+        sig["dose"] = [c for c in sig["dose"] if c.start >= per_admin[0].start]
     solid = bool(_SOLID_FORM.search(text, d.start, d.end))
     sig["dose"] = [
         c
@@ -1439,6 +1444,9 @@ def _line_sig(
         if not ((c.normalized or "").endswith(" ml") and (solid or _WATER_AFTER.match(text, c.end)))
     ]
     return sig
+
+
+_PER_ADMIN_BEFORE = re.compile(r"(?:每次|一次|每回|一回)\s*(?:吃|服|用|口服|打|注射|皮下注射)?\s*$")
 
 
 # X上次已经停了, X一年到了就停了, X嫌放屁多不吃了, 开始吃X后来咳嗽换掉了, X肾功能这样不能再吃了: the drug
