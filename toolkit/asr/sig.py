@@ -519,10 +519,10 @@ _NOT_SHORT_NAME = re.compile(r"[次每吃的和及或为到至量服用加减改
 # what may come right before a drug name opening its line: a pause, or a prescribing verb
 _OPENS_NAME = re.compile(r"(?:^|[，。；、,;:：\s]|开|用|加|予|成|为|吃|服|换|改)$")
 _SHORT_NAME_SIG = re.compile(r"\s*(?:[一二两三1-3][天日]|每[天日晚早周]|睡前|早上|晚上|一次)")
-_SHORT_NAME_UNIT = re.compile(r"毫克|微克|mg|好课|好客|好克|毫课|豪克")
+_SHORT_NAME_UNIT = re.compile(r"毫克|微克|mg|好课|好客|好克|毫课|豪克")  # the unit of its strength, as heard
 _SHORT_NAME_SLOT = re.compile(
     rf"([{_CJK}]{{2}})(?=(?:[0-9]+(?:\.[0-9]+)?|[零一二两三四五六七八九十百点]+|[时是事使世])"
-    r"(?:毫克|微克|mg|好课|好客|好克|毫课|豪克))"
+    rf"(?:{_SHORT_NAME_UNIT.pattern}))"
 )
 # 一天一次 heard as 一天一字: 次 of a frequency at the end of a line
 _TIMES_HEARD = re.compile(r"(?<=[一每][天日])([一两二三四])([字自子此词刺])(?=[，。；,;]|$|口服|饭[前后]|开)")

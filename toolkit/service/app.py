@@ -93,11 +93,16 @@ class InlineBudget:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _dumps(data: Any) -> bytes:
+    """A JSON body as the service writes it (compact, UTF-8)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None, media: str = JSON) -> Any:
     from fastapi import Response
 
     return Response(
-        json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        _dumps(data),
         status_code=status,
         media_type=media,
         headers=headers,
@@ -206,9 +211,7 @@ _JSON_BYTES = JSON.encode()
 
 def _detail(loc: str, msg: str) -> bytes:
     """The body of ``_error(status, loc, msg)``, as bytes."""
-    return json.dumps(
-        {"detail": [{"loc": loc, "msg": msg}]}, ensure_ascii=False, separators=(",", ":")
-    ).encode()
+    return _dumps({"detail": [{"loc": loc, "msg": msg}]})
 
 
 def _latin1(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
@@ -566,12 +569,17 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         route_class_override=AuditRoute,
     )
 
-    async def audit_and_store(case: AuditCase, queue: bool) -> Any:
-        # async: the audit runs in the audit pool (off the loop, with a timeout) and the write waits on
-        # the group-commit writer, so no request thread is held.
+    async def audit_stored(case: AuditCase, queue: bool = True) -> tuple[str, str]:
+        """Audit ``case`` and store it (group commit): the audit id and the report text as stored. Async:
+        a large case is audited in the pool (off the loop, with a timeout) and the write waits on the
+        group-commit writer, so no request thread is held. Both ways into ``POST /v1/audit`` use it."""
         report = await run_async(case)
         (audit_id,), (text,) = await store.add_audits_grouped([report], "json", review=queue)
         log.info("audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
+        return audit_id, text
+
+    async def audit_and_store(case: AuditCase, queue: bool) -> Any:
+        audit_id, text = await audit_stored(case, queue)
         # the report text as stored: encoded once (store.report_text)
         return Response(
             text.encode(),
@@ -818,14 +826,8 @@ def create_app(config: ServiceConfig | None = None, knowledge: Knowledge | None 
         )
         return _json({"recorded": len(rows)})
 
-    async def fast_answer(case: AuditCase) -> tuple[str, str]:
-        report = await run_async(case)
-        (audit_id,), (text,) = await store.add_audits_grouped([report], "json", review=True)
-        log.info("audit %s status=%s findings=%d", audit_id, report.status, len(report.findings))
-        return audit_id, text
-
     wrapped = Guard(
-        AuditFastPath(app, fast_answer) if config.fast_audit_path else app,
+        AuditFastPath(app, audit_stored) if config.fast_audit_path else app,
         token=config.token,
         max_body_bytes=config.max_body_bytes,
         app_auth_prefix="/cds-services" if verifier is not None else None,

@@ -172,40 +172,22 @@ def parse_queue_cursor(cursor: str) -> tuple[int, datetime, str]:
     return int(rank), when, audit_id
 
 
-_SQLITE_AUDIT_COLS = (
-    "id",
-    "case_id",
-    "source",
-    "status",
-    "max_severity",
-    "severity_rank",
-    "awaiting_review",
-    "risk",
-    "kb_version",
-    "engine_version",
-    "report",
-    "created_at",
-)
+# every column of the audits table, in the table's order (an added column is inserted too, or fails loudly)
+_SQLITE_AUDIT_COLS = tuple(c.name for c in _AUDITS.c)
 _SQLITE_INSERT_AUDIT = f"INSERT INTO audits ({', '.join(_SQLITE_AUDIT_COLS)}) VALUES ({', '.join('?' * len(_SQLITE_AUDIT_COLS))})"
+# the values SQLAlchemy binds in SQLite where they differ from the row's: a bool as 0/1, the time as text,
+# the report as the text already encoded (prepare_audits' report_json)
+_SQLITE_BIND = {
+    "awaiting_review": lambda a: 1 if a["awaiting_review"] else 0,
+    "created_at": lambda a: _sqlite_time(a["created_at"]),
+    "report": lambda a: a["report_json"],
+}
 
 
 def _sqlite_row(a: dict[str, Any]) -> tuple[Any, ...]:
     """An audit row (:meth:`Store.prepare_audits`, SQLite: the report as text) as the values SQLAlchemy
-    binds for it in SQLite: a bool as 0/1, the time as :func:`_sqlite_time` text."""
-    return (
-        a["id"],
-        a["case_id"],
-        a["source"],
-        a["status"],
-        a["max_severity"],
-        a["severity_rank"],
-        1 if a["awaiting_review"] else 0,
-        a["risk"],
-        a["kb_version"],
-        a["engine_version"],
-        a["report_json"],
-        _sqlite_time(a["created_at"]),
-    )
+    binds for it in SQLite (:data:`_SQLITE_BIND`)."""
+    return tuple(_SQLITE_BIND[c](a) if c in _SQLITE_BIND else a[c] for c in _SQLITE_AUDIT_COLS)
 
 
 def _sqlite_time(when: datetime) -> str:
